@@ -1,0 +1,1 @@
+"""Instrument drivers over pyvisa, one module per instrument family."""

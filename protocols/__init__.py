@@ -1,0 +1,1 @@
+"""Measurement protocols that run unchanged on simulated and real benches."""

@@ -1,0 +1,1 @@
+"""The virtual bench: an ``@xbarsim`` pyvisa backend backed by the crossbar physics."""

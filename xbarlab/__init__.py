@@ -1,0 +1,8 @@
+"""xbarlab: a hardware-in-the-loop control stack for memristor crossbar arrays.
+
+Layers (one-way imports, see DESIGN.md): ``xbarlab.protocols`` -> ``xbarlab`` core ->
+``xbarlab.drivers`` -> pyvisa -> real instruments, or the ``@xbarsim`` virtual bench in
+``xbarlab.sim_instruments``, which answers from the numba model in ``xbarlab.physics``.
+"""
+
+__version__ = "0.1.0"
