@@ -3,3 +3,5 @@
 The virtual instruments answer from this package; protocols may use it as a *model*
 (fitting, pre-distortion), never to produce a measurement.
 """
+
+from xbarlab.physics.solver import CrossbarSolution, solve_crossbar  # noqa: E402, F401
