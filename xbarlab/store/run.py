@@ -1,0 +1,390 @@
+"""One run in the store: record points and maps as they are measured, finish, read back.
+
+Every ``record_*`` call is its own committed SQLite transaction, so a crash of the process (even
+SIGKILL) loses nothing already recorded. A run is also the unit of resumption: ``done_cells`` and
+``checkpoints`` tell a protocol that reopened an interrupted run what it already did.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+import traceback as traceback_module
+from typing import Any
+
+import numpy as np
+
+from xbarlab.store.records import (
+    FINAL_STATUSES,
+    MapRecord,
+    Point,
+    RunEvent,
+    RunInfo,
+)
+from xbarlab.store.validate import (
+    check_bool,
+    check_checkpoint_key,
+    check_finite,
+    check_int,
+    check_map,
+    check_name,
+    check_operation,
+    check_optional_real,
+    check_pulse_width,
+    to_json,
+)
+
+_VOLTAGE_NAN, _CURRENT_NAN = 1, 2
+"""Bits of ``points.nan_mask``: SQLite stores NaN as NULL, so NaN readings are flagged here."""
+
+
+class RunNotFoundError(LookupError):
+    """No run with the requested id exists in the store."""
+
+
+class RunStateError(RuntimeError):
+    """The run cannot do this in its current status (finished, read-only, still being written)."""
+
+
+def read_run_info(connection: sqlite3.Connection, run_id: Any) -> RunInfo:
+    """Load the metadata of ``run_id``; raise :class:`RunNotFoundError` naming the known ids."""
+    run_id = check_int("run_id", run_id, minimum=1)
+    row = connection.execute(_INFO_QUERY + " WHERE r.run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFoundError(f"run_id = {run_id} is not in the store; {_known_ids(connection)}")
+    return info_from_row(row)
+
+
+_INFO_QUERY = """
+SELECT r.run_id, r.protocol, r.params_json, r.bench_text, r.instruments_json,
+       r.software_version, r.seed, r.shape_rows, r.shape_cols, r.started_at, r.ended_at,
+       r.status, r.traceback, r.writer_host, r.writer_pid,
+       (SELECT COALESCE(MAX(p.seq) + 1, 0) FROM points p WHERE p.run_id = r.run_id),
+       (SELECT COALESCE(MAX(m.seq) + 1, 0) FROM maps m WHERE m.run_id = r.run_id)
+FROM runs r
+"""
+
+
+def info_from_row(row: tuple) -> RunInfo:
+    """Build a :class:`RunInfo` from one row of ``_INFO_QUERY``."""
+    (run_id, protocol, params_json, bench_text, instruments_json, version, seed, rows, cols,
+     started_at, ended_at, status, tb, host, pid, n_points, n_maps) = row
+    return RunInfo(
+        run_id=run_id,
+        protocol=protocol,
+        params=json.loads(params_json),
+        bench_text=bench_text,
+        instruments=json.loads(instruments_json),
+        software_version=version,
+        seed=seed,
+        shape=None if rows is None else (rows, cols),
+        started_at=started_at,
+        ended_at=ended_at,
+        status=status,
+        traceback=tb,
+        writer_host=host,
+        writer_pid=pid,
+        n_points=n_points,
+        n_maps=n_maps,
+    )
+
+
+def _known_ids(connection: sqlite3.Connection) -> str:
+    low, high, count = connection.execute(
+        "SELECT MIN(run_id), MAX(run_id), COUNT(*) FROM runs"
+    ).fetchone()
+    if count == 0:
+        return "the store has no runs yet"
+    return f"allowed: one of the {count} stored runs, ids {low}..{high}"
+
+
+class Run:
+    """A run in the store. Get one from ``RunStore.start_run``, ``resume`` or ``open_run``.
+
+    A run from ``start_run``/``resume`` is writable while its status is ``running``; one from
+    ``open_run`` is read-only. As a context manager, a writable run ends ``completed`` on a normal
+    exit, ``failed`` (traceback stored) on an ``Exception`` and ``aborted`` on anything else
+    (``KeyboardInterrupt``, ``SystemExit`` from a SIGTERM handler); the exception propagates.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, run_id: int, writable: bool) -> None:
+        self._connection = connection
+        info = read_run_info(connection, run_id)
+        self._run_id = info.run_id
+        self._shape = info.shape
+        self._writable = writable
+        self._status = info.status
+        self._next_point = info.n_points
+        self._next_map = info.n_maps
+
+    def __repr__(self) -> str:
+        mode = "writable" if self._writable else "read-only"
+        return f"<Run {self._run_id} {self.status} {mode}>"
+
+    # -- identity and metadata ---------------------------------------------------------------
+
+    @property
+    def run_id(self) -> int:
+        """The run's id in its store (an integer from 1)."""
+        return self._run_id
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        """The array shape ``(rows, cols)`` given at start, or ``None`` if not declared."""
+        return self._shape
+
+    @property
+    def status(self) -> str:
+        """Current status, read from the store (another process may have changed it)."""
+        row = self._connection.execute(
+            "SELECT status FROM runs WHERE run_id = ?", (self._run_id,)
+        ).fetchone()
+        return row[0]
+
+    @property
+    def info(self) -> RunInfo:
+        """All metadata of the run, freshly read."""
+        return read_run_info(self._connection, self._run_id)
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def record_point(
+        self,
+        row: int,
+        col: int,
+        operation: str,
+        voltage: float | None = None,
+        current: float | None = None,
+        pulse_width: float | None = None,
+        compliance: bool = False,
+        t: float | None = None,
+    ) -> int:
+        """Commit one point on crosspoint (row, col) and return its sequence number in the run.
+
+        ``voltage`` and ``current`` are in volts and amperes; ``None`` means not measured, NaN
+        is kept as NaN. ``pulse_width`` is seconds or ``None``. ``t`` is seconds on the bench
+        clock, or wall-clock Unix time when not given.
+        """
+        self._require_writable("record a point")
+        limit_rows, limit_cols = self._shape if self._shape else (None, None)
+        values = (
+            self._run_id,
+            self._next_point,
+            check_int("row", row, limit=limit_rows),
+            check_int("col", col, limit=limit_cols),
+            check_operation(operation),
+            *_encode_nan(
+                check_optional_real("voltage", voltage), check_optional_real("current", current)
+            ),
+            check_pulse_width(pulse_width),
+            check_bool("compliance", compliance),
+            _now_or(t),
+        )
+        self._connection.execute(
+            "INSERT INTO points (run_id, seq, row, col, operation, voltage, current, nan_mask,"
+            " pulse_width, compliance, t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+        self._next_point += 1
+        return self._next_point - 1
+
+    def record_map(self, name: str, data: Any, t: float | None = None) -> int:
+        """Commit a whole-array map (a (rows, cols) array of real numbers) and return its seq.
+
+        Maps of the same name accumulate (one per epoch, say); ``latest_map`` returns the last.
+        """
+        self._require_writable("record a map")
+        array = check_map(check_name("map name", name), data, self._shape)
+        self._connection.execute(
+            "INSERT INTO maps (run_id, seq, name, rows, cols, data, t)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self._run_id, self._next_map, name, *array.shape, array.tobytes(), _now_or(t)),
+        )
+        self._next_map += 1
+        return self._next_map - 1
+
+    def checkpoint(self, key: str, value: Any) -> None:
+        """Commit a protocol checkpoint (any JSON value), replacing an earlier one of that key.
+
+        For progress that is not a cell, e.g. ``run.checkpoint("epoch", 3)``.
+        """
+        self._require_writable("record a checkpoint")
+        self._connection.execute(
+            "INSERT OR REPLACE INTO checkpoints (run_id, key, value_json, t) VALUES (?, ?, ?, ?)",
+            (self._run_id, check_checkpoint_key(key), to_json("checkpoint value", value),
+             time.time()),
+        )
+
+    # -- ending --------------------------------------------------------------------------------
+
+    def finish(self, status: str = "completed", detail: str | None = None) -> None:
+        """End the run with a final status; ``detail`` is the traceback of a failed run."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(
+                f"status = {status!r} is not a final status; allowed: {', '.join(FINAL_STATUSES)}"
+            )
+        self._require_writable(f"mark it {status}")
+        ended_at = time.time()
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            self._connection.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, traceback = ? WHERE run_id = ?",
+                (status, ended_at, detail if status == "failed" else None, self._run_id),
+            )
+            insert_event(self._connection, self._run_id, status, detail, ended_at)
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+        self._status = status
+
+    def fail(self, error: str | BaseException) -> None:
+        """End the run ``failed``, storing a traceback text or the formatted exception."""
+        if isinstance(error, BaseException):
+            error = "".join(
+                traceback_module.format_exception(type(error), error, error.__traceback__)
+            )
+        self.finish("failed", error)
+
+    def abort(self, reason: str | None = None) -> None:
+        """End the run ``aborted`` (a stop by the user or a signal); it stays resumable."""
+        self.finish("aborted", reason)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self._writable or self._status != "running":
+            return False
+        if exc_type is None:
+            self.finish("completed")
+        elif issubclass(exc_type, Exception):
+            self.fail(exc)
+        else:
+            self.abort(exc_type.__name__)
+        return False
+
+    # -- reading back ----------------------------------------------------------------------------
+
+    def done_cells(self, operation: str | None = None) -> set[tuple[int, int]]:
+        """Crosspoints (row, col) with at least one recorded point (of ``operation``, if given)."""
+        query = "SELECT DISTINCT row, col FROM points WHERE run_id = ?"
+        args: tuple = (self._run_id,)
+        if operation is not None:
+            query += " AND operation = ?"
+            args += (check_operation(operation),)
+        return {(r, c) for r, c in self._connection.execute(query, args)}
+
+    def checkpoints(self) -> dict[str, Any]:
+        """Every checkpoint of the run, key to value."""
+        rows = self._connection.execute(
+            "SELECT key, value_json FROM checkpoints WHERE run_id = ? ORDER BY key", (self._run_id,)
+        )
+        return {key: json.loads(value) for key, value in rows}
+
+    def points(
+        self, row: int | None = None, col: int | None = None, operation: str | None = None
+    ) -> list[Point]:
+        """Recorded points in recording order, optionally only one row, column or operation."""
+        query = (
+            "SELECT seq, row, col, operation, voltage, current, nan_mask, pulse_width,"
+            " compliance, t FROM points WHERE run_id = ?"
+        )
+        args: tuple = (self._run_id,)
+        for field, value in (("row", row), ("col", col)):
+            if value is not None:
+                query += f" AND {field} = ?"
+                args += (check_int(field, value),)
+        if operation is not None:
+            query += " AND operation = ?"
+            args += (check_operation(operation),)
+        return [_point_from_row(r) for r in self._connection.execute(query + " ORDER BY seq", args)]
+
+    def maps(self, name: str | None = None) -> list[MapRecord]:
+        """Recorded maps in recording order, optionally only those called ``name``."""
+        query = "SELECT seq, name, rows, cols, data, t FROM maps WHERE run_id = ?"
+        args: tuple = (self._run_id,)
+        if name is not None:
+            query += " AND name = ?"
+            args += (name,)
+        return [
+            MapRecord(seq, map_name, np.frombuffer(blob, dtype="<f8").reshape(rows, cols), t)
+            for seq, map_name, rows, cols, blob, t in self._connection.execute(
+                query + " ORDER BY seq", args
+            )
+        ]
+
+    def latest_map(self, name: str) -> np.ndarray:
+        """The last map recorded under ``name``; ``KeyError`` naming the stored names if none."""
+        records = self.maps(name)
+        if not records:
+            names = sorted({record.name for record in self.maps()})
+            raise KeyError(
+                f"map name = {name!r} is not in run {self._run_id}; "
+                f"allowed: {names or 'none, no maps recorded yet'}"
+            )
+        return records[-1].data
+
+    def events(self) -> list[RunEvent]:
+        """The run's history: started, resumed, completed, aborted, failed, in order."""
+        rows = self._connection.execute(
+            "SELECT seq, t, event, detail FROM events WHERE run_id = ? ORDER BY seq",
+            (self._run_id,),
+        )
+        return [RunEvent(*row) for row in rows]
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _require_writable(self, action: str) -> None:
+        if not self._writable:
+            raise RunStateError(
+                f"cannot {action}: run {self._run_id} was opened read-only; "
+                f"use RunStore.resume({self._run_id}) to continue it"
+            )
+        if self._status != "running":
+            raise RunStateError(
+                f"cannot {action}: run {self._run_id} status is {self._status!r}; "
+                "allowed: 'running'"
+            )
+
+
+def insert_event(
+    connection: sqlite3.Connection, run_id: int, event: str, detail: str | None, t: float
+) -> None:
+    """Append one event to a run's history (the caller owns the transaction)."""
+    connection.execute(
+        "INSERT INTO events (run_id, seq, t, event, detail)"
+        " SELECT ?, COALESCE(MAX(seq) + 1, 0), ?, ?, ? FROM events WHERE run_id = ?",
+        (run_id, t, event, detail, run_id),
+    )
+
+
+def _now_or(t: Any) -> float:
+    return time.time() if t is None else check_finite("t", t)
+
+
+def _encode_nan(voltage: float | None, current: float | None) -> tuple:
+    """Return (voltage, current, nan_mask) with NaN stored as NULL plus its flag bit."""
+    mask = 0
+    if voltage is not None and math.isnan(voltage):
+        voltage, mask = None, mask | _VOLTAGE_NAN
+    if current is not None and math.isnan(current):
+        current, mask = None, mask | _CURRENT_NAN
+    return voltage, current, mask
+
+
+def _point_from_row(row: tuple) -> Point:
+    seq, r, c, operation, voltage, current, mask, pulse_width, compliance, t = row
+    return Point(
+        seq=seq,
+        row=r,
+        col=c,
+        operation=operation,
+        voltage=math.nan if mask & _VOLTAGE_NAN else voltage,
+        current=math.nan if mask & _CURRENT_NAN else current,
+        pulse_width=pulse_width,
+        compliance=bool(compliance),
+        t=t,
+    )

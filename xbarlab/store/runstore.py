@@ -1,0 +1,201 @@
+"""The run store: where runs live on disk, how they start, how they are found and resumed.
+
+A store is one SQLite file, ``runs.sqlite3``, in a data directory chosen in this order: the
+``data_dir`` argument (the CLI's ``--store``), the ``XBARLAB_DATA`` environment variable, then
+``./xbarlab-data`` in the current directory. Several processes may open one store at once: one
+writer per run, any number of readers (WAL journal).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import xbarlab
+from xbarlab.store.records import RESUMABLE_STATUSES, STATUSES, RunInfo
+from xbarlab.store.run import (
+    _INFO_QUERY,
+    Run,
+    RunStateError,
+    info_from_row,
+    insert_event,
+    read_run_info,
+)
+from xbarlab.store.schema import connect
+from xbarlab.store.validate import check_int, check_name, check_shape, to_json
+
+DATA_DIR_ENV = "XBARLAB_DATA"
+DEFAULT_DATA_DIR = "xbarlab-data"
+DB_FILENAME = "runs.sqlite3"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data directory to use: the argument, else ``$XBARLAB_DATA``, else ``./xbarlab-data``."""
+    chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+    return Path(chosen).expanduser().resolve()
+
+
+class RunStore:
+    """An embedded, crash-safe store of measurement runs.
+
+    >>> store = RunStore(tmp_dir)                               # doctest: +SKIP
+    >>> with store.start_run(protocol="read-map", params={"v_read": 0.2}) as run:
+    ...     run.record_point(row=0, col=0, operation="read", voltage=0.2, current=2e-6)
+    """
+
+    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+        self.data_dir = resolve_data_dir(data_dir)
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise NotADirectoryError(
+                f"data_dir = {str(self.data_dir)!r} is a file; allowed: a directory (or a path "
+                "that does not exist yet)"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.data_dir / DB_FILENAME
+        self._connection = connect(self.db_path)
+
+    def __repr__(self) -> str:
+        return f"<RunStore {self.db_path}>"
+
+    def close(self) -> None:
+        """Close the database connection; runs obtained from this store stop working."""
+        self._connection.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def start_run(
+        self,
+        protocol: str,
+        params: dict[str, Any] | None = None,
+        bench_text: str = "",
+        instruments: dict[str, Any] | None = None,
+        seed: int | None = None,
+        shape: tuple[int, int] | None = None,
+    ) -> Run:
+        """Create a run with status ``running`` and return it, writable.
+
+        ``bench_text`` is the bench file's full text, ``instruments`` maps instrument names to
+        their identities (``*IDN?`` replies, addresses), ``params`` are the protocol parameters
+        (JSON). ``shape`` is the crossbar's (rows, cols); when given, every point's row and
+        column and every map's shape are checked against it.
+        """
+        for field, value, kind in (
+            ("bench_text", bench_text, str),
+            ("params", {} if params is None else params, dict),
+            ("instruments", {} if instruments is None else instruments, dict),
+        ):
+            if not isinstance(value, kind):
+                raise TypeError(
+                    f"{field} must be a {kind.__name__}, got {value!r} ({type(value).__name__})"
+                )
+        values = (
+            check_name("protocol", protocol),
+            to_json("params", {} if params is None else params),
+            bench_text,
+            to_json("instruments", {} if instruments is None else instruments),
+            xbarlab.__version__,
+            None if seed is None else check_int("seed", seed, limit=2**63),
+            *(check_shape(shape) or (None, None)),
+            time.time(),
+            socket.gethostname(),
+            os.getpid(),
+        )
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = self._connection.execute(
+                "INSERT INTO runs (protocol, params_json, bench_text, instruments_json,"
+                " software_version, seed, shape_rows, shape_cols, started_at, writer_host,"
+                " writer_pid, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+                values,
+            )
+            insert_event(self._connection, cursor.lastrowid, "started", None, values[8])
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+        return Run(self._connection, cursor.lastrowid, writable=True)
+
+    def runs(self, status: str | None = None) -> list[RunInfo]:
+        """Every run (optionally only those with ``status``), newest first."""
+        query, args = _INFO_QUERY, ()
+        if status is not None:
+            if status not in STATUSES:
+                raise ValueError(
+                    f"status = {status!r} is not known; allowed: {', '.join(STATUSES)}"
+                )
+            query, args = query + " WHERE r.status = ?", (status,)
+        rows = self._connection.execute(query + " ORDER BY r.run_id DESC", args)
+        return [info_from_row(row) for row in rows]
+
+    def run_info(self, run_id: int) -> RunInfo:
+        """Metadata of one run; ``RunNotFoundError`` naming the stored ids if unknown."""
+        return read_run_info(self._connection, run_id)
+
+    def open_run(self, run_id: int) -> Run:
+        """The run ``run_id``, read-only (for ``xbarlab show``, export and plots)."""
+        return Run(self._connection, run_id, writable=False)
+
+    def resume(self, run_id: int, force: bool = False) -> Run:
+        """Reopen an interrupted run for writing; its status returns to ``running``.
+
+        Allowed for runs left ``running`` by a crashed process, ``aborted`` and ``failed`` runs.
+        A ``running`` run whose writer process is still alive on this host, or ran on another
+        host, is refused unless ``force=True`` (two writers would interleave their points).
+        """
+        info = read_run_info(self._connection, run_id)
+        if info.status not in RESUMABLE_STATUSES:
+            raise RunStateError(
+                f"run {info.run_id} status is {info.status!r} and cannot be resumed; "
+                f"allowed: {', '.join(RESUMABLE_STATUSES)}"
+            )
+        if info.status == "running" and not force:
+            _refuse_if_writer_may_live(info)
+        now = time.time()
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            self._connection.execute(
+                "UPDATE runs SET status = 'running', ended_at = NULL, traceback = NULL,"
+                " writer_host = ?, writer_pid = ? WHERE run_id = ?",
+                (socket.gethostname(), os.getpid(), info.run_id),
+            )
+            detail = f"previous status {info.status}"
+            if info.traceback:
+                detail += f"\n{info.traceback}"
+            insert_event(self._connection, info.run_id, "resumed", detail, now)
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+        return Run(self._connection, info.run_id, writable=True)
+
+
+def _refuse_if_writer_may_live(info: RunInfo) -> None:
+    """Raise ``RunStateError`` unless the process that was writing ``info`` is surely gone."""
+    if info.writer_host != socket.gethostname():
+        raise RunStateError(
+            f"run {info.run_id} is marked running by pid {info.writer_pid} on host "
+            f"{info.writer_host!r}, which this host cannot check; pass force=True if that "
+            "process is gone"
+        )
+    if _process_alive(info.writer_pid):
+        raise RunStateError(
+            f"run {info.run_id} is still being written by pid {info.writer_pid} on this host; "
+            "stop that process first, or pass force=True if the pid now belongs to another program"
+        )
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,120 @@
+"""SQLite schema of the run store, and the one place a store connection is opened.
+
+Why these settings: the journal is WAL so a reader (``xbarlab runs``, a live plot) never blocks
+the writer and never sees half a transaction; ``synchronous=NORMAL`` in WAL mode makes each commit
+an append to the WAL file without an fsync. A commit is then durable against a crash of the
+process (even SIGKILL: the bytes are in the OS page cache and SQLite replays the WAL on the next
+open), and only an OS crash or power cut can lose the last commits. That trade buys per-point
+commits at well over 10^4 points per second. The connection runs in autocommit mode
+(``isolation_level=None``): every INSERT is its own committed transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+"""Stored in ``PRAGMA user_version``; a store written by a newer schema is refused."""
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a writer waits for another process's write transaction before raising."""
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    protocol         TEXT    NOT NULL,
+    params_json      TEXT    NOT NULL,
+    bench_text       TEXT    NOT NULL,
+    instruments_json TEXT    NOT NULL,
+    software_version TEXT    NOT NULL,
+    seed             INTEGER,
+    shape_rows       INTEGER,
+    shape_cols       INTEGER,
+    started_at       REAL    NOT NULL,
+    ended_at         REAL,
+    status           TEXT    NOT NULL
+        CHECK (status IN ('running', 'completed', 'aborted', 'failed')),
+    traceback        TEXT,
+    writer_host      TEXT    NOT NULL,
+    writer_pid       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS points (
+    run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+    seq         INTEGER NOT NULL,
+    row         INTEGER NOT NULL,
+    col         INTEGER NOT NULL,
+    operation   TEXT    NOT NULL,
+    -- Measured floats have no declared type: REAL affinity would store -0.0 as integer 0.
+    -- NaN is stored as NULL by SQLite, so NaN readings set a bit in nan_mask (see run.py).
+    voltage,
+    current,
+    pulse_width,
+    compliance  INTEGER NOT NULL,
+    nan_mask    INTEGER NOT NULL,
+    t                   NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS maps (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    seq    INTEGER NOT NULL,
+    name   TEXT    NOT NULL,
+    rows   INTEGER NOT NULL,
+    cols   INTEGER NOT NULL,
+    data   BLOB    NOT NULL,
+    t      REAL    NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id     INTEGER NOT NULL REFERENCES runs(run_id),
+    key        TEXT    NOT NULL,
+    value_json TEXT    NOT NULL,
+    t          REAL    NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    seq    INTEGER NOT NULL,
+    t      REAL    NOT NULL,
+    event  TEXT    NOT NULL,
+    detail TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+class StoreSchemaError(RuntimeError):
+    """The database file was written by a newer xbarlab than this one."""
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the store database at ``db_path`` in WAL, autocommit mode."""
+    connection = sqlite3.connect(str(db_path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    found = connection.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        connection.close()
+        raise StoreSchemaError(
+            f"store {db_path} has schema version {found}; this xbarlab reads versions "
+            f"up to {SCHEMA_VERSION}"
+        )
+    if found < SCHEMA_VERSION:
+        _create_tables(connection)
+    return connection
+
+
+def _create_tables(connection: sqlite3.Connection) -> None:
+    """Create every table and set the schema version, all in one transaction."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
