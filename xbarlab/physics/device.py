@@ -1,0 +1,381 @@
+"""Memristor device model: parameters, population sampling, and the kernel that moves cell states.
+
+Each cell carries a state ``w`` in [0, 1]; its small-signal conductance is
+``G = g_lo + w * (g_hi - g_lo)`` between its own bounds (device-to-device spread, lognormal).
+A voltage ``v`` held across the cell for ``duration`` seconds moves the state only beyond a
+threshold (VTEAM form, Kvatinsky et al., IEEE TCAS-II 62, 786 (2015)):
+
+- ``v > v_set``: SET; the pulse is worth ``n = ((v - v_set)/(v_set_ref - v_set))**alpha_set
+  * duration / t_ref`` reference pulses, where one reference pulse (``v_set_ref`` for
+  ``t_ref``) advances the cell by one of ``levels_set`` levels;
+- ``v < v_reset``: RESET, mirrored;
+- anything in between (a V/2 or V/3 half-selected cell below threshold): no change at all.
+
+The levels lie on the NeuroSim soft-bound curve G(p) = B(1 - e^{-p/A}) + G_min
+(P.-Y. Chen, X. Peng, S. Yu, IEEE TCAD 37, 3067 (2018); MLP_NeuroSim_V3.0): the step shrinks
+toward the bound being approached. The state is moved along that curve in pulse-number space,
+so a pulse may be any fraction of a level, and splitting a pulse in two gives the same mean
+move as one pulse of the summed drive. Cycle-to-cycle noise is Gaussian with
+``c2c_sigma * sqrt(n_moved)`` of the range, where ``n_moved`` is the number of reference
+pulses' worth of movement the pulse really produced (NeuroSim's ``sigmaCtoC * sqrt(numPulse)``,
+generalised to fractional pulses as a diffusion: its variance, like the mean move, is additive
+in drive). A cell sitting at its bound does not move and gets no noise.
+
+SET can be limited by a compliance current ``i_cc``: the state never rises past the point
+where the cell current at the applied voltage would exceed ``i_cc``, and a cell already past
+that point is not changed (the limiter takes the voltage). Pristine (unformed) cells conduct
+``g_pristine`` and do not switch; a voltage at or above ``v_form`` accumulates forming
+progress ``duration / t_form * exp((v - v_form) / v_form_slope)``; once it reaches 1 the cell
+is formed into its LRS (capped by the compliance, if any). Stuck-on / stuck-off cells sit at
+their own ``g_hi`` / ``g_lo`` and never move.
+
+The optional nonlinear I-V is ``I = G * iv_v0 * sinh(V / iv_v0)`` (Yakopcic / Stanford-PKU
+form, reference/physics.md §4); ``G`` stays the small-signal conductance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from dataclasses import dataclass, fields
+
+import numpy as np
+from numba import njit
+
+HEALTHY = 0
+STUCK_ON = 1
+STUCK_OFF = 2
+
+# Max deviation of the NeuroSim nonlinearity curve from the straight line, per unit of the "NL"
+# label. Solving max_x [f(x; A) - x] = NL_DEVIATION_PER_UNIT * NL for A reproduces NeuroSim's
+# published NL -> normalised-A table (documents/Nonlinearity-NormA) to <0.1 % over NL 0.01..9.
+NL_DEVIATION_PER_UNIT = 0.099
+
+
+def _in_range(name: str, value: float, low: float, high: float, *, low_open=False,
+              high_open=False, unit: str = "") -> None:
+    """Raise ValueError naming ``name`` and its allowed range when ``value`` is outside it."""
+    ok_low = value > low if low_open else value >= low
+    ok_high = value < high if high_open else value <= high
+    if not (math.isfinite(value) and ok_low and ok_high):
+        lb = "(" if low_open else "["
+        hb = ")" if high_open else "]"
+        raise ValueError(
+            f"DeviceParams.{name} = {value!r} {unit}".rstrip()
+            + f" is outside the allowed range {lb}{low:g}, {high:g}{hb}"
+            + (f" {unit}" if unit else "")
+        )
+
+
+@dataclass(frozen=True)
+class DeviceParams:
+    """Parameters of one memristor technology. Every field is validated on construction.
+
+    Provenance tags follow reference/techniques.md: [F] found in a cited source, [E] our
+    estimate. Presets with cited values live in ``xbarlab.physics.presets``.
+    """
+
+    g_min: float
+    """HRS conductance, nominal (S). Binary default 1 µS = 1 MΩ (Pham et al., Micromachines
+    10, 245 (2019), measured Pt/LaAlO3/Nb:SrTiO3) [F]."""
+    g_max: float
+    """LRS conductance, nominal (S). Binary default 100 µS = 10 kΩ (same source) [F]."""
+    v_set: float
+    """SET threshold (V, > 0): a cell voltage at or below it never increases the state."""
+    v_reset: float
+    """RESET threshold (V, < 0): a cell voltage at or above it never decreases the state."""
+    v_set_ref: float = 1.3
+    """Amplitude of the reference SET pulse (V): +1.3 V (Prezioso et al., Nature 521, 61
+    (2015)) [F]. One such pulse of ``t_ref`` moves the cell by one level."""
+    v_reset_ref: float = -1.3
+    """Amplitude of the reference RESET pulse (V): -1.3 V (Prezioso 2015) [F]."""
+    t_ref: float = 100e-9
+    """Width of the reference pulse (s): 100 ns (techniques.md §7; Yao 2020 used 50 ns) [F]."""
+    levels_set: float = 97.0
+    """Reference SET pulses spanning the full range (NeuroSim RealDevice maxNumLevelLTP 97) [F]."""
+    levels_reset: float = 100.0
+    """Reference RESET pulses spanning the full range (NeuroSim maxNumLevelLTD 100) [F]."""
+    nl_set: float = 2.4
+    """Update nonlinearity label of SET (NeuroSim NL_LTP 2.4) [F]; 0 = linear."""
+    nl_reset: float = -4.88
+    """Update nonlinearity label of RESET (NeuroSim NL_LTD -4.88) [F]; only |NL| is used, the
+    curve always saturates toward the bound it approaches."""
+    alpha_set: float = 3.0
+    """Overdrive exponent of SET speed (VTEAM power law, Kvatinsky 2015) [E: value]."""
+    alpha_reset: float = 3.0
+    """Overdrive exponent of RESET speed (VTEAM power law) [E: value]."""
+    c2c_sigma: float = 0.035
+    """Cycle-to-cycle noise per reference pulse of movement, fraction of (g_hi - g_lo);
+    NeuroSim default sigmaCtoC = 3.5 % x sqrt(pulses) [F]."""
+    d2d_sigma: float = 0.10
+    """Device-to-device spread of g_min and g_max: lognormal sigma (R = R_nom exp(theta),
+    Chen et al., DATE 2017 form) [F: form], 10 % [E] (Truong 2014 sweeps 0-15 %)."""
+    p_stuck_on: float = 0.0175
+    """Probability that a cell is stuck at its LRS (Chen 2017 / He 2019 measured 1.75 %) [F]."""
+    p_stuck_off: float = 0.0904
+    """Probability that a cell is stuck at its HRS (Chen 2017 / He 2019 measured 9.04 %) [F]."""
+    read_noise: float = 0.01
+    """Relative read noise of the conductance per read, Gaussian sigma (aihwkit short-term read
+    noise note, 1 %) [F]."""
+    iv_v0: float = 0.0
+    """Voltage scale of the sinh I-V (V); 0 means linear I = G V. Yakopcic / Stanford-PKU
+    form I ∝ sinh(V/V0) (physics.md §4) [F: form]."""
+    g_pristine: float = 0.0
+    """Conductance of a pristine (unformed) cell, nominal (S); scaled per cell with its g_min
+    spread. Must be below g_min. 0 means g_min / 100 [E]."""
+    v_form: float = 2.0
+    """Forming threshold (V): below it a pristine cell never forms [E]."""
+    t_form: float = 1e-6
+    """Forming time at exactly v_form (s) [E]."""
+    v_form_slope: float = 0.1
+    """Voltage per e-fold acceleration of forming above v_form (V) [E]."""
+    i_compliance_1t1r: float = 100e-6
+    """SET compliance current that the access transistor enforces in 1T1R arrays (A); 100 µA,
+    techniques.md §7 [E] (consistent with LRS 10 kΩ at ≈1 V)."""
+
+    def __post_init__(self) -> None:
+        _in_range("g_min", self.g_min, 0.0, 1.0, low_open=True, unit="S")
+        _in_range("g_max", self.g_max, self.g_min * 2.0, 1.0, unit="S")
+        _in_range("v_set", self.v_set, 0.0, 10.0, low_open=True, unit="V")
+        _in_range("v_reset", self.v_reset, -10.0, 0.0, high_open=True, unit="V")
+        _in_range("v_set_ref", self.v_set_ref, self.v_set, 20.0, low_open=True, unit="V")
+        _in_range("v_reset_ref", self.v_reset_ref, -20.0, self.v_reset, high_open=True, unit="V")
+        _in_range("t_ref", self.t_ref, 1e-12, 1.0, unit="s")
+        _in_range("levels_set", self.levels_set, 1.0, 1e6)
+        _in_range("levels_reset", self.levels_reset, 1.0, 1e6)
+        _in_range("nl_set", abs(self.nl_set), 0.0, 9.0)
+        _in_range("nl_reset", abs(self.nl_reset), 0.0, 9.0)
+        _in_range("alpha_set", self.alpha_set, 0.5, 10.0)
+        _in_range("alpha_reset", self.alpha_reset, 0.5, 10.0)
+        _in_range("c2c_sigma", self.c2c_sigma, 0.0, 0.5)
+        _in_range("d2d_sigma", self.d2d_sigma, 0.0, 0.5)
+        _in_range("p_stuck_on", self.p_stuck_on, 0.0, 1.0)
+        _in_range("p_stuck_off", self.p_stuck_off, 0.0, 1.0 - self.p_stuck_on)
+        _in_range("read_noise", self.read_noise, 0.0, 0.1)
+        _in_range("iv_v0", self.iv_v0, 0.0, 10.0, unit="V")
+        _in_range("g_pristine", self.g_pristine, 0.0, self.g_min, high_open=True, unit="S")
+        _in_range("v_form", self.v_form, self.v_set, 20.0, low_open=True, unit="V")
+        _in_range("t_form", self.t_form, 1e-12, 1e3, unit="s")
+        _in_range("v_form_slope", self.v_form_slope, 1e-3, 10.0, unit="V")
+        _in_range("i_compliance_1t1r", self.i_compliance_1t1r, 1e-9, 1.0, low_open=True,
+                  unit="A")
+        # With spread, the bounds of one cell must not cross: keep ln(g_max/g_min) > 12 sigma.
+        if self.d2d_sigma > 0 and math.log(self.g_max / self.g_min) <= 12.0 * self.d2d_sigma:
+            raise ValueError(
+                f"DeviceParams.d2d_sigma = {self.d2d_sigma!r} is outside the allowed range "
+                f"[0, {math.log(self.g_max / self.g_min) / 12.0:.4g}] for g_max/g_min = "
+                f"{self.g_max / self.g_min:.4g} (ln ratio must exceed 12 sigma)"
+            )
+
+    @property
+    def pristine_conductance(self) -> float:
+        """Nominal conductance of an unformed cell (S)."""
+        return self.g_pristine if self.g_pristine > 0 else self.g_min / 100.0
+
+    def as_dict(self) -> dict:
+        """Plain dict of every field (for run metadata)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def nonlinearity_to_a(nl: float) -> float:
+    """Normalised NeuroSim shape parameter A (in units of the full pulse range) for label ``nl``.
+
+    The curve is f(x) = (1 - e^{-x/A}) / (1 - e^{-1/A}) on x in [0, 1]. NeuroSim tabulates A
+    against a nonlinearity label; the label equals the curve's largest deviation above the
+    straight line divided by ``NL_DEVIATION_PER_UNIT``. Returns ``inf`` (linear) for 0.
+    """
+    nl = abs(float(nl))
+    if nl == 0.0:
+        return math.inf
+    target = NL_DEVIATION_PER_UNIT * nl
+
+    def deviation(a: float) -> float:
+        # f'(x*) = 1 at x* = -a ln(a (1 - e^{-1/a})); the max deviation is f(x*) - x*.
+        c = -math.expm1(-1.0 / a)
+        x_star = -a * math.log(a * c)
+        return -math.expm1(-x_star / a) / c - x_star
+
+    lo, hi = 1e-3, 1e6  # deviation falls monotonically from ~1 to ~0 over this bracket
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        if deviation(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+        if hi / lo < 1.0 + 1e-13:
+            break
+    return math.sqrt(lo * hi)
+
+
+@dataclass(frozen=True)
+class DevicePopulation:
+    """Per-cell fixed properties of one array, drawn once from ``DeviceParams`` (seeded)."""
+
+    g_lo: np.ndarray
+    """Per-cell HRS bound (S)."""
+    g_hi: np.ndarray
+    """Per-cell LRS bound (S)."""
+    g_pristine: np.ndarray
+    """Per-cell conductance before forming (S)."""
+    defects: np.ndarray
+    """int8 map: 0 healthy, 1 stuck-on (at g_hi), 2 stuck-off (at g_lo)."""
+
+
+def sample_population(params: DeviceParams, shape: tuple[int, int], rng: np.random.Generator,
+                      *, defects: bool = True) -> DevicePopulation:
+    """Draw the device-to-device spread and the stuck-at map of an array of ``shape``."""
+    spread_lo = np.exp(params.d2d_sigma * rng.standard_normal(shape))
+    spread_hi = np.exp(params.d2d_sigma * rng.standard_normal(shape))
+    u = rng.random(shape)
+    defect_map = np.zeros(shape, dtype=np.int8)
+    if defects:
+        defect_map[u < params.p_stuck_on] = STUCK_ON
+        defect_map[(u >= params.p_stuck_on) & (u < params.p_stuck_on + params.p_stuck_off)] = (
+            STUCK_OFF
+        )
+    return DevicePopulation(
+        g_lo=params.g_min * spread_lo,
+        g_hi=params.g_max * spread_hi,
+        g_pristine=params.pristine_conductance * spread_lo,
+        defects=defect_map,
+    )
+
+
+def cell_current(g: np.ndarray, v: np.ndarray, iv_v0: float) -> np.ndarray:
+    """Current through cells of small-signal conductance ``g`` at voltage ``v`` (A)."""
+    if iv_v0 == 0.0:
+        return g * v
+    return g * iv_v0 * np.sinh(v / iv_v0)
+
+
+def chord_conductance(g: np.ndarray, v: np.ndarray, iv_v0: float) -> np.ndarray:
+    """I(v)/v for the device I-V (S): the conductance a linear solve must use at voltage v."""
+    if iv_v0 == 0.0:
+        return np.array(g, dtype=float, copy=True)
+    x = np.asarray(v, dtype=float) / iv_v0
+    safe = np.where(x == 0.0, 1.0, x)
+    ratio = np.where(x == 0.0, 1.0, np.sinh(safe) / safe)
+    return g * ratio
+
+
+# Constants handed to the kernel, in one immutable tuple (numba-friendly).
+KernelConstants = namedtuple(
+    "KernelConstants",
+    "v_set v_reset v_set_ref v_reset_ref t_ref levels_set levels_reset a_set a_reset "
+    "alpha_set alpha_reset c2c_sigma iv_v0 v_form t_form v_form_slope",
+)
+
+
+def kernel_constants(params: DeviceParams) -> KernelConstants:
+    """Pack the parameters the pulse kernel needs (A values resolved from NL labels)."""
+    return KernelConstants(
+        float(params.v_set), float(params.v_reset), float(params.v_set_ref),
+        float(params.v_reset_ref), float(params.t_ref), float(params.levels_set),
+        float(params.levels_reset), nonlinearity_to_a(params.nl_set),
+        nonlinearity_to_a(params.nl_reset), float(params.alpha_set), float(params.alpha_reset),
+        float(params.c2c_sigma), float(params.iv_v0), float(params.v_form),
+        float(params.t_form), float(params.v_form_slope),
+    )
+
+
+@njit(cache=True)
+def soft_bound_curve(x, a):
+    """Normalised NeuroSim curve f(x) = (1 - e^{-x/a}) / (1 - e^{-1/a}); linear for a = inf."""
+    if a == np.inf:
+        return x
+    return math.expm1(-x / a) / math.expm1(-1.0 / a)
+
+
+@njit(cache=True)
+def soft_bound_inverse(w, a):
+    """Pulse coordinate x in [0, 1] at which the curve reaches w (inverse of soft_bound_curve)."""
+    if a == np.inf:
+        return w
+    return -a * math.log1p(w * math.expm1(-1.0 / a))
+
+
+@njit(cache=True)
+def _compliance_state(i_cc, v, g_lo, g_hi, iv_v0):
+    """State at which the cell current at voltage v > 0 equals i_cc (may lie outside [0, 1])."""
+    per_siemens = v if iv_v0 == 0.0 else iv_v0 * math.sinh(v / iv_v0)
+    return (i_cc / per_siemens - g_lo) / (g_hi - g_lo)
+
+
+@njit(cache=True)
+def _pulse_kernel(w, formed, form_progress, defects, g_lo, g_hi, v_cell, duration, i_cc, k,
+                  rng):
+    """Move every cell (flat arrays, in place) by the voltage it saw for ``duration`` seconds."""
+    for c in range(w.size):
+        if defects[c] != 0:
+            continue
+        v = v_cell[c]
+        if not formed[c]:
+            if v >= k.v_form:
+                form_progress[c] += duration / k.t_form * math.exp((v - k.v_form) / k.v_form_slope)
+                if form_progress[c] >= 1.0:
+                    formed[c] = True
+                    target = 1.0
+                    if i_cc > 0.0:
+                        target = min(1.0, _compliance_state(i_cc, v, g_lo[c], g_hi[c], k.iv_v0))
+                    w[c] = max(0.0, target)
+            continue
+        if v > k.v_set:
+            cap = 1.0
+            if i_cc > 0.0:
+                cap = _compliance_state(i_cc, v, g_lo[c], g_hi[c], k.iv_v0)
+                if cap <= w[c]:
+                    continue  # already conducting i_cc: the limiter takes the overdrive
+            drive = ((v - k.v_set) / (k.v_set_ref - k.v_set)) ** k.alpha_set * duration / k.t_ref
+            x0 = soft_bound_inverse(w[c], k.a_set)
+            x1 = min(1.0, x0 + drive / k.levels_set)
+            moved = (x1 - x0) * k.levels_set
+            if moved <= 0.0:
+                continue
+            new = soft_bound_curve(x1, k.a_set)
+            if k.c2c_sigma > 0.0:
+                new += k.c2c_sigma * math.sqrt(moved) * rng.standard_normal()
+            w[c] = min(max(new, 0.0), 1.0, cap)
+        elif v < k.v_reset:
+            drive = ((v - k.v_reset) / (k.v_reset_ref - k.v_reset)) ** k.alpha_reset
+            drive *= duration / k.t_ref
+            y0 = soft_bound_inverse(1.0 - w[c], k.a_reset)
+            y1 = min(1.0, y0 + drive / k.levels_reset)
+            moved = (y1 - y0) * k.levels_reset
+            if moved <= 0.0:
+                continue
+            new = 1.0 - soft_bound_curve(y1, k.a_reset)
+            if k.c2c_sigma > 0.0:
+                new += k.c2c_sigma * math.sqrt(moved) * rng.standard_normal()
+            w[c] = min(max(new, 0.0), 1.0)
+
+
+def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
+                population: DevicePopulation, v_cell: np.ndarray, duration: float,
+                constants: KernelConstants, *, i_compliance: float | None,
+                rng: np.random.Generator) -> None:
+    """Apply ``v_cell`` (V, shaped like ``w``) for ``duration`` seconds to every cell, in place.
+
+    ``i_compliance`` (A) limits SET (and forming); None means no limit. Cycle-to-cycle noise
+    is drawn from ``rng`` (one normal per cell that moves, in cell order), so a seeded
+    generator gives a reproducible pulse sequence.
+    """
+    if not (math.isfinite(duration) and duration >= 0.0):
+        raise ValueError(f"duration = {duration!r} s is outside the allowed range [0, inf) s")
+    if i_compliance is not None and not (math.isfinite(i_compliance) and i_compliance > 0.0):
+        raise ValueError(
+            f"i_compliance = {i_compliance!r} A is outside the allowed range (0, inf) A"
+        )
+    v = np.ascontiguousarray(v_cell, dtype=np.float64)
+    if v.shape != w.shape:
+        raise ValueError(f"v_cell has shape {v.shape}, expected the array's shape {w.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("v_cell contains non-finite voltages")
+    for name, arr in (("w", w), ("formed", formed), ("form_progress", form_progress)):
+        if arr.shape != w.shape or not arr.flags.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous array shaped {w.shape}")
+    _pulse_kernel(
+        w.reshape(-1), formed.reshape(-1), form_progress.reshape(-1),
+        population.defects.reshape(-1), population.g_lo.reshape(-1),
+        population.g_hi.reshape(-1), v.reshape(-1), float(duration),
+        -1.0 if i_compliance is None else float(i_compliance), constants, rng,
+    )

@@ -1,0 +1,57 @@
+"""Cited device presets (reference/techniques.md §7).
+
+Shared by all presets (fields left at their ``DeviceParams`` defaults): NeuroSim RealDevice
+update nonlinearity NL_LTP 2.4 / NL_LTD -4.88 and cycle-to-cycle noise 3.5 % of the range per
+pulse [F]; ±1.3 V, 100 ns reference pulses (Prezioso 2015; techniques.md §7) [F]; stuck-on
+1.75 % / stuck-off 9.04 % (Chen 2017 / He 2019) [F]; 1 % read noise (aihwkit) [F]; lognormal
+device-to-device spread 10 % [E]; 1T1R compliance 100 µA [E].
+
+Thresholds are estimates [E] chosen so that the reference ±1.3 V pulses switch and a V/2
+half-selected cell (±0.65 V) does not.
+"""
+
+from __future__ import annotations
+
+from .device import DeviceParams
+
+BINARY = DeviceParams(
+    g_min=1e-6,  # 1 MΩ HRS, Pham et al. 2019, Pt/LaAlO3/Nb:SrTiO3 [F]
+    g_max=100e-6,  # 10 kΩ LRS, same device [F]
+    v_set=0.9,  # [E] below the +1.3 V pulse, above V/2 = 0.65 V
+    v_reset=-0.9,  # [E]
+    levels_set=1.0,  # binary operation: one reference pulse switches the full range [E]
+    levels_reset=1.0,
+)
+"""Min group's binary device: 10 kΩ / 1 MΩ, one ±1.3 V 100 ns pulse switches it."""
+
+ANALOG = DeviceParams(
+    g_min=1e-6,  # 1 µS [F: techniques.md §7, NeuRRAM-calibrated aihwkit g_max 40 µS]
+    g_max=40e-6,  # 40 µS [F]
+    v_set=0.7,  # [E] between the 0.5 V ISPVA start (Milo 2021) and the 1.3 V pulse
+    v_reset=-0.7,  # [E]
+    levels_set=97.0,  # NeuroSim maxNumLevelLTP [F]
+    levels_reset=100.0,  # NeuroSim maxNumLevelLTD [F]
+)
+"""1T1R-like analog device, 1-40 µS, ~100 levels per direction."""
+
+HIGH_R = DeviceParams(
+    g_min=0.1e-6,  # 10 MΩ HRS [E]; GENIEx used Ron 50-300 kΩ [F]
+    g_max=10e-6,  # 100 kΩ LRS [E]
+    v_set=0.9,  # [E]
+    v_reset=-0.9,  # [E]
+    levels_set=1.0,
+    levels_reset=1.0,
+)
+"""High-resistance binary device, 100 kΩ / 10 MΩ (less IR drop, techniques.md §4.3)."""
+
+PRESETS: dict[str, DeviceParams] = {"binary": BINARY, "analog": ANALOG, "high_r": HIGH_R}
+
+
+def preset(name: str) -> DeviceParams:
+    """The preset called ``name`` ("binary", "analog" or "high_r")."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"preset = {name!r} is not one of the allowed presets {sorted(PRESETS)}"
+        ) from None
