@@ -49,6 +49,9 @@ CURRENT_FLOOR = 1e-6
 MAX_ITERATIONS = 5000
 # Columns handled together by one worker in column-wise kernels (contiguous in memory).
 COLUMN_CHUNK = 32
+# Input vectors of a batch are solved in blocks whose CG arrays fit in this many bytes (cache).
+WORKING_SET_BYTES = 4 * 2**20
+_WORK_ARRAYS = 10  # x, r, z, p, A·p for word and bit lines
 
 # End states of a line, per input vector.
 FREE = 0  # floating or driven through a resistance: every node of the line is unknown
@@ -526,6 +529,105 @@ def _expand_lumped(xU, xW, lump_row, lump_col):
     return v_word, v_bit
 
 
+class _Network:
+    """What every input vector shares: conductances, wires and the line eliminations."""
+
+    def __init__(self, G, g_row, g_col, lump_row, lump_col, s_end_row, s_end_col,
+                 inv_pivot_row, inv_pivot_col):
+        self.G, self.g_row, self.g_col = G, g_row, g_col
+        self.lump_row, self.lump_col = lump_row, lump_col
+        self.s_end_row, self.s_end_col = s_end_row, s_end_col
+        self.inv_pivot_row, self.inv_pivot_col = inv_pivot_row, inv_pivot_col
+
+
+class _Ends:
+    """Per input vector and line: end conductance, state, terminal voltage; stopping floor."""
+
+    def __init__(self, ge_row, ge_col, state_row, state_col, v_end_row, v_end_col,
+                 current_floor):
+        self.ge_row, self.ge_col = ge_row, ge_col
+        self.state_row, self.state_col = state_row, state_col
+        self.v_end_row, self.v_end_col = v_end_row, v_end_col
+        self.current_floor = current_floor
+
+    def block(self, part: slice) -> _Ends:
+        return _Ends(self.ge_row[part], self.ge_col[part], self.state_row[part],
+                     self.state_col[part], self.v_end_row[part], self.v_end_col[part],
+                     self.current_floor[part])
+
+
+class _Workspace:
+    """CG work arrays (residual, preconditioned residual, direction, A·direction)."""
+
+    def __init__(self, shape):
+        self.rU, self.rW, self.zU, self.zW, self.pU, self.pW, self.yU, self.yW = (
+            np.zeros(shape) for _ in range(8)
+        )
+        self.partial = np.zeros(shape[:2])
+
+    def view(self, size: int):
+        """The first ``size`` vectors of every array, zeroed."""
+        arrays = [a[:size] for a in (self.rU, self.rW, self.zU, self.zW, self.pU, self.pW,
+                                     self.yU, self.yW, self.partial)]
+        for a in arrays:
+            a.fill(0.0)
+        return arrays
+
+
+def _conjugate_gradients(net: _Network, ends: _Ends, xU, xW, i_row, i_col, work) -> int:
+    """Run preconditioned CG on a block of vectors from x (held nodes already set).
+
+    Updates x in place, writes the terminal currents and returns the iterations taken.
+    """
+    G = net.G
+    B = xU.shape[0]
+    rU, rW, zU, zW, pU, pW, yU, yW, partial = work.view(B)
+    active = np.ones(B, dtype=np.bool_)
+    _apply_nodal(G, xU, xW, net.g_row, net.g_col, net.lump_row, net.lump_col, ends.ge_row,
+                 ends.ge_col, ends.state_row, ends.state_col, active, rU, rW)
+    np.negative(rU, out=rU)
+    np.negative(rW, out=rW)
+    # Sources driven through a resistance inject ge * V at their end node.
+    rU[:, :, 0] += np.where(ends.state_row == FREE, ends.ge_row * ends.v_end_row, 0.0)
+    rW[:, -1, :] += np.where(ends.state_col == FREE, ends.ge_col * ends.v_end_col, 0.0)
+    residual_l1 = np.abs(rU).sum(axis=(1, 2)) + np.abs(rW).sum(axis=(1, 2))
+    rz = np.zeros(B)
+    iterations = 0
+    while True:
+        _terminal_currents(G, xU, xW, net.g_row, net.g_col, net.lump_row, net.lump_col,
+                           ends.ge_row, ends.ge_col, ends.v_end_row, ends.v_end_col,
+                           ends.state_row, ends.state_col, i_row, i_col)
+        largest = np.maximum(np.abs(i_row).max(axis=1), np.abs(i_col).max(axis=1))
+        active &= residual_l1 > RESIDUAL_RTOL * np.maximum(largest, ends.current_floor)
+        if not active.any():
+            return iterations
+        if iterations >= MAX_ITERATIONS:
+            raise RuntimeError(
+                f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations "
+                f"(residual {residual_l1.max():.3e} A)"
+            )
+        _precondition_rows(rU, zU, net.g_row, net.lump_row, net.s_end_row, net.inv_pivot_row,
+                           ends.ge_row, ends.state_row, active)
+        _precondition_columns(rW, zW, net.g_col, net.lump_col, net.s_end_col,
+                              net.inv_pivot_col, ends.ge_col, ends.state_col, active,
+                              COLUMN_CHUNK)
+        _row_dots(zU, zW, rU, rW, active, partial)
+        rz_new = partial.sum(axis=1)
+        beta = np.where(iterations > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
+        rz = rz_new
+        _new_direction(beta, zU, zW, pU, pW, active)
+        _apply_nodal(G, pU, pW, net.g_row, net.g_col, net.lump_row, net.lump_col, ends.ge_row,
+                     ends.ge_col, ends.state_row, ends.state_col, active, yU, yW)
+        _row_dots(pU, pW, yU, yW, active, partial)
+        p_a_p = partial.sum(axis=1)
+        alpha = np.where(p_a_p > 0, rz / np.where(p_a_p > 0, p_a_p, 1.0), 0.0)
+        # A zero step means r is already exactly 0 for that vector.
+        active &= alpha != 0
+        _step(alpha, xU, xW, pU, pW, rU, rW, yU, yW, active, partial)
+        residual_l1 = np.where(active, partial.sum(axis=1), 0.0)
+        iterations += 1
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -587,65 +689,26 @@ def solve_crossbar(
     _row_pivots(G, g_row, lump_row, s_end_row, inv_pivot_row)
     _column_pivots(G, g_col, lump_col, s_end_col, inv_pivot_col)
 
-    B = v_row.shape[0]
-    shape = (B, m, n)
-    xU, xW = _initial_guess(warm_start, shape, batched, lump_row, lump_col)
-    _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col)
-
-    active = np.ones(B, dtype=np.bool_)
-    rU, rW = np.zeros(shape), np.zeros(shape)
-    _apply_nodal(G, xU, xW, g_row, g_col, lump_row, lump_col, ge_row, ge_col, state_row,
-                 state_col, active, rU, rW)
-    np.negative(rU, out=rU)
-    np.negative(rW, out=rW)
-    # Sources driven through a resistance inject ge * V at their end node.
-    rU[:, :, 0] += np.where(state_row == FREE, ge_row * v_end_row, 0.0)
-    rW[:, -1, :] += np.where(state_col == FREE, ge_col * v_end_col, 0.0)
-
-    i_row = np.zeros((B, m))
-    i_col = np.zeros((B, n))
+    network = _Network(G, g_row, g_col, lump_row, lump_col, s_end_row, s_end_col, inv_pivot_row,
+                       inv_pivot_col)
     line_conductance = max(G.sum(axis=0).max(), G.sum(axis=1).max())
     v_scale = np.maximum(np.abs(v_end_row).max(axis=1), np.abs(v_end_col).max(axis=1))
-    current_floor = CURRENT_FLOOR * v_scale * line_conductance
+    ends = _Ends(ge_row, ge_col, state_row, state_col, v_end_row, v_end_col,
+                 CURRENT_FLOOR * v_scale * line_conductance)
 
-    zU, zW = np.zeros(shape), np.zeros(shape)
-    pU, pW = np.zeros(shape), np.zeros(shape)
-    yU, yW = np.zeros(shape), np.zeros(shape)
-    partial = np.zeros((B, m))
-    residual_l1 = np.abs(rU).sum(axis=(1, 2)) + np.abs(rW).sum(axis=(1, 2))
-    rz = np.zeros(B)
+    B = v_row.shape[0]
+    xU, xW = _initial_guess(warm_start, (B, m, n), batched, lump_row, lump_col)
+    _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col)
+    i_row, i_col = np.zeros((B, m)), np.zeros((B, n))
+    # Vectors are solved in blocks whose working set stays in cache.
+    block = max(1, WORKING_SET_BYTES // (_WORK_ARRAYS * 8 * m * n))
+    work = _Workspace((min(block, B), m, n))
     iterations = 0
-    while True:
-        _terminal_currents(G, xU, xW, g_row, g_col, lump_row, lump_col, ge_row, ge_col,
-                           v_end_row, v_end_col, state_row, state_col, i_row, i_col)
-        largest = np.maximum(np.abs(i_row).max(axis=1), np.abs(i_col).max(axis=1))
-        active &= residual_l1 > RESIDUAL_RTOL * np.maximum(largest, current_floor)
-        if not active.any():
-            break
-        if iterations >= MAX_ITERATIONS:
-            raise RuntimeError(
-                f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations "
-                f"(residual {residual_l1.max():.3e} A)"
-            )
-        _precondition_rows(rU, zU, g_row, lump_row, s_end_row, inv_pivot_row, ge_row,
-                           state_row, active)
-        _precondition_columns(rW, zW, g_col, lump_col, s_end_col, inv_pivot_col, ge_col,
-                              state_col, active, COLUMN_CHUNK)
-        _row_dots(zU, zW, rU, rW, active, partial)
-        rz_new = partial.sum(axis=1)
-        beta = np.where(iterations > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
-        rz = rz_new
-        _new_direction(beta, zU, zW, pU, pW, active)
-        _apply_nodal(G, pU, pW, g_row, g_col, lump_row, lump_col, ge_row, ge_col, state_row,
-                     state_col, active, yU, yW)
-        _row_dots(pU, pW, yU, yW, active, partial)
-        p_a_p = partial.sum(axis=1)
-        alpha = np.where(p_a_p > 0, rz / np.where(p_a_p > 0, p_a_p, 1.0), 0.0)
-        # A zero step means r is already exactly 0 for that vector.
-        active &= alpha != 0
-        _step(alpha, xU, xW, pU, pW, rU, rW, yU, yW, active, partial)
-        residual_l1 = np.where(active, partial.sum(axis=1), 0.0)
-        iterations += 1
+    for start in range(0, B, block):
+        part = slice(start, min(start + block, B))
+        taken = _conjugate_gradients(network, ends.block(part), xU[part], xW[part], i_row[part],
+                                     i_col[part], work)
+        iterations = max(iterations, taken)
 
     v_word, v_bit = _expand_lumped(xU, xW, lump_row, lump_col)
     return _package(i_row, i_col, v_word, v_bit, iterations, batched)
