@@ -1,0 +1,51 @@
+"""The command catalogue is well formed: every example is an instance of its own pattern."""
+
+import pytest
+from xbarlab.drivers.catalog import compile_pattern, load_catalog
+
+CATALOG = load_catalog()
+
+
+@pytest.mark.parametrize("driver", sorted(CATALOG))
+def test_every_example_matches_its_own_pattern(driver):
+    for form in CATALOG[driver].forms:
+        assert form.regex.match(form.example), (driver, form.pattern, form.example)
+
+
+@pytest.mark.parametrize("driver", sorted(CATALOG))
+def test_every_form_cites_a_source_and_grade(driver):
+    for form in CATALOG[driver].forms:
+        assert form.source.strip(), form.pattern
+        assert form.evidence in {"M", "HW", "V", "D", "U", "X"}, form.pattern
+
+
+@pytest.mark.parametrize("driver", sorted(CATALOG))
+def test_every_driver_has_identity_and_terminations(driver):
+    catalog = CATALOG[driver]
+    assert catalog.match("*IDN?") is not None
+    assert catalog.read_termination == "\n" and catalog.write_termination == "\n"
+
+
+def test_repeated_placeholder_must_repeat_the_same_text():
+    regex = compile_pattern("{ch:smua|smub}.x = {ch:smua|smub}.Y", {})
+    assert regex.match("smua.x = smua.Y")
+    assert not regex.match("smua.x = smub.Y")
+
+
+def test_literal_braces_and_numbers():
+    types = {"numbers": r"[0-9.,]+"}
+    regex = compile_pattern("f({{{values:numbers}}})", types)
+    assert regex.match("f({0.1,0.2})")
+    assert not regex.match("f(0.1,0.2)")
+
+
+def test_unknown_type_is_rejected():
+    with pytest.raises(ValueError, match="unknown placeholder type"):
+        compile_pattern("X {a:no such type}", {})
+
+
+def test_number_type_rejects_zero_padded_garbage():
+    board = CATALOG["array_board"]
+    assert board.match("VLIM 5.0") is not None
+    assert board.match("VLIM five") is None
+    assert board.match("VLIM 5.0 ") is None
