@@ -1,0 +1,208 @@
+"""What the bench and the protocols may ask of an instrument, independent of its model.
+
+Three small `typing.Protocol` classes: a source-measure channel, a switch matrix and an array board,
+plus the reading types they return. Concrete drivers (`xbarlab.drivers`) satisfy them structurally;
+protocols program against these and never import a driver. Every reading carries a compliance flag,
+because a reading taken at the current limit is not a measurement of the device.
+
+Units are SI base units throughout: volts, amperes, seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One source-measure reading.
+
+    `voltage` and `current` are what the instrument reports at its terminal (NaN when the instrument
+    did not measure that quantity); `compliance` is True when the source was at its limit, so the
+    value is the limit and not a property of the device; `timestamp` is the host's `time.time()`
+    when the reply arrived, in seconds.
+    """
+
+    voltage: float
+    current: float
+    compliance: bool
+    timestamp: float
+
+
+class LineState(enum.Enum):
+    """A crossbar line that is not driven at a voltage: disconnected, or tied to ground."""
+
+    FLOAT = "F"
+    GROUND = "G"
+
+
+LineLevel = float | LineState
+"""A line is driven at a voltage (a float, volts) or is floating or grounded."""
+
+
+@dataclass(frozen=True)
+class BoardReading:
+    """Currents of every row and column line of an array board, measured at the same time.
+
+    Positive current flows from the board into the array. A line that is floating or grounded has no
+    sensing path and reads NaN. `*_compliance[k]` is True when line k's driver was at its current
+    limit. `timestamp` is the host's `time.time()` when the reply arrived.
+    """
+
+    row_currents: np.ndarray
+    column_currents: np.ndarray
+    row_compliance: np.ndarray
+    column_compliance: np.ndarray
+    timestamp: float
+
+
+@runtime_checkable
+class SourceMeasureChannel(Protocol):
+    """One channel of a source-measure unit.
+
+    Limits are always given together with the source level, so an output can never go on without a
+    compliance that the caller chose. Levels, limits and ranges outside the instrument's capability
+    raise `ValueError` before anything is sent.
+    """
+
+    def source_voltage(self, level: float, current_limit: float) -> None:
+        """Source `level` volts, current limited to `current_limit` amperes (limit set first)."""
+
+    def source_current(self, level: float, voltage_limit: float) -> None:
+        """Source `level` amperes, voltage limited to `voltage_limit` volts (limit set first)."""
+
+    def set_current_range(self, amperes: float | None) -> None:
+        """Fix the current measurement range, or autorange with None."""
+
+    def set_nplc(self, nplc: float) -> None:
+        """Integration time of one measurement in power-line cycles."""
+
+    def output_on(self) -> None:
+        """Connect the source to the terminals."""
+
+    def output_off(self) -> None:
+        """Disconnect the source from the terminals."""
+
+    def output_enabled(self) -> bool:
+        """Whether the output is on, as the instrument reports it."""
+
+    def measure(self) -> Reading:
+        """One reading of voltage and current at the terminals, with the compliance flag."""
+
+    def sweep(self, levels: Sequence[float], delay: float) -> list[Reading]:
+        """Source each level of the present source function in turn (output on), wait `delay`
+        seconds, measure; all readings come back in one round trip."""
+
+    def pulse(
+        self, level: float, width: float, count: int = 1, period: float | None = None
+    ) -> None:
+        """Pulse the present source function from 0 to `level` for `width` seconds, `count` times,
+        one pulse every `period` seconds. Raises `NotImplementedError` where the model cannot."""
+
+    def shutdown(self) -> None:
+        """Ramp the source to 0 and turn the output off."""
+
+
+@runtime_checkable
+class SwitchMatrix(Protocol):
+    """A relay matrix connecting instrument inputs to device outputs.
+
+    Channels are the instrument's own names (`1A03` on a 707B, `10103` on an E5250A); `crosspoint`
+    builds them. Closing a forbidden channel raises before anything is sent.
+    """
+
+    def crosspoint(self, input_port: int, output_port: int) -> str:
+        """The channel name joining matrix input `input_port` to output `output_port` (1-based)."""
+
+    def close(self, channels: Iterable[str]) -> None:
+        """Close these crosspoints in addition to those already closed."""
+
+    def open(self, channels: Iterable[str]) -> None:
+        """Open these crosspoints."""
+
+    def exclusive_close(self, channels: Iterable[str]) -> None:
+        """Open every other crosspoint first, then close these (break before make)."""
+
+    def open_all(self) -> None:
+        """Open every crosspoint."""
+
+    def closed(self) -> frozenset[str]:
+        """The crosspoints that are closed, as the instrument reports them."""
+
+    def set_forbidden(self, channels: Iterable[str]) -> None:
+        """Crosspoints that must never close (enforced in software, and in hardware if possible)."""
+
+    def forbidden(self) -> frozenset[str]:
+        """The crosspoints that must never close."""
+
+    def set_break_before_make(self, enabled: bool) -> None:
+        """Whether existing paths break before new ones make when switching."""
+
+    def shutdown(self) -> None:
+        """Open every crosspoint."""
+
+
+@runtime_checkable
+class ArrayBoard(Protocol):
+    """A crossbar board with a driver and a current sense on every row and column line."""
+
+    @property
+    def rows(self) -> int:
+        """Number of row (word) lines."""
+
+    @property
+    def columns(self) -> int:
+        """Number of column (bit) lines."""
+
+    def set_voltage_limit(self, volts: float) -> None:
+        """Largest |V| any line may be driven or pulsed to."""
+
+    def set_current_limit(self, amperes: float) -> None:
+        """Current limit (compliance) of every line driver."""
+
+    def set_rows(self, levels: Sequence[LineLevel]) -> None:
+        """Set every row line at once: a voltage, `LineState.FLOAT` or `LineState.GROUND` each."""
+
+    def set_columns(self, levels: Sequence[LineLevel]) -> None:
+        """Set every column line at once."""
+
+    def set_lines(
+        self,
+        rows: Mapping[int, LineLevel] | None = None,
+        columns: Mapping[int, LineLevel] | None = None,
+    ) -> None:
+        """Set only the given lines; the others keep their state."""
+
+    def float_all(self) -> None:
+        """Disconnect every line."""
+
+    def ground_all(self) -> None:
+        """Ground every line."""
+
+    def measure_currents(self) -> BoardReading:
+        """Currents of every row and every column line, sampled at the same time."""
+
+    def read_one(self, row: int, column: int, voltage: float) -> Reading:
+        """Row driven at `voltage`, column at 0 V, every other line floating; the cell current."""
+
+    def pulse(
+        self,
+        width: float,
+        rows: Mapping[int, float] | None = None,
+        columns: Mapping[int, float] | None = None,
+        count: int = 1,
+        period: float | None = None,
+    ) -> None:
+        """Drive the given lines at the given voltages for `width` seconds (`count` times, one pulse
+        every `period` seconds); the other lines keep their state throughout."""
+
+    def set_idle_mode(self, state: LineState) -> None:
+        """The state every line takes when idle; puts every line in it now."""
+
+    def shutdown(self) -> None:
+        """Put every line in the idle state."""
