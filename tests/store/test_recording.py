@@ -192,3 +192,33 @@ def test_read_only_run_refuses_to_record(store):
         reader.record_map("G", np.zeros((1, 1)))
     with pytest.raises(RunStateError, match="read-only"):
         reader.finish()
+
+
+def test_record_points_commits_a_batch_in_order(store):
+    run = store.start_run(protocol="p", shape=(2, 4))
+    run.record_point(0, 0, "pulse", 1.0, None, pulse_width=1e-6, t=0.0)
+    batch = [{"row": 1, "col": c, "operation": "read", "voltage": 0.2, "current": c * 1e-6,
+              "t": 1.0} for c in range(4)]
+    assert run.record_points(batch) == range(1, 5)
+    assert [(p.seq, p.col, p.current) for p in run.points(row=1)] == [
+        (1, 0, 0.0), (2, 1, 1e-6), (3, 2, 2e-6), (4, 3, 3e-6)
+    ]
+    assert run.record_points([]) == range(5, 5)
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        ({"col": 4}, ValueError, r"points\[2\]: col = 4 is out of range"),
+        ({"operation": "write"}, ValueError, r"points\[2\]: operation = 'write'"),
+        ({"currnet": 1e-6}, TypeError, r"points\[2\]: .*unexpected keyword argument 'currnet'"),
+    ],
+)
+def test_record_points_refuses_the_whole_batch_naming_the_bad_point(store, bad, error, message):
+    run = store.start_run(protocol="p", shape=(2, 4))
+    batch = [{"row": 0, "col": c, "operation": "read", "current": 1e-6} for c in range(4)]
+    batch[2] = {**batch[2], **bad}
+    with pytest.raises(error, match=message):
+        run.record_points(batch)
+    assert run.points() == []
+    assert run.record_point(0, 0, "read", 0.2, 1e-6) == 0

@@ -12,6 +12,7 @@ import math
 import sqlite3
 import time
 import traceback as traceback_module
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,12 @@ from xbarlab.store.validate import (
 
 _VOLTAGE_NAN, _CURRENT_NAN = 1, 2
 """Bits of ``points.nan_mask``: SQLite stores NaN as NULL, so NaN readings are flagged here."""
+
+
+_INSERT_POINT = (
+    "INSERT INTO points (run_id, seq, row, col, operation, voltage, current, nan_mask,"
+    " pulse_width, compliance, t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class RunNotFoundError(LookupError):
@@ -168,10 +175,55 @@ class Run:
         clock, or wall-clock Unix time when not given.
         """
         self._require_writable("record a point")
+        values = self._point_row(
+            self._next_point, row, col, operation, voltage, current, pulse_width, compliance, t
+        )
+        self._connection.execute(_INSERT_POINT, values)
+        self._next_point += 1
+        return self._next_point - 1
+
+    def record_points(self, points: Iterable[Mapping[str, Any]]) -> range:
+        """Commit many points in one transaction (all or none) and return their seq numbers.
+
+        Each mapping holds ``record_point``'s keyword arguments. For readings that arrive
+        together (every column current of one array-board read); a bad point refuses the whole
+        batch, naming its index, before anything is written.
+        """
+        self._require_writable("record points")
+        rows = []
+        for index, point in enumerate(points):
+            try:
+                rows.append(self._point_row(self._next_point + index, **point))
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"points[{index}]: {error}") from None
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            self._connection.executemany(_INSERT_POINT, rows)
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+        first = self._next_point
+        self._next_point += len(rows)
+        return range(first, self._next_point)
+
+    def _point_row(
+        self,
+        seq: int,
+        row: int,
+        col: int,
+        operation: str,
+        voltage: float | None = None,
+        current: float | None = None,
+        pulse_width: float | None = None,
+        compliance: bool = False,
+        t: float | None = None,
+    ) -> tuple:
+        """Validate one point and return its ``points`` table row."""
         limit_rows, limit_cols = self._shape if self._shape else (None, None)
-        values = (
+        return (
             self._run_id,
-            self._next_point,
+            seq,
             check_int("row", row, limit=limit_rows),
             check_int("col", col, limit=limit_cols),
             check_operation(operation),
@@ -182,13 +234,6 @@ class Run:
             check_bool("compliance", compliance),
             _now_or(t),
         )
-        self._connection.execute(
-            "INSERT INTO points (run_id, seq, row, col, operation, voltage, current, nan_mask,"
-            " pulse_width, compliance, t) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            values,
-        )
-        self._next_point += 1
-        return self._next_point - 1
 
     def record_map(self, name: str, data: Any, t: float | None = None) -> int:
         """Commit a whole-array map (a (rows, cols) array of real numbers) and return its seq.
