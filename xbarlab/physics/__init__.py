@@ -5,3 +5,8 @@ The virtual instruments answer from this package; protocols may use it as a *mod
 """
 
 from xbarlab.physics.solver import CrossbarSolution, solve_crossbar  # noqa: E402, F401
+
+# isort: split
+from xbarlab.physics.array import ArraySnapshot, CrossbarArray, PulseResult  # noqa: E402, F401
+from xbarlab.physics.device import DeviceParams  # noqa: E402, F401
+from xbarlab.physics.presets import ANALOG, BINARY, HIGH_R, PRESETS, preset  # noqa: E402, F401

@@ -1,0 +1,338 @@
+"""CrossbarArray: reads, pulses through the circuit, half-select, IR drop, 1T1R, energy, seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xbarlab.physics.array import CrossbarArray
+from xbarlab.physics.device import STUCK_OFF, STUCK_ON, cell_current
+from xbarlab.physics.presets import ANALOG, BINARY, HIGH_R
+
+QUIET_ANALOG = dataclasses.replace(ANALOG, c2c_sigma=0.0)
+QUIET_BINARY = dataclasses.replace(BINARY, c2c_sigma=0.0)
+
+
+def half_select(m, n, i, j, v):
+    """V/2 scheme: selected row at v, selected column at 0, every other line at v/2."""
+    v_row = np.full(m, v / 2)
+    v_col = np.full(n, v / 2)
+    v_row[i] = v
+    v_col[j] = 0.0
+    return v_row, v_col
+
+
+def third_select(m, n, i, j, v):
+    """V/3 scheme: selected row v, selected column 0, other rows v/3, other columns 2v/3."""
+    v_row = np.full(m, v / 3)
+    v_col = np.full(n, 2 * v / 3)
+    v_row[i] = v
+    v_col[j] = 0.0
+    return v_row, v_col
+
+
+# ---------------------------------------------------------------- construction and inspection
+
+
+def test_fresh_array_sits_in_hrs_with_defects_at_their_bounds():
+    arr = CrossbarArray(40, 40, "analog", seed=5)
+    g_lo, g_hi = arr.bounds()
+    d = arr.defect_map()
+    g = arr.conductance()
+    assert np.array_equal(g[d == 0], g_lo[d == 0])
+    assert np.array_equal(g[d == STUCK_ON], g_hi[d == STUCK_ON])
+    assert np.array_equal(g[d == STUCK_OFF], g_lo[d == STUCK_OFF])
+    assert (arr.rows, arr.cols, arr.params) == (40, 40, ANALOG)
+
+
+def test_defect_map_rates_within_binomial_bounds_and_can_be_disabled():
+    arr = CrossbarArray(120, 120, "binary", seed=9)
+    d = arr.defect_map()
+    n = d.size
+    for code, p in ((STUCK_ON, 0.0175), (STUCK_OFF, 0.0904)):
+        assert abs(np.sum(d == code) - n * p) < 3 * math.sqrt(n * p * (1 - p))
+    assert d.dtype == np.int8
+    assert not CrossbarArray(50, 50, "binary", seed=9, defects=False).defect_map().any()
+
+
+def test_same_seed_same_array_different_seed_differs():
+    def run(seed):
+        arr = CrossbarArray(6, 6, "analog", seed=seed)
+        for k in range(5):
+            arr.apply(*half_select(6, 6, k, k + 1, 1.3), 100e-9)
+        return arr.conductance(), arr.solve(np.full(6, 0.2), np.zeros(6)).i_col
+
+    (g1, i1), (g2, i2), (g3, i3) = run(3), run(3), run(4)
+    assert np.array_equal(g1, g2) and np.array_equal(i1, i2)
+    assert not np.array_equal(g1, g3) and not np.array_equal(i1, i3)
+
+
+def test_reads_do_not_change_states_or_the_programming_noise():
+    a = CrossbarArray(5, 5, "analog", seed=2)
+    b = CrossbarArray(5, 5, "analog", seed=2)
+    for k in range(4):
+        pulse = half_select(5, 5, k, 4 - k, 1.3)
+        a.apply(*pulse, 100e-9)
+        before = b.conductance()
+        b.solve(np.full(5, 0.2), np.zeros(5))  # a read between pulses
+        assert np.array_equal(b.conductance(), before)
+        b.apply(*pulse, 100e-9)
+    assert np.array_equal(a.conductance(), b.conductance())
+
+
+@pytest.mark.parametrize("bad", [dict(rows=0), dict(cols=2.5), dict(r_wire_row=-1.0),
+                                 dict(r_wire_col=float("nan")), dict(preset="ohmic")])
+def test_invalid_construction_raises_naming_the_field(bad):
+    kwargs = dict(rows=3, cols=3, preset="binary") | bad
+    field = next(iter(bad))
+    with pytest.raises(ValueError, match=field):
+        CrossbarArray(**kwargs)
+
+
+# ---------------------------------------------------------------- reads
+
+
+def test_noiseless_read_of_an_ideal_array_is_the_matrix_product():
+    arr = CrossbarArray(7, 5, "analog", seed=1, r_wire_row=0.0, r_wire_col=0.0)
+    arr.set_state(np.random.default_rng(0).random((7, 5)))
+    v = np.random.default_rng(1).uniform(0, 0.2, 7)
+    sol = arr.solve(v, np.zeros(5), read_noise=False)
+    assert np.allclose(sol.i_col, v @ arr.conductance(), rtol=1e-12, atol=0)
+
+
+def test_read_noise_is_one_percent_relative():
+    arr = CrossbarArray(1, 400, "analog", seed=4, r_wire_row=0.0, r_wire_col=0.0,
+                        defects=False)
+    arr.set_state(0.5)
+    g = arr.conductance()
+    ratios = np.concatenate(
+        [arr.solve(np.array([0.2]), np.zeros(400)).i_col / (0.2 * g) for _ in range(25)]
+    )
+    n = ratios.size
+    assert abs(ratios.mean() - 1.0) < 5 * 0.01 / math.sqrt(n) + 1e-4  # lognormal mean offset
+    assert ratios.std() == pytest.approx(0.01, rel=5 * math.sqrt(0.5 / n))
+    assert np.array_equal(arr.conductance(), g)
+
+
+def test_solve_accepts_a_batch_of_input_vectors():
+    arr = CrossbarArray(4, 3, "binary", seed=0)
+    v = np.random.default_rng(2).uniform(0, 0.2, (6, 4))
+    batch = arr.solve(v, np.zeros(3), read_noise=False)
+    for b in range(6):
+        one = arr.solve(v[b], np.zeros(3), read_noise=False)
+        assert np.allclose(batch.i_col[b], one.i_col, rtol=1e-9, atol=1e-15)
+
+
+def test_self_consistent_sinh_iv():
+    params = dataclasses.replace(ANALOG, iv_v0=0.3)
+    # ideal lines: every cell sees v_row - v_col exactly, current G V0 sinh(V/V0)
+    ideal = CrossbarArray(4, 4, params, seed=1, r_wire_row=0.0, r_wire_col=0.0)
+    ideal.set_state(0.8)
+    v = np.array([0.1, 0.3, 0.5, 0.7])
+    sol = ideal.solve(v, np.zeros(4), read_noise=False)
+    expected = cell_current(ideal.conductance(), np.broadcast_to(v[:, None], (4, 4)), 0.3)
+    assert np.allclose(sol.i_col, expected.sum(axis=0), rtol=1e-9)
+    # with wires: each column's terminal current is the sum of its cells' sinh currents
+    arr = CrossbarArray(8, 8, params, seed=1, r_wire_row=50.0, r_wire_col=50.0)
+    arr.set_state(0.9)
+    sol = arr.solve(np.full(8, 1.0), np.zeros(8), r_source=100.0, r_sense=100.0,
+                    read_noise=False)
+    i_cells = cell_current(arr.conductance(), sol.v_cell, 0.3)
+    assert np.allclose(sol.i_col, i_cells.sum(axis=0), rtol=1e-8)
+    assert np.allclose(sol.i_row, i_cells.sum(axis=1), rtol=1e-8)
+    linear = CrossbarArray(8, 8, "analog", seed=1, r_wire_row=50.0, r_wire_col=50.0)
+    linear.set_state(0.9)
+    lin = linear.solve(np.full(8, 1.0), np.zeros(8), r_source=100.0, r_sense=100.0,
+                       read_noise=False)
+    assert np.all(sol.i_col > lin.i_col)  # sinh conducts more than its small-signal G
+
+
+# ---------------------------------------------------------------- pulses through the circuit
+
+
+@pytest.mark.parametrize("params", [QUIET_BINARY, QUIET_ANALOG, HIGH_R])
+@pytest.mark.parametrize("scheme", [half_select, third_select])
+def test_selected_cell_moves_half_selected_cells_do_not(params, scheme):
+    arr = CrossbarArray(3, 3, params, seed=0, defects=False)
+    arr.set_state(0.2)
+    arr.apply(*scheme(3, 3, 1, 2, 1.3), 100e-9)
+    w = arr.state()
+    assert w[1, 2] > 0.2
+    others = np.ones((3, 3), bool)
+    others[1, 2] = False
+    assert np.all(w[others] == 0.2)
+
+
+def test_reset_pulse_with_half_select_lowers_only_the_selected_cell():
+    arr = CrossbarArray(3, 3, QUIET_ANALOG, seed=0, defects=False)
+    arr.set_state(0.8)
+    arr.apply(*half_select(3, 3, 0, 0, -1.3), 100e-9)
+    w = arr.state()
+    assert w[0, 0] < 0.8
+    assert np.count_nonzero(w != 0.8) == 1
+
+
+def test_half_selected_cells_above_threshold_are_disturbed():
+    """A 2 V pulse puts 1 V on half-selected cells, above the 0.9 V threshold."""
+    arr = CrossbarArray(3, 3, dataclasses.replace(QUIET_BINARY, levels_set=20.0), seed=0,
+                        defects=False)
+    arr.apply(*half_select(3, 3, 1, 1, 2.0), 100e-9)
+    w = arr.state()
+    half = np.zeros((3, 3), bool)
+    half[1, :] = half[:, 1] = True
+    half[1, 1] = False
+    assert np.all(w[half] > 0.0)  # disturbed by physics
+    assert np.all(w[~half & ~np.eye(3, dtype=bool)] == 0.0)  # unselected cells see 0 V
+    assert w[1, 1] > w[half].max()
+
+
+def test_wire_resistance_weakens_programming_of_the_far_cell():
+    def moved(r_wire):
+        arr = CrossbarArray(3, 3, QUIET_ANALOG, seed=0, defects=False, r_wire_row=r_wire,
+                            r_wire_col=r_wire)
+        arr.set_state(0.7)
+        result = arr.apply(*half_select(3, 3, 0, 2, 1.3), 100e-9)
+        return arr.state()[0, 2] - 0.7, result.solution.v_cell[0, 2]
+
+    step_ideal, v_ideal = moved(0.0)
+    step_weak, v_weak = moved(2000.0)
+    assert v_weak < v_ideal - 0.01  # IR drop along the lines takes part of the pulse
+    assert 0 < step_weak < step_ideal
+
+
+def test_apply_returns_cell_and_total_energy():
+    arr = CrossbarArray(3, 3, QUIET_ANALOG, seed=0, defects=False, r_wire_row=0.0,
+                        r_wire_col=0.0)
+    arr.set_state(0.5)
+    g = arr.conductance()
+    v_row, v_col = half_select(3, 3, 1, 1, 1.3)
+    result = arr.apply(v_row, v_col, 100e-9)
+    v = v_row[:, None] - v_col[None, :]
+    assert np.allclose(result.energy_cells, v * v * g * 100e-9, rtol=1e-12)
+    assert result.energy_total == pytest.approx(result.energy_cells.sum(), rel=1e-9)
+    lossy = CrossbarArray(3, 3, QUIET_ANALOG, seed=0, defects=False, r_wire_row=500.0,
+                          r_wire_col=500.0)
+    lossy.set_state(0.5)
+    r = lossy.apply(v_row, v_col, 100e-9, r_source=100.0, r_sense=100.0)
+    assert r.energy_total > r.energy_cells.sum() > 0  # wires and terminals dissipate too
+
+
+def test_apply_with_compliance_limits_set():
+    params = dataclasses.replace(ANALOG, levels_set=4.0)
+    arr = CrossbarArray(2, 2, params, seed=3, defects=False, r_wire_row=0.0, r_wire_col=0.0)
+    for _ in range(10):
+        arr.apply(*half_select(2, 2, 0, 0, 1.3), 100e-9, i_compliance=10e-6)
+    assert arr.conductance()[0, 0] * 1.3 <= 10e-6 * (1 + 1e-12)
+    assert arr.conductance()[0, 0] * 1.3 == pytest.approx(10e-6, rel=1e-9)
+
+
+def test_one_transistor_gate_isolates_rows():
+    arr = CrossbarArray(4, 3, QUIET_ANALOG, seed=1, one_transistor=True, defects=False,
+                        r_wire_row=0.0, r_wire_col=0.0)
+    arr.set_state(0.6)
+    gate = np.array([True, False, True, False])
+    v = np.array([0.2, 0.2, 0.2, 0.2])
+    sol = arr.solve(v, np.zeros(3), gate=gate, read_noise=False)
+    assert np.all(sol.i_row[~gate] == 0.0)
+    assert np.allclose(sol.i_col, v[gate] @ arr.conductance()[gate], rtol=1e-12)
+    before = arr.state()
+    arr.apply(np.full(4, 1.3), np.zeros(3), 100e-9, gate=gate)
+    after = arr.state()
+    assert np.all(after[~gate] == before[~gate])
+    assert np.all(after[gate] > before[gate])
+    with pytest.raises(ValueError, match="gate"):
+        CrossbarArray(2, 2, "analog").solve(np.zeros(2), np.zeros(2), gate=np.ones(2, bool))
+
+
+def test_one_transistor_array_applies_the_default_compliance():
+    params = dataclasses.replace(BINARY, i_compliance_1t1r=50e-6)
+    arr = CrossbarArray(2, 2, params, seed=0, one_transistor=True, defects=False,
+                        r_wire_row=0.0, r_wire_col=0.0)
+    arr.apply(np.array([1.3, 0.0]), np.zeros(2), 100e-9, gate=np.array([True, False]))
+    assert np.all(arr.conductance()[0] * 1.3 <= 50e-6 * (1 + 1e-12))
+
+
+def test_forming_through_the_array_needs_the_forming_voltage():
+    arr = CrossbarArray(3, 3, "binary", seed=0, pristine=True, defects=False,
+                        one_transistor=True)
+    g0 = arr.conductance()
+    g_lo, _ = arr.bounds()
+    assert np.all(g0 < g_lo / 50)  # pristine cells sit far below the HRS
+    gate = np.ones(3, bool)
+    arr.apply(*half_select(3, 3, 1, 1, 1.3), 1e-3, gate=gate)  # a SET pulse does not form
+    assert not arr.formed().any() and np.array_equal(arr.conductance(), g0)
+    result = arr.apply(*half_select(3, 3, 1, 1, 2.5), 10e-6, gate=gate)  # V/2 = 1.25 V
+    formed = arr.formed()
+    assert formed[1, 1] and formed.sum() == 1
+    g = arr.conductance()
+    assert g[1, 1] > g_lo[1, 1]
+    v_seen = result.solution.v_cell[1, 1]
+    assert g[1, 1] * v_seen == pytest.approx(BINARY.i_compliance_1t1r, rel=1e-9)  # transistor
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    pulses=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.floats(-2.5, 2.5),
+                  st.floats(-8.0, -5.0)),
+        min_size=1, max_size=5,
+    ),
+    seed=st.integers(0, 1000),
+)
+def test_conductances_stay_within_cell_bounds_under_any_pulse_train(pulses, seed):
+    arr = CrossbarArray(4, 4, "analog", seed=seed, r_wire_row=5.0, r_wire_col=5.0)
+    g_lo, g_hi = arr.bounds()
+    for i, j, v, log_t in pulses:
+        arr.apply(*half_select(4, 4, i, j, v), 10.0**log_t, r_source=10.0)
+        g = arr.conductance()
+        assert np.all((g >= g_lo) & (g <= g_hi))
+        w = arr.state()
+        assert np.all((w >= 0) & (w <= 1))
+
+
+# ---------------------------------------------------------------- setting and restoring
+
+
+def test_set_conductance_round_trips_and_rejects_out_of_range_targets():
+    arr = CrossbarArray(5, 5, "analog", seed=3)
+    g_lo, g_hi = arr.bounds()
+    target = g_lo + 0.37 * (g_hi - g_lo)
+    arr.set_conductance(target)
+    healthy = arr.defect_map() == 0
+    assert np.allclose(arr.conductance()[healthy], target[healthy], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"G_target\[.*allowed range"):
+        arr.set_conductance(np.full((5, 5), 1e-3))
+    with pytest.raises(ValueError, match="allowed range"):
+        arr.set_state(1.5)
+
+
+def test_snapshot_restore_replays_exactly_and_copy_is_independent():
+    arr = CrossbarArray(4, 4, "analog", seed=8)
+    snap = arr.snapshot()
+    twin = arr.copy()
+
+    def program(a):
+        for k in range(4):
+            a.apply(*half_select(4, 4, k, 3 - k, 1.3), 100e-9)
+        return a.conductance(), a.solve(np.full(4, 0.2), np.zeros(4)).i_col
+
+    g1, i1 = program(arr)
+    arr.restore(snap)
+    g2, i2 = program(arr)
+    g3, i3 = program(twin)
+    assert np.array_equal(g1, g2) and np.array_equal(i1, i2)
+    assert np.array_equal(g1, g3) and np.array_equal(i1, i3)
+    assert not np.array_equal(g1, CrossbarArray(4, 4, "analog", seed=8).conductance())
+
+
+def test_apply_rejects_a_batch_and_bad_durations():
+    arr = CrossbarArray(2, 2, "binary")
+    with pytest.raises(ValueError, match="one pulse"):
+        arr.apply(np.zeros((3, 2)), np.zeros(2), 1e-7)
+    with pytest.raises(ValueError, match="duration"):
+        arr.apply(np.zeros(2), np.zeros(2), -1.0)

@@ -1,0 +1,313 @@
+"""A simulated m x n memristor crossbar: cell states, device spread and defects, read and pulse.
+
+``CrossbarArray`` ties the device model (``device.py``) to the exact circuit solver
+(``solver.py``). A read solves the network with the cells' conductances (plus read noise);
+a pulse solves it once with the true conductances and then moves every cell by the voltage it
+really saw for the pulse duration. Half-select disturb, sneak paths and IR-drop-weakened
+programming therefore follow from the circuit, not from rules.
+
+Randomness comes from three independent streams spawned from ``seed``: the device population
+(spread, defects), read noise and programming (cycle-to-cycle) noise. Interleaving reads with a
+pulse sequence thus leaves the programmed states unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .device import (
+    STUCK_OFF,
+    STUCK_ON,
+    DeviceParams,
+    cell_current,
+    chord_conductance,
+    kernel_constants,
+    pulse_cells,
+    sample_population,
+)
+from .presets import preset as named_preset
+from .solver import CrossbarSolution, solve_crossbar
+
+# Self-consistent sinh I-V: stop when no cell voltage changes by more than this fraction of the
+# largest cell voltage between fixed-point iterations.
+IV_VOLTAGE_RTOL = 1e-11
+IV_MAX_ITERATIONS = 500
+
+
+@dataclass(frozen=True)
+class PulseResult:
+    """What one pulse did: the circuit solution during the pulse and the energy it cost."""
+
+    solution: CrossbarSolution
+    """Solution with the cells' pre-pulse conductances (``v_cell`` is what each cell saw)."""
+    energy_cells: np.ndarray
+    """Energy dissipated in each cell, V·I·t (J), shape (m, n)."""
+    energy_total: float
+    """Energy delivered by all terminals (row sources and column terminals) during the pulse
+    (J): the cells plus every wire, source and sense resistance."""
+    duration: float
+    """Pulse duration (s)."""
+
+
+@dataclass(frozen=True)
+class ArraySnapshot:
+    """Everything that changes in a ``CrossbarArray``: restore() returns to exactly this."""
+
+    w: np.ndarray
+    formed: np.ndarray
+    form_progress: np.ndarray
+    read_rng_state: dict
+    program_rng_state: dict
+
+
+def _checked_count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+        1 <= value <= 1_000_000
+    ):
+        raise ValueError(f"{name} = {value!r} is outside the allowed range: an integer in [1, 1e6]")
+    return int(value)
+
+
+def _checked_resistance(name: str, value) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"{name} = {value!r} ohm is outside the allowed range [0, inf) ohm")
+    return value
+
+
+class CrossbarArray:
+    """A seeded m x n crossbar of memristors with wire resistance per segment.
+
+    Parameters
+    ----------
+    rows, cols : array size.
+    preset : "binary", "analog", "high_r" (``xbarlab.physics.presets``) or a ``DeviceParams``.
+    seed : seeds device spread, defects, read noise and programming noise.
+    r_wire_row, r_wire_col : wire resistance per segment between neighbouring cells (ohm).
+    one_transistor : 1T1R array: reads and pulses take a per-row ``gate`` mask, and SET is
+        limited by ``params.i_compliance_1t1r`` unless a pulse gives its own compliance.
+    pristine : cells start unformed (``params.pristine_conductance``) and need forming.
+    defects : draw stuck-on / stuck-off cells at the preset's rates.
+    """
+
+    def __init__(self, rows: int, cols: int, preset: str | DeviceParams = "binary", *,
+                 seed: int = 0, r_wire_row: float = 1.0, r_wire_col: float = 1.0,
+                 one_transistor: bool = False, pristine: bool = False, defects: bool = True):
+        self.rows = _checked_count("rows", rows)
+        self.cols = _checked_count("cols", cols)
+        if isinstance(preset, DeviceParams):
+            self.params = preset
+        elif isinstance(preset, str):
+            self.params = named_preset(preset)
+        else:
+            raise ValueError(
+                f"preset = {preset!r} must be a preset name or a DeviceParams instance"
+            )
+        self.r_wire_row = _checked_resistance("r_wire_row", r_wire_row)
+        self.r_wire_col = _checked_resistance("r_wire_col", r_wire_col)
+        self.one_transistor = bool(one_transistor)
+        self.seed = int(seed)
+        population_seq, read_seq, program_seq = np.random.SeedSequence(self.seed).spawn(3)
+        shape = (self.rows, self.cols)
+        self._population = sample_population(
+            self.params, shape, np.random.default_rng(population_seq), defects=defects
+        )
+        self._read_rng = np.random.default_rng(read_seq)
+        self._program_rng = np.random.default_rng(program_seq)
+        self._constants = kernel_constants(self.params)
+        self._w = np.zeros(shape)
+        self._formed = np.full(shape, not pristine)
+        self._form_progress = np.zeros(shape)
+        self._last_solution: dict[tuple, CrossbarSolution] = {}
+
+    # ------------------------------------------------------------------ looking inside
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols)."""
+        return (self.rows, self.cols)
+
+    def conductance(self) -> np.ndarray:
+        """True small-signal conductance of every cell now (S), without read noise."""
+        pop = self._population
+        g = pop.g_lo * (1.0 - self._w) + pop.g_hi * self._w
+        g = np.where(self._formed, g, pop.g_pristine)
+        g = np.where(pop.defects == STUCK_ON, pop.g_hi, g)
+        return np.where(pop.defects == STUCK_OFF, pop.g_lo, g)
+
+    def defect_map(self) -> np.ndarray:
+        """int8 (m, n): 0 healthy, 1 stuck-on, 2 stuck-off."""
+        return self._population.defects.copy()
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-cell conductance bounds (g_lo, g_hi) in siemens (device-to-device spread)."""
+        return self._population.g_lo.copy(), self._population.g_hi.copy()
+
+    def state(self) -> np.ndarray:
+        """Normalised state w in [0, 1] of every cell (meaningless for stuck or pristine cells)."""
+        return self._w.copy()
+
+    def formed(self) -> np.ndarray:
+        """bool (m, n): which cells are formed."""
+        return self._formed.copy()
+
+    # ------------------------------------------------------------------ setting states
+
+    def set_state(self, w, *, formed=True) -> None:
+        """Set the normalised state of every cell (tests and initial conditions only).
+
+        ``w``: scalar or (m, n) in [0, 1]; ``formed``: bool or (m, n) bool.
+        """
+        w = np.broadcast_to(np.asarray(w, dtype=float), self.shape)
+        if not np.all(np.isfinite(w) & (w >= 0.0) & (w <= 1.0)):
+            raise ValueError("set_state: w is outside the allowed range [0, 1]")
+        self._w = np.ascontiguousarray(w, dtype=float).copy()
+        self._formed = np.ascontiguousarray(np.broadcast_to(np.asarray(formed, bool), self.shape))
+        self._formed = self._formed.copy()
+        self._form_progress = np.where(self._formed, 1.0, 0.0)
+
+    def set_conductance(self, G_target) -> None:  # noqa: N803 (G is the physics symbol)
+        """Put every healthy cell at conductance ``G_target`` (S) and mark it formed.
+
+        Tests and simulator initial conditions only. Stuck cells keep their stuck value. Raises
+        if a healthy cell's target lies outside that cell's own [g_lo, g_hi].
+        """
+        target = np.broadcast_to(np.asarray(G_target, dtype=float), self.shape)
+        pop = self._population
+        healthy = pop.defects == 0
+        bad = healthy & ~(np.isfinite(target) & (target >= pop.g_lo) & (target <= pop.g_hi))
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise ValueError(
+                f"G_target[{i}, {j}] = {target[i, j]!r} S is outside the allowed range "
+                f"[{pop.g_lo[i, j]:.6g}, {pop.g_hi[i, j]:.6g}] S of that cell "
+                f"({int(bad.sum())} cells out of range)"
+            )
+        w = np.where(healthy, (target - pop.g_lo) / (pop.g_hi - pop.g_lo), self._w)
+        self._w = np.ascontiguousarray(np.clip(w, 0.0, 1.0))  # only rounding is clipped here
+        self._formed = np.ascontiguousarray(self._formed | healthy)
+        self._form_progress = np.where(self._formed, 1.0, self._form_progress)
+
+    def snapshot(self) -> ArraySnapshot:
+        """Copy of every mutable part (states, forming, random streams)."""
+        return ArraySnapshot(
+            w=self._w.copy(), formed=self._formed.copy(),
+            form_progress=self._form_progress.copy(),
+            read_rng_state=copy.deepcopy(self._read_rng.bit_generator.state),
+            program_rng_state=copy.deepcopy(self._program_rng.bit_generator.state),
+        )
+
+    def restore(self, snap: ArraySnapshot) -> None:
+        """Return to a snapshot taken from this array (a bench's *RST)."""
+        if snap.w.shape != self.shape:
+            raise ValueError(f"snapshot of shape {snap.w.shape} does not fit array {self.shape}")
+        self._w = snap.w.copy()
+        self._formed = snap.formed.copy()
+        self._form_progress = snap.form_progress.copy()
+        self._read_rng.bit_generator.state = copy.deepcopy(snap.read_rng_state)
+        self._program_rng.bit_generator.state = copy.deepcopy(snap.program_rng_state)
+        self._last_solution.clear()
+
+    def copy(self) -> CrossbarArray:
+        """Independent deep copy (same population, states and random streams)."""
+        return copy.deepcopy(self)
+
+    # ------------------------------------------------------------------ circuit
+
+    def _gated(self, g: np.ndarray, gate) -> np.ndarray:
+        if gate is None:
+            return g
+        if not self.one_transistor:
+            raise ValueError("gate is only accepted by one_transistor (1T1R) arrays")
+        gate = np.asarray(gate)
+        if gate.shape != (self.rows,) or gate.dtype != bool:
+            raise ValueError(f"gate must be a bool array of shape ({self.rows},)")
+        return np.where(gate[:, None], g, 0.0)
+
+    def _circuit(self, kind, g, v_row, v_col, r_source, r_sense) -> CrossbarSolution:
+        """Exact solve with conductances ``g``; self-consistent when the I-V is nonlinear.
+
+        Reads and pulses keep separate warm starts (``kind``), so a pulse sequence gives
+        bit-identical states whether or not reads are interleaved.
+        """
+        v_row = np.asarray(v_row, dtype=float)
+        v_col = np.asarray(v_col, dtype=float)
+        key = (kind, v_row.shape, v_col.shape)
+        kwargs = dict(r_source=r_source, r_sense=r_sense, r_wire_row=self.r_wire_row,
+                      r_wire_col=self.r_wire_col)
+        solution = solve_crossbar(g, v_row, v_col, warm_start=self._last_solution.get(key),
+                                  **kwargs)
+        v0 = self.params.iv_v0
+        if v0 > 0.0:
+            solution = self._self_consistent(g, v_row, v_col, solution, kwargs)
+        self._last_solution[key] = solution
+        return solution
+
+    def _self_consistent(self, g, v_row, v_col, solution, kwargs) -> CrossbarSolution:
+        """Fixed point of v_cell under the chord conductance I(v)/v, damped when it oscillates."""
+        v = solution.v_cell
+        step_size = 1.0
+        last_change = math.inf
+        for _ in range(IV_MAX_ITERATIONS):
+            g_eff = chord_conductance(g, v, self.params.iv_v0)
+            solution = solve_crossbar(g_eff, v_row, v_col, warm_start=solution, **kwargs)
+            change = np.abs(solution.v_cell - v).max()
+            scale = max(np.abs(solution.v_cell).max(), 1e-12)
+            if change <= IV_VOLTAGE_RTOL * scale:
+                return solution
+            if change > last_change:
+                step_size *= 0.5
+            last_change = change
+            v = v + step_size * (solution.v_cell - v)
+        raise RuntimeError(
+            f"nonlinear I-V did not converge in {IV_MAX_ITERATIONS} fixed-point iterations "
+            f"(last change {last_change:.3g} V)"
+        )
+
+    def solve(self, v_row, v_col, *, r_source=0.0, r_sense=0.0, gate=None,
+              read_noise: bool = True) -> CrossbarSolution:
+        """Read: solve the circuit for line voltages without changing any state.
+
+        ``v_row`` (m,) or (B, m), ``v_col`` (n,) or (B, n); NaN = floating line end. Read noise
+        (lognormal, sigma ``params.read_noise``) is drawn per cell per call from the array's
+        read stream. ``gate`` (1T1R only): rows whose gate is off carry no cell current.
+        """
+        g = self.conductance()
+        if read_noise and self.params.read_noise > 0.0:
+            g = g * np.exp(self.params.read_noise * self._read_rng.standard_normal(self.shape))
+        return self._circuit("read", self._gated(g, gate), v_row, v_col, r_source, r_sense)
+
+    def apply(self, v_row, v_col, duration, *, r_source=0.0, r_sense=0.0, gate=None,
+              i_compliance=None) -> PulseResult:
+        """Pulse: hold the line voltages for ``duration`` seconds and move every cell.
+
+        The circuit is solved with the true pre-pulse conductances; each cell then moves by the
+        voltage it saw (cells of gated-off rows see none). ``i_compliance`` (A) limits SET; in a
+        1T1R array it defaults to ``params.i_compliance_1t1r``.
+        """
+        duration = float(duration)
+        if not (math.isfinite(duration) and duration >= 0.0):
+            raise ValueError(f"duration = {duration!r} s is outside the allowed range [0, inf) s")
+        if np.ndim(v_row) != 1 or np.ndim(v_col) != 1:
+            raise ValueError("apply takes one pulse: v_row must be (m,) and v_col (n,)")
+        if i_compliance is None and self.one_transistor:
+            i_compliance = self.params.i_compliance_1t1r
+        g = self._gated(self.conductance(), gate)
+        solution = self._circuit("pulse", g, v_row, v_col, r_source, r_sense)
+        v_device = solution.v_cell
+        if gate is not None:
+            v_device = np.where(np.asarray(gate)[:, None], v_device, 0.0)
+        energy_cells = v_device * cell_current(g, v_device, self.params.iv_v0) * duration
+        v_row = np.asarray(v_row, dtype=float)
+        v_col = np.asarray(v_col, dtype=float)
+        power = (np.nansum(np.where(np.isnan(v_row), 0.0, v_row) * solution.i_row)
+                 - np.nansum(np.where(np.isnan(v_col), 0.0, v_col) * solution.i_col))
+        pulse_cells(self._w, self._formed, self._form_progress, self._population,
+                    np.ascontiguousarray(v_device), duration, self._constants,
+                    i_compliance=i_compliance, rng=self._program_rng)
+        return PulseResult(solution=solution, energy_cells=energy_cells,
+                           energy_total=float(power * duration), duration=duration)
