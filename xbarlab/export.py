@@ -46,7 +46,8 @@ CSV export writes three files into a directory:
 - ``run-{id}-run.json``: the metadata above (with ``null`` for absent values).
 
 Floats are written with Python's shortest round-trip representation, so reading either format
-back gives the stored values exactly.
+back gives the stored values exactly (NaN payload bits aside, in CSV). ``check_hdf5`` validates
+a file against this layout before anyone analyses it.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ import h5py
 import numpy as np
 
 import xbarlab
-from xbarlab.store import OPERATIONS, Point, Run, RunInfo, RunStore
+from xbarlab.store import OPERATIONS, STATUSES, Point, Run, RunInfo, RunStore
 
 FORMAT_VERSION = 1
 
@@ -86,6 +87,29 @@ TIMESERIES_DTYPE = np.dtype(
 POINT_COLUMNS = ("seq", "row", "col", "operation", "voltage", "current", "pulse_width",
                  "compliance", "t")
 MAP_COLUMNS = ("seq", "name", "t", "row", "col", "value")
+
+
+REQUIRED_ATTRIBUTES = {
+    "format_version": int,
+    "run_id": int,
+    "protocol": str,
+    "params": str,
+    "bench_text": str,
+    "instruments": str,
+    "software_version": str,
+    "started_at": float,
+    "status": str,
+    "writer_host": str,
+    "writer_pid": int,
+    "checkpoints": str,
+    "events": str,
+    "exported_by": str,
+}
+OPTIONAL_ATTRIBUTES = {"seed": int, "ended_at": float, "traceback": str}
+
+
+class HDF5FormatError(ValueError):
+    """An HDF5 file does not follow the xbarlab run layout; the message says where."""
 
 
 def crosspoint_name(row: int, col: int) -> str:
@@ -213,3 +237,84 @@ def _nan_if_none(value: float | None) -> float:
 def _text(value: float | None) -> str:
     """CSV text of a float: empty for not measured, else the shortest exact representation."""
     return "" if value is None else repr(float(value))
+
+
+def check_hdf5(path: str | os.PathLike) -> None:
+    """Raise :class:`HDF5FormatError` naming the first place ``path`` breaks the layout."""
+    with h5py.File(path, "r") as file:
+        _check_root(file)
+        shape = tuple(int(n) for n in file.attrs["shape"]) if "shape" in file.attrs else None
+        for name, cell in file["crosspoints"].items():
+            _check_crosspoint(name, cell, shape)
+        for name, group in file["maps"].items():
+            _check_map_group(name, group, shape)
+
+
+def _check_root(file: h5py.File) -> None:
+    version = _attribute(file, "format_version")
+    if version != FORMAT_VERSION:
+        raise HDF5FormatError(
+            f"format_version = {version!r}; allowed: {FORMAT_VERSION} (this xbarlab's format)"
+        )
+    present_optional = {k: kind for k, kind in OPTIONAL_ATTRIBUTES.items() if k in file.attrs}
+    for key, kind in {**REQUIRED_ATTRIBUTES, **present_optional}.items():
+        value = _attribute(file, key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise HDF5FormatError(
+                f"root attribute {key} = {value!r}; allowed: a value of type {kind.__name__}"
+            )
+    if file.attrs["status"] not in STATUSES:
+        raise HDF5FormatError(
+            f"root attribute status = {file.attrs['status']!r}; allowed: {', '.join(STATUSES)}"
+        )
+    for group in ("crosspoints", "maps"):
+        if not isinstance(file.get(group), h5py.Group):
+            raise HDF5FormatError(f"group /{group} is missing; every run file has one")
+
+
+def _check_crosspoint(name: str, cell: h5py.Group, shape: tuple[int, int] | None) -> None:
+    row, col = _attribute(cell, "row"), _attribute(cell, "col")
+    if row is None or col is None or name != crosspoint_name(int(row), int(col)):
+        raise HDF5FormatError(
+            f"/crosspoints/{name} has row = {row!r}, col = {col!r}; allowed: a group named "
+            "W{row}B{col} with matching row and col attributes"
+        )
+    if shape is not None and not (0 <= row < shape[0] and 0 <= col < shape[1]):
+        raise HDF5FormatError(f"/crosspoints/{name} lies outside the run's shape {shape}")
+    series = cell.get("timeseries")
+    if not isinstance(series, h5py.Dataset) or series.dtype != TIMESERIES_DTYPE:
+        raise HDF5FormatError(
+            f"/crosspoints/{name}/timeseries is missing or has dtype "
+            f"{getattr(series, 'dtype', None)}; allowed: {TIMESERIES_DTYPE}"
+        )
+    if h5py.check_enum_dtype(series.dtype["operation"]) != h5py.check_enum_dtype(OPERATION_ENUM):
+        raise HDF5FormatError(
+            f"/crosspoints/{name}/timeseries operation codes differ; allowed: "
+            f"{h5py.check_enum_dtype(OPERATION_ENUM)}"
+        )
+
+
+def _attribute(node: h5py.Group, key: str):
+    """An attribute as a plain Python value (numpy scalars unwrapped), ``None`` if absent."""
+    value = node.attrs.get(key)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_map_group(name: str, group: h5py.Group, shape: tuple[int, int] | None) -> None:
+    data, t, seq = (group.get(part) for part in ("data", "t", "seq"))
+    if not all(isinstance(part, h5py.Dataset) for part in (data, t, seq)):
+        raise HDF5FormatError(f"/maps/{name} lacks data, t or seq; each map group has all three")
+    if data.ndim != 3 or data.dtype != np.float64:
+        raise HDF5FormatError(
+            f"/maps/{name}/data has shape {data.shape} and dtype {data.dtype}; "
+            "allowed: float64 of shape (count, rows, cols)"
+        )
+    if shape is not None and data.shape[1:] != shape:
+        raise HDF5FormatError(
+            f"/maps/{name}/data maps are {data.shape[1:]}; allowed: the run's shape {shape}"
+        )
+    if t.shape != (data.shape[0],) or seq.shape != (data.shape[0],):
+        raise HDF5FormatError(
+            f"/maps/{name}: t {t.shape} and seq {seq.shape} must both have shape "
+            f"({data.shape[0]},), one entry per map"
+        )

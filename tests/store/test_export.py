@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xbarlab.export import FORMAT_VERSION, export_csv, export_hdf5
+from xbarlab.export import FORMAT_VERSION, HDF5FormatError, check_hdf5, export_csv, export_hdf5
 from xbarlab.store import OPERATIONS, RunNotFoundError
 
 FUZZ = settings(
@@ -108,6 +108,7 @@ def assert_points_equal(read_back, stored):
 def test_hdf5_round_trip_equals_the_store(store, tmp_path_factory, points, maps):
     run = make_run(store, points, maps)
     path = export_hdf5(store, run.run_id, tmp_path_factory.mktemp("h5") / "run.h5")
+    check_hdf5(path)
     assert_points_equal(read_hdf5_points(path), run.points())
     with h5py.File(path, "r") as file:
         for name in ("conductance", "resistance"):
@@ -220,3 +221,85 @@ def test_export_of_unknown_run_names_the_run_id(store, tmp_path):
     with pytest.raises(RunNotFoundError, match="run_id = 5"):
         export_csv(store, 5, tmp_path)
     assert not (tmp_path / "run.h5").exists()
+
+
+def exported_file(store, tmp_path):
+    run = make_run(store, [{"row": 1, "col": 2, "operation": "read", "current": 1e-6}],
+                   [np.zeros((4, 3))])
+    return export_hdf5(store, run.run_id, tmp_path / "run.h5")
+
+
+def test_exported_file_passes_the_format_check(store, tmp_path):
+    check_hdf5(exported_file(store, tmp_path))
+
+
+def _set_version(file):
+    file.attrs["format_version"] = 2
+
+
+def _set_status(file):
+    file.attrs["status"] = "paused"
+
+
+def _drop_protocol(file):
+    del file.attrs["protocol"]
+
+
+def _seed_as_text(file):
+    file.attrs["seed"] = "11"
+
+
+def _drop_maps(file):
+    del file["maps"]
+
+
+def _rename_cell(file):
+    file.move("crosspoints/W1B2", "crosspoints/W2B1")
+
+
+def _cell_outside_shape(file):
+    file["crosspoints/W1B2"].attrs["row"] = 9
+    file.move("crosspoints/W1B2", "crosspoints/W9B2")
+
+
+def _plain_timeseries(file):
+    del file["crosspoints/W1B2/timeseries"]
+    file["crosspoints/W1B2/timeseries"] = np.zeros(3)
+
+
+def _map_as_float32(file):
+    del file["maps/conductance/data"]
+    file["maps/conductance/data"] = np.zeros((1, 4, 3), np.float32)
+
+
+def _map_wrong_shape(file):
+    del file["maps/conductance/data"]
+    file["maps/conductance/data"] = np.zeros((1, 3, 4))
+
+
+def _map_without_times(file):
+    del file["maps/conductance/t"]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (_set_version, "format_version = 2; allowed: 1"),
+        (_set_status, "status = 'paused'; allowed: running"),
+        (_drop_protocol, "protocol = None; allowed: a value of type str"),
+        (_seed_as_text, "seed = '11'; allowed: a value of type int"),
+        (_drop_maps, "group /maps is missing"),
+        (_rename_cell, "/crosspoints/W2B1 has row = 1, col = 2"),
+        (_cell_outside_shape, r"W9B2 lies outside the run's shape \(4, 3\)"),
+        (_plain_timeseries, "W1B2/timeseries is missing or has dtype float64"),
+        (_map_as_float32, "dtype float32; allowed: float64"),
+        (_map_wrong_shape, r"maps are \(3, 4\); allowed: the run's shape \(4, 3\)"),
+        (_map_without_times, "/maps/conductance lacks data, t or seq"),
+    ],
+)
+def test_format_check_names_what_is_wrong(store, tmp_path, tamper, message):
+    path = exported_file(store, tmp_path)
+    with h5py.File(path, "r+") as file:
+        tamper(file)
+    with pytest.raises(HDF5FormatError, match=message):
+        check_hdf5(path)
