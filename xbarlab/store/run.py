@@ -58,13 +58,13 @@ class RunStateError(RuntimeError):
 def read_run_info(connection: sqlite3.Connection, run_id: Any) -> RunInfo:
     """Load the metadata of ``run_id``; raise :class:`RunNotFoundError` naming the known ids."""
     run_id = check_int("run_id", run_id, minimum=1)
-    row = connection.execute(_INFO_QUERY + " WHERE r.run_id = ?", (run_id,)).fetchone()
+    row = connection.execute(INFO_QUERY + " WHERE r.run_id = ?", (run_id,)).fetchone()
     if row is None:
         raise RunNotFoundError(f"run_id = {run_id} is not in the store; {_known_ids(connection)}")
     return info_from_row(row)
 
 
-_INFO_QUERY = """
+INFO_QUERY = """
 SELECT r.run_id, r.protocol, r.params_json, r.bench_text, r.instruments_json,
        r.software_version, r.seed, r.shape_rows, r.shape_cols, r.started_at, r.ended_at,
        r.status, r.traceback, r.writer_host, r.writer_pid,
@@ -75,7 +75,7 @@ FROM runs r
 
 
 def info_from_row(row: tuple) -> RunInfo:
-    """Build a :class:`RunInfo` from one row of ``_INFO_QUERY``."""
+    """Build a :class:`RunInfo` from one row of ``INFO_QUERY``."""
     (run_id, protocol, params_json, bench_text, instruments_json, version, seed, rows, cols,
      started_at, ended_at, status, tb, host, pid, n_points, n_maps) = row
     return RunInfo(

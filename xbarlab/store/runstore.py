@@ -17,7 +17,7 @@ from typing import Any
 import xbarlab
 from xbarlab.store.records import RESUMABLE_STATUSES, STATUSES, RunInfo
 from xbarlab.store.run import (
-    _INFO_QUERY,
+    INFO_QUERY,
     Run,
     RunStateError,
     info_from_row,
@@ -40,6 +40,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 class RunStore:
     """An embedded, crash-safe store of measurement runs.
+
+    One SQLite connection per instance, usable from the thread that created it; open another
+    ``RunStore`` on the same directory for another thread or process (a live plot, a reader).
 
     >>> store = RunStore(tmp_dir)                               # doctest: +SKIP
     >>> with store.start_run(protocol="read-map", params={"v_read": 0.2}) as run:
@@ -124,7 +127,7 @@ class RunStore:
 
     def runs(self, status: str | None = None) -> list[RunInfo]:
         """Every run (optionally only those with ``status``), newest first."""
-        query, args = _INFO_QUERY, ()
+        query, args = INFO_QUERY, ()
         if status is not None:
             if status not in STATUSES:
                 raise ValueError(
