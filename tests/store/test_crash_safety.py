@@ -88,3 +88,18 @@ def test_reader_sees_consistent_growing_data_while_a_writer_commits(tmp_path):
         assert counts == sorted(counts)
         assert reader.run_info(run_id).status == "completed"
         assert_points_are_the_written_ones(run.points(), n_points)
+
+
+def test_two_writer_processes_share_one_store(tmp_path):
+    n_points = 800
+    writers = [start_writer(tmp_path, n_points=n_points) for _ in range(2)]
+    for process, _ in writers:
+        process.stdout.read()  # drain, so neither writer blocks on a full pipe
+        process.wait(timeout=60)
+        process.stdout.close()
+        assert process.returncode == 0
+    with RunStore(tmp_path) as store:
+        assert sorted(info.run_id for info in store.runs()) == sorted(r for _, r in writers)
+        for _, run_id in writers:
+            assert store.run_info(run_id).status == "completed"
+            assert_points_are_the_written_ones(store.open_run(run_id).points(), n_points)
