@@ -183,7 +183,7 @@ class CrossbarArray:
         if bad.any():
             i, j = np.argwhere(bad)[0]
             raise ValueError(
-                f"G_target[{i}, {j}] = {target[i, j]!r} S is outside the allowed range "
+                f"G_target[{i}, {j}] = {float(target[i, j])!r} S is outside the allowed range "
                 f"[{pop.g_lo[i, j]:.6g}, {pop.g_hi[i, j]:.6g}] S of that cell "
                 f"({int(bad.sum())} cells out of range)"
             )
