@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .device import (
+    HEALTHY,
     STUCK_OFF,
     STUCK_ON,
     DeviceParams,
@@ -178,7 +179,7 @@ class CrossbarArray:
         """
         target = np.broadcast_to(np.asarray(G_target, dtype=float), self.shape)
         pop = self._population
-        healthy = pop.defects == 0
+        healthy = pop.defects == HEALTHY
         bad = healthy & ~(np.isfinite(target) & (target >= pop.g_lo) & (target <= pop.g_hi))
         if bad.any():
             i, j = np.argwhere(bad)[0]

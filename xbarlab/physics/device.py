@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -172,10 +172,6 @@ class DeviceParams:
         """Nominal conductance of an unformed cell (S)."""
         return self.g_pristine if self.g_pristine > 0 else self.g_min / 100.0
 
-    def as_dict(self) -> dict:
-        """Plain dict of every field (for run metadata)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 def nonlinearity_to_a(nl: float) -> float:
     """Normalised NeuroSim shape parameter A (in units of the full pulse range) for label ``nl``.
@@ -227,7 +223,7 @@ def sample_population(params: DeviceParams, shape: tuple[int, int], rng: np.rand
     spread_lo = np.exp(params.d2d_sigma * rng.standard_normal(shape))
     spread_hi = np.exp(params.d2d_sigma * rng.standard_normal(shape))
     u = rng.random(shape)
-    defect_map = np.zeros(shape, dtype=np.int8)
+    defect_map = np.full(shape, HEALTHY, dtype=np.int8)
     if defects:
         defect_map[u < params.p_stuck_on] = STUCK_ON
         defect_map[(u >= params.p_stuck_on) & (u < params.p_stuck_on + params.p_stuck_off)] = (
