@@ -1,0 +1,197 @@
+"""Keithley 2400-series SourceMeter (2400, 2401, 2410, 2420, 2425, 2430, 2440), SCPI.
+
+Commands from the 2400 Series User's Manual, ch. 18 (see commands.toml). Readings use the elements
+`VOLT,CURR,STAT`; bit 3 of the status word is the compliance flag. Only the Model 2430 has a
+pulse mode; on every other model `pulse` raises `NotImplementedError`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from xbarlab.interfaces import Reading
+
+from .base import Instrument, ScpiErrorQueue
+from .errors import UnexpectedReplyError
+from .numbers import format_integer, format_number, parse_number
+from .properties import Setting
+from .smu import CURR, VOLT, SmuChannel, SmuLimits, reading
+from .validators import InRange, IntegerInRange, check_count
+
+MODELS = {
+    # max |V| (V), max |I| (A), lowest current limit, lowest voltage limit (data sheets)
+    "2400": SmuLimits(210.0, 1.05, 1e-9, 2e-4),
+    "2401": SmuLimits(21.0, 1.05, 1e-9, 2e-4),
+    "2410": SmuLimits(1100.0, 1.05, 1e-9, 2e-4),
+    "2420": SmuLimits(63.0, 3.15, 1e-8, 2e-4),
+    "2425": SmuLimits(105.0, 3.15, 1e-8, 2e-4),
+    "2430": SmuLimits(105.0, 3.15, 1e-8, 2e-4),
+    "2440": SmuLimits(42.0, 5.25, 1e-8, 2e-4),
+}
+
+COMPLIANCE_BIT = 1 << 3
+"""Status word bit 3: the reading was taken in compliance (ch. 18, :FORMat:ELEMents STATus)."""
+LIST_CHUNK = 100
+"""Values per :SOUR:LIST command; the rest go in :APPend commands (ch. 18)."""
+MAX_LIST_POINTS = 2500
+PULSE_WIDTH = InRange(1.5e-4, 5e-3, "s")
+"""Model 2430 pulse width, 0.15 ms to 5 ms (ch. 18, :SOURce:PULSe:WIDTh)."""
+
+
+class Keithley2400(ScpiErrorQueue, SmuChannel, Instrument):
+    """One 2400-series SourceMeter; the instrument is its own (single) source-measure channel."""
+
+    catalog_name = "keithley2400"
+    timeout_ms = 5000
+    identity_pattern = re.compile(r"MODEL\s+(" + "|".join(MODELS) + r")\b")
+    expected_identity = "a Keithley 2400-series SourceMeter (MODEL " + "/".join(MODELS) + ")"
+
+    nplc = Setting(
+        get=":SENS:CURR:NPLC?",
+        set=":SENS:CURR:NPLC {value}",
+        validator=InRange(0.01, 10.0, "PLC"),
+        doc="Integration time of every measurement, in power-line cycles (0.01 to 10).",
+    )
+    current_range = Setting(
+        get=":SENS:CURR:RANG?",
+        doc="Current measurement range in amperes (the range that covers the set value).",
+    )
+    current_autorange = Setting(
+        get=":SENS:CURR:RANG:AUTO?",
+        set=":SENS:CURR:RANG:AUTO {value}",
+        values={True: "ON", False: "OFF"},
+        replies={"1": True, "0": False},
+        doc="Whether the current measurement range follows the reading.",
+    )
+    current_limit = Setting(
+        get=":SENS:CURR:PROT?",
+        doc="Current compliance in amperes, used while sourcing voltage.",
+    )
+    voltage_limit = Setting(
+        get=":SENS:VOLT:PROT?",
+        doc="Voltage compliance in volts, used while sourcing current.",
+    )
+
+    def _connected(self) -> None:
+        self.limits = MODELS[self.model]
+        self.write("*CLS")
+        self.configure(":FORM:ELEM VOLT,CURR,STAT")
+        self.configure(':SENS:FUNC "VOLT","CURR"')
+
+    def reset(self) -> None:
+        """Restore the instrument's power-on defaults (output off)."""
+        self.configure("*RST")
+        self.configure(":FORM:ELEM VOLT,CURR,STAT")
+        self.configure(':SENS:FUNC "VOLT","CURR"')
+
+    # -- primitives ----------------------------------------------------------------------------
+
+    def _select_source(self, function: str) -> None:
+        self.configure(f":SOUR:FUNC {function}")
+        self.configure(f":SOUR:{function}:MODE FIX")
+
+    def _write_limit(self, function: str, limit: float) -> None:
+        sensed = CURR if function == VOLT else VOLT
+        self.configure(f":SENS:{sensed}:PROT {format_number(limit)}")
+
+    def _write_level(self, function: str, level: float) -> None:
+        self.configure(f":SOUR:{function}:LEV {format_number(level)}")
+
+    def _read_level(self, function: str) -> float:
+        return parse_number(self.ask(f":SOUR:{function}:LEV?"))
+
+    def _read_source_function(self) -> str:
+        reply = self.ask(":SOUR:FUNC?").strip()
+        if reply not in (VOLT, CURR):
+            raise UnexpectedReplyError(self.describe(), ":SOUR:FUNC?", reply, "VOLT or CURR")
+        return reply
+
+    def _read_limit(self, function: str) -> float:
+        return self.current_limit if function == VOLT else self.voltage_limit
+
+    # -- SourceMeasureChannel ------------------------------------------------------------------
+
+    def set_current_range(self, amperes: float | None) -> None:
+        """Fix the current measurement range to the one covering `amperes`, or autorange (None)."""
+        if amperes is None:
+            self.current_autorange = True
+            return
+        value = InRange(1e-6, self.limits.max_current, "A")("current range", amperes)
+        self.configure(f":SENS:CURR:RANG {format_number(value)}")
+
+    def set_nplc(self, nplc: float) -> None:
+        self.nplc = nplc
+
+    def output_on(self) -> None:
+        self.configure(":OUTP ON")
+
+    def output_off(self) -> None:
+        self.configure(":OUTP OFF")
+
+    def output_enabled(self) -> bool:
+        return self.ask(":OUTP?").strip() == "1"
+
+    def measure(self) -> Reading:
+        """One `:READ?` (output must be on): voltage, current and the compliance bit."""
+        return self._readings(self.ask(":READ?"), ":READ?")[0]
+
+    def _readings(self, reply: str, command: str) -> list[Reading]:
+        fields = reply.strip().split(",")
+        if len(fields) % 3:
+            raise UnexpectedReplyError(self.describe(), command, reply, "V,I,STATUS triples")
+        values = [parse_number(field) for field in fields]
+        return [
+            reading(values[k], values[k + 1], int(values[k + 2]) & COMPLIANCE_BIT)
+            for k in range(0, len(values), 3)
+        ]
+
+    def sweep(self, levels, delay: float) -> list[Reading]:
+        """List sweep of the present source function: all readings from one `:READ?`.
+
+        Turns the output on; afterwards the source is back in fixed mode with a trigger count of 1.
+        """
+        function = self._read_source_function()
+        points = check_count("levels", levels, 1, MAX_LIST_POINTS)
+        points = [self.limits.level(function, "sweep level", value) for value in points]
+        delay = InRange(0.0, 9999.998, "s")("delay", delay)
+        with self.locked():
+            self.configure(f":SOUR:{function}:MODE LIST")
+            for start in range(0, len(points), LIST_CHUNK):
+                chunk = ",".join(format_number(v) for v in points[start : start + LIST_CHUNK])
+                append = ":APP" if start else ""
+                self.configure(f":SOUR:LIST:{function}{append} {chunk}")
+            self.configure(f":SOUR:DEL {format_number(delay)}")
+            self.configure(f":TRIG:COUN {format_integer(len(points))}")
+            self.configure(":OUTP ON")
+            readings = self._readings(
+                self.ask(":READ?", extra_seconds=len(points) * (delay + 0.25)), ":READ?"
+            )
+            self.configure(":TRIG:COUN 1")
+            self.configure(f":SOUR:{function}:MODE FIX")
+        return readings
+
+    def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
+        """Pulses from 0 to `level` (Model 2430 pulse mode only); back to DC at the old level."""
+        if self.model != "2430":
+            raise NotImplementedError(
+                f"the Keithley {self.model} has no pulse mode (only the Model 2430 does)"
+            )
+        function = self._read_source_function()
+        level = self.limits.level(function, "pulse level", level)
+        width = PULSE_WIDTH("pulse width", width)
+        count = IntegerInRange(1, MAX_LIST_POINTS)("pulse count", count)
+        off_time = 0.0 if period is None else InRange(width, 9999.999 + width, "s")(
+            "pulse period", period
+        ) - width
+        with self.locked():
+            previous = self._read_level(function)
+            self.configure(":SOUR:FUNC:SHAP PULS")
+            self._write_level(function, level)
+            self.configure(f":SOUR:PULS:WIDT {format_number(width)}")
+            self.configure(f":SOUR:PULS:DEL {format_number(off_time)}")
+            self.configure(f":TRIG:COUN {format_integer(count)}")
+            self.configure(":OUTP ON")
+            self.ask(":READ?", extra_seconds=count * (width + off_time + 0.01))
+            self._write_level(function, previous)
+            self.configure(":TRIG:COUN 1")
+            self.configure(":SOUR:FUNC:SHAP DC")

@@ -1,0 +1,41 @@
+"""Numbers as instrument text, without losing value.
+
+Public drivers have sent a 100 nA compliance as `0.000000` (fixed-point `%f`), which an instrument
+reads as zero. xbarlab writes every number as Python's shortest round-trip representation of the
+float (`repr`): `1e-07`, `0.2`, `-1.5`, `100.0`. It is exact by construction (parsing the text gives
+back the same float) and every SCPI and TSP parser reads it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def format_number(value: float) -> str:
+    """The shortest text that reads back as exactly `value` (finite real numbers only)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"expected a real number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"cannot send a non-finite number to an instrument: {value!r}")
+    if number == 0.0:
+        return "0.0"  # never "-0.0"
+    return repr(number)
+
+
+def format_integer(value: int) -> str:
+    """Decimal text of an integer count (bools and non-integral values are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return str(int(value))
+
+
+def format_numbers(values, separator: str = ",") -> str:
+    """Several numbers joined by `separator`, each written by `format_number`."""
+    return separator.join(format_number(value) for value in values)
+
+
+def parse_number(text: str) -> float:
+    """A number from instrument text (`+1.234000E-06`, `1.00000e+00`, `NaN`-like `9.91e37` kept)."""
+    return float(text.strip())

@@ -1,0 +1,114 @@
+"""Strict validators: a value outside what the instrument allows raises, naming the field and the
+allowed range. Nothing is ever clipped or rounded into range; the caller must decide.
+
+A validator is a callable `(field, value) -> value`. Drivers call them before writing anything,
+so an out-of-range request never reaches the instrument.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+def _real(field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{field} must be a real number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{field} must be finite, got {value!r}")
+    return number
+
+
+def _unit(unit: str) -> str:
+    return f" {unit}" if unit else ""
+
+
+@dataclass(frozen=True)
+class InRange:
+    """A real number within [low, high] (inclusive)."""
+
+    low: float
+    high: float
+    unit: str = ""
+
+    def __call__(self, field: str, value: object) -> float:
+        number = _real(field, value)
+        if not self.low <= number <= self.high:
+            raise ValueError(
+                f"{field} = {value!r}{_unit(self.unit)} is outside the allowed range "
+                f"{self.low!r} to {self.high!r}{_unit(self.unit)}"
+            )
+        return number
+
+
+@dataclass(frozen=True)
+class Magnitude:
+    """A real number whose magnitude is at most `high` (zero included)."""
+
+    high: float
+    unit: str = ""
+
+    def __call__(self, field: str, value: object) -> float:
+        return InRange(-self.high, self.high, self.unit)(field, value)
+
+
+@dataclass(frozen=True)
+class IntegerInRange:
+    """An integer within [low, high] (bools and non-integral numbers are refused)."""
+
+    low: int
+    high: int
+
+    def __call__(self, field: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{field} must be an integer, got {value!r}")
+        if not self.low <= int(value) <= self.high:
+            raise ValueError(
+                f"{field} = {value!r} is outside the allowed range {self.low} to {self.high}"
+            )
+        return int(value)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a fixed set of values."""
+
+    choices: tuple
+
+    def __call__(self, field: str, value: object) -> object:
+        if value not in self.choices:
+            allowed = ", ".join(repr(choice) for choice in self.choices)
+            raise ValueError(f"{field} = {value!r} is not one of the allowed values {allowed}")
+        return value
+
+
+@dataclass(frozen=True)
+class OneOfNumbers:
+    """One of a fixed set of numbers, compared with a relative tolerance (ranges like 1e-6)."""
+
+    choices: tuple[float, ...]
+    unit: str = ""
+    rel_tol: float = 1e-9
+
+    def __call__(self, field: str, value: object) -> float:
+        number = _real(field, value)
+        for choice in self.choices:
+            if math.isclose(number, choice, rel_tol=self.rel_tol):
+                return choice
+        allowed = ", ".join(repr(choice) for choice in self.choices)
+        raise ValueError(
+            f"{field} = {value!r}{_unit(self.unit)} is not one of the allowed values {allowed}"
+        )
+
+
+def check_count(field: str, values: Iterable, low: int, high: int) -> list:
+    """The values as a list, refusing a list whose length is outside [low, high]."""
+    items = list(values)
+    if not low <= len(items) <= high:
+        raise ValueError(
+            f"{field} has {len(items)} values; the allowed number is {low} to {high}"
+        )
+    return items
