@@ -37,6 +37,7 @@ from .solver import CrossbarSolution, solve_crossbar
 # largest cell voltage between fixed-point iterations.
 IV_VOLTAGE_RTOL = 1e-11
 IV_MAX_ITERATIONS = 500
+IV_ANDERSON_DEPTH = 5
 
 
 @dataclass(frozen=True)
@@ -249,24 +250,37 @@ class CrossbarArray:
         return solution
 
     def _self_consistent(self, g, v_row, v_col, solution, kwargs) -> CrossbarSolution:
-        """Fixed point of v_cell under the chord conductance I(v)/v, damped when it oscillates."""
-        v = solution.v_cell
-        step_size = 1.0
-        last_change = math.inf
+        """Fixed point v = F(v) of the cell voltages, F(v) = v_cell of the linear solve with the
+        chord conductances I(v)/v; Anderson-accelerated over the last ``IV_ANDERSON_DEPTH``
+        iterates (plain iteration converges too, only more slowly under strong IR drop).
+        """
+        shape = solution.v_cell.shape
+        v = solution.v_cell.ravel()
+        history_v: list[np.ndarray] = []
+        history_r: list[np.ndarray] = []
+        change = math.inf
         for _ in range(IV_MAX_ITERATIONS):
-            g_eff = chord_conductance(g, v, self.params.iv_v0)
+            g_eff = chord_conductance(g, v.reshape(shape), self.params.iv_v0)
             solution = solve_crossbar(g_eff, v_row, v_col, warm_start=solution, **kwargs)
-            change = np.abs(solution.v_cell - v).max()
-            scale = max(np.abs(solution.v_cell).max(), 1e-12)
-            if change <= IV_VOLTAGE_RTOL * scale:
+            residual = solution.v_cell.ravel() - v
+            change = np.abs(residual).max()
+            if change <= IV_VOLTAGE_RTOL * max(np.abs(solution.v_cell).max(), 1e-12):
                 return solution
-            if change > last_change:
-                step_size *= 0.5
-            last_change = change
-            v = v + step_size * (solution.v_cell - v)
+            history_v.append(v)
+            history_r.append(residual)
+            if len(history_v) > IV_ANDERSON_DEPTH + 1:
+                history_v.pop(0)
+                history_r.pop(0)
+            step = residual
+            if len(history_v) > 1:
+                d_v = np.diff(np.array(history_v), axis=0).T
+                d_r = np.diff(np.array(history_r), axis=0).T
+                gamma = np.linalg.lstsq(d_r, residual, rcond=None)[0]
+                step = residual - (d_v + d_r) @ gamma
+            v = v + step
         raise RuntimeError(
             f"nonlinear I-V did not converge in {IV_MAX_ITERATIONS} fixed-point iterations "
-            f"(last change {last_change:.3g} V)"
+            f"(last change {change:.3g} V)"
         )
 
     def solve(self, v_row, v_col, *, r_source=0.0, r_sense=0.0, gate=None,
