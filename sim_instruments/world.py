@@ -1,0 +1,452 @@
+"""The World of one virtual bench: the crossbar, what every line is connected to, and time.
+
+Every crossbar line is floating or tied, through a path resistance, to one or more sources:
+SMU terminals (while their output is on), the bench ground (a matrix input wired to ground, or
+a grounded board line) or board line drivers. A line tied to several sources sees their
+Thevenin equivalent, so a line shorted to ground and an SMU through two relays is solved
+exactly, and each source's own current is recovered from the line-end voltage.
+
+Terminals are voltage sources with a current limit or current sources with a voltage limit.
+Compliance is physics: a voltage source whose current would exceed its limit becomes a current
+source at the limit. The network is linear in the terminal voltages, so the World solves for
+the free terminal voltages with the responses to unit voltages (one batched solve), checks the
+active set and repeats until it is consistent.
+
+Time is virtual: measurements (NPLC), delays, relay settling and pulses call :meth:`advance`,
+which moves every cell by the voltage it really sees for that long (the physics' ``apply``);
+nothing sleeps. Solves are cached by a version counter that every change bumps.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from xbarlab.benchfile import Bench, Line, Sim, Terminal
+from xbarlab.physics import CrossbarArray, solve_crossbar
+
+GROUND_KEY = "ground"
+# Relative tolerance on a current limit before a terminal counts as over it.
+LIMIT_RTOL = 1e-9
+# Newton stops when every current-limited terminal is within this of its target.
+TARGET_RTOL = 1e-12
+TARGET_ATOL = 1e-18
+MAX_ACTIVE_SET_ROUNDS = 50
+
+
+class ShortCircuit(RuntimeError):
+    """Two different ideal sources (zero path resistance) drive the same line."""
+
+
+@dataclass
+class TerminalState:
+    """One source-measure terminal: what it sources and what it limits."""
+
+    output: bool = False
+    func: str = "V"  # "V" (voltage source, current limit) or "I" (current source, voltage limit)
+    level: float = 0.0
+    limit_i: float = 1e-4
+    limit_v: float = 20.0
+
+
+@dataclass
+class OperatingPoint:
+    """A solved state of the bench: terminal voltages and currents, and who is in compliance."""
+
+    voltage: dict[str, float]
+    current: dict[str, float]
+    compliance: set[str]
+    line_current: np.ndarray  # current flowing from the line's sources into each line end
+    rows: tuple[np.ndarray, np.ndarray]  # (v_end, r_end) per row, NaN = floating
+    cols: tuple[np.ndarray, np.ndarray]
+
+
+class World:
+    """State shared by every virtual instrument of one bench."""
+
+    def __init__(self, bench: Bench):
+        self.bench = bench
+        self.sim: Sim = bench.sim or Sim()
+        chip = bench.chip
+        self.rows, self.cols = chip.rows, chip.cols
+        self.array = CrossbarArray(
+            chip.rows,
+            chip.cols,
+            preset=chip.preset,
+            seed=self.sim.seed,
+            r_wire_row=self.sim.r_wire_row,
+            r_wire_col=self.sim.r_wire_col,
+            one_transistor=chip.device == "1t1r",
+            pristine=self.sim.pristine,
+            defects=self.sim.defects,
+        )
+        self._initial_array = self.array.copy()
+        self.lock = threading.RLock()
+        self.line_index = {Line("row", i): i for i in range(self.rows)} | {
+            Line("col", j): self.rows + j for j in range(self.cols)
+        }
+        self.port_line = {
+            (port.instrument, port.output): line for line, port in bench.wiring.lines.items()
+        }
+        self.stuck = {
+            (f.instrument, f.input, f.output) for f in self.sim.faults if f.kind == "stuck_relay"
+        }
+        self.reset()
+
+    # ------------------------------------------------------------------ lifecycle
+    def reset(self) -> None:
+        """Back to the state the bench file describes: fresh array, everything open and off."""
+        with self.lock:
+            self.array = self._initial_array.copy()
+            self.clock = 0.0
+            self.energy = 0.0
+            self.terminals: dict[str, TerminalState] = {}
+            self.relays: dict[str, set[tuple[str, int]]] = {
+                name: set()
+                for name, inst in self.bench.instruments.items()
+                if inst.kind == "matrix"
+            }
+            self.board_lines: dict[str, dict[int, float | str]] = {
+                name: {} for name, inst in self.bench.instruments.items() if inst.kind == "board"
+            }
+            self.version = 0
+            self._op: OperatingPoint | None = None
+            self._op_version = -1
+            self._g: np.ndarray | None = None
+            self._g_version = -1
+
+    def changed(self) -> None:
+        """Something that affects the circuit changed: the next measurement re-solves."""
+        self.version += 1
+
+    # ------------------------------------------------------------------ terminals
+    def terminal(self, key: str) -> TerminalState:
+        """The state of terminal ``instrument.terminal`` (created on first use)."""
+        state = self.terminals.get(key)
+        if state is None:
+            state = self.terminals[key] = TerminalState()
+        return state
+
+    def set_terminal(self, key: str, **changes) -> None:
+        with self.lock:
+            state = self.terminal(key)
+            for name, value in changes.items():
+                if getattr(state, name) != value:
+                    setattr(state, name, value)
+                    self.changed()
+
+    # ------------------------------------------------------------------ matrices
+    def close(self, matrix: str, crosspoints) -> None:
+        """Close relays (input label, output number); a stuck relay silently stays open."""
+        with self.lock:
+            closed = self.relays[matrix]
+            before = len(closed)
+            closed.update(crosspoints)
+            if len(closed) != before:
+                self.changed()
+
+    def open(self, matrix: str, crosspoints) -> None:
+        with self.lock:
+            closed = self.relays[matrix]
+            before = len(closed)
+            closed.difference_update(crosspoints)
+            if len(closed) != before:
+                self.changed()
+
+    def open_all(self, matrix: str) -> None:
+        with self.lock:
+            if self.relays[matrix]:
+                self.relays[matrix].clear()
+                self.changed()
+
+    def closed(self, matrix: str) -> list[tuple[str, int]]:
+        """The relays the matrix believes closed (including stuck ones it commanded)."""
+        return sorted(self.relays[matrix], key=lambda c: (c[1], c[0]))
+
+    # ------------------------------------------------------------------ boards
+    def set_board_lines(self, board: str, levels: dict[int, float | str]) -> None:
+        """Board channel -> volts, ``"F"`` (floating) or ``"G"`` (grounded)."""
+        with self.lock:
+            lines = self.board_lines[board]
+            for channel, level in levels.items():
+                if lines.get(channel, "F") != level:
+                    if level == "F":
+                        lines.pop(channel, None)
+                    else:
+                        lines[channel] = level
+                    self.changed()
+
+    def board_level(self, board: str, channel: int) -> float | str:
+        return self.board_lines[board].get(channel, "F")
+
+    # ------------------------------------------------------------------ circuit
+    def _sources(self) -> list[list[tuple[str, float]]]:
+        """For every line (rows then columns), the sources tied to it: (terminal key, ohms)."""
+        feeds: list[list[tuple[str, float]]] = [[] for _ in range(self.rows + self.cols)]
+        sim = self.sim
+        inputs = self.bench.wiring.inputs
+        for matrix, closed in self.relays.items():
+            for label, output in closed:
+                if (matrix, label, output) in self.stuck:
+                    continue
+                line = self.port_line.get((matrix, output))
+                term: Terminal | None = inputs.get((matrix, label))
+                if line is None or term is None:
+                    continue
+                if term.is_ground:
+                    key = GROUND_KEY
+                else:
+                    key = str(term)
+                    if not self.terminal(key).output:
+                        continue
+                r = sim.r_path_row if line.kind == "row" else sim.r_path_col
+                feeds[self.line_index[line]].append((key, r))
+        for board, levels in self.board_lines.items():
+            for channel, level in levels.items():
+                line = self.port_line.get((board, channel))
+                if line is None:
+                    continue
+                r = sim.r_path_row if line.kind == "row" else sim.r_path_col
+                key = GROUND_KEY if level == "G" else f"{board}.{channel}"
+                feeds[self.line_index[line]].append((key, r))
+        return feeds
+
+    def _board_terminals(self) -> dict[str, float]:
+        return {
+            f"{board}.{ch}": float(level)
+            for board, levels in self.board_lines.items()
+            for ch, level in levels.items()
+            if level not in ("F", "G")
+        }
+
+    @staticmethod
+    def _thevenin(feeds, volts: np.ndarray, index: dict[str, int]):
+        """Line-end Thevenin voltages (batched over ``volts`` rows) and resistances."""
+        batch = volts.shape[0]
+        v_end = np.full((batch, len(feeds)), np.nan)
+        r_end = np.zeros(len(feeds))
+        for line, sources in enumerate(feeds):
+            if not sources:
+                continue
+            if len(sources) > 1 and any(r == 0.0 for _, r in sources):
+                names = sorted({k for k, _ in sources})
+                raise ShortCircuit(
+                    f"line {line} is tied to {names} and one of them through 0 ohm: "
+                    "an ideal source in parallel with another source has no solution"
+                )
+            g = np.array([1.0 / r if r > 0 else np.inf for _, r in sources])
+            v = np.zeros((batch, len(sources)))
+            for s, (key, _) in enumerate(sources):
+                if key != GROUND_KEY:
+                    v[:, s] = volts[:, index[key]]
+            if len(sources) == 1:
+                v_end[:, line] = v[:, 0]
+                r_end[line] = sources[0][1]
+            else:
+                v_end[:, line] = v @ g / g.sum()
+                r_end[line] = 1.0 / g.sum()
+        return v_end, r_end
+
+    def conductance(self) -> np.ndarray:
+        """Cell conductances now (cached until the array changes)."""
+        if self._g is None or self._g_version != self.version:
+            self._g = self.array.conductance()
+            self._g_version = self.version
+        return self._g
+
+    def _solve_lines(self, v_end: np.ndarray, r_end: np.ndarray, noise: bool) -> np.ndarray:
+        """Currents from the sources into every line end, for a batch of end voltages.
+
+        A single vector goes through the array's own solve (warm-started, self-consistent for a
+        nonlinear I-V, with read noise when asked); a batch of unit responses (the compliance
+        Jacobian) through the linear solver on the small-signal conductances.
+        """
+        m = self.rows
+        if v_end.shape[0] == 1:
+            sol = self.array.solve(
+                v_end[0, :m], v_end[0, m:], r_source=r_end[:m], r_sense=r_end[m:], read_noise=noise
+            )
+        else:
+            sol = solve_crossbar(
+                self.conductance(),
+                v_end[:, :m],
+                v_end[:, m:],
+                r_source=r_end[:m],
+                r_sense=r_end[m:],
+                r_wire_row=self.sim.r_wire_row,
+                r_wire_col=self.sim.r_wire_col,
+            )
+        inflow = np.concatenate([np.atleast_2d(sol.i_row), -np.atleast_2d(sol.i_col)], axis=1)
+        return np.where(np.isnan(v_end), 0.0, inflow)
+
+    @staticmethod
+    def _terminal_currents(feeds, inflow, v_end, r_end, volts, index) -> np.ndarray:
+        """Current delivered by each terminal (batched), from the line-end inflows."""
+        out = np.zeros_like(volts)
+        for line, sources in enumerate(feeds):
+            if len(sources) == 1:
+                key = sources[0][0]
+                if key != GROUND_KEY:
+                    out[:, index[key]] += inflow[:, line]
+            elif sources:
+                v_node = v_end[:, line] - inflow[:, line] * r_end[line]
+                for key, r in sources:
+                    if key != GROUND_KEY:
+                        out[:, index[key]] += (volts[:, index[key]] - v_node) / r
+        return out
+
+    def _evaluate(self, feeds, volts: np.ndarray, index, noise: bool):
+        """Terminal currents and line inflows for a batch of terminal voltage vectors."""
+        v_end, r_end = self._thevenin(feeds, volts, index)
+        inflow = self._solve_lines(v_end, r_end, noise)
+        return (
+            self._terminal_currents(feeds, inflow, v_end, r_end, volts, index),
+            inflow,
+            v_end,
+            r_end,
+        )
+
+    def operating_point(self, noise: bool = False) -> OperatingPoint:
+        """Solve the bench: every terminal's voltage and current, with compliance as physics.
+
+        Active set: a voltage source over its current limit, and every current source, is a
+        terminal of unknown voltage with a target current; a current source over its voltage
+        limit is a voltage source at that limit. Newton steps with the unit-voltage responses
+        (one batched solve; exact in one step for a linear network) meet the targets; the set
+        is updated until no terminal breaks a limit.
+        """
+        with self.lock:
+            if not noise and self._op is not None and self._op_version == self.version:
+                return self._op
+            feeds = self._sources()
+            states = {k: s for k, s in self.terminals.items() if s.output}
+            board = self._board_terminals()
+            keys = list(states) + list(board)
+            index = {k: i for i, k in enumerate(keys)}
+            volts = np.array(
+                [s.level if s.func == "V" else 0.0 for s in states.values()] + list(board.values()),
+                dtype=float,
+            )
+            active: dict[str, tuple[str, float]] = {
+                k: ("I", s.level) for k, s in states.items() if s.func == "I"
+            }
+            jacobian = None
+            for _ in range(MAX_ACTIVE_SET_ROUNDS):
+                currents, inflow, v_end, r_end = self._evaluate(
+                    feeds, volts[None, :], index, noise and not active
+                )
+                currents = currents[0]
+                free = [k for k in keys if active.get(k, ("",))[0] == "I"]
+                if free:
+                    cols = [index[k] for k in free]
+                    target = np.array([active[k][1] for k in free])
+                    residual = target - currents[cols]
+                    if np.abs(residual).max() > TARGET_RTOL * np.abs(target).max() + TARGET_ATOL:
+                        if jacobian is None:
+                            jacobian = self._evaluate(feeds, np.eye(len(keys)), index, False)[0].T
+                        jac = jacobian[np.ix_(cols, cols)]
+                        dead = np.diag(jac) == 0.0
+                        for k in np.array(free)[dead]:  # current source into an open circuit
+                            active[k] = ("open", active[k][1])
+                        live = ~dead
+                        if live.any():
+                            step = np.linalg.solve(jac[np.ix_(live, live)], residual[live])
+                            volts[np.array(cols)[live]] += step
+                        continue
+                if not self._update_active_set(states, keys, volts, currents, active):
+                    break
+            else:  # pragma: no cover - a finite active set cannot cycle for a passive network
+                raise RuntimeError("compliance active set did not settle")
+            if noise and active:
+                currents, inflow, v_end, r_end = self._evaluate(feeds, volts[None, :], index, True)
+                currents = currents[0]
+            compliance = set()
+            for k, (kind, target) in active.items():
+                if (states[k].func == "V") == (kind == "I"):
+                    compliance.add(k)
+                if kind == "I":
+                    currents[index[k]] = target
+            m = self.rows
+            op = OperatingPoint(
+                voltage={k: float(volts[index[k]]) for k in keys},
+                current={k: float(currents[index[k]]) for k in keys},
+                compliance=compliance,
+                line_current=inflow[0],
+                rows=(v_end[0, :m], r_end[:m]),
+                cols=(v_end[0, m:], r_end[m:]),
+            )
+            if not noise:
+                self._op, self._op_version = op, self.version
+            return op
+
+    @staticmethod
+    def _update_active_set(states, keys, volts, currents, active) -> bool:
+        """Apply the limit rules once; return True if the active set changed."""
+        changed = False
+        for i, k in enumerate(keys):
+            state = states.get(k)
+            if state is None:
+                continue  # board line drivers: their limits are the board behaviour's job
+            kind, target = active.get(k, ("", 0.0))
+            if state.func == "V" and not kind:
+                if abs(currents[i]) > state.limit_i * (1 + LIMIT_RTOL):
+                    active[k] = ("I", float(np.copysign(state.limit_i, currents[i])))
+                    changed = True
+            elif state.func == "V":
+                if np.sign(target) * (volts[i] - state.level) > 0:  # the level needs no limit
+                    del active[k]
+                    volts[i] = state.level
+                    changed = True
+            elif kind == "open" or (
+                kind == "I" and abs(volts[i]) > state.limit_v * (1 + LIMIT_RTOL)
+            ):
+                sign = np.sign(volts[i]) if kind == "I" else np.sign(state.level)
+                active[k] = ("V", float(sign * state.limit_v))
+                volts[i] = active[k][1]
+                changed = True
+            elif kind == "V" and np.sign(state.level) * (currents[i] - state.level) > 0:
+                active[k] = ("I", state.level)
+                changed = True
+        return changed
+
+    # ------------------------------------------------------------------ measuring and time
+    def measure(self, key: str, noise: bool | None = None) -> tuple[float, float, bool]:
+        """(voltage, current, in compliance) of one terminal; (0, 0, False) when it is off."""
+        with self.lock:
+            use_noise = self.sim.read_noise if noise is None else noise
+            op = self.operating_point(noise=use_noise)
+            if key not in op.voltage:
+                return 0.0, 0.0, False
+            return op.voltage[key], op.current[key], key in op.compliance
+
+    def switching_threshold(self) -> float:
+        """The smallest cell voltage that can move any cell (SET, RESET or forming)."""
+        p = self.array.params
+        threshold = min(p.v_set, -p.v_reset)
+        if not self.array.formed().all():
+            threshold = min(threshold, p.v_form)
+        return threshold
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of virtual time pass with the bench as it is now.
+
+        Every cell sees the voltage the circuit gives it for that long and moves by the device
+        model; when no cell can see more than the smallest switching threshold (the node
+        voltages lie between the lowest and highest source voltage), the array is left alone.
+        """
+        if seconds <= 0.0:
+            return
+        with self.lock:
+            self.clock += seconds
+            op = self.operating_point()
+            ends = np.concatenate([op.rows[0], op.cols[0]])
+            driven = ends[~np.isnan(ends)]
+            if driven.size < 2 or driven.max() - driven.min() <= self.switching_threshold():
+                return
+            result = self.array.apply(
+                op.rows[0], op.cols[0], seconds, r_source=op.rows[1], r_sense=op.cols[1]
+            )
+            self.energy += float(result.energy_total)
+            self.changed()

@@ -1,0 +1,21 @@
+"""Helpers shared by the virtual-bench tests (bench-file text, opening instruments)."""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+
+
+def embedded_text(name: str) -> str:
+    return importlib.resources.files("xbarlab.benches").joinpath(f"{name}.toml").read_text()
+
+
+def set_key(text: str, key: str, value: str) -> str:
+    """Replace the first ``key = ...`` line of a bench file with ``key = value``."""
+    new, count = re.subn(rf"(?m)^{re.escape(key)}\s*=.*$", f"{key} = {value}", text, count=1)
+    assert count == 1, key
+    return new
+
+
+def open_instrument(rm, address: str, termination: str = "\n"):
+    return rm.open_resource(address, read_termination=termination, write_termination=termination)

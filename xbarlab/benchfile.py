@@ -1,0 +1,595 @@
+"""Bench files: parse and validate a TOML bench description into frozen dataclasses.
+
+A bench file describes one bench once: its instruments, how they are wired to the crossbar, the
+chip, the safety limits and the idle mode. The bench layer (which believes the wiring) and the
+virtual bench (which simulates it) both read this one description, so they cannot disagree. A
+virtual bench adds a ``[sim]`` section with what no real bench can tell (true parasitics, defects,
+seed, injected faults); a real bench has no ``[sim]`` section.
+
+This is a leaf module: it imports only the standard library, so both the core bench layer and the
+simulator may import it. Every validation failure raises :class:`BenchFileError` naming the field,
+the offending value and what is allowed.
+
+Wiring conventions
+------------------
+* Crossbar lines are ``row:i`` and ``col:j`` (0-based). Ranges: ``row:0-31``.
+* A switch matrix has *inputs* (named by the instrument's own labels: ``A``..``H`` on a 707B/708B,
+  ``1``..``10`` on an E5250A with E5252A cards) and *outputs* numbered 1..N across its cards in card
+  order (707B: output ``k`` is slot ``(k-1)//12+1``, column ``(k-1)%12+1``; E5250A: card
+  ``(k-1)//12+1``, output ``(k-1)%12+1``).
+* An instrument terminal is ``<instrument>.<terminal>`` (``smu.a``, ``smu.b`` on a 2636B; ``smu.1``,
+  ``smu.2`` on a B2902B; ``smu.1`` on a 2400/2450); ``ground`` is the bench ground.
+* An array board's channels are numbered 1..N; each crossbar line may sit on one channel.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+GROUND = "ground"
+
+
+class BenchFileError(ValueError):
+    """A bench file is malformed; the message names the field, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the bench schema must know about an instrument model to validate wiring."""
+
+    kind: str  # "smu", "matrix" or "board"
+    terminals: tuple[str, ...] = ()  # SMU terminals
+    inputs: tuple[str, ...] = ()  # matrix input labels
+    outputs_per_card: int = 0  # matrix outputs per card
+    max_cards: int = 0
+    max_channels: int = 0  # board channels
+
+
+MODELS: MappingProxyType[str, ModelInfo] = MappingProxyType(
+    {
+        "2400": ModelInfo("smu", terminals=("1",)),
+        "2450": ModelInfo("smu", terminals=("1",)),
+        "2636B": ModelInfo("smu", terminals=("a", "b")),
+        "B2902B": ModelInfo("smu", terminals=("1", "2")),
+        "707B": ModelInfo("matrix", inputs=tuple("ABCDEFGH"), outputs_per_card=12, max_cards=6),
+        "708B": ModelInfo("matrix", inputs=tuple("ABCDEFGH"), outputs_per_card=12, max_cards=1),
+        "E5250A": ModelInfo(
+            "matrix",
+            inputs=tuple(str(k) for k in range(1, 11)),
+            outputs_per_card=12,
+            max_cards=4,
+        ),
+        "XB-256": ModelInfo("board", max_channels=256),
+    }
+)
+
+DEVICE_KINDS = ("passive", "1t1r")
+PRESETS = ("binary", "analog", "high_r")
+IDLE_MODES = ("float", "ground")
+FAULT_KINDS = ("timeout", "garbled", "drop", "stuck_relay")
+
+
+@dataclass(frozen=True, order=True)
+class Line:
+    """One crossbar line: ``kind`` is ``"row"`` or ``"col"``, ``index`` is 0-based."""
+
+    kind: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.index}"
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """One instrument of the bench, as the bench file names it."""
+
+    name: str
+    driver: str
+    model: str
+    address: str
+    backend: str
+    cards: int = 0  # matrices: installed cards
+    channels: int = 0  # boards: channels
+
+    @property
+    def info(self) -> ModelInfo:
+        return MODELS[self.model]
+
+    @property
+    def kind(self) -> str:
+        return MODELS[self.model].kind
+
+    @property
+    def output_count(self) -> int:
+        """Matrix outputs (cards x outputs per card) or board channels."""
+        if self.kind == "matrix":
+            return self.cards * self.info.outputs_per_card
+        return self.channels
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """An instrument terminal (``smu.a``) or the bench ground (instrument ``""``)."""
+
+    instrument: str
+    terminal: str
+
+    @property
+    def is_ground(self) -> bool:
+        return self.instrument == ""
+
+    def __str__(self) -> str:
+        return GROUND if self.is_ground else f"{self.instrument}.{self.terminal}"
+
+
+@dataclass(frozen=True)
+class LinePort:
+    """Where a crossbar line lands: a matrix output or a board channel (1-based)."""
+
+    instrument: str
+    output: int
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Matrix inputs to terminals, and crossbar lines to matrix outputs or board channels."""
+
+    path_resistance: float
+    inputs: MappingProxyType[tuple[str, str], Terminal]  # (matrix, input label) -> terminal
+    lines: MappingProxyType[Line, LinePort]
+
+    def line_at(self, instrument: str, output: int) -> Line | None:
+        """The crossbar line wired to an instrument output, or None."""
+        for line, port in self.lines.items():
+            if port.instrument == instrument and port.output == output:
+                return line
+        return None
+
+
+@dataclass(frozen=True)
+class Chip:
+    rows: int
+    cols: int
+    device: str
+    preset: str
+    masked: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_voltage: float
+    max_compliance: float
+    max_pulse_width: float
+    max_energy: float
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected fault of a virtual instrument (see module docstring of the simulator)."""
+
+    instrument: str
+    kind: str
+    after: int = 0  # timeout/drop: commands accepted before the fault; garbled: reply number
+    input: str = ""  # stuck_relay: matrix input label
+    output: int = 0  # stuck_relay: matrix output number
+
+
+@dataclass(frozen=True)
+class Sim:
+    """What only a virtual bench knows: true parasitics, array realisation, noise, faults."""
+
+    seed: int = 0
+    r_wire_row: float = 1.0
+    r_wire_col: float = 1.0
+    r_path_row: float = 2.0
+    r_path_col: float = 2.0
+    defects: bool = True
+    pristine: bool = False
+    read_noise: bool = True
+    faults: tuple[Fault, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    description: str
+    instruments: MappingProxyType[str, Instrument]
+    wiring: Wiring
+    chip: Chip
+    limits: Limits
+    idle: str
+    sim: Sim | None
+    origin: str = ""
+    text: str = field(default="", repr=False)
+
+    def instrument_at(self, address: str) -> Instrument | None:
+        for inst in self.instruments.values():
+            if inst.address == address:
+                return inst
+        return None
+
+
+# ---------------------------------------------------------------- field helpers
+
+
+class _Fields:
+    """Typed access to one TOML table that remembers its dotted path for error messages."""
+
+    def __init__(self, origin: str, path: str, table: Any, allowed: tuple[str, ...]):
+        self.origin, self.path = origin, path
+        if not isinstance(table, dict):
+            self.fail(path, table, "a table")
+        unknown = sorted(set(table) - set(allowed))
+        if unknown:
+            key = unknown[0]
+            self.fail(self.dotted(key), table[key], f"one of the keys {', '.join(allowed)}")
+        self.table = table
+
+    def dotted(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, where: str, value: Any, allowed: str) -> None:
+        raise BenchFileError(f"bench file {self.origin}: {where} = {value!r}: expected {allowed}")
+
+    def get(self, key: str, kind: type, default: Any = ..., *, required: bool = False) -> Any:
+        if key not in self.table:
+            if required or default is ...:
+                raise BenchFileError(
+                    f"bench file {self.origin}: {self.dotted(key)} is missing: "
+                    f"a {kind.__name__} is required"
+                )
+            return default
+        value = self.table[key]
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            self.fail(self.dotted(key), value, f"a {kind.__name__}")
+        return value
+
+    def number(self, key: str, lo: float, hi: float, default: Any = ..., *, open_lo=False):
+        value = self.get(key, float, default)
+        bad = not math.isfinite(value) or value > hi or (value <= lo if open_lo else value < lo)
+        if bad:
+            low = f"> {lo:g}" if open_lo else f">= {lo:g}"
+            self.fail(self.dotted(key), value, f"a number {low} and <= {hi:g}")
+        return value
+
+    def integer(self, key: str, lo: int, hi: int, default: Any = ...) -> int:
+        value = self.get(key, int, default)
+        if not lo <= value <= hi:
+            self.fail(self.dotted(key), value, f"an integer from {lo} to {hi}")
+        return value
+
+    def choice(self, key: str, allowed: tuple[str, ...], default: Any = ...) -> str:
+        value = self.get(key, str, default)
+        if value not in allowed:
+            self.fail(self.dotted(key), value, f"one of {', '.join(allowed)}")
+        return value
+
+
+_LINE_RANGE = re.compile(r"^(row|col):(\d+)(?:-(\d+))?$")
+_INT_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def _expand_lines(f: _Fields, key: str, text: Any) -> list[Line]:
+    m = _LINE_RANGE.match(text) if isinstance(text, str) else None
+    if not m:
+        f.fail(f.dotted(key), text, "a line or line range like 'row:3' or 'col:0-31'")
+    lo, hi = int(m[2]), int(m[3] if m[3] is not None else m[2])
+    if hi < lo:
+        f.fail(f.dotted(key), text, "a range whose end is not below its start")
+    return [Line(m[1], i) for i in range(lo, hi + 1)]
+
+
+def _expand_ints(f: _Fields, key: str, value: Any) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    m = _INT_RANGE.match(value) if isinstance(value, str) else None
+    if not m:
+        f.fail(f.dotted(key), value, "an output number or range like 5 or '1-32'")
+    lo, hi = int(m[1]), int(m[2] if m[2] is not None else m[1])
+    if hi < lo:
+        f.fail(f.dotted(key), value, "a range whose end is not below its start")
+    return list(range(lo, hi + 1))
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _parse_instruments(origin: str, table: Any) -> dict[str, Instrument]:
+    top = _Fields(origin, "instruments", table, tuple(table) if isinstance(table, dict) else ())
+    if not top.table:
+        top.fail("instruments", table, "at least one [instruments.<name>] table")
+    result = {}
+    addresses: dict[str, str] = {}
+    for name, sub in top.table.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name == GROUND:
+            top.fail(f"instruments.{name}", name, "a name of letters, digits and _ (not 'ground')")
+        f = _Fields(
+            origin,
+            f"instruments.{name}",
+            sub,
+            ("driver", "model", "address", "backend", "cards", "channels"),
+        )
+        model = f.choice("model", tuple(MODELS))
+        info = MODELS[model]
+        driver = f.get("driver", str)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", driver):
+            f.fail(f.dotted("driver"), driver, "a dotted Python name")
+        address = f.get("address", str)
+        if "::" not in address:
+            f.fail(f.dotted("address"), address, "a VISA resource name like 'GPIB0::26::INSTR'")
+        if address in addresses:
+            f.fail(f.dotted("address"), address, f"an address not used by {addresses[address]}")
+        addresses[address] = name
+        backend = f.get("backend", str, "")
+        if backend and not backend.startswith("@") and "@" not in backend:
+            f.fail(f.dotted("backend"), backend, "a pyvisa backend spec like '@xbarsim' or '@py'")
+        cards = channels = 0
+        if info.kind == "matrix":
+            cards = f.integer("cards", 1, info.max_cards, info.max_cards)
+        elif "cards" in f.table:
+            f.fail(f.dotted("cards"), f.table["cards"], "no 'cards' key on a non-matrix")
+        if info.kind == "board":
+            channels = f.integer("channels", 1, info.max_channels, info.max_channels)
+        elif "channels" in f.table:
+            f.fail(f.dotted("channels"), f.table["channels"], "no 'channels' key on a non-board")
+        result[name] = Instrument(name, driver, model, address, backend, cards, channels)
+    return result
+
+
+def _parse_terminal(f: _Fields, key: str, text: Any, insts: dict[str, Instrument]) -> Terminal:
+    if text == GROUND:
+        return Terminal("", "")
+    if isinstance(text, str) and "." in text:
+        inst, term = text.split(".", 1)
+        if inst in insts and insts[inst].kind == "smu" and term in insts[inst].info.terminals:
+            return Terminal(inst, term)
+    smu_terms = [f"{n}.{t}" for n, i in insts.items() if i.kind == "smu" for t in i.info.terminals]
+    f.fail(f.dotted(key), text, f"'ground' or an SMU terminal ({', '.join(smu_terms) or 'none'})")
+    raise AssertionError  # unreachable: fail raises
+
+
+def _parse_wiring(origin: str, table: Any, insts: dict[str, Instrument], chip: Chip) -> Wiring:
+    f = _Fields(origin, "wiring", table, ("path_resistance", "inputs", "lines"))
+    path_r = f.number("path_resistance", 0.0, 1e6, 0.0)
+    inputs: dict[tuple[str, str], Terminal] = {}
+    owners: dict[Terminal, tuple[str, str]] = {}
+    in_table = f.table.get("inputs", {})
+    fin = _Fields(
+        origin, "wiring.inputs", in_table, tuple(in_table) if isinstance(in_table, dict) else ()
+    )
+    for matrix, sub in fin.table.items():
+        if matrix not in insts or insts[matrix].kind != "matrix":
+            fin.fail(f"wiring.inputs.{matrix}", sub, "a table named after a matrix instrument")
+        labels = insts[matrix].info.inputs
+        fm = _Fields(origin, f"wiring.inputs.{matrix}", sub, labels)
+        for label, text in fm.table.items():
+            term = _parse_terminal(fm, label, text, insts)
+            if not term.is_ground and term in owners:
+                other = owners[term]
+                fm.fail(
+                    fm.dotted(label), text, f"a terminal not already on {other[0]} input {other[1]}"
+                )
+            owners[term] = (matrix, label)
+            inputs[(matrix, label)] = term
+
+    lines: dict[Line, LinePort] = {}
+    used: dict[tuple[str, int], Line] = {}
+    groups = f.table.get("lines", [])
+    if not isinstance(groups, list):
+        f.fail("wiring.lines", groups, "an array of [[wiring.lines]] tables")
+    for k, group in enumerate(groups):
+        g = _Fields(origin, f"wiring.lines[{k}]", group, ("lines", "instrument", "outputs"))
+        inst_name = g.get("instrument", str)
+        if inst_name not in insts or insts[inst_name].kind not in ("matrix", "board"):
+            g.fail(g.dotted("instrument"), inst_name, "the name of a matrix or board instrument")
+        inst = insts[inst_name]
+        group_lines = _expand_lines(g, "lines", g.table.get("lines"))
+        outputs = _expand_ints(g, "outputs", g.table.get("outputs"))
+        if len(outputs) != len(group_lines):
+            g.fail(
+                g.dotted("outputs"), g.table["outputs"], f"{len(group_lines)} outputs, one per line"
+            )
+        for line, out in zip(group_lines, outputs, strict=True):
+            size = chip.rows if line.kind == "row" else chip.cols
+            if line.index >= size:
+                g.fail(g.dotted("lines"), str(line), f"a line of the {chip.rows}x{chip.cols} chip")
+            if not 1 <= out <= inst.output_count:
+                g.fail(
+                    g.dotted("outputs"), out, f"an output of {inst_name} (1..{inst.output_count})"
+                )
+            if line in lines:
+                g.fail(
+                    g.dotted("lines"), str(line), "each line wired once (two terminals on one line)"
+                )
+            if (inst_name, out) in used:
+                g.fail(
+                    g.dotted("outputs"),
+                    out,
+                    f"an output not already wired to {used[(inst_name, out)]}",
+                )
+            lines[line] = LinePort(inst_name, out)
+            used[(inst_name, out)] = line
+
+    for name, inst in insts.items():
+        if inst.kind == "smu":
+            for term in inst.info.terminals:
+                if Terminal(name, term) not in owners:
+                    f.fail(
+                        "wiring.inputs",
+                        f"{name}.{term}",
+                        "every SMU terminal wired to a matrix input",
+                    )
+        if inst.kind == "matrix" and not any(m == name for m, _ in inputs):
+            f.fail("wiring.inputs", name, "every matrix with at least one wired input")
+    return Wiring(path_r, MappingProxyType(inputs), MappingProxyType(dict(sorted(lines.items()))))
+
+
+def _parse_chip(origin: str, table: Any) -> Chip:
+    f = _Fields(origin, "chip", table, ("rows", "cols", "device", "preset", "masked"))
+    rows = f.integer("rows", 1, 4096)
+    cols = f.integer("cols", 1, 4096)
+    device = f.choice("device", DEVICE_KINDS, "passive")
+    preset = f.choice("preset", PRESETS, "binary")
+    masked_raw = f.get("masked", list, [])
+    masked = []
+    for cell in masked_raw:
+        ok = (
+            isinstance(cell, list)
+            and len(cell) == 2
+            and all(isinstance(c, int) and not isinstance(c, bool) for c in cell)
+            and 0 <= cell[0] < rows
+            and 0 <= cell[1] < cols
+        )
+        if not ok:
+            f.fail("chip.masked", cell, f"cells [i, j] with 0 <= i < {rows} and 0 <= j < {cols}")
+        masked.append((cell[0], cell[1]))
+    return Chip(rows, cols, device, preset, tuple(sorted(set(masked))))
+
+
+def _parse_limits(origin: str, table: Any) -> Limits:
+    f = _Fields(
+        origin, "limits", table, ("max_voltage", "max_compliance", "max_pulse_width", "max_energy")
+    )
+    return Limits(
+        max_voltage=f.number("max_voltage", 0.0, 210.0, open_lo=True),
+        max_compliance=f.number("max_compliance", 0.0, 1.05, open_lo=True),
+        max_pulse_width=f.number("max_pulse_width", 0.0, 100.0, open_lo=True),
+        max_energy=f.number("max_energy", 0.0, 10.0, open_lo=True),
+    )
+
+
+def _parse_faults(origin: str, raw: Any, insts: dict[str, Instrument], wiring: Wiring):
+    if not isinstance(raw, list):
+        raise BenchFileError(
+            f"bench file {origin}: sim.faults = {raw!r}: expected an array of tables"
+        )
+    faults = []
+    for k, item in enumerate(raw):
+        f = _Fields(
+            origin, f"sim.faults[{k}]", item, ("instrument", "kind", "after", "input", "output")
+        )
+        inst = f.get("instrument", str)
+        if inst not in insts:
+            f.fail(f.dotted("instrument"), inst, f"one of the instruments {', '.join(insts)}")
+        kind = f.choice("kind", FAULT_KINDS)
+        if kind == "stuck_relay":
+            if insts[inst].kind != "matrix":
+                f.fail(f.dotted("instrument"), inst, "a matrix for a stuck_relay fault")
+            label = f.choice("input", insts[inst].info.inputs)
+            out = f.integer("output", 1, insts[inst].output_count)
+            faults.append(Fault(inst, kind, input=label, output=out))
+        else:
+            for key in ("input", "output"):
+                if key in f.table:
+                    f.fail(f.dotted(key), f.table[key], f"no '{key}' key on a {kind} fault")
+            faults.append(Fault(inst, kind, after=f.integer("after", 0, 10**9)))
+    return tuple(faults)
+
+
+def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wiring) -> Sim:
+    f = _Fields(
+        origin,
+        "sim",
+        table,
+        (
+            "seed",
+            "r_wire_row",
+            "r_wire_col",
+            "r_path_row",
+            "r_path_col",
+            "defects",
+            "pristine",
+            "read_noise",
+            "faults",
+        ),
+    )
+    return Sim(
+        seed=f.integer("seed", 0, 2**63 - 1, 0),
+        r_wire_row=f.number("r_wire_row", 0.0, 1e6, 1.0),
+        r_wire_col=f.number("r_wire_col", 0.0, 1e6, 1.0),
+        r_path_row=f.number("r_path_row", 0.0, 1e6, 2.0),
+        r_path_col=f.number("r_path_col", 0.0, 1e6, 2.0),
+        defects=f.get("defects", bool, True),
+        pristine=f.get("pristine", bool, False),
+        read_noise=f.get("read_noise", bool, True),
+        faults=_parse_faults(origin, f.table.get("faults", []), insts, wiring),
+    )
+
+
+# ---------------------------------------------------------------- public API
+
+
+def parse_bench(text: str, origin: str = "<string>") -> Bench:
+    """Parse and validate bench-file TOML text; raise BenchFileError on any problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchFileError(f"bench file {origin}: not valid TOML: {exc}") from None
+    top = _Fields(
+        origin, "", data, ("bench", "instruments", "wiring", "chip", "limits", "idle", "sim")
+    )
+    head = _Fields(origin, "bench", data.get("bench", {}), ("name", "description"))
+    name = head.get("name", str, Path(origin).stem)
+    description = head.get("description", str, "")
+    for section in ("instruments", "wiring", "chip", "limits"):
+        if section not in data:
+            top.fail(section, None, f"a [{section}] section")
+    insts = _parse_instruments(origin, data["instruments"])
+    chip = _parse_chip(origin, data["chip"])
+    wiring = _parse_wiring(origin, data["wiring"], insts, chip)
+    limits = _parse_limits(origin, data["limits"])
+    idle = _Fields(origin, "idle", data.get("idle", {}), ("mode",)).choice(
+        "mode", IDLE_MODES, "float"
+    )
+    if (
+        idle == "ground"
+        and not any(t.is_ground for t in wiring.inputs.values())
+        and not any(i.kind == "board" for i in insts.values())
+    ):
+        top.fail("idle.mode", idle, "'float' unless a matrix input is wired to ground")
+    sim = _parse_sim(origin, data["sim"], insts, wiring) if "sim" in data else None
+    return Bench(
+        name, description, MappingProxyType(insts), wiring, chip, limits, idle, sim, origin, text
+    )
+
+
+def embedded_bench_names() -> tuple[str, ...]:
+    """Names of the bench files shipped inside the package (``default``, ``board`` ...)."""
+    folder = importlib.resources.files("xbarlab.benches")
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
+
+
+def load_bench(source: str | Path | None = None) -> Bench:
+    """Load a bench file by path, or an embedded bench by name (``None`` means ``default``)."""
+    if source is None:
+        source = "default"
+    path = Path(source)
+    if path.suffix == ".toml" or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BenchFileError(f"bench file {source}: cannot be read: {exc}") from None
+        return parse_bench(text, str(path))
+    names = embedded_bench_names()
+    if str(source) not in names:
+        raise BenchFileError(
+            f"bench file {source!r}: no such file and not an embedded bench ({', '.join(names)})"
+        )
+    resource = importlib.resources.files("xbarlab.benches").joinpath(f"{source}.toml")
+    return parse_bench(resource.read_text(encoding="utf-8"), f"embedded:{source}")
