@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import relative_deviation
+from solution_checks import relative_deviation
 
 from xbarlab.physics.nodal import solve_crossbar_nodal
 from xbarlab.physics.solver import solve_crossbar
