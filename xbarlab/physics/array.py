@@ -297,32 +297,54 @@ class CrossbarArray:
         return self._circuit("read", self._gated(g, gate), v_row, v_col, r_source, r_sense)
 
     def apply(self, v_row, v_col, duration, *, r_source=0.0, r_sense=0.0, gate=None,
-              i_compliance=None) -> PulseResult:
+              i_compliance=None, substeps: int = 1) -> PulseResult:
         """Pulse: hold the line voltages for ``duration`` seconds and move every cell.
 
         The circuit is solved with the true pre-pulse conductances; each cell then moves by the
         voltage it saw (cells of gated-off rows see none). ``i_compliance`` (A) limits SET; in a
-        1T1R array it defaults to ``params.i_compliance_1t1r``.
+        1T1R array it defaults to ``params.i_compliance_1t1r``. ``substeps`` > 1 splits the
+        pulse into that many equal parts and re-solves the circuit before each, so a cell whose
+        conductance rises during the pulse feels the growing IR drop (self-limiting SET);
+        ``solution`` is then the one at the start of the pulse and energies are summed.
         """
         duration = float(duration)
         if not (math.isfinite(duration) and duration >= 0.0):
             raise ValueError(f"duration = {duration!r} s is outside the allowed range [0, inf) s")
+        if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or not (
+            1 <= substeps <= 10_000
+        ):
+            raise ValueError(f"substeps = {substeps!r} is outside the allowed range [1, 10000]")
         if np.ndim(v_row) != 1 or np.ndim(v_col) != 1:
             raise ValueError("apply takes one pulse: v_row must be (m,) and v_col (n,)")
         if i_compliance is None and self.one_transistor:
             i_compliance = self.params.i_compliance_1t1r
+        v_row = np.asarray(v_row, dtype=float)
+        v_col = np.asarray(v_col, dtype=float)
+        dt = duration / substeps
+        first = None
+        energy_cells = np.zeros(self.shape)
+        energy_total = 0.0
+        for _ in range(int(substeps)):
+            solution, e_cells, e_total = self._pulse_step(v_row, v_col, dt, r_source, r_sense,
+                                                          gate, i_compliance)
+            if first is None:
+                first = solution
+            energy_cells += e_cells
+            energy_total += e_total
+        return PulseResult(solution=first, energy_cells=energy_cells,
+                           energy_total=energy_total, duration=duration)
+
+    def _pulse_step(self, v_row, v_col, dt, r_source, r_sense, gate, i_compliance):
+        """One solve and one state update of ``dt`` seconds; returns (solution, E_cells, E)."""
         g = self._gated(self.conductance(), gate)
         solution = self._circuit("pulse", g, v_row, v_col, r_source, r_sense)
         v_device = solution.v_cell
         if gate is not None:
             v_device = np.where(np.asarray(gate)[:, None], v_device, 0.0)
-        energy_cells = v_device * cell_current(g, v_device, self.params.iv_v0) * duration
-        v_row = np.asarray(v_row, dtype=float)
-        v_col = np.asarray(v_col, dtype=float)
-        power = (np.nansum(np.where(np.isnan(v_row), 0.0, v_row) * solution.i_row)
-                 - np.nansum(np.where(np.isnan(v_col), 0.0, v_col) * solution.i_col))
+        energy_cells = v_device * cell_current(g, v_device, self.params.iv_v0) * dt
+        power = (np.sum(np.where(np.isnan(v_row), 0.0, v_row) * solution.i_row)
+                 - np.sum(np.where(np.isnan(v_col), 0.0, v_col) * solution.i_col))
         pulse_cells(self._w, self._formed, self._form_progress, self._population,
-                    np.ascontiguousarray(v_device), duration, self._constants,
+                    np.ascontiguousarray(v_device), dt, self._constants,
                     i_compliance=i_compliance, rng=self._program_rng)
-        return PulseResult(solution=solution, energy_cells=energy_cells,
-                           energy_total=float(power * duration), duration=duration)
+        return solution, energy_cells, float(power * dt)
