@@ -152,6 +152,20 @@ def test_self_consistent_sinh_iv():
     assert np.all(sol.i_col > lin.i_col)  # sinh conducts more than its small-signal G
 
 
+@pytest.mark.parametrize("v0, r_wire, r_end, volts", [(0.2, 10.0, 100.0, 1.0),
+                                                       (0.1, 10.0, 0.0, 1.3),
+                                                       (0.05, 50.0, 1000.0, 1.3)])
+def test_sinh_iv_converges_under_strong_ir_drop(v0, r_wire, r_end, volts):
+    arr = CrossbarArray(16, 16, dataclasses.replace(BINARY, iv_v0=v0), seed=1,
+                        r_wire_row=r_wire, r_wire_col=r_wire)
+    arr.set_state(1.0)
+    sol = arr.solve(np.full(16, volts), np.zeros(16), r_source=r_end, r_sense=r_end,
+                    read_noise=False)
+    i_cells = cell_current(arr.conductance(), sol.v_cell, v0)
+    assert np.allclose(sol.i_col, i_cells.sum(axis=0), rtol=1e-8)
+    assert np.allclose(sol.i_row, i_cells.sum(axis=1), rtol=1e-8)
+
+
 # ---------------------------------------------------------------- pulses through the circuit
 
 
