@@ -119,12 +119,16 @@ class Instrument:
             self.write(command)
             self.check_errors(command)
 
-    def check_errors(self, command: str) -> None:
-        """Drain the error queue; raise for the first error, naming `command` as its cause."""
+    def check_errors(self, command: str, extra_seconds: float = 0.0) -> None:
+        """Drain the error queue; raise for the first error, naming `command` as its cause.
+
+        `extra_seconds` lengthens the timeout of the first error query, for when the instrument
+        answers it only after a running operation (a sweep behind `*WAI`) has finished.
+        """
         errors = []
         with self._lock:
-            for _ in range(self.max_errors_drained):
-                code, message = self._next_error()
+            for attempt in range(self.max_errors_drained):
+                code, message = self._next_error(extra_seconds if attempt == 0 else 0.0)
                 if code == 0:
                     break
                 errors.append((code, message))
@@ -136,7 +140,7 @@ class Instrument:
 
     max_errors_drained: ClassVar[int] = 32
 
-    def _next_error(self) -> tuple[int, str]:
+    def _next_error(self, extra_seconds: float = 0.0) -> tuple[int, str]:
         """Remove and return the oldest error-queue entry; code 0 when the queue is empty."""
         raise NotImplementedError
 
@@ -174,8 +178,8 @@ class ScpiErrorQueue:
 
     error_query: ClassVar[str] = ":SYST:ERR?"
 
-    def _next_error(self) -> tuple[int, str]:
-        reply = self.ask(self.error_query).strip()
+    def _next_error(self, extra_seconds: float = 0.0) -> tuple[int, str]:
+        reply = self.ask(self.error_query, extra_seconds).strip()
         code_text, _, message = reply.partition(",")
         try:
             code = int(float(code_text))
@@ -189,8 +193,8 @@ class ScpiErrorQueue:
 class TspErrorQueue:
     """TSP `errorqueue` of Keithley 2600B and 707B/708B: count, then TAB-separated entries."""
 
-    def _next_error(self) -> tuple[int, str]:
-        count = int(float(self.ask("print(errorqueue.count)")))
+    def _next_error(self, extra_seconds: float = 0.0) -> tuple[int, str]:
+        count = int(float(self.ask("print(errorqueue.count)", extra_seconds)))
         if count == 0:
             return 0, ""
         fields = self.ask("print(errorqueue.next())").strip().split("\t")

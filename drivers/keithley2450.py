@@ -1,0 +1,221 @@
+"""Keithley 2450 SourceMeter in its native SCPI command set.
+
+Commands from the 2450 Reference Manual 2450-901-01 (see commands.toml). The 2450 also speaks TSP
+and a 2400-emulation set (SCPI2400); this driver refuses both at connect, because they accept
+different commands and would fail half-way through a protocol. The 2450 has no pulse mode: pulses
+are built in the trigger model (source on, constant delay, source off, delay, counted branch).
+"""
+
+from __future__ import annotations
+
+import re
+
+from xbarlab.interfaces import Reading
+
+from .base import Instrument, ScpiErrorQueue
+from .errors import UnexpectedReplyError, WrongInstrumentError
+from .numbers import format_integer, format_number, parse_number
+from .properties import Setting
+from .smu import CURR, VOLT, SmuChannel, SmuLimits, at_limit, reading
+from .validators import InRange, IntegerInRange, check_count
+
+LIMITS = SmuLimits(max_voltage=210.0, max_current=1.05, min_current_limit=1e-9,
+                   min_voltage_limit=0.02)
+"""±210 V, ±1.05 A; ILIM 1e-9..1.05 A, VLIM 0.02..210 V (round-trips on hardware, PR #1492)."""
+LIST_CHUNK = 100
+MAX_LIST_POINTS = 2500
+BUFFER = '"defbuffer1"'
+PULSE_WIDTH = InRange(1e-3, 1e4, "s")
+"""Trigger-model pulses: the output is on for the delay block plus the source-block switching
+time (about 1.2 ms on firmware 1.7.7b, tektronix SimplePulse_SVMI.tsp), so widths below 1 ms are
+refused rather than silently lengthened."""
+
+LANGUAGE_HINT = (
+    "This driver needs the native SCPI command set. Send '*LANG SCPI' (or front panel: MENU > "
+    "System > Settings > Command Set > SCPI) and power-cycle the 2450; the change takes effect "
+    "only after a restart (2450 Reference Manual p. B-5)."
+)
+
+
+def _sweep_delay(field: str, value: object) -> float:
+    """0, or 50 µs to 10 ks (the 2450 list-sweep delay; -1 'auto' is not offered)."""
+    delay = InRange(0.0, 1e4, "s")(field, value)
+    if 0.0 < delay < 5e-5:
+        raise ValueError(f"{field} = {value!r} s is outside the allowed values 0 or 5e-05 to 1e4 s")
+    return delay
+
+
+class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
+    """One Keithley 2450 (native SCPI); the instrument is its own source-measure channel."""
+
+    catalog_name = "keithley2450"
+    timeout_ms = 5000
+    identity_pattern = re.compile(r"MODEL\s+(2450)\b")
+    expected_identity = "a Keithley 2450 SourceMeter (*IDN? with 'MODEL 2450')"
+    limits = LIMITS
+
+    current_range = Setting(get=":SENS:CURR:RANG?", doc="Current measurement range in amperes.")
+    current_autorange = Setting(
+        get=":SENS:CURR:RANG:AUTO?",
+        set=":SENS:CURR:RANG:AUTO {value}",
+        values={True: "ON", False: "OFF"},
+        replies={"1": True, "0": False},
+        doc="Whether the current measurement range follows the reading.",
+    )
+    current_limit = Setting(
+        get=":SOUR:VOLT:ILIM?", doc="Current limit in amperes, used while sourcing voltage."
+    )
+    voltage_limit = Setting(
+        get=":SOUR:CURR:VLIM?", doc="Voltage limit in volts, used while sourcing current."
+    )
+
+    def _connected(self) -> None:
+        language = self.ask("*LANG?").strip()
+        if language != "SCPI":
+            raise WrongInstrumentError(
+                self.address, "the native SCPI command set (*LANG? = SCPI)", language,
+                LANGUAGE_HINT,
+            )
+        self._function: str | None = None
+        self.write("*CLS")
+
+    def reset(self) -> None:
+        """Restore the power-on defaults (output off)."""
+        self.configure("*RST")
+        self._function = None
+
+    # -- primitives ----------------------------------------------------------------------------
+
+    def _select_source(self, function: str) -> None:
+        sensed = CURR if function == VOLT else VOLT
+        self.configure(f":SOUR:FUNC {function}")
+        self.configure(f':SENS:FUNC "{sensed}"')
+        self._function = function
+
+    def _write_limit(self, function: str, limit: float) -> None:
+        if function == VOLT:
+            self.configure(f":SOUR:VOLT:ILIM {format_number(limit)}")
+        else:
+            self.configure(f":SOUR:CURR:VLIM {format_number(limit)}")
+
+    def _write_level(self, function: str, level: float) -> None:
+        self.configure(f":SOUR:{function} {format_number(level)}")
+
+    def _read_level(self, function: str) -> float:
+        return parse_number(self.ask(f":SOUR:{function}?"))
+
+    def _read_source_function(self) -> str:
+        reply = self.ask(":SOUR:FUNC?").strip()
+        if reply not in (VOLT, CURR):
+            raise UnexpectedReplyError(self.describe(), ":SOUR:FUNC?", reply, "VOLT or CURR")
+        self._function = reply
+        return reply
+
+    def _read_limit(self, function: str) -> float:
+        return self.current_limit if function == VOLT else self.voltage_limit
+
+    def _present_function(self) -> str:
+        return self._function or self._read_source_function()
+
+    # -- SourceMeasureChannel ------------------------------------------------------------------
+
+    def set_current_range(self, amperes: float | None) -> None:
+        """Fix the current measurement range (10 nA to 1 A), or autorange with None."""
+        if amperes is None:
+            self.current_autorange = True
+            return
+        value = InRange(1e-8, 1.0, "A")("current range", amperes)
+        self.configure(f":SENS:CURR:RANG {format_number(value)}")
+
+    def set_nplc(self, nplc: float) -> None:
+        """Integration time of the measured quantity, 0.01 to 10 power-line cycles."""
+        nplc = InRange(0.01, 10.0, "PLC")("nplc", nplc)
+        sensed = CURR if self._present_function() == VOLT else VOLT
+        self.configure(f":SENS:{sensed}:NPLC {format_number(nplc)}")
+
+    def output_on(self) -> None:
+        self.configure(":OUTP ON")
+
+    def output_off(self) -> None:
+        self.configure(":OUTP OFF")
+
+    def output_enabled(self) -> bool:
+        return self.ask(":OUTP?").strip() == "1"
+
+    def measure(self) -> Reading:
+        """One reading (output must be on) and the limit-tripped flag of the source."""
+        function = self._present_function()
+        command = f':READ? {BUFFER},READ,SOUR'
+        measured, sourced = self._pair(self.ask(command), command)
+        if function == VOLT:
+            tripped = self.ask(":SOUR:VOLT:ILIM:TRIP?").strip() == "1"
+            return reading(sourced, measured, tripped)
+        tripped = self.ask(":SOUR:CURR:VLIM:TRIP?").strip() == "1"
+        return reading(measured, sourced, tripped)
+
+    def _pair(self, reply: str, command: str) -> tuple[float, float]:
+        fields = reply.strip().split(",")
+        if len(fields) != 2:
+            raise UnexpectedReplyError(self.describe(), command, reply, "<reading>,<source>")
+        return parse_number(fields[0]), parse_number(fields[1])
+
+    def sweep(self, levels, delay: float) -> list[Reading]:
+        """List sweep in the trigger model; readings from one `:TRAC:DATA?`.
+
+        The buffer carries no compliance status, so a point counts as in compliance when its
+        measured value is within 0.1 % of the limit.
+        """
+        function = self._present_function()
+        points = check_count("levels", levels, 1, MAX_LIST_POINTS)
+        points = [self.limits.level(function, "sweep level", value) for value in points]
+        delay = _sweep_delay("delay", delay)
+        limit = self._read_limit(function)
+        with self.locked():
+            self.configure(f":TRAC:CLE {BUFFER}")
+            for start in range(0, len(points), LIST_CHUNK):
+                chunk = ",".join(format_number(v) for v in points[start : start + LIST_CHUNK])
+                append = ":APP" if start else ""
+                self.configure(f":SOUR:LIST:{function}{append} {chunk}")
+            self.configure(f":SOUR:SWE:{function}:LIST 1,{format_number(delay)}")
+            self.configure(":OUTP ON")
+            self.write(":INIT")
+            self.write("*WAI")
+            command = f":TRAC:DATA? 1,{format_integer(len(points))},{BUFFER},READ,SOUR"
+            reply = self.ask(command, extra_seconds=len(points) * (delay + 0.25))
+            self.check_errors(":INIT")
+        values = [parse_number(field) for field in reply.strip().split(",")]
+        if len(values) != 2 * len(points):
+            raise UnexpectedReplyError(
+                self.describe(), command, reply, f"{len(points)} reading,source pairs"
+            )
+        pairs = zip(values[0::2], values[1::2], strict=True)
+        if function == VOLT:
+            return [reading(src, meas, at_limit(meas, limit)) for meas, src in pairs]
+        return [reading(meas, src, at_limit(meas, limit)) for meas, src in pairs]
+
+    def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
+        """Pulses from output-off to `level` in the trigger model; the level is restored after.
+
+        Blocks: 1 source on, 2 delay `width`, 3 source off, 4 delay `period - width`,
+        5 branch back to 1 until `count` pulses are done.
+        """
+        function = self._present_function()
+        level = self.limits.level(function, "pulse level", level)
+        width = PULSE_WIDTH("pulse width", width)
+        count = IntegerInRange(1, 100000)("pulse count", count)
+        off_time = 0.0 if period is None else InRange(width, width + 1e4, "s")(
+            "pulse period", period
+        ) - width
+        with self.locked():
+            previous = self._read_level(function)
+            self.configure(':TRIG:LOAD "Empty"')
+            self._write_level(function, level)
+            self.configure(":TRIG:BLOC:SOUR:STAT 1,ON")
+            self.configure(f":TRIG:BLOC:DEL:CONS 2,{format_number(width)}")
+            self.configure(":TRIG:BLOC:SOUR:STAT 3,OFF")
+            self.configure(f":TRIG:BLOC:DEL:CONS 4,{format_number(off_time)}")
+            self.configure(f":TRIG:BLOC:BRAN:COUN 5,{format_integer(count)},1")
+            self.write(":INIT")
+            self.write("*WAI")
+            self.check_errors(":INIT", extra_seconds=count * (width + off_time + 0.01))
+            self._write_level(function, previous)
