@@ -28,6 +28,7 @@ class TspMatrix(Behaviour):
 
     def reset(self) -> None:
         super().reset()
+        self.forbidden: set[tuple[str, int]] = set()
         self.world.open_all(self.inst.name)
 
     # ------------------------------------------------------------------ channel lists
@@ -75,9 +76,16 @@ class TspMatrix(Behaviour):
         return f"{slot + 1}{row}{col + 1:02d}"
 
     # ------------------------------------------------------------------ commands
+    def _closable(self, text: str) -> list[tuple[str, int]]:
+        points = self.parse_list(text)
+        barred = sorted(self.channel_name(p) for p in set(points) & self.forbidden)
+        if barred:
+            raise OutOfRange(f"forbidden channels {','.join(barred)}")
+        return points
+
     def close(self, text: str) -> None:
         """``channel.close(list)``: adds to the channels already closed [M p.7-17]."""
-        self.world.close(self.inst.name, self.parse_list(text))
+        self.world.close(self.inst.name, self._closable(text))
         self.world.advance(SETTLE_TIME)
 
     def open(self, text: str) -> None:
@@ -87,7 +95,7 @@ class TspMatrix(Behaviour):
 
     def exclusive_close(self, text: str) -> None:
         """``channel.exclusiveclose(list)``: opens everything else, then closes the list."""
-        points = self.parse_list(text) if text else []
+        points = self._closable(text) if text else []
         self.world.open_all(self.inst.name)
         self.world.close(self.inst.name, points)
         self.world.advance(SETTLE_TIME)
@@ -101,6 +109,18 @@ class TspMatrix(Behaviour):
         names = sorted(
             self.channel_name(cp) for cp in self.world.closed(self.inst.name) if cp in wanted
         )
+        return ";".join(names) if names else "nil"
+
+    def set_forbidden(self, text: str) -> None:
+        """``channel.setforbidden(list)``: these channels refuse to close until cleared."""
+        self.forbidden.update(self.parse_list(text))
+
+    def clear_forbidden(self, text: str) -> None:
+        self.forbidden.difference_update(self.parse_list(text))
+
+    def get_forbidden(self, scope: str) -> str:
+        wanted = set(self.parse_list(scope))
+        names = sorted(self.channel_name(cp) for cp in self.forbidden & wanted)
         return ";".join(names) if names else "nil"
 
     def error_count(self) -> str:

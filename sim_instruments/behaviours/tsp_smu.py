@@ -7,10 +7,16 @@ NPLC / line frequency of virtual time, during which the cells see the applied bi
 
 from __future__ import annotations
 
-from ..device import OutOfRange
+import re
+
+from ..device import OutOfRange, UnknownCommand
 from .base import Behaviour, register
 
 LINE_FREQUENCY = 50.0  # Hz; print(localnode.linefreq) -> 5.00000e+01 on the logged unit [HW]
+OVERFLOW = 9.9e37  # reading beyond the fixed measure range (SCPI overflow convention)
+COMPLIANCE_STATUS = 64  # bufferVar.statuses bit 6: source in compliance (drivers/commands.toml)
+_BUFFER_FIELD = re.compile(r"^smu([ab])\.nvbuffer([12])\.(readings|statuses)$")
+_BUFFER_COUNT = re.compile(r"^smu([ab])\.nvbuffer([12])\.n$")
 
 
 @register("tsp_smu")
@@ -21,28 +27,19 @@ class TspSmu(Behaviour):
 
     def reset(self) -> None:
         super().reset()
-        self.buffers = {ch: [] for ch in self.CHANNELS}
+        # nvbuffer1 holds currents, nvbuffer2 voltages; each entry (reading, status bits)
+        self.buffers = {(ch, n): [] for ch in self.CHANNELS for n in (1, 2)}
         self.sweep_points = {ch: [] for ch in self.CHANNELS}
-        self.sweep_buffer = {ch: False for ch in self.CHANNELS}
+        self.sweep_func = {ch: "V" for ch in self.CHANNELS}
+        self.sweep_buffers = {ch: () for ch in self.CHANNELS}
         self.idle_after_sweep = {ch: True for ch in self.CHANNELS}
         for ch in self.CHANNELS:
             self.reset_channel(ch)
 
     def reset_channel(self, ch: str) -> None:
-        """``smuX.reset()``: output off, DC volts at 0 V, default limits."""
-        for name in (
-            "source_func",
-            "output",
-            "levelv",
-            "leveli",
-            "limiti",
-            "limitv",
-            "nplc",
-            "measure_count",
-            "trigger_count",
-            "trigger_limiti",
-        ):
-            self.dev.settings[name].values.pop(ch, None)
+        """``smuX.reset()``: output off, DC volts at 0 V, default limits and ranges."""
+        for prop in self.dev.settings.values():
+            prop.values.pop(ch, None)
         self.world.set_terminal(
             self.key(ch),
             output=False,
@@ -134,43 +131,105 @@ class TspSmu(Behaviour):
         """``smuX.source.compliance``: true while the source is limited (no time passes)."""
         return "true" if self.world.measure(self.key(ch), noise=False)[2] else "false"
 
+    def set_rangei(self, value: float, ch: str) -> None:
+        """A fixed measure range turns autorange off (2600B manual, smuX.measure.rangeY)."""
+        self.dev.put("autorangei", 0, ch)
+
+    def set_rangev(self, value: float, ch: str) -> None:
+        self.dev.put("autorangev", 0, ch)
+
+    def autorange_i_on(self, ch: str) -> None:
+        self.dev.put("autorangei", 1, ch)
+
+    def autorange_i_off(self, ch: str) -> None:
+        self.dev.put("autorangei", 0, ch)
+
+    def autorange_v_on(self, ch: str) -> None:
+        self.dev.put("autorangev", 1, ch)
+
+    def autorange_v_off(self, ch: str) -> None:
+        self.dev.put("autorangev", 0, ch)
+
+    def print_rangei(self, ch: str) -> str:
+        return self.num(self.dev.get("measure_rangei", ch))
+
+    def print_rangev(self, ch: str) -> str:
+        return self.num(self.dev.get("measure_rangev", ch))
+
+    def print_autorangei(self, ch: str) -> str:
+        return self.num(self.dev.get("autorangei", ch))
+
+    def print_autorangev(self, ch: str) -> str:
+        return self.num(self.dev.get("autorangev", ch))
+
     # ------------------------------------------------------------------ measuring
-    def _integrate(self, ch: str) -> tuple[float, float, bool]:
-        """One reading: NPLC of virtual time under bias, then the terminal's V, I, limit flag."""
+    def _read(self, ch: str) -> tuple[float, float, int]:
+        """(current, voltage, status) of the terminal now, through the measure ranges.
+
+        A reading beyond 1.01 x a fixed range is the overflow value 9.9e37; status bit 6 (64)
+        marks a source in compliance.
+        """
+        v, i, limited = self.world.measure(self.key(ch))
+        get = self.dev.get
+        if not get("autorangei", ch) and abs(i) > 1.01 * get("measure_rangei", ch):
+            i = OVERFLOW
+        if not get("autorangev", ch) and abs(v) > 1.01 * get("measure_rangev", ch):
+            v = OVERFLOW
+        return i, v, COMPLIANCE_STATUS if limited else 0
+
+    def _integrate(self, ch: str) -> tuple[float, float, int]:
+        """One reading after NPLC of virtual time under bias."""
         self.world.advance(self.dev.get("nplc", ch) / LINE_FREQUENCY)
-        return self.world.measure(self.key(ch))
+        return self._read(ch)
 
     def measure_i(self, ch: str) -> str:
-        return self.num(self._integrate(ch)[1])
-
-    def measure_v(self, ch: str) -> str:
         return self.num(self._integrate(ch)[0])
 
+    def measure_v(self, ch: str) -> str:
+        return self.num(self._integrate(ch)[1])
+
     def measure_iv(self, ch: str) -> str:
-        v, i, _ = self._integrate(ch)
+        i, v, _ = self._integrate(ch)
         return f"{self.num(i)}\t{self.num(v)}"
 
     # ------------------------------------------------------------------ buffers
-    def clear_buffer(self, ch: str) -> None:
-        self.buffers[ch] = []
+    def clear_buffer1(self, ch: str) -> None:
+        self.buffers[(ch, 1)] = []
 
-    def buffer_count(self, ch: str) -> str:
-        return self.num(len(self.buffers[ch]))
+    def clear_buffer2(self, ch: str) -> None:
+        self.buffers[(ch, 2)] = []
+
+    def buffer1_count(self, ch: str) -> str:
+        return self.num(len(self.buffers[(ch, 1)]))
+
+    def buffer2_count(self, ch: str) -> str:
+        return self.num(len(self.buffers[(ch, 2)]))
 
     def measure_into_buffer(self, ch: str) -> None:
         """``smuX.measure.i(smuX.nvbuffer1)``: ``measure.count`` readings appended."""
         for _ in range(self.dev.get("measure_count", ch)):
-            self.buffers[ch].append(self._integrate(ch)[1])
+            i, _, status = self._integrate(ch)
+            self.buffers[(ch, 1)].append((i, status))
 
-    def print_buffer(self, start: int, end: int, ch: str) -> str:
-        """``printbuffer(start, end, smuX.nvbuffer1.readings)``, ``", "`` separated."""
-        readings = self.buffers[ch]
-        if not 1 <= start <= end <= len(readings):
-            raise OutOfRange(f"printbuffer({start}, {end}) of a {len(readings)}-reading buffer")
-        return ", ".join(self.num(x) for x in readings[start - 1 : end])
+    def print_buffer(self, start: str, end: str, fields: str) -> str:
+        """``printbuffer(start, end, smuX.nvbufferN.readings|statuses, ...)``.
 
-    def print_whole_buffer(self, start: int, ch: str) -> str:
-        return self.print_buffer(start, len(self.buffers[ch]), ch)
+        Readings of several fields interleave per index; ``end`` may be ``smuX.nvbufferN.n``.
+        """
+        columns = []
+        for field in (f.strip() for f in fields.split(",")):
+            m = _BUFFER_FIELD.match(field)
+            if not m:
+                raise UnknownCommand(f"printbuffer field {field!r}")
+            entries = self.buffers[(m[1], int(m[2]))]
+            columns.append([e[0] if m[3] == "readings" else float(e[1]) for e in entries])
+        n_end = _BUFFER_COUNT.match(end)
+        last = len(self.buffers[(n_end[1], int(n_end[2]))]) if n_end else _integer(end)
+        first = _integer(start)
+        size = min(len(c) for c in columns)
+        if not 1 <= first <= last <= size:
+            raise OutOfRange(f"printbuffer({start}, {end}) of a {size}-reading buffer")
+        return ", ".join(self.num(col[k]) for k in range(first - 1, last) for col in columns)
 
     # ------------------------------------------------------------------ time and pulses
     def delay(self, seconds: str) -> None:
@@ -180,50 +239,68 @@ class TspSmu(Behaviour):
             raise OutOfRange(f"delay({seconds})")
         self.world.advance(value)
 
-    def pulse_v_measure_i(self, bias, level, ton, toff, points, ch: str) -> None:
-        """KIPulse ``PulseVMeasureI``: ``points`` pulses from bias to level, I read at the top.
-
-        The output turns on at the bias, each pulse holds ``level`` for ``ton`` (the reading
-        is taken at its end) and ``bias`` for ``toff``; readings go to ``smuX.nvbuffer1``.
-        """
+    def _pulse_train(self, func, bias, level, ton, toff, points, ch: str) -> None:
+        """KIPulse pulse train: output on at the bias, ``points`` pulses to ``level`` of
+        ``ton`` then ``toff`` at the bias; one reading at the top of each pulse into
+        nvbuffer1. ``func`` is "V" (PulseVMeasureI) or "I" (PulseIMeasureV)."""
         bias, level, ton, toff = (_number(x) for x in (bias, level, ton, toff))
-        for name, value, lo, hi in (
-            ("bias", bias, -200, 200),
-            ("level", level, -200, 200),
+        span = 200.0 if func == "V" else 1.5
+        checks = (
+            ("bias", bias, -span, span),
+            ("level", level, -span, span),
             ("ton", ton, 0.0, 1e3),
             ("toff", toff, 0.0, 1e3),
-        ):
+        )
+        for name, value, lo, hi in checks:
             if not lo <= value <= hi:
-                raise OutOfRange(f"PulseVMeasureI {name} = {value}")
+                raise OutOfRange(f"pulse {name} = {value}")
         if not 1 <= points <= 60000:
-            raise OutOfRange(f"PulseVMeasureI points = {points}")
-        self.source_volts(ch)
-        self.dev.put("levelv", bias, ch)
-        self._push_level(ch)
-        self.output_on(ch)
-        self.buffers[ch] = []
+            raise OutOfRange(f"pulse points = {points}")
+        key = self.key(ch)
+        self.dev.put("source_func", 1 if func == "V" else 0, ch)
+        self.dev.put("levelv" if func == "V" else "leveli", bias, ch)
+        self.dev.put("output", 1, ch)
+        self.world.set_terminal(key, func=func, level=bias, output=True)
+        self.buffers[(ch, 1)] = []
         for _ in range(points):
-            self.world.set_terminal(self.key(ch), level=level)
+            self.world.set_terminal(key, level=level)
             self.world.advance(ton)
-            self.buffers[ch].append(self.world.measure(self.key(ch))[1])
-            self.world.set_terminal(self.key(ch), level=bias)
+            i, v, status = self._read(ch)
+            self.buffers[(ch, 1)].append((i if func == "V" else v, status))
+            self.world.set_terminal(key, level=bias)
             self.world.advance(toff)
 
-    # ------------------------------------------------------------------ trigger-model sweeps
-    def sweep_list(self, values: str, ch: str) -> None:
-        points = [_number(v) for v in values.split(",")]
-        if not 1 <= len(points) <= 60000 or any(abs(v) > 200 for v in points):
-            raise OutOfRange(f"listv with {len(points)} points")
-        self.sweep_points[ch] = points
+    def pulse_v_measure_i(self, bias, level, ton, toff, points, ch: str) -> None:
+        self._pulse_train("V", bias, level, ton, toff, points, ch)
 
-    def sweep_linear(self, start: str, stop: str, count: int, ch: str) -> None:
+    def pulse_i_measure_v(self, bias, level, ton, toff, points, ch: str) -> None:
+        self._pulse_train("I", bias, level, ton, toff, points, ch)
+
+    # ------------------------------------------------------------------ trigger-model sweeps
+    def _set_sweep(self, func: str, points: list[float], ch: str) -> None:
+        span = 200.0 if func == "V" else 1.5
+        if not 1 <= len(points) <= 60000 or any(abs(v) > span for v in points):
+            raise OutOfRange(f"sweep of {len(points)} points beyond +-{span}")
+        self.sweep_points[ch] = points
+        self.sweep_func[ch] = func
+
+    def sweep_list_v(self, values: str, ch: str) -> None:
+        self._set_sweep("V", [_number(v) for v in values.split(",")], ch)
+
+    def sweep_list_i(self, values: str, ch: str) -> None:
+        self._set_sweep("I", [_number(v) for v in values.split(",")], ch)
+
+    def sweep_linear_v(self, start: str, stop: str, count: int, ch: str) -> None:
         a, b = _number(start), _number(stop)
-        if not 2 <= count <= 60000 or abs(a) > 200 or abs(b) > 200:
-            raise OutOfRange(f"linearv({start}, {stop}, {count})")
-        self.sweep_points[ch] = [a + (b - a) * k / (count - 1) for k in range(count)]
+        if count < 2:
+            raise OutOfRange(f"linearv count {count}")
+        self._set_sweep("V", [a + (b - a) * k / (count - 1) for k in range(count)], ch)
 
     def sweep_measure_i(self, ch: str) -> None:
-        self.sweep_buffer[ch] = True
+        self.sweep_buffers[ch] = (1,)
+
+    def sweep_measure_iv(self, ch: str) -> None:
+        self.sweep_buffers[ch] = (1, 2)
 
     def end_sweep_idle(self, ch: str) -> None:
         self.idle_after_sweep[ch] = True
@@ -234,24 +311,31 @@ class TspSmu(Behaviour):
     def sweep_initiate(self, ch: str) -> None:
         """``smuX.trigger.initiate()``: run the whole sweep now (virtual time).
 
-        ``trigger.count`` points, cycling through the configured source values, each held
-        for one NPLC integration under ``trigger.source.limiti``; readings fill nvbuffer1
-        when ``trigger.measure.i(smuX.nvbuffer1)`` was given.
+        ``trigger.count`` points through the source list, each held for one NPLC integration
+        under ``trigger.source.limitY``; currents go to nvbuffer1 and voltages to nvbuffer2
+        as ``trigger.measure`` asked. At the end the source idles (its DC level) or holds.
         """
-        points = self.sweep_points[ch]
+        points, func = self.sweep_points[ch], self.sweep_func[ch]
         if not points:
             raise OutOfRange("trigger.initiate() without a source list")
         key = self.key(ch)
-        saved_limit = self.world.terminal(key).limit_i
-        self.world.set_terminal(key, func="V", limit_i=self.dev.get("trigger_limiti", ch))
-        readings = []
+        state = self.world.terminal(key)
+        saved = (state.func, state.level, state.limit_i, state.limit_v)
+        self.world.set_terminal(
+            key,
+            func=func,
+            limit_i=self.dev.get("trigger_limiti", ch),
+            limit_v=self.dev.get("trigger_limitv", ch),
+        )
         for k in range(self.dev.get("trigger_count", ch)):
             self.world.set_terminal(key, level=points[k % len(points)])
-            readings.append(self._integrate(ch)[1])
-        if self.sweep_buffer[ch]:
-            self.buffers[ch].extend(readings)
-        end_level = self.dev.get("levelv", ch) if self.idle_after_sweep[ch] else points[-1]
-        self.world.set_terminal(key, level=end_level, limit_i=saved_limit)
+            i, v, status = self._integrate(ch)
+            for n in self.sweep_buffers[ch]:
+                self.buffers[(ch, n)].append((i if n == 1 else v, status))
+        func0, level0, limit_i0, limit_v0 = saved
+        if self.idle_after_sweep[ch]:
+            self.world.set_terminal(key, func=func0, level=level0)
+        self.world.set_terminal(key, limit_i=limit_i0, limit_v=limit_v0)
 
 
 def _number(text) -> float:
@@ -260,3 +344,10 @@ def _number(text) -> float:
         return float(text)
     except (TypeError, ValueError):
         raise OutOfRange(f"{text!r} is not a number") from None
+
+
+def _integer(text) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise OutOfRange(f"{text!r} is not an integer") from None

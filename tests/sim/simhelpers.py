@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["embedded_text", "open_instrument", "set_key", "tomllib"]
 
 
 def embedded_text(name: str) -> str:

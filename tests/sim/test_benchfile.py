@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from simhelpers import embedded_text
+from simhelpers import embedded_text, tomllib
 
 from xbarlab.benchfile import (
     BenchFileError,
