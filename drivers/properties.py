@@ -41,7 +41,7 @@ class Setting:
         owner_validator: Callable[[Any], Callable[[str, Any], Any]] | None = None,
         values: Mapping[Any, str] | None = None,
         replies: Mapping[str, Any] | None = None,
-        parse: Callable[[str], Any] = parse_number,
+        parse: Callable[[str], Any] | None = None,
     ):
         if get is None and set is None:
             raise ValueError("a Setting needs a get string, a set string, or both")
@@ -50,10 +50,10 @@ class Setting:
         self.validator = validator
         self.owner_validator = owner_validator
         self.values = dict(values) if values is not None else None
-        if replies is None and self.values is not None:
+        if replies is None and self.values is not None and parse is None:
             replies = {text: key for key, text in self.values.items()}
         self.replies = dict(replies) if replies is not None else None
-        self.parse = parse
+        self.parse = parse or parse_number
         self.__doc__ = doc
         self.name = "setting"
 

@@ -1,0 +1,266 @@
+"""Keithley Series 2600B System SourceMeter (2601B ... 2636B), TSP.
+
+Commands from the Series 2600B Reference Manual ch. 7 (see commands.toml). The instrument has one
+channel (`smua`) or two (`smua`, `smub`) depending on the model; each is a `Keithley2600Channel`
+satisfying `SourceMeasureChannel`. Sweeps run in the channel's trigger model and come back in one
+`printbuffer`; pulses use the KIPulse factory scripts (`PulseVMeasureI`, `PulseIMeasureV`).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from xbarlab.interfaces import Reading
+
+from .base import Instrument, TspErrorQueue
+from .errors import UnexpectedReplyError
+from .numbers import format_integer, format_number, parse_number
+from .properties import Setting
+from .smu import CURR, VOLT, SmuChannel, SmuLimits, reading
+from .validators import InRange, IntegerInRange, check_count
+
+
+@dataclass(frozen=True)
+class Model2600:
+    channels: tuple[str, ...]
+    limits: SmuLimits
+    lowest_current_range: float
+
+
+_LOW_VOLTAGE = SmuLimits(40.0, 3.0, 1e-8, 1e-2)  # 260xB: 40 V, 3 A DC
+_HIGH_VOLTAGE = SmuLimits(200.0, 1.5, 1e-8, 1e-2)  # 261xB: 200 V, 1.5 A DC
+_LOW_CURRENT = SmuLimits(200.0, 1.5, 1e-9, 1e-2)  # 263xB: 200 V, 1.5 A DC, 100 pA range
+ONE, TWO = ("smua",), ("smua", "smub")
+MODELS = {
+    "2601B": Model2600(ONE, _LOW_VOLTAGE, 1e-7),
+    "2602B": Model2600(TWO, _LOW_VOLTAGE, 1e-7),
+    "2604B": Model2600(TWO, _LOW_VOLTAGE, 1e-7),
+    "2611B": Model2600(ONE, _HIGH_VOLTAGE, 1e-7),
+    "2612B": Model2600(TWO, _HIGH_VOLTAGE, 1e-7),
+    "2614B": Model2600(TWO, _HIGH_VOLTAGE, 1e-7),
+    "2634B": Model2600(TWO, _LOW_CURRENT, 1e-10),
+    "2635B": Model2600(ONE, _LOW_CURRENT, 1e-10),
+    "2636B": Model2600(TWO, _LOW_CURRENT, 1e-10),
+}
+
+COMPLIANCE_STATUS = 1 << 6
+"""bufferVar.statuses bit 6 (0x40): the reading was taken in compliance."""
+MAX_SWEEP_POINTS = 100
+"""Points per sweep: the list travels in one TSP line, kept well below the input-line limit."""
+PULSE_WIDTH = InRange(1e-4, 1e3, "s")
+
+
+def _unit(function: str) -> str:
+    return "v" if function == VOLT else "i"
+
+
+def _limit_unit(function: str) -> str:
+    return "i" if function == VOLT else "v"
+
+
+def _tsp_bool(text: str) -> bool:
+    return float(text) == 1.0
+
+
+class Keithley2600Channel(SmuChannel):
+    """One SMU channel (`smua` or `smub`) of a 2600B."""
+
+    nplc = Setting(
+        get="print({ch}.measure.nplc)",
+        set="{ch}.measure.nplc = {value}",
+        validator=InRange(0.001, 25.0, "PLC"),
+        doc="Integration time of every measurement, in power-line cycles (0.001 to 25).",
+    )
+    current_range = Setting(get="print({ch}.measure.rangei)", doc="Current measure range, A.")
+    current_autorange = Setting(
+        get="print({ch}.measure.autorangei)",
+        set="{ch}.measure.autorangei = {ch}.{value}",
+        values={True: "AUTORANGE_ON", False: "AUTORANGE_OFF"},
+        parse=_tsp_bool,
+        doc="Whether the current measurement range follows the reading.",
+    )
+    current_limit = Setting(get="print({ch}.source.limiti)", doc="Current limit, A (V source).")
+    voltage_limit = Setting(get="print({ch}.source.limitv)", doc="Voltage limit, V (I source).")
+
+    def __init__(self, instrument: Keithley2600, name: str, model: Model2600):
+        self.instrument = instrument
+        self.name = name
+        self.limits = model.limits
+        self.lowest_current_range = model.lowest_current_range
+        self.command_fields = {"ch": name}
+
+    def ask(self, command: str, extra_seconds: float = 0.0) -> str:
+        return self.instrument.ask(command, extra_seconds)
+
+    def configure(self, command: str) -> None:
+        self.instrument.configure(command)
+
+    def locked(self) -> AbstractContextManager[None]:
+        return self.instrument.locked()
+
+    # -- primitives ----------------------------------------------------------------------------
+
+    def _select_source(self, function: str) -> None:
+        constant = "OUTPUT_DCVOLTS" if function == VOLT else "OUTPUT_DCAMPS"
+        self.configure(f"{self.name}.source.func = {self.name}.{constant}")
+
+    def _write_limit(self, function: str, limit: float) -> None:
+        self.configure(f"{self.name}.source.limit{_limit_unit(function)} = {format_number(limit)}")
+
+    def _write_level(self, function: str, level: float) -> None:
+        self.configure(f"{self.name}.source.level{_unit(function)} = {format_number(level)}")
+
+    def _read_level(self, function: str) -> float:
+        return parse_number(self.ask(f"print({self.name}.source.level{_unit(function)})"))
+
+    def _read_source_function(self) -> str:
+        command = f"print({self.name}.source.func)"
+        reply = self.ask(command).strip()
+        value = parse_number(reply)
+        if value not in (0.0, 1.0):
+            raise UnexpectedReplyError(self.instrument.describe(), command, reply, "1 or 0")
+        return VOLT if value == 1.0 else CURR
+
+    def _read_limit(self, function: str) -> float:
+        return self.current_limit if function == VOLT else self.voltage_limit
+
+    # -- SourceMeasureChannel ------------------------------------------------------------------
+
+    def set_current_range(self, amperes: float | None) -> None:
+        """Fix the current measure range (turns autorange off), or autorange with None."""
+        if amperes is None:
+            self.current_autorange = True
+            return
+        value = InRange(self.lowest_current_range, self.limits.max_current, "A")(
+            "current range", amperes
+        )
+        self.configure(f"{self.name}.measure.rangei = {format_number(value)}")
+
+    def set_nplc(self, nplc: float) -> None:
+        self.nplc = nplc
+
+    def output_on(self) -> None:
+        self.configure(f"{self.name}.source.output = {self.name}.OUTPUT_ON")
+
+    def output_off(self) -> None:
+        self.configure(f"{self.name}.source.output = {self.name}.OUTPUT_OFF")
+
+    def output_enabled(self) -> bool:
+        return _tsp_bool(self.ask(f"print({self.name}.source.output)"))
+
+    def measure(self) -> Reading:
+        """`measure.iv()` (current, then voltage) and the source's compliance state."""
+        command = f"print({self.name}.measure.iv())"
+        reply = self.ask(command)
+        fields = reply.strip().split("\t")
+        if len(fields) != 2:
+            raise UnexpectedReplyError(self.instrument.describe(), command, reply, "I<TAB>V")
+        compliance = self.ask(f"print({self.name}.source.compliance)").strip()
+        if compliance not in ("true", "false"):
+            raise UnexpectedReplyError(
+                self.instrument.describe(), "compliance", compliance, "true or false"
+            )
+        return reading(parse_number(fields[1]), parse_number(fields[0]), compliance == "true")
+
+    def sweep(self, levels, delay: float) -> list[Reading]:
+        """List sweep in the trigger model (I into nvbuffer1, V into nvbuffer2), one printbuffer."""
+        function = self._read_source_function()
+        points = check_count("levels", levels, 1, MAX_SWEEP_POINTS)
+        points = [self.limits.level(function, "sweep level", value) for value in points]
+        delay = InRange(0.0, 1e3, "s")("delay", delay)
+        limit = self._read_limit(function)
+        ch, n = self.name, format_integer(len(points))
+        values = ",".join(format_number(value) for value in points)
+        with self.locked():
+            self.configure(f"{ch}.nvbuffer1.clear()")
+            self.configure(f"{ch}.nvbuffer2.clear()")
+            self.configure(f"{ch}.measure.delay = {format_number(delay)}")
+            self.configure(f"{ch}.trigger.source.list{_unit(function)}({{{values}}})")
+            limit_unit = _limit_unit(function)
+            self.configure(f"{ch}.trigger.source.limit{limit_unit} = {format_number(limit)}")
+            self.configure(f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)")
+            self.configure(f"{ch}.trigger.measure.action = {ch}.ENABLE")
+            self.configure(f"{ch}.trigger.endpulse.action = {ch}.SOURCE_HOLD")
+            self.configure(f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE")
+            self.configure(f"{ch}.trigger.count = {n}")
+            self.configure(f"{ch}.trigger.source.action = {ch}.ENABLE")
+            self.output_on()
+            initiate = f"{ch}.trigger.initiate()"
+            self.instrument.write(initiate)
+            self.instrument.write("waitcomplete()")
+            self.instrument.check_errors(initiate, extra_seconds=len(points) * (delay + 0.5))
+            command = (
+                f"printbuffer(1, {n}, {ch}.nvbuffer1.readings, {ch}.nvbuffer2.readings, "
+                f"{ch}.nvbuffer1.statuses)"
+            )
+            reply = self.ask(command)
+        fields = [parse_number(field) for field in reply.strip().split(",")]
+        if len(fields) != 3 * len(points):
+            raise UnexpectedReplyError(
+                self.instrument.describe(), command, reply, f"{len(points)} I, V, status triples"
+            )
+        return [
+            reading(fields[k + 1], fields[k], int(fields[k + 2]) & COMPLIANCE_STATUS)
+            for k in range(0, len(fields), 3)
+        ]
+
+    def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
+        """`count` pulses from 0 to `level` (KIPulse `PulseVMeasureI`/`PulseIMeasureV`), each
+        `width` on and `period - width` off at 0 (off time = width when no period is given);
+        the output stays on at 0 afterwards. Uses the channel's present limit."""
+        function = self._read_source_function()
+        level = self.limits.level(function, "pulse level", level)
+        width = PULSE_WIDTH("pulse width", width)
+        count = IntegerInRange(1, 10000)("pulse count", count)
+        off_time = width if period is None else InRange(width, width + 1e3, "s")(
+            "pulse period", period
+        ) - width
+        script = "PulseVMeasureI" if function == VOLT else "PulseIMeasureV"
+        command = (
+            f"{script}({self.name}, 0.0, {format_number(level)}, {format_number(width)}, "
+            f"{format_number(off_time)}, {format_integer(count)})"
+        )
+        with self.locked():
+            self.instrument.write(command)
+            self.instrument.check_errors(command, extra_seconds=count * (width + off_time) + 1)
+
+
+class Keithley2600(TspErrorQueue, Instrument):
+    """A 2600B SourceMeter: `channels` maps `smua`/`smub` to their `Keithley2600Channel`."""
+
+    catalog_name = "keithley2600"
+    timeout_ms = 5000
+    identity_pattern = re.compile(r"Model\s+(" + "|".join(MODELS) + r")\b")
+    expected_identity = "a Keithley 2600B SourceMeter (Model " + "/".join(MODELS) + ")"
+
+    def _connected(self) -> None:
+        model = MODELS[self.model]
+        self.channels = {name: Keithley2600Channel(self, name, model) for name in model.channels}
+        self.write("errorqueue.clear()")
+
+    @property
+    def smua(self) -> Keithley2600Channel:
+        return self.channels["smua"]
+
+    @property
+    def smub(self) -> Keithley2600Channel:
+        if "smub" not in self.channels:
+            raise AttributeError(f"the Keithley {self.model} has one channel (smua) only")
+        return self.channels["smub"]
+
+    def reset(self) -> None:
+        """Restore the power-on defaults of the instrument and both channels (outputs off)."""
+        self.configure("reset()")
+
+    def shutdown(self) -> None:
+        """Ramp every channel to 0 and turn it off; every channel is tried even if one fails."""
+        failures = []
+        for channel in self.channels.values():
+            try:
+                channel.shutdown()
+            except Exception as error:  # noqa: BLE001 - re-raised below after the other channels
+                failures.append(error)
+        if failures:
+            raise failures[0]

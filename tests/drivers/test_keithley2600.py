@@ -1,0 +1,217 @@
+"""Keithley 2600B (TSP) driver: exact command/reply conversations on a fake transport."""
+
+import pytest
+from xbarlab.drivers.errors import InstrumentError, WrongInstrumentError
+from xbarlab.drivers.keithley2600 import Keithley2600
+
+IDN = "Keithley Instruments Inc., Model 2636B, 4308079, 3.2.2"
+NONE = "0.00000e+00"
+
+
+def ok(command):
+    return [(command, None), ("print(errorqueue.count)", NONE)]
+
+
+def connect(idn=IDN):
+    return [("*IDN?", idn), ("errorqueue.clear()", None)]
+
+
+def test_two_channel_and_one_channel_models(expected_protocol):
+    with expected_protocol(Keithley2600, connect()) as smu:
+        assert sorted(smu.channels) == ["smua", "smub"]
+        assert smu.smub.name == "smub"
+    idn = "Keithley Instruments, Model 2601B, 1, 3.0"
+    with expected_protocol(Keithley2600, connect(idn)) as smu:
+        assert list(smu.channels) == ["smua"]
+        with pytest.raises(AttributeError, match="2601B has one channel"):
+            _ = smu.smub
+
+
+def test_a_2400_is_refused(fake_resource):
+    resource = fake_resource("keithley2600", [("*IDN?", "KEITHLEY INSTRUMENTS INC.,MODEL 2400,1")])
+    with pytest.raises(WrongInstrumentError, match="expected a Keithley 2600B"):
+        Keithley2600(resource)
+
+
+def test_source_voltage_100nA_limit_is_not_zero(expected_protocol):
+    pairs = connect() + ok("smub.source.func = smub.OUTPUT_DCVOLTS") + ok(
+        "smub.source.limiti = 1e-07") + ok("smub.source.levelv = 0.2")
+    with expected_protocol(Keithley2600, pairs) as smu:
+        smu.smub.source_voltage(0.2, current_limit=100e-9)
+
+
+def test_source_current(expected_protocol):
+    pairs = connect() + ok("smua.source.func = smua.OUTPUT_DCAMPS") + ok(
+        "smua.source.limitv = 2.0") + ok("smua.source.leveli = -1e-06")
+    with expected_protocol(Keithley2600, pairs) as smu:
+        smu.smua.source_current(-1e-6, voltage_limit=2.0)
+
+
+def test_model_limits(expected_protocol):
+    idn = "Keithley Instruments Inc., Model 2602B, 1, 3.0"
+    with expected_protocol(Keithley2600, connect(idn)) as smu:
+        with pytest.raises(ValueError, match="level = 41.0 V is outside .*-40.0 to 40.0 V"):
+            smu.smua.source_voltage(41.0, 1e-3)
+        with pytest.raises(ValueError, match="current range = 1e-10 A is outside"):
+            smu.smua.set_current_range(1e-10)
+
+
+def test_tsp_error_carries_code_message_and_command(expected_protocol):
+    pairs = connect() + [
+        ("smua.source.func = smua.OUTPUT_DCVOLTS", None),
+        ("print(errorqueue.count)", "1.00000e+00"),
+        ("print(errorqueue.next())", "-2.22000e+02\tParameter data out of range\t2.00000e+00\t0"),
+        ("print(errorqueue.count)", NONE),
+    ]
+    with expected_protocol(Keithley2600, pairs) as smu, pytest.raises(InstrumentError) as info:
+        smu.smua.source_voltage(0.1, 1e-3)
+    assert info.value.code == -222
+    assert info.value.message == "Parameter data out of range"
+    assert info.value.command == "smua.source.func = smua.OUTPUT_DCVOLTS"
+
+
+def test_settings(expected_protocol):
+    pairs = (
+        connect()
+        + ok("smua.measure.nplc = 0.001")
+        + [("print(smua.measure.nplc)", "1.00000e-03")]
+        + ok("smua.measure.autorangei = smua.AUTORANGE_ON")
+        + [("print(smua.measure.autorangei)", "1.00000e+00")]
+        + ok("smua.measure.rangei = 1e-10")
+        + [("print(smua.measure.rangei)", "1.00000e-10")]
+        + [("print(smua.source.limiti)", "1.00000e-07"), ("print(smua.source.limitv)", "2.0e+01")]
+        + ok("smua.source.output = smua.OUTPUT_ON")
+        + [("print(smua.source.output)", "1.00000e+00")]
+        + ok("smua.source.output = smua.OUTPUT_OFF")
+    )
+    with expected_protocol(Keithley2600, pairs) as smu:
+        channel = smu.smua
+        channel.set_nplc(0.001)
+        assert channel.nplc == 0.001
+        channel.set_current_range(None)
+        assert channel.current_autorange is True
+        channel.set_current_range(1e-10)
+        assert channel.current_range == 1e-10
+        assert (channel.current_limit, channel.voltage_limit) == (1e-7, 20.0)
+        channel.output_on()
+        assert channel.output_enabled()
+        channel.output_off()
+
+
+def test_nplc_range(expected_protocol):
+    with (
+        expected_protocol(Keithley2600, connect()) as smu,
+        pytest.raises(ValueError, match="nplc = 30 PLC is outside the allowed range 0.001"),
+    ):
+        smu.smua.set_nplc(30)
+
+
+def test_measure_iv_and_compliance(expected_protocol):
+    pairs = connect() + [
+        ("print(smua.measure.iv())", "1.00000e-07\t1.87000e-01"),
+        ("print(smua.source.compliance)", "true"),
+    ]
+    with expected_protocol(Keithley2600, pairs) as smu:
+        result = smu.smua.measure()
+    assert (result.voltage, result.current, result.compliance) == (0.187, 1e-7, True)
+
+
+def test_list_sweep_in_the_trigger_model(expected_protocol):
+    pairs = (
+        connect()
+        + [("print(smua.source.func)", "1.00000e+00"), ("print(smua.source.limiti)", "1e-07")]
+        + ok("smua.nvbuffer1.clear()")
+        + ok("smua.nvbuffer2.clear()")
+        + ok("smua.measure.delay = 0.001")
+        + ok("smua.trigger.source.listv({0.0,0.1,0.2})")
+        + ok("smua.trigger.source.limiti = 1e-07")
+        + ok("smua.trigger.measure.iv(smua.nvbuffer1, smua.nvbuffer2)")
+        + ok("smua.trigger.measure.action = smua.ENABLE")
+        + ok("smua.trigger.endpulse.action = smua.SOURCE_HOLD")
+        + ok("smua.trigger.endsweep.action = smua.SOURCE_IDLE")
+        + ok("smua.trigger.count = 3")
+        + ok("smua.trigger.source.action = smua.ENABLE")
+        + ok("smua.source.output = smua.OUTPUT_ON")
+        + [("smua.trigger.initiate()", None), ("waitcomplete()", None)]
+        + [("print(errorqueue.count)", NONE)]
+        + [(
+            "printbuffer(1, 3, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
+            "smua.nvbuffer1.statuses)",
+            "1.00000e-09, 0.00000e+00, 0.00000e+00, 5.00000e-08, 1.00000e-01, 4.00000e+00, "
+            "1.00000e-07, 1.60000e-01, 6.80000e+01",
+        )]
+    )
+    with expected_protocol(Keithley2600, pairs) as smu:
+        readings = smu.smua.sweep([0.0, 0.1, 0.2], delay=1e-3)
+    assert [r.current for r in readings] == [1e-9, 5e-8, 1e-7]
+    assert [r.voltage for r in readings] == [0.0, 0.1, 0.16]
+    assert [r.compliance for r in readings] == [False, False, True]
+
+
+def test_sweep_too_long_for_one_line_raises_before_configuring(expected_protocol):
+    pairs = connect() + [("print(smua.source.func)", "1.00000e+00")]
+    with (
+        expected_protocol(Keithley2600, pairs) as smu,
+        pytest.raises(ValueError, match="levels has 101 values; the allowed number is 1 to"),
+    ):
+        smu.smua.sweep([0.1] * 101, delay=0)
+
+
+def test_pulse_uses_kipulse(expected_protocol):
+    pairs = connect() + [("print(smub.source.func)", "1.00000e+00")] + [
+        ("PulseVMeasureI(smub, 0.0, 1.5, 0.001, 0.004, 3)", None),
+        ("print(errorqueue.count)", NONE),
+    ]
+    with expected_protocol(Keithley2600, pairs) as smu:
+        smu.smub.pulse(1.5, width=1e-3, count=3, period=5e-3)
+
+
+def test_current_pulse_without_period(expected_protocol):
+    pairs = connect() + [("print(smua.source.func)", "0.00000e+00")] + [
+        ("PulseIMeasureV(smua, 0.0, 1e-05, 0.001, 0.001, 1)", None),
+        ("print(errorqueue.count)", NONE),
+    ]
+    with expected_protocol(Keithley2600, pairs) as smu:
+        smu.smua.pulse(1e-5, width=1e-3)
+
+
+def test_pulse_level_out_of_range(expected_protocol):
+    pairs = connect() + [("print(smua.source.func)", "0.00000e+00")]
+    with (
+        expected_protocol(Keithley2600, pairs) as smu,
+        pytest.raises(ValueError, match="pulse level = 2.0 A"),
+    ):
+        smu.smua.pulse(2.0, width=1e-3)
+
+
+def test_shutdown_ramps_both_channels(expected_protocol):
+    pairs = (
+        connect()
+        + [("print(smua.source.func)", "1.00000e+00"), ("print(smua.source.levelv)", "1.0e+00")]
+        + ok("smua.source.levelv = 0.5")
+        + ok("smua.source.levelv = 0.0")
+        + ok("smua.source.output = smua.OUTPUT_OFF")
+        + [("print(smub.source.func)", "0.00000e+00"), ("print(smub.source.leveli)", "0.0e+00")]
+        + ok("smub.source.output = smub.OUTPUT_OFF")
+    )
+    with expected_protocol(Keithley2600, pairs) as smu:
+        smu.shutdown()
+
+
+def test_shutdown_tries_every_channel_then_raises(expected_protocol):
+    pairs = (
+        connect()
+        + [("print(smua.source.func)", "1.00000e+00"), ("print(smua.source.levelv)", "0.0e+00")]
+        + [("smua.source.output = smua.OUTPUT_OFF", None)]
+        + [("print(errorqueue.count)", "1.0e+00"), ("print(errorqueue.next())", "-1\tfail\t2\t0")]
+        + [("print(errorqueue.count)", NONE)]
+        + [("print(smub.source.func)", "1.00000e+00"), ("print(smub.source.levelv)", "0.0e+00")]
+        + ok("smub.source.output = smub.OUTPUT_OFF")
+    )
+    with expected_protocol(Keithley2600, pairs) as smu, pytest.raises(InstrumentError):
+        smu.shutdown()
+
+
+def test_reset(expected_protocol):
+    with expected_protocol(Keithley2600, connect() + ok("reset()")) as smu:
+        smu.reset()
