@@ -17,7 +17,7 @@ from .errors import UnexpectedReplyError, WrongInstrumentError
 from .numbers import format_integer, format_number, parse_number
 from .properties import Setting
 from .smu import CURR, VOLT, SmuChannel, SmuLimits, at_limit, reading
-from .validators import InRange, IntegerInRange, check_count
+from .validators import InRange, IntegerInRange, ZeroOrInRange, check_count
 
 LIMITS = SmuLimits(max_voltage=210.0, max_current=1.05, min_current_limit=1e-9,
                    min_voltage_limit=0.02)
@@ -37,12 +37,8 @@ LANGUAGE_HINT = (
 )
 
 
-def _sweep_delay(field: str, value: object) -> float:
-    """0, or 50 µs to 10 ks (the 2450 list-sweep delay; -1 'auto' is not offered)."""
-    delay = InRange(0.0, 1e4, "s")(field, value)
-    if 0.0 < delay < 5e-5:
-        raise ValueError(f"{field} = {value!r} s is outside the allowed values 0 or 5e-05 to 1e4 s")
-    return delay
+SWEEP_DELAY = ZeroOrInRange(5e-5, 1e4, "s")
+"""List-sweep delay: 0, or 50 µs to 10 ks (the 'auto' delay, -1, is not offered)."""
 
 
 class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
@@ -168,7 +164,7 @@ class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
         function = self._present_function()
         points = check_count("levels", levels, 1, MAX_LIST_POINTS)
         points = [self.limits.level(function, "sweep level", value) for value in points]
-        delay = _sweep_delay("delay", delay)
+        delay = SWEEP_DELAY("delay", delay)
         limit = self._read_limit(function)
         with self.locked():
             self.configure(f":TRAC:CLE {BUFFER}")

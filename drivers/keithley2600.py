@@ -18,7 +18,7 @@ from .base import Instrument, TspErrorQueue
 from .errors import UnexpectedReplyError
 from .numbers import format_integer, format_number, parse_number
 from .properties import Setting
-from .smu import CURR, VOLT, SmuChannel, SmuLimits, reading
+from .smu import CURR, VOLT, SmuChannel, SmuLimits, reading, shutdown_channels
 from .validators import InRange, IntegerInRange, check_count
 
 
@@ -256,11 +256,4 @@ class Keithley2600(TspErrorQueue, Instrument):
 
     def shutdown(self) -> None:
         """Ramp every channel to 0 and turn it off; every channel is tried even if one fails."""
-        failures = []
-        for channel in self.channels.values():
-            try:
-                channel.shutdown()
-            except Exception as error:  # noqa: BLE001 - re-raised below after the other channels
-                failures.append(error)
-        if failures:
-            raise failures[0]
+        shutdown_channels(self.channels.values())

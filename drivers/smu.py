@@ -135,3 +135,16 @@ class SmuChannel:
                     self._write_level(function, value)
             finally:
                 self.output_off()
+
+
+def shutdown_channels(channels) -> None:
+    """Shut every channel down; every channel is tried even if one fails, then the first
+    failure is raised."""
+    failures = []
+    for channel in channels:
+        try:
+            channel.shutdown()
+        except Exception as error:  # noqa: BLE001 - re-raised below after the other channels
+            failures.append(error)
+    if failures:
+        raise failures[0]

@@ -45,6 +45,24 @@ class InRange:
 
 
 @dataclass(frozen=True)
+class ZeroOrInRange:
+    """Exactly 0, or a real number within [low, high] (delays that are off or at least `low`)."""
+
+    low: float
+    high: float
+    unit: str = ""
+
+    def __call__(self, field: str, value: object) -> float:
+        number = _real(field, value)
+        if number != 0.0 and not self.low <= number <= self.high:
+            raise ValueError(
+                f"{field} = {value!r}{_unit(self.unit)} is outside the allowed values 0 or "
+                f"{self.low!r} to {self.high!r}{_unit(self.unit)}"
+            )
+        return number
+
+
+@dataclass(frozen=True)
 class Magnitude:
     """A real number whose magnitude is at most `high` (zero included)."""
 

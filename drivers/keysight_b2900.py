@@ -1,0 +1,257 @@
+"""Keysight B2900 Precision Source/Measure Units (B2901, B2902, B2911, B2912; A and B), SCPI.
+
+Commands from the B2900 SCPI Command Reference (see commands.toml). Setting commands carry the
+channel in the header (`:SOUR2:...`), measurement and fetch queries take a channel list (`(@2)`):
+a missing `(@n)` would silently mean channel 1, so every query here names its channel.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from xbarlab.interfaces import Reading
+
+from .base import Instrument, ScpiErrorQueue
+from .errors import UnexpectedReplyError
+from .numbers import format_integer, format_number, parse_number
+from .properties import Setting
+from .smu import CURR, VOLT, SmuChannel, SmuLimits, at_limit, reading, shutdown_channels
+from .validators import InRange, IntegerInRange, ZeroOrInRange, check_count
+
+
+@dataclass(frozen=True)
+class ModelB2900:
+    channels: tuple[int, ...]
+    lowest_current_range: float
+    shortest_pulse: float
+
+
+LIMITS = SmuLimits(max_voltage=210.0, max_current=3.03, min_current_limit=1e-9,
+                   min_voltage_limit=1e-3)
+MODELS = {
+    "B2901": ModelB2900((1,), 1e-7, 5e-5),
+    "B2902": ModelB2900((1, 2), 1e-7, 5e-5),
+    "B2911": ModelB2900((1,), 1e-8, 1e-5),
+    "B2912": ModelB2900((1, 2), 1e-8, 1e-5),
+}
+LIST_CHUNK = 100
+MAX_LIST_POINTS = 2500
+
+
+def _sensed(function: str) -> str:
+    return CURR if function == VOLT else VOLT
+
+
+class KeysightB2900Channel(SmuChannel):
+    """One channel (1 or 2) of a B2900."""
+
+    limits = LIMITS
+    nplc = Setting(
+        get=":SENS{ch}:CURR:NPLC?",
+        set=":SENS{ch}:CURR:NPLC {value}",
+        validator=InRange(4.8e-4, 100.0, "PLC"),
+        doc="Integration time in power-line cycles (4.8e-4 to 100, valid at 50 and 60 Hz).",
+    )
+    current_range = Setting(get=":SENS{ch}:CURR:RANG?", doc="Current measure range, A.")
+    current_autorange = Setting(
+        get=":SENS{ch}:CURR:RANG:AUTO?",
+        set=":SENS{ch}:CURR:RANG:AUTO {value}",
+        values={True: "ON", False: "OFF"},
+        replies={"1": True, "0": False},
+        doc="Whether the current measurement range follows the reading.",
+    )
+    current_limit = Setting(get=":SENS{ch}:CURR:PROT?", doc="Current limit, A (V source).")
+    voltage_limit = Setting(get=":SENS{ch}:VOLT:PROT?", doc="Voltage limit, V (I source).")
+
+    def __init__(self, instrument: KeysightB2900, number: int, model: ModelB2900):
+        self.instrument = instrument
+        self.number = number
+        self.model = model
+        self.command_fields = {"ch": str(number)}
+        self._function: str | None = None
+
+    def ask(self, command: str, extra_seconds: float = 0.0) -> str:
+        return self.instrument.ask(command, extra_seconds)
+
+    def configure(self, command: str) -> None:
+        self.instrument.configure(command)
+
+    def locked(self) -> AbstractContextManager[None]:
+        return self.instrument.locked()
+
+    # -- primitives ----------------------------------------------------------------------------
+
+    def _select_source(self, function: str) -> None:
+        self.configure(f":SOUR{self.number}:FUNC:MODE {function}")
+        self.configure(f":SOUR{self.number}:{function}:MODE FIX")
+        self._function = function
+
+    def _write_limit(self, function: str, limit: float) -> None:
+        self.configure(f":SENS{self.number}:{_sensed(function)}:PROT {format_number(limit)}")
+
+    def _write_level(self, function: str, level: float) -> None:
+        self.configure(f":SOUR{self.number}:{function} {format_number(level)}")
+
+    def _read_level(self, function: str) -> float:
+        return parse_number(self.ask(f":SOUR{self.number}:{function}?"))
+
+    def _read_source_function(self) -> str:
+        command = f":SOUR{self.number}:FUNC:MODE?"
+        reply = self.ask(command).strip()
+        if reply not in (VOLT, CURR):
+            raise UnexpectedReplyError(self.instrument.describe(), command, reply, "VOLT or CURR")
+        self._function = reply
+        return reply
+
+    def _read_limit(self, function: str) -> float:
+        return self.current_limit if function == VOLT else self.voltage_limit
+
+    def _present_function(self) -> str:
+        return self._function or self._read_source_function()
+
+    # -- SourceMeasureChannel ------------------------------------------------------------------
+
+    def set_current_range(self, amperes: float | None) -> None:
+        """Fix the current measure range (autorange off first), or autorange with None."""
+        if amperes is None:
+            self.current_autorange = True
+            return
+        value = InRange(self.model.lowest_current_range, LIMITS.max_current, "A")(
+            "current range", amperes
+        )
+        self.current_autorange = False
+        self.configure(f":SENS{self.number}:CURR:RANG {format_number(value)}")
+
+    def set_nplc(self, nplc: float) -> None:
+        self.nplc = nplc
+
+    def output_on(self) -> None:
+        self.configure(f":OUTP{self.number} ON")
+
+    def output_off(self) -> None:
+        self.configure(f":OUTP{self.number} OFF")
+
+    def output_enabled(self) -> bool:
+        return self.ask(f":OUTP{self.number}?").strip() == "1"
+
+    def measure(self) -> Reading:
+        """`:MEAS? (@n)` (voltage, current) and the limit-tripped flag of the sensed quantity."""
+        function = self._present_function()
+        command = f":MEAS? (@{self.number})"
+        reply = self.ask(command)
+        fields = reply.strip().split(",")
+        if len(fields) != 2:
+            raise UnexpectedReplyError(self.instrument.describe(), command, reply, "V,I")
+        trip = self.ask(f":SENS{self.number}:{_sensed(function)}:PROT:TRIP?").strip() == "1"
+        return reading(parse_number(fields[0]), parse_number(fields[1]), trip)
+
+    def _set_trigger(self, period: float | None, count: int) -> None:
+        if period is None:
+            self.configure(f":TRIG{self.number}:SOUR AINT")
+        else:
+            self.configure(f":TRIG{self.number}:SOUR TIM")
+            self.configure(f":TRIG{self.number}:TIM {format_number(period)}")
+        self.configure(f":TRIG{self.number}:COUN {format_integer(count)}")
+
+    def _run(self, count: int, period: float) -> None:
+        """Start the channel's trigger system and wait until it is idle again."""
+        self.configure(f":INIT (@{self.number})")
+        self.ask("*OPC?", extra_seconds=count * period + 1)
+
+    def _restore_trigger(self) -> None:
+        self.configure(f":TRIG{self.number}:COUN 1")
+        self.configure(f":TRIG{self.number}:SOUR AINT")
+
+    def sweep(self, levels, delay: float) -> list[Reading]:
+        """List sweep, one point per trigger-timer period `delay` (immediate when 0); readings
+        from one `:FETC:ARR?`. A point counts as in compliance within 0.1 % of the limit."""
+        function = self._present_function()
+        points = check_count("levels", levels, 1, MAX_LIST_POINTS)
+        points = [self.limits.level(function, "sweep level", value) for value in points]
+        delay = ZeroOrInRange(1e-5, 1e5, "s")("delay", delay)
+        limit = self._read_limit(function)
+        n = self.number
+        with self.locked():
+            self.configure(f":SOUR{n}:{function}:MODE LIST")
+            for start in range(0, len(points), LIST_CHUNK):
+                chunk = ",".join(format_number(v) for v in points[start : start + LIST_CHUNK])
+                append = ":APP" if start else ""
+                self.configure(f":SOUR{n}:LIST:{function}{append} {chunk}")
+            self._set_trigger(delay or None, len(points))
+            self.output_on()
+            self._run(len(points), delay + 0.25)
+            command = f":FETC:ARR? (@{n})"
+            reply = self.ask(command)
+            self._restore_trigger()
+            self.configure(f":SOUR{n}:{function}:MODE FIX")
+        values = [parse_number(field) for field in reply.strip().split(",")]
+        if len(values) != 2 * len(points):
+            raise UnexpectedReplyError(
+                self.instrument.describe(), command, reply, f"{len(points)} V,I pairs"
+            )
+        pairs = zip(values[0::2], values[1::2], strict=True)
+        if function == VOLT:
+            return [reading(v, i, at_limit(i, limit)) for v, i in pairs]
+        return [reading(v, i, at_limit(v, limit)) for v, i in pairs]
+
+    def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
+        """Pulses from a base of 0 to `level` (pulse shape, triggered level), one every `period`
+        seconds from the trigger timer; afterwards DC shape at the previous level."""
+        function = self._present_function()
+        level = self.limits.level(function, "pulse level", level)
+        width = InRange(self.model.shortest_pulse, 100.0, "s")("pulse width", width)
+        count = IntegerInRange(1, 100000)("pulse count", count)
+        if period is not None:
+            period = InRange(width, 1e5, "s")("pulse period", period)
+        n = self.number
+        with self.locked():
+            previous = self._read_level(function)
+            self._write_level(function, 0.0)
+            self.configure(f":SOUR{n}:FUNC:SHAP PULS")
+            self.configure(f":SOUR{n}:{function}:TRIG {format_number(level)}")
+            self.configure(f":SOUR{n}:PULS:DEL 0.0")
+            self.configure(f":SOUR{n}:PULS:WIDT {format_number(width)}")
+            self._set_trigger(period, count)
+            self.output_on()
+            self._run(count, (period or width) + 0.01)
+            self.configure(f":SOUR{n}:FUNC:SHAP DC")
+            self._restore_trigger()
+            self._write_level(function, previous)
+
+
+class KeysightB2900(ScpiErrorQueue, Instrument):
+    """A B2900 SMU: `channels` maps 1 (and 2) to their `KeysightB2900Channel`."""
+
+    catalog_name = "keysight_b2900"
+    timeout_ms = 5000
+    identity_pattern = re.compile(r"\b(" + "|".join(MODELS) + r")[AB]?\b")
+    expected_identity = "a Keysight B2900 SMU (" + "/".join(MODELS) + ", A or B)"
+
+    def _connected(self) -> None:
+        model = MODELS[self.model]
+        self.channels = {n: KeysightB2900Channel(self, n, model) for n in model.channels}
+        self.write("*CLS")
+        self.configure(":FORM:ELEM:SENS VOLT,CURR")
+        for n in self.channels:
+            self.configure(f':SENS{n}:FUNC "VOLT","CURR"')
+
+    def channel(self, number: int) -> KeysightB2900Channel:
+        """Channel 1 or 2 (2 only on the B2902/B2912)."""
+        if number not in self.channels:
+            allowed = ", ".join(str(n) for n in self.channels)
+            raise ValueError(f"channel = {number!r} is not one of the allowed values {allowed}")
+        return self.channels[number]
+
+    def reset(self) -> None:
+        """Restore the defaults (outputs off) and this driver's reading format."""
+        self.configure("*RST")
+        self.configure(":FORM:ELEM:SENS VOLT,CURR")
+        for channel in self.channels.values():
+            channel._function = None
+            self.configure(f':SENS{channel.number}:FUNC "VOLT","CURR"')
+
+    def shutdown(self) -> None:
+        """Ramp every channel to 0 and turn it off; every channel is tried even if one fails."""
+        shutdown_channels(self.channels.values())
