@@ -28,16 +28,20 @@ times weaker than wires. CG stops when the L1 norm of the residual (a sum of nod
 errors in amperes, which bounds the error of every terminal current) falls below
 ``RESIDUAL_RTOL`` times the largest terminal current.
 
-Memory is O(m·n·B); no dense matrix is formed. Kernels run in parallel over lines and input
-vectors and are cached on disk.
+Memory is O(m·n·B); no dense matrix is formed. One vector's CG runs in a single numba
+function (three fused sweeps over the array per iteration, no Python in the loop); the
+vectors of a batch run on numba's thread count at once (the kernels release the GIL).
+Kernels are cached on disk.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -47,11 +51,6 @@ RESIDUAL_RTOL = 1e-12
 # whose true currents are all ~0 (e.g. every terminal at the same voltage).
 CURRENT_FLOOR = 1e-6
 MAX_ITERATIONS = 5000
-# Columns handled together by one worker in column-wise kernels (contiguous in memory).
-COLUMN_CHUNK = 32
-# Input vectors of a batch are solved in blocks whose CG arrays fit in this many bytes (cache).
-WORKING_SET_BYTES = 4 * 2**20
-_WORK_ARRAYS = 10  # x, r, z, p, A·p for word and bit lines
 
 # End states of a line, per input vector.
 FREE = 0  # floating or driven through a resistance: every node of the line is unknown
@@ -128,7 +127,7 @@ def _validated_wire_resistance(r, name: str) -> float:
 # --------------------------------------------------------------------------- line set-up
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _row_pivots(G, g_wire, lumped, s_end, inv_pivot):
     """Thomas elimination of every word line from its far end (j = n-1) to its source end.
 
@@ -137,7 +136,7 @@ def _row_pivots(G, g_wire, lumped, s_end, inv_pivot):
     ``s_0`` per input vector). Lumped lines: ``s_end`` is the row's total cell conductance.
     """
     m, n = G.shape
-    for i in prange(m):
+    for i in range(m):
         if lumped:
             total = 0.0
             for j in range(n):
@@ -176,272 +175,290 @@ def _column_pivots(G, g_wire, lumped, s_end, inv_pivot):
 
 
 # --------------------------------------------------------------------------- CG kernels
+#
+# One input vector's PCG runs serially in `_pcg_vector`; a batch runs its vectors in parallel
+# (`_pcg_batch`), so each thread keeps one vector's working set in cache and threads meet
+# once per batch, not once per kernel. Arrays of one vector are (m, n); line data is (m,) or
+# (n,). Lumped lines keep their single node at the end node (word: j = 0, bit: i = m-1) and
+# zeros elsewhere.
 
 
-@njit(parallel=True, cache=True)
-def _apply_nodal(G, pU, pW, g_row, g_col, lump_row, lump_col, ge_row, ge_col, state_row,
-                 state_col, active, yU, yW):
-    """y = A p for the nodal matrix A of the free nodes (outputs at held nodes are 0).
-
-    Inputs at held nodes are used as given, so applying it to a vector holding the terminal
-    voltages at held nodes gives the currents that the residual needs.
-    """
-    B, m, n = pU.shape
-    for k in prange(B * m):
-        b = k // m
-        i = k - b * m
-        if not active[b]:
-            continue
-        # word line i
-        if lump_row:
-            u = pU[b, i, 0]
-            acc = ge_row[b, i] * u
-            for j in range(n):
-                w = pW[b, m - 1, j] if lump_col else pW[b, i, j]
-                acc += G[i, j] * (u - w)
-            yU[b, i, 0] = acc if state_row[b, i] == FREE else 0.0
-        elif state_row[b, i] == ISOLATED:
-            for j in range(n):
-                yU[b, i, j] = 0.0
-        else:
-            for j in range(n):
-                u = pU[b, i, j]
-                w = pW[b, m - 1, j] if lump_col else pW[b, i, j]
-                acc = G[i, j] * (u - w)
-                if j > 0:
-                    acc += g_row * (u - pU[b, i, j - 1])
-                if j < n - 1:
-                    acc += g_row * (u - pU[b, i, j + 1])
-                yU[b, i, j] = acc
-            if state_row[b, i] == END_FIXED:
-                yU[b, i, 0] = 0.0
-            else:
-                yU[b, i, 0] += ge_row[b, i] * pU[b, i, 0]
-        # bit-line nodes of row i (distributed bit lines only)
-        if not lump_col:
-            for j in range(n):
-                w = pW[b, i, j]
-                u = pU[b, i, 0] if lump_row else pU[b, i, j]
-                acc = G[i, j] * (w - u)
-                if i > 0:
-                    acc += g_col * (w - pW[b, i - 1, j])
-                if i < m - 1:
-                    acc += g_col * (w - pW[b, i + 1, j])
-                else:
-                    acc += ge_col[b, j] * w
-                st = state_col[b, j]
-                if st == ISOLATED or (st == END_FIXED and i == m - 1):
-                    acc = 0.0
-                yW[b, i, j] = acc
-    if lump_col:
-        for b in prange(B):
-            if not active[b]:
-                continue
-            for j in range(n):
-                yW[b, m - 1, j] = ge_col[b, j] * pW[b, m - 1, j]
-            for i in range(m):
-                for j in range(n):
-                    u = pU[b, i, 0] if lump_row else pU[b, i, j]
-                    yW[b, m - 1, j] += G[i, j] * (pW[b, m - 1, j] - u)
-            for j in range(n):
-                if state_col[b, j] != FREE:
-                    yW[b, m - 1, j] = 0.0
-
-
-@njit(parallel=True, cache=True)
-def _precondition_rows(rU, zU, g_row, lump_row, s_end, inv_pivot, ge_row, state_row, active):
-    """zU = M_row^-1 rU: exact solve of every word line's tridiagonal system."""
-    B, m, n = rU.shape
-    for k in prange(B * m):
-        b = k // m
-        i = k - b * m
-        if not active[b]:
-            continue
-        st = state_row[b, i]
-        if lump_row:
-            zU[b, i, 0] = rU[b, i, 0] / (s_end[i] + ge_row[b, i]) if st == FREE else 0.0
-            continue
-        if st == ISOLATED:
-            for j in range(n):
-                zU[b, i, j] = 0.0
-            continue
-        y = rU[b, i, n - 1]
-        zU[b, i, n - 1] = y
-        for j in range(n - 2, -1, -1):
-            y = rU[b, i, j] + g_row * inv_pivot[i, j + 1] * y
-            zU[b, i, j] = y
-        z = y / (s_end[i] + ge_row[b, i]) if st == FREE else 0.0
-        zU[b, i, 0] = z
-        for j in range(1, n):
-            z = inv_pivot[i, j] * (zU[b, i, j] + g_row * z)
-            zU[b, i, j] = z
-
-
-@njit(parallel=True, cache=True)
-def _precondition_columns(rW, zW, g_col, lump_col, s_end, inv_pivot, ge_col, state_col,
-                          active, chunk):
-    """zW = M_col^-1 rW: exact solve of every bit line's tridiagonal system.
-
-    Bit lines run across rows, so each worker sweeps a chunk of neighbouring columns together
-    (contiguous in memory) from the far end (row 0) to the sense end (row m-1) and back.
-    """
-    B, m, n = rW.shape
-    n_chunks = (n + chunk - 1) // chunk
-    for k in prange(B * n_chunks):
-        b = k // n_chunks
-        if not active[b]:
-            continue
-        j0 = (k - b * n_chunks) * chunk
-        j1 = min(j0 + chunk, n)
-        if lump_col:
-            for j in range(j0, j1):
-                if state_col[b, j] == FREE:
-                    zW[b, m - 1, j] = rW[b, m - 1, j] / (s_end[j] + ge_col[b, j])
-                else:
-                    zW[b, m - 1, j] = 0.0
-            continue
-        for j in range(j0, j1):
-            zW[b, 0, j] = rW[b, 0, j]
-        for i in range(1, m):
-            for j in range(j0, j1):
-                zW[b, i, j] = rW[b, i, j] + g_col * inv_pivot[i - 1, j] * zW[b, i - 1, j]
-        for j in range(j0, j1):
-            if state_col[b, j] == FREE:
-                zW[b, m - 1, j] = zW[b, m - 1, j] / (s_end[j] + ge_col[b, j])
-            else:
-                zW[b, m - 1, j] = 0.0
-        for i in range(m - 2, -1, -1):
-            for j in range(j0, j1):
-                if state_col[b, j] == ISOLATED:
-                    zW[b, i, j] = 0.0
-                else:
-                    zW[b, i, j] = inv_pivot[i, j] * (zW[b, i, j] + g_col * zW[b, i + 1, j])
-
-
-@njit(parallel=True, cache=True)
-def _row_dots(aU, aW, cU, cW, active, out):
-    """out[b, i] = sum over row i of aU*cU + aW*cW (partial sums of a batched dot product)."""
-    B, m, n = aU.shape
-    for k in prange(B * m):
-        b = k // m
-        i = k - b * m
-        acc = 0.0
-        if active[b]:
-            for j in range(n):
-                acc += aU[b, i, j] * cU[b, i, j] + aW[b, i, j] * cW[b, i, j]
-        out[b, i] = acc
-
-
-@njit(parallel=True, cache=True)
-def _step(alpha, xU, xW, pU, pW, rU, rW, yU, yW, active, abs_residual):
-    """x += alpha p; r -= alpha y; abs_residual[b, i] = sum over row i of |r|."""
-    B, m, n = xU.shape
-    for k in prange(B * m):
-        b = k // m
-        i = k - b * m
-        acc = 0.0
-        if active[b]:
-            a = alpha[b]
-            for j in range(n):
-                xU[b, i, j] += a * pU[b, i, j]
-                xW[b, i, j] += a * pW[b, i, j]
-                ru = rU[b, i, j] - a * yU[b, i, j]
-                rw = rW[b, i, j] - a * yW[b, i, j]
-                rU[b, i, j] = ru
-                rW[b, i, j] = rw
-                acc += abs(ru) + abs(rw)
-        abs_residual[b, i] = acc
-
-
-@njit(parallel=True, cache=True)
-def _new_direction(beta, zU, zW, pU, pW, active):
-    """p = z + beta p."""
-    B, m, n = zU.shape
-    for k in prange(B * m):
-        b = k // m
-        i = k - b * m
-        if active[b]:
-            bt = beta[b]
-            for j in range(n):
-                pU[b, i, j] = zU[b, i, j] + bt * pU[b, i, j]
-                pW[b, i, j] = zW[b, i, j] + bt * pW[b, i, j]
-
-
-@njit(parallel=True, cache=True)
-def _terminal_currents(G, xU, xW, g_row, g_col, lump_row, lump_col, ge_row, ge_col, v_end_row,
-                       v_end_col, state_row, state_col, i_row, i_col):
-    """Current into the array at every row source and out of every column to its terminal."""
-    B, m, n = xU.shape
-    for b in prange(B):
-        for i in range(m):
-            st = state_row[b, i]
-            if st == ISOLATED:
-                i_row[b, i] = 0.0
-            elif st == FREE:
-                i_row[b, i] = ge_row[b, i] * (v_end_row[b, i] - xU[b, i, 0])
-            elif lump_row:
-                u = xU[b, i, 0]
-                acc = 0.0
-                for j in range(n):
-                    w = xW[b, m - 1, j] if lump_col else xW[b, i, j]
-                    acc += G[i, j] * (u - w)
-                i_row[b, i] = acc
-            else:
-                u = xU[b, i, 0]
-                w = xW[b, m - 1, 0] if lump_col else xW[b, i, 0]
-                acc = G[i, 0] * (u - w)
-                if n > 1:
-                    acc += g_row * (u - xU[b, i, 1])
-                i_row[b, i] = acc
+@njit(cache=True, nogil=True)
+def _word_row_product(i, G, pU, pW, g_row, lump_row, lump_col, ge, state, yU):
+    """yU[i] = (A p) at the nodes of word line i (0 at held nodes)."""
+    m, n = G.shape
+    if state == ISOLATED:
         for j in range(n):
-            st = state_col[b, j]
-            if st == ISOLATED:
-                i_col[b, j] = 0.0
-            elif st == FREE:
-                i_col[b, j] = ge_col[b, j] * (xW[b, m - 1, j] - v_end_col[b, j])
-            elif lump_col:
-                w = xW[b, m - 1, j]
-                acc = 0.0
-                for i in range(m):
-                    u = xU[b, i, 0] if lump_row else xU[b, i, j]
-                    acc += G[i, j] * (u - w)
-                i_col[b, j] = acc
+            yU[i, j] = 0.0
+        return
+    if lump_row:
+        u = pU[i, 0]
+        acc = ge * u
+        for j in range(n):
+            acc += G[i, j] * (u - (pW[m - 1, j] if lump_col else pW[i, j]))
+        yU[i, 0] = acc if state == FREE else 0.0
+        return
+    for j in range(n):
+        u = pU[i, j]
+        acc = G[i, j] * (u - (pW[m - 1, j] if lump_col else pW[i, j]))
+        if j > 0:
+            acc += g_row * (u - pU[i, j - 1])
+        if j < n - 1:
+            acc += g_row * (u - pU[i, j + 1])
+        yU[i, j] = acc
+    yU[i, 0] = yU[i, 0] + ge * pU[i, 0] if state == FREE else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _bit_row_product(i, G, pU, pW, g_col, lump_row, ge_col, state_col, yW):
+    """yW[i] = (A p) at the bit-line nodes of row i (distributed bit lines; 0 at held nodes)."""
+    m, n = G.shape
+    for j in range(n):
+        w = pW[i, j]
+        acc = G[i, j] * (w - (pU[i, 0] if lump_row else pU[i, j]))
+        if i > 0:
+            acc += g_col * (w - pW[i - 1, j])
+        if i < m - 1:
+            acc += g_col * (w - pW[i + 1, j])
+        else:
+            acc += ge_col[j] * w
+        state = state_col[j]
+        yW[i, j] = 0.0 if state == ISOLATED or (state == END_FIXED and i == m - 1) else acc
+
+
+@njit(cache=True, nogil=True)
+def _update_direction_row(i, beta, z, p):
+    """p[i] = z[i] + beta p[i]."""
+    for j in range(z.shape[1]):
+        p[i, j] = z[i, j] + beta * p[i, j]
+
+
+@njit(cache=True, nogil=True)
+def _direction_and_product(beta, zU, zW, pU, pW, yU, yW, G, g_row, g_col, lump_row, lump_col,
+                           ge_row, ge_col, state_row, state_col):
+    """p = z + beta p, then y = A p; returns p·y.
+
+    y may share memory with z: row i of z is consumed (p[i] updated) before y[i] is written,
+    and row i+1 is updated just before y[i] needs it. Lumped bit lines live in row m-1,
+    which every row's product needs, so that row's bit part is updated first.
+    """
+    m, n = G.shape
+    _update_direction_row(0, beta, zU, pU)
+    _update_direction_row(0 if m == 1 or not lump_col else m - 1, beta, zW, pW)
+    if lump_col:
+        for j in range(n):
+            yW[m - 1, j] = ge_col[j] * pW[m - 1, j]
+    p_y = 0.0
+    for i in range(m):
+        if i + 1 < m:
+            _update_direction_row(i + 1, beta, zU, pU)
+            if not lump_col:
+                _update_direction_row(i + 1, beta, zW, pW)
+        _word_row_product(i, G, pU, pW, g_row, lump_row, lump_col, ge_row[i], state_row[i], yU)
+        if lump_col:
+            for j in range(n):
+                yW[m - 1, j] += G[i, j] * (pW[m - 1, j] - (pU[i, 0] if lump_row else pU[i, j]))
+        else:
+            _bit_row_product(i, G, pU, pW, g_col, lump_row, ge_col, state_col, yW)
+        for j in range(n):
+            p_y += pU[i, j] * yU[i, j]
+            if not lump_col:
+                p_y += pW[i, j] * yW[i, j]
+    if lump_col:
+        for j in range(n):
+            if state_col[j] != FREE:
+                yW[m - 1, j] = 0.0
+            p_y += pW[m - 1, j] * yW[m - 1, j]
+    return p_y
+
+
+@njit(cache=True, nogil=True)
+def _step_and_precondition(alpha, xU, xW, pU, pW, rU, rW, zU, zW, g_row, g_col, lump_row,
+                           lump_col, s_end_row, inv_row, s_end_col, inv_col, ge_row, ge_col,
+                           state_row, state_col):
+    """x += alpha p; r -= alpha q (q held in z); then z = M^-1 r. Returns (|r|_1, r·z).
+
+    One sweep down the rows updates row i, solves word line i (Thomas, eliminated from its
+    far end) and advances every bit line's forward elimination by one row; a sweep back up
+    finishes the bit lines.
+    """
+    m, n = xU.shape
+    residual = 0.0
+    r_z = 0.0
+    for i in range(m):
+        for j in range(n):
+            xU[i, j] += alpha * pU[i, j]
+            xW[i, j] += alpha * pW[i, j]
+            ru = rU[i, j] - alpha * zU[i, j]
+            rw = rW[i, j] - alpha * zW[i, j]
+            rU[i, j] = ru
+            rW[i, j] = rw
+            residual += abs(ru) + abs(rw)
+        # word line i
+        state = state_row[i]
+        if lump_row:
+            zU[i, 0] = rU[i, 0] / (s_end_row[i] + ge_row[i]) if state == FREE else 0.0
+            r_z += zU[i, 0] * rU[i, 0]
+        elif state == ISOLATED:
+            for j in range(n):
+                zU[i, j] = 0.0
+        else:
+            y = rU[i, n - 1]
+            zU[i, n - 1] = y
+            for j in range(n - 2, -1, -1):
+                y = rU[i, j] + g_row * inv_row[i, j + 1] * y
+                zU[i, j] = y
+            z = y / (s_end_row[i] + ge_row[i]) if state == FREE else 0.0
+            zU[i, 0] = z
+            r_z += z * rU[i, 0]
+            for j in range(1, n):
+                z = inv_row[i, j] * (zU[i, j] + g_row * z)
+                zU[i, j] = z
+                r_z += z * rU[i, j]
+        # bit lines: forward elimination reaches row i
+        if not lump_col:
+            if i == 0:
+                for j in range(n):
+                    zW[0, j] = rW[0, j]
             else:
-                w = xW[b, m - 1, j]
-                u = xU[b, m - 1, 0] if lump_row else xU[b, m - 1, j]
-                acc = G[m - 1, j] * (u - w)
-                if m > 1:
-                    acc += g_col * (xW[b, m - 2, j] - w)
-                i_col[b, j] = acc
+                for j in range(n):
+                    zW[i, j] = rW[i, j] + g_col * inv_col[i - 1, j] * zW[i - 1, j]
+    # bit lines: end pivots and back-substitution
+    for j in range(n):
+        if state_col[j] == FREE:
+            zW[m - 1, j] = (rW[m - 1, j] if lump_col else zW[m - 1, j]) / (s_end_col[j]
+                                                                           + ge_col[j])
+        else:
+            zW[m - 1, j] = 0.0
+        r_z += zW[m - 1, j] * rW[m - 1, j]
+    if not lump_col:
+        for i in range(m - 2, -1, -1):
+            for j in range(n):
+                z = 0.0
+                if state_col[j] != ISOLATED:
+                    z = inv_col[i, j] * (zW[i, j] + g_col * zW[i + 1, j])
+                zW[i, j] = z
+                r_z += z * rW[i, j]
+    return residual, r_z
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
+def _largest_terminal_current(G, xU, xW, g_row, g_col, lump_row, lump_col, ge_row, ge_col,
+                              v_end_row, v_end_col, state_row, state_col):
+    """Largest |terminal current| from the end nodes (cheap: it only scales the stopping
+    test; reported currents come from `_line_cell_currents`)."""
+    m, n = G.shape
+    largest = 0.0
+    for i in range(m):
+        state = state_row[i]
+        current = 0.0
+        if state == FREE:
+            current = ge_row[i] * (v_end_row[i] - xU[i, 0])
+        elif state == END_FIXED:
+            u = xU[i, 0]
+            for j in range(n if lump_row else 1):
+                current += G[i, j] * (u - (xW[m - 1, j] if lump_col else xW[i, j]))
+            if not lump_row and n > 1:
+                current += g_row * (u - xU[i, 1])
+        largest = max(largest, abs(current))
+    for j in range(n):
+        state = state_col[j]
+        current = 0.0
+        if state == FREE:
+            current = ge_col[j] * (xW[m - 1, j] - v_end_col[j])
+        elif state == END_FIXED:
+            w = xW[m - 1, j]
+            for i in range(0 if lump_col else m - 1, m):
+                current += G[i, j] * ((xU[i, 0] if lump_row else xU[i, j]) - w)
+            if not lump_col and m > 1:
+                current += g_col * (xW[m - 2, j] - w)
+        largest = max(largest, abs(current))
+    return largest
+
+
+@njit(cache=True, nogil=True)
+def _pcg_vector(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col,
+                ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, current_floor,
+                xU, xW, rtol, max_iterations):
+    """Preconditioned CG for one input vector from x (held nodes already set); x is updated
+    in place. Returns the iterations taken, or -1 if ``max_iterations`` did not suffice."""
+    m, n = G.shape
+    rU = np.zeros((m, n))
+    rW = np.zeros((m, n))
+    pU = np.zeros((m, n))
+    pW = np.zeros((m, n))
+    # r = b - A x: A x at the free nodes (as the product of the direction p = x + 0 p), then
+    # the injections of resistive sources. The first CG direction discards p (beta = 0).
+    _direction_and_product(0.0, xU, xW, pU, pW, rU, rW, G, g_row, g_col, lump_row, lump_col,
+                           ge_row, ge_col, state_row, state_col)
+    zU = np.zeros((m, n))  # z = M^-1 r, and A p once z is consumed
+    zW = np.zeros((m, n))
+    for i in range(m):
+        for j in range(n):
+            rU[i, j] = -rU[i, j]
+            rW[i, j] = -rW[i, j]
+        if state_row[i] == FREE:
+            rU[i, 0] += ge_row[i] * v_end_row[i]
+    for j in range(n):
+        if state_col[j] == FREE:
+            rW[m - 1, j] += ge_col[j] * v_end_col[j]
+    alpha = 0.0
+    r_z_previous = 0.0
+    iterations = 0
+    while True:
+        residual, r_z = _step_and_precondition(
+            alpha, xU, xW, pU, pW, rU, rW, zU, zW, g_row, g_col, lump_row, lump_col,
+            s_end_row, inv_row, s_end_col, inv_col, ge_row, ge_col, state_row, state_col)
+        largest = _largest_terminal_current(G, xU, xW, g_row, g_col, lump_row, lump_col,
+                                            ge_row, ge_col, v_end_row, v_end_col, state_row,
+                                            state_col)
+        if residual <= rtol * max(largest, current_floor) or r_z <= 0.0:
+            return iterations
+        if iterations >= max_iterations:
+            return -1
+        beta = r_z / r_z_previous if iterations > 0 else 0.0
+        r_z_previous = r_z
+        p_q = _direction_and_product(beta, zU, zW, pU, pW, zU, zW, G, g_row, g_col, lump_row,
+                                     lump_col, ge_row, ge_col, state_row, state_col)
+        if p_q <= 0.0:
+            return iterations
+        alpha = r_z / p_q
+        iterations += 1
+
+
+@njit(cache=True, nogil=True)
+def _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row,
+                 s_end_col, inv_col, ge_row, ge_col, state_row, state_col, v_end_row, v_end_col,
+                 current_floor, xU, xW, rtol, max_iterations, iterations):
+    """`_pcg_vector` for vectors start..stop-1 of a batch (releases the GIL: threads run
+    several of these at once)."""
+    for b in range(start, stop):
+        iterations[b] = _pcg_vector(
+            G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col,
+            ge_row[b], ge_col[b], state_row[b], state_col[b], v_end_row[b], v_end_col[b],
+            current_floor[b], xU[b], xW[b], rtol, max_iterations)
+
+
+@njit(cache=True)
 def _line_cell_currents(G, xU, xW, lump_row, lump_col, state_row, state_col, i_row, i_col):
     """Terminal currents as the sum of a line's cell currents (KCL over the whole line).
 
-    Equal to `_terminal_currents` at convergence, but it never subtracts nearly equal node
+    Equal to the end-node currents at convergence, but it never subtracts nearly equal node
     voltages across a wire or end conductance, so its rounding error is eps·V·sum(G)
     instead of eps·V·g_wire: the accurate form for the reported currents.
     """
     B, m, n = xU.shape
-    for k in prange(B * m):
-        b = k // m
-        i = k - b * m
-        acc = 0.0
-        if state_row[b, i] != ISOLATED:
-            for j in range(n):
-                u = xU[b, i, 0] if lump_row else xU[b, i, j]
-                w = xW[b, m - 1, j] if lump_col else xW[b, i, j]
-                acc += G[i, j] * (u - w)
-        i_row[b, i] = acc
-    for b in prange(B):
+    for b in range(B):
         for j in range(n):
             i_col[b, j] = 0.0
         for i in range(m):
+            acc = 0.0
             for j in range(n):
-                u = xU[b, i, 0] if lump_row else xU[b, i, j]
-                w = xW[b, m - 1, j] if lump_col else xW[b, i, j]
-                i_col[b, j] += G[i, j] * (u - w)
+                cell = G[i, j] * ((xU[b, i, 0] if lump_row else xU[b, i, j])
+                                  - (xW[b, m - 1, j] if lump_col else xW[b, i, j]))
+                acc += cell
+                i_col[b, j] += cell
+            i_row[b, i] = 0.0 if state_row[b, i] == ISOLATED else acc
         for j in range(n):
             if state_col[b, j] == ISOLATED:
                 i_col[b, j] = 0.0
@@ -555,110 +572,26 @@ def _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col):
     xW *= (state_col != ISOLATED)[:, None, :]
 
 
+def _run_spread_over_threads(solve_range, count: int):
+    """Call ``solve_range(start, stop)`` over 0..count-1 in chunks, on numba's thread count.
+
+    The kernels release the GIL, so plain threads run them in parallel; a few chunks per
+    thread balance vectors that need different numbers of iterations.
+    """
+    threads = min(get_num_threads(), count)
+    if threads <= 1:
+        solve_range(0, count)
+        return
+    chunk = max(1, count // (4 * threads))
+    starts = range(0, count, chunk)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda start: solve_range(start, min(start + chunk, count)), starts))
+
+
 def _expand_lumped(xU, xW, lump_row, lump_col):
     v_word = np.repeat(xU[:, :, :1], xU.shape[2], axis=2) if lump_row else xU
     v_bit = np.repeat(xW[:, -1:, :], xW.shape[1], axis=1) if lump_col else xW
     return v_word, v_bit
-
-
-class _Network:
-    """What every input vector shares: conductances, wires and the line eliminations."""
-
-    def __init__(self, G, g_row, g_col, lump_row, lump_col, s_end_row, s_end_col,
-                 inv_pivot_row, inv_pivot_col):
-        self.G, self.g_row, self.g_col = G, g_row, g_col
-        self.lump_row, self.lump_col = lump_row, lump_col
-        self.s_end_row, self.s_end_col = s_end_row, s_end_col
-        self.inv_pivot_row, self.inv_pivot_col = inv_pivot_row, inv_pivot_col
-
-
-class _Ends:
-    """Per input vector and line: end conductance, state, terminal voltage; stopping floor."""
-
-    def __init__(self, ge_row, ge_col, state_row, state_col, v_end_row, v_end_col,
-                 current_floor):
-        self.ge_row, self.ge_col = ge_row, ge_col
-        self.state_row, self.state_col = state_row, state_col
-        self.v_end_row, self.v_end_col = v_end_row, v_end_col
-        self.current_floor = current_floor
-
-    def block(self, part: slice) -> _Ends:
-        return _Ends(self.ge_row[part], self.ge_col[part], self.state_row[part],
-                     self.state_col[part], self.v_end_row[part], self.v_end_col[part],
-                     self.current_floor[part])
-
-
-class _Workspace:
-    """CG work arrays (residual, preconditioned residual, direction, A·direction)."""
-
-    def __init__(self, shape):
-        self.rU, self.rW, self.zU, self.zW, self.pU, self.pW, self.yU, self.yW = (
-            np.zeros(shape) for _ in range(8)
-        )
-        self.partial = np.zeros(shape[:2])
-
-    def view(self, size: int):
-        """The first ``size`` vectors of every array, zeroed."""
-        arrays = [a[:size] for a in (self.rU, self.rW, self.zU, self.zW, self.pU, self.pW,
-                                     self.yU, self.yW, self.partial)]
-        for a in arrays:
-            a.fill(0.0)
-        return arrays
-
-
-def _conjugate_gradients(net: _Network, ends: _Ends, xU, xW, i_row, i_col, work) -> int:
-    """Run preconditioned CG on a block of vectors from x (held nodes already set).
-
-    Updates x in place and returns the iterations taken. ``i_row`` / ``i_col`` receive the
-    end-formula terminal currents that scale the stopping test.
-    """
-    G = net.G
-    B = xU.shape[0]
-    rU, rW, zU, zW, pU, pW, yU, yW, partial = work.view(B)
-    active = np.ones(B, dtype=np.bool_)
-    _apply_nodal(G, xU, xW, net.g_row, net.g_col, net.lump_row, net.lump_col, ends.ge_row,
-                 ends.ge_col, ends.state_row, ends.state_col, active, rU, rW)
-    np.negative(rU, out=rU)
-    np.negative(rW, out=rW)
-    # Sources driven through a resistance inject ge * V at their end node.
-    rU[:, :, 0] += np.where(ends.state_row == FREE, ends.ge_row * ends.v_end_row, 0.0)
-    rW[:, -1, :] += np.where(ends.state_col == FREE, ends.ge_col * ends.v_end_col, 0.0)
-    residual_l1 = np.abs(rU).sum(axis=(1, 2)) + np.abs(rW).sum(axis=(1, 2))
-    rz = np.zeros(B)
-    iterations = 0
-    while True:
-        _terminal_currents(G, xU, xW, net.g_row, net.g_col, net.lump_row, net.lump_col,
-                           ends.ge_row, ends.ge_col, ends.v_end_row, ends.v_end_col,
-                           ends.state_row, ends.state_col, i_row, i_col)
-        largest = np.maximum(np.abs(i_row).max(axis=1), np.abs(i_col).max(axis=1))
-        active &= residual_l1 > RESIDUAL_RTOL * np.maximum(largest, ends.current_floor)
-        if not active.any():
-            return iterations
-        if iterations >= MAX_ITERATIONS:
-            raise RuntimeError(
-                f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations "
-                f"(residual {residual_l1.max():.3e} A)"
-            )
-        _precondition_rows(rU, zU, net.g_row, net.lump_row, net.s_end_row, net.inv_pivot_row,
-                           ends.ge_row, ends.state_row, active)
-        _precondition_columns(rW, zW, net.g_col, net.lump_col, net.s_end_col,
-                              net.inv_pivot_col, ends.ge_col, ends.state_col, active,
-                              COLUMN_CHUNK)
-        _row_dots(zU, zW, rU, rW, active, partial)
-        rz_new = partial.sum(axis=1)
-        beta = np.where(iterations > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
-        rz = rz_new
-        _new_direction(beta, zU, zW, pU, pW, active)
-        _apply_nodal(G, pU, pW, net.g_row, net.g_col, net.lump_row, net.lump_col, ends.ge_row,
-                     ends.ge_col, ends.state_row, ends.state_col, active, yU, yW)
-        _row_dots(pU, pW, yU, yW, active, partial)
-        p_a_p = partial.sum(axis=1)
-        alpha = np.where(p_a_p > 0, rz / np.where(p_a_p > 0, p_a_p, 1.0), 0.0)
-        # A zero step means r is already exactly 0 for that vector.
-        active &= alpha != 0
-        _step(alpha, xU, xW, pU, pW, rU, rW, yU, yW, active, partial)
-        residual_l1 = np.where(active, partial.sum(axis=1), 0.0)
-        iterations += 1
 
 
 # --------------------------------------------------------------------------- public API
@@ -722,30 +655,29 @@ def solve_crossbar(
     _row_pivots(G, g_row, lump_row, s_end_row, inv_pivot_row)
     _column_pivots(G, g_col, lump_col, s_end_col, inv_pivot_col)
 
-    network = _Network(G, g_row, g_col, lump_row, lump_col, s_end_row, s_end_col, inv_pivot_row,
-                       inv_pivot_col)
     line_conductance = max(G.sum(axis=0).max(), G.sum(axis=1).max())
     v_scale = np.maximum(np.abs(v_end_row).max(axis=1), np.abs(v_end_col).max(axis=1))
-    ends = _Ends(ge_row, ge_col, state_row, state_col, v_end_row, v_end_col,
-                 CURRENT_FLOOR * v_scale * line_conductance)
+    current_floor = CURRENT_FLOOR * v_scale * line_conductance
 
     B = v_row.shape[0]
     xU, xW = _initial_guess(warm_start, (B, m, n), batched, lump_row, lump_col)
     _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col)
-    i_row, i_col = np.zeros((B, m)), np.zeros((B, n))
-    # Vectors are solved in blocks whose working set stays in cache.
-    block = max(1, WORKING_SET_BYTES // (_WORK_ARRAYS * 8 * m * n))
-    work = _Workspace((min(block, B), m, n))
-    iterations = 0
-    for start in range(0, B, block):
-        part = slice(start, min(start + block, B))
-        taken = _conjugate_gradients(network, ends.block(part), xU[part], xW[part], i_row[part],
-                                     i_col[part], work)
-        iterations = max(iterations, taken)
+    iterations = np.zeros(B, dtype=np.int64)
+    solve_range = partial(_pcg_vectors, G=G, g_row=g_row, g_col=g_col, lump_row=lump_row,
+                          lump_col=lump_col, s_end_row=s_end_row, inv_row=inv_pivot_row,
+                          s_end_col=s_end_col, inv_col=inv_pivot_col, ge_row=ge_row,
+                          ge_col=ge_col, state_row=state_row, state_col=state_col,
+                          v_end_row=v_end_row, v_end_col=v_end_col,
+                          current_floor=current_floor, xU=xU, xW=xW, rtol=RESIDUAL_RTOL,
+                          max_iterations=MAX_ITERATIONS, iterations=iterations)
+    _run_spread_over_threads(solve_range, B)
+    if np.any(iterations < 0):
+        raise RuntimeError(f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations")
 
+    i_row, i_col = np.zeros((B, m)), np.zeros((B, n))
     _line_cell_currents(G, xU, xW, lump_row, lump_col, state_row, state_col, i_row, i_col)
     # A floating end delivers nothing (its line's cell currents sum to 0 up to the residual).
     i_row[np.isnan(v_row)] = 0.0
     i_col[np.isnan(v_col)] = 0.0
     v_word, v_bit = _expand_lumped(xU, xW, lump_row, lump_col)
-    return _package(i_row, i_col, v_word, v_bit, iterations, batched)
+    return _package(i_row, i_col, v_word, v_bit, iterations.max(), batched)
