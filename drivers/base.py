@@ -2,10 +2,10 @@
 and timeouts, the identity check at connect, error-queue checks after configuration, and a context
 manager that shuts the instrument down safely on every exit path.
 
-A driver takes an already-open pyvisa message-based resource (or an address and a resource manager
-through `open`). It only ever calls the resource's `write`, `read`, `timeout`, `read_termination`,
-`write_termination`, `resource_name` and `close`, so any transport with those works (tests use
-a fake).
+A driver takes an already-open pyvisa message-based resource (or an address and a resource
+manager through `connect`). It only ever calls the resource's `write`, `read`, `timeout`,
+`read_termination`, `write_termination`, `resource_name` and `close`, so any transport with those
+works (tests use a fake).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Instrument:
             raise
 
     @classmethod
-    def open(cls, address: str, resource_manager: Any = None, **options: Any) -> Instrument:
+    def connect(cls, address: str, resource_manager: Any = None, **options: Any) -> Instrument:
         """The driver for `address`: this driver's open session there if any, else a new one.
 
         `resource_manager` defaults to `pyvisa.ResourceManager()` (the system VISA); pass
@@ -153,8 +153,8 @@ class Instrument:
     def shutdown(self) -> None:
         """Leave the instrument safe: sources ramped to 0 and off, relays open (override)."""
 
-    def close(self) -> None:
-        """Close the session (without shutting down; see `__exit__`)."""
+    def disconnect(self) -> None:
+        """Close the session without shutting down (the context manager shuts down first)."""
         self._release()
 
     def _release(self) -> None:
@@ -170,7 +170,7 @@ class Instrument:
         try:
             self.shutdown()
         finally:
-            self.close()
+            self.disconnect()
 
 
 class ScpiErrorQueue:

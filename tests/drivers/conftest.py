@@ -62,7 +62,7 @@ def _expected_protocol(driver_class, pairs, **options):
         yield driver
         resource.assert_done()
     finally:
-        driver.close()
+        driver.disconnect()
 
 
 @pytest.fixture

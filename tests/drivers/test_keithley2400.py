@@ -39,7 +39,7 @@ def test_terminations_and_timeout_are_explicit(fake_resource):
     smu = Keithley2400(resource)
     assert (resource.read_termination, resource.write_termination) == ("\n", "\n")
     assert resource.timeout == 5000
-    smu.close()
+    smu.disconnect()
 
 
 def test_source_voltage_sets_limit_before_level_and_100nA_is_exact(expected_protocol):
@@ -224,7 +224,7 @@ def test_sweep_timeout_grows_with_the_sweep(expected_protocol, fake_resource):
     smu.sweep([0.1, 0.2], delay=1.0)
     assert max(resource.read_timeouts) >= 5000 + 2000
     assert resource.timeout == 5000
-    smu.close()
+    smu.disconnect()
 
 
 def test_pulse_is_not_supported_on_a_2400(expected_protocol):

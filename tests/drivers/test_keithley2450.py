@@ -174,7 +174,7 @@ def test_pulse_train_in_the_trigger_model(expected_protocol, fake_resource):
     smu.pulse(1.5, width=2e-3, count=10, period=1e-2)
     resource.assert_done()
     assert max(resource.read_timeouts) >= 5000 + 100  # the wait covers ten 10 ms periods
-    smu.close()
+    smu.disconnect()
 
 
 def test_pulse_shorter_than_the_trigger_model_can_make_is_refused(expected_protocol):

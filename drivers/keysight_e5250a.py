@@ -1,0 +1,85 @@
+"""Keysight (Agilent) E5250A low-leakage switch mainframe with E5252A 10x12 matrix cards, SCPI.
+
+Commands from the E5250A User's Guide ch. 5-6 (see commands.toml). Channels are five digits
+`<card><input 01-10><output 01-12>`, sent as `(@10103,10205)`; card 0 is auto-configuration mode,
+where outputs run 01-48 across the cards. Closes accumulate on this instrument, so exclusive close
+opens the cards first. The E5250A has no forbidden-channel list: forbidden crosspoints are refused
+in software. The connection sequence is break-before-make from the moment the driver connects.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .base import Instrument, ScpiErrorQueue
+from .switch import SwitchMatrixBase
+from .validators import IntegerInRange
+
+_CHANNEL = re.compile(r"\(@((?:\d{5})(?:,\d{5})*)?\)")
+
+
+class KeysightE5250A(ScpiErrorQueue, SwitchMatrixBase, Instrument):
+    """An E5250A mainframe; `cards` are the installed card numbers (0 in auto-config mode)."""
+
+    catalog_name = "keysight_e5250a"
+    timeout_ms = 5000
+    identity_pattern = re.compile(r"\b(E5250A)\b")
+    expected_identity = "a Keysight/Agilent E5250A switch mainframe"
+    channel_pattern = re.compile(r"[0-4](?:0[1-9]|10)(?:0[1-9]|[1-4]\d)")
+    channel_format = "<card 0-4><input 01-10><output 01-48>, e.g. 10103"
+
+    def __init__(self, resource, cards: tuple[int, ...] = (1,)):
+        self.cards = tuple(IntegerInRange(0, 4)("card", card) for card in cards)
+        super().__init__(resource)
+
+    def _connected(self) -> None:
+        self.write("*CLS")
+        self.configure(":ROUT:CONN:RULE ALL,FREE")
+        self.configure(":ROUT:CONN:SEQ ALL,BBM")
+
+    def crosspoint(self, input_port: int, output_port: int, card: int | None = None) -> str:
+        """Channel joining `input_port` (1-10) to `output_port` (1-12; 1-48 on card 0)."""
+        card = self.cards[0] if card is None else IntegerInRange(0, 4)("card", card)
+        source = IntegerInRange(1, 10)("input_port", input_port)
+        output = IntegerInRange(1, 48 if card == 0 else 12)("output_port", output_port)
+        return f"{card}{source:02d}{output:02d}"
+
+    def _ports(self, channel: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        return (channel[0], channel[1:3]), (channel[0], channel[3:])
+
+    def _close(self, channels: list[str]) -> None:
+        self.configure(f":ROUT:CLOS (@{','.join(channels)})")
+
+    def _open(self, channels: list[str]) -> None:
+        self.configure(f":ROUT:OPEN (@{','.join(channels)})")
+
+    def _exclusive_close(self, channels: list[str]) -> None:
+        with self.locked():
+            self.open_all()
+            self._close(channels)
+
+    def open_all(self) -> None:
+        self.configure(":ROUT:OPEN:CARD ALL")
+
+    def closed(self) -> frozenset[str]:
+        """Closed channels of every installed card (`:ROUT:CLOS:CARD?` replies `(@...)`)."""
+        names: set[str] = set()
+        for card in self.cards:
+            command = f":ROUT:CLOS:CARD? {card}"
+            reply = self.ask(command).strip()
+            match = _CHANNEL.fullmatch(reply)
+            if match is None:
+                raise ValueError(f"{self.describe()}: reply {reply!r} to {command!r} is not (@...)")
+            if match.group(1):
+                names.update(match.group(1).split(","))
+        return frozenset(names)
+
+    def set_break_before_make(self, enabled: bool) -> None:
+        """BBM, or NSEQ (no sequence: fastest, no guaranteed order)."""
+        self.configure(f":ROUT:CONN:SEQ ALL,{'BBM' if enabled else 'NSEQ'}")
+
+    def reset(self) -> None:
+        """Instrument reset (all open), then free routing with break-before-make again."""
+        self.configure("*RST")
+        self.configure(":ROUT:CONN:RULE ALL,FREE")
+        self.configure(":ROUT:CONN:SEQ ALL,BBM")

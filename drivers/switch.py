@@ -1,0 +1,100 @@
+"""What every switch-matrix driver shares: channel-name checks, forbidden crosspoints refused in
+software before anything is sent, and no two inputs (sources) ever closed onto one output.
+
+A driver subclasses `SwitchMatrixBase`, sets `channel_pattern`, and implements `_ports` (a
+channel's input and output), `_close`, `_open`, `_exclusive_close`, `open_all` and `closed`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable
+from typing import ClassVar
+
+
+class SwitchMatrixBase:
+    """Template for a switch matrix; see the module docstring."""
+
+    channel_pattern: ClassVar[re.Pattern[str]]
+    """A valid channel name (anchored)."""
+    channel_format: ClassVar[str]
+    """How a channel name is written, for error messages."""
+
+    _forbidden: frozenset[str] = frozenset()
+
+    # -- what each driver implements -----------------------------------------------------------
+
+    def _ports(self, channel: str) -> tuple[Hashable, Hashable]:
+        """(input, output) that `channel` connects."""
+        raise NotImplementedError
+
+    def _close(self, channels: list[str]) -> None:
+        raise NotImplementedError
+
+    def _open(self, channels: list[str]) -> None:
+        raise NotImplementedError
+
+    def _exclusive_close(self, channels: list[str]) -> None:
+        raise NotImplementedError
+
+    def open_all(self) -> None:
+        raise NotImplementedError
+
+    def closed(self) -> frozenset[str]:
+        raise NotImplementedError
+
+    # -- shared behaviour ----------------------------------------------------------------------
+
+    def channel_list(self, channels: Iterable[str] | str) -> list[str]:
+        """Checked channel names, in the given order, without duplicates."""
+        names = [channels] if isinstance(channels, str) else list(channels)
+        if not names:
+            raise ValueError("channels is empty; give at least one channel")
+        for name in names:
+            if not isinstance(name, str) or not self.channel_pattern.fullmatch(name):
+                raise ValueError(
+                    f"channel = {name!r} is not a channel name ({self.channel_format})"
+                )
+        return list(dict.fromkeys(names))
+
+    def _check_safe(self, channels: list[str], already_closed: Iterable[str]) -> None:
+        refused = [name for name in channels if name in self._forbidden]
+        if refused:
+            raise ValueError(f"channels {', '.join(refused)} are forbidden and must never close")
+        inputs_per_output: dict[Hashable, str] = {}
+        for name in [*already_closed, *channels]:
+            source, output = self._ports(name)
+            other = inputs_per_output.setdefault(output, name)
+            if self._ports(other)[0] != source:
+                raise ValueError(
+                    f"closing {name} would join two inputs on one output ({other} is closed "
+                    "there): two sources on one line; open one first"
+                )
+
+    def close(self, channels: Iterable[str] | str) -> None:
+        """Close `channels` in addition to those already closed (which are read back first)."""
+        names = self.channel_list(channels)
+        self._check_safe(names, self.closed())
+        self._close(names)
+
+    def open(self, channels: Iterable[str] | str) -> None:
+        """Open `channels`."""
+        self._open(self.channel_list(channels))
+
+    def exclusive_close(self, channels: Iterable[str] | str) -> None:
+        """Open every other channel, then close `channels`."""
+        names = self.channel_list(channels)
+        self._check_safe(names, ())
+        self._exclusive_close(names)
+
+    def set_forbidden(self, channels: Iterable[str] | str) -> None:
+        """Channels that must never close; replaces the previous set (empty list: none)."""
+        names = [] if not channels else self.channel_list(channels)
+        self._forbidden = frozenset(names)
+
+    def forbidden(self) -> frozenset[str]:
+        return self._forbidden
+
+    def shutdown(self) -> None:
+        """Open every crosspoint."""
+        self.open_all()

@@ -1,0 +1,134 @@
+"""Keithley 707B/708B switching-matrix driver: exact command/reply conversations."""
+
+import pytest
+from xbarlab.drivers.errors import InstrumentError, WrongInstrumentError
+from xbarlab.drivers.keithley707b import Keithley707B
+
+IDN = "Keithley Instruments Inc., Model 707B, 04088796, 1.7.0a"
+NONE = "0.00000e+00"
+
+
+def ok(command):
+    return [(command, None), ("print(errorqueue.count)", NONE)]
+
+
+def connect(idn=IDN):
+    return [("*IDN?", idn), ("errorqueue.clear()", None)] + ok(
+        "channel.connectrule = channel.BREAK_BEFORE_MAKE"
+    )
+
+
+GETCLOSE = 'print(channel.getclose("allslots"))'
+
+
+def test_connect_sets_break_before_make(expected_protocol):
+    with expected_protocol(Keithley707B, connect()) as matrix:
+        assert matrix.model == "707B" and matrix.slots == 6
+
+
+def test_2636b_is_not_a_matrix(fake_resource):
+    resource = fake_resource("keithley707b", [("*IDN?", "Keithley Instruments Inc., Model 2636B")])
+    with pytest.raises(WrongInstrumentError, match="707B or 708B"):
+        Keithley707B(resource)
+
+
+def test_crosspoint_names(expected_protocol):
+    with expected_protocol(Keithley707B, connect()) as matrix:
+        assert matrix.crosspoint(1, 3) == "1A03"
+        assert matrix.crosspoint(8, 12, slot=6) == "6H12"
+        with pytest.raises(ValueError, match="output_port = 13 is outside the allowed range 1 to"):
+            matrix.crosspoint(1, 13)
+    idn = "Keithley Instruments Inc., Model 708B, 1, 1.0"
+    with expected_protocol(Keithley707B, connect(idn)) as matrix:
+        with pytest.raises(ValueError, match="slot = 2 is outside the allowed range 1 to 1"):
+            matrix.crosspoint(1, 1, slot=2)
+        with pytest.raises(ValueError, match="channel = '2A01' is not a channel name"):
+            matrix.open("2A01")
+
+
+def test_closed_set_with_nil_when_nothing_is_closed(expected_protocol):
+    pairs = connect() + [(GETCLOSE, "nil"), (GETCLOSE, "1A01;1C03")]
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        assert matrix.closed() == frozenset()
+        assert matrix.closed() == {"1A01", "1C03"}
+
+
+def test_close_adds_after_reading_back_what_is_closed(expected_protocol):
+    pairs = connect() + [(GETCLOSE, "1A01")] + ok('channel.close("1B02,1C03")')
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        matrix.close(["1B02", "1C03"])
+
+
+def test_two_inputs_on_one_output_are_refused_before_writing(expected_protocol):
+    pairs = connect() + [(GETCLOSE, "1A03")]
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        with pytest.raises(ValueError, match="closing 1B03 would join two inputs on one output"):
+            matrix.close("1B03")
+        with pytest.raises(ValueError, match="two sources on one line"):
+            matrix.exclusive_close(["1A05", "1B05"])
+
+
+def test_exclusive_close_open_and_open_all(expected_protocol):
+    pairs = (
+        connect()
+        + ok('channel.exclusiveclose("1A01,1C03")')
+        + ok('channel.open("1A01")')
+        + ok('channel.open("allslots")')
+    )
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        matrix.exclusive_close(["1A01", "1C03"])
+        matrix.open(["1A01"])
+        matrix.open_all()
+
+
+def test_forbidden_channels_set_in_hardware_and_refused_in_software(expected_protocol):
+    pairs = (
+        connect()
+        + ok('channel.clearforbidden("allslots")')
+        + ok('channel.setforbidden("1A01,1H12")')
+        + ok('channel.clearforbidden("allslots")')
+    )
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        matrix.set_forbidden(["1H12", "1A01"])
+        assert matrix.forbidden() == {"1A01", "1H12"}
+        with pytest.raises(ValueError, match="channels 1A01 are forbidden"):
+            matrix.exclusive_close(["1A01"])
+        matrix.set_forbidden([])
+        assert matrix.forbidden() == frozenset()
+
+
+def test_connect_rule(expected_protocol):
+    pairs = connect() + ok("channel.connectrule = channel.OFF") + ok(
+        "channel.connectrule = channel.BREAK_BEFORE_MAKE")
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        matrix.set_break_before_make(False)
+        matrix.set_break_before_make(True)
+
+
+def test_instrument_error(expected_protocol):
+    pairs = connect() + [
+        ('channel.open("1A01")', None),
+        ("print(errorqueue.count)", "1.00000e+00"),
+        ("print(errorqueue.next())", "1.11500e+03\tParameter error\t2.00000e+00\t0.00000e+00"),
+        ("print(errorqueue.count)", NONE),
+    ]
+    with (
+        expected_protocol(Keithley707B, pairs) as matrix,
+        pytest.raises(InstrumentError) as info,
+    ):
+        matrix.open("1A01")
+    assert (info.value.code, info.value.message) == (1115, "Parameter error")
+
+
+def test_shutdown_opens_everything_and_context_manager(fake_resource):
+    resource = fake_resource("keithley707b", connect() + ok('channel.open("allslots")'))
+    with Keithley707B(resource) as matrix:
+        assert matrix.model == "707B"
+    resource.assert_done()
+    assert resource.closed
+
+
+def test_reset(expected_protocol):
+    pairs = connect() + ok("reset()") + ok("channel.connectrule = channel.BREAK_BEFORE_MAKE")
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        matrix.reset()
