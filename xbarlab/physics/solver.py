@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 from numba import get_num_threads, njit
@@ -379,20 +378,18 @@ def _largest_terminal_current(G, xU, xW, g_row, g_col, lump_row, lump_col, ge_ro
 @njit(cache=True, nogil=True)
 def _pcg_vector(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col,
                 ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, current_floor,
-                xU, xW, rtol, max_iterations):
+                xU, xW, work, rtol, max_iterations):
     """Preconditioned CG for one input vector from x (held nodes already set); x is updated
-    in place. Returns the iterations taken, or -1 if ``max_iterations`` did not suffice."""
+    in place. ``work`` is (6, m, n) scratch. Returns the iterations taken, or -1 if
+    ``max_iterations`` did not suffice."""
     m, n = G.shape
-    rU = np.zeros((m, n))
-    rW = np.zeros((m, n))
-    pU = np.zeros((m, n))
-    pW = np.zeros((m, n))
+    work[:] = 0.0
+    rU, rW, pU, pW = work[0], work[1], work[2], work[3]
     # r = b - A x: A x at the free nodes (as the product of the direction p = x + 0 p), then
     # the injections of resistive sources. The first CG direction discards p (beta = 0).
     _direction_and_product(0.0, xU, xW, pU, pW, rU, rW, G, g_row, g_col, lump_row, lump_col,
                            ge_row, ge_col, state_row, state_col)
-    zU = np.zeros((m, n))  # z = M^-1 r, and A p once z is consumed
-    zW = np.zeros((m, n))
+    zU, zW = work[4], work[5]  # z = M^-1 r, and A p once z is consumed
     for i in range(m):
         for j in range(n):
             rU[i, j] = -rU[i, j]
@@ -429,14 +426,15 @@ def _pcg_vector(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_c
 @njit(cache=True, nogil=True)
 def _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row,
                  s_end_col, inv_col, ge_row, ge_col, state_row, state_col, v_end_row, v_end_col,
-                 current_floor, xU, xW, rtol, max_iterations, iterations):
-    """`_pcg_vector` for vectors start..stop-1 of a batch (releases the GIL: threads run
-    several of these at once)."""
+                 current_floor, xU, xW, work, rtol, max_iterations, iterations):
+    """`_pcg_vector` for vectors start..stop-1 of a batch, sharing the (6, m, n) scratch
+    ``work`` (allocated by the caller, so memory profilers see it). Releases the GIL:
+    threads run several ranges at once."""
     for b in range(start, stop):
         iterations[b] = _pcg_vector(
             G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col,
             ge_row[b], ge_col[b], state_row[b], state_col[b], v_end_row[b], v_end_col[b],
-            current_floor[b], xU[b], xW[b], rtol, max_iterations)
+            current_floor[b], xU[b], xW[b], work, rtol, max_iterations)
 
 
 @njit(cache=True)
@@ -663,13 +661,13 @@ def solve_crossbar(
     xU, xW = _initial_guess(warm_start, (B, m, n), batched, lump_row, lump_col)
     _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col)
     iterations = np.zeros(B, dtype=np.int64)
-    solve_range = partial(_pcg_vectors, G=G, g_row=g_row, g_col=g_col, lump_row=lump_row,
-                          lump_col=lump_col, s_end_row=s_end_row, inv_row=inv_pivot_row,
-                          s_end_col=s_end_col, inv_col=inv_pivot_col, ge_row=ge_row,
-                          ge_col=ge_col, state_row=state_row, state_col=state_col,
-                          v_end_row=v_end_row, v_end_col=v_end_col,
-                          current_floor=current_floor, xU=xU, xW=xW, rtol=RESIDUAL_RTOL,
-                          max_iterations=MAX_ITERATIONS, iterations=iterations)
+
+    def solve_range(start, stop):
+        _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, inv_pivot_row,
+                     s_end_col, inv_pivot_col, ge_row, ge_col, state_row, state_col, v_end_row,
+                     v_end_col, current_floor, xU, xW, np.empty((6, m, n)), RESIDUAL_RTOL,
+                     MAX_ITERATIONS, iterations)
+
     _run_spread_over_threads(solve_range, B)
     if np.any(iterations < 0):
         raise RuntimeError(f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations")
