@@ -351,8 +351,9 @@ class World:
                         for k in np.array(free)[dead]:  # current source into an open circuit
                             active[k] = ("open", active[k][1])
                         live = ~dead
-                        if live.any():
-                            step = np.linalg.solve(jac[np.ix_(live, live)], residual[live])
+                        if live.any():  # least squares: a floating pair has no common mode
+                            sub = jac[np.ix_(live, live)]
+                            step = np.linalg.lstsq(sub, residual[live], rcond=None)[0]
                             volts[np.array(cols)[live]] += step
                         continue
                 if not self._update_active_set(states, keys, volts, currents, active):
@@ -383,17 +384,23 @@ class World:
 
     @staticmethod
     def _update_active_set(states, keys, volts, currents, active) -> bool:
-        """Apply the limit rules once; return True if the active set changed."""
+        """Apply the limit rules once; return True if the active set changed.
+
+        Releases happen all at once; of the voltage sources over their current limit only the
+        worst one is clamped per round (clamping one can bring the others back within limits,
+        as for two SMUs in series with no other path).
+        """
         changed = False
+        worst, worst_ratio = None, 1.0 + LIMIT_RTOL
         for i, k in enumerate(keys):
             state = states.get(k)
             if state is None:
                 continue  # board line drivers: their limits are the board behaviour's job
             kind, target = active.get(k, ("", 0.0))
             if state.func == "V" and not kind:
-                if abs(currents[i]) > state.limit_i * (1 + LIMIT_RTOL):
-                    active[k] = ("I", float(np.copysign(state.limit_i, currents[i])))
-                    changed = True
+                ratio = abs(currents[i]) / state.limit_i
+                if ratio > worst_ratio:
+                    worst, worst_ratio = i, ratio
             elif state.func == "V":
                 if np.sign(target) * (volts[i] - state.level) > 0:  # the level needs no limit
                     del active[k]
@@ -409,6 +416,10 @@ class World:
             elif kind == "V" and np.sign(state.level) * (currents[i] - state.level) > 0:
                 active[k] = ("I", state.level)
                 changed = True
+        if worst is not None and not changed:
+            k = keys[worst]
+            active[k] = ("I", float(np.copysign(states[k].limit_i, currents[worst])))
+            changed = True
         return changed
 
     # ------------------------------------------------------------------ measuring and time

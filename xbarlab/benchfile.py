@@ -13,7 +13,7 @@ the offending value and what is allowed.
 Wiring conventions
 ------------------
 * Crossbar lines are ``row:i`` and ``col:j`` (0-based). Ranges: ``row:0-31``.
-* A switch matrix has *inputs* (named by the instrument's own labels: ``A``..``H`` on a 707B/708B,
+* A switch matrix has *inputs* (named by the instrument's own labels: ``A``..``H`` on a 707B,
   ``1``..``10`` on an E5250A with E5252A cards) and *outputs* numbered 1..N across its cards in card
   order (707B: output ``k`` is slot ``(k-1)//12+1``, column ``(k-1)%12+1``; E5250A: card
   ``(k-1)//12+1``, output ``(k-1)%12+1``).
@@ -64,7 +64,6 @@ MODELS: MappingProxyType[str, ModelInfo] = MappingProxyType(
         "2636B": ModelInfo("smu", terminals=("a", "b")),
         "B2902B": ModelInfo("smu", terminals=("1", "2")),
         "707B": ModelInfo("matrix", inputs=tuple("ABCDEFGH"), outputs_per_card=12, max_cards=6),
-        "708B": ModelInfo("matrix", inputs=tuple("ABCDEFGH"), outputs_per_card=12, max_cards=1),
         "E5250A": ModelInfo(
             "matrix",
             inputs=tuple(str(k) for k in range(1, 11)),

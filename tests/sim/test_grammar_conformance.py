@@ -18,6 +18,10 @@ CATALOG = tomllib.loads(
 SIMULATED = {
     "keithley2600": ("default", "GPIB0::26::INSTR"),
     "keithley707b": ("default", "GPIB0::18::INSTR"),
+    "keithley2400": ("classic", "GPIB0::25::INSTR"),
+    "keithley2450": ("classic", "GPIB0::24::INSTR"),
+    "keysight_b2900": ("keysight", "GPIB0::23::INSTR"),
+    "keysight_e5250a": ("keysight", "GPIB0::22::INSTR"),
 }
 
 

@@ -1,0 +1,376 @@
+"""SCPI source-measure units: Keithley 2400, Keithley 2450 (native SCPI), Keysight B2900.
+
+All three share the channel model (terminal ``<instrument>.<ch>``, voltage or current source
+with a limit, ranges, NPLC integration) and differ in how readings are buffered and reported:
+
+- 2400: ``:READ?`` runs ``:TRIG:COUN`` points (through the source list in LIST mode) and
+  returns the ``:FORM:ELEM`` elements of each point, in the fixed order V, I, R, TIME, STAT
+  (status bit 3 = compliance);
+- 2450: ``:READ?`` and ``:INIT`` (a list sweep or a trigger-model block program) store readings
+  in ``defbuffer1``; ``:TRAC:DATA?`` returns the requested elements interleaved per point;
+- B2900: ``:INIT (@n)`` runs ``:TRIG:COUN`` points (list or fixed, DC or pulsed, one per trigger
+  period); ``:FETC:ARR? (@n)`` returns V, I per point.
+"""
+
+from __future__ import annotations
+
+from ..device import OutOfRange
+from .base import Behaviour, register
+
+LINE_FREQUENCY = 50.0  # Hz
+OVERFLOW = 9.9e37  # SCPI overflow reading (beyond 105 % of a fixed range)
+NOT_A_NUMBER = 9.91e37  # SCPI "not measured" value
+MAX_LIST_POINTS = 2500
+
+
+class ScpiSmu(Behaviour):
+    """What the SCPI SMUs share: source, limits, ranges, output and one integrated reading."""
+
+    CHANNELS: tuple[str, ...] = ("1",)
+    CURRENT_RANGES: tuple[float, ...] = ()
+    VOLTAGE_RANGES: tuple[float, ...] = ()
+
+    def reset(self) -> None:
+        super().reset()
+        self.lists = {ch: {"VOLT": [], "CURR": []} for ch in self.CHANNELS}
+        for ch in self.CHANNELS:
+            self.world.set_terminal(
+                self.key(ch),
+                output=False,
+                func="V",
+                level=0.0,
+                limit_i=self.dev.get("ilimit", ch),
+                limit_v=self.dev.get("vlimit", ch),
+            )
+
+    def key(self, ch: str) -> str:
+        return f"{self.inst.name}.{ch}"
+
+    # ------------------------------------------------------------------ settings -> World
+    def push_source(self, value, ch: str) -> None:
+        func = self.dev.get("func", ch)
+        level = self.dev.get("volt_level" if func == "VOLT" else "curr_level", ch)
+        self.world.set_terminal(self.key(ch), func=func[0], level=level)
+
+    def push_limits(self, value, ch: str) -> None:
+        self.world.set_terminal(
+            self.key(ch), limit_i=self.dev.get("ilimit", ch), limit_v=self.dev.get("vlimit", ch)
+        )
+
+    def push_output(self, value: str, ch: str) -> None:
+        self.world.set_terminal(self.key(ch), output=value == "ON")
+
+    def output_state(self, ch: str) -> str:
+        return "1" if self.dev.get("output", ch) == "ON" else "0"
+
+    def curr_autorange_state(self, ch: str) -> str:
+        return "1" if self.dev.get("curr_autorange", ch) == "ON" else "0"
+
+    def volt_autorange_state(self, ch: str) -> str:
+        return "1" if self.dev.get("volt_autorange", ch) == "ON" else "0"
+
+    @staticmethod
+    def _range_for(value: float, ranges: tuple[float, ...]) -> float:
+        """The smallest range that holds ``value`` (the instrument picks it, 'RANGe <n>')."""
+        for r in ranges:
+            if value <= r * (1 + 1e-9):
+                return r
+        raise OutOfRange(f"range {value} above the largest {ranges[-1]}")
+
+    def set_curr_range(self, value: float, ch: str) -> None:
+        """A fixed range is the smallest that holds the value, and turns autorange off."""
+        self.dev.put("curr_range", self._range_for(value, self.CURRENT_RANGES), ch)
+        self.dev.put("curr_autorange", "OFF", ch)
+
+    def set_volt_range(self, value: float, ch: str) -> None:
+        self.dev.put("volt_range", self._range_for(value, self.VOLTAGE_RANGES), ch)
+        self.dev.put("volt_autorange", "OFF", ch)
+
+    def tripped(self, ch: str) -> int:
+        """``...:TRIP?``: 1 while the source is held at its limit."""
+        return int(self.world.measure(self.key(ch), noise=False)[2])
+
+    # ------------------------------------------------------------------ source lists
+    def _list(self, func: str, text: str, ch: str, append: bool) -> None:
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            raise OutOfRange(f"list {text!r} is not numbers") from None
+        span = 210.0 if func == "VOLT" else 1.05
+        points = (self.lists[ch][func] if append else []) + values
+        if any(abs(v) > span for v in values) or len(points) > MAX_LIST_POINTS:
+            raise OutOfRange(f"{func} list beyond +-{span} or {MAX_LIST_POINTS} points")
+        self.lists[ch][func] = points
+
+    def list_volt(self, text: str, ch: str = "1") -> None:
+        self._list("VOLT", text, ch, False)
+
+    def list_volt_append(self, text: str, ch: str = "1") -> None:
+        self._list("VOLT", text, ch, True)
+
+    def list_curr(self, text: str, ch: str = "1") -> None:
+        self._list("CURR", text, ch, False)
+
+    def list_curr_append(self, text: str, ch: str = "1") -> None:
+        self._list("CURR", text, ch, True)
+
+    # ------------------------------------------------------------------ readings
+    def _reading(self, ch: str) -> tuple[float, float, bool]:
+        """(V, I, in compliance) of the terminal now, through the fixed ranges."""
+        v, i, limited = self.world.measure(self.key(ch))
+        get = self.dev.get
+        if get("curr_autorange", ch) == "OFF" and abs(i) > 1.05 * get("curr_range", ch):
+            i = OVERFLOW
+        if get("volt_autorange", ch) == "OFF" and abs(v) > 1.05 * get("volt_range", ch):
+            v = OVERFLOW
+        return v, i, limited
+
+    def _integrate(self, ch: str) -> tuple[float, float, bool]:
+        self.world.advance(self.dev.get("nplc", ch) / LINE_FREQUENCY)
+        return self._reading(ch)
+
+    def _source_points(self, ch: str, count: int) -> list[float | None]:
+        """Levels of ``count`` triggered points: the list in LIST mode, else the DC level."""
+        func = self.dev.get("func", ch)
+        mode = self.dev.get("volt_mode" if func == "VOLT" else "curr_mode", ch)
+        if mode == "LIST":
+            points = self.lists[ch][func]
+            if not points:
+                raise OutOfRange("LIST mode without a source list")
+            return [points[k % len(points)] for k in range(count)]
+        return [None] * count
+
+
+@register("scpi_2400")
+class Keithley2400(ScpiSmu):
+    """Keithley 2400: ``:READ?`` is the buffered operation (list sweeps in one round trip)."""
+
+    CURRENT_RANGES = (1.05e-6, 1.05e-5, 1.05e-4, 1.05e-3, 1.05e-2, 1.05e-1, 1.05)
+    VOLTAGE_RANGES = (0.21, 2.1, 21.0, 210.0)
+    ELEMENTS = ("VOLT", "CURR", "RES", "TIME", "STAT")
+    COMPLIANCE_BIT = 8  # status word bit 3
+
+    def set_elements(self, value: str, ch: str) -> None:
+        names = value.split(",")
+        if not names or any(n not in self.ELEMENTS for n in names) or len(set(names)) != len(names):
+            raise OutOfRange(f":FORM:ELEM {value}")
+
+    def read(self) -> str:
+        """``:READ?``: ``:TRIG:COUN`` points, each after the source delay and one integration."""
+        ch = "1"
+        if self.dev.get("output", ch) != "ON":
+            self.dev.push_error("output_off")
+            return None
+        wanted = set(self.dev.get("elements", ch).split(","))
+        key = self.key(ch)
+        values = []
+        for level in self._source_points(ch, self.dev.get("trigger_count", ch)):
+            if level is not None:
+                self.world.set_terminal(key, level=level)
+            self.world.advance(self.dev.get("source_delay", ch))
+            v, i, limited = self._integrate(ch)
+            row = {
+                "VOLT": v,
+                "CURR": i,
+                "RES": v / i if i not in (0.0, OVERFLOW) and v != OVERFLOW else NOT_A_NUMBER,
+                "TIME": self.world.clock,
+                "STAT": float(self.COMPLIANCE_BIT if limited else 0),
+            }
+            values += [row[e] for e in self.ELEMENTS if e in wanted]
+        self.push_source(None, ch)  # after a list the source returns to its DC level
+        return ",".join(f"{x:+.6E}" for x in values)
+
+
+@register("scpi_2450")
+class Keithley2450(ScpiSmu):
+    """Keithley 2450 native SCPI: readings go to ``defbuffer1``; trigger-model programs run."""
+
+    CURRENT_RANGES = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+    VOLTAGE_RANGES = (0.02, 0.2, 2.0, 20.0, 200.0)
+
+    def reset(self) -> None:
+        super().reset()
+        self.trace: list[tuple[float, float, float]] = []  # (reading, source value, time)
+        self.blocks: dict[int, tuple] = {}
+        self.program = "none"  # "sweep" or "blocks": what :INIT runs
+        self.sweep_func = "VOLT"
+        self.sweep_delay = 0.0
+
+    def clear_trace(self) -> None:
+        self.trace = []
+
+    def _store(self, ch: str) -> tuple[float, float, float]:
+        v, i, _ = self._integrate(ch)
+        func = self.dev.get("func", ch)
+        reading = i if self.dev.get("sense", ch) == "CURR" else v
+        source = self.dev.get("volt_level" if func == "VOLT" else "curr_level", ch)
+        state = self.world.terminal(self.key(ch))
+        entry = (reading, state.level if state.output else source, self.world.clock)
+        self.trace.append(entry)
+        return entry
+
+    def _elements(self, entry, names: str) -> list[float]:
+        columns = {"READ": 0, "SOUR": 1, "REL": 2}
+        picked = [n.strip() for n in names.split(",")]
+        if any(n not in columns for n in picked):
+            raise OutOfRange(f"buffer elements {names}")
+        return [entry[columns[n]] for n in picked]
+
+    def read_elements(self, names: str) -> str:
+        """``:READ? "defbuffer1",<elements>``: one reading, stored and returned."""
+        if self.dev.get("output", "1") != "ON":
+            self.dev.push_error("output_off")
+            return None
+        entry = self._store("1")
+        return ",".join(f"{x:.6E}" for x in self._elements(entry, names))
+
+    def trace_data(self, start: int, end: int, names: str) -> str:
+        if not 1 <= start <= end <= len(self.trace):
+            raise OutOfRange(f":TRAC:DATA? {start},{end} of {len(self.trace)} readings")
+        values = []
+        for entry in self.trace[start - 1 : end]:
+            values += self._elements(entry, names)
+        return ",".join(f"{x:.6E}" for x in values)
+
+    # ------------------------------------------------------------------ sweeps and programs
+    def _sweep(self, func: str, start: int, delay: str) -> None:
+        try:
+            seconds = float(delay)
+        except ValueError:
+            raise OutOfRange(f"sweep delay {delay!r}") from None
+        if start != 1 or not (seconds == -1 or 0 <= seconds <= 1e4):
+            raise OutOfRange(f":SOUR:SWE:{func}:LIST {start},{delay}")
+        if not self.lists["1"][func]:
+            raise OutOfRange(f":SOUR:SWE:{func}:LIST without a source list")
+        self.sweep_func, self.sweep_delay, self.program = func, max(seconds, 0.0), "sweep"
+
+    def sweep_volt_list(self, start: int, delay: str) -> None:
+        self._sweep("VOLT", start, delay)
+
+    def sweep_curr_list(self, start: int, delay: str) -> None:
+        self._sweep("CURR", start, delay)
+
+    def load_empty(self) -> None:
+        """``:TRIG:LOAD "Empty"``: an empty trigger model to fill with blocks."""
+        self.blocks, self.program = {}, "blocks"
+
+    def _block(self, n: int, block: tuple) -> None:
+        if not 1 <= n <= 63:
+            raise OutOfRange(f"trigger block {n}")
+        self.blocks[n] = block
+
+    def block_source(self, n: int, state: str) -> None:
+        if state not in ("ON", "OFF"):
+            raise OutOfRange(f"source state {state}")
+        self._block(n, ("source", state == "ON"))
+
+    def block_delay(self, n: int, seconds: str) -> None:
+        try:
+            value = float(seconds)
+        except ValueError:
+            raise OutOfRange(f"delay {seconds!r}") from None
+        if not 0 <= value <= 1e4:
+            raise OutOfRange(f"delay {value}")
+        self._block(n, ("delay", value))
+
+    def block_branch(self, n: int, count: int, target: int) -> None:
+        if count < 1 or not 1 <= target < n:
+            raise OutOfRange(f"branch counter {n},{count},{target}")
+        self._block(n, ("branch", count, target))
+
+    def block_measure(self, n: int) -> None:
+        self._block(n, ("measure",))
+
+    def initiate(self) -> None:
+        """``:INIT``: run the last loaded program (list sweep or block program) to its end."""
+        ch, key = "1", self.key("1")
+        if self.program == "sweep":
+            self.dev.put("output", "ON", ch)
+            self.world.set_terminal(key, output=True, func=self.sweep_func[0])
+            for level in self.lists[ch][self.sweep_func]:
+                self.world.set_terminal(key, level=level)
+                self.world.advance(self.sweep_delay)
+                self._store(ch)
+            self.push_source(None, ch)
+        elif self.program == "blocks":
+            self._run_blocks(ch, key)
+
+    def _run_blocks(self, ch: str, key: str) -> None:
+        counters: dict[int, int] = {}
+        pc = 1
+        last = max(self.blocks, default=0)
+        while pc <= last:
+            block = self.blocks.get(pc)
+            pc += 1
+            if block is None:
+                continue
+            if block[0] == "source":
+                self.dev.put("output", "ON" if block[1] else "OFF", ch)
+                self.world.set_terminal(key, output=block[1])
+            elif block[0] == "delay":
+                self.world.advance(block[1])
+            elif block[0] == "measure":
+                self._store(ch)
+            else:  # branch on counter: jump back until the block has run `count` times
+                here = pc - 1
+                counters[here] = counters.get(here, 0) + 1
+                if counters[here] < block[1]:
+                    pc = block[2]
+
+
+@register("scpi_b2900")
+class KeysightB2900(ScpiSmu):
+    """Keysight B2900: per-channel trigger runs (DC or pulsed, list or fixed), FETC:ARR?."""
+
+    CHANNELS = ("1", "2")
+    CURRENT_RANGES = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1.5, 3.0)
+    VOLTAGE_RANGES = (0.2, 2.0, 20.0, 200.0)
+
+    def reset(self) -> None:
+        super().reset()
+        self.arrays = {ch: [] for ch in self.CHANNELS}  # (V, I) per point
+
+    def measure(self, ch: str) -> str:
+        """``:MEAS? (@n)``: one spot reading, V and I (``:FORM:ELEM:SENS VOLT,CURR``)."""
+        v, i, _ = self._integrate(ch)
+        return f"{v:+.6E},{i:+.6E}"
+
+    def initiate(self, ch: str) -> None:
+        """``:INIT (@n)``: ``:TRIG:COUN`` points, one per trigger period.
+
+        DC: the point's level is held for one integration. Pulsed (``:FUNC:SHAP PULS``): the
+        output rests at the DC level, steps to the point's level after the pulse delay for the
+        pulse width, and the reading is taken at the end of the pulse. The point's level is the
+        list value (LIST mode) or the triggered level (``:VOLT:TRIG``).
+        """
+        get = self.dev.get
+        key = self.key(ch)
+        func = get("func", ch)
+        base = get("volt_level" if func == "VOLT" else "curr_level", ch)
+        triggered = get("volt_triggered" if func == "VOLT" else "curr_triggered", ch)
+        period = get("trigger_period", ch) if get("trigger_source", ch) == "TIM" else 0.0
+        pulsed = get("shape", ch) == "PULS"
+        self.arrays[ch] = []
+        for level in self._source_points(ch, get("trigger_count", ch)):
+            peak = triggered if level is None else level
+            spent = 0.0
+            if pulsed:
+                self.world.advance(get("pulse_delay", ch))
+                self.world.set_terminal(key, level=peak)
+                self.world.advance(get("pulse_width", ch))
+                v, i, _ = self._reading(ch)
+                self.world.set_terminal(key, level=base)
+                spent = get("pulse_delay", ch) + get("pulse_width", ch)
+            else:
+                self.world.set_terminal(key, level=peak)
+                v, i, _ = self._integrate(ch)
+                spent = get("nplc", ch) / LINE_FREQUENCY
+            self.arrays[ch].append((v, i))
+            self.world.advance(max(period - spent, 0.0))
+        if not pulsed:
+            self.world.set_terminal(key, level=base)
+
+    def fetch_array(self, ch: str) -> str:
+        if not self.arrays[ch]:
+            raise OutOfRange(f":FETC:ARR? (@{ch}) with no data")
+        return ",".join(f"{v:+.6E},{i:+.6E}" for v, i in self.arrays[ch])
