@@ -113,3 +113,23 @@ def test_shared_column_voltages_broadcast_over_the_batch(rng):
     assert solution.i_col.shape == (4, 12) and solution.v_cell.shape == (4, 10, 12)
     reference = solve_crossbar_nodal(G, v_row, np.tile(v_col, (4, 1)), **kwargs)
     assert relative_deviation(solution, reference) < TOLERANCE
+
+
+def test_large_batch_spread_over_threads_matches_direct_solve(rng):
+    """Enough vectors for several chunks per thread, each with its own floating pattern."""
+    m, n = 16, 18
+    G = rng.uniform(1e-6, 1e-4, (m, n))
+    v_row, v_col = random_inputs(rng, m, n, 37, 0.3)
+    kwargs = dict(r_source=1.0, r_sense=2.0, r_wire_row=1.0, r_wire_col=1.5)
+    solution = solve_crossbar(G, v_row, v_col, **kwargs)
+    assert relative_deviation(solution, solve_crossbar_nodal(G, v_row, v_col, **kwargs)) < TOLERANCE
+
+
+def test_running_out_of_iterations_raises(rng, monkeypatch):
+    from xbarlab.physics import solver
+
+    monkeypatch.setattr(solver, "MAX_ITERATIONS", 2)
+    G = rng.uniform(1e-5, 1e-3, (30, 30))
+    with pytest.raises(RuntimeError, match="did not converge"):
+        solve_crossbar(G, rng.uniform(0, 1, 30), np.zeros(30), r_source=1.0, r_sense=1.0,
+                       r_wire_row=1.0, r_wire_col=1.0)
