@@ -51,6 +51,7 @@ class Instrument:
             resource.read_termination = self.read_termination
             resource.write_termination = self.write_termination
             resource.timeout = self.timeout_ms
+            self._prepare_resource(resource)
             self.identity = self.ask("*IDN?").strip()
             match = self.identity_pattern.search(self.identity)
             if match is None:
@@ -81,6 +82,9 @@ class Instrument:
 
             resource_manager = pyvisa.ResourceManager()
         return cls(resource_manager.open_resource(address), **options)
+
+    def _prepare_resource(self, resource: Any) -> None:
+        """Transport settings beyond terminations and timeout, before the first query (override)."""
 
     def _connected(self) -> None:
         """Model-specific checks and setup right after the identity check (override)."""
