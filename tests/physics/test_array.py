@@ -18,6 +18,11 @@ QUIET_ANALOG = dataclasses.replace(ANALOG, c2c_sigma=0.0)
 QUIET_BINARY = dataclasses.replace(BINARY, c2c_sigma=0.0)
 
 
+def exact_compliance(params):
+    """``params`` whose compliance stops land exactly at I_cc / V and never relax."""
+    return dataclasses.replace(params, cc_sigma=0.0, relax_poly=(0.0,))
+
+
 def half_select(m, n, i, j, v):
     """V/2 scheme: selected row at v, selected column at 0, every other line at v/2."""
     v_row = np.full(m, v / 2)
@@ -286,7 +291,7 @@ def test_apply_returns_cell_and_total_energy():
 
 
 def test_apply_with_compliance_limits_set():
-    params = dataclasses.replace(ANALOG, levels_set=4.0)
+    params = dataclasses.replace(exact_compliance(ANALOG), levels_set=4.0)
     arr = CrossbarArray(2, 2, params, seed=3, defects=False, r_wire_row=0.0, r_wire_col=0.0)
     for _ in range(10):
         arr.apply(*half_select(2, 2, 0, 0, 1.3), 100e-9, i_compliance=10e-6)
@@ -313,7 +318,7 @@ def test_one_transistor_gate_isolates_rows():
 
 
 def test_one_transistor_array_applies_the_default_compliance():
-    params = dataclasses.replace(BINARY, i_compliance_1t1r=50e-6)
+    params = dataclasses.replace(exact_compliance(BINARY), i_compliance_1t1r=50e-6)
     arr = CrossbarArray(2, 2, params, seed=0, one_transistor=True, defects=False,
                         r_wire_row=0.0, r_wire_col=0.0)
     arr.apply(np.array([1.3, 0.0]), np.zeros(2), 100e-9, gate=np.array([True, False]))
@@ -321,7 +326,7 @@ def test_one_transistor_array_applies_the_default_compliance():
 
 
 def test_forming_through_the_array_needs_the_forming_voltage():
-    arr = CrossbarArray(3, 3, "binary", seed=0, pristine=True, defects=False,
+    arr = CrossbarArray(3, 3, exact_compliance(BINARY), seed=0, pristine=True, defects=False,
                         one_transistor=True)
     g0 = arr.conductance()
     g_lo, _ = arr.bounds()

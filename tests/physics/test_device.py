@@ -27,6 +27,7 @@ from xbarlab.physics.device import (
 from xbarlab.physics.presets import ANALOG, BINARY, HIGH_R, preset
 
 QUIET = dataclasses.replace(ANALOG, c2c_sigma=0.0)  # analog device without c2c noise
+EXACT_CC = dataclasses.replace(ANALOG, cc_sigma=0.0)  # compliance stops exactly at I_cc / V
 
 
 class Cells:
@@ -48,10 +49,11 @@ class Cells:
         self.progress = np.zeros(n)
         self.k = kernel_constants(params)
 
-    def pulse(self, v, duration, *, i_cc=None, seed=1):
+    def pulse(self, v, duration, *, i_cc=None, seed=1, relax_pending=None):
         v = np.broadcast_to(np.asarray(v, dtype=float), self.w.shape)
         pulse_cells(self.w, self.formed, self.progress, self.pop, v, duration, self.k,
-                    i_compliance=i_cc, rng=np.random.default_rng(seed))
+                    i_compliance=i_cc, rng=np.random.default_rng(seed),
+                    relax_pending=relax_pending)
         return self.w.copy()
 
     def conductance(self):
@@ -254,7 +256,7 @@ def test_forming_needs_the_forming_voltage():
 
 
 def test_forming_under_compliance_stops_at_the_compliance_conductance():
-    p = ANALOG
+    p = EXACT_CC
     cells = Cells(p, 2, formed=False)
     v = p.v_form + 0.3
     i_cc = 20e-6
@@ -264,7 +266,7 @@ def test_forming_under_compliance_stops_at_the_compliance_conductance():
 
 
 def test_compliance_limits_set():
-    params = dataclasses.replace(ANALOG, levels_set=5.0)  # strong pulses: would hit g_max
+    params = dataclasses.replace(EXACT_CC, levels_set=5.0)  # strong pulses: would hit g_max
     v, i_cc = 1.3, 20e-6  # stops at G = i_cc / v = 15.4 µS
     cells = Cells(params, 500, w0=0.0)
     for k in range(20):
@@ -280,13 +282,49 @@ def test_compliance_limits_set():
 
 
 def test_compliance_with_sinh_iv_uses_the_nonlinear_current():
-    params = dataclasses.replace(ANALOG, levels_set=5.0, c2c_sigma=0.0, iv_v0=0.5)
+    params = dataclasses.replace(EXACT_CC, levels_set=5.0, c2c_sigma=0.0, iv_v0=0.5)
     v, i_cc = 1.3, 30e-6
     cells = Cells(params, 1, w0=0.0)
     for _ in range(20):
         cells.pulse(v, 100e-9, i_cc=i_cc)
     i = cell_current(cells.conductance(), np.array([v]), params.iv_v0)
     assert i[0] == pytest.approx(i_cc, rel=1e-9)
+
+
+@pytest.mark.parametrize("cc_sigma", [ANALOG.cc_sigma, 0.1])
+@pytest.mark.parametrize("stop", ["set", "forming"])
+def test_compliance_stop_lands_with_the_cc_sigma_spread(cc_sigma, stop):
+    """Where the limiter stops SET or forming, G = (I_cc/V)(1 + cc_sigma xi), xi ~ N(0, 1)."""
+    params = dataclasses.replace(ANALOG, levels_set=1.0, cc_sigma=cc_sigma)
+    n, i_cc = 20000, 20e-6  # G_cc = 15.4 µS at 1.3 V, 1.5 µS at 2.3 V: far from both bounds
+    if stop == "set":
+        v, cells = 1.3, Cells(params, n, w0=0.0)
+        cells.pulse(v, 100e-9, i_cc=i_cc, seed=5)  # one pulse would overshoot to g_max
+    else:
+        v, cells = params.v_form + 0.3, Cells(params, n, formed=False)
+        cells.pulse(v, 10 * params.t_form, i_cc=i_cc, seed=5)
+        assert cells.formed.all()
+    ratio = cells.conductance() * v / i_cc
+    assert abs(ratio.mean() - 1.0) < 5 * cc_sigma / math.sqrt(n)
+    assert ratio.std() == pytest.approx(cc_sigma, rel=5 * math.sqrt(0.5 / n))
+    # seeded from the pulse stream: the same seed lands every cell at the same place again
+    again = Cells(params, n, w0=0.0) if stop == "set" else Cells(params, n, formed=False)
+    again.pulse(v, 100e-9 if stop == "set" else 10 * params.t_form, i_cc=i_cc, seed=5)
+    assert np.array_equal(again.w, cells.w)
+
+
+def test_compliance_spread_ratchets_up_cells_that_landed_below_the_limit():
+    """A further pulse at the same compliance re-lands only the cells still below I_cc / V."""
+    params = dataclasses.replace(ANALOG, levels_set=1.0)
+    v, i_cc = 1.3, 20e-6
+    cells = Cells(params, 4000, w0=0.0)
+    first = cells.pulse(v, 100e-9, i_cc=i_cc, seed=1)
+    above = cells.conductance() * v >= i_cc
+    assert 0.4 < above.mean() < 0.6
+    second = cells.pulse(v, 100e-9, i_cc=i_cc, seed=2)
+    assert np.array_equal(second[above], first[above])
+    assert np.all(second[~above] != first[~above])
+    assert (cells.conductance() * v >= i_cc).mean() > 0.7
 
 
 def test_cell_above_compliance_is_not_changed_by_set():
@@ -321,7 +359,11 @@ def test_linear_iv_is_ohmic():
     "field, value",
     [("g_min", -1e-6), ("g_max", 1.5e-6), ("v_set", -0.5), ("v_reset", 0.3),
      ("v_set_ref", 0.5), ("c2c_sigma", 0.9), ("p_stuck_on", 1.5), ("read_noise", -0.01),
-     ("t_ref", 0.0), ("v_form", 0.5), ("g_pristine", 5e-6), ("d2d_sigma", float("nan"))],
+     ("t_ref", 0.0), ("v_form", 0.5), ("g_pristine", 5e-6), ("d2d_sigma", float("nan")),
+     ("cc_sigma", 0.6), ("cc_sigma", -0.01), ("relax_tau", 0.0), ("relax_t_sigma", 0.0),
+     ("relax_poly", (-0.01,)), ("relax_poly", (0.0, 0.0, 0.0, 0.0, 0.0, 0.1)),
+     ("relax_poly", ()), ("relax_poly", [0.01]), ("relax_poly", (float("nan"),)),
+     ("relax_poly", (0.0, 1.0)), ("relax_poly", ("a",))],
 )
 def test_invalid_parameters_raise_naming_field_and_range(field, value):
     with pytest.raises(ValueError, match=rf"DeviceParams\.{field} .*allowed range"):
@@ -345,6 +387,15 @@ def test_presets_carry_the_cited_values():
         assert p.v_set > 0.65 and p.v_reset < -0.65  # V/2 half-select does not
         assert p.t_ref == 100e-9
     assert (ANALOG.levels_set, ANALOG.levels_reset) == (97.0, 100.0)
+    assert ANALOG.cc_sigma == 0.04  # Milo 2021 IGVVA-100 spread at 100 µS, 3.9 %
+    # aihwkit ReRamWan2022 1 s fit, µS at g_max = 40 µS: the analog preset reproduces it exactly
+    x = np.linspace(0.0, 1.0, 11)
+    wan_us = np.polynomial.polynomial.polyval(x, [0.348, 16.030, -43.853, 45.393, -16.815])
+    assert np.allclose(ANALOG.relaxation_sigma(x * 40e-6) * 1e6, wan_us, rtol=1e-12)
+    assert 1.0 < ANALOG.relaxation_sigma(40e-6) * 1e6 < ANALOG.relaxation_sigma(12e-6) * 1e6 < 2.31
+    for p in (BINARY, HIGH_R):  # [E]: the same shape scaled by the device's own g_max
+        ratio = p.relaxation_sigma(x * p.g_max) / p.g_max
+        assert np.allclose(ratio, wan_us / 40.0, rtol=1e-12)
     with pytest.raises(ValueError, match="preset"):
         preset("memristor")
 

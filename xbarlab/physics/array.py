@@ -7,8 +7,12 @@ really saw for the pulse duration. Half-select disturb, sneak paths and IR-drop-
 programming therefore follow from the circuit, not from rules.
 
 Randomness comes from three independent streams spawned from ``seed``: the device population
-(spread, defects), read noise and programming (cycle-to-cycle) noise. Interleaving reads with a
+(spread, defects), read noise and programming noise (cycle-to-cycle noise, compliance-landing
+spread and relaxation offsets, all drawn when a pulse moves a cell). Interleaving reads with a
 pulse sequence thus leaves the programmed states unchanged.
+
+Time: the array relaxes only when told that time passes, by ``advance_time(seconds)`` or by
+the duration of ``apply``. Reads take no time here (a bench advances its clock for them).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from .device import (
     chord_conductance,
     kernel_constants,
     pulse_cells,
+    relax_cells,
     sample_population,
 )
 from .presets import preset as named_preset
@@ -64,6 +69,8 @@ class ArraySnapshot:
     form_progress: np.ndarray
     read_rng_state: dict
     program_rng_state: dict
+    relax_pending: np.ndarray
+    elapsed_time: float
 
 
 def _checked_count(name: str, value) -> int:
@@ -124,6 +131,8 @@ class CrossbarArray:
         self._w = np.zeros(shape)
         self._formed = np.full(shape, not pristine)
         self._form_progress = np.zeros(shape)
+        self._relax_pending = np.zeros(shape)
+        self._elapsed_time = 0.0
         self._last_solution: dict[tuple, CrossbarSolution] = {}
 
     # ------------------------------------------------------------------ looking inside
@@ -135,8 +144,11 @@ class CrossbarArray:
 
     def conductance(self) -> np.ndarray:
         """True small-signal conductance of every cell now (S), without read noise."""
+        return self._conductance_at(self._w)
+
+    def _conductance_at(self, w: np.ndarray) -> np.ndarray:
         pop = self._population
-        g = pop.g_lo * (1.0 - self._w) + pop.g_hi * self._w
+        g = pop.g_lo * (1.0 - w) + pop.g_hi * w
         g = np.where(self._formed, g, pop.g_pristine)
         g = np.where(pop.defects == STUCK_ON, pop.g_hi, g)
         return np.where(pop.defects == STUCK_OFF, pop.g_lo, g)
@@ -157,12 +169,33 @@ class CrossbarArray:
         """bool (m, n): which cells are formed."""
         return self._formed.copy()
 
+    @property
+    def elapsed_time(self) -> float:
+        """Seconds the array has been told have passed (``advance_time`` and pulse durations)."""
+        return self._elapsed_time
+
+    def relaxed_conductance(self) -> np.ndarray:
+        """Conductance every cell will settle at once its pending relaxation is over (S)."""
+        return self._conductance_at(np.clip(self._w + self._relax_pending, 0.0, 1.0))
+
+    # ------------------------------------------------------------------ time
+
+    def advance_time(self, seconds: float) -> None:
+        """Let ``seconds`` pass with no pulse: each programmed cell relaxes a fraction
+        1 - exp(-seconds / params.relax_tau) of the way toward where its last pulse left it
+        to settle (``device.py``). Deterministic; zero seconds change nothing.
+        """
+        seconds = float(seconds)
+        relax_cells(self._w, self._relax_pending, seconds, self.params.relax_tau)
+        self._elapsed_time += seconds
+
     # ------------------------------------------------------------------ setting states
 
     def set_state(self, w, *, formed=True) -> None:
         """Set the normalised state of every cell (tests and initial conditions only).
 
-        ``w``: scalar or (m, n) in [0, 1]; ``formed``: bool or (m, n) bool.
+        ``w``: scalar or (m, n) in [0, 1]; ``formed``: bool or (m, n) bool. The cells are
+        settled: no relaxation is pending.
         """
         w = np.broadcast_to(np.asarray(w, dtype=float), self.shape)
         if not np.all(np.isfinite(w) & (w >= 0.0) & (w <= 1.0)):
@@ -171,12 +204,14 @@ class CrossbarArray:
         self._formed = np.ascontiguousarray(np.broadcast_to(np.asarray(formed, bool), self.shape))
         self._formed = self._formed.copy()
         self._form_progress = np.where(self._formed, 1.0, 0.0)
+        self._relax_pending = np.zeros(self.shape)
 
     def set_conductance(self, G_target) -> None:  # noqa: N803 (G is the physics symbol)
         """Put every healthy cell at conductance ``G_target`` (S) and mark it formed.
 
-        Tests and simulator initial conditions only. Stuck cells keep their stuck value. Raises
-        if a healthy cell's target lies outside that cell's own [g_lo, g_hi].
+        Tests and simulator initial conditions only. Stuck cells keep their stuck value; healthy
+        cells are settled (no relaxation pending). Raises if a healthy cell's target lies outside
+        that cell's own [g_lo, g_hi].
         """
         target = np.broadcast_to(np.asarray(G_target, dtype=float), self.shape)
         pop = self._population
@@ -193,6 +228,7 @@ class CrossbarArray:
         self._w = np.ascontiguousarray(np.clip(w, 0.0, 1.0))  # only rounding is clipped here
         self._formed = np.ascontiguousarray(self._formed | healthy)
         self._form_progress = np.where(self._formed, 1.0, self._form_progress)
+        self._relax_pending = np.where(healthy, 0.0, self._relax_pending)
 
     def snapshot(self) -> ArraySnapshot:
         """Copy of every mutable part (states, forming, random streams)."""
@@ -201,6 +237,7 @@ class CrossbarArray:
             form_progress=self._form_progress.copy(),
             read_rng_state=copy.deepcopy(self._read_rng.bit_generator.state),
             program_rng_state=copy.deepcopy(self._program_rng.bit_generator.state),
+            relax_pending=self._relax_pending.copy(), elapsed_time=self._elapsed_time,
         )
 
     def restore(self, snap: ArraySnapshot) -> None:
@@ -212,6 +249,8 @@ class CrossbarArray:
         self._form_progress = snap.form_progress.copy()
         self._read_rng.bit_generator.state = copy.deepcopy(snap.read_rng_state)
         self._program_rng.bit_generator.state = copy.deepcopy(snap.program_rng_state)
+        self._relax_pending = snap.relax_pending.copy()
+        self._elapsed_time = snap.elapsed_time
         self._last_solution.clear()
 
     def copy(self) -> CrossbarArray:
@@ -306,6 +345,8 @@ class CrossbarArray:
         pulse into that many equal parts and re-solves the circuit before each, so a cell whose
         conductance rises during the pulse feels the growing IR drop (self-limiting SET);
         ``solution`` is then the one at the start of the pulse and energies are summed.
+        The pulse also lets ``duration`` pass (``advance_time``): in each part every cell first
+        relaxes, then the cells the pulse moves get a fresh pending relaxation.
         """
         duration = float(duration)
         if not (math.isfinite(duration) and duration >= 0.0):
@@ -344,7 +385,9 @@ class CrossbarArray:
         energy_cells = v_device * cell_current(g, v_device, self.params.iv_v0) * dt
         power = (np.sum(np.where(np.isnan(v_row), 0.0, v_row) * solution.i_row)
                  - np.sum(np.where(np.isnan(v_col), 0.0, v_col) * solution.i_col))
+        self.advance_time(dt)
         pulse_cells(self._w, self._formed, self._form_progress, self._population,
                     np.ascontiguousarray(v_device), dt, self._constants,
-                    i_compliance=i_compliance, rng=self._program_rng)
+                    i_compliance=i_compliance, rng=self._program_rng,
+                    relax_pending=self._relax_pending)
         return solution, energy_cells, float(power * dt)

@@ -23,7 +23,10 @@ in drive). A cell sitting at its bound does not move and gets no noise.
 
 SET can be limited by a compliance current ``i_cc``: the state never rises past the point
 where the cell current at the applied voltage would exceed ``i_cc``, and a cell already past
-that point is not changed (the limiter takes the voltage). Pristine (unformed) cells conduct
+that point is not changed (the limiter takes the voltage). Where the limiter stops a SET (or a
+forming), the cell does not land exactly at ``I_cc / V``: its conductance is
+``(I_cc / V) * (1 + cc_sigma * xi)``, a fresh normal ``xi`` per stop (filament growth overshoots
+or undershoots the limit from cycle to cycle). Pristine (unformed) cells conduct
 ``g_pristine`` and do not switch; a voltage at or above ``v_form`` accumulates forming
 progress ``duration / t_form * exp((v - v_form) / v_form_slope)``; once it reaches 1 the cell
 is formed into its LRS (capped by the compliance, if any). Stuck-on / stuck-off cells sit at
@@ -31,6 +34,15 @@ their own ``g_hi`` / ``g_lo`` and never move.
 
 The optional nonlinear I-V is ``I = G * iv_v0 * sinh(V / iv_v0)`` (Yakopcic / Stanford-PKU
 form, reference/physics.md §4); ``G`` stays the small-signal conductance.
+
+Post-programming relaxation: every pulse that moves a cell (SET, RESET, forming) also draws
+where the cell will relax to, ``w_inf = clip(w + s * sigma_w * xi, 0, 1)``, and records the
+*pending relaxation* ``w_inf - w`` (the previous pending part is dropped: the pulse re-forms the
+filament). ``sigma_w`` is ``relax_poly`` evaluated at the new conductance, in units of the
+cell's range, and ``s = 1 / (1 - exp(-relax_t_sigma / relax_tau))`` makes the spread seen
+``relax_t_sigma`` after programming exactly the polynomial's value. As time ``dt`` passes
+(``relax_cells``), a fraction ``1 - exp(-dt / relax_tau)`` of the pending part is carried out.
+The state thus never leaves [0, 1], and zero elapsed time changes nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +63,14 @@ STUCK_OFF = 2
 # published NL -> normalised-A table (documents/Nonlinearity-NormA) to <0.1 % over NL 0.01..9.
 NL_DEVIATION_PER_UNIT = 0.099
 
+# aihwkit ReRamWan2022NoiseModel, 1 s fit to the published figures of Wan et al., Nature
+# (2022): sigma(g) = sum_i c_i (g/g_max)^i in µS at g_max = 40 µS, ascending order [F].
+WAN2022_SIGMA_1S_US = (0.348, 16.030, -43.853, 45.393, -16.815)
+WAN2022_G_MAX_US = 40.0
+RELAX_POLY_WAN2022 = tuple(c / WAN2022_G_MAX_US for c in WAN2022_SIGMA_1S_US)
+"""The Wan 2022 polynomial as a fraction of g_max (aihwkit scales sigma with g_max / 40 µS)."""
+RELAX_POLY_MAX_TERMS = 5
+
 
 def _in_range(name: str, value: float, low: float, high: float, *, low_open=False,
               high_open=False, unit: str = "") -> None:
@@ -65,6 +85,23 @@ def _in_range(name: str, value: float, low: float, high: float, *, low_open=Fals
             + f" is outside the allowed range {lb}{low:g}, {high:g}{hb}"
             + (f" {unit}" if unit else "")
         )
+
+
+def _check_relax_poly(poly) -> None:
+    """Raise unless ``poly`` is 1..5 finite coefficients with 0 <= sigma(x) <= 0.5 on [0, 1]."""
+    allowed = (f"the allowed range: a tuple of 1 to {RELAX_POLY_MAX_TERMS} finite coefficients "
+               "with 0 <= sum_i c_i x^i <= 0.5 for every x in [0, 1]")
+    ok = isinstance(poly, tuple) and 1 <= len(poly) <= RELAX_POLY_MAX_TERMS
+    if ok:
+        try:
+            coeffs = np.array(poly, dtype=float)
+        except (TypeError, ValueError):
+            ok = False
+        else:
+            sigma = np.polynomial.polynomial.polyval(np.linspace(0.0, 1.0, 1001), coeffs)
+            ok = bool(np.all(np.isfinite(coeffs)) and sigma.min() >= 0.0 and sigma.max() <= 0.5)
+    if not ok:
+        raise ValueError(f"DeviceParams.relax_poly = {poly!r} is outside {allowed}")
 
 
 @dataclass(frozen=True)
@@ -132,6 +169,26 @@ class DeviceParams:
     i_compliance_1t1r: float = 100e-6
     """SET compliance current that the access transistor enforces in 1T1R arrays (A); 100 µA,
     techniques.md §7 [E] (consistent with LRS 10 kΩ at ≈1 V)."""
+    cc_sigma: float = 0.04
+    """Relative cycle-to-cycle spread of the conductance at which a compliance-limited SET or
+    forming stops (Gaussian sigma of G / (I_cc/V), dimensionless). Gate-stepped (compliance-
+    controlled) programming of 4 kbit HfO2 1T1R levels spreads by sigma_G = 4.78 µS -
+    0.0091 G over 50-225 µS, i.e. 8.7 % at 50 µS, 3.9 % at 100 µS, 1.2 % at 225 µS (Milo et
+    al., IRPS 2021, Fig. 4, IGVVA-100; linear fit in Sandia CrossSim's RRAMMilo model) [F];
+    one relative value of 4 % (the mid-range level) is our reduction [E]."""
+    relax_poly: tuple = RELAX_POLY_WAN2022
+    """Spread of post-programming relaxation seen ``relax_t_sigma`` after a pulse, as a fraction
+    of g_max: sigma(g) / g_max = sum_i relax_poly[i] (g/g_max)^i, g/g_max clipped to [0, 1],
+    ascending order, at most 5 terms; (0.0,) turns relaxation off. Default: aihwkit
+    ReRamWan2022NoiseModel 1 s fit (0.348, 16.03, -43.85, 45.39, -16.82) µS at g_max 40 µS,
+    i.e. 0.35-2.3 µS (techniques.md §7) [F]."""
+    relax_tau: float = 0.1
+    """Time constant of post-programming relaxation (s) [E]: relaxation is >99.99 % complete at
+    the 1 s point where its spread is cited, and <0.01 % of it happens within the 10 µs of a
+    verify read, so a read right after a pulse does not see it."""
+    relax_t_sigma: float = 1.0
+    """Time after programming at which ``relax_poly`` gives the spread (s); 1 s, the first time
+    point of the aihwkit ReRamWan2022 fits [F]."""
 
     def __post_init__(self) -> None:
         _in_range("g_min", self.g_min, 0.0, 1.0, low_open=True, unit="S")
@@ -159,6 +216,10 @@ class DeviceParams:
         _in_range("v_form_slope", self.v_form_slope, 1e-3, 10.0, unit="V")
         _in_range("i_compliance_1t1r", self.i_compliance_1t1r, 1e-9, 1.0, low_open=True,
                   unit="A")
+        _in_range("cc_sigma", self.cc_sigma, 0.0, 0.5)
+        _check_relax_poly(self.relax_poly)
+        _in_range("relax_tau", self.relax_tau, 1e-9, 1e9, unit="s")
+        _in_range("relax_t_sigma", self.relax_t_sigma, 0.0, 1e9, low_open=True, unit="s")
         # With spread, the bounds of one cell must not cross: keep ln(g_max/g_min) > 12 sigma.
         if self.d2d_sigma > 0 and math.log(self.g_max / self.g_min) <= 12.0 * self.d2d_sigma:
             raise ValueError(
@@ -171,6 +232,12 @@ class DeviceParams:
     def pristine_conductance(self) -> float:
         """Nominal conductance of an unformed cell (S)."""
         return self.g_pristine if self.g_pristine > 0 else self.g_min / 100.0
+
+    def relaxation_sigma(self, g) -> np.ndarray:
+        """Spread (S) of relaxation seen ``relax_t_sigma`` after programming a cell to ``g`` (S)."""
+        x = np.clip(np.asarray(g, dtype=float) / self.g_max, 0.0, 1.0)
+        sigma = np.polynomial.polynomial.polyval(x, np.array(self.relax_poly, dtype=float))
+        return self.g_max * np.maximum(sigma, 0.0)
 
 
 def nonlinearity_to_a(nl: float) -> float:
@@ -258,7 +325,8 @@ def chord_conductance(g: np.ndarray, v: np.ndarray, iv_v0: float) -> np.ndarray:
 KernelConstants = namedtuple(
     "KernelConstants",
     "v_set v_reset v_set_ref v_reset_ref t_ref levels_set levels_reset a_set a_reset "
-    "alpha_set alpha_reset c2c_sigma iv_v0 v_form t_form v_form_slope",
+    "alpha_set alpha_reset c2c_sigma iv_v0 v_form t_form v_form_slope cc_sigma g_max "
+    "relax_poly relax_scale",
 )
 
 
@@ -270,8 +338,16 @@ def kernel_constants(params: DeviceParams) -> KernelConstants:
         float(params.levels_reset), nonlinearity_to_a(params.nl_set),
         nonlinearity_to_a(params.nl_reset), float(params.alpha_set), float(params.alpha_reset),
         float(params.c2c_sigma), float(params.iv_v0), float(params.v_form),
-        float(params.t_form), float(params.v_form_slope),
+        float(params.t_form), float(params.v_form_slope), float(params.cc_sigma),
+        float(params.g_max), _padded_relax_poly(params),
+        1.0 / -math.expm1(-params.relax_t_sigma / params.relax_tau),
     )
+
+
+def _padded_relax_poly(params: DeviceParams) -> tuple:
+    """``relax_poly`` as exactly RELAX_POLY_MAX_TERMS floats (zero-padded), for the kernel."""
+    poly = [float(c) for c in params.relax_poly]
+    return tuple(poly + [0.0] * (RELAX_POLY_MAX_TERMS - len(poly)))
 
 
 @njit(cache=True)
@@ -298,9 +374,39 @@ def _compliance_state(i_cc, v, g_lo, g_hi, iv_v0):
 
 
 @njit(cache=True)
-def _pulse_kernel(w, formed, form_progress, defects, g_lo, g_hi, v_cell, duration, i_cc, k,
-                  rng):
-    """Move every cell (flat arrays, in place) by the voltage it saw for ``duration`` seconds."""
+def _compliance_landing(cap, g_lo, g_hi, k, rng):
+    """State where a compliance-stopped cell lands: G = G_cc (1 + cc_sigma xi), within [0, 1]."""
+    if k.cc_sigma == 0.0:
+        return cap
+    g_cc = g_lo + cap * (g_hi - g_lo)
+    g = g_cc * (1.0 + k.cc_sigma * rng.standard_normal())
+    return min(max((g - g_lo) / (g_hi - g_lo), 0.0), 1.0)
+
+
+@njit(cache=True)
+def _relaxation_offset(w, g_lo, g_hi, k, rng):
+    """Pending relaxation drawn for a cell just programmed to state w (stays within [0, 1])."""
+    x = min(max((g_lo + w * (g_hi - g_lo)) / k.g_max, 0.0), 1.0)
+    sigma = 0.0
+    power = 1.0
+    for coeff in k.relax_poly:
+        sigma += coeff * power
+        power *= x
+    if sigma <= 0.0:
+        return 0.0
+    sigma_w = k.relax_scale * sigma * k.g_max / (g_hi - g_lo)
+    return min(max(w + sigma_w * rng.standard_normal(), 0.0), 1.0) - w
+
+
+@njit(cache=True)
+def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, duration, i_cc,
+                  k, rng):
+    """Move every cell (flat arrays, in place) by the voltage it saw for ``duration`` seconds.
+
+    ``relax`` (pending relaxation per cell) is redrawn for every cell that moves, unless it is
+    empty (relaxation not tracked).
+    """
+    track = relax.size > 0
     for c in range(w.size):
         if defects[c] != 0:
             continue
@@ -310,10 +416,15 @@ def _pulse_kernel(w, formed, form_progress, defects, g_lo, g_hi, v_cell, duratio
                 form_progress[c] += duration / k.t_form * math.exp((v - k.v_form) / k.v_form_slope)
                 if form_progress[c] >= 1.0:
                     formed[c] = True
-                    target = 1.0
+                    w[c] = 1.0
                     if i_cc > 0.0:
-                        target = min(1.0, _compliance_state(i_cc, v, g_lo[c], g_hi[c], k.iv_v0))
-                    w[c] = max(0.0, target)
+                        cap = _compliance_state(i_cc, v, g_lo[c], g_hi[c], k.iv_v0)
+                        if cap <= 0.0:
+                            w[c] = 0.0  # even the HRS exceeds i_cc: the limiter holds it there
+                        elif cap < 1.0:
+                            w[c] = _compliance_landing(cap, g_lo[c], g_hi[c], k, rng)
+                    if track:
+                        relax[c] = _relaxation_offset(w[c], g_lo[c], g_hi[c], k, rng)
             continue
         if v > k.v_set:
             cap = 1.0
@@ -330,7 +441,10 @@ def _pulse_kernel(w, formed, form_progress, defects, g_lo, g_hi, v_cell, duratio
             new = soft_bound_curve(x1, k.a_set)
             if k.c2c_sigma > 0.0:
                 new += k.c2c_sigma * math.sqrt(moved) * rng.standard_normal()
-            w[c] = min(max(new, 0.0), 1.0, cap)
+            if cap < 1.0 and new >= cap:
+                w[c] = _compliance_landing(cap, g_lo[c], g_hi[c], k, rng)
+            else:
+                w[c] = min(max(new, 0.0), 1.0)
         elif v < k.v_reset:
             drive = ((v - k.v_reset) / (k.v_reset_ref - k.v_reset)) ** k.alpha_reset
             drive *= duration / k.t_ref
@@ -343,17 +457,23 @@ def _pulse_kernel(w, formed, form_progress, defects, g_lo, g_hi, v_cell, duratio
             if k.c2c_sigma > 0.0:
                 new += k.c2c_sigma * math.sqrt(moved) * rng.standard_normal()
             w[c] = min(max(new, 0.0), 1.0)
+        else:
+            continue
+        if track:
+            relax[c] = _relaxation_offset(w[c], g_lo[c], g_hi[c], k, rng)
 
 
 def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
                 population: DevicePopulation, v_cell: np.ndarray, duration: float,
                 constants: KernelConstants, *, i_compliance: float | None,
-                rng: np.random.Generator) -> None:
+                rng: np.random.Generator, relax_pending: np.ndarray | None = None) -> None:
     """Apply ``v_cell`` (V, shaped like ``w``) for ``duration`` seconds to every cell, in place.
 
-    ``i_compliance`` (A) limits SET (and forming); None means no limit. Cycle-to-cycle noise
-    is drawn from ``rng`` (one normal per cell that moves, in cell order), so a seeded
-    generator gives a reproducible pulse sequence.
+    ``i_compliance`` (A) limits SET (and forming); None means no limit. Cycle-to-cycle noise,
+    compliance-landing spread and relaxation offsets are drawn from ``rng`` (per cell that
+    moves, in cell order), so a seeded generator gives a reproducible pulse sequence.
+    ``relax_pending`` (shaped like ``w``), if given, receives a fresh pending relaxation
+    (state units) for every cell that moves; ``relax_cells`` later carries it out.
     """
     if not (math.isfinite(duration) and duration >= 0.0):
         raise ValueError(f"duration = {duration!r} s is outside the allowed range [0, inf) s")
@@ -366,12 +486,31 @@ def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
         raise ValueError(f"v_cell has shape {v.shape}, expected the array's shape {w.shape}")
     if not np.all(np.isfinite(v)):
         raise ValueError("v_cell contains non-finite voltages")
-    for name, arr in (("w", w), ("formed", formed), ("form_progress", form_progress)):
+    arrays = [("w", w), ("formed", formed), ("form_progress", form_progress)]
+    if relax_pending is not None:
+        arrays.append(("relax_pending", relax_pending))
+    for name, arr in arrays:
         if arr.shape != w.shape or not arr.flags.c_contiguous:
             raise ValueError(f"{name} must be a C-contiguous array shaped {w.shape}")
+    relax = np.empty(0) if relax_pending is None else relax_pending.reshape(-1)
     _pulse_kernel(
-        w.reshape(-1), formed.reshape(-1), form_progress.reshape(-1),
+        w.reshape(-1), formed.reshape(-1), form_progress.reshape(-1), relax,
         population.defects.reshape(-1), population.g_lo.reshape(-1),
         population.g_hi.reshape(-1), v.reshape(-1), float(duration),
         -1.0 if i_compliance is None else float(i_compliance), constants, rng,
     )
+
+
+def relax_cells(w: np.ndarray, relax_pending: np.ndarray, seconds: float,
+                tau: float) -> None:
+    """Let ``seconds`` pass: carry out a fraction 1 - exp(-seconds/tau) of every cell's pending
+    relaxation, in place (both arrays shaped alike). Zero seconds change nothing; the state
+    stays in [0, 1] because it moves toward ``w + relax_pending``, which lies in [0, 1].
+    """
+    if not (math.isfinite(seconds) and seconds >= 0.0):
+        raise ValueError(f"seconds = {seconds!r} s is outside the allowed range [0, inf) s")
+    if seconds == 0.0:
+        return
+    step = relax_pending * -math.expm1(-seconds / tau)
+    np.clip(w + step, 0.0, 1.0, out=w)  # the clip only catches rounding at a bound
+    relax_pending -= step

@@ -4,7 +4,16 @@ Shared by all presets (fields left at their ``DeviceParams`` defaults): NeuroSim
 update nonlinearity NL_LTP 2.4 / NL_LTD -4.88 and cycle-to-cycle noise 3.5 % of the range per
 pulse [F]; ±1.3 V, 100 ns reference pulses (Prezioso 2015; techniques.md §7) [F]; stuck-on
 1.75 % / stuck-off 9.04 % (Chen 2017 / He 2019) [F]; 1 % read noise (aihwkit) [F]; lognormal
-device-to-device spread 10 % [E]; 1T1R compliance 100 µA [E].
+device-to-device spread 10 % [E]; 1T1R compliance 100 µA [E]; compliance-stop spread 4 %
+(Milo 2021 IGVVA-100 spread, 3.9 % at 100 µS, reduced to one value) [F/E]; relaxation time
+constant 0.1 s [E].
+
+Post-programming relaxation: ``analog`` carries the aihwkit ReRamWan2022 1 s polynomial at its
+own g_max of 40 µS, sigma 0.72-2.3 µS over 1-40 µS [F]. No relaxation data exist for the binary
+devices; they get the same polynomial in g/g_max, scaled by their own g_max (aihwkit's rule for
+another g_max) [E]: sigma 1.3-5.8 µS over 1-100 µS (binary), 0.13-0.58 µS over 0.1-10 µS
+(high_r), 2.8 % of g_max at the LRS. At a bound the offset is clipped, so a cell sitting at
+its HRS bound relaxes upward only (binary: by ≈0.5 µS on average, half its 1 µS HRS).
 
 Thresholds are estimates [E] chosen so that the reference ±1.3 V pulses switch and a V/2
 half-selected cell (±0.65 V) does not.
@@ -12,7 +21,7 @@ half-selected cell (±0.65 V) does not.
 
 from __future__ import annotations
 
-from .device import DeviceParams
+from .device import RELAX_POLY_WAN2022, DeviceParams
 
 BINARY = DeviceParams(
     g_min=1e-6,  # 1 MΩ HRS, Pham et al. 2019, Pt/LaAlO3/Nb:SrTiO3 [F]
@@ -21,6 +30,7 @@ BINARY = DeviceParams(
     v_reset=-0.9,  # [E]
     levels_set=1.0,  # binary operation: one reference pulse switches the full range [E]
     levels_reset=1.0,
+    relax_poly=RELAX_POLY_WAN2022,  # [E] Wan 2022 shape, scaled by this g_max (100 µS)
 )
 """Min group's binary device: 10 kΩ / 1 MΩ, one ±1.3 V 100 ns pulse switches it."""
 
@@ -31,6 +41,7 @@ ANALOG = DeviceParams(
     v_reset=-0.7,  # [E]
     levels_set=97.0,  # NeuroSim maxNumLevelLTP [F]
     levels_reset=100.0,  # NeuroSim maxNumLevelLTD [F]
+    relax_poly=RELAX_POLY_WAN2022,  # aihwkit ReRamWan2022, 1 s, g_max 40 µS [F]
 )
 """1T1R-like analog device, 1-40 µS, ~100 levels per direction."""
 
@@ -41,6 +52,7 @@ HIGH_R = DeviceParams(
     v_reset=-0.9,  # [E]
     levels_set=1.0,
     levels_reset=1.0,
+    relax_poly=RELAX_POLY_WAN2022,  # [E] Wan 2022 shape, scaled by this g_max (10 µS)
 )
 """High-resistance binary device, 100 kΩ / 10 MΩ (less IR drop, techniques.md §4.3)."""
 
