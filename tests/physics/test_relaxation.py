@@ -1,0 +1,223 @@
+"""Post-programming relaxation: cited spread at 1 s, time-driven, bounded, seeded."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xbarlab.physics.array import CrossbarArray
+from xbarlab.physics.device import relax_cells
+from xbarlab.physics.presets import ANALOG, BINARY, HIGH_R
+
+# aihwkit ReRamWan2022NoiseModel, 1 s after programming: sigma in µS at g_max = 40 µS.
+WAN_1S_US = [0.348, 16.030, -43.853, 45.393, -16.815]
+
+# Analog device with no other randomness: every cell is programmed to exactly the same state.
+PLAIN_ANALOG = dataclasses.replace(ANALOG, c2c_sigma=0.0, d2d_sigma=0.0)
+
+
+def ideal_array(params, size=100, seed=0):
+    """Array without wire resistance or defects: every cell sees v_row - v_col exactly."""
+    return CrossbarArray(size, size, params, seed=seed, defects=False, r_wire_row=0.0,
+                         r_wire_col=0.0)
+
+
+def program_all(arr, w0, v=1.0, duration=100e-9):
+    """Settle every cell at w0, then move all of them with one SET pulse of ``v``."""
+    arr.set_state(w0)
+    arr.apply(np.full(arr.rows, v), np.zeros(arr.cols), duration)
+
+
+@pytest.mark.parametrize("w0", [0.2, 0.28, 0.5, 0.8])  # >= 3.9 sigma from both bounds
+def test_spread_one_second_after_programming_is_the_cited_polynomial(w0):
+    arr = ideal_array(PLAIN_ANALOG)
+    program_all(arr, w0)
+    g0 = arr.conductance()
+    assert np.ptp(g0) == 0.0  # all cells programmed alike
+    arr.advance_time(1.0)
+    delta = (arr.conductance() - g0).ravel()
+    n = delta.size
+    sigma = np.polynomial.polynomial.polyval(g0[0, 0] / 40e-6, WAN_1S_US) * 1e-6
+    assert delta.std() == pytest.approx(sigma, rel=5 * math.sqrt(0.5 / n))
+    assert abs(delta.mean()) < 5 * sigma / math.sqrt(n)
+
+
+def test_spread_follows_the_polynomial_per_cell_with_device_spread_and_noise():
+    """Full analog preset (d2d spread, c2c noise): relaxation / sigma(g_programmed) is N(0, 1)."""
+    arr = ideal_array(ANALOG, seed=3)
+    program_all(arr, 0.4)
+    g0 = arr.conductance()
+    arr.advance_time(1.0)
+    z = ((arr.conductance() - g0) / ANALOG.relaxation_sigma(g0)).ravel()
+    assert abs(z.mean()) < 5 / math.sqrt(z.size)
+    assert z.std() == pytest.approx(1.0, rel=5 * math.sqrt(0.5 / z.size))
+
+
+def test_cells_at_a_bound_relax_inward_only():
+    arr = ideal_array(PLAIN_ANALOG, size=40)
+    program_all(arr, 0.999, v=1.3)  # one reference pulse takes every cell to g_max
+    g_lo, g_hi = arr.bounds()
+    assert np.array_equal(arr.conductance(), g_hi)
+    arr.advance_time(1.0)
+    drop = g_hi - arr.conductance()
+    assert np.all(drop >= 0.0)
+    assert 0.4 < np.mean(drop > 0.0) < 0.6  # the half that drew an outward offset stays put
+    # a cell sitting exactly at the HRS bound after a full RESET relaxes upward only
+    arr.apply(np.full(40, -2.0), np.zeros(40), 1e-6)
+    assert np.array_equal(arr.conductance(), g_lo)
+    arr.advance_time(1.0)
+    assert np.all(arr.conductance() >= g_lo) and np.any(arr.conductance() > g_lo)
+
+
+def test_a_verify_read_right_after_the_pulse_sees_almost_none_of_it():
+    arr = ideal_array(PLAIN_ANALOG, size=40)
+    program_all(arr, 0.5)
+    g0 = arr.conductance()
+    sigma = ANALOG.relaxation_sigma(g0[0, 0])
+    arr.advance_time(10e-6)  # the time of a verify read
+    assert np.abs(arr.conductance() - g0).max() < 1e-3 * sigma
+    arr.advance_time(1.0)
+    assert np.abs(arr.conductance() - g0).max() > 2 * sigma
+    # after many time constants the cells have settled where relaxed_conductance() said
+    arr.advance_time(100 * ANALOG.relax_tau)
+    assert np.allclose(arr.conductance(), arr.relaxed_conductance(), rtol=1e-12, atol=0)
+    settled = arr.conductance()
+    arr.advance_time(1e4)
+    assert np.allclose(arr.conductance(), settled, rtol=1e-12, atol=0)
+
+
+def test_no_time_no_relaxation():
+    arr = ideal_array(ANALOG, size=20)
+    program_all(arr, 0.5)
+    g0 = arr.conductance()
+    assert not np.array_equal(arr.relaxed_conductance(), g0)  # relaxation is pending
+    arr.advance_time(0.0)
+    arr.solve(np.full(20, 0.2), np.zeros(20))  # reads take no time
+    arr.apply(np.full(20, 1.3), np.zeros(20), 0.0)  # nor does a zero-width pulse
+    arr.apply(np.full(20, 0.3), np.zeros(20), 0.0)
+    assert np.array_equal(arr.conductance(), g0)
+    assert arr.elapsed_time == 100e-9
+
+
+def test_settled_cells_never_relax():
+    arr = ideal_array(ANALOG, size=20)
+    arr.set_state(np.random.default_rng(1).random((20, 20)))
+    g0 = arr.conductance()
+    arr.advance_time(10.0)
+    arr.apply(np.full(20, 0.5), np.zeros(20), 1.0)  # below threshold: nothing moves
+    assert np.array_equal(arr.conductance(), g0)
+    assert arr.elapsed_time == 11.0
+
+
+def test_time_split_into_parts_gives_the_same_relaxation():
+    whole, parts = ideal_array(ANALOG, size=30, seed=4), ideal_array(ANALOG, size=30, seed=4)
+    program_all(whole, 0.3)
+    program_all(parts, 0.3)
+    whole.advance_time(0.25)
+    for dt in (0.01, 0.04, 0.2):
+        parts.advance_time(dt)
+    assert np.allclose(whole.conductance(), parts.conductance(), rtol=1e-12, atol=0)
+    assert whole.elapsed_time == pytest.approx(parts.elapsed_time, rel=1e-15)
+
+
+def test_a_pulse_redraws_the_relaxation_of_the_cells_it_moves_only():
+    arr = ideal_array(ANALOG, size=4)
+    program_all(arr, 0.3)
+    target = arr.relaxed_conductance()
+    v_row = np.array([1.3, 0.65, 0.65, 0.65])  # V/2 scheme on cell (0, 0)
+    v_col = np.array([0.0, 0.65, 0.65, 0.65])
+    arr.apply(v_row, v_col, 100e-9)
+    after = arr.relaxed_conductance()
+    others = np.ones((4, 4), bool)
+    others[0, 0] = False
+    assert after[0, 0] != target[0, 0]
+    assert np.allclose(after[others], target[others], rtol=1e-9, atol=0)  # 100 ns of relaxing
+
+
+def test_same_seed_same_relaxation_different_seed_differs():
+    def run(seed):
+        arr = ideal_array(ANALOG, size=8, seed=seed)
+        for k in range(3):
+            program_all(arr, 0.2 * (k + 1))
+            arr.advance_time(0.05 * (k + 1))
+        return arr.conductance()
+
+    assert np.array_equal(run(5), run(5))
+    assert not np.array_equal(run(5), run(6))
+
+
+def test_snapshot_restore_and_copy_carry_pending_relaxation_and_time():
+    arr = ideal_array(ANALOG, size=6, seed=2)
+    program_all(arr, 0.5)
+    snap = arr.snapshot()
+    twin = arr.copy()
+    arr.advance_time(1.0)
+    g1 = arr.conductance()
+    arr.restore(snap)
+    assert arr.elapsed_time == 100e-9
+    arr.advance_time(1.0)
+    twin.advance_time(1.0)
+    assert np.array_equal(arr.conductance(), g1) and np.array_equal(twin.conductance(), g1)
+
+
+def test_set_conductance_settles_the_cells():
+    arr = ideal_array(ANALOG, size=6)
+    program_all(arr, 0.5)
+    g_lo, g_hi = arr.bounds()
+    arr.set_conductance(g_lo + 0.6 * (g_hi - g_lo))
+    g0 = arr.conductance()
+    arr.advance_time(5.0)
+    assert np.array_equal(arr.conductance(), g0)
+
+
+def test_relaxation_can_be_switched_off():
+    arr = ideal_array(dataclasses.replace(ANALOG, relax_poly=(0.0,)), size=10)
+    program_all(arr, 0.5)
+    g0 = arr.conductance()
+    arr.advance_time(10.0)
+    assert np.array_equal(arr.conductance(), g0)
+
+
+def test_invalid_time_raises():
+    arr = ideal_array(ANALOG, size=2)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="seconds .*allowed range"):
+            arr.advance_time(bad)
+    with pytest.raises(ValueError, match="seconds"):
+        relax_cells(np.zeros(2), np.zeros(2), -1e-9, 0.1)
+
+
+# A device whose relaxation spread is as large as the validator allows (50 % of g_max).
+WILD = dataclasses.replace(ANALOG, relax_poly=(0.5,), relax_tau=1e-3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.floats(-2.5, 2.5),
+                  st.floats(-8.0, -5.0), st.floats(-9.0, 3.0)),
+        min_size=1, max_size=6,
+    ),
+    which=st.sampled_from([WILD, ANALOG, BINARY, HIGH_R]),
+    seed=st.integers(0, 1000),
+)
+def test_relaxation_never_crosses_the_cell_bounds(steps, which, seed):
+    arr = CrossbarArray(4, 4, which, seed=seed, r_wire_row=2.0, r_wire_col=2.0)
+    g_lo, g_hi = arr.bounds()
+    for i, j, v, log_width, log_wait in steps:
+        v_row = np.full(4, v / 2)
+        v_col = np.full(4, v / 2)
+        v_row[i], v_col[j] = v, 0.0
+        arr.apply(v_row, v_col, 10.0**log_width, r_source=10.0)
+        for later in (arr.relaxed_conductance(), arr.conductance()):
+            assert np.all((later >= g_lo) & (later <= g_hi))
+        arr.advance_time(10.0**log_wait)
+        g = arr.conductance()
+        assert np.all((g >= g_lo) & (g <= g_hi))
+        w = arr.state()
+        assert np.all((w >= 0.0) & (w <= 1.0))
