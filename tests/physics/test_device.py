@@ -414,3 +414,15 @@ def test_invalid_pulse_inputs_raise():
         cells.pulse(1.0, 1e-9, i_cc=0.0)
     with pytest.raises(ValueError, match="non-finite"):
         cells.pulse(np.array([1.0, np.nan]), 1e-9)
+    with pytest.raises(ValueError, match="relax_pending"):
+        cells.pulse(1.0, 1e-9, relax_pending=np.zeros(3))
+
+
+def test_pulse_draws_pending_relaxation_only_for_cells_it_moves():
+    cells = Cells(ANALOG, 6, w0=0.5)
+    pending = np.full(6, 0.01)
+    cells.pulse(np.array([1.3, 1.3, 0.3, -0.3, -1.3, 0.0]), 100e-9, relax_pending=pending)
+    moved = np.array([True, True, False, False, True, False])
+    assert np.all(pending[~moved] == 0.01)
+    assert np.all(pending[moved] != 0.01)
+    assert np.all((cells.w + pending >= 0.0) & (cells.w + pending <= 1.0))

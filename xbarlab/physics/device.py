@@ -176,12 +176,12 @@ class DeviceParams:
     0.0091 G over 50-225 µS, i.e. 8.7 % at 50 µS, 3.9 % at 100 µS, 1.2 % at 225 µS (Milo et
     al., IRPS 2021, Fig. 4, IGVVA-100; linear fit in Sandia CrossSim's RRAMMilo model) [F];
     one relative value of 4 % (the mid-range level) is our reduction [E]."""
-    relax_poly: tuple = RELAX_POLY_WAN2022
+    relax_poly: tuple[float, ...] = RELAX_POLY_WAN2022
     """Spread of post-programming relaxation seen ``relax_t_sigma`` after a pulse, as a fraction
     of g_max: sigma(g) / g_max = sum_i relax_poly[i] (g/g_max)^i, g/g_max clipped to [0, 1],
     ascending order, at most 5 terms; (0.0,) turns relaxation off. Default: aihwkit
-    ReRamWan2022NoiseModel 1 s fit (0.348, 16.03, -43.85, 45.39, -16.82) µS at g_max 40 µS,
-    i.e. 0.35-2.3 µS (techniques.md §7) [F]."""
+    ReRamWan2022NoiseModel 1 s fit (0.348, 16.03, -43.85, 45.39, -16.82) µS at g_max 40 µS:
+    0.35 µS at g = 0, 2.3 µS at g = 0.31 g_max, 1.1 µS at g_max (techniques.md §7) [F]."""
     relax_tau: float = 0.1
     """Time constant of post-programming relaxation (s) [E]: relaxation is >99.99 % complete at
     the 1 s point where its spread is cited, and <0.01 % of it happens within the 10 µs of a
