@@ -93,7 +93,14 @@ class ModelDevice(Device):
             prop.values.clear()
 
     def push_error(self, key: str) -> None:
-        """Queue one of the YAML ``error_queue`` entries (``command_error``, ``data_error`` ...)."""
+        """Queue an error by its YAML ``error_queue`` key (``command_error``, ``data_error``).
+
+        A behaviour with its own error queue (``queue_error``) takes it instead.
+        """
+        own = getattr(self.behaviour, "queue_error", None)
+        if own is not None:
+            own(key)
+            return
         for queue in self._error_queues.values():
             queue.append(key)
 
@@ -102,6 +109,9 @@ class ModelDevice(Device):
             queue.clear()
 
     def error_count(self) -> int:
+        own = getattr(self.behaviour, "error_count_now", None)
+        if own is not None:
+            return own()
         return max((len(q._queue) for q in self._error_queues.values()), default=0)
 
     # ------------------------------------------------------------------ I/O

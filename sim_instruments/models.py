@@ -9,4 +9,5 @@ MODEL_GRAMMARS: dict[str, tuple[str, str]] = {
     "2450": ("keithley_2450.yaml", "keithley_2450"),
     "B2902B": ("keysight_b2902b.yaml", "keysight_b2902b"),
     "E5250A": ("keysight_e5250a.yaml", "keysight_e5250a"),
+    "ARRAYBOARD": ("xbarlab_arrayboard.yaml", "xbarlab_arrayboard"),
 }

@@ -166,16 +166,40 @@ class World:
         return sorted(self.relays[matrix], key=lambda c: (c[1], c[0]))
 
     # ------------------------------------------------------------------ boards
-    def set_board_lines(self, board: str, levels: dict[int, float | str]) -> None:
-        """Board channel -> volts, ``"F"`` (floating) or ``"G"`` (grounded)."""
+    def set_board_lines(self, board: str, levels: dict[int, float | str], limit_i: float) -> None:
+        """Board channel -> volts, ``"F"`` (floating) or ``"G"`` (grounded).
+
+        A driven channel is a voltage-source terminal ``<board>.<channel>`` limited to
+        ``limit_i``; a floating or grounded one has no terminal.
+        """
         with self.lock:
             lines = self.board_lines[board]
             for channel, level in levels.items():
-                if lines.get(channel, "F") != level:
-                    if level == "F":
-                        lines.pop(channel, None)
-                    else:
-                        lines[channel] = level
+                key = f"{board}.{channel}"
+                if lines.get(channel, "F") == level:
+                    continue
+                if level == "F":
+                    lines.pop(channel, None)
+                else:
+                    lines[channel] = level
+                if isinstance(level, str):
+                    self.terminals.pop(key, None)
+                else:
+                    self.terminals[key] = TerminalState(
+                        output=True,
+                        func="V",
+                        level=float(level),
+                        limit_i=limit_i,
+                        limit_v=np.inf,
+                    )
+                self.changed()
+
+    def set_board_limit(self, board: str, limit_i: float) -> None:
+        with self.lock:
+            for channel in self.board_lines[board]:
+                state = self.terminals.get(f"{board}.{channel}")
+                if state is not None and state.limit_i != limit_i:
+                    state.limit_i = limit_i
                     self.changed()
 
     def board_level(self, board: str, channel: int) -> float | str:
@@ -212,14 +236,6 @@ class World:
                 key = GROUND_KEY if level == "G" else f"{board}.{channel}"
                 feeds[self.line_index[line]].append((key, r))
         return feeds
-
-    def _board_terminals(self) -> dict[str, float]:
-        return {
-            f"{board}.{ch}": float(level)
-            for board, levels in self.board_lines.items()
-            for ch, level in levels.items()
-            if level not in ("F", "G")
-        }
 
     @staticmethod
     def _thevenin(feeds, volts: np.ndarray, index: dict[str, int]):
@@ -322,17 +338,16 @@ class World:
                 return self._op
             feeds = self._sources()
             states = {k: s for k, s in self.terminals.items() if s.output}
-            board = self._board_terminals()
-            keys = list(states) + list(board)
+            keys = list(states)
             index = {k: i for i, k in enumerate(keys)}
             volts = np.array(
-                [s.level if s.func == "V" else 0.0 for s in states.values()] + list(board.values()),
+                [s.level if s.func == "V" else 0.0 for s in states.values()],
                 dtype=float,
             )
             active: dict[str, tuple[str, float]] = {
                 k: ("I", s.level) for k, s in states.items() if s.func == "I"
             }
-            jacobian = None
+            responses: dict[int, np.ndarray] = {}  # terminal -> currents per unit volt on it
             for _ in range(MAX_ACTIVE_SET_ROUNDS):
                 currents, inflow, v_end, r_end = self._evaluate(
                     feeds, volts[None, :], index, noise and not active
@@ -344,9 +359,13 @@ class World:
                     target = np.array([active[k][1] for k in free])
                     residual = target - currents[cols]
                     if np.abs(residual).max() > TARGET_RTOL * np.abs(target).max() + TARGET_ATOL:
-                        if jacobian is None:
-                            jacobian = self._evaluate(feeds, np.eye(len(keys)), index, False)[0].T
-                        jac = jacobian[np.ix_(cols, cols)]
+                        missing = [c for c in cols if c not in responses]
+                        if missing:
+                            unit = np.zeros((len(missing), len(keys)))
+                            unit[np.arange(len(missing)), missing] = 1.0
+                            rows = self._evaluate(feeds, unit, index, False)[0]
+                            responses.update(zip(missing, rows, strict=True))
+                        jac = np.array([[responses[u][t] for u in cols] for t in cols])
                         dead = np.diag(jac) == 0.0
                         for k in np.array(free)[dead]:  # current source into an open circuit
                             active[k] = ("open", active[k][1])
@@ -393,9 +412,7 @@ class World:
         changed = False
         worst, worst_ratio = None, 1.0 + LIMIT_RTOL
         for i, k in enumerate(keys):
-            state = states.get(k)
-            if state is None:
-                continue  # board line drivers: their limits are the board behaviour's job
+            state = states[k]
             kind, target = active.get(k, ("", 0.0))
             if state.func == "V" and not kind:
                 ratio = abs(currents[i]) / state.limit_i

@@ -19,7 +19,9 @@ Wiring conventions
   ``(k-1)//12+1``, output ``(k-1)%12+1``).
 * An instrument terminal is ``<instrument>.<terminal>`` (``smu.a``, ``smu.b`` on a 2636B; ``smu.1``,
   ``smu.2`` on a B2902B; ``smu.1`` on a 2400/2450); ``ground`` is the bench ground.
-* An array board's channels are numbered 1..N; each crossbar line may sit on one channel.
+* An array board (model ``ARRAYBOARD``, ``rows``/``cols`` line drivers) numbers its channels
+  1..rows for its row lines ``R0``.. and rows+1..rows+cols for its column lines ``C0``..; each
+  crossbar line may sit on one channel.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class ModelInfo:
     inputs: tuple[str, ...] = ()  # matrix input labels
     outputs_per_card: int = 0  # matrix outputs per card
     max_cards: int = 0
-    max_channels: int = 0  # board channels
+    max_channels: int = 0  # board: most rows (and most columns) a board may have
 
 
 MODELS: MappingProxyType[str, ModelInfo] = MappingProxyType(
@@ -70,7 +72,7 @@ MODELS: MappingProxyType[str, ModelInfo] = MappingProxyType(
             outputs_per_card=12,
             max_cards=4,
         ),
-        "XB-256": ModelInfo("board", max_channels=256),
+        "ARRAYBOARD": ModelInfo("board", max_channels=1024),
     }
 )
 
@@ -101,7 +103,8 @@ class Instrument:
     address: str
     backend: str
     cards: int = 0  # matrices: installed cards
-    channels: int = 0  # boards: channels
+    rows: int = 0  # boards: row line drivers (channels 1..rows)
+    cols: int = 0  # boards: column line drivers (channels rows+1..rows+cols)
 
     @property
     def info(self) -> ModelInfo:
@@ -113,10 +116,10 @@ class Instrument:
 
     @property
     def output_count(self) -> int:
-        """Matrix outputs (cards x outputs per card) or board channels."""
+        """Matrix outputs (cards x outputs per card) or board channels (rows + cols)."""
         if self.kind == "matrix":
             return self.cards * self.info.outputs_per_card
-        return self.channels
+        return self.rows + self.cols
 
 
 @dataclass(frozen=True)
@@ -322,7 +325,7 @@ def _parse_instruments(origin: str, table: Any) -> dict[str, Instrument]:
             origin,
             f"instruments.{name}",
             sub,
-            ("driver", "model", "address", "backend", "cards", "channels"),
+            ("driver", "model", "address", "backend", "cards", "rows", "cols"),
         )
         model = f.choice("model", tuple(MODELS))
         info = MODELS[model]
@@ -338,16 +341,19 @@ def _parse_instruments(origin: str, table: Any) -> dict[str, Instrument]:
         backend = f.get("backend", str, "")
         if backend and not backend.startswith("@") and "@" not in backend:
             f.fail(f.dotted("backend"), backend, "a pyvisa backend spec like '@xbarsim' or '@py'")
-        cards = channels = 0
+        cards = rows = cols = 0
         if info.kind == "matrix":
             cards = f.integer("cards", 1, info.max_cards, info.max_cards)
         elif "cards" in f.table:
             f.fail(f.dotted("cards"), f.table["cards"], "no 'cards' key on a non-matrix")
         if info.kind == "board":
-            channels = f.integer("channels", 1, info.max_channels, info.max_channels)
-        elif "channels" in f.table:
-            f.fail(f.dotted("channels"), f.table["channels"], "no 'channels' key on a non-board")
-        result[name] = Instrument(name, driver, model, address, backend, cards, channels)
+            rows = f.integer("rows", 1, info.max_channels)
+            cols = f.integer("cols", 1, info.max_channels)
+        else:
+            for key in ("rows", "cols"):
+                if key in f.table:
+                    f.fail(f.dotted(key), f.table[key], f"no '{key}' key on a non-board")
+        result[name] = Instrument(name, driver, model, address, backend, cards, rows, cols)
     return result
 
 

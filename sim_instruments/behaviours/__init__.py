@@ -5,5 +5,5 @@ A behaviour is bound to one ModelDevice and the bench's World. Grammar keys ``co
 ``xbar.behaviour`` name to the class.
 """
 
-from . import scpi_matrix, scpi_smu, tsp_matrix, tsp_smu  # noqa: F401,E402  (they register themselves)
+from . import array_board, scpi_matrix, scpi_smu, tsp_matrix, tsp_smu  # noqa: F401,E402  (they register themselves)
 from .base import BEHAVIOURS, Behaviour  # noqa: F401

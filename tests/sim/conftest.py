@@ -10,14 +10,15 @@ from xbarlab.sim_instruments import XbarSimVisaLibrary
 
 @pytest.fixture
 def open_bench(tmp_path):
-    """open_bench(name, extra="", **keys) -> (ResourceManager, library) of a fresh bench.
+    """open_bench(name, extra="", text=None, **keys) -> (ResourceManager, library), fresh.
 
-    ``keys`` replace ``key = value`` lines of the embedded bench file; ``extra`` is appended.
+    ``keys`` replace ``key = value`` lines of the embedded bench file (or of ``text``);
+    ``extra`` is appended.
     """
     managers = []
 
-    def factory(name: str = "default", extra: str = "", **keys):
-        text = embedded_text(name)
+    def factory(name: str = "default", extra: str = "", text: str | None = None, **keys):
+        text = embedded_text(name) if text is None else text
         for key, value in keys.items():
             text = set_key(text, key, value)
         path = tmp_path / f"{name}-{len(managers)}.toml"

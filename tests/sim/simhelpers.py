@@ -11,7 +11,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["embedded_text", "open_instrument", "set_key", "tomllib"]
+__all__ = ["embedded_text", "open_instrument", "set_key", "small_board_text", "tomllib"]
 
 
 def embedded_text(name: str) -> str:
@@ -27,3 +27,18 @@ def set_key(text: str, key: str, value: str) -> str:
 
 def open_instrument(rm, address: str, termination: str = "\n"):
     return rm.open_resource(address, read_termination=termination, write_termination=termination)
+
+
+def small_board_text(rows: int = 4, cols: int = 4) -> str:
+    """The embedded board bench shrunk to a rows x cols board and chip (same wiring rule)."""
+    text = embedded_text("board")
+    for old, new in (
+        ("rows = 128\ncols = 128\n", f"rows = {rows}\ncols = {cols}\n"),
+        ('lines = "row:0-127"', f'lines = "row:0-{rows - 1}"'),
+        ('outputs = "1-128"', f'outputs = "1-{rows}"'),
+        ('lines = "col:0-127"', f'lines = "col:0-{cols - 1}"'),
+        ('outputs = "129-256"', f'outputs = "{rows + 1}-{rows + cols}"'),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
