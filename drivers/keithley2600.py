@@ -240,6 +240,14 @@ class Keithley2600(TspErrorQueue, Instrument):
         self.channels = {name: Keithley2600Channel(self, name, model) for name in model.channels}
         self.write("errorqueue.clear()")
 
+    def channel(self, name: str) -> Keithley2600Channel:
+        """Channel `"a"`/`"smua"` or `"b"`/`"smub"` (b only on two-channel models)."""
+        key = name if str(name).startswith("smu") else f"smu{name}"
+        if key not in self.channels:
+            allowed = ", ".join(self.channels)
+            raise ValueError(f"channel = {name!r} is not one of the allowed values {allowed}")
+        return self.channels[key]
+
     @property
     def smua(self) -> Keithley2600Channel:
         return self.channels["smua"]

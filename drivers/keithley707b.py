@@ -2,7 +2,8 @@
 
 Commands from the 707B/708B Reference Manual ch. 7 (see commands.toml). Channels are named
 `<slot><row><column>`, e.g. `1A03`: slot 1 to 6 (1 on a 708B), row A to H (the instrument side),
-column 01 to 12 (the device side). `channel.getclose` replies `nil` when nothing is closed.
+column 01 to 12 (the device side). `crosspoint` numbers the device-side outputs across the installed
+cards, 12 per card (output 13 is `2A01`). `channel.getclose` replies `nil` when nothing is closed.
 Forbidden channels are set in the instrument as well (`channel.setforbidden`), and break-before-make
 is the connect rule from the moment the driver connects.
 """
@@ -20,7 +21,8 @@ SLOTS = {"707B": 6, "708B": 1}
 
 
 class Keithley707B(TspErrorQueue, SwitchMatrixBase, Instrument):
-    """A 707B or 708B switching matrix."""
+    """A 707B or 708B switching matrix; `cards` is how many slots hold a 12-column matrix card
+    (all slots when not given)."""
 
     catalog_name = "keithley707b"
     timeout_ms = 5000
@@ -28,18 +30,26 @@ class Keithley707B(TspErrorQueue, SwitchMatrixBase, Instrument):
     expected_identity = "a Keithley 707B or 708B switching matrix"
     channel_format = "<slot 1-6><row A-H><column 01-12>, e.g. 1A03"
 
+    def __init__(self, resource, cards: int | None = None):
+        self._cards_option = cards
+        super().__init__(resource)
+
     def _connected(self) -> None:
-        self.slots = SLOTS[self.model]
+        most = SLOTS[self.model]
+        self.slots = most if self._cards_option is None else IntegerInRange(1, most)(
+            "cards", self._cards_option
+        )
         self.channel_pattern = re.compile(rf"[1-{self.slots}][A-H](?:0[1-9]|1[0-2])")
         self.write("errorqueue.clear()")
         self.configure("channel.connectrule = channel.BREAK_BEFORE_MAKE")
 
-    def crosspoint(self, input_port: int, output_port: int, slot: int = 1) -> str:
-        """Channel joining row `input_port` (1-8 = A-H) to column `output_port` (1-12)."""
-        slot = IntegerInRange(1, self.slots)("slot", slot)
+    def crosspoint(self, input_port: int, output_port: int) -> str:
+        """Channel joining row `input_port` (1-8 = A-H) to output `output_port`, numbered across
+        the installed cards (1 to 12 x cards)."""
         row = IntegerInRange(1, 8)("input_port", input_port)
-        column = IntegerInRange(1, 12)("output_port", output_port)
-        return f"{slot}{ROWS[row - 1]}{column:02d}"
+        output = IntegerInRange(1, 12 * self.slots)("output_port", output_port)
+        slot, column = divmod(output - 1, 12)
+        return f"{slot + 1}{ROWS[row - 1]}{column + 1:02d}"
 
     def _ports(self, channel: str) -> tuple[tuple[str, str], tuple[str, str]]:
         return (channel[0], channel[1]), (channel[0], channel[2:])

@@ -237,8 +237,10 @@ class KeysightB2900(ScpiErrorQueue, Instrument):
         for n in self.channels:
             self.configure(f':SENS{n}:FUNC "VOLT","CURR"')
 
-    def channel(self, number: int) -> KeysightB2900Channel:
-        """Channel 1 or 2 (2 only on the B2902/B2912)."""
+    def channel(self, number: int | str) -> KeysightB2900Channel:
+        """Channel 1 or 2 (2 only on the B2902/B2912); "1" and "2" are accepted too."""
+        if isinstance(number, str) and number.isdigit():
+            number = int(number)
         if number not in self.channels:
             allowed = ", ".join(str(n) for n in self.channels)
             raise ValueError(f"channel = {number!r} is not one of the allowed values {allowed}")

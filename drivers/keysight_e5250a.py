@@ -1,8 +1,9 @@
 """Keysight (Agilent) E5250A low-leakage switch mainframe with E5252A 10x12 matrix cards, SCPI.
 
 Commands from the E5250A User's Guide ch. 5-6 (see commands.toml). Channels are five digits
-`<card><input 01-10><output 01-12>`, sent as `(@10103,10205)`; card 0 is auto-configuration mode,
-where outputs run 01-48 across the cards. Closes accumulate on this instrument, so exclusive close
+`<card><input 01-10><output 01-12>`, sent as `(@10103,10205)`, with cards in normal configuration
+mode (numbered 1 to 4). `crosspoint` numbers the outputs across the installed cards, 12 per card
+(output 17 is card 2 output 05). Closes accumulate on this instrument, so exclusive close
 opens the cards first. The E5250A has no forbidden-channel list: forbidden crosspoints are refused
 in software. The connection sequence is break-before-make from the moment the driver connects.
 """
@@ -19,17 +20,18 @@ _CHANNEL = re.compile(r"\(@((?:\d{5})(?:,\d{5})*)?\)")
 
 
 class KeysightE5250A(ScpiErrorQueue, SwitchMatrixBase, Instrument):
-    """An E5250A mainframe; `cards` are the installed card numbers (0 in auto-config mode)."""
+    """An E5250A mainframe with `cards` E5252A cards installed as cards 1 to `cards`."""
 
     catalog_name = "keysight_e5250a"
     timeout_ms = 5000
     identity_pattern = re.compile(r"\b(E5250A)\b")
     expected_identity = "a Keysight/Agilent E5250A switch mainframe"
-    channel_pattern = re.compile(r"[0-4](?:0[1-9]|10)(?:0[1-9]|[1-4]\d)")
-    channel_format = "<card 0-4><input 01-10><output 01-48>, e.g. 10103"
+    channel_format = "<card><input 01-10><output 01-12>, e.g. 10103"
 
-    def __init__(self, resource, cards: tuple[int, ...] = (1,)):
-        self.cards = tuple(IntegerInRange(0, 4)("card", card) for card in cards)
+    def __init__(self, resource, cards: int = 1):
+        count = IntegerInRange(1, 4)("cards", cards)
+        self.cards = tuple(range(1, count + 1))
+        self.channel_pattern = re.compile(rf"[1-{count}](?:0[1-9]|10)(?:0[1-9]|1[0-2])")
         super().__init__(resource)
 
     def _connected(self) -> None:
@@ -37,12 +39,13 @@ class KeysightE5250A(ScpiErrorQueue, SwitchMatrixBase, Instrument):
         self.configure(":ROUT:CONN:RULE ALL,FREE")
         self.configure(":ROUT:CONN:SEQ ALL,BBM")
 
-    def crosspoint(self, input_port: int, output_port: int, card: int | None = None) -> str:
-        """Channel joining `input_port` (1-10) to `output_port` (1-12; 1-48 on card 0)."""
-        card = self.cards[0] if card is None else IntegerInRange(0, 4)("card", card)
+    def crosspoint(self, input_port: int, output_port: int) -> str:
+        """Channel joining `input_port` (1-10) to output `output_port`, numbered across the
+        installed cards (1 to 12 x cards)."""
         source = IntegerInRange(1, 10)("input_port", input_port)
-        output = IntegerInRange(1, 48 if card == 0 else 12)("output_port", output_port)
-        return f"{card}{source:02d}{output:02d}"
+        output = IntegerInRange(1, 12 * len(self.cards))("output_port", output_port)
+        card, local = divmod(output - 1, 12)
+        return f"{card + 1}{source:02d}{local + 1:02d}"
 
     def _ports(self, channel: str) -> tuple[tuple[str, str], tuple[str, str]]:
         return (channel[0], channel[1:3]), (channel[0], channel[3:])

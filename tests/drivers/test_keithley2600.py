@@ -20,11 +20,14 @@ def test_two_channel_and_one_channel_models(expected_protocol):
     with expected_protocol(Keithley2600, connect()) as smu:
         assert sorted(smu.channels) == ["smua", "smub"]
         assert smu.smub.name == "smub"
+        assert smu.channel("a") is smu.smua and smu.channel("smub") is smu.smub
     idn = "Keithley Instruments, Model 2601B, 1, 3.0"
     with expected_protocol(Keithley2600, connect(idn)) as smu:
         assert list(smu.channels) == ["smua"]
         with pytest.raises(AttributeError, match="2601B has one channel"):
             _ = smu.smub
+        with pytest.raises(ValueError, match="channel = 'b' is not one of the allowed values smua"):
+            smu.channel("b")
 
 
 def test_a_2400_is_refused(fake_resource):

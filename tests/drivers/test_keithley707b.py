@@ -32,18 +32,36 @@ def test_2636b_is_not_a_matrix(fake_resource):
         Keithley707B(resource)
 
 
-def test_crosspoint_names(expected_protocol):
+def test_crosspoint_numbers_outputs_across_the_cards(expected_protocol):
     with expected_protocol(Keithley707B, connect()) as matrix:
         assert matrix.crosspoint(1, 3) == "1A03"
-        assert matrix.crosspoint(8, 12, slot=6) == "6H12"
-        with pytest.raises(ValueError, match="output_port = 13 is outside the allowed range 1 to"):
-            matrix.crosspoint(1, 13)
+        assert matrix.crosspoint(2, 13) == "2B01"
+        assert matrix.crosspoint(2, 37) == "4B01"
+        assert matrix.crosspoint(8, 72) == "6H12"
+        with pytest.raises(ValueError, match="output_port = 73 is outside the allowed range 1 to"):
+            matrix.crosspoint(1, 73)
+        with pytest.raises(ValueError, match="input_port = 9 is outside"):
+            matrix.crosspoint(9, 1)
+    with expected_protocol(Keithley707B, connect(), cards=3) as matrix:
+        assert matrix.crosspoint(1, 36) == "3A12"
+        with pytest.raises(ValueError, match="output_port = 37 is outside .* 1 to 36"):
+            matrix.crosspoint(1, 37)
+        with pytest.raises(ValueError, match="channel = '4A01' is not a channel name"):
+            matrix.open("4A01")
     idn = "Keithley Instruments Inc., Model 708B, 1, 1.0"
     with expected_protocol(Keithley707B, connect(idn)) as matrix:
-        with pytest.raises(ValueError, match="slot = 2 is outside the allowed range 1 to 1"):
-            matrix.crosspoint(1, 1, slot=2)
+        with pytest.raises(ValueError, match="output_port = 13 is outside .* 1 to 12"):
+            matrix.crosspoint(1, 13)
         with pytest.raises(ValueError, match="channel = '2A01' is not a channel name"):
             matrix.open("2A01")
+
+
+
+def test_more_cards_than_slots_is_refused(fake_resource):
+    resource = fake_resource("keithley707b", [("*IDN?", IDN)])
+    with pytest.raises(ValueError, match="cards = 7 is outside the allowed range 1 to 6"):
+        Keithley707B(resource, cards=7)
+    assert resource.closed
 
 
 def test_closed_set_with_nil_when_nothing_is_closed(expected_protocol):

@@ -26,6 +26,7 @@ SOURCE_V2 = ok(":SOUR2:FUNC:MODE VOLT") + ok(":SOUR2:VOLT:MODE FIX") + ok(
 def test_models_and_channels(expected_protocol):
     with expected_protocol(KeysightB2900, connect()) as smu:
         assert smu.model == "B2912" and sorted(smu.channels) == [1, 2]
+        assert smu.channel("2") is smu.channel(2)
     idn = "Agilent Technologies,B2901A,MY1,2.0"
     with (
         expected_protocol(KeysightB2900, connect(idn, (1,))) as smu,

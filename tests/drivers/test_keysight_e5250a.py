@@ -19,6 +19,8 @@ CONNECT = [("*IDN?", IDN), ("*CLS", None)] + ok(":ROUT:CONN:RULE ALL,FREE") + ok
 def test_connect_sets_free_rule_and_break_before_make(expected_protocol):
     with expected_protocol(KeysightE5250A, CONNECT) as matrix:
         assert matrix.cards == (1,)
+    with pytest.raises(ValueError, match="cards = 5 is outside the allowed range 1 to 4"):
+        KeysightE5250A(None, cards=5)
 
 
 def test_b2200_is_refused(fake_resource):
@@ -27,21 +29,23 @@ def test_b2200_is_refused(fake_resource):
         KeysightE5250A(resource)
 
 
-def test_crosspoint_names(expected_protocol):
-    with expected_protocol(KeysightE5250A, CONNECT, cards=(1, 2)) as matrix:
+def test_crosspoint_numbers_outputs_across_the_cards(expected_protocol):
+    with expected_protocol(KeysightE5250A, CONNECT, cards=2) as matrix:
         assert matrix.crosspoint(1, 3) == "10103"
-        assert matrix.crosspoint(10, 12, card=2) == "21012"
-        assert matrix.crosspoint(2, 48, card=0) == "00248"
-        with pytest.raises(ValueError, match="output_port = 13 is outside .* 1 to 12"):
-            matrix.crosspoint(1, 13)
+        assert matrix.crosspoint(2, 17) == "20205"
+        assert matrix.crosspoint(10, 24) == "21012"
+        with pytest.raises(ValueError, match="output_port = 25 is outside .* 1 to 24"):
+            matrix.crosspoint(1, 25)
         with pytest.raises(ValueError, match="input_port = 11"):
             matrix.crosspoint(11, 1)
+        with pytest.raises(ValueError, match="channel = '30101' is not a channel name"):
+            matrix.open("30101")
 
 
 def test_close_reads_back_every_card_first(expected_protocol):
     pairs = CONNECT + [(":ROUT:CLOS:CARD? 1", "(@10101)"), (":ROUT:CLOS:CARD? 2", "(@)")] + ok(
         ":ROUT:CLOS (@10202,20303)")
-    with expected_protocol(KeysightE5250A, pairs, cards=(1, 2)) as matrix:
+    with expected_protocol(KeysightE5250A, pairs, cards=2) as matrix:
         matrix.close(["10202", "20303"])
 
 
@@ -94,7 +98,7 @@ def test_sequence_and_errors(expected_protocol):
 
 def test_invalid_channel_names(expected_protocol):
     with expected_protocol(KeysightE5250A, CONNECT) as matrix:
-        for bad in ["1011", "51101", "11101", "10100", "(@10101)"]:
+        for bad in ["1011", "01101", "20101", "11101", "10100", "10113", "(@10101)"]:
             with pytest.raises(ValueError, match="is not a channel name"):
                 matrix.open(bad)
         with pytest.raises(ValueError, match="channels is empty"):

@@ -80,11 +80,11 @@ def test_keithley2600_and_707b_on_the_default_bench(bench):
     rm = bench("default")
     smu = Keithley2600(rm.open_resource("GPIB0::26::INSTR"))
     matrix = Keithley707B(rm.open_resource("GPIB0::18::INSTR"))
-    row, column = matrix.crosspoint(1, 1, slot=1), matrix.crosspoint(2, 1, slot=4)
-    matrix.set_forbidden([matrix.crosspoint(1, 2, slot=1)])
+    row, column = matrix.crosspoint(1, 1), matrix.crosspoint(2, 37)  # row 0, column 0
+    matrix.set_forbidden([matrix.crosspoint(1, 2)])
     matrix.exclusive_close([row, column])
     assert matrix.closed() == {row, column}
-    read_cell_cycle(smu.smua, smu.smub)
+    read_cell_cycle(smu.channel("a"), smu.channel("b"))
     smu.smua.pulse(1.0, width=1e-3, count=2, period=5e-3)
     finish(smu.smua, smu.smub)
     matrix.shutdown()
@@ -97,8 +97,8 @@ def test_keithley2400_2450_and_707b_on_the_classic_bench(bench):
     rm = bench("classic")
     row_smu = Keithley2400(rm.open_resource("GPIB0::25::INSTR"))
     column_smu = Keithley2450(rm.open_resource("GPIB0::24::INSTR"))
-    matrix = Keithley707B(rm.open_resource("GPIB0::18::INSTR"))
-    row, column = matrix.crosspoint(1, 1, slot=1), matrix.crosspoint(2, 5, slot=2)
+    matrix = Keithley707B(rm.open_resource("GPIB0::18::INSTR"), cards=3)
+    row, column = matrix.crosspoint(1, 1), matrix.crosspoint(2, 17)
     matrix.exclusive_close([row, column])
     read_cell_cycle(row_smu, column_smu)
     with pytest.raises(NotImplementedError, match="2400 has no pulse mode"):
@@ -115,8 +115,8 @@ def test_2450_on_the_row_side_sweeps_and_pulses(bench):
     rm = bench("classic")
     column_smu = Keithley2400(rm.open_resource("GPIB0::25::INSTR"))
     row_smu = Keithley2450(rm.open_resource("GPIB0::24::INSTR"))
-    matrix = Keithley707B(rm.open_resource("GPIB0::18::INSTR"))
-    matrix.exclusive_close([matrix.crosspoint(2, 1, slot=1), matrix.crosspoint(1, 5, slot=2)])
+    matrix = Keithley707B(rm.open_resource("GPIB0::18::INSTR"), cards=3)
+    matrix.exclusive_close([matrix.crosspoint(2, 1), matrix.crosspoint(1, 17)])
     read_cell_cycle(row_smu, column_smu)
     finish(row_smu, column_smu)
     for driver in (row_smu, column_smu, matrix):
@@ -126,12 +126,12 @@ def test_2450_on_the_row_side_sweeps_and_pulses(bench):
 def test_keysight_b2900_and_e5250a_on_the_keysight_bench(bench):
     rm = bench("keysight")
     smu = KeysightB2900(rm.open_resource("GPIB0::23::INSTR"))
-    matrix = KeysightE5250A(rm.open_resource("GPIB0::22::INSTR"), cards=(1, 2, 3))
-    row, column = matrix.crosspoint(1, 1, card=1), matrix.crosspoint(2, 5, card=2)
+    matrix = KeysightE5250A(rm.open_resource("GPIB0::22::INSTR"), cards=3)
+    row, column = matrix.crosspoint(1, 1), matrix.crosspoint(2, 17)
     matrix.exclusive_close([row, column])
     assert matrix.closed() == {row, column}
     with pytest.raises(ValueError, match="two sources on one line"):
-        matrix.close(matrix.crosspoint(2, 1, card=1))
+        matrix.close(matrix.crosspoint(2, 1))
     read_cell_cycle(smu.channel(1), smu.channel(2))
     smu.channel(1).pulse(1.0, width=1e-4, count=3, period=1e-3)
     finish(smu.channel(1), smu.channel(2))
