@@ -1,0 +1,762 @@
+"""The bench: a bench file's instruments and wiring, driven as crossbar-level operations.
+
+`open_bench(path=None)` loads a bench file (the embedded `default` when no path), opens every
+instrument through pyvisa with the file's backend (`@xbarsim` for virtual benches, `@py` or the
+system VISA for real ones), picks each driver by name and returns a context-managed `Bench`.
+Leaving the `with` block, by any path, makes every instrument safe (`xbarlab.safety`).
+
+Operations, only through the `xbarlab.interfaces` protocols, each checked by the safety guard
+before anything is sent:
+
+* `read(row, col, v)` with a bias scheme for the unselected lines: ``float`` (disconnected),
+  ``ground`` (0 V), ``v/2`` (V/2) or ``v/3`` (rows V/3, columns 2V/3). Only voltage differences
+  matter to the cells, so a read may shift every level by one constant when that lets it run on
+  the instruments at hand (e.g. V/2 on two SMUs and a ground input: row +V/2, column -V/2, all
+  other lines grounded); among feasible shifts the lowest max |V| wins. The current is sensed
+  on the selected column and returned as the cell current (positive from row to column).
+* `iter_read_map` / `read_map`: every cell (minus the chip's masked cells and a user mask).
+* `pulse(row, col, v, width)` with ``v/2``, ``v/3`` or ``float`` half-select protection.
+* `mvm(v_rows)`: all rows driven at once on an array board, every column current back.
+* `idle()`: sources to 0 and off, relays open, board lines in the idle mode.
+
+On a matrix bench relays never switch a line carrying a non-zero source level: a source whose
+lines change is first set to 0 V. The bench remembers every relay, level and limit it set and
+never re-sends one already in place. It counts instrument round trips (commands written) per
+operation: `round_trips()`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xbarlab.benchfile import Bench as BenchSpec
+from xbarlab.benchfile import Line, load_bench
+from xbarlab.interfaces import ArrayBoard, LineState, Reading, SourceMeasureChannel, SwitchMatrix
+from xbarlab.safety import SafeShutdown, SafetyGuard
+
+READ_SCHEMES = ("float", "ground", "v/2", "v/3")
+"""How unselected lines are biased during a read."""
+PULSE_SCHEMES = ("float", "v/2", "v/3")
+"""How unselected lines are biased during a pulse (half-select protection)."""
+DEFAULT_CURRENT_LIMIT = 1e-3
+"""Compliance used when an operation names none (lowered to the bench's max_compliance)."""
+
+
+class BenchError(RuntimeError):
+    """The bench cannot do what was asked (missing instrument, too few sources for a scheme)."""
+
+
+@dataclass(frozen=True)
+class CellReading:
+    """The current through one cell at `voltage` across it (positive from row to column)."""
+
+    row: int
+    col: int
+    voltage: float
+    current: float
+    compliance: bool
+    timestamp: float
+
+    @property
+    def conductance(self) -> float:
+        return self.current / self.voltage if self.voltage else math.nan
+
+
+@dataclass(frozen=True)
+class MvmResult:
+    """Column currents of one matrix-vector product (positive into the columns)."""
+
+    v_rows: np.ndarray
+    currents: np.ndarray
+    compliance: np.ndarray
+    timestamp: float
+
+
+class IoCounter:
+    """Counts instrument round trips (commands written), per instrument."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def add(self, instrument: str, n: int = 1) -> None:
+        self.counts[instrument] += n
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class CountingResource:
+    """A pyvisa resource that counts every `write` on an `IoCounter`; all else passes through."""
+
+    def __init__(self, resource: Any, counter: IoCounter, name: str):
+        object.__setattr__(self, "_resource", resource)
+        object.__setattr__(self, "_counter", counter)
+        object.__setattr__(self, "_name", name)
+
+    def write(self, message: str, *args: Any, **kwargs: Any) -> Any:
+        self._counter.add(self._name)
+        return self._resource.write(message, *args, **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._resource, attribute)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        setattr(self._resource, attribute, value)
+
+
+# ------------------------------------------------------------------------ bias schemes
+
+
+def bias_levels(
+    scheme: str, row: int, col: int, volts: float, rows: int, cols: int, allowed=READ_SCHEMES
+) -> dict[Line, float | None]:
+    """Level of every line for cell (row, col) at `volts` under `scheme`; None = floating."""
+    if scheme not in allowed:
+        raise ValueError(f"scheme = {scheme!r} is not known; allowed: {', '.join(allowed)}")
+    unselected_row, unselected_col = {
+        "float": (None, None),
+        "ground": (0.0, 0.0),
+        "v/2": (volts / 2, volts / 2),
+        "v/3": (volts / 3, 2 * volts / 3),
+    }[scheme]
+    levels: dict[Line, float | None] = {}
+    for i in range(rows):
+        levels[Line("row", i)] = volts if i == row else unselected_row
+    for j in range(cols):
+        levels[Line("col", j)] = 0.0 if j == col else unselected_col
+    return levels
+
+
+def shifted(levels: Mapping[Line, float | None], offset: float) -> dict[Line, float | None]:
+    """Every driven level moved by `offset` (cell voltages unchanged)."""
+    return {line: None if v is None else _tidy(v + offset) for line, v in levels.items()}
+
+
+def shift_candidates(levels: Mapping[Line, float | None]) -> list[float]:
+    """Offsets worth trying: none, or one that brings a used level to 0 (a ground input)."""
+    distinct = sorted({_tidy(v) for v in levels.values() if v is not None and v != 0})
+    return [0.0] + [-v for v in distinct]
+
+
+def _line_list(lines: frozenset[Line]) -> str:
+    shown = sorted(lines)
+    text = ", ".join(str(line) for line in shown[:3])
+    return text + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+
+
+def _tidy(value: float) -> float:
+    return float(f"{value:.12g}")
+
+
+# ------------------------------------------------------------------------ the bench
+
+
+@dataclass
+class _Source:
+    """What the bench last told one SMU terminal (None: not known / not set)."""
+
+    level: float | None = None
+    current_limit: float | None = None
+    output: bool = False
+    lines: frozenset[Line] = frozenset()
+
+
+class Bench:
+    """Crossbar-level operations over a bench file's instruments (see the module docstring).
+
+    `channels` maps SMU terminals (``"smu.a"``) to channels, `matrices` and `boards` map
+    instrument names to drivers, as wired in `spec`. `closers` are called (after the safe
+    shutdown) when the bench closes.
+    """
+
+    def __init__(
+        self,
+        spec: BenchSpec,
+        channels: Mapping[str, SourceMeasureChannel],
+        matrices: Mapping[str, SwitchMatrix],
+        boards: Mapping[str, ArrayBoard],
+        guard: SafetyGuard | None = None,
+        io: IoCounter | None = None,
+        identities: Mapping[str, str] | None = None,
+        closers: Sequence[Any] = (),
+        current_limit: float | None = None,
+    ):
+        self.spec = spec
+        self.channels = dict(channels)
+        self.matrices = dict(matrices)
+        self.boards = dict(boards)
+        self.guard = guard or SafetyGuard(spec.limits)
+        self.io = io or IoCounter()
+        self.identities = dict(identities or {})
+        self._closers = list(closers)
+        self.rows, self.cols = spec.chip.rows, spec.chip.cols
+        self.current_limit = current_limit if current_limit is not None else min(
+            DEFAULT_CURRENT_LIMIT, spec.limits.max_compliance
+        )
+        self.guard.check_compliance("bench current limit", self.current_limit)
+        self._board = self._the_board()
+        self._sources = {name: _Source() for name in self.channels}
+        self._closed: dict[str, set[str]] = {name: set() for name in self.matrices}
+        self._board_levels: dict[Line, float | LineState] = {}
+        self._board_current_limit: float | None = None
+        self._stats: dict[str, list[int]] = {}
+        self._last_round_trips = 0
+        self._terminal_ports = self._terminal_ports_from_wiring()
+        self._shutdown = SafeShutdown(self.channels, self.matrices, self.boards)
+        self._entered = False
+        self._prepare()
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Bench:
+        self._shutdown.__enter__()
+        self._entered = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._shutdown.__exit__(exc_type, exc, tb)
+        finally:
+            self._entered = False
+            self._close_sessions()
+        return False
+
+    def close(self) -> None:
+        """Make every instrument safe and close the sessions (for use without `with`)."""
+        try:
+            with self._shutdown:
+                pass
+        finally:
+            self._close_sessions()
+
+    def _close_sessions(self) -> None:
+        for closer in self._closers:
+            closer()
+        self._closers = []
+        self._sources = {name: _Source() for name in self.channels}
+        self._closed = {name: set() for name in self.matrices}
+
+    def _prepare(self) -> None:
+        """Known state at start: sources off, relays open, board limits set and lines idle."""
+        for channel in self.channels.values():
+            channel.output_off()
+        for matrix in self.matrices.values():
+            matrix.open_all()
+        if self._board is not None:
+            board = self._board
+            board.set_voltage_limit(self.spec.limits.max_voltage)
+            self.guard.check_compliance("board current limit", self.current_limit)
+            board.set_current_limit(self.current_limit)
+            self.guard.verify_current_limit(self._board_name, board, self.current_limit)
+            self._board_current_limit = self.current_limit
+            board.set_idle_mode(self._idle_state)
+            self._board_levels = {line: self._idle_state for line in self._all_lines()}
+
+    @property
+    def _idle_state(self) -> LineState:
+        return LineState.GROUND if self.spec.idle == "ground" else LineState.FLOAT
+
+    def _the_board(self) -> ArrayBoard | None:
+        kinds = {port.instrument for port in self.spec.wiring.lines.values()}
+        on_boards = kinds & set(self.boards)
+        if on_boards and kinds - set(self.boards):
+            raise BenchError(
+                f"bench {self.spec.name!r} wires crossbar lines to both a board and a matrix; "
+                "allowed: every line on one board, or every line on switch matrices"
+            )
+        if len(on_boards) > 1:
+            raise BenchError(f"bench {self.spec.name!r} spreads lines over boards {on_boards}; "
+                             "allowed: one board")
+        self._board_name = next(iter(on_boards), "")
+        return self.boards[self._board_name] if on_boards else None
+
+    def _all_lines(self) -> list[Line]:
+        return [Line("row", i) for i in range(self.rows)] + [
+            Line("col", j) for j in range(self.cols)
+        ]
+
+    # -- accounting ----------------------------------------------------------------------------
+
+    def _count(self, operation: str, before: int) -> None:
+        trips = self.io.total - before
+        calls, total = self._stats.get(operation, [0, 0])
+        self._stats[operation] = [calls + 1, total + trips]
+        self._last_round_trips = trips
+
+    def round_trips(self) -> dict[str, dict[str, int]]:
+        """Per operation name: how many calls, and how many instrument round trips in total."""
+        return {op: {"calls": c, "round_trips": t} for op, (c, t) in self._stats.items()}
+
+    @property
+    def last_round_trips(self) -> int:
+        """Instrument round trips of the last operation."""
+        return self._last_round_trips
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def read(
+        self,
+        row: int,
+        col: int,
+        v_read: float = 0.2,
+        scheme: str = "float",
+        current_limit: float | None = None,
+    ) -> CellReading:
+        """Current through cell (row, col) with `v_read` across it; unselected lines per scheme."""
+        self._check_cell(row, col)
+        limit = self._limit(current_limit)
+        levels = bias_levels(scheme, row, col, v_read, self.rows, self.cols)
+        before = self.io.total
+        try:
+            if self._board is not None:
+                reading = self._board_read(levels, row, col, v_read, scheme, limit)
+            else:
+                reading = self._matrix_read(levels, Line("col", col), limit)
+        finally:
+            self._count("read", before)
+        return CellReading(row, col, v_read, reading.current, reading.compliance,
+                           reading.timestamp)
+
+    def iter_read_map(
+        self,
+        v_read: float = 0.2,
+        scheme: str = "float",
+        mask: np.ndarray | None = None,
+        skip: set[tuple[int, int]] | None = None,
+        current_limit: float | None = None,
+    ) -> Iterator[CellReading]:
+        """Read every cell in row-major order, except masked cells (the chip's, `mask` False)
+        and cells in `skip` (already measured by an interrupted run); yield each reading."""
+        for row, col in self.map_cells(mask, skip):
+            yield self.read(row, col, v_read, scheme, current_limit)
+
+    def map_cells(
+        self, mask: np.ndarray | None = None, skip: set[tuple[int, int]] | None = None
+    ) -> list[tuple[int, int]]:
+        """Cells a read map visits, in order."""
+        selected = np.ones((self.rows, self.cols), bool)
+        if mask is not None:
+            mask = np.asarray(mask, bool)
+            if mask.shape != selected.shape:
+                raise ValueError(f"mask shape = {mask.shape}: allowed {selected.shape}")
+            selected &= mask
+        for r, c in self.spec.chip.masked:
+            selected[r, c] = False
+        skip = skip or set()
+        return [(int(r), int(c)) for r, c in np.argwhere(selected) if (r, c) not in skip]
+
+    def read_map(
+        self,
+        v_read: float = 0.2,
+        scheme: str = "float",
+        mask: np.ndarray | None = None,
+        current_limit: float | None = None,
+    ) -> np.ndarray:
+        """Cell currents of the whole array (NaN where not read)."""
+        currents = np.full((self.rows, self.cols), np.nan)
+        for reading in self.iter_read_map(v_read, scheme, mask, None, current_limit):
+            currents[reading.row, reading.col] = reading.current
+        return currents
+
+    def pulse(
+        self,
+        row: int,
+        col: int,
+        v_pulse: float,
+        width: float,
+        scheme: str = "v/2",
+        count: int = 1,
+        period: float | None = None,
+        current_limit: float | None = None,
+    ) -> float:
+        """Pulse cell (row, col) with `v_pulse` for `width` s; unselected lines per scheme.
+
+        Returns the worst-case energy of the operation in joules (|V| x limit x width x count
+        summed over the pulsed sources), which the guard has checked against `max_energy`.
+        """
+        self._check_cell(row, col)
+        limit = self._limit(current_limit)
+        levels = bias_levels(scheme, row, col, v_pulse, self.rows, self.cols, PULSE_SCHEMES)
+        before = self.io.total
+        try:
+            if self._board is not None:
+                return self._board_pulse(levels, scheme, width, count, period, limit)
+            return self._matrix_pulse(levels, Line("row", row), v_pulse, width, count, period,
+                                      limit)
+        finally:
+            self._count("pulse", before)
+
+    def mvm(self, v_rows: Sequence[float], current_limit: float | None = None) -> MvmResult:
+        """Drive every row at `v_rows` (columns at 0 V) and return every column current."""
+        if self._board is None:
+            raise BenchError(
+                f"bench {self.spec.name!r} has no array board; the matrix-vector product needs "
+                "one (every row driven and every column sensed at once)"
+            )
+        v = np.asarray(v_rows, float)
+        if v.shape != (self.rows,):
+            raise ValueError(f"v_rows has shape {v.shape}: allowed ({self.rows},)")
+        limit = self._limit(current_limit)
+        targets: dict[Line, float | LineState] = {}
+        for i, level in enumerate(v):
+            targets[Line("row", i)] = self.guard.check_voltage(f"mvm level on row:{i}", level)
+        targets.update({Line("col", j): 0.0 for j in range(self.cols)})
+        before = self.io.total
+        try:
+            self._board_limit(limit)
+            self._board_apply(targets)
+            reading = self._board.measure_currents()
+        finally:
+            self._count("mvm", before)
+        return MvmResult(v, -np.asarray(reading.column_currents, float),
+                         np.asarray(reading.column_compliance, bool), reading.timestamp)
+
+    def idle(self) -> None:
+        """Sources to 0 V and off, relays open, board lines in the idle mode."""
+        before = self.io.total
+        try:
+            for name, channel in self.channels.items():
+                state = self._sources[name]
+                if state.output:
+                    channel.shutdown()
+                self._sources[name] = _Source()
+            for name, matrix in self.matrices.items():
+                if self._closed[name]:
+                    matrix.open_all()
+                self._closed[name] = set()
+            if self._board is not None and any(
+                level != self._idle_state for level in self._board_levels.values()
+            ):
+                self._board.set_idle_mode(self._idle_state)
+                self._board_levels = {line: self._idle_state for line in self._all_lines()}
+        finally:
+            self._count("idle", before)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _check_cell(self, row: int, col: int) -> None:
+        for name, value, size in (("row", row, self.rows), ("col", col, self.cols)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+                0 <= value < size
+            ):
+                raise ValueError(f"{name} = {value!r}: allowed 0..{size - 1}")
+
+    def _limit(self, current_limit: float | None) -> float:
+        limit = self.current_limit if current_limit is None else current_limit
+        return self.guard.check_compliance("current limit", limit)
+
+    # -- matrix benches ------------------------------------------------------------------------
+
+    def _terminal_ports_from_wiring(self) -> dict[str, dict[str, int]]:
+        """terminal ("smu.a" or "ground") -> {matrix: 1-based input port}."""
+        ports: dict[str, dict[str, int]] = {}
+        for (matrix, label), terminal in self.spec.wiring.inputs.items():
+            labels = self.spec.instruments[matrix].info.inputs
+            ports.setdefault(str(terminal), {})[matrix] = labels.index(label) + 1
+        return ports
+
+    def _reachable(self, terminal: str, lines: Sequence[Line]) -> bool:
+        ports = self._terminal_ports.get(terminal, {})
+        return all(self.spec.wiring.lines[line].instrument in ports for line in lines)
+
+    def plan(
+        self, levels: Mapping[Line, float | None], exclusive: Sequence[Line] = ()
+    ) -> dict[str, tuple[float, frozenset[Line]]]:
+        """Which terminal drives which lines at which level, or `BenchError` if the bench lacks
+        the sources. `exclusive` lines (sensed or pulsed) get an SMU of their own."""
+        groups: dict[float, list[Line]] = {}
+        for line, level in levels.items():
+            if level is not None and line not in exclusive:
+                groups.setdefault(level, []).append(line)
+        demands: list[tuple[float, list[Line], bool]] = [
+            (levels[line], [line], False) for line in exclusive
+        ]
+        demands += [(level, lines, level == 0.0) for level, lines in sorted(groups.items())]
+        free = sorted(self.channels)
+        assignment: dict[str, tuple[float, frozenset[Line]]] = {}
+        for level, lines, groundable in demands:
+            if groundable and self._reachable("ground", lines):
+                assignment["ground"] = (0.0, frozenset(lines))
+                continue
+            terminal = next((t for t in free if self._reachable(t, lines)), None)
+            if terminal is None:
+                raise BenchError(
+                    f"bench {self.spec.name!r} cannot bias the lines at "
+                    f"{', '.join(f'{lv:g} V' for lv, _, _ in demands)} (a sensed or pulsed "
+                    "line needs an SMU of its own, every other level an SMU or, at 0 V, a "
+                    f"ground input); it has {', '.join(sorted(self._terminal_ports))}"
+                )
+            free.remove(terminal)
+            assignment[terminal] = (level, frozenset(lines))
+        return assignment
+
+    def _best_read_plan(self, levels: Mapping[Line, float | None], sense: Line):
+        best = None
+        error = None
+        for offset in shift_candidates(levels):
+            moved = shifted(levels, offset)
+            try:
+                assignment = self.plan(moved, (sense,))
+            except BenchError as exc:
+                error = error or exc
+                continue
+            peak = max(abs(v) for v in moved.values() if v is not None)
+            if best is None or peak < best[0] - 1e-15:
+                best = (peak, moved, assignment)
+        if best is None:
+            raise error
+        return best[1], best[2]
+
+    def _matrix_read(self, levels, sense: Line, limit: float) -> Reading:
+        _, assignment = self._best_read_plan(levels, sense)
+        self._check_assignment(assignment, "read level")
+        self._apply(assignment, limit)
+        terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
+        reading = self.channels[terminal].measure()
+        # the column SMU sinks the cell current: its reading is negative for a positive cell
+        return Reading(reading.voltage, -reading.current, reading.compliance, reading.timestamp)
+
+    def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
+        dc = dict(levels)
+        dc[pulsed] = 0.0
+        assignment = self.plan(dc, (pulsed,))
+        terminal = next(t for t, (_, lines) in assignment.items() if pulsed in lines)
+        energy = self.guard.check_pulse(str(pulsed), v_pulse, width, limit, count)
+        self._check_assignment(assignment, "pulse bias")
+        self._apply(assignment, limit)
+        self.channels[terminal].pulse(v_pulse, width, count, period)
+        return energy
+
+    def _check_assignment(self, assignment, what: str) -> None:
+        for terminal, (level, lines) in assignment.items():
+            self.guard.check_voltage(f"{what} of {terminal} on {_line_list(lines)}", level)
+
+    def _apply(self, assignment: Mapping[str, tuple[float, frozenset[Line]]], limit: float):
+        """Make the relays and sources match `assignment`, sending only what changed."""
+        wanted: dict[str, set[str]] = {name: set() for name in self.matrices}
+        for terminal, (_, lines) in assignment.items():
+            for line in lines:
+                port = self.spec.wiring.lines[line]
+                input_port = self._terminal_ports[terminal][port.instrument]
+                wanted[port.instrument].add(
+                    self.matrices[port.instrument].crosspoint(input_port, port.output)
+                )
+        for name, state in self._sources.items():
+            new_lines = assignment.get(name, (None, frozenset()))[1]
+            if state.lines != new_lines and state.output and state.level not in (0.0, None):
+                self.guard.source_voltage(name, self.channels[name], 0.0, state.current_limit)
+                state.level = 0.0  # never switch a relay on a live non-zero source
+            state.lines = new_lines
+        for name, matrix in self.matrices.items():
+            to_open = self._closed[name] - wanted[name]
+            to_close = wanted[name] - self._closed[name]
+            if to_open:
+                matrix.open(sorted(to_open))
+                self._closed[name] -= to_open
+            if to_close:
+                matrix.close(sorted(to_close))
+                self._closed[name] |= to_close
+        for terminal, (level, _) in assignment.items():
+            if terminal == "ground":
+                continue
+            state, channel = self._sources[terminal], self.channels[terminal]
+            if state.level != level or state.current_limit != limit:
+                state.level = None  # unknown until the guard's read-back succeeds
+                self.guard.source_voltage(terminal, channel, level, limit)
+                state.level, state.current_limit = level, limit
+            if not state.output:
+                channel.output_on()
+                state.output = True
+
+    # -- board benches -------------------------------------------------------------------------
+
+    def _board_limit(self, limit: float) -> None:
+        if limit != self._board_current_limit:
+            self._board_current_limit = None
+            self._board.set_current_limit(limit)
+            self.guard.verify_current_limit(self._board_name, self._board, limit)
+            self._board_current_limit = limit
+
+    def _board_read(self, levels, row, col, v_read, scheme, limit) -> Reading:
+        self._board_limit(limit)
+        if scheme == "float":
+            self.guard.check_voltage(f"read level on row:{row}", v_read)
+            return self._board.read_one(row, col, v_read)  # the row current: positive
+        moved = min(
+            (shifted(levels, offset) for offset in shift_candidates(levels)),
+            key=lambda lv: max(abs(v) for v in lv.values() if v is not None),
+        )
+        targets = {line: LineState.FLOAT if v is None else v for line, v in moved.items()}
+        for line, level in moved.items():
+            if level is not None:
+                self.guard.check_voltage(f"read level on {line}", level)
+        self._board_apply(targets)
+        reading = self._board.measure_currents()
+        return Reading(math.nan, -float(reading.column_currents[col]),
+                       bool(reading.column_compliance[col]), reading.timestamp)
+
+    def _board_apply(self, targets: Mapping[Line, float | LineState]) -> None:
+        changed = {line: v for line, v in targets.items() if self._board_levels.get(line) != v}
+        if not changed:
+            return
+        rows = {line.index: v for line, v in changed.items() if line.kind == "row"}
+        cols = {line.index: v for line, v in changed.items() if line.kind == "col"}
+        self._board.set_lines(rows=rows or None, columns=cols or None)
+        self._board_levels.update(changed)
+
+    def _board_pulse(self, levels, scheme, width, count, period, limit) -> float:
+        self._board_limit(limit)
+        if scheme == "float":
+            pulsed = {line: v for line, v in levels.items() if v is not None}
+            idle = {line: LineState.FLOAT for line, v in levels.items() if v is None}
+            energy = self._check_board_pulse(pulsed, width, limit, count)
+            self._board_apply(idle)
+        else:  # every line listed: no line carries a half-select bias between pulses
+            pulsed = dict(levels)
+            energy = self._check_board_pulse(pulsed, width, limit, count)
+        rows = {line.index: v for line, v in pulsed.items() if line.kind == "row"}
+        cols = {line.index: v for line, v in pulsed.items() if line.kind == "col"}
+        self._board.pulse(width, rows=rows, columns=cols, count=count, period=period)
+        return energy
+
+    def _check_board_pulse(self, pulsed, width, limit, count) -> float:
+        energy = sum(
+            self.guard.check_pulse(str(line), v, width, limit, count) for line, v in pulsed.items()
+        )
+        self.guard.check_energy("board pulse (all lines)", energy)
+        return energy
+
+    # -- bench check ---------------------------------------------------------------------------
+
+    def self_test(self) -> list[tuple[str, bool, str]]:
+        """Wiring self-test: every relay closes and opens as the instrument reports it; every
+        SMU sources 0 V and measures; the board's size matches the chip. (item, ok, detail)."""
+        results: list[tuple[str, bool, str]] = []
+        for matrix_name, matrix in self.matrices.items():
+            for line, port in self.spec.wiring.lines.items():
+                if port.instrument != matrix_name:
+                    continue
+                for terminal, ports in sorted(self._terminal_ports.items()):
+                    if matrix_name not in ports:
+                        continue
+                    channel = matrix.crosspoint(ports[matrix_name], port.output)
+                    matrix.close([channel])
+                    reported = matrix.closed()
+                    matrix.open_all()
+                    ok = reported == frozenset([channel]) and not matrix.closed()
+                    results.append((f"{matrix_name} {channel} ({line} to {terminal})", ok,
+                                    f"closed set reported {sorted(reported)}"))
+                    break
+        for name, channel in self.channels.items():
+            self.guard.source_voltage(name, channel, 0.0, self.current_limit)
+            channel.output_on()
+            reading = channel.measure()
+            channel.shutdown()
+            ok = abs(reading.voltage) < 1e-3 and not channel.output_enabled()
+            results.append((f"{name} at 0 V, open circuit", ok,
+                            f"V = {reading.voltage:.3g} V, I = {reading.current:.3g} A"))
+        if self._board is not None:
+            size = (self._board.rows, self._board.columns)
+            results.append((f"{self._board_name} size", size == (self.rows, self.cols),
+                            f"board {size[0]}x{size[1]}, chip {self.rows}x{self.cols}"))
+        self._sources = {name: _Source() for name in self.channels}
+        self._closed = {name: set() for name in self.matrices}
+        return results
+
+
+# ------------------------------------------------------------------------ opening
+
+
+def driver_class(driver: str) -> type:
+    """The driver class named `driver` in the bench file: the class of module
+    `xbarlab.drivers.<driver>` whose `catalog_name` is `driver`."""
+    try:
+        module = importlib.import_module(f"xbarlab.drivers.{driver}")
+    except ModuleNotFoundError as exc:
+        raise BenchError(f"driver = {driver!r}: no module xbarlab.drivers.{driver}") from exc
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "catalog_name", None) == driver \
+                and value.__module__ == module.__name__:
+            return value
+    raise BenchError(f"driver = {driver!r}: xbarlab.drivers.{driver} has no driver class "
+                     f"with catalog_name {driver!r}")
+
+
+def smu_channel(driver: Any, name: str, terminal: str) -> SourceMeasureChannel:
+    """The channel of SMU driver `driver` that the bench file calls terminal `terminal`.
+
+    Single-channel drivers are their own channel; multi-channel drivers keep a `channels`
+    mapping keyed by the instrument's own names (``smua`` on a 2600B, ``1`` on a B2900).
+    """
+    channels = getattr(driver, "channels", None)
+    if channels is None:
+        return driver
+    for key in (terminal, f"smu{terminal}", int(terminal) if terminal.isdigit() else None):
+        if key in channels:
+            return channels[key]
+    raise BenchError(f"instrument {name}: terminal {terminal!r} is not one of its channels "
+                     f"({', '.join(map(str, channels))})")
+
+
+def _resource_manager(spec: BenchSpec, backend: str, managers: dict[str, Any]) -> Any:
+    import pyvisa
+
+    if backend == "@xbarsim":
+        source = spec.origin.removeprefix("embedded:")
+        backend = f"{source}@xbarsim"
+    if backend not in managers:
+        managers[backend] = pyvisa.ResourceManager(backend) if backend else \
+            pyvisa.ResourceManager()
+    return managers[backend]
+
+
+def open_bench(path: str | None = None, current_limit: float | None = None) -> Bench:
+    """Open the bench described by bench file `path` (the embedded ``default`` when None)."""
+    spec = load_bench(path)
+    io = IoCounter()
+    managers: dict[str, Any] = {}
+    drivers: dict[str, Any] = {}
+    try:
+        for name, inst in spec.instruments.items():
+            manager = _resource_manager(spec, inst.backend, managers)
+            resource = CountingResource(manager.open_resource(inst.address), io, name)
+            cls = driver_class(inst.driver)
+            options = {}
+            if "cards" in inspect.signature(cls).parameters:  # card-configured mainframes
+                options["cards"] = inst.cards
+            drivers[name] = cls(resource, **options)
+        channels: dict[str, SourceMeasureChannel] = {}
+        matrices: dict[str, SwitchMatrix] = {}
+        boards: dict[str, ArrayBoard] = {}
+        for name, inst in spec.instruments.items():
+            driver = drivers[name]
+            if inst.kind == "smu":
+                for terminal in inst.info.terminals:
+                    channels[f"{name}.{terminal}"] = smu_channel(driver, name, terminal)
+            elif inst.kind == "matrix":
+                matrices[name] = driver
+            else:
+                boards[name] = driver
+        identities = {name: getattr(d, "identity", "") for name, d in drivers.items()}
+        closers = [d.disconnect for d in drivers.values()]
+        return Bench(spec, channels, matrices, boards, io=io, identities=identities,
+                     closers=closers, current_limit=current_limit)
+    except BaseException as error:
+        for name, driver in drivers.items():
+            try:
+                driver.shutdown()
+            except Exception as failure:  # keep making the others safe; report it
+                if hasattr(error, "add_note"):
+                    error.add_note(f"shutdown of {name} also failed: {failure!r}")
+            finally:
+                driver.disconnect()
+        raise
