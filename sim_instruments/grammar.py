@@ -70,7 +70,7 @@ def _bind(dev: ModelDevice, table: dict, behaviour: Any, ch: str | None, where: 
             fmt = sub(spec["getter"]["r"])
             if "compute" in spec:
                 fn = _method(behaviour, spec["compute"], where)
-                dev.exact[query] = lambda fn=fn, fmt=fmt: to_bytes(fmt.format(fn(*args)))
+                dev.exact[query] = lambda fn=fn, fmt=fmt: fmt.format(fn(*args)).encode()
             else:
                 dev.exact[query] = lambda prop=prop, fmt=fmt: to_bytes(fmt.format(prop.get(ch)))
         if "setter" in spec:

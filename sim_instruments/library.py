@@ -93,7 +93,10 @@ class XbarSimVisaLibrary(SimVisaLibrary):
         sess = self.sessions.get(session)
         if sess is None:
             return 0, constants.StatusCode.error_invalid_object
-        return sess.write(data)
+        if sess.attrs[constants.ResourceAttribute.interface_type] == constants.InterfaceType.asrl:
+            return sess.write(data)  # the serial session masks data bits and adds END chars
+        sess.device.write(data)
+        return len(data), constants.StatusCode.success
 
     def read(self, session, count: int):
         sess = self.sessions.get(session)

@@ -116,6 +116,7 @@ class World:
             self._op_version = -1
             self._g: np.ndarray | None = None
             self._g_version = -1
+            self._quiet_version = -1
 
     def changed(self) -> None:
         """Something that affects the circuit changed: the next measurement re-solves."""
@@ -457,6 +458,18 @@ class World:
             threshold = min(threshold, p.v_form)
         return threshold
 
+    def _quiet(self) -> bool:
+        """True when no cell can see a switching voltage now (checked once per version)."""
+        if self._quiet_version == self.version:
+            return True
+        op = self.operating_point()
+        ends = np.concatenate([op.rows[0], op.cols[0]])
+        driven = ends[~np.isnan(ends)]
+        quiet = driven.size < 2 or driven.max() - driven.min() <= self.switching_threshold()
+        if quiet:
+            self._quiet_version = self.version
+        return quiet
+
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass with the bench as it is now.
 
@@ -468,11 +481,9 @@ class World:
             return
         with self.lock:
             self.clock += seconds
-            op = self.operating_point()
-            ends = np.concatenate([op.rows[0], op.cols[0]])
-            driven = ends[~np.isnan(ends)]
-            if driven.size < 2 or driven.max() - driven.min() <= self.switching_threshold():
+            if self._quiet():
                 return
+            op = self.operating_point()
             result = self.array.apply(
                 op.rows[0], op.cols[0], seconds, r_source=op.rows[1], r_sense=op.cols[1]
             )

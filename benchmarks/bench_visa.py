@@ -1,0 +1,126 @@
+"""Cost of the virtual bench's VISA path, measured against stock pyvisa-sim in the same process.
+
+1. A computed current query through ``@xbarsim`` (``print(smub.measure.i())`` on the default
+   bench, answered from the World's cached solve) against a static dialogue through stock
+   ``@sim`` (``:MEAS:CURR?`` with a fixed reply of the same length). Rounds are interleaved and
+   the median per-query time of each is compared. Target: ratio <= 0.8.
+2. A 32 x 32 cell-by-cell read map on the default bench with raw instrument commands (one
+   ``channel.exclusiveclose`` and one ``print(smub.measure.i())`` per cell, read noise on, so
+   every cell is a fresh solve): cells per second and the share of time spent in the solver.
+
+Run: ``python benchmarks/bench_visa.py`` (about 10 s on two cores).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pyvisa
+
+from xbarlab.sim_instruments import XbarSimVisaLibrary
+
+STOCK_YAML = """\
+spec: "1.1"
+devices:
+  static_smu:
+    eom:
+      GPIB INSTR: {q: "\\n", r: "\\n"}
+    dialogues:
+      - {q: ":MEAS:CURR?", r: "REPLY"}
+resources:
+  GPIB0::5::INSTR: {device: static_smu}
+"""
+QUERIES_PER_ROUND = 1000
+ROUNDS = 9
+
+
+def _per_query(inst, command: str) -> float:
+    start = time.perf_counter()
+    for _ in range(QUERIES_PER_ROUND):
+        inst.query(command)
+    return (time.perf_counter() - start) / QUERIES_PER_ROUND
+
+
+def query_cost(tmp: Path) -> tuple[float, float]:
+    """Median seconds per query: (xbarsim computed, stock static)."""
+    bench = tmp / "quiet.toml"
+    default = XbarSimVisaLibrary.fresh("default").bench.text
+    bench.write_text(default.replace("read_noise = true", "read_noise = false"))
+    rm_x = pyvisa.ResourceManager(XbarSimVisaLibrary.fresh(str(bench)))
+    smu = rm_x.open_resource("GPIB0::26::INSTR", read_termination="\n", write_termination="\n")
+    matrix = rm_x.open_resource("GPIB0::18::INSTR", read_termination="\n", write_termination="\n")
+    matrix.write('channel.close("1A01,4B01")')
+    for line in ("smua.source.levelv = 0.2", "smua.source.output = smua.OUTPUT_ON",
+                 "smub.source.output = smub.OUTPUT_ON"):
+        smu.write(line)
+    stock_yaml = tmp / "stock.yaml"  # same reply text, so both move the same bytes
+    stock_yaml.write_text(STOCK_YAML.replace("REPLY", smu.query("print(smub.measure.i())")))
+    rm_s = pyvisa.ResourceManager(f"{stock_yaml}@sim")
+    stock = rm_s.open_resource("GPIB0::5::INSTR", read_termination="\n", write_termination="\n")
+    assert smu.query("print(smub.measure.i())") == stock.query(":MEAS:CURR?")
+    computed, static = [], []
+    for _ in range(ROUNDS):
+        computed.append(_per_query(smu, "print(smub.measure.i())"))
+        static.append(_per_query(stock, ":MEAS:CURR?"))
+    rm_x.close()
+    rm_s.close()
+    return statistics.median(computed), statistics.median(static)
+
+
+def read_map() -> tuple[float, float, float]:
+    """(cells per second, solver share, seconds) of a 32 x 32 raw-command read map."""
+    lib = XbarSimVisaLibrary.fresh("default")
+    rm = pyvisa.ResourceManager(lib)
+    smu = rm.open_resource("GPIB0::26::INSTR", read_termination="\n", write_termination="\n")
+    matrix = rm.open_resource("GPIB0::18::INSTR", read_termination="\n", write_termination="\n")
+    world = lib.world
+    solver_time = [0.0]
+    solve_lines = world._solve_lines
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return solve_lines(*args, **kwargs)
+        finally:
+            solver_time[0] += time.perf_counter() - start
+
+    world._solve_lines = timed
+    for line in ("smua.source.levelv = 0.2", "smub.source.levelv = 0",
+                 "smua.source.output = smua.OUTPUT_ON", "smub.source.output = smub.OUTPUT_ON"):
+        smu.write(line)
+    matrix.write('channel.exclusiveclose("1A01,4B01")')  # warm-up (numba cache, first solve)
+    smu.query("print(smub.measure.i())")
+    solver_time[0] = 0.0
+    start = time.perf_counter()
+    for i in range(32):
+        for j in range(32):
+            row, col = 1 + i, 37 + j
+            matrix.write(
+                f'channel.exclusiveclose("{(row - 1) // 12 + 1}A{(row - 1) % 12 + 1:02d},'
+                f'{(col - 1) // 12 + 1}B{(col - 1) % 12 + 1:02d}")'
+            )
+            float(smu.query("print(smub.measure.i())"))
+    elapsed = time.perf_counter() - start
+    rm.close()
+    return 1024 / elapsed, solver_time[0] / elapsed, elapsed
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        computed, static = query_cost(Path(tmp))
+    cells_per_s, share, seconds = read_map()
+    print("| measurement | value |")
+    print("|---|---:|")
+    print(f"| @xbarsim computed query `print(smub.measure.i())` | {computed * 1e6:.1f} us |")
+    print(f"| stock @sim static dialogue `:MEAS:CURR?` | {static * 1e6:.1f} us |")
+    print(f"| ratio computed / stock (target <= 0.8) | {computed / static:.2f} |")
+    print(f"| 32x32 raw-command read map, default bench | {cells_per_s:.0f} cells/s "
+          f"({seconds:.2f} s) |")
+    print(f"| share of read-map time in the solver | {share * 100:.0f} % |")
+
+
+if __name__ == "__main__":
+    main()
