@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pyvisa
-
 from xbarlab.sim_instruments import XbarSimVisaLibrary
 
 STOCK_YAML = """\
@@ -53,8 +52,11 @@ def query_cost(tmp: Path) -> tuple[float, float]:
     smu = rm_x.open_resource("GPIB0::26::INSTR", read_termination="\n", write_termination="\n")
     matrix = rm_x.open_resource("GPIB0::18::INSTR", read_termination="\n", write_termination="\n")
     matrix.write('channel.close("1A01,4B01")')
-    for line in ("smua.source.levelv = 0.2", "smua.source.output = smua.OUTPUT_ON",
-                 "smub.source.output = smub.OUTPUT_ON"):
+    for line in (
+        "smua.source.levelv = 0.2",
+        "smua.source.output = smua.OUTPUT_ON",
+        "smub.source.output = smub.OUTPUT_ON",
+    ):
         smu.write(line)
     stock_yaml = tmp / "stock.yaml"  # same reply text, so both move the same bytes
     stock_yaml.write_text(STOCK_YAML.replace("REPLY", smu.query("print(smub.measure.i())")))
@@ -88,8 +90,12 @@ def read_map() -> tuple[float, float, float]:
             solver_time[0] += time.perf_counter() - start
 
     world._solve_lines = timed
-    for line in ("smua.source.levelv = 0.2", "smub.source.levelv = 0",
-                 "smua.source.output = smua.OUTPUT_ON", "smub.source.output = smub.OUTPUT_ON"):
+    for line in (
+        "smua.source.levelv = 0.2",
+        "smub.source.levelv = 0",
+        "smua.source.output = smua.OUTPUT_ON",
+        "smub.source.output = smub.OUTPUT_ON",
+    ):
         smu.write(line)
     matrix.write('channel.exclusiveclose("1A01,4B01")')  # warm-up (numba cache, first solve)
     smu.query("print(smub.measure.i())")
@@ -117,8 +123,10 @@ def main() -> None:
     print(f"| @xbarsim computed query `print(smub.measure.i())` | {computed * 1e6:.1f} us |")
     print(f"| stock @sim static dialogue `:MEAS:CURR?` | {static * 1e6:.1f} us |")
     print(f"| ratio computed / stock (target <= 0.8) | {computed / static:.2f} |")
-    print(f"| 32x32 raw-command read map, default bench | {cells_per_s:.0f} cells/s "
-          f"({seconds:.2f} s) |")
+    print(
+        f"| 32x32 raw-command read map, default bench | {cells_per_s:.0f} cells/s "
+        f"({seconds:.2f} s) |"
+    )
     print(f"| share of read-map time in the solver | {share * 100:.0f} % |")
 
 
