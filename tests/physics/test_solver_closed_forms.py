@@ -145,10 +145,13 @@ def test_ideal_lines_make_every_node_of_a_line_equal(rng):
 
 
 def test_warm_start_reaches_the_same_answer_in_fewer_iterations(rng):
-    G = rng.uniform(1e-6, 1e-4, (48, 48))
+    G = rng.uniform(1e-5, 1e-3, (48, 48))  # kappa ~ 5: several iterations from scratch
     v_row = rng.uniform(0, 0.3, (4, 48))
     kwargs = dict(r_source=1.0, r_sense=1.0, r_wire_row=2.0, r_wire_col=2.0)
     first = solve_crossbar(G, v_row, np.zeros(48), **kwargs)
+    again = solve_crossbar(G, v_row, np.zeros(48), warm_start=first, **kwargs)
+    assert again.iterations == 0
+    assert relative_deviation(again, first) < 1e-12
     G[10, 20] *= 1.5  # one programming pulse later
     cold = solve_crossbar(G, v_row, np.zeros(48), **kwargs)
     warm = solve_crossbar(G, v_row, np.zeros(48), warm_start=first, **kwargs)

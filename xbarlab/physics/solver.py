@@ -236,163 +236,59 @@ def _update_direction_row(i, beta, z, p):
 
 
 @njit(cache=True, nogil=True)
-def _direction_and_product(beta, zU, zW, pU, pW, yU, yW, G, g_row, g_col, lump_row, lump_col,
-                           ge_row, ge_col, state_row, state_col):
-    """p = z + beta p, then y = A p; returns p·y.
-
-    y may share memory with z: row i of z is consumed (p[i] updated) before y[i] is written,
-    and row i+1 is updated just before y[i] needs it. Lumped bit lines live in row m-1,
-    which every row's product needs, so that row's bit part is updated first.
-    """
-    m, n = G.shape
-    _update_direction_row(0, beta, zU, pU)
-    _update_direction_row(0 if m == 1 or not lump_col else m - 1, beta, zW, pW)
-    if lump_col:
+def _solve_word_line(rhs, out, g_row, lump_row, s_end, inv_pivot, ge, state):
+    """out = R_i^-1 rhs for one word line (Thomas, eliminated from the far end; the held
+    end node and isolated lines get 0). rhs and out may be the same array."""
+    n = rhs.shape[0]
+    if lump_row:
+        out[0] = rhs[0] / (s_end + ge) if state == FREE else 0.0
+        return
+    if state == ISOLATED:
         for j in range(n):
-            yW[m - 1, j] = ge_col[j] * pW[m - 1, j]
-    p_y = 0.0
-    for i in range(m):
-        if i + 1 < m:
-            _update_direction_row(i + 1, beta, zU, pU)
-            if not lump_col:
-                _update_direction_row(i + 1, beta, zW, pW)
-        _word_row_product(i, G, pU, pW, g_row, lump_row, lump_col, ge_row[i], state_row[i], yU)
-        if lump_col:
-            for j in range(n):
-                yW[m - 1, j] += G[i, j] * (pW[m - 1, j] - (pU[i, 0] if lump_row else pU[i, j]))
-        else:
-            _bit_row_product(i, G, pU, pW, g_col, lump_row, ge_col, state_col, yW)
-        for j in range(n):
-            p_y += pU[i, j] * yU[i, j]
-            if not lump_col:
-                p_y += pW[i, j] * yW[i, j]
-    if lump_col:
-        for j in range(n):
-            if state_col[j] != FREE:
-                yW[m - 1, j] = 0.0
-            p_y += pW[m - 1, j] * yW[m - 1, j]
-    return p_y
+            out[j] = 0.0
+        return
+    y = rhs[n - 1]
+    out[n - 1] = y
+    for j in range(n - 2, -1, -1):
+        y = rhs[j] + g_row * inv_pivot[j + 1] * y
+        out[j] = y
+    z = y / (s_end + ge) if state == FREE else 0.0
+    out[0] = z
+    for j in range(1, n):
+        z = inv_pivot[j] * (out[j] + g_row * z)
+        out[j] = z
 
 
 @njit(cache=True, nogil=True)
-def _step_and_precondition(alpha, xU, xW, pU, pW, rU, rW, zU, zW, g_row, g_col, lump_row,
-                           lump_col, s_end_row, inv_row, s_end_col, inv_col, ge_row, ge_col,
-                           state_row, state_col):
-    """x += alpha p; r -= alpha q (q held in z); then z = M^-1 r. Returns (|r|_1, r·z).
-
-    One sweep down the rows updates row i, solves word line i (Thomas, eliminated from its
-    far end) and advances every bit line's forward elimination by one row; a sweep back up
-    finishes the bit lines.
-    """
-    m, n = xU.shape
-    residual = 0.0
-    r_z = 0.0
-    for i in range(m):
+def _cells_from_bits(i, G, w, lump_row, lump_col, out):
+    """out = C w for word line i: the current each cell would push into its word-line node
+    from bit-line voltages w with the word line at 0 V (summed for a lumped line)."""
+    m, n = G.shape
+    if lump_row:
+        acc = 0.0
         for j in range(n):
-            xU[i, j] += alpha * pU[i, j]
-            xW[i, j] += alpha * pW[i, j]
-            ru = rU[i, j] - alpha * zU[i, j]
-            rw = rW[i, j] - alpha * zW[i, j]
-            rU[i, j] = ru
-            rW[i, j] = rw
-            residual += abs(ru) + abs(rw)
-        # word line i
-        state = state_row[i]
-        if lump_row:
-            zU[i, 0] = rU[i, 0] / (s_end_row[i] + ge_row[i]) if state == FREE else 0.0
-            r_z += zU[i, 0] * rU[i, 0]
-        elif state == ISOLATED:
-            for j in range(n):
-                zU[i, j] = 0.0
-        else:
-            y = rU[i, n - 1]
-            zU[i, n - 1] = y
-            for j in range(n - 2, -1, -1):
-                y = rU[i, j] + g_row * inv_row[i, j + 1] * y
-                zU[i, j] = y
-            z = y / (s_end_row[i] + ge_row[i]) if state == FREE else 0.0
-            zU[i, 0] = z
-            r_z += z * rU[i, 0]
-            for j in range(1, n):
-                z = inv_row[i, j] * (zU[i, j] + g_row * z)
-                zU[i, j] = z
-                r_z += z * rU[i, j]
-        # bit lines: forward elimination reaches row i
+            acc += G[i, j] * (w[m - 1, j] if lump_col else w[i, j])
+        out[0] = acc
+        return
+    for j in range(n):
+        out[j] = G[i, j] * (w[m - 1, j] if lump_col else w[i, j])
+
+
+@njit(cache=True, nogil=True)
+def _full_residual(G, xU, xW, rU, rW, g_row, g_col, lump_row, lump_col, ge_row, ge_col,
+                   state_row, state_col, v_end_row, v_end_col):
+    """r = b - A x at every free node (0 at held nodes), b being the source injections."""
+    m, n = G.shape
+    for i in range(m):
+        _word_row_product(i, G, xU, xW, g_row, lump_row, lump_col, ge_row[i], state_row[i], rU)
         if not lump_col:
-            if i == 0:
-                for j in range(n):
-                    zW[0, j] = rW[0, j]
-            else:
-                for j in range(n):
-                    zW[i, j] = rW[i, j] + g_col * inv_col[i - 1, j] * zW[i - 1, j]
-    # bit lines: end pivots and back-substitution
-    for j in range(n):
-        if state_col[j] == FREE:
-            zW[m - 1, j] = (rW[m - 1, j] if lump_col else zW[m - 1, j]) / (s_end_col[j]
-                                                                           + ge_col[j])
-        else:
-            zW[m - 1, j] = 0.0
-        r_z += zW[m - 1, j] * rW[m - 1, j]
-    if not lump_col:
-        for i in range(m - 2, -1, -1):
-            for j in range(n):
-                z = 0.0
-                if state_col[j] != ISOLATED:
-                    z = inv_col[i, j] * (zW[i, j] + g_col * zW[i + 1, j])
-                zW[i, j] = z
-                r_z += z * rW[i, j]
-    return residual, r_z
-
-
-@njit(cache=True, nogil=True)
-def _largest_terminal_current(G, xU, xW, g_row, g_col, lump_row, lump_col, ge_row, ge_col,
-                              v_end_row, v_end_col, state_row, state_col):
-    """Largest |terminal current| from the end nodes (cheap: it only scales the stopping
-    test; reported currents come from `_line_cell_currents`)."""
-    m, n = G.shape
-    largest = 0.0
-    for i in range(m):
-        state = state_row[i]
-        current = 0.0
-        if state == FREE:
-            current = ge_row[i] * (v_end_row[i] - xU[i, 0])
-        elif state == END_FIXED:
-            u = xU[i, 0]
-            for j in range(n if lump_row else 1):
-                current += G[i, j] * (u - (xW[m - 1, j] if lump_col else xW[i, j]))
-            if not lump_row and n > 1:
-                current += g_row * (u - xU[i, 1])
-        largest = max(largest, abs(current))
-    for j in range(n):
-        state = state_col[j]
-        current = 0.0
-        if state == FREE:
-            current = ge_col[j] * (xW[m - 1, j] - v_end_col[j])
-        elif state == END_FIXED:
-            w = xW[m - 1, j]
-            for i in range(0 if lump_col else m - 1, m):
-                current += G[i, j] * ((xU[i, 0] if lump_row else xU[i, j]) - w)
-            if not lump_col and m > 1:
-                current += g_col * (xW[m - 2, j] - w)
-        largest = max(largest, abs(current))
-    return largest
-
-
-@njit(cache=True, nogil=True)
-def _pcg_vector(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col,
-                ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, current_floor,
-                xU, xW, work, rtol, max_iterations):
-    """Preconditioned CG for one input vector from x (held nodes already set); x is updated
-    in place. ``work`` is (6, m, n) scratch. Returns the iterations taken, or -1 if
-    ``max_iterations`` did not suffice."""
-    m, n = G.shape
-    work[:] = 0.0
-    rU, rW, pU, pW = work[0], work[1], work[2], work[3]
-    # r = b - A x: A x at the free nodes (as the product of the direction p = x + 0 p), then
-    # the injections of resistive sources. The first CG direction discards p (beta = 0).
-    _direction_and_product(0.0, xU, xW, pU, pW, rU, rW, G, g_row, g_col, lump_row, lump_col,
-                           ge_row, ge_col, state_row, state_col)
-    zU, zW = work[4], work[5]  # z = M^-1 r, and A p once z is consumed
+            _bit_row_product(i, G, xU, xW, g_col, lump_row, ge_col, state_col, rW)
+    if lump_col:
+        for j in range(n):
+            acc = ge_col[j] * xW[m - 1, j]
+            for i in range(m):
+                acc += G[i, j] * (xW[m - 1, j] - (xU[i, 0] if lump_row else xU[i, j]))
+            rW[m - 1, j] = acc if state_col[j] == FREE else 0.0
     for i in range(m):
         for j in range(n):
             rU[i, j] = -rU[i, j]
@@ -402,28 +298,205 @@ def _pcg_vector(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_c
     for j in range(n):
         if state_col[j] == FREE:
             rW[m - 1, j] += ge_col[j] * v_end_col[j]
+
+
+@njit(cache=True, nogil=True)
+def _schur_direction_and_product(beta, z, p, q, t, line, G, g_row, g_col, lump_row, lump_col,
+                                 s_end_row, inv_row, ge_row, ge_col, state_row, state_col):
+    """p = z + beta p, then q = S p with S = K - C^T R^-1 C; returns p·q.
+
+    Row by row: t[i] = R_i^-1 (C p)[i] (word line i answering the bit-line direction), then
+    q[i] = K p - C^T t at the bit nodes of row i. q may share memory with z: row i of z is
+    consumed (p[i] updated) before q[i] is written, and row i+1 just before q[i] needs it.
+    Lumped bit lines live in row m-1, which every row needs, so that row is updated first.
+    """
+    m, n = G.shape
+    if lump_col:
+        _update_direction_row(m - 1, beta, z, p)
+        for j in range(n):
+            q[m - 1, j] = ge_col[j] * p[m - 1, j]
+    else:
+        _update_direction_row(0, beta, z, p)
+    p_q = 0.0
+    for i in range(m):
+        if not lump_col and i + 1 < m:
+            _update_direction_row(i + 1, beta, z, p)
+        _cells_from_bits(i, G, p, lump_row, lump_col, line)
+        _solve_word_line(line, t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
+                         state_row[i])
+        if lump_col:
+            for j in range(n):
+                q[m - 1, j] += G[i, j] * (p[m - 1, j] - (t[i, 0] if lump_row else t[i, j]))
+        else:
+            _bit_row_product(i, G, t, p, g_col, lump_row, ge_col, state_col, q)
+            for j in range(n):
+                p_q += p[i, j] * q[i, j]
+    if lump_col:
+        for j in range(n):
+            if state_col[j] != FREE:
+                q[m - 1, j] = 0.0
+            p_q += p[m - 1, j] * q[m - 1, j]
+    return p_q
+
+
+@njit(cache=True, nogil=True)
+def _step_and_precondition(alpha, x, p, r, z, g_col, lump_col, s_end_col, inv_col, ge_col,
+                           state_col):
+    """x += alpha p; r -= alpha q (q held in z); then z = K^-1 r. Returns (|r|_1, r·z).
+
+    One sweep down the rows updates row i and advances every bit line's forward elimination
+    (from its far end, row 0) by one row; a sweep back up finishes the bit lines.
+    """
+    m, n = x.shape
+    residual = 0.0
+    r_z = 0.0
+    for i in range(m):
+        for j in range(n):
+            x[i, j] += alpha * p[i, j]
+            value = r[i, j] - alpha * z[i, j]
+            r[i, j] = value
+            residual += abs(value)
+        if not lump_col:
+            for j in range(n):
+                z[i, j] = r[i, j] + (g_col * inv_col[i - 1, j] * z[i - 1, j] if i > 0 else 0.0)
+    for j in range(n):
+        if state_col[j] == FREE:
+            zj = (r[m - 1, j] if lump_col else z[m - 1, j]) / (s_end_col[j] + ge_col[j])
+        else:
+            zj = 0.0
+        z[m - 1, j] = zj
+        r_z += zj * r[m - 1, j]
+    if not lump_col:
+        for i in range(m - 2, -1, -1):
+            for j in range(n):
+                value = 0.0
+                if state_col[j] != ISOLATED:
+                    value = inv_col[i, j] * (z[i, j] + g_col * z[i + 1, j])
+                z[i, j] = value
+                r_z += value * r[i, j]
+    return residual, r_z
+
+
+@njit(cache=True, nogil=True)
+def _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col, lump_row, lump_col,
+                              ge_row, ge_col, v_end_row, v_end_col, state_row, state_col):
+    """Largest |terminal current| from the end nodes, with word-line voltages tracked only
+    where the ends need them (u_end = U[:, 0], u_next = U[:, 1], u_last = U[m-1, :]).
+
+    It only scales the stopping test (reported currents come from `_line_cell_currents`).
+    Held lumped lines, whose current needs every node, are left out: a smaller scale only
+    makes the test stricter.
+    """
+    m, n = G.shape
+    largest = 0.0
+    for i in range(m):
+        state = state_row[i]
+        current = 0.0
+        if state == FREE:
+            current = ge_row[i] * (v_end_row[i] - u_end[i])
+        elif state == END_FIXED and not lump_row:
+            current = G[i, 0] * (u_end[i] - (xW[m - 1, 0] if lump_col else xW[i, 0]))
+            if n > 1:
+                current += g_row * (u_end[i] - u_next[i])
+        largest = max(largest, abs(current))
+    for j in range(n):
+        state = state_col[j]
+        current = 0.0
+        if state == FREE:
+            current = ge_col[j] * (xW[m - 1, j] - v_end_col[j])
+        elif state == END_FIXED and not lump_col:
+            current = G[m - 1, j] * ((u_last[0] if lump_row else u_last[j]) - xW[m - 1, j])
+            if m > 1:
+                current += g_col * (xW[m - 2, j] - xW[m - 1, j])
+        largest = max(largest, abs(current))
+    return largest
+
+
+@njit(cache=True, nogil=True)
+def _track_word_ends(scale, t, u_end, u_next, u_last):
+    """u += scale * t at the word-line nodes the terminal currents need."""
+    m, n = t.shape
+    for i in range(m):
+        u_end[i] += scale * t[i, 0]
+        if n > 1:
+            u_next[i] += scale * t[i, 1]
+    for j in range(n):
+        u_last[j] += scale * t[m - 1, j]
+
+
+@njit(cache=True, nogil=True)
+def _pcg_vector(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col,
+                ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, current_floor,
+                xU, xW, work, rtol, max_iterations):
+    """Solve one input vector; x holds the held node values (and any warm start of the bit
+    lines) on entry and the solution on return. ``work`` is (5, m, n) scratch. Returns the
+    CG iterations taken, or -1 if ``max_iterations`` did not suffice.
+
+    The word lines are eliminated exactly (block Gaussian elimination with the line solves
+    R^-1): CG runs on the bit-line nodes with the Schur complement S = K - C^T R^-1 C,
+    preconditioned by the bit-line tridiagonals K. On this two-block system that takes about
+    half the iterations of block-Jacobi CG on all nodes, for the same work per iteration.
+    """
+    m, n = G.shape
+    work[:] = 0.0
+    rU, r, p, z, t = work[0], work[1], work[2], work[3], work[4]
+    line = np.zeros(n)
+    # Residual of the full system with the free word-line nodes at 0 V, then the reduced
+    # right-hand side r = r_W + C^T R^-1 r_U; t = R^-1 r_U starts the word-line voltages.
+    for i in range(m):
+        for j in range(n):
+            if not (lump_row and j > 0):
+                xU[i, j] = xU[i, j] if (j == 0 and state_row[i] == END_FIXED) else 0.0
+    _full_residual(G, xU, xW, rU, r, g_row, g_col, lump_row, lump_col, ge_row, ge_col,
+                   state_row, state_col, v_end_row, v_end_col)
+    for i in range(m):
+        _solve_word_line(rU[i], t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
+                         state_row[i])
+        for j in range(n):
+            cell = G[i, j] * (t[i, 0] if lump_row else t[i, j])
+            if lump_col:
+                if state_col[j] == FREE:
+                    r[m - 1, j] += cell
+            elif state_col[j] == FREE or (state_col[j] == END_FIXED and i < m - 1):
+                r[i, j] += cell
+    u_end = xU[:, 0].copy()
+    u_next = xU[:, min(1, n - 1)].copy()
+    u_last = xU[m - 1].copy()
+    _track_word_ends(1.0, t, u_end, u_next, u_last)
+
     alpha = 0.0
     r_z_previous = 0.0
     iterations = 0
     while True:
-        residual, r_z = _step_and_precondition(
-            alpha, xU, xW, pU, pW, rU, rW, zU, zW, g_row, g_col, lump_row, lump_col,
-            s_end_row, inv_row, s_end_col, inv_col, ge_row, ge_col, state_row, state_col)
-        largest = _largest_terminal_current(G, xU, xW, g_row, g_col, lump_row, lump_col,
-                                            ge_row, ge_col, v_end_row, v_end_col, state_row,
-                                            state_col)
+        residual, r_z = _step_and_precondition(alpha, xW, p, r, z, g_col, lump_col, s_end_col,
+                                               inv_col, ge_col, state_col)
+        largest = _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col,
+                                            lump_row, lump_col, ge_row, ge_col, v_end_row,
+                                            v_end_col, state_row, state_col)
         if residual <= rtol * max(largest, current_floor) or r_z <= 0.0:
-            return iterations
+            break
         if iterations >= max_iterations:
             return -1
         beta = r_z / r_z_previous if iterations > 0 else 0.0
         r_z_previous = r_z
-        p_q = _direction_and_product(beta, zU, zW, pU, pW, zU, zW, G, g_row, g_col, lump_row,
-                                     lump_col, ge_row, ge_col, state_row, state_col)
+        p_q = _schur_direction_and_product(beta, z, p, z, t, line, G, g_row, g_col, lump_row,
+                                           lump_col, s_end_row, inv_row, ge_row, ge_col,
+                                           state_row, state_col)
         if p_q <= 0.0:
-            return iterations
+            break
         alpha = r_z / p_q
+        _track_word_ends(alpha, t, u_end, u_next, u_last)
         iterations += 1
+
+    # Word lines from the final bit lines: U = R^-1 (b_U + C W), exactly.
+    _full_residual(G, xU, xW, rU, r, g_row, g_col, lump_row, lump_col, ge_row, ge_col,
+                   state_row, state_col, v_end_row, v_end_col)
+    for i in range(m):
+        _solve_word_line(rU[i], t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
+                         state_row[i])
+        for j in range(1 if lump_row else n):
+            xU[i, j] += t[i, j]
+    return iterations
 
 
 @njit(cache=True, nogil=True)
@@ -668,7 +741,7 @@ def solve_crossbar(
     def solve_range(start, stop):
         _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, inv_pivot_row,
                      s_end_col, inv_pivot_col, ge_row, ge_col, state_row, state_col, v_end_row,
-                     v_end_col, current_floor, xU, xW, np.empty((6, m, n)), RESIDUAL_RTOL,
+                     v_end_col, current_floor, xU, xW, np.empty((5, m, n)), RESIDUAL_RTOL,
                      MAX_ITERATIONS, iterations)
 
     _run_spread_over_threads(solve_range, B)
