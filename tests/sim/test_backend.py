@@ -1,0 +1,71 @@
+"""Selecting the virtual bench through pyvisa, and the pyvisa-sim internals it relies on."""
+
+from __future__ import annotations
+
+import pytest
+import pyvisa
+from pyvisa.highlevel import VisaLibraryBase, list_backends
+from pyvisa_sim.devices import Device, ErrorQueue
+from simhelpers import embedded_text
+from xbarlab.sim_instruments import XbarSimVisaLibrary
+
+from xbarlab.benchfile import BenchFileError
+
+
+def test_backend_is_listed_and_default_bench_opens():
+    assert "xbarsim" in list_backends()
+    rm = pyvisa.ResourceManager("@xbarsim")
+    assert isinstance(rm.visalib, XbarSimVisaLibrary)
+    assert set(rm.list_resources()) == {"GPIB0::26::INSTR", "GPIB0::18::INSTR"}
+    smu = rm.open_resource("GPIB0::26::INSTR", read_termination="\n", write_termination="\n")
+    assert "Model 2636B" in smu.query("*IDN?")
+    smu.close()
+
+
+@pytest.mark.parametrize(
+    "name,address,model",
+    [
+        ("board", "ASRL1::INSTR", "ARRAYBOARD"),
+        ("keysight", "GPIB0::23::INSTR", "B2902B"),
+        ("classic", "GPIB0::24::INSTR", "MODEL 2450"),
+    ],
+)
+def test_embedded_bench_by_name(name, address, model):
+    rm = pyvisa.ResourceManager(f"{name}@xbarsim")
+    inst = rm.open_resource(address, read_termination="\n", write_termination="\n")
+    assert model in inst.query("*IDN?")
+    inst.close()
+
+
+def test_bench_file_by_path(tmp_path):
+    path = tmp_path / "my bench.toml"
+    path.write_text(embedded_text("default").replace("GPIB0::26::INSTR", "GPIB1::7::INSTR"))
+    rm = pyvisa.ResourceManager(f"{path}@xbarsim")
+    assert "GPIB1::7::INSTR" in rm.list_resources()
+    rm.close()
+
+
+def test_unknown_bench_is_a_clear_error():
+    with pytest.raises(BenchFileError, match="no_such_bench.*not an embedded bench"):
+        XbarSimVisaLibrary.fresh("no_such_bench")
+
+
+def test_fresh_gives_an_independent_library():
+    first = XbarSimVisaLibrary.fresh("default")
+    second = XbarSimVisaLibrary.fresh("default")
+    assert first is not second and first.world is not second.world
+
+
+def test_pyvisa_sim_internals_we_rely_on():
+    """Contract with pyvisa-sim 0.7 / pyvisa 1.16 private names (see reference/pyvisa_sim.md)."""
+    device = Device("probe", b";")
+    for name in (
+        "_error_queues",
+        "_output_buffers",
+        "_input_buffer",
+        "_query_eom",
+        "_response_eom",
+    ):
+        assert hasattr(device, name), name
+    assert hasattr(ErrorQueue({"q": "E?", "default": "0"}), "_queue")
+    assert callable(VisaLibraryBase._registry.pop)  # a WeakValueDictionary in pyvisa 1.16
