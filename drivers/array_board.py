@@ -120,6 +120,10 @@ class ArrayBoard(Instrument):
             raise UnexpectedReplyError(self.describe(), "ERR?", reply, '<code>,"<message>"')
         return int(match.group(1)), match.group(2)
 
+    def error_count(self) -> int:
+        """Entries waiting in the board's error queue."""
+        return int(self._query("ERR:COUNT?"))
+
     # -- settings ------------------------------------------------------------------------------
 
     @property
@@ -246,6 +250,22 @@ class ArrayBoard(Instrument):
             column_compliance=_flags(parts[3], self._columns, command, self.describe()),
             timestamp=time.time(),
         )
+
+    def _line_currents(self, command: str, count: int) -> tuple[np.ndarray, np.ndarray]:
+        reply = self._query(command, busy_seconds=self.integration_time)
+        currents, _, flags = reply.partition(";")
+        values = [_current(text) for text in currents.split(",")]
+        if len(values) != count:
+            raise UnexpectedReplyError(self.describe(), command, reply, f"{count} currents")
+        return np.array(values), _flags(flags, count, command, self.describe())
+
+    def measure_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(currents, compliance flags) of every row line."""
+        return self._line_currents("MEAS:ROW?", self._rows)
+
+    def measure_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """(currents, compliance flags) of every column line."""
+        return self._line_currents("MEAS:COL?", self._columns)
 
     def read_one(self, row: int, column: int, voltage: float) -> Reading:
         """Row at `voltage`, column at 0 V, every other line floating; the row current."""

@@ -58,6 +58,9 @@ class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
         replies={"1": True, "0": False},
         doc="Whether the current measurement range follows the reading.",
     )
+    current_nplc = Setting(
+        get=":SENS:CURR:NPLC?", doc="Integration time of current measurements, power-line cycles."
+    )
     current_limit = Setting(
         get=":SOUR:VOLT:ILIM?", doc="Current limit in amperes, used while sourcing voltage."
     )

@@ -133,6 +133,23 @@ def test_measure_all_currents_in_one_command(expected_protocol):
     assert not result.row_compliance.any()
 
 
+def test_measure_rows_or_columns_only(expected_protocol):
+    pairs = connect() + [
+        ("MEAS:ROW?", "2.000000e-05,9.910000e+37,9.910000e+37,0.000000e+00;1000"),
+        ("MEAS:COL?", "-1.000000e-05,-1.000000e-05,9.910000e+37,9.910000e+37;0000"),
+        ("MEAS:COL?", "-1.000000e-05;0"),
+        ("ERR:COUNT?", "0"),
+    ]
+    with expected_protocol(ArrayBoard, pairs) as board:
+        rows, row_flags = board.measure_rows()
+        columns, column_flags = board.measure_columns()
+        assert rows[0] == 2e-5 and np.isnan(rows[1]) and row_flags.tolist() == [1, 0, 0, 0]
+        assert columns[1] == -1e-5 and not column_flags.any()
+        with pytest.raises(UnexpectedReplyError, match="4 currents"):
+            board.measure_columns()
+        assert board.error_count() == 0
+
+
 def test_measure_reply_with_wrong_shape_is_an_error(expected_protocol):
     with (
         expected_protocol(ArrayBoard, connect() + [("MEAS:ALL?", "1e-05;1e-05;0;0")]) as board,

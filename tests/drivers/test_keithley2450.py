@@ -93,6 +93,7 @@ def test_settings(expected_protocol):
         + [(":SENS:CURR:RANG?", "1.000000E-08")]
         + [(":SOUR:FUNC?", "VOLT")]
         + ok(":SENS:CURR:NPLC 10.0")
+        + [(":SENS:CURR:NPLC?", "1.000000E+01")]
         + [(":SOUR:VOLT:ILIM?", "1.000000E-07"), (":SOUR:CURR:VLIM?", "2.100000E+01")]
         + ok(":OUTP ON")
         + [(":OUTP?", "1")]
@@ -103,6 +104,7 @@ def test_settings(expected_protocol):
         smu.set_current_range(1e-8)
         assert smu.current_range == 1e-8
         smu.set_nplc(10)
+        assert smu.current_nplc == 10.0
         assert (smu.current_limit, smu.voltage_limit) == (1e-7, 21.0)
         smu.output_on()
         assert smu.output_enabled()
@@ -127,6 +129,27 @@ def test_list_sweep_through_the_buffer(expected_protocol):
     assert [r.voltage for r in readings] == [0.0, 0.1, 0.2]
     assert [r.current for r in readings] == [1e-9, 5e-8, 9.999e-8]
     assert [r.compliance for r in readings] == [False, False, True]
+
+
+def test_long_current_sweep_appends_in_chunks_of_100(expected_protocol):
+    from xbarlab.drivers.numbers import format_numbers
+
+    levels = [k * 1e-8 for k in range(250)]
+    pairs = (
+        CONNECT + [(":SOUR:FUNC?", "CURR"), (":SOUR:CURR:VLIM?", "2.000000E+00")]
+        + ok(':TRAC:CLE "defbuffer1"')
+        + ok(":SOUR:LIST:CURR " + format_numbers(levels[:100]))
+        + ok(":SOUR:LIST:CURR:APP " + format_numbers(levels[100:200]))
+        + ok(":SOUR:LIST:CURR:APP " + format_numbers(levels[200:]))
+        + ok(":SOUR:SWE:CURR:LIST 1,0.0")
+        + ok(":OUTP ON")
+        + [(":INIT", None), ("*WAI", None)]
+        + [(':TRAC:DATA? 1,250,"defbuffer1",READ,SOUR', ",".join(["1.0E-01,1.0E-08"] * 250))]
+        + [(":SYST:ERR?", NO_ERROR)]
+    )
+    with expected_protocol(Keithley2450, pairs) as smu:
+        readings = smu.sweep(levels, delay=0)
+    assert len(readings) == 250 and readings[0].voltage == 0.1 and readings[0].current == 1e-8
 
 
 def test_sweep_delay_between_zero_and_50us_is_refused(expected_protocol):

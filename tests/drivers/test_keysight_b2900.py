@@ -145,6 +145,28 @@ def test_sweep_without_delay_uses_automatic_trigger(expected_protocol):
     assert (result.voltage, result.compliance) == (2.0, True)
 
 
+def test_long_sweep_appends_in_chunks_of_100(expected_protocol):
+    from xbarlab.drivers.numbers import format_numbers
+
+    levels = [k * 0.01 for k in range(120)]
+    pairs = (
+        connect() + [(":SOUR1:FUNC:MODE?", "VOLT"), (":SENS1:CURR:PROT?", "+1.0E-03")]
+        + ok(":SOUR1:VOLT:MODE LIST")
+        + ok(":SOUR1:LIST:VOLT " + format_numbers(levels[:100]))
+        + ok(":SOUR1:LIST:VOLT:APP " + format_numbers(levels[100:]))
+        + ok(":TRIG1:SOUR AINT")
+        + ok(":TRIG1:COUN 120")
+        + ok(":OUTP1 ON")
+        + ok(":INIT (@1)")
+        + [("*OPC?", "1"), (":FETC:ARR? (@1)", ",".join(["+1.0E-01,+1.0E-06"] * 120))]
+        + ok(":TRIG1:COUN 1")
+        + ok(":TRIG1:SOUR AINT")
+        + ok(":SOUR1:VOLT:MODE FIX")
+    )
+    with expected_protocol(KeysightB2900, pairs) as smu:
+        assert len(smu.channel(1).sweep(levels, delay=0)) == 120
+
+
 def test_pulse_train(expected_protocol):
     pairs = (
         connect() + SOURCE_V2
