@@ -12,9 +12,13 @@ source at the limit. The network is linear in the terminal voltages, so the Worl
 the free terminal voltages with the responses to unit voltages (one batched solve), checks the
 active set and repeats until it is consistent.
 
+An SMU whose output is off is disconnected (the high-impedance off state): its lines float.
+
 Time is virtual: measurements (NPLC), delays, relay settling and pulses call :meth:`advance`,
-which moves every cell by the voltage it really sees for that long (the physics' ``apply``);
-nothing sleeps. Solves are cached by a version counter that every change bumps.
+which moves every cell by the voltage it really sees for that long (the physics' ``apply``,
+with the operating point at the start of the interval held for the interval); nothing sleeps.
+Solves are cached by a version counter that every change bumps. 1T1R arrays are simulated
+with every access transistor on (no instrument here drives the gates).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ MAX_ACTIVE_SET_ROUNDS = 50
 
 
 class ShortCircuit(RuntimeError):
-    """Two different ideal sources (zero path resistance) drive the same line."""
+    """A source tied to a line through 0 ohm while another source also drives that line."""
 
 
 @dataclass
