@@ -46,6 +46,10 @@ READ_SCHEMES = ("float", "ground", "v/2", "v/3")
 """How unselected lines are biased during a read."""
 PULSE_SCHEMES = ("float", "v/2", "v/3")
 """How unselected lines are biased during a pulse (half-select protection)."""
+SET_LINES_CHARACTERS = 16
+"""Upper estimate of the characters one line takes in a board's set-lines command (``R12=0.1,``)."""
+BOARD_COMMAND_CHARACTERS = 4000
+"""Longest board command the bench builds (the board accepts 4096, array_board.md)."""
 DEFAULT_CURRENT_LIMIT = 1e-3
 """Compliance used when an operation names none (lowered to the bench's max_compliance)."""
 
@@ -389,7 +393,7 @@ class Bench:
         before = self.io.total
         try:
             if self._board is not None:
-                return self._board_pulse(levels, scheme, width, count, period, limit)
+                return self._board_pulse(levels, row, col, scheme, width, count, period, limit)
             return self._matrix_pulse(levels, Line("row", row), v_pulse, width, count, period,
                                       limit)
         finally:
@@ -433,11 +437,8 @@ class Bench:
                 if self._closed[name]:
                     matrix.open_all()
                 self._closed[name] = set()
-            if self._board is not None and any(
-                level != self._idle_state for level in self._board_levels.values()
-            ):
-                self._board.set_idle_mode(self._idle_state)
-                self._board_levels = {line: self._idle_state for line in self._all_lines()}
+            if self._board is not None:
+                self._board_to_idle()
         finally:
             self._count("idle", before)
 
@@ -587,9 +588,9 @@ class Bench:
             self._board_current_limit = limit
 
     def _board_read(self, levels, row, col, v_read, scheme, limit) -> Reading:
-        self._board_limit(limit)
         if scheme == "float":
             self.guard.check_voltage(f"read level on row:{row}", v_read)
+            self._board_limit(limit)
             return self._board.read_one(row, col, v_read)  # the row current: positive
         moved = min(
             (shifted(levels, offset) for offset in shift_candidates(levels)),
@@ -599,6 +600,7 @@ class Bench:
         for line, level in moved.items():
             if level is not None:
                 self.guard.check_voltage(f"read level on {line}", level)
+        self._board_limit(limit)
         self._board_apply(targets)
         reading = self._board.measure_currents()
         return Reading(math.nan, -float(reading.column_currents[col]),
@@ -610,30 +612,55 @@ class Bench:
             return
         rows = {line.index: v for line, v in changed.items() if line.kind == "row"}
         cols = {line.index: v for line, v in changed.items() if line.kind == "col"}
-        self._board.set_lines(rows=rows or None, columns=cols or None)
         self._board_levels.update(changed)
+        if len(changed) * SET_LINES_CHARACTERS > BOARD_COMMAND_CHARACTERS:
+            if rows:  # one full-vector command per kind instead of a too long VSET
+                self._board.set_rows([self._board_levels[Line("row", i)]
+                                      for i in range(self.rows)])
+            if cols:
+                self._board.set_columns([self._board_levels[Line("col", j)]
+                                         for j in range(self.cols)])
+            return
+        self._board.set_lines(rows=rows or None, columns=cols or None)
 
-    def _board_pulse(self, levels, scheme, width, count, period, limit) -> float:
+    def _board_pulse(self, levels, row, col, scheme, width, count, period, limit) -> float:
+        """Unselected lines biased in DC, then one PULSE of the selected row and column.
+
+        ``v/2``: every line sits at V/2 in DC (no cell sees a voltage between pulses) and stays
+        there. ``v/3``: unselected rows at V/3, columns at 2V/3 and the selected pair with them
+        (every cell at -V/3 in DC, as during the pulse), then back to the idle mode at once.
+        """
+        selected_row, selected_col = Line("row", row), Line("col", col)
+        pulsed = {selected_row: levels[selected_row], selected_col: levels[selected_col]}
+        energy = self._check_board_pulse(pulsed, width, limit, count)
+        dc: dict[Line, float | LineState] = {}
+        for line, level in levels.items():
+            if line in pulsed:
+                neighbour = Line(line.kind, 1 if line.index == 0 else 0)
+                level = levels.get(neighbour)
+            dc[line] = LineState.FLOAT if level is None else level
+        for line, level in dc.items():
+            if level != LineState.FLOAT:
+                self.guard.check_voltage(f"{scheme} bias on {line}", level)
         self._board_limit(limit)
-        if scheme == "float":
-            pulsed = {line: v for line, v in levels.items() if v is not None}
-            idle = {line: LineState.FLOAT for line, v in levels.items() if v is None}
-            energy = self._check_board_pulse(pulsed, width, limit, count)
-            self._board_apply(idle)
-        else:  # every line listed: no line carries a half-select bias between pulses
-            pulsed = dict(levels)
-            energy = self._check_board_pulse(pulsed, width, limit, count)
-        rows = {line.index: v for line, v in pulsed.items() if line.kind == "row"}
-        cols = {line.index: v for line, v in pulsed.items() if line.kind == "col"}
-        self._board.pulse(width, rows=rows, columns=cols, count=count, period=period)
+        self._board_apply(dc)
+        self._board.pulse(width, rows={row: pulsed[selected_row]},
+                          columns={col: pulsed[selected_col]}, count=count, period=period)
+        if scheme == "v/3":
+            self._board_to_idle()
         return energy
 
+    def _board_to_idle(self) -> None:
+        if any(level != self._idle_state for level in self._board_levels.values()):
+            self._board.set_idle_mode(self._idle_state)
+            self._board_levels = {line: self._idle_state for line in self._all_lines()}
+
     def _check_board_pulse(self, pulsed, width, limit, count) -> float:
+        """Check each pulsed line; the energy bound is the one the selected cell can receive."""
         energy = sum(
             self.guard.check_pulse(str(line), v, width, limit, count) for line, v in pulsed.items()
         )
-        self.guard.check_energy("board pulse (all lines)", energy)
-        return energy
+        return self.guard.check_energy("pulse energy bound of the selected cell", energy)
 
     # -- bench check ---------------------------------------------------------------------------
 

@@ -1,0 +1,222 @@
+"""The bench over recording instruments built from the embedded bench files: bias schemes,
+relay bookkeeping, round trips, limits refused before any command, safe exits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import attach_ohmic_array, small_board_spec
+
+from xbarlab.bench import BenchError, bias_levels
+from xbarlab.benchfile import Line, load_bench
+from xbarlab.dryrun import RecordingBench, RecordingMatrix
+from xbarlab.interfaces import LineState
+from xbarlab.safety import LimitError
+
+
+def line_voltages(recording: RecordingBench) -> dict[Line, float]:
+    return {line: volts for line, (volts, _) in recording.ledger.potentials().items()}
+
+
+def test_ground_scheme_read_map_recovers_every_conductance(default_recording, conductances):
+    attach_ohmic_array(default_recording, conductances)
+    with default_recording.bench as bench:
+        currents = bench.read_map(0.2, scheme="ground")
+    np.testing.assert_allclose(currents / 0.2, conductances, rtol=1e-12)
+
+
+def test_float_read_senses_the_column_and_returns_a_positive_cell_current(
+        default_recording, conductances):
+    attach_ohmic_array(default_recording, conductances)
+    with default_recording.bench as bench:
+        reading = bench.read(4, 9, 0.3)
+        volts = line_voltages(default_recording)
+    assert volts == {Line("row", 4): 0.3, Line("col", 9): 0.0}  # every other line floats
+    assert reading.current == pytest.approx(conductances[4, 9] * 0.3, rel=1e-12)
+    assert reading.conductance == pytest.approx(conductances[4, 9], rel=1e-12)
+
+
+def test_v2_read_on_two_smus_shifts_levels_so_unselected_lines_are_grounded(
+        default_recording, conductances):
+    attach_ohmic_array(default_recording, conductances)
+    with default_recording.bench as bench:
+        reading = bench.read(2, 5, 0.2, scheme="v/2")
+        volts = line_voltages(default_recording)
+    assert volts[Line("row", 2)] == pytest.approx(0.1)
+    assert volts[Line("col", 5)] == pytest.approx(-0.1)
+    others = [v for line, v in volts.items() if line not in (Line("row", 2), Line("col", 5))]
+    assert len(others) == 62 and set(others) == {0.0}
+    # the column also carries the half-selected cells of column 5, each at V/2
+    half = sum(conductances[i, 5] for i in range(32) if i != 2) * 0.1
+    assert reading.current == pytest.approx(conductances[2, 5] * 0.2 + half, rel=1e-12)
+    np.testing.assert_allclose(default_recording.ledger.max_voltage[2, 5], 0.2)
+    assert default_recording.ledger.max_voltage[2, 7] == pytest.approx(0.1)
+    assert default_recording.ledger.max_voltage[8, 7] == 0.0
+
+
+def test_a_scheme_needing_more_sources_than_the_bench_has_is_refused_before_sending(
+        default_recording):
+    with default_recording.bench as bench:
+        before = default_recording.io.total
+        with pytest.raises(BenchError, match="cannot bias the lines.*smu.a, smu.b"):
+            bench.read(0, 0, 0.2, scheme="v/3")
+        assert default_recording.io.total == before
+
+
+@pytest.mark.parametrize("operation, limit", [
+    (lambda b: b.read(0, 0, 5.5), "limits.max_voltage"),
+    (lambda b: b.read(0, 0, 0.2, current_limit=0.02), "limits.max_compliance"),
+    (lambda b: b.pulse(0, 0, 6.0, 1e-3), "limits.max_voltage"),
+    (lambda b: b.pulse(0, 0, 2.0, 2.0), "limits.max_pulse_width"),
+    (lambda b: b.pulse(0, 0, 4.0, 0.5, current_limit=0.01), "limits.max_energy"),
+    (lambda b: b.pulse(1, 1, 2.0, 1e-3, count=600, current_limit=1e-3), "limits.max_energy"),
+])
+def test_limits_are_refused_before_any_instrument_sees_a_command(operation, limit):
+    recording = RecordingBench(load_bench("default"))
+    recording.guard.record_violations = False
+    with recording.bench as bench:
+        bench.read(3, 3, 0.2)  # a live state that must not change
+        state = ({n: (s.level, s.limit, s.output) for n, s in recording.smus.items()},
+                 set(recording.matrices["matrix"].closed_set))
+        before = recording.io.total
+        with pytest.raises(LimitError, match=limit):
+            operation(bench)
+        assert recording.io.total == before
+        assert state == ({n: (s.level, s.limit, s.output) for n, s in recording.smus.items()},
+                         set(recording.matrices["matrix"].closed_set))
+
+
+def test_repeated_reads_resend_nothing_and_round_trips_are_counted(default_recording):
+    with default_recording.bench as bench:
+        bench.read(3, 5)
+        first = bench.last_round_trips
+        bench.read(3, 5)
+        assert bench.last_round_trips == 1  # only the measurement
+        bench.read(3, 6)
+        assert bench.last_round_trips == 3  # open col 5, close col 6, measure
+        assert bench.round_trips()["read"] == {"calls": 3, "round_trips": first + 4}
+    calls = default_recording.recorder.calls
+    assert calls["matrix.close"] == 2 and calls["matrix.open"] == 1
+
+
+def test_relays_never_switch_a_line_carrying_a_nonzero_source_level():
+    recording = RecordingBench(load_bench("default"))
+    ledger = recording.ledger
+    switched_live = []
+
+    def checked(method):
+        def switch(channels):
+            for channel in channels:
+                input_port, output = RecordingMatrix.ports(channel)
+                terminal = ledger._inputs[("matrix", input_port)]
+                if terminal != "ground":
+                    smu = recording.smus[terminal]
+                    if smu.output and smu.level != 0.0:
+                        switched_live.append((channel, smu.level))
+            method(channels)
+        return switch
+
+    matrix = recording.matrices["matrix"]
+    matrix.close, matrix.open = checked(matrix.close), checked(matrix.open)
+    with recording.bench as bench:
+        for row in range(3):
+            for col in range(3):
+                bench.read(row, col, 0.2, scheme="v/2")
+                bench.pulse(row, col, 2.0, 1e-3, scheme="v/2")
+                bench.read(row, col, 0.2, scheme="float")
+    assert switched_live == []
+
+
+def test_v2_pulse_on_a_matrix_bench_pulses_the_row_over_a_grounded_column(default_recording):
+    pulses = []
+    smu_a = default_recording.smus["smu.a"]
+    smu_a.pulse = lambda level, width, count=1, period=None: pulses.append(
+        (line_voltages(default_recording), level, width, count))
+    with default_recording.bench as bench:
+        energy = bench.pulse(6, 2, 2.0, 1e-4, scheme="v/2", count=2, current_limit=1e-3)
+    volts, level, width, count = pulses[0]
+    assert (level, width, count) == (2.0, 1e-4, 2)
+    assert volts[Line("row", 6)] == 0.0 and volts[Line("col", 2)] == 0.0  # pulse base, ground
+    assert {v for line, v in volts.items() if line not in (Line("row", 6), Line("col", 2))} == {
+        1.0}
+    assert energy == pytest.approx(2.0 * 1e-3 * 1e-4 * 2)
+
+
+def test_board_v3_pulse_biases_every_line_then_pulses_the_selected_pair():
+    recording = RecordingBench(small_board_spec())
+    board = recording.boards["board"]
+    seen = []
+    board.pulse = lambda width, rows=None, columns=None, count=1, period=None: seen.append(
+        (dict(rows), dict(columns), width, list(board.row_levels), list(board.column_levels)))
+    with recording.bench as bench:
+        bench.pulse(1, 2, 3.0, 1e-5, scheme="v/3")
+    rows, cols, width, dc_rows, dc_cols = seen[0]
+    assert (rows, cols, width) == ({1: 3.0}, {2: 0.0}, 1e-5)
+    assert dc_rows == [1.0] * 4 and dc_cols == [2.0] * 4  # every cell at -V/3 around the pulse
+    assert board_idle(board)  # and back to idle right after
+
+
+def test_board_float_read_is_one_round_trip_and_mvm_two(conductances):
+    recording = RecordingBench(small_board_spec())
+    g = conductances[:4, :4]
+    attach_ohmic_array(recording, g)
+    with recording.bench as bench:
+        reading = bench.read(2, 3, 0.2)
+        assert bench.last_round_trips == 1
+        assert reading.current == pytest.approx(g[2, 3] * 0.2)
+        v = np.array([0.1, 0.0, -0.2, 0.15])
+        result = bench.mvm(v)
+        assert bench.last_round_trips == 2  # set the lines, measure every current
+        np.testing.assert_allclose(result.currents, v @ g, rtol=1e-12)
+        bench.mvm(v)
+        assert bench.last_round_trips == 1  # lines already set
+        reading = bench.read(1, 1, 0.2, scheme="ground")
+        assert reading.current == pytest.approx(g[1, 1] * 0.2, rel=1e-12)
+    assert board_idle(recording.boards["board"])
+
+
+def board_idle(board) -> bool:
+    return set(board.row_levels) | set(board.column_levels) == {board.idle_state}
+
+
+def test_mvm_needs_a_board(default_recording):
+    with default_recording.bench as bench, pytest.raises(BenchError, match="no array board"):
+        bench.mvm(np.zeros(32))
+
+
+def test_read_map_skips_the_chips_masked_cells_a_user_mask_and_done_cells(default_recording):
+    text = load_bench("default").text.replace("masked = []", "masked = [[0, 1], [2, 2]]")
+    from xbarlab.benchfile import parse_bench
+
+    recording = RecordingBench(parse_bench(text, "masked.toml"))
+    mask = np.zeros((32, 32), bool)
+    mask[:3, :3] = True
+    with recording.bench as bench:
+        cells = bench.map_cells(mask, skip={(0, 0)})
+    assert cells == [(0, 2), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1)]
+
+
+def test_every_exit_path_leaves_outputs_off_relays_open_board_idle(conductances):
+    for spec in (load_bench("default"), small_board_spec()):
+        recording = RecordingBench(spec)
+        with pytest.raises(RuntimeError), recording.bench as bench:
+            bench.read(1, 1, 0.2, scheme="ground")
+            raise RuntimeError("protocol failed")
+        assert not any(smu.output for smu in recording.smus.values())
+        assert all(not m.closed_set for m in recording.matrices.values())
+        assert all(board_idle(b) for b in recording.boards.values())
+
+
+def test_bias_levels_of_each_scheme():
+    levels = bias_levels("v/3", 0, 1, 3.0, 2, 2)
+    assert levels == {Line("row", 0): 3.0, Line("row", 1): 1.0,
+                      Line("col", 0): 2.0, Line("col", 1): 0.0}
+    assert bias_levels("float", 0, 0, 1.0, 1, 2)[Line("col", 1)] is None
+    with pytest.raises(ValueError, match="scheme = 'v/4'"):
+        bias_levels("v/4", 0, 0, 1.0, 1, 1)
+
+
+def test_board_idle_mode_follows_the_bench_file():
+    recording = RecordingBench(small_board_spec())
+    with recording.bench:
+        assert recording.boards["board"].idle_state == LineState.FLOAT

@@ -1,0 +1,59 @@
+"""`open_bench` on the embedded virtual benches: real drivers over pyvisa and `@xbarsim`.
+
+The World behind the virtual instruments is reached only to check what the bench did (true
+conductances, final output and relay state), never to produce a measurement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyvisa
+
+import xbarlab
+from xbarlab.bench import open_bench
+from xbarlab.safety import LimitError
+
+
+def world_of(name: str):
+    return pyvisa.ResourceManager(f"{name}@xbarsim").visalib.world
+
+
+def test_ground_scheme_reads_track_the_true_conductances_and_leave_the_bench_safe():
+    with xbarlab.open_bench() as bench:
+        world = world_of("default")
+        mask = np.zeros((32, 32), bool)
+        mask[:2, :] = True
+        currents = bench.read_map(0.2, scheme="ground", mask=mask)
+        truth = world.conductance()[:2]
+    error = np.abs(currents[:2] / 0.2 - truth) / truth
+    assert error.max() < 0.05  # path and wire resistance plus read noise, nothing else
+    assert np.isnan(currents[2:]).all()
+    assert not world.terminal("smu.a").output and not world.terminal("smu.b").output
+    assert world.closed("matrix") == []
+
+
+def test_a_refused_pulse_reaches_no_instrument_and_an_exception_still_makes_safe():
+    with pytest.raises(LimitError, match="limits.max_voltage"), open_bench() as bench:
+        bench.read(0, 0, 0.2)
+        before = bench.io.total
+        try:
+            bench.pulse(0, 0, 7.0, 1e-3)
+        finally:
+            assert bench.io.total == before
+    world = world_of("default")
+    assert not world.terminal("smu.a").output and world.closed("matrix") == []
+
+
+def test_board_mvm_sets_all_rows_in_one_command_and_reads_all_columns_in_one():
+    with open_bench("board") as bench:
+        world = world_of("board")
+        rng = np.random.default_rng(3)
+        bench.mvm(rng.uniform(0.0, 0.2, 128))
+        assert bench.last_round_trips == 3  # every row, every column (to 0 V), measure
+        v = rng.uniform(0.0, 0.2, 128)
+        result = bench.mvm(v)
+        assert bench.last_round_trips == 2  # columns already at 0 V
+        ideal = v @ world.conductance()
+    assert np.max(np.abs(result.currents - ideal)) / np.max(ideal) < 0.15  # IR drop only
+    assert {world.board_level("board", channel) for channel in range(1, 257)} == {"F"}
