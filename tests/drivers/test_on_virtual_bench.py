@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import importlib.resources
 
+import numpy as np
 import pytest
 import pyvisa
+from xbarlab.drivers.array_board import ArrayBoard
+from xbarlab.drivers.errors import InstrumentError
 from xbarlab.drivers.keithley707b import Keithley707B
 from xbarlab.drivers.keithley2400 import Keithley2400
 from xbarlab.drivers.keithley2450 import Keithley2450
@@ -19,6 +22,8 @@ from xbarlab.drivers.keithley2600 import Keithley2600
 from xbarlab.drivers.keysight_b2900 import KeysightB2900
 from xbarlab.drivers.keysight_e5250a import KeysightE5250A
 from xbarlab.sim_instruments import XbarSimVisaLibrary
+
+from xbarlab.interfaces import LineState
 
 
 @pytest.fixture
@@ -139,3 +144,51 @@ def test_keysight_b2900_and_e5250a_on_the_keysight_bench(bench):
     assert matrix.closed() == frozenset()
     smu.disconnect()
     matrix.disconnect()
+
+
+def test_array_board_on_the_board_bench(bench):
+    rm = bench("board")
+    board = ArrayBoard(rm.open_resource("ASRL1::INSTR"))
+    assert (board.rows, board.columns) == (128, 128)
+    board.set_voltage_limit(5.0)
+    board.set_current_limit(1e-3)
+    board.set_integration_time(1e-4)
+    floating = [LineState.FLOAT] * 127
+
+    board.set_rows([0.2, *floating])
+    board.set_columns([0.0] * 128)
+    everything = board.measure_currents()
+    assert everything.row_currents[0] > 0 and np.isnan(everything.row_currents[1:]).all()
+    assert everything.column_currents.sum() == pytest.approx(-everything.row_currents[0], rel=0.02)
+    assert not everything.row_compliance.any() and not everything.column_compliance.any()
+
+    board.set_columns([0.0, *floating])
+    alone = board.measure_currents().row_currents[0]
+    assert board.read_one(0, 0, 0.2).current == pytest.approx(alone, rel=0.05)
+    assert board.line_levels()[1][1] is LineState.FLOAT  # read_one restored the levels
+
+    board.set_current_limit(1e-7)
+    board.set_rows([2.0, *floating])
+    limited = board.measure_currents()  # one series path: whichever driver limits, it is flagged
+    assert limited.row_compliance[0] or limited.column_compliance[0]
+    assert limited.row_currents[0] == pytest.approx(1e-7, rel=0.02)
+    assert limited.column_currents[0] == pytest.approx(-1e-7, rel=0.02)
+    board.set_current_limit(1e-3)
+
+    board.set_rows([LineState.FLOAT] * 128)
+    board.set_lines(rows={0: 0.0})
+    board.pulse(1e-5, rows={0: 1.0}, columns={0: 0.0})
+    board.pulse(1e-5, rows={0: 1.0}, columns={0: 0.0}, count=3, period=1e-4)
+    rows, columns = board.limit_flags()
+    assert rows.shape == (128,) and columns.shape == (128,)
+
+    with pytest.raises(InstrumentError) as info:
+        board._set("VROW 0.0")  # one level for 128 rows: the board's own check, code 102
+    assert (info.value.code, info.value.message) == (102, "Wrong number of values")
+    assert board.error_count() == 0
+
+    board.set_idle_mode(LineState.GROUND)
+    board.shutdown()
+    rows, columns = board.line_levels()
+    assert set(rows) == set(columns) == {LineState.GROUND}
+    board.disconnect()
