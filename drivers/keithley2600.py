@@ -208,8 +208,9 @@ class Keithley2600Channel(SmuChannel):
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
         """`count` pulses from 0 to `level` (KIPulse `PulseVMeasureI`/`PulseIMeasureV`), each
-        `width` on and `period - width` off at 0 (off time = width when no period is given);
-        the output stays on at 0 afterwards. Uses the channel's present limit."""
+        `width` on and `period - width` off at 0 (off time = width when no period is given),
+        with the channel's present limit. The script leaves the source at its bias (0); the
+        previous level is set again afterwards."""
         function = self._read_source_function()
         level = self.limits.level(function, "pulse level", level)
         width = PULSE_WIDTH("pulse width", width)
@@ -223,8 +224,10 @@ class Keithley2600Channel(SmuChannel):
             f"{format_number(off_time)}, {format_integer(count)})"
         )
         with self.locked():
+            previous = self._read_level(function)
             self.instrument.write(command)
             self.instrument.check_errors(command, extra_seconds=count * (width + off_time) + 1)
+            self._write_level(function, previous)
 
 
 class Keithley2600(TspErrorQueue, Instrument):

@@ -162,18 +162,20 @@ def test_sweep_too_long_for_one_line_raises_before_configuring(expected_protocol
 
 def test_pulse_uses_kipulse(expected_protocol):
     pairs = connect() + [("print(smub.source.func)", "1.00000e+00")] + [
+        ("print(smub.source.levelv)", "2.00000e-01"),
         ("PulseVMeasureI(smub, 0.0, 1.5, 0.001, 0.004, 3)", None),
         ("print(errorqueue.count)", NONE),
-    ]
+    ] + ok("smub.source.levelv = 0.2")
     with expected_protocol(Keithley2600, pairs) as smu:
         smu.smub.pulse(1.5, width=1e-3, count=3, period=5e-3)
 
 
 def test_current_pulse_without_period(expected_protocol):
     pairs = connect() + [("print(smua.source.func)", "0.00000e+00")] + [
+        ("print(smua.source.leveli)", "0.00000e+00"),
         ("PulseIMeasureV(smua, 0.0, 1e-05, 0.001, 0.001, 1)", None),
         ("print(errorqueue.count)", NONE),
-    ]
+    ] + ok("smua.source.leveli = 0.0")
     with expected_protocol(Keithley2600, pairs) as smu:
         smu.smua.pulse(1e-5, width=1e-3)
 
