@@ -1,0 +1,68 @@
+"""Dry run: numbers of a hand-computed protocol, and every limit it would break, listed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import small_board_spec
+
+from xbarlab.dryrun import RecordingBench, dry_run
+
+
+def board_protocol(bench):
+    bench.read(0, 0, 0.2)
+    bench.read(1, 1, 0.2)
+    bench.pulse(2, 3, 2.0, 1e-3, scheme="v/2", count=3, period=2e-3)
+    bench.mvm([0.1, 0.2, 0.3, 0.4])
+
+
+def test_board_protocol_numbers_match_the_hand_computation():
+    recording = RecordingBench(small_board_spec())
+    with recording.bench as bench:
+        board_protocol(bench)
+    report = recording.report()
+    # board commands at 1 ms each: 3 at start (VLIM, ILIM, IDLE), 2 reads (+1 ms TINT each),
+    # V/2 bias (1) and the pulse train (3 x 2 ms period), mvm lines (1) and measure (+1 ms
+    # TINT), idle at the end (1)
+    assert report.instrument_calls == 3 + 2 + 2 + 2 + 1
+    assert report.duration == pytest.approx(3e-3 + 2 * 2e-3 + (1e-3 + 7e-3) + 3e-3 + 1e-3)
+    assert report.operation_count == 4 and report.pulses == 1
+    # 2 V on the selected row over 0 V, 1 mA compliance, 1 ms, 3 times
+    assert report.energy == pytest.approx(2.0 * 1e-3 * 1e-3 * 3)
+    expected_v = np.array([[0.2, 0.1, 0.1, 1.0],
+                           [0.2, 0.2, 0.2, 1.0],
+                           [1.0, 1.0, 1.0, 2.0],
+                           [0.4, 0.4, 0.4, 1.0]])
+    np.testing.assert_allclose(report.max_voltage, expected_v, rtol=1e-12)
+    np.testing.assert_allclose(report.max_current, np.full((4, 4), 1e-3))
+    assert report.violations == []
+    assert "no limit would be broken" in report.format()
+
+
+def test_matrix_bench_float_read_duration_from_the_cost_model():
+    report = dry_run(lambda bench: bench.read(3, 4, 0.2), "default")
+    # start: 2 outputs off (2 ms), open all (5 ms); read: one close (5 ms), two sources and two
+    # outputs on (4 x 2 ms), one measurement (2 ms + 1 PLC at 50 Hz); end: two shutdowns
+    # (2 x 2 ms), open all (5 ms), two output queries (2 x 2 ms), closed-set query (5 ms)
+    assert report.duration == pytest.approx(9e-3 + (5e-3 + 8e-3 + 22e-3) + 18e-3)
+    assert report.max_voltage[3, 4] == pytest.approx(0.2)
+    assert report.max_voltage.sum() == pytest.approx(0.2)  # every other line floats
+    assert report.energy == 0.0
+
+
+def test_every_violation_is_listed_and_the_protocol_runs_on():
+    seen = []
+
+    def reckless(bench):
+        bench.pulse(0, 0, 6.0, 1e-3)
+        bench.pulse(1, 1, 1.0, 2.0)
+        seen.append("finished")
+
+    report = dry_run(reckless, "default")
+    assert seen == ["finished"]
+    text = "\n".join(report.summary()["violations"])
+    assert "pulse voltage on row:0 = 6 V exceeds limits.max_voltage = 5 V" in text
+    assert "pulse width on row:1 = 2 s exceeds limits.max_pulse_width = 1 s" in text
+    assert report.pulses == 2
+    assert report.max_voltage[0, 0] == pytest.approx(6.0)
+    assert "distinct limit violation(s)" in report.format()
