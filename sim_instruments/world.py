@@ -277,19 +277,17 @@ class World:
             self._g_version = self.version
         return self._g
 
-    def _solve_lines(self, v_end: np.ndarray, r_end: np.ndarray, noise: bool) -> np.ndarray:
+    def _solve_lines(
+        self, v_end: np.ndarray, r_end: np.ndarray, noise: bool, linear: bool = False
+    ) -> np.ndarray:
         """Currents from the sources into every line end, for a batch of end voltages.
 
-        A single vector goes through the array's own solve (warm-started, self-consistent for a
-        nonlinear I-V, with read noise when asked); a batch of unit responses (the compliance
-        Jacobian) through the linear solver on the small-signal conductances.
+        Measurements go through the array's own solve (warm-started, self-consistent for a
+        nonlinear I-V, with one read-noise draw per call when asked); ``linear`` responses (the
+        compliance Jacobian) through the linear solver on the small-signal conductances.
         """
         m = self.rows
-        if v_end.shape[0] == 1:
-            sol = self.array.solve(
-                v_end[0, :m], v_end[0, m:], r_source=r_end[:m], r_sense=r_end[m:], read_noise=noise
-            )
-        else:
+        if linear:
             sol = solve_crossbar(
                 self.conductance(),
                 v_end[:, :m],
@@ -298,6 +296,13 @@ class World:
                 r_sense=r_end[m:],
                 r_wire_row=self.sim.r_wire_row,
                 r_wire_col=self.sim.r_wire_col,
+            )
+        else:
+            rows, cols = (
+                (v_end[0, :m], v_end[0, m:]) if len(v_end) == 1 else (v_end[:, :m], v_end[:, m:])
+            )
+            sol = self.array.solve(
+                rows, cols, r_source=r_end[:m], r_sense=r_end[m:], read_noise=noise
             )
         inflow = np.concatenate([np.atleast_2d(sol.i_row), -np.atleast_2d(sol.i_col)], axis=1)
         return np.where(np.isnan(v_end), 0.0, inflow)
@@ -318,10 +323,10 @@ class World:
                         out[:, index[key]] += (volts[:, index[key]] - v_node) / r
         return out
 
-    def _evaluate(self, feeds, volts: np.ndarray, index, noise: bool):
+    def _evaluate(self, feeds, volts: np.ndarray, index, noise: bool, linear: bool = False):
         """Terminal currents and line inflows for a batch of terminal voltage vectors."""
         v_end, r_end = self._thevenin(feeds, volts, index)
-        inflow = self._solve_lines(v_end, r_end, noise)
+        inflow = self._solve_lines(v_end, r_end, noise, linear)
         return (
             self._terminal_currents(feeds, inflow, v_end, r_end, volts, index),
             inflow,
@@ -368,7 +373,7 @@ class World:
                         if missing:
                             unit = np.zeros((len(missing), len(keys)))
                             unit[np.arange(len(missing)), missing] = 1.0
-                            rows = self._evaluate(feeds, unit, index, False)[0]
+                            rows = self._evaluate(feeds, unit, index, False, linear=True)[0]
                             responses.update(zip(missing, rows, strict=True))
                         jac = np.array([[responses[u][t] for u in cols] for t in cols])
                         dead = np.diag(jac) == 0.0
@@ -445,6 +450,60 @@ class World:
         return changed
 
     # ------------------------------------------------------------------ measuring and time
+    def sweep(self, key: str, levels: list[float], dwell: float) -> list[tuple[float, float, bool]]:
+        """A voltage source stepping through ``levels``, ``dwell`` seconds each: (V, I, limited).
+
+        When no point can move a cell, every point comes from one batched solve (one read of
+        the array, one read-noise draw, as the physics' batched solve defines it); points where
+        some terminal would break its limit are then solved one by one with compliance. When a
+        point could switch cells, the sweep runs point by point through :meth:`advance`. The
+        terminal is left at the last level.
+        """
+        with self.lock:
+            state = self.terminal(key)
+            batched = self._batched_sweep(key, levels) if state.output else None
+            if batched is None:
+                results = []
+                for level in levels:
+                    self.set_terminal(key, level=level)
+                    self.advance(dwell)
+                    results.append(self.measure(key))
+                return results
+            self.clock += dwell * len(levels)
+            for k, point in enumerate(batched):
+                if point is None:  # over a limit somewhere: the exact compliance solve
+                    self.set_terminal(key, level=levels[k])
+                    batched[k] = self.measure(key)
+            self.set_terminal(key, level=levels[-1])
+            return batched
+
+    def _batched_sweep(self, key: str, levels: list[float]):
+        """Per-point (V, I, limited) of a quiet voltage sweep in one solve, or None."""
+        states = {k: s for k, s in self.terminals.items() if s.output}
+        if states[key].func != "V" or any(s.func != "V" for s in states.values()):
+            return None
+        keys = list(states)
+        index = {k: i for i, k in enumerate(keys)}
+        feeds = self._sources()
+        volts = np.tile([s.level for s in states.values()], (len(levels), 1))
+        volts[:, index[key]] = levels
+        v_end, r_end = self._thevenin(feeds, volts, index)
+        driven = ~np.isnan(v_end)
+        high = np.where(driven, v_end, -np.inf).max(axis=1)
+        low = np.where(driven, v_end, np.inf).min(axis=1)
+        span = np.where(driven.sum(axis=1) >= 2, high - low, 0.0)
+        if (span > self.switching_threshold()).any():
+            return None
+        inflow = self._solve_lines(v_end, r_end, self.sim.read_noise)
+        currents = self._terminal_currents(feeds, inflow, v_end, r_end, volts, index)
+        limits = np.array([s.limit_i for s in states.values()])
+        over = (np.abs(currents) > limits * (1 + LIMIT_RTOL)).any(axis=1)
+        column = index[key]
+        return [
+            None if over[k] else (float(levels[k]), float(currents[k, column]), False)
+            for k in range(len(levels))
+        ]
+
     def measure(self, key: str, noise: bool | None = None) -> tuple[float, float, bool]:
         """(voltage, current, in compliance) of one terminal; (0, 0, False) when it is off."""
         with self.lock:
@@ -480,14 +539,16 @@ class World:
         Every cell sees the voltage the circuit gives it for that long and moves by the device
         model; when no cell can see more than the smallest switching threshold (the node
         voltages lie between the lowest and highest source voltage), the array is left alone.
+        ``energy`` accumulates what the sources deliver (V * I * t) either way.
         """
         if seconds <= 0.0:
             return
         with self.lock:
             self.clock += seconds
-            if self._quiet():
-                return
             op = self.operating_point()
+            if self._quiet():  # nothing moves; the sources still deliver V * I
+                self.energy += seconds * sum(op.voltage[k] * op.current[k] for k in op.voltage)
+                return
             result = self.array.apply(
                 op.rows[0], op.cols[0], seconds, r_source=op.rows[1], r_sense=op.cols[1]
             )

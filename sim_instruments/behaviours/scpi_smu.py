@@ -117,7 +117,10 @@ class ScpiSmu(Behaviour):
     # ------------------------------------------------------------------ readings
     def _reading(self, ch: str) -> tuple[float, float, bool]:
         """(V, I, in compliance) of the terminal now, through the fixed ranges."""
-        v, i, limited = self.world.measure(self.key(ch))
+        return self._through_ranges(*self.world.measure(self.key(ch)), ch)
+
+    def _through_ranges(self, v: float, i: float, limited: bool, ch: str):
+        """(V, I, limited) as the fixed measure ranges report them (overflow beyond 105 %)."""
         get = self.dev.get
         if get("curr_autorange", ch) == "OFF" and abs(i) > 1.05 * get("curr_range", ch):
             i = OVERFLOW
@@ -130,7 +133,7 @@ class ScpiSmu(Behaviour):
         return self._reading(ch)
 
     def _source_points(self, ch: str, count: int) -> list[float | None]:
-        """Levels of ``count`` triggered points: the list in LIST mode, else the DC level."""
+        """Levels of ``count`` triggered points: the list in LIST mode, else None (fixed)."""
         func = self.dev.get("func", ch)
         mode = self.dev.get("volt_mode" if func == "VOLT" else "curr_mode", ch)
         if mode == "LIST":
@@ -139,6 +142,24 @@ class ScpiSmu(Behaviour):
                 raise OutOfRange("LIST mode without a source list")
             return [points[k % len(points)] for k in range(count)]
         return [None] * count
+
+    def _run_points(self, ch: str, levels: list[float], dwell: float):
+        """(V, I, limited, time) per point, each level held ``dwell`` s before its reading.
+
+        A voltage source runs as one World sweep (one batched solve when no cell can switch);
+        a current source steps point by point.
+        """
+        key = self.key(ch)
+        start = self.world.clock
+        if self.world.terminal(key).func == "V":
+            raw = self.world.sweep(key, levels, dwell)
+        else:
+            raw = []
+            for level in levels:
+                self.world.set_terminal(key, level=level)
+                self.world.advance(dwell)
+                raw.append(self.world.measure(key))
+        return [(*self._through_ranges(*r, ch), start + (k + 1) * dwell) for k, r in enumerate(raw)]
 
 
 @register("scpi_2400")
@@ -162,18 +183,19 @@ class Keithley2400(ScpiSmu):
             self.dev.push_error("output_off")
             return None
         wanted = set(self.dev.get("elements", ch).split(","))
-        key = self.key(ch)
+        level_now = self.world.terminal(self.key(ch)).level
+        levels = [
+            level_now if level is None else level
+            for level in self._source_points(ch, self.dev.get("trigger_count", ch))
+        ]
+        dwell = self.dev.get("source_delay", ch) + self.dev.get("nplc", ch) / LINE_FREQUENCY
         values = []
-        for level in self._source_points(ch, self.dev.get("trigger_count", ch)):
-            if level is not None:
-                self.world.set_terminal(key, level=level)
-            self.world.advance(self.dev.get("source_delay", ch))
-            v, i, limited = self._integrate(ch)
+        for v, i, limited, when in self._run_points(ch, levels, dwell):
             row = {
                 "VOLT": v,
                 "CURR": i,
                 "RES": v / i if i not in (0.0, OVERFLOW) and v != OVERFLOW else NOT_A_NUMBER,
-                "TIME": self.world.clock,
+                "TIME": when,
                 "STAT": float(self.COMPLIANCE_BIT if limited else 0),
             }
             values += [row[e] for e in self.ELEMENTS if e in wanted]
@@ -287,10 +309,13 @@ class Keithley2450(ScpiSmu):
         if self.program == "sweep":
             self.dev.put("output", "ON", ch)
             self.world.set_terminal(key, output=True, func=self.sweep_func[0])
-            for level in self.lists[ch][self.sweep_func]:
-                self.world.set_terminal(key, level=level)
-                self.world.advance(self.sweep_delay)
-                self._store(ch)
+            levels = self.lists[ch][self.sweep_func]
+            dwell = self.sweep_delay + self.dev.get("nplc", ch) / LINE_FREQUENCY
+            sense_current = self.dev.get("sense", ch) == "CURR"
+            for level, (v, i, _, when) in zip(
+                levels, self._run_points(ch, levels, dwell), strict=True
+            ):
+                self.trace.append((i if sense_current else v, level, when))
             self.push_source(None, ch)
         elif self.program == "blocks":
             self._run_blocks(ch, key)
@@ -338,7 +363,8 @@ class KeysightB2900(ScpiSmu):
     def initiate(self, ch: str) -> None:
         """``:INIT (@n)``: ``:TRIG:COUN`` points, one per trigger period.
 
-        DC: the point's level is held for one integration. Pulsed (``:FUNC:SHAP PULS``): the
+        DC: each level is held for one trigger period (at least one integration) and read at
+        its end, as one World sweep. Pulsed (``:FUNC:SHAP PULS``): the
         output rests at the DC level, steps to the point's level after the pulse delay for the
         pulse width, and the reading is taken at the end of the pulse. The point's level is the
         list value (LIST mode) or the triggered level (``:VOLT:TRIG``).
@@ -351,24 +377,24 @@ class KeysightB2900(ScpiSmu):
         period = get("trigger_period", ch) if get("trigger_source", ch) == "TIM" else 0.0
         pulsed = get("shape", ch) == "PULS"
         self.arrays[ch] = []
-        for level in self._source_points(ch, get("trigger_count", ch)):
-            peak = triggered if level is None else level
-            spent = 0.0
-            if pulsed:
-                self.world.advance(get("pulse_delay", ch))
-                self.world.set_terminal(key, level=peak)
-                self.world.advance(get("pulse_width", ch))
-                v, i, _ = self._reading(ch)
-                self.world.set_terminal(key, level=base)
-                spent = get("pulse_delay", ch) + get("pulse_width", ch)
-            else:
-                self.world.set_terminal(key, level=peak)
-                v, i, _ = self._integrate(ch)
-                spent = get("nplc", ch) / LINE_FREQUENCY
-            self.arrays[ch].append((v, i))
-            self.world.advance(max(period - spent, 0.0))
+        points = self._source_points(ch, get("trigger_count", ch))
         if not pulsed:
+            integration = get("nplc", ch) / LINE_FREQUENCY
+            levels = [triggered if level is None else level for level in points]
+            dwell = max(period, integration)
+            readings = self._run_points(ch, levels, dwell)
+            self.arrays[ch] = [(v, i) for v, i, _, _ in readings]
             self.world.set_terminal(key, level=base)
+            return
+        delay, width = get("pulse_delay", ch), get("pulse_width", ch)
+        for level in points:
+            self.world.advance(delay)
+            self.world.set_terminal(key, level=triggered if level is None else level)
+            self.world.advance(width)
+            v, i, _ = self._reading(ch)
+            self.world.set_terminal(key, level=base)
+            self.arrays[ch].append((v, i))
+            self.world.advance(max(period - delay - width, 0.0))
 
     def fetch_array(self, ch: str) -> str:
         if not self.arrays[ch]:

@@ -169,7 +169,10 @@ class TspSmu(Behaviour):
         A reading beyond 1.01 x a fixed range is the overflow value 9.9e37; status bit 6 (64)
         marks a source in compliance.
         """
-        v, i, limited = self.world.measure(self.key(ch))
+        return self._through_ranges(*self.world.measure(self.key(ch)), ch)
+
+    def _through_ranges(self, v: float, i: float, limited: bool, ch: str):
+        """(current, voltage, status) as the measure ranges report them."""
         get = self.dev.get
         if not get("autorangei", ch) and abs(i) > 1.01 * get("measure_rangei", ch):
             i = OVERFLOW
@@ -327,9 +330,16 @@ class TspSmu(Behaviour):
             limit_i=self.dev.get("trigger_limiti", ch),
             limit_v=self.dev.get("trigger_limitv", ch),
         )
-        for k in range(self.dev.get("trigger_count", ch)):
-            self.world.set_terminal(key, level=points[k % len(points)])
-            i, v, status = self._integrate(ch)
+        levels = [points[k % len(points)] for k in range(self.dev.get("trigger_count", ch))]
+        if func == "V":  # one batched solve when no point can switch a cell
+            dwell = self.dev.get("nplc", ch) / LINE_FREQUENCY
+            readings = [self._through_ranges(*r, ch) for r in self.world.sweep(key, levels, dwell)]
+        else:
+            readings = []
+            for level in levels:
+                self.world.set_terminal(key, level=level)
+                readings.append(self._integrate(ch))
+        for i, v, status in readings:
             for n in self.sweep_buffers[ch]:
                 self.buffers[(ch, n)].append((i if n == 1 else v, status))
         func0, level0, limit_i0, limit_v0 = saved
