@@ -1,0 +1,123 @@
+"""Opening a bench: a bench file's instruments through pyvisa, each with the driver it names.
+
+Every instrument opens on the file's VISA backend (``@xbarsim`` instruments of one virtual bench
+share one resource manager, so they act on one simulated chip; ``@py`` or the system VISA for real
+ones), its resource wrapped so that every command written is counted, and its driver found by name:
+the class in ``xbarlab.drivers.<driver>`` whose ``catalog_name`` is that name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from xbarlab.bench.operations import Bench, BenchError, IoCounter
+from xbarlab.benchfile import Bench as BenchSpec
+from xbarlab.benchfile import load_bench
+from xbarlab.interfaces import ArrayBoard, SourceMeasureChannel, SwitchMatrix
+
+
+class CountingResource:
+    """A pyvisa resource that counts every `write` on an `IoCounter`; all else passes through."""
+
+    def __init__(self, resource: Any, counter: IoCounter, name: str):
+        object.__setattr__(self, "_resource", resource)
+        object.__setattr__(self, "_counter", counter)
+        object.__setattr__(self, "_name", name)
+
+    def write(self, message: str, *args: Any, **kwargs: Any) -> Any:
+        self._counter.add(self._name)
+        return self._resource.write(message, *args, **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._resource, attribute)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        setattr(self._resource, attribute, value)
+
+
+def driver_class(driver: str) -> type:
+    """The driver class named `driver` in the bench file: the class of module
+    `xbarlab.drivers.<driver>` whose `catalog_name` is `driver`."""
+    try:
+        module = importlib.import_module(f"xbarlab.drivers.{driver}")
+    except ModuleNotFoundError as exc:
+        raise BenchError(f"driver = {driver!r}: no module xbarlab.drivers.{driver}") from exc
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "catalog_name", None) == driver \
+                and value.__module__ == module.__name__:
+            return value
+    raise BenchError(f"driver = {driver!r}: xbarlab.drivers.{driver} has no driver class "
+                     f"with catalog_name {driver!r}")
+
+
+def smu_channel(driver: Any, name: str, terminal: str) -> SourceMeasureChannel:
+    """The channel of SMU driver `driver` that the bench file calls terminal `terminal`.
+
+    Single-channel drivers are their own channel; multi-channel drivers keep a `channels`
+    mapping keyed by the instrument's own names (``smua`` on a 2600B, ``1`` on a B2900).
+    """
+    channels = getattr(driver, "channels", None)
+    if channels is None:
+        return driver
+    for key in (terminal, f"smu{terminal}", int(terminal) if terminal.isdigit() else None):
+        if key in channels:
+            return channels[key]
+    raise BenchError(f"instrument {name}: terminal {terminal!r} is not one of its channels "
+                     f"({', '.join(map(str, channels))})")
+
+
+def _resource_manager(spec: BenchSpec, backend: str, managers: dict[str, Any]) -> Any:
+    import pyvisa
+
+    if backend == "@xbarsim":
+        source = spec.origin.removeprefix("embedded:")
+        backend = f"{source}@xbarsim"
+    if backend not in managers:
+        managers[backend] = pyvisa.ResourceManager(backend) if backend else \
+            pyvisa.ResourceManager()
+    return managers[backend]
+
+
+def open_bench(path: str | None = None, current_limit: float | None = None) -> Bench:
+    """Open the bench described by bench file `path` (the embedded ``default`` when None)."""
+    spec = load_bench(path)
+    io = IoCounter()
+    managers: dict[str, Any] = {}
+    drivers: dict[str, Any] = {}
+    try:
+        for name, inst in spec.instruments.items():
+            manager = _resource_manager(spec, inst.backend, managers)
+            resource = CountingResource(manager.open_resource(inst.address), io, name)
+            cls = driver_class(inst.driver)
+            options = {}
+            if "cards" in inspect.signature(cls).parameters:  # card-configured mainframes
+                options["cards"] = inst.cards
+            drivers[name] = cls(resource, **options)
+        channels: dict[str, SourceMeasureChannel] = {}
+        matrices: dict[str, SwitchMatrix] = {}
+        boards: dict[str, ArrayBoard] = {}
+        for name, inst in spec.instruments.items():
+            driver = drivers[name]
+            if inst.kind == "smu":
+                for terminal in inst.info.terminals:
+                    channels[f"{name}.{terminal}"] = smu_channel(driver, name, terminal)
+            elif inst.kind == "matrix":
+                matrices[name] = driver
+            else:
+                boards[name] = driver
+        identities = {name: getattr(d, "identity", "") for name, d in drivers.items()}
+        closers = [d.disconnect for d in drivers.values()]
+        return Bench(spec, channels, matrices, boards, io=io, identities=identities,
+                     closers=closers, current_limit=current_limit)
+    except BaseException as error:
+        for name, driver in drivers.items():
+            try:
+                driver.shutdown()
+            except Exception as failure:  # keep making the others safe; report it
+                if hasattr(error, "add_note"):
+                    error.add_note(f"shutdown of {name} also failed: {failure!r}")
+            finally:
+                driver.disconnect()
+        raise
