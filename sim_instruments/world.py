@@ -453,10 +453,10 @@ class World:
     def sweep(self, key: str, levels: list[float], dwell: float) -> list[tuple[float, float, bool]]:
         """A voltage source stepping through ``levels``, ``dwell`` seconds each: (V, I, limited).
 
-        When no point can move a cell, every point comes from one batched solve (one read of
-        the array, one read-noise draw, as the physics' batched solve defines it); points where
-        some terminal would break its limit are then solved one by one with compliance. When a
-        point could switch cells, the sweep runs point by point through :meth:`advance`. The
+        When no point can move a cell and readings carry no read noise, every point comes from
+        one batched solve; points where some terminal would break its limit are then solved one
+        by one with compliance. Otherwise (a point could switch cells, or every reading needs
+        its own noise draw) the sweep runs point by point through :meth:`advance`. The
         terminal is left at the last level.
         """
         with self.lock:
@@ -479,6 +479,8 @@ class World:
 
     def _batched_sweep(self, key: str, levels: list[float]):
         """Per-point (V, I, limited) of a quiet voltage sweep in one solve, or None."""
+        if self.sim.read_noise and self.array.params.read_noise > 0:
+            return None  # one batched solve would share one noise draw between readings
         states = {k: s for k, s in self.terminals.items() if s.output}
         if states[key].func != "V" or any(s.func != "V" for s in states.values()):
             return None
@@ -494,7 +496,7 @@ class World:
         span = np.where(driven.sum(axis=1) >= 2, high - low, 0.0)
         if (span > self.switching_threshold()).any():
             return None
-        inflow = self._solve_lines(v_end, r_end, self.sim.read_noise)
+        inflow = self._solve_lines(v_end, r_end, False)
         currents = self._terminal_currents(feeds, inflow, v_end, r_end, volts, index)
         limits = np.array([s.limit_i for s in states.values()])
         over = (np.abs(currents) > limits * (1 + LIMIT_RTOL)).any(axis=1)

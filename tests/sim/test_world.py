@@ -97,3 +97,12 @@ def test_time_at_read_voltage_leaves_the_array_alone():
     assert world.clock == 100.0
     np.testing.assert_array_equal(world.conductance(), g0)
     assert world.energy == pytest.approx(100.0 * 0.2 * i_a, rel=1e-12)  # smu.b sits at 0 V
+
+
+def test_noisy_readings_of_a_sweep_are_independent():
+    world = make_world(read_noise="true")
+    world.close("matrix", [("A", 3), ("B", 40)])
+    world.set_terminal("smu.a", output=True, level=0.0, limit_i=0.1)
+    world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
+    currents = [i for _, i, _ in world.sweep("smu.a", [0.2] * 5, 0.01)]
+    assert len(set(currents)) == 5
