@@ -130,50 +130,40 @@ def _validated_wire_resistance(r, name: str) -> float:
 
 
 @njit(cache=True)
-def _row_pivots(G, g_wire, lumped, s_end, inv_pivot):
-    """Thomas elimination of every word line from its far end (j = n-1) to its source end.
+def _line_pivots(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col):
+    """Thomas elimination of every line from its far end towards its terminal end.
 
-    ``inv_pivot[i, j] = 1 / (g_wire + s_j)`` for j >= 1 and ``s_end[i] = s_0``, where
-    ``s_j`` is the pivot's excess over the wire conductance (the end conductance is added to
-    ``s_0`` per input vector). Lumped lines: ``s_end`` is the row's total cell conductance.
+    Word line i runs from j = n-1 to its source end j = 0, bit line j from i = 0 to its sense
+    end i = m-1. ``inv_*`` holds 1 / (g_wire + s) at every node but the end (word lines
+    j >= 1, bit lines i <= m-2) and ``s_end_*`` the end's s, where s is the pivot's excess
+    over the wire conductance; the end conductance is added to ``s_end`` per input vector.
+    Lumped lines: ``s_end`` is the line's total cell conductance.
     """
     m, n = G.shape
     for i in range(m):
-        if lumped:
+        if lump_row:
             total = 0.0
             for j in range(n):
                 total += G[i, j]
-            s_end[i] = total
+            s_end_row[i] = total
             continue
         s = G[i, n - 1]
         for j in range(n - 2, -1, -1):
-            inv_pivot[i, j + 1] = 1.0 / (g_wire + s)
-            s = G[i, j] + g_wire * s / (g_wire + s)
-        s_end[i] = s
-
-
-@njit(cache=True)
-def _column_pivots(G, g_wire, lumped, s_end, inv_pivot):
-    """Thomas elimination of every bit line from its far end (i = 0) to its sense end.
-
-    Same convention as `_row_pivots`: ``inv_pivot[i, j]`` for i <= m-2, ``s_end[j]`` at the
-    sense end; lumped lines get the column's total cell conductance.
-    """
-    m, n = G.shape
-    if lumped:
-        for j in range(n):
-            s_end[j] = 0.0
+            inv_row[i, j + 1] = 1.0 / (g_row + s)
+            s = G[i, j] + g_row * s / (g_row + s)
+        s_end_row[i] = s
+    for j in range(n):
+        s_end_col[j] = G[0, j] if not lump_col else 0.0
+    if lump_col:
         for i in range(m):
             for j in range(n):
-                s_end[j] += G[i, j]
+                s_end_col[j] += G[i, j]
         return
-    for j in range(n):
-        s_end[j] = G[0, j]
     for i in range(1, m):
         for j in range(n):
-            s = s_end[j]
-            inv_pivot[i - 1, j] = 1.0 / (g_wire + s)
-            s_end[j] = G[i, j] + g_wire * s / (g_wire + s)
+            s = s_end_col[j]
+            inv_col[i - 1, j] = 1.0 / (g_col + s)
+            s_end_col[j] = G[i, j] + g_col * s / (g_col + s)
 
 
 # --------------------------------------------------------------------------- CG kernels
@@ -186,38 +176,13 @@ def _column_pivots(G, g_wire, lumped, s_end, inv_pivot):
 
 
 @njit(cache=True, nogil=True)
-def _word_row_product(i, G, pU, pW, g_row, lump_row, lump_col, ge, state, yU):
-    """yU[i] = (A p) at the nodes of word line i (0 at held nodes)."""
-    m, n = G.shape
-    if state == ISOLATED:
-        for j in range(n):
-            yU[i, j] = 0.0
-        return
-    if lump_row:
-        u = pU[i, 0]
-        acc = ge * u
-        for j in range(n):
-            acc += G[i, j] * (u - (pW[m - 1, j] if lump_col else pW[i, j]))
-        yU[i, 0] = acc if state == FREE else 0.0
-        return
-    for j in range(n):
-        u = pU[i, j]
-        acc = G[i, j] * (u - (pW[m - 1, j] if lump_col else pW[i, j]))
-        if j > 0:
-            acc += g_row * (u - pU[i, j - 1])
-        if j < n - 1:
-            acc += g_row * (u - pU[i, j + 1])
-        yU[i, j] = acc
-    yU[i, 0] = yU[i, 0] + ge * pU[i, 0] if state == FREE else 0.0
-
-
-@njit(cache=True, nogil=True)
 def _bit_row_product(i, G, pU, pW, g_col, lump_row, ge_col, state_col, yW):
     """yW[i] = (A p) at the bit-line nodes of row i (distributed bit lines; 0 at held nodes)."""
     m, n = G.shape
+    step = 0 if lump_row else 1  # a lumped word line is its node j = 0
     for j in range(n):
         w = pW[i, j]
-        acc = G[i, j] * (w - (pU[i, 0] if lump_row else pU[i, j]))
+        acc = G[i, j] * (w - pU[i, j * step])
         if i > 0:
             acc += g_col * (w - pW[i - 1, j])
         if i < m - 1:
@@ -264,38 +229,42 @@ def _cells_from_bits(i, G, w, lump_row, lump_col, out):
     """out = C w for word line i: the current each cell would push into its word-line node
     from bit-line voltages w with the word line at 0 V (summed for a lumped line)."""
     m, n = G.shape
+    bit_row = m - 1 if lump_col else i
     if lump_row:
         acc = 0.0
         for j in range(n):
-            acc += G[i, j] * (w[m - 1, j] if lump_col else w[i, j])
+            acc += G[i, j] * w[bit_row, j]
         out[0] = acc
         return
     for j in range(n):
-        out[j] = G[i, j] * (w[m - 1, j] if lump_col else w[i, j])
+        out[j] = G[i, j] * w[bit_row, j]
 
 
 @njit(cache=True, nogil=True)
-def _full_residual(G, xU, xW, rU, rW, g_row, g_col, lump_row, lump_col, ge_row, ge_col,
-                   state_row, state_col, v_end_row, v_end_col):
-    """r = b - A x at every free node (0 at held nodes), b being the source injections."""
+def _residual_with_free_word_nodes_at_zero(G, xU, xW, rU, rW, g_row, g_col, lump_row,
+                                           lump_col, ge_row, ge_col, state_row, state_col,
+                                           v_end_row, v_end_col):
+    """r = b - A x at every free node (0 at held nodes) for x whose free word-line nodes are
+    0 V: there the word part is C W plus the source injection (or, next to a held end
+    node, its pull through the first wire segment)."""
     m, n = G.shape
+    step = 0 if lump_row else 1
     for i in range(m):
-        _word_row_product(i, G, xU, xW, g_row, lump_row, lump_col, ge_row[i], state_row[i], rU)
-        if not lump_col:
-            _bit_row_product(i, G, xU, xW, g_col, lump_row, ge_col, state_col, rW)
-    if lump_col:
-        for j in range(n):
-            acc = ge_col[j] * xW[m - 1, j]
-            for i in range(m):
-                acc += G[i, j] * (xW[m - 1, j] - (xU[i, 0] if lump_row else xU[i, j]))
-            rW[m - 1, j] = acc if state_col[j] == FREE else 0.0
-    for i in range(m):
-        for j in range(n):
-            rU[i, j] = -rU[i, j]
-            rW[i, j] = -rW[i, j]
+        _cells_from_bits(i, G, xW, lump_row, lump_col, rU[i])
         if state_row[i] == FREE:
             rU[i, 0] += ge_row[i] * v_end_row[i]
+        elif state_row[i] == END_FIXED and not lump_row and n > 1:
+            rU[i, 1] += g_row * xU[i, 0]
+        if not lump_col:
+            _bit_row_product(i, G, xU, xW, g_col, lump_row, ge_col, state_col, rW)
+            for j in range(n):
+                rW[i, j] = -rW[i, j]
     for j in range(n):
+        if lump_col:
+            acc = ge_col[j] * xW[m - 1, j]
+            for i in range(m):
+                acc += G[i, j] * (xW[m - 1, j] - xU[i, j * step])
+            rW[m - 1, j] = -acc if state_col[j] == FREE else 0.0
         if state_col[j] == FREE:
             rW[m - 1, j] += ge_col[j] * v_end_col[j]
 
@@ -311,6 +280,7 @@ def _schur_direction_and_product(beta, z, p, q, t, line, G, g_row, g_col, lump_r
     Lumped bit lines live in row m-1, which every row needs, so that row is updated first.
     """
     m, n = G.shape
+    step = 0 if lump_row else 1
     if lump_col:
         _update_direction_row(m - 1, beta, z, p)
         for j in range(n):
@@ -326,7 +296,7 @@ def _schur_direction_and_product(beta, z, p, q, t, line, G, g_row, g_col, lump_r
                          state_row[i])
         if lump_col:
             for j in range(n):
-                q[m - 1, j] += G[i, j] * (p[m - 1, j] - (t[i, 0] if lump_row else t[i, j]))
+                q[m - 1, j] += G[i, j] * (p[m - 1, j] - t[i, j * step])
         else:
             _bit_row_product(i, G, t, p, g_col, lump_row, ge_col, state_col, q)
             for j in range(n):
@@ -383,7 +353,7 @@ def _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col, lump_r
     """Largest |terminal current| from the end nodes, with word-line voltages tracked only
     where the ends need them (u_end = U[:, 0], u_next = U[:, 1], u_last = U[m-1, :]).
 
-    It only scales the stopping test (reported currents come from `_line_cell_currents`).
+    It only scales the stopping test (reported currents are line sums of cell currents).
     Held lumped lines, whose current needs every node, are left out: a smaller scale only
     makes the test stricter.
     """
@@ -425,12 +395,15 @@ def _track_word_ends(scale, t, u_end, u_next, u_last):
 
 
 @njit(cache=True, nogil=True)
-def _pcg_vector(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col,
-                ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, current_floor,
-                xU, xW, work, rtol, max_iterations):
-    """Solve one input vector; x holds the held node values (and any warm start of the bit
-    lines) on entry and the solution on return. ``work`` is (5, m, n) scratch. Returns the
-    CG iterations taken, or -1 if ``max_iterations`` did not suffice.
+def _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row,
+                 s_end_col, inv_col, ge_rows, ge_cols, state_rows, state_cols, v_end_rows,
+                 v_end_cols, current_floors, xUs, xWs, work, rtol, max_iterations, taken):
+    """Solve input vectors start..stop-1 of a batch; ``taken[b]`` gets the CG iterations,
+    or -1 if ``max_iterations`` did not suffice.
+
+    x holds the held node values (and any warm start of the bit lines) on entry and the
+    solution on return. ``work`` is (5, m, n) scratch allocated by the caller (so memory
+    profilers see it). Releases the GIL: threads run several ranges at once.
 
     The word lines are eliminated exactly (block Gaussian elimination with the line solves
     R^-1): CG runs on the bit-line nodes with the Schur complement S = K - C^T R^-1 C,
@@ -438,104 +411,74 @@ def _pcg_vector(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_c
     half the iterations of block-Jacobi CG on all nodes, for the same work per iteration.
     """
     m, n = G.shape
-    work[:] = 0.0
-    rU, r, p, z, t = work[0], work[1], work[2], work[3], work[4]
     line = np.zeros(n)
-    # Residual of the full system with the free word-line nodes at 0 V, then the reduced
-    # right-hand side r = r_W + C^T R^-1 r_U; t = R^-1 r_U starts the word-line voltages.
-    for i in range(m):
-        for j in range(n):
-            if not (lump_row and j > 0):
-                xU[i, j] = xU[i, j] if (j == 0 and state_row[i] == END_FIXED) else 0.0
-    _full_residual(G, xU, xW, rU, r, g_row, g_col, lump_row, lump_col, ge_row, ge_col,
-                   state_row, state_col, v_end_row, v_end_col)
-    for i in range(m):
-        _solve_word_line(rU[i], t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
-                         state_row[i])
-        for j in range(n):
-            cell = G[i, j] * (t[i, 0] if lump_row else t[i, j])
-            if lump_col:
-                if state_col[j] == FREE:
-                    r[m - 1, j] += cell
-            elif state_col[j] == FREE or (state_col[j] == END_FIXED and i < m - 1):
-                r[i, j] += cell
-    u_end = xU[:, 0].copy()
-    u_next = xU[:, min(1, n - 1)].copy()
-    u_last = xU[m - 1].copy()
-    _track_word_ends(1.0, t, u_end, u_next, u_last)
-
-    alpha = 0.0
-    r_z_previous = 0.0
-    iterations = 0
-    while True:
-        residual, r_z = _step_and_precondition(alpha, xW, p, r, z, g_col, lump_col, s_end_col,
-                                               inv_col, ge_col, state_col)
-        largest = _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col,
-                                            lump_row, lump_col, ge_row, ge_col, v_end_row,
-                                            v_end_col, state_row, state_col)
-        if residual <= rtol * max(largest, current_floor) or r_z <= 0.0:
-            break
-        if iterations >= max_iterations:
-            return -1
-        beta = r_z / r_z_previous if iterations > 0 else 0.0
-        r_z_previous = r_z
-        p_q = _schur_direction_and_product(beta, z, p, z, t, line, G, g_row, g_col, lump_row,
-                                           lump_col, s_end_row, inv_row, ge_row, ge_col,
-                                           state_row, state_col)
-        if p_q <= 0.0:
-            break
-        alpha = r_z / p_q
-        _track_word_ends(alpha, t, u_end, u_next, u_last)
-        iterations += 1
-
-    # Word lines from the final bit lines: U = R^-1 (b_U + C W), exactly.
-    _full_residual(G, xU, xW, rU, r, g_row, g_col, lump_row, lump_col, ge_row, ge_col,
-                   state_row, state_col, v_end_row, v_end_col)
-    for i in range(m):
-        _solve_word_line(rU[i], t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
-                         state_row[i])
-        for j in range(1 if lump_row else n):
-            xU[i, j] += t[i, j]
-    return iterations
-
-
-@njit(cache=True, nogil=True)
-def _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row,
-                 s_end_col, inv_col, ge_row, ge_col, state_row, state_col, v_end_row, v_end_col,
-                 current_floor, xU, xW, work, rtol, max_iterations, iterations):
-    """`_pcg_vector` for vectors start..stop-1 of a batch, sharing the (6, m, n) scratch
-    ``work`` (allocated by the caller, so memory profilers see it). Releases the GIL:
-    threads run several ranges at once."""
     for b in range(start, stop):
-        iterations[b] = _pcg_vector(
-            G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col,
-            ge_row[b], ge_col[b], state_row[b], state_col[b], v_end_row[b], v_end_col[b],
-            current_floor[b], xU[b], xW[b], work, rtol, max_iterations)
-
-
-@njit(cache=True)
-def _line_cell_currents(G, xU, xW, lump_row, lump_col, state_row, state_col, i_row, i_col):
-    """Terminal currents as the sum of a line's cell currents (KCL over the whole line).
-
-    Equal to the end-node currents at convergence, but it never subtracts nearly equal node
-    voltages across a wire or end conductance, so its rounding error is eps·V·sum(G)
-    instead of eps·V·g_wire: the accurate form for the reported currents.
-    """
-    B, m, n = xU.shape
-    for b in range(B):
-        for j in range(n):
-            i_col[b, j] = 0.0
+        ge_row, ge_col = ge_rows[b], ge_cols[b]
+        state_row, state_col = state_rows[b], state_cols[b]
+        v_end_row, v_end_col = v_end_rows[b], v_end_cols[b]
+        current_floor, xU, xW = current_floors[b], xUs[b], xWs[b]
+        step = 0 if lump_row else 1
+        work[:] = 0.0
+        rU, r, p, z, t = work[0], work[1], work[2], work[3], work[4]
+        # Residual of the full system with the free word-line nodes at 0 V, then the reduced
+        # right-hand side r = r_W + C^T R^-1 r_U; t = R^-1 r_U starts the word-line voltages.
         for i in range(m):
-            acc = 0.0
             for j in range(n):
-                cell = G[i, j] * ((xU[b, i, 0] if lump_row else xU[b, i, j])
-                                  - (xW[b, m - 1, j] if lump_col else xW[b, i, j]))
-                acc += cell
-                i_col[b, j] += cell
-            i_row[b, i] = 0.0 if state_row[b, i] == ISOLATED else acc
-        for j in range(n):
-            if state_col[b, j] == ISOLATED:
-                i_col[b, j] = 0.0
+                if not (lump_row and j > 0):
+                    xU[i, j] = xU[i, j] if (j == 0 and state_row[i] == END_FIXED) else 0.0
+        _residual_with_free_word_nodes_at_zero(G, xU, xW, rU, r, g_row, g_col, lump_row,
+                                               lump_col, ge_row, ge_col, state_row, state_col,
+                                               v_end_row, v_end_col)
+        for i in range(m):
+            _solve_word_line(rU[i], t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
+                             state_row[i])
+            for j in range(n):
+                cell = G[i, j] * t[i, j * step]
+                if lump_col:
+                    if state_col[j] == FREE:
+                        r[m - 1, j] += cell
+                elif state_col[j] == FREE or (state_col[j] == END_FIXED and i < m - 1):
+                    r[i, j] += cell
+        u_end = xU[:, 0].copy()
+        u_next = xU[:, min(1, n - 1)].copy()
+        u_last = xU[m - 1].copy()
+        _track_word_ends(1.0, t, u_end, u_next, u_last)
+
+        alpha = 0.0
+        r_z_previous = 0.0
+        iterations = 0
+        while True:
+            residual, r_z = _step_and_precondition(alpha, xW, p, r, z, g_col, lump_col, s_end_col,
+                                                   inv_col, ge_col, state_col)
+            largest = _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col,
+                                                lump_row, lump_col, ge_row, ge_col, v_end_row,
+                                                v_end_col, state_row, state_col)
+            if residual <= rtol * max(largest, current_floor) or r_z <= 0.0:
+                break
+            if iterations >= max_iterations:
+                iterations = -1
+                break
+            beta = r_z / r_z_previous if iterations > 0 else 0.0
+            r_z_previous = r_z
+            p_q = _schur_direction_and_product(beta, z, p, z, t, line, G, g_row, g_col, lump_row,
+                                               lump_col, s_end_row, inv_row, ge_row, ge_col,
+                                               state_row, state_col)
+            if p_q <= 0.0:
+                break
+            alpha = r_z / p_q
+            _track_word_ends(alpha, t, u_end, u_next, u_last)
+            iterations += 1
+
+        # Word lines from the final bit lines: U = R^-1 (b_U + C W), exactly.
+        _residual_with_free_word_nodes_at_zero(G, xU, xW, rU, r, g_row, g_col, lump_row,
+                                               lump_col, ge_row, ge_col, state_row, state_col,
+                                               v_end_row, v_end_col)
+        for i in range(m):
+            _solve_word_line(rU[i], t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
+                             state_row[i])
+            for j in range(1 if lump_row else n):
+                xU[i, j] += t[i, j]
+        taken[b] = iterations
 
 
 # --------------------------------------------------------------------------- network set-up
@@ -597,16 +540,16 @@ def _ideal_solution(G, v_row, v_col, batched) -> CrossbarSolution:
     i_row = v_row * G.sum(axis=1) - v_col @ G.T
     v_word = np.broadcast_to(v_row[:, :, None], (v_row.shape[0],) + G.shape).copy()
     v_bit = np.broadcast_to(v_col[:, None, :], (v_col.shape[0],) + G.shape).copy()
-    return _package(i_row, i_col, v_word, v_bit, 0, batched)
+    return _package(i_row, i_col, v_word - v_bit, v_word, v_bit, 0, batched)
 
 
-def _package(i_row, i_col, v_word, v_bit, iterations, batched) -> CrossbarSolution:
+def _package(i_row, i_col, v_cell, v_word, v_bit, iterations, batched) -> CrossbarSolution:
     if not batched:
-        i_row, i_col, v_word, v_bit = i_row[0], i_col[0], v_word[0], v_bit[0]
+        i_row, i_col, v_cell, v_word, v_bit = i_row[0], i_col[0], v_cell[0], v_word[0], v_bit[0]
     return CrossbarSolution(
         i_row=i_row,
         i_col=i_col,
-        v_cell=v_word - v_bit,
+        v_cell=v_cell,
         v_word=v_word,
         v_bit=v_bit,
         iterations=int(iterations),
@@ -726,8 +669,8 @@ def solve_crossbar(
     s_end_col = np.empty(n)
     inv_pivot_row = np.zeros((m, n))
     inv_pivot_col = np.zeros((m, n))
-    _row_pivots(G, g_row, lump_row, s_end_row, inv_pivot_row)
-    _column_pivots(G, g_col, lump_col, s_end_col, inv_pivot_col)
+    _line_pivots(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_pivot_row, s_end_col,
+                 inv_pivot_col)
 
     line_conductance = max(G.sum(axis=0).max(), G.sum(axis=1).max())
     v_scale = np.maximum(np.abs(v_end_row).max(axis=1), np.abs(v_end_col).max(axis=1))
@@ -748,10 +691,14 @@ def solve_crossbar(
     if np.any(iterations < 0):
         raise RuntimeError(f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations")
 
-    i_row, i_col = np.zeros((B, m)), np.zeros((B, n))
-    _line_cell_currents(G, xU, xW, lump_row, lump_col, state_row, state_col, i_row, i_col)
-    # A floating end delivers nothing (its line's cell currents sum to 0 up to the residual).
-    i_row[np.isnan(v_row)] = 0.0
-    i_col[np.isnan(v_col)] = 0.0
     v_word, v_bit = _expand_lumped(xU, xW, lump_row, lump_col)
-    return _package(i_row, i_col, v_word, v_bit, iterations.max(), batched)
+    v_cell = v_word - v_bit
+    # Terminal currents as the sum of each line's cell currents (KCL over the whole line):
+    # equal to the end-node currents at convergence, but never a difference of nearly equal
+    # node voltages across a wire or end conductance, so the rounding is eps·V·sum(G)
+    # instead of eps·V·g_wire. Floating ends and isolated lines deliver nothing.
+    i_row = np.einsum("ij,bij->bi", G, v_cell)
+    i_col = np.einsum("ij,bij->bj", G, v_cell)
+    i_row[np.isnan(v_row) | (state_row == ISOLATED)] = 0.0
+    i_col[np.isnan(v_col) | (state_col == ISOLATED)] = 0.0
+    return _package(i_row, i_col, v_cell, v_word, v_bit, iterations.max(), batched)
