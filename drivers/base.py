@@ -18,8 +18,14 @@ from typing import Any, ClassVar
 
 from .errors import InstrumentError, SessionBusyError, WrongInstrumentError
 
-_sessions: dict[str, Instrument] = {}
+_sessions: dict[tuple[int, str], Instrument] = {}
+"""Open drivers by (VISA library, address): one session per instrument. Separate virtual benches
+have separate libraries, so their equal addresses are different instruments."""
 _sessions_lock = threading.Lock()
+
+
+def _session_key(visa_owner: Any, address: str) -> tuple[int, str]:
+    return id(getattr(visa_owner, "visalib", None)), address
 
 
 class Instrument:
@@ -37,13 +43,15 @@ class Instrument:
 
     def __init__(self, resource: Any):
         self.address = str(resource.resource_name)
+        self._session_key = _session_key(resource, self.address)
         with _sessions_lock:
-            if self.address in _sessions:
+            if self._session_key in _sessions:
                 raise SessionBusyError(
-                    f"{self.address} already has an open {type(_sessions[self.address]).__name__} "
-                    "session; use that driver (or close it first)"
+                    f"{self.address} already has an open "
+                    f"{type(_sessions[self._session_key]).__name__} session; use that driver "
+                    "(or disconnect it first)"
                 )
-            _sessions[self.address] = self
+            _sessions[self._session_key] = self
         self._resource = resource
         self._lock = threading.RLock()
         self.command_fields: dict[str, str] = {}
@@ -69,18 +77,18 @@ class Instrument:
         `resource_manager` defaults to `pyvisa.ResourceManager()` (the system VISA); pass
         `pyvisa.ResourceManager("@xbarsim")` for the virtual bench.
         """
+        if resource_manager is None:
+            import pyvisa
+
+            resource_manager = pyvisa.ResourceManager()
         with _sessions_lock:
-            existing = _sessions.get(address)
+            existing = _sessions.get(_session_key(resource_manager, address))
         if existing is not None:
             if type(existing) is not cls:
                 raise SessionBusyError(
                     f"{address} is open as {type(existing).__name__}, not {cls.__name__}"
                 )
             return existing
-        if resource_manager is None:
-            import pyvisa
-
-            resource_manager = pyvisa.ResourceManager()
         return cls(resource_manager.open_resource(address), **options)
 
     def _prepare_resource(self, resource: Any) -> None:
@@ -163,8 +171,8 @@ class Instrument:
 
     def _release(self) -> None:
         with _sessions_lock:
-            if _sessions.get(self.address) is self:
-                del _sessions[self.address]
+            if _sessions.get(self._session_key) is self:
+                del _sessions[self._session_key]
         self._resource.close()
 
     def __enter__(self) -> Instrument:

@@ -36,6 +36,15 @@ def test_one_session_per_address(fake_resource):
     again.disconnect()
 
 
+def test_same_address_on_separate_visa_libraries_are_separate_sessions(fake_resource):
+    first = fake_resource("keithley2400", CONNECT_2400, resource_name="GPIB0::5::INSTR")
+    second = fake_resource("keithley2400", CONNECT_2400, resource_name="GPIB0::5::INSTR")
+    first.visalib, second.visalib = object(), object()  # e.g. two virtual benches
+    one, two = Keithley2400(first), Keithley2400(second)
+    one.disconnect()
+    two.disconnect()
+
+
 class _Manager:
     """Stands in for a pyvisa ResourceManager, counting the resources it opens."""
 
