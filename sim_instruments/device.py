@@ -205,12 +205,12 @@ class ModelDevice(Device):
             except UnknownCommand as exc:
                 self.push_error("command_error")
                 raise UnknownCommand(f"{self.name} at {self.resource_name}: {exc}") from None
-            return _reply(reply, result)
+            return reply_bytes(reply, result)
         self.push_error("command_error")
         raise UnknownCommand(f"{self.name} at {self.resource_name}: undeclared command {text!r}")
 
 
-def _reply(fmt: str | None, result: Any) -> Any:
+def reply_bytes(fmt: str | None, result: Any) -> Any:
     """Turn a behaviour result into reply bytes: formatted by ``fmt`` or taken verbatim."""
     if result is NoResponse:
         return NoResponse

@@ -17,7 +17,7 @@ import stringparser
 import yaml
 from pyvisa_sim.component import NoResponse, to_bytes
 
-from .device import ModelDevice, SimProperty, _reply
+from .device import ModelDevice, SimProperty, reply_bytes
 
 SPEC_VERSION = "1.1"
 
@@ -54,7 +54,7 @@ def _bind(dev: ModelDevice, table: dict, behaviour: Any, ch: str | None, where: 
         reply = sub(dia["r"]) if "r" in dia else None
         if "call" in dia:
             fn = _method(behaviour, dia["call"], where)
-            dev.exact[query] = lambda fn=fn, reply=reply: _reply(reply, fn(*args))
+            dev.exact[query] = lambda fn=fn, reply=reply: reply_bytes(reply, fn(*args))
         else:
             static = to_bytes(reply) if reply is not None else NoResponse
             dev.exact[query] = lambda static=static: static

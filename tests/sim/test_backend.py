@@ -69,3 +69,11 @@ def test_pyvisa_sim_internals_we_rely_on():
         assert hasattr(device, name), name
     assert hasattr(ErrorQueue({"q": "E?", "default": "0"}), "_queue")
     assert callable(VisaLibraryBase._registry.pop)  # a WeakValueDictionary in pyvisa 1.16
+
+
+def test_every_bench_model_has_a_grammar():
+    from xbarlab.sim_instruments.models import MODEL_GRAMMARS
+
+    from xbarlab.benchfile import MODELS
+
+    assert set(MODELS) == set(MODEL_GRAMMARS)
