@@ -1,4 +1,4 @@
-"""Exact DC solve of a resistive crossbar with every line parasitic, by line-preconditioned CG.
+"""Exact DC solve of a resistive crossbar with every line parasitic, by line-based CG.
 
 The network (reference/physics.md §3.2). Cell (i, j) joins word-line node U[i, j] to bit-line
 node W[i, j] with conductance G[i, j]. Neighbouring nodes of word line i are joined by wire
@@ -17,19 +17,24 @@ Ideal limits are taken exactly, never approximated by small resistances:
   or a floating line whose cells are all G = 0) carries no current. Its node voltages are
   defined as 0 V: the limit of a vanishing leak from every node to ground.
 
-Method (physics.md §3.4): conjugate gradients on the nodal equations of the free nodes,
-preconditioned by the same matrix without the row-column cell couplings (cell conductances
-kept on the diagonal). That preconditioner is m + n independent tridiagonal line systems,
-solved exactly by the Thomas algorithm. Each line is eliminated from its far end towards its
-terminal end, so the elimination does not depend on how the end is connected and is shared by
-every input vector; only the final pivot takes the end's conductance. Pivots are carried as
-the excess over the wire conductance (``s``), which avoids cancellation when cells are 10^5
-times weaker than wires. CG stops when the L1 norm of the residual (a sum of node current
-errors in amperes, which bounds the error of every terminal current) falls below
-``RESIDUAL_RTOL`` times the largest terminal current.
+Method. The nodal matrix of the free nodes is A = [[R, -C], [-C^T, K]]: R holds the word
+lines and K the bit lines, each line a tridiagonal system with its cell conductances on the
+diagonal (physics.md §3.4), and C the cells joining them. R is eliminated exactly, one Thomas
+solve per word line, and conjugate gradients runs on the bit-line nodes with the Schur
+complement S = K - C^T R^-1 C, preconditioned by K (the bit-line tridiagonals). Because A
+is 2-cyclic, this takes about half the iterations of CG on A preconditioned by all its line
+tridiagonals, for the same work per iteration. The word lines follow from the final bit
+lines by one more set of line solves; the residual left at the bit nodes is then the
+residual of the whole network. Each line is eliminated from its
+far end towards its terminal end, so the elimination does not depend on how the end is
+connected and is shared by every input vector; only the final pivot takes the end's
+conductance. Pivots are carried as the excess over the wire conductance (``s``), which
+avoids cancellation when cells are 10^5 times weaker than wires. CG stops when the L1 norm
+of the residual (a sum of node current errors in amperes, which bounds the error of every
+terminal current) falls below ``RESIDUAL_RTOL`` times the largest terminal current.
 
-Memory is O(m·n·B); no dense matrix is formed. One vector's CG runs in a single numba
-function (three fused sweeps over the array per iteration, no Python in the loop); the
+Memory is O(m·n·B); no dense matrix is formed. One vector's solve runs in a single numba
+function (two fused sweeps over the array per iteration, no Python in the loop); the
 vectors of a batch run on numba's thread count at once (the kernels release the GIL).
 Kernels are cached on disk.
 """
@@ -168,11 +173,11 @@ def _line_pivots(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_
 
 # --------------------------------------------------------------------------- CG kernels
 #
-# One input vector's PCG runs serially in `_pcg_vector`; a batch runs its vectors in parallel
-# (`_pcg_batch`), so each thread keeps one vector's working set in cache and threads meet
-# once per batch, not once per kernel. Arrays of one vector are (m, n); line data is (m,) or
-# (n,). Lumped lines keep their single node at the end node (word: j = 0, bit: i = m-1) and
-# zeros elsewhere.
+# `_pcg_vectors` solves a range of input vectors one after the other, serially; a batch is
+# spread over threads range by range, so each thread keeps one vector's working set in cache
+# and threads meet once per batch, not once per step. Arrays of one vector are (m, n); line
+# data is (m,) or (n,). Lumped lines keep their single node at the end node (word: j = 0,
+# bit: i = m-1) and zeros elsewhere.
 
 
 @njit(cache=True, nogil=True)
