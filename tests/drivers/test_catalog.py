@@ -49,3 +49,15 @@ def test_number_type_rejects_zero_padded_garbage():
     assert board.match("VLIM 5.0") is not None
     assert board.match("VLIM five") is None
     assert board.match("VLIM 5.0 ") is None
+
+
+def test_the_fake_transport_refuses_uncatalogued_commands(fake_resource):
+    resource = fake_resource("keithley2400", [(":*RST", None)])
+    with pytest.raises(AssertionError, match="not listed in commands.toml"):
+        resource.write(":*RST")
+
+
+def test_the_fake_transport_refuses_commands_out_of_order(fake_resource):
+    resource = fake_resource("keithley2400", [("*CLS", None)])
+    with pytest.raises(AssertionError, match="wrote '\\*RST', expected '\\*CLS'"):
+        resource.write("*RST")
