@@ -13,7 +13,7 @@ from xbarlab.interfaces import Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError
-from .numbers import format_integer, format_number, parse_number
+from .numbers import format_integer, format_number, format_numbers, parse_number
 from .properties import Setting
 from .smu import CURR, VOLT, SmuChannel, SmuLimits, reading
 from .validators import InRange, IntegerInRange, check_count
@@ -157,7 +157,7 @@ class Keithley2400(ScpiErrorQueue, SmuChannel, Instrument):
         with self.locked():
             self.configure(f":SOUR:{function}:MODE LIST")
             for start in range(0, len(points), LIST_CHUNK):
-                chunk = ",".join(format_number(v) for v in points[start : start + LIST_CHUNK])
+                chunk = format_numbers(points[start : start + LIST_CHUNK])
                 append = ":APP" if start else ""
                 self.configure(f":SOUR:LIST:{function}{append} {chunk}")
             self.configure(f":SOUR:DEL {format_number(delay)}")

@@ -14,7 +14,7 @@ from xbarlab.interfaces import Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError, WrongInstrumentError
-from .numbers import format_integer, format_number, parse_number
+from .numbers import format_integer, format_number, format_numbers, parse_number
 from .properties import Setting
 from .smu import CURR, VOLT, SmuChannel, SmuLimits, at_limit, reading
 from .validators import InRange, IntegerInRange, ZeroOrInRange, check_count
@@ -172,7 +172,7 @@ class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
         with self.locked():
             self.configure(f":TRAC:CLE {BUFFER}")
             for start in range(0, len(points), LIST_CHUNK):
-                chunk = ",".join(format_number(v) for v in points[start : start + LIST_CHUNK])
+                chunk = format_numbers(points[start : start + LIST_CHUNK])
                 append = ":APP" if start else ""
                 self.configure(f":SOUR:LIST:{function}{append} {chunk}")
             self.configure(f":SOUR:SWE:{function}:LIST 1,{format_number(delay)}")

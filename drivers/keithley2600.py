@@ -16,7 +16,7 @@ from xbarlab.interfaces import Reading
 
 from .base import Instrument, TspErrorQueue
 from .errors import UnexpectedReplyError
-from .numbers import format_integer, format_number, parse_number
+from .numbers import format_integer, format_number, format_numbers, parse_number
 from .properties import Setting
 from .smu import CURR, VOLT, SmuChannel, SmuLimits, reading, shutdown_channels
 from .validators import InRange, IntegerInRange, check_count
@@ -172,7 +172,7 @@ class Keithley2600Channel(SmuChannel):
         delay = InRange(0.0, 1e3, "s")("delay", delay)
         limit = self._read_limit(function)
         ch, n = self.name, format_integer(len(points))
-        values = ",".join(format_number(value) for value in points)
+        values = format_numbers(points)
         with self.locked():
             self.configure(f"{ch}.nvbuffer1.clear()")
             self.configure(f"{ch}.nvbuffer2.clear()")

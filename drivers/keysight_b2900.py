@@ -15,7 +15,7 @@ from xbarlab.interfaces import Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError
-from .numbers import format_integer, format_number, parse_number
+from .numbers import format_integer, format_number, format_numbers, parse_number
 from .properties import Setting
 from .smu import CURR, VOLT, SmuChannel, SmuLimits, at_limit, reading, shutdown_channels
 from .validators import InRange, IntegerInRange, ZeroOrInRange, check_count
@@ -176,7 +176,7 @@ class KeysightB2900Channel(SmuChannel):
         with self.locked():
             self.configure(f":SOUR{n}:{function}:MODE LIST")
             for start in range(0, len(points), LIST_CHUNK):
-                chunk = ",".join(format_number(v) for v in points[start : start + LIST_CHUNK])
+                chunk = format_numbers(points[start : start + LIST_CHUNK])
                 append = ":APP" if start else ""
                 self.configure(f":SOUR{n}:LIST:{function}{append} {chunk}")
             self._set_trigger(delay or None, len(points))
