@@ -12,10 +12,14 @@ Differences from stock pyvisa-sim, each on purpose:
 - reads are chunked and fail at once when no reply is queued (replies are computed when the
   command is written, so waiting could never help; no silent 2 s timeouts);
 - ``clear()``, ``read_stb()`` and ``assert_trigger()`` work;
-- :meth:`reset` rebuilds the bench in place and :meth:`fresh` gives an independent bench.
+- :meth:`reset` rebuilds the bench in place and :meth:`fresh` gives an independent bench;
+- with ``[sim] state_file`` the World's final state (outputs, closed relays, board lines) is
+  written as JSON when the process exits, so a test can check what a killed run left behind.
 """
 
 from __future__ import annotations
+
+import atexit
 
 from pyvisa import constants, errors
 from pyvisa.util import LibraryPath
@@ -45,6 +49,8 @@ class XbarSimVisaLibrary(SimVisaLibrary):
         source = str(self.library_path)
         self.bench: Bench = load_bench(DEFAULT_BENCH if source in ("", "unset") else source)
         self._build()
+        if self.bench.sim is not None and self.bench.sim.state_file:
+            atexit.register(self._write_final_state, self.bench.sim.state_file)
 
     def _build(self) -> None:
         """Create the World and one device per instrument of the bench."""
@@ -67,6 +73,10 @@ class XbarSimVisaLibrary(SimVisaLibrary):
             if faults:
                 device.faults = FaultInjector(faults, seed + k)
             self.devices.add_device(_canonical(inst.address), device)
+
+    def _write_final_state(self, path: str) -> None:
+        """At interpreter exit: what the virtual instruments were left doing (``state_file``)."""
+        self.world.write_state(path)
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self) -> None:

@@ -23,8 +23,11 @@ with every access transistor on (no instrument here drives the gates).
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -121,6 +124,31 @@ class World:
             self._g: np.ndarray | None = None
             self._g_version = -1
             self._quiet_version = -1
+
+    def state(self) -> dict:
+        """What the instruments are doing now, as plain data (for state files and tests)."""
+        with self.lock:
+            return {
+                "bench": self.bench.name,
+                "clock": self.clock,
+                "energy": self.energy,
+                "terminals": {
+                    key: {"output": t.output, "func": t.func, "level": t.level}
+                    for key, t in sorted(self.terminals.items())
+                },
+                "closed": {m: [list(c) for c in self.closed(m)] for m in sorted(self.relays)},
+                "board_lines": {
+                    b: {str(ch): level for ch, level in sorted(lines.items())}
+                    for b, lines in sorted(self.board_lines.items())
+                },
+            }
+
+    def write_state(self, path: str) -> None:
+        """Write :meth:`state` as JSON (atomically: a reader never sees half a file)."""
+        target = Path(path)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(json.dumps(self.state(), indent=1))
+        os.replace(partial, target)
 
     def changed(self) -> None:
         """Something that affects the circuit changed: the next measurement re-solves."""

@@ -202,6 +202,7 @@ class Sim:
     pristine: bool = False
     read_noise: bool = True
     faults: tuple[Fault, ...] = ()
+    state_file: str = ""  # where the simulator writes its final state at exit ("" = nowhere)
 
 
 @dataclass(frozen=True)
@@ -522,6 +523,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
             "pristine",
             "read_noise",
             "faults",
+            "state_file",
         ),
     )
     return Sim(
@@ -534,7 +536,21 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
         pristine=f.get("pristine", bool, False),
         read_noise=f.get("read_noise", bool, True),
         faults=_parse_faults(origin, f.table.get("faults", []), insts, wiring),
+        state_file=_state_file(f, origin),
     )
+
+
+def _state_file(f: _Fields, origin: str) -> str:
+    """``sim.state_file``, relative to the bench file's folder when the bench is a file."""
+    text = f.get("state_file", str, "")
+    if not text:
+        return ""
+    if "\0" in text:
+        f.fail(f.dotted("state_file"), text, "a file path")
+    path = Path(text)
+    if not path.is_absolute() and not origin.startswith(("embedded:", "<")):
+        path = Path(origin).parent / path
+    return str(path)
 
 
 # ---------------------------------------------------------------- public API

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 import pyvisa
 from pyvisa.highlevel import VisaLibraryBase, list_backends
@@ -77,3 +81,23 @@ def test_every_bench_model_has_a_grammar():
     from xbarlab.benchfile import MODELS
 
     assert set(MODELS) == set(MODEL_GRAMMARS)
+
+
+def test_state_file_records_what_the_instruments_were_left_doing(tmp_path):
+    """A process that exits with an output on and a relay closed leaves that in its state file."""
+    bench = tmp_path / "bench.toml"
+    text = embedded_text("default").replace("[sim]\n", '[sim]\nstate_file = "final.json"\n')
+    bench.write_text(text)
+    script = (
+        "import pyvisa\n"
+        f"rm = pyvisa.ResourceManager({str(bench) + '@xbarsim'!r})\n"
+        "m = rm.open_resource('GPIB0::18::INSTR', write_termination='\\n')\n"
+        "s = rm.open_resource('GPIB0::26::INSTR', write_termination='\\n')\n"
+        "m.write('channel.close(\"1A01\")')\n"
+        "s.write('smua.source.levelv = 0.2')\n"
+        "s.write('smua.source.output = smua.OUTPUT_ON')\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    state = json.loads((tmp_path / "final.json").read_text())
+    assert state["closed"]["matrix"] == [["A", 1]]
+    assert state["terminals"]["smu.a"] == {"output": True, "func": "V", "level": 0.2}
