@@ -37,5 +37,10 @@ def format_numbers(values, separator: str = ",") -> str:
 
 
 def parse_number(text: str) -> float:
-    """A number from instrument text (`+1.234000E-06`, `1.00000e+00`, `NaN`-like `9.91e37` kept)."""
-    return float(text.strip())
+    """A number from instrument text (`+1.234000E-06`, `1.00000e+00`; `9.91e37` is kept as is).
+
+    Anything else (a garbled or truncated reply) raises `ValueError` quoting the text."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ValueError(f"instrument reply {text!r} is not a number") from None
