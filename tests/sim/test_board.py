@@ -51,6 +51,8 @@ def test_matrix_vector_product_in_one_command(board):
     np.testing.assert_allclose(rows, sol.i_row, rtol=1e-6, atol=1e-15)
     np.testing.assert_allclose(cols, -sol.i_col, rtol=1e-6, atol=1e-15)
     assert row_f == col_f == "0" * 128
+    # Kirchhoff: with every line on a board driver, what the drivers deliver sums to zero
+    assert abs(rows.sum() + cols.sum()) < 1e-6 * np.abs(rows).sum()
 
 
 def test_floating_and_grounded_lines_read_not_measured(small):

@@ -144,8 +144,9 @@ def test_pulse_moves_cells_as_the_solve_says(default):
     half = np.zeros_like(healthy)
     half[i, :] = half[:, j] = True
     half[i, j] = False
-    moved = (g1 != g0) & half & healthy
-    assert moved.any() == bool((seen[half & healthy] > 0.9).any())
+    # with the other lines floating, half-selected cells see more than the threshold: disturb
+    assert ((g1 != g0) & half).any()
+    assert (seen[g1 != g0] > world.switching_threshold()).all()  # nothing below it moved
     assert world.clock >= width
 
 
