@@ -1,16 +1,31 @@
-"""The ``xbarlab`` command.
+"""The ``xbarlab`` command: check a bench, run protocols on it, and look at the runs.
 
-For now it has one job, ``xbarlab demo``: solve a crossbar with every parasitic resistance on the
-exact solver and report how far IR drop moves the column currents from the ideal ``v @ G``. The
-bench, run and export commands join it as the layers above the physics land.
+    xbarlab bench check [--bench FILE]
+    xbarlab run PROTOCOL [--bench FILE] [--set key=value ...] [--dry-run] [--json] [--store DIR]
+    xbarlab runs | show RUN | export RUN --format hdf5|csv | plot RUN     [--store DIR]
+    xbarlab demo
+
+``--bench`` takes a bench-file path or the name of an embedded bench (``default`` when absent).
+``--store`` is the run store's directory (else ``$XBARLAB_DATA``, else ``./xbarlab-data``).
+A run commits every point as it is measured; Ctrl-C or SIGTERM ends it ``aborted`` with the
+instruments made safe first, and ``--resume RUN`` continues it. ``--json`` prints the run summary
+(run id, status, metrics) as one JSON object on the last line of stdout; progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import tempfile
 import time
+import traceback
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -42,10 +57,297 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class CommandError(Exception):
+    """A user error the command reports in one line (bad protocol, parameter, run id)."""
+
+
+# ------------------------------------------------------------------------ bench check
+
+
+def _bench_check(args: argparse.Namespace) -> int:
+    """Connect, identify, drain error queues, and run the wiring self-test."""
+    from xbarlab.bench import open_bench
+
+    with open_bench(args.bench) as bench:
+        print(f"bench {bench.spec.name!r} ({bench.spec.origin}): "
+              f"{bench.rows}x{bench.cols} {bench.spec.chip.device} chip")
+        for name, identity in bench.identities.items():
+            address = bench.spec.instruments[name].address
+            print(f"  {name:<10} {address:<20} {identity}")
+        results = bench.check_error_queues() + bench.self_test()
+    failed = [item for item in results if not item[1]]
+    for item, ok, detail in results:
+        if not ok or args.verbose:
+            print(f"  {'ok ' if ok else 'FAIL'} {item}: {detail}")
+    print(f"{len(results) - len(failed)} of {len(results)} checks passed")
+    return EXIT_FAILED if failed else 0
+
+
+# ------------------------------------------------------------------------ run
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run a protocol on the bench (or a dry run of it), recording into the run store."""
+    from xbarlab.bench.protocols import get_protocol, parse_settings
+
+    protocol = get_protocol(args.protocol)
+    params = parse_settings(protocol, args.set)
+    if args.dry_run:
+        return _dry_run(args, protocol, params)
+    return _measure(args, protocol, params)
+
+
+def _dry_run(args, protocol, params) -> int:
+    from xbarlab.benchfile import load_bench
+    from xbarlab.dryrun import RecordingBench
+    from xbarlab.progress import Progress
+    from xbarlab.store import RunStore
+
+    recording = RecordingBench(load_bench(args.bench))
+    with tempfile.TemporaryDirectory() as scratch, RunStore(scratch) as store:
+        run = store.start_run(args.protocol, params, recording.spec.text,
+                              shape=(recording.bench.rows, recording.bench.cols))
+        with run, recording.bench as bench:
+            protocol(bench, run, Progress(show=False), **params)
+    report = recording.report()
+    print(report.format())
+    if args.json:
+        print(json.dumps({"dry_run": True, "protocol": args.protocol, "params": params,
+                          **report.summary()}, default=_json_value))
+    return EXIT_FAILED if report.violations else 0
+
+
+def _measure(args, protocol, params) -> int:
+    from xbarlab.bench import open_bench
+    from xbarlab.progress import Progress
+    from xbarlab.safety import Terminated
+    from xbarlab.store import RunStore
+
+    store = RunStore(args.store)
+    if args.resume is not None:
+        info = store.run_info(args.resume)
+        if info.protocol != args.protocol:
+            raise CommandError(f"run {args.resume} is a {info.protocol!r} run, not "
+                               f"{args.protocol!r}")
+        if args.set:
+            raise CommandError("--set cannot change the parameters of a resumed run")
+        params = info.params
+    bench = open_bench(args.bench)
+    try:
+        if args.resume is not None:
+            run = store.resume(args.resume)
+        else:
+            seed = bench.spec.sim.seed if bench.spec.sim is not None else None
+            run = store.start_run(args.protocol, params, bench.spec.text, bench.identities,
+                                  seed=seed, shape=(bench.rows, bench.cols))
+    except BaseException:
+        bench.close()
+        raise
+    metrics: dict[str, Any] = {}
+    code = 0
+    try:
+        with run, bench, Progress(show=not args.quiet) as progress:
+            metrics = dict(protocol(bench, run, progress, **params) or {})
+            metrics["round_trips"] = bench.round_trips()
+            run.checkpoint("metrics", json.loads(json.dumps(metrics, default=_json_value)))
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    except Terminated:
+        code = EXIT_TERMINATED
+    except Exception:
+        traceback.print_exc()
+        code = EXIT_FAILED
+    summary = {"run_id": run.run_id, "status": run.status, "metrics": metrics}
+    if args.json:
+        print(json.dumps(summary, default=_json_value))
+    else:
+        print(f"run {run.run_id} {run.status}: "
+              + ", ".join(f"{k} = {v}" for k, v in metrics.items() if k != "round_trips"))
+    store.close()
+    return code
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# ------------------------------------------------------------------------ runs, show, export
+
+
+def _runs(args: argparse.Namespace) -> int:
+    """List the runs of the store, newest first."""
+    from xbarlab.store import RunStore
+
+    with RunStore(args.store) as store:
+        runs = store.runs(args.status)
+        if not runs:
+            print(f"no runs in {store.data_dir}")
+            return 0
+        print(f"{'id':>4}  {'protocol':<16} {'status':<10} {'started (UTC)':<19} "
+              f"{'points':>7} {'maps':>5}")
+        for info in runs:
+            print(f"{info.run_id:>4}  {info.protocol:<16} {info.status:<10} "
+                  f"{_utc(info.started_at):<19} {info.n_points:>7} {info.n_maps:>5}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    """Print one run's metadata, history, metrics and maps."""
+    from xbarlab.store import RunStore
+
+    with RunStore(args.store) as store:
+        run = store.open_run(args.run)
+        info = run.info
+        print(f"run {info.run_id}: {info.protocol} ({info.status})")
+        print(f"  started {_utc(info.started_at)}, ended "
+              f"{_utc(info.ended_at) if info.ended_at else '-'}; xbarlab "
+              f"{info.software_version}; seed {info.seed}; shape {info.shape}")
+        print(f"  parameters: {json.dumps(info.params)}")
+        for name, identity in info.instruments.items():
+            print(f"  instrument {name}: {identity}")
+        counts: dict[str, int] = {}
+        for point in run.points():
+            counts[point.operation] = counts.get(point.operation, 0) + 1
+        print(f"  points: {info.n_points} ("
+              + ", ".join(f"{op} {n}" for op, n in counts.items()) + ")")
+        for record in run.maps():
+            finite = record.data[np.isfinite(record.data)]
+            spread = (f"median {np.median(finite):.4g}, min {finite.min():.4g}, "
+                      f"max {finite.max():.4g}" if finite.size else "no finite values")
+            print(f"  map {record.name!r} #{record.seq}: {record.data.shape}, {spread}")
+        for key, value in run.checkpoints().items():
+            print(f"  {key}: {json.dumps(value)}")
+        for event in run.events():
+            detail = f": {event.detail.splitlines()[-1]}" if event.detail else ""
+            print(f"  {_utc(event.t)} {event.event}{detail}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Write a run to HDF5 (one file) or CSV (points, maps, metadata)."""
+    from xbarlab.export import export_csv, export_hdf5
+    from xbarlab.store import RunStore
+
+    with RunStore(args.store) as store:
+        if args.format == "hdf5":
+            out = Path(args.out or f"run-{args.run}.h5")
+            paths = [export_hdf5(store, args.run, out, overwrite=args.overwrite)]
+        else:
+            out = Path(args.out or f"run-{args.run}-csv")
+            paths = export_csv(store, args.run, out, overwrite=args.overwrite)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    """PNG of a run: each map (latest of its name) as a heat map, and every point over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xbarlab.store import RunStore
+
+    with RunStore(args.store) as store:
+        run = store.open_run(args.run)
+        names = list(dict.fromkeys(record.name for record in run.maps()))
+        maps = {name: run.latest_map(name) for name in names}
+        points = run.points()
+    panels = len(maps) + (1 if points else 0)
+    if panels == 0:
+        raise CommandError(f"run {args.run} has no points and no maps to plot")
+    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2), squeeze=False)
+    for axis, (name, data) in zip(axes[0], maps.items(), strict=False):
+        image = axis.imshow(data, cmap="viridis", interpolation="nearest")
+        axis.set(title=f"{name} (latest)", xlabel="column", ylabel="row")
+        figure.colorbar(image, ax=axis)
+    if points:
+        axis = axes[0][-1]
+        t0 = min(p.t for p in points)
+        for operation in dict.fromkeys(p.operation for p in points):
+            chosen = [p for p in points if p.operation == operation and p.current is not None]
+            axis.plot([p.t - t0 for p in chosen], [abs(p.current) for p in chosen], ".",
+                      markersize=2, label=operation)
+        axis.set(title="points over time", xlabel="time since first point (s)",
+                 ylabel="|current| (A)", yscale="log")
+        axis.legend()
+    out = Path(args.out or f"run-{args.run}.png")
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+    print(out)
+    return 0
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+
+# ------------------------------------------------------------------------ parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xbarlab`` command."""
-    parser = argparse.ArgumentParser(prog="xbarlab", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="xbarlab", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    def store_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--store", default=None,
+                             help="run store directory (default $XBARLAB_DATA or ./xbarlab-data)")
+
+    bench = commands.add_parser("bench", help="bench commands")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    check = bench_commands.add_parser(
+        "check", help="connect, identify, read error queues, run the wiring self-test")
+    check.add_argument("--bench", default=None, help="bench file or embedded bench name")
+    check.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
+    check.set_defaults(handler=_bench_check)
+
+    run = commands.add_parser("run", help="run a protocol on the bench")
+    run.add_argument("protocol", help="protocol name (an unknown name lists the available)")
+    run.add_argument("--bench", default=None, help="bench file or embedded bench name")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="protocol parameter (repeatable)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="play the protocol on a recording bench: no instrument I/O")
+    run.add_argument("--json", action="store_true",
+                     help="print the summary as one JSON object on the last line")
+    run.add_argument("--resume", type=int, default=None, metavar="RUN",
+                     help="continue an interrupted run, skipping what it already did")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    store_option(run)
+    run.set_defaults(handler=_run)
+
+    runs = commands.add_parser("runs", help="list the runs in the store")
+    runs.add_argument("--status", default=None, help="only runs with this status")
+    store_option(runs)
+    runs.set_defaults(handler=_runs)
+
+    show = commands.add_parser("show", help="metadata, history, metrics and maps of a run")
+    show.add_argument("run", type=int)
+    store_option(show)
+    show.set_defaults(handler=_show)
+
+    export = commands.add_parser("export", help="export a run to HDF5 or CSV")
+    export.add_argument("run", type=int)
+    export.add_argument("--format", choices=("hdf5", "csv"), required=True)
+    export.add_argument("--out", default=None, help="file (hdf5) or directory (csv)")
+    export.add_argument("--overwrite", action="store_true")
+    store_option(export)
+    export.set_defaults(handler=_export)
+
+    plot = commands.add_parser("plot", help="PNG of a run's maps and points")
+    plot.add_argument("run", type=int)
+    plot.add_argument("--out", default=None, help="PNG path (default run-<id>.png)")
+    store_option(plot)
+    plot.set_defaults(handler=_plot)
+
     demo = commands.add_parser(
         "demo", help="solve a parasitic crossbar and report the IR-drop error"
     )
@@ -60,8 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``xbarlab`` console script."""
+    from xbarlab.bench import BenchError
+    from xbarlab.bench.protocols import ProtocolParameterError, UnknownProtocolError
+    from xbarlab.benchfile import BenchFileError
+    from xbarlab.safety import LimitError
+    from xbarlab.store import RunNotFoundError, RunStateError
+
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (CommandError, UnknownProtocolError, ProtocolParameterError, BenchFileError,
+            BenchError, LimitError, RunNotFoundError, RunStateError, FileExistsError) as error:
+        print(f"xbarlab {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from xbarlab.safety import SafetyGuard, Violation
 ROUND_TRIP = {"smu": 2e-3, "matrix": 5e-3, "board": 1e-3}
 """Seconds per command by instrument kind: GPIB/USB round trip for an SMU, relay actuation and
 settling for a matrix, serial transfer for the board."""
+VIOLATIONS_SHOWN = 10
+"""Violations printed by `DryRunReport.format`; the summary keeps them all."""
 POWER_LINE_CYCLE = 1 / 50
 """Seconds per NPLC (50 Hz mains, the longer of 50/60 Hz)."""
 
@@ -452,8 +454,11 @@ class DryRunReport:
             f"(upper bound): {s['programming_energy_bound_j']:.4g} J",
         ]
         if self.violations:
+            shown = s["violations"][:VIOLATIONS_SHOWN]
             lines.append(f"{len(s['violations'])} distinct limit violation(s):")
-            lines += [f"  - {v}" for v in s["violations"]]
+            lines += [f"  - {v}" for v in shown]
+            if len(s["violations"]) > len(shown):
+                lines.append(f"  ... and {len(s['violations']) - len(shown)} more (--json)")
         else:
             lines.append("no limit would be broken")
         return "\n".join(lines)

@@ -110,7 +110,7 @@ def open_bench(path: str | None = None, current_limit: float | None = None) -> B
         identities = {name: getattr(d, "identity", "") for name, d in drivers.items()}
         closers = [d.disconnect for d in drivers.values()]
         return Bench(spec, channels, matrices, boards, io=io, identities=identities,
-                     closers=closers, current_limit=current_limit)
+                     closers=closers, current_limit=current_limit, drivers=drivers)
     except BaseException as error:
         for name, driver in drivers.items():
             try:

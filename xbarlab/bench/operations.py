@@ -158,7 +158,8 @@ class Bench:
 
     `channels` maps SMU terminals (``"smu.a"``) to channels, `matrices` and `boards` map
     instrument names to drivers, as wired in `spec`. `closers` are called (after the safe
-    shutdown) when the bench closes.
+    shutdown) when the bench closes. `drivers` (instrument name to driver) and `identities`
+    (instrument name to ``*IDN?`` reply) serve the bench check and the run metadata.
     """
 
     def __init__(
@@ -172,6 +173,7 @@ class Bench:
         identities: Mapping[str, str] | None = None,
         closers: Sequence[Any] = (),
         current_limit: float | None = None,
+        drivers: Mapping[str, Any] | None = None,
     ):
         self.spec = spec
         self.channels = dict(channels)
@@ -180,6 +182,7 @@ class Bench:
         self.guard = guard or SafetyGuard(spec.limits)
         self.io = io or IoCounter()
         self.identities = dict(identities or {})
+        self.drivers = dict(drivers or {})
         self._closers = list(closers)
         self.rows, self.cols = spec.chip.rows, spec.chip.cols
         self.current_limit = current_limit if current_limit is not None else min(
@@ -642,6 +645,18 @@ class Bench:
         return self.guard.check_energy("pulse energy bound of the selected cell", energy)
 
     # -- bench check ---------------------------------------------------------------------------
+
+    def check_error_queues(self) -> list[tuple[str, bool, str]]:
+        """Drain every instrument's error queue: (instrument, empty, first error)."""
+        results = []
+        for name, driver in self.drivers.items():
+            try:
+                driver.check_errors("xbarlab bench check")
+            except Exception as error:  # report every instrument, not only the first
+                results.append((f"{name} error queue", False, str(error)))
+            else:
+                results.append((f"{name} error queue", True, "empty"))
+        return results
 
     def self_test(self) -> list[tuple[str, bool, str]]:
         """Wiring self-test: every relay closes and opens as the instrument reports it; every

@@ -1,0 +1,137 @@
+"""The ``xbarlab`` command over a temporary run store, on the embedded virtual benches."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xbarlab.cli import main
+from xbarlab.export import check_hdf5
+from xbarlab.store import RunStore
+
+HERE = Path(__file__).parent
+
+
+def last_json(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_unknown_protocol_lists_the_available_ones(tmp_path, capsys):
+    assert main(["run", "no-such", "--store", str(tmp_path)]) == 2
+    assert "unknown protocol 'no-such'; available: read-map" in capsys.readouterr().err
+
+
+def test_a_parameter_the_protocol_does_not_take_is_named_with_the_allowed(tmp_path, capsys):
+    assert main(["run", "read-map", "--set", "v_reed=0.1", "--store", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'v_reed' is not a parameter; allowed: v_read, scheme, current_limit" in err
+    assert main(["run", "read-map", "--set", "v_read=high", "--store", str(tmp_path)]) == 2
+    assert "v_read=high: allowed a number (float)" in capsys.readouterr().err
+
+
+def test_run_read_map_then_runs_show_export_plot(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = str(tmp_path / "store")
+    assert main(["run", "read-map", "--bench", "classic", "--set", "v_read=0.1",
+                 "--store", store, "--json", "--quiet"]) == 0
+    summary = last_json(capsys.readouterr().out)
+    assert summary["status"] == "completed" and summary["run_id"] == 1
+    assert summary["metrics"]["cells_read"] == 256
+    assert summary["metrics"]["round_trips"]["read"]["calls"] == 256
+
+    with RunStore(store) as opened:
+        run = opened.open_run(1)
+        points = run.points()
+        conductance = run.latest_map("conductance")
+        assert run.info.params == {"v_read": 0.1}
+        assert "MODEL 2400" in run.info.instruments["smu1"]
+    assert len(points) == 256 and {p.voltage for p in points} == {0.1}
+    expected = np.full((16, 16), np.nan)
+    for p in points:
+        expected[p.row, p.col] = p.current / 0.1
+    np.testing.assert_array_equal(conductance, expected)
+
+    assert main(["runs", "--store", store]) == 0
+    assert "read-map" in capsys.readouterr().out
+    assert main(["show", "1", "--store", store]) == 0
+    shown = capsys.readouterr().out
+    assert "points: 256 (read 256)" in shown and "completed" in shown
+
+    assert main(["export", "1", "--format", "hdf5", "--store", store]) == 0
+    check_hdf5(tmp_path / "run-1.h5")
+    assert main(["export", "1", "--format", "csv", "--store", store]) == 0
+    rows = (tmp_path / "run-1-csv" / "run-1-points.csv").read_text().splitlines()
+    assert len(rows) == 257
+    assert main(["plot", "1", "--store", store]) == 0
+    assert (tmp_path / "run-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["show", "7", "--store", store]) == 2
+
+
+def test_dry_run_reports_and_touches_no_store(tmp_path, capsys):
+    store = tmp_path / "store"
+    code = main(["run", "read-map", "--bench", "classic", "--dry-run", "--json",
+                 "--set", "v_read=6", "--store", str(store)])
+    summary = last_json(capsys.readouterr().out)
+    assert code == 1  # limits would be broken
+    assert summary["operations"] == 256 and summary["max_abs_voltage"] == 6.0
+    assert any("limits.max_voltage = 5 V" in v for v in summary["violations"])
+    assert not store.exists()
+
+
+def test_bench_check_passes_on_each_embedded_virtual_bench(capsys):
+    for name in ("default", "classic", "keysight", "board"):
+        assert main(["bench", "check", "--bench", name]) == 0
+        out = capsys.readouterr().out
+        assert "checks passed" in out and "FAIL" not in out
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_aborts_keeps_every_point_leaves_bench_safe_and_resumes(
+        tmp_path, signum, code):
+    store = tmp_path / "store"
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "interrupted_cli.py"), "default",
+         "run", "read-map", "--store", str(store), "--json", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(HERE)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        seen = 0
+        while seen < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            if (store / "runs.sqlite3").exists():
+                with RunStore(store) as reader:
+                    runs = reader.runs()
+                    seen = runs[0].n_points if runs else 0
+        assert seen >= 50, "the run did not start"
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    state = json.loads(err.strip().splitlines()[-1])
+    assert state["code"] == code
+    assert not any(state["outputs"].values()) and set(state["closed"].values()) == {0}
+    summary = last_json(out)
+    assert summary["status"] == "aborted"
+    with RunStore(store) as reader:
+        info = reader.run_info(summary["run_id"])
+        kept = info.n_points
+    assert info.status == "aborted" and seen <= kept < 1024
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "xbarlab.cli", "run", "read-map", "--resume",
+         str(summary["run_id"]), "--store", str(store), "--json", "--quiet"],
+        capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    metrics = last_json(resumed.stdout)["metrics"]
+    assert metrics["cells_read"] == 1024 and metrics["cells_read_now"] == 1024 - kept
