@@ -254,3 +254,59 @@ def test_read_noise_is_seeded(open_bench):
         readings.append([read_cell(smu, matrix, 0, 0, 0.2)[0] for _ in range(3)])
     assert readings[0] == readings[1]
     assert len(set(readings[0])) == 3  # every reading draws new noise
+
+
+def test_trigger_sweep_fills_buffers_with_compliance_statuses(default):
+    smu, matrix, world = default
+    i, j = 7, 11
+    matrix.write(f'channel.close("{channel("A", row_output(i))},{channel("B", col_output(j))}")')
+    smu.write("smub.source.output = smub.OUTPUT_ON")
+    smu.write("smua.source.output = smua.OUTPUT_ON")
+    v_row = np.full(32, np.nan)
+    v_col = np.full(32, np.nan)
+    v_col[j] = 0.0
+    v_row[i] = 0.2
+    limit = float(0.5 * direct(world, v_row, v_col, R_PATH, R_PATH).i_row[i])  # 0.2 V hits it
+    smu.write("smua.trigger.source.listv({0.05,0.2,-0.05})")
+    smu.write(f"smua.trigger.source.limiti = {limit!r}")
+    smu.write("smua.trigger.measure.iv(smua.nvbuffer1, smua.nvbuffer2)")
+    smu.write("smua.trigger.count = 3")
+    smu.write("smua.trigger.initiate()")
+    values = smu.query(
+        "printbuffer(1, 3, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
+        "smua.nvbuffer1.statuses)"
+    ).split(", ")
+    points = [tuple(float(x) for x in values[3 * k : 3 * k + 3]) for k in range(3)]
+    for (current, volts, status), level in zip(points, (0.05, 0.2, -0.05), strict=True):
+        if status:
+            assert status == 64 and current == pytest.approx(limit, rel=1e-12)
+            assert 0 < volts < level
+        else:
+            v_row[i] = level
+            assert volts == level
+            expected = direct(world, v_row, v_col, R_PATH, R_PATH).i_row[i]
+            assert current == pytest.approx(expected, rel=1e-9)
+    assert [p[2] for p in points] == [0.0, 64.0, 0.0]
+
+
+def test_pulse_v_measure_i_matches_pulses_applied_directly(default):
+    smu, matrix, world = default
+    i, j = 2, 20
+    matrix.write(f'channel.close("{channel("A", row_output(i))},{channel("B", col_output(j))}")')
+    smu.write("smua.source.limiti = 0.01")
+    smu.write("smub.source.output = smub.OUTPUT_ON")
+    twin = world.array.copy()
+    smu.write("PulseVMeasureI(smua, 0.0, 2.5, 1e-06, 1e-05, 2)")
+    readings = [
+        float(x) for x in smu.query("printbuffer(1, 2, smua.nvbuffer1.readings)").split(", ")
+    ]
+    v_row = np.full(32, np.nan)
+    v_row[i] = 2.5
+    v_col = np.full(32, np.nan)
+    v_col[j] = 0.0
+    for reading in readings:
+        twin.apply(v_row, v_col, 1e-6, r_source=R_PATH, r_sense=R_PATH)
+        expected = twin.solve(v_row, v_col, r_source=R_PATH, r_sense=R_PATH, read_noise=False)
+        assert reading == pytest.approx(expected.i_row[i], rel=1e-9)
+    np.testing.assert_array_equal(world.array.conductance(), twin.conductance())
+    assert float(smu.query("print(smua.source.levelv)")) == 0.0  # back at the bias
