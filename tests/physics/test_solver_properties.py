@@ -38,13 +38,21 @@ def random_voltages(rng, floating_rows, floating_cols, batch):
     return v_row, v_col
 
 
-def current_scale(G, v_row, v_col, *solutions):
-    """Largest terminal current, or where every current is ~0 (all terminals at one voltage,
-    say), 1e-6 of the current a full line of cells would carry at the largest voltage."""
+def largest_conductance(G, resistances):
+    """The strongest conductance of the network: it sets the double-precision floor."""
+    strongest = [1.0 / np.min(r[r > 0]) for r in map(np.atleast_1d, resistances.values())
+                 if np.any(r > 0)]
+    return max([G.max(), *strongest])
+
+
+def current_scale(G, resistances, v_row, v_col, *solutions):
+    """Largest terminal current, floored where every current is ~0 (all terminals at one
+    voltage, say) at 1e-6 of what a full line of cells would carry, and at the rounding
+    floor of any double-precision nodal solve, ~1e3 eps x V x (strongest conductance)."""
     largest = max(max(np.abs(s.i_row).max(), np.abs(s.i_col).max()) for s in solutions)
     v_max = max(np.nanmax(np.abs(v_row)), np.nanmax(np.abs(v_col), initial=0.0))
     line = max(G.sum(axis=0).max(), G.sum(axis=1).max())
-    return max(largest, 1e-6 * v_max * line) + 1e-300
+    return max(largest, 1e-6 * v_max * line, 1e-3 * v_max * largest_conductance(G, resistances))
 
 
 @PROPERTY_SETTINGS
@@ -57,7 +65,8 @@ def test_superposition(network, scale):
     second = solve_crossbar(G, v_row[1], v_col[1], **resistances)
     combined = solve_crossbar(G, v_row[0] + scale * v_row[1], v_col[0] + scale * v_col[1],
                               **resistances)
-    tolerance = 1e-9 * current_scale(G, v_row, v_col, first, second, combined) * (
+    tolerance = 1e-9 * current_scale(G, resistances, v_row, v_col, first, second,
+                                     combined) * (
         1 + abs(scale))
     np.testing.assert_allclose(combined.i_col, first.i_col + scale * second.i_col, rtol=0,
                                atol=tolerance)
@@ -81,10 +90,13 @@ def test_reciprocity(network):
     into_network = np.concatenate([solution.i_row, -solution.i_col], axis=1)  # [source, terminal]
     driven = np.concatenate([~floating_rows, ~floating_cols])
     admittance = into_network[np.ix_(driven, driven)].T
-    np.testing.assert_allclose(admittance, admittance.T, rtol=0,
-                               atol=1e-9 * np.abs(admittance).max() + 1e-300)
+    # Floors as in current_scale (at 1 V): a full line's 1e-6, and the rounding floor.
+    line = max(G.sum(axis=0).max(), G.sum(axis=1).max())
+    floor = max(1e-6 * line, 1e-3 * largest_conductance(G, resistances))
+    tolerance = 1e-9 * max(np.abs(admittance).max(), floor)
+    np.testing.assert_allclose(admittance, admittance.T, rtol=0, atol=tolerance)
     # Passive and connected through positive conductances: no negative self-admittance.
-    assert np.all(np.diag(admittance) >= -1e-9 * np.abs(admittance).max())
+    assert np.all(np.diag(admittance) >= -tolerance)
 
 
 @PROPERTY_SETTINGS
@@ -95,7 +107,7 @@ def test_kcl_and_energy_balance(network):
     G, floating_rows, floating_cols, resistances, rng = network
     v_row, v_col = random_voltages(rng, floating_rows, floating_cols, 3)
     solution = solve_crossbar(G, v_row, v_col, **resistances)
-    scale = current_scale(G, v_row, v_col, solution)
+    scale = current_scale(G, resistances, v_row, v_col, solution)
     np.testing.assert_allclose(solution.i_row.sum(axis=1), solution.i_col.sum(axis=1), rtol=0,
                                atol=1e-9 * scale * (G.shape[0] + G.shape[1]))
 
