@@ -70,6 +70,74 @@ class OperatingPoint:
     cols: tuple[np.ndarray, np.ndarray]
 
 
+class _Network:
+    """The sources tied to line ends, as arrays: source s feeds line ``line[s]`` from terminal
+    ``term[s]`` (-1 = ground) through conductance ``g[s]`` (inf = 0 ohm)."""
+
+    def __init__(self, feeds: list[list[tuple[str, float]]], index: dict[str, int]):
+        self.n_lines, self.n_terms = len(feeds), len(index)
+        line, term, r = [], [], []
+        for k, sources in enumerate(feeds):
+            if len(sources) > 1 and any(ohms == 0.0 for _, ohms in sources):
+                names = sorted({key for key, _ in sources})
+                raise ShortCircuit(
+                    f"line {k} is tied to {names} and one of them through 0 ohm: "
+                    "an ideal source in parallel with another source has no solution"
+                )
+            for key, ohms in sources:
+                line.append(k)
+                term.append(-1 if key == GROUND_KEY else index[key])
+                r.append(ohms)
+        self.line = np.array(line, dtype=np.intp)
+        self.term = np.array(term, dtype=np.intp)
+        r_arr = np.array(r, dtype=float)
+        self.ideal = r_arr == 0.0
+        with np.errstate(divide="ignore"):
+            self.g = np.where(self.ideal, 0.0, 1.0 / np.where(self.ideal, 1.0, r_arr))
+        self.to_line = np.zeros((len(line), self.n_lines))
+        self.to_line[np.arange(len(line)), self.line] = 1.0
+        self.g_line = self.g @ self.to_line
+        count = self.to_line.sum(axis=0)
+        self.fed = count > 0
+        self.alone = count[self.line] == 1  # the only source on its line
+        live = self.term >= 0
+        self.to_term = np.zeros((len(line), self.n_terms))
+        self.to_term[np.arange(len(line))[live], self.term[live]] = 1.0
+        self.ideal_line = (self.ideal.astype(float) @ self.to_line) > 0
+
+    def source_volts(self, volts: np.ndarray) -> np.ndarray:
+        """(B, S) voltage behind each source (0 for ground)."""
+        if self.n_terms == 0:
+            return np.zeros((volts.shape[0], len(self.term)))
+        return np.where(self.term >= 0, volts[:, np.maximum(self.term, 0)], 0.0)
+
+    def thevenin(self, volts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Line-end Thevenin voltages (B, L; NaN = floating) and resistances (L,)."""
+        v_s = self.source_volts(volts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v_end = (v_s * self.g) @ self.to_line / self.g_line
+            r_end = np.where(self.fed & ~self.ideal_line, 1.0 / self.g_line, 0.0)
+        if self.ideal.any():
+            v_end[:, self.line[self.ideal]] = v_s[:, self.ideal]
+        v_end[:, ~self.fed] = np.nan
+        return v_end, r_end
+
+    def terminal_currents(self, inflow, v_end, volts) -> np.ndarray:
+        """(B, K) current each terminal delivers, from the line-end inflows.
+
+        A source alone on its line delivers the line's inflow; sources sharing a line split it
+        as g_s (V_s - V_node) = g_s (V_s - V_th) + (g_s / G) * inflow (no cancellation).
+        """
+        at_line = inflow[:, self.line]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shared = (
+                self.g * (self.source_volts(volts) - v_end[:, self.line])
+                + (self.g / self.g_line[self.line]) * at_line
+            )
+        per_source = np.where(self.alone, at_line, shared)
+        return per_source @ self.to_term
+
+
 class World:
     """State shared by every virtual instrument of one bench."""
 
@@ -270,34 +338,6 @@ class World:
                 feeds[self.line_index[line]].append((key, r))
         return feeds
 
-    @staticmethod
-    def _thevenin(feeds, volts: np.ndarray, index: dict[str, int]):
-        """Line-end Thevenin voltages (batched over ``volts`` rows) and resistances."""
-        batch = volts.shape[0]
-        v_end = np.full((batch, len(feeds)), np.nan)
-        r_end = np.zeros(len(feeds))
-        for line, sources in enumerate(feeds):
-            if not sources:
-                continue
-            if len(sources) > 1 and any(r == 0.0 for _, r in sources):
-                names = sorted({k for k, _ in sources})
-                raise ShortCircuit(
-                    f"line {line} is tied to {names} and one of them through 0 ohm: "
-                    "an ideal source in parallel with another source has no solution"
-                )
-            g = np.array([1.0 / r if r > 0 else np.inf for _, r in sources])
-            v = np.zeros((batch, len(sources)))
-            for s, (key, _) in enumerate(sources):
-                if key != GROUND_KEY:
-                    v[:, s] = volts[:, index[key]]
-            if len(sources) == 1:
-                v_end[:, line] = v[:, 0]
-                r_end[line] = sources[0][1]
-            else:
-                v_end[:, line] = v @ g / g.sum()
-                r_end[line] = 1.0 / g.sum()
-        return v_end, r_end
-
     def conductance(self) -> np.ndarray:
         """Cell conductances now (cached until the array changes)."""
         if self._g is None or self._g_version != self.version:
@@ -335,32 +375,11 @@ class World:
         inflow = np.concatenate([np.atleast_2d(sol.i_row), -np.atleast_2d(sol.i_col)], axis=1)
         return np.where(np.isnan(v_end), 0.0, inflow)
 
-    @staticmethod
-    def _terminal_currents(feeds, inflow, v_end, r_end, volts, index) -> np.ndarray:
-        """Current delivered by each terminal (batched), from the line-end inflows."""
-        out = np.zeros_like(volts)
-        for line, sources in enumerate(feeds):
-            if len(sources) == 1:
-                key = sources[0][0]
-                if key != GROUND_KEY:
-                    out[:, index[key]] += inflow[:, line]
-            elif sources:
-                v_node = v_end[:, line] - inflow[:, line] * r_end[line]
-                for key, r in sources:
-                    if key != GROUND_KEY:
-                        out[:, index[key]] += (volts[:, index[key]] - v_node) / r
-        return out
-
-    def _evaluate(self, feeds, volts: np.ndarray, index, noise: bool, linear: bool = False):
+    def _evaluate(self, net: _Network, volts: np.ndarray, noise: bool, linear: bool = False):
         """Terminal currents and line inflows for a batch of terminal voltage vectors."""
-        v_end, r_end = self._thevenin(feeds, volts, index)
+        v_end, r_end = net.thevenin(volts)
         inflow = self._solve_lines(v_end, r_end, noise, linear)
-        return (
-            self._terminal_currents(feeds, inflow, v_end, r_end, volts, index),
-            inflow,
-            v_end,
-            r_end,
-        )
+        return net.terminal_currents(inflow, v_end, volts), inflow, v_end, r_end
 
     def operating_point(self, noise: bool = False) -> OperatingPoint:
         """Solve the bench: every terminal's voltage and current, with compliance as physics.
@@ -374,10 +393,10 @@ class World:
         with self.lock:
             if not noise and self._op is not None and self._op_version == self.version:
                 return self._op
-            feeds = self._sources()
             states = {k: s for k, s in self.terminals.items() if s.output}
             keys = list(states)
             index = {k: i for i, k in enumerate(keys)}
+            net = _Network(self._sources(), index)
             volts = np.array(
                 [s.level if s.func == "V" else 0.0 for s in states.values()],
                 dtype=float,
@@ -388,7 +407,7 @@ class World:
             responses: dict[int, np.ndarray] = {}  # terminal -> currents per unit volt on it
             for _ in range(MAX_ACTIVE_SET_ROUNDS):
                 currents, inflow, v_end, r_end = self._evaluate(
-                    feeds, volts[None, :], index, noise and not active
+                    net, volts[None, :], noise and not active
                 )
                 currents = currents[0]
                 free = [k for k in keys if active.get(k, ("",))[0] == "I"]
@@ -401,7 +420,7 @@ class World:
                         if missing:
                             unit = np.zeros((len(missing), len(keys)))
                             unit[np.arange(len(missing)), missing] = 1.0
-                            rows = self._evaluate(feeds, unit, index, False, linear=True)[0]
+                            rows = self._evaluate(net, unit, False, linear=True)[0]
                             responses.update(zip(missing, rows, strict=True))
                         jac = np.array([[responses[u][t] for u in cols] for t in cols])
                         dead = np.diag(jac) == 0.0
@@ -418,7 +437,7 @@ class World:
             else:  # pragma: no cover - a finite active set cannot cycle for a passive network
                 raise RuntimeError("compliance active set did not settle")
             if noise and active:
-                currents, inflow, v_end, r_end = self._evaluate(feeds, volts[None, :], index, True)
+                currents, inflow, v_end, r_end = self._evaluate(net, volts[None, :], True)
                 currents = currents[0]
             compliance = set()
             for k, (kind, target) in active.items():
@@ -514,10 +533,10 @@ class World:
             return None
         keys = list(states)
         index = {k: i for i, k in enumerate(keys)}
-        feeds = self._sources()
+        net = _Network(self._sources(), index)
         volts = np.tile([s.level for s in states.values()], (len(levels), 1))
         volts[:, index[key]] = levels
-        v_end, r_end = self._thevenin(feeds, volts, index)
+        v_end, r_end = net.thevenin(volts)
         driven = ~np.isnan(v_end)
         high = np.where(driven, v_end, -np.inf).max(axis=1)
         low = np.where(driven, v_end, np.inf).min(axis=1)
@@ -525,7 +544,7 @@ class World:
         if (span > self.switching_threshold()).any():
             return None
         inflow = self._solve_lines(v_end, r_end, False)
-        currents = self._terminal_currents(feeds, inflow, v_end, r_end, volts, index)
+        currents = net.terminal_currents(inflow, v_end, volts)
         limits = np.array([s.limit_i for s in states.values()])
         over = (np.abs(currents) > limits * (1 + LIMIT_RTOL)).any(axis=1)
         column = index[key]
