@@ -220,3 +220,14 @@ def test_board_idle_mode_follows_the_bench_file():
     recording = RecordingBench(small_board_spec())
     with recording.bench:
         assert recording.boards["board"].idle_state == LineState.FLOAT
+
+
+def test_board_ground_read_map_reads_a_whole_row_per_measurement(conductances):
+    recording = RecordingBench(small_board_spec())
+    g = conductances[:4, :4]
+    attach_ohmic_array(recording, g)
+    with recording.bench as bench:
+        currents = bench.read_map(0.2, scheme="ground")
+        trips = bench.round_trips()
+    np.testing.assert_allclose(currents / 0.2, g, rtol=1e-12)
+    assert trips == {"read_row": {"calls": 4, "round_trips": 8}}  # set lines + measure per row

@@ -321,9 +321,53 @@ class Bench:
         current_limit: float | None = None,
     ) -> Iterator[CellReading]:
         """Read every cell in row-major order, except masked cells (the chip's, `mask` False)
-        and cells in `skip` (already measured by an interrupted run); yield each reading."""
-        for row, col in self.map_cells(mask, skip):
-            yield self.read(row, col, v_read, scheme, current_limit)
+        and cells in `skip` (already measured by an interrupted run); yield each reading.
+
+        On a board with the ``ground`` scheme every column is at 0 V and sensed, so one
+        measurement reads a whole row (operation ``read_row``).
+        """
+        cells = self.map_cells(mask, skip)
+        if self._board is None or scheme != "ground":
+            for row, col in cells:
+                yield self.read(row, col, v_read, scheme, current_limit)
+            return
+        by_row: dict[int, list[int]] = {}
+        for row, col in cells:
+            by_row.setdefault(row, []).append(col)
+        for row, cols in by_row.items():
+            yield from self.read_row(row, v_read, cols, current_limit)
+
+    def read_row(
+        self,
+        row: int,
+        v_read: float = 0.2,
+        cols: Sequence[int] | None = None,
+        current_limit: float | None = None,
+    ) -> list[CellReading]:
+        """On a board: row `row` at `v_read`, every other line at 0 V, every column current in
+        one measurement; the readings of `cols` (all columns by default)."""
+        if self._board is None:
+            raise BenchError(f"bench {self.spec.name!r} has no array board; reading a row at "
+                             "once needs every column sensed at the same time")
+        self._check_cell(row, 0)
+        cols = list(range(self.cols)) if cols is None else list(cols)
+        for col in cols:
+            self._check_cell(row, col)
+        limit = self._limit(current_limit)
+        levels = bias_levels("ground", row, 0, v_read, self.rows, self.cols)
+        for line, level in levels.items():
+            self.guard.check_voltage(f"read level on {line}", level)
+        before = self.io.total
+        try:
+            self._board_limit(limit)
+            self._board_apply(levels)
+            reading = self._board.measure_currents()
+        finally:
+            self._count("read_row", before)
+        currents = -np.asarray(reading.column_currents, float)
+        flags = np.asarray(reading.column_compliance, bool)
+        return [CellReading(row, col, v_read, float(currents[col]), bool(flags[col]),
+                            reading.timestamp) for col in cols]
 
     def map_cells(
         self, mask: np.ndarray | None = None, skip: set[tuple[int, int]] | None = None

@@ -31,11 +31,15 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
         compliant += point.compliance
     run.record_map("conductance", conductance)
     read = np.isfinite(conductance)
-    trips = bench.round_trips().get("read", {"calls": 0, "round_trips": 0})
+    trips = bench.round_trips()
+    reads = sum(trips.get(op, {"calls": 0})["calls"] for op in ("read", "read_row"))
+    round_trips = sum(trips.get(op, {"round_trips": 0})["round_trips"]
+                      for op in ("read", "read_row"))
     return {
         "cells_read": int(read.sum()),
         "cells_read_now": len(cells),
         "cells_in_compliance": int(compliant),
         "median_conductance_s": float(np.median(conductance[read])) if read.any() else None,
-        "round_trips_per_read": trips["round_trips"] / trips["calls"] if trips["calls"] else 0,
+        "read_operations": reads,
+        "round_trips_per_cell": round_trips / len(cells) if cells else 0.0,
     }
