@@ -115,8 +115,12 @@ def test_shared_column_voltages_broadcast_over_the_batch(rng):
     assert relative_deviation(solution, reference) < TOLERANCE
 
 
-def test_large_batch_spread_over_threads_matches_direct_solve(rng):
-    """Enough vectors for several chunks per thread, each with its own floating pattern."""
+def test_large_batch_spread_over_threads_matches_direct_solve(rng, monkeypatch):
+    """Several chunks per thread, each vector with its own floating pattern (threads forced
+    on: this batch is below the size where they pay off)."""
+    from xbarlab.physics import solver
+
+    monkeypatch.setattr(solver, "PARALLEL_MIN_NODES", 1)
     m, n = 16, 18
     G = rng.uniform(1e-6, 1e-4, (m, n))
     v_row, v_col = random_inputs(rng, m, n, 37, 0.3)

@@ -67,6 +67,9 @@ RESIDUAL_RTOL = 1e-10
 # whose true currents are all ~0 (e.g. every terminal at the same voltage).
 CURRENT_FLOOR = 1e-6
 MAX_ITERATIONS = 5000
+# A batch is spread over threads only with at least this many nodes per thread (a thread
+# hand-off costs about as much as solving this many nodes).
+PARALLEL_MIN_NODES = 2**17
 
 # End states of a line, per input vector.
 FREE = 0  # floating or driven through a resistance: every node of the line is unknown
@@ -603,20 +606,32 @@ def _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col):
     xW *= (state_col != ISOLATED)[:, None, :]
 
 
-def _run_spread_over_threads(solve_range, count: int):
+_thread_pool: ThreadPoolExecutor | None = None
+
+
+def _shared_pool(threads: int) -> ThreadPoolExecutor:
+    """One pool for the process (starting threads costs ~1 ms: more than a small solve)."""
+    global _thread_pool
+    if _thread_pool is None or _thread_pool._max_workers != threads:
+        _thread_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xbar-solve")
+    return _thread_pool
+
+
+def _run_spread_over_threads(solve_range, count: int, nodes_per_vector: int):
     """Call ``solve_range(start, stop)`` over 0..count-1 in chunks, on numba's thread count.
 
     The kernels release the GIL, so plain threads run them in parallel; a few chunks per
-    thread balance vectors that need different numbers of iterations.
+    thread balance vectors that need different numbers of iterations. Batches smaller than
+    ``PARALLEL_MIN_NODES`` per thread run on the calling thread.
     """
-    threads = min(get_num_threads(), count)
+    threads = min(get_num_threads(), count, count * nodes_per_vector // PARALLEL_MIN_NODES)
     if threads <= 1:
         solve_range(0, count)
         return
     chunk = max(1, count // (4 * threads))
     starts = range(0, count, chunk)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda start: solve_range(start, min(start + chunk, count)), starts))
+    pool = _shared_pool(threads)
+    list(pool.map(lambda start: solve_range(start, min(start + chunk, count)), starts))
 
 
 def _expand_lumped(xU, xW, lump_row, lump_col):
@@ -701,7 +716,7 @@ def solve_crossbar(
                      v_end_col, current_floor, xU, xW, np.empty((5, m, n)), RESIDUAL_RTOL,
                      MAX_ITERATIONS, iterations)
 
-    _run_spread_over_threads(solve_range, B)
+    _run_spread_over_threads(solve_range, B, m * n)
     if np.any(iterations < 0):
         raise RuntimeError(f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations")
 
