@@ -86,8 +86,8 @@ class NodalNetwork:
         self.terminal_group = np.concatenate([row_end_group, col_end_group])
         terminal_r = np.concatenate([r_source[self.row_terminals], r_sense[self.col_terminals]])
         self.terminal_ideal = terminal_r == 0
-        self.terminal_g = np.where(self.terminal_ideal, 0.0, 1.0 / np.where(
-            self.terminal_ideal, 1.0, terminal_r))
+        self.terminal_g = np.where(self.terminal_ideal, 0.0,
+                                   1.0 / np.where(self.terminal_ideal, 1.0, terminal_r))
 
         # Held groups carry an ideal terminal; the rest are unknown unless isolated.
         held = np.zeros(n_groups, dtype=bool)
@@ -138,8 +138,9 @@ class NodalNetwork:
         terminal_of_group = np.full(self.n_groups, -1)
         ideal = np.flatnonzero(self.terminal_ideal)
         terminal_of_group[self.terminal_group[ideal]] = ideal
-        c_rows, c_cols, c_vals = [index_of_free[self.terminal_group[resistive]]], [
-            np.flatnonzero(resistive)], [self.terminal_g[resistive]]
+        c_rows = [index_of_free[self.terminal_group[resistive]]]
+        c_cols = [np.flatnonzero(resistive)]
+        c_vals = [self.terminal_g[resistive]]
         for x, y in ((a, b), (b, a)):
             to_held = free[x] & (terminal_of_group[y] >= 0)
             c_rows.append(index_of_free[x[to_held]])
@@ -175,9 +176,8 @@ class NodalNetwork:
         if self.free_groups.size:
             if self.lu is None:
                 self.factor()
-            rhs = (self.coupling @ v_terminal.T)
-            group_v[:, self.free_groups] = np.atleast_2d(self.lu.solve(np.asarray(rhs))).T.reshape(
-                B, -1)
+            rhs = np.ascontiguousarray(self.coupling @ v_terminal.T)  # (free groups, B)
+            group_v[:, self.free_groups] = self.lu.solve(rhs).T
         ideal = np.flatnonzero(self.terminal_ideal)
         group_v[:, self.terminal_group[ideal]] = v_terminal[:, ideal]
 
@@ -196,9 +196,8 @@ class NodalNetwork:
         i_col = np.zeros((B, n))
         i_row[:, self.row_terminals] = into_array[:, :n_rows]
         i_col[:, self.col_terminals] = -into_array[:, n_rows:]
-        node_v = group_v[:, self.group_of_node]
-        return i_row, i_col, node_v[:, : m * n].reshape(B, m, n), node_v[:, m * n:].reshape(
-            B, m, n)
+        node_v = group_v[:, self.group_of_node].reshape(B, 2, m, n)
+        return i_row, i_col, node_v[:, 0], node_v[:, 1]
 
 
 def solve_crossbar_nodal(G, v_row, v_col, *, r_source=0.0, r_sense=0.0, r_wire_row=0.0,
