@@ -103,6 +103,35 @@ def print_table(rows):
               f"{r['peak_mb']:>9.1f}{splu}")
 
 
+def target_lines(rows, compile_times):
+    """The issue's targets (moderate regime, one vector unless stated), met or missed."""
+    by_size = {r["N"]: r for r in rows if r["regime"] == "moderate"}
+    checks = []
+    if 256 in by_size and "ratio" in by_size[256]:
+        checks.append(("N=256 vs splu >= 40x", by_size[256]["ratio"] >= 40,
+                       f"{by_size[256]['ratio']:.0f}x"))
+    if 512 in by_size and "ratio" in by_size[512]:
+        checks.append(("N=512 vs splu >= 60x", by_size[512]["ratio"] >= 60,
+                       f"{by_size[512]['ratio']:.0f}x"))
+    if 1024 in by_size:
+        checks.append(("N=1024 <= 0.6 s", by_size[1024]["one"] <= 0.6,
+                       f"{by_size[1024]['one']:.3f} s"))
+        checks.append(("N=1024 peak <= 0.5 GB", by_size[1024]["peak_mb"] <= 512,
+                       f"{by_size[1024]['peak_mb']:.0f} MB"))
+    if 256 in by_size:
+        checks.append(("N=256 batched <= 10 ms/vector", by_size[256]["per_vector"] <= 0.010,
+                       f"{by_size[256]['per_vector'] * 1e3:.2f} ms"))
+    for r in rows:
+        if "error" in r:
+            checks.append((f"{r['regime']} N={r['N']} within 1e-9 of splu", r["error"] <= 1e-9,
+                           f"{r['error']:.1e}"))
+    if compile_times:
+        cold, cached = compile_times
+        checks.append(("compile cold <= 5 s", cold <= 5, f"{cold:.2f} s"))
+        checks.append(("compile cached <= 1 s", cached <= 1, f"{cached:.2f} s"))
+    return [f"  {'met   ' if ok else 'MISSED'} {name:<38} {value}" for name, ok, value in checks]
+
+
 FIRST_USE = """
 import time
 start = time.perf_counter()
@@ -147,12 +176,16 @@ def main():
           f"{os.cpu_count()} CPUs (iters: one vector / batch)")
     print_table(rows)
 
+    compile_times = None
     if not args.skip_compile:
         with tempfile.TemporaryDirectory() as cache_dir:
             import_cold, cold = first_use_seconds(cache_dir)
             import_cached, cached = first_use_seconds(cache_dir)
+        compile_times = (cold, cached)
         print(f"numba compile on first use: cold {cold:.2f} s, with on-disk cache {cached:.2f} s"
               f" (import {import_cold:.2f} s / {import_cached:.2f} s)")
+    print("targets (reference/physics.md, issue 2 §5):")
+    print("\n".join(target_lines(rows, compile_times)))
 
 
 if __name__ == "__main__":
