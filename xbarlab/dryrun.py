@@ -310,10 +310,20 @@ class Ledger:
         self.max_current = np.zeros((rows, cols))
         self.energy = 0.0
         self.pulses = 0
+        self._board_lines: dict[tuple[str, str, int], Line] = {}
+        for line, port in spec.wiring.lines.items():
+            if port.instrument in boards:
+                board_rows = spec.instruments[port.instrument].rows
+                index = port.output - 1 if line.kind == "row" else port.output - 1 - board_rows
+                self._board_lines[(port.instrument, line.kind, index)] = line
         self._inputs: dict[tuple[str, int], str] = {}
         for (matrix, label), terminal in spec.wiring.inputs.items():
             index = spec.instruments[matrix].info.inputs.index(label) + 1
             self._inputs[(matrix, index)] = str(terminal)
+
+    def board_line(self, board: str, kind: str, index: int) -> Line | None:
+        """The chip line on board `board`'s `kind` line `index`, if the wiring has one."""
+        return self._board_lines.get((board, kind, index))
 
     def terminal_of(self, line: Line) -> str | None:
         """The terminal ("smu.a", "ground") the recording matrices join `line` to, if any."""
@@ -350,16 +360,19 @@ class Ledger:
                 source = self._terminal_potential(terminal)
                 if source is not None:
                     potentials[line] = source
-        for board in self.boards.values():
+        for name, board in self.boards.items():
             pulse_rows, pulse_cols = board.pulse_levels or ({}, {})
             for kind, levels, pulsed in (("row", board.row_levels, pulse_rows),
                                          ("col", board.column_levels, pulse_cols)):
                 for index, level in enumerate(levels):
+                    line = self.board_line(name, kind, index)
                     level = pulsed.get(index, level)
+                    if line is None:
+                        continue
                     if level == LineState.GROUND:
-                        potentials[Line(kind, index)] = (0.0, _GROUND_LIMIT)
+                        potentials[line] = (0.0, _GROUND_LIMIT)
                     elif level != LineState.FLOAT:
-                        potentials[Line(kind, index)] = (float(level), board.current_limit)
+                        potentials[line] = (float(level), board.current_limit)
         return potentials
 
     def _terminal_potential(self, terminal: str) -> tuple[float, float] | None:
@@ -482,8 +495,7 @@ class RecordingBench:
             elif inst.kind == "matrix":
                 self.matrices[name] = RecordingMatrix(name, self.recorder)
             else:
-                self.boards[name] = RecordingBoard(name, spec.chip.rows, spec.chip.cols,
-                                                   self.recorder)
+                self.boards[name] = RecordingBoard(name, inst.rows, inst.cols, self.recorder)
         self.guard = SafetyGuard(spec.limits, record_violations=True)
         self.ledger = Ledger(spec, self.smus, self.matrices, self.boards, self.guard)
         self.recorder.listeners.append(self.ledger.observe)

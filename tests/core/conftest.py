@@ -14,14 +14,26 @@ from xbarlab.dryrun import RecordingBench
 from xbarlab.interfaces import BoardReading, Reading
 
 
-def small_board_spec(rows: int = 4, cols: int = 4, **limits: float):
-    """The embedded board bench cut down to a rows x cols chip, with optional limit changes."""
+def small_board_spec(rows: int = 4, cols: int = 4, board_size: int | None = None,
+                     row_offset: int = 0, **limits: float):
+    """The embedded board bench cut down to a rows x cols chip on a board of `board_size` row
+    and column drivers (default: the chip's), chip row i on board row i + `row_offset`, chip
+    column j on board column j; optional limit changes."""
+    size = board_size or max(rows, cols)
     text = load_bench("board").text
-    text = text.replace("rows = 128", f"rows = {rows}").replace("cols = 128", f"cols = {cols}")
-    text = text.replace('lines = "row:0-127"', f'lines = "row:0-{rows - 1}"')
-    text = text.replace('outputs = "1-128"', f'outputs = "1-{rows}"')
-    text = text.replace('lines = "col:0-127"', f'lines = "col:0-{cols - 1}"')
-    text = text.replace('outputs = "129-256"', f'outputs = "{rows + 1}-{rows + cols}"')
+    first_row = 1 + row_offset
+    replacements = {
+        "rows = 128": f"rows = {size}", "cols = 128": f"cols = {size}",
+        'lines = "row:0-127"': f'lines = "row:0-{rows - 1}"',
+        'outputs = "1-128"': f'outputs = "{first_row}-{first_row + rows - 1}"',
+        'lines = "col:0-127"': f'lines = "col:0-{cols - 1}"',
+        'outputs = "129-256"': f'outputs = "{size + 1}-{size + cols}"',
+    }
+    for old, new in replacements.items():
+        text = text.replace(old, new, 1)
+    chip = text.index("[chip]")
+    text = text[:chip] + text[chip:].replace("rows = 128", f"rows = {rows}", 1).replace(
+        "cols = 128", f"cols = {cols}", 1)
     for key, value in limits.items():
         start = text.index(f"{key} = ")
         end = text.index("\n", start)
@@ -55,22 +67,26 @@ def attach_ohmic_array(recording: RecordingBench, g: np.ndarray) -> None:
             return Reading(smu.level, current, abs(current) >= smu.limit, time.time())
         smu.measure = measure
 
-    for board in recording.boards.values():
-        def measure_currents(board=board):
+    ledger = recording.ledger
+    for name, board in recording.boards.items():
+        def currents(kind, size, potentials, name=name):
+            lines = [ledger.board_line(name, kind, k) for k in range(size)]
+            return np.array([current_out_of(kind, line.index, potentials)
+                             if line in potentials else math.nan for line in lines])
+
+        def measure_currents(board=board, currents=currents):
             board._log("measure_currents", board.integration_time)
-            potentials = recording.ledger.potentials()
-            rows = np.array([current_out_of("row", i, potentials)
-                             if Line("row", i) in potentials else math.nan
-                             for i in range(board.rows)])
-            cols = np.array([current_out_of("col", j, potentials)
-                             if Line("col", j) in potentials else math.nan
-                             for j in range(board.columns)])
+            potentials = ledger.potentials()
+            rows = currents("row", board.rows, potentials)
+            cols = currents("col", board.columns, potentials)
             return BoardReading(rows, cols, np.abs(rows) >= board.current_limit,
                                 np.abs(cols) >= board.current_limit, time.time())
 
-        def read_one(row, column, voltage, board=board):
+        def read_one(row, column, voltage, board=board, name=name):
             board._log("read_one", board.integration_time)
-            current = g[row, column] * voltage
+            cell = g[ledger.board_line(name, "row", row).index,
+                     ledger.board_line(name, "col", column).index]
+            current = cell * voltage
             return Reading(voltage, current, abs(current) >= board.current_limit, time.time())
 
         board.measure_currents = measure_currents

@@ -231,3 +231,19 @@ def test_board_ground_read_map_reads_a_whole_row_per_measurement(conductances):
         trips = bench.round_trips()
     np.testing.assert_allclose(currents / 0.2, g, rtol=1e-12)
     assert trips == {"read_row": {"calls": 4, "round_trips": 8}}  # set lines + measure per row
+
+
+def test_chip_lines_reach_the_board_lines_the_wiring_names(conductances):
+    spec = small_board_spec(board_size=8, row_offset=4)  # chip rows on board R4..R7
+    assert spec.instruments["board"].rows == 8 and spec.chip.rows == 4
+    recording = RecordingBench(spec)
+    g = conductances[:4, :4]
+    attach_ohmic_array(recording, g)
+    board = recording.boards["board"]
+    with recording.bench as bench:
+        np.testing.assert_allclose(bench.read_map(0.2, scheme="ground") / 0.2, g, rtol=1e-12)
+        assert bench.read(1, 2, 0.2).current == pytest.approx(g[1, 2] * 0.2)
+        v = np.array([0.1, 0.0, -0.2, 0.15])
+        np.testing.assert_allclose(bench.mvm(v).currents, v @ g, rtol=1e-12)
+        assert board.row_levels[:4] == [LineState.FLOAT] * 4  # not wired: idle
+        assert board.row_levels[4:] == [0.1, 0.0, -0.2, 0.15]

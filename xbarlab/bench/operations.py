@@ -198,21 +198,18 @@ class Bench:
         self._last_round_trips = 0
         self._terminal_ports = self._terminal_ports_from_wiring()
         self._shutdown = SafeShutdown(self.channels, self.matrices, self.boards)
-        self._entered = False
         self._prepare()
 
     # -- life cycle ----------------------------------------------------------------------------
 
     def __enter__(self) -> Bench:
         self._shutdown.__enter__()
-        self._entered = True
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
             self._shutdown.__exit__(exc_type, exc, tb)
         finally:
-            self._entered = False
             self._close_sessions()
         return False
 
@@ -240,7 +237,6 @@ class Bench:
         if self._board is not None:
             board = self._board
             board.set_voltage_limit(self.spec.limits.max_voltage)
-            self.guard.check_compliance("board current limit", self.current_limit)
             board.set_current_limit(self.current_limit)
             self.guard.verify_current_limit(self._board_name, board, self.current_limit)
             self._board_current_limit = self.current_limit
@@ -263,7 +259,29 @@ class Bench:
             raise BenchError(f"bench {self.spec.name!r} spreads lines over boards {on_boards}; "
                              "allowed: one board")
         self._board_name = next(iter(on_boards), "")
-        return self.boards[self._board_name] if on_boards else None
+        if not on_boards:
+            return None
+        self._board_rows, self._board_cols = self._board_indices()
+        return self.boards[self._board_name]
+
+    def _board_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Board line index of every chip row and column, from the wiring: channel k is board
+        row k-1 for k <= the board's rows, else board column k-1-rows (benchfile)."""
+        inst = self.spec.instruments[self._board_name]
+        rows, cols = np.zeros(self.rows, int), np.zeros(self.cols, int)
+        for line, port in self.spec.wiring.lines.items():
+            on_row_driver = port.output <= inst.rows
+            if on_row_driver != (line.kind == "row"):
+                raise BenchError(
+                    f"bench {self.spec.name!r}: {line} is on board channel {port.output}; "
+                    f"allowed: rows on channels 1..{inst.rows}, columns on "
+                    f"{inst.rows + 1}..{inst.rows + inst.cols}"
+                )
+            if line.kind == "row":
+                rows[line.index] = port.output - 1
+            else:
+                cols[line.index] = port.output - 1 - inst.rows
+        return rows, cols
 
     def _all_lines(self) -> list[Line]:
         return [Line("row", i) for i in range(self.rows)] + [
@@ -364,8 +382,8 @@ class Bench:
             reading = self._board.measure_currents()
         finally:
             self._count("read_row", before)
-        currents = -np.asarray(reading.column_currents, float)
-        flags = np.asarray(reading.column_compliance, bool)
+        currents = -np.asarray(reading.column_currents, float)[self._board_cols]
+        flags = np.asarray(reading.column_compliance, bool)[self._board_cols]
         return [CellReading(row, col, v_read, float(currents[col]), bool(flags[col]),
                             reading.timestamp) for col in cols]
 
@@ -447,8 +465,9 @@ class Bench:
             reading = self._board.measure_currents()
         finally:
             self._count("mvm", before)
-        return MvmResult(v, -np.asarray(reading.column_currents, float),
-                         np.asarray(reading.column_compliance, bool), reading.timestamp)
+        return MvmResult(v, -np.asarray(reading.column_currents, float)[self._board_cols],
+                         np.asarray(reading.column_compliance, bool)[self._board_cols],
+                         reading.timestamp)
 
     def idle(self) -> None:
         """Sources to 0 V and off, relays open, board lines in the idle mode."""
@@ -617,7 +636,9 @@ class Bench:
         if scheme == "float":
             self.guard.check_voltage(f"read level on row:{row}", v_read)
             self._board_limit(limit)
-            return self._board.read_one(row, col, v_read)  # the row current: positive
+            # the row current: positive for a positive cell current
+            return self._board.read_one(int(self._board_rows[row]), int(self._board_cols[col]),
+                                        v_read)
         moved = min(
             (shifted(levels, offset) for offset in shift_candidates(levels)),
             key=lambda lv: max(abs(v) for v in lv.values() if v is not None),
@@ -629,25 +650,34 @@ class Bench:
         self._board_limit(limit)
         self._board_apply(targets)
         reading = self._board.measure_currents()
-        return Reading(math.nan, -float(reading.column_currents[col]),
-                       bool(reading.column_compliance[col]), reading.timestamp)
+        on_board = self._board_cols[col]
+        return Reading(math.nan, -float(reading.column_currents[on_board]),
+                       bool(reading.column_compliance[on_board]), reading.timestamp)
 
     def _board_apply(self, targets: Mapping[Line, float | LineState]) -> None:
         changed = {line: v for line, v in targets.items() if self._board_levels.get(line) != v}
         if not changed:
             return
-        rows = {line.index: v for line, v in changed.items() if line.kind == "row"}
-        cols = {line.index: v for line, v in changed.items() if line.kind == "col"}
+        rows = {int(self._board_rows[line.index]): v
+                for line, v in changed.items() if line.kind == "row"}
+        cols = {int(self._board_cols[line.index]): v
+                for line, v in changed.items() if line.kind == "col"}
         self._board_levels.update(changed)
         if len(changed) * SET_LINES_CHARACTERS > BOARD_COMMAND_CHARACTERS:
             if rows:  # one full-vector command per kind instead of a too long VSET
-                self._board.set_rows([self._board_levels[Line("row", i)]
-                                      for i in range(self.rows)])
+                self._board.set_rows(self._board_vector("row", self._board.rows))
             if cols:
-                self._board.set_columns([self._board_levels[Line("col", j)]
-                                         for j in range(self.cols)])
+                self._board.set_columns(self._board_vector("col", self._board.columns))
             return
         self._board.set_lines(rows=rows or None, columns=cols or None)
+
+    def _board_vector(self, kind: str, size: int) -> list[float | LineState]:
+        """Every board line of `kind`: its chip line's level, idle where no chip line is."""
+        vector: list[float | LineState] = [self._idle_state] * size
+        indices = self._board_rows if kind == "row" else self._board_cols
+        for index, on_board in enumerate(indices):
+            vector[on_board] = self._board_levels[Line(kind, index)]
+        return vector
 
     def _board_pulse(self, levels, row, col, scheme, width, count, period, limit) -> float:
         """Unselected lines biased in DC, then one PULSE of the selected row and column.
@@ -670,8 +700,9 @@ class Bench:
                 self.guard.check_voltage(f"{scheme} bias on {line}", level)
         self._board_limit(limit)
         self._board_apply(dc)
-        self._board.pulse(width, rows={row: pulsed[selected_row]},
-                          columns={col: pulsed[selected_col]}, count=count, period=period)
+        self._board.pulse(width, rows={int(self._board_rows[row]): pulsed[selected_row]},
+                          columns={int(self._board_cols[col]): pulsed[selected_col]},
+                          count=count, period=period)
         if scheme == "v/3":
             self._board_to_idle()
         return energy
@@ -730,9 +761,11 @@ class Bench:
             results.append((f"{name} at 0 V, open circuit", ok,
                             f"V = {reading.voltage:.3g} V, I = {reading.current:.3g} A"))
         if self._board is not None:
+            inst = self.spec.instruments[self._board_name]
             size = (self._board.rows, self._board.columns)
-            results.append((f"{self._board_name} size", size == (self.rows, self.cols),
-                            f"board {size[0]}x{size[1]}, chip {self.rows}x{self.cols}"))
+            results.append((f"{self._board_name} size", size == (inst.rows, inst.cols),
+                            f"board reports {size[0]}x{size[1]}, bench file says "
+                            f"{inst.rows}x{inst.cols}"))
         self._sources = {name: _Source() for name in self.channels}
         self._closed = {name: set() for name in self.matrices}
         return results
