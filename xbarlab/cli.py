@@ -118,9 +118,9 @@ def _dry_run(args, protocol, params) -> int:
 
 
 def _measure(args, protocol, params) -> int:
-    from xbarlab.bench import open_bench
+    from xbarlab.bench import BenchError, open_bench
     from xbarlab.progress import Progress
-    from xbarlab.safety import Terminated
+    from xbarlab.safety import LimitError, Terminated
     from xbarlab.store import RunStore
 
     store = RunStore(args.store)
@@ -154,6 +154,9 @@ def _measure(args, protocol, params) -> int:
         code = EXIT_INTERRUPTED
     except Terminated:
         code = EXIT_TERMINATED
+    except (LimitError, BenchError) as refused:  # stored with the run; no traceback needed
+        print(f"xbarlab run: {refused}", file=sys.stderr)
+        code = EXIT_FAILED
     except Exception:
         traceback.print_exc()
         code = EXIT_FAILED
@@ -315,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="protocol parameter (repeatable)")
     run.add_argument("--dry-run", action="store_true",
-                     help="play the protocol on a recording bench: no instrument I/O")
+                     help="play the protocol on a recording bench: no instrument I/O; "
+                          "exit status 1 if it would break a limit")
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object on the last line")
     run.add_argument("--resume", type=int, default=None, metavar="RUN",

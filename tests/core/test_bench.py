@@ -247,3 +247,16 @@ def test_chip_lines_reach_the_board_lines_the_wiring_names(conductances):
         np.testing.assert_allclose(bench.mvm(v).currents, v @ g, rtol=1e-12)
         assert board.row_levels[:4] == [LineState.FLOAT] * 4  # not wired: idle
         assert board.row_levels[4:] == [0.1, 0.0, -0.2, 0.15]
+
+
+def test_idle_turns_sources_off_and_opens_relays_and_is_free_when_already_idle(
+        default_recording):
+    with default_recording.bench as bench:
+        bench.read(2, 2, 0.2, scheme="ground")
+        bench.idle()
+        assert not any(smu.output for smu in default_recording.smus.values())
+        assert default_recording.matrices["matrix"].closed_set == set()
+        bench.idle()
+        assert bench.last_round_trips == 0
+        bench.read(2, 2, 0.2)  # and the bench knows to set everything up again
+        assert default_recording.smus["smu.a"].output or default_recording.smus["smu.b"].output

@@ -135,3 +135,14 @@ def test_signal_mid_run_aborts_keeps_every_point_leaves_bench_safe_and_resumes(
     assert resumed.returncode == 0, resumed.stderr
     metrics = last_json(resumed.stdout)["metrics"]
     assert metrics["cells_read"] == 1024 and metrics["cells_read_now"] == 1024 - kept
+
+
+def test_a_limit_refused_mid_run_fails_the_run_with_a_clear_message(tmp_path, capsys):
+    code = main(["run", "read-map", "--bench", "classic", "--set", "v_read=5.5",
+                 "--store", str(tmp_path), "--json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 1 and last_json(captured.out)["status"] == "failed"
+    assert "exceeds limits.max_voltage = 5 V" in captured.err
+    assert "Traceback" not in captured.err
+    with RunStore(tmp_path) as store:
+        assert "LimitError" in store.run_info(1).traceback
