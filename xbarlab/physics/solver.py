@@ -55,8 +55,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import get_num_threads, njit
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 # CG stops when sum(|node current residual|) <= RESIDUAL_RTOL * (largest terminal current).
 # That sum bounds the error of every terminal current (a residual current injected at a node
@@ -513,6 +511,33 @@ def _end_conditions(v_end: np.ndarray, r_end: np.ndarray):
     return driven, ge, state, voltage
 
 
+@njit(cache=True)
+def _root(parent, k):
+    """Root of k in a union-find forest, halving the path on the way."""
+    while parent[k] != k:
+        parent[k] = parent[parent[k]]
+        k = parent[k]
+    return k
+
+
+@njit(cache=True)
+def _line_groups(G):
+    """Group label of every line (rows 0..m-1, then columns m..m+n-1): lines joined by cells
+    with G > 0 share a label (union-find, O(m·n))."""
+    m, n = G.shape
+    parent = np.arange(m + n)
+    for i in range(m):
+        for j in range(n):
+            if G[i, j] > 0:
+                a, b = _root(parent, i), _root(parent, m + j)
+                if a != b:
+                    parent[a] = b
+    labels = np.empty(m + n, dtype=np.int64)
+    for k in range(m + n):
+        labels[k] = _root(parent, k)
+    return labels
+
+
 def _isolated_lines(G: np.ndarray, driven_rows: np.ndarray, driven_cols: np.ndarray):
     """Lines (B, m) and (B, n) whose connected group of lines has no driven end in that vector.
 
@@ -522,14 +547,8 @@ def _isolated_lines(G: np.ndarray, driven_rows: np.ndarray, driven_cols: np.ndar
     driven = np.concatenate([driven_rows, driven_cols], axis=1)
     if driven.all():
         return np.zeros_like(driven_rows), np.zeros_like(driven_cols)
-    if G.min() > 0:
-        labels = np.zeros(m + n, dtype=np.int64)
-        n_groups = 1
-    else:
-        rows, cols = np.nonzero(G)
-        graph = coo_matrix((np.ones(rows.size), (rows, m + cols)), shape=(m + n, m + n))
-        n_groups, labels = connected_components(graph, directed=False)
-    driven_per_group = np.zeros((driven.shape[0], n_groups))
+    labels = np.zeros(m + n, dtype=np.int64) if G.min() > 0 else _line_groups(G)
+    driven_per_group = np.zeros((driven.shape[0], m + n))
     np.add.at(driven_per_group, (slice(None), labels), driven)
     isolated = driven_per_group[:, labels] == 0
     return isolated[:, :m], isolated[:, m:]
