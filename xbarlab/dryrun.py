@@ -325,6 +325,10 @@ class Ledger:
         """The chip line on board `board`'s `kind` line `index`, if the wiring has one."""
         return self._board_lines.get((board, kind, index))
 
+    def terminal_at(self, matrix: str, input_port: int) -> str | None:
+        """The terminal wired to `matrix` input `input_port` (1-based), if any."""
+        return self._inputs.get((matrix, input_port))
+
     def terminal_of(self, line: Line) -> str | None:
         """The terminal ("smu.a", "ground") the recording matrices join `line` to, if any."""
         port = self.spec.wiring.lines[line]
@@ -332,7 +336,7 @@ class Ledger:
         for channel in matrix.closed_set if matrix is not None else ():
             input_port, output = RecordingMatrix.ports(channel)
             if output == port.output:
-                return self._inputs.get((port.instrument, input_port))
+                return self.terminal_at(port.instrument, input_port)
         return None
 
     def observe(self, instrument: str, method: str) -> None:
@@ -349,7 +353,7 @@ class Ledger:
             for channel in matrix.closed_set:
                 input_port, output = RecordingMatrix.ports(channel)
                 line = self.spec.wiring.line_at(name, output)
-                terminal = self._inputs.get((name, input_port))
+                terminal = self.terminal_at(name, input_port)
                 if line is None or terminal is None:
                     continue
                 if line in by_terminal and by_terminal[line] != terminal:

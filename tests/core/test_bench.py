@@ -108,7 +108,7 @@ def test_relays_never_switch_a_line_carrying_a_nonzero_source_level():
         def switch(channels):
             for channel in channels:
                 input_port, output = RecordingMatrix.ports(channel)
-                terminal = ledger._inputs[("matrix", input_port)]
+                terminal = ledger.terminal_at("matrix", input_port)
                 if terminal != "ground":
                     smu = recording.smus[terminal]
                     if smu.output and smu.level != 0.0:
