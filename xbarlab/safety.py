@@ -248,7 +248,7 @@ class SafeShutdown:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
-            with _signals_deferred() as pending:
+            with signals_held(redeliver=False) as pending:
                 self.failures = self.shutdown()
         finally:
             if self._installed:
@@ -305,8 +305,13 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 
 @contextmanager
-def _signals_deferred() -> Iterator[list[int]]:
-    """Hold SIGINT and SIGTERM (main thread only) while the body runs; yield what arrived."""
+def signals_held(redeliver: bool = True) -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM while the body runs (main thread only); yield what arrived.
+
+    For a step that must not be cut in half, such as taking a reading and committing it to the
+    run store. With `redeliver`, the first signal held is raised after the body (as
+    KeyboardInterrupt or `Terminated`) unless the body raised.
+    """
     pending: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield pending
@@ -318,3 +323,5 @@ def _signals_deferred() -> Iterator[list[int]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if redeliver and pending:
+        raise KeyboardInterrupt() if pending[0] == signal.SIGINT else Terminated()

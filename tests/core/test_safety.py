@@ -22,6 +22,7 @@ from xbarlab.safety import (
     SafetyGuard,
     ShutdownError,
     Terminated,
+    signals_held,
 )
 
 LIMITS = Limits(max_voltage=5.0, max_compliance=0.01, max_pulse_width=1.0, max_energy=1e-3)
@@ -201,4 +202,18 @@ def test_ctrl_c_during_shutdown_is_held_until_every_instrument_is_safe(instrumen
     with pytest.raises(KeyboardInterrupt), SafeShutdown(smus, matrices, boards):
         pass
     assert_safe(smus, matrices, boards)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt),
+                                             (signal.SIGTERM, Terminated)])
+def test_a_held_step_finishes_before_the_signal_is_delivered(signum, raised):
+    steps = []
+    with pytest.raises(raised), signals_held():
+        steps.append("measured")
+        os.kill(os.getpid(), signum)
+        for _ in range(10**6):
+            pass
+        steps.append("stored")
+    assert steps == ["measured", "stored"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -339,21 +339,31 @@ class Bench:
         current_limit: float | None = None,
     ) -> Iterator[CellReading]:
         """Read every cell in row-major order, except masked cells (the chip's, `mask` False)
-        and cells in `skip` (already measured by an interrupted run); yield each reading.
+        and cells in `skip` (already measured by an interrupted run); yield each reading."""
+        for batch in self.iter_read_batches(v_read, scheme, mask, skip, current_limit):
+            yield from batch
 
-        On a board with the ``ground`` scheme every column is at 0 V and sensed, so one
-        measurement reads a whole row (operation ``read_row``).
-        """
+    def iter_read_batches(
+        self,
+        v_read: float = 0.2,
+        scheme: str = "float",
+        mask: np.ndarray | None = None,
+        skip: set[tuple[int, int]] | None = None,
+        current_limit: float | None = None,
+    ) -> Iterator[list[CellReading]]:
+        """The readings of `iter_read_map`, one list per measurement: one cell each, except on a
+        board with the ``ground`` scheme, where every column is at 0 V and sensed, so one
+        measurement reads a whole row (operation ``read_row``)."""
         cells = self.map_cells(mask, skip)
         if self._board is None or scheme != "ground":
             for row, col in cells:
-                yield self.read(row, col, v_read, scheme, current_limit)
+                yield [self.read(row, col, v_read, scheme, current_limit)]
             return
         by_row: dict[int, list[int]] = {}
         for row, col in cells:
             by_row.setdefault(row, []).append(col)
         for row, cols in by_row.items():
-            yield from self.read_row(row, v_read, cols, current_limit)
+            yield self.read_row(row, v_read, cols, current_limit)
 
     def read_row(
         self,

@@ -1,7 +1,8 @@
 """The ``read-map`` protocol: read every cell of the chip and record its conductance map.
 
-Each reading is committed to the run as it arrives, so an interrupted map loses nothing and a
-resumed run reads only the cells it has not read yet. The map recorded at the end covers every
+Each reading is committed to the run as it arrives, with Ctrl-C and SIGTERM held between taking
+it and committing it, so an interrupted map loses nothing it measured and a resumed run reads
+only the cells it has not read yet. The map recorded at the end covers every
 cell read in this run, across resumptions.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from xbarlab.bench.protocols import register_protocol
+from xbarlab.safety import signals_held
 
 
 @register_protocol("read-map")
@@ -19,11 +21,18 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
     done = run.done_cells("read")
     cells = bench.map_cells(skip=done)
     progress.start(len(cells), f"read map ({scheme}, {v_read:g} V)")
-    for reading in bench.iter_read_map(v_read, scheme, skip=done, current_limit=current_limit):
-        run.record_point(reading.row, reading.col, "read", voltage=reading.voltage,
-                         current=reading.current, compliance=reading.compliance,
-                         t=reading.timestamp)
-        progress.advance()
+    batches = bench.iter_read_batches(v_read, scheme, skip=done, current_limit=current_limit)
+    while True:
+        with signals_held():  # a reading taken is a reading stored, even on Ctrl-C
+            batch = next(batches, None)
+            if batch is None:
+                break
+            run.record_points([
+                {"row": r.row, "col": r.col, "operation": "read", "voltage": r.voltage,
+                 "current": r.current, "compliance": r.compliance, "t": r.timestamp}
+                for r in batch
+            ])
+        progress.advance(len(batch))
     conductance = np.full((bench.rows, bench.cols), np.nan)
     compliant = 0
     for point in run.points(operation="read"):
