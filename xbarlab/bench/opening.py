@@ -88,9 +88,9 @@ def open_bench(path: str | None = None, current_limit: float | None = None) -> B
     drivers: dict[str, Any] = {}
     try:
         for name, inst in spec.instruments.items():
+            cls = driver_class(inst.driver)
             manager = _resource_manager(spec, inst.backend, managers)
             resource = CountingResource(manager.open_resource(inst.address), io, name)
-            cls = driver_class(inst.driver)
             options = {}
             if "cards" in inspect.signature(cls).parameters:  # card-configured mainframes
                 options["cards"] = inst.cards
@@ -109,6 +109,7 @@ def open_bench(path: str | None = None, current_limit: float | None = None) -> B
                 boards[name] = driver
         identities = {name: getattr(d, "identity", "") for name, d in drivers.items()}
         closers = [d.disconnect for d in drivers.values()]
+        closers += [manager.close for manager in managers.values()]
         return Bench(spec, channels, matrices, boards, io=io, identities=identities,
                      closers=closers, current_limit=current_limit, drivers=drivers)
     except BaseException as error:
@@ -120,4 +121,6 @@ def open_bench(path: str | None = None, current_limit: float | None = None) -> B
                     error.add_note(f"shutdown of {name} also failed: {failure!r}")
             finally:
                 driver.disconnect()
+        for manager in managers.values():
+            manager.close()
         raise
