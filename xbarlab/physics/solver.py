@@ -187,7 +187,9 @@ def _line_pivots(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_
 # spread over threads range by range, so each thread keeps one vector's working set in cache
 # and threads meet once per batch, not once per step. Arrays of one vector are (m, n); line
 # data is (m,) or (n,). Lumped lines keep their single node at the end node (word: j = 0,
-# bit: i = m-1) and zeros elsewhere.
+# bit: i = m-1) and zeros elsewhere. Small helpers and those called once are inlined at
+# numba's level (``inline="always"``), so LLVM optimizes them once, inside their caller:
+# that keeps the first compile near 4 s.
 
 
 @njit(cache=True, nogil=True)
@@ -208,7 +210,7 @@ def _bit_row_product(i, G, pU, pW, g_col, lump_row, ge_col, state_col, yW):
         yW[i, j] = 0.0 if state == ISOLATED or (state == END_FIXED and i == m - 1) else acc
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _update_direction_row(i, beta, z, p):
     """p[i] = z[i] + beta p[i]."""
     for j in range(z.shape[1]):
@@ -239,7 +241,7 @@ def _solve_word_line(rhs, out, g_row, lump_row, s_end, inv_pivot, ge, state):
         out[j] = z
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _cells_from_bits(i, G, w, lump_row, lump_col, out):
     """out = C w for word line i: the current each cell would push into its word-line node
     from bit-line voltages w with the word line at 0 V (summed for a lumped line)."""
@@ -284,7 +286,7 @@ def _residual_with_free_word_nodes_at_zero(G, xU, xW, rU, rW, g_row, g_col, lump
             rW[m - 1, j] += ge_col[j] * v_end_col[j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _schur_direction_and_product(beta, z, p, q, t, line, G, g_row, g_col, lump_row, lump_col,
                                  s_end_row, inv_row, ge_row, ge_col, state_row, state_col):
     """p = z + beta p, then q = S p with S = K - C^T R^-1 C; returns p·q.
@@ -324,7 +326,7 @@ def _schur_direction_and_product(beta, z, p, q, t, line, G, g_row, g_col, lump_r
     return p_q
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _step_and_precondition(alpha, x, p, r, z, g_col, lump_col, s_end_col, inv_col, ge_col,
                            state_col):
     """x += alpha p; r -= alpha q (q held in z); then z = K^-1 r. Returns (|r|_1, r·z).
@@ -362,7 +364,7 @@ def _step_and_precondition(alpha, x, p, r, z, g_col, lump_col, s_end_col, inv_co
     return residual, r_z
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col, lump_row, lump_col,
                               ge_row, ge_col, v_end_row, v_end_col, state_row, state_col):
     """Largest |terminal current| from the end nodes, with word-line voltages tracked only
@@ -397,7 +399,7 @@ def _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col, lump_r
     return largest
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _track_word_ends(scale, t, u_end, u_next, u_last):
     """u += scale * t at the word-line nodes the terminal currents need."""
     m, n = t.shape
@@ -511,7 +513,7 @@ def _end_conditions(v_end: np.ndarray, r_end: np.ndarray):
     return driven, ge, state, voltage
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _root(parent, k):
     """Root of k in a union-find forest, halving the path on the way."""
     while parent[k] != k:
