@@ -8,9 +8,12 @@ exactly, and each source's own current is recovered from the line-end voltage.
 
 Terminals are voltage sources with a current limit or current sources with a voltage limit.
 Compliance is physics: a voltage source whose current would exceed its limit becomes a current
-source at the limit. The network is linear in the terminal voltages, so the World solves for
-the free terminal voltages with the responses to unit voltages (one batched solve), checks the
-active set and repeats until it is consistent.
+source at the limit; a current source whose voltage would exceed its limit holds the limit
+voltage with at most its set current (if another source needs more, it delivers its set current
+at the voltage it is driven to, and reports compliance). The network is linear in the terminal
+voltages, so the World solves for the free terminal voltages with the responses to unit
+voltages (one batched solve), updates the active set one change at a time and repeats until it
+is consistent.
 
 An SMU whose output is off is disconnected (the high-impedance off state): its lines float.
 
@@ -37,9 +40,14 @@ from xbarlab.physics import CrossbarArray, solve_crossbar
 GROUND_KEY = "ground"
 # Relative tolerance on a current limit before a terminal counts as over it.
 LIMIT_RTOL = 1e-9
-# Newton stops when every current-limited terminal is within this of its target.
+# Newton stops when every current-limited terminal is within this of its target, or when
+# the remaining error is rounding: ROUNDING x (largest source voltage) x (largest path g).
 TARGET_RTOL = 1e-12
-TARGET_ATOL = 1e-18
+ROUNDING = 1e-13
+MAX_NEWTON_STEPS = 6  # per active set; one suffices for a linear network
+# A terminal whose small-signal conductance to the rest of the bench is below this sees an
+# open circuit (no cell, however pristine, is below 1e-10 S; solver residuals are ~1e-20 S).
+OPEN_CIRCUIT_S = 1e-15
 MAX_ACTIVE_SET_ROUNDS = 50
 
 
@@ -405,6 +413,10 @@ class World:
                 k: ("I", s.level) for k, s in states.items() if s.func == "I"
             }
             responses: dict[int, np.ndarray] = {}  # terminal -> currents per unit volt on it
+            # currents come from voltage differences: below this they are rounding noise
+            floor = ROUNDING * max(np.abs(volts).max(initial=0.0), 1.0) * net.g.max(initial=0.0)
+            newton_steps = 0
+            forced: set[str] = set()  # current sources driven past their voltage limit
             for _ in range(MAX_ACTIVE_SET_ROUNDS):
                 currents, inflow, v_end, r_end = self._evaluate(
                     net, volts[None, :], noise and not active
@@ -415,7 +427,9 @@ class World:
                     cols = [index[k] for k in free]
                     target = np.array([active[k][1] for k in free])
                     residual = target - currents[cols]
-                    if np.abs(residual).max() > TARGET_RTOL * np.abs(target).max() + TARGET_ATOL:
+                    tolerance = TARGET_RTOL * np.abs(target).max() + floor
+                    if np.abs(residual).max() > tolerance and newton_steps < MAX_NEWTON_STEPS:
+                        newton_steps += 1
                         missing = [c for c in cols if c not in responses]
                         if missing:
                             unit = np.zeros((len(missing), len(keys)))
@@ -423,8 +437,9 @@ class World:
                             rows = self._evaluate(net, unit, False, linear=True)[0]
                             responses.update(zip(missing, rows, strict=True))
                         jac = np.array([[responses[u][t] for u in cols] for t in cols])
-                        dead = np.diag(jac) == 0.0
-                        for k in np.array(free)[dead]:  # current source into an open circuit
+                        dead = np.abs(np.diag(jac)) < OPEN_CIRCUIT_S
+                        missed = np.abs(residual) > tolerance
+                        for k in np.array(free)[dead & missed]:  # current into an open circuit
                             active[k] = ("open", active[k][1])
                         live = ~dead
                         if live.any():  # least squares: a floating pair has no common mode
@@ -432,14 +447,15 @@ class World:
                             step = np.linalg.lstsq(sub, residual[live], rcond=None)[0]
                             volts[np.array(cols)[live]] += step
                         continue
-                if not self._update_active_set(states, keys, volts, currents, active):
+                if not self._update_active_set(states, keys, volts, currents, active, forced):
                     break
+                newton_steps = 0
             else:  # pragma: no cover - a finite active set cannot cycle for a passive network
                 raise RuntimeError("compliance active set did not settle")
             if noise and active:
                 currents, inflow, v_end, r_end = self._evaluate(net, volts[None, :], True)
                 currents = currents[0]
-            compliance = set()
+            compliance = set(forced)  # forced past the voltage limit: the limit is not held
             for k, (kind, target) in active.items():
                 if (states[k].func == "V") == (kind == "I"):
                     compliance.add(k)
@@ -459,42 +475,59 @@ class World:
             return op
 
     @staticmethod
-    def _update_active_set(states, keys, volts, currents, active) -> bool:
-        """Apply the limit rules once; return True if the active set changed.
+    def _update_active_set(states, keys, volts, currents, active, forced) -> bool:
+        """Make one change to the active set (the most urgent); return False when none is due.
 
-        Releases happen all at once; of the voltage sources over their current limit only the
-        worst one is clamped per round (clamping one can bring the others back within limits,
-        as for two SMUs in series with no other path).
+        Limit violations come first, the worst one: a current source beyond its voltage limit
+        becomes a voltage source at the limit; a voltage source beyond its current limit
+        becomes a current source at the limit. Only then a release: a clamped voltage source
+        whose voltage has passed its level, or a voltage-limited current source whose current
+        has passed its level, goes back to its set level. One change per round keeps sources
+        that share a path from flipping each other back and forth. A current source that
+        cannot hold its voltage limit with its set current (another source drives the node)
+        delivers its current at whatever voltage it is forced to (``forced``).
         """
-        changed = False
-        worst, worst_ratio = None, 1.0 + LIMIT_RTOL
+        violations, releases = [], []
         for i, k in enumerate(keys):
             state = states[k]
             kind, target = active.get(k, ("", 0.0))
             if state.func == "V" and not kind:
                 ratio = abs(currents[i]) / state.limit_i
-                if ratio > worst_ratio:
-                    worst, worst_ratio = i, ratio
+                if ratio > 1 + LIMIT_RTOL:
+                    violations.append(
+                        (ratio, i, k, ("I", float(np.copysign(state.limit_i, currents[i]))))
+                    )
             elif state.func == "V":
-                if np.sign(target) * (volts[i] - state.level) > 0:  # the level needs no limit
-                    del active[k]
-                    volts[i] = state.level
-                    changed = True
-            elif kind == "open" or (
-                kind == "I" and abs(volts[i]) > state.limit_v * (1 + LIMIT_RTOL)
-            ):
-                sign = np.sign(volts[i]) if kind == "I" else np.sign(state.level)
-                active[k] = ("V", float(sign * state.limit_v))
-                volts[i] = active[k][1]
-                changed = True
-            elif kind == "V" and np.sign(state.level) * (currents[i] - state.level) > 0:
-                active[k] = ("I", state.level)
-                changed = True
-        if worst is not None and not changed:
-            k = keys[worst]
-            active[k] = ("I", float(np.copysign(states[k].limit_i, currents[worst])))
-            changed = True
-        return changed
+                if np.sign(target) * (volts[i] - state.level) > 0:
+                    releases.append((i, k, state.level))
+            elif kind == "open":
+                violations.append(
+                    (np.inf, i, k, ("V", float(np.sign(state.level) * state.limit_v)))
+                )
+            elif kind == "I":
+                ratio = abs(volts[i]) / state.limit_v
+                if ratio > 1 + LIMIT_RTOL and k not in forced:
+                    violations.append(
+                        (ratio, i, k, ("V", float(np.sign(volts[i]) * state.limit_v)))
+                    )
+            elif abs(currents[i]) > abs(state.level) * (1 + LIMIT_RTOL):
+                releases.append((i, k, None))  # holding the limit takes more than |level|
+        if violations:
+            _, i, k, change = max(violations, key=lambda v: v[0])
+            active[k] = change
+            if change[0] == "V":
+                volts[i] = change[1]
+            return True
+        if releases:
+            i, k, level = releases[0]
+            if level is None:  # the limit voltage needs more than the set current
+                active[k] = ("I", states[k].level)
+                forced.add(k)
+            else:
+                del active[k]
+                volts[i] = level
+            return True
+        return False
 
     # ------------------------------------------------------------------ measuring and time
     def sweep(self, key: str, levels: list[float], dwell: float) -> list[tuple[float, float, bool]]:

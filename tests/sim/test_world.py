@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from simhelpers import embedded_text, set_key
 from xbarlab.sim_instruments import ShortCircuit, World
 
@@ -15,6 +17,9 @@ def make_world(**keys) -> World:
     for key, value in keys.items():
         text = set_key(text, key, value)
     return World(parse_bench(text))
+
+
+QUIET_WORLD = make_world()  # one World reused (reset per example) keeps hypothesis fast
 
 
 def count_solves(world, monkeypatch) -> list[int]:
@@ -106,3 +111,77 @@ def test_noisy_readings_of_a_sweep_are_independent():
     world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
     currents = [i for _, i, _ in world.sweep("smu.a", [0.2] * 5, 0.01)]
     assert len(set(currents)) == 5
+
+
+# bench voltages: 0 or at least 1 uV in size (the solver has trouble near 1e-155 V, reported)
+volts = st.one_of(st.just(0.0), st.floats(1e-6, 0.8), st.floats(-0.8, -1e-6))
+relays = st.lists(
+    st.tuples(st.sampled_from("AB"), st.integers(1, 68).filter(lambda k: not 32 < k < 37)),
+    min_size=1,
+    max_size=6,
+    unique=True,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    closed=relays,
+    levels=st.tuples(volts, volts),
+    limits=st.tuples(st.sampled_from([1e-7, 1e-6, 1e-4]), st.sampled_from([1e-7, 1e-6, 1e-4])),
+)
+def test_any_wiring_obeys_kirchhoff_and_the_limits(closed, levels, limits):
+    """With no ground tied, the two SMU currents cancel; nobody exceeds its limit, and a source
+    in compliance carries exactly its limit."""
+    world = QUIET_WORLD
+    world.reset()
+    world.close("matrix", closed)
+    for key, level, limit in zip(("smu.a", "smu.b"), levels, limits, strict=True):
+        world.set_terminal(key, output=True, level=level, limit_i=limit)
+    (_, i_a, c_a), (_, i_b, c_b) = world.measure("smu.a"), world.measure("smu.b")
+    assert abs(i_a + i_b) <= 1e-9 * max(abs(i_a), abs(i_b)) + 1e-15  # 1 fA floor: CG tolerance
+    for i, limit, limited in ((i_a, limits[0], c_a), (i_b, limits[1], c_b)):
+        assert abs(i) <= limit * (1 + 1e-9)
+        if limited:
+            assert abs(i) == pytest.approx(limit, rel=1e-12)
+    assert not (c_a and c_b) or abs(limits[0] - limits[1]) < 1e-20
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    closed=st.lists(
+        st.tuples(st.sampled_from("ABH"), st.integers(1, 68).filter(lambda k: not 32 < k < 37)),
+        min_size=1,
+        max_size=8,
+        unique=True,
+    ),
+    v_level=volts,
+    i_level=st.floats(-1e-4, 1e-4),
+    limit_i=st.sampled_from([1e-7, 1e-5, 1e-2]),
+    limit_v=st.sampled_from([0.1, 0.8]),
+)
+def test_voltage_and_current_sources_respect_their_limits(
+    closed, v_level, i_level, limit_i, limit_v
+):
+    """smu.a sources volts, smu.b sources amps, ground may be tied anywhere: each stays within
+    its limit, and a source out of compliance delivers exactly what it was set to. (A current
+    source can be driven past its voltage limit by the other source; it then delivers its set
+    current and reports compliance.)"""
+    world = QUIET_WORLD
+    world.reset()
+    world.close("matrix", closed)
+    world.set_terminal("smu.a", output=True, func="V", level=v_level, limit_i=limit_i)
+    world.set_terminal("smu.b", output=True, func="I", level=i_level, limit_v=limit_v)
+    v_a, i_a, c_a = world.measure("smu.a")
+    v_b, i_b, c_b = world.measure("smu.b")
+    assert abs(i_a) <= limit_i * (1 + 1e-9)
+    if not c_a:
+        assert v_a == v_level
+    if not c_b:
+        assert i_b == pytest.approx(i_level, rel=1e-9, abs=1e-15)
+        assert abs(v_b) <= limit_v * (1 + 1e-9)
+    elif abs(v_b) > limit_v * (1 + 1e-9):
+        # driven past its limit by smu.a: it still delivers its set current, no more
+        assert i_b == pytest.approx(i_level, rel=1e-9, abs=1e-15)
+    else:
+        assert abs(v_b) == pytest.approx(limit_v, rel=1e-12)
+        assert abs(i_b) <= abs(i_level) * (1 + 1e-9)
