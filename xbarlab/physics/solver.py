@@ -594,24 +594,21 @@ def _package(i_row, i_col, v_cell, v_word, v_bit, iterations, batched) -> Crossb
     )
 
 
-def _initial_guess(warm_start, shape, batched, lump_row, lump_col):
+def _initial_guess(warm_start, shape, batched, lump_col):
+    """Node voltages to start from: zeros, or a previous solution's bit lines (the word lines
+    are eliminated, so only the bit lines seed CG)."""
     xU = np.zeros(shape)
     xW = np.zeros(shape)
     if warm_start is None:
         return xU, xW
     if not isinstance(warm_start, CrossbarSolution):
         raise TypeError(f"warm_start must be a CrossbarSolution, got {type(warm_start).__name__}")
-    previous_word = warm_start.v_word if batched else warm_start.v_word[None]
     previous_bit = warm_start.v_bit if batched else warm_start.v_bit[None]
-    if previous_word.shape != shape:
+    if previous_bit.shape != shape:
         raise ValueError(
-            f"warm_start has node voltages of shape {warm_start.v_word.shape}, "
+            f"warm_start has node voltages of shape {warm_start.v_bit.shape}, "
             f"this solve needs {shape if batched else shape[1:]}"
         )
-    if lump_row:
-        xU[:, :, 0] = previous_word[:, :, 0]
-    else:
-        xU[:] = previous_word
     if lump_col:
         xW[:, -1, :] = previous_bit[:, -1, :]
     else:
@@ -686,7 +683,8 @@ def solve_crossbar(
     r_sense : sense resistance, scalar or (n,), ohm (0 = ideal terminal).
     r_wire_row, r_wire_col : resistance of each wire segment between neighbouring cells,
         ohm (0 = ideal line).
-    warm_start : a previous solution of the same shape; CG starts from its node voltages.
+    warm_start : a previous solution of the same shape; CG starts from its bit-line node
+        voltages (for repeated solves after small changes of G or of the inputs).
 
     Returns a `CrossbarSolution`; batched inputs give batched outputs. Raises ValueError on
     invalid inputs (naming the field) and RuntimeError if CG does not converge.
@@ -727,7 +725,7 @@ def solve_crossbar(
     current_floor = CURRENT_FLOOR * v_scale * line_conductance
 
     B = v_row.shape[0]
-    xU, xW = _initial_guess(warm_start, (B, m, n), batched, lump_row, lump_col)
+    xU, xW = _initial_guess(warm_start, (B, m, n), batched, lump_col)
     _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col)
     iterations = np.zeros(B, dtype=np.int64)
 
