@@ -197,3 +197,10 @@ def test_e5250a_single_route_rule_opens_the_old_path(keysight):
     assert matrix.query(":ROUT:CLOS:CARD? 1") == "(@)"
     matrix.write(":ROUT:CLOS (@14101)")  # no card 4 installed
     assert matrix.query(":SYST:ERR?") == '-222,"Data out of range"'
+
+
+def test_compound_scpi_message_gets_one_joined_reply(classic):
+    k2400, _, _, _ = classic
+    k2400.write(":SOUR:VOLT:LEV 0.5;:SENS:CURR:PROT 1e-05")
+    assert k2400.query(":SOUR:VOLT:LEV?;:SENS:CURR:PROT?") == "+5.000000E-01;+1.000000E-05"
+    assert k2400.query("*IDN?;:SYST:ERR?").endswith(';0,"No error"')
