@@ -260,3 +260,18 @@ def test_idle_turns_sources_off_and_opens_relays_and_is_free_when_already_idle(
         assert bench.last_round_trips == 0
         bench.read(2, 2, 0.2)  # and the bench knows to set everything up again
         assert default_recording.smus["smu.a"].output or default_recording.smus["smu.b"].output
+
+
+def test_self_test_passes_every_relay_and_finds_one_stuck_open(default_recording, conductances):
+    attach_ohmic_array(default_recording, conductances)
+    matrix = default_recording.matrices["matrix"]
+    close = matrix.close
+    matrix.close = lambda channels: close([c for c in channels if c != "2:40"])  # B to col:3
+    with default_recording.bench as bench:
+        results = bench.self_test()
+    failed = [(item, detail) for item, ok, detail in results if not ok]
+    assert len(results) == 3 * 64
+    assert failed == [("matrix input for smu.b to col:3 (output 40)",
+                       "0 A: relay stuck open, line open or every cell open")]
+    assert not any(smu.output for smu in default_recording.smus.values())
+    assert matrix.closed_set == set()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xbarlab.benchfile import load_bench
 from xbarlab.cli import main
 from xbarlab.export import check_hdf5
 from xbarlab.store import RunStore
@@ -86,11 +87,24 @@ def test_dry_run_reports_and_touches_no_store(tmp_path, capsys):
     assert not store.exists()
 
 
-def test_bench_check_passes_on_each_embedded_virtual_bench(capsys):
-    for name in ("default", "classic", "keysight", "board"):
+def test_bench_check_passes_on_embedded_virtual_benches(capsys):
+    for name in ("classic", "keysight", "board"):
         assert main(["bench", "check", "--bench", name]) == 0
         out = capsys.readouterr().out
         assert "checks passed" in out and "FAIL" not in out
+
+
+def test_bench_check_finds_a_relay_stuck_open(tmp_path, capsys):
+    text = load_bench("classic").text
+    assert "[" not in text.split("[sim]")[1]  # [sim] is the last table: faults may follow
+    bench_file = tmp_path / "stuck.toml"
+    bench_file.write_text(text + '\n[[sim.faults]]\ninstrument = "matrix"\n'
+                          'kind = "stuck_relay"\ninput = "A"\noutput = 3\n')
+    assert main(["bench", "check", "--bench", str(bench_file)]) == 1
+    out = capsys.readouterr().out
+    failures = [line for line in out.splitlines() if "FAIL" in line]
+    assert len(failures) == 1
+    assert "smu1.1 to row:2 (output 3)" in failures[0] and "relay stuck open" in failures[0]
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
