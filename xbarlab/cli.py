@@ -74,7 +74,7 @@ def _bench_check(args: argparse.Namespace) -> int:
         for name, identity in bench.identities.items():
             address = bench.spec.instruments[name].address
             print(f"  {name:<10} {address:<20} {identity}")
-        results = bench.check_error_queues() + bench.self_test()
+        results = bench.self_test() + bench.check_error_queues()  # errors the test caused
     failed = [item for item in results if not item[1]]
     for item, ok, detail in results:
         if not ok or args.verbose:
@@ -118,12 +118,19 @@ def _dry_run(args, protocol, params) -> int:
 
 
 def _measure(args, protocol, params) -> int:
+    from xbarlab.store import RunStore
+
+    with RunStore(args.store) as store:
+        return _measure_into(store, args, protocol, params)
+
+
+def _measure_into(store, args, protocol, params) -> int:
+    """Open the bench, start (or resume) the run, run the protocol; instruments are made safe
+    before the run's final status is written."""
     from xbarlab.bench import BenchError, open_bench
     from xbarlab.progress import Progress
     from xbarlab.safety import LimitError, Terminated
-    from xbarlab.store import RunStore
 
-    store = RunStore(args.store)
     if args.resume is not None:
         info = store.run_info(args.resume)
         if info.protocol != args.protocol:
@@ -166,7 +173,6 @@ def _measure(args, protocol, params) -> int:
     else:
         print(f"run {run.run_id} {run.status}: "
               + ", ".join(f"{k} = {v}" for k, v in metrics.items() if k != "round_trips"))
-    store.close()
     return code
 
 
