@@ -71,7 +71,7 @@ def bench_one(N: int, regime: str, batch: int, rng) -> dict:
     row["peak_mb"] = peak_bytes(lambda: solve_crossbar(G, v_row, v_zero, **PARASITICS)) / 2**20
     batch_rows = rng.uniform(0.0, 1.0, (batch, N))
     batch_time, batched = best_time(
-        lambda: solve_crossbar(G, batch_rows, v_zero, **PARASITICS), 1
+        lambda: solve_crossbar(G, batch_rows, v_zero, **PARASITICS), 2 if N <= 256 else 1
     )
     row["per_vector"] = batch_time / batch
     row["batch_iterations"] = batched.iterations
