@@ -91,10 +91,10 @@ def test_repeated_reads_resend_nothing_and_round_trips_are_counted(default_recor
         bench.read(3, 5)
         first = bench.last_round_trips
         bench.read(3, 5)
-        assert bench.last_round_trips == 1  # only the measurement
+        assert bench.last_round_trips == 2  # only the measurements: sense, and driver's limit
         bench.read(3, 6)
-        assert bench.last_round_trips == 3  # open col 5, close col 6, measure
-        assert bench.round_trips()["read"] == {"calls": 3, "round_trips": first + 4}
+        assert bench.last_round_trips == 4  # open col 5, close col 6, measure both
+        assert bench.round_trips()["read"] == {"calls": 3, "round_trips": first + 6}
     calls = default_recording.recorder.calls
     assert calls["matrix.close"] == 2 and calls["matrix.open"] == 1
 
@@ -275,3 +275,26 @@ def test_self_test_passes_every_relay_and_finds_one_stuck_open(default_recording
                        "0 A: relay stuck open, line open or every cell open")]
     assert not any(smu.output for smu in default_recording.smus.values())
     assert matrix.closed_set == set()
+
+
+def test_a_driving_source_at_its_limit_flags_the_reading(default_recording, conductances):
+    attach_ohmic_array(default_recording, conductances)
+    row_current = conductances[5].sum() * 0.2  # the whole row is biased in the ground scheme
+    assert conductances[5, 7] * 0.2 < 1e-4 < row_current
+    with default_recording.bench as bench:
+        assert bench.read(5, 7, 0.2, scheme="ground", current_limit=1e-4).compliance
+        assert not bench.read(5, 7, 0.2, scheme="ground", current_limit=1e-2).compliance
+
+
+def test_board_row_driver_at_its_limit_flags_mvm_and_row_reads(conductances):
+    recording = RecordingBench(small_board_spec())
+    g = conductances[:4, :4]
+    attach_ohmic_array(recording, g)
+    with recording.bench as bench:
+        v = np.array([0.2, 0.0, 0.0, 0.0])
+        tight = g[0].sum() * 0.2 * 0.99  # row 0 delivers just more than this
+        result = bench.mvm(v, current_limit=tight)
+        assert result.row_compliance.tolist() == [True, False, False, False]
+        readings = bench.read_row(0, 0.2, current_limit=tight)
+        assert all(r.compliance for r in readings)
+        assert not any(r.compliance for r in bench.read_row(1, 0.2, current_limit=tight))

@@ -78,11 +78,16 @@ class CellReading:
 
 @dataclass(frozen=True)
 class MvmResult:
-    """Column currents of one matrix-vector product (positive into the columns)."""
+    """Column currents of one matrix-vector product (positive into the columns).
+
+    `compliance[j]` is True when column j's sense was at its limit; `row_compliance[i]` when row
+    i's driver was (its voltage sagged, so every column current is off).
+    """
 
     v_rows: np.ndarray
     currents: np.ndarray
     compliance: np.ndarray
+    row_compliance: np.ndarray
     timestamp: float
 
 
@@ -398,6 +403,7 @@ class Bench:
             self._count("read_row", before)
         currents = -np.asarray(reading.column_currents, float)[self._board_cols]
         flags = np.asarray(reading.column_compliance, bool)[self._board_cols]
+        flags |= bool(np.asarray(reading.row_compliance, bool)[self._board_rows[row]])
         return [CellReading(row, col, v_read, float(currents[col]), bool(flags[col]),
                             reading.timestamp) for col in cols]
 
@@ -481,6 +487,7 @@ class Bench:
             self._count("mvm", before)
         return MvmResult(v, -np.asarray(reading.column_currents, float)[self._board_cols],
                          np.asarray(reading.column_compliance, bool)[self._board_cols],
+                         np.asarray(reading.row_compliance, bool)[self._board_rows],
                          reading.timestamp)
 
     def idle(self) -> None:
@@ -582,8 +589,15 @@ class Bench:
         self._apply(assignment, limit)
         terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
         reading = self.channels[terminal].measure()
+        # A driving source at its limit sags every line it drives, so the sensed current is not
+        # the cell's either: its compliance flag is the reading's too.
+        drivers_limited = any(
+            self.channels[t].measure().compliance
+            for t, (level, _) in assignment.items() if t not in ("ground", terminal) and level
+        )
         # the column SMU sinks the cell current: its reading is negative for a positive cell
-        return Reading(reading.voltage, -reading.current, reading.compliance, reading.timestamp)
+        return Reading(reading.voltage, -reading.current,
+                       reading.compliance or drivers_limited, reading.timestamp)
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
         dc = dict(levels)
@@ -665,8 +679,10 @@ class Bench:
         self._board_apply(targets)
         reading = self._board.measure_currents()
         on_board = self._board_cols[col]
-        return Reading(math.nan, -float(reading.column_currents[on_board]),
-                       bool(reading.column_compliance[on_board]), reading.timestamp)
+        limited = np.asarray(reading.row_compliance, bool)[self._board_rows].any() or bool(
+            reading.column_compliance[on_board])
+        return Reading(math.nan, -float(reading.column_currents[on_board]), bool(limited),
+                       reading.timestamp)
 
     def _board_apply(self, targets: Mapping[Line, float | LineState]) -> None:
         changed = {line: v for line, v in targets.items() if self._board_levels.get(line) != v}
