@@ -57,13 +57,30 @@ class ShortCircuit(RuntimeError):
 
 @dataclass
 class TerminalState:
-    """One source-measure terminal: what it sources and what it limits."""
+    """One source-measure terminal: what it sources and what it limits, on and off.
+
+    ``off_state`` is what the output does while it is off: None for an open output relay
+    (high impedance), else ``(func, limit)``: a source at 0 (volts for "V", amps for "I")
+    with that current (or voltage) limit, as the instruments' normal/zero off modes do.
+    """
 
     output: bool = False
     func: str = "V"  # "V" (voltage source, current limit) or "I" (current source, voltage limit)
     level: float = 0.0
     limit_i: float = 1e-4
     limit_v: float = 20.0
+    off_state: tuple[str, float] | None = None
+
+    def acting(self) -> TerminalState | None:
+        """The source this terminal is now (its off state while off), or None if open."""
+        if self.output:
+            return self
+        if self.off_state is None:
+            return None
+        func, limit = self.off_state
+        if func == "V":
+            return TerminalState(True, "V", 0.0, limit_i=limit, limit_v=self.limit_v)
+        return TerminalState(True, "I", 0.0, limit_i=self.limit_i, limit_v=limit)
 
 
 @dataclass
@@ -332,7 +349,7 @@ class World:
                     key = GROUND_KEY
                 else:
                     key = str(term)
-                    if not self.terminal(key).output:
+                    if self.terminal(key).acting() is None:
                         continue
                 r = sim.r_path_row if line.kind == "row" else sim.r_path_col
                 feeds[self.line_index[line]].append((key, r))
@@ -401,7 +418,7 @@ class World:
         with self.lock:
             if not noise and self._op is not None and self._op_version == self.version:
                 return self._op
-            states = {k: s for k, s in self.terminals.items() if s.output}
+            states = self._acting()
             keys = list(states)
             index = {k: i for i, k in enumerate(keys)}
             net = _Network(self._sources(), index)
@@ -473,6 +490,11 @@ class World:
             if not noise:
                 self._op, self._op_version = op, self.version
             return op
+
+    def _acting(self) -> dict[str, TerminalState]:
+        """Every terminal that is a source now (on, or off in a 0 V / 0 A off state)."""
+        acting = {key: t.acting() for key, t in self.terminals.items()}
+        return {key: t for key, t in acting.items() if t is not None}
 
     @staticmethod
     def _update_active_set(states, keys, volts, currents, active, forced) -> bool:
@@ -561,7 +583,7 @@ class World:
         """Per-point (V, I, limited) of a quiet voltage sweep in one solve, or None."""
         if self.sim.read_noise and self.array.params.read_noise > 0:
             return None  # one batched solve would share one noise draw between readings
-        states = {k: s for k, s in self.terminals.items() if s.output}
+        states = self._acting()
         if states[key].func != "V" or any(s.func != "V" for s in states.values()):
             return None
         keys = list(states)

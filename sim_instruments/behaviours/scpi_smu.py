@@ -42,6 +42,7 @@ class ScpiSmu(Behaviour):
                 limit_i=self.dev.get("ilimit", ch),
                 limit_v=self.dev.get("vlimit", ch),
             )
+            self.push_off_state(None, ch)
 
     def key(self, ch: str) -> str:
         return f"{self.inst.name}.{ch}"
@@ -56,6 +57,15 @@ class ScpiSmu(Behaviour):
         self.world.set_terminal(
             self.key(ch), limit_i=self.dev.get("ilimit", ch), limit_v=self.dev.get("vlimit", ch)
         )
+        self.push_off_state(None, ch)
+
+    def push_off_state(self, value, ch: str) -> None:
+        """What the output does while off, from the off mode and the present ranges."""
+        self.world.set_terminal(self.key(ch), off_state=self.off_state(ch))
+
+    def off_state(self, ch: str) -> tuple[str, float] | None:
+        """(func, limit) of the 0 V / 0 A source while off, or None for an open relay."""
+        raise NotImplementedError
 
     def push_output(self, value: str, ch: str) -> None:
         self.world.set_terminal(self.key(ch), output=value == "ON")
@@ -81,10 +91,12 @@ class ScpiSmu(Behaviour):
         """A fixed range is the smallest that holds the value, and turns autorange off."""
         self.dev.put("curr_range", self._range_for(value, self.CURRENT_RANGES), ch)
         self.dev.put("curr_autorange", "OFF", ch)
+        self.push_off_state(None, ch)
 
     def set_volt_range(self, value: float, ch: str) -> None:
         self.dev.put("volt_range", self._range_for(value, self.VOLTAGE_RANGES), ch)
         self.dev.put("volt_autorange", "OFF", ch)
+        self.push_off_state(None, ch)
 
     def tripped(self, ch: str) -> int:
         """``...:TRIP?``: 1 while the source is held at its limit."""
@@ -171,6 +183,17 @@ class Keithley2400(ScpiSmu):
     ELEMENTS = ("VOLT", "CURR", "RES", "TIME", "STAT")
     COMPLIANCE_BIT = 8  # status word bit 3
 
+    def off_state(self, ch: str) -> tuple[str, float] | None:
+        """NORM: 0 V at 0.5 % of the current range; ZERO: 0 V, compliance unchanged; HIMP:
+        relay open; GUAR: 0 A at 0.5 % of the voltage range (User's Manual p. 18-59)."""
+        get = self.dev.get
+        return {
+            "NORM": ("V", 0.005 * get("curr_range", ch)),
+            "ZERO": ("V", get("ilimit", ch)),
+            "HIMP": None,
+            "GUAR": ("I", 0.005 * get("volt_range", ch)),
+        }[get("off_mode", ch)]
+
     def set_elements(self, value: str, ch: str) -> None:
         names = value.split(",")
         if not names or any(n not in self.ELEMENTS for n in names) or len(set(names)) != len(names):
@@ -217,6 +240,17 @@ class Keithley2450(ScpiSmu):
         self.program = "none"  # "sweep" or "blocks": what :INIT runs
         self.sweep_func = "VOLT"
         self.sweep_delay = 0.0
+
+    def off_state(self, ch: str) -> tuple[str, float] | None:
+        """NORM: 0 V at 10 % of the current range; ZERO: 0 V at the full current range; HIMP:
+        relay open; GUAR: 0 A at 10 % of the voltage range (Reference Manual p. 6-32, 8-139)."""
+        get = self.dev.get
+        return {
+            "NORM": ("V", 0.1 * get("curr_range", ch)),
+            "ZERO": ("V", get("curr_range", ch)),
+            "HIMP": None,
+            "GUAR": ("I", 0.1 * get("volt_range", ch)),
+        }[get("off_mode", ch)]
 
     def clear_trace(self) -> None:
         self.trace = []
@@ -354,6 +388,10 @@ class KeysightB2900(ScpiSmu):
     def reset(self) -> None:
         super().reset()
         self.arrays = {ch: [] for ch in self.CHANNELS}  # (V, I) per point
+
+    def off_state(self, ch: str) -> tuple[str, float] | None:
+        """NORM and HIZ open the output relay; ZERO holds 0 V (User's Guide table 6-1)."""
+        return ("V", self.dev.get("ilimit", ch)) if self.dev.get("off_mode", ch) == "ZERO" else None
 
     def measure(self, ch: str) -> str:
         """``:MEAS? (@n)``: one spot reading, V and I (``:FORM:ELEM:SENS VOLT,CURR``)."""

@@ -48,6 +48,41 @@ class TspSmu(Behaviour):
             limit_i=self.dev.get("limiti", ch),
             limit_v=self.dev.get("limitv", ch),
         )
+        self._push_off_state(ch)
+
+    # ------------------------------------------------------------------ output-off state
+    OFF_MODES = {0: "NORMAL", 1: "ZERO", 2: "HIGH_Z"}  # smuX.OUTPUT_NORMAL = 0, ...
+
+    def _push_off_state(self, ch: str) -> None:
+        """NORMAL: 0 V limited to offlimiti; ZERO: 0 V with limiti; HIGH_Z: relay open."""
+        mode = self.OFF_MODES[self.dev.get("offmode", ch)]
+        if mode == "HIGH_Z":
+            state = None
+        else:
+            state = ("V", self.dev.get("offlimiti" if mode == "NORMAL" else "limiti", ch))
+        self.world.set_terminal(self.key(ch), off_state=state)
+
+    def _set_off_mode(self, code: int, ch: str) -> None:
+        self.dev.put("offmode", code, ch)
+        self._push_off_state(ch)
+
+    def off_normal(self, ch: str) -> None:
+        self._set_off_mode(0, ch)
+
+    def off_zero(self, ch: str) -> None:
+        self._set_off_mode(1, ch)
+
+    def off_high_z(self, ch: str) -> None:
+        self._set_off_mode(2, ch)
+
+    def set_offlimiti(self, value: float, ch: str) -> None:
+        self._push_off_state(ch)
+
+    def print_offmode(self, ch: str) -> str:
+        return self.num(self.dev.get("offmode", ch))
+
+    def print_offlimiti(self, ch: str) -> str:
+        return self.num(self.dev.get("offlimiti", ch))
 
     def key(self, ch: str) -> str:
         return f"{self.inst.name}.{ch}"
@@ -93,6 +128,7 @@ class TspSmu(Behaviour):
 
     def set_limiti(self, value: float, ch: str) -> None:
         self.world.set_terminal(self.key(ch), limit_i=value)
+        self._push_off_state(ch)
 
     def set_limitv(self, value: float, ch: str) -> None:
         self.world.set_terminal(self.key(ch), limit_v=value)

@@ -310,3 +310,19 @@ def test_pulse_v_measure_i_matches_pulses_applied_directly(default):
         assert reading == pytest.approx(expected.i_row[i], rel=1e-9)
     np.testing.assert_array_equal(world.array.conductance(), twin.conductance())
     assert float(smu.query("print(smua.source.levelv)")) == 0.0  # back at the bias
+
+
+def test_output_off_states(default):
+    """2600B output off: NORMAL (default) holds 0 V limited to offlimiti; HIGH_Z opens the
+    relay (the line floats); ZERO holds 0 V with the output-on limit (2600B User's Manual)."""
+    smu, matrix, world = default
+    i_on, _ = read_cell(smu, matrix, 6, 9, 0.2)  # smub on at 0 V
+    smu.write("smub.source.output = smub.OUTPUT_OFF")  # NORMAL off: still 0 V
+    assert float(smu.query("print(smua.measure.i())")) == pytest.approx(i_on, rel=1e-12)
+    smu.write("smub.source.offlimiti = 1e-07")  # now the off state limits the column current
+    assert float(smu.query("print(smua.measure.i())")) == pytest.approx(1e-7, rel=1e-9)
+    smu.write("smub.source.offmode = smub.OUTPUT_HIGH_Z")  # relay open: no return path
+    assert abs(float(smu.query("print(smua.measure.i())"))) < 1e-15
+    smu.write("smub.source.offmode = smub.OUTPUT_ZERO")  # 0 V with limiti (0.1 A default)
+    assert float(smu.query("print(smua.measure.i())")) == pytest.approx(i_on, rel=1e-12)
+    assert smu.query("print(smub.source.offmode)") == f"{1:.15e}"

@@ -204,3 +204,24 @@ def test_compound_scpi_message_gets_one_joined_reply(classic):
     k2400.write(":SOUR:VOLT:LEV 0.5;:SENS:CURR:PROT 1e-05")
     assert k2400.query(":SOUR:VOLT:LEV?;:SENS:CURR:PROT?") == "+5.000000E-01;+1.000000E-05"
     assert k2400.query("*IDN?;:SYST:ERR?").endswith(';0,"No error"')
+
+
+def test_scpi_output_off_states(classic, keysight):
+    """2400 NORM off: 0 V at 0.5 % of the current range; HIMP: relay open (manual p. 18-59).
+    B2900 NORM off opens the output relay; ZERO holds 0 V (User's Guide table 6-1)."""
+    k2400, k2450, matrix, _ = classic
+    matrix.write('channel.close("1B01,2A05")')  # 2450 on row 0, (off) 2400 on column 0
+    k2450.write(":SOUR:VOLT 1.0")
+    k2450.write(":SOUR:VOLT:ILIM 0.01")
+    k2450.write(":OUTP ON")
+    current = float(k2450.query(':READ? "defbuffer1",READ,SOUR').split(",")[0])
+    assert current == pytest.approx(0.005 * 1.05e-4, rel=1e-9)  # the 2400's off-state limit
+    k2400.write(":OUTP:SMOD HIMP")
+    assert abs(float(k2450.query(':READ? "defbuffer1",READ,SOUR').split(",")[0])) < 1e-15
+    smu, e5250, _ = keysight
+    e5250.write(":ROUT:CLOS (@10101,20205)")  # smu 1 on row 0, (off) smu 2 on column 0
+    smu.write(":SOUR1:VOLT 0.2")
+    smu.write(":OUTP1 ON")
+    assert abs(float(smu.query(":MEAS? (@1)").split(",")[1])) < 1e-15
+    smu.write(":OUTP2:OFF:MODE ZERO")
+    assert float(smu.query(":MEAS? (@1)").split(",")[1]) > 1e-8
