@@ -15,7 +15,8 @@ voltages, so the World solves for the free terminal voltages with the responses 
 voltages (one batched solve), updates the active set one change at a time and repeats until it
 is consistent.
 
-An SMU whose output is off is disconnected (the high-impedance off state): its lines float.
+An SMU whose output is off does what its output-off state says (``TerminalState.off_state``):
+a 0 V (or 0 A) source with its off limit, or an open relay (its lines float).
 
 Time is virtual: measurements (NPLC), delays, relay settling and pulses call :meth:`advance`,
 which moves every cell by the voltage it really sees for that long (the physics' ``apply``,
