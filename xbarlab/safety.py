@@ -229,13 +229,11 @@ class SafeShutdown:
         matrices: Mapping[str, SwitchMatrix] | None = None,
         boards: Mapping[str, ArrayBoard] | None = None,
         verify: bool = True,
-        on_shutdown: Callable[[], None] | None = None,
     ):
         self.smus = dict(smus or {})
         self.matrices = dict(matrices or {})
         self.boards = dict(boards or {})
         self.verify = verify
-        self.on_shutdown = on_shutdown
         self.failures: list[tuple[str, BaseException]] = []
         self._previous_sigterm: Any = None
         self._installed = False
@@ -290,8 +288,6 @@ class SafeShutdown:
             for name, matrix in self.matrices.items():
                 attempt(name, lambda m=matrix, n=name: _expect(not m.closed(),
                                                                f"{n} relays still closed"))
-        if self.on_shutdown is not None:
-            attempt("bench", self.on_shutdown)
         return failures
 
 
