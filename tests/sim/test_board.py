@@ -178,3 +178,12 @@ def test_idle_and_reset(small):
         "1.000000e+01",
     )
     assert inst.query("VROW?") == ",".join(["F"] * 8)
+
+
+def test_long_replies_read_in_small_chunks(small):
+    inst, _ = small
+    inst.query("VROW 0.1,0.2,F,G,0.1,0.2,F,G")
+    whole = inst.query("MEAS:ALL?")
+    inst.chunk_size = 5
+    assert inst.query("MEAS:ALL?").split(";")[2:] == whole.split(";")[2:]
+    assert inst.query("VROW?") == "1.000000e-01,2.000000e-01,F,G,1.000000e-01,2.000000e-01,F,G"
