@@ -298,3 +298,25 @@ def test_board_row_driver_at_its_limit_flags_mvm_and_row_reads(conductances):
         readings = bench.read_row(0, 0.2, current_limit=tight)
         assert all(r.compliance for r in readings)
         assert not any(r.compliance for r in bench.read_row(1, 0.2, current_limit=tight))
+
+
+def test_a_pulse_moves_to_an_smu_that_can_pulse():
+    recording = RecordingBench(load_bench("classic"))  # a 2400 (no pulse mode) and a 2450
+    pulsed_by = []
+
+    def cannot(level, width, count=1, period=None):
+        raise NotImplementedError("the Keithley 2400 has no pulse mode")
+
+    recording.smus["smu1.1"].pulse = cannot
+    recording.smus["smu2.1"].pulse = lambda level, width, count=1, period=None: pulsed_by.append(
+        (level, {line: v for line, v in line_voltages(recording).items() if v}))
+    with recording.bench as bench:
+        bench.pulse(2, 3, 1.5, 1e-4, scheme="v/2")
+        bench.pulse(4, 4, 1.5, 1e-4, scheme="float")
+        assert bench.round_trips()["pulse"]["calls"] == 2
+        with pytest.raises(BenchError, match="no SMU free for row:0 can pulse"):
+            recording.smus["smu2.1"].pulse = cannot
+            bench.pulse(0, 0, 1.5, 1e-4, scheme="float")
+    level, biased = pulsed_by[0]
+    assert level == 1.5 and set(biased.values()) == {0.75}  # V/2 on every unselected line
+    assert len(biased) == 30 and Line("row", 2) not in biased and Line("col", 3) not in biased

@@ -206,6 +206,7 @@ class Bench:
         self._stats: dict[str, list[int]] = {}
         self._last_round_trips = 0
         self._terminal_ports = self._terminal_ports_from_wiring()
+        self._cannot_pulse: set[str] = set()
         self._shutdown = SafeShutdown(self.channels, self.matrices, self.boards)
         self._prepare()
 
@@ -536,10 +537,14 @@ class Bench:
         return all(self.spec.wiring.lines[line].instrument in ports for line in lines)
 
     def plan(
-        self, levels: Mapping[Line, float | None], exclusive: Sequence[Line] = ()
+        self,
+        levels: Mapping[Line, float | None],
+        exclusive: Sequence[Line] = (),
+        avoid: frozenset[str] = frozenset(),
     ) -> dict[str, tuple[float, frozenset[Line]]]:
         """Which terminal drives which lines at which level, or `BenchError` if the bench lacks
-        the sources. `exclusive` lines (sensed or pulsed) get an SMU of their own."""
+        the sources. `exclusive` lines (sensed or pulsed) get an SMU of their own, one not in
+        `avoid` when there is one."""
         groups: dict[float, list[Line]] = {}
         for line, level in levels.items():
             if level is not None and line not in exclusive:
@@ -550,11 +555,12 @@ class Bench:
         demands += [(level, lines, level == 0.0) for level, lines in sorted(groups.items())]
         free = sorted(self.channels)
         assignment: dict[str, tuple[float, frozenset[Line]]] = {}
-        for level, lines, groundable in demands:
+        for k, (level, lines, groundable) in enumerate(demands):
             if groundable and self._reachable("ground", lines):
                 assignment["ground"] = (0.0, frozenset(lines))
                 continue
-            terminal = next((t for t in free if self._reachable(t, lines)), None)
+            order = sorted(free, key=lambda t: t in avoid) if k < len(exclusive) else free
+            terminal = next((t for t in order if self._reachable(t, lines)), None)
             if terminal is None:
                 raise BenchError(
                     f"bench {self.spec.name!r} cannot bias the lines at "
@@ -600,15 +606,28 @@ class Bench:
                        reading.compliance or drivers_limited, reading.timestamp)
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
+        """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. An SMU
+        whose model cannot pulse (NotImplementedError, raised before it sends anything) is
+        remembered, and the pulse goes to another SMU if the bench has one."""
         dc = dict(levels)
         dc[pulsed] = 0.0
-        assignment = self.plan(dc, (pulsed,))
-        terminal = next(t for t, (_, lines) in assignment.items() if pulsed in lines)
         energy = self.guard.check_pulse(str(pulsed), v_pulse, width, limit, count)
-        self._check_assignment(assignment, "pulse bias")
-        self._apply(assignment, limit)
-        self.channels[terminal].pulse(v_pulse, width, count, period)
-        return energy
+        while True:
+            assignment = self.plan(dc, (pulsed,), avoid=frozenset(self._cannot_pulse))
+            terminal = next(t for t, (_, lines) in assignment.items() if pulsed in lines)
+            if terminal in self._cannot_pulse:
+                raise BenchError(
+                    f"bench {self.spec.name!r}: no SMU free for {pulsed} can pulse "
+                    f"({', '.join(sorted(self._cannot_pulse))} cannot)"
+                )
+            self._check_assignment(assignment, "pulse bias")
+            self._apply(assignment, limit)
+            try:
+                self.channels[terminal].pulse(v_pulse, width, count, period)
+            except NotImplementedError:
+                self._cannot_pulse.add(terminal)
+                continue
+            return energy
 
     def _check_assignment(self, assignment, what: str) -> None:
         for terminal, (level, lines) in assignment.items():
