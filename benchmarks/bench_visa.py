@@ -114,10 +114,54 @@ def read_map() -> tuple[float, float, float]:
     return 1024 / elapsed, solver_time[0] / elapsed, elapsed
 
 
+def board_product() -> float:
+    """Seconds per ``MEAS:ALL?`` with every row driven on the 128 x 128 board bench."""
+    rm = pyvisa.ResourceManager(XbarSimVisaLibrary.fresh("board"))
+    board = rm.open_resource("ASRL1::INSTR", read_termination="\n", write_termination="\n")
+    board.query("VROW " + ",".join(["0.1", "0.0"] * 64))
+    board.query("VCOL " + ",".join(["0"] * 128))
+    board.query("MEAS:ALL?")
+    start = time.perf_counter()
+    for _ in range(20):
+        board.query("MEAS:ALL?")
+    seconds = (time.perf_counter() - start) / 20
+    rm.close()
+    return seconds
+
+
+def sweep_cost(tmp: Path, noise: bool) -> float:
+    """Seconds for a 100-point 2636B list sweep (initiate + printbuffer) on the default bench."""
+    bench = tmp / f"sweep-{noise}.toml"
+    default = XbarSimVisaLibrary.fresh("default").bench.text
+    bench.write_text(default.replace("read_noise = true", f"read_noise = {str(noise).lower()}"))
+    rm = pyvisa.ResourceManager(XbarSimVisaLibrary.fresh(str(bench)))
+    smu = rm.open_resource("GPIB0::26::INSTR", read_termination="\n", write_termination="\n")
+    matrix = rm.open_resource("GPIB0::18::INSTR", read_termination="\n", write_termination="\n")
+    matrix.write('channel.close("1A01,4B01")')
+    levels = ",".join(repr(round(-0.5 + k * 0.01, 2)) for k in range(100))
+    for line in (
+        f"smua.trigger.source.listv({{{levels}}})",
+        "smua.trigger.count = 100",
+        "smua.trigger.measure.i(smua.nvbuffer1)",
+        "smua.source.output = smua.OUTPUT_ON",
+        "smub.source.output = smub.OUTPUT_ON",
+    ):
+        smu.write(line)
+    start = time.perf_counter()
+    smu.write("smua.nvbuffer1.clear()")
+    smu.write("smua.trigger.initiate()")
+    assert len(smu.query("printbuffer(1, 100, smua.nvbuffer1.readings)").split(", ")) == 100
+    seconds = time.perf_counter() - start
+    rm.close()
+    return seconds
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         computed, static = query_cost(Path(tmp))
+        sweep_quiet, sweep_noisy = sweep_cost(Path(tmp), False), sweep_cost(Path(tmp), True)
     cells_per_s, share, seconds = read_map()
+    product = board_product()
     print("| measurement | value |")
     print("|---|---:|")
     print(f"| @xbarsim computed query `print(smub.measure.i())` | {computed * 1e6:.1f} us |")
@@ -128,6 +172,9 @@ def main() -> None:
         f"({seconds:.2f} s) |"
     )
     print(f"| share of read-map time in the solver | {share * 100:.0f} % |")
+    print(f"| board 128x128 `MEAS:ALL?` (matrix-vector product) | {product * 1e3:.2f} ms |")
+    print(f"| 2636B 100-point sweep + printbuffer, no read noise | {sweep_quiet * 1e3:.1f} ms |")
+    print(f"| 2636B 100-point sweep + printbuffer, read noise | {sweep_noisy * 1e3:.1f} ms |")
 
 
 if __name__ == "__main__":
