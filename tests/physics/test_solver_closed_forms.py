@@ -126,6 +126,18 @@ def test_disconnected_floating_row_is_zero_and_leaves_the_rest_alone(rng):
     np.testing.assert_allclose(solution.i_col, reference.i_col, rtol=1e-10)
 
 
+@pytest.mark.parametrize("r_wire_col", [0.0, 1.0])
+def test_floating_columns_on_weak_cells_follow_their_word_nodes(r_wire_col):
+    """A floating column joined to the array by one 10 MΩ cell carries no current, so it sits
+    exactly at its word-line node: zero volts across that cell (a 1e-16 A residual there
+    would still allow a nanovolt error; the solver must converge the voltage too)."""
+    G = np.array([[1.5e-4, 2.2e-6, 1.0e-7, 1.2e-7, 1.2e-3, 3.7e-3]])
+    v_col = np.array([np.nan, -0.4, np.nan, 0.9, 0.2, np.nan])
+    solution = solve_crossbar(G, [0.8], v_col, r_wire_row=1.0, r_wire_col=r_wire_col)
+    floating = np.isnan(v_col)
+    assert np.abs(solution.v_cell[0, floating]).max() <= 1e-12
+
+
 def test_driven_row_with_all_cells_off_sits_at_its_source_voltage(rng):
     """A 1T1R row whose gate is off: no current, every word-line node at the source voltage."""
     G = rng.uniform(1e-6, 1e-4, (6, 5))

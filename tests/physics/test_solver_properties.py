@@ -141,3 +141,28 @@ def test_node_voltages_stay_within_the_terminal_voltages(network):
         slack = 1e-9 * (high - low + 1e-300)
         for nodes in (solution.v_word[b], solution.v_bit[b]):
             assert nodes.min() >= low - slack and nodes.max() <= high + slack
+
+
+@PROPERTY_SETTINGS
+@given(networks())
+def test_duality_of_word_and_bit_lines(network):
+    """Mapping word node (i, j) to bit node (n-1-j, m-1-i) turns source ends into sense ends
+    and the array into the one with G' = G[::-1, ::-1].T, line resistances swapped: the
+    dual's solution is the original's mirrored, with currents reversed in sign. This checks
+    the word-line and bit-line paths of the solver against each other."""
+    G, floating_rows, floating_cols, resistances, rng = network
+    m, n = G.shape
+    v_row, v_col = random_voltages(rng, floating_rows, floating_cols, 2)
+    r_source = np.broadcast_to(resistances["r_source"], (m,))
+    r_sense = np.broadcast_to(resistances["r_sense"], (n,))
+    solution = solve_crossbar(G, v_row, v_col, **resistances)
+    dual = solve_crossbar(G[::-1, ::-1].T, v_col[:, ::-1], v_row[:, ::-1],
+                          r_source=r_sense[::-1], r_sense=r_source[::-1],
+                          r_wire_row=resistances["r_wire_col"],
+                          r_wire_col=resistances["r_wire_row"])
+    tolerance = 1e-9 * current_scale(G, resistances, v_row, v_col, solution, dual)
+    np.testing.assert_allclose(dual.i_row, -solution.i_col[:, ::-1], rtol=0, atol=tolerance)
+    np.testing.assert_allclose(dual.i_col, -solution.i_row[:, ::-1], rtol=0, atol=tolerance)
+    v_max = max(np.nanmax(np.abs(v_row)), np.nanmax(np.abs(v_col), initial=0.0))
+    np.testing.assert_allclose(dual.v_cell, -solution.v_cell[:, ::-1, ::-1].transpose(0, 2, 1),
+                               rtol=0, atol=1e-9 * v_max)

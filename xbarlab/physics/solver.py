@@ -329,7 +329,10 @@ def _schur_direction_and_product(beta, z, p, q, t, line, G, g_row, g_col, lump_r
 @njit(cache=True, nogil=True, inline="always")
 def _step_and_precondition(alpha, x, p, r, z, g_col, lump_col, s_end_col, inv_col, ge_col,
                            state_col):
-    """x += alpha p; r -= alpha q (q held in z); then z = K^-1 r. Returns (|r|_1, r·z).
+    """x += alpha p; r -= alpha q (q held in z); then z = K^-1 r.
+
+    Returns (|r|_1, r·z, max|z|); z is the bit lines' own correction to their voltages, the
+    local error estimate of a node that hangs on weak cells.
 
     One sweep down the rows updates row i and advances every bit line's forward elimination
     (from its far end, row 0) by one row; a sweep back up finishes the bit lines.
@@ -337,6 +340,7 @@ def _step_and_precondition(alpha, x, p, r, z, g_col, lump_col, s_end_col, inv_co
     m, n = x.shape
     residual = 0.0
     r_z = 0.0
+    z_max = 0.0
     for i in range(m):
         for j in range(n):
             x[i, j] += alpha * p[i, j]
@@ -353,6 +357,7 @@ def _step_and_precondition(alpha, x, p, r, z, g_col, lump_col, s_end_col, inv_co
             zj = 0.0
         z[m - 1, j] = zj
         r_z += zj * r[m - 1, j]
+        z_max = max(z_max, abs(zj))
     if not lump_col:
         for i in range(m - 2, -1, -1):
             for j in range(n):
@@ -361,7 +366,8 @@ def _step_and_precondition(alpha, x, p, r, z, g_col, lump_col, s_end_col, inv_co
                     value = inv_col[i, j] * (z[i, j] + g_col * z[i + 1, j])
                 z[i, j] = value
                 r_z += value * r[i, j]
-    return residual, r_z
+                z_max = max(z_max, abs(value))
+    return residual, r_z, z_max
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -435,6 +441,19 @@ def _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, in
         v_end_row, v_end_col = v_end_rows[b], v_end_cols[b]
         current_floor, xU, xW = current_floors[b], xUs[b], xWs[b]
         step = 0 if lump_row else 1
+        # Voltages converge with currents, except behind weak cells (a floating line on one
+        # 10 MΩ cell holds a 1 nV error with a 1e-16 A residual): also require the bit
+        # lines' own correction z below rtol of the largest terminal voltage.
+        v_scale = 0.0
+        for i in range(m):
+            v_scale = max(v_scale, abs(v_end_row[i]))
+        for j in range(n):
+            v_scale = max(v_scale, abs(v_end_col[j]))
+        if v_scale == 0.0:  # every terminal at 0 V (or floating): every node is at 0 V
+            xU[:] = 0.0
+            xW[:] = 0.0
+            taken[b] = 0
+            continue
         work[:] = 0.0
         rU, r, p, z, t = work[0], work[1], work[2], work[3], work[4]
         # Residual of the full system with the free word-line nodes at 0 V, then the reduced
@@ -465,12 +484,13 @@ def _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, in
         r_z_previous = 0.0
         iterations = 0
         while True:
-            residual, r_z = _step_and_precondition(alpha, xW, p, r, z, g_col, lump_col, s_end_col,
-                                                   inv_col, ge_col, state_col)
+            residual, r_z, z_max = _step_and_precondition(alpha, xW, p, r, z, g_col, lump_col,
+                                                          s_end_col, inv_col, ge_col, state_col)
             largest = _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col,
                                                 lump_row, lump_col, ge_row, ge_col, v_end_row,
                                                 v_end_col, state_row, state_col)
-            if residual <= rtol * max(largest, current_floor) or r_z <= 0.0:
+            currents_converged = residual <= rtol * max(largest, current_floor)
+            if (currents_converged and z_max <= rtol * v_scale) or r_z <= 0.0:
                 break
             if iterations >= max_iterations:
                 iterations = -1
