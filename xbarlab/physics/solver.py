@@ -31,7 +31,9 @@ connected and is shared by every input vector; only the final pivot takes the en
 conductance. Pivots are carried as the excess over the wire conductance (``s``), which
 avoids cancellation when cells are 10^5 times weaker than wires. CG stops when the L1 norm
 of the residual (a sum of node current errors in amperes, which bounds the error of every
-terminal current) falls below ``RESIDUAL_RTOL`` times the largest terminal current.
+terminal current) falls below ``RESIDUAL_RTOL`` times the largest terminal current, and the
+bit lines' own correction K^-1 r (volts) below ``RESIDUAL_RTOL`` times the largest terminal
+voltage: a node hanging on weak cells can hold a voltage error whose current is negligible.
 
 Accuracy: iteration error below 1e-10 of the largest terminal current. Past that, double
 precision sets the floor for this and any other nodal solve (SuperLU included): current
