@@ -320,3 +320,13 @@ def test_a_pulse_moves_to_an_smu_that_can_pulse():
     level, biased = pulsed_by[0]
     assert level == 1.5 and set(biased.values()) == {0.75}  # V/2 on every unselected line
     assert len(biased) == 30 and Line("row", 2) not in biased and Line("col", 3) not in biased
+
+
+def test_crosspoints_the_wiring_does_not_use_are_forbidden(default_recording):
+    matrix = default_recording.matrices["matrix"]
+    # 707B: inputs A..H, six 12-output cards; wired: A, B, H on outputs 1-32 and 37-68
+    allowed = {f"{i}:{o}" for i in (1, 2, 8) for o in [*range(1, 33), *range(37, 69)]}
+    everything = {f"{i}:{o}" for i in range(1, 9) for o in range(1, 73)}
+    assert matrix.forbidden() == frozenset(everything - allowed)
+    with default_recording.bench, pytest.raises(ValueError, match="forbidden"):
+        matrix.close(["3:5"])  # input C: nothing wired there

@@ -239,11 +239,15 @@ class Bench:
         self._closed = {name: set() for name in self.matrices}
 
     def _prepare(self) -> None:
-        """Known state at start: sources off, relays open, board limits set and lines idle."""
+        """Known state at start: sources off, relays open, every crosspoint the wiring does not
+        use forbidden, board limits set and lines idle."""
         for channel in self.channels.values():
             channel.output_off()
-        for matrix in self.matrices.values():
+        for name, matrix in self.matrices.items():
             matrix.open_all()
+            unused = self._unused_crosspoints(name)
+            if unused:
+                matrix.set_forbidden(unused)
         if self._board is not None:
             board = self._board
             board.set_voltage_limit(self.spec.limits.max_voltage)
@@ -523,6 +527,20 @@ class Bench:
         return self.guard.check_compliance("current limit", limit)
 
     # -- matrix benches ------------------------------------------------------------------------
+
+    def _unused_crosspoints(self, matrix: str) -> list[str]:
+        """Crosspoints of `matrix` joining an unwired input or an output with no chip line."""
+        inst = self.spec.instruments[matrix]
+        wired_inputs = {port for ports in self._terminal_ports.values()
+                        for name, port in ports.items() if name == matrix}
+        wired_outputs = {port.output for port in self.spec.wiring.lines.values()
+                         if port.instrument == matrix}
+        return [
+            self.matrices[matrix].crosspoint(i, o)
+            for i in range(1, len(inst.info.inputs) + 1)
+            for o in range(1, inst.output_count + 1)
+            if i not in wired_inputs or o not in wired_outputs
+        ]
 
     def _terminal_ports_from_wiring(self) -> dict[str, dict[str, int]]:
         """terminal ("smu.a" or "ground") -> {matrix: 1-based input port}."""
