@@ -57,3 +57,27 @@ def test_board_mvm_sets_all_rows_in_one_command_and_reads_all_columns_in_one():
         ideal = v @ world.conductance()
     assert np.max(np.abs(result.currents - ideal)) / np.max(ideal) < 0.15  # IR drop only
     assert {world.board_level("board", channel) for channel in range(1, 257)} == {"F"}
+
+
+def test_an_unknown_driver_is_refused_and_the_sessions_opened_so_far_are_closed(tmp_path):
+    from xbarlab.bench import BenchError
+    from xbarlab.benchfile import load_bench
+
+    text = load_bench("classic").text.replace('driver = "keithley2450"',
+                                              'driver = "keithley9999"')
+    path = tmp_path / "typo.toml"
+    path.write_text(text)
+    with pytest.raises(BenchError, match="driver = 'keithley9999': no module"):
+        open_bench(str(path))
+    with open_bench("classic") as bench:  # no session was left open at those addresses
+        assert bench.read(0, 0, 0.2).current > 0
+
+
+def test_import_xbarlab_stays_light():
+    import subprocess
+    import sys
+
+    code = "import sys, xbarlab; print('pyvisa' in sys.modules, callable(xbarlab.open_bench))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60).stdout.split()
+    assert out == ["False", "True"]
