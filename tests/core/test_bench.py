@@ -8,7 +8,7 @@ import pytest
 from conftest import attach_ohmic_array, small_board_spec
 
 from xbarlab.bench import BenchError, bias_levels
-from xbarlab.benchfile import Line, load_bench
+from xbarlab.benchfile import Line, load_bench, parse_bench
 from xbarlab.dryrun import RecordingBench, RecordingMatrix
 from xbarlab.interfaces import LineState
 from xbarlab.safety import LimitError
@@ -184,10 +184,8 @@ def test_mvm_needs_a_board(default_recording):
         bench.mvm(np.zeros(32))
 
 
-def test_read_map_skips_the_chips_masked_cells_a_user_mask_and_done_cells(default_recording):
+def test_read_map_skips_the_chips_masked_cells_a_user_mask_and_done_cells():
     text = load_bench("default").text.replace("masked = []", "masked = [[0, 1], [2, 2]]")
-    from xbarlab.benchfile import parse_bench
-
     recording = RecordingBench(parse_bench(text, "masked.toml"))
     mask = np.zeros((32, 32), bool)
     mask[:3, :3] = True
