@@ -91,7 +91,6 @@ class OperatingPoint:
     voltage: dict[str, float]
     current: dict[str, float]
     compliance: set[str]
-    line_current: np.ndarray  # current flowing from the line's sources into each line end
     rows: tuple[np.ndarray, np.ndarray]  # (v_end, r_end) per row, NaN = floating
     cols: tuple[np.ndarray, np.ndarray]
 
@@ -484,7 +483,6 @@ class World:
                 voltage={k: float(volts[index[k]]) for k in keys},
                 current={k: float(currents[index[k]]) for k in keys},
                 compliance=compliance,
-                line_current=inflow[0],
                 rows=(v_end[0, :m], r_end[:m]),
                 cols=(v_end[0, m:], r_end[m:]),
             )

@@ -218,12 +218,6 @@ class Bench:
     origin: str = ""
     text: str = field(default="", repr=False)
 
-    def instrument_at(self, address: str) -> Instrument | None:
-        for inst in self.instruments.values():
-            if inst.address == address:
-                return inst
-        return None
-
 
 # ---------------------------------------------------------------- field helpers
 
