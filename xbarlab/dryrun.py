@@ -5,9 +5,11 @@ all: they keep the state they were told (levels, limits, outputs, closed relays,
 log every call. A `Ledger` watches them: after every call it works out each crossbar line's
 potential from the wiring of the bench file (which relay joins which line to which terminal, what
 each terminal sources) and keeps, per cell, the largest |V| across it and the largest current
-the sources could push through it (the smaller compliance of its two lines). Pulses add their
-worst-case energy |V| x I_limit x width x count. The safety guard runs in recording mode, so
-every limit the protocol would break is listed instead of stopping it at the first.
+the sources could push through it (the smaller compliance of its two lines). Each pulse adds
+its worst-case energy |V| x I_limit x width x count, and an estimate with every biased cell at
+the LRS conductance of the chip's device preset (`xbarlab.physics.presets`, used as a model
+only), capped by the worst case. The safety guard runs in recording mode, so every limit the
+protocol would break is listed instead of stopping it at the first.
 
 Measurements return NaN currents (nothing is measured), so a protocol that iterates until a
 target is reached runs to its iteration cap: the estimate is the worst case.
@@ -31,6 +33,7 @@ from xbarlab.bench import Bench, IoCounter
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import Line, load_bench
 from xbarlab.interfaces import BoardReading, LineLevel, LineState, Reading
+from xbarlab.physics.presets import preset
 from xbarlab.safety import SafetyGuard, Violation
 
 ROUND_TRIP = {"smu": 2e-3, "matrix": 5e-3, "board": 1e-3}
@@ -302,13 +305,14 @@ class Ledger:
 
     def __init__(self, spec: BenchSpec, smus: Mapping[str, RecordingSMU],
                  matrices: Mapping[str, RecordingMatrix], boards: Mapping[str, RecordingBoard],
-                 guard: SafetyGuard) -> None:
+                 guard: SafetyGuard, g_on: float) -> None:
         self.spec, self.smus, self.matrices, self.boards = spec, smus, matrices, boards
-        self.guard = guard
+        self.guard, self.g_on = guard, g_on
         rows, cols = spec.chip.rows, spec.chip.cols
         self.max_voltage = np.zeros((rows, cols))
         self.max_current = np.zeros((rows, cols))
         self.energy = 0.0
+        self.energy_estimate = 0.0
         self.pulses = 0
         self._board_lines: dict[tuple[str, str, int], Line] = {}
         for line, port in spec.wiring.lines.items():
@@ -340,10 +344,13 @@ class Ledger:
         return None
 
     def observe(self, instrument: str, method: str) -> None:
-        potentials = self.potentials()
+        across, allowed = self._across(self.potentials())
         if method == "pulse":
-            self._count_pulse(instrument)
-        self._account(potentials)
+            self._count_pulse(instrument, across)
+        biased = ~np.isnan(across)
+        self.max_voltage[biased] = np.maximum(self.max_voltage[biased], across[biased])
+        current = np.where(across > 0, allowed, 0.0)
+        self.max_current[biased] = np.maximum(self.max_current[biased], current[biased])
 
     def potentials(self) -> dict[Line, tuple[float, float]]:
         """Line -> (volts, current limit) for every line tied to a source; others float."""
@@ -390,7 +397,9 @@ class Ledger:
         level = smu.pulse_active if smu.pulse_active is not None else smu.level
         return level, smu.limit
 
-    def _account(self, potentials: Mapping[Line, tuple[float, float]]) -> None:
+    def _across(self, potentials: Mapping[Line, tuple[float, float]]):
+        """|V| across every cell (NaN unless both its lines are tied to a source) and the
+        current its sources allow through it."""
         rows, cols = self.max_voltage.shape
         v_row = np.full(rows, np.nan)
         i_row = np.full(rows, np.nan)
@@ -401,24 +410,24 @@ class Ledger:
                 v_row[line.index], i_row[line.index] = volts, limit
             else:
                 v_col[line.index], i_col[line.index] = volts, limit
-        across = np.abs(v_row[:, None] - v_col[None, :])
-        allowed = np.minimum(i_row[:, None], i_col[None, :])
-        biased = ~np.isnan(across)
-        self.max_voltage[biased] = np.maximum(self.max_voltage[biased], across[biased])
-        current = np.where(across > 0, allowed, 0.0)
-        self.max_current[biased] = np.maximum(self.max_current[biased], current[biased])
+        return np.abs(v_row[:, None] - v_col[None, :]), np.minimum(i_row[:, None], i_col[None, :])
 
-    def _count_pulse(self, instrument: str) -> None:
+    def _count_pulse(self, instrument: str, across: np.ndarray) -> None:
+        """Add a pulse's energy: the bound |V| x I_limit x on-time of its pulsed sources, and
+        the estimate, every biased cell at `g_on` (V^2 x g_on x on-time), capped by the bound."""
         self.pulses += 1
         if instrument in self.boards:
             board = self.boards[instrument]
             rows, cols = board.pulse_levels or ({}, {})
             volts = sum(abs(v) for v in [*rows.values(), *cols.values()])
-            self.energy += volts * board.current_limit * board.pulse_width * board.pulse_count
+            on_time = board.pulse_width * board.pulse_count
+            bound = volts * board.current_limit * on_time
         else:
             smu = self.smus[instrument]
-            self.energy += (abs(smu.pulse_active or 0.0) * smu.limit
-                            * smu.pulse_width * smu.pulse_count)
+            on_time = smu.pulse_width * smu.pulse_count
+            bound = abs(smu.pulse_active or 0.0) * smu.limit * on_time
+        self.energy += bound
+        self.energy_estimate += min(bound, float(np.nansum(across**2)) * self.g_on * on_time)
 
 
 # ------------------------------------------------------------------------ bench and report
@@ -429,6 +438,7 @@ class DryRunReport:
     """What a protocol would do: counts, per-cell worst case, time, energy and violations."""
 
     bench: str
+    preset: str
     operations: dict[str, dict[str, int]]
     instrument_calls: int
     pulses: int
@@ -436,6 +446,7 @@ class DryRunReport:
     max_current: np.ndarray
     duration: float
     energy: float
+    energy_estimate: float
     violations: list[Violation] = field(default_factory=list)
 
     @property
@@ -454,6 +465,7 @@ class DryRunReport:
             "max_abs_current": float(self.max_current.max(initial=0.0)),
             "estimated_duration_s": self.duration,
             "programming_energy_bound_j": self.energy,
+            "programming_energy_estimate_j": self.energy_estimate,
             "violations": list(dict.fromkeys(v.describe() for v in self.violations)),
         }
 
@@ -467,8 +479,10 @@ class DryRunReport:
             f"{s['instrument_calls']} instrument commands, {s['pulses']} pulses",
             f"max |V| across a cell: {s['max_abs_voltage']:.4g} V; max |I| the sources allow "
             f"through a cell: {s['max_abs_current']:.4g} A",
-            f"estimated duration: {s['estimated_duration_s']:.3f} s; programming energy "
-            f"(upper bound): {s['programming_energy_bound_j']:.4g} J",
+            f"estimated duration: {s['estimated_duration_s']:.3f} s; programming energy: "
+            f"{s['programming_energy_estimate_j']:.4g} J with every biased cell at the "
+            f"{self.preset} preset's LRS, at most {s['programming_energy_bound_j']:.4g} J "
+            "(sources at their limits)",
         ]
         if self.violations:
             shown = s["violations"][:VIOLATIONS_SHOWN]
@@ -501,7 +515,8 @@ class RecordingBench:
             else:
                 self.boards[name] = RecordingBoard(name, inst.rows, inst.cols, self.recorder)
         self.guard = SafetyGuard(spec.limits, record_violations=True)
-        self.ledger = Ledger(spec, self.smus, self.matrices, self.boards, self.guard)
+        g_on = preset(spec.chip.preset).g_max  # the chip's device kind, as a model only
+        self.ledger = Ledger(spec, self.smus, self.matrices, self.boards, self.guard, g_on)
         self.recorder.listeners.append(self.ledger.observe)
         self.bench = Bench(spec, self.smus, self.matrices, self.boards, guard=self.guard,
                            io=self.io, identities={n: "dry run" for n in spec.instruments},
@@ -510,6 +525,7 @@ class RecordingBench:
     def report(self) -> DryRunReport:
         return DryRunReport(
             bench=self.spec.name,
+            preset=self.spec.chip.preset,
             operations=self.bench.round_trips(),
             instrument_calls=self.io.total,
             pulses=self.ledger.pulses,
@@ -517,6 +533,7 @@ class RecordingBench:
             max_current=self.ledger.max_current.copy(),
             duration=self.recorder.duration,
             energy=self.ledger.energy,
+            energy_estimate=self.ledger.energy_estimate,
             violations=list(self.guard.violations),
         )
 

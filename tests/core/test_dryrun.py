@@ -29,6 +29,8 @@ def test_board_protocol_numbers_match_the_hand_computation():
     assert report.operation_count == 4 and report.pulses == 1
     # 2 V on the selected row over 0 V, 1 mA compliance, 1 ms, 3 times
     assert report.energy == pytest.approx(2.0 * 1e-3 * 1e-3 * 3)
+    # binary preset LRS 100 uS: the selected cell at 2 V, six half-selected cells at 1 V
+    assert report.energy_estimate == pytest.approx((4.0 + 6 * 1.0) * 100e-6 * 1e-3 * 3)
     expected_v = np.array([[0.2, 0.1, 0.1, 1.0],
                            [0.2, 0.2, 0.2, 1.0],
                            [1.0, 1.0, 1.0, 2.0],
