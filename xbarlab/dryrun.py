@@ -153,10 +153,17 @@ class RecordingMatrix:
         return f"{input_port}:{output_port}"
 
     def close(self, channels: Iterable[str]) -> None:
+        """Refuses, like the drivers, forbidden crosspoints and two inputs on one output."""
         channels = set(channels)
         refused = channels & self.forbidden_set
         if refused:
             raise ValueError(f"{self.name}: crosspoints {sorted(refused)} are forbidden")
+        inputs: dict[int, int] = {}
+        for channel in sorted(self.closed_set | channels):
+            input_port, output = self.ports(channel)
+            if inputs.setdefault(output, input_port) != input_port:
+                raise ValueError(f"{self.name}: closing {sorted(channels)} would join inputs "
+                                 f"{inputs[output]} and {input_port} on output {output}")
         self.closed_set |= channels
         self._log("close")
 
@@ -230,16 +237,29 @@ class RecordingBoard:
         self.current_limit = float(amperes)
         self._log("set_current_limit")
 
+    def _check_lines(self, rows: Iterable[int], columns: Iterable[int]) -> None:
+        """Line indices the board has (it refuses others, error 103)."""
+        for kind, indices, size in (("row", rows, self._rows), ("column", columns, self._columns)):
+            bad = [k for k in indices if not 0 <= k < size]
+            if bad:
+                raise ValueError(f"{self.name}: {kind} lines {bad} outside 0..{size - 1}")
+
     def set_rows(self, levels: Sequence[LineLevel]) -> None:
+        if len(levels) != self._rows:
+            raise ValueError(f"{self.name}: {len(levels)} row levels for {self._rows} rows")
         self.row_levels = list(levels)
         self._log("set_rows")
 
     def set_columns(self, levels: Sequence[LineLevel]) -> None:
+        if len(levels) != self._columns:
+            raise ValueError(f"{self.name}: {len(levels)} column levels for {self._columns} "
+                             "columns")
         self.column_levels = list(levels)
         self._log("set_columns")
 
     def set_lines(self, rows: Mapping[int, LineLevel] | None = None,
                   columns: Mapping[int, LineLevel] | None = None) -> None:
+        self._check_lines(rows or {}, columns or {})
         for index, level in (rows or {}).items():
             self.row_levels[index] = level
         for index, level in (columns or {}).items():
@@ -263,6 +283,7 @@ class RecordingBoard:
                             np.zeros(self._rows, bool), np.zeros(self._columns, bool), time.time())
 
     def read_one(self, row: int, column: int, voltage: float) -> Reading:
+        self._check_lines([row], [column])
         saved = self.row_levels[:], self.column_levels[:]
         self.row_levels = [LineState.FLOAT] * self._rows
         self.column_levels = [LineState.FLOAT] * self._columns
@@ -276,6 +297,7 @@ class RecordingBoard:
     def pulse(self, width: float, rows: Mapping[int, float] | None = None,
               columns: Mapping[int, float] | None = None, count: int = 1,
               period: float | None = None) -> None:
+        self._check_lines(rows or {}, columns or {})
         self.pulse_levels = (dict(rows or {}), dict(columns or {}))
         self.pulse_width, self.pulse_count = width, count
         try:
@@ -355,7 +377,6 @@ class Ledger:
     def potentials(self) -> dict[Line, tuple[float, float]]:
         """Line -> (volts, current limit) for every line tied to a source; others float."""
         potentials: dict[Line, tuple[float, float]] = {}
-        by_terminal: dict[Line, str] = {}
         for name, matrix in self.matrices.items():
             for channel in matrix.closed_set:
                 input_port, output = RecordingMatrix.ports(channel)
@@ -363,11 +384,6 @@ class Ledger:
                 terminal = self.terminal_at(name, input_port)
                 if line is None or terminal is None:
                     continue
-                if line in by_terminal and by_terminal[line] != terminal:
-                    self.guard.violations.append(Violation(
-                        "wiring: one terminal per line", f"{line} joined to {by_terminal[line]} "
-                        f"and {terminal}", 2, 1, "terminals"))
-                by_terminal[line] = terminal
                 source = self._terminal_potential(terminal)
                 if source is not None:
                     potentials[line] = source

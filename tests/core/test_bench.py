@@ -328,3 +328,10 @@ def test_crosspoints_the_wiring_does_not_use_are_forbidden(default_recording):
     assert matrix.forbidden() == frozenset(everything - allowed)
     with default_recording.bench, pytest.raises(ValueError, match="forbidden"):
         matrix.close(["3:5"])  # input C: nothing wired there
+
+
+def test_recording_matrix_refuses_two_inputs_on_one_output_like_the_drivers(default_recording):
+    matrix = default_recording.matrices["matrix"]
+    matrix.close(["1:3"])
+    with pytest.raises(ValueError, match="would join inputs 1 and 8 on output 3"):
+        matrix.close(["8:3"])  # smu.a (A) and ground (H) on row:2

@@ -70,13 +70,3 @@ def test_every_violation_is_listed_and_the_protocol_runs_on():
     assert report.pulses == 2
     assert report.max_voltage[0, 0] == pytest.approx(6.0)
     assert "distinct limit violation(s)" in report.format()
-
-
-def test_two_terminals_joined_on_one_line_are_reported(default_recording):
-    matrix = default_recording.matrices["matrix"]
-    smu = default_recording.smus["smu.a"]
-    smu.source_voltage(0.5, 1e-3)
-    smu.output_on()
-    matrix.close(["1:3", "8:3"])  # smu.a (input A) and ground (input H) on row:2
-    assert any(v.limit == "wiring: one terminal per line" and "row:2" in v.quantity
-               for v in default_recording.guard.violations)
