@@ -41,8 +41,11 @@ errors of about eps·V·g_max, g_max being the strongest conductance (a wire or 
 and up to ~1e3 times that in the worst random networks tried (measured against long-double
 iterative refinement; this solver was as close as SuperLU or closer). That exceeds 1e-9 of
 the largest current only when that current is tiny next to g_max·V, e.g. one 10 MΩ path
-behind 0.1 Ω sources. In the usual regimes (κ from 0.01 to 100, physics.md §3) outputs
-agree with SuperLU and ngspice to ~1e-11.
+behind 0.1 Ω sources. Likewise the voltage of a floating group of lines that reaches the
+rest of the array only through a very weak cell is known to (rounding residual) / (that
+cell's conductance): up to ~1e-8 of V in the worst random networks tried, for SuperLU too
+(sometimes better, sometimes worse than this solver). In the usual regimes (κ from 0.01 to
+100, physics.md §3) outputs agree with SuperLU and ngspice to ~1e-11.
 
 Memory is O(m·n·B); no dense matrix is formed. One vector's solve runs in a single numba
 function (two fused sweeps over the array per iteration, no Python in the loop); the
