@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -98,18 +97,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(args, protocol, params) -> int:
-    from xbarlab.benchfile import load_bench
-    from xbarlab.dryrun import RecordingBench
-    from xbarlab.progress import Progress
-    from xbarlab.store import RunStore
+    from xbarlab.dryrun import dry_run
 
-    recording = RecordingBench(load_bench(args.bench))
-    with tempfile.TemporaryDirectory() as scratch, RunStore(scratch) as store:
-        run = store.start_run(args.protocol, params, recording.spec.text,
-                              shape=(recording.bench.rows, recording.bench.cols))
-        with run, recording.bench as bench:
-            protocol(bench, run, Progress(show=False), **params)
-    report = recording.report()
+    report = dry_run(protocol, args.bench, **params)
     print(report.format())
     if args.json:
         print(json.dumps({"dry_run": True, "protocol": args.protocol, "params": params,

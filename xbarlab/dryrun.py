@@ -21,6 +21,7 @@ instrument spends (integration time, pulse widths and periods, sweep delays).
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -556,8 +557,18 @@ class RecordingBench:
 
 def dry_run(protocol: Callable[..., Any], bench_file: str | None = None,
             **params: Any) -> DryRunReport:
-    """Run `protocol(bench, **params)` on a recording copy of the bench and report it."""
+    """Play a registered-style protocol, ``protocol(bench, run, progress, **params)``, on a
+    recording copy of the bench (`bench_file`, or the embedded default) and report it.
+
+    Its points go to a scratch run store that is deleted afterwards: a dry run leaves nothing.
+    """
+    from xbarlab.progress import Progress
+    from xbarlab.store import RunStore
+
     recording = RecordingBench(load_bench(bench_file))
-    with recording.bench as bench:
-        protocol(bench, **params)
+    with tempfile.TemporaryDirectory() as scratch, RunStore(scratch) as store:
+        run = store.start_run("dry-run", params, recording.spec.text,
+                              shape=(recording.bench.rows, recording.bench.cols))
+        with run, recording.bench as bench:
+            protocol(bench, run, Progress(show=False), **params)
     return recording.report()

@@ -42,7 +42,7 @@ def test_board_protocol_numbers_match_the_hand_computation():
 
 
 def test_matrix_bench_float_read_duration_from_the_cost_model():
-    report = dry_run(lambda bench: bench.read(3, 4, 0.2), "default")
+    report = dry_run(lambda bench, run, progress: bench.read(3, 4, 0.2), "default")
     # start: 2 outputs off (2 ms), open all and forbid the unused crosspoints (2 x 5 ms);
     # read: one close (5 ms), two sources and two
     # outputs on (4 x 2 ms), two measurements, the sense and the driver's compliance (2 x (2 ms
@@ -57,7 +57,7 @@ def test_matrix_bench_float_read_duration_from_the_cost_model():
 def test_every_violation_is_listed_and_the_protocol_runs_on():
     seen = []
 
-    def reckless(bench):
+    def reckless(bench, run, progress):
         bench.pulse(0, 0, 6.0, 1e-3)
         bench.pulse(1, 1, 1.0, 2.0)
         seen.append("finished")
