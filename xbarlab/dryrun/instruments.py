@@ -1,0 +1,295 @@
+"""Recording instruments: the `xbarlab.interfaces` protocols with no instrument I/O.
+
+Each keeps the state it was told (levels, limits, outputs, closed relays, line levels), refuses
+what the real instruments refuse (forbidden crosspoints, two inputs on one output, lines the
+board does not have) and logs every call, with its estimated duration, on a shared `Recorder`.
+Measurements return NaN currents: nothing is measured.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from xbarlab.bench import IoCounter
+from xbarlab.interfaces import BoardReading, LineLevel, LineState, Reading
+
+ROUND_TRIP = {"smu": 2e-3, "matrix": 5e-3, "board": 1e-3}
+"""Seconds per command by instrument kind: GPIB/USB round trip for an SMU, relay actuation and
+settling for a matrix, serial transfer for the board."""
+POWER_LINE_CYCLE = 1 / 50
+"""Seconds per NPLC (50 Hz mains, the longer of 50/60 Hz)."""
+
+
+class Recorder:
+    """The shared log of a recording bench: every call, its instrument, and its duration."""
+
+    def __init__(self, io: IoCounter) -> None:
+        self.io = io
+        self.calls: Counter[str] = Counter()
+        self.duration = 0.0
+        self.listeners: list[Callable[[str, str], None]] = []
+
+    def log(self, instrument: str, kind: str, method: str, seconds: float = 0.0) -> None:
+        self.io.add(instrument)
+        self.calls[f"{instrument}.{method}"] += 1
+        self.duration += ROUND_TRIP[kind] + seconds
+        for listener in self.listeners:
+            listener(instrument, method)
+
+
+class RecordingSMU:
+    """A source-measure channel that remembers what it was told and sends nothing."""
+
+    def __init__(self, name: str, recorder: Recorder) -> None:
+        self.name, self._recorder = name, recorder
+        self.function = "VOLT"
+        self.level = 0.0
+        self.limit = 1e-4  # power-on compliance of a typical SMU: 100 uA
+        self.output = False
+        self.nplc = 1.0
+        self.current_range: float | None = None
+        self.pulse_active: float | None = None  # level during the pulse being logged
+
+    def _log(self, method: str, seconds: float = 0.0) -> None:
+        self._recorder.log(self.name, "smu", method, seconds)
+
+    @property
+    def current_limit(self) -> float:
+        return self.limit if self.function == "VOLT" else math.nan
+
+    def source_voltage(self, level: float, current_limit: float) -> None:
+        self.function, self.limit, self.level = "VOLT", float(current_limit), float(level)
+        self._log("source_voltage")
+
+    def source_current(self, level: float, voltage_limit: float) -> None:
+        self.function, self.limit, self.level = "CURR", float(voltage_limit), float(level)
+        self._log("source_current")
+
+    def set_current_range(self, amperes: float | None) -> None:
+        self.current_range = amperes
+        self._log("set_current_range")
+
+    def set_nplc(self, nplc: float) -> None:
+        self.nplc = float(nplc)
+        self._log("set_nplc")
+
+    def output_on(self) -> None:
+        self.output = True
+        self._log("output_on")
+
+    def output_off(self) -> None:
+        self.output = False
+        self._log("output_off")
+
+    def output_enabled(self) -> bool:
+        self._log("output_enabled")
+        return self.output
+
+    def measure(self) -> Reading:
+        self._log("measure", self.nplc * POWER_LINE_CYCLE)
+        voltage = self.level if self.function == "VOLT" else math.nan
+        return Reading(voltage, math.nan, False, time.time())
+
+    def sweep(self, levels: Sequence[float], delay: float) -> list[Reading]:
+        readings = []
+        self.output = True
+        for level in levels:
+            self.level = float(level)
+            self._log("sweep", delay + self.nplc * POWER_LINE_CYCLE)
+            readings.append(Reading(self.level, math.nan, False, time.time()))
+        return readings
+
+    def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
+        self.pulse_active = float(level)
+        self.pulse_width, self.pulse_count = width, count
+        try:
+            self._log("pulse", count * (period if period is not None else width))
+        finally:
+            self.pulse_active = None
+
+    def shutdown(self) -> None:
+        self.level, self.output = 0.0, False
+        self._log("shutdown")
+
+
+class RecordingMatrix:
+    """A switch matrix that remembers its closed crosspoints (named ``"<input>:<output>"``)."""
+
+    def __init__(self, name: str, recorder: Recorder) -> None:
+        self.name, self._recorder = name, recorder
+        self.closed_set: set[str] = set()
+        self.forbidden_set: frozenset[str] = frozenset()
+        self.break_before_make = True
+
+    def _log(self, method: str) -> None:
+        self._recorder.log(self.name, "matrix", method)
+
+    def crosspoint(self, input_port: int, output_port: int) -> str:
+        return f"{input_port}:{output_port}"
+
+    def close(self, channels: Iterable[str]) -> None:
+        """Refuses, like the drivers, forbidden crosspoints and two inputs on one output."""
+        channels = set(channels)
+        refused = channels & self.forbidden_set
+        if refused:
+            raise ValueError(f"{self.name}: crosspoints {sorted(refused)} are forbidden")
+        inputs: dict[int, int] = {}
+        for channel in sorted(self.closed_set | channels):
+            input_port, output = self.ports(channel)
+            if inputs.setdefault(output, input_port) != input_port:
+                raise ValueError(f"{self.name}: closing {sorted(channels)} would join inputs "
+                                 f"{inputs[output]} and {input_port} on output {output}")
+        self.closed_set |= channels
+        self._log("close")
+
+    def open(self, channels: Iterable[str]) -> None:
+        self.closed_set -= set(channels)
+        self._log("open")
+
+    def exclusive_close(self, channels: Iterable[str]) -> None:
+        self.closed_set = set()
+        self.close(channels)
+
+    def open_all(self) -> None:
+        self.closed_set = set()
+        self._log("open_all")
+
+    def closed(self) -> frozenset[str]:
+        self._log("closed")
+        return frozenset(self.closed_set)
+
+    def set_forbidden(self, channels: Iterable[str]) -> None:
+        self.forbidden_set = frozenset(channels)
+        self._log("set_forbidden")
+
+    def forbidden(self) -> frozenset[str]:
+        return self.forbidden_set
+
+    def set_break_before_make(self, enabled: bool) -> None:
+        self.break_before_make = bool(enabled)
+        self._log("set_break_before_make")
+
+    def shutdown(self) -> None:
+        self.open_all()
+
+    @staticmethod
+    def ports(channel: str) -> tuple[int, int]:
+        """(input, output) of a crosspoint name."""
+        input_port, output_port = channel.split(":")
+        return int(input_port), int(output_port)
+
+
+class RecordingBoard:
+    """An array board that remembers every line's level, its limits and idle mode."""
+
+    def __init__(self, name: str, rows: int, columns: int, recorder: Recorder) -> None:
+        self.name, self._recorder = name, recorder
+        self._rows, self._columns = rows, columns
+        self.row_levels: list[LineLevel] = [LineState.FLOAT] * rows
+        self.column_levels: list[LineLevel] = [LineState.FLOAT] * columns
+        self.voltage_limit = 10.0
+        self.current_limit = 1e-3
+        self.idle_state = LineState.FLOAT
+        self.integration_time = 1e-3
+        self.pulse_levels: tuple[dict[int, float], dict[int, float]] | None = None
+
+    def _log(self, method: str, seconds: float = 0.0) -> None:
+        self._recorder.log(self.name, "board", method, seconds)
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    @property
+    def columns(self) -> int:
+        return self._columns
+
+    def set_voltage_limit(self, volts: float) -> None:
+        self.voltage_limit = float(volts)
+        self._log("set_voltage_limit")
+
+    def set_current_limit(self, amperes: float) -> None:
+        self.current_limit = float(amperes)
+        self._log("set_current_limit")
+
+    def _check_lines(self, rows: Iterable[int], columns: Iterable[int]) -> None:
+        """Line indices the board has (it refuses others, error 103)."""
+        for kind, indices, size in (("row", rows, self._rows), ("column", columns, self._columns)):
+            bad = [k for k in indices if not 0 <= k < size]
+            if bad:
+                raise ValueError(f"{self.name}: {kind} lines {bad} outside 0..{size - 1}")
+
+    def set_rows(self, levels: Sequence[LineLevel]) -> None:
+        if len(levels) != self._rows:
+            raise ValueError(f"{self.name}: {len(levels)} row levels for {self._rows} rows")
+        self.row_levels = list(levels)
+        self._log("set_rows")
+
+    def set_columns(self, levels: Sequence[LineLevel]) -> None:
+        if len(levels) != self._columns:
+            raise ValueError(f"{self.name}: {len(levels)} column levels for {self._columns} "
+                             "columns")
+        self.column_levels = list(levels)
+        self._log("set_columns")
+
+    def set_lines(self, rows: Mapping[int, LineLevel] | None = None,
+                  columns: Mapping[int, LineLevel] | None = None) -> None:
+        self._check_lines(rows or {}, columns or {})
+        for index, level in (rows or {}).items():
+            self.row_levels[index] = level
+        for index, level in (columns or {}).items():
+            self.column_levels[index] = level
+        self._log("set_lines")
+
+    def float_all(self) -> None:
+        self._all(LineState.FLOAT, "float_all")
+
+    def ground_all(self) -> None:
+        self._all(LineState.GROUND, "ground_all")
+
+    def _all(self, state: LineState, method: str) -> None:
+        self.row_levels = [state] * self._rows
+        self.column_levels = [state] * self._columns
+        self._log(method)
+
+    def measure_currents(self) -> BoardReading:
+        self._log("measure_currents", self.integration_time)
+        return BoardReading(np.full(self._rows, np.nan), np.full(self._columns, np.nan),
+                            np.zeros(self._rows, bool), np.zeros(self._columns, bool), time.time())
+
+    def read_one(self, row: int, column: int, voltage: float) -> Reading:
+        self._check_lines([row], [column])
+        saved = self.row_levels[:], self.column_levels[:]
+        self.row_levels = [LineState.FLOAT] * self._rows
+        self.column_levels = [LineState.FLOAT] * self._columns
+        self.row_levels[row], self.column_levels[column] = float(voltage), 0.0
+        try:
+            self._log("read_one", self.integration_time)
+        finally:
+            self.row_levels, self.column_levels = saved
+        return Reading(float(voltage), math.nan, False, time.time())
+
+    def pulse(self, width: float, rows: Mapping[int, float] | None = None,
+              columns: Mapping[int, float] | None = None, count: int = 1,
+              period: float | None = None) -> None:
+        self._check_lines(rows or {}, columns or {})
+        self.pulse_levels = (dict(rows or {}), dict(columns or {}))
+        self.pulse_width, self.pulse_count = width, count
+        try:
+            self._log("pulse", count * (period if period is not None else width))
+        finally:
+            self.pulse_levels = None
+
+    def set_idle_mode(self, state: LineState) -> None:
+        self.idle_state = state
+        self.row_levels = [state] * self._rows
+        self.column_levels = [state] * self._columns
+        self._log("set_idle_mode")
+
+    def shutdown(self) -> None:
+        self.set_idle_mode(self.idle_state)
