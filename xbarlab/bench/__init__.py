@@ -2,23 +2,17 @@
 
 * `open_bench(path=None)` opens the instruments of a bench file (the embedded ``default`` when
   no path) and returns a context-managed `Bench` (`xbarlab.bench.opening`).
-* `Bench` reads cells and maps with a bias scheme, pulses with half-select protection, runs
-  matrix-vector products on an array board, idles, and counts round trips
-  (`xbarlab.bench.operations`).
+* `Bench` reads cells and maps with a bias scheme (`xbarlab.bench.schemes`), pulses with
+  half-select protection, runs matrix-vector products on an array board, idles, and counts
+  round trips (`xbarlab.bench.operations`; routing on switch matrices in `matrix`, board lines
+  in `board`, the bench check in `selftest`, returned records in `readings`).
 * Protocols are plain callables registered by name (`xbarlab.bench.protocols`).
 """
 
 from xbarlab.bench.opening import CountingResource, driver_class, open_bench
-from xbarlab.bench.operations import (
-    PULSE_SCHEMES,
-    READ_SCHEMES,
-    Bench,
-    BenchError,
-    CellReading,
-    IoCounter,
-    MvmResult,
-    bias_levels,
-)
+from xbarlab.bench.operations import Bench
+from xbarlab.bench.readings import BenchError, CellReading, IoCounter, MvmResult
+from xbarlab.bench.schemes import PULSE_SCHEMES, READ_SCHEMES, bias_levels
 
 __all__ = [
     "PULSE_SCHEMES",

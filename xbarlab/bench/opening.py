@@ -12,7 +12,8 @@ import importlib
 import inspect
 from typing import Any
 
-from xbarlab.bench.operations import Bench, BenchError, IoCounter
+from xbarlab.bench.operations import Bench
+from xbarlab.bench.readings import BenchError, IoCounter
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import load_bench
 from xbarlab.interfaces import ArrayBoard, SourceMeasureChannel, SwitchMatrix

@@ -1,0 +1,143 @@
+"""Array-board benches: chip lines on board lines, levels set in as few commands as fit.
+
+`BoardLines` is part of `xbarlab.bench.operations.Bench` and works on its state (spec, guard,
+the board, the line levels and current limit it last set). Chip line i sits on the board line
+the wiring names; a set-lines command is used while it fits the board's command length, else one
+full-vector command per kind of line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from xbarlab.bench.readings import BenchError
+from xbarlab.bench.schemes import shift_candidates, shifted
+from xbarlab.benchfile import Line
+from xbarlab.interfaces import LineState, Reading
+
+SET_LINES_CHARACTERS = 16
+"""Upper estimate of the characters one line takes in a board's set-lines command (``R12=0.1,``)."""
+BOARD_COMMAND_CHARACTERS = 4000
+"""Longest board command the bench builds (the board accepts 4096, array_board.md)."""
+
+
+class BoardLines:
+    """Board-bench half of `Bench` (see the module docstring)."""
+
+    def _board_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Board line index of every chip row and column, from the wiring: channel k is board
+        row k-1 for k <= the board's rows, else board column k-1-rows (benchfile)."""
+        inst = self.spec.instruments[self._board_name]
+        rows, cols = np.zeros(self.rows, int), np.zeros(self.cols, int)
+        for line, port in self.spec.wiring.lines.items():
+            on_row_driver = port.output <= inst.rows
+            if on_row_driver != (line.kind == "row"):
+                raise BenchError(
+                    f"bench {self.spec.name!r}: {line} is on board channel {port.output}; "
+                    f"allowed: rows on channels 1..{inst.rows}, columns on "
+                    f"{inst.rows + 1}..{inst.rows + inst.cols}"
+                )
+            if line.kind == "row":
+                rows[line.index] = port.output - 1
+            else:
+                cols[line.index] = port.output - 1 - inst.rows
+        return rows, cols
+
+    def _board_limit(self, limit: float) -> None:
+        if limit != self._board_current_limit:
+            self._board_current_limit = None
+            self._board.set_current_limit(limit)
+            self.guard.verify_current_limit(self._board_name, self._board, limit)
+            self._board_current_limit = limit
+
+    def _board_read(self, levels, row, col, v_read, scheme, limit) -> Reading:
+        if scheme == "float":
+            self.guard.check_voltage(f"read level on row:{row}", v_read)
+            self._board_limit(limit)
+            # the row current: positive for a positive cell current
+            return self._board.read_one(int(self._board_rows[row]), int(self._board_cols[col]),
+                                        v_read)
+        moved = min(
+            (shifted(levels, offset) for offset in shift_candidates(levels)),
+            key=lambda lv: max(abs(v) for v in lv.values() if v is not None),
+        )
+        targets = {line: LineState.FLOAT if v is None else v for line, v in moved.items()}
+        for line, level in moved.items():
+            if level is not None:
+                self.guard.check_voltage(f"read level on {line}", level)
+        self._board_limit(limit)
+        self._board_apply(targets)
+        reading = self._board.measure_currents()
+        on_board = self._board_cols[col]
+        limited = np.asarray(reading.row_compliance, bool)[self._board_rows].any() or bool(
+            reading.column_compliance[on_board])
+        return Reading(math.nan, -float(reading.column_currents[on_board]), bool(limited),
+                       reading.timestamp)
+
+    def _board_apply(self, targets: Mapping[Line, float | LineState]) -> None:
+        changed = {line: v for line, v in targets.items() if self._board_levels.get(line) != v}
+        if not changed:
+            return
+        rows = {int(self._board_rows[line.index]): v
+                for line, v in changed.items() if line.kind == "row"}
+        cols = {int(self._board_cols[line.index]): v
+                for line, v in changed.items() if line.kind == "col"}
+        self._board_levels.update(changed)
+        if len(changed) * SET_LINES_CHARACTERS > BOARD_COMMAND_CHARACTERS:
+            if rows:  # one full-vector command per kind instead of a too long VSET
+                self._board.set_rows(self._board_vector("row", self._board.rows))
+            if cols:
+                self._board.set_columns(self._board_vector("col", self._board.columns))
+            return
+        self._board.set_lines(rows=rows or None, columns=cols or None)
+
+    def _board_vector(self, kind: str, size: int) -> list[float | LineState]:
+        """Every board line of `kind`: its chip line's level, idle where no chip line is."""
+        vector: list[float | LineState] = [self._idle_state] * size
+        indices = self._board_rows if kind == "row" else self._board_cols
+        for index, on_board in enumerate(indices):
+            vector[on_board] = self._board_levels[Line(kind, index)]
+        return vector
+
+    def _board_pulse(self, levels, row, col, scheme, width, count, period, limit) -> float:
+        """Unselected lines biased in DC, then one PULSE of the selected row and column.
+
+        ``v/2``: every line sits at V/2 in DC (no cell sees a voltage between pulses) and stays
+        there. ``v/3``: unselected rows at V/3, columns at 2V/3 and the selected pair with them
+        (every cell at -V/3 in DC, as during the pulse), then back to the idle mode at once.
+        """
+        selected_row, selected_col = Line("row", row), Line("col", col)
+        pulsed = {selected_row: levels[selected_row], selected_col: levels[selected_col]}
+        energy = self._check_board_pulse(pulsed, width, limit, count)
+        dc: dict[Line, float | LineState] = {}
+        for line, level in levels.items():
+            if line in pulsed:
+                neighbour = Line(line.kind, 1 if line.index == 0 else 0)
+                level = levels.get(neighbour)
+            dc[line] = LineState.FLOAT if level is None else level
+        for line, level in dc.items():
+            if level != LineState.FLOAT:
+                self.guard.check_voltage(f"{scheme} bias on {line}", level)
+        self._board_limit(limit)
+        self._board_apply(dc)
+        self._board.pulse(width, rows={int(self._board_rows[row]): pulsed[selected_row]},
+                          columns={int(self._board_cols[col]): pulsed[selected_col]},
+                          count=count, period=period)
+        if scheme == "v/3":
+            self._board_to_idle()
+        return energy
+
+    def _board_to_idle(self) -> None:
+        if any(level != self._idle_state for level in self._board_levels.values()):
+            self._board.set_idle_mode(self._idle_state)
+            self._board_levels = {line: self._idle_state for line in self._all_lines()}
+
+    def _check_board_pulse(self, pulsed, width, limit, count) -> float:
+        """Check each pulsed line; the energy bound is the one the selected cell can receive."""
+        energy = sum(
+            self.guard.check_pulse(str(line), v, width, limit, count) for line, v in pulsed.items()
+        )
+        return self.guard.check_energy("pulse energy bound of the selected cell", energy)

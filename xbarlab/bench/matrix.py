@@ -1,0 +1,192 @@
+"""Routing on matrix benches: which SMU terminal or ground drives which line, and setting the
+relays and sources to match while sending only what changed.
+
+`MatrixRouting` is part of `xbarlab.bench.operations.Bench` and works on its state (spec, guard,
+channels, matrices, the relays and source levels it last set). A sensed or pulsed line gets an
+SMU of its own; the other lines share one terminal per level, 0 V on a ground input when wired.
+Relays break before they make and never switch a line carrying a non-zero source level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from xbarlab.bench.readings import BenchError
+from xbarlab.bench.schemes import line_list, shift_candidates, shifted
+from xbarlab.benchfile import Line
+from xbarlab.interfaces import Reading
+
+
+@dataclass
+class Source:
+    """What the bench last told one SMU terminal (None: not known / not set)."""
+
+    level: float | None = None
+    current_limit: float | None = None
+    output: bool = False
+    lines: frozenset[Line] = frozenset()
+
+
+class MatrixRouting:
+    """Matrix-bench half of `Bench` (see the module docstring)."""
+
+    def _unused_crosspoints(self, matrix: str) -> list[str]:
+        """Crosspoints of `matrix` joining an unwired input or an output with no chip line."""
+        inst = self.spec.instruments[matrix]
+        wired_inputs = {port for ports in self._terminal_ports.values()
+                        for name, port in ports.items() if name == matrix}
+        wired_outputs = {port.output for port in self.spec.wiring.lines.values()
+                         if port.instrument == matrix}
+        return [
+            self.matrices[matrix].crosspoint(i, o)
+            for i in range(1, len(inst.info.inputs) + 1)
+            for o in range(1, inst.output_count + 1)
+            if i not in wired_inputs or o not in wired_outputs
+        ]
+
+    def _terminal_ports_from_wiring(self) -> dict[str, dict[str, int]]:
+        """terminal ("smu.a" or "ground") -> {matrix: 1-based input port}."""
+        ports: dict[str, dict[str, int]] = {}
+        for (matrix, label), terminal in self.spec.wiring.inputs.items():
+            labels = self.spec.instruments[matrix].info.inputs
+            ports.setdefault(str(terminal), {})[matrix] = labels.index(label) + 1
+        return ports
+
+    def _reachable(self, terminal: str, lines: Sequence[Line]) -> bool:
+        ports = self._terminal_ports.get(terminal, {})
+        return all(self.spec.wiring.lines[line].instrument in ports for line in lines)
+
+    def plan(
+        self,
+        levels: Mapping[Line, float | None],
+        exclusive: Sequence[Line] = (),
+        avoid: frozenset[str] = frozenset(),
+    ) -> dict[str, tuple[float, frozenset[Line]]]:
+        """Which terminal drives which lines at which level, or `BenchError` if the bench lacks
+        the sources. `exclusive` lines (sensed or pulsed) get an SMU of their own, one not in
+        `avoid` when there is one."""
+        groups: dict[float, list[Line]] = {}
+        for line, level in levels.items():
+            if level is not None and line not in exclusive:
+                groups.setdefault(level, []).append(line)
+        demands: list[tuple[float, list[Line], bool]] = [
+            (levels[line], [line], False) for line in exclusive
+        ]
+        demands += [(level, lines, level == 0.0) for level, lines in sorted(groups.items())]
+        free = sorted(self.channels)
+        assignment: dict[str, tuple[float, frozenset[Line]]] = {}
+        for k, (level, lines, groundable) in enumerate(demands):
+            if groundable and self._reachable("ground", lines):
+                assignment["ground"] = (0.0, frozenset(lines))
+                continue
+            order = sorted(free, key=lambda t: t in avoid) if k < len(exclusive) else free
+            terminal = next((t for t in order if self._reachable(t, lines)), None)
+            if terminal is None:
+                raise BenchError(
+                    f"bench {self.spec.name!r} cannot bias the lines at "
+                    f"{', '.join(f'{lv:g} V' for lv, _, _ in demands)} (a sensed or pulsed "
+                    "line needs an SMU of its own, every other level an SMU or, at 0 V, a "
+                    f"ground input); it has {', '.join(sorted(self._terminal_ports))}"
+                )
+            free.remove(terminal)
+            assignment[terminal] = (level, frozenset(lines))
+        return assignment
+
+    def _best_read_plan(self, levels: Mapping[Line, float | None], sense: Line):
+        best = None
+        error = None
+        for offset in shift_candidates(levels):
+            moved = shifted(levels, offset)
+            try:
+                assignment = self.plan(moved, (sense,))
+            except BenchError as exc:
+                error = error or exc
+                continue
+            peak = max(abs(v) for v in moved.values() if v is not None)
+            if best is None or peak < best[0] - 1e-15:
+                best = (peak, moved, assignment)
+        if best is None:
+            raise error
+        return best[1], best[2]
+
+    def _matrix_read(self, levels, sense: Line, limit: float) -> Reading:
+        _, assignment = self._best_read_plan(levels, sense)
+        self._check_assignment(assignment, "read level")
+        self._apply(assignment, limit)
+        terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
+        reading = self.channels[terminal].measure()
+        # A driving source at its limit sags every line it drives, so the sensed current is not
+        # the cell's either: its compliance flag is the reading's too.
+        drivers_limited = any(
+            self.channels[t].measure().compliance
+            for t, (level, _) in assignment.items() if t not in ("ground", terminal) and level
+        )
+        # the column SMU sinks the cell current: its reading is negative for a positive cell
+        return Reading(reading.voltage, -reading.current,
+                       reading.compliance or drivers_limited, reading.timestamp)
+
+    def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
+        """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. An SMU
+        whose model cannot pulse (NotImplementedError, raised before it sends anything) is
+        remembered, and the pulse goes to another SMU if the bench has one."""
+        dc = dict(levels)
+        dc[pulsed] = 0.0
+        energy = self.guard.check_pulse(str(pulsed), v_pulse, width, limit, count)
+        while True:
+            assignment = self.plan(dc, (pulsed,), avoid=frozenset(self._cannot_pulse))
+            terminal = next(t for t, (_, lines) in assignment.items() if pulsed in lines)
+            if terminal in self._cannot_pulse:
+                raise BenchError(
+                    f"bench {self.spec.name!r}: no SMU free for {pulsed} can pulse "
+                    f"({', '.join(sorted(self._cannot_pulse))} cannot)"
+                )
+            self._check_assignment(assignment, "pulse bias")
+            self._apply(assignment, limit)
+            try:
+                self.channels[terminal].pulse(v_pulse, width, count, period)
+            except NotImplementedError:
+                self._cannot_pulse.add(terminal)
+                continue
+            return energy
+
+    def _check_assignment(self, assignment, what: str) -> None:
+        for terminal, (level, lines) in assignment.items():
+            self.guard.check_voltage(f"{what} of {terminal} on {line_list(lines)}", level)
+
+    def _apply(self, assignment: Mapping[str, tuple[float, frozenset[Line]]], limit: float):
+        """Make the relays and sources match `assignment`, sending only what changed."""
+        wanted: dict[str, set[str]] = {name: set() for name in self.matrices}
+        for terminal, (_, lines) in assignment.items():
+            for line in lines:
+                port = self.spec.wiring.lines[line]
+                input_port = self._terminal_ports[terminal][port.instrument]
+                wanted[port.instrument].add(
+                    self.matrices[port.instrument].crosspoint(input_port, port.output)
+                )
+        for name, state in self._sources.items():
+            new_lines = assignment.get(name, (None, frozenset()))[1]
+            if state.lines != new_lines and state.output and state.level not in (0.0, None):
+                self.guard.source_voltage(name, self.channels[name], 0.0, state.current_limit)
+                state.level = 0.0  # never switch a relay on a live non-zero source
+            state.lines = new_lines
+        for name, matrix in self.matrices.items():
+            to_open = self._closed[name] - wanted[name]
+            to_close = wanted[name] - self._closed[name]
+            if to_open:
+                matrix.open(sorted(to_open))
+                self._closed[name] -= to_open
+            if to_close:
+                matrix.close(sorted(to_close))
+                self._closed[name] |= to_close
+        for terminal, (level, _) in assignment.items():
+            if terminal == "ground":
+                continue
+            state, channel = self._sources[terminal], self.channels[terminal]
+            if state.level != level or state.current_limit != limit:
+                state.level = None  # unknown until the guard's read-back succeeds
+                self.guard.source_voltage(terminal, channel, level, limit)
+                state.level, state.current_limit = level, limit
+            if not state.output:
+                channel.output_on()
+                state.output = True

@@ -1,0 +1,58 @@
+"""What the bench returns and counts: cell readings, matrix-vector results, round trips."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class BenchError(RuntimeError):
+    """The bench cannot do what was asked (missing instrument, too few sources for a scheme)."""
+
+
+@dataclass(frozen=True)
+class CellReading:
+    """The current through one cell at `voltage` across it (positive from row to column)."""
+
+    row: int
+    col: int
+    voltage: float
+    current: float
+    compliance: bool
+    timestamp: float
+
+    @property
+    def conductance(self) -> float:
+        return self.current / self.voltage if self.voltage else math.nan
+
+
+@dataclass(frozen=True)
+class MvmResult:
+    """Column currents of one matrix-vector product (positive into the columns).
+
+    `compliance[j]` is True when column j's sense was at its limit; `row_compliance[i]` when row
+    i's driver was (its voltage sagged, so every column current is off).
+    """
+
+    v_rows: np.ndarray
+    currents: np.ndarray
+    compliance: np.ndarray
+    row_compliance: np.ndarray
+    timestamp: float
+
+
+class IoCounter:
+    """Counts instrument round trips (commands written), per instrument."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def add(self, instrument: str, n: int = 1) -> None:
+        self.counts[instrument] += n
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

@@ -1,0 +1,58 @@
+"""Bias schemes: the level of every crossbar line when one cell is read or pulsed.
+
+``float`` leaves unselected lines disconnected, ``ground`` holds them at 0 V, ``v/2`` at V/2 and
+``v/3`` puts unselected rows at V/3 and unselected columns at 2V/3. Only differences between
+row and column levels reach the cells, so every level may move by one offset
+(`shift_candidates`) to fit the instruments a bench has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from xbarlab.benchfile import Line
+
+READ_SCHEMES = ("float", "ground", "v/2", "v/3")
+"""How unselected lines are biased during a read."""
+PULSE_SCHEMES = ("float", "v/2", "v/3")
+"""How unselected lines are biased during a pulse (half-select protection)."""
+
+def bias_levels(
+    scheme: str, row: int, col: int, volts: float, rows: int, cols: int, allowed=READ_SCHEMES
+) -> dict[Line, float | None]:
+    """Level of every line for cell (row, col) at `volts` under `scheme`; None = floating."""
+    if scheme not in allowed:
+        raise ValueError(f"scheme = {scheme!r} is not known; allowed: {', '.join(allowed)}")
+    unselected_row, unselected_col = {
+        "float": (None, None),
+        "ground": (0.0, 0.0),
+        "v/2": (volts / 2, volts / 2),
+        "v/3": (volts / 3, 2 * volts / 3),
+    }[scheme]
+    levels: dict[Line, float | None] = {}
+    for i in range(rows):
+        levels[Line("row", i)] = volts if i == row else unselected_row
+    for j in range(cols):
+        levels[Line("col", j)] = 0.0 if j == col else unselected_col
+    return levels
+
+
+def shifted(levels: Mapping[Line, float | None], offset: float) -> dict[Line, float | None]:
+    """Every driven level moved by `offset` (cell voltages unchanged)."""
+    return {line: None if v is None else tidy(v + offset) for line, v in levels.items()}
+
+
+def shift_candidates(levels: Mapping[Line, float | None]) -> list[float]:
+    """Offsets worth trying: none, or one that brings a used level to 0 (a ground input)."""
+    distinct = sorted({tidy(v) for v in levels.values() if v is not None and v != 0})
+    return [0.0] + [-v for v in distinct]
+
+
+def line_list(lines: frozenset[Line]) -> str:
+    shown = sorted(lines)
+    text = ", ".join(str(line) for line in shown[:3])
+    return text + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+
+
+def tidy(value: float) -> float:
+    return float(f"{value:.12g}")

@@ -1,0 +1,92 @@
+"""Bench check: error queues, and a wiring self-test that drives current through the chip.
+
+`SelfTest` is part of `xbarlab.bench.operations.Bench` and uses its routing and board helpers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xbarlab.benchfile import Line
+
+SELF_TEST_VOLTAGE = 0.1
+"""Volts across the cells during the wiring self-test (well below any switching threshold)."""
+CONTINUITY_CURRENT = 1e-10
+"""Smallest current (A) that proves a closed path through a line's cells in the self-test."""
+
+
+class SelfTest:
+    """Bench-check half of `Bench` (see the module docstring)."""
+
+    def check_error_queues(self) -> list[tuple[str, bool, str]]:
+        """Drain every instrument's error queue: (instrument, empty, first error)."""
+        results = []
+        for name, driver in self.drivers.items():
+            try:
+                driver.check_errors("xbarlab bench check")
+            except Exception as error:  # report every instrument, not only the first
+                results.append((f"{name} error queue", False, str(error)))
+            else:
+                results.append((f"{name} error queue", True, "empty"))
+        return results
+
+    def self_test(self, volts: float = SELF_TEST_VOLTAGE) -> list[tuple[str, bool, str]]:
+        """Wiring self-test through the chip: every relay of every wired matrix input, and every
+        board line, must carry current. Returns (item, ok, detail) per relay or board.
+
+        A matrix relay joining terminal T to line L is tested with L at `volts` from T (or from
+        an SMU when T is ground) and every line of the other kind at 0 V, so the current flows
+        through all of L's cells in parallel; a relay stuck open, an open line or a line whose
+        cells are all open reads less than `CONTINUITY_CURRENT`. Leaves the bench idle.
+        """
+        results: list[tuple[str, bool, str]] = []
+        try:
+            for terminal in sorted(self._terminal_ports):
+                for line in self.spec.wiring.lines:
+                    if self.spec.wiring.lines[line].instrument in self.matrices:
+                        results.append(self._relay_continuity(terminal, line, volts))
+            if self._board is not None:
+                results.append(self._board_continuity(volts))
+        finally:
+            self.idle()
+        return results
+
+    def _relay_continuity(self, terminal: str, line: Line, volts: float):
+        others = frozenset(other for other in self.spec.wiring.lines if other.kind != line.kind)
+        smus = sorted(self.channels)
+        if terminal == "ground":
+            sensing = next((t for t in smus if self._reachable(t, sorted(others))), None)
+            assignment = {"ground": (0.0, frozenset([line]))}
+            if sensing is not None:
+                assignment[sensing] = (volts, others)
+        else:
+            sensing = terminal
+            assignment = {terminal: (volts, frozenset([line]))}
+            back = "ground" if self._reachable("ground", sorted(others)) else next(
+                (t for t in smus if t != terminal and self._reachable(t, sorted(others))), None)
+            if back is not None:
+                assignment[back] = (0.0, others)
+        port = self.spec.wiring.lines[line]
+        item = f"{port.instrument} input for {terminal} to {line} (output {port.output})"
+        if len(assignment) < 2:
+            return item, False, "no second terminal to close the circuit through the chip"
+        self._check_assignment(assignment, "self-test level")
+        self._apply(assignment, self.current_limit)
+        current = abs(self.channels[sensing].measure().current)
+        ok = current >= CONTINUITY_CURRENT
+        return item, ok, (f"{current:.3g} A through the chip" if ok else
+                          f"{current:.3g} A: relay stuck open, line open or every cell open")
+
+    def _board_continuity(self, volts: float):
+        self.guard.check_voltage("self-test level", volts)
+        targets = {line: (volts if line.kind == "row" else 0.0) for line in self._all_lines()}
+        self._board_apply(targets)
+        reading = self._board.measure_currents()
+        rows = np.abs(np.asarray(reading.row_currents, float)[self._board_rows])
+        cols = np.abs(np.asarray(reading.column_currents, float)[self._board_cols])
+        dead = [f"row:{i}" for i in np.flatnonzero(~(rows >= CONTINUITY_CURRENT))] + [
+            f"col:{j}" for j in np.flatnonzero(~(cols >= CONTINUITY_CURRENT))]
+        detail = (f"every line carries current (min {min(rows.min(), cols.min()):.3g} A)"
+                  if not dead else f"no current on {', '.join(dead[:8])}"
+                  + (f" and {len(dead) - 8} more" if len(dead) > 8 else ""))
+        return f"{self._board_name} line drivers and senses", not dead, detail
