@@ -21,6 +21,8 @@ a 0 V (or 0 A) source with its off limit, or an open relay (its lines float).
 Time is virtual: measurements (NPLC), delays, relay settling and pulses call :meth:`advance`,
 which moves every cell by the voltage it really sees for that long (the physics' ``apply``,
 with the operating point at the start of the interval held for the interval); nothing sleeps.
+The array hears of every second that passes, pulse or not, so programmed cells relax
+between commands (``array.elapsed_time`` follows ``clock``).
 Solves are cached by a version counter that every change bumps. 1T1R arrays are simulated
 with every access transistor on (no instrument here drives the gates).
 """
@@ -217,6 +219,7 @@ class World:
             self._g: np.ndarray | None = None
             self._g_version = -1
             self._quiet_version = -1
+            self._relaxing = False  # a pulse left relaxation pending (see _let_time_pass)
 
     def state(self) -> dict:
         """What the instruments are doing now, as plain data (for state files and tests)."""
@@ -554,10 +557,11 @@ class World:
     def sweep(self, key: str, levels: list[float], dwell: float) -> list[tuple[float, float, bool]]:
         """A voltage source stepping through ``levels``, ``dwell`` seconds each: (V, I, limited).
 
-        When no point can move a cell and readings carry no read noise, every point comes from
-        one batched solve; points where some terminal would break its limit are then solved one
-        by one with compliance. Otherwise (a point could switch cells, or every reading needs
-        its own noise draw) the sweep runs point by point through :meth:`advance`. The
+        When no point can move a cell, no cell is still relaxing from a pulse and readings
+        carry no read noise, every point comes from one batched solve; points where some
+        terminal would break its limit are then solved one by one with compliance. Otherwise
+        (a point could switch cells, conductances drift during the sweep, or every reading
+        needs its own noise draw) the sweep runs point by point through :meth:`advance`. The
         terminal is left at the last level.
         """
         with self.lock:
@@ -570,18 +574,26 @@ class World:
                     self.advance(dwell)
                     results.append(self.measure(key))
                 return results
-            self.clock += dwell * len(levels)
-            for k, point in enumerate(batched):
+            points, power = batched
+            for k, point in enumerate(points):
                 if point is None:  # over a limit somewhere: the exact compliance solve
                     self.set_terminal(key, level=levels[k])
-                    batched[k] = self.measure(key)
+                    points[k] = self.measure(key)
+                    op = self.operating_point()
+                    power[k] = sum(op.voltage[t] * op.current[t] for t in op.voltage)
+            self.clock += dwell * len(levels)
+            self.energy += dwell * float(np.sum(power))
+            self._let_time_pass(dwell * len(levels))
             self.set_terminal(key, level=levels[-1])
-            return batched
+            return points
 
     def _batched_sweep(self, key: str, levels: list[float]):
-        """Per-point (V, I, limited) of a quiet voltage sweep in one solve, or None."""
+        """Per-point (V, I, limited) of a quiet voltage sweep in one solve, and the power every
+        point's sources deliver; or None. A point over a limit is None (power 0)."""
         if self.sim.read_noise and self.array.params.read_noise > 0:
             return None  # one batched solve would share one noise draw between readings
+        if self._relaxing:
+            return None  # the conductances change from point to point
         states = self._acting()
         if states[key].func != "V" or any(s.func != "V" for s in states.values()):
             return None
@@ -602,10 +614,11 @@ class World:
         limits = np.array([s.limit_i for s in states.values()])
         over = (np.abs(currents) > limits * (1 + LIMIT_RTOL)).any(axis=1)
         column = index[key]
-        return [
+        points = [
             None if over[k] else (float(levels[k]), float(currents[k, column]), False)
             for k in range(len(levels))
         ]
+        return points, np.where(over, 0.0, np.sum(volts * currents, axis=1))
 
     def measure(self, key: str, noise: bool | None = None) -> tuple[float, float, bool]:
         """(voltage, current, in compliance) of one terminal; (0, 0, False) when it is off."""
@@ -649,11 +662,27 @@ class World:
         with self.lock:
             self.clock += seconds
             op = self.operating_point()
-            if self._quiet():  # nothing moves; the sources still deliver V * I
+            if self._quiet():  # nothing switches; the sources still deliver V * I
                 self.energy += seconds * sum(op.voltage[k] * op.current[k] for k in op.voltage)
+                self._let_time_pass(seconds)
                 return
             result = self.array.apply(
                 op.rows[0], op.cols[0], seconds, r_source=op.rows[1], r_sense=op.cols[1]
             )
             self.energy += float(result.energy_total)
+            self._relaxing = True
             self.changed()
+
+    def _let_time_pass(self, seconds: float) -> None:
+        """Tell the array that ``seconds`` passed without a pulse, so programmed cells relax.
+
+        While a pulse's relaxation is still pending the cells move and the next reading
+        re-solves; once it can no longer change any conductance, time passes without a
+        re-solve (the array still counts it).
+        """
+        self.array.advance_time(seconds)
+        if self._relaxing:
+            self.changed()
+            self._relaxing = not np.array_equal(
+                self.array.relaxed_conductance(), self.array.conductance()
+            )
