@@ -16,7 +16,7 @@ from xbarlab.safety import signals_held
 
 @register_protocol("read-map")
 def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
-             current_limit: float = 1e-4) -> dict:
+             current_limit: float = 1e-3) -> dict:
     """Read every unmasked cell at `v_read` volts with `scheme` bias; conductance map in S."""
     done = run.done_cells("read")
     cells = bench.map_cells(skip=done)
