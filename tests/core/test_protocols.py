@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xbarlab.bench.protocols import (
@@ -27,6 +27,7 @@ def test_values_convert_to_the_type_of_each_default():
     assert type(params["width"]) is float and type(params["count"]) is int
 
 
+@settings(derandomize=True, max_examples=200)
 @given(st.text(max_size=30))
 def test_any_setting_converts_or_raises_a_clear_error(text):
     try:

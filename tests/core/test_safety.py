@@ -8,7 +8,7 @@ import os
 import signal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xbarlab.bench import IoCounter
@@ -53,6 +53,7 @@ def assert_safe(smus, matrices, boards):
         assert board.column_levels == [LineState.GROUND] * 4
 
 
+@settings(derandomize=True, max_examples=200)
 @given(st.floats(allow_nan=False, allow_infinity=False, width=64))
 def test_voltage_check_passes_in_range_and_otherwise_names_limit_and_value(volts):
     guard = SafetyGuard(LIMITS)
@@ -66,6 +67,7 @@ def test_voltage_check_passes_in_range_and_otherwise_names_limit_and_value(volts
         assert "nothing was sent" in message
 
 
+@settings(derandomize=True, max_examples=200)
 @given(st.floats(min_value=1e-12, max_value=1.0), st.floats(min_value=1e-9, max_value=2.0),
        st.integers(min_value=1, max_value=1000))
 def test_pulse_energy_bound_is_checked_against_max_energy(current_limit, width, count):
