@@ -137,3 +137,30 @@ def test_running_out_of_iterations_raises(rng, monkeypatch):
     with pytest.raises(RuntimeError, match="did not converge"):
         solve_crossbar(G, rng.uniform(0, 1, 30), np.zeros(30), r_source=1.0, r_sense=1.0,
                        r_wire_row=1.0, r_wire_col=1.0)
+
+
+@pytest.mark.parametrize("previous_volts", [-6e17, 1e3, 1e-150])
+def test_warm_start_from_a_far_solution_gives_the_cold_answer(rng, previous_volts):
+    m, n = 32, 32
+    G = rng.uniform(1e-6, 1e-4, size=(m, n))
+    parasitics = dict(r_source=2.0, r_sense=2.0, r_wire_row=1.0, r_wire_col=1.0)
+    v_col = np.full(n, np.nan)
+    v_col[0] = 0.0
+    v_row = np.full(m, np.nan)
+    v_row[0] = previous_volts
+    previous = solve_crossbar(G, v_row, v_col, **parasitics)
+    v_row[0] = 0.1
+    warm = solve_crossbar(G, v_row, v_col, warm_start=previous, **parasitics)
+    reference = solve_crossbar_nodal(G, v_row, v_col, **parasitics)
+    assert relative_deviation(warm, reference) < 1e-9
+
+
+def test_one_terminal_at_a_tiny_voltage_carries_no_current(rng):
+    G = rng.uniform(1e-6, 1e-4, size=(32, 32))
+    v_row = np.full(32, np.nan)
+    v_col = np.full(32, np.nan)
+    v_col[3] = 3.5e-155
+    solution = solve_crossbar(G, v_row, v_col, r_source=2.0, r_sense=2.0, r_wire_row=1.0,
+                              r_wire_col=1.0)
+    assert np.abs(solution.i_col).max() <= 1e-160
+    np.testing.assert_allclose(solution.v_word, 3.5e-155, rtol=1e-9)

@@ -641,6 +641,23 @@ def _initial_guess(warm_start, shape, batched, lump_col):
     return xU, xW
 
 
+def _clip_to_terminal_range(xW, v_row, v_col):
+    """Bring a warm start inside the range of this solve's terminal voltages.
+
+    By the maximum principle every node of a resistive network lies between its lowest and
+    highest driven terminal voltage, so clipping the start there only moves it closer to the
+    answer. It matters when the previous solve was at a far larger voltage: CG's residual,
+    computed from node voltages of that size, would lose every digit of the small currents.
+    """
+    ends = np.concatenate([v_row, v_col], axis=1)
+    driven = ~np.isnan(ends)
+    low = np.where(driven, ends, np.inf).min(axis=1, initial=np.inf)
+    high = np.where(driven, ends, -np.inf).max(axis=1, initial=-np.inf)
+    low = np.where(np.isfinite(low), low, 0.0)[:, None, None]
+    high = np.where(np.isfinite(high), high, 0.0)[:, None, None]
+    np.clip(xW, low, high, out=xW)
+
+
 def _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col):
     """Write terminal voltages into held end nodes and 0 V into isolated lines."""
     xU[:, :, 0] = np.where(state_row == END_FIXED, v_end_row, xU[:, :, 0])
@@ -751,6 +768,7 @@ def solve_crossbar(
 
     B = v_row.shape[0]
     xU, xW = _initial_guess(warm_start, (B, m, n), batched, lump_col)
+    _clip_to_terminal_range(xW, v_row, v_col)
     _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col)
     iterations = np.zeros(B, dtype=np.int64)
 
