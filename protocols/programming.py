@@ -1,0 +1,288 @@
+"""Write-verify primitives: program one cell to a target conductance, count its pulses and energy.
+
+Reusable by every protocol that programs cells (``write-verify``, ``program-efficient``,
+chip-in-the-loop training): `program_cell` runs one of three closed-loop algorithms from
+reference/techniques.md §5.2 on one cell, through the bench only (`Bench.pulse`, `Bench.read`),
+and returns a `CellResult`.
+
+Algorithms:
+
+* ``adaptive`` (D1, Alibart, Gao, Hoskins, Strukov, Nanotechnology 23:075201 (2012)): a
+  variable-amplitude write pulse after every verify read, SET below the target and RESET above
+  it (polarity reversal on overshoot). Each polarity keeps its own amplitude, adapted from the
+  measured response: a pulse that moved the cell by much less than the remaining error raises
+  that polarity's amplitude, one that moved it by much more lowers it. Alibart's variable
+  amplitude is a ramp that restarts on reversal; keeping what each polarity learned is what
+  makes it converge in fewer pulses on a noisy device, whose cycle-to-cycle noise grows with
+  the drive of a pulse (NeuroSim: sigma x sqrt(pulses)), so the amplitude that lands a cell
+  inside a tight window is the one whose typical move matches the remaining error.
+* ``ispva`` (D2, Milo et al., IEEE TED 68 (2021)): incremental step pulse amplitude with
+  verify, SET only: V_k = V_0 + k x step until G >= G_t (1 - tol); on an overshoot past
+  G_t (1 + tol) a RESET ramp brings the cell back below the window and the SET ramp restarts
+  from V_0 with half the step.
+* ``coarse-fine`` (D4): an ISPVA-style ramp of twice the step to within ``coarse_tolerance``,
+  then ``adaptive`` to the tolerance.
+
+Verify: the conductance is the mean of ``reads`` readings (each ``I / V`` at ``v_read`` with the
+``read_scheme`` bias). A cell inside ``tolerance`` is confirmed by as many readings again and
+succeeds only if the mean of all of them is still inside (one noisy reading inside the window
+is not a programmed cell).
+
+Stuck cells: after ``stuck_pulses`` pulses in a row at ``v_max`` that each change the measured
+conductance by less than ``stuck_change`` (relative), one pulse at ``v_max`` of the opposite
+polarity is the probe: no response either way is a stuck cell (stuck-on/stuck-off), reported
+and not retried; a response means a healthy cell at its own bound (the target lies outside its
+range): a failure, not stuck.
+
+Energy (techniques.md §5.3): Σ |V| x I x t over pulses, with I = |V| x G, G the mean of the
+conductances measured just before and just after the pulse (the verify reads' currents scaled to
+the pulse voltage; a passive linear cell), capped by the pulse's current limit. Verify reads are
+counted (``reads``), their energy is not: their integration time is the instrument's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from xbarlab.safety import signals_held
+
+ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
+"""Write-verify algorithms `program_cell` runs (techniques.md §5.2 D1, D2, D4)."""
+
+
+@dataclass
+class CellResult:
+    """What programming one cell did."""
+
+    row: int
+    col: int
+    target: float
+    """Target conductance (S)."""
+    final_g: float
+    """Last measured conductance (S): the mean of the last verify readings."""
+    pulses: int
+    """Write pulses applied (SET and RESET; stuck probes included)."""
+    energy_j: float
+    """Σ |V| I t over the pulses (J), see the module docstring."""
+    success: bool
+    """Confirmed within the tolerance."""
+    stuck: bool
+    """No response to pulses at v_max of either polarity."""
+    reads: int = 0
+    """Verify readings taken."""
+    reversals: int = 0
+    """Polarity reversals (overshoots corrected)."""
+    trace: list[float] = field(default_factory=list, repr=False)
+    """Measured conductance after each pulse (S), the first entry before any pulse."""
+
+    @property
+    def rel_error(self) -> float:
+        """|final_g - target| / target."""
+        return abs(self.final_g - self.target) / self.target
+
+
+@dataclass(frozen=True)
+class PulseSettings:
+    """Pulse and verify settings of `program_cell` (volts, seconds, siemens; see its doc)."""
+
+    tolerance: float = 0.01
+    v_read: float = 0.2
+    read_scheme: str = "ground"
+    reads: int = 2
+    pulse_scheme: str = "v/2"
+    width: float = 1e-6
+    v_set_start: float = 0.8
+    v_reset_start: float = -0.8
+    v_step: float = 0.05
+    v_max: float = 1.3
+    max_pulses: int = 200
+    stuck_pulses: int = 2
+    stuck_change: float = 0.02
+    coarse_tolerance: float = 0.1
+    current_limit: float | None = None
+
+    def check(self, max_voltage: float) -> None:
+        """Raise ValueError naming the first setting outside its allowed range."""
+        _in("tolerance", self.tolerance, 1e-4, 0.5)
+        _in("v_read", self.v_read, 1e-3, max_voltage, " V")
+        _in("reads", self.reads, 1, 1000)
+        _in("width", self.width, 1e-9, 1.0, " s")
+        _in("v_max", self.v_max, 1e-3, max_voltage, " V")
+        _in("v_set_start", self.v_set_start, 0.0, self.v_max, " V (up to v_max)")
+        _in("v_reset_start", -self.v_reset_start, 0.0, self.v_max,
+            " V in magnitude (negative, up to v_max)")
+        _in("v_step", self.v_step, 1e-4, self.v_max, " V")
+        _in("max_pulses", self.max_pulses, 1, 100000)
+        _in("stuck_pulses", self.stuck_pulses, 1, 1000)
+        _in("stuck_change", self.stuck_change, 0.0, 1.0)
+        _in("coarse_tolerance", self.coarse_tolerance, self.tolerance, 1.0,
+            " (at least tolerance)")
+        if self.current_limit is not None:
+            _in("current_limit", self.current_limit, 1e-9, 1.0, " A")
+
+
+def _in(name: str, value, low, high, unit: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        math.isfinite(value) and low <= value <= high
+    ):
+        raise ValueError(f"{name} = {value!r}: allowed {low:g} to {high:g}{unit}")
+
+
+def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "adaptive",
+                 run=None, **settings) -> CellResult:
+    """Program cell (row, col) of `bench` to `target` siemens with `algorithm`.
+
+    `settings` are `PulseSettings` fields (``tolerance``, ``width``, ``v_step`` ...). Every
+    pulse and reading is recorded on `run` (a writable run of the run store) as it happens,
+    when one is given. Raises ValueError naming a bad argument before anything is sent.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm = {algorithm!r}: allowed {', '.join(ALGORITHMS)}")
+    unknown = sorted(set(settings) - set(PulseSettings.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a setting of program_cell; allowed: "
+                         f"{', '.join(PulseSettings.__dataclass_fields__)}")
+    config = PulseSettings(**settings)
+    config.check(bench.spec.limits.max_voltage)
+    _in("target", target, 1e-12, 1.0, " S")
+    cell = _Cell(bench, row, col, target, config, run)
+    if algorithm == "adaptive":
+        cell.adaptive(config.tolerance)
+    elif algorithm == "ispva":
+        cell.ispva(config.tolerance, config.v_step)
+    else:
+        cell.ispva(config.coarse_tolerance, 2 * config.v_step, confirm=False)
+        if not cell.finished:
+            cell.adaptive(config.tolerance)
+    return cell.result()
+
+
+class _Cell:
+    """One cell being programmed: its measured conductance, pulse count, energy and state."""
+
+    def __init__(self, bench, row, col, target, config: PulseSettings, run):
+        self.bench, self.row, self.col, self.target = bench, row, col, target
+        self.config, self.run = config, run
+        self.pulses = self.reads = self.reversals = 0
+        self.energy = 0.0
+        self.success = self.stuck = self.finished = False
+        self.dead_pulses = 0  # consecutive pulses at v_max without a response
+        self.last_direction = 0
+        self.g = self.measure()
+        self.trace = [self.g]
+
+    # -- instrument steps ------------------------------------------------------------------
+
+    def measure(self, count: int | None = None) -> float:
+        """Mean conductance of `count` (default ``reads``) verify readings, each recorded."""
+        c = self.config
+        total = 0.0
+        for _ in range(count or c.reads):
+            with signals_held():
+                reading = self.bench.read(self.row, self.col, c.v_read, c.read_scheme)
+                if self.run is not None:
+                    self.run.record_point(self.row, self.col, "read", voltage=reading.voltage,
+                                          current=reading.current,
+                                          compliance=reading.compliance, t=reading.timestamp)
+            self.reads += 1
+            total += reading.conductance
+        return total / (count or c.reads)
+
+    def pulse(self, volts: float) -> float:
+        """One write pulse, then a verify; returns the relative change of the conductance."""
+        c = self.config
+        with signals_held():
+            self.bench.pulse(self.row, self.col, volts, c.width, c.pulse_scheme,
+                             current_limit=c.current_limit)
+            if self.run is not None:
+                self.run.record_point(self.row, self.col, "set" if volts > 0 else "reset",
+                                      voltage=volts, pulse_width=c.width)
+        self.pulses += 1
+        before = self.g
+        self.g = self.measure()
+        self.trace.append(self.g)
+        current = abs(volts) * max(0.5 * (before + self.g), 0.0)
+        if c.current_limit is not None:
+            current = min(current, c.current_limit)
+        self.energy += abs(volts) * current * c.width
+        direction = 1 if volts > 0 else -1
+        if self.last_direction and direction != self.last_direction:
+            self.reversals += 1
+        self.last_direction = direction
+        change = abs(self.g - before) / max(abs(before), abs(self.g), 1e-15)
+        if abs(volts) >= c.v_max and change < c.stuck_change:
+            self.dead_pulses += 1
+        else:
+            self.dead_pulses = 0
+        if self.dead_pulses >= c.stuck_pulses:
+            self.probe(-direction)
+        if self.pulses >= c.max_pulses:
+            self.finished = True
+        return (self.g - before) / max(abs(before), 1e-15)
+
+    def probe(self, direction: int) -> None:
+        """After no response at v_max: one v_max pulse the other way; none either = stuck."""
+        self.dead_pulses = 0
+        change = self.pulse(direction * self.config.v_max)
+        self.stuck = abs(change) < self.config.stuck_change
+        self.finished = True
+
+    def inside(self, tolerance: float) -> bool:
+        return abs(self.g - self.target) <= tolerance * self.target
+
+    def confirmed(self, tolerance: float) -> bool:
+        """Inside now, and still inside with as many readings again averaged in."""
+        if not self.inside(tolerance):
+            return False
+        n = self.config.reads
+        self.g = (self.g * n + self.measure(n) * n) / (2 * n)
+        self.trace[-1] = self.g
+        return self.inside(tolerance)
+
+    # -- algorithms ----------------------------------------------------------------------------
+
+    def adaptive(self, tolerance: float) -> None:
+        """D1 with per-polarity amplitudes adapted from the measured response (module doc)."""
+        c = self.config
+        amplitude = {1: c.v_set_start, -1: -c.v_reset_start}
+        while not self.finished:
+            if self.confirmed(tolerance):
+                self.success = self.finished = True
+                return
+            before = self.g
+            direction = 1 if self.target > before else -1
+            self.pulse(direction * amplitude[direction])
+            moved = direction * (self.g - before)  # towards the target: > 0
+            ratio = max(moved, 0.0) / abs(self.target - before)
+            if ratio < 0.25:  # too little: raise this polarity, twice as fast when far
+                amplitude[direction] += c.v_step * (2 if ratio < 0.05 else 1)
+            elif ratio > 2.0:  # far past the target: gentler next time this way
+                amplitude[direction] -= c.v_step
+            amplitude[direction] = min(max(amplitude[direction], c.v_step), c.v_max)
+
+    def ispva(self, tolerance: float, step: float, confirm: bool = True) -> bool:
+        """D2 (Milo 2021): SET ramp to the window; RESET ramp and half step on overshoot.
+        Returns True when the cell is inside `tolerance` (confirmed if `confirm`)."""
+        c = self.config
+        while not self.finished:
+            volts = c.v_set_start
+            while not self.finished and self.g < self.target * (1 - tolerance):
+                self.pulse(volts)
+                volts = min(volts + step, c.v_max)
+            if self.finished:
+                return False
+            if self.inside(tolerance) and (not confirm or self.confirmed(tolerance)):
+                self.success = confirm
+                self.finished = confirm
+                return True
+            volts = c.v_reset_start
+            while not self.finished and self.g > self.target * (1 - tolerance):
+                self.pulse(volts)
+                volts = max(volts - step, -c.v_max)
+            step /= 2
+        return False
+
+    def result(self) -> CellResult:
+        return CellResult(self.row, self.col, self.target, self.g, self.pulses, self.energy,
+                          self.success, self.stuck, self.reads, self.reversals, self.trace)
