@@ -6,9 +6,9 @@ metrics (JSON values) or None. ``bench`` is a `Bench`, ``run`` a writable run of
 `xbarlab.progress.Progress`. Its parameters are its keyword arguments with defaults; their
 defaults' types are the types ``xbarlab run --set key=value`` converts to.
 
-Protocols register with ``@register_protocol("name")``. `available_protocols` finds the
-built-in ones, those of the ``xbarlab.protocols`` package (importing it registers them) and
-those of installed packages that declare an ``xbarlab.protocols`` entry point.
+Protocols register with ``@register_protocol("name")``. `available_protocols` finds those of
+the ``xbarlab.protocols`` package (importing it registers them) and those of installed packages
+that declare an ``xbarlab.protocols`` entry point.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ def register_protocol(name: str) -> Callable[[ProtocolFunction], ProtocolFunctio
 
 def available_protocols() -> dict[str, ProtocolFunction]:
     """Every protocol that can run, by name."""
-    importlib.import_module("xbarlab.bench.read_map")
     try:
         importlib.import_module("xbarlab.protocols")
     except ModuleNotFoundError as error:

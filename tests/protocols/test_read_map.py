@@ -1,0 +1,104 @@
+"""read-map: schemes and their accuracy against the virtual bench's true conductances, the
+half-select correction, cell selection, resume, dry run and the PNG."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from xbarlab.protocols.read_map import half_select_corrected, parse_cells
+
+from xbarlab.bench import BenchError
+from xbarlab.bench.protocols import get_protocol
+from xbarlab.dryrun import dry_run
+from xbarlab.store import RunStore
+
+
+def conductance_map(store, run_id, name="conductance"):
+    with RunStore(store) as runs:
+        return runs.open_run(run_id).latest_map(name)
+
+
+@pytest.mark.parametrize("scheme", ["v/3", "v/2"])
+def test_half_select_reads_are_corrected_to_within_5_percent_of_every_cell(
+        bench_file, run_named, world, tmp_path, scheme):
+    path = bench_file(smus=2, read_noise=False)
+    truth = world(path).conductance().copy()
+    outcome = run_named("read-map", path, tmp_path / "store", scheme=scheme)
+    corrected = conductance_map(tmp_path / "store", outcome.run_id)
+    raw = conductance_map(tmp_path / "store", outcome.run_id, "conductance_raw")
+    error = np.abs(corrected - truth) / truth
+    raw_error = np.abs(raw - truth) / truth
+    assert error.max() <= 0.05, error.max()
+    assert np.median(raw_error) > 1.0  # the half-selected currents the correction removes
+    assert outcome.metrics["cells"] == 64 and outcome.metrics["scheme"] == scheme
+
+
+def test_floating_scheme_error_is_larger_and_reported_as_measured(
+        bench_file, run_named, world, tmp_path):
+    path = bench_file(read_noise=False)
+    truth = world(path).conductance().copy()
+    floating = run_named("read-map", path, tmp_path / "store", scheme="float")
+    ground = run_named("read-map", path, tmp_path / "store", scheme="ground")
+    float_error = np.abs(conductance_map(tmp_path / "store", floating.run_id) - truth) / truth
+    ground_error = np.abs(conductance_map(tmp_path / "store", ground.run_id) - truth) / truth
+    assert ground_error.max() < 0.05
+    assert np.median(float_error) > 10 * np.median(ground_error)
+
+
+def test_correction_is_exact_on_an_ideal_column_even_when_partly_read():
+    g = np.array([[1e-6, 5e-6], [100e-6, 2e-6], [3e-6, 4e-6]])
+    v, u = 0.3, 0.1  # v/3
+    currents = g * (v - u) + u * g.sum(axis=0)
+    np.testing.assert_allclose(half_select_corrected(currents, v, "v/3"), g, rtol=1e-12)
+    uniform = np.full((3, 2), 2e-6)
+    partial = uniform * (v - u) + u * uniform.sum(axis=0)
+    partial[1, 0] = np.nan
+    np.testing.assert_allclose(half_select_corrected(partial, v, "v/3")[[0, 2], 0], 2e-6)
+
+
+def test_cells_selects_a_block_and_the_map_and_png_cover_only_it(
+        bench_file, run_named, tmp_path):
+    outcome = run_named("read-map", bench_file(), tmp_path / "store", cells="1-2,5-7")
+    g = conductance_map(tmp_path / "store", outcome.run_id)
+    assert outcome.metrics["cells"] == 6
+    assert np.isfinite(g).sum() == 6 and np.isfinite(g[1:3, 5:8]).all()
+    assert outcome.metrics["round_trips_per_cell"] > 0 and outcome.metrics["seconds"] > 0
+    png = tmp_path / "store" / f"run-{outcome.run_id}-read-map.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("8,0", "cells = '8,0': '8' is out of range"),
+    ("1", "cells = '1': allowed 'all' or 'ROWS,COLS'"),
+    ("a-b,0", "cells = 'a-b,0': allowed"),
+])
+def test_cells_errors_name_the_parameter_and_the_allowed_range(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_cells(text, 8, 8)
+
+
+def test_an_interrupted_map_resumes_with_only_the_cells_not_yet_read(
+        bench_file, run_named, stop_after, tmp_path):
+    path = bench_file()
+    with pytest.raises(KeyboardInterrupt):
+        run_named("read-map", path, tmp_path / "store", progress=stop_after(10))
+    with RunStore(tmp_path / "store") as store:
+        (info,) = store.runs()
+        assert info.status == "aborted" and info.n_points == 10
+    resumed = run_named("read-map", path, tmp_path / "store", resume=info.run_id)
+    assert resumed.metrics["cells_read_now"] == 54 and resumed.metrics["cells"] == 64
+    with RunStore(tmp_path / "store") as store:
+        assert len(store.open_run(info.run_id).points(operation="read")) == 64
+
+
+def test_v3_on_a_bench_with_too_few_sources_is_refused_clearly(bench_file, run_named, tmp_path):
+    with pytest.raises(BenchError, match="cannot bias the lines"):
+        run_named("read-map", bench_file(smus=1), tmp_path / "store", scheme="v/3")
+
+
+def test_dry_run_plays_every_scheme_within_limits(bench_file):
+    path = bench_file()
+    for scheme in ("ground", "v/3"):
+        report = dry_run(get_protocol("read-map"), str(path), scheme=scheme, cells="0-1,*")
+        assert not report.violations
+        assert report.summary()["operations"] > 0
