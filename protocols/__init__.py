@@ -1,2 +1,4 @@
 """Measurement protocols that run unchanged on simulated and real benches."""
 from xbarlab.protocols import read_map  # noqa: F401  (registers read-map)
+from xbarlab.protocols import iv_sweep  # noqa: F401  (registers iv-sweep)
+from xbarlab.protocols import write_verify  # noqa: F401  (registers write-verify)

@@ -1,0 +1,194 @@
+"""The ``iv-sweep`` protocol: bipolar DC staircase on one cell, a block or all cells; hysteresis
+loops and SET/RESET voltage extraction.
+
+One cycle is 0 -> +v_set_max -> 0 -> v_reset_max -> 0 in steps of ``step`` volts (zero itself is
+not measured: a cell carries no current there). Each step is a bench read at that voltage with
+the current limited to ``compliance`` (the limiter is what stops a SET, as in every
+compliance-controlled DC sweep, e.g. Waser et al., Adv. Mater. 21, 2632 (2009)); the cell sees
+the level for the instrument's integration time. Unselected lines follow ``scheme``: ``v/2``
+(default) or ``v/3`` keep every other cell at or below |V|/2 (|V|/3), below the switching
+threshold, so only the selected cell switches.
+
+Half-selected currents: the sensed column also carries its other cells' current, u * S' with u
+the unselected-row level (V/2 or V/3) and S' the sum of the column's other conductances. Before
+each cell's sweep two reads at ``v_read`` measure S' once: a ``ground`` read (sensed current
+g v_read, exactly the cell's) and a read in ``scheme`` (g v_read + u S'). Every sweep point is
+then corrected by u(V) S' (valid while the half-selected cells stay below their thresholds and
+ohmic). ``ground`` needs no correction but drives the selected row's other cells at full V;
+``float`` cannot be corrected (sneak paths) and is reported as measured.
+
+The bench offers no cell-level list sweep (a `SourceMeasureChannel.sweep` exists, but no bench
+operation routes a cell to it), so each point is one bench read: several round trips a point
+instead of one per branch.
+
+Extraction (per cell, per cycle): on the rising positive branch the SET voltage is the first
+level at which the conductance I/V passes the geometric mean of its values at the branch's
+first and last levels; on the rising negative branch the RESET voltage likewise (falling).
+A branch whose conductance changes by less than ``min_ratio`` has no switching voltage.
+The low-|V| ends of the falling branches give the ON and OFF conductances of the loop.
+
+Every point is stored as measured (operation ``set`` for V > 0, ``reset`` for V < 0, ``read``
+for the two reference reads); each finished cell's results are a checkpoint
+(``iv-sweep r,c``), so a resumed run skips finished cells and re-sweeps an interrupted one.
+Maps ``v_set`` and ``v_reset`` (NaN where none) and a PNG of the loops are saved.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from xbarlab.protocols.plots import run_plot_path, save_curves
+from xbarlab.protocols.read_map import UNSELECTED_ROW_LEVEL, parse_cells
+
+from xbarlab.bench import READ_SCHEMES
+from xbarlab.bench.protocols import register_protocol
+from xbarlab.safety import signals_held
+
+CHECKPOINT = "iv-sweep {row},{col}"
+PLOTTED_CELLS = 8
+
+
+def staircase(v_set_max: float, v_reset_max: float, step: float) -> list[float]:
+    """One bipolar cycle without the zero points: up to v_set_max and back, then down to
+    v_reset_max and back; each extreme is included once."""
+    up = np.arange(1, int(round(v_set_max / step)) + 1) * step
+    down = -np.arange(1, int(round(-v_reset_max / step)) + 1) * step
+    return [float(v) for v in np.concatenate([up, up[-2::-1], down, down[-2::-1]])]
+
+
+def extract(volts: np.ndarray, amps: np.ndarray, min_ratio: float) -> dict:
+    """SET/RESET voltages and ON/OFF conductances of one cycle (see the module docstring)."""
+    g = np.abs(amps / volts)
+    positive, negative = volts > 0, volts < 0
+    peak_p = int(np.argmax(np.where(positive, volts, -np.inf)))
+    peak_n = int(np.argmin(np.where(negative, volts, np.inf)))
+    rising_p = np.flatnonzero(positive)[np.flatnonzero(positive) <= peak_p]
+    rising_n = np.flatnonzero(negative)[np.flatnonzero(negative) <= peak_n]
+    falling_p = np.flatnonzero(positive)[np.flatnonzero(positive) > peak_p]
+    falling_n = np.flatnonzero(negative)[np.flatnonzero(negative) > peak_n]
+
+    def crossing(branch: np.ndarray, upward: bool) -> float | None:
+        values = g[branch]
+        if branch.size < 2 or not np.isfinite(values).all() or (values <= 0).any():
+            return None
+        first, last = values[0], values[-1]
+        if (last / first if upward else first / last) < min_ratio:
+            return None
+        middle = np.sqrt(first * last)
+        passed = values >= middle if upward else values <= middle
+        return float(volts[branch[np.argmax(passed)]])
+
+    def end(branch: np.ndarray) -> float | None:
+        value = g[branch[-1]] if branch.size else np.nan
+        return float(value) if np.isfinite(value) else None
+
+    g_on, g_off = end(falling_p), end(falling_n)
+    return {
+        "v_set": crossing(rising_p, upward=True),
+        "v_reset": crossing(rising_n, upward=False),
+        "g_on": g_on,
+        "g_off": g_off,
+        "on_off_ratio": g_on / g_off if g_on and g_off else None,
+    }
+
+
+@register_protocol("iv-sweep")
+def iv_sweep(bench, run, progress, cells: str = "0,0", v_set_max: float = 1.5,
+             v_reset_max: float = -1.5, step: float = 0.05, compliance: float = 1e-3,
+             scheme: str = "v/2", cycles: int = 1, v_read: float = 0.2,
+             min_ratio: float = 2.0) -> dict:
+    """Bipolar staircase IV loops of the selected cells (see the module docstring); returns
+    the median SET/RESET voltages, ON/OFF ratio and per-cell results."""
+    limit = bench.spec.limits.max_voltage
+    if not 0 < v_set_max <= limit:
+        raise ValueError(f"v_set_max = {v_set_max!r} V: allowed 0 < v_set_max <= {limit:g}")
+    if not -limit <= v_reset_max < 0:
+        raise ValueError(f"v_reset_max = {v_reset_max!r} V: allowed -{limit:g} <= v_reset_max < 0")
+    if not 0 < step <= min(v_set_max, -v_reset_max):
+        raise ValueError(f"step = {step!r} V: allowed 0 < step <= "
+                         f"{min(v_set_max, -v_reset_max):g} (the smaller sweep extreme)")
+    if scheme not in READ_SCHEMES:
+        raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(READ_SCHEMES)}")
+    if cycles < 1:
+        raise ValueError(f"cycles = {cycles!r}: allowed 1 or more")
+    if min_ratio <= 1:
+        raise ValueError(f"min_ratio = {min_ratio!r}: allowed > 1")
+    levels = staircase(v_set_max, v_reset_max, step) * cycles
+    per_cycle = len(levels) // cycles
+    selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
+    done = run.checkpoints()
+    todo = [cell for cell in selected if CHECKPOINT.format(row=cell[0], col=cell[1]) not in done]
+    progress.start(len(todo) * (len(levels) + 2), f"IV sweep ({scheme}, {len(todo)} cells)")
+    fraction = UNSELECTED_ROW_LEVEL.get(scheme, 0.0)
+    curves = {}
+    for row, col in todo:
+        half_selected = 0.0  # S', the column's other conductances, when the scheme needs it
+        if fraction:
+            with signals_held():
+                exact = bench.read(row, col, v_read, "ground", compliance)
+                loaded = bench.read(row, col, v_read, scheme, compliance)
+                run.record_points([_point(exact), _point(loaded)])
+            half_selected = (loaded.current - exact.current) / (fraction * v_read)
+        progress.advance(2)
+        volts, amps = [], []
+        for v in levels:
+            with signals_held():
+                reading = bench.read(row, col, v, scheme, compliance)
+                run.record_point(row, col, "set" if v > 0 else "reset", v, reading.current,
+                                 compliance=reading.compliance, t=reading.timestamp)
+            volts.append(v)
+            amps.append(reading.current - fraction * v * half_selected)
+            progress.advance()
+        volts_a, amps_a = np.array(volts), np.array(amps)
+        loops = [extract(volts_a[k:k + per_cycle], amps_a[k:k + per_cycle], min_ratio)
+                 for k in range(0, len(levels), per_cycle)]
+        run.checkpoint(CHECKPOINT.format(row=row, col=col),
+                       {"half_selected_s": half_selected if np.isfinite(half_selected) else None,
+                        "cycles": loops})
+        if len(curves) < PLOTTED_CELLS:
+            curves[(row, col)] = (volts_a, amps_a)
+    return _summary(bench, run, selected, curves, scheme)
+
+
+def _point(reading) -> dict:
+    return {"row": reading.row, "col": reading.col, "operation": "read",
+            "voltage": reading.voltage, "current": reading.current,
+            "compliance": reading.compliance, "t": reading.timestamp}
+
+
+def _summary(bench, run, selected, curves, scheme) -> dict:
+    """Maps, PNG and metrics over every finished cell (this run and resumed ones)."""
+    results = run.checkpoints()
+    v_set = np.full((bench.rows, bench.cols), np.nan)
+    v_reset = np.full((bench.rows, bench.cols), np.nan)
+    loops = []
+    for row, col in selected:
+        for loop in results[CHECKPOINT.format(row=row, col=col)]["cycles"]:
+            loops.append(loop)
+            if loop["v_set"] is not None:
+                v_set[row, col] = loop["v_set"]
+            if loop["v_reset"] is not None:
+                v_reset[row, col] = loop["v_reset"]
+    run.record_map("v_set", v_set)
+    run.record_map("v_reset", v_reset)
+    plot = None
+    if curves:
+        plot = save_curves(
+            run_plot_path(run, "iv-sweep"),
+            [(f"cell ({r}, {c})", v, i) for (r, c), (v, i) in curves.items()],
+            f"IV loops ({scheme}, half-selected currents removed)", "voltage (V)",
+            "current (A)", logy=True)
+
+    def median(key: str) -> float | None:
+        values = [loop[key] for loop in loops if loop[key] is not None]
+        return float(np.median(values)) if values else None
+
+    switched = [loop["v_set"] is not None and loop["v_reset"] is not None for loop in loops]
+    return {
+        "cells": len(selected),
+        "loops": len(loops),
+        "switching_fraction": float(np.mean(switched)) if loops else 0.0,
+        "v_set_median": median("v_set"),
+        "v_reset_median": median("v_reset"),
+        "on_off_ratio_median": median("on_off_ratio"),
+        "plot": None if plot is None else str(plot),
+    }
