@@ -2,3 +2,4 @@
 from xbarlab.protocols import read_map  # noqa: F401  (registers read-map)
 from xbarlab.protocols import iv_sweep  # noqa: F401  (registers iv-sweep)
 from xbarlab.protocols import write_verify  # noqa: F401  (registers write-verify)
+from xbarlab.protocols import forming  # noqa: F401  (registers forming)

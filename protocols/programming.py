@@ -49,6 +49,8 @@ from xbarlab.safety import signals_held
 
 ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
 """Write-verify algorithms `program_cell` runs (techniques.md §5.2 D1, D2, D4)."""
+MIN_STEP = 1e-3
+"""Finest amplitude step of the adaptive algorithm (V): a DAC's millivolt."""
 
 
 @dataclass
@@ -243,23 +245,34 @@ class _Cell:
     # -- algorithms ----------------------------------------------------------------------------
 
     def adaptive(self, tolerance: float) -> None:
-        """D1 with per-polarity amplitudes adapted from the measured response (module doc)."""
+        """D1 with per-polarity amplitudes adapted from the measured response (module doc).
+
+        The size of a pulse's move |ΔG| is compared with the error it set out to correct: below
+        a third of it the polarity's amplitude goes up by its step, above 1.5 times it down; the
+        step halves whenever the adjustment changes direction (a bisection on the amplitude
+        whose move matches the error) and doubles while it keeps going the same way.
+        """
         c = self.config
         amplitude = {1: c.v_set_start, -1: -c.v_reset_start}
+        step = {1: c.v_step, -1: c.v_step}
+        last = {1: 0, -1: 0}
         while not self.finished:
             if self.confirmed(tolerance):
                 self.success = self.finished = True
                 return
             before = self.g
-            direction = 1 if self.target > before else -1
-            self.pulse(direction * amplitude[direction])
-            moved = direction * (self.g - before)  # towards the target: > 0
-            ratio = max(moved, 0.0) / abs(self.target - before)
-            if ratio < 0.25:  # too little: raise this polarity, twice as fast when far
-                amplitude[direction] += c.v_step * (2 if ratio < 0.05 else 1)
-            elif ratio > 2.0:  # far past the target: gentler next time this way
-                amplitude[direction] -= c.v_step
-            amplitude[direction] = min(max(amplitude[direction], c.v_step), c.v_max)
+            d = 1 if self.target > before else -1
+            self.pulse(d * amplitude[d])
+            ratio = abs(self.g - before) / abs(self.target - before)
+            adjust = 1 if ratio < 1 / 3 else -1 if ratio > 1.5 else 0
+            if adjust:
+                if adjust == -last[d]:
+                    step[d] /= 2
+                elif adjust == last[d]:
+                    step[d] *= 2
+                step[d] = min(max(step[d], MIN_STEP), c.v_step * 4)
+                amplitude[d] = min(max(amplitude[d] + adjust * step[d], MIN_STEP), c.v_max)
+                last[d] = adjust
 
     def ispva(self, tolerance: float, step: float, confirm: bool = True) -> bool:
         """D2 (Milo 2021): SET ramp to the window; RESET ramp and half step on overshoot.
