@@ -9,13 +9,11 @@ Algorithms:
 
 * ``adaptive`` (D1, Alibart, Gao, Hoskins, Strukov, Nanotechnology 23:075201 (2012)): a
   variable-amplitude write pulse after every verify read, SET below the target and RESET above
-  it (polarity reversal on overshoot). Each polarity keeps its own amplitude, adapted from the
-  measured response: a pulse that moved the cell by much less than the remaining error raises
-  that polarity's amplitude, one that moved it by much more lowers it. Alibart's variable
-  amplitude is a ramp that restarts on reversal; keeping what each polarity learned is what
-  makes it converge in fewer pulses on a noisy device, whose cycle-to-cycle noise grows with
-  the drive of a pulse (NeuroSim: sigma x sqrt(pulses)), so the amplitude that lands a cell
-  inside a tight window is the one whose typical move matches the remaining error.
+  it (polarity reversal on overshoot). The amplitude is chosen for the error still to correct
+  and learned from the measured responses (`AmplitudeMemory`): on a device whose
+  cycle-to-cycle noise grows with the drive of a pulse (NeuroSim: sigma x sqrt(pulses)), the
+  amplitude that lands a cell inside a tight window is the one whose typical move matches the
+  remaining error.
 * ``ispva`` (D2, Milo et al., IEEE TED 68 (2021)): incremental step pulse amplitude with
   verify, SET only: V_k = V_0 + k x step until G >= G_t (1 - tol); on an overshoot past
   G_t (1 + tol) a RESET ramp brings the cell back below the window and the SET ramp restarts
@@ -131,13 +129,65 @@ def _in(name: str, value, low, high, unit: str = "") -> None:
         raise ValueError(f"{name} = {value!r}: allowed {low:g} to {high:g}{unit}")
 
 
+class AmplitudeMemory:
+    """Write amplitude per polarity and size of the error to correct, learned from responses.
+
+    On a device whose cycle-to-cycle noise grows with the drive of a pulse (NeuroSim: sigma x
+    sqrt(pulses)), a pulse far smaller than the error wastes a pulse and one far larger throws
+    the cell past the target; the right amplitude is the one whose typical move |ΔG| matches
+    the error. Errors are binned by octave (|error| in siemens); each bin of each polarity keeps
+    an amplitude and a step. After a pulse, a move below a third of the error raises the
+    bin's amplitude by its step, above 1.5 times the error lowers it; the step halves when the
+    adjustment turns (a bisection on the amplitude) and doubles while it keeps its sense, within
+    [MIN_STEP, 4 v_step]. A bin never used starts at the amplitude of the nearest used bin of
+    that polarity, or at the start amplitude. One memory shared by the cells of a chip learns
+    once what each cell would otherwise learn again (Alibart 2012 adapts the amplitude per
+    cell from zero; keeping it is our change [E]).
+    """
+
+    def __init__(self, config: PulseSettings):
+        self.config = config
+        self.start = {1: config.v_set_start, -1: -config.v_reset_start}
+        self.bins: dict[tuple[int, int], list[float]] = {}  # (polarity, octave) -> [V, step, last]
+
+    def _bin(self, direction: int, error: float) -> list[float]:
+        key = (direction, math.floor(math.log2(max(error, 1e-15))))
+        if key not in self.bins:
+            used = [k for k in self.bins if k[0] == direction]
+            nearest = min(used, key=lambda k: abs(k[1] - key[1]), default=None)
+            volts = self.bins[nearest][0] if nearest else self.start[direction]
+            self.bins[key] = [volts, self.config.v_step, 0.0]
+        return self.bins[key]
+
+    def amplitude(self, direction: int, error: float) -> float:
+        """|V| of the next pulse of `direction` (+1 SET, -1 RESET) for |error| siemens."""
+        return self._bin(direction, error)[0]
+
+    def learn(self, direction: int, error: float, moved: float) -> None:
+        """A pulse chosen for |error| moved the cell by |moved| siemens."""
+        entry = self._bin(direction, error)
+        ratio = moved / error
+        adjust = 1 if ratio < 1 / 3 else -1 if ratio > 1.5 else 0
+        if not adjust:
+            return
+        if adjust == -entry[2]:
+            entry[1] /= 2
+        elif adjust == entry[2]:
+            entry[1] *= 2
+        entry[1] = min(max(entry[1], MIN_STEP), 4 * self.config.v_step)
+        entry[0] = min(max(entry[0] + adjust * entry[1], MIN_STEP), self.config.v_max)
+        entry[2] = adjust
+
+
 def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "adaptive",
-                 run=None, **settings) -> CellResult:
+                 run=None, memory: AmplitudeMemory | None = None, **settings) -> CellResult:
     """Program cell (row, col) of `bench` to `target` siemens with `algorithm`.
 
     `settings` are `PulseSettings` fields (``tolerance``, ``width``, ``v_step`` ...). Every
     pulse and reading is recorded on `run` (a writable run of the run store) as it happens,
-    when one is given. Raises ValueError naming a bad argument before anything is sent.
+    when one is given. `memory` carries the adaptive amplitudes from cell to cell (pass the
+    same one for the cells of one chip and the same settings; a fresh one when None). Raises
+    ValueError naming a bad argument before anything is sent.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm = {algorithm!r}: allowed {', '.join(ALGORITHMS)}")
@@ -149,14 +199,15 @@ def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "
     config.check(bench.spec.limits.max_voltage)
     _in("target", target, 1e-12, 1.0, " S")
     cell = _Cell(bench, row, col, target, config, run)
+    memory = memory or AmplitudeMemory(config)
     if algorithm == "adaptive":
-        cell.adaptive(config.tolerance)
+        cell.adaptive(config.tolerance, memory)
     elif algorithm == "ispva":
         cell.ispva(config.tolerance, config.v_step)
     else:
         cell.ispva(config.coarse_tolerance, 2 * config.v_step, confirm=False)
         if not cell.finished:
-            cell.adaptive(config.tolerance)
+            cell.adaptive(config.tolerance, memory)
     return cell.result()
 
 
@@ -244,35 +295,17 @@ class _Cell:
 
     # -- algorithms ----------------------------------------------------------------------------
 
-    def adaptive(self, tolerance: float) -> None:
-        """D1 with per-polarity amplitudes adapted from the measured response (module doc).
-
-        The size of a pulse's move |ΔG| is compared with the error it set out to correct: below
-        a third of it the polarity's amplitude goes up by its step, above 1.5 times it down; the
-        step halves whenever the adjustment changes direction (a bisection on the amplitude
-        whose move matches the error) and doubles while it keeps going the same way.
-        """
-        c = self.config
-        amplitude = {1: c.v_set_start, -1: -c.v_reset_start}
-        step = {1: c.v_step, -1: c.v_step}
-        last = {1: 0, -1: 0}
+    def adaptive(self, tolerance: float, memory: AmplitudeMemory) -> None:
+        """D1 with amplitudes learned from the measured response (`AmplitudeMemory`)."""
         while not self.finished:
             if self.confirmed(tolerance):
                 self.success = self.finished = True
                 return
             before = self.g
-            d = 1 if self.target > before else -1
-            self.pulse(d * amplitude[d])
-            ratio = abs(self.g - before) / abs(self.target - before)
-            adjust = 1 if ratio < 1 / 3 else -1 if ratio > 1.5 else 0
-            if adjust:
-                if adjust == -last[d]:
-                    step[d] /= 2
-                elif adjust == last[d]:
-                    step[d] *= 2
-                step[d] = min(max(step[d], MIN_STEP), c.v_step * 4)
-                amplitude[d] = min(max(amplitude[d] + adjust * step[d], MIN_STEP), c.v_max)
-                last[d] = adjust
+            error = self.target - before
+            d = 1 if error > 0 else -1
+            self.pulse(d * memory.amplitude(d, abs(error)))
+            memory.learn(d, abs(error), abs(self.g - before))
 
     def ispva(self, tolerance: float, step: float, confirm: bool = True) -> bool:
         """D2 (Milo 2021): SET ramp to the window; RESET ramp and half step on overshoot.

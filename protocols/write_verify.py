@@ -14,7 +14,8 @@ minus its masked cells):
 2. For each algorithm of ``algorithm`` (one name, or several joined by ``,`` to compare them on
    the same cells and targets): when comparing, every cell first gets ``prepare_pulses`` RESET
    pulses at ``-v_max`` (recorded, not charged), so no algorithm inherits another's work. Then
-   every cell is programmed with `program_cell`.
+   every cell is programmed with `program_cell`, one `AmplitudeMemory` shared by the cells of
+   the pass (a resumed run starts a fresh one).
 3. Relaxation re-check (D5): the bench holds for ``relax_wait`` seconds (an instrument-timed
    0 V pulse train on cell (0, 0) with the other lines floating: the instruments' clock, so the
    same code waits on a real and a virtual bench), every programmed cell is re-read, and cells
@@ -41,7 +42,13 @@ from dataclasses import asdict
 import numpy as np
 from matplotlib.figure import Figure
 from xbarlab.protocols.plots import run_plot_path
-from xbarlab.protocols.programming import ALGORITHMS, CellResult, program_cell
+from xbarlab.protocols.programming import (
+    ALGORITHMS,
+    AmplitudeMemory,
+    CellResult,
+    PulseSettings,
+    program_cell,
+)
 
 from xbarlab.bench.protocols import register_protocol
 from xbarlab.safety import signals_held
@@ -95,13 +102,14 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
     per_algorithm = {}
     finals = {}
     for name in algorithms:
-        results = _program_all(bench, run, progress, name, cells, targets, settings,
+        memory = AmplitudeMemory(PulseSettings(**settings))
+        results = _program_all(bench, run, progress, name, cells, targets, settings, memory,
                                prepare_pulses if len(algorithms) > 1 else 0, v_max, width)
         for k in range(relax_rounds):
             drifted = _recheck(bench, run, progress, f"{name}/recheck{k}", results, tolerance,
                                v_read, read_scheme, reads, relax_wait)
             redo = _program_all(bench, run, progress, f"{name}/redo{k}", drifted, targets,
-                                settings, 0, v_max, width)
+                                settings, memory, 0, v_max, width)
             for cell, again in redo.items():
                 results[cell] = _merged(results[cell], again)
         finals[name] = _final_map(bench, run, progress, f"final-{name}", cells, v_read,
@@ -121,9 +129,10 @@ def _check(name: str, value, low, high, unit: str = "") -> None:
         raise ValueError(f"{name} = {value!r}: allowed {low:g} to {high:g}{unit}")
 
 
-def _program_all(bench, run, progress, phase, cells, targets, settings, prepare, v_max,
+def _program_all(bench, run, progress, phase, cells, targets, settings, memory, prepare, v_max,
                  width) -> dict[tuple[int, int], CellResult]:
-    """Program `cells` (after `prepare` RESET pulses each); one checkpoint per cell."""
+    """Program `cells` (after `prepare` RESET pulses each), sharing the adaptive amplitudes
+    of `memory`; one checkpoint per cell."""
     done = run.checkpoints()
     if prepare and not done.get(f"{phase}/prepared"):
         progress.start(len(cells), f"{phase}: preparing ({prepare} RESET pulses per cell)")
@@ -143,7 +152,7 @@ def _program_all(bench, run, progress, phase, cells, targets, settings, prepare,
         else:
             algorithm = phase.split("/")[0]
             result = program_cell(bench, row, col, float(targets[row, col]),
-                                  algorithm=algorithm, run=run, **settings)
+                                  algorithm=algorithm, run=run, memory=memory, **settings)
             state = asdict(result)
             state.pop("trace")
             run.checkpoint(key, state)
