@@ -160,11 +160,16 @@ class AmplitudeMemory:
         return self.bins[key]
 
     def amplitude(self, direction: int, error: float) -> float:
-        """|V| of the next pulse of `direction` (+1 SET, -1 RESET) for |error| siemens."""
+        """|V| of the next pulse of `direction` (+1 SET, -1 RESET) for |error| siemens;
+        v_max when the error is not known (a reading that measured nothing)."""
+        if not math.isfinite(error):
+            return self.config.v_max
         return self._bin(direction, error)[0]
 
     def learn(self, direction: int, error: float, moved: float) -> None:
         """A pulse chosen for |error| moved the cell by |moved| siemens."""
+        if not (math.isfinite(error) and math.isfinite(moved)):
+            return
         entry = self._bin(direction, error)
         ratio = moved / error
         adjust = 1 if ratio < 1 / 3 else -1 if ratio > 1.5 else 0
@@ -258,7 +263,8 @@ class _Cell:
         current = abs(volts) * max(0.5 * (before + self.g), 0.0)
         if c.current_limit is not None:
             current = min(current, c.current_limit)
-        self.energy += abs(volts) * current * c.width
+        if math.isfinite(current):  # no estimate without a measured current
+            self.energy += abs(volts) * current * c.width
         direction = 1 if volts > 0 else -1
         if self.last_direction and direction != self.last_direction:
             self.reversals += 1
@@ -303,7 +309,7 @@ class _Cell:
                 return
             before = self.g
             error = self.target - before
-            d = 1 if error > 0 else -1
+            d = -1 if error < 0 else 1  # SET when the error is not known (no reading)
             self.pulse(d * memory.amplitude(d, abs(error)))
             memory.learn(d, abs(error), abs(self.g - before))
 
@@ -313,7 +319,7 @@ class _Cell:
         c = self.config
         while not self.finished:
             volts = c.v_set_start
-            while not self.finished and self.g < self.target * (1 - tolerance):
+            while not self.finished and not self.g >= self.target * (1 - tolerance):
                 self.pulse(volts)
                 volts = min(volts + step, c.v_max)
             if self.finished:

@@ -37,6 +37,7 @@ resumed run programs only what it had not finished.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 
 import numpy as np
@@ -148,14 +149,16 @@ def _program_all(bench, run, progress, phase, cells, targets, settings, memory, 
     for row, col in cells:
         key = f"{phase}/{row},{col}"
         if key in done:
-            results[row, col] = CellResult(**done[key])
+            state = {k: math.nan if v is None else v for k, v in done[key].items()}
+            results[row, col] = CellResult(**state)
         else:
             algorithm = phase.split("/")[0]
             result = program_cell(bench, row, col, float(targets[row, col]),
                                   algorithm=algorithm, run=run, memory=memory, **settings)
             state = asdict(result)
             state.pop("trace")
-            run.checkpoint(key, state)
+            run.checkpoint(key, {k: None if isinstance(v, float) and not math.isfinite(v)
+                                 else v for k, v in state.items()})  # JSON: NaN as null
             results[row, col] = result
         progress.advance()
     return results
