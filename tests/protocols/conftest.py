@@ -1,7 +1,7 @@
 """Fixtures for the protocol tests: small virtual benches written into the test's tmp dir, and a
 runner that plays a registered protocol on one with a fresh run store.
 
-Test modules reach the helpers through fixtures (``bench_file``, ``run_named``, ``world``,
+Test modules reach the helpers through fixtures (``bench_file``, ``run_named``,
 ``stop_after``). Each bench file lives at its own tmp path, so each test gets its own World
 (the ``@xbarsim`` backend keeps one per bench file per process). Tests may look inside it for
 the truth (`world_of`); protocols never do.
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pyvisa
 
@@ -113,15 +114,21 @@ def write_bench(directory: Path, rows: int = 8, cols: int = 8, smus: int = 2,
 
 
 def world_of(bench_path: Path | str):
-    """The World behind a virtual bench file (tests only)."""
+    """The World behind a virtual bench file while a bench on it is open (tests only; closing
+    the bench drops the backend, and the next opening builds a fresh World)."""
     return pyvisa.ResourceManager(f"{bench_path}@xbarsim").visalib.world
 
 
 @dataclass
 class Outcome:
+    """What a protocol returned, its run, and the World it ran on: ``before`` is the true
+    conductance map when the protocol started, ``world`` the World as the protocol left it."""
+
     metrics: dict
     run_id: int
     store: Path
+    before: np.ndarray
+    world: object
 
 
 class StopAfter(Progress):
@@ -145,11 +152,13 @@ def run_protocol(name: str, bench_path, store_dir: Path, progress: Progress | No
     protocol = get_protocol(name)
     with RunStore(store_dir) as store:
         with open_bench(str(bench_path)) as bench:
+            world = world_of(bench_path)
+            before = world.conductance().copy()
             run = (store.resume(resume) if resume is not None else
                    store.start_run(name, params, bench.spec.text, shape=(bench.rows, bench.cols)))
             with run:
                 metrics = protocol(bench, run, progress or Progress(show=False), **params)
-        return Outcome(dict(metrics), run.run_id, store_dir)
+        return Outcome(dict(metrics), run.run_id, store_dir, before, world)
 
 
 @pytest.fixture
@@ -162,12 +171,6 @@ def bench_file(tmp_path):
 def run_named():
     """`run_protocol` as a fixture (test modules cannot import this conftest by name)."""
     return run_protocol
-
-
-@pytest.fixture
-def world():
-    """`world_of` as a fixture."""
-    return world_of
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ from xbarlab.store import RunStore
 
 
 def test_one_cell_loop_switches_at_the_thresholds_and_leaves_the_others_alone(
-        bench_file, run_named, world, tmp_path):
+        bench_file, run_named, tmp_path):
     path = bench_file(rows=4, cols=4, defects=False)
-    before = world(path).conductance().copy()
     outcome = run_named("iv-sweep", path, tmp_path / "store", cells="1,2")
-    after = world(path).conductance()
+    before, after = outcome.before, outcome.world.conductance()
     metrics = outcome.metrics
     assert metrics["switching_fraction"] == 1.0
     assert 0.9 < metrics["v_set_median"] <= 1.5  # binary preset threshold 0.9 V

@@ -20,10 +20,10 @@ def conductance_map(store, run_id, name="conductance"):
 
 @pytest.mark.parametrize("scheme", ["v/3", "v/2"])
 def test_half_select_reads_are_corrected_to_within_5_percent_of_every_cell(
-        bench_file, run_named, world, tmp_path, scheme):
-    path = bench_file(smus=2, read_noise=False)
-    truth = world(path).conductance().copy()
-    outcome = run_named("read-map", path, tmp_path / "store", scheme=scheme)
+        bench_file, run_named, tmp_path, scheme):
+    outcome = run_named("read-map", bench_file(read_noise=False), tmp_path / "store",
+                        scheme=scheme)
+    truth = outcome.before
     corrected = conductance_map(tmp_path / "store", outcome.run_id)
     raw = conductance_map(tmp_path / "store", outcome.run_id, "conductance_raw")
     error = np.abs(corrected - truth) / truth
@@ -34,10 +34,10 @@ def test_half_select_reads_are_corrected_to_within_5_percent_of_every_cell(
 
 
 def test_floating_scheme_error_is_larger_and_reported_as_measured(
-        bench_file, run_named, world, tmp_path):
+        bench_file, run_named, tmp_path):
     path = bench_file(read_noise=False)
-    truth = world(path).conductance().copy()
     floating = run_named("read-map", path, tmp_path / "store", scheme="float")
+    truth = floating.before
     ground = run_named("read-map", path, tmp_path / "store", scheme="ground")
     float_error = np.abs(conductance_map(tmp_path / "store", floating.run_id) - truth) / truth
     ground_error = np.abs(conductance_map(tmp_path / "store", ground.run_id) - truth) / truth

@@ -1,0 +1,167 @@
+"""The ``forming`` protocol: feedback electroforming of pristine cells, one, a block or all.
+
+In the spirit of ArC Instruments' FormFinder / AutoFormer (ArC ONE control software,
+https://github.com/arc-instruments/arc1_pyqt, "FormFinder" module): pulses of rising width and
+then rising amplitude, each followed by a read, stopping as soon as the cell has formed. For each
+cell:
+
+1. Read at ``v_read`` (``ground`` scheme: the sensed current is the cell's alone). A cell below
+   ``r_formed`` is formed already (a pristine cell sits orders of magnitude above the HRS; the
+   default 10 Mohm sits between the binary/analog HRS of 1 Mohm and their pristine ~100 Mohm):
+   skipped, never pulsed.
+2. For each amplitude from ``v_start`` to ``v_stop`` in ``v_step`` steps, pulse widths from
+   ``width_start`` multiplying by ``width_factor`` up to ``width_stop``; after every pulse a read.
+3. Stop when the resistance is below ``r_target`` or has fallen to ``(1 - drop)`` of the initial
+   value (both are forming signatures: a pristine cell sits orders of magnitude above the HRS).
+   A cell still not formed after the last pulse is reported as failed.
+
+Every pulse runs under ``compliance`` (the current limit of the pulsing source, which caps the
+filament the way the series resistor or transistor of a forming setup does); unselected lines
+follow ``scheme`` (``v/2`` default: half-selected cells see at most v_stop / 2, below the
+forming threshold of pristine neighbours; formed neighbours see a SET-polarity half pulse).
+Pulses and reads are stored as measured (``form``, ``read``); each finished cell's result is
+a checkpoint (``forming r,c``), so a resumed run skips finished cells, and an interrupted cell
+starts over with its read (it is skipped if it formed meanwhile). Maps of the initial and final
+resistance and the forming amplitude, and a PNG of the forming amplitude, are saved.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from xbarlab.protocols.plots import run_plot_path, save_heatmap
+from xbarlab.protocols.read_map import parse_cells
+
+from xbarlab.bench import PULSE_SCHEMES
+from xbarlab.bench.protocols import register_protocol
+from xbarlab.safety import signals_held
+
+CHECKPOINT = "forming {row},{col}"
+
+
+def ramp(v_start: float, v_stop: float, v_step: float, width_start: float, width_stop: float,
+         width_factor: float) -> list[tuple[float, float]]:
+    """(amplitude, width) of every pulse in order: widths rise at each amplitude."""
+    count = int(np.floor((v_stop - v_start) / v_step + 1e-9)) + 1
+    amplitudes = np.round(v_start + v_step * np.arange(count), 9)
+    widths = []
+    width = width_start
+    while width <= width_stop * (1 + 1e-9):
+        widths.append(width)
+        width *= width_factor
+    return [(float(v), w) for v in amplitudes for w in widths]
+
+
+@register_protocol("forming")
+def forming(bench, run, progress, cells: str = "all", v_start: float = 1.5, v_stop: float = 3.5,
+            v_step: float = 0.1, width_start: float = 1e-4, width_stop: float = 1e-2,
+            width_factor: float = 10.0, compliance: float = 1e-3, r_target: float = 1e5,
+            drop: float = 0.99, r_formed: float = 1e7, v_read: float = 0.2,
+            scheme: str = "v/2") -> dict:
+    """Form the selected cells with an amplitude/width ramp and read-back feedback (see the
+    module docstring); returns counts of formed, already formed and failed cells."""
+    limit = bench.spec.limits
+    if not 0 < v_start <= v_stop <= limit.max_voltage:
+        raise ValueError(f"v_start = {v_start!r} V, v_stop = {v_stop!r} V: allowed "
+                         f"0 < v_start <= v_stop <= {limit.max_voltage:g}")
+    if v_step <= 0:
+        raise ValueError(f"v_step = {v_step!r} V: allowed > 0")
+    if not 0 < width_start <= width_stop <= limit.max_pulse_width:
+        raise ValueError(f"width_start = {width_start!r} s, width_stop = {width_stop!r} s: "
+                         f"allowed 0 < width_start <= width_stop <= {limit.max_pulse_width:g}")
+    if width_factor <= 1:
+        raise ValueError(f"width_factor = {width_factor!r}: allowed > 1")
+    if not 0 < r_target <= r_formed:
+        raise ValueError(f"r_target = {r_target!r} ohm, r_formed = {r_formed!r} ohm: allowed "
+                         "0 < r_target <= r_formed")
+    if not 0 < drop < 1:
+        raise ValueError(f"drop = {drop!r}: allowed 0 < drop < 1 (fraction of the initial "
+                         "resistance lost)")
+    if scheme not in PULSE_SCHEMES:
+        raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(PULSE_SCHEMES)}")
+    pulses = ramp(v_start, v_stop, v_step, width_start, width_stop, width_factor)
+    selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
+    done = run.checkpoints()
+    todo = [cell for cell in selected if CHECKPOINT.format(row=cell[0], col=cell[1]) not in done]
+    progress.start(len(todo), f"forming ({len(todo)} cells, up to {len(pulses)} pulses each)")
+    for row, col in todo:
+        result = _form_cell(bench, run, row, col, pulses, compliance, 1 / r_target, drop,
+                            1 / r_formed, v_read, scheme)
+        run.checkpoint(CHECKPOINT.format(row=row, col=col), result)
+        progress.advance()
+    return _summary(bench, run, selected)
+
+
+def _form_cell(bench, run, row, col, pulses, compliance, g_target, drop, g_formed, v_read,
+               scheme) -> dict:
+    g_initial = _read(bench, run, row, col, v_read, compliance)
+    result = {"r_initial": _ohms(g_initial), "pulses": 0, "energy_bound_j": 0.0,
+              "v_form": None, "width_form": None, "skipped": bool(g_initial >= g_formed)}
+    g = g_initial
+    if not result["skipped"]:
+        g_drop = g_initial / (1 - drop) if g_initial > 0 else np.inf
+        for v, width in pulses:
+            with signals_held():
+                result["energy_bound_j"] += bench.pulse(row, col, v, width, scheme,
+                                                        current_limit=compliance)
+                run.record_point(row, col, "form", v, None, pulse_width=width, t=time.time())
+            result["pulses"] += 1
+            g = _read(bench, run, row, col, v_read, compliance)
+            if g >= g_target or g >= g_drop:
+                result["v_form"], result["width_form"] = v, width
+                break
+    result["r_final"] = _ohms(g)
+    result["formed"] = result["skipped"] or result["v_form"] is not None
+    return result
+
+
+def _read(bench, run, row, col, v_read, compliance) -> float:
+    with signals_held():
+        reading = bench.read(row, col, v_read, "ground", compliance)
+        run.record_point(row, col, "read", reading.voltage, reading.current,
+                         compliance=reading.compliance, t=reading.timestamp)
+    return reading.current / reading.voltage
+
+
+def _ohms(g: float) -> float | None:
+    """Resistance from a read conductance; None when the read gave none (NaN, <= 0)."""
+    return float(1 / g) if np.isfinite(g) and g > 0 else None
+
+
+def _summary(bench, run, selected) -> dict:
+    """Maps, PNG and metrics over every finished cell (this run and resumed ones)."""
+    results = run.checkpoints()
+    maps = {name: np.full((bench.rows, bench.cols), np.nan)
+            for name in ("r_initial", "r_final", "v_form")}
+    counts = {"formed": 0, "already_formed": 0, "failed": 0}
+    pulses, energy, voltages = 0, 0.0, []
+    for row, col in selected:
+        result = results[CHECKPOINT.format(row=row, col=col)]
+        for name, data in maps.items():
+            if result[name] is not None:
+                data[row, col] = result[name]
+        kind = ("already_formed" if result["skipped"] else
+                "formed" if result["formed"] else "failed")
+        counts[kind] += 1
+        pulses += result["pulses"]
+        energy += result["energy_bound_j"]
+        if result["v_form"] is not None:
+            voltages.append(result["v_form"])
+    for name, data in maps.items():
+        run.record_map(name, data)
+    plot = save_heatmap(run_plot_path(run, "forming"), maps["v_form"],
+                        f"forming amplitude ({counts['formed']} formed, "
+                        f"{counts['already_formed']} skipped, {counts['failed']} failed)",
+                        "forming amplitude (V)")
+    attempted = counts["formed"] + counts["failed"]
+    return {
+        "cells": len(selected),
+        **counts,
+        "forming_yield": counts["formed"] / attempted if attempted else None,
+        "v_form_median": float(np.median(voltages)) if voltages else None,
+        "pulses": pulses,
+        "mean_pulses": pulses / attempted if attempted else 0.0,
+        "energy_bound_j": energy,
+        "plot": str(plot),
+    }
