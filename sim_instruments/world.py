@@ -19,10 +19,12 @@ An SMU whose output is off does what its output-off state says (``TerminalState.
 a 0 V (or 0 A) source with its off limit, or an open relay (its lines float).
 
 Time is virtual: measurements (NPLC), delays, relay settling and pulses call :meth:`advance`,
-which moves every cell by the voltage it really sees for that long (the physics' ``apply``,
-with the operating point at the start of the interval held for the interval); nothing sleeps.
-The array hears of every second that passes, pulse or not, so programmed cells relax
-between commands (``array.elapsed_time`` follows ``clock``).
+which moves every cell by the voltage it really sees for that long (the physics' ``apply``);
+nothing sleeps. While cells switch, time advances in adaptive steps with the operating point
+(compliance included) solved again between them, so a current limit reached during a pulse
+stops a SET the way the instrument's limiter does. The array hears of every second that
+passes, pulse or not, so programmed cells relax between commands (``array.elapsed_time``
+follows ``clock``).
 Solves are cached by a version counter that every change bumps. 1T1R arrays are simulated
 with every access transistor on (no instrument here drives the gates).
 """
@@ -52,6 +54,16 @@ MAX_NEWTON_STEPS = 6  # per active set; one suffices for a linear network
 # open circuit (no cell, however pristine, is below 1e-10 S; solver residuals are ~1e-20 S).
 OPEN_CIRCUIT_S = 1e-15
 MAX_ACTIVE_SET_ROUNDS = 50
+# Limit violations within this relative margin of the worst one are a tie.
+TIE_RTOL = 1e-9
+# While cells switch, time advances in steps within which no terminal voltage moves by more than
+# STEP_VTOL x the switching threshold; the next step aims at STEP_SAFETY of that, changing by at
+# most MAX_GROWTH up or MAX_SHRINK down per try; a step of MIN_STEP (s) is always kept.
+STEP_VTOL = 0.05
+STEP_SAFETY = 0.7
+MAX_GROWTH = 2.0
+MAX_SHRINK = 10.0
+MIN_STEP = 1e-12
 
 
 class ShortCircuit(RuntimeError):
@@ -502,11 +514,13 @@ class World:
     def _update_active_set(states, keys, volts, currents, active, forced) -> bool:
         """Make one change to the active set (the most urgent); return False when none is due.
 
-        Limit violations come first, the worst one: a current source beyond its voltage limit
-        becomes a voltage source at the limit; a voltage source beyond its current limit
-        becomes a current source at the limit. Only then a release: a clamped voltage source
-        whose voltage has passed its level, or a voltage-limited current source whose current
-        has passed its level, goes back to its set level. One change per round keeps sources
+        Limit violations come first, the worst one (of sources in series that reach the same
+        limit at the same current, the first, so the choice does not flip with rounding): a
+        current source beyond its voltage limit becomes a voltage source at the limit; a
+        voltage source beyond its current limit becomes a current source at the limit. Only
+        then a release: a clamped voltage source whose voltage has passed its level, or a
+        voltage-limited current source whose current has passed its level, goes back to its
+        set level. One change per round keeps sources
         that share a path from flipping each other back and forth. A current source that
         cannot hold its voltage limit with its set current (another source drives the node)
         delivers its current at whatever voltage it is forced to (``forced``).
@@ -536,8 +550,9 @@ class World:
                     )
             elif abs(currents[i]) > abs(state.level) * (1 + LIMIT_RTOL):
                 releases.append((i, k, None))  # holding the limit takes more than |level|
-        if violations:
-            _, i, k, change = max(violations, key=lambda v: v[0])
+        if violations:  # the worst; on a tie (series sources at one current) the first
+            worst = max(v[0] for v in violations)
+            _, i, k, change = next(v for v in violations if v[0] >= worst * (1 - TIE_RTOL))
             active[k] = change
             if change[0] == "V":
                 volts[i] = change[1]
@@ -649,29 +664,69 @@ class World:
             self._quiet_version = self.version
         return quiet
 
-    def advance(self, seconds: float) -> None:
+    def advance(self, seconds: float) -> set[str]:
         """Let ``seconds`` of virtual time pass with the bench as it is now.
 
         Every cell sees the voltage the circuit gives it for that long and moves by the device
         model; when no cell can see more than the smallest switching threshold (the node
-        voltages lie between the lowest and highest source voltage), the array is left alone.
-        ``energy`` accumulates what the sources deliver (V * I * t) either way.
+        voltages lie between the lowest and highest source voltage), the cells only relax.
+        While cells switch, time advances in steps (:meth:`_pulse_step`) and the operating
+        point, compliance included, is solved again between them: a source that reaches its
+        limit while a cell SETs holds the limit, the cell's voltage sags and the SET stops
+        itself. ``energy`` accumulates what the sources deliver (V * I * t) either way.
+        Returns the terminals that were at a limit at some point of the interval.
         """
+        limited: set[str] = set()
         if seconds <= 0.0:
-            return
+            return limited
         with self.lock:
             self.clock += seconds
-            op = self.operating_point()
-            if self._quiet():  # nothing switches; the sources still deliver V * I
-                self.energy += seconds * sum(op.voltage[k] * op.current[k] for k in op.voltage)
-                self._let_time_pass(seconds)
-                return
+            remaining, step = seconds, seconds
+            while remaining > 0.0:
+                op = self.operating_point()
+                limited |= op.compliance
+                if self._quiet():  # nothing switches; the sources still deliver V * I
+                    power = sum(op.voltage[k] * op.current[k] for k in op.voltage)
+                    self.energy += remaining * power
+                    self._let_time_pass(remaining)
+                    return limited
+                taken, step = self._pulse_step(op, min(step, remaining))
+                remaining = remaining - taken if taken < remaining else 0.0
+            return limited | self.operating_point().compliance
+
+    def _pulse_step(self, op: OperatingPoint, dt: float) -> tuple[float, float]:
+        """Hold the line ends of ``op`` on the array for at most ``dt``; return the time taken
+        and the step to try next.
+
+        A step is taken back (array snapshot) and retried shorter while it moves some
+        terminal's voltage by more than STEP_VTOL of the switching threshold, i.e. while
+        holding the starting operating point for that long is no longer what the sources do
+        (a limit was reached, or a limited source sagged further). The voltage moves about in
+        proportion to the step, so the next step aims at STEP_SAFETY of the tolerance, within
+        [1 / MAX_SHRINK, MAX_GROWTH] of this one. A step of MIN_STEP is kept whatever it does
+        (a forming cell jumps to its LRS within any step).
+        """
+        snapshot = self.array.snapshot()
+        tolerance = STEP_VTOL * self.switching_threshold()
+        shortest = min(dt, MIN_STEP)
+        while True:
             result = self.array.apply(
-                op.rows[0], op.cols[0], seconds, r_source=op.rows[1], r_sense=op.cols[1]
+                op.rows[0], op.cols[0], dt, r_source=op.rows[1], r_sense=op.cols[1]
             )
-            self.energy += float(result.energy_total)
-            self._relaxing = True
             self.changed()
+            after = self.operating_point()
+            moved = max(
+                (abs(after.voltage[k] - v) for k, v in op.voltage.items()), default=0.0
+            )
+            factor = STEP_SAFETY * tolerance / moved if moved > 0.0 else MAX_GROWTH
+            if moved <= tolerance or dt <= shortest:
+                break
+            self.array.restore(snapshot)
+            self.changed()
+            dt = max(dt * max(factor, 1.0 / MAX_SHRINK), shortest)
+        self.energy += float(result.energy_total)
+        self._relaxing = True
+        return dt, max(dt * min(factor, MAX_GROWTH), shortest)
 
     def _let_time_pass(self, seconds: float) -> None:
         """Tell the array that ``seconds`` passed without a pulse, so programmed cells relax.

@@ -179,8 +179,9 @@ class ArrayBoard(Behaviour):
         )
 
     def _measure(self) -> tuple[np.ndarray, np.ndarray]:
-        """Integrate TINT, then every line's current (SCPI specials) and limit flag."""
-        self.world.advance(self.tint)
+        """Integrate TINT, then every line's current (SCPI specials) and limit flag (at the
+        limit at any time of the integration)."""
+        limited_during = self.world.advance(self.tint)
         op = self.world.operating_point(noise=self.world.sim.read_noise)
         currents = np.full(len(self.levels), NOT_MEASURED)
         flags = np.zeros(len(self.levels), dtype=bool)
@@ -189,7 +190,7 @@ class ArrayBoard(Behaviour):
                 continue
             key = f"{self.inst.name}.{self._channel(k)}"
             current = op.current[key]
-            limited = key in op.compliance
+            limited = key in op.compliance or key in limited_during
             fixed = self.irange
             if fixed != "AUTO" and abs(current) > 1.05 * fixed:
                 current = OVERFLOW
@@ -197,11 +198,10 @@ class ArrayBoard(Behaviour):
         self.latched |= flags
         return currents, flags
 
-    def _latch_now(self) -> None:
-        op = self.world.operating_point()
-        for k, level in enumerate(self.levels):
-            if not isinstance(level, str):
-                self.latched[k] |= f"{self.inst.name}.{self._channel(k)}" in op.compliance
+    def _latch(self, limited: set[str]) -> None:
+        """Latch the flags of the lines whose drivers were at their limit (``LIMIT?``)."""
+        for k in range(len(self.levels)):
+            self.latched[k] |= f"{self.inst.name}.{self._channel(k)}" in limited
 
     # ------------------------------------------------------------------ limits and timing
     @_replies
@@ -374,8 +374,7 @@ class ArrayBoard(Behaviour):
         for k, v in pulses.items():
             levels[k] = v
         self._apply_levels(levels)
-        self._latch_now()
-        self.world.advance(width)
+        self._latch(self.world.advance(width))
         self._apply_levels()
 
     @_replies
