@@ -391,8 +391,9 @@ class World:
         """Currents from the sources into every line end, for a batch of end voltages.
 
         Measurements go through the array's own solve (warm-started, self-consistent for a
-        nonlinear I-V, with one read-noise draw per call when asked); ``linear`` responses (the
-        compliance Jacobian) through the linear solver on the small-signal conductances.
+        nonlinear I-V, with one read-noise draw per reading when asked: every vector of a
+        batch is a reading of its own); ``linear`` responses (the compliance Jacobian) through
+        the linear solver on the small-signal conductances.
         """
         m = self.rows
         if linear:
@@ -410,7 +411,12 @@ class World:
                 (v_end[0, :m], v_end[0, m:]) if len(v_end) == 1 else (v_end[:, :m], v_end[:, m:])
             )
             sol = self.array.solve(
-                rows, cols, r_source=r_end[:m], r_sense=r_end[m:], read_noise=noise
+                rows,
+                cols,
+                r_source=r_end[:m],
+                r_sense=r_end[m:],
+                read_noise=noise,
+                noise_per_vector=True,
             )
         inflow = np.concatenate([np.atleast_2d(sol.i_row), -np.atleast_2d(sol.i_col)], axis=1)
         return np.where(np.isnan(v_end), 0.0, inflow)
@@ -572,12 +578,12 @@ class World:
     def sweep(self, key: str, levels: list[float], dwell: float) -> list[tuple[float, float, bool]]:
         """A voltage source stepping through ``levels``, ``dwell`` seconds each: (V, I, limited).
 
-        When no point can move a cell, no cell is still relaxing from a pulse and readings
-        carry no read noise, every point comes from one batched solve; points where some
-        terminal would break its limit are then solved one by one with compliance. Otherwise
-        (a point could switch cells, conductances drift during the sweep, or every reading
-        needs its own noise draw) the sweep runs point by point through :meth:`advance`. The
-        terminal is left at the last level.
+        When no point can move a cell and no cell is still relaxing from a pulse, every point
+        comes from one batched model call (with read noise on, each point draws its own, as a
+        single reading does); points where some terminal would break its limit are then
+        solved one by one with compliance. Otherwise (a point could switch cells, or the
+        conductances drift during the sweep) the sweep runs point by point through
+        :meth:`advance`. The terminal is left at the last level.
         """
         with self.lock:
             state = self.terminal(key)
@@ -603,10 +609,8 @@ class World:
             return points
 
     def _batched_sweep(self, key: str, levels: list[float]):
-        """Per-point (V, I, limited) of a quiet voltage sweep in one solve, and the power every
-        point's sources deliver; or None. A point over a limit is None (power 0)."""
-        if self.sim.read_noise and self.array.params.read_noise > 0:
-            return None  # one batched solve would share one noise draw between readings
+        """Per-point (V, I, limited) of a quiet voltage sweep in one model call, and the power
+        every point's sources deliver; or None. A point over a limit is None (power 0)."""
         if self._relaxing:
             return None  # the conductances change from point to point
         states = self._acting()
@@ -624,7 +628,7 @@ class World:
         span = np.where(driven.sum(axis=1) >= 2, high - low, 0.0)
         if (span > self.switching_threshold()).any():
             return None
-        inflow = self._solve_lines(v_end, r_end, False)
+        inflow = self._solve_lines(v_end, r_end, self.sim.read_noise)
         currents = net.terminal_currents(inflow, v_end, volts)
         limits = np.array([s.limit_i for s in states.values()])
         over = (np.abs(currents) > limits * (1 + LIMIT_RTOL)).any(axis=1)

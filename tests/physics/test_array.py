@@ -404,3 +404,38 @@ def test_apply_rejects_a_batch_and_bad_durations():
         arr.apply(np.zeros((3, 2)), np.zeros(2), 1e-7)
     with pytest.raises(ValueError, match="duration"):
         arr.apply(np.zeros(2), np.zeros(2), -1.0)
+
+
+def test_batch_with_noise_per_vector_is_single_reads_in_a_row():
+    batched = CrossbarArray(6, 5, "analog", seed=8)
+    batched.set_state(np.random.default_rng(3).random((6, 5)))
+    single = batched.copy()
+    v = np.random.default_rng(4).uniform(0, 0.2, (7, 6))
+    sol = batched.solve(v, np.zeros(5), r_source=2.0, r_sense=3.0, noise_per_vector=True)
+    assert sol.i_col.shape == (7, 5) and sol.v_cell.shape == (7, 6, 5)
+    for k in range(7):
+        one = single.solve(v[k], np.zeros(5), r_source=2.0, r_sense=3.0)
+        np.testing.assert_allclose(sol.i_col[k], one.i_col, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(sol.v_cell[k], one.v_cell, rtol=1e-12, atol=1e-15)
+    # both read streams have moved on by the same seven draws
+    after = (np.full(6, 0.1), np.zeros(5))
+    assert np.array_equal(batched.solve(*after).i_col, single.solve(*after).i_col)
+
+
+def test_noise_per_vector_draws_are_independent_with_single_read_statistics():
+    arr = CrossbarArray(1, 400, "analog", seed=4, r_wire_row=0.0, r_wire_col=0.0,
+                        defects=False)
+    arr.set_state(0.5)
+    g = arr.conductance()
+    shared = arr.solve(np.full((25, 1), 0.2), np.zeros(400)).i_col
+    assert np.all(shared == shared[0])  # the default: one draw for the whole batch
+    ratios = arr.solve(np.full((25, 1), 0.2), np.zeros(400), noise_per_vector=True).i_col
+    ratios = ratios / (0.2 * g)
+    assert len({tuple(r) for r in ratios}) == 25
+    n = ratios.size
+    assert abs(ratios.mean() - 1.0) < 5 * 0.01 / math.sqrt(n) + 1e-4
+    assert ratios.std() == pytest.approx(0.01, rel=5 * math.sqrt(0.5 / n))
+    # without noise the keyword changes nothing
+    quiet = arr.solve(np.full((3, 1), 0.2), np.zeros(400), read_noise=False,
+                      noise_per_vector=True).i_col
+    np.testing.assert_allclose(quiet, 0.2 * np.broadcast_to(g, (3, 400)), rtol=1e-12)

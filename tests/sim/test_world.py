@@ -185,3 +185,24 @@ def test_voltage_and_current_sources_respect_their_limits(
     else:
         assert abs(v_b) == pytest.approx(limit_v, rel=1e-12)
         assert abs(i_b) <= abs(i_level) * (1 + 1e-9)
+
+
+def test_noisy_sweep_is_one_call_giving_what_point_by_point_readings_give(monkeypatch):
+    swept, stepped = make_world(read_noise="true"), make_world(read_noise="true")
+    levels = list(np.linspace(-0.5, 0.5, 21))
+    for world in (swept, stepped):
+        world.close("matrix", [("A", 3), ("B", 40)])
+        world.set_terminal("smu.a", output=True, level=0.0, limit_i=0.1)
+        world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
+    calls = count_solves(swept, monkeypatch)
+    points = swept.sweep("smu.a", levels, 0.01)
+    assert calls[0] == 1
+    for level, (v, i, limited) in zip(levels, points, strict=True):
+        stepped.set_terminal("smu.a", level=level)
+        stepped.advance(0.01)
+        v1, i1, limited1 = stepped.measure("smu.a")  # one read-noise draw, in the same order
+        assert (v, limited) == (v1, limited1)
+        assert i == pytest.approx(i1, rel=1e-9, abs=1e-18)
+    assert swept.clock == pytest.approx(stepped.clock, rel=1e-12)
+    # the sweep's energy comes from its (noisy) readings, the steps' from the true currents
+    assert swept.energy == pytest.approx(stepped.energy, rel=0.05)

@@ -324,17 +324,43 @@ class CrossbarArray:
         )
 
     def solve(self, v_row, v_col, *, r_source=0.0, r_sense=0.0, gate=None,
-              read_noise: bool = True) -> CrossbarSolution:
+              read_noise: bool = True, noise_per_vector: bool = False) -> CrossbarSolution:
         """Read: solve the circuit for line voltages without changing any state.
 
         ``v_row`` (m,) or (B, m), ``v_col`` (n,) or (B, n); NaN = floating line end. Read noise
         (lognormal, sigma ``params.read_noise``) is drawn per cell per call from the array's
-        read stream. ``gate`` (1T1R only): rows whose gate is off carry no cell current.
+        read stream, so the vectors of a batch share one draw (one noisy matrix-vector
+        product). ``noise_per_vector``: every vector of a batch gets its own draw instead, in
+        batch order from the same stream, so a batch of B is exactly B single reads in a row
+        (a buffered sweep); it costs one solve per vector. ``gate`` (1T1R only): rows whose
+        gate is off carry no cell current.
         """
         g = self.conductance()
-        if read_noise and self.params.read_noise > 0.0:
-            g = g * np.exp(self.params.read_noise * self._read_rng.standard_normal(self.shape))
+        sigma = self.params.read_noise if read_noise else 0.0
+        batch = max(np.ndim(v_row), np.ndim(v_col)) == 2
+        if sigma > 0.0 and noise_per_vector and batch:
+            return self._solve_each(g, sigma, v_row, v_col, r_source, r_sense, gate)
+        if sigma > 0.0:
+            g = g * np.exp(sigma * self._read_rng.standard_normal(self.shape))
         return self._circuit("read", self._gated(g, gate), v_row, v_col, r_source, r_sense)
+
+    def _solve_each(self, g, sigma, v_row, v_col, r_source, r_sense, gate) -> CrossbarSolution:
+        """A batch read with one noise draw per vector (each solve warm-starts the next)."""
+        v_row, v_col = np.asarray(v_row, dtype=float), np.asarray(v_col, dtype=float)
+        count = v_row.shape[0] if v_row.ndim == 2 else v_col.shape[0]
+        v_row = np.broadcast_to(v_row, (count, self.rows))
+        v_col = np.broadcast_to(v_col, (count, self.cols))
+        draws = self._read_rng.standard_normal((count, *self.shape))
+        parts = [
+            self._circuit("read", self._gated(g * np.exp(sigma * draw), gate), v_row[k],
+                          v_col[k], r_source, r_sense)
+            for k, draw in enumerate(draws)
+        ]
+        return CrossbarSolution(
+            *(np.stack([getattr(p, name) for p in parts])
+              for name in ("i_row", "i_col", "v_cell", "v_word", "v_bit")),
+            iterations=max(p.iterations for p in parts),
+        )
 
     def apply(self, v_row, v_col, duration, *, r_source=0.0, r_sense=0.0, gate=None,
               i_compliance=None, substeps: int = 1) -> PulseResult:
