@@ -1,0 +1,137 @@
+"""The ``endurance`` protocol: SET/RESET cycles with a read after each pulse, until the ON/OFF
+window closes.
+
+Endurance is the number of switching cycles a cell survives with a usable window (Lanza et al.,
+"Recommended methods to study resistive switching devices", Adv. Electron. Mater. 5, 1800143
+(2019), §4: pulsed cycling with a read of both states every cycle, not DC sweeps). Per cell,
+per cycle: a SET pulse (``v_set``, ``width``, under ``compliance``), a read (G_on), a RESET pulse
+(``v_reset``), a read (G_off); window = G_on / G_off. The cell's window has closed when it stays
+below ``min_window`` for ``patience`` consecutive cycles; its endurance is the cycle where that
+streak began (the number of good cycles before it). A cell that never closes within ``cycles``
+is reported as surviving them (a lower bound on its endurance). Stuck cells close at once.
+
+Pulses and reads are stored as measured (``set``, ``reset``, ``read``); after every cycle the
+cell's state (G_on and G_off so far) is a checkpoint (``endurance r,c``), so a resumed run
+continues each cell at its next cycle. Unselected lines follow ``pulse_scheme`` (``v/2``
+default) during pulses and ``read_scheme`` (``ground``) during reads. A PNG of G_on and G_off
+against the cycle is saved.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from xbarlab.protocols.plots import run_plot_path, save_curves
+from xbarlab.protocols.read_map import parse_cells
+
+from xbarlab.bench import PULSE_SCHEMES, READ_SCHEMES
+from xbarlab.bench.protocols import register_protocol
+from xbarlab.safety import signals_held
+
+CHECKPOINT = "endurance {row},{col}"
+PLOTTED_CELLS = 4
+
+
+@register_protocol("endurance")
+def endurance(bench, run, progress, cells: str = "0,0", cycles: int = 100, v_set: float = 1.3,
+              v_reset: float = -1.3, width: float = 1e-4, compliance: float = 1e-3,
+              pulse_scheme: str = "v/2", v_read: float = 0.2, read_scheme: str = "ground",
+              min_window: float = 2.0, patience: int = 3) -> dict:
+    """Cycle the selected cells until their window closes (see the module docstring); returns
+    how many closed, their median endurance and the windows of the first and last cycles."""
+    if cycles < 1:
+        raise ValueError(f"cycles = {cycles!r}: allowed 1 or more")
+    if not (v_set > 0 > v_reset):
+        raise ValueError(f"v_set = {v_set!r} V, v_reset = {v_reset!r} V: allowed v_set > 0 "
+                         "> v_reset")
+    if pulse_scheme not in PULSE_SCHEMES:
+        raise ValueError(f"pulse_scheme = {pulse_scheme!r}: allowed {', '.join(PULSE_SCHEMES)}")
+    if read_scheme not in READ_SCHEMES:
+        raise ValueError(f"read_scheme = {read_scheme!r}: allowed {', '.join(READ_SCHEMES)}")
+    if min_window <= 1:
+        raise ValueError(f"min_window = {min_window!r}: allowed > 1 (G_on / G_off)")
+    if patience < 1:
+        raise ValueError(f"patience = {patience!r}: allowed 1 or more")
+    selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
+    state = run.checkpoints()
+    cells_state = {cell: state.get(CHECKPOINT.format(row=cell[0], col=cell[1]),
+                                   {"g_on": [], "g_off": [], "closed_at": None})
+                   for cell in selected}
+    left = sum(0 if s["closed_at"] is not None else cycles - len(s["g_on"])
+               for s in cells_state.values())
+    progress.start(left, f"endurance ({len(selected)} cells, up to {cycles} cycles)")
+    for (row, col), cell in cells_state.items():
+        while cell["closed_at"] is None and len(cell["g_on"]) < cycles:
+            g_on = _pulse_and_read(bench, run, row, col, "set", v_set, width, compliance,
+                                   pulse_scheme, v_read, read_scheme)
+            g_off = _pulse_and_read(bench, run, row, col, "reset", v_reset, width, compliance,
+                                    pulse_scheme, v_read, read_scheme)
+            cell["g_on"].append(g_on)
+            cell["g_off"].append(g_off)
+            cell["closed_at"] = closed_at(cell["g_on"], cell["g_off"], min_window, patience)
+            run.checkpoint(CHECKPOINT.format(row=row, col=col), cell)
+            progress.advance()
+        if cell["closed_at"] is not None:
+            progress.advance(cycles - len(cell["g_on"]))
+    return _summary(run, cells_state, cycles)
+
+
+def closed_at(g_on: list, g_off: list, min_window: float, patience: int) -> int | None:
+    """First cycle (0-based) of `patience` consecutive cycles with G_on / G_off below
+    `min_window`, or None. A cycle whose reads gave no conductance (None) counts as closed."""
+    streak = 0
+    for k, (on, off) in enumerate(zip(g_on, g_off, strict=True)):
+        is_open = on is not None and off is not None and off > 0 and on / off >= min_window
+        streak = 0 if is_open else streak + 1
+        if streak >= patience:
+            return k - patience + 1
+    return None
+
+
+def _pulse_and_read(bench, run, row, col, operation, level, width, compliance, pulse_scheme,
+                    v_read, read_scheme) -> float | None:
+    with signals_held():
+        bench.pulse(row, col, level, width, pulse_scheme, current_limit=compliance)
+        run.record_point(row, col, operation, level, None, pulse_width=width, t=time.time())
+    with signals_held():
+        reading = bench.read(row, col, v_read, read_scheme, compliance)
+        run.record_point(row, col, "read", reading.voltage, reading.current,
+                         compliance=reading.compliance, t=reading.timestamp)
+    g = reading.conductance
+    return float(g) if np.isfinite(g) else None
+
+
+def _summary(run, cells_state, cycles) -> dict:
+    closed = [s["closed_at"] for s in cells_state.values() if s["closed_at"] is not None]
+
+    def window(cell, k):
+        on, off = cell["g_on"][k], cell["g_off"][k]
+        return on / off if on is not None and off not in (None, 0) else None
+
+    def median_window(k):
+        values = [w for s in cells_state.values() if s["g_on"]
+                  for w in [window(s, k)] if w is not None]
+        return float(np.median(values)) if values else None
+
+    series = []
+    for (row, col), cell in list(cells_state.items())[:PLOTTED_CELLS]:
+        n = np.arange(1, len(cell["g_on"]) + 1)
+        as_float = [np.nan if v is None else v for v in cell["g_on"]]
+        series.append((f"G_on ({row}, {col})", n, as_float))
+        as_float = [np.nan if v is None else v for v in cell["g_off"]]
+        series.append((f"G_off ({row}, {col})", n, as_float))
+    plot = save_curves(run_plot_path(run, "endurance"), series,
+                       f"endurance: {len(closed)} of {len(cells_state)} windows closed",
+                       "cycle", "conductance (S)", logy=True)
+    return {
+        "cells": len(cells_state),
+        "cycles_run": int(sum(len(s["g_on"]) for s in cells_state.values())),
+        "cells_closed": len(closed),
+        "endurance_median_cycles": float(np.median(closed)) if closed else None,
+        "survived_all_cycles": len(cells_state) - len(closed),
+        "cycles_requested": cycles,
+        "window_first_cycle_median": median_window(0),
+        "window_last_cycle_median": median_window(-1),
+        "plot": str(plot),
+    }

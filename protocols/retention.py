@@ -1,0 +1,162 @@
+"""The ``retention`` protocol: program cells, then read them at log-spaced times.
+
+Retention (and the short-term relaxation that precedes it: Wan et al., Nature 608, 504 (2022),
+NeuRRAM; techniques.md §5, D5) is the conductance of a programmed cell as a function of the
+time since programming. This protocol:
+
+1. programs every selected cell with one pulse (``program = set``: ``v_set``; ``reset``:
+   ``v_reset``; ``none``: leaves the cells as they are) of ``width`` under ``compliance``;
+2. reads every selected cell at ``points`` times log-spaced from ``t_first`` to ``t_last``
+   seconds after programming, recording each reading as it arrives and one ``conductance``
+   map per time.
+
+Waiting is the instruments' job, so the same code waits on a real bench (wall time) and on the
+virtual bench (its clock advances by exactly the instrument time): between reads the bench
+holds with a 0 V pulse train (`hold`) on the first selected cell with every other line
+floating, each pulse ``hold_width`` wide and at most ``hold_period`` apart. The bench has no
+wait operation of its own; this is the instrument-timed hold available through `Bench.pulse`.
+Times are the schedule's (sum of the holds); the few milliseconds a read map takes are not
+counted.
+
+Resume: programming and every finished time point are checkpoints; a resumed run does not
+program again and continues with the next time point, holding the rest of the schedule from
+the moment it resumes (time spent interrupted is not known to the protocol). A PNG of
+conductance against time is saved.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from xbarlab.protocols.plots import run_plot_path, save_curves
+from xbarlab.protocols.read_map import parse_cells
+
+from xbarlab.bench import PULSE_SCHEMES, READ_SCHEMES
+from xbarlab.bench.protocols import register_protocol
+from xbarlab.safety import signals_held
+
+PROGRAMS = ("set", "reset", "none")
+PLOTTED_CELLS = 8
+
+
+def hold(bench, cell: tuple[int, int], seconds: float, width: float, period: float) -> None:
+    """Let `seconds` pass on the instruments' clock: 0 V pulses `width` wide, evenly spread at
+    most `period` apart, on `cell` with every other line floating (no cell sees a voltage)."""
+    if seconds <= 0:
+        return
+    count = max(1, math.ceil(seconds / period))
+    bench.pulse(cell[0], cell[1], 0.0, width, "float", count=count, period=seconds / count)
+
+
+def read_cells(bench, run, mask, v_read, scheme, current_limit) -> np.ndarray:
+    """Read the cells of `mask` (each reading recorded as it arrives); conductance map, NaN
+    elsewhere."""
+    g = np.full(mask.shape, np.nan)
+    batches = bench.iter_read_batches(v_read, scheme, mask, current_limit=current_limit)
+    while True:
+        with signals_held():
+            batch = next(batches, None)
+            if batch is None:
+                break
+            run.record_points([
+                {"row": r.row, "col": r.col, "operation": "read", "voltage": r.voltage,
+                 "current": r.current, "compliance": r.compliance, "t": r.timestamp}
+                for r in batch
+            ])
+        for r in batch:
+            g[r.row, r.col] = r.conductance
+    return g
+
+
+@register_protocol("retention")
+def retention(bench, run, progress, cells: str = "0-3,0-3", program: str = "set",
+              v_set: float = 1.3, v_reset: float = -1.3, width: float = 1e-4,
+              compliance: float = 1e-3, pulse_scheme: str = "v/2", v_read: float = 0.2,
+              read_scheme: str = "ground", t_first: float = 0.01, t_last: float = 1000.0,
+              points: int = 11, tolerance: float = 0.1, hold_width: float = 1e-3,
+              hold_period: float = 10.0) -> dict:
+    """Program the selected cells, read them at log-spaced times (see the module docstring; each
+    ``conductance`` map's ``t`` is its time since programming);
+    returns drift statistics at the last time and the fraction within `tolerance`."""
+    if program not in PROGRAMS:
+        raise ValueError(f"program = {program!r}: allowed {', '.join(PROGRAMS)}")
+    if pulse_scheme not in PULSE_SCHEMES:
+        raise ValueError(f"pulse_scheme = {pulse_scheme!r}: allowed {', '.join(PULSE_SCHEMES)}")
+    if read_scheme not in READ_SCHEMES:
+        raise ValueError(f"read_scheme = {read_scheme!r}: allowed {', '.join(READ_SCHEMES)}")
+    if not 0 < hold_width < hold_period:
+        raise ValueError(f"hold_width = {hold_width!r} s, hold_period = {hold_period!r} s: "
+                         "allowed 0 < hold_width < hold_period")
+    if not 2 * hold_width <= t_first < t_last:
+        raise ValueError(f"t_first = {t_first!r} s, t_last = {t_last!r} s: allowed "
+                         f"{2 * hold_width:g} (2 x hold_width) <= t_first < t_last")
+    if points < 2:
+        raise ValueError(f"points = {points!r}: allowed 2 or more")
+    times = np.geomspace(t_first, t_last, points)
+    if times[1] - times[0] < 2 * hold_width:
+        raise ValueError(f"points = {points}: the first interval, {times[1] - times[0]:.3g} s, "
+                         f"must be >= 2 x hold_width = {2 * hold_width:g} s; allowed: fewer "
+                         "points, a later t_last or a shorter hold_width")
+    if tolerance <= 0:
+        raise ValueError(f"tolerance = {tolerance!r}: allowed > 0 (a fraction)")
+    mask = parse_cells(cells, bench.rows, bench.cols)
+    selected = bench.map_cells(mask)
+    if not selected:
+        raise ValueError(f"cells = {cells!r}: selects no cell that is not masked")
+    state = run.checkpoints()
+    done = state.get("retention times", [])
+    progress.start(len(selected) * (0 if "retention programmed" in state else 1)
+                   + len(selected) * (points - len(done)), f"retention ({len(selected)} cells)")
+    if "retention programmed" not in state:
+        if program != "none":
+            level = v_set if program == "set" else v_reset
+            for row, col in selected:
+                with signals_held():
+                    bench.pulse(row, col, level, width, pulse_scheme, current_limit=compliance)
+                    run.record_point(row, col, program, level, None, pulse_width=width,
+                                     t=time.time())
+                progress.advance()
+        run.checkpoint("retention programmed", program)
+    elapsed = done[-1] if done else 0.0
+    for t in times[len(done):]:
+        hold(bench, selected[0], float(t) - elapsed, hold_width, hold_period)
+        elapsed = float(t)
+        g = read_cells(bench, run, mask, v_read, read_scheme, compliance)
+        run.record_map("conductance", g, t=elapsed)
+        done = [*done, elapsed]
+        run.checkpoint("retention times", done)
+        progress.advance(len(selected))
+    return _summary(run, selected, np.array(done), tolerance)
+
+
+def _summary(run, selected, times, tolerance) -> dict:
+    """Drift statistics and the PNG from the stored maps (one per time point, its ``t`` the
+    time since programming; a map whose time point was not checkpointed is superseded)."""
+    by_time = {record.t: record.data for record in run.maps("conductance")}
+    maps = np.array([by_time[t] for t in times])
+    rows, cols = np.array(selected).T
+    g = maps[:, rows, cols]  # (times, cells)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drift = g[-1] / g[0] - 1
+    finite = np.isfinite(drift)
+    series = [(f"cell ({r}, {c})", times, g[:, k])
+              for k, (r, c) in enumerate(selected[:PLOTTED_CELLS])]
+    series.append(("median of all cells", times, np.nanmedian(g, axis=1)
+                   if np.isfinite(g).any() else np.full(len(times), np.nan)))
+    plot = save_curves(run_plot_path(run, "retention"), series,
+                       f"retention of {len(selected)} cells", "time since programming (s)",
+                       "conductance (S)", logx=True, style=".-")
+    return {
+        "cells": len(selected),
+        "time_points": len(times),
+        "t_last_s": float(times[-1]),
+        "median_g_first_s": float(np.nanmedian(g[0])) if finite.any() else None,
+        "median_g_last_s": float(np.nanmedian(g[-1])) if finite.any() else None,
+        "median_drift": float(np.median(drift[finite])) if finite.any() else None,
+        "max_abs_drift": float(np.abs(drift[finite]).max()) if finite.any() else None,
+        "retained_fraction": float(np.mean(np.abs(drift[finite]) <= tolerance))
+        if finite.any() else None,
+        "plot": str(plot),
+    }
