@@ -1,0 +1,423 @@
+"""The ``program-efficient`` protocol: energy-efficient programming of a binary crossbar, side by
+side with the full-precision baseline on the same cells.
+
+Source: Pham, Tran, Nguyen, Min, "Asymmetrical training scheme of binary-memristor-crossbar-based
+neural networks for energy-efficient edge-computing nanoscale systems", Micromachines 10(2):141
+(2019); reference/techniques.md §6 (E1, E3) and §5 (write-verify, energy per cell).
+
+Why it saves energy: in a binary crossbar the column current is carried by the LRS cells
+(G_on/G_off ≈ 100), so an HRS cell's absolute error hardly moves the output. Programming HRS
+targets with coarse steps and a loose tolerance while LRS targets keep fine steps and a tight
+tolerance (C-F) cuts the pulses that dominate the energy (RESET pulses start from the LRS, where
+every pulse draws the LRS current) and leaves the LRS error distribution as it was with fine
+programming of both (F-F).
+
+What it runs, all on one rectangle of cells (``rows`` x ``cols`` from ``row0``, ``col0``; 0 rows
+or columns: to the chip's edge):
+
+1. **F-F** then **C-F**: a seeded binary target map (``lrs_fraction`` of the cells at ``g_lrs``,
+   the rest at ``g_hrs``). Fairness: both schemes program the *same* cells (same devices, same
+   defects, same wiring) from the same kind of start: before each scheme every cell gets one
+   full-strength pulse (``v_init``) towards the *opposite* of its target, so every cell must be
+   switched and neither scheme inherits the other's work. That preparation is recorded but not
+   charged to either scheme. Each cell is then programmed by the shared write-verify routine
+   (`xbarlab.protocols.programming.program_cell`), with the fine or coarse setting of its class.
+2. **Significance-thresholded update** (E3): a seeded new target map moves ``update_fraction`` of
+   the cells to the other level and nudges every other cell by up to ``nudge`` of its target.
+   Only cells whose target moved by more than ``threshold`` x ``g_lrs`` are programmed (C-F
+   settings); then the rest are programmed too, which completes "program every cell". Each cell
+   starts from the same state whether or not the significant ones were done first, so
+   ``energy_all`` = significant + rest is the measured cost of programming everything, and the
+   saving is the measured cost of the skipped cells.
+
+After each scheme the whole rectangle is re-read (``v_read``, ``read_scheme``) and the relative
+error ``|G - target| / target`` of every cell the routine did not find stuck is taken from that
+re-read (so relaxation since programming counts). Energy is the routine's Σ V·I·t over pulses
+(currents from the verify readings around each pulse, scaled to the pulse voltage, times the
+pulse width); verify reads are counted, their energy is not (their integration time is the
+instrument's). ``seconds`` is the wall-clock time spent programming.
+
+Every pulse and reading is recorded by the routine as it happens; each cell's result is a
+checkpoint (``<phase>/<row>,<col>``), so a resumed run programs only the cells it had not
+finished (a cell interrupted half-way is programmed again from where it is; the energy its
+first attempt spent is recorded as points but not in the totals).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+from xbarlab.protocols.plots import run_plot_path
+from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, program_cell
+
+from xbarlab.bench.protocols import register_protocol
+from xbarlab.safety import signals_held
+
+SCHEMES = ("ff", "cf")
+"""Programming schemes compared: fine-fine baseline, then coarse-HRS / fine-LRS."""
+UPDATE_PHASES = ("update-significant", "update-rest")
+"""The thresholded update, then the cells it skipped (together: programming every cell)."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one class of cells is programmed: verify tolerance (relative), amplitude step and
+    first amplitude of either polarity (V)."""
+
+    tolerance: float
+    v_step: float
+    v_start: float
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """One programmed cell as stored in its checkpoint."""
+
+    pulses: int
+    energy_j: float
+    final_g: float
+    success: bool
+    stuck: bool
+    seconds: float
+
+
+def binary_targets(shape: tuple[int, int], lrs_fraction: float, g_lrs: float, g_hrs: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """A binary target map: exactly round(lrs_fraction * cells) cells at `g_lrs`, placed at
+    random, the rest at `g_hrs` (S)."""
+    cells = shape[0] * shape[1]
+    lrs = np.zeros(cells, bool)
+    lrs[rng.permutation(cells)[: round(lrs_fraction * cells)]] = True
+    return np.where(lrs, g_lrs, g_hrs).reshape(shape)
+
+
+def updated_targets(old: np.ndarray, g_lrs: float, g_hrs: float, update_fraction: float,
+                    nudge: float, rng: np.random.Generator) -> np.ndarray:
+    """A new target map after one training update: `update_fraction` of the cells flip to the
+    other level, every other cell moves by a uniform factor in [1 - nudge, 1 + nudge]."""
+    cells = old.size
+    flip = np.zeros(cells, bool)
+    flip[rng.permutation(cells)[: round(update_fraction * cells)]] = True
+    flip = flip.reshape(old.shape)
+    is_lrs = old > math.sqrt(g_lrs * g_hrs)
+    flipped = np.where(is_lrs, g_hrs, g_lrs)
+    nudged = old * (1.0 + rng.uniform(-nudge, nudge, old.shape))
+    return np.where(flip, flipped, nudged)
+
+
+def significant(old: np.ndarray, new: np.ndarray, threshold: float, g_lrs: float) -> np.ndarray:
+    """Cells whose target moved by more than `threshold` x `g_lrs` (E3's |ΔW| > θ, with the
+    weight range expressed as the LRS conductance)."""
+    return np.abs(new - old) > threshold * g_lrs
+
+
+def relative_errors(conductance: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """|G - target| / target, elementwise."""
+    return np.abs(conductance - targets) / targets
+
+
+def percentile(values: np.ndarray, q: float) -> float | None:
+    """The q-th percentile of the finite values, or None when there are none (a dry run)."""
+    finite = values[np.isfinite(values)]
+    return float(np.percentile(finite, q)) if finite.size else None
+
+
+def _check(name: str, value: float, low: float, high: float, unit: str = "") -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} = {value!r}: allowed {low:g} to {high:g}{unit}")
+
+
+@register_protocol("program-efficient")
+def program_efficient(
+    bench, run, progress,
+    rows: int = 0, cols: int = 0, row0: int = 0, col0: int = 0,
+    lrs_fraction: float = 0.5, g_lrs: float = 50e-6, g_hrs: float = 2e-6,
+    fine_tolerance: float = 0.02, fine_step: float = 0.01,
+    fine_start: float = 0.8,
+    coarse_tolerance: float = 0.5, coarse_step: float = 0.05, coarse_start: float = 0.8,
+    width: float = 1e-4, pulse_scheme: str = "v/2", v_init: float = 1.3,
+    current_limit: float = 1e-2, max_pulses: int = 200,
+    v_read: float = 0.2, read_scheme: str = "ground",
+    relax_wait: float = 1.0, update_fraction: float = 0.1, nudge: float = 0.15,
+    threshold: float = 0.1, seed: int = 0,
+) -> dict:
+    """Program the rectangle with F-F and with C-F, then a significance-thresholded update;
+    return energy, pulses, time and conductance error per scheme (see the module docstring).
+
+    Targets in siemens, tolerances relative to the target, steps and voltages in volts, `width`
+    in seconds (every pulse, preparation included), `threshold` and `nudge` as fractions.
+    """
+    _check("row0", row0, 0, bench.rows - 1)
+    _check("col0", col0, 0, bench.cols - 1)
+    _check("rows", rows, 0, bench.rows - row0, " (0: to the last row)")
+    _check("cols", cols, 0, bench.cols - col0, " (0: to the last column)")
+    rows, cols = rows or bench.rows - row0, cols or bench.cols - col0
+    _check("lrs_fraction", lrs_fraction, 0.0, 1.0)
+    _check("g_hrs", g_hrs, 1e-12, 1.0, " S")
+    _check("g_lrs", g_lrs, 2.0 * g_hrs, 1.0, " S (at least 2 x g_hrs)")
+    for name, value in (("fine_tolerance", fine_tolerance),
+                        ("coarse_tolerance", coarse_tolerance)):
+        _check(name, value, 1e-4, 1.0)
+    _check("fine_step", fine_step, 1e-4, 1.0, " V")
+    for name, value in (("fine_start", fine_start), ("coarse_start", coarse_start)):
+        _check(name, value, 0.0, bench.spec.limits.max_voltage, " V")
+    _check("width", width, 1e-9, bench.spec.limits.max_pulse_width, " s")
+    if relax_wait != 0:
+        _check("relax_wait", relax_wait, 2 * width, 10.0, " s (or 0: no wait)")
+    _check("coarse_step", coarse_step, fine_step, 1.0, " V (at least fine_step)")
+    _check("update_fraction", update_fraction, 0.0, 1.0)
+    _check("nudge", nudge, 0.0, 0.9)
+    _check("threshold", threshold, 0.0, 10.0)
+    _check("v_init", abs(v_init), 0.0, bench.spec.limits.max_voltage, " V in magnitude")
+    _check("current_limit", current_limit, 1e-9, bench.spec.limits.max_compliance, " A")
+    _check("max_pulses", max_pulses, 1, 100000)
+
+    rng = np.random.default_rng(seed)
+    cells = [(row0 + i, col0 + j) for i in range(rows) for j in range(cols)]
+    targets = binary_targets((rows, cols), lrs_fraction, g_lrs, g_hrs, rng)
+    new_targets = updated_targets(targets, g_lrs, g_hrs, update_fraction, nudge, rng)
+    is_lrs = targets > math.sqrt(g_lrs * g_hrs)
+    fine = Setting(fine_tolerance, fine_step, fine_start)
+    coarse = Setting(coarse_tolerance, coarse_step, coarse_start)
+    settings = {"ff": (fine, fine), "cf": (coarse, fine)}  # (HRS setting, LRS setting)
+    common = {"width": width, "pulse_scheme": pulse_scheme, "v_read": v_read,
+              "read_scheme": read_scheme,
+              "current_limit": current_limit, "max_pulses": max_pulses}
+    done = run.checkpoints()
+    box = (slice(row0, row0 + rows), slice(col0, col0 + cols))
+
+    def target_of(table, cell):
+        return float(table[cell[0] - row0, cell[1] - col0])
+
+    results: dict[str, dict[tuple[int, int], CellOutcome]] = {}
+    maps: dict[str, np.ndarray] = {}
+    for scheme in SCHEMES:
+        hrs_setting, lrs_setting = settings[scheme]
+        if not done.get(f"{scheme}/prepared"):
+            _prepare(bench, run, progress, cells, is_lrs, row0, col0, v_init, common, scheme)
+            run.checkpoint(f"{scheme}/prepared", True)
+        results[scheme] = _program(
+            bench, run, progress, scheme, done, cells,
+            {cell: target_of(targets, cell) for cell in cells},
+            {cell: lrs_setting if is_lrs[cell[0] - row0, cell[1] - col0] else hrs_setting
+             for cell in cells}, common)
+        maps[scheme] = _reread(bench, run, progress, scheme, done, box, v_read, read_scheme,
+                               relax_wait, width)
+
+    moved = significant(targets, new_targets, threshold, g_lrs)
+    new_is_lrs = new_targets > math.sqrt(g_lrs * g_hrs)
+    for phase, chosen in zip(UPDATE_PHASES, (moved, ~moved), strict=True):
+        subset = [cell for cell in cells if chosen[cell[0] - row0, cell[1] - col0]]
+        results[phase] = _program(
+            bench, run, progress, phase, done, subset,
+            {cell: target_of(new_targets, cell) for cell in subset},
+            {cell: fine if new_is_lrs[cell[0] - row0, cell[1] - col0] else coarse
+             for cell in subset}, common)
+        maps[phase] = _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
+                              relax_wait, width)
+
+    # errors are compared on the same cells: those no phase found stuck
+    stuck = np.zeros((rows, cols), bool)
+    for outcomes in results.values():
+        for (row, col), outcome in outcomes.items():
+            stuck[row - row0, col - col0] |= outcome.stuck
+    metrics = {scheme: _scheme_metrics(results[scheme], maps[scheme][box], targets, is_lrs,
+                                       stuck, cells, row0, col0) for scheme in SCHEMES}
+    metrics["energy_saving"] = _saving(metrics["cf"]["energy_j"], metrics["ff"]["energy_j"])
+    metrics["pulse_saving"] = _saving(metrics["cf"]["pulses"], metrics["ff"]["pulses"])
+    ff_p95, cf_p95 = metrics["ff"]["lrs_rel_error_p95"], metrics["cf"]["lrs_rel_error_p95"]
+    metrics["lrs_p95_ratio"] = cf_p95 / ff_p95 if ff_p95 and cf_p95 is not None else None
+    metrics["update"] = _update_metrics(results, maps, box, targets, new_targets, moved,
+                                        new_is_lrs, stuck, threshold)
+    metrics["cells_compared"] = int((~stuck).sum())
+    metrics["cells"] = len(cells)
+    metrics["lrs_cells"] = int(is_lrs.sum())
+    metrics["plot"] = str(_plot(run, metrics, maps, box, targets, is_lrs, stuck))
+    return metrics
+
+
+def _prepare(bench, run, progress, cells, is_lrs, row0, col0, v_init, common, scheme) -> None:
+    """One full-strength pulse per cell towards the opposite of its target (not charged)."""
+    progress.start(len(cells), f"{scheme}: preparing (every cell to the opposite level)")
+    for row, col in cells:
+        to_hrs = bool(is_lrs[row - row0, col - col0])
+        volts = -abs(v_init) if to_hrs else abs(v_init)
+        with signals_held():
+            bench.pulse(row, col, volts, common["width"], common["pulse_scheme"],
+                        current_limit=common["current_limit"])
+            run.record_point(row, col, "reset" if to_hrs else "set", voltage=volts,
+                             pulse_width=common["width"])
+        progress.advance()
+
+
+def _program(bench, run, progress, phase, done, cells, targets, settings,
+             common) -> dict[tuple[int, int], CellOutcome]:
+    """Program each cell with its setting through the shared write-verify routine (adaptive
+    amplitudes learned per setting within the phase, from scratch in every phase); each result
+    is a checkpoint, and cells with one already (a resumed run) are not redone."""
+    outcomes: dict[tuple[int, int], CellOutcome] = {}
+    memories: dict[Setting, AmplitudeMemory] = {}
+    progress.start(len(cells), f"{phase}: programming")
+    for cell in cells:
+        key = f"{phase}/{cell[0]},{cell[1]}"
+        if key in done:
+            outcomes[cell] = CellOutcome(**done[key])
+            progress.advance()
+            continue
+        options = _options(settings[cell], common)
+        memory = memories.setdefault(settings[cell], AmplitudeMemory(PulseSettings(**options)))
+        started = time.monotonic()
+        result = program_cell(bench, cell[0], cell[1], targets[cell], algorithm="adaptive",
+                              run=run, memory=memory, **options)
+        outcome = CellOutcome(int(result.pulses), float(result.energy_j),
+                              float(result.final_g), bool(result.success), bool(result.stuck),
+                              time.monotonic() - started)
+        run.checkpoint(key, _json_safe(asdict(outcome)))
+        outcomes[cell] = outcome
+        progress.advance()
+    return outcomes
+
+
+def _options(setting: Setting, common: dict) -> dict:
+    """`program_cell` settings (PulseSettings fields) for one class of cells."""
+    return {**common, "tolerance": setting.tolerance, "coarse_tolerance": setting.tolerance,
+            "v_step": setting.v_step, "v_set_start": setting.v_start,
+            "v_reset_start": -setting.v_start}
+
+
+def _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
+                              relax_wait, width) -> np.ndarray:
+    """Re-read the rectangle after programming (recorded) and store it as map ``<phase>``."""
+    if done.get(f"{phase}/reread"):
+        return run.latest_map(phase)
+    mask = np.zeros((bench.rows, bench.cols), bool)
+    mask[box] = True
+    conductance = np.full((bench.rows, bench.cols), np.nan)
+    progress.start(int(mask.sum()), f"{phase}: re-reading")
+    for batch in bench.iter_read_batches(v_read, read_scheme, mask=mask):
+        with signals_held():
+            run.record_points([
+                {"row": r.row, "col": r.col, "operation": "read", "voltage": r.voltage,
+                 "current": r.current, "compliance": r.compliance, "t": r.timestamp}
+                for r in batch
+            ])
+        for r in batch:
+            conductance[r.row, r.col] = r.conductance
+        progress.advance(len(batch))
+    run.record_map(phase, conductance)
+    run.checkpoint(f"{phase}/reread", True)
+    return conductance
+
+
+def _totals(outcomes: dict[tuple[int, int], CellOutcome], cells) -> dict:
+    chosen = [outcomes[cell] for cell in cells]
+    return {
+        "energy_j": float(sum(o.energy_j for o in chosen if math.isfinite(o.energy_j))),
+        "pulses": int(sum(o.pulses for o in chosen)),
+        "seconds": float(sum(o.seconds for o in chosen)),
+    }
+
+
+def _scheme_metrics(outcomes, reread, targets, is_lrs, stuck, cells, row0, col0) -> dict:
+    """Totals of one scheme, and its re-read errors on the cells no phase found stuck."""
+    errors = relative_errors(reread, targets)
+    verify = np.full(targets.shape, np.nan)
+    for (row, col), outcome in outcomes.items():
+        verify[row - row0, col - col0] = outcome.final_g
+    verify_errors = relative_errors(verify, targets)
+    lrs_cells = [c for c in cells if is_lrs[c[0] - row0, c[1] - col0]]
+    hrs_cells = [c for c in cells if not is_lrs[c[0] - row0, c[1] - col0]]
+    healthy = [o for o in outcomes.values() if not o.stuck]
+    return {
+        **_totals(outcomes, cells),
+        "lrs_energy_j": _totals(outcomes, lrs_cells)["energy_j"],
+        "hrs_energy_j": _totals(outcomes, hrs_cells)["energy_j"],
+        "lrs_pulses": _totals(outcomes, lrs_cells)["pulses"],
+        "hrs_pulses": _totals(outcomes, hrs_cells)["pulses"],
+        "lrs_rel_error_p50": percentile(errors[is_lrs & ~stuck], 50),
+        "lrs_rel_error_p95": percentile(errors[is_lrs & ~stuck], 95),
+        "hrs_rel_error_p50": percentile(errors[~is_lrs & ~stuck], 50),
+        "hrs_rel_error_p95": percentile(errors[~is_lrs & ~stuck], 95),
+        "lrs_verify_error_p95": percentile(verify_errors[is_lrs & ~stuck], 95),
+        "hrs_verify_error_p95": percentile(verify_errors[~is_lrs & ~stuck], 95),
+        "success_rate": sum(o.success for o in healthy) / len(healthy) if healthy else None,
+        "stuck_cells": sum(o.stuck for o in outcomes.values()),
+    }
+
+
+def _update_metrics(results, maps, box, old, new, moved, new_is_lrs, stuck,
+                    threshold) -> dict:
+    """Cost of the thresholded update against programming every cell, and the errors after
+    each (re-read, against the new targets, on the cells no phase found stuck)."""
+    first, rest = (results[phase] for phase in UPDATE_PHASES)
+    thresholded = _totals(first, list(first))
+    skipped = _totals(rest, list(rest))
+    after = {phase: relative_errors(maps[phase][box], new) for phase in UPDATE_PHASES}
+    compared = new_is_lrs & ~stuck
+    energy_all = thresholded["energy_j"] + skipped["energy_j"]
+    return {
+        "threshold": threshold,
+        "cells_programmed": int(moved.sum()),
+        "cells_skipped": int((~moved).sum()),
+        "energy_j_thresholded": thresholded["energy_j"],
+        "energy_j_all": energy_all,
+        "energy_saving": _saving(thresholded["energy_j"], energy_all),
+        "pulses_thresholded": thresholded["pulses"],
+        "pulses_all": thresholded["pulses"] + skipped["pulses"],
+        "seconds_thresholded": thresholded["seconds"],
+        "seconds_all": thresholded["seconds"] + skipped["seconds"],
+        "lrs_rel_error_p95_thresholded": percentile(after[UPDATE_PHASES[0]][compared], 95),
+        "lrs_rel_error_p95_all": percentile(after[UPDATE_PHASES[1]][compared], 95),
+        "max_skipped_target_move": float(
+            np.max(np.abs(new - old)[~moved] / old[~moved])) if (~moved).any() else None,
+    }
+
+
+def _saving(cost: float, baseline: float) -> float | None:
+    return 1.0 - cost / baseline if baseline > 0 else None
+
+
+def _json_safe(values: dict) -> dict:
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in values.items()}
+
+
+def _plot(run, metrics, maps, box, targets, is_lrs, stuck):
+    """Bars of energy and pulses per scheme, and the error distributions of F-F and C-F."""
+    figure = Figure(figsize=(13, 4.2))
+    energy_axis, pulse_axis, error_axis = figure.subplots(1, 3)
+    names = ["F-F", "C-F", "update\nthresholded", "update\nall"]
+    update = metrics["update"]
+    energies = [metrics["ff"]["energy_j"], metrics["cf"]["energy_j"],
+                update["energy_j_thresholded"], update["energy_j_all"]]
+    pulses = [metrics["ff"]["pulses"], metrics["cf"]["pulses"], update["pulses_thresholded"],
+              update["pulses_all"]]
+    lrs_parts = [metrics["ff"]["lrs_energy_j"], metrics["cf"]["lrs_energy_j"]]
+    energy_axis.bar(names, [e * 1e9 for e in energies], color=["0.55", "C0", "C2", "0.75"])
+    energy_axis.bar(names[:2], [e * 1e9 for e in lrs_parts], color="none", hatch="//",
+                    edgecolor="k", label="LRS-target cells")
+    energy_axis.set(title="pulse energy Σ V·I·t", ylabel="energy (nJ)")
+    energy_axis.legend(fontsize="small")
+    pulse_axis.bar(names, pulses, color=["0.55", "C0", "C2", "0.75"])
+    pulse_axis.set(title="programming pulses", ylabel="pulses")
+    for scheme, label, colour in (("ff", "F-F", "0.4"), ("cf", "C-F", "C0")):
+        errors = relative_errors(maps[scheme][box], targets)
+        for mask, kind, style in ((is_lrs, "LRS", "-"), (~is_lrs, "HRS", ":")):
+            values = np.sort(errors[mask & ~stuck & np.isfinite(errors)])
+            if values.size:
+                error_axis.plot(values, np.arange(1, values.size + 1) / values.size, style,
+                                color=colour, label=f"{label} {kind}")
+    error_axis.set(title="re-read error", xlabel="|G - target| / target",
+                   ylabel="fraction of cells", xscale="log")
+    if error_axis.lines:
+        error_axis.legend(fontsize="small")
+    error_axis.grid(True, alpha=0.3)
+    figure.tight_layout()
+    path = run_plot_path(run, "program-efficient")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
