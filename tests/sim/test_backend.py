@@ -20,10 +20,11 @@ def test_backend_is_listed_and_default_bench_opens():
     assert "xbarsim" in list_backends()
     rm = pyvisa.ResourceManager("@xbarsim")
     assert isinstance(rm.visalib, XbarSimVisaLibrary)
-    assert set(rm.list_resources()) == {"GPIB0::26::INSTR", "GPIB0::18::INSTR"}
-    smu = rm.open_resource("GPIB0::26::INSTR", read_termination="\n", write_termination="\n")
-    assert "Model 2636B" in smu.query("*IDN?")
-    smu.close()
+    assert set(rm.list_resources()) == {"GPIB0::26::INSTR", "GPIB0::27::INSTR", "GPIB0::18::INSTR"}
+    for address in ("GPIB0::26::INSTR", "GPIB0::27::INSTR"):
+        smu = rm.open_resource(address, read_termination="\n", write_termination="\n")
+        assert "Model 2636B" in smu.query("*IDN?")
+        smu.close()
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,10 @@ def test_embedded_benches_load():
 def test_default_bench_wiring():
     bench = load_bench()
     assert bench.instruments["smu"].address == "GPIB0::26::INSTR"
+    assert bench.instruments["smu2"].address == "GPIB0::27::INSTR"
+    assert bench.instruments["smu2"].model == "2636B"
+    inputs = {label: str(bench.wiring.inputs[("matrix", label)]) for label in "ABCD"}
+    assert inputs == {"A": "smu.a", "B": "smu.b", "C": "smu2.a", "D": "smu2.b"}
     assert bench.instruments["matrix"].output_count == 72
     assert bench.wiring.lines[Line("row", 0)] == LinePort("matrix", 1)
     assert bench.wiring.lines[Line("col", 31)] == LinePort("matrix", 68)

@@ -327,3 +327,58 @@ def test_output_off_states(default):
     smu.write("smub.source.offmode = smub.OUTPUT_ZERO")  # 0 V with limiti (0.1 A default)
     assert float(smu.query("print(smua.measure.i())")) == pytest.approx(i_on, rel=1e-12)
     assert smu.query("print(smub.source.offmode)") == f"{1:.15e}"
+
+
+@pytest.mark.parametrize("scheme", ["v/2", "v/3"])
+def test_bias_scheme_with_every_level_on_its_own_terminal(open_bench, scheme):
+    """Selected row at V on smu.a, selected column at 0 V on smu.b, unselected rows and columns
+    on the second 2636B (V/2 on smu2.a for both; or V/3 on smu2.a and 2V/3 on smu2.b)."""
+    rm, lib = open_bench("default", read_noise="false")
+    smu, smu2 = open_instrument(rm, "GPIB0::26::INSTR"), open_instrument(rm, "GPIB0::27::INSTR")
+    matrix = open_instrument(rm, "GPIB0::18::INSTR")
+    world = lib.world
+    i, j, v = 3, 9, 0.6
+    v_rows, v_cols, col_input = (v / 2, v / 2, "C") if scheme == "v/2" else (v / 3, 2 * v / 3, "D")
+    closes = [channel("A", row_output(i)), channel("B", col_output(j))]
+    closes += [channel("C", row_output(k)) for k in range(32) if k != i]
+    closes += [channel(col_input, col_output(k)) for k in range(32) if k != j]
+    matrix.write(f'channel.close("{",".join(closes)}")')
+    for inst, line in (
+        (smu, f"smua.source.levelv = {v}"),
+        (smu2, f"smua.source.levelv = {v_rows}"),
+        (smu2, f"smub.source.levelv = {v_cols}"),
+        (smu, "smua.source.output = smua.OUTPUT_ON"),
+        (smu, "smub.source.output = smub.OUTPUT_ON"),
+        (smu2, "smua.source.output = smua.OUTPUT_ON"),
+        (smu2, "smub.source.output = smub.OUTPUT_ON"),
+    ):
+        inst.write(line)
+    smu.write("format.asciiprecision = 16")
+    smu2.write("format.asciiprecision = 16")
+    v_row = np.full(32, v_rows)
+    v_row[i] = v
+    v_col = np.full(32, v_cols)
+    v_col[j] = 0.0
+    sol = direct(world, v_row, v_col, R_PATH, R_PATH)
+    others_r = np.arange(32) != i
+    others_c = np.arange(32) != j
+    measured = {
+        "smu.a": float(smu.query("print(smua.measure.i())")),
+        "smu.b": float(smu.query("print(smub.measure.i())")),
+        "smu2.a": float(smu2.query("print(smua.measure.i())")),
+        "smu2.b": float(smu2.query("print(smub.measure.i())")),
+    }
+    expected = {
+        "smu.a": sol.i_row[i],
+        "smu.b": -sol.i_col[j],
+        "smu2.a": sol.i_row[others_r].sum()
+        - (sol.i_col[others_c].sum() if col_input == "C" else 0.0),
+        "smu2.b": 0.0 if col_input == "C" else -sol.i_col[others_c].sum(),
+    }
+    for key, value in expected.items():
+        assert measured[key] == pytest.approx(value, rel=1e-9, abs=1e-15), key
+    assert abs(sum(measured.values())) < 1e-9 * sum(abs(x) for x in measured.values())
+    # no unselected cell sees more than about V/2 (or V/3; IR drop adds a little)
+    seen = np.abs(sol.v_cell)
+    seen[i, j] = 0.0
+    assert seen.max() <= (v / 2 if scheme == "v/2" else v / 3) * 1.02
