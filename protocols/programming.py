@@ -35,7 +35,9 @@ range): a failure, not stuck.
 Energy (techniques.md §5.3): Σ |V| x I x t over pulses, with I = |V| x G, G the mean of the
 conductances measured just before and just after the pulse (the verify reads' currents scaled to
 the pulse voltage; a passive linear cell), capped by the pulse's current limit. Verify reads are
-counted (``reads``), their energy is not: their integration time is the instrument's.
+counted (``reads``), their energy is not: their integration time is the instrument's. Nor is the
+energy of the half-selected cells (V/2 across the other cells of the selected row and column):
+it is the scheme's, not the cell's, and needs the conductances of the neighbours.
 """
 
 from __future__ import annotations
