@@ -104,7 +104,7 @@ class PulseSettings:
     v_max: float = 1.3
     max_pulses: int = 200
     stuck_pulses: int = 2
-    stuck_change: float = 0.02
+    stuck_change: float = 0.05
     coarse_tolerance: float = 0.1
     current_limit: float | None = None
 

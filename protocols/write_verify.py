@@ -63,7 +63,7 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
                  cols: int = 0, v_read: float = 0.2, reads: int = 2, read_scheme: str = "ground",
                  pulse_scheme: str = "v/2", width: float = 1e-6, v_set_start: float = 0.8,
                  v_reset_start: float = -0.8, v_step: float = 0.05, v_max: float = 1.3,
-                 max_pulses: int = 200, stuck_pulses: int = 2, stuck_change: float = 0.02,
+                 max_pulses: int = 200, stuck_pulses: int = 2, stuck_change: float = 0.05,
                  current_limit: float = 0.0, relax_wait: float = 1.0, relax_rounds: int = 1,
                  prepare_pulses: int = 3) -> dict:
     """Program seeded targets to `tolerance` with each algorithm of `algorithm`; report pulses,
