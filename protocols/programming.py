@@ -21,7 +21,10 @@ Algorithms:
 * ``coarse-fine`` (D4): an ISPVA-style ramp of twice the step to within ``coarse_tolerance``,
   then ``adaptive`` to the tolerance.
 
-Verify: the conductance is the mean of ``reads`` readings (each ``I / V`` at ``v_read`` with the
+Verify: ``settle`` seconds after each pulse (`hold`; 0 by default, so a reading follows the
+pulse within the instrument's integration time and sees little of the cell's relaxation; a
+settle of a few relaxation times verifies the relaxed state, NeuRRAM-style), the conductance
+is the mean of ``reads`` readings (each ``I / V`` at ``v_read`` with the
 ``read_scheme`` bias). A cell inside ``tolerance`` is confirmed by as many readings again and
 succeeds only if the mean of all of them is still inside (one noisy reading inside the window
 is not a programmed cell).
@@ -107,6 +110,7 @@ class PulseSettings:
     stuck_change: float = 0.05
     coarse_tolerance: float = 0.1
     current_limit: float | None = None
+    settle: float = 0.0
 
     def check(self, max_voltage: float) -> None:
         """Raise ValueError naming the first setting outside its allowed range."""
@@ -126,6 +130,16 @@ class PulseSettings:
             " (at least tolerance)")
         if self.current_limit is not None:
             _in("current_limit", self.current_limit, 1e-9, 1.0, " A")
+        _in("settle", self.settle, 0.0, 10.0, " s")
+
+
+def hold(bench, seconds: float) -> None:
+    """Let `seconds` pass on the instruments' clock (nothing when 0): a 0 V pulse train of one
+    pulse whose period is `seconds`, on cell (0, 0) with the other lines floating. The bench
+    waits the same way on real and virtual instruments, and a virtual bench's clock (and the
+    relaxation of its cells) advances with it."""
+    if seconds > 0:
+        bench.pulse(0, 0, 0.0, 1e-6, "float", count=1, period=seconds)
 
 
 def _in(name: str, value, low, high, unit: str = "") -> None:
@@ -263,6 +277,7 @@ class _Cell:
                 self.run.record_point(self.row, self.col, "set" if volts > 0 else "reset",
                                       voltage=volts, pulse_width=c.width)
         self.pulses += 1
+        hold(self.bench, c.settle)
         before = self.g
         self.g = self.measure()
         self.trace.append(self.g)

@@ -16,10 +16,11 @@ minus its masked cells):
    pulses at ``-v_max`` (recorded, not charged), so no algorithm inherits another's work. Then
    every cell is programmed with `program_cell`, one `AmplitudeMemory` shared by the cells of
    the pass (a resumed run starts a fresh one).
-3. Relaxation re-check (D5): the bench holds for ``relax_wait`` seconds (an instrument-timed
-   0 V pulse train on cell (0, 0) with the other lines floating: the instruments' clock, so the
-   same code waits on a real and a virtual bench), every programmed cell is re-read, and cells
-   that drifted out of the tolerance are programmed again; ``relax_rounds`` times.
+3. Relaxation re-check (D5): the bench holds for ``relax_wait`` seconds (`hold`: an
+   instrument-timed 0 V pulse train, so the same code waits on a real and a virtual bench),
+   every programmed cell is re-read, and cells that drifted out of the tolerance are
+   programmed again; ``relax_rounds`` times. (``settle`` > 0 instead verifies every pulse after
+   that long, so the loop converges on the relaxed state.)
 4. A final re-read of every cell (after ``relax_wait`` more) is the map ``final-<algorithm>``
    and decides ``reread_within_tolerance``.
 
@@ -48,6 +49,7 @@ from xbarlab.protocols.programming import (
     AmplitudeMemory,
     CellResult,
     PulseSettings,
+    hold,
     program_cell,
 )
 
@@ -64,12 +66,13 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
                  pulse_scheme: str = "v/2", width: float = 1e-6, v_set_start: float = 0.8,
                  v_reset_start: float = -0.8, v_step: float = 0.05, v_max: float = 1.3,
                  max_pulses: int = 200, stuck_pulses: int = 2, stuck_change: float = 0.05,
-                 current_limit: float = 0.0, relax_wait: float = 1.0, relax_rounds: int = 1,
-                 prepare_pulses: int = 3) -> dict:
+                 current_limit: float = 0.0, settle: float = 0.0, relax_wait: float = 1.0,
+                 relax_rounds: int = 1, prepare_pulses: int = 3) -> dict:
     """Program seeded targets to `tolerance` with each algorithm of `algorithm`; report pulses,
     energy, success, stuck cells and the re-read after relaxation (see the module docstring).
 
-    Conductances in siemens, voltages in volts, `width` and `relax_wait` in seconds,
+    Conductances in siemens, voltages in volts, `width`, `settle` (hold between a pulse and
+    its verify) and `relax_wait` in seconds,
     `current_limit` in amperes (0: the bench's) for every pulse and reading.
     """
     algorithms = [name.strip() for name in algorithm.split(",")]
@@ -91,7 +94,8 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
                 "read_scheme": read_scheme, "pulse_scheme": pulse_scheme, "width": width,
                 "v_set_start": v_set_start, "v_reset_start": v_reset_start, "v_step": v_step,
                 "v_max": v_max, "max_pulses": max_pulses, "stuck_pulses": stuck_pulses,
-                "stuck_change": stuck_change, "current_limit": current_limit or None}
+                "stuck_change": stuck_change, "current_limit": current_limit or None,
+                "settle": settle}
     mask = np.zeros((bench.rows, bench.cols), bool)
     mask[:rows, :cols] = True
     cells = bench.map_cells(mask)
@@ -173,13 +177,6 @@ def _merged(first: CellResult, again: CellResult) -> CellResult:
     return again
 
 
-def _hold(bench, seconds: float) -> None:
-    """Let `seconds` pass on the instruments' clock: a 0 V pulse train of one pulse whose
-    period is `seconds`, on cell (0, 0) with the other lines floating."""
-    if seconds > 0:
-        bench.pulse(0, 0, 0.0, 1e-6, "float", count=1, period=seconds)
-
-
 def _read_cells(bench, run, progress, phase, cells, v_read, read_scheme, reads) -> np.ndarray:
     """Mean of `reads` readings of each cell (each recorded) as a map; NaN elsewhere."""
     mask = np.zeros((bench.rows, bench.cols), bool)
@@ -208,7 +205,7 @@ def _recheck(bench, run, progress, phase, results, tolerance, v_read, read_schem
     if phase in done:
         return [tuple(cell) for cell in done[phase]]
     chosen = [cell for cell, result in results.items() if result.success]
-    _hold(bench, relax_wait)
+    hold(bench, relax_wait)
     conductance = _read_cells(bench, run, progress, phase, chosen, v_read, read_scheme, reads)
     drifted = [cell for cell in chosen
                if abs(conductance[cell] - results[cell].target) > tolerance * results[cell].target]
@@ -221,7 +218,7 @@ def _final_map(bench, run, progress, phase, cells, v_read, read_scheme, reads,
     done = run.checkpoints()
     if done.get(phase):
         return run.latest_map(phase)
-    _hold(bench, relax_wait)
+    hold(bench, relax_wait)
     conductance = _read_cells(bench, run, progress, phase, cells, v_read, read_scheme, reads)
     run.record_map(phase, conductance)
     run.checkpoint(phase, True)
