@@ -79,11 +79,13 @@ def endurance(bench, run, progress, cells: str = "0,0", cycles: int = 100, v_set
 
 def closed_at(g_on: list, g_off: list, min_window: float, patience: int) -> int | None:
     """First cycle (0-based) of `patience` consecutive cycles with G_on / G_off below
-    `min_window`, or None. A cycle whose reads gave no conductance (None) counts as closed."""
+    `min_window`, or None. A cycle whose reads gave no conductance (None: nothing measured, as
+    in a dry run) is no evidence of closure and breaks a streak, so a dry run plays every
+    cycle (its worst case)."""
     streak = 0
     for k, (on, off) in enumerate(zip(g_on, g_off, strict=True)):
-        is_open = on is not None and off is not None and off > 0 and on / off >= min_window
-        streak = 0 if is_open else streak + 1
+        unknown = on is None or off is None or off <= 0
+        streak = 0 if unknown or on / off >= min_window else streak + 1
         if streak >= patience:
             return k - patience + 1
     return None
