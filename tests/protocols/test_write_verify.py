@@ -141,3 +141,16 @@ def test_bad_parameters_are_refused_naming_the_parameter_and_range(tmp_path, run
     path = analog_bench(tmp_path, name="refuse")
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run_named("write-verify", path, tmp_path / "store", **params)
+
+
+def test_settle_holds_on_the_instruments_clock_before_every_verify(tmp_path):
+    path = analog_bench(tmp_path, name="settle")
+    with open_bench(str(path)) as bench:
+        world = world_of(path)
+        row, col = (int(v) for v in np.argwhere(world.array.defect_map() == 0)[0])
+        start = world.clock
+        result = program_cell(bench, row, col, 10e-6, tolerance=0.05, settle=0.2)
+        assert world.clock - start >= 0.2 * result.pulses > 0
+        assert result.success
+        # two relaxation times after the last pulse: most of its relaxation is behind it
+        assert abs(world.conductance()[row, col] - 10e-6) <= 0.1 * 10e-6
