@@ -176,7 +176,7 @@ def _summary(bench, run, selected, curves, scheme) -> dict:
             run_plot_path(run, "iv-sweep"),
             [(f"cell ({r}, {c})", v, i) for (r, c), (v, i) in curves.items()],
             f"IV loops ({scheme}, half-selected currents removed)", "voltage (V)",
-            "current (A)", logy=True)
+            "|current| (A)", logy=True)
 
     def median(key: str) -> float | None:
         values = [loop[key] for loop in loops if loop[key] is not None]

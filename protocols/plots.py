@@ -80,7 +80,8 @@ def save_curves(
     """Save labelled x/y series (``(label, x, y)`` each) on one set of axes as a PNG.
 
     Axis labels carry the units (``"voltage (V)"``). With `logy` the magnitude |y| is drawn
-    (currents of both polarities on one log axis); a legend is drawn for up to 12 series.
+    (currents of both polarities on one log axis; say so in `ylabel`, ``"|current| (A)"``); a
+    legend is drawn for up to 12 series.
     """
     if not series:
         raise ValueError("series is empty: allowed one or more (label, x, y) series")
@@ -92,7 +93,7 @@ def save_curves(
             raise ValueError(f"series {label!r}: x has shape {x.shape}, y {y.shape}; "
                              "allowed: equal shapes")
         axis.plot(x, np.abs(y) if logy else y, style, markersize=3, linewidth=1, label=label)
-    axis.set(title=title, xlabel=xlabel, ylabel=("|" + ylabel + "|") if logy else ylabel,
+    axis.set(title=title, xlabel=xlabel, ylabel=ylabel,
              xscale="log" if logx else "linear", yscale="log" if logy else "linear")
     axis.grid(True, alpha=0.3)
     if len(series) <= 12:
