@@ -185,7 +185,7 @@ class World:
         self.sim: Sim = bench.sim or Sim()
         chip = bench.chip
         self.rows, self.cols = chip.rows, chip.cols
-        self.array = CrossbarArray(
+        self._array = CrossbarArray(
             chip.rows,
             chip.cols,
             preset=chip.preset,
@@ -196,7 +196,7 @@ class World:
             pristine=self.sim.pristine,
             defects=self.sim.defects,
         )
-        self._initial_array = self.array.copy()
+        self._initial_array = self._array.copy()
         self.lock = threading.RLock()
         self.line_index = {Line("row", i): i for i in range(self.rows)} | {
             Line("col", j): self.rows + j for j in range(self.cols)
@@ -213,7 +213,7 @@ class World:
     def reset(self) -> None:
         """Back to the state the bench file describes: fresh array, everything open and off."""
         with self.lock:
-            self.array = self._initial_array.copy()
+            self._array = self._initial_array.copy()
             self.clock = 0.0
             self.energy = 0.0
             self.terminals: dict[str, TerminalState] = {}
@@ -232,6 +232,13 @@ class World:
             self._g_version = -1
             self._quiet_version = -1
             self._relaxing = False  # a pulse left relaxation pending (see _let_time_pass)
+            self._unheard = 0.0  # quiet seconds the settled array has not been told of yet
+
+    @property
+    def array(self) -> CrossbarArray:
+        """The crossbar, told of every second of virtual time so far (see _let_time_pass)."""
+        self._tell_array_the_time()
+        return self._array
 
     def state(self) -> dict:
         """What the instruments are doing now, as plain data (for state files and tests)."""
@@ -381,7 +388,7 @@ class World:
     def conductance(self) -> np.ndarray:
         """Cell conductances now (cached until the array changes)."""
         if self._g is None or self._g_version != self.version:
-            self._g = self.array.conductance()
+            self._g = self._array.conductance()
             self._g_version = self.version
         return self._g
 
@@ -410,7 +417,7 @@ class World:
             rows, cols = (
                 (v_end[0, :m], v_end[0, m:]) if len(v_end) == 1 else (v_end[:, :m], v_end[:, m:])
             )
-            sol = self.array.solve(
+            sol = self._array.solve(
                 rows,
                 cols,
                 r_source=r_end[:m],
@@ -650,9 +657,9 @@ class World:
 
     def switching_threshold(self) -> float:
         """The smallest cell voltage that can move any cell (SET, RESET or forming)."""
-        p = self.array.params
+        p = self._array.params
         threshold = min(p.v_set, -p.v_reset)
-        if not self.array.formed().all():
+        if not self._array.formed().all():
             threshold = min(threshold, p.v_form)
         return threshold
 
@@ -710,11 +717,12 @@ class World:
         [1 / MAX_SHRINK, MAX_GROWTH] of this one. A step of MIN_STEP is kept whatever it does
         (a forming cell jumps to its LRS within any step).
         """
-        snapshot = self.array.snapshot()
+        self._tell_array_the_time()
+        snapshot = self._array.snapshot()
         tolerance = STEP_VTOL * self.switching_threshold()
         shortest = min(dt, MIN_STEP)
         while True:
-            result = self.array.apply(
+            result = self._array.apply(
                 op.rows[0], op.cols[0], dt, r_source=op.rows[1], r_sense=op.cols[1]
             )
             self.changed()
@@ -725,7 +733,7 @@ class World:
             factor = STEP_SAFETY * tolerance / moved if moved > 0.0 else MAX_GROWTH
             if moved <= tolerance or dt <= shortest:
                 break
-            self.array.restore(snapshot)
+            self._array.restore(snapshot)
             self.changed()
             dt = max(dt * max(factor, 1.0 / MAX_SHRINK), shortest)
         self.energy += float(result.energy_total)
@@ -736,12 +744,20 @@ class World:
         """Tell the array that ``seconds`` passed without a pulse, so programmed cells relax.
 
         While a pulse's relaxation is still pending the cells move and the next reading
-        re-solves; once it can no longer change any conductance, time passes without a
-        re-solve (the array still counts it).
+        re-solves. Once it can no longer change any conductance, the seconds only add to the
+        array's count, so they are collected and told at once before the next pulse or when
+        someone looks at ``array`` (the same state, without the cost on every reading).
         """
-        self.array.advance_time(seconds)
-        if self._relaxing:
-            self.changed()
-            self._relaxing = not np.array_equal(
-                self.array.relaxed_conductance(), self.array.conductance()
-            )
+        if not self._relaxing:
+            self._unheard += seconds
+            return
+        self._array.advance_time(seconds)
+        self.changed()
+        self._relaxing = not np.array_equal(
+            self._array.relaxed_conductance(), self._array.conductance()
+        )
+
+    def _tell_array_the_time(self) -> None:
+        if self._unheard:
+            self._array.advance_time(self._unheard)
+            self._unheard = 0.0

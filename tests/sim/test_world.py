@@ -100,6 +100,7 @@ def test_time_at_read_voltage_leaves_the_array_alone():
     _, i_a, _ = world.measure("smu.a")
     world.advance(100.0)
     assert world.clock == 100.0
+    assert world.array.elapsed_time == 100.0  # told before anyone looks
     np.testing.assert_array_equal(world.conductance(), g0)
     assert world.energy == pytest.approx(100.0 * 0.2 * i_a, rel=1e-12)  # smu.b sits at 0 V
 
