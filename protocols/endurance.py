@@ -35,7 +35,7 @@ PLOTTED_CELLS = 4
 
 @register_protocol("endurance")
 def endurance(bench, run, progress, cells: str = "0,0", cycles: int = 100, v_set: float = 1.3,
-              v_reset: float = -1.3, width: float = 1e-4, compliance: float = 1e-3,
+              v_reset: float = -1.3, width: float = 1e-3, compliance: float = 1e-3,
               pulse_scheme: str = "v/2", v_read: float = 0.2, read_scheme: str = "ground",
               min_window: float = 2.0, patience: int = 3) -> dict:
     """Cycle the selected cells until their window closes (see the module docstring); returns

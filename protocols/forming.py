@@ -55,7 +55,7 @@ def ramp(v_start: float, v_stop: float, v_step: float, width_start: float, width
 
 @register_protocol("forming")
 def forming(bench, run, progress, cells: str = "all", v_start: float = 1.5, v_stop: float = 3.5,
-            v_step: float = 0.1, width_start: float = 1e-4, width_stop: float = 1e-2,
+            v_step: float = 0.1, width_start: float = 1e-3, width_stop: float = 1e-1,
             width_factor: float = 10.0, compliance: float = 1e-3, r_target: float = 1e5,
             drop: float = 0.99, r_formed: float = 1e7, v_read: float = 0.2,
             scheme: str = "v/2") -> dict:

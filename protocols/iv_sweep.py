@@ -49,9 +49,10 @@ PLOTTED_CELLS = 8
 
 def staircase(v_set_max: float, v_reset_max: float, step: float) -> list[float]:
     """One bipolar cycle without the zero points: up to v_set_max and back, then down to
-    v_reset_max and back; each extreme is included once."""
-    up = np.arange(1, int(round(v_set_max / step)) + 1) * step
-    down = -np.arange(1, int(round(-v_reset_max / step)) + 1) * step
+    v_reset_max and back; each extreme is included once. Levels are rounded to 1 nV (0.3, not
+    0.30000000000000004, so that V/2 levels stay exact multiples)."""
+    up = np.round(np.arange(1, int(round(v_set_max / step)) + 1) * step, 9)
+    down = -np.round(np.arange(1, int(round(-v_reset_max / step)) + 1) * step, 9)
     return [float(v) for v in np.concatenate([up, up[-2::-1], down, down[-2::-1]])]
 
 

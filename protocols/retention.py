@@ -72,7 +72,7 @@ def read_cells(bench, run, mask, v_read, scheme, current_limit) -> np.ndarray:
 
 @register_protocol("retention")
 def retention(bench, run, progress, cells: str = "0-3,0-3", program: str = "set",
-              v_set: float = 1.3, v_reset: float = -1.3, width: float = 1e-4,
+              v_set: float = 1.3, v_reset: float = -1.3, width: float = 1e-3,
               compliance: float = 1e-3, pulse_scheme: str = "v/2", v_read: float = 0.2,
               read_scheme: str = "ground", t_first: float = 0.01, t_last: float = 1000.0,
               points: int = 11, tolerance: float = 0.1, hold_width: float = 1e-3,
