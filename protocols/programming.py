@@ -137,9 +137,10 @@ def hold(bench, seconds: float) -> None:
     """Let `seconds` pass on the instruments' clock (nothing when 0): a 0 V pulse train of one
     pulse whose period is `seconds`, on cell (0, 0) with the other lines floating. The bench
     waits the same way on real and virtual instruments, and a virtual bench's clock (and the
-    relaxation of its cells) advances with it."""
+    relaxation of its cells) advances with it. The pulse is 1 ms wide (half the hold if that
+    is shorter): long enough for SMUs whose shortest pulse is 0.1-1 ms."""
     if seconds > 0:
-        bench.pulse(0, 0, 0.0, 1e-6, "float", count=1, period=seconds)
+        bench.pulse(0, 0, 0.0, min(1e-3, seconds / 2), "float", count=1, period=seconds)
 
 
 def _in(name: str, value, low, high, unit: str = "") -> None:
