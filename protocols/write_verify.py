@@ -96,6 +96,8 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
                 "v_max": v_max, "max_pulses": max_pulses, "stuck_pulses": stuck_pulses,
                 "stuck_change": stuck_change, "current_limit": current_limit or None,
                 "settle": settle}
+    config = PulseSettings(**settings)
+    config.check(bench.spec.limits.max_voltage)  # before anything is sent or stored
     mask = np.zeros((bench.rows, bench.cols), bool)
     mask[:rows, :cols] = True
     cells = bench.map_cells(mask)
@@ -107,7 +109,7 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
     per_algorithm = {}
     finals = {}
     for name in algorithms:
-        memory = AmplitudeMemory(PulseSettings(**settings))
+        memory = AmplitudeMemory(config)
         results = _program_all(bench, run, progress, name, cells, targets, settings, memory,
                                prepare_pulses if len(algorithms) > 1 else 0, v_max, width)
         for k in range(relax_rounds):
