@@ -701,13 +701,14 @@ class World:
                     self.energy += remaining * power
                     self._let_time_pass(remaining)
                     return limited
-                taken, step = self._pulse_step(op, min(step, remaining))
+                taken, step, limited_after = self._pulse_step(op, min(step, remaining))
+                limited |= limited_after
                 remaining = remaining - taken if taken < remaining else 0.0
-            return limited | self.operating_point().compliance
+            return limited
 
-    def _pulse_step(self, op: OperatingPoint, dt: float) -> tuple[float, float]:
-        """Hold the line ends of ``op`` on the array for at most ``dt``; return the time taken
-        and the step to try next.
+    def _pulse_step(self, op: OperatingPoint, dt: float) -> tuple[float, float, set[str]]:
+        """Hold the line ends of ``op`` on the array for at most ``dt``; return the time taken,
+        the step to try next and the terminals at a limit at the end of the step.
 
         A step is taken back (array snapshot) and retried shorter while it moves some
         terminal's voltage by more than STEP_VTOL of the switching threshold, i.e. while
@@ -715,18 +716,24 @@ class World:
         (a limit was reached, or a limited source sagged further). The voltage moves about in
         proportion to the step, so the next step aims at STEP_SAFETY of the tolerance, within
         [1 / MAX_SHRINK, MAX_GROWTH] of this one. A step of MIN_STEP is kept whatever it does
-        (a forming cell jumps to its LRS within any step).
+        (a forming cell jumps to its LRS within any step). A step after which no source can
+        have reached its limit (:meth:`_far_from_limits`) needs no check.
         """
         self._tell_array_the_time()
         snapshot = self._array.snapshot()
         tolerance = STEP_VTOL * self.switching_threshold()
         shortest = min(dt, MIN_STEP)
+        g_before = self.conductance()
         while True:
             result = self._array.apply(
                 op.rows[0], op.cols[0], dt, r_source=op.rows[1], r_sense=op.cols[1]
             )
             self.changed()
+            if self._far_from_limits(op, g_before):
+                factor, limited = MAX_GROWTH, set()
+                break
             after = self.operating_point()
+            limited = after.compliance
             moved = max(
                 (abs(after.voltage[k] - v) for k, v in op.voltage.items()), default=0.0
             )
@@ -738,7 +745,28 @@ class World:
             dt = max(dt * max(factor, 1.0 / MAX_SHRINK), shortest)
         self.energy += float(result.energy_total)
         self._relaxing = True
-        return dt, max(dt * min(factor, MAX_GROWTH), shortest)
+        return dt, max(dt * min(factor, MAX_GROWTH), shortest), limited
+
+    def _far_from_limits(self, op: OperatingPoint, g_before: np.ndarray) -> bool:
+        """True when every source of ``op`` is a voltage source below its current limit and
+        stays below it with the cells' new conductances, so ``op`` held all along.
+
+        Bound (compensation theorem): a cell whose conductance changes by dG changes any
+        terminal current by at most dG times the current it carries per unit conductance at
+        the most extreme voltage in the network (the span of the source voltages, 0 V
+        included), the current division of a passive network passing at most all of it.
+        """
+        states = self._acting()
+        if op.compliance or any(s.func != "V" for s in states.values()):
+            return False
+        volts = [0.0, *op.voltage.values()]
+        span = max(volts) - min(volts)
+        v0 = self._array.params.iv_v0
+        per_siemens = v0 * np.sinh(span / v0) if v0 > 0.0 else span
+        bound = per_siemens * float(np.abs(self.conductance() - g_before).sum())
+        return all(
+            abs(op.current[k]) + bound < s.limit_i * (1 - LIMIT_RTOL) for k, s in states.items()
+        )
 
     def _let_time_pass(self, seconds: float) -> None:
         """Tell the array that ``seconds`` passed without a pulse, so programmed cells relax.

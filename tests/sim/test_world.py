@@ -207,3 +207,32 @@ def test_noisy_sweep_is_one_call_giving_what_point_by_point_readings_give(monkey
     assert swept.clock == pytest.approx(stepped.clock, rel=1e-12)
     # the sweep's energy comes from its (noisy) readings, the steps' from the true currents
     assert swept.energy == pytest.approx(stepped.energy, rel=0.05)
+
+
+def test_the_skip_bound_never_hides_a_limit():
+    """Whenever a pulse step is judged unable to reach a limit, the re-solved bench agrees."""
+    rng = np.random.default_rng(11)
+    judged = 0
+    for _ in range(30):
+        world = make_world()
+        world.array.set_state(rng.random((32, 32)))
+        closes = [("A", int(k)) for k in rng.choice(32, 2, replace=False) + 1]
+        closes += [("B", int(k)) for k in rng.choice(32, 2, replace=False) + 37]
+        world.close("matrix", closes)
+        world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
+        world.set_terminal("smu.a", output=True, level=rng.uniform(1.0, 2.0), limit_i=0.1)
+        start = world.operating_point()
+        limit = abs(start.current["smu.a"]) * rng.uniform(1.0, 1.6)
+        world.set_terminal("smu.a", limit_i=limit)
+        op, g_before = world.operating_point(), world.conductance().copy()
+        if op.compliance:
+            continue
+        world._array.apply(op.rows[0], op.cols[0], rng.uniform(1e-9, 1e-7),
+                           r_source=op.rows[1], r_sense=op.cols[1])
+        world.changed()
+        if world._far_from_limits(op, g_before):
+            judged += 1
+            after = world.operating_point()
+            assert not after.compliance
+            assert abs(after.current["smu.a"]) < limit
+    assert judged >= 5  # the bound does get used
