@@ -25,10 +25,14 @@ with ``v_read`` on row i and column j sensed at 0 V:
   shares its column with a low-resistance cell keeps that neighbour's noise (u g_k sigma_read),
   which bounds the accuracy of any half-select read of a high-resistance cell.
 
+``reads`` > 1 reads the map that many times (pass by pass) and averages each cell's current:
+read noise falls as 1/sqrt(reads), the half-selected neighbours' included.
+
 Each reading is committed to the run as it arrives, with Ctrl-C and SIGTERM held between taking
-it and committing it, so an interrupted map loses nothing it measured and a resumed run reads
-only the cells it has not read yet. The maps recorded at the end cover every cell read in this
-run, across resumptions, and a PNG heat map goes next to the run store (`plots.run_plot_path`).
+it and committing it, so an interrupted map loses nothing it measured and a resumed run takes
+only the readings still missing (cells with fewer than ``reads``). The maps recorded at the
+end cover every cell read in this run, across resumptions, and a PNG heat map goes next to the
+run store (`plots.run_plot_path`).
 
 `parse_cells` (the ``cells`` parameter: all, one cell or a block) is shared by the other
 protocols of this package.
@@ -37,6 +41,7 @@ protocols of this package.
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import numpy as np
 from xbarlab.protocols.plots import run_plot_path, save_heatmap
@@ -104,40 +109,52 @@ def half_select_corrected(currents: np.ndarray, v_read: float, scheme: str) -> n
 
 @register_protocol("read-map")
 def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
-             current_limit: float = 1e-3, cells: str = "all") -> dict:
-    """Read the selected cells (``cells``, minus the chip's masked ones) at `v_read` volts with
-    bias `scheme` (ground, float, v/2, v/3); record every reading, the conductance map (S) and
-    a heat map PNG. Returns ``cells``, ``round_trips_per_cell``, ``seconds`` and more."""
+             current_limit: float = 1e-3, cells: str = "all", reads: int = 1) -> dict:
+    """Read the selected cells (``cells``, minus the chip's masked ones) `reads` times each at
+    `v_read` volts with bias `scheme` (ground, float, v/2, v/3); record every reading, the
+    conductance map (S) of the mean current and a heat map PNG. Returns ``cells``,
+    ``round_trips_per_cell``, ``seconds`` and more."""
     if scheme not in READ_SCHEMES:
         raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(READ_SCHEMES)}")
     if not v_read or not np.isfinite(v_read):
         raise ValueError(f"v_read = {v_read!r}: allowed a non-zero voltage within the bench's "
                          f"limit of ±{bench.spec.limits.max_voltage:g} V")
+    if reads < 1:
+        raise ValueError(f"reads = {reads!r}: allowed 1 or more (readings averaged per cell)")
     started = time.perf_counter()
     mask = parse_cells(cells, bench.rows, bench.cols)
-    done = run.done_cells("read")
-    to_read = bench.map_cells(mask, skip=done)
-    progress.start(len(to_read), f"read map ({scheme}, {v_read:g} V)")
-    batches = bench.iter_read_batches(v_read, scheme, mask, skip=done,
-                                      current_limit=current_limit)
-    while True:
-        with signals_held():  # a reading taken is a reading stored, even on Ctrl-C
-            batch = next(batches, None)
-            if batch is None:
-                break
-            run.record_points([
-                {"row": r.row, "col": r.col, "operation": "read", "voltage": r.voltage,
-                 "current": r.current, "compliance": r.compliance, "t": r.timestamp}
-                for r in batch
-            ])
-        progress.advance(len(batch))
-    currents = np.full((bench.rows, bench.cols), np.nan)
+    counts = Counter((p.row, p.col) for p in run.points(operation="read"))
+    wanted = bench.map_cells(mask)
+    to_read = [cell for cell in wanted if counts[cell] < reads]
+    progress.start(sum(reads - min(counts[cell], reads) for cell in wanted),
+                   f"read map ({scheme}, {v_read:g} V, {reads} read(s) per cell)")
+    for k in range(reads):  # pass k reads every cell that has fewer than k + 1 readings
+        skip = {cell for cell, n in counts.items() if n > k}
+        batches = bench.iter_read_batches(v_read, scheme, mask, skip=skip,
+                                          current_limit=current_limit)
+        while True:
+            with signals_held():  # a reading taken is a reading stored, even on Ctrl-C
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                run.record_points([
+                    {"row": r.row, "col": r.col, "operation": "read", "voltage": r.voltage,
+                     "current": r.current, "compliance": r.compliance, "t": r.timestamp}
+                    for r in batch
+                ])
+            counts.update((r.row, r.col) for r in batch)
+            progress.advance(len(batch))
+    sums = np.zeros((bench.rows, bench.cols))
+    n = np.zeros((bench.rows, bench.cols))
     compliant = set()
     for point in run.points(operation="read"):
         if mask[point.row, point.col]:
-            currents[point.row, point.col] = point.current
+            sums[point.row, point.col] += point.current
+            n[point.row, point.col] += 1
             if point.compliance:
                 compliant.add((point.row, point.col))
+    with np.errstate(invalid="ignore"):
+        currents = np.where(n > 0, sums / np.maximum(n, 1), np.nan)
     conductance = half_select_corrected(currents, v_read, scheme)
     run.record_map("conductance", conductance)
     if scheme in UNSELECTED_ROW_LEVEL:

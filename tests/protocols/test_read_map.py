@@ -102,3 +102,17 @@ def test_dry_run_plays_every_scheme_within_limits(bench_file):
         report = dry_run(get_protocol("read-map"), str(path), scheme=scheme, cells="0-1,*")
         assert not report.violations
         assert report.summary()["operations"] > 0
+
+
+def test_repeated_reads_are_each_stored_and_averaged(bench_file, run_named, tmp_path):
+    outcome = run_named("read-map", bench_file(), tmp_path / "store", cells="2,0-3", reads=3)
+    assert outcome.metrics["cells"] == 4
+    with RunStore(tmp_path / "store") as store:
+        run = store.open_run(outcome.run_id)
+        points = run.points(operation="read")
+        g = run.latest_map("conductance")
+    assert len(points) == 12
+    for col in range(4):
+        mean = np.mean([p.current for p in points if p.col == col]) / 0.2
+        assert g[2, col] == pytest.approx(mean, rel=1e-12)
+    assert len({p.current for p in points if p.col == 0}) == 3  # three noisy readings
