@@ -14,10 +14,12 @@ process) take ``XbarSimVisaLibrary.fresh(name_or_path)`` and wrap it in a Resour
 never do.
 
 Modules: ``library`` (the backend), ``grammar`` and ``device`` (YAML grammar -> strict
-pyvisa-sim device), ``world`` (circuit, compliance, virtual time), ``behaviours`` (what each
-instrument family does), ``faults`` (injected misbehaviour), ``models`` (model -> grammar).
+pyvisa-sim device), ``world`` (circuit, compliance, virtual time), ``network`` (the sources
+on the line ends), ``behaviours`` (what each instrument family does), ``faults`` (injected
+misbehaviour), ``models`` (model -> grammar).
 """
 
 from .device import OutOfRange, UnknownCommand  # noqa: F401
 from .library import XbarSimVisaLibrary  # noqa: F401
-from .world import ShortCircuit, World  # noqa: F401
+from .network import ShortCircuit  # noqa: F401
+from .world import World  # noqa: F401

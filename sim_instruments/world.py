@@ -42,7 +42,8 @@ import numpy as np
 from xbarlab.benchfile import Bench, Line, Sim, Terminal
 from xbarlab.physics import CrossbarArray, solve_crossbar
 
-GROUND_KEY = "ground"
+from .network import GROUND_KEY, Network
+
 # Relative tolerance on a current limit before a terminal counts as over it.
 LIMIT_RTOL = 1e-9
 # Newton stops when every current-limited terminal is within this of its target, or when
@@ -64,10 +65,6 @@ STEP_SAFETY = 0.7
 MAX_GROWTH = 2.0
 MAX_SHRINK = 10.0
 MIN_STEP = 1e-12
-
-
-class ShortCircuit(RuntimeError):
-    """A source tied to a line through 0 ohm while another source also drives that line."""
 
 
 @dataclass
@@ -107,74 +104,6 @@ class OperatingPoint:
     compliance: set[str]
     rows: tuple[np.ndarray, np.ndarray]  # (v_end, r_end) per row, NaN = floating
     cols: tuple[np.ndarray, np.ndarray]
-
-
-class _Network:
-    """The sources tied to line ends, as arrays: source s feeds line ``line[s]`` from terminal
-    ``term[s]`` (-1 = ground) through conductance ``g[s]`` (inf = 0 ohm)."""
-
-    def __init__(self, feeds: list[list[tuple[str, float]]], index: dict[str, int]):
-        self.n_lines, self.n_terms = len(feeds), len(index)
-        line, term, r = [], [], []
-        for k, sources in enumerate(feeds):
-            if len(sources) > 1 and any(ohms == 0.0 for _, ohms in sources):
-                names = sorted({key for key, _ in sources})
-                raise ShortCircuit(
-                    f"line {k} is tied to {names} and one of them through 0 ohm: "
-                    "an ideal source in parallel with another source has no solution"
-                )
-            for key, ohms in sources:
-                line.append(k)
-                term.append(-1 if key == GROUND_KEY else index[key])
-                r.append(ohms)
-        self.line = np.array(line, dtype=np.intp)
-        self.term = np.array(term, dtype=np.intp)
-        r_arr = np.array(r, dtype=float)
-        self.ideal = r_arr == 0.0
-        with np.errstate(divide="ignore"):
-            self.g = np.where(self.ideal, 0.0, 1.0 / np.where(self.ideal, 1.0, r_arr))
-        self.to_line = np.zeros((len(line), self.n_lines))
-        self.to_line[np.arange(len(line)), self.line] = 1.0
-        self.g_line = self.g @ self.to_line
-        count = self.to_line.sum(axis=0)
-        self.fed = count > 0
-        self.alone = count[self.line] == 1  # the only source on its line
-        live = self.term >= 0
-        self.to_term = np.zeros((len(line), self.n_terms))
-        self.to_term[np.arange(len(line))[live], self.term[live]] = 1.0
-        self.ideal_line = (self.ideal.astype(float) @ self.to_line) > 0
-
-    def source_volts(self, volts: np.ndarray) -> np.ndarray:
-        """(B, S) voltage behind each source (0 for ground)."""
-        if self.n_terms == 0:
-            return np.zeros((volts.shape[0], len(self.term)))
-        return np.where(self.term >= 0, volts[:, np.maximum(self.term, 0)], 0.0)
-
-    def thevenin(self, volts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Line-end Thevenin voltages (B, L; NaN = floating) and resistances (L,)."""
-        v_s = self.source_volts(volts)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            v_end = (v_s * self.g) @ self.to_line / self.g_line
-            r_end = np.where(self.fed & ~self.ideal_line, 1.0 / self.g_line, 0.0)
-        if self.ideal.any():
-            v_end[:, self.line[self.ideal]] = v_s[:, self.ideal]
-        v_end[:, ~self.fed] = np.nan
-        return v_end, r_end
-
-    def terminal_currents(self, inflow, v_end, volts) -> np.ndarray:
-        """(B, K) current each terminal delivers, from the line-end inflows.
-
-        A source alone on its line delivers the line's inflow; sources sharing a line split it
-        as g_s (V_s - V_node) = g_s (V_s - V_th) + (g_s / G) * inflow (no cancellation).
-        """
-        at_line = inflow[:, self.line]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shared = (
-                self.g * (self.source_volts(volts) - v_end[:, self.line])
-                + (self.g / self.g_line[self.line]) * at_line
-            )
-        per_source = np.where(self.alone, at_line, shared)
-        return per_source @ self.to_term
 
 
 class World:
@@ -428,7 +357,7 @@ class World:
         inflow = np.concatenate([np.atleast_2d(sol.i_row), -np.atleast_2d(sol.i_col)], axis=1)
         return np.where(np.isnan(v_end), 0.0, inflow)
 
-    def _evaluate(self, net: _Network, volts: np.ndarray, noise: bool, linear: bool = False):
+    def _evaluate(self, net: Network, volts: np.ndarray, noise: bool, linear: bool = False):
         """Terminal currents and line inflows for a batch of terminal voltage vectors."""
         v_end, r_end = net.thevenin(volts)
         inflow = self._solve_lines(v_end, r_end, noise, linear)
@@ -449,7 +378,7 @@ class World:
             states = self._acting()
             keys = list(states)
             index = {k: i for i, k in enumerate(keys)}
-            net = _Network(self._sources(), index)
+            net = Network(self._sources(), index)
             volts = np.array(
                 [s.level if s.func == "V" else 0.0 for s in states.values()],
                 dtype=float,
@@ -625,7 +554,7 @@ class World:
             return None
         keys = list(states)
         index = {k: i for i, k in enumerate(keys)}
-        net = _Network(self._sources(), index)
+        net = Network(self._sources(), index)
         volts = np.tile([s.level for s in states.values()], (len(levels), 1))
         volts[:, index[key]] = levels
         v_end, r_end = net.thevenin(volts)

@@ -1,0 +1,85 @@
+"""The sources tied to crossbar line ends, as arrays: Thevenin line ends and terminal currents.
+
+Every line end is floating or tied, through a path resistance, to one or more sources (a
+terminal, or ground). The World builds one ``Network`` per solve from its relays and board
+lines; the network turns terminal voltages into line-end Thevenin voltages and resistances
+for the crossbar solve, and line-end inflows back into the current each terminal delivers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GROUND_KEY = "ground"
+
+
+class ShortCircuit(RuntimeError):
+    """A source tied to a line through 0 ohm while another source also drives that line."""
+
+
+class Network:
+    """The sources tied to line ends, as arrays: source s feeds line ``line[s]`` from terminal
+    ``term[s]`` (-1 = ground) through conductance ``g[s]`` (inf = 0 ohm)."""
+
+    def __init__(self, feeds: list[list[tuple[str, float]]], index: dict[str, int]):
+        self.n_lines, self.n_terms = len(feeds), len(index)
+        line, term, r = [], [], []
+        for k, sources in enumerate(feeds):
+            if len(sources) > 1 and any(ohms == 0.0 for _, ohms in sources):
+                names = sorted({key for key, _ in sources})
+                raise ShortCircuit(
+                    f"line {k} is tied to {names} and one of them through 0 ohm: "
+                    "an ideal source in parallel with another source has no solution"
+                )
+            for key, ohms in sources:
+                line.append(k)
+                term.append(-1 if key == GROUND_KEY else index[key])
+                r.append(ohms)
+        self.line = np.array(line, dtype=np.intp)
+        self.term = np.array(term, dtype=np.intp)
+        r_arr = np.array(r, dtype=float)
+        self.ideal = r_arr == 0.0
+        with np.errstate(divide="ignore"):
+            self.g = np.where(self.ideal, 0.0, 1.0 / np.where(self.ideal, 1.0, r_arr))
+        self.to_line = np.zeros((len(line), self.n_lines))
+        self.to_line[np.arange(len(line)), self.line] = 1.0
+        self.g_line = self.g @ self.to_line
+        count = self.to_line.sum(axis=0)
+        self.fed = count > 0
+        self.alone = count[self.line] == 1  # the only source on its line
+        live = self.term >= 0
+        self.to_term = np.zeros((len(line), self.n_terms))
+        self.to_term[np.arange(len(line))[live], self.term[live]] = 1.0
+        self.ideal_line = (self.ideal.astype(float) @ self.to_line) > 0
+
+    def source_volts(self, volts: np.ndarray) -> np.ndarray:
+        """(B, S) voltage behind each source (0 for ground)."""
+        if self.n_terms == 0:
+            return np.zeros((volts.shape[0], len(self.term)))
+        return np.where(self.term >= 0, volts[:, np.maximum(self.term, 0)], 0.0)
+
+    def thevenin(self, volts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Line-end Thevenin voltages (B, L; NaN = floating) and resistances (L,)."""
+        v_s = self.source_volts(volts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v_end = (v_s * self.g) @ self.to_line / self.g_line
+            r_end = np.where(self.fed & ~self.ideal_line, 1.0 / self.g_line, 0.0)
+        if self.ideal.any():
+            v_end[:, self.line[self.ideal]] = v_s[:, self.ideal]
+        v_end[:, ~self.fed] = np.nan
+        return v_end, r_end
+
+    def terminal_currents(self, inflow, v_end, volts) -> np.ndarray:
+        """(B, K) current each terminal delivers, from the line-end inflows.
+
+        A source alone on its line delivers the line's inflow; sources sharing a line split it
+        as g_s (V_s - V_node) = g_s (V_s - V_th) + (g_s / G) * inflow (no cancellation).
+        """
+        at_line = inflow[:, self.line]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shared = (
+                self.g * (self.source_volts(volts) - v_end[:, self.line])
+                + (self.g / self.g_line[self.line]) * at_line
+            )
+        per_source = np.where(self.alone, at_line, shared)
+        return per_source @ self.to_term
