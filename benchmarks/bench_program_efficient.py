@@ -8,7 +8,7 @@ and prints the metrics as JSON and the acceptance checks.
 By default the bench is the embedded ``board`` bench shrunk to a ``--size`` x ``--size`` board
 and chip (same instrument, wiring rule, preset, parasitics and limits; only smaller, so the
 circuit solve behind every pulse is cheap); ``--bench board`` runs on the shipped 128 x 128
-bench instead. Pulses are the preset's 100 ns reference width with floating unselected lines
+bench instead. Pulses are the preset's 100 ns reference width with V/2 half-select protection
 (``--set`` adds or overrides protocol parameters, e.g. ``--set rows=16``).
 
 Usage: ``python benchmarks/bench_program_efficient.py [--size 32] [--seed 128]
@@ -29,9 +29,8 @@ from xbarlab.bench.protocols import get_protocol, parse_settings
 from xbarlab.progress import Progress
 from xbarlab.store import RunStore
 
-BOARD_DEFAULTS = {"width": 1e-7, "pulse_scheme": "float"}
-"""The preset's reference pulse width (the board can pulse it); floating unselected lines draw
-no bias current through the rest of the array."""
+BOARD_DEFAULTS = {"width": 1e-7}
+"""The binary preset's reference pulse width, which the board can pulse."""
 
 
 def small_board(directory: Path, size: int, seed: int) -> Path:

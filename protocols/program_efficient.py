@@ -21,21 +21,35 @@ or columns: to the chip's edge):
    full-strength pulse (``v_init``) towards the *opposite* of its target, so every cell must be
    switched and neither scheme inherits the other's work. That preparation is recorded but not
    charged to either scheme. Each cell is then programmed by the shared write-verify routine
-   (`xbarlab.protocols.programming.program_cell`), with the fine or coarse setting of its class.
+   (`xbarlab.protocols.programming.program_cell`, adaptive algorithm D1, amplitudes learned per
+   setting within a scheme by one `AmplitudeMemory`, fresh for every scheme) with the setting of
+   its class: fine (``fine_tolerance``, ``fine_step``, first amplitude ``fine_start``) or
+   coarse (``coarse_*``). E1's coarse HRS is "a loose tolerance, or a single RESET pulse": by
+   default the first coarse pulse is the full reference RESET (``coarse_start`` 1.3 V), checked
+   against the loose window, and corrected only if it lands outside.
+
+   Default targets for the ``binary`` preset (1 µS / 100 µS, 10 % device-to-device spread):
+   ``g_lrs`` 50 µS lies inside every cell's range, and ``g_hrs`` 1.5 µS just above nearly
+   every cell's own HRS bound (so F-F's tight window is reachable, and C-F's ±50 % window
+   contains the bound itself).
 2. **Significance-thresholded update** (E3): a seeded new target map moves ``update_fraction`` of
    the cells to the other level and nudges every other cell by up to ``nudge`` of its target.
    Only cells whose target moved by more than ``threshold`` x ``g_lrs`` are programmed (C-F
    settings); then the rest are programmed too, which completes "program every cell". Each cell
    starts from the same state whether or not the significant ones were done first, so
-   ``energy_all`` = significant + rest is the measured cost of programming everything, and the
-   saving is the measured cost of the skipped cells.
+   ``energy_j_all`` = significant + rest is the measured cost of programming everything, and
+   the saving is the measured cost of the skipped cells.
 
-After each scheme the whole rectangle is re-read (``v_read``, ``read_scheme``) and the relative
-error ``|G - target| / target`` of every cell the routine did not find stuck is taken from that
-re-read (so relaxation since programming counts). Energy is the routine's Σ V·I·t over pulses
+After each scheme, and ``relax_wait`` seconds later, the whole rectangle is re-read (``v_read``,
+``read_scheme``); the relative errors ``|G - target| / target`` (``*_rel_error_p50/p95``) come
+from that re-read, so relaxation after programming counts, and are taken on the same cells for
+every scheme: those no phase found stuck. ``*_verify_error_p95`` are the routine's last verify
+readings (before relaxation). Energy is the routine's Σ V·I·t over pulses
 (currents from the verify readings around each pulse, scaled to the pulse voltage, times the
-pulse width); verify reads are counted, their energy is not (their integration time is the
-instrument's). ``seconds`` is the wall-clock time spent programming.
+pulse width); verify reads are counted (``verify_reads``), their energy is not (their
+integration time is the instrument's). ``seconds`` is the wall-clock time spent programming.
+Pulses use ``pulse_scheme`` half-select protection (``v/2`` by default; with ``float`` the
+floating lines can carry a neighbour's pulse to other cells, which then drift).
 
 Every pulse and reading is recorded by the routine as it happens; each cell's result is a
 checkpoint (``<phase>/<row>,<col>``), so a resumed run programs only the cells it had not
@@ -78,6 +92,7 @@ class CellOutcome:
     """One programmed cell as stored in its checkpoint."""
 
     pulses: int
+    reads: int
     energy_j: float
     final_g: float
     success: bool
@@ -135,10 +150,10 @@ def _check(name: str, value: float, low: float, high: float, unit: str = "") -> 
 def program_efficient(
     bench, run, progress,
     rows: int = 0, cols: int = 0, row0: int = 0, col0: int = 0,
-    lrs_fraction: float = 0.5, g_lrs: float = 50e-6, g_hrs: float = 2e-6,
+    lrs_fraction: float = 0.5, g_lrs: float = 50e-6, g_hrs: float = 1.5e-6,
     fine_tolerance: float = 0.02, fine_step: float = 0.01,
     fine_start: float = 0.8,
-    coarse_tolerance: float = 0.5, coarse_step: float = 0.05, coarse_start: float = 0.8,
+    coarse_tolerance: float = 0.5, coarse_step: float = 0.05, coarse_start: float = 1.3,
     width: float = 1e-4, pulse_scheme: str = "v/2", v_init: float = 1.3,
     current_limit: float = 1e-2, max_pulses: int = 200,
     v_read: float = 0.2, read_scheme: str = "ground",
@@ -203,8 +218,8 @@ def program_efficient(
         results[scheme] = _program(
             bench, run, progress, scheme, done, cells,
             {cell: target_of(targets, cell) for cell in cells},
-            {cell: lrs_setting if is_lrs[cell[0] - row0, cell[1] - col0] else hrs_setting
-             for cell in cells}, common)
+            {cell: ("lrs", lrs_setting) if is_lrs[cell[0] - row0, cell[1] - col0] else
+             ("hrs", hrs_setting) for cell in cells}, common)
         maps[scheme] = _reread(bench, run, progress, scheme, done, box, v_read, read_scheme,
                                relax_wait, width)
 
@@ -215,8 +230,8 @@ def program_efficient(
         results[phase] = _program(
             bench, run, progress, phase, done, subset,
             {cell: target_of(new_targets, cell) for cell in subset},
-            {cell: fine if new_is_lrs[cell[0] - row0, cell[1] - col0] else coarse
-             for cell in subset}, common)
+            {cell: ("lrs", fine) if new_is_lrs[cell[0] - row0, cell[1] - col0] else
+             ("hrs", coarse) for cell in subset}, common)
         maps[phase] = _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
                               relax_wait, width)
 
@@ -256,11 +271,12 @@ def _prepare(bench, run, progress, cells, is_lrs, row0, col0, v_init, common, sc
 
 def _program(bench, run, progress, phase, done, cells, targets, settings,
              common) -> dict[tuple[int, int], CellOutcome]:
-    """Program each cell with its setting through the shared write-verify routine (adaptive
-    amplitudes learned per setting within the phase, from scratch in every phase); each result
-    is a checkpoint, and cells with one already (a resumed run) are not redone."""
+    """Program each cell through the shared write-verify routine with the setting of its class
+    (`settings`: cell -> ("lrs" or "hrs", Setting)). Adaptive amplitudes are learned per class
+    within the phase, from scratch in every phase, so LRS cells are programmed alike in F-F and
+    C-F. Each result is a checkpoint; cells with one already (a resumed run) are not redone."""
     outcomes: dict[tuple[int, int], CellOutcome] = {}
-    memories: dict[Setting, AmplitudeMemory] = {}
+    memories: dict[tuple[str, Setting], AmplitudeMemory] = {}
     progress.start(len(cells), f"{phase}: programming")
     for cell in cells:
         key = f"{phase}/{cell[0]},{cell[1]}"
@@ -268,12 +284,12 @@ def _program(bench, run, progress, phase, done, cells, targets, settings,
             outcomes[cell] = CellOutcome(**done[key])
             progress.advance()
             continue
-        options = _options(settings[cell], common)
+        options = _options(settings[cell][1], common)
         memory = memories.setdefault(settings[cell], AmplitudeMemory(PulseSettings(**options)))
         started = time.monotonic()
         result = program_cell(bench, cell[0], cell[1], targets[cell], algorithm="adaptive",
                               run=run, memory=memory, **options)
-        outcome = CellOutcome(int(result.pulses), float(result.energy_j),
+        outcome = CellOutcome(int(result.pulses), int(result.reads), float(result.energy_j),
                               float(result.final_g), bool(result.success), bool(result.stuck),
                               time.monotonic() - started)
         run.checkpoint(key, _json_safe(asdict(outcome)))
@@ -318,6 +334,7 @@ def _totals(outcomes: dict[tuple[int, int], CellOutcome], cells) -> dict:
     return {
         "energy_j": float(sum(o.energy_j for o in chosen if math.isfinite(o.energy_j))),
         "pulses": int(sum(o.pulses for o in chosen)),
+        "verify_reads": int(sum(o.reads for o in chosen)),
         "seconds": float(sum(o.seconds for o in chosen)),
     }
 
