@@ -1,16 +1,15 @@
 """Acceptance figures of the ``read-map`` protocol on the embedded virtual benches.
 
-1. Speed: a 32 x 32 map on ``default`` (2636B + 707B) and a 128 x 128 map on ``board`` (array
+1. Speed: a 32 x 32 map on ``default`` (two 2636B + 707B) and a 128 x 128 map on ``board`` (array
    board), each the protocol's own ``seconds`` (targets: < 10 s each).
 2. Accuracy on ``default``: the conductance error of every healthy cell (not stuck) against the
    World's true conductance (a benchmark may look inside the virtual bench; protocols never do),
    for the ground, floating and V/3 schemes, V/3 also before its half-select correction.
    Target: V/3 within 5 % of each healthy cell; the floating scheme's error is printed as it is.
-   V/3 needs three SMU terminals besides ground: if ``default`` has fewer (one 2636B), the V/3
-   rows come from ``default`` with a second 2636B wired to matrix inputs C and D, otherwise
-   identical (same chip, seed, parasitics), and say so. Rows split the V/3 error by whether
-   another cell of the column is low-resistance (its read noise stays in the sensed current),
-   show it without read noise (the correction's own accuracy), and with 4 reads averaged.
+   V/3 runs on ``default``'s two 2636Bs (four terminals) and ground. Rows split its error by
+   whether another cell of the column is low-resistance (its read noise stays in the sensed
+   current), show it without read noise (the correction's own accuracy) and with 4 reads
+   averaged.
 
 Run: ``python benchmarks/bench_read_map.py`` (about two minutes on two cores).
 """
@@ -23,19 +22,11 @@ from pathlib import Path
 import numpy as np
 import pyvisa
 
-from xbarlab.bench import BenchError, open_bench
+from xbarlab.bench import open_bench
 from xbarlab.bench.protocols import get_protocol
 from xbarlab.benchfile import load_bench
 from xbarlab.progress import Progress
 from xbarlab.store import RunStore
-
-SECOND_SMU = """
-[instruments.smu2]
-driver = "keithley2600"
-model = "2636B"
-address = "GPIB0::27::INSTR"
-backend = "@xbarsim"
-"""
 
 
 def run_read_map(bench: str, scheme: str, store: Path, reads: int = 1) -> dict:
@@ -53,21 +44,10 @@ def run_read_map(bench: str, scheme: str, store: Path, reads: int = 1) -> dict:
     return {"metrics": metrics, "maps": maps, "truth": truth, "healthy": healthy}
 
 
-def variant(directory: Path, second_smu: bool, read_noise: bool = True) -> str:
-    """The default bench file, with a second 2636B on matrix inputs C and D and/or read noise
-    off; the same chip, seed and parasitics."""
-    text = load_bench("default").text
-    name = "default"
-    if second_smu:
-        text = text.replace("[instruments.matrix]",
-                            SECOND_SMU.lstrip() + "\n[instruments.matrix]")
-        text = text.replace('B = "smu.b"\n', 'B = "smu.b"\nC = "smu2.a"\nD = "smu2.b"\n')
-        name += "-two-2636b"
-    if not read_noise:
-        text = text.replace("read_noise = true", "read_noise = false")
-        name += "-no-read-noise"
-    path = directory / f"{name}.toml"
-    path.write_text(text)
+def without_read_noise(directory: Path) -> str:
+    """The default bench file with read noise off (same chip, seed and parasitics)."""
+    path = directory / "default-no-read-noise.toml"
+    path.write_text(load_bench("default").text.replace("read_noise = true", "read_noise = false"))
     return str(path)
 
 
@@ -93,29 +73,19 @@ def main() -> None:
             print(f"| {label} | {m['cells']} | {m['seconds']:.2f} | "
                   f"{m['round_trips_per_cell']:.2f} |")
         floating = run_read_map("default", "float", scratch / "c")
-        second_smu = False
-        try:
-            v3 = run_read_map("default", "v/3", scratch / "d")
-            v3_bench = "default"
-        except BenchError as refused:
-            print(f"\ndefault refuses V/3 ({str(refused)[:90]}...);\nV/3 rows below: default "
-                  "with a second 2636B on inputs C and D, same chip and seed.")
-            second_smu = True
-            v3 = run_read_map(variant(scratch, second_smu), "v/3", scratch / "d")
-            v3_bench = "default + 2nd 2636B"
-        quiet = run_read_map(variant(scratch, second_smu, read_noise=False), "v/3", scratch / "e")
-        v3_bench_file = variant(scratch, True) if second_smu else "default"
-        averaged = run_read_map(v3_bench_file, "v/3", scratch / "f", reads=4)
+        v3 = run_read_map("default", "v/3", scratch / "d")
+        quiet = run_read_map(without_read_noise(scratch), "v/3", scratch / "e")
+        averaged = run_read_map("default", "v/3", scratch / "f", reads=4)
         m = v3["metrics"]
-        print(f"\nV/3 32x32 on {v3_bench}: {m['seconds']:.2f} s, "
+        print(f"\nV/3 32x32 on default: {m['seconds']:.2f} s, "
               f"{m['round_trips_per_cell']:.2f} round trips per cell")
         print("\nconductance error per healthy cell against the World's truth")
         print("| scheme | healthy cells | median | p95 | max | within 5 % |")
         print("|---|---|---|---|---|---|")
         print(error_row("ground", ground["maps"]["conductance"], ground))
         print(error_row("float (as measured)", floating["maps"]["conductance"], floating))
-        print(error_row(f"V/3 corrected ({v3_bench})", v3["maps"]["conductance"], v3))
-        print(error_row(f"V/3 raw I/V ({v3_bench})", v3["maps"]["conductance_raw"], v3))
+        print(error_row("V/3 corrected", v3["maps"]["conductance"], v3))
+        print(error_row("V/3 raw I/V", v3["maps"]["conductance_raw"], v3))
         # read noise of a low-resistance neighbour (u g_k 1 %) stays in the sensed current
         lrs_neighbour = (v3["truth"] > 2e-5).sum(axis=0, keepdims=True) - (v3["truth"] > 2e-5)
         corrected = v3["maps"]["conductance"]
