@@ -246,16 +246,21 @@ def _metrics(results, final, targets, tolerance) -> dict:
 
 
 def _plot(run, per_algorithm, finals, targets, tolerance):
-    """Final re-read against target per algorithm, and each algorithm's pulse histogram."""
+    """Final re-read against target per algorithm (stuck cells as crosses), and each
+    algorithm's mean pulses per healthy cell."""
     figure = Figure(figsize=(11, 4.4))
     left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
-    chosen = np.isfinite(targets)
     line = np.array([np.nanmin(targets), np.nanmax(targets)]) * 1e6
     left.plot(line, line, "k-", linewidth=0.8, label="target")
     left.fill_between(line, line * (1 - tolerance), line * (1 + tolerance), color="0.8")
     for name, final in finals.items():
-        left.plot(targets[chosen] * 1e6, final[chosen] * 1e6, ".", markersize=3,
-                  label=f"{name}: final re-read")
+        stuck = np.zeros(targets.shape, bool)
+        for row, col in per_algorithm[name]["stuck_cells"]:
+            stuck[row, col] = True
+        for cells, marker, label in ((np.isfinite(targets) & ~stuck, ".", "final re-read"),
+                                     (stuck, "x", "stuck")):
+            left.plot(targets[cells] * 1e6, final[cells] * 1e6, marker, markersize=3,
+                      label=f"{name}: {label}")
     left.set(xlabel="target (µS)", ylabel="re-read conductance (µS)",
              title=f"write-verify ±{tolerance:.0%}, re-read after relaxation")
     left.legend(fontsize="small")
