@@ -10,7 +10,8 @@ with ``v_read`` on row i and column j sensed at 0 V:
   the sensed current; nothing can remove them afterwards, so the map is reported as measured
   and its larger error is visible, not hidden.
 * ``v/2`` and ``v/3``: unselected rows at u = V/2 (V/3), unselected columns at V/2 (2V/3), so no
-  unselected cell sees more than V/2 (V/3). The sensed column still collects the current of its
+  unselected cell sees more than V/2 (V/3) (the half-select schemes of passive arrays: A. Chen,
+  IEEE Trans. Electron Devices 60, 1318 (2013)). The sensed column still collects the current of its
   n - 1 half-selected cells, each at u: ``I_ij = g_ij (V - u) + u S_j`` with ``S_j`` the sum of
   column j's conductances. Labs cancel that term by a second measurement of the sensed line
   with the selected line at the unselected level (the difference is ``g_ij (V - u)``). The
@@ -34,8 +35,9 @@ only the readings still missing (cells with fewer than ``reads``). The maps reco
 end cover every cell read in this run, across resumptions, and a PNG heat map goes next to the
 run store (`plots.run_plot_path`).
 
-`parse_cells` (the ``cells`` parameter: all, one cell or a block) is shared by the other
-protocols of this package.
+Which cells: ``cells`` (all, one cell or a block; `parse_cells`, shared by the other protocols
+of this package), intersected with ``mask``, a file of the chip's shape (``.npy`` of booleans, or
+text/CSV of 0/1, true = read; e.g. a defect map), and minus the bench file's masked cells.
 """
 
 from __future__ import annotations
@@ -88,6 +90,21 @@ def parse_cells(text: str, rows: int, cols: int, parameter: str = "cells") -> np
     return selection
 
 
+def load_mask(path: str, rows: int, cols: int) -> np.ndarray:
+    """Boolean (rows, cols) mask from a ``.npy`` file or a text/CSV file of 0/1 values."""
+    try:
+        if path.endswith(".npy"):
+            data = np.load(path, allow_pickle=False)
+        else:
+            data = np.loadtxt(path, delimiter="," if path.endswith(".csv") else None, ndmin=2)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"mask = {path!r} cannot be read ({error}); allowed: a .npy file or "
+                         f"a text/CSV file of 0/1, shape ({rows}, {cols})") from None
+    if data.shape != (rows, cols):
+        raise ValueError(f"mask = {path!r} has shape {data.shape}; allowed ({rows}, {cols})")
+    return np.asarray(data, bool)
+
+
 def half_select_corrected(currents: np.ndarray, v_read: float, scheme: str) -> np.ndarray:
     """Conductances from a map of sensed currents (NaN = not read) read with `scheme`.
 
@@ -109,11 +126,12 @@ def half_select_corrected(currents: np.ndarray, v_read: float, scheme: str) -> n
 
 @register_protocol("read-map")
 def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
-             current_limit: float = 1e-3, cells: str = "all", reads: int = 1) -> dict:
-    """Read the selected cells (``cells``, minus the chip's masked ones) `reads` times each at
-    `v_read` volts with bias `scheme` (ground, float, v/2, v/3); record every reading, the
-    conductance map (S) of the mean current and a heat map PNG. Returns ``cells``,
-    ``round_trips_per_cell``, ``seconds`` and more."""
+             current_limit: float = 1e-3, cells: str = "all", reads: int = 1,
+             mask: str = "") -> dict:
+    """Read the selected cells (``cells`` and ``mask``, minus the chip's masked ones; see the
+    module docstring) `reads` times each at `v_read` volts with bias `scheme` (ground, float,
+    v/2, v/3); record every reading, the conductance map (S) of the mean current and a heat map
+    PNG. Returns ``cells``, ``round_trips_per_cell``, ``seconds`` and more."""
     if scheme not in READ_SCHEMES:
         raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(READ_SCHEMES)}")
     if not v_read or not np.isfinite(v_read):
@@ -122,15 +140,17 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
     if reads < 1:
         raise ValueError(f"reads = {reads!r}: allowed 1 or more (readings averaged per cell)")
     started = time.perf_counter()
-    mask = parse_cells(cells, bench.rows, bench.cols)
+    selection = parse_cells(cells, bench.rows, bench.cols)
+    if mask:
+        selection &= load_mask(mask, bench.rows, bench.cols)
     counts = Counter((p.row, p.col) for p in run.points(operation="read"))
-    wanted = bench.map_cells(mask)
+    wanted = bench.map_cells(selection)
     to_read = [cell for cell in wanted if counts[cell] < reads]
     progress.start(sum(reads - min(counts[cell], reads) for cell in wanted),
                    f"read map ({scheme}, {v_read:g} V, {reads} read(s) per cell)")
     for k in range(reads):  # pass k reads every cell that has fewer than k + 1 readings
         skip = {cell for cell, n in counts.items() if n > k}
-        batches = bench.iter_read_batches(v_read, scheme, mask, skip=skip,
+        batches = bench.iter_read_batches(v_read, scheme, selection, skip=skip,
                                           current_limit=current_limit)
         while True:
             with signals_held():  # a reading taken is a reading stored, even on Ctrl-C
@@ -148,7 +168,7 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
     n = np.zeros((bench.rows, bench.cols))
     compliant = set()
     for point in run.points(operation="read"):
-        if mask[point.row, point.col]:
+        if selection[point.row, point.col]:
             sums[point.row, point.col] += point.current
             n[point.row, point.col] += 1
             if point.compliance:

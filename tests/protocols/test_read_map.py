@@ -116,3 +116,23 @@ def test_repeated_reads_are_each_stored_and_averaged(bench_file, run_named, tmp_
         mean = np.mean([p.current for p in points if p.col == col]) / 0.2
         assert g[2, col] == pytest.approx(mean, rel=1e-12)
     assert len({p.current for p in points if p.col == 0}) == 3  # three noisy readings
+
+
+def test_a_mask_file_narrows_the_cells_and_a_bad_one_is_refused_clearly(
+        bench_file, run_named, tmp_path):
+    mask = np.zeros((8, 8), bool)
+    mask[3, :4] = True
+    mask[5, 6] = True
+    np.save(tmp_path / "mask.npy", mask)
+    np.savetxt(tmp_path / "mask.csv", mask.astype(int), fmt="%d", delimiter=",")
+    path = bench_file()
+    for name in ("mask.npy", "mask.csv"):
+        outcome = run_named("read-map", path, tmp_path / "store", cells="0-4,*",
+                            mask=str(tmp_path / name))
+        g = conductance_map(tmp_path / "store", outcome.run_id)
+        assert outcome.metrics["cells"] == 4 and np.isfinite(g[3, :4]).all()
+    np.save(tmp_path / "small.npy", mask[:4])
+    with pytest.raises(ValueError, match=r"has shape \(4, 8\); allowed \(8, 8\)"):
+        run_named("read-map", path, tmp_path / "x", mask=str(tmp_path / "small.npy"))
+    with pytest.raises(ValueError, match="cannot be read"):
+        run_named("read-map", path, tmp_path / "y", mask=str(tmp_path / "missing.csv"))
