@@ -30,7 +30,8 @@ The low-|V| ends of the falling branches give the ON and OFF conductances of the
 Every point is stored as measured (operation ``set`` for V > 0, ``reset`` for V < 0, ``read``
 for the two reference reads); each finished cell's results are a checkpoint
 (``iv-sweep r,c``), so a resumed run skips finished cells and re-sweeps an interrupted one.
-Maps ``v_set`` and ``v_reset`` (NaN where none) and a PNG of the loops are saved.
+Maps ``v_set`` and ``v_reset`` (NaN where none, every finished cell) and a PNG of the loops of
+the first 8 cells swept by this invocation are saved.
 """
 
 from __future__ import annotations

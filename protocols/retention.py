@@ -13,7 +13,9 @@ time since programming. This protocol:
 Waiting is the instruments' job, so the same code waits on a real bench (wall time) and on the
 virtual bench (its clock advances by exactly the instrument time): between reads the bench
 holds with a 0 V pulse train (`hold`) on the first selected cell with every other line
-floating, each pulse ``hold_width`` wide and at most ``hold_period`` apart. The bench has no
+floating, each pulse ``hold_width`` wide and at most ``hold_period`` apart (a hold of T
+seconds is ceil(T / hold_period) pulses: raise ``hold_period`` for very long waits, within the
+pulse count and period the SMU allows). The bench has no
 wait operation of its own; this is the instrument-timed hold available through `Bench.pulse`.
 Times are the schedule's (sum of the holds); the few milliseconds a read map takes are not
 counted.
