@@ -136,3 +136,25 @@ def test_a_mask_file_narrows_the_cells_and_a_bad_one_is_refused_clearly(
         run_named("read-map", path, tmp_path / "x", mask=str(tmp_path / "small.npy"))
     with pytest.raises(ValueError, match="cannot be read"):
         run_named("read-map", path, tmp_path / "y", mask=str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("read-map", ["cells=0-1,0-1", "scheme=v/3"]),
+    ("iv-sweep", ["cells=1,1", "step=0.25"]),
+    ("forming", ["cells=0,0-1"]),
+    ("retention", ["cells=0,0", "points=3", "t_last=1"]),
+    ("endurance", ["cells=0,0", "cycles=2"]),
+])
+def test_each_protocol_runs_and_dry_runs_from_the_command_line(
+        bench_file, tmp_path, capsys, name, settings):
+    from xbarlab.cli import main
+
+    path = str(bench_file(rows=4, cols=4))
+    sets = [option for setting in settings for option in ("--set", setting)]
+    store = str(tmp_path / "store")
+    assert main(["run", name, "--bench", path, *sets, "--dry-run", "--json"]) == 0
+    assert '"dry_run": true' in capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["run", name, "--bench", path, *sets, "--json", "--quiet", "--store", store]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert '"status": "completed"' in summary
+    assert (tmp_path / "store" / f"run-1-{name}.png").stat().st_size > 0
