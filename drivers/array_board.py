@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -177,6 +177,25 @@ class ArrayBoard(Instrument):
         name = "row" if kind == "R" else "column"
         return f"{kind}{IntegerInRange(0, count - 1)(name, index)}"
 
+    def _assignments(
+        self,
+        rows: Mapping[int, Any] | None,
+        columns: Mapping[int, Any] | None,
+        what: str,
+        text: Callable[[str, Any], str],
+        operation: str,
+    ) -> str:
+        """`R<i>=<value>,...,C<j>=<value>` for the given lines, each line index and value
+        checked (`text(field, value)` formats a value); at least one line is required."""
+        items = [
+            f"{self._line(kind, index)}={text(f'{kind}{index} {what}', value)}"
+            for kind, lines in (("R", rows or {}), ("C", columns or {}))
+            for index, value in lines.items()
+        ]
+        if not items:
+            raise ValueError(f"{operation} needs at least one row or column")
+        return ",".join(items)
+
     def set_rows(self, levels: Sequence[LineLevel]) -> None:
         """Every row at once: a voltage, `LineState.FLOAT` or `LineState.GROUND` each."""
         levels = check_count("row levels", levels, self._rows, self._rows)
@@ -195,14 +214,8 @@ class ArrayBoard(Instrument):
         columns: Mapping[int, LineLevel] | None = None,
     ) -> None:
         """Only the given lines; the others keep their state."""
-        items = [
-            f"{self._line(kind, index)}={self._level_text(f'{kind}{index} level', level)}"
-            for kind, lines in (("R", rows or {}), ("C", columns or {}))
-            for index, level in lines.items()
-        ]
-        if not items:
-            raise ValueError("set_lines needs at least one row or column")
-        self._set("VSET " + ",".join(items))
+        items = self._assignments(rows, columns, "level", self._level_text, "set_lines")
+        self._set("VSET " + items)
 
     def line_levels(self) -> tuple[list[LineLevel], list[LineLevel]]:
         """Present (row levels, column levels) as the board reports them."""
@@ -302,22 +315,17 @@ class ArrayBoard(Instrument):
         width = PULSE_WIDTH("pulse width", width)
         count = PULSE_COUNT("pulse count", count)
         check = Magnitude(self.voltage_limit, "V")
-        items = [
-            f"{self._line(kind, index)}={format_number(check(f'{kind}{index} pulse', volts))}"
-            for kind, lines in (("R", rows or {}), ("C", columns or {}))
-            for index, volts in lines.items()
-        ]
-        if not items:
-            raise ValueError("pulse needs at least one row or column")
+        items = self._assignments(rows, columns, "pulse",
+                                  lambda field, volts: format_number(check(field, volts)), "pulse")
         if count == 1 and period is None:
-            self._set(f"PULSE {format_number(width)}," + ",".join(items), busy_seconds=width)
+            self._set(f"PULSE {format_number(width)}," + items, busy_seconds=width)
             return
         if period is None:
             raise ValueError("pulse period is required for a train of more than one pulse")
         period = InRange(width + 1e-6, 10.0, "s")("pulse period", period)
         command = (
             f"PTRAIN {format_number(width)},{format_number(period)},{format_integer(count)},"
-            + ",".join(items)
+            + items
         )
         self._set(command, busy_seconds=count * period)
 

@@ -15,8 +15,8 @@ from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError
 from .numbers import format_integer, format_number, format_numbers, parse_number
 from .properties import Setting
-from .smu import CURR, VOLT, SmuChannel, SmuLimits, reading
-from .validators import InRange, IntegerInRange, check_count
+from .smu import CURR, VOLT, ScpiOutput, SmuChannel, SmuLimits, reading
+from .validators import InRange, check_count
 
 MODELS = {
     # max |V| (V), max |I| (A), lowest current limit, lowest voltage limit (data sheets)
@@ -34,11 +34,14 @@ COMPLIANCE_BIT = 1 << 3
 LIST_CHUNK = 100
 """Values per :SOUR:LIST command; the rest go in :APPend commands (ch. 18)."""
 MAX_LIST_POINTS = 2500
-PULSE_WIDTH = InRange(1.5e-4, 5e-3, "s")
-"""Model 2430 pulse width, 0.15 ms to 5 ms (ch. 18, :SOURce:PULSe:WIDTh)."""
+PULSE_MODEL = "2430"
+PULSE_TIMING = {"min_width": 1.5e-4, "max_width": 5e-3, "max_count": MAX_LIST_POINTS,
+                "max_off_time": 9999.999}
+"""Model 2430 pulse mode: width 0.15 ms to 5 ms (ch. 18, :SOURce:PULSe:WIDTh), off time up to
+9999.999 s (:SOURce:PULSe:DELay), up to 2500 pulses per trigger count."""
 
 
-class Keithley2400(ScpiErrorQueue, SmuChannel, Instrument):
+class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     """One 2400-series SourceMeter; the instrument is its own (single) source-measure channel."""
 
     catalog_name = "keithley2400"
@@ -101,35 +104,24 @@ class Keithley2400(ScpiErrorQueue, SmuChannel, Instrument):
         return parse_number(self.ask(f":SOUR:{function}:LEV?"))
 
     def _read_source_function(self) -> str:
-        reply = self.ask(":SOUR:FUNC?").strip()
-        if reply not in (VOLT, CURR):
-            raise UnexpectedReplyError(self.describe(), ":SOUR:FUNC?", reply, "VOLT or CURR")
-        return reply
+        return self._checked_function(":SOUR:FUNC?")
 
-    def _read_limit(self, function: str) -> float:
-        return self.current_limit if function == VOLT else self.voltage_limit
+    def _current_range_bounds(self) -> tuple[float, float]:
+        return 1e-6, self.limits.max_current
+
+    def _write_current_range(self, amperes: float) -> None:
+        self.configure(f":SENS:CURR:RANG {format_number(amperes)}")
+
+    def pulse_capability(self):
+        """The Model 2430's pulse mode; None on every other model."""
+        if self.model != PULSE_MODEL:
+            return None
+        return self.limits.pulse_capability(**PULSE_TIMING)
+
+    def _no_pulse_mode(self) -> str:
+        return f"the Keithley {self.model} has no pulse mode (only the Model 2430 does)"
 
     # -- SourceMeasureChannel ------------------------------------------------------------------
-
-    def set_current_range(self, amperes: float | None) -> None:
-        """Fix the current measurement range to the one covering `amperes`, or autorange (None)."""
-        if amperes is None:
-            self.current_autorange = True
-            return
-        value = InRange(1e-6, self.limits.max_current, "A")("current range", amperes)
-        self.configure(f":SENS:CURR:RANG {format_number(value)}")
-
-    def set_nplc(self, nplc: float) -> None:
-        self.nplc = nplc
-
-    def output_on(self) -> None:
-        self.configure(":OUTP ON")
-
-    def output_off(self) -> None:
-        self.configure(":OUTP OFF")
-
-    def output_enabled(self) -> bool:
-        return self.ask(":OUTP?").strip() == "1"
 
     def measure(self) -> Reading:
         """One `:READ?` (output must be on): voltage, current and the compliance bit."""
@@ -172,17 +164,10 @@ class Keithley2400(ScpiErrorQueue, SmuChannel, Instrument):
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
         """Pulses from 0 to `level` (Model 2430 pulse mode only); back to DC at the old level."""
-        if self.model != "2430":
-            raise NotImplementedError(
-                f"the Keithley {self.model} has no pulse mode (only the Model 2430 does)"
-            )
-        function = self._read_source_function()
-        level = self.limits.level(function, "pulse level", level)
-        width = PULSE_WIDTH("pulse width", width)
-        count = IntegerInRange(1, MAX_LIST_POINTS)("pulse count", count)
-        off_time = 0.0 if period is None else InRange(width, 9999.999 + width, "s")(
-            "pulse period", period
-        ) - width
+        function, level, width, count, period = self._pulse_request(
+            level, width, count, period, self._read_source_function
+        )
+        off_time = 0.0 if period is None else period - width
         with self.locked():
             previous = self._read_level(function)
             self.configure(":SOUR:FUNC:SHAP PULS")

@@ -16,8 +16,8 @@ from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError, WrongInstrumentError
 from .numbers import format_integer, format_number, format_numbers, parse_number
 from .properties import Setting
-from .smu import CURR, VOLT, SmuChannel, SmuLimits, at_limit, reading
-from .validators import InRange, IntegerInRange, ZeroOrInRange, check_count
+from .smu import CURR, VOLT, ScpiOutput, SmuChannel, SmuLimits, reading
+from .validators import InRange, ZeroOrInRange, check_count
 
 LIMITS = SmuLimits(max_voltage=210.0, max_current=1.05, min_current_limit=1e-9,
                    min_voltage_limit=0.02)
@@ -25,10 +25,11 @@ LIMITS = SmuLimits(max_voltage=210.0, max_current=1.05, min_current_limit=1e-9,
 LIST_CHUNK = 100
 MAX_LIST_POINTS = 2500
 BUFFER = '"defbuffer1"'
-PULSE_WIDTH = InRange(1e-3, 1e4, "s")
-"""Trigger-model pulses: the output is on for the delay block plus the source-block switching
-time (about 1.2 ms on firmware 1.7.7b, tektronix SimplePulse_SVMI.tsp), so widths below 1 ms are
-refused rather than silently lengthened."""
+PULSE_TIMING = {"min_width": 1e-3, "max_width": 1e4, "max_count": 100000, "max_off_time": 1e4}
+"""Trigger-model pulses (constant-delay blocks up to 10 ks, a counted branch): the output is on
+for the delay block plus the source-block switching time (about 1.2 ms on firmware 1.7.7b,
+tektronix SimplePulse_SVMI.tsp), so widths below 1 ms are refused rather than silently
+lengthened."""
 
 LANGUAGE_HINT = (
     "This driver needs the native SCPI command set. Send '*LANG SCPI' (or front panel: MENU > "
@@ -41,7 +42,7 @@ SWEEP_DELAY = ZeroOrInRange(5e-5, 1e4, "s")
 """List-sweep delay: 0, or 50 µs to 10 ks (the 'auto' delay, -1, is not offered)."""
 
 
-class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
+class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     """One Keithley 2450 (native SCPI); the instrument is its own source-measure channel."""
 
     catalog_name = "keithley2450"
@@ -75,7 +76,7 @@ class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
                 self.address, "the native SCPI command set (*LANG? = SCPI)", language,
                 LANGUAGE_HINT,
             )
-        self._function: str | None = None
+        self._function = None
         self.write("*CLS")
 
     def reset(self) -> None:
@@ -104,42 +105,26 @@ class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
         return parse_number(self.ask(f":SOUR:{function}?"))
 
     def _read_source_function(self) -> str:
-        reply = self.ask(":SOUR:FUNC?").strip()
-        if reply not in (VOLT, CURR):
-            raise UnexpectedReplyError(self.describe(), ":SOUR:FUNC?", reply, "VOLT or CURR")
-        self._function = reply
-        return reply
+        self._function = self._checked_function(":SOUR:FUNC?")
+        return self._function
 
-    def _read_limit(self, function: str) -> float:
-        return self.current_limit if function == VOLT else self.voltage_limit
+    def _current_range_bounds(self) -> tuple[float, float]:
+        return 1e-8, 1.0  # 10 nA to 1 A
 
-    def _present_function(self) -> str:
-        return self._function or self._read_source_function()
+    def _write_current_range(self, amperes: float) -> None:
+        self.configure(f":SENS:CURR:RANG {format_number(amperes)}")
+
+    def pulse_capability(self):
+        """Pulses built in the trigger model (see PULSE_TIMING)."""
+        return self.limits.pulse_capability(**PULSE_TIMING)
 
     # -- SourceMeasureChannel ------------------------------------------------------------------
-
-    def set_current_range(self, amperes: float | None) -> None:
-        """Fix the current measurement range (10 nA to 1 A), or autorange with None."""
-        if amperes is None:
-            self.current_autorange = True
-            return
-        value = InRange(1e-8, 1.0, "A")("current range", amperes)
-        self.configure(f":SENS:CURR:RANG {format_number(value)}")
 
     def set_nplc(self, nplc: float) -> None:
         """Integration time of the measured quantity, 0.01 to 10 power-line cycles."""
         nplc = InRange(0.01, 10.0, "PLC")("nplc", nplc)
         sensed = CURR if self._present_function() == VOLT else VOLT
         self.configure(f":SENS:{sensed}:NPLC {format_number(nplc)}")
-
-    def output_on(self) -> None:
-        self.configure(":OUTP ON")
-
-    def output_off(self) -> None:
-        self.configure(":OUTP OFF")
-
-    def output_enabled(self) -> bool:
-        return self.ask(":OUTP?").strip() == "1"
 
     def measure(self) -> Reading:
         """One reading (output must be on) and the limit-tripped flag of the source."""
@@ -182,15 +167,9 @@ class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
             command = f":TRAC:DATA? 1,{format_integer(len(points))},{BUFFER},READ,SOUR"
             reply = self.ask(command, extra_seconds=len(points) * (delay + 0.25))
             self.check_errors(":INIT")
-        values = [parse_number(field) for field in reply.strip().split(",")]
-        if len(values) != 2 * len(points):
-            raise UnexpectedReplyError(
-                self.describe(), command, reply, f"{len(points)} reading,source pairs"
-            )
-        pairs = zip(values[0::2], values[1::2], strict=True)
-        if function == VOLT:
-            return [reading(src, meas, at_limit(meas, limit)) for meas, src in pairs]
-        return [reading(meas, src, at_limit(meas, limit)) for meas, src in pairs]
+        return self._buffered_readings(command, reply, len(points), function, limit,
+                                       voltage_first=function == CURR,
+                                       pair_name="reading,source pairs")
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
         """Pulses from output-off to `level` in the trigger model; the level is restored after.
@@ -198,13 +177,10 @@ class Keithley2450(ScpiErrorQueue, SmuChannel, Instrument):
         Blocks: 1 source on, 2 delay `width`, 3 source off, 4 delay `period - width`,
         5 branch back to 1 until `count` pulses are done.
         """
-        function = self._present_function()
-        level = self.limits.level(function, "pulse level", level)
-        width = PULSE_WIDTH("pulse width", width)
-        count = IntegerInRange(1, 100000)("pulse count", count)
-        off_time = 0.0 if period is None else InRange(width, width + 1e4, "s")(
-            "pulse period", period
-        ) - width
+        function, level, width, count, period = self._pulse_request(
+            level, width, count, period, self._present_function
+        )
+        off_time = 0.0 if period is None else period - width
         with self.locked():
             previous = self._read_level(function)
             self.configure(':TRIG:LOAD "Empty"')

@@ -9,7 +9,6 @@ satisfying `SourceMeasureChannel`. Sweeps run in the channel's trigger model and
 from __future__ import annotations
 
 import re
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from xbarlab.interfaces import Reading
@@ -18,8 +17,8 @@ from .base import Instrument, TspErrorQueue
 from .errors import UnexpectedReplyError
 from .numbers import format_integer, format_number, format_numbers, parse_number
 from .properties import Setting
-from .smu import CURR, VOLT, SmuChannel, SmuLimits, reading, shutdown_channels
-from .validators import InRange, IntegerInRange, check_count
+from .smu import CURR, VOLT, InstrumentChannel, MultiChannelSmu, SmuChannel, SmuLimits, reading
+from .validators import InRange, check_count
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,9 @@ COMPLIANCE_STATUS = 1 << 6
 """bufferVar.statuses bit 6 (0x40): the reading was taken in compliance."""
 MAX_SWEEP_POINTS = 100
 """Points per sweep: the list travels in one TSP line, kept well below the input-line limit."""
-PULSE_WIDTH = InRange(1e-4, 1e3, "s")
+PULSE_TIMING = {"min_width": 1e-4, "max_width": 1e3, "max_count": 10000, "max_off_time": 1e3}
+"""KIPulse `PulseVMeasureI`/`PulseIMeasureV`: on and off times 100 µs to 1000 s, up to 10000
+pulses."""
 
 
 def _unit(function: str) -> str:
@@ -64,7 +65,7 @@ def _tsp_bool(text: str) -> bool:
     return float(text) == 1.0
 
 
-class Keithley2600Channel(SmuChannel):
+class Keithley2600Channel(InstrumentChannel, SmuChannel):
     """One SMU channel (`smua` or `smub`) of a 2600B."""
 
     nplc = Setting(
@@ -85,20 +86,10 @@ class Keithley2600Channel(SmuChannel):
     voltage_limit = Setting(get="print({ch}.source.limitv)", doc="Voltage limit, V (I source).")
 
     def __init__(self, instrument: Keithley2600, name: str, model: Model2600):
-        self.instrument = instrument
+        super().__init__(instrument, {"ch": name})
         self.name = name
         self.limits = model.limits
         self.lowest_current_range = model.lowest_current_range
-        self.command_fields = {"ch": name}
-
-    def ask(self, command: str, extra_seconds: float = 0.0) -> str:
-        return self.instrument.ask(command, extra_seconds)
-
-    def configure(self, command: str) -> None:
-        self.instrument.configure(command)
-
-    def locked(self) -> AbstractContextManager[None]:
-        return self.instrument.locked()
 
     # -- primitives ----------------------------------------------------------------------------
 
@@ -120,26 +111,21 @@ class Keithley2600Channel(SmuChannel):
         reply = self.ask(command).strip()
         value = parse_number(reply)
         if value not in (0.0, 1.0):
-            raise UnexpectedReplyError(self.instrument.describe(), command, reply, "1 or 0")
+            raise UnexpectedReplyError(self.describe(), command, reply, "1 or 0")
         return VOLT if value == 1.0 else CURR
 
-    def _read_limit(self, function: str) -> float:
-        return self.current_limit if function == VOLT else self.voltage_limit
+    def _current_range_bounds(self) -> tuple[float, float]:
+        return self.lowest_current_range, self.limits.max_current
+
+    def _write_current_range(self, amperes: float) -> None:
+        """Fixing the range turns autorange off."""
+        self.configure(f"{self.name}.measure.rangei = {format_number(amperes)}")
+
+    def pulse_capability(self):
+        """The KIPulse factory scripts (see PULSE_TIMING)."""
+        return self.limits.pulse_capability(**PULSE_TIMING)
 
     # -- SourceMeasureChannel ------------------------------------------------------------------
-
-    def set_current_range(self, amperes: float | None) -> None:
-        """Fix the current measure range (turns autorange off), or autorange with None."""
-        if amperes is None:
-            self.current_autorange = True
-            return
-        value = InRange(self.lowest_current_range, self.limits.max_current, "A")(
-            "current range", amperes
-        )
-        self.configure(f"{self.name}.measure.rangei = {format_number(value)}")
-
-    def set_nplc(self, nplc: float) -> None:
-        self.nplc = nplc
 
     def output_on(self) -> None:
         self.configure(f"{self.name}.source.output = {self.name}.OUTPUT_ON")
@@ -156,11 +142,11 @@ class Keithley2600Channel(SmuChannel):
         reply = self.ask(command)
         fields = reply.strip().split("\t")
         if len(fields) != 2:
-            raise UnexpectedReplyError(self.instrument.describe(), command, reply, "I<TAB>V")
+            raise UnexpectedReplyError(self.describe(), command, reply, "I<TAB>V")
         compliance = self.ask(f"print({self.name}.source.compliance)").strip()
         if compliance not in ("true", "false"):
             raise UnexpectedReplyError(
-                self.instrument.describe(), "compliance", compliance, "true or false"
+                self.describe(), "compliance", compliance, "true or false"
             )
         return reading(parse_number(fields[1]), parse_number(fields[0]), compliance == "true")
 
@@ -199,7 +185,7 @@ class Keithley2600Channel(SmuChannel):
         fields = [parse_number(field) for field in reply.strip().split(",")]
         if len(fields) != 3 * len(points):
             raise UnexpectedReplyError(
-                self.instrument.describe(), command, reply, f"{len(points)} I, V, status triples"
+                self.describe(), command, reply, f"{len(points)} I, V, status triples"
             )
         return [
             reading(fields[k + 1], fields[k], int(fields[k + 2]) & COMPLIANCE_STATUS)
@@ -211,13 +197,10 @@ class Keithley2600Channel(SmuChannel):
         `width` on and `period - width` off at 0 (off time = width when no period is given),
         with the channel's present limit. The script leaves the source at its bias (0); the
         previous level is set again afterwards."""
-        function = self._read_source_function()
-        level = self.limits.level(function, "pulse level", level)
-        width = PULSE_WIDTH("pulse width", width)
-        count = IntegerInRange(1, 10000)("pulse count", count)
-        off_time = width if period is None else InRange(width, width + 1e3, "s")(
-            "pulse period", period
-        ) - width
+        function, level, width, count, period = self._pulse_request(
+            level, width, count, period, self._read_source_function
+        )
+        off_time = width if period is None else period - width
         script = "PulseVMeasureI" if function == VOLT else "PulseIMeasureV"
         command = (
             f"{script}({self.name}, 0.0, {format_number(level)}, {format_number(width)}, "
@@ -230,7 +213,7 @@ class Keithley2600Channel(SmuChannel):
             self._write_level(function, previous)
 
 
-class Keithley2600(TspErrorQueue, Instrument):
+class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
     """A 2600B SourceMeter: `channels` maps `smua`/`smub` to their `Keithley2600Channel`."""
 
     catalog_name = "keithley2600"
@@ -243,13 +226,9 @@ class Keithley2600(TspErrorQueue, Instrument):
         self.channels = {name: Keithley2600Channel(self, name, model) for name in model.channels}
         self.write("errorqueue.clear()")
 
-    def channel(self, name: str) -> Keithley2600Channel:
+    def _channel_key(self, name: str) -> str:
         """Channel `"a"`/`"smua"` or `"b"`/`"smub"` (b only on two-channel models)."""
-        key = name if str(name).startswith("smu") else f"smu{name}"
-        if key not in self.channels:
-            allowed = ", ".join(self.channels)
-            raise ValueError(f"channel = {name!r} is not one of the allowed values {allowed}")
-        return self.channels[key]
+        return name if str(name).startswith("smu") else f"smu{name}"
 
     @property
     def smua(self) -> Keithley2600Channel:
@@ -264,7 +243,3 @@ class Keithley2600(TspErrorQueue, Instrument):
     def reset(self) -> None:
         """Restore the power-on defaults of the instrument and both channels (outputs off)."""
         self.configure("reset()")
-
-    def shutdown(self) -> None:
-        """Ramp every channel to 0 and turn it off; every channel is tried even if one fails."""
-        shutdown_channels(self.channels.values())

@@ -8,7 +8,6 @@ a missing `(@n)` would silently mean channel 1, so every query here names its ch
 from __future__ import annotations
 
 import re
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from xbarlab.interfaces import Reading
@@ -17,8 +16,17 @@ from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError
 from .numbers import format_integer, format_number, format_numbers, parse_number
 from .properties import Setting
-from .smu import CURR, VOLT, SmuChannel, SmuLimits, at_limit, reading, shutdown_channels
-from .validators import InRange, IntegerInRange, ZeroOrInRange, check_count
+from .smu import (
+    CURR,
+    VOLT,
+    InstrumentChannel,
+    MultiChannelSmu,
+    ScpiOutput,
+    SmuChannel,
+    SmuLimits,
+    reading,
+)
+from .validators import InRange, ZeroOrInRange, check_count
 
 
 @dataclass(frozen=True)
@@ -38,16 +46,22 @@ MODELS = {
 }
 LIST_CHUNK = 100
 MAX_LIST_POINTS = 2500
+MAX_PULSES = 100000
+LONGEST_PULSE = 100.0
+LONGEST_PERIOD = 1e5
+"""Pulse shape: widths from the model's shortest to 100 s, one pulse per trigger-timer period
+(up to 100 ks), up to 100000 triggers."""
 
 
 def _sensed(function: str) -> str:
     return CURR if function == VOLT else VOLT
 
 
-class KeysightB2900Channel(SmuChannel):
+class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
     """One channel (1 or 2) of a B2900."""
 
     limits = LIMITS
+    output_header = ":OUTP{ch}"
     nplc = Setting(
         get=":SENS{ch}:CURR:NPLC?",
         set=":SENS{ch}:CURR:NPLC {value}",
@@ -66,20 +80,9 @@ class KeysightB2900Channel(SmuChannel):
     voltage_limit = Setting(get=":SENS{ch}:VOLT:PROT?", doc="Voltage limit, V (I source).")
 
     def __init__(self, instrument: KeysightB2900, number: int, model: ModelB2900):
-        self.instrument = instrument
+        super().__init__(instrument, {"ch": str(number)})
         self.number = number
         self.model = model
-        self.command_fields = {"ch": str(number)}
-        self._function: str | None = None
-
-    def ask(self, command: str, extra_seconds: float = 0.0) -> str:
-        return self.instrument.ask(command, extra_seconds)
-
-    def configure(self, command: str) -> None:
-        self.instrument.configure(command)
-
-    def locked(self) -> AbstractContextManager[None]:
-        return self.instrument.locked()
 
     # -- primitives ----------------------------------------------------------------------------
 
@@ -98,43 +101,23 @@ class KeysightB2900Channel(SmuChannel):
         return parse_number(self.ask(f":SOUR{self.number}:{function}?"))
 
     def _read_source_function(self) -> str:
-        command = f":SOUR{self.number}:FUNC:MODE?"
-        reply = self.ask(command).strip()
-        if reply not in (VOLT, CURR):
-            raise UnexpectedReplyError(self.instrument.describe(), command, reply, "VOLT or CURR")
-        self._function = reply
-        return reply
+        self._function = self._checked_function(f":SOUR{self.number}:FUNC:MODE?")
+        return self._function
 
-    def _read_limit(self, function: str) -> float:
-        return self.current_limit if function == VOLT else self.voltage_limit
+    def _current_range_bounds(self) -> tuple[float, float]:
+        return self.model.lowest_current_range, LIMITS.max_current
 
-    def _present_function(self) -> str:
-        return self._function or self._read_source_function()
+    def _write_current_range(self, amperes: float) -> None:
+        """Autorange off first, then the fixed range."""
+        self.current_autorange = False
+        self.configure(f":SENS{self.number}:CURR:RANG {format_number(amperes)}")
+
+    def pulse_capability(self):
+        """The pulse shape of the source (see MAX_PULSES)."""
+        return self.limits.pulse_capability(self.model.shortest_pulse, LONGEST_PULSE, MAX_PULSES,
+                                            max_period=LONGEST_PERIOD)
 
     # -- SourceMeasureChannel ------------------------------------------------------------------
-
-    def set_current_range(self, amperes: float | None) -> None:
-        """Fix the current measure range (autorange off first), or autorange with None."""
-        if amperes is None:
-            self.current_autorange = True
-            return
-        value = InRange(self.model.lowest_current_range, LIMITS.max_current, "A")(
-            "current range", amperes
-        )
-        self.current_autorange = False
-        self.configure(f":SENS{self.number}:CURR:RANG {format_number(value)}")
-
-    def set_nplc(self, nplc: float) -> None:
-        self.nplc = nplc
-
-    def output_on(self) -> None:
-        self.configure(f":OUTP{self.number} ON")
-
-    def output_off(self) -> None:
-        self.configure(f":OUTP{self.number} OFF")
-
-    def output_enabled(self) -> bool:
-        return self.ask(f":OUTP{self.number}?").strip() == "1"
 
     def measure(self) -> Reading:
         """`:MEAS? (@n)` (voltage, current) and the limit-tripped flag of the sensed quantity."""
@@ -143,7 +126,7 @@ class KeysightB2900Channel(SmuChannel):
         reply = self.ask(command)
         fields = reply.strip().split(",")
         if len(fields) != 2:
-            raise UnexpectedReplyError(self.instrument.describe(), command, reply, "V,I")
+            raise UnexpectedReplyError(self.describe(), command, reply, "V,I")
         trip = self.ask(f":SENS{self.number}:{_sensed(function)}:PROT:TRIP?").strip() == "1"
         return reading(parse_number(fields[0]), parse_number(fields[1]), trip)
 
@@ -186,25 +169,15 @@ class KeysightB2900Channel(SmuChannel):
             reply = self.ask(command)
             self._restore_trigger()
             self.configure(f":SOUR{n}:{function}:MODE FIX")
-        values = [parse_number(field) for field in reply.strip().split(",")]
-        if len(values) != 2 * len(points):
-            raise UnexpectedReplyError(
-                self.instrument.describe(), command, reply, f"{len(points)} V,I pairs"
-            )
-        pairs = zip(values[0::2], values[1::2], strict=True)
-        if function == VOLT:
-            return [reading(v, i, at_limit(i, limit)) for v, i in pairs]
-        return [reading(v, i, at_limit(v, limit)) for v, i in pairs]
+        return self._buffered_readings(command, reply, len(points), function, limit,
+                                       voltage_first=True, pair_name="V,I pairs")
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
         """Pulses from a base of 0 to `level` (pulse shape, triggered level), one every `period`
         seconds from the trigger timer; afterwards DC shape at the previous level."""
-        function = self._present_function()
-        level = self.limits.level(function, "pulse level", level)
-        width = InRange(self.model.shortest_pulse, 100.0, "s")("pulse width", width)
-        count = IntegerInRange(1, 100000)("pulse count", count)
-        if period is not None:
-            period = InRange(width, 1e5, "s")("pulse period", period)
+        function, level, width, count, period = self._pulse_request(
+            level, width, count, period, self._present_function
+        )
         n = self.number
         with self.locked():
             previous = self._read_level(function)
@@ -221,7 +194,7 @@ class KeysightB2900Channel(SmuChannel):
             self._write_level(function, previous)
 
 
-class KeysightB2900(ScpiErrorQueue, Instrument):
+class KeysightB2900(ScpiErrorQueue, MultiChannelSmu, Instrument):
     """A B2900 SMU: `channels` maps 1 (and 2) to their `KeysightB2900Channel`."""
 
     catalog_name = "keysight_b2900"
@@ -237,14 +210,9 @@ class KeysightB2900(ScpiErrorQueue, Instrument):
         for n in self.channels:
             self.configure(f':SENS{n}:FUNC "VOLT","CURR"')
 
-    def channel(self, number: int | str) -> KeysightB2900Channel:
+    def _channel_key(self, number: int | str) -> int | str:
         """Channel 1 or 2 (2 only on the B2902/B2912); "1" and "2" are accepted too."""
-        if isinstance(number, str) and number.isdigit():
-            number = int(number)
-        if number not in self.channels:
-            allowed = ", ".join(str(n) for n in self.channels)
-            raise ValueError(f"channel = {number!r} is not one of the allowed values {allowed}")
-        return self.channels[number]
+        return int(number) if isinstance(number, str) and number.isdigit() else number
 
     def reset(self) -> None:
         """Restore the defaults (outputs off) and this driver's reading format."""
@@ -253,7 +221,3 @@ class KeysightB2900(ScpiErrorQueue, Instrument):
         for channel in self.channels.values():
             channel._function = None
             self.configure(f':SENS{channel.number}:FUNC "VOLT","CURR"')
-
-    def shutdown(self) -> None:
-        """Ramp every channel to 0 and turn it off; every channel is tried even if one fails."""
-        shutdown_channels(self.channels.values())

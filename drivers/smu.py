@@ -3,21 +3,28 @@ primitives: validate level and limit before writing anything, set the limit befo
 shut down by ramping the source to 0 in bounded steps before turning the output off.
 
 A driver (or one channel of a multi-channel SMU) subclasses `SmuChannel` and implements the
-`_select_source`, `_write_limit`, `_write_level`, `_read_level`, `_read_source_function` and
-`_read_limit` primitives with its own command strings. Functions are named "VOLT" and "CURR".
+`_select_source`, `_write_limit`, `_write_level`, `_read_level`, `_read_source_function`,
+`_current_range_bounds` and `_write_current_range` primitives with its own command strings, and
+`pulse_capability` when the model can pulse. Functions are named "VOLT" and "CURR".
+Channels of a multi-channel instrument also subclass `InstrumentChannel` (I/O through the
+instrument), and the instrument `MultiChannelSmu` (channel look-up and shutdown of all channels).
+SCPI SMUs share `ScpiOutput` (`:OUTP[n] ON|OFF`, `:OUTP[n]?`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from xbarlab.interfaces import Reading
+from xbarlab.interfaces import PulseCapability, Reading
 
-from .validators import InRange, Magnitude
+from .errors import UnexpectedReplyError
+from .numbers import parse_number
+from .validators import InRange, IntegerInRange, Magnitude
 
 VOLT = "VOLT"
 CURR = "CURR"
@@ -36,6 +43,14 @@ class SmuLimits:
         if function == VOLT:
             return Magnitude(self.max_voltage, "V")(field, value)
         return Magnitude(self.max_current, "A")(field, value)
+
+    def pulse_capability(
+        self, min_width: float, max_width: float, max_count: int, **period: float
+    ) -> PulseCapability:
+        """A pulse mode with these timings at this model's source levels (`period`:
+        `max_off_time` and/or `max_period`)."""
+        return PulseCapability(min_width, max_width, max_count, self.max_voltage,
+                               self.max_current, **period)
 
     def limit(self, function: str, field: str, value: object) -> float:
         """A compliance for `function`: a current limit when sourcing voltage, and vice versa."""
@@ -75,10 +90,17 @@ class SmuChannel:
     """Largest voltage step at shutdown, in volts."""
     ramp_step_current: ClassVar[float] = 1e-3
     """Largest current step at shutdown, in amperes."""
+    _function: str | None = None
+    """Source function last selected or read, for drivers that keep it (None: ask)."""
 
     ask: Callable[..., str]
     configure: Callable[[str], None]
     locked: Callable[[], Any]
+    describe: Callable[[], str]
+    current_limit: Any
+    voltage_limit: Any
+    current_autorange: Any
+    nplc: Any
 
     # -- primitives each driver implements -----------------------------------------------------
 
@@ -97,11 +119,19 @@ class SmuChannel:
     def _read_source_function(self) -> str:
         raise NotImplementedError
 
-    def _read_limit(self, function: str) -> float:
+    def _current_range_bounds(self) -> tuple[float, float]:
+        """Lowest and highest fixed current range, in amperes."""
+        raise NotImplementedError
+
+    def _write_current_range(self, amperes: float) -> None:
         raise NotImplementedError
 
     def output_off(self) -> None:
         raise NotImplementedError
+
+    def pulse_capability(self) -> PulseCapability | None:
+        """What this channel can pulse (None: no pulse mode; override where there is one)."""
+        return None
 
     # -- shared behaviour ----------------------------------------------------------------------
 
@@ -125,6 +155,88 @@ class SmuChannel:
         """"VOLT" or "CURR", as the instrument reports it."""
         return self._read_source_function()
 
+    def _present_function(self) -> str:
+        """The source function: the one this driver last selected or read, else asked for."""
+        return self._function or self._read_source_function()
+
+    def _checked_function(self, command: str) -> str:
+        """Ask `command`; its reply must be "VOLT" or "CURR" (SCPI source-function queries)."""
+        reply = self.ask(command).strip()
+        if reply not in (VOLT, CURR):
+            raise UnexpectedReplyError(self.describe(), command, reply, "VOLT or CURR")
+        return reply
+
+    def _read_limit(self, function: str) -> float:
+        """The compliance of `function`: the current limit when sourcing voltage, and vice versa."""
+        return self.current_limit if function == VOLT else self.voltage_limit
+
+    def set_current_range(self, amperes: float | None) -> None:
+        """Fix the current measurement range to the one covering `amperes` (within the model's
+        ranges), or autorange with None."""
+        if amperes is None:
+            self.current_autorange = True
+            return
+        low, high = self._current_range_bounds()
+        self._write_current_range(InRange(low, high, "A")("current range", amperes))
+
+    def set_nplc(self, nplc: float) -> None:
+        """Integration time of every measurement, in power-line cycles."""
+        self.nplc = nplc
+
+    def check_pulse(
+        self,
+        level: float,
+        width: float,
+        count: int = 1,
+        period: float | None = None,
+        function: str = VOLT,
+    ) -> tuple[float, float, int, float | None]:
+        """(level, width, count, period) checked against `pulse_capability`, sending nothing;
+        `NotImplementedError` when the model has no pulse mode."""
+        capability = self._required_pulse_capability()
+        level = self.limits.level(function, "pulse level", level)
+        width = InRange(capability.min_width, capability.max_width, "s")("pulse width", width)
+        count = IntegerInRange(1, capability.max_count)("pulse count", count)
+        if period is not None:
+            period = InRange(width, capability.longest_period(width), "s")("pulse period", period)
+        return level, width, count, period
+
+    def _required_pulse_capability(self) -> PulseCapability:
+        capability = self.pulse_capability()
+        if capability is None:
+            raise NotImplementedError(self._no_pulse_mode())
+        return capability
+
+    def _no_pulse_mode(self) -> str:
+        return f"{self.describe()} has no pulse mode"
+
+    def _pulse_request(
+        self, level: float, width: float, count: int, period: float | None,
+        read_function: Callable[[], str],
+    ) -> tuple[str, float, float, int, float | None]:
+        """Refuse at once where there is no pulse mode, else get the source function with
+        `read_function` and check the pulse for it: (function, level, width, count, period)."""
+        self._required_pulse_capability()
+        function = read_function()
+        return (function, *self.check_pulse(level, width, count, period, function))
+
+    def _buffered_readings(
+        self, command: str, reply: str, count: int, function: str, limit: float,
+        voltage_first: bool, pair_name: str,
+    ) -> list[Reading]:
+        """Readings from a buffer `reply` of `count` value pairs (voltage then current, or
+        current then voltage). The buffer carries no compliance status, so a point counts as in
+        compliance when its sensed value is within 0.1 % of `limit`."""
+        values = [parse_number(field) for field in reply.strip().split(",")]
+        if len(values) != 2 * count:
+            raise UnexpectedReplyError(self.describe(), command, reply, f"{count} {pair_name}")
+        readings = []
+        for first, second in zip(values[0::2], values[1::2], strict=True):
+            voltage, current = (first, second) if voltage_first else (second, first)
+            sensed = current if function == VOLT else voltage
+            readings.append(reading(voltage, current, at_limit(sensed, limit)))
+        return readings
+
     def shutdown(self) -> None:
         """Ramp the source to 0 in bounded steps, then turn the output off (always)."""
         with self.locked():
@@ -135,6 +247,71 @@ class SmuChannel:
                     self._write_level(function, value)
             finally:
                 self.output_off()
+
+
+class ScpiOutput:
+    """Output switching of SCPI SMUs: `<header> ON|OFF` and `<header>?` replying 1 or 0, where
+    `output_header` is `:OUTP` (with `{ch}` for the channel number of a multi-channel model)."""
+
+    output_header: ClassVar[str] = ":OUTP"
+    command_fields: dict[str, str]
+    ask: Callable[..., str]
+    configure: Callable[[str], None]
+
+    def _output(self) -> str:
+        return self.output_header.format(**self.command_fields)
+
+    def output_on(self) -> None:
+        self.configure(f"{self._output()} ON")
+
+    def output_off(self) -> None:
+        self.configure(f"{self._output()} OFF")
+
+    def output_enabled(self) -> bool:
+        return self.ask(f"{self._output()}?").strip() == "1"
+
+
+class InstrumentChannel:
+    """One channel of a multi-channel instrument: all I/O goes through the instrument's session
+    and lock; `command_fields` fills the channel into declared settings."""
+
+    def __init__(self, instrument: Any, command_fields: Mapping[str, str]):
+        self.instrument = instrument
+        self.command_fields = dict(command_fields)
+
+    def ask(self, command: str, extra_seconds: float = 0.0) -> str:
+        return self.instrument.ask(command, extra_seconds)
+
+    def configure(self, command: str) -> None:
+        self.instrument.configure(command)
+
+    def locked(self) -> AbstractContextManager[None]:
+        return self.instrument.locked()
+
+    def describe(self) -> str:
+        return self.instrument.describe()
+
+
+class MultiChannelSmu:
+    """An instrument with several `SmuChannel`s in `channels`, keyed by the instrument's own
+    channel names; `_channel_key` maps the names users may give to those keys."""
+
+    channels: dict[Hashable, SmuChannel]
+
+    def _channel_key(self, name: Any) -> Hashable:
+        return name
+
+    def channel(self, name: Any) -> SmuChannel:
+        """The channel called `name`; `ValueError` listing the allowed names otherwise."""
+        key = self._channel_key(name)
+        if key not in self.channels:
+            allowed = ", ".join(str(key) for key in self.channels)
+            raise ValueError(f"channel = {name!r} is not one of the allowed values {allowed}")
+        return self.channels[key]
+
+    def shutdown(self) -> None:
+        """Ramp every channel to 0 and turn it off; every channel is tried even if one fails."""
+        shutdown_channels(self.channels.values())
 
 
 def shutdown_channels(channels) -> None:

@@ -11,6 +11,7 @@ Units are SI base units throughout: volts, amperes, seconds.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -59,6 +60,30 @@ class BoardReading:
     row_compliance: np.ndarray
     column_compliance: np.ndarray
     timestamp: float
+
+
+@dataclass(frozen=True)
+class PulseCapability:
+    """What one source-measure channel can pulse, from its manual, so that a caller can refuse a
+    pulse before it sends anything (not even the bias of the other lines).
+
+    A pulse is `min_width` to `max_width` seconds long, repeated 1 to `max_count` times; the
+    period, when given, runs from the width to `width + max_off_time` and at most `max_period`
+    seconds. The level's magnitude is at most `max_voltage` volts (voltage pulses) or
+    `max_current` amperes (current pulses).
+    """
+
+    min_width: float
+    max_width: float
+    max_count: int
+    max_voltage: float
+    max_current: float
+    max_off_time: float = math.inf
+    max_period: float = math.inf
+
+    def longest_period(self, width: float) -> float:
+        """The longest period allowed for pulses `width` seconds wide."""
+        return min(width + self.max_off_time, self.max_period)
 
 
 @runtime_checkable

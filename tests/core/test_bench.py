@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import attach_ohmic_array, small_board_spec
+from corehelpers import attach_ohmic_array, small_board_spec
 
 from xbarlab.bench import BenchError, bias_levels
 from xbarlab.benchfile import Line, load_bench, parse_bench
@@ -54,13 +54,13 @@ def test_v2_read_on_two_smus_shifts_levels_so_unselected_lines_are_grounded(
     assert default_recording.ledger.max_voltage[8, 7] == 0.0
 
 
-def test_a_scheme_needing_more_sources_than_the_bench_has_is_refused_before_sending(
-        default_recording):
-    with default_recording.bench as bench:
-        before = default_recording.io.total
-        with pytest.raises(BenchError, match="cannot bias the lines.*smu.a, smu.b"):
+def test_a_scheme_needing_more_sources_than_the_bench_has_is_refused_before_sending():
+    recording = RecordingBench(load_bench("classic"))  # two SMUs and a ground input
+    with recording.bench as bench:
+        before = recording.io.total
+        with pytest.raises(BenchError, match="cannot bias the lines.*smu1.1, smu2.1"):
             bench.read(0, 0, 0.2, scheme="v/3")
-        assert default_recording.io.total == before
+        assert recording.io.total == before
 
 
 @pytest.mark.parametrize("operation, limit", [
@@ -268,7 +268,7 @@ def test_self_test_passes_every_relay_and_finds_one_stuck_open(default_recording
     with default_recording.bench as bench:
         results = bench.self_test()
     failed = [(item, detail) for item, ok, detail in results if not ok]
-    assert len(results) == 3 * 64
+    assert len(results) == 5 * 64  # inputs A to D (four SMU terminals) and H (ground)
     assert failed == [("matrix input for smu.b to col:3 (output 40)",
                        "0 A: relay stuck open, line open or every cell open")]
     assert not any(smu.output for smu in default_recording.smus.values())
@@ -322,12 +322,12 @@ def test_a_pulse_moves_to_an_smu_that_can_pulse():
 
 def test_crosspoints_the_wiring_does_not_use_are_forbidden(default_recording):
     matrix = default_recording.matrices["matrix"]
-    # 707B: inputs A..H, six 12-output cards; wired: A, B, H on outputs 1-32 and 37-68
-    allowed = {f"{i}:{o}" for i in (1, 2, 8) for o in [*range(1, 33), *range(37, 69)]}
+    # 707B: inputs A..H, six 12-output cards; wired: A-D, H on outputs 1-32 and 37-68
+    allowed = {f"{i}:{o}" for i in (1, 2, 3, 4, 8) for o in [*range(1, 33), *range(37, 69)]}
     everything = {f"{i}:{o}" for i in range(1, 9) for o in range(1, 73)}
     assert matrix.forbidden() == frozenset(everything - allowed)
     with default_recording.bench, pytest.raises(ValueError, match="forbidden"):
-        matrix.close(["3:5"])  # input C: nothing wired there
+        matrix.close(["5:5"])  # input E: nothing wired there
 
 
 def test_recording_matrix_refuses_two_inputs_on_one_output_like_the_drivers(default_recording):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import small_board_spec
+from corehelpers import small_board_spec
 
 from xbarlab.dryrun import RecordingBench, dry_run
 
@@ -43,12 +43,12 @@ def test_board_protocol_numbers_match_the_hand_computation():
 
 def test_matrix_bench_float_read_duration_from_the_cost_model():
     report = dry_run(lambda bench, run, progress: bench.read(3, 4, 0.2), "default")
-    # start: 2 outputs off (2 ms), open all and forbid the unused crosspoints (2 x 5 ms);
+    # start: 4 outputs off (4 x 2 ms), open all and forbid the unused crosspoints (2 x 5 ms);
     # read: one close (5 ms), two sources and two
     # outputs on (4 x 2 ms), two measurements, the sense and the driver's compliance (2 x (2 ms
-    # + 1 PLC at 50 Hz)); end: two shutdowns (2 x 2 ms), open all (5 ms), two output queries
-    # (2 x 2 ms), closed-set query (5 ms)
-    assert report.duration == pytest.approx(14e-3 + (5e-3 + 8e-3 + 44e-3) + 18e-3)
+    # + 1 PLC at 50 Hz)); end: four shutdowns (4 x 2 ms), open all (5 ms), four output queries
+    # (4 x 2 ms), closed-set query (5 ms)
+    assert report.duration == pytest.approx(18e-3 + (5e-3 + 8e-3 + 44e-3) + 26e-3)
     assert report.max_voltage[3, 4] == pytest.approx(0.2)
     assert report.max_voltage.sum() == pytest.approx(0.2)  # every other line floats
     assert report.energy == 0.0

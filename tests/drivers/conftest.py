@@ -1,17 +1,21 @@
 """Fake transport for exact (write, reply) driver tests, in the style of PyMeasure's
 `expected_protocol`: the test lists every command the driver must write, in order, with the reply
 the instrument gives to queries. Every written command must also be a form listed in
-drivers/commands.toml for that driver.
+drivers/commands.toml for that driver. And `virtual_bench`, a fresh virtual bench per test for
+the drivers' runs on simulated instruments.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import itertools
 from collections import deque
 from contextlib import contextmanager
 
 import pytest
+import pyvisa
 from xbarlab.drivers.catalog import load_catalog
+from xbarlab.sim_instruments import XbarSimVisaLibrary
 
 _names = itertools.count()
 
@@ -76,3 +80,22 @@ def expected_protocol():
 def fake_resource():
     """The `FakeResource` class, for tests that build the transport themselves."""
     return FakeResource
+
+
+@pytest.fixture
+def virtual_bench(tmp_path):
+    """virtual_bench(name, extra="") -> a ResourceManager on a fresh copy of the embedded bench
+    `name`, with bench-file text `extra` (faults, for instance) appended; closed after the test."""
+    managers = []
+
+    def open_bench(name: str, extra: str = ""):
+        text = importlib.resources.files("xbarlab.benches").joinpath(f"{name}.toml").read_text()
+        path = tmp_path / f"{name}-{len(managers)}.toml"
+        path.write_text(text + extra)
+        manager = pyvisa.ResourceManager(XbarSimVisaLibrary.fresh(str(path)))
+        managers.append(manager)
+        return manager
+
+    yield open_bench
+    for manager in managers:
+        manager.close()

@@ -4,36 +4,24 @@ the address can be opened again."""
 
 from __future__ import annotations
 
-import importlib.resources
-
 import pytest
-import pyvisa
 from pyvisa import constants, errors
 from xbarlab.drivers.errors import UnexpectedReplyError, WrongInstrumentError
 from xbarlab.drivers.keithley707b import Keithley707B
 from xbarlab.drivers.keithley2600 import Keithley2600
-from xbarlab.sim_instruments import XbarSimVisaLibrary
 
 SMU, MATRIX = "GPIB0::26::INSTR", "GPIB0::18::INSTR"
 
 
 @pytest.fixture
-def faulty_bench(tmp_path):
+def faulty_bench(virtual_bench):
     """faulty_bench(instrument, kind, after) -> ResourceManager of a default bench with a fault."""
-    managers = []
 
     def open_bench(instrument: str, kind: str, after: int):
-        text = importlib.resources.files("xbarlab.benches").joinpath("default.toml").read_text()
-        text += f'\n[[sim.faults]]\ninstrument = "{instrument}"\nkind = "{kind}"\nafter = {after}\n'
-        path = tmp_path / f"faulty-{len(managers)}.toml"
-        path.write_text(text)
-        manager = pyvisa.ResourceManager(XbarSimVisaLibrary.fresh(str(path)))
-        managers.append(manager)
-        return manager
+        fault = f'\n[[sim.faults]]\ninstrument = "{instrument}"\nkind = "{kind}"\nafter = {after}\n'
+        return virtual_bench("default", fault)
 
-    yield open_bench
-    for manager in managers:
-        manager.close()
+    return open_bench
 
 
 def test_garbled_identity_is_refused_and_the_address_stays_free(faulty_bench):

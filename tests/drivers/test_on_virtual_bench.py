@@ -8,11 +8,8 @@ source in compliance at that limit, and shutdown leaves outputs off and relays o
 
 from __future__ import annotations
 
-import importlib.resources
-
 import numpy as np
 import pytest
-import pyvisa
 from xbarlab.drivers.array_board import ArrayBoard
 from xbarlab.drivers.errors import InstrumentError
 from xbarlab.drivers.keithley707b import Keithley707B
@@ -21,27 +18,8 @@ from xbarlab.drivers.keithley2450 import Keithley2450
 from xbarlab.drivers.keithley2600 import Keithley2600
 from xbarlab.drivers.keysight_b2900 import KeysightB2900
 from xbarlab.drivers.keysight_e5250a import KeysightE5250A
-from xbarlab.sim_instruments import XbarSimVisaLibrary
 
 from xbarlab.interfaces import LineState
-
-
-@pytest.fixture
-def bench(tmp_path):
-    """bench(name) -> a ResourceManager on a fresh copy of that embedded bench."""
-    managers = []
-
-    def open_bench(name: str):
-        text = importlib.resources.files("xbarlab.benches").joinpath(f"{name}.toml").read_text()
-        path = tmp_path / f"{name}-{len(managers)}.toml"
-        path.write_text(text)
-        manager = pyvisa.ResourceManager(XbarSimVisaLibrary.fresh(str(path)))
-        managers.append(manager)
-        return manager
-
-    yield open_bench
-    for manager in managers:
-        manager.close()
 
 
 def read_cell_cycle(row_smu, column_smu):
@@ -81,8 +59,8 @@ def finish(row_smu, column_smu):
     assert not row_smu.output_enabled() and not column_smu.output_enabled()
 
 
-def test_keithley2600_and_707b_on_the_default_bench(bench):
-    rm = bench("default")
+def test_keithley2600_and_707b_on_the_default_bench(virtual_bench):
+    rm = virtual_bench("default")
     smu = Keithley2600(rm.open_resource("GPIB0::26::INSTR"))
     matrix = Keithley707B(rm.open_resource("GPIB0::18::INSTR"))
     row, column = matrix.crosspoint(1, 1), matrix.crosspoint(2, 37)  # row 0, column 0
@@ -98,8 +76,8 @@ def test_keithley2600_and_707b_on_the_default_bench(bench):
     matrix.disconnect()
 
 
-def test_keithley2400_2450_and_707b_on_the_classic_bench(bench):
-    rm = bench("classic")
+def test_keithley2400_2450_and_707b_on_the_classic_bench(virtual_bench):
+    rm = virtual_bench("classic")
     row_smu = Keithley2400(rm.open_resource("GPIB0::25::INSTR"))
     column_smu = Keithley2450(rm.open_resource("GPIB0::24::INSTR"))
     matrix = Keithley707B(rm.open_resource("GPIB0::18::INSTR"), cards=3)
@@ -116,8 +94,8 @@ def test_keithley2400_2450_and_707b_on_the_classic_bench(bench):
         driver.disconnect()
 
 
-def test_2450_on_the_row_side_sweeps_and_pulses(bench):
-    rm = bench("classic")
+def test_2450_on_the_row_side_sweeps_and_pulses(virtual_bench):
+    rm = virtual_bench("classic")
     column_smu = Keithley2400(rm.open_resource("GPIB0::25::INSTR"))
     row_smu = Keithley2450(rm.open_resource("GPIB0::24::INSTR"))
     matrix = Keithley707B(rm.open_resource("GPIB0::18::INSTR"), cards=3)
@@ -128,8 +106,8 @@ def test_2450_on_the_row_side_sweeps_and_pulses(bench):
         driver.disconnect()
 
 
-def test_keysight_b2900_and_e5250a_on_the_keysight_bench(bench):
-    rm = bench("keysight")
+def test_keysight_b2900_and_e5250a_on_the_keysight_bench(virtual_bench):
+    rm = virtual_bench("keysight")
     smu = KeysightB2900(rm.open_resource("GPIB0::23::INSTR"))
     matrix = KeysightE5250A(rm.open_resource("GPIB0::22::INSTR"), cards=3)
     row, column = matrix.crosspoint(1, 1), matrix.crosspoint(2, 17)
@@ -146,8 +124,8 @@ def test_keysight_b2900_and_e5250a_on_the_keysight_bench(bench):
     matrix.disconnect()
 
 
-def test_array_board_on_the_board_bench(bench):
-    rm = bench("board")
+def test_array_board_on_the_board_bench(virtual_bench):
+    rm = virtual_bench("board")
     board = ArrayBoard(rm.open_resource("ASRL1::INSTR"))
     assert (board.rows, board.columns) == (128, 128)
     board.set_voltage_limit(5.0)

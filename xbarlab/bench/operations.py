@@ -209,17 +209,9 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
         return CellReading(row, col, v_read, reading.current, reading.compliance,
                            reading.timestamp)
 
-    def iter_read_map(
-        self,
-        v_read: float = 0.2,
-        scheme: str = "float",
-        mask: np.ndarray | None = None,
-        skip: set[tuple[int, int]] | None = None,
-        current_limit: float | None = None,
-    ) -> Iterator[CellReading]:
-        """Read every cell in row-major order, except masked cells (the chip's, `mask` False)
-        and cells in `skip` (already measured by an interrupted run); yield each reading."""
-        for batch in self.iter_read_batches(v_read, scheme, mask, skip, current_limit):
+    def iter_read_map(self, *args: Any, **kwargs: Any) -> Iterator[CellReading]:
+        """Each reading of `iter_read_batches` (same arguments) in turn."""
+        for batch in self.iter_read_batches(*args, **kwargs):
             yield from batch
 
     def iter_read_batches(
@@ -230,9 +222,11 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
         skip: set[tuple[int, int]] | None = None,
         current_limit: float | None = None,
     ) -> Iterator[list[CellReading]]:
-        """The readings of `iter_read_map`, one list per measurement: one cell each, except on a
-        board with the ``ground`` scheme, where every column is at 0 V and sensed, so one
-        measurement reads a whole row (operation ``read_row``)."""
+        """Read every cell in row-major order, except masked cells (the chip's, `mask` False)
+        and cells in `skip` (already measured by an interrupted run); yield the readings, one
+        list per measurement: one cell each, except on a board with the ``ground`` scheme, where
+        every column is at 0 V and sensed, so one measurement reads a whole row (operation
+        ``read_row``)."""
         cells = self.map_cells(mask, skip)
         if self._board is None or scheme != "ground":
             for row, col in cells:
@@ -264,13 +258,7 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
         levels = bias_levels("ground", row, 0, v_read, self.rows, self.cols)
         for line, level in levels.items():
             self.guard.check_voltage(f"read level on {line}", level)
-        before = self.io.total
-        try:
-            self._board_limit(limit)
-            self._board_apply(levels)
-            reading = self._board.measure_currents()
-        finally:
-            self._count("read_row", before)
+        reading = self._board_measure("read_row", levels, limit)
         currents = -np.asarray(reading.column_currents, float)[self._board_cols]
         flags = np.asarray(reading.column_compliance, bool)[self._board_cols]
         flags |= bool(np.asarray(reading.row_compliance, bool)[self._board_rows[row]])
@@ -348,13 +336,7 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
         for i, level in enumerate(v):
             targets[Line("row", i)] = self.guard.check_voltage(f"mvm level on row:{i}", level)
         targets.update({Line("col", j): 0.0 for j in range(self.cols)})
-        before = self.io.total
-        try:
-            self._board_limit(limit)
-            self._board_apply(targets)
-            reading = self._board.measure_currents()
-        finally:
-            self._count("mvm", before)
+        reading = self._board_measure("mvm", targets, limit)
         return MvmResult(v, -np.asarray(reading.column_currents, float)[self._board_cols],
                          np.asarray(reading.column_compliance, bool)[self._board_cols],
                          np.asarray(reading.row_compliance, bool)[self._board_rows],
@@ -386,6 +368,17 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
                 0 <= value < size
             ):
                 raise ValueError(f"{name} = {value!r}: allowed 0..{size - 1}")
+
+    def _board_measure(self, operation: str, targets, limit: float):
+        """Operation `operation` on the board: lines at `targets` under `limit`, then every line
+        current in one measurement (round trips counted)."""
+        before = self.io.total
+        try:
+            self._board_limit(limit)
+            self._board_apply(targets)
+            return self._board.measure_currents()
+        finally:
+            self._count(operation, before)
 
     def _limit(self, current_limit: float | None) -> float:
         limit = self.current_limit if current_limit is None else current_limit

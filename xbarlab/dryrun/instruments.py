@@ -189,7 +189,7 @@ class RecordingBoard:
 
     def __init__(self, name: str, rows: int, columns: int, recorder: Recorder) -> None:
         self.name, self._recorder = name, recorder
-        self._rows, self._columns = rows, columns
+        self.rows, self.columns = rows, columns
         self.row_levels: list[LineLevel] = [LineState.FLOAT] * rows
         self.column_levels: list[LineLevel] = [LineState.FLOAT] * columns
         self.voltage_limit = 10.0
@@ -201,14 +201,6 @@ class RecordingBoard:
     def _log(self, method: str, seconds: float = 0.0) -> None:
         self._recorder.log(self.name, "board", method, seconds)
 
-    @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def columns(self) -> int:
-        return self._columns
-
     def set_voltage_limit(self, volts: float) -> None:
         self.voltage_limit = float(volts)
         self._log("set_voltage_limit")
@@ -219,20 +211,20 @@ class RecordingBoard:
 
     def _check_lines(self, rows: Iterable[int], columns: Iterable[int]) -> None:
         """Line indices the board has (it refuses others, error 103)."""
-        for kind, indices, size in (("row", rows, self._rows), ("column", columns, self._columns)):
+        for kind, indices, size in (("row", rows, self.rows), ("column", columns, self.columns)):
             bad = [k for k in indices if not 0 <= k < size]
             if bad:
                 raise ValueError(f"{self.name}: {kind} lines {bad} outside 0..{size - 1}")
 
     def set_rows(self, levels: Sequence[LineLevel]) -> None:
-        if len(levels) != self._rows:
-            raise ValueError(f"{self.name}: {len(levels)} row levels for {self._rows} rows")
+        if len(levels) != self.rows:
+            raise ValueError(f"{self.name}: {len(levels)} row levels for {self.rows} rows")
         self.row_levels = list(levels)
         self._log("set_rows")
 
     def set_columns(self, levels: Sequence[LineLevel]) -> None:
-        if len(levels) != self._columns:
-            raise ValueError(f"{self.name}: {len(levels)} column levels for {self._columns} "
+        if len(levels) != self.columns:
+            raise ValueError(f"{self.name}: {len(levels)} column levels for {self.columns} "
                              "columns")
         self.column_levels = list(levels)
         self._log("set_columns")
@@ -253,20 +245,20 @@ class RecordingBoard:
         self._all(LineState.GROUND, "ground_all")
 
     def _all(self, state: LineState, method: str) -> None:
-        self.row_levels = [state] * self._rows
-        self.column_levels = [state] * self._columns
+        self.row_levels = [state] * self.rows
+        self.column_levels = [state] * self.columns
         self._log(method)
 
     def measure_currents(self) -> BoardReading:
         self._log("measure_currents", self.integration_time)
-        return BoardReading(np.full(self._rows, np.nan), np.full(self._columns, np.nan),
-                            np.zeros(self._rows, bool), np.zeros(self._columns, bool), time.time())
+        return BoardReading(np.full(self.rows, np.nan), np.full(self.columns, np.nan),
+                            np.zeros(self.rows, bool), np.zeros(self.columns, bool), time.time())
 
     def read_one(self, row: int, column: int, voltage: float) -> Reading:
         self._check_lines([row], [column])
         saved = self.row_levels[:], self.column_levels[:]
-        self.row_levels = [LineState.FLOAT] * self._rows
-        self.column_levels = [LineState.FLOAT] * self._columns
+        self.row_levels = [LineState.FLOAT] * self.rows
+        self.column_levels = [LineState.FLOAT] * self.columns
         self.row_levels[row], self.column_levels[column] = float(voltage), 0.0
         try:
             self._log("read_one", self.integration_time)
@@ -287,8 +279,8 @@ class RecordingBoard:
 
     def set_idle_mode(self, state: LineState) -> None:
         self.idle_state = state
-        self.row_levels = [state] * self._rows
-        self.column_levels = [state] * self._columns
+        self.row_levels = [state] * self.rows
+        self.column_levels = [state] * self.columns
         self._log("set_idle_mode")
 
     def shutdown(self) -> None:
