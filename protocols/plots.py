@@ -44,7 +44,8 @@ def save_heatmap(
     """Save an (m, n) map as a heat map PNG with a colour bar labelled in `unit`.
 
     NaN cells (masked or not read) are drawn grey. `log` uses a logarithmic colour scale over
-    the positive finite values (conductance maps of binary devices span decades).
+    the positive finite values (conductance maps of binary devices span decades); values at or
+    below zero (a noisy corrected reading) are grey on it too.
     """
     data = np.asarray(data, float)
     if data.ndim != 2:
