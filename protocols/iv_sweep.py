@@ -5,7 +5,10 @@ One cycle is 0 -> +v_set_max -> 0 -> v_reset_max -> 0 in steps of ``step`` volts
 not measured: a cell carries no current there). Each step is a bench read at that voltage with
 the current limited to ``compliance`` (the limiter is what stops a SET, as in every
 compliance-controlled DC sweep, e.g. Waser et al., Adv. Mater. 21, 2632 (2009)); the cell sees
-the level for the instrument's integration time. Unselected lines follow ``scheme``: ``v/2``
+the level for the instrument's integration time. The negative branch has its own limit,
+``reset_compliance``: a RESET must pass more current than the SET compliance let the cell
+reach, so a limit set for SET would hold the cell's voltage below the RESET threshold (the
+usual practice: SET limited, RESET with a higher limit). Unselected lines follow ``scheme``: ``v/2``
 (default) or ``v/3`` keep every other cell at or below |V|/2 (|V|/3), below the switching
 threshold, so only the selected cell switches.
 
@@ -96,8 +99,8 @@ def extract(volts: np.ndarray, amps: np.ndarray, min_ratio: float) -> dict:
 @register_protocol("iv-sweep")
 def iv_sweep(bench, run, progress, cells: str = "0,0", v_set_max: float = 1.5,
              v_reset_max: float = -1.5, step: float = 0.05, compliance: float = 1e-3,
-             scheme: str = "v/2", cycles: int = 1, v_read: float = 0.2,
-             min_ratio: float = 2.0) -> dict:
+             reset_compliance: float = 1e-3, scheme: str = "v/2", cycles: int = 1,
+             v_read: float = 0.2, min_ratio: float = 2.0) -> dict:
     """Bipolar staircase IV loops of the selected cells (see the module docstring); returns
     the median SET/RESET voltages, ON/OFF ratio and per-cell results."""
     limit = bench.spec.limits.max_voltage
@@ -134,7 +137,8 @@ def iv_sweep(bench, run, progress, cells: str = "0,0", v_set_max: float = 1.5,
         volts, amps = [], []
         for v in levels:
             with signals_held():
-                reading = bench.read(row, col, v, scheme, compliance)
+                reading = bench.read(row, col, v, scheme,
+                                     compliance if v > 0 else reset_compliance)
                 run.record_point(row, col, "set" if v > 0 else "reset", v, reading.current,
                                  compliance=reading.compliance, t=reading.timestamp)
             volts.append(v)

@@ -83,3 +83,21 @@ def test_parameters_out_of_range_are_refused_with_the_allowed_range(
 def test_dry_run_stays_within_the_limits(bench_file):
     report = dry_run(get_protocol("iv-sweep"), str(bench_file(rows=4, cols=4)), cells="0,0")
     assert not report.violations
+
+
+def test_set_compliance_clamps_the_current_and_caps_the_cell_reset_has_its_own_limit(
+        bench_file, run_named, tmp_path):
+    outcome = run_named("iv-sweep", bench_file(rows=4, cols=4, defects=False),
+                        tmp_path / "store", cells="1,1", step=0.1, compliance=5e-5)
+    with RunStore(tmp_path / "store") as store:
+        sets = store.open_run(outcome.run_id).points(operation="set")
+    assert max(p.current for p in sets) <= 5e-5 * (1 + 1e-9)
+    clamped = [p for p in sets if p.compliance]
+    assert clamped and all(p.current == pytest.approx(5e-5) for p in clamped)
+    assert outcome.metrics["switching_fraction"] == 1.0  # RESET under reset_compliance
+    limited = run_named("iv-sweep", bench_file(rows=4, cols=4, defects=False, name="b"),
+                        tmp_path / "store", cells="1,1", step=0.1, compliance=5e-5,
+                        v_reset_max=-1.0, reset_compliance=5e-5)
+    assert limited.metrics["v_reset_median"] is None  # the SET limit holds RESET back
+    g = limited.world.conductance()[1, 1]
+    assert 2e-5 < g < 0.8 * limited.world.array.bounds()[1][1, 1]  # SET capped near I_cc/V
