@@ -18,7 +18,10 @@ cell:
 Every pulse runs under ``compliance`` (the current limit of the pulsing source, which caps the
 filament the way the series resistor or transistor of a forming setup does); unselected lines
 follow ``scheme`` (``v/2`` default: half-selected cells see at most v_stop / 2, below the
-forming threshold of pristine neighbours; formed neighbours see a SET-polarity half pulse).
+forming threshold of pristine neighbours). Formed neighbours may switch: on a matrix bench the
+pulsed row rests at 0 V around its pulses while the unselected columns sit at V/2, so the
+row's other cells see -V/2 meanwhile, a RESET above 2 |v_reset|; they stay formed, and a
+formed cell in its HRS is still below ``r_formed``, so it is skipped when forming runs again.
 Pulses and reads are stored as measured (``form``, ``read``); each finished cell's result is
 a checkpoint (``forming r,c``), so a resumed run skips finished cells, and an interrupted cell
 starts over with its read (it is skipped if it formed meanwhile). Maps of the initial and final
