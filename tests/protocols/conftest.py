@@ -2,9 +2,10 @@
 runner that plays a registered protocol on one with a fresh run store.
 
 Test modules reach the helpers through fixtures (``bench_file``, ``run_named``,
-``stop_after``). Each bench file lives at its own tmp path, so each test gets its own World
-(the ``@xbarsim`` backend keeps one per bench file per process). Tests may look inside it for
-the truth (`world_of`); protocols never do.
+``stop_after``). Each bench file lives at its own tmp path and each opening of it builds a
+fresh World (closing a bench drops the ``@xbarsim`` backend), so runs never share state. Tests
+look inside the World for the truth (``Outcome.before`` and ``Outcome.world``); protocols
+never do.
 """
 
 from __future__ import annotations
