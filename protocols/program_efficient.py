@@ -21,9 +21,11 @@ or columns: to the chip's edge):
    full-strength pulse (``v_init``) towards the *opposite* of its target, so every cell must be
    switched and neither scheme inherits the other's work. That preparation is recorded but not
    charged to either scheme. Each cell is then programmed by the shared write-verify routine
-   (`xbarlab.protocols.programming.program_cell`, adaptive algorithm D1, amplitudes learned per
-   setting within a scheme by one `AmplitudeMemory`, fresh for every scheme) with the setting of
-   its class: fine (``fine_tolerance``, ``fine_step``, first amplitude ``fine_start``) or
+   (`xbarlab.protocols.programming.program_cell`, adaptive algorithm D1) with the setting of
+   its class. With ``shared_amplitudes`` the amplitudes are learned per class across the cells
+   of a scheme (one `AmplitudeMemory`, fresh for every scheme); without, every cell starts
+   from its class's first amplitude, as in the paper's per-cell incremental program-verify.
+   Settings: fine (``fine_tolerance``, ``fine_step``, first amplitude ``fine_start``) or
    coarse (``coarse_*``). E1's coarse HRS is "a loose tolerance, or a single RESET pulse": by
    default the first coarse pulse is the full reference RESET (``coarse_start`` 1.3 V), checked
    against the loose window, and corrected only if it lands outside.
@@ -158,7 +160,7 @@ def program_efficient(
     current_limit: float = 1e-2, max_pulses: int = 200,
     v_read: float = 0.2, read_scheme: str = "ground",
     relax_wait: float = 1.0, update_fraction: float = 0.1, nudge: float = 0.15,
-    threshold: float = 0.1, seed: int = 0,
+    threshold: float = 0.1, shared_amplitudes: bool = True, seed: int = 0,
 ) -> dict:
     """Program the rectangle with F-F and with C-F, then a significance-thresholded update;
     return energy, pulses, time and conductance error per scheme (see the module docstring).
@@ -219,7 +221,7 @@ def program_efficient(
             bench, run, progress, scheme, done, cells,
             {cell: target_of(targets, cell) for cell in cells},
             {cell: ("lrs", lrs_setting) if is_lrs[cell[0] - row0, cell[1] - col0] else
-             ("hrs", hrs_setting) for cell in cells}, common)
+             ("hrs", hrs_setting) for cell in cells}, common, shared_amplitudes)
         maps[scheme] = _reread(bench, run, progress, scheme, done, box, v_read, read_scheme,
                                relax_wait, width)
 
@@ -231,7 +233,7 @@ def program_efficient(
             bench, run, progress, phase, done, subset,
             {cell: target_of(new_targets, cell) for cell in subset},
             {cell: ("lrs", fine) if new_is_lrs[cell[0] - row0, cell[1] - col0] else
-             ("hrs", coarse) for cell in subset}, common)
+             ("hrs", coarse) for cell in subset}, common, shared_amplitudes)
         maps[phase] = _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
                               relax_wait, width)
 
@@ -269,23 +271,28 @@ def _prepare(bench, run, progress, cells, is_lrs, row0, col0, v_init, common, sc
         progress.advance()
 
 
-def _program(bench, run, progress, phase, done, cells, targets, settings,
-             common) -> dict[tuple[int, int], CellOutcome]:
+def _program(bench, run, progress, phase, done, cells, targets, settings, common,
+             shared) -> dict[tuple[int, int], CellOutcome]:
     """Program each cell through the shared write-verify routine with the setting of its class
-    (`settings`: cell -> ("lrs" or "hrs", Setting)). Adaptive amplitudes are learned per class
-    within the phase, from scratch in every phase, so LRS cells are programmed alike in F-F and
-    C-F. Each result is a checkpoint; cells with one already (a resumed run) are not redone."""
+    (`settings`: cell -> ("lrs" or "hrs", Setting)). With `shared`, adaptive amplitudes are
+    learned per class across the cells of the phase (from scratch in every phase, so LRS cells
+    are programmed alike in F-F and C-F); without, every cell starts from its class's first
+    amplitude. Each result is a checkpoint; cells with one already (a resumed run) are not
+    redone."""
     outcomes: dict[tuple[int, int], CellOutcome] = {}
     memories: dict[tuple[str, Setting], AmplitudeMemory] = {}
     progress.start(len(cells), f"{phase}: programming")
     for cell in cells:
         key = f"{phase}/{cell[0]},{cell[1]}"
         if key in done:
-            outcomes[cell] = CellOutcome(**done[key])
+            outcomes[cell] = CellOutcome(**{k: math.nan if v is None else v
+                                            for k, v in done[key].items()})
             progress.advance()
             continue
         options = _options(settings[cell][1], common)
-        memory = memories.setdefault(settings[cell], AmplitudeMemory(PulseSettings(**options)))
+        memory = AmplitudeMemory(PulseSettings(**options))
+        if shared:
+            memory = memories.setdefault(settings[cell], memory)
         started = time.monotonic()
         result = program_cell(bench, cell[0], cell[1], targets[cell], algorithm="adaptive",
                               run=run, memory=memory, **options)
