@@ -12,7 +12,7 @@ bench instead. Pulses are the preset's 100 ns reference width with V/2 half-sele
 (``--set`` adds or overrides protocol parameters, e.g. ``--set rows=16``).
 
 Usage: ``python benchmarks/bench_program_efficient.py [--size 32] [--seed 128]
-[--bench NAME_OR_PATH] [--set key=value ...]``.
+[--bench NAME_OR_PATH] [--set key=value ...] [--store DIR]``.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=128, help="seed of the virtual chip")
     parser.add_argument("--bench", default=None, help="a bench name or file instead")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--store", default=None,
+                        help="run store directory to keep (run and PNG); default: a scratch one")
     args = parser.parse_args()
     protocol = get_protocol("program-efficient")
     with tempfile.TemporaryDirectory() as scratch:
@@ -66,7 +68,7 @@ def main() -> None:
         with open_bench(bench_path) as bench:
             params = {**BOARD_DEFAULTS, "rows": bench.rows, "cols": bench.cols}
             params.update(parse_settings(protocol, args.set))
-            with RunStore(Path(scratch) / "store") as store:
+            with RunStore(args.store or Path(scratch) / "store") as store:
                 run = store.start_run("program-efficient", params, bench.spec.text,
                                       shape=(bench.rows, bench.cols))
                 started = time.perf_counter()
