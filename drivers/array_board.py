@@ -84,10 +84,7 @@ class ArrayBoard(Instrument):
         self._rows, self._columns = int(match.group(1)), int(match.group(2))
         self.voltage_limit = parse_number(self._query("VLIM?"))
         self.integration_time = parse_number(self._query("TINT?"))
-        idle = self._query("IDLE?")
-        if idle not in ("FLOAT", "GND"):
-            raise UnexpectedReplyError(self.describe(), "IDLE?", idle, "FLOAT or GND")
-        self.idle_state = LineState.FLOAT if idle == "FLOAT" else LineState.GROUND
+        self.idle_state = self.idle_mode()
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -144,8 +141,13 @@ class ArrayBoard(Instrument):
         """Current limit of every line driver, 100 nA to 10 mA."""
         self._set(f"ILIM {format_number(CURRENT_LIMIT('current limit', amperes))}")
 
-    def current_limit(self) -> float:
+    def read_current_limit(self) -> float:
+        """The line drivers' current limit in amperes, read back from the board."""
         return parse_number(self._query("ILIM?"))
+
+    def current_limit(self) -> float:
+        """The same as `read_current_limit` (the name older callers use)."""
+        return self.read_current_limit()
 
     def set_current_range(self, amperes: float | None) -> None:
         """Fixed sense range (1e-6, 1e-5, 1e-4, 1e-3 or 1e-2 A), or autorange with None."""
@@ -225,6 +227,13 @@ class ArrayBoard(Instrument):
         rows = [parse(item) for item in self._query("VROW?").split(",")]
         columns = [parse(item) for item in self._query("VCOL?").split(",")]
         return rows, columns
+
+    def idle_mode(self) -> LineState:
+        """The idle state of the lines, read back from the board."""
+        idle = self._query("IDLE?")
+        if idle not in ("FLOAT", "GND"):
+            raise UnexpectedReplyError(self.describe(), "IDLE?", idle, "FLOAT or GND")
+        return LineState.FLOAT if idle == "FLOAT" else LineState.GROUND
 
     def float_all(self) -> None:
         self._set("FLOAT ALL")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from xbarlab.interfaces import Reading
+from xbarlab.interfaces import PulseCapability, Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError
@@ -39,6 +39,13 @@ PULSE_TIMING = {"min_width": 1.5e-4, "max_width": 5e-3, "max_count": MAX_LIST_PO
                 "max_off_time": 9999.999}
 """Model 2430 pulse mode: width 0.15 ms to 5 ms (ch. 18, :SOURce:PULSe:WIDTh), off time up to
 9999.999 s (:SOURce:PULSe:DELay), up to 2500 pulses per trigger count."""
+
+
+def model_pulse_capability(model: str) -> PulseCapability | None:
+    """What `model` can pulse: the Model 2430's pulse mode; None on every other model."""
+    if model != PULSE_MODEL:
+        return None
+    return MODELS[model].pulse_capability(**PULSE_TIMING)
 
 
 class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
@@ -112,11 +119,9 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     def _write_current_range(self, amperes: float) -> None:
         self.configure(f":SENS:CURR:RANG {format_number(amperes)}")
 
-    def pulse_capability(self):
+    def pulse_capability(self) -> PulseCapability | None:
         """The Model 2430's pulse mode; None on every other model."""
-        if self.model != PULSE_MODEL:
-            return None
-        return self.limits.pulse_capability(**PULSE_TIMING)
+        return model_pulse_capability(self.model)
 
     def _no_pulse_mode(self) -> str:
         return f"the Keithley {self.model} has no pulse mode (only the Model 2430 does)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from xbarlab.interfaces import Reading
+from xbarlab.interfaces import PulseCapability, Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError, WrongInstrumentError
@@ -40,6 +40,11 @@ LANGUAGE_HINT = (
 
 SWEEP_DELAY = ZeroOrInRange(5e-5, 1e4, "s")
 """List-sweep delay: 0, or 50 µs to 10 ks (the 'auto' delay, -1, is not offered)."""
+
+
+def model_pulse_capability(model: str = "2450") -> PulseCapability:
+    """Pulses built in the trigger model (see PULSE_TIMING)."""
+    return LIMITS.pulse_capability(**PULSE_TIMING)
 
 
 class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
@@ -114,9 +119,9 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     def _write_current_range(self, amperes: float) -> None:
         self.configure(f":SENS:CURR:RANG {format_number(amperes)}")
 
-    def pulse_capability(self):
+    def pulse_capability(self) -> PulseCapability:
         """Pulses built in the trigger model (see PULSE_TIMING)."""
-        return self.limits.pulse_capability(**PULSE_TIMING)
+        return model_pulse_capability()
 
     # -- SourceMeasureChannel ------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from xbarlab.interfaces import Reading
+from xbarlab.interfaces import PulseCapability, Reading
 
 from .base import Instrument, TspErrorQueue
 from .errors import UnexpectedReplyError
@@ -51,6 +51,11 @@ MAX_SWEEP_POINTS = 100
 PULSE_TIMING = {"min_width": 1e-4, "max_width": 1e3, "max_count": 10000, "max_off_time": 1e3}
 """KIPulse `PulseVMeasureI`/`PulseIMeasureV`: on and off times 100 µs to 1000 s, up to 10000
 pulses."""
+
+
+def model_pulse_capability(model: str) -> PulseCapability:
+    """What every channel of `model` can pulse with the KIPulse scripts (see PULSE_TIMING)."""
+    return MODELS[model].limits.pulse_capability(**PULSE_TIMING)
 
 
 def _unit(function: str) -> str:
@@ -121,9 +126,9 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         """Fixing the range turns autorange off."""
         self.configure(f"{self.name}.measure.rangei = {format_number(amperes)}")
 
-    def pulse_capability(self):
+    def pulse_capability(self) -> PulseCapability:
         """The KIPulse factory scripts (see PULSE_TIMING)."""
-        return self.limits.pulse_capability(**PULSE_TIMING)
+        return model_pulse_capability(self.instrument.model)
 
     # -- SourceMeasureChannel ------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from xbarlab.interfaces import Reading
+from xbarlab.interfaces import PulseCapability, Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError
@@ -51,6 +51,12 @@ LONGEST_PULSE = 100.0
 LONGEST_PERIOD = 1e5
 """Pulse shape: widths from the model's shortest to 100 s, one pulse per trigger-timer period
 (up to 100 ks), up to 100000 triggers."""
+
+
+def model_pulse_capability(model: str) -> PulseCapability:
+    """What every channel of `model` can pulse with the pulse shape (see MAX_PULSES)."""
+    return LIMITS.pulse_capability(MODELS[model].shortest_pulse, LONGEST_PULSE, MAX_PULSES,
+                                   max_period=LONGEST_PERIOD)
 
 
 def _sensed(function: str) -> str:
@@ -112,10 +118,9 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         self.current_autorange = False
         self.configure(f":SENS{self.number}:CURR:RANG {format_number(amperes)}")
 
-    def pulse_capability(self):
+    def pulse_capability(self) -> PulseCapability:
         """The pulse shape of the source (see MAX_PULSES)."""
-        return self.limits.pulse_capability(self.model.shortest_pulse, LONGEST_PULSE, MAX_PULSES,
-                                            max_period=LONGEST_PERIOD)
+        return model_pulse_capability(self.instrument.model)
 
     # -- SourceMeasureChannel ------------------------------------------------------------------
 

@@ -59,6 +59,25 @@ class SmuLimits:
         return InRange(self.min_voltage_limit, self.max_voltage, "V")(field, value)
 
 
+def checked_pulse(
+    capability: PulseCapability,
+    level: float,
+    width: float,
+    count: int = 1,
+    period: float | None = None,
+    function: str = VOLT,
+) -> tuple[float, float, int, float | None]:
+    """(level, width, count, period) of a pulse of `function`, each checked against
+    `capability`: `ValueError` naming the field and the allowed range otherwise."""
+    most = capability.max_voltage if function == VOLT else capability.max_current
+    level = Magnitude(most, "V" if function == VOLT else "A")("pulse level", level)
+    width = InRange(capability.min_width, capability.max_width, "s")("pulse width", width)
+    count = IntegerInRange(1, capability.max_count)("pulse count", count)
+    if period is not None:
+        period = InRange(width, capability.longest_period(width), "s")("pulse period", period)
+    return level, width, count, period
+
+
 def ramp_levels(start: float, max_step: float) -> list[float]:
     """Levels from `start` to exactly 0 in equal steps of at most `max_step` (start excluded).
 
@@ -166,6 +185,10 @@ class SmuChannel:
             raise UnexpectedReplyError(self.describe(), command, reply, "VOLT or CURR")
         return reply
 
+    def read_current_limit(self) -> float:
+        """The current limit (compliance) in amperes, read back from the instrument."""
+        return self.current_limit
+
     def _read_limit(self, function: str) -> float:
         """The compliance of `function`: the current limit when sourcing voltage, and vice versa."""
         return self.current_limit if function == VOLT else self.voltage_limit
@@ -193,13 +216,8 @@ class SmuChannel:
     ) -> tuple[float, float, int, float | None]:
         """(level, width, count, period) checked against `pulse_capability`, sending nothing;
         `NotImplementedError` when the model has no pulse mode."""
-        capability = self._required_pulse_capability()
-        level = self.limits.level(function, "pulse level", level)
-        width = InRange(capability.min_width, capability.max_width, "s")("pulse width", width)
-        count = IntegerInRange(1, capability.max_count)("pulse count", count)
-        if period is not None:
-            period = InRange(width, capability.longest_period(width), "s")("pulse period", period)
-        return level, width, count, period
+        return checked_pulse(self._required_pulse_capability(), level, width, count, period,
+                             function)
 
     def _required_pulse_capability(self) -> PulseCapability:
         capability = self.pulse_capability()

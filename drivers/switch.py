@@ -71,10 +71,19 @@ class SwitchMatrixBase:
                     "there): two sources on one line; open one first"
                 )
 
-    def close(self, channels: Iterable[str] | str) -> None:
-        """Close `channels` in addition to those already closed (which are read back first)."""
+    def close(
+        self, channels: Iterable[str] | str, known_closed: Iterable[str] | None = None
+    ) -> None:
+        """Close `channels` in addition to those already closed. The safety check runs against
+        the closed set read back from the instrument, or against `known_closed` when the caller
+        tracks the relays itself (no read-back: one query less per close)."""
         names = self.channel_list(channels)
-        self._check_safe(names, self.closed())
+        if known_closed is None:
+            closed: Iterable[str] = self.closed()
+        else:
+            closed = list(known_closed)
+            closed = self.channel_list(closed) if closed else []
+        self._check_safe(names, closed)
         self._close(names)
 
     def open(self, channels: Iterable[str] | str) -> None:

@@ -101,6 +101,9 @@ class SourceMeasureChannel(Protocol):
     def source_current(self, level: float, voltage_limit: float) -> None:
         """Source `level` amperes, voltage limited to `voltage_limit` volts (limit set first)."""
 
+    def read_current_limit(self) -> float:
+        """The current limit (compliance) in amperes, read back from the instrument."""
+
     def set_current_range(self, amperes: float | None) -> None:
         """Fix the current measurement range, or autorange with None."""
 
@@ -129,6 +132,22 @@ class SourceMeasureChannel(Protocol):
         """Pulse the present source function from 0 to `level` for `width` seconds, `count` times,
         one pulse every `period` seconds. Raises `NotImplementedError` where the model cannot."""
 
+    def pulse_capability(self) -> PulseCapability | None:
+        """What this channel can pulse; None when the model has no pulse mode (sends nothing)."""
+
+    def check_pulse(
+        self,
+        level: float,
+        width: float,
+        count: int = 1,
+        period: float | None = None,
+        function: str = "VOLT",
+    ) -> tuple[float, float, int, float | None]:
+        """Check a pulse of `function` ("VOLT" or "CURR") against `pulse_capability` without
+        sending anything: `ValueError` naming the field and the allowed range, or
+        `NotImplementedError` where the model cannot pulse. Returns (level, width, count,
+        period) as checked."""
+
     def shutdown(self) -> None:
         """Ramp the source to 0 and turn the output off."""
 
@@ -144,8 +163,13 @@ class SwitchMatrix(Protocol):
     def crosspoint(self, input_port: int, output_port: int) -> str:
         """The channel name joining matrix input `input_port` to output `output_port` (1-based)."""
 
-    def close(self, channels: Iterable[str]) -> None:
-        """Close these crosspoints in addition to those already closed."""
+    def close(self, channels: Iterable[str], known_closed: Iterable[str] | None = None) -> None:
+        """Close these crosspoints in addition to those already closed.
+
+        The safety check (no forbidden crosspoint, no two inputs on one output) runs against the
+        crosspoints read back from the instrument, or, when the caller tracks the relays itself,
+        against `known_closed` with no read-back (one round trip less per close; verify with
+        `closed()` from time to time)."""
 
     def open(self, channels: Iterable[str]) -> None:
         """Open these crosspoints."""
@@ -190,6 +214,9 @@ class ArrayBoard(Protocol):
     def set_current_limit(self, amperes: float) -> None:
         """Current limit (compliance) of every line driver."""
 
+    def read_current_limit(self) -> float:
+        """The line drivers' current limit in amperes, read back from the board."""
+
     def set_rows(self, levels: Sequence[LineLevel]) -> None:
         """Set every row line at once: a voltage, `LineState.FLOAT` or `LineState.GROUND` each."""
 
@@ -202,6 +229,12 @@ class ArrayBoard(Protocol):
         columns: Mapping[int, LineLevel] | None = None,
     ) -> None:
         """Set only the given lines; the others keep their state."""
+
+    def line_levels(self) -> tuple[list[LineLevel], list[LineLevel]]:
+        """(row levels, column levels) of every board line, read back from the board."""
+
+    def idle_mode(self) -> LineState:
+        """The idle state of the lines, read back from the board."""
 
     def float_all(self) -> None:
         """Disconnect every line."""

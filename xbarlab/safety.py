@@ -184,16 +184,16 @@ class SafetyGuard:
 
 
 def read_back_current_limit(name: str, channel: Any) -> float:
-    """The current limit `channel` reports, read from the instrument: its `current_limit`
-    (a property on SMU channels, a method on the array board). A channel that cannot report it
-    is refused: its output never goes on."""
-    if not hasattr(channel, "current_limit"):
+    """The current limit `channel` (an SMU channel or an array board) reports from the
+    instrument, through `read_current_limit()`. A channel that cannot report it is refused:
+    its output never goes on."""
+    read = getattr(channel, "read_current_limit", None)
+    if read is None:
         raise ComplianceReadbackError(
             f"{name} ({type(channel).__name__}) cannot report its current limit "
-            "(no current_limit); refusing to turn its output on"
+            "(no read_current_limit); refusing to turn its output on"
         )
-    value = channel.current_limit
-    return _finite(f"current limit reported by {name}", value() if callable(value) else value)
+    return _finite(f"current limit reported by {name}", read())
 
 
 def _finite(quantity: str, value: Any) -> float:
@@ -213,7 +213,8 @@ class SafeShutdown:
 
     On exit: every SMU channel is shut down (ramped to 0, output off), then every matrix opens
     all relays (never switching live lines), then every board goes to its idle mode. With
-    `verify=True` the outputs and relays are then read back. A failure on one instrument is
+    `verify=True` the outputs, relays and board lines are then read back (every board line must
+    be in the idle mode the board reports). A failure on one instrument is
     collected and the others are still made safe; the failures are raised as `ShutdownError`
     when the block itself ended normally, and attached to the block's exception otherwise
     (`shutdown_failures` attribute, and a note on Python >= 3.11).
@@ -288,12 +289,24 @@ class SafeShutdown:
             for name, matrix in self.matrices.items():
                 attempt(name, lambda m=matrix, n=name: _expect(not m.closed(),
                                                                f"{n} relays still closed"))
+            for name, board in self.boards.items():
+                attempt(name, lambda b=board, n=name: _expect_idle(n, b))
         return failures
 
 
 def _expect(condition: bool, message: str) -> None:
     if not condition:
         raise RuntimeError(message + " after shutdown")
+
+
+def _expect_idle(name: str, board: ArrayBoard) -> None:
+    """Every line of `board` reads back in the idle mode the board reports."""
+    idle = board.idle_mode()
+    rows, columns = board.line_levels()
+    busy = [f"R{k}" for k, level in enumerate(rows) if level != idle]
+    busy += [f"C{k}" for k, level in enumerate(columns) if level != idle]
+    shown = ", ".join(busy[:8]) + (f" and {len(busy) - 8} more" if len(busy) > 8 else "")
+    _expect(not busy, f"{name} lines {shown} not in the idle mode {idle.name}")
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:

@@ -105,7 +105,7 @@ def test_relays_never_switch_a_line_carrying_a_nonzero_source_level():
     switched_live = []
 
     def checked(method):
-        def switch(channels):
+        def switch(channels, *known_closed):
             for channel in channels:
                 input_port, output = RecordingMatrix.ports(channel)
                 terminal = ledger.terminal_at("matrix", input_port)
@@ -113,11 +113,13 @@ def test_relays_never_switch_a_line_carrying_a_nonzero_source_level():
                     smu = recording.smus[terminal]
                     if smu.output and smu.level != 0.0:
                         switched_live.append((channel, smu.level))
-            method(channels)
+            method(channels, *known_closed)
         return switch
 
     matrix = recording.matrices["matrix"]
-    matrix.close, matrix.open = checked(matrix.close), checked(matrix.open)
+    matrix.open = checked(matrix.open)
+    close = checked(matrix.close)
+    matrix.close = lambda channels, known_closed=None: close(channels, known_closed)
     with recording.bench as bench:
         for row in range(3):
             for col in range(3):
@@ -264,13 +266,14 @@ def test_self_test_passes_every_relay_and_finds_one_stuck_open(default_recording
     attach_ohmic_array(default_recording, conductances)
     matrix = default_recording.matrices["matrix"]
     close = matrix.close
-    matrix.close = lambda channels: close([c for c in channels if c != "2:40"])  # B to col:3
+    matrix.close = lambda channels, known_closed=None: close(  # B to col:3 stays open
+        [c for c in channels if c != "2:40"], known_closed)
     with default_recording.bench as bench:
         results = bench.self_test()
     failed = [(item, detail) for item, ok, detail in results if not ok]
     assert len(results) == 5 * 64  # inputs A to D (four SMU terminals) and H (ground)
     assert failed == [("matrix input for smu.b to col:3 (output 40)",
-                       "0 A: relay stuck open, line open or every cell open")]
+                       "matrix: 2:40 recorded but not closed")]
     assert not any(smu.output for smu in default_recording.smus.values())
     assert matrix.closed_set == set()
 
@@ -298,23 +301,25 @@ def test_board_row_driver_at_its_limit_flags_mvm_and_row_reads(conductances):
         assert not any(r.compliance for r in bench.read_row(1, 0.2, current_limit=tight))
 
 
-def test_a_pulse_moves_to_an_smu_that_can_pulse():
+def test_a_pulse_goes_to_an_smu_that_can_pulse_and_is_checked_before_any_bias():
     recording = RecordingBench(load_bench("classic"))  # a 2400 (no pulse mode) and a 2450
+    assert recording.smus["smu1.1"].pulse_capability() is None
+    assert recording.smus["smu2.1"].pulse_capability().min_width == 1e-3
     pulsed_by = []
-
-    def cannot(level, width, count=1, period=None):
-        raise NotImplementedError("the Keithley 2400 has no pulse mode")
-
-    recording.smus["smu1.1"].pulse = cannot
     recording.smus["smu2.1"].pulse = lambda level, width, count=1, period=None: pulsed_by.append(
         (level, {line: v for line, v in line_voltages(recording).items() if v}))
     with recording.bench as bench:
-        bench.pulse(2, 3, 1.5, 1e-4, scheme="v/2")
-        bench.pulse(4, 4, 1.5, 1e-4, scheme="float")
+        bench.pulse(2, 3, 1.5, 1e-3, scheme="v/2")
+        bench.pulse(4, 4, 1.5, 1e-3, scheme="float")
         assert bench.round_trips()["pulse"]["calls"] == 2
+        before = recording.io.total
+        with pytest.raises(ValueError, match="smu2.1 cannot pulse row:0 so: pulse width = "
+                                             "0.0005 s is outside .*0.001"):
+            bench.pulse(0, 0, 1.5, 5e-4, scheme="v/2")  # the 2450's shortest is 1 ms
+        assert recording.io.total == before  # not even the V/2 bias was sent
+        recording.smus["smu2.1"].capability = None
         with pytest.raises(BenchError, match="no SMU free for row:0 can pulse"):
-            recording.smus["smu2.1"].pulse = cannot
-            bench.pulse(0, 0, 1.5, 1e-4, scheme="float")
+            bench.pulse(0, 0, 1.5, 1e-3, scheme="float")
     level, biased = pulsed_by[0]
     assert level == 1.5 and set(biased.values()) == {0.75}  # V/2 on every unselected line
     assert len(biased) == 30 and Line("row", 2) not in biased and Line("col", 3) not in biased
@@ -335,3 +340,16 @@ def test_recording_matrix_refuses_two_inputs_on_one_output_like_the_drivers(defa
     matrix.close(["1:3"])
     with pytest.raises(ValueError, match="would join inputs 1 and 8 on output 3"):
         matrix.close(["8:3"])  # smu.a (A) and ground (H) on row:2
+
+
+def test_closes_use_the_bench_record_and_a_map_ends_by_verifying_it(default_recording):
+    matrix = default_recording.matrices["matrix"]
+    with default_recording.bench as bench:
+        bench.read(0, 0, 0.2, scheme="ground")
+        calls = dict(default_recording.recorder.calls)
+        bench.read(0, 1, 0.2, scheme="ground")
+        assert default_recording.recorder.calls["matrix.closed"] == calls.get("matrix.closed", 0)
+        assert bench.last_round_trips == 4  # open, close, two measurements
+        matrix.closed_set.add("2:72")  # a relay the bench did not close (unwired output)
+        with pytest.raises(BenchError, match="matrix: 2:72 closed but not recorded"):
+            list(bench.iter_read_map(0.2, "ground", mask=np.eye(32, dtype=bool)))

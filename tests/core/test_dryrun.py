@@ -21,11 +21,11 @@ def test_board_protocol_numbers_match_the_hand_computation():
     with recording.bench as bench:
         board_protocol(bench)
     report = recording.report()
-    # board commands at 1 ms each: 3 at start (VLIM, ILIM, IDLE), 2 reads (+1 ms TINT each),
-    # V/2 bias (1) and the pulse train (3 x 2 ms period), mvm lines (1) and measure (+1 ms
-    # TINT), idle at the end (1)
-    assert report.instrument_calls == 3 + 2 + 2 + 2 + 1
-    assert report.duration == pytest.approx(3e-3 + 2 * 2e-3 + (1e-3 + 7e-3) + 3e-3 + 1e-3)
+    # board commands at 1 ms each: 4 at start (VLIM, ILIM, ILIM?, IDLE), 2 reads (+1 ms TINT
+    # each), V/2 bias (1) and the pulse train (3 x 2 ms period), mvm lines (1) and measure (+1 ms
+    # TINT), idle at the end (1) and its read-back (idle mode, line levels)
+    assert report.instrument_calls == 4 + 2 + 2 + 2 + 1 + 2
+    assert report.duration == pytest.approx(4e-3 + 2 * 2e-3 + (1e-3 + 7e-3) + 3e-3 + 3e-3)
     assert report.operation_count == 4 and report.pulses == 1
     # 2 V on the selected row over 0 V, 1 mA compliance, 1 ms, 3 times
     assert report.energy == pytest.approx(2.0 * 1e-3 * 1e-3 * 3)
@@ -44,11 +44,11 @@ def test_board_protocol_numbers_match_the_hand_computation():
 def test_matrix_bench_float_read_duration_from_the_cost_model():
     report = dry_run(lambda bench, run, progress: bench.read(3, 4, 0.2), "default")
     # start: 4 outputs off (4 x 2 ms), open all and forbid the unused crosspoints (2 x 5 ms);
-    # read: one close (5 ms), two sources and two
-    # outputs on (4 x 2 ms), two measurements, the sense and the driver's compliance (2 x (2 ms
+    # read: one close (5 ms), two sources, their current limits read back and two
+    # outputs on (6 x 2 ms), two measurements, the sense and the driver's compliance (2 x (2 ms
     # + 1 PLC at 50 Hz)); end: four shutdowns (4 x 2 ms), open all (5 ms), four output queries
     # (4 x 2 ms), closed-set query (5 ms)
-    assert report.duration == pytest.approx(18e-3 + (5e-3 + 8e-3 + 44e-3) + 26e-3)
+    assert report.duration == pytest.approx(18e-3 + (5e-3 + 12e-3 + 44e-3) + 26e-3)
     assert report.max_voltage[3, 4] == pytest.approx(0.2)
     assert report.max_voltage.sum() == pytest.approx(0.2)  # every other line floats
     assert report.energy == 0.0

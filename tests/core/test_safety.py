@@ -219,3 +219,23 @@ def test_a_held_step_finishes_before_the_signal_is_delivered(signum, raised):
         steps.append("stored")
     assert steps == ["measured", "stored"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_shutdown_verification_reads_the_board_lines_back(instruments):
+    smus, matrices, boards = instruments
+    board = boards["board"]
+    board.shutdown = lambda: board.set_columns([LineState.GROUND] * 4)  # rows are left driven
+    guard = SafeShutdown(smus, matrices, boards)
+    with pytest.raises(ShutdownError, match="board lines R0, R1, R2, R3 not in the idle mode "
+                                            "GROUND after shutdown"), guard:
+        pass
+    assert [name for name, _ in guard.failures] == ["board"]
+
+
+def test_current_limit_read_back_uses_read_current_limit(instruments):
+    smus, _, boards = instruments
+    guard = SafetyGuard(LIMITS)
+    assert guard.verify_current_limit("smu.a", smus["smu.a"], 1e-3) == 1e-3
+    assert guard.verify_current_limit("board", boards["board"], 1e-3) == 1e-3
+    with pytest.raises(ComplianceReadbackError, match="no read_current_limit"):
+        guard.verify_current_limit("bare", object(), 1e-3)

@@ -247,3 +247,13 @@ def test_any_allowed_levels_reach_the_board_exactly(fake_resource, levels):
     sent = [float(text) for text in written[-1].removeprefix("VROW ").split(",")]
     assert sent == [float(level) for level in levels]
     board.disconnect()
+
+
+def test_current_limit_and_idle_mode_read_back(expected_protocol):
+    pairs = connect() + [("ILIM?", "1.000000e-03"), ("ILIM?", "1.000000e-03"),
+                         ("IDLE?", "GND"), ("IDLE?", "bogus")]
+    with expected_protocol(ArrayBoard, pairs) as board:
+        assert board.read_current_limit() == board.current_limit() == 1e-3
+        assert board.idle_mode() is LineState.GROUND
+        with pytest.raises(UnexpectedReplyError, match="FLOAT or GND"):
+            board.idle_mode()

@@ -307,3 +307,26 @@ def test_reset(expected_protocol):
     )
     with expected_protocol(Keithley2400, pairs) as smu:
         smu.reset()
+
+
+def test_pulse_capability_is_known_without_asking_the_instrument(expected_protocol):
+    with expected_protocol(Keithley2400, connect()) as smu:
+        assert smu.pulse_capability() is None
+        with pytest.raises(NotImplementedError, match="2400 has no pulse mode"):
+            smu.check_pulse(1.0, 1e-3)
+    with expected_protocol(Keithley2400, connect(IDN_2430)) as smu:
+        capability = smu.pulse_capability()
+        assert (capability.min_width, capability.max_width) == (1.5e-4, 5e-3)
+        assert (capability.max_count, capability.max_voltage) == (2500, 105.0)
+        assert capability.longest_period(1e-3) == 1e-3 + 9999.999
+        assert smu.check_pulse(2.0, 1e-3, 3, 2e-3) == (2.0, 1e-3, 3, 2e-3)
+        with pytest.raises(ValueError, match=r"pulse width = 1e-05 s is outside .*0.00015"):
+            smu.check_pulse(1.0, 1e-5)
+        with pytest.raises(ValueError, match=r"pulse level = 200.0 V is outside"):
+            smu.check_pulse(200.0, 1e-3)
+
+
+def test_current_limit_read_back(expected_protocol):
+    pairs = connect() + [(":SENS:CURR:PROT?", "+1.000000E-04")]
+    with expected_protocol(Keithley2400, pairs) as smu:
+        assert smu.read_current_limit() == 1e-4

@@ -219,3 +219,14 @@ def test_shutdown(expected_protocol):
 def test_reset(expected_protocol):
     with expected_protocol(Keithley2450, CONNECT + ok("*RST")) as smu:
         smu.reset()
+
+
+def test_pulses_shorter_than_1ms_are_refused_before_anything_is_sent(expected_protocol):
+    with expected_protocol(Keithley2450, CONNECT) as smu:
+        assert smu.pulse_capability().min_width == 1e-3
+        with pytest.raises(ValueError, match=r"pulse width = 0.0005 s is outside .*0.001"):
+            smu.check_pulse(1.0, 5e-4)
+        with pytest.raises(ValueError, match="pulse count = 0 is outside"):
+            smu.check_pulse(1.0, 1e-3, count=0)
+        with pytest.raises(ValueError, match=r"pulse level = 1.5 A is outside .*1.05 A"):
+            smu.check_pulse(1.5, 1e-3, function="CURR")

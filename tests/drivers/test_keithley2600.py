@@ -220,3 +220,15 @@ def test_shutdown_tries_every_channel_then_raises(expected_protocol):
 def test_reset(expected_protocol):
     with expected_protocol(Keithley2600, connect() + ok("reset()")) as smu:
         smu.reset()
+
+
+def test_pulse_capability_and_current_limit_read_back(expected_protocol):
+    pairs = connect() + [("print(smub.source.limiti)", "1.00000e-03")]
+    with expected_protocol(Keithley2600, pairs) as smu:
+        capability = smu.smua.pulse_capability()
+        assert (capability.min_width, capability.max_count, capability.max_voltage) == (
+            1e-4, 10000, 200.0)
+        assert smu.smub.check_pulse(1.0, 1e-3, 2, 3e-3) == (1.0, 1e-3, 2, 3e-3)
+        with pytest.raises(ValueError, match="pulse period = 0.0005 s is outside"):
+            smu.smub.check_pulse(1.0, 1e-3, 2, 5e-4)
+        assert smu.smub.read_current_limit() == 1e-3

@@ -150,3 +150,13 @@ def test_reset(expected_protocol):
     pairs = connect() + ok("reset()") + ok("channel.connectrule = channel.BREAK_BEFORE_MAKE")
     with expected_protocol(Keithley707B, pairs) as matrix:
         matrix.reset()
+
+
+def test_close_against_a_known_closed_set_reads_nothing_back(expected_protocol):
+    pairs = connect() + ok('channel.close("1B02")')
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        matrix.close(["1B02"], known_closed=["1A01"])
+        with pytest.raises(ValueError, match="closing 1B01 would join two inputs on one output"):
+            matrix.close("1B01", known_closed={"1A01"})  # refused before anything is sent
+        with pytest.raises(ValueError, match="channel = 'bogus' is not a channel name"):
+            matrix.close("1C03", known_closed=["bogus"])

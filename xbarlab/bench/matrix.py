@@ -5,6 +5,9 @@ relays and sources to match while sending only what changed.
 channels, matrices, the relays and source levels it last set). A sensed or pulsed line gets an
 SMU of its own; the other lines share one terminal per level, 0 V on a ground input when wired.
 Relays break before they make and never switch a line carrying a non-zero source level.
+The bench tracks the relays itself, so a close is checked against that record instead of reading
+the closed set back each time; `verify_relays` compares the record with the instruments (after
+a read map, and in the bench check).
 """
 
 from __future__ import annotations
@@ -127,28 +130,47 @@ class MatrixRouting:
                        reading.compliance or drivers_limited, reading.timestamp)
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
-        """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. An SMU
-        whose model cannot pulse (NotImplementedError, raised before it sends anything) is
-        remembered, and the pulse goes to another SMU if the bench has one."""
+        """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. The pulse
+        goes to an SMU whose model can pulse, and is checked against that SMU's pulse
+        capability before anything (the bias of the other lines included) is sent."""
         dc = dict(levels)
         dc[pulsed] = 0.0
         energy = self.guard.check_pulse(str(pulsed), v_pulse, width, limit, count)
-        while True:
-            assignment = self.plan(dc, (pulsed,), avoid=frozenset(self._cannot_pulse))
-            terminal = next(t for t, (_, lines) in assignment.items() if pulsed in lines)
-            if terminal in self._cannot_pulse:
-                raise BenchError(
-                    f"bench {self.spec.name!r}: no SMU free for {pulsed} can pulse "
-                    f"({', '.join(sorted(self._cannot_pulse))} cannot)"
-                )
-            self._check_assignment(assignment, "pulse bias")
-            self._apply(assignment, limit)
-            try:
-                self.channels[terminal].pulse(v_pulse, width, count, period)
-            except NotImplementedError:
-                self._cannot_pulse.add(terminal)
-                continue
-            return energy
+        cannot = frozenset(name for name, channel in self.channels.items()
+                           if channel.pulse_capability() is None)
+        assignment = self.plan(dc, (pulsed,), avoid=cannot)
+        terminal = next(t for t, (_, lines) in assignment.items() if pulsed in lines)
+        if terminal in cannot:
+            raise BenchError(
+                f"bench {self.spec.name!r}: no SMU free for {pulsed} can pulse "
+                f"({', '.join(sorted(cannot))} cannot)"
+            )
+        try:
+            self.channels[terminal].check_pulse(v_pulse, width, count, period)
+        except ValueError as error:
+            raise ValueError(f"{terminal} cannot pulse {pulsed} so: {error}") from error
+        self._check_assignment(assignment, "pulse bias")
+        self._apply(assignment, limit)
+        self.channels[terminal].pulse(v_pulse, width, count, period)
+        return energy
+
+    def relay_mismatches(self) -> list[str]:
+        """Where the relays each matrix reports closed differ from the bench's record (one
+        query per matrix); empty when they agree."""
+        mismatches = []
+        for name, matrix in self.matrices.items():
+            reported, recorded = set(matrix.closed()), self._closed[name]
+            for what, channels in (("closed but not recorded", reported - recorded),
+                                   ("recorded but not closed", recorded - reported)):
+                if channels:
+                    mismatches.append(f"{name}: {', '.join(sorted(channels))} {what}")
+        return mismatches
+
+    def verify_relays(self) -> None:
+        """Raise `BenchError` when a matrix's closed relays differ from the bench's record."""
+        mismatches = self.relay_mismatches()
+        if mismatches:
+            raise BenchError("relays differ from what the bench set: " + "; ".join(mismatches))
 
     def _check_assignment(self, assignment, what: str) -> None:
         for terminal, (level, lines) in assignment.items():
@@ -177,7 +199,7 @@ class MatrixRouting:
                 matrix.open(sorted(to_open))
                 self._closed[name] -= to_open
             if to_close:
-                matrix.close(sorted(to_close))
+                matrix.close(sorted(to_close), known_closed=sorted(self._closed[name]))
                 self._closed[name] |= to_close
         for terminal, (level, _) in assignment.items():
             if terminal == "ground":

@@ -18,6 +18,9 @@ before anything is sent:
 * `pulse(row, col, v, width)` with ``v/2``, ``v/3`` or ``float`` half-select protection.
 * `mvm(v_rows)`: all rows driven at once on an array board, every column current back.
 * `idle()`: sources to 0 and off, relays open, board lines in the idle mode.
+* `verify_relays()`: the relays each matrix reports closed against the bench's record (the
+  bench checks each close against that record instead of reading the matrix back every time;
+  a read map on a matrix bench ends with this check, and so does each relay of the self-test).
 
 On a matrix bench relays never switch a line carrying a non-zero source level: a source whose
 lines change is first set to 0 V. The bench remembers every relay, level and limit it set and
@@ -90,7 +93,6 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
         self._stats: dict[str, list[int]] = {}
         self._last_round_trips = 0
         self._terminal_ports = self._terminal_ports_from_wiring()
-        self._cannot_pulse: set[str] = set()
         self._shutdown = SafeShutdown(self.channels, self.matrices, self.boards)
         self._prepare()
 
@@ -231,6 +233,8 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
         if self._board is None or scheme != "ground":
             for row, col in cells:
                 yield [self.read(row, col, v_read, scheme, current_limit)]
+            if self.matrices and cells:
+                self.verify_relays()
             return
         by_row: dict[int, list[int]] = {}
         for row, col in cells:

@@ -37,7 +37,8 @@ class SelfTest:
         A matrix relay joining terminal T to line L is tested with L at `volts` from T (or from
         an SMU when T is ground) and every line of the other kind at 0 V, so the current flows
         through all of L's cells in parallel; a relay stuck open, an open line or a line whose
-        cells are all open reads less than `CONTINUITY_CURRENT`. Leaves the bench idle.
+        cells are all open reads less than `CONTINUITY_CURRENT`; the closed relays are read back
+        and must be the ones the bench set. Leaves the bench idle.
         """
         results: list[tuple[str, bool, str]] = []
         try:
@@ -72,6 +73,9 @@ class SelfTest:
             return item, False, "no second terminal to close the circuit through the chip"
         self._check_assignment(assignment, "self-test level")
         self._apply(assignment, self.current_limit)
+        mismatches = self.relay_mismatches()
+        if mismatches:
+            return item, False, "; ".join(mismatches)
         current = abs(self.channels[sensing].measure().current)
         ok = current >= CONTINUITY_CURRENT
         return item, ok, (f"{current:.3g} A through the chip" if ok else

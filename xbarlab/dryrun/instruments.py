@@ -16,13 +16,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from xbarlab.bench import IoCounter
-from xbarlab.interfaces import BoardReading, LineLevel, LineState, Reading
+from xbarlab.drivers.smu import checked_pulse
+from xbarlab.interfaces import BoardReading, LineLevel, LineState, PulseCapability, Reading
 
 ROUND_TRIP = {"smu": 2e-3, "matrix": 5e-3, "board": 1e-3}
 """Seconds per command by instrument kind: GPIB/USB round trip for an SMU, relay actuation and
 settling for a matrix, serial transfer for the board."""
 POWER_LINE_CYCLE = 1 / 50
 """Seconds per NPLC (50 Hz mains, the longer of 50/60 Hz)."""
+ANY_PULSE = PulseCapability(min_width=0.0, max_width=math.inf, max_count=10**9,
+                            max_voltage=math.inf, max_current=math.inf)
+"""The pulse capability of a recording SMU of no known model: only the bench limits apply."""
 
 
 class Recorder:
@@ -43,10 +47,13 @@ class Recorder:
 
 
 class RecordingSMU:
-    """A source-measure channel that remembers what it was told and sends nothing."""
+    """A source-measure channel that remembers what it was told and sends nothing; it pulses
+    what `capability` (its model's, from the driver) allows, and nothing when that is None."""
 
-    def __init__(self, name: str, recorder: Recorder) -> None:
+    def __init__(self, name: str, recorder: Recorder,
+                 capability: PulseCapability | None = ANY_PULSE) -> None:
         self.name, self._recorder = name, recorder
+        self.capability = capability
         self.function = "VOLT"
         self.level = 0.0
         self.limit = 1e-4  # power-on compliance of a typical SMU: 100 uA
@@ -61,6 +68,19 @@ class RecordingSMU:
     @property
     def current_limit(self) -> float:
         return self.limit if self.function == "VOLT" else math.nan
+
+    def read_current_limit(self) -> float:
+        self._log("read_current_limit")
+        return self.current_limit
+
+    def pulse_capability(self) -> PulseCapability | None:
+        return self.capability
+
+    def check_pulse(self, level: float, width: float, count: int = 1,
+                    period: float | None = None, function: str = "VOLT"):
+        if self.capability is None:
+            raise NotImplementedError(f"{self.name} has no pulse mode")
+        return checked_pulse(self.capability, level, width, count, period, function)
 
     def source_voltage(self, level: float, current_limit: float) -> None:
         self.function, self.limit, self.level = "VOLT", float(current_limit), float(level)
@@ -105,6 +125,7 @@ class RecordingSMU:
         return readings
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
+        self.check_pulse(level, width, count, period, self.function)
         self.pulse_active = float(level)
         self.pulse_width, self.pulse_count = width, count
         try:
@@ -132,8 +153,9 @@ class RecordingMatrix:
     def crosspoint(self, input_port: int, output_port: int) -> str:
         return f"{input_port}:{output_port}"
 
-    def close(self, channels: Iterable[str]) -> None:
-        """Refuses, like the drivers, forbidden crosspoints and two inputs on one output."""
+    def close(self, channels: Iterable[str], known_closed: Iterable[str] | None = None) -> None:
+        """Refuses, like the drivers, forbidden crosspoints and two inputs on one output (always
+        against the relays really closed, whatever `known_closed` says); reads nothing back."""
         channels = set(channels)
         refused = channels & self.forbidden_set
         if refused:
@@ -208,6 +230,18 @@ class RecordingBoard:
     def set_current_limit(self, amperes: float) -> None:
         self.current_limit = float(amperes)
         self._log("set_current_limit")
+
+    def read_current_limit(self) -> float:
+        self._log("read_current_limit")
+        return self.current_limit
+
+    def line_levels(self) -> tuple[list[LineLevel], list[LineLevel]]:
+        self._log("line_levels")
+        return list(self.row_levels), list(self.column_levels)
+
+    def idle_mode(self) -> LineState:
+        self._log("idle_mode")
+        return self.idle_state
 
     def _check_lines(self, rows: Iterable[int], columns: Iterable[int]) -> None:
         """Line indices the board has (it refuses others, error 103)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,13 +13,28 @@ import numpy as np
 from xbarlab.bench import Bench, IoCounter
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import load_bench
-from xbarlab.dryrun.instruments import Recorder, RecordingBoard, RecordingMatrix, RecordingSMU
+from xbarlab.dryrun.instruments import (
+    ANY_PULSE,
+    Recorder,
+    RecordingBoard,
+    RecordingMatrix,
+    RecordingSMU,
+)
 from xbarlab.dryrun.ledger import Ledger
+from xbarlab.interfaces import PulseCapability
 from xbarlab.physics.presets import preset
 from xbarlab.safety import SafetyGuard, Violation
 
 VIOLATIONS_SHOWN = 10
 """Violations printed by `DryRunReport.format`; the summary keeps them all."""
+
+
+def model_pulse_capability(driver: str, model: str) -> PulseCapability | None:
+    """What an SMU of `model` can pulse, from its driver module's `model_pulse_capability`
+    (a driver without one: only the bench limits apply)."""
+    module = importlib.import_module(f"xbarlab.drivers.{driver}")
+    capability_of = getattr(module, "model_pulse_capability", None)
+    return ANY_PULSE if capability_of is None else capability_of(model)
 
 
 @dataclass
@@ -97,7 +113,8 @@ class RecordingBench:
             if inst.kind == "smu":
                 for terminal in inst.info.terminals:
                     key = f"{name}.{terminal}"
-                    self.smus[key] = RecordingSMU(key, self.recorder)
+                    self.smus[key] = RecordingSMU(key, self.recorder,
+                                                  model_pulse_capability(inst.driver, inst.model))
             elif inst.kind == "matrix":
                 self.matrices[name] = RecordingMatrix(name, self.recorder)
             else:
