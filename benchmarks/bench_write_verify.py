@@ -9,7 +9,8 @@ found, and only they?) and the true conductances at the end (after relaxation).
 Usage::
 
     python benchmarks/bench_write_verify.py [--algorithms adaptive,ispva] [--rows 32 --cols 32]
-        [--tolerance 0.01] [--relax-rounds 0] [--settle 0] [--store DIR]
+        [--tolerance 0.01] [--relax-rounds 0] [--settle 0]
+        [--confirm-reads 0] [--store DIR]
 
 Prints the protocol's metrics as JSON and a summary per algorithm.
 """
@@ -40,11 +41,13 @@ def main() -> None:
     parser.add_argument("--relax-rounds", type=int, default=0)
     parser.add_argument("--settle", type=float, default=0.0,
                         help="hold between a pulse and its verify (s): verify relaxed cells")
+    parser.add_argument("--confirm-reads", type=int, default=0,
+                        help="readings that confirm a cell inside the tolerance (0: as reads)")
     parser.add_argument("--store", default=None, help="run store (default: a temporary one)")
     args = parser.parse_args()
     params = {"algorithm": args.algorithms, "rows": args.rows, "cols": args.cols,
               "tolerance": args.tolerance, "relax_rounds": args.relax_rounds,
-              "settle": args.settle}
+              "settle": args.settle, "confirm_reads": args.confirm_reads}
     with tempfile.TemporaryDirectory() as scratch, RunStore(args.store or scratch) as store:
         started = time.perf_counter()
         with open_bench(args.bench) as bench:

@@ -25,9 +25,9 @@ Verify: ``settle`` seconds after each pulse (`hold`; 0 by default, so a reading 
 pulse within the instrument's integration time and sees little of the cell's relaxation; a
 settle of a few relaxation times verifies the relaxed state, NeuRRAM-style), the conductance
 is the mean of ``reads`` readings (each ``I / V`` at ``v_read`` with the
-``read_scheme`` bias). A cell inside ``tolerance`` is confirmed by as many readings again and
-succeeds only if the mean of all of them is still inside (one noisy reading inside the window
-is not a programmed cell).
+``read_scheme`` bias). A cell inside ``tolerance`` is confirmed by ``confirm_reads`` more
+readings (0: as many as ``reads``) and succeeds only if the mean of all of them is still
+inside (one noisy reading inside the window is not a programmed cell).
 
 Stuck cells: after ``stuck_pulses`` pulses in a row at ``v_max`` that each change the measured
 conductance by less than ``stuck_change`` (relative), one pulse at ``v_max`` of the opposite
@@ -99,6 +99,7 @@ class PulseSettings:
     v_read: float = 0.2
     read_scheme: str = "ground"
     reads: int = 2
+    confirm_reads: int = 0
     pulse_scheme: str = "v/2"
     width: float = 1e-6
     v_set_start: float = 0.8
@@ -117,6 +118,7 @@ class PulseSettings:
         _in("tolerance", self.tolerance, 1e-4, 0.5)
         _in("v_read", self.v_read, 1e-3, max_voltage, " V")
         _in("reads", self.reads, 1, 1000)
+        _in("confirm_reads", self.confirm_reads, 0, 1000)
         _in("width", self.width, 1e-9, 1.0, " s")
         _in("v_max", self.v_max, 1e-3, max_voltage, " V")
         _in("v_set_start", self.v_set_start, 0.0, self.v_max, " V (up to v_max)")
@@ -313,11 +315,11 @@ class _Cell:
         return abs(self.g - self.target) <= tolerance * self.target
 
     def confirmed(self, tolerance: float) -> bool:
-        """Inside now, and still inside with as many readings again averaged in."""
+        """Inside now, and still inside with ``confirm_reads`` more readings averaged in."""
         if not self.inside(tolerance):
             return False
-        n = self.config.reads
-        self.g = (self.g * n + self.measure(n) * n) / (2 * n)
+        n, m = self.config.reads, self.config.confirm_reads or self.config.reads
+        self.g = (self.g * n + self.measure(m) * m) / (n + m)
         self.trace[-1] = self.g
         return self.inside(tolerance)
 

@@ -62,9 +62,10 @@ __all__ = ["program_cell", "write_verify"]
 @register_protocol("write-verify")
 def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: float = 0.01,
                  g_low: float = 1.5e-6, g_high: float = 30e-6, seed: int = 0, rows: int = 0,
-                 cols: int = 0, v_read: float = 0.2, reads: int = 2, read_scheme: str = "ground",
-                 pulse_scheme: str = "v/2", width: float = 1e-6, v_set_start: float = 0.8,
-                 v_reset_start: float = -0.8, v_step: float = 0.05, v_max: float = 1.3,
+                 cols: int = 0, v_read: float = 0.2, reads: int = 2, confirm_reads: int = 0,
+                 read_scheme: str = "ground", pulse_scheme: str = "v/2", width: float = 1e-6,
+                 v_set_start: float = 0.8, v_reset_start: float = -0.8, v_step: float = 0.05,
+                 v_max: float = 1.3,
                  max_pulses: int = 200, stuck_pulses: int = 2, stuck_change: float = 0.05,
                  current_limit: float = 0.0, settle: float = 0.0, relax_wait: float = 1.0,
                  relax_rounds: int = 1, prepare_pulses: int = 3) -> dict:
@@ -91,6 +92,7 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
     _check("relax_rounds", relax_rounds, 0, 100)
     _check("prepare_pulses", prepare_pulses, 0, 100)
     settings = {"tolerance": tolerance, "v_read": v_read, "reads": reads,
+                "confirm_reads": confirm_reads,
                 "read_scheme": read_scheme, "pulse_scheme": pulse_scheme, "width": width,
                 "v_set_start": v_set_start, "v_reset_start": v_reset_start, "v_step": v_step,
                 "v_max": v_max, "max_pulses": max_pulses, "stuck_pulses": stuck_pulses,
