@@ -137,10 +137,16 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         command = f':READ? {BUFFER},READ,SOUR'
         measured, sourced = self._pair(self.ask(command), command)
         if function == VOLT:
-            tripped = self.ask(":SOUR:VOLT:ILIM:TRIP?").strip() == "1"
-            return reading(sourced, measured, tripped)
-        tripped = self.ask(":SOUR:CURR:VLIM:TRIP?").strip() == "1"
-        return reading(measured, sourced, tripped)
+            return reading(sourced, measured, self._tripped(function))
+        return reading(measured, sourced, self._tripped(function))
+
+    def in_compliance(self) -> bool:
+        """Whether the source's limit is tripped, without a measurement."""
+        return self._tripped(self._present_function())
+
+    def _tripped(self, function: str) -> bool:
+        limit = "VOLT:ILIM" if function == VOLT else "CURR:VLIM"
+        return self.ask(f":SOUR:{limit}:TRIP?").strip() == "1"
 
     def _pair(self, reply: str, command: str) -> tuple[float, float]:
         fields = reply.strip().split(",")

@@ -148,12 +148,17 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         fields = reply.strip().split("\t")
         if len(fields) != 2:
             raise UnexpectedReplyError(self.describe(), command, reply, "I<TAB>V")
+        compliance = self.in_compliance()
+        return reading(parse_number(fields[1]), parse_number(fields[0]), compliance)
+
+    def in_compliance(self) -> bool:
+        """The source's compliance state (`source.compliance`), without a measurement."""
         compliance = self.ask(f"print({self.name}.source.compliance)").strip()
         if compliance not in ("true", "false"):
             raise UnexpectedReplyError(
                 self.describe(), "compliance", compliance, "true or false"
             )
-        return reading(parse_number(fields[1]), parse_number(fields[0]), compliance == "true")
+        return compliance == "true"
 
     def sweep(self, levels, delay: float) -> list[Reading]:
         """List sweep in the trigger model (I into nvbuffer1, V into nvbuffer2), one printbuffer."""

@@ -132,8 +132,14 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         fields = reply.strip().split(",")
         if len(fields) != 2:
             raise UnexpectedReplyError(self.describe(), command, reply, "V,I")
-        trip = self.ask(f":SENS{self.number}:{_sensed(function)}:PROT:TRIP?").strip() == "1"
-        return reading(parse_number(fields[0]), parse_number(fields[1]), trip)
+        return reading(parse_number(fields[0]), parse_number(fields[1]), self._tripped(function))
+
+    def in_compliance(self) -> bool:
+        """Whether the limit of the sensed quantity is tripped, without a measurement."""
+        return self._tripped(self._present_function())
+
+    def _tripped(self, function: str) -> bool:
+        return self.ask(f":SENS{self.number}:{_sensed(function)}:PROT:TRIP?").strip() == "1"
 
     def _set_trigger(self, period: float | None, count: int) -> None:
         if period is None:

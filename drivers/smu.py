@@ -148,6 +148,9 @@ class SmuChannel:
     def output_off(self) -> None:
         raise NotImplementedError
 
+    def measure(self) -> Reading:
+        raise NotImplementedError
+
     def pulse_capability(self) -> PulseCapability | None:
         """What this channel can pulse (None: no pulse mode; override where there is one)."""
         return None
@@ -184,6 +187,11 @@ class SmuChannel:
         if reply not in (VOLT, CURR):
             raise UnexpectedReplyError(self.describe(), command, reply, "VOLT or CURR")
         return reply
+
+    def in_compliance(self) -> bool:
+        """Whether the source is at its limit now (output on); models with a query for it
+        answer without a measurement, the others take one."""
+        return self.measure().compliance
 
     def read_current_limit(self) -> float:
         """The current limit (compliance) in amperes, read back from the instrument."""

@@ -122,6 +122,11 @@ class SourceMeasureChannel(Protocol):
     def measure(self) -> Reading:
         """One reading of voltage and current at the terminals, with the compliance flag."""
 
+    def in_compliance(self) -> bool:
+        """Whether the source is at its limit now (output on), as the instrument reports it;
+        for a source whose reading is not needed, cheaper than `measure` where the model has
+        a query for it."""
+
     def sweep(self, levels: Sequence[float], delay: float) -> list[Reading]:
         """Source each level of the present source function in turn (output on), wait `delay`
         seconds, measure; all readings come back in one round trip."""

@@ -230,3 +230,9 @@ def test_pulses_shorter_than_1ms_are_refused_before_anything_is_sent(expected_pr
             smu.check_pulse(1.0, 1e-3, count=0)
         with pytest.raises(ValueError, match=r"pulse level = 1.5 A is outside .*1.05 A"):
             smu.check_pulse(1.5, 1e-3, function="CURR")
+
+
+def test_compliance_state_without_a_measurement(expected_protocol):
+    pairs = CONNECT + [(":SOUR:FUNC?", "CURR"), (":SOUR:CURR:VLIM:TRIP?", "1")]
+    with expected_protocol(Keithley2450, pairs) as smu:
+        assert smu.in_compliance()

@@ -232,3 +232,10 @@ def test_pulse_capability_and_current_limit_read_back(expected_protocol):
         with pytest.raises(ValueError, match="pulse period = 0.0005 s is outside"):
             smu.smub.check_pulse(1.0, 1e-3, 2, 5e-4)
         assert smu.smub.read_current_limit() == 1e-3
+
+
+def test_compliance_state_without_a_measurement(expected_protocol):
+    pairs = connect() + [("print(smua.source.compliance)", "true"),
+                         ("print(smub.source.compliance)", "false")]
+    with expected_protocol(Keithley2600, pairs) as smu:
+        assert smu.smua.in_compliance() and not smu.smub.in_compliance()

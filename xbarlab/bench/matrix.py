@@ -122,7 +122,7 @@ class MatrixRouting:
         # A driving source at its limit sags every line it drives, so the sensed current is not
         # the cell's either: its compliance flag is the reading's too.
         drivers_limited = any(
-            self.channels[t].measure().compliance
+            self.channels[t].in_compliance()
             for t, (level, _) in assignment.items() if t not in ("ground", terminal) and level
         )
         # the column SMU sinks the cell current: its reading is negative for a positive cell

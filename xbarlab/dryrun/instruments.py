@@ -115,6 +115,10 @@ class RecordingSMU:
         voltage = self.level if self.function == "VOLT" else math.nan
         return Reading(voltage, math.nan, False, time.time())
 
+    def in_compliance(self) -> bool:
+        """Costed as a measurement (the worst case over the models)."""
+        return self.measure().compliance
+
     def sweep(self, levels: Sequence[float], delay: float) -> list[Reading]:
         readings = []
         self.output = True
