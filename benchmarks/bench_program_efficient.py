@@ -9,7 +9,8 @@ By default the bench is the embedded ``board`` bench shrunk to a ``--size`` x ``
 and chip (same instrument, wiring rule, preset, parasitics and limits; only smaller, so the
 circuit solve behind every pulse is cheap); ``--bench board`` runs on the shipped 128 x 128
 bench instead. Pulses are the preset's 100 ns reference width with V/2 half-select protection
-(``--set`` adds or overrides protocol parameters, e.g. ``--set rows=16``).
+(``--set`` adds or overrides protocol parameters, e.g. ``--set rows=16``;
+``--set shared_amplitudes=true`` programs with amplitudes learned across cells).
 
 Usage: ``python benchmarks/bench_program_efficient.py [--size 32] [--seed 128]
 [--bench NAME_OR_PATH] [--set key=value ...] [--store DIR]``.

@@ -22,9 +22,11 @@ or columns: to the chip's edge):
    switched and neither scheme inherits the other's work. That preparation is recorded but not
    charged to either scheme. Each cell is then programmed by the shared write-verify routine
    (`xbarlab.protocols.programming.program_cell`, adaptive algorithm D1) with the setting of
-   its class. With ``shared_amplitudes`` the amplitudes are learned per class across the cells
-   of a scheme (one `AmplitudeMemory`, fresh for every scheme); without, every cell starts
-   from its class's first amplitude, as in the paper's per-cell incremental program-verify.
+   its class. By default every cell starts from its class's first amplitude, as in the
+   paper's per-cell incremental program-verify; with ``shared_amplitudes`` the amplitudes are
+   learned per class across the cells of a scheme (one `AmplitudeMemory`, fresh for every
+   scheme), which makes fine RESETs from the LRS nearly as cheap as one full RESET, so C-F
+   then saves mostly pulses and less energy.
    Settings: fine (``fine_tolerance``, ``fine_step``, first amplitude ``fine_start``) or
    coarse (``coarse_*``). E1's coarse HRS is "a loose tolerance, or a single RESET pulse": by
    default the first coarse pulse is the full reference RESET (``coarse_start`` 1.3 V), checked
@@ -160,7 +162,7 @@ def program_efficient(
     current_limit: float = 1e-2, max_pulses: int = 200,
     v_read: float = 0.2, read_scheme: str = "ground",
     relax_wait: float = 1.0, update_fraction: float = 0.1, nudge: float = 0.15,
-    threshold: float = 0.1, shared_amplitudes: bool = True, seed: int = 0,
+    threshold: float = 0.1, shared_amplitudes: bool = False, seed: int = 0,
 ) -> dict:
     """Program the rectangle with F-F and with C-F, then a significance-thresholded update;
     return energy, pulses, time and conductance error per scheme (see the module docstring).

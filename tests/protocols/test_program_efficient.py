@@ -185,7 +185,7 @@ class StopAfter(Progress):
 def test_an_interrupted_run_resumes_without_redoing_finished_cells(tmp_path):
     path = write_board(tmp_path, 4, 3)
     store = tmp_path / "store"
-    params = {"rows": 3, "cols": 3, "shared_amplitudes": False, **BOARD}
+    params = {"rows": 3, "cols": 3, "shared_amplitudes": True, **BOARD}
     with pytest.raises(KeyboardInterrupt):
         play(path, store, progress=StopAfter(9 + 5), **params)  # 9 preparations, 5 cells
     with RunStore(store) as runs:
