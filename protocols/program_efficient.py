@@ -70,7 +70,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from matplotlib.figure import Figure
 from xbarlab.protocols.plots import run_plot_path
-from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, program_cell
+from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, hold, program_cell
 
 from xbarlab.bench.protocols import register_protocol
 from xbarlab.safety import signals_held
@@ -185,8 +185,7 @@ def program_efficient(
     for name, value in (("fine_start", fine_start), ("coarse_start", coarse_start)):
         _check(name, value, 0.0, bench.spec.limits.max_voltage, " V")
     _check("width", width, 1e-9, bench.spec.limits.max_pulse_width, " s")
-    if relax_wait != 0:
-        _check("relax_wait", relax_wait, 2 * width, 10.0, " s (or 0: no wait)")
+    _check("relax_wait", relax_wait, 0.0, 10.0, " s")
     _check("coarse_step", coarse_step, fine_step, 1.0, " V (at least fine_step)")
     _check("update_fraction", update_fraction, 0.0, 1.0)
     _check("nudge", nudge, 0.0, 0.9)
@@ -225,7 +224,7 @@ def program_efficient(
             {cell: ("lrs", lrs_setting) if is_lrs[cell[0] - row0, cell[1] - col0] else
              ("hrs", hrs_setting) for cell in cells}, common, shared_amplitudes)
         maps[scheme] = _reread(bench, run, progress, scheme, done, box, v_read, read_scheme,
-                               relax_wait, width)
+                               relax_wait)
 
     moved = significant(targets, new_targets, threshold, g_lrs)
     new_is_lrs = new_targets > math.sqrt(g_lrs * g_hrs)
@@ -237,7 +236,7 @@ def program_efficient(
             {cell: ("lrs", fine) if new_is_lrs[cell[0] - row0, cell[1] - col0] else
              ("hrs", coarse) for cell in subset}, common, shared_amplitudes)
         maps[phase] = _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
-                              relax_wait, width)
+                              relax_wait)
 
     # errors are compared on the same cells: those no phase found stuck
     stuck = np.zeros((rows, cols), bool)
@@ -315,10 +314,13 @@ def _options(setting: Setting, common: dict) -> dict:
 
 
 def _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
-                              relax_wait, width) -> np.ndarray:
-    """Re-read the rectangle after programming (recorded) and store it as map ``<phase>``."""
+            relax_wait) -> np.ndarray:
+    """Wait `relax_wait` seconds on the instruments' clock (`programming.hold`), so every cell
+    has relaxed at least that long, then re-read the rectangle (recorded) and store it as map
+    ``<phase>``."""
     if done.get(f"{phase}/reread"):
         return run.latest_map(phase)
+    hold(bench, relax_wait)
     mask = np.zeros((bench.rows, bench.cols), bool)
     mask[box] = True
     conductance = np.full((bench.rows, bench.cols), np.nan)
