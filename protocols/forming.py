@@ -14,18 +14,19 @@ cell:
 3. Stop when the resistance is below ``r_target`` or has fallen to ``(1 - drop)`` of the initial
    value (both are forming signatures: a pristine cell sits orders of magnitude above the HRS).
    A cell still not formed after the last pulse is reported as failed.
-4. A formed cell gets one RESET pulse at ``reset_after`` volts (0 skips it) and a read, so it
-   is left in its HRS: in its LRS it would load the lines of every later cell with a
-   half-selected current (about 100 uA per cell at V/2 on the binary preset), until a source's
-   compliance holds the lines below the forming voltage and later cells fail. Half-select
-   disturb of later pulses can SET it again (V/2 above v_set from 1.8 V on the binary preset;
-   V/3 from 2.7 V). Measured on a pristine copy of ``default`` (32 x 32, 1 mA, whole array):
-   yield 76 % with ``v/2`` and no RESET, 78 % with ``v/2`` and the RESET, 98.3 % with ``v/3``
-   and the RESET (871 formed, 15 failed, 138 stuck cells skipped): use ``v/3`` where the bench
-   has the sources for it.
+4. A formed cell gets one RESET pulse at ``reset_after`` volts (0 skips it) and a read, taking
+   it toward its HRS (``r_after_reset``): in its LRS it would load the lines of every later
+   cell with a half-selected current (about 100 uA per cell at V/2 on the binary preset), until
+   a source's compliance holds the lines below the forming voltage and later cells fail.
+   Half-select disturb of later pulses can SET it again (V/2 above v_set from 1.8 V on the
+   binary preset; V/3 from 2.7 V). Measured on a pristine copy of ``default`` (32 x 32, 1 mA,
+   whole array): yield 76 % with ``v/2`` and no RESET, 78 % with ``v/2`` and the RESET, 98.3 %
+   with ``v/3`` and the RESET (871 formed, 15 failed, 138 stuck cells skipped): use ``v/3``
+   where the bench has the sources for it.
 
-Every pulse runs under ``compliance`` (the current limit of the pulsing source, which caps the
-filament the way the series resistor or transistor of a forming setup does); unselected lines
+Every pulse runs under ``compliance`` (the current limit of the pulsing source; on a 1T1R or
+series-resistor setup it caps the filament; the virtual passive array forms to its LRS under
+any SMU limit, as fast filament growth outruns an SMU's limiter); unselected lines
 follow ``scheme`` (``v/2`` default: half-selected cells see at most v_stop / 2, below the
 forming threshold of pristine neighbours). Formed neighbours may switch: on a matrix bench the
 pulsed row rests at 0 V around its pulses while the unselected columns sit at V/2, so the
