@@ -20,6 +20,7 @@ from xbarlab.physics.device import (
     kernel_constants,
     nonlinearity_to_a,
     pulse_cells,
+    relax_cells,
     sample_population,
     soft_bound_curve,
     soft_bound_inverse,
@@ -363,7 +364,9 @@ def test_linear_iv_is_ohmic():
      ("cc_sigma", 0.6), ("cc_sigma", -0.01), ("relax_tau", 0.0), ("relax_t_sigma", 0.0),
      ("relax_poly", (-0.01,)), ("relax_poly", (0.0, 0.0, 0.0, 0.0, 0.0, 0.1)),
      ("relax_poly", ()), ("relax_poly", [0.01]), ("relax_poly", (float("nan"),)),
-     ("relax_poly", (0.0, 1.0)), ("relax_poly", ("a",))],
+     ("relax_poly", (0.0, 1.0)), ("relax_poly", ("a",)), ("relax_move_scale", 0.0),
+     ("relax_move_scale", -0.1), ("relax_move_scale", 1.5),
+     ("relax_move_scale", float("nan"))],
 )
 def test_invalid_parameters_raise_naming_field_and_range(field, value):
     with pytest.raises(ValueError, match=rf"DeviceParams\.{field} .*allowed range"):
@@ -393,6 +396,8 @@ def test_presets_carry_the_cited_values():
     wan_us = np.polynomial.polynomial.polyval(x, [0.348, 16.030, -43.853, 45.393, -16.815])
     assert np.allclose(ANALOG.relaxation_sigma(x * 40e-6) * 1e6, wan_us, rtol=1e-12)
     assert 1.0 < ANALOG.relaxation_sigma(40e-6) * 1e6 < ANALOG.relaxation_sigma(12e-6) * 1e6 < 2.31
+    for p in (BINARY, ANALOG, HIGH_R):  # [E]: a move across the range redraws 99.3 %
+        assert p.relax_move_scale == 0.2
     for p in (BINARY, HIGH_R):  # [E]: the same shape scaled by the device's own g_max
         ratio = p.relaxation_sigma(x * p.g_max) / p.g_max
         assert np.allclose(ratio, wan_us / 40.0, rtol=1e-12)
@@ -418,11 +423,33 @@ def test_invalid_pulse_inputs_raise():
         cells.pulse(1.0, 1e-9, relax_pending=np.zeros(3))
 
 
-def test_pulse_draws_pending_relaxation_only_for_cells_it_moves():
+def test_pulse_updates_pending_relaxation_only_for_cells_it_moves():
     cells = Cells(ANALOG, 6, w0=0.5)
     pending = np.full(6, 0.01)
     cells.pulse(np.array([1.3, 1.3, 0.3, -0.3, -1.3, 0.0]), 100e-9, relax_pending=pending)
     moved = np.array([True, True, False, False, True, False])
     assert np.all(pending[~moved] == 0.01)
     assert np.all(pending[moved] != 0.01)
-    assert np.all((cells.w + pending >= 0.0) & (cells.w + pending <= 1.0))
+    relax_cells(cells.w, pending, 1.0, ANALOG.relax_tau)
+    assert np.all((cells.w >= 0.0) & (cells.w <= 1.0))
+
+
+def test_binary_switching_pulse_draws_the_full_relaxation_spread():
+    """One reference pulse switches a binary cell across its range: a full switching event."""
+    params = dataclasses.replace(BINARY, c2c_sigma=0.0)
+    n = 20000
+    cells = Cells(params, n, w0=0.0)
+    pending = np.zeros(n)
+    cells.pulse(params.v_set_ref, params.t_ref, relax_pending=pending)
+    assert np.all(cells.w == 1.0)
+    # the filament's offset is drawn with the cited sigma (to sqrt(1 - exp(-1 / scale)) from a
+    # settled cell); at the LRS bound only its inward half will be carried out (relax_cells)
+    sigma_w = float(params.relaxation_sigma(params.g_max)) / (params.g_max - params.g_min)
+    sigma_w *= kernel_constants(params).relax_scale
+    sigma_w *= math.sqrt(-math.expm1(-1.0 / params.relax_move_scale))
+    assert pending.std() == pytest.approx(sigma_w, rel=5 * math.sqrt(0.5 / n))
+    assert abs(pending.mean()) < 5 * sigma_w / math.sqrt(n)
+    relax_cells(cells.w, pending, 100 * params.relax_tau, params.relax_tau)
+    drop = 1.0 - cells.w
+    assert np.all(drop >= 0.0)
+    assert np.mean(drop > 0.0) == pytest.approx(0.5, abs=5 * math.sqrt(0.25 / n))

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xbarlab.physics.array import CrossbarArray
-from xbarlab.physics.device import relax_cells
+from xbarlab.physics.device import (
+    DevicePopulation,
+    kernel_constants,
+    pulse_cells,
+    relax_cells,
+    soft_bound_inverse,
+)
 from xbarlab.physics.presets import ANALOG, BINARY, HIGH_R
 
 # aihwkit ReRamWan2022NoiseModel, 1 s after programming: sigma in µS at g_max = 40 µS.
@@ -27,10 +33,26 @@ def ideal_array(params, size=100, seed=0):
                          r_wire_col=0.0)
 
 
-def program_all(arr, w0, v=1.0, duration=100e-9):
-    """Settle every cell at w0, then move all of them with one SET pulse of ``v``."""
-    arr.set_state(w0)
-    arr.apply(np.full(arr.rows, v), np.zeros(arr.cols), duration)
+FULL_SWITCH = (2.0, 1e-6)  # 101.6 reference pulses: across the whole range either way
+
+
+def program_all(arr, w0):
+    """Program every cell to w0 the way a cell is programmed from scratch: settled at the near
+    bound, switched fully to the far one, then one reference-amplitude pulse back to w0 (a
+    noiseless cell lands exactly there). Returns the time the two pulses took (s)."""
+    k = kernel_constants(arr.params)
+    if w0 >= 0.5:  # far bound: HRS; come back up with SET
+        start, switch, v = 1.0, -FULL_SWITCH[0], arr.params.v_set_ref
+        width = soft_bound_inverse(w0, k.a_set) * k.levels_set * k.t_ref
+    else:
+        start, switch, v = 0.0, FULL_SWITCH[0], arr.params.v_reset_ref
+        width = soft_bound_inverse(1.0 - w0, k.a_reset) * k.levels_reset * k.t_ref
+    arr.set_state(start)
+    arr.apply(np.full(arr.rows, switch), np.zeros(arr.cols), FULL_SWITCH[1])
+    if arr.params.c2c_sigma == 0.0:
+        assert np.all(arr.state() == 1.0 - start)
+    arr.apply(np.full(arr.rows, v), np.zeros(arr.cols), width)
+    return FULL_SWITCH[1] + width
 
 
 @pytest.mark.parametrize("w0", [0.2, 0.28, 0.5, 0.8])  # >= 3.9 sigma from both bounds
@@ -38,7 +60,9 @@ def test_spread_one_second_after_programming_is_the_cited_polynomial(w0):
     arr = ideal_array(PLAIN_ANALOG)
     program_all(arr, w0)
     g0 = arr.conductance()
-    assert np.ptp(g0) == 0.0  # all cells programmed alike
+    # all cells programmed alike, but for the 1e-5 of the switch's relaxation carried out
+    # during the second pulse
+    assert np.ptp(g0) < 1e-5 * g0.mean()
     arr.advance_time(1.0)
     delta = (arr.conductance() - g0).ravel()
     n = delta.size
@@ -48,19 +72,24 @@ def test_spread_one_second_after_programming_is_the_cited_polynomial(w0):
 
 
 def test_spread_follows_the_polynomial_per_cell_with_device_spread_and_noise():
-    """Full analog preset (d2d spread, c2c noise): relaxation / sigma(g_programmed) is N(0, 1)."""
-    arr = ideal_array(ANALOG, seed=3)
+    """Full analog preset (d2d spread, c2c noise): relaxation / sigma(g_programmed) is N(0, 1)
+    for the cells that landed away from the bounds."""
+    arr = ideal_array(ANALOG, size=120, seed=3)
     program_all(arr, 0.4)
     g0 = arr.conductance()
+    w = arr.state()
+    keep = (w >= 0.25) & (w <= 0.75)
+    assert keep.sum() > 8000
     arr.advance_time(1.0)
-    z = ((arr.conductance() - g0) / ANALOG.relaxation_sigma(g0)).ravel()
+    z = ((arr.conductance() - g0) / ANALOG.relaxation_sigma(g0))[keep]
     assert abs(z.mean()) < 5 / math.sqrt(z.size)
     assert z.std() == pytest.approx(1.0, rel=5 * math.sqrt(0.5 / z.size))
 
 
 def test_cells_at_a_bound_relax_inward_only():
     arr = ideal_array(PLAIN_ANALOG, size=40)
-    program_all(arr, 0.999, v=1.3)  # one reference pulse takes every cell to g_max
+    arr.set_state(0.0)
+    arr.apply(np.full(40, FULL_SWITCH[0]), np.zeros(40), FULL_SWITCH[1])  # all to g_max
     g_lo, g_hi = arr.bounds()
     assert np.array_equal(arr.conductance(), g_hi)
     arr.advance_time(1.0)
@@ -93,7 +122,7 @@ def test_a_verify_read_right_after_the_pulse_sees_almost_none_of_it():
 
 def test_no_time_no_relaxation():
     arr = ideal_array(ANALOG, size=20)
-    program_all(arr, 0.5)
+    width = program_all(arr, 0.5)
     g0 = arr.conductance()
     assert not np.array_equal(arr.relaxed_conductance(), g0)  # relaxation is pending
     arr.advance_time(0.0)
@@ -101,7 +130,7 @@ def test_no_time_no_relaxation():
     arr.apply(np.full(20, 1.3), np.zeros(20), 0.0)  # nor does a zero-width pulse
     arr.apply(np.full(20, 0.3), np.zeros(20), 0.0)
     assert np.array_equal(arr.conductance(), g0)
-    assert arr.elapsed_time == 100e-9
+    assert arr.elapsed_time == width
 
 
 def test_settled_cells_never_relax():
@@ -125,7 +154,7 @@ def test_time_split_into_parts_gives_the_same_relaxation():
     assert whole.elapsed_time == pytest.approx(parts.elapsed_time, rel=1e-15)
 
 
-def test_a_pulse_redraws_the_relaxation_of_the_cells_it_moves_only():
+def test_a_pulse_updates_the_relaxation_of_the_cells_it_moves_only():
     arr = ideal_array(ANALOG, size=4)
     program_all(arr, 0.3)
     target = arr.relaxed_conductance()
@@ -153,13 +182,13 @@ def test_same_seed_same_relaxation_different_seed_differs():
 
 def test_snapshot_restore_and_copy_carry_pending_relaxation_and_time():
     arr = ideal_array(ANALOG, size=6, seed=2)
-    program_all(arr, 0.5)
+    width = program_all(arr, 0.5)
     snap = arr.snapshot()
     twin = arr.copy()
     arr.advance_time(1.0)
     g1 = arr.conductance()
     arr.restore(snap)
-    assert arr.elapsed_time == 100e-9
+    assert arr.elapsed_time == width
     arr.advance_time(1.0)
     twin.advance_time(1.0)
     assert np.array_equal(arr.conductance(), g1) and np.array_equal(twin.conductance(), g1)
@@ -221,3 +250,125 @@ def test_relaxation_never_crosses_the_cell_bounds(steps, which, seed):
         assert np.all((g >= g_lo) & (g <= g_hi))
         w = arr.state()
         assert np.all((w >= 0.0) & (w <= 1.0))
+
+
+# ---------------------------------------------------------------- relaxation against the move
+
+N_CELLS = 20000
+
+
+class FlatCells:
+    """n identical noiseless analog cells at the kernel level, each pulsed at its own voltage."""
+
+    def __init__(self, w0, n=N_CELLS, params=PLAIN_ANALOG):
+        self.params = params
+        self.k = kernel_constants(params)
+        self.pop = DevicePopulation(
+            g_lo=np.full(n, params.g_min), g_hi=np.full(n, params.g_max),
+            g_pristine=np.full(n, params.pristine_conductance),
+            defects=np.zeros(n, dtype=np.int8))
+        self.w = np.full(n, float(w0))
+        self.formed = np.ones(n, bool)
+        self.progress = np.ones(n)
+        self.pending = np.zeros(n)
+        self.rng = np.random.default_rng(17)
+
+    def move_to(self, target):
+        """One t_ref pulse per cell whose amplitude lands it exactly at ``target`` (no noise)."""
+        k, w = self.k, self.w
+        target = np.broadcast_to(target, w.shape)
+        x = np.array([soft_bound_inverse(t, k.a_set) - soft_bound_inverse(s, k.a_set)
+                      for s, t in zip(w, target, strict=True)]) * k.levels_set
+        y = np.array([soft_bound_inverse(1 - t, k.a_reset) - soft_bound_inverse(1 - s, k.a_reset)
+                      for s, t in zip(w, target, strict=True)]) * k.levels_reset
+        v = np.where(target > w, k.v_set + (k.v_set_ref - k.v_set) * np.maximum(x, 0) ** (
+            1 / k.alpha_set), 0.0)
+        v = np.where(target < w, k.v_reset + (k.v_reset_ref - k.v_reset) * np.maximum(y, 0) ** (
+            1 / k.alpha_reset), v)
+        pulse_cells(self.w, self.formed, self.progress, self.pop, v, k.t_ref, k,
+                    i_compliance=None, rng=self.rng, relax_pending=self.pending)
+
+    def settle(self):
+        relax_cells(self.w, self.pending, 100 * self.params.relax_tau, self.params.relax_tau)
+
+    def sigma_w(self, w):
+        """Cited 1 s spread at state w, in units of the range (the kernel's scale included)."""
+        g = self.params.g_min + w * (self.params.g_max - self.params.g_min)
+        return float(self.params.relaxation_sigma(g)) * self.k.relax_scale / (
+            self.params.g_max - self.params.g_min)
+
+
+def fresh(move):
+    """Fraction of the cited spread a move adds to a settled cell."""
+    return math.sqrt(-math.expm1(-move / PLAIN_ANALOG.relax_move_scale))
+
+
+@pytest.mark.parametrize("move", [0.01, 0.05, 0.2])
+def test_a_small_move_of_a_settled_cell_leaves_a_proportionally_small_spread(move):
+    """sigma_move = sigma(g) sqrt(1 - exp(-d / relax_move_scale)) ~ sigma(g) sqrt(d / scale)."""
+    cells = FlatCells(0.28)
+    cells.move_to(0.28 + move)
+    assert np.allclose(cells.w, 0.28 + move, rtol=0, atol=1e-12)
+    expected = cells.sigma_w(0.28 + move) * fresh(move)
+    assert expected < cells.sigma_w(0.28 + move) * math.sqrt(
+        move / PLAIN_ANALOG.relax_move_scale)
+    assert cells.pending.std() == pytest.approx(expected, rel=5 * math.sqrt(0.5 / N_CELLS))
+    assert abs(cells.pending.mean()) < 5 * expected / math.sqrt(N_CELLS)
+
+
+@pytest.mark.parametrize("move", [0.05, 0.5])
+def test_a_move_keeps_part_of_the_pending_relaxation_rescaled_to_the_new_conductance(move):
+    """z' = exp(-d / 2 scale) z + sqrt(1 - exp(-d / scale)) xi, with p = s sigma_w(w) z."""
+    cells = FlatCells(0.8)
+    cells.pending[:] = 0.03
+    cells.move_to(0.8 - move)
+    z_before = 0.03 / cells.sigma_w(0.8)
+    keep = math.exp(-0.5 * move / PLAIN_ANALOG.relax_move_scale)
+    sigma = cells.sigma_w(0.8 - move)
+    spread = sigma * fresh(move)
+    assert abs(cells.pending.mean() - keep * z_before * sigma) < 5 * spread / math.sqrt(N_CELLS)
+    assert cells.pending.std() == pytest.approx(spread, rel=5 * math.sqrt(0.5 / N_CELLS))
+
+
+def test_a_move_made_in_two_parts_relaxes_like_the_whole_move():
+    whole, parts = FlatCells(0.28), FlatCells(0.28)
+    whole.move_to(0.36)
+    parts.move_to(0.31)
+    parts.move_to(0.36)
+    expected = whole.sigma_w(0.36) * fresh(0.08)
+    for cells in (whole, parts):
+        assert cells.pending.std() == pytest.approx(expected, rel=5 * math.sqrt(0.5 / N_CELLS))
+
+
+def test_many_small_moves_adding_up_to_a_switching_event_give_the_cited_spread():
+    """Variance-preserving: 100 moves of 0.04 back and forth (20 x relax_move_scale in all)
+    leave the cited spread at the final conductance, as after an iterative write-verify."""
+    cells = FlatCells(0.28)
+    for k in range(100):
+        cells.move_to(0.32 if k % 2 == 0 else 0.28)
+    assert cells.pending.std() == pytest.approx(cells.sigma_w(0.28),
+                                                rel=5 * math.sqrt(0.5 / N_CELLS))
+
+
+def test_corrections_after_relaxation_converge():
+    """Program by a switching event, let it relax, correct every cell back onto its target
+    with one exact pulse, relax again, ...: each correction moves the cell only by its relaxed
+    error, so the spread left after relaxation shrinks round by round, far below sigma(g)
+    (here at the peak of the Wan 2022 polynomial, the worst level)."""
+    cells = FlatCells(0.0)
+    cells.move_to(1.0)  # a full SET, then a RESET across 0.72 of the range to the level
+    cells.move_to(0.28)
+    sigma = cells.sigma_w(0.28)
+    spreads = []
+    for _ in range(5):
+        cells.settle()
+        error = cells.w - 0.28
+        spreads.append(error.std() / sigma)
+        assert abs(error.mean()) < 5 * spreads[-1] * sigma / math.sqrt(N_CELLS)
+        cells.move_to(0.28)
+        assert np.allclose(cells.w, 0.28, rtol=0, atol=1e-12)
+    cells.settle()
+    spreads.append((cells.w - 0.28).std() / sigma)
+    assert spreads[0] == pytest.approx(1.0, rel=5 * math.sqrt(0.5 / N_CELLS))
+    assert all(b < a for a, b in zip(spreads[:4], spreads[1:4], strict=False))
+    assert spreads[-1] < 0.3, spreads

@@ -35,14 +35,41 @@ their own ``g_hi`` / ``g_lo`` and never move.
 The optional nonlinear I-V is ``I = G * iv_v0 * sinh(V / iv_v0)`` (Yakopcic / Stanford-PKU
 form, reference/physics.md §4); ``G`` stays the small-signal conductance.
 
-Post-programming relaxation: every pulse that moves a cell (SET, RESET, forming) also draws
-where the cell will relax to, ``w_inf = clip(w + s * sigma_w * xi, 0, 1)``, and records the
-*pending relaxation* ``w_inf - w`` (the previous pending part is dropped: the pulse re-forms the
-filament). ``sigma_w`` is ``relax_poly`` evaluated at the new conductance, in units of the
-cell's range, and ``s = 1 / (1 - exp(-relax_t_sigma / relax_tau))`` makes the spread seen
-``relax_t_sigma`` after programming exactly the polynomial's value. As time ``dt`` passes
-(``relax_cells``), a fraction ``1 - exp(-dt / relax_tau)`` of the pending part is carried out.
-The state thus never leaves [0, 1], and zero elapsed time changes nothing.
+Post-programming relaxation: every pulse that moves a cell (SET, RESET, forming) also updates
+where the cell will relax to, its *pending relaxation* ``p`` (state units), with the cell then
+settling at ``clip(w + p, 0, 1)``. Write ``p = s * sigma_w(w) * z``: ``sigma_w`` is
+``relax_poly`` evaluated at the cell's conductance, in units of its range,
+``s = 1 / (1 - exp(-relax_t_sigma / relax_tau))`` makes the spread seen ``relax_t_sigma``
+after programming exactly the polynomial's value, and ``z`` is the filament's normalised
+relaxation offset. A pulse that moved the state by ``d = |dw|`` (fraction of the range; the
+actual move, noise and compliance landing included) updates ``z`` as an Ornstein-Uhlenbeck
+process in the distance moved,
+``z' = exp(-d / (2 relax_move_scale)) z + sqrt(1 - exp(-d / relax_move_scale)) xi``, and
+``p' = s sigma_w(w') z'``. Forming redraws ``z``. ``p`` itself is not clipped (it is the
+filament's offset, and clipping it would carry a bias from every stay at a bound into later
+moves); the bound stops the state instead: a cell at a bound relaxes inward only.
+
+- A small corrective move of a settled cell (``z = 0``) leaves a spread of only
+  ``sigma(g) sqrt(1 - exp(-d / relax_move_scale)) ~ sigma(g) sqrt(d / relax_move_scale)``:
+  it perturbs the filament little (Alibart et al., Nanotechnology 23, 075201 (2012) tune to
+  1 % with small corrective pulses; Wan et al., Nature 608, 504 (2022): after relaxation,
+  iterative re-programming narrows the distribution) [F: behaviour]. The variance grows in
+  proportion to the move, like the cycle-to-cycle noise [E: form].
+- The part of the filament a move does not re-form keeps its pending relaxation (the
+  ``exp(-d / 2 relax_move_scale)`` weight), rescaled to the spread of the conductance the cell
+  now has (a filament near its HRS cannot relax by the spread of its LRS) [E].
+- ``z`` stays N(0, 1) once it is (variance-preserving), so a cell programmed by a switching
+  event (a move across the range, or any path of moves adding up to it, such as a RESET then
+  a SET to a level, or an iterative write-verify like the one behind the aihwkit fit) relaxes
+  with the cited sigma(g) at whatever conductance it was left: from a settled cell a move
+  across the whole range gives ``sqrt(1 - exp(-1 / relax_move_scale))`` of it (99.7 % at the
+  default 0.2), and further moves bring it closer still.
+- The update composes: a move made in two parts gives exactly the distribution of ``z`` of
+  the whole move (the circuit simulation may split a pulse into steps).
+
+As time ``dt`` passes (``relax_cells``), a fraction ``1 - exp(-dt / relax_tau)`` of the pending
+part is carried out, the state clipped to [0, 1] (relaxation stops at a bound). The state thus
+never leaves [0, 1], and zero elapsed time changes nothing.
 """
 
 from __future__ import annotations
@@ -189,6 +216,16 @@ class DeviceParams:
     relax_t_sigma: float = 1.0
     """Time after programming at which ``relax_poly`` gives the spread (s); 1 s, the first time
     point of the aihwkit ReRamWan2022 fits [F]."""
+    relax_move_scale: float = 0.2
+    """Move of the state (fraction of the cell's range, dimensionless, in (0, 1]) that sets how
+    much of the filament's pending relaxation a pulse redraws: a move d redraws a variance
+    fraction 1 - exp(-d / relax_move_scale) of the cited spread and keeps the rest (module
+    docstring). 0.2 [E]: no measurement of relaxation against the size of the programming
+    move was found. With it a switching event across the range redraws >= 99.3 % of the
+    variance (the cited spread to 0.3 %), while a corrective move of the size of the cited
+    spread itself (at most 6 % of the range) adds about half of it, so re-programming after
+    relaxation narrows the distribution as Wan 2022 reports. A settled cell moved by a single
+    short step relaxes less than the cited spread."""
 
     def __post_init__(self) -> None:
         _in_range("g_min", self.g_min, 0.0, 1.0, low_open=True, unit="S")
@@ -220,6 +257,7 @@ class DeviceParams:
         _check_relax_poly(self.relax_poly)
         _in_range("relax_tau", self.relax_tau, 1e-9, 1e9, unit="s")
         _in_range("relax_t_sigma", self.relax_t_sigma, 0.0, 1e9, low_open=True, unit="s")
+        _in_range("relax_move_scale", self.relax_move_scale, 0.0, 1.0, low_open=True)
         # With spread, the bounds of one cell must not cross: keep ln(g_max/g_min) > 12 sigma.
         if self.d2d_sigma > 0 and math.log(self.g_max / self.g_min) <= 12.0 * self.d2d_sigma:
             raise ValueError(
@@ -326,7 +364,7 @@ KernelConstants = namedtuple(
     "KernelConstants",
     "v_set v_reset v_set_ref v_reset_ref t_ref levels_set levels_reset a_set a_reset "
     "alpha_set alpha_reset c2c_sigma iv_v0 v_form t_form v_form_slope cc_sigma g_max "
-    "relax_poly relax_scale",
+    "relax_poly relax_scale relax_move_scale",
 )
 
 
@@ -341,6 +379,7 @@ def kernel_constants(params: DeviceParams) -> KernelConstants:
         float(params.t_form), float(params.v_form_slope), float(params.cc_sigma),
         float(params.g_max), _padded_relax_poly(params),
         1.0 / -math.expm1(-params.relax_t_sigma / params.relax_tau),
+        float(params.relax_move_scale),
     )
 
 
@@ -384,8 +423,8 @@ def _compliance_landing(cap, g_lo, g_hi, k, rng):
 
 
 @njit(cache=True)
-def _relaxation_offset(w, g_lo, g_hi, k, rng):
-    """Pending relaxation drawn for a cell just programmed to state w (stays within [0, 1])."""
+def _relaxation_sigma_w(w, g_lo, g_hi, k):
+    """s * sigma_w: the pending-relaxation spread of a cell at state w, in state units."""
     x = min(max((g_lo + w * (g_hi - g_lo)) / k.g_max, 0.0), 1.0)
     sigma = 0.0
     power = 1.0
@@ -394,8 +433,31 @@ def _relaxation_offset(w, g_lo, g_hi, k, rng):
         power *= x
     if sigma <= 0.0:
         return 0.0
-    sigma_w = k.relax_scale * sigma * k.g_max / (g_hi - g_lo)
-    return min(max(w + sigma_w * rng.standard_normal(), 0.0), 1.0) - w
+    return k.relax_scale * sigma * k.g_max / (g_hi - g_lo)
+
+
+@njit(cache=True)
+def _relaxation_offset(w_before, w, pending, full, g_lo, g_hi, k, rng):
+    """Pending relaxation of a cell a pulse just moved from state ``w_before`` (pending
+    relaxation ``pending``) to ``w``: the Ornstein-Uhlenbeck update of the normalised offset
+    in the distance moved (module docstring); ``full`` redraws it (forming). Not clipped:
+    ``relax_cells`` stops the state at its bounds.
+    """
+    sigma = _relaxation_sigma_w(w, g_lo, g_hi, k)
+    if sigma <= 0.0:
+        return 0.0
+    d = abs(w - w_before)
+    if full:
+        keep, fresh = 0.0, 1.0
+    else:
+        keep = math.exp(-0.5 * d / k.relax_move_scale)
+        fresh = math.sqrt(-math.expm1(-d / k.relax_move_scale))
+    z = fresh * rng.standard_normal()
+    if keep > 0.0 and pending != 0.0:
+        sigma_before = _relaxation_sigma_w(w_before, g_lo, g_hi, k)
+        if sigma_before > 0.0:
+            z += keep * pending / sigma_before
+    return sigma * z
 
 
 @njit(cache=True)
@@ -403,8 +465,8 @@ def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, 
                   k, rng):
     """Move every cell (flat arrays, in place) by the voltage it saw for ``duration`` seconds.
 
-    ``relax`` (pending relaxation per cell) is redrawn for every cell that moves, unless it is
-    empty (relaxation not tracked).
+    ``relax`` (pending relaxation per cell) is updated for every cell that moves, by how far it
+    moved (``_relaxation_offset``), unless it is empty (relaxation not tracked).
     """
     track = relax.size > 0
     for c in range(w.size):
@@ -423,9 +485,11 @@ def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, 
                             w[c] = 0.0  # even the HRS exceeds i_cc: the limiter holds it there
                         elif cap < 1.0:
                             w[c] = _compliance_landing(cap, g_lo[c], g_hi[c], k, rng)
-                    if track:
-                        relax[c] = _relaxation_offset(w[c], g_lo[c], g_hi[c], k, rng)
+                    if track:  # forming creates the filament: a full switching event
+                        relax[c] = _relaxation_offset(0.0, w[c], 0.0, True, g_lo[c],
+                                                      g_hi[c], k, rng)
             continue
+        before = w[c]
         if v > k.v_set:
             cap = 1.0
             if i_cc > 0.0:
@@ -460,7 +524,8 @@ def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, 
         else:
             continue
         if track:
-            relax[c] = _relaxation_offset(w[c], g_lo[c], g_hi[c], k, rng)
+            relax[c] = _relaxation_offset(before, w[c], relax[c], False, g_lo[c], g_hi[c], k,
+                                          rng)
 
 
 def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
@@ -472,8 +537,8 @@ def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
     ``i_compliance`` (A) limits SET (and forming); None means no limit. Cycle-to-cycle noise,
     compliance-landing spread and relaxation offsets are drawn from ``rng`` (per cell that
     moves, in cell order), so a seeded generator gives a reproducible pulse sequence.
-    ``relax_pending`` (shaped like ``w``), if given, receives a fresh pending relaxation
-    (state units) for every cell that moves; ``relax_cells`` later carries it out.
+    ``relax_pending`` (shaped like ``w``), if given, is updated (state units) for every cell
+    that moves, by how far it moved (module docstring); ``relax_cells`` later carries it out.
     """
     if not (math.isfinite(duration) and duration >= 0.0):
         raise ValueError(f"duration = {duration!r} s is outside the allowed range [0, inf) s")
@@ -504,13 +569,15 @@ def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
 def relax_cells(w: np.ndarray, relax_pending: np.ndarray, seconds: float,
                 tau: float) -> None:
     """Let ``seconds`` pass: carry out a fraction 1 - exp(-seconds/tau) of every cell's pending
-    relaxation, in place (both arrays shaped alike). Zero seconds change nothing; the state
-    stays in [0, 1] because it moves toward ``w + relax_pending``, which lies in [0, 1].
+    relaxation, in place (both arrays shaped alike). Zero seconds change nothing. The state
+    moves toward ``w + relax_pending`` and stops at a bound (a filament offset pointing past
+    the bound is not carried out); within one interval between pulses every cell moves one way,
+    so splitting the time into parts gives the same state.
     """
     if not (math.isfinite(seconds) and seconds >= 0.0):
         raise ValueError(f"seconds = {seconds!r} s is outside the allowed range [0, inf) s")
     if seconds == 0.0:
         return
     step = relax_pending * -math.expm1(-seconds / tau)
-    np.clip(w + step, 0.0, 1.0, out=w)  # the clip only catches rounding at a bound
+    np.clip(w + step, 0.0, 1.0, out=w)
     relax_pending -= step

@@ -12,8 +12,11 @@ Post-programming relaxation: ``analog`` carries the aihwkit ReRamWan2022 1 s pol
 own g_max of 40 µS, sigma 0.72-2.3 µS over 1-40 µS [F]. No relaxation data exist for the binary
 devices; they get the same polynomial in g/g_max, scaled by their own g_max (aihwkit's rule for
 another g_max) [E]: sigma 1.3-5.8 µS over 1-100 µS (binary), 0.13-0.58 µS over 0.1-10 µS
-(high_r), 2.8 % of g_max at the LRS. At a bound the offset is clipped, so a cell sitting at
+(high_r), 2.8 % of g_max at the LRS. Relaxation stops at a bound, so a cell sitting at
 its HRS bound relaxes upward only (binary: by ≈0.5 µS on average, half its 1 µS HRS).
+A switching event across the range draws the full spread (every binary switch; about 100
+reference pulses of ``analog``); a small corrective move d of a settled cell adds only about
+sigma(g) sqrt(d / 0.2) (``relax_move_scale`` 0.2 of the range [E], ``device.py``).
 
 Thresholds are estimates [E] chosen so that the reference ±1.3 V pulses switch and a V/2
 half-selected cell (±0.65 V) does not.
