@@ -81,3 +81,19 @@ def test_import_xbarlab_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60).stdout.split()
     assert out == ["False", "True"]
+
+
+@pytest.mark.parametrize("bench_name", ["classic", "default", "keysight"])
+def test_reads_after_a_pulse_measure_the_cell_the_pulse_switched(bench_name):
+    """A pulse reprograms the pulsing SMU (the 2450 ends it with its output off): the next read
+    must set that SMU up again, not trust the bench's record and read 0 A."""
+    with xbarlab.open_bench(bench_name) as bench:
+        world = world_of(bench_name)
+        healthy = np.argwhere(world.array.defect_map() == 0)
+        row, col = (int(k) for k in healthy[0])
+        width = 1e-3  # the 2450's shortest pulse
+        bench.pulse(row, col, 1.3, width, "v/2")
+        after = bench.read(row, col, 0.2, "ground")
+        truth = world.conductance()[row, col]
+    assert truth > 50e-6  # the SET switched the cell to its low-resistance state
+    assert abs(after.current / 0.2 - truth) / truth < 0.05

@@ -151,7 +151,13 @@ class MatrixRouting:
             raise ValueError(f"{terminal} cannot pulse {pulsed} so: {error}") from error
         self._check_assignment(assignment, "pulse bias")
         self._apply(assignment, limit)
-        self.channels[terminal].pulse(v_pulse, width, count, period)
+        try:
+            self.channels[terminal].pulse(v_pulse, width, count, period)
+        finally:
+            # A pulse reprograms the SMU's source (and some models end it with the output
+            # off), so what the bench last told this terminal no longer holds: forget it, and
+            # the next operation sets level, limit and output again instead of trusting them.
+            self._sources[terminal] = Source(lines=self._sources[terminal].lines)
         return energy
 
     def relay_mismatches(self) -> list[str]:
