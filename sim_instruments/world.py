@@ -54,7 +54,11 @@ MAX_NEWTON_STEPS = 6  # per active set; one suffices for a linear network
 # A terminal whose small-signal conductance to the rest of the bench is below this sees an
 # open circuit (no cell, however pristine, is below 1e-10 S; solver residuals are ~1e-20 S).
 OPEN_CIRCUIT_S = 1e-15
-MAX_ACTIVE_SET_ROUNDS = 50
+# The active set changes one terminal at a time, so a bench whose every line driver reaches
+# its limit (a 128x128 board: 256 drivers) needs a change per terminal; the budget scales with
+# the terminal count. A set seen before means the changes cycle, which is reported at once.
+MAX_CHANGES_PER_TERMINAL = 4
+MIN_ACTIVE_SET_CHANGES = 50
 # Limit violations within this relative margin of the worst one are a tie.
 TIE_RTOL = 1e-9
 # While cells switch, time advances in steps within which no terminal voltage moves by more than
@@ -370,7 +374,9 @@ class World:
         terminal of unknown voltage with a target current; a current source over its voltage
         limit is a voltage source at that limit. Newton steps with the unit-voltage responses
         (one batched solve; exact in one step for a linear network) meet the targets; the set
-        is updated until no terminal breaks a limit.
+        is updated until no terminal breaks a limit. The set changes one terminal at a time
+        within a budget that scales with the terminal count; a floating group of limited
+        terminals whose currents cannot cancel releases the terminal its voltage reaches first.
         """
         with self.lock:
             if not noise and self._op is not None and self._op_version == self.version:
@@ -391,7 +397,10 @@ class World:
             floor = ROUNDING * max(np.abs(volts).max(initial=0.0), 1.0) * net.g.max(initial=0.0)
             newton_steps = 0
             forced: set[str] = set()  # current sources driven past their voltage limit
-            for _ in range(MAX_ACTIVE_SET_ROUNDS):
+            budget = max(MIN_ACTIVE_SET_CHANGES, MAX_CHANGES_PER_TERMINAL * len(keys))
+            changes = 0
+            seen = {self._set_signature(active, forced)}
+            while True:
                 currents, inflow, v_end, r_end = self._evaluate(
                     net, volts[None, :], noise and not active
                 )
@@ -410,7 +419,7 @@ class World:
                             unit[np.arange(len(missing)), missing] = 1.0
                             rows = self._evaluate(net, unit, False, linear=True)[0]
                             responses.update(zip(missing, rows, strict=True))
-                        jac = np.array([[responses[u][t] for u in cols] for t in cols])
+                        jac = self._jacobian(responses, cols)
                         dead = np.abs(np.diag(jac)) < OPEN_CIRCUIT_S
                         missed = np.abs(residual) > tolerance
                         for k in np.array(free)[dead & missed]:  # current into an open circuit
@@ -421,11 +430,34 @@ class World:
                             step = np.linalg.lstsq(sub, residual[live], rcond=None)[0]
                             volts[np.array(cols)[live]] += step
                         continue
-                if not self._update_active_set(states, keys, volts, currents, active, forced):
+                    # targets still missed: a floating group of limited terminals whose
+                    # currents cannot cancel changes first
+                    floating = (
+                        np.abs(residual).max() > tolerance
+                        and all(c in responses for c in cols)
+                        and self._float_component(
+                            states, free, cols, self._jacobian(responses, cols), target, volts,
+                            active,
+                        )
+                    )
+                else:
+                    floating = False
+                if not floating and not self._update_active_set(
+                    states, keys, volts, currents, active, forced
+                ):
                     break
                 newton_steps = 0
-            else:  # pragma: no cover - a finite active set cannot cycle for a passive network
-                raise RuntimeError("compliance active set did not settle")
+                changes += 1
+                signature = self._set_signature(active, forced)
+                if signature in seen or changes > budget:
+                    why = "went back to an earlier set"
+                    if signature not in seen:
+                        why = f"took more than {budget} changes"
+                    raise RuntimeError(
+                        f"compliance active set did not settle: {why} "
+                        f"({len(active)} of {len(keys)} terminals limited)"
+                    )
+                seen.add(signature)
             if noise and active:
                 currents, inflow, v_end, r_end = self._evaluate(net, volts[None, :], True)
                 currents = currents[0]
@@ -446,6 +478,77 @@ class World:
             if not noise:
                 self._op, self._op_version = op, self.version
             return op
+
+    @staticmethod
+    def _jacobian(responses, cols) -> np.ndarray:
+        """d(current of terminal t) / d(voltage of terminal u) over the limited terminals."""
+        return np.array([[responses[u][t] for u in cols] for t in cols])
+
+    @staticmethod
+    def _float_component(states, free, cols, jac, target, volts, active) -> bool:
+        """Resolve terminals whose every source is current-limited with no common mode.
+
+        A group of current-limited terminals tied to nothing else (every line between them
+        floats) has no fixed voltage: its currents must cancel. When their targets do not, the
+        group's voltage runs in the direction of the net current until the first terminal
+        changes: a clamped voltage source meets its level (it is released) or a current source
+        meets its voltage limit (it holds the limit). That change is made here; False when no
+        such group exists (or none can change: no finite operating point).
+        """
+        n = len(free)
+        coupled = np.abs(jac) > OPEN_CIRCUIT_S
+        group = np.zeros(n, dtype=int) - 1
+        for start in range(n):  # connected groups of the current-limited terminals
+            if group[start] >= 0:
+                continue
+            group[start], todo = start, [start]
+            while todo:
+                u = todo.pop()
+                for t in np.flatnonzero((coupled[u] | coupled[:, u]) & (group < 0)):
+                    group[t] = start
+                    todo.append(t)
+        scale = np.abs(jac).max(initial=0.0)
+        for g in np.unique(group):
+            members = np.flatnonzero(group == g)
+            if np.abs(jac[:, members].sum(axis=1)).max() > 1e-9 * scale:
+                continue  # tied to a fixed voltage: the group's voltage is set
+            excess = target[members].sum()
+            tol = 1e-9 * np.abs(target[members]).max(initial=0.0)
+            if abs(excess) <= tol:
+                continue
+            up = np.sign(excess)  # the group's voltage runs this way
+            best, event = np.inf, None
+            for m in members:
+                k, i = free[m], cols[m]
+                state = states[k]
+                if state.func == "V" and np.sign(target[m]) == up:
+                    t, change = up * (state.level - volts[i]), None
+                elif state.func == "I" and np.isfinite(state.limit_v):
+                    t, change = up * (up * state.limit_v - volts[i]), ("V", up * state.limit_v)
+                else:
+                    continue
+                if t < best:
+                    best, event = t, (k, i, change)
+            if event is None:
+                continue
+            k, i, change = event
+            volts[np.array(cols)[members]] += up * max(best, 0.0)
+            if change is None:
+                del active[k]
+                volts[i] = states[k].level
+            else:
+                active[k] = change
+                volts[i] = change[1]
+            return True
+        return False
+
+    @staticmethod
+    def _set_signature(active, forced) -> tuple:
+        """The active set as a hashable value: which terminals are limited, and how."""
+        return (
+            frozenset((k, kind, float(target)) for k, (kind, target) in active.items()),
+            frozenset(forced),
+        )
 
     def _acting(self) -> dict[str, TerminalState]:
         """Every terminal that is a source now (on, or off in a 0 V / 0 A off state)."""
