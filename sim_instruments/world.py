@@ -437,7 +437,7 @@ class World:
                         and all(c in responses for c in cols)
                         and self._float_component(
                             states, free, cols, self._jacobian(responses, cols), target, volts,
-                            active,
+                            active, forced,
                         )
                     )
                 else:
@@ -485,14 +485,15 @@ class World:
         return np.array([[responses[u][t] for u in cols] for t in cols])
 
     @staticmethod
-    def _float_component(states, free, cols, jac, target, volts, active) -> bool:
+    def _float_component(states, free, cols, jac, target, volts, active, forced) -> bool:
         """Resolve terminals whose every source is current-limited with no common mode.
 
         A group of current-limited terminals tied to nothing else (every line between them
         floats) has no fixed voltage: its currents must cancel. When their targets do not, the
         group's voltage runs in the direction of the net current until the first terminal
         changes: a clamped voltage source meets its level (it is released) or a current source
-        meets its voltage limit (it holds the limit). That change is made here; False when no
+        meets its voltage limit (it holds the limit; not one already driven past it, which
+        goes wherever it is driven). That change is made here; False when no
         such group exists (or none can change: no finite operating point).
         """
         n = len(free)
@@ -523,7 +524,7 @@ class World:
                 state = states[k]
                 if state.func == "V" and np.sign(target[m]) == up:
                     t, change = up * (state.level - volts[i]), None
-                elif state.func == "I" and np.isfinite(state.limit_v):
+                elif state.func == "I" and np.isfinite(state.limit_v) and k not in forced:
                     t, change = up * (up * state.limit_v - volts[i]), ("V", up * state.limit_v)
                 else:
                     continue

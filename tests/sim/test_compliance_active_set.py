@@ -71,6 +71,19 @@ def test_board_rows_at_half_v_columns_at_zero(open_bench):
     assert_physical(world, op)
 
 
+def test_limited_drivers_on_floating_lines_cannot_all_be_at_their_limits(open_bench):
+    """Rows floating, two columns pushing at 1 V, two sinking at 0 V, one at 0.5 V, all at
+    100 nA: four drivers at their limits cancel, so the 0.5 V driver holds its level with no
+    current (it is not reported at a limit it does not reach)."""
+    _, lib = open_bench(text=small_board_text(6, 6), read_noise="false")
+    world = lib.world
+    drive(world, 6, 6, [None] * 6, [None, 0.0, 0.0, 1.0, 1.0, 0.5], [1e-7] * 12)
+    op = world.operating_point()
+    assert op.compliance == {"board.8", "board.9", "board.10", "board.11"}
+    assert op.voltage["board.12"] == 0.5 and abs(op.current["board.12"]) < 1e-15
+    assert_physical(world, op)
+
+
 @settings(
     max_examples=40,
     deadline=None,
