@@ -71,6 +71,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from xbarlab.protocols.plots import run_plot_path
 from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, hold, program_cell
+from xbarlab.protocols.recording import recorded_batches
 
 from xbarlab.bench.protocols import register_protocol
 from xbarlab.safety import signals_held
@@ -325,13 +326,7 @@ def _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
     mask[box] = True
     conductance = np.full((bench.rows, bench.cols), np.nan)
     progress.start(int(mask.sum()), f"{phase}: re-reading")
-    for batch in bench.iter_read_batches(v_read, read_scheme, mask=mask):
-        with signals_held():
-            run.record_points([
-                {"row": r.row, "col": r.col, "operation": "read", "voltage": r.voltage,
-                 "current": r.current, "compliance": r.compliance, "t": r.timestamp}
-                for r in batch
-            ])
+    for batch in recorded_batches(run, bench.iter_read_batches(v_read, read_scheme, mask=mask)):
         for r in batch:
             conductance[r.row, r.col] = r.conductance
         progress.advance(len(batch))

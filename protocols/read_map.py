@@ -47,10 +47,10 @@ from collections import Counter
 
 import numpy as np
 from xbarlab.protocols.plots import run_plot_path, save_heatmap
+from xbarlab.protocols.recording import recorded_batches
 
 from xbarlab.bench import READ_SCHEMES
 from xbarlab.bench.protocols import register_protocol
-from xbarlab.safety import signals_held
 
 UNSELECTED_ROW_LEVEL = {"v/2": 1 / 2, "v/3": 1 / 3}
 """Unselected-row level as a fraction of the read voltage (sensed column at 0 V)."""
@@ -152,16 +152,7 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
         skip = {cell for cell, n in counts.items() if n > k}
         batches = bench.iter_read_batches(v_read, scheme, selection, skip=skip,
                                           current_limit=current_limit)
-        while True:
-            with signals_held():  # a reading taken is a reading stored, even on Ctrl-C
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                run.record_points([
-                    {"row": r.row, "col": r.col, "operation": "read", "voltage": r.voltage,
-                     "current": r.current, "compliance": r.compliance, "t": r.timestamp}
-                    for r in batch
-                ])
+        for batch in recorded_batches(run, batches):
             counts.update((r.row, r.col) for r in batch)
             progress.advance(len(batch))
     sums = np.zeros((bench.rows, bench.cols))

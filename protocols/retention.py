@@ -34,6 +34,7 @@ import time
 import numpy as np
 from xbarlab.protocols.plots import run_plot_path, save_curves
 from xbarlab.protocols.read_map import parse_cells
+from xbarlab.protocols.recording import recorded_batches
 
 from xbarlab.bench import PULSE_SCHEMES, READ_SCHEMES
 from xbarlab.bench.protocols import register_protocol
@@ -57,16 +58,7 @@ def read_cells(bench, run, mask, v_read, scheme, current_limit) -> np.ndarray:
     elsewhere."""
     g = np.full(mask.shape, np.nan)
     batches = bench.iter_read_batches(v_read, scheme, mask, current_limit=current_limit)
-    while True:
-        with signals_held():
-            batch = next(batches, None)
-            if batch is None:
-                break
-            run.record_points([
-                {"row": r.row, "col": r.col, "operation": "read", "voltage": r.voltage,
-                 "current": r.current, "compliance": r.compliance, "t": r.timestamp}
-                for r in batch
-            ])
+    for batch in recorded_batches(run, batches):
         for r in batch:
             g[r.row, r.col] = r.conductance
     return g

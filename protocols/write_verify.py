@@ -52,6 +52,7 @@ from xbarlab.protocols.programming import (
     hold,
     program_cell,
 )
+from xbarlab.protocols.recording import recorded_batches
 
 from xbarlab.bench.protocols import register_protocol
 from xbarlab.safety import signals_held
@@ -189,13 +190,8 @@ def _read_cells(bench, run, progress, phase, cells, v_read, read_scheme, reads) 
     total = np.zeros(mask.shape)
     progress.start(len(cells) * reads, f"{phase}: re-reading")
     for _ in range(reads):
-        for batch in bench.iter_read_batches(v_read, read_scheme, mask=mask):
-            with signals_held():
-                run.record_points([
-                    {"row": r.row, "col": r.col, "operation": "read", "voltage": r.voltage,
-                     "current": r.current, "compliance": r.compliance, "t": r.timestamp}
-                    for r in batch
-                ])
+        for batch in recorded_batches(run, bench.iter_read_batches(v_read, read_scheme,
+                                                                     mask=mask)):
             for r in batch:
                 total[r.row, r.col] += r.conductance
             progress.advance(len(batch))
