@@ -168,26 +168,12 @@ def test_the_png_is_written_beside_the_store(outcome):
         assert png.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-class StopAfter(Progress):
-    """A progress that raises KeyboardInterrupt after `steps` steps (an interrupted run)."""
-
-    def __init__(self, steps: int):
-        super().__init__(show=False)
-        self.left = steps
-
-    def advance(self, steps: int = 1) -> None:
-        super().advance(steps)
-        self.left -= steps
-        if self.left <= 0:
-            raise KeyboardInterrupt
-
-
-def test_an_interrupted_run_resumes_without_redoing_finished_cells(tmp_path):
+def test_an_interrupted_run_resumes_without_redoing_finished_cells(tmp_path, stop_after):
     path = write_board(tmp_path, 4, 3)
     store = tmp_path / "store"
     params = {"rows": 3, "cols": 3, "shared_amplitudes": True, **BOARD}
     with pytest.raises(KeyboardInterrupt):
-        play(path, store, progress=StopAfter(9 + 5), **params)  # 9 preparations, 5 cells
+        play(path, store, progress=stop_after(9 + 5), **params)  # 9 preparations, 5 cells
     with RunStore(store) as runs:
         run = runs.open_run(1)
         assert run.status == "aborted"
