@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
-def _real(field: str, value: object) -> float:
+def finite_real(field: str, value: object) -> float:
+    """`value` as a float if it is a finite real number (not a bool); else raise naming `field`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{field} must be a real number, got {value!r}")
     number = float(value)
@@ -35,7 +36,7 @@ class InRange:
     unit: str = ""
 
     def __call__(self, field: str, value: object) -> float:
-        number = _real(field, value)
+        number = finite_real(field, value)
         if not self.low <= number <= self.high:
             raise ValueError(
                 f"{field} = {value!r}{_unit(self.unit)} is outside the allowed range "
@@ -53,7 +54,7 @@ class ZeroOrInRange:
     unit: str = ""
 
     def __call__(self, field: str, value: object) -> float:
-        number = _real(field, value)
+        number = finite_real(field, value)
         if number != 0.0 and not self.low <= number <= self.high:
             raise ValueError(
                 f"{field} = {value!r}{_unit(self.unit)} is outside the allowed values 0 or "
@@ -112,7 +113,7 @@ class OneOfNumbers:
     rel_tol: float = 1e-9
 
     def __call__(self, field: str, value: object) -> float:
-        number = _real(field, value)
+        number = finite_real(field, value)
         for choice in self.choices:
             if math.isclose(number, choice, rel_tol=self.rel_tol):
                 return choice

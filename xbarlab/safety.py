@@ -19,8 +19,6 @@ Units are SI base units: volts, amperes, seconds, joules.
 
 from __future__ import annotations
 
-import math
-import numbers
 import signal
 import sys
 import threading
@@ -29,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from xbarlab.drivers.validators import finite_real
 from xbarlab.interfaces import ArrayBoard, SourceMeasureChannel, SwitchMatrix
 
 if TYPE_CHECKING:
@@ -110,7 +109,7 @@ class SafetyGuard:
 
     def check_compliance(self, quantity: str, amperes: float) -> float:
         """A current limit: 0 < I <= max_compliance."""
-        value = _finite(quantity, amperes)
+        value = finite_real(quantity, amperes)
         if value <= 0:
             raise ValueError(f"{quantity} = {value!r} A must be > 0 (a compliance is required)")
         return self._check(
@@ -127,7 +126,7 @@ class SafetyGuard:
         `max_energy`. Returns that energy bound in joules.
         """
         volts = self.check_voltage(f"pulse voltage on {where}", volts)
-        width = _finite(f"pulse width on {where}", width)
+        width = finite_real(f"pulse width on {where}", width)
         if width <= 0:
             raise ValueError(f"pulse width on {where} = {width!r} s must be > 0")
         self._check(
@@ -145,7 +144,7 @@ class SafetyGuard:
         return self._check(quantity, joules, "limits.max_energy", self.limits.max_energy, "J")
 
     def _check(self, quantity: str, value: float, limit: str, allowed: float, unit: str) -> float:
-        value = _finite(quantity, value)
+        value = finite_real(quantity, value)
         if abs(value) > allowed:
             violation = Violation(limit, quantity, value, allowed, unit)
             if not self.record_violations:
@@ -193,16 +192,7 @@ def read_back_current_limit(name: str, channel: Any) -> float:
             f"{name} ({type(channel).__name__}) cannot report its current limit "
             "(no read_current_limit); refusing to turn its output on"
         )
-    return _finite(f"current limit reported by {name}", read())
-
-
-def _finite(quantity: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{quantity} must be a real number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{quantity} = {value!r} must be a finite number")
-    return number
+    return finite_real(f"current limit reported by {name}", read())
 
 
 # ------------------------------------------------------------------------ shutdown
