@@ -52,6 +52,7 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     """One 2400-series SourceMeter; the instrument is its own (single) source-measure channel."""
 
     catalog_name = "keithley2400"
+    max_sweep_points = MAX_LIST_POINTS
     timeout_ms = 5000
     identity_pattern = re.compile(r"MODEL\s+(" + "|".join(MODELS) + r")\b")
     expected_identity = "a Keithley 2400-series SourceMeter (MODEL " + "/".join(MODELS) + ")"

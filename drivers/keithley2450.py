@@ -51,6 +51,7 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     """One Keithley 2450 (native SCPI); the instrument is its own source-measure channel."""
 
     catalog_name = "keithley2450"
+    max_sweep_points = MAX_LIST_POINTS
     timeout_ms = 5000
     identity_pattern = re.compile(r"MODEL\s+(2450)\b")
     expected_identity = "a Keithley 2450 SourceMeter (*IDN? with 'MODEL 2450')"

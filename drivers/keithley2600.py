@@ -73,6 +73,8 @@ def _tsp_bool(text: str) -> bool:
 class Keithley2600Channel(InstrumentChannel, SmuChannel):
     """One SMU channel (`smua` or `smub`) of a 2600B."""
 
+    max_sweep_points = MAX_SWEEP_POINTS
+
     nplc = Setting(
         get="print({ch}.measure.nplc)",
         set="{ch}.measure.nplc = {value}",

@@ -67,6 +67,7 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
     """One channel (1 or 2) of a B2900."""
 
     limits = LIMITS
+    max_sweep_points = MAX_LIST_POINTS
     output_header = ":OUTP{ch}"
     nplc = Setting(
         get=":SENS{ch}:CURR:NPLC?",

@@ -105,6 +105,8 @@ class SmuChannel:
     """Template for one source-measure channel; see the module docstring."""
 
     limits: SmuLimits
+    max_sweep_points: ClassVar[int]
+    """Most levels one `sweep` takes (the model's list or buffer size)."""
     ramp_step_voltage: ClassVar[float] = 0.5
     """Largest voltage step at shutdown, in volts."""
     ramp_step_current: ClassVar[float] = 1e-3

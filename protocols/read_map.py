@@ -24,14 +24,28 @@ with ``v_read`` on row i and column j sensed at 0 V:
   is recorded too (``conductance_raw``).
   The correction removes the half-selected currents' mean, not their read noise: a cell that
   shares its column with a low-resistance cell keeps that neighbour's noise (u g_k sigma_read),
-  which bounds the accuracy of any half-select read of a high-resistance cell.
+  which bounds the accuracy of one half-select reading of a high-resistance cell (averaging
+  is the remedy: ``precision``).
 
-``reads`` > 1 reads the map that many times (pass by pass) and averages each cell's current:
-read noise falls as 1/sqrt(reads), the half-selected neighbours' included.
+``reads`` > 1 takes that many readings of each cell under one bias state (`Bench.read_repeated`:
+list sweeps of the sensing SMU, up to its list size per round trip) and averages them: read
+noise falls as 1/sqrt(reads), the half-selected neighbours' included.
 
-Each reading is committed to the run as it arrives, with Ctrl-C and SIGTERM held between taking
-it and committing it, so an interrupted map loses nothing it measured and a resumed run takes
-only the readings still missing (cells with fewer than ``reads``). The maps recorded at the
+``precision`` > 0 sets a target for every cell: the standard error of its conductance at most
+that fraction of the value. The first pass takes at least `SPREAD_READS` readings a cell, so
+the spread of the readings is known; each cell's standard error follows from the spreads
+(`conductance_estimate`: under V/2 and V/3 it includes the column's other readings, through the
+correction); then rounds of further readings go where they lower the worst errors most, up to
+``max_reads`` a cell. Under V/2 and V/3 this is what reading a high-resistance cell beside a
+low-resistance one takes: that neighbour's read noise (u g_k sigma_read per reading) can be
+larger than the cell's own signal, and only averaging removes it. The maps ``conductance_stderr``
+and ``readings`` are recorded, and ``cells_short_of_precision`` counts cells left above the
+target when they reached ``max_reads``.
+
+Each burst of readings is committed to the run as it arrives, with Ctrl-C and SIGTERM held
+between taking it and committing it, so an interrupted map loses nothing it measured and a
+resumed run takes only the readings still missing (cells with fewer than ``reads``; with a
+precision target, the plan is made again from every stored reading). The maps recorded at the
 end cover every cell read in this run, across resumptions, and a PNG heat map goes next to the
 run store (`plots.run_plot_path`).
 
@@ -43,7 +57,6 @@ text/CSV of 0/1, true = read; e.g. a defect map), and minus the bench file's mas
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 import numpy as np
 from xbarlab.protocols.plots import run_plot_path, save_heatmap
@@ -54,6 +67,17 @@ from xbarlab.bench.protocols import register_protocol
 
 UNSELECTED_ROW_LEVEL = {"v/2": 1 / 2, "v/3": 1 / 3}
 """Unselected-row level as a fraction of the read voltage (sensed column at 0 V)."""
+SPREAD_READS = 8
+"""Readings per cell in the first pass of a map with a precision target: enough to estimate the
+spread of the readings."""
+PRECISION_ROUNDS = 4
+"""Rounds of further readings toward a precision target; each re-estimates the spread."""
+PRECISION_MARGIN = 1.3
+"""Readings taken beyond the estimate of what the precision needs (the spread is estimated)."""
+PLAN_STEPS = 10_000
+"""Most count increases one column's reading plan makes (each raises one count by half)."""
+MAX_READS_LIMIT = 1_000_000
+"""Largest ``max_reads`` accepted."""
 
 
 def parse_cells(text: str, rows: int, cols: int, parameter: str = "cells") -> np.ndarray:
@@ -111,63 +135,117 @@ def half_select_corrected(currents: np.ndarray, v_read: float, scheme: str) -> n
     ``ground`` and ``float``: I / V. ``v/2`` and ``v/3``: each column's half-selected currents
     removed as the module docstring derives; columns with no reading stay NaN.
     """
+    return conductance_estimate(currents, np.zeros_like(currents), v_read, scheme)[0]
+
+
+def conductance_estimate(currents: np.ndarray, variances: np.ndarray, v_read: float,
+                         scheme: str) -> tuple[np.ndarray, np.ndarray]:
+    """Conductances and their standard errors from mean sensed currents (NaN = not read) and
+    the variances of those means (NaN = unknown), read with `scheme`.
+
+    ``v/2``, ``v/3``: ``g_ij = (I_ij - u c_j sum_k I_kj) / (V - u)`` with
+    ``c_j = n / (count_j (V - u + n u))`` (the module docstring's correction; ``count_j`` of the
+    column's n cells read), so the variance adds the column's other readings, weighted by
+    ``u c_j``, to the cell's own:
+    ``((1 - u c_j)^2 v_ij + (u c_j)^2 sum_{k != i} v_kj) / (V - u)^2``.
+    """
     if scheme not in UNSELECTED_ROW_LEVEL:
-        return currents / v_read
+        return currents / v_read, np.sqrt(variances) / abs(v_read)
     u = UNSELECTED_ROW_LEVEL[scheme] * v_read
     n = currents.shape[0]
     read = np.isfinite(currents)
     count = read.sum(axis=0)
-    column_sum = np.where(read, currents, 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        read_sum_g = column_sum / (v_read - u + n * u)
-        total_g = np.where(count > 0, read_sum_g * n / np.maximum(count, 1), np.nan)
-    return (currents - u * total_g[None, :]) / (v_read - u)
+        weight = np.where(count > 0, n / (np.maximum(count, 1) * (v_read - u + n * u)), np.nan)
+        column_sum = np.where(read, currents, 0.0).sum(axis=0)
+        g = (currents - u * weight[None, :] * column_sum[None, :]) / (v_read - u)
+        own = np.where(read, variances, 0.0)
+        others = own.sum(axis=0)[None, :] - own
+        uc = u * weight[None, :]
+        variance = ((1 - uc) ** 2 * variances + uc**2 * others) / (v_read - u) ** 2
+    return g, np.where(read, np.sqrt(variance), np.nan)
+
+
+class ReadingStats:
+    """Count, mean and spread of the readings of every cell (sensed currents)."""
+
+    def __init__(self, shape: tuple[int, int]):
+        self.count = np.zeros(shape)
+        self._sum = np.zeros(shape)
+        self._squares = np.zeros(shape)
+        self.compliant: set[tuple[int, int]] = set()
+
+    def add(self, readings) -> None:
+        """Fold in readings (anything with row, col, current and compliance)."""
+        for r in readings:
+            self.count[r.row, r.col] += 1
+            self._sum[r.row, r.col] += r.current
+            self._squares[r.row, r.col] += r.current**2
+            if r.compliance:
+                self.compliant.add((r.row, r.col))
+
+    def mean(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.where(self.count > 0, self._sum / np.maximum(self.count, 1), np.nan)
+
+    def variance_of_mean(self) -> np.ndarray:
+        """Sample variance of each cell's readings over their count (NaN below two readings)."""
+        n = self.count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self._sum / n
+            spread = np.maximum(self._squares - n * mean**2, 0.0) / (n - 1)
+            return np.where(n >= 2, spread / n, np.nan)
 
 
 @register_protocol("read-map")
 def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
              current_limit: float = 1e-3, cells: str = "all", reads: int = 1,
-             mask: str = "") -> dict:
+             mask: str = "", precision: float = 0.0, max_reads: int = 4096) -> dict:
     """Read the selected cells (``cells`` and ``mask``, minus the chip's masked ones; see the
-    module docstring) `reads` times each at `v_read` volts with bias `scheme` (ground, float,
-    v/2, v/3); record every reading, the conductance map (S) of the mean current and a heat map
-    PNG. Returns ``cells``, ``round_trips_per_cell``, ``seconds`` and more."""
+    module docstring) at `v_read` volts with bias `scheme` (ground, float, v/2, v/3), `reads`
+    readings each; with `precision` > 0, more readings where a cell's standard error is above
+    that fraction of its conductance (up to `max_reads` a cell). Record every reading, the
+    conductance map (S), its standard errors and a heat map PNG. Returns ``cells``,
+    ``round_trips_per_cell``, ``seconds`` and more."""
     if scheme not in READ_SCHEMES:
         raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(READ_SCHEMES)}")
     if not v_read or not np.isfinite(v_read):
         raise ValueError(f"v_read = {v_read!r}: allowed a non-zero voltage within the bench's "
                          f"limit of ±{bench.spec.limits.max_voltage:g} V")
-    if reads < 1:
+    if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
         raise ValueError(f"reads = {reads!r}: allowed 1 or more (readings averaged per cell)")
+    if not (isinstance(precision, (int, float)) and 0.0 <= precision <= 0.5):
+        raise ValueError(f"precision = {precision!r}: allowed 0 (off) to 0.5 (relative "
+                         "standard error of each cell's conductance)")
+    first = max(reads, SPREAD_READS) if precision else reads
+    if isinstance(max_reads, bool) or not isinstance(max_reads, int) or not (
+            first <= max_reads <= MAX_READS_LIMIT):
+        raise ValueError(f"max_reads = {max_reads!r}: allowed {first} to {MAX_READS_LIMIT} "
+                         "readings per cell")
     started = time.perf_counter()
     selection = parse_cells(cells, bench.rows, bench.cols)
     if mask:
         selection &= load_mask(mask, bench.rows, bench.cols)
-    counts = Counter((p.row, p.col) for p in run.points(operation="read"))
+    stats = ReadingStats((bench.rows, bench.cols))
+    stats.add(p for p in run.points(operation="read") if selection[p.row, p.col])
     wanted = bench.map_cells(selection)
-    to_read = [cell for cell in wanted if counts[cell] < reads]
-    progress.start(sum(reads - min(counts[cell], reads) for cell in wanted),
-                   f"read map ({scheme}, {v_read:g} V, {reads} read(s) per cell)")
-    for k in range(reads):  # pass k reads every cell that has fewer than k + 1 readings
-        skip = {cell for cell, n in counts.items() if n > k}
-        batches = bench.iter_read_batches(v_read, scheme, selection, skip=skip,
-                                          current_limit=current_limit)
-        for batch in recorded_batches(run, batches):
-            counts.update((r.row, r.col) for r in batch)
-            progress.advance(len(batch))
-    sums = np.zeros((bench.rows, bench.cols))
-    n = np.zeros((bench.rows, bench.cols))
-    compliant = set()
-    for point in run.points(operation="read"):
-        if selection[point.row, point.col]:
-            sums[point.row, point.col] += point.current
-            n[point.row, point.col] += 1
-            if point.compliance:
-                compliant.add((point.row, point.col))
-    with np.errstate(invalid="ignore"):
-        currents = np.where(n > 0, sums / np.maximum(n, 1), np.nan)
-    conductance = half_select_corrected(currents, v_read, scheme)
+    taken = ReadingStats((bench.rows, bench.cols))  # this invocation's readings
+    reader = _Reader(bench, run, progress, v_read, scheme, current_limit, (stats, taken))
+    reader.take({cell: first - int(stats.count[cell]) for cell in wanted
+                 if stats.count[cell] < first},
+                f"read map ({scheme}, {v_read:g} V, {first} reading(s) per cell)")
+    for k in range(PRECISION_ROUNDS if precision else 0):
+        more = _readings_wanted(wanted, stats, v_read, scheme, precision, max_reads)
+        if not more:
+            break
+        reader.take(more, f"read map: round {k + 1} to {precision:.2%} standard error "
+                          f"({len(more)} cells)")
+    currents = stats.mean()
+    conductance, stderr = conductance_estimate(currents, stats.variance_of_mean(), v_read,
+                                               scheme)
     run.record_map("conductance", conductance)
+    run.record_map("conductance_stderr", stderr)
+    run.record_map("readings", np.where(selection, stats.count, np.nan))
     if scheme in UNSELECTED_ROW_LEVEL:
         run.record_map("conductance_raw", currents / v_read)
     read = np.isfinite(currents)
@@ -175,19 +253,98 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
                         f"conductance, {scheme} scheme, {v_read:g} V ({int(read.sum())} cells)",
                         "conductance (S)", log=True)
     trips = bench.round_trips()
-    reads = sum(trips.get(op, {"calls": 0})["calls"] for op in ("read", "read_row"))
+    operations = sum(trips.get(op, {"calls": 0})["calls"] for op in ("read", "read_row"))
     round_trips = sum(trips.get(op, {"round_trips": 0})["round_trips"]
                       for op in ("read", "read_row"))
+    read_now = int((taken.count > 0).sum())
     finite = conductance[np.isfinite(conductance)]
+    relative = (stderr / np.abs(conductance))[read]
     return {
         "cells": int(read.sum()),
         "cells_read": int(read.sum()),
-        "cells_read_now": len(to_read),
-        "cells_in_compliance": len(compliant),
+        "cells_read_now": read_now,
+        "readings_now": int(taken.count.sum()),
+        "cells_in_compliance": len(stats.compliant),
         "median_conductance_s": float(np.median(finite)) if finite.size else None,
-        "read_operations": reads,
-        "round_trips_per_cell": round_trips / len(to_read) if to_read else 0.0,
+        "read_operations": operations,
+        "round_trips_per_cell": round_trips / read_now if read_now else 0.0,
         "seconds": time.perf_counter() - started,
         "scheme": scheme,
+        "stderr_rel_median": float(np.nanmedian(relative)) if np.isfinite(relative).any()
+        else None,
+        "cells_short_of_precision": int(np.sum(~(relative <= precision))) if precision
+        else None,
         "plot": str(plot),
     }
+
+
+class _Reader:
+    """Takes bursts of readings for a read map, commits each as it arrives and folds it into
+    the statistics."""
+
+    def __init__(self, bench, run, progress, v_read, scheme, current_limit, stats):
+        self.bench, self.run, self.progress = bench, run, progress
+        self.v_read, self.scheme, self.current_limit = v_read, scheme, current_limit
+        self.stats = stats
+
+    def take(self, wanted: dict[tuple[int, int], int], label: str) -> None:
+        """`wanted[cell]` more readings of each cell, cells wanting the same number in one
+        pass over the chip."""
+        if not wanted:
+            return
+        self.progress.start(sum(wanted.values()), label)
+        by_count: dict[int, list[tuple[int, int]]] = {}
+        for cell, count in wanted.items():
+            by_count.setdefault(count, []).append(cell)
+        for count, cells in sorted(by_count.items()):
+            chosen = np.zeros((self.bench.rows, self.bench.cols), bool)
+            chosen[tuple(np.array(cells).T)] = True
+            batches = self.bench.iter_read_batches(self.v_read, self.scheme, chosen,
+                                                   current_limit=self.current_limit,
+                                                   count=count)
+            for batch in recorded_batches(self.run, batches):
+                for stats in self.stats:
+                    stats.add(batch)
+                self.progress.advance(len(batch))
+
+
+def _readings_wanted(cells, stats: ReadingStats, v_read, scheme, precision, max_reads) -> dict:
+    """More readings per cell so that every cell's standard error is at most `precision` x
+    |g|, planned from the spread of the readings so far (`conductance_estimate`'s variance).
+
+    Under a half-select scheme a cell's error also holds its column's other readings (the
+    correction), so the plan raises, for the cell furthest from its target, the count of
+    whichever reading dominates its variance (often a low-resistance neighbour's), by half
+    again each time, until every cell of the column meets its target or its readings reach
+    `max_reads`. A margin covers the spread being estimated from few readings."""
+    g, _ = conductance_estimate(stats.mean(), stats.variance_of_mean(), v_read, scheme)
+    per_reading = stats.variance_of_mean() * stats.count  # sample variance of one reading
+    planned = stats.count.copy()
+    chosen = np.zeros(planned.shape, bool)
+    for cell in cells:
+        chosen[cell] = True
+    u = UNSELECTED_ROW_LEVEL.get(scheme, 0.0) * v_read
+    n_rows = planned.shape[0]
+    for j in np.flatnonzero(chosen.any(axis=0)):
+        rows = np.flatnonzero(np.isfinite(per_reading[:, j]) & chosen[:, j])
+        if rows.size == 0:
+            continue
+        w = u * n_rows / (rows.size * (v_read - u + n_rows * u)) if u else 0.0
+        spread, counts = per_reading[rows, j], planned[rows, j]
+        target = (precision * np.abs(g[rows, j]) * abs(v_read - u)) ** 2 / PRECISION_MARGIN
+        for _ in range(PLAN_STEPS):
+            v = spread / counts
+            variance = (1 - w) ** 2 * v + w**2 * (v.sum() - v)
+            worst = int(np.argmax(variance / np.maximum(target, 1e-300)))
+            if variance[worst] <= target[worst]:
+                break
+            shares = w**2 * v
+            shares[worst] = (1 - w) ** 2 * v[worst]
+            shares[counts >= max_reads] = -1.0
+            k = int(np.argmax(shares))
+            if shares[k] <= 0:
+                break  # every reading that matters is at max_reads
+            counts[k] = min(max_reads, np.ceil(counts[k] * 1.5))
+        planned[rows, j] = counts
+    extra = planned - stats.count
+    return {(int(r), int(c)): int(extra[r, c]) for r, c in np.argwhere(extra > 0)}

@@ -95,6 +95,9 @@ class SourceMeasureChannel(Protocol):
     raise `ValueError` before anything is sent.
     """
 
+    max_sweep_points: int
+    """Most levels one `sweep` takes (the model's list or buffer size)."""
+
     def source_voltage(self, level: float, current_limit: float) -> None:
         """Source `level` volts, current limited to `current_limit` amperes (limit set first)."""
 

@@ -113,12 +113,23 @@ class MatrixRouting:
             raise error
         return best[1], best[2]
 
-    def _matrix_read(self, levels, sense: Line, limit: float) -> Reading:
+    def _matrix_read(self, levels, sense: Line, limit: float, count: int = 1) -> list[Reading]:
+        """`count` readings of the current sensed on `sense` with the lines at `levels`: one
+        measurement, or (count > 1) list sweeps of the sensing SMU held at its own level, so
+        up to `max_sweep_points` readings come back in one round trip."""
         _, assignment = self._best_read_plan(levels, sense)
         self._check_assignment(assignment, "read level")
         self._apply(assignment, limit)
         terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
-        reading = self.channels[terminal].measure()
+        channel = self.channels[terminal]
+        if count == 1:
+            readings = [channel.measure()]
+        else:
+            level = assignment[terminal][0]
+            chunk = max(1, int(channel.max_sweep_points))
+            readings = []
+            for start in range(0, count, chunk):
+                readings += channel.sweep([level] * min(chunk, count - start), 0.0)
         # A driving source at its limit sags every line it drives, so the sensed current is not
         # the cell's either: its compliance flag is the reading's too.
         drivers_limited = any(
@@ -126,8 +137,8 @@ class MatrixRouting:
             for t, (level, _) in assignment.items() if t not in ("ground", terminal) and level
         )
         # the column SMU sinks the cell current: its reading is negative for a positive cell
-        return Reading(reading.voltage, -reading.current,
-                       reading.compliance or drivers_limited, reading.timestamp)
+        return [Reading(r.voltage, -r.current, r.compliance or drivers_limited, r.timestamp)
+                for r in readings]
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
         """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. The pulse

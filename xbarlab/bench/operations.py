@@ -197,19 +197,37 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
         current_limit: float | None = None,
     ) -> CellReading:
         """Current through cell (row, col) with `v_read` across it; unselected lines per scheme."""
+        return self.read_repeated(row, col, v_read, scheme, 1, current_limit)[0]
+
+    def read_repeated(
+        self,
+        row: int,
+        col: int,
+        v_read: float = 0.2,
+        scheme: str = "float",
+        count: int = 1,
+        current_limit: float | None = None,
+    ) -> list[CellReading]:
+        """`count` readings of cell (row, col) under one bias state (averaging, or measuring the
+        spread of the readings). On a matrix bench the sensing SMU takes them as list sweeps at
+        its own level, up to its `max_sweep_points` per round trip; on a board each is one
+        measurement of the lines as they stand."""
         self._check_cell(row, col)
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f"count = {count!r}: allowed 1 or more readings")
         limit = self._limit(current_limit)
         levels = bias_levels(scheme, row, col, v_read, self.rows, self.cols)
         before = self.io.total
         try:
             if self._board is not None:
-                reading = self._board_read(levels, row, col, v_read, scheme, limit)
+                readings = [self._board_read(levels, row, col, v_read, scheme, limit)
+                            for _ in range(count)]
             else:
-                reading = self._matrix_read(levels, Line("col", col), limit)
+                readings = self._matrix_read(levels, Line("col", col), limit, count)
         finally:
             self._count("read", before)
-        return CellReading(row, col, v_read, reading.current, reading.compliance,
-                           reading.timestamp)
+        return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp)
+                for r in readings]
 
     def iter_read_map(self, *args: Any, **kwargs: Any) -> Iterator[CellReading]:
         """Each reading of `iter_read_batches` (same arguments) in turn."""
@@ -223,16 +241,17 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
         mask: np.ndarray | None = None,
         skip: set[tuple[int, int]] | None = None,
         current_limit: float | None = None,
+        count: int = 1,
     ) -> Iterator[list[CellReading]]:
-        """Read every cell in row-major order, except masked cells (the chip's, `mask` False)
-        and cells in `skip` (already measured by an interrupted run); yield the readings, one
-        list per measurement: one cell each, except on a board with the ``ground`` scheme, where
-        every column is at 0 V and sensed, so one measurement reads a whole row (operation
-        ``read_row``)."""
+        """Read every cell `count` times in row-major order, except masked cells (the chip's,
+        `mask` False) and cells in `skip` (already measured by an interrupted run); yield the
+        readings, one list per cell (`read_repeated`), except on a board with the ``ground``
+        scheme, where every column is at 0 V and sensed, so one measurement reads a whole row
+        (operation ``read_row``; one list per measurement)."""
         cells = self.map_cells(mask, skip)
         if self._board is None or scheme != "ground":
             for row, col in cells:
-                yield [self.read(row, col, v_read, scheme, current_limit)]
+                yield self.read_repeated(row, col, v_read, scheme, count, current_limit)
             if self.matrices and cells:
                 self.verify_relays()
             return
@@ -240,7 +259,8 @@ class Bench(MatrixRouting, BoardLines, SelfTest):
         for row, col in cells:
             by_row.setdefault(row, []).append(col)
         for row, cols in by_row.items():
-            yield self.read_row(row, v_read, cols, current_limit)
+            for _ in range(count):
+                yield self.read_row(row, v_read, cols, current_limit)
 
     def read_row(
         self,

@@ -50,6 +50,10 @@ class RecordingSMU:
     """A source-measure channel that remembers what it was told and sends nothing; it pulses
     what `capability` (its model's, from the driver) allows, and nothing when that is None."""
 
+    max_sweep_points = 100
+    """The smallest list of the supported models (2600B), so a dry run counts at least as many
+    sweeps as any bench would need."""
+
     def __init__(self, name: str, recorder: Recorder,
                  capability: PulseCapability | None = ANY_PULSE) -> None:
         self.name, self._recorder = name, recorder
