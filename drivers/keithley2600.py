@@ -164,44 +164,68 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
 
     def sweep(self, levels, delay: float) -> list[Reading]:
         """List sweep in the trigger model (I into nvbuffer1, V into nvbuffer2), one printbuffer."""
-        function = self._read_source_function()
-        points = check_count("levels", levels, 1, MAX_SWEEP_POINTS)
-        points = [self.limits.level(function, "sweep level", value) for value in points]
-        delay = InRange(0.0, 1e3, "s")("delay", delay)
-        limit = self._read_limit(function)
+        function, points, delay, limit = self._sweep_request(levels, delay)
         ch, n = self.name, format_integer(len(points))
-        values = format_numbers(points)
         with self.locked():
-            self.configure(f"{ch}.nvbuffer1.clear()")
-            self.configure(f"{ch}.nvbuffer2.clear()")
-            self.configure(f"{ch}.measure.delay = {format_number(delay)}")
-            self.configure(f"{ch}.trigger.source.list{_unit(function)}({{{values}}})")
-            limit_unit = _limit_unit(function)
-            self.configure(f"{ch}.trigger.source.limit{limit_unit} = {format_number(limit)}")
-            self.configure(f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)")
-            self.configure(f"{ch}.trigger.measure.action = {ch}.ENABLE")
-            self.configure(f"{ch}.trigger.endpulse.action = {ch}.SOURCE_HOLD")
-            self.configure(f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE")
-            self.configure(f"{ch}.trigger.count = {n}")
-            self.configure(f"{ch}.trigger.source.action = {ch}.ENABLE")
-            self.output_on()
+            self._load_sweep(function, points, delay, limit)
             initiate = f"{ch}.trigger.initiate()"
             self.instrument.write(initiate)
             self.instrument.write("waitcomplete()")
             self.instrument.check_errors(initiate, extra_seconds=len(points) * (delay + 0.5))
-            command = (
-                f"printbuffer(1, {n}, {ch}.nvbuffer1.readings, {ch}.nvbuffer2.readings, "
-                f"{ch}.nvbuffer1.statuses)"
-            )
+            command = f"printbuffer(1, {n}, {self._buffer_fields()})"
             reply = self.ask(command)
+        return self._buffer_readings(command, reply, [self], len(points))[0]
+
+    def _sweep_request(self, levels, delay: float) -> tuple[str, list[float], float, float]:
+        """(function, levels, delay, limit) of a sweep of the present source function, checked
+        against the model before anything is configured (the limit is read back)."""
+        function = self._read_source_function()
+        points = check_count("levels", levels, 1, MAX_SWEEP_POINTS)
+        points = [self.limits.level(function, "sweep level", value) for value in points]
+        delay = InRange(0.0, 1e3, "s")("delay", delay)
+        return function, points, delay, self._read_limit(function)
+
+    def _load_sweep(self, function: str, points: list[float], delay: float, limit: float):
+        """Configure the channel's trigger model for a list sweep of `points` under `limit`
+        (cleared buffers, source and measure actions, source held between points and idle at
+        the end) and turn its output on."""
+        ch = self.name
+        self.configure(f"{ch}.nvbuffer1.clear()")
+        self.configure(f"{ch}.nvbuffer2.clear()")
+        self.configure(f"{ch}.measure.delay = {format_number(delay)}")
+        self.configure(f"{ch}.trigger.source.list{_unit(function)}({{{format_numbers(points)}}})")
+        limit_unit = _limit_unit(function)
+        self.configure(f"{ch}.trigger.source.limit{limit_unit} = {format_number(limit)}")
+        self.configure(f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)")
+        self.configure(f"{ch}.trigger.measure.action = {ch}.ENABLE")
+        self.configure(f"{ch}.trigger.endpulse.action = {ch}.SOURCE_HOLD")
+        self.configure(f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE")
+        self.configure(f"{ch}.trigger.count = {format_integer(len(points))}")
+        self.configure(f"{ch}.trigger.source.action = {ch}.ENABLE")
+        self.output_on()
+
+    def _buffer_fields(self) -> str:
+        """The printbuffer fields of one sweep point: current, voltage, status."""
+        ch = self.name
+        return f"{ch}.nvbuffer1.readings, {ch}.nvbuffer2.readings, {ch}.nvbuffer1.statuses"
+
+    def _buffer_readings(self, command: str, reply: str, channels, count: int):
+        """Readings per channel from a printbuffer `reply` of `count` points, each point the
+        (I, V, status) triples of `channels` in order."""
         fields = [parse_number(field) for field in reply.strip().split(",")]
-        if len(fields) != 3 * len(points):
+        width = 3 * len(channels)
+        if len(fields) != width * count:
             raise UnexpectedReplyError(
-                self.describe(), command, reply, f"{len(points)} I, V, status triples"
+                self.describe(), command, reply,
+                f"{count} points of {len(channels)} I, V, status triples",
             )
         return [
-            reading(fields[k + 1], fields[k], int(fields[k + 2]) & COMPLIANCE_STATUS)
-            for k in range(0, len(fields), 3)
+            [
+                reading(fields[k + 3 * c + 1], fields[k + 3 * c],
+                        int(fields[k + 3 * c + 2]) & COMPLIANCE_STATUS)
+                for k in range(0, len(fields), width)
+            ]
+            for c in range(len(channels))
         ]
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
@@ -251,6 +275,53 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
         if "smub" not in self.channels:
             raise AttributeError(f"the Keithley {self.model} has one channel (smua) only")
         return self.channels["smub"]
+
+    def sweep_pair(self, first, first_levels, second, second_levels, delay: float):
+        """List sweeps of two channels in lockstep: at every point both source their level,
+        then both measure, then both step on; (first readings, second readings), all in one
+        printbuffer.
+
+        The first channel leads (its source is immediate); the second sources on the first's
+        SOURCE_COMPLETE event, the first measures on the second's SOURCE_COMPLETE and ends the
+        point on the second's MEASURE_COMPLETE (2600B manual: smuX.trigger.source/measure/
+        endpulse.stimulus and the smuX.trigger.*_EVENT_ID constants, named so that the
+        instrument resolves its own event numbers). The follower is initiated first so that it
+        hears the leader's first event. Both lists are checked before anything is configured;
+        the stimuli are set back to immediate afterwards, on every path.
+        """
+        lead, follow = self.channel(first), self.channel(second)
+        if lead is follow:
+            raise ValueError(f"channels = {first!r}, {second!r}: allowed two different channels")
+        requests = [lead._sweep_request(first_levels, delay),
+                    follow._sweep_request(second_levels, delay)]
+        count = len(requests[0][1])
+        if len(requests[1][1]) != count:
+            raise ValueError(f"second_levels has {len(requests[1][1])} levels: allowed "
+                             f"{count}, as many as first_levels")
+        a, b = lead.name, follow.name
+        stimuli = [(b, "source", a, "SOURCE_COMPLETE"), (a, "measure", b, "SOURCE_COMPLETE"),
+                   (a, "endpulse", b, "MEASURE_COMPLETE")]
+        with self.locked():
+            try:
+                for channel, request in zip((lead, follow), requests, strict=True):
+                    channel._load_sweep(*request)
+                for ch, layer, source, event in stimuli:
+                    self.configure(f"{ch}.trigger.{layer}.stimulus = "
+                                   f"{source}.trigger.{event}_EVENT_ID")
+                initiate = f"{a}.trigger.initiate()"
+                self.write(f"{b}.trigger.initiate()")
+                self.write(initiate)
+                self.write("waitcomplete()")
+                self.check_errors(initiate, extra_seconds=count * (requests[0][2] + 0.5))
+                command = (f"printbuffer(1, {format_integer(count)}, {lead._buffer_fields()}, "
+                           f"{follow._buffer_fields()})")
+                reply = self.ask(command)
+            finally:
+                for ch, layer, _, _ in stimuli:
+                    self.configure(f"{ch}.trigger.{layer}.stimulus = 0")
+        first_readings, second_readings = lead._buffer_readings(command, reply, [lead, follow],
+                                                                count)
+        return first_readings, second_readings
 
     def reset(self) -> None:
         """Restore the power-on defaults of the instrument and both channels (outputs off)."""

@@ -162,27 +162,43 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
     def sweep(self, levels, delay: float) -> list[Reading]:
         """List sweep, one point per trigger-timer period `delay` (immediate when 0); readings
         from one `:FETC:ARR?`. A point counts as in compliance within 0.1 % of the limit."""
+        function, points, delay, limit = self._sweep_request(levels, delay)
+        with self.locked():
+            self._load_sweep(function, points, delay)
+            self._run(len(points), delay + 0.25)
+            command, reply = self._fetch_and_restore(function)
+        return self._buffered_readings(command, reply, len(points), function, limit,
+                                       voltage_first=True, pair_name="V,I pairs")
+
+    def _sweep_request(self, levels, delay: float) -> tuple[str, list[float], float, float]:
+        """(function, levels, delay, limit) of a sweep of the present source function, checked
+        against the model before anything is configured (the limit is read back)."""
         function = self._present_function()
         points = check_count("levels", levels, 1, MAX_LIST_POINTS)
         points = [self.limits.level(function, "sweep level", value) for value in points]
         delay = ZeroOrInRange(1e-5, 1e5, "s")("delay", delay)
-        limit = self._read_limit(function)
+        return function, points, delay, self._read_limit(function)
+
+    def _load_sweep(self, function: str, points: list[float], delay: float) -> None:
+        """The source list (in chunks), one trigger per point (timer at `delay`, or automatic
+        when 0) and the output on."""
         n = self.number
-        with self.locked():
-            self.configure(f":SOUR{n}:{function}:MODE LIST")
-            for start in range(0, len(points), LIST_CHUNK):
-                chunk = format_numbers(points[start : start + LIST_CHUNK])
-                append = ":APP" if start else ""
-                self.configure(f":SOUR{n}:LIST:{function}{append} {chunk}")
-            self._set_trigger(delay or None, len(points))
-            self.output_on()
-            self._run(len(points), delay + 0.25)
-            command = f":FETC:ARR? (@{n})"
-            reply = self.ask(command)
-            self._restore_trigger()
-            self.configure(f":SOUR{n}:{function}:MODE FIX")
-        return self._buffered_readings(command, reply, len(points), function, limit,
-                                       voltage_first=True, pair_name="V,I pairs")
+        self.configure(f":SOUR{n}:{function}:MODE LIST")
+        for start in range(0, len(points), LIST_CHUNK):
+            chunk = format_numbers(points[start : start + LIST_CHUNK])
+            append = ":APP" if start else ""
+            self.configure(f":SOUR{n}:LIST:{function}{append} {chunk}")
+        self._set_trigger(delay or None, len(points))
+        self.output_on()
+
+    def _fetch_and_restore(self, function: str) -> tuple[str, str]:
+        """(command, reply) of the channel's `:FETC:ARR?`; then one trigger and the fixed
+        source mode again."""
+        command = f":FETC:ARR? (@{self.number})"
+        reply = self.ask(command)
+        self._restore_trigger()
+        self.configure(f":SOUR{self.number}:{function}:MODE FIX")
+        return command, reply
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
         """Pulses from a base of 0 to `level` (pulse shape, triggered level), one every `period`
@@ -225,6 +241,36 @@ class KeysightB2900(ScpiErrorQueue, MultiChannelSmu, Instrument):
     def _channel_key(self, number: int | str) -> int | str:
         """Channel 1 or 2 (2 only on the B2902/B2912); "1" and "2" are accepted too."""
         return int(number) if isinstance(number, str) and number.isdigit() else number
+
+    def sweep_pair(self, first, first_levels, second, second_levels, delay: float):
+        """List sweeps of both channels started by one `:INIT (@1,2)`: the channels take each
+        point on the same trigger (automatic, or their trigger timers at `delay`), so every
+        point applies both levels at once; (first readings, second readings), from one
+        `:FETC:ARR?` per channel. Both lists are checked before anything is configured."""
+        channels = (self.channel(first), self.channel(second))
+        if channels[0] is channels[1]:
+            raise ValueError(f"channels = {first!r}, {second!r}: allowed two different channels")
+        requests = [channels[0]._sweep_request(first_levels, delay),
+                    channels[1]._sweep_request(second_levels, delay)]
+        count = len(requests[0][1])
+        if len(requests[1][1]) != count:
+            raise ValueError(f"second_levels has {len(requests[1][1])} levels: allowed "
+                             f"{count}, as many as first_levels")
+        delay = requests[0][2]
+        with self.locked():
+            for channel, (function, points, _, _) in zip(channels, requests, strict=True):
+                channel._load_sweep(function, points, delay)
+            self.configure(":INIT (@1,2)")
+            self.ask("*OPC?", extra_seconds=count * (delay + 0.25) + 1)
+            fetched = [channel._fetch_and_restore(request[0])
+                       for channel, request in zip(channels, requests, strict=True)]
+        first_readings, second_readings = (
+            channel._buffered_readings(command, reply, count, function, limit,
+                                       voltage_first=True, pair_name="V,I pairs")
+            for channel, (command, reply), (function, _, _, limit)
+            in zip(channels, fetched, requests, strict=True)
+        )
+        return first_readings, second_readings
 
     def reset(self) -> None:
         """Restore the defaults (outputs off) and this driver's reading format."""

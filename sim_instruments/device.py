@@ -12,7 +12,8 @@ keys that stock pyvisa-sim ignores:
 
 Matching is strict: a command no rule accepts queues the instrument's ``command_error`` entry
 and raises :class:`UnknownCommand` naming the instrument and the command. A command whose
-grammar matches but whose value is out of range queues ``data_error`` and has no effect.
+grammar matches but whose value is out of range, or that the instrument's state refuses (a
+behaviour raising :class:`OutOfRange`), queues ``data_error`` and has no effect.
 """
 
 from __future__ import annotations
@@ -161,7 +162,11 @@ class ModelDevice(Device):
     def _match(self, query: bytes) -> Any:
         handler = self.exact.get(query)
         if handler is not None:
-            return handler()
+            try:
+                return handler()
+            except OutOfRange:
+                self.push_error("data_error")
+                return NoResponse
         if query in self._error_queues:
             return self._error_queues[query].value
         text = query.decode("ascii", errors="replace")

@@ -618,49 +618,86 @@ class World:
     def sweep(self, key: str, levels: list[float], dwell: float) -> list[tuple[float, float, bool]]:
         """A voltage source stepping through ``levels``, ``dwell`` seconds each: (V, I, limited).
 
+        One terminal of :meth:`sweep_together`.
+        """
+        return self.sweep_together({key: levels}, dwell)[key]
+
+    def sweep_together(
+        self, levels: dict[str, list[float]], dwell: float
+    ) -> dict[str, list[tuple[float, float, bool]]]:
+        """Voltage sources stepping through their ``levels`` in lockstep (every point applies
+        every terminal's level at once), ``dwell`` seconds each; (V, I, limited) per point and
+        terminal, all terminals of one point read from one operating point.
+
         When no point can move a cell and no cell is still relaxing from a pulse, every point
         comes from one batched model call (with read noise on, each point draws its own, as a
         single reading does); points where some terminal would break its limit are then
         solved one by one with compliance. Otherwise (a point could switch cells, or the
         conductances drift during the sweep) the sweep runs point by point through
-        :meth:`advance`. The terminal is left at the last level.
+        :meth:`advance`. Every terminal is left at its last level.
         """
+        keys = list(levels)
+        count = len(levels[keys[0]])
+        if any(len(levels[key]) != count for key in keys):
+            raise ValueError(f"sweep lists of unequal length: {[len(v) for v in levels.values()]}")
         with self.lock:
-            state = self.terminal(key)
-            batched = self._batched_sweep(key, levels) if state.output else None
+            on = all(self.terminal(key).output for key in keys)
+            batched = self._batched_sweep(levels) if on else None
             if batched is None:
-                results = []
-                for level in levels:
-                    self.set_terminal(key, level=level)
+                results: dict[str, list] = {key: [] for key in keys}
+                for k in range(count):
+                    self._set_levels(levels, k)
                     self.advance(dwell)
-                    results.append(self.measure(key))
+                    for key, point in self._measure_all(keys).items():
+                        results[key].append(point)
                 return results
             points, power = batched
-            for k, point in enumerate(points):
-                if point is None:  # over a limit somewhere: the exact compliance solve
-                    self.set_terminal(key, level=levels[k])
-                    points[k] = self.measure(key)
+            for k in range(count):
+                if points[keys[0]][k] is None:  # over a limit somewhere: the exact solve
+                    self._set_levels(levels, k)
+                    for key, point in self._measure_all(keys).items():
+                        points[key][k] = point
                     op = self.operating_point()
                     power[k] = sum(op.voltage[t] * op.current[t] for t in op.voltage)
-            self.clock += dwell * len(levels)
+            self.clock += dwell * count
             self.energy += dwell * float(np.sum(power))
-            self._let_time_pass(dwell * len(levels))
-            self.set_terminal(key, level=levels[-1])
+            self._let_time_pass(dwell * count)
+            self._set_levels(levels, count - 1)
             return points
 
-    def _batched_sweep(self, key: str, levels: list[float]):
-        """Per-point (V, I, limited) of a quiet voltage sweep in one model call, and the power
-        every point's sources deliver; or None. A point over a limit is None (power 0)."""
+    def _set_levels(self, levels: dict[str, list[float]], k: int) -> None:
+        """Every sweeping terminal at its level of point ``k``."""
+        for key, values in levels.items():
+            self.set_terminal(key, level=values[k])
+
+    def _measure_all(self, keys: list[str]) -> dict[str, tuple[float, float, bool]]:
+        """(voltage, current, in compliance) of several terminals from one operating point
+        (one read-noise draw for all of them)."""
+        op = self.operating_point(noise=self.sim.read_noise)
+        return {
+            key: (op.voltage[key], op.current[key], key in op.compliance)
+            if key in op.voltage else (0.0, 0.0, False)
+            for key in keys
+        }
+
+    def _batched_sweep(self, levels: dict[str, list[float]]):
+        """Per-point (V, I, limited) of each sweeping terminal of a quiet voltage sweep in one
+        model call, and the power every point's sources deliver; or None. A point over a limit
+        is None for every terminal (power 0)."""
         if self._relaxing:
             return None  # the conductances change from point to point
         states = self._acting()
-        if states[key].func != "V" or any(s.func != "V" for s in states.values()):
+        if any(states[key].func != "V" for key in levels) or any(
+            s.func != "V" for s in states.values()
+        ):
             return None
         keys = list(states)
         index = {k: i for i, k in enumerate(keys)}
         net = Network(self._sources(), index)
-        volts = np.tile([s.level for s in states.values()], (len(levels), 1))
-        volts[:, index[key]] = levels
+        count = len(next(iter(levels.values())))
+        volts = np.tile([s.level for s in states.values()], (count, 1))
+        for key, values in levels.items():
+            volts[:, index[key]] = values
         v_end, r_end = net.thevenin(volts)
         driven = ~np.isnan(v_end)
         high = np.where(driven, v_end, -np.inf).max(axis=1)
@@ -672,11 +709,14 @@ class World:
         currents = net.terminal_currents(inflow, v_end, volts)
         limits = np.array([s.limit_i for s in states.values()])
         over = (np.abs(currents) > limits * (1 + LIMIT_RTOL)).any(axis=1)
-        column = index[key]
-        points = [
-            None if over[k] else (float(levels[k]), float(currents[k, column]), False)
-            for k in range(len(levels))
-        ]
+        points = {
+            key: [
+                None if over[k] else (float(volts[k, index[key]]), float(currents[k, index[key]]),
+                                      False)
+                for k in range(count)
+            ]
+            for key in levels
+        }
         return points, np.where(over, 0.0, np.sum(volts * currents, axis=1))
 
     def measure(self, key: str, noise: bool | None = None) -> tuple[float, float, bool]:

@@ -1,9 +1,10 @@
 """What the bench and the protocols may ask of an instrument, independent of its model.
 
-Three small `typing.Protocol` classes: a source-measure channel, a switch matrix and an array board,
-plus the reading types they return. Concrete drivers (`xbarlab.drivers`) satisfy them structurally;
-protocols program against these and never import a driver. Every reading carries a compliance flag,
-because a reading taken at the current limit is not a measurement of the device.
+Small `typing.Protocol` classes: a source-measure channel, an SMU that sweeps two of its channels
+in lockstep, a switch matrix and an array board, plus the reading types they return. Concrete
+drivers (`xbarlab.drivers`) satisfy them structurally; protocols program against these and never
+import a driver. Every reading carries a compliance flag, because a reading taken at the current
+limit is not a measurement of the device.
 
 Units are SI base units throughout: volts, amperes, seconds.
 """
@@ -158,6 +159,27 @@ class SourceMeasureChannel(Protocol):
 
     def shutdown(self) -> None:
         """Ramp the source to 0 and turn the output off."""
+
+
+@runtime_checkable
+class PairedSweep(Protocol):
+    """An SMU instrument that runs list sweeps of two of its channels in lockstep: at every
+    point both channels source their level before either measures (one trigger model, or one
+    trigger for both), so a two-terminal bias steps as one. Channels are named as the bench
+    file names the instrument's terminals ("a", "b"; "1", "2")."""
+
+    def sweep_pair(
+        self,
+        first: str,
+        first_levels: Sequence[float],
+        second: str,
+        second_levels: Sequence[float],
+        delay: float,
+    ) -> tuple[list[Reading], list[Reading]]:
+        """Source `first_levels` on channel `first` and `second_levels` (as many) on `second`,
+        point by point together, waiting `delay` seconds before each measurement; the readings
+        of both channels come back in one operation. Levels are checked against the model
+        before anything is sent (`ValueError` naming the field and the allowed range)."""
 
 
 @runtime_checkable

@@ -413,17 +413,14 @@ class KeysightB2900(ScpiSmu):
         base = get("volt_level" if func == "VOLT" else "curr_level", ch)
         triggered = get("volt_triggered" if func == "VOLT" else "curr_triggered", ch)
         period = get("trigger_period", ch) if get("trigger_source", ch) == "TIM" else 0.0
-        pulsed = get("shape", ch) == "PULS"
         self.arrays[ch] = []
-        points = self._source_points(ch, get("trigger_count", ch))
-        if not pulsed:
-            integration = get("nplc", ch) / LINE_FREQUENCY
-            levels = [triggered if level is None else level for level in points]
-            dwell = max(period, integration)
+        if get("shape", ch) != "PULS":
+            levels, dwell = self._dc_points(ch)
             readings = self._run_points(ch, levels, dwell)
             self.arrays[ch] = [(v, i) for v, i, _, _ in readings]
             self.world.set_terminal(key, level=base)
             return
+        points = self._source_points(ch, get("trigger_count", ch))
         delay, width = get("pulse_delay", ch), get("pulse_width", ch)
         for level in points:
             self.world.advance(delay)
@@ -433,6 +430,35 @@ class KeysightB2900(ScpiSmu):
             self.world.set_terminal(key, level=base)
             self.arrays[ch].append((v, i))
             self.world.advance(max(period - delay - width, 0.0))
+
+    def _dc_points(self, ch: str) -> tuple[list[float], float]:
+        """Levels of a DC run (list values in LIST mode, else the triggered level) and how
+        long each is held: one trigger period, at least one integration."""
+        get = self.dev.get
+        func = get("func", ch)
+        triggered = get("volt_triggered" if func == "VOLT" else "curr_triggered", ch)
+        period = get("trigger_period", ch) if get("trigger_source", ch) == "TIM" else 0.0
+        points = self._source_points(ch, get("trigger_count", ch))
+        levels = [triggered if level is None else level for level in points]
+        return levels, max(period, get("nplc", ch) / LINE_FREQUENCY)
+
+    def initiate_both(self) -> None:
+        """``:INIT (@1,2)``: both channels start on the same trigger and step together, one
+        point per trigger period; every point applies both levels at once (one World sweep of
+        both terminals), each read at its end. Simulated for DC voltage runs of equal count
+        and trigger timing (data error otherwise)."""
+        get = self.dev.get
+        timing = {(get("trigger_count", ch), get("trigger_source", ch), get("trigger_period", ch),
+                   get("shape", ch), get("func", ch)) for ch in self.CHANNELS}
+        if len(timing) != 1 or next(iter(timing))[3:] != ("DC", "VOLT"):
+            raise OutOfRange(":INIT (@1,2) of channels with different counts, timing or shape")
+        runs = {ch: self._dc_points(ch) for ch in self.CHANNELS}
+        dwell = max(dwell for _, dwell in runs.values())
+        raw = self.world.sweep_together({self.key(ch): levels for ch, (levels, _) in runs.items()},
+                                        dwell)
+        for ch in self.CHANNELS:
+            self.arrays[ch] = [self._through_ranges(*r, ch)[:2] for r in raw[self.key(ch)]]
+            self.world.set_terminal(self.key(ch), level=get("volt_level", ch))
 
     def fetch_array(self, ch: str) -> str:
         if not self.arrays[ch]:

@@ -17,6 +17,15 @@ OVERFLOW = 9.9e37  # reading beyond the fixed measure range (SCPI overflow conve
 COMPLIANCE_STATUS = 64  # bufferVar.statuses bit 6: source in compliance (drivers/commands.toml)
 _BUFFER_FIELD = re.compile(r"^smu([ab])\.nvbuffer([12])\.(readings|statuses)$")
 _BUFFER_COUNT = re.compile(r"^smu([ab])\.nvbuffer([12])\.n$")
+# smuX.trigger.<layer>.stimulus = <event>: the layers and events the lockstep sweep uses
+STIMULUS_LAYERS = ("source", "measure", "endpulse")
+_EVENT = re.compile(r"^smu([ab])\.trigger\.(SOURCE_COMPLETE|MEASURE_COMPLETE)_EVENT_ID$")
+# two channels in lockstep: (channel, layer) -> event it waits for, as (leader, follower) roles
+LOCKSTEP = {
+    ("follower", "source"): ("leader", "SOURCE_COMPLETE"),
+    ("leader", "measure"): ("follower", "SOURCE_COMPLETE"),
+    ("leader", "endpulse"): ("follower", "MEASURE_COMPLETE"),
+}
 
 
 @register("tsp_smu")
@@ -33,13 +42,19 @@ class TspSmu(Behaviour):
         self.sweep_func = {ch: "V" for ch in self.CHANNELS}
         self.sweep_buffers = {ch: () for ch in self.CHANNELS}
         self.idle_after_sweep = {ch: True for ch in self.CHANNELS}
+        self.stimuli: dict[tuple[str, str], tuple[str, str] | None] = {}
+        self.armed: set[str] = set()
         for ch in self.CHANNELS:
             self.reset_channel(ch)
 
     def reset_channel(self, ch: str) -> None:
-        """``smuX.reset()``: output off, DC volts at 0 V, default limits and ranges."""
+        """``smuX.reset()``: output off, DC volts at 0 V, default limits and ranges, trigger
+        stimuli immediate and the trigger model idle."""
         for prop in self.dev.settings.values():
             prop.values.pop(ch, None)
+        for layer in STIMULUS_LAYERS:
+            self.stimuli[(ch, layer)] = None
+        self.armed.discard(ch)
         self.world.set_terminal(
             self.key(ch),
             output=False,
@@ -347,16 +362,100 @@ class TspSmu(Behaviour):
     def end_sweep_hold(self, ch: str) -> None:
         self.idle_after_sweep[ch] = False
 
-    def sweep_initiate(self, ch: str) -> None:
-        """``smuX.trigger.initiate()``: run the whole sweep now (virtual time).
+    def set_stimulus(self, layer: str, event: str, ch: str) -> None:
+        """``smuX.trigger.<layer>.stimulus = <event>``: 0 (immediate), or the other channel's
+        ``SOURCE_COMPLETE_EVENT_ID`` / ``MEASURE_COMPLETE_EVENT_ID`` (2600B manual,
+        smuX.trigger.source.stimulus and the smuX.trigger.*_EVENT_ID constants). A channel's own
+        events pass in order anyway, so they count as immediate. Other layers and events are
+        not simulated and are refused as unknown."""
+        if layer not in STIMULUS_LAYERS:
+            raise UnknownCommand(f"smu{ch}.trigger.{layer}.stimulus")
+        text = event.strip()
+        match = _EVENT.match(text)
+        if text != "0" and match is None:
+            raise UnknownCommand(f"smu{ch}.trigger.{layer}.stimulus = {text}")
+        own = match is None or match[1] == ch
+        self.stimuli[(ch, layer)] = None if own else (match[1], match[2])
 
-        ``trigger.count`` points through the source list, each held for one NPLC integration
-        under ``trigger.source.limitY``; currents go to nvbuffer1 and voltages to nvbuffer2
-        as ``trigger.measure`` asked. At the end the source idles (its DC level) or holds.
+    def _waits_on(self, ch: str, other: str) -> bool:
+        """Whether a layer of ``ch``'s trigger model waits for an event of ``other``."""
+        return any((self.stimuli[(ch, layer)] or ("",))[0] == other for layer in STIMULUS_LAYERS)
+
+    def sweep_initiate(self, ch: str) -> None:
+        """``smuX.trigger.initiate()``: run the sweep now (virtual time), alone or in lockstep.
+
+        A channel whose trigger model waits for the other channel's events starts only when
+        both run: initiated first, it waits (armed) for the other's ``initiate()``. Then both
+        sweep in lockstep (:meth:`_run_pair`). A leader (source immediate) initiated before its
+        follower is armed would fire its first SOURCE_COMPLETE unheard and both would wait
+        forever; that is refused (data error) instead of hanging.
         """
+        other = "b" if ch == "a" else "a"
+        if self._waits_on(ch, other):
+            if other in self.armed:
+                self.armed.discard(other)
+                leader = ch if self.stimuli[(ch, "source")] is None else other
+                self._run_pair(leader, other if leader == ch else ch)
+            elif self.stimuli[(ch, "source")] is None:
+                raise OutOfRange(f"smu{ch} starts before smu{other} is armed: its first "
+                                 "SOURCE_COMPLETE goes unheard and both wait forever")
+            else:
+                self.armed.add(ch)
+            return
+        if other in self.armed and self._waits_on(other, ch):
+            self.armed.discard(other)
+            self._run_pair(ch, other)
+            return
+        self._run_single(ch)
+
+    def _run_single(self, ch: str) -> None:
+        """One channel's sweep: ``trigger.count`` points through the source list, each held
+        for one NPLC integration under ``trigger.source.limitY``; currents go to nvbuffer1 and
+        voltages to nvbuffer2 as ``trigger.measure`` asked. At the end the source idles (its DC
+        level) or holds."""
+        key, levels, saved = self._start_sweep(ch)
+        if self.sweep_func[ch] == "V":  # one batched solve when no point can switch a cell
+            dwell = self.dev.get("nplc", ch) / LINE_FREQUENCY
+            readings = [self._through_ranges(*r, ch) for r in self.world.sweep(key, levels, dwell)]
+        else:
+            readings = []
+            for level in levels:
+                self.world.set_terminal(key, level=level)
+                readings.append(self._integrate(ch))
+        self._end_sweep(ch, readings, saved)
+
+    def _run_pair(self, leader: str, follower: str) -> None:
+        """Both channels in lockstep: at every point both source their list level, then both
+        measure (one integration, the longer NPLC), then the next point (the stimuli of
+        ``LOCKSTEP``); one World sweep of both terminals. Other cross-channel stimuli, unequal
+        counts or current sweeps are not simulated (data error)."""
+        roles = {"leader": leader, "follower": follower}
+        for ch in (leader, follower):
+            for layer in STIMULUS_LAYERS:
+                role = "leader" if ch == leader else "follower"
+                wanted = LOCKSTEP.get((role, layer))
+                expected = wanted and (roles[wanted[0]], wanted[1])
+                if self.stimuli[(ch, layer)] != expected:
+                    raise OutOfRange(f"smu{ch}.trigger.{layer}.stimulus: only the lockstep "
+                                     "pair of LOCKSTEP is simulated")
+        count = self.dev.get("trigger_count", leader)
+        if count != self.dev.get("trigger_count", follower) or "I" in (
+            self.sweep_func[leader], self.sweep_func[follower]
+        ):
+            raise OutOfRange("lockstep sweeps need equal trigger counts and voltage lists")
+        started = {ch: self._start_sweep(ch) for ch in (leader, follower)}
+        dwell = max(self.dev.get("nplc", ch) for ch in started) / LINE_FREQUENCY
+        raw = self.world.sweep_together({key: levels for key, levels, _ in started.values()},
+                                        dwell)
+        for ch, (key, _, saved) in started.items():
+            self._end_sweep(ch, [self._through_ranges(*r, ch) for r in raw[key]], saved)
+
+    def _start_sweep(self, ch: str) -> tuple[str, list[float], tuple]:
+        """The channel's terminal as the sweep sources it (function, trigger limits): its key,
+        the ``trigger.count`` levels and what to restore afterwards."""
         points, func = self.sweep_points[ch], self.sweep_func[ch]
         if not points:
-            raise OutOfRange("trigger.initiate() without a source list")
+            raise OutOfRange(f"smu{ch}.trigger.initiate() without a source list")
         key = self.key(ch)
         state = self.world.terminal(key)
         saved = (state.func, state.level, state.limit_i, state.limit_v)
@@ -367,18 +466,16 @@ class TspSmu(Behaviour):
             limit_v=self.dev.get("trigger_limitv", ch),
         )
         levels = [points[k % len(points)] for k in range(self.dev.get("trigger_count", ch))]
-        if func == "V":  # one batched solve when no point can switch a cell
-            dwell = self.dev.get("nplc", ch) / LINE_FREQUENCY
-            readings = [self._through_ranges(*r, ch) for r in self.world.sweep(key, levels, dwell)]
-        else:
-            readings = []
-            for level in levels:
-                self.world.set_terminal(key, level=level)
-                readings.append(self._integrate(ch))
+        return key, levels, saved
+
+    def _end_sweep(self, ch: str, readings: list[tuple[float, float, int]], saved) -> None:
+        """Readings into the buffers ``trigger.measure`` named; the source idles (its DC
+        level) or holds, and its DC limits return."""
         for i, v, status in readings:
             for n in self.sweep_buffers[ch]:
                 self.buffers[(ch, n)].append((i if n == 1 else v, status))
         func0, level0, limit_i0, limit_v0 = saved
+        key = self.key(ch)
         if self.idle_after_sweep[ch]:
             self.world.set_terminal(key, func=func0, level=level0)
         self.world.set_terminal(key, limit_i=limit_i0, limit_v=limit_v0)

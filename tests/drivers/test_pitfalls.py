@@ -40,9 +40,14 @@ def test_2600_never_measures_to_configure():
 
 
 def test_tsp_events_are_not_hard_coded():
-    """Trigger event IDs are firmware constants; no command here sets a stimulus number."""
-    for form in CATALOG["keithley2600"].forms:
-        assert "stimulus" not in form.pattern
+    """Trigger event IDs are firmware constants: a stimulus is 0 (none) or a named
+    ``*_EVENT_ID`` constant that the instrument resolves itself, never an event number."""
+    stimuli = [f.pattern for f in CATALOG["keithley2600"].forms if "stimulus" in f.pattern]
+    assert stimuli
+    for pattern in stimuli:
+        value = pattern.split(" = ", 1)[1]
+        assert value == "0" or value.endswith("_EVENT_ID}"), pattern
+    assert CATALOG["keithley2600"].match("smub.trigger.source.stimulus = 46") is None
 
 
 def test_2400_reply_must_have_exactly_the_configured_elements(expected_protocol):

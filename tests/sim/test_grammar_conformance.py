@@ -27,6 +27,17 @@ SIMULATED = {
 }
 
 
+# example -> catalogued commands run just before it, for examples that read what a sweep of
+# the other channel left (the catalogue's own examples set up one channel only)
+CONTEXT = {
+    "printbuffer(1, 1, smua.nvbuffer1.readings, smua.nvbuffer2.readings, smua.nvbuffer1.statuses, "
+    "smub.nvbuffer1.readings, smub.nvbuffer2.readings, smub.nvbuffer1.statuses)": [
+        "smub.trigger.source.listv({0.0})", "smub.trigger.count = 1",
+        "smub.trigger.measure.iv(smub.nvbuffer1, smub.nvbuffer2)", "smub.trigger.initiate()",
+    ],
+    ":INIT (@1,2)": [":TRIG2:SOUR TIM", ":TRIG2:TIM 0.01", ":TRIG2:COUN 3"],
+}
+
 
 def _expected_rejection(table: str, form: dict) -> bool:
     """Forms the catalogue lists for a sibling model that this model does not have."""
@@ -54,6 +65,8 @@ def test_every_catalogue_example_is_accepted(open_bench, table):
                 inst.write(example)
             device.clear_errors()
             continue
+        for command in CONTEXT.get(example, ()):
+            inst.write(command)
         errors_before = device.error_count()
         if "reply" in form:
             reply = inst.query(example)
