@@ -22,14 +22,8 @@ from matplotlib.figure import Figure
 
 
 def run_plot_path(run, name: str) -> Path:
-    """``<store data dir>/run-<id>-<name>.png`` for a run of the run store.
-
-    The data directory is the one holding the run's SQLite database (``PRAGMA database_list``
-    on the run's connection; the run store has no public accessor for it).
-    """
-    rows = run._connection.execute("PRAGMA database_list").fetchall()
-    database = next(path for _, schema, path in rows if schema == "main")
-    return Path(database).parent / f"run-{run.run_id}-{name}.png"
+    """``<store data dir>/run-<id>-<name>.png`` for a run of the run store."""
+    return run.data_dir / f"run-{run.run_id}-{name}.png"
 
 
 def save_heatmap(

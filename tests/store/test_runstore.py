@@ -138,3 +138,11 @@ def test_store_uses_write_ahead_log(store):
     mode = store._connection.execute("PRAGMA journal_mode").fetchone()[0]
     sync = store._connection.execute("PRAGMA synchronous").fetchone()[0]
     assert (mode, sync) == ("wal", 1)  # 1 = NORMAL
+
+
+def test_a_run_knows_the_data_dir_its_files_go_to(tmp_path):
+    with RunStore(tmp_path / "data") as runs:
+        run = runs.start_run("read-map", {}, "bench text")
+        assert run.data_dir == (tmp_path / "data").resolve()
+        run.finish()
+        assert runs.open_run(run.run_id).data_dir == (tmp_path / "data").resolve()

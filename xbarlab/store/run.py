@@ -13,6 +13,7 @@ import sqlite3
 import time
 import traceback as traceback_module
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -136,6 +137,13 @@ class Run:
     def run_id(self) -> int:
         """The run's id in its store (an integer from 1)."""
         return self._run_id
+
+    @property
+    def data_dir(self) -> Path:
+        """The run store's data directory (the folder holding its SQLite database), where the
+        run's files such as plots go."""
+        rows = self._connection.execute("PRAGMA database_list").fetchall()
+        return Path(next(path for _, schema, path in rows if schema == "main")).parent
 
     @property
     def shape(self) -> tuple[int, int] | None:
