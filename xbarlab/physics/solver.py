@@ -50,7 +50,8 @@ cell's conductance): up to ~1e-8 of V in the worst random networks tried, for Su
 Memory is O(m·n·B); no dense matrix is formed. One vector's solve runs in a single numba
 function (two fused sweeps over the array per iteration, no Python in the loop); the
 vectors of a batch run on numba's thread count at once (the kernels release the GIL).
-Kernels are cached on disk.
+Kernels are compiled on first use, once per combination of lumped and distributed word and
+bit lines (only that combination's code), and cached on disk.
 """
 
 from __future__ import annotations
@@ -146,11 +147,29 @@ def _validated_wire_resistance(r, name: str) -> float:
     return value
 
 
-# --------------------------------------------------------------------------- line set-up
+# --------------------------------------------------------------------------- kernels
+#
+# `_pcg_vectors` solves a range of input vectors one after the other, serially; a batch is
+# spread over threads range by range, so each thread keeps one vector's working set in cache
+# and threads meet once per batch, not once per step. Arrays of one vector are (m, n); line
+# data is (m,) or (n,). A lumped bit line keeps its single node at its end node (i = m-1)
+# and zeros elsewhere; a lumped word line holds its single node's voltage at every j of its
+# row, so word-line accesses are the same for both kinds of line.
+#
+# Wire conductances are passed as ``g_row`` / ``g_col``, or None for lumped lines (zero wire
+# resistance: the line is one node). Every test for a lumped line is written ``g is None``
+# directly in a condition: numba drops the other branch before typing (dead-branch pruning
+# on None arguments), so a solve compiles only the code of its kinds of lines, each
+# combination once, on first use.
+#
+# The first use's compile time is set by how much code numba types and LLVM optimizes, so
+# inner loops have no branch on a loop-invariant condition (LLVM would copy and vectorize the
+# loop once per combination of them): a missing neighbour or an unused term enters with an
+# exact zero weight instead.
 
 
 @njit(cache=True)
-def _line_pivots(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_col, inv_col):
+def _line_pivots(G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col):
     """Thomas elimination of every line from its far end towards its terminal end.
 
     Word line i runs from j = n-1 to its source end j = 0, bit line j from i = 0 to its sense
@@ -161,74 +180,72 @@ def _line_pivots(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row, s_end_
     """
     m, n = G.shape
     for i in range(m):
-        if lump_row:
+        g_i = G[i]
+        if g_row is None:
             total = 0.0
             for j in range(n):
-                total += G[i, j]
+                total += g_i[j]
             s_end_row[i] = total
-            continue
-        s = G[i, n - 1]
-        for j in range(n - 2, -1, -1):
-            inv_row[i, j + 1] = 1.0 / (g_row + s)
-            s = G[i, j] + g_row * s / (g_row + s)
-        s_end_row[i] = s
-    for j in range(n):
-        s_end_col[j] = G[0, j] if not lump_col else 0.0
-    if lump_col:
-        for i in range(m):
-            for j in range(n):
-                s_end_col[j] += G[i, j]
-        return
-    for i in range(1, m):
-        for j in range(n):
-            s = s_end_col[j]
-            inv_col[i - 1, j] = 1.0 / (g_col + s)
-            s_end_col[j] = G[i, j] + g_col * s / (g_col + s)
-
-
-# --------------------------------------------------------------------------- CG kernels
-#
-# `_pcg_vectors` solves a range of input vectors one after the other, serially; a batch is
-# spread over threads range by range, so each thread keeps one vector's working set in cache
-# and threads meet once per batch, not once per step. Arrays of one vector are (m, n); line
-# data is (m,) or (n,). Lumped lines keep their single node at the end node (word: j = 0,
-# bit: i = m-1) and zeros elsewhere. Small helpers and those called once are inlined at
-# numba's level (``inline="always"``), so LLVM optimizes them once, inside their caller:
-# that keeps the first compile near 4 s.
-
-
-@njit(cache=True, nogil=True)
-def _bit_row_product(i, G, pU, pW, g_col, lump_row, ge_col, state_col, yW):
-    """yW[i] = (A p) at the bit-line nodes of row i (distributed bit lines; 0 at held nodes)."""
-    m, n = G.shape
-    step = 0 if lump_row else 1  # a lumped word line is its node j = 0
-    for j in range(n):
-        w = pW[i, j]
-        acc = G[i, j] * (w - pU[i, j * step])
-        if i > 0:
-            acc += g_col * (w - pW[i - 1, j])
-        if i < m - 1:
-            acc += g_col * (w - pW[i + 1, j])
         else:
-            acc += ge_col[j] * w
+            s = g_i[n - 1]
+            for j in range(n - 2, -1, -1):
+                inv_row[i, j + 1] = 1.0 / (g_row + s)
+                s = g_i[j] + g_row * s / (g_row + s)
+            s_end_row[i] = s
+    for j in range(n):
+        s_end_col[j] = G[0, j]
+    for i in range(1, m):
+        g_i = G[i]
+        if g_col is None:
+            for j in range(n):
+                s_end_col[j] += g_i[j]
+        else:
+            inv_up = inv_col[i - 1]
+            for j in range(n):
+                s = s_end_col[j]
+                inv_up[j] = 1.0 / (g_col + s)
+                s_end_col[j] = g_i[j] + g_col * s / (g_col + s)
+
+
+# Helpers called from several kernels are compiled once, without the wrappers that only a
+# call from Python needs; tiny helpers and those called once are inlined at numba's level.
+_helper = njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+_inlined = njit(cache=True, nogil=True, inline="always")
+
+
+@_helper
+def _bit_row_product(i, G, u, w, g_col, ge_col, state_col, y):
+    """y[i] = (A [u; w]) at the bit-line nodes of row i (distributed bit lines; 0 at held and
+    isolated nodes). Rows 0 and m-1 miss a neighbour, which enters with conductance 0; the
+    end conductance enters with weight 1 in row m-1 only (adding exact zeros changes no sum).
+    """
+    m, n = G.shape
+    last = i == m - 1
+    up = i - 1 if i > 0 else 0
+    down = i if last else i + 1
+    g_up = g_col if i > 0 else 0.0
+    g_down = 0.0 if last else g_col
+    at_end = 1.0 if last else 0.0
+    held = END_FIXED if last else ISOLATED  # the held state of this row's nodes
+    g_i, u_i, w_i, w_up, w_down, y_i = G[i], u[i], w[i], w[up], w[down], y[i]
+    for j in range(n):
+        wj = w_i[j]
+        acc = (g_i[j] * (wj - u_i[j]) + g_up * (wj - w_up[j]) + g_down * (wj - w_down[j])
+               + at_end * ge_col[j] * wj)
         state = state_col[j]
-        yW[i, j] = 0.0 if state == ISOLATED or (state == END_FIXED and i == m - 1) else acc
+        y_i[j] = acc if state != ISOLATED and state != held else 0.0
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _update_direction_row(i, beta, z, p):
-    """p[i] = z[i] + beta p[i]."""
-    for j in range(z.shape[1]):
-        p[i, j] = z[i, j] + beta * p[i, j]
-
-
-@njit(cache=True, nogil=True)
-def _solve_word_line(rhs, out, g_row, lump_row, s_end, inv_pivot, ge, state):
+@_helper
+def _solve_word_line(rhs, out, g_row, s_end, inv_pivot, ge, state):
     """out = R_i^-1 rhs for one word line (Thomas, eliminated from the far end; the held
-    end node and isolated lines get 0). rhs and out may be the same array."""
+    end node and isolated lines get 0; a lumped line's one value fills the row). rhs and out
+    may be the same array."""
     n = rhs.shape[0]
-    if lump_row:
-        out[0] = rhs[0] / (s_end + ge) if state == FREE else 0.0
+    if g_row is None:
+        value = rhs[0] / (s_end + ge) if state == FREE else 0.0
+        for j in range(n):
+            out[j] = value
         return
     if state == ISOLATED:
         for j in range(n):
@@ -246,192 +263,220 @@ def _solve_word_line(rhs, out, g_row, lump_row, s_end, inv_pivot, ge, state):
         out[j] = z
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _cells_from_bits(i, G, w, lump_row, lump_col, out):
+@_helper
+def _cells_from_bits(i, G, w, g_row, g_col, out):
     """out = C w for word line i: the current each cell would push into its word-line node
-    from bit-line voltages w with the word line at 0 V (summed for a lumped line)."""
+    from bit-line voltages w with the word line at 0 V (summed into out[0] for a lumped line).
+    """
     m, n = G.shape
-    bit_row = m - 1 if lump_col else i
-    if lump_row:
+    g_i, w_i = G[i], w[m - 1 if g_col is None else i]
+    if g_row is None:
         acc = 0.0
         for j in range(n):
-            acc += G[i, j] * w[bit_row, j]
+            acc += g_i[j] * w_i[j]
         out[0] = acc
-        return
-    for j in range(n):
-        out[j] = G[i, j] * w[bit_row, j]
+    else:
+        for j in range(n):
+            out[j] = g_i[j] * w_i[j]
 
 
-@njit(cache=True, nogil=True)
-def _residual_with_free_word_nodes_at_zero(G, xU, xW, rU, rW, g_row, g_col, lump_row,
-                                           lump_col, ge_row, ge_col, state_row, state_col,
-                                           v_end_row, v_end_col):
-    """r = b - A x at every free node (0 at held nodes) for x whose free word-line nodes are
-    0 V: there the word part is C W plus the source injection (or, next to a held end
-    node, its pull through the first wire segment)."""
+@_helper
+def _word_lines_from_bits(G, xU, xW, rW, t, g_row, g_col, s_end_row, inv_row, ge_row, ge_col,
+                          state_row, state_col, v_end_row, v_end_col):
+    """Word-line voltages that satisfy KCL at every free word-line node for bit lines xW.
+
+    x has its free word-line nodes at 0 V. rW = b - A x at the bit nodes (0 at held nodes)
+    and t = R^-1 r_U, where r_U is the word part of b - A x: C W plus the source injection
+    (or, next to a held end node, its pull through the first wire segment). x + t is then
+    exact on the word lines.
+    """
     m, n = G.shape
-    step = 0 if lump_row else 1
     for i in range(m):
-        _cells_from_bits(i, G, xW, lump_row, lump_col, rU[i])
+        t_i = t[i]
+        _cells_from_bits(i, G, xW, g_row, g_col, t_i)
         if state_row[i] == FREE:
-            rU[i, 0] += ge_row[i] * v_end_row[i]
-        elif state_row[i] == END_FIXED and not lump_row and n > 1:
-            rU[i, 1] += g_row * xU[i, 0]
-        if not lump_col:
-            _bit_row_product(i, G, xU, xW, g_col, lump_row, ge_col, state_col, rW)
+            t_i[0] += ge_row[i] * v_end_row[i]
+        elif state_row[i] == END_FIXED and g_row is not None and n > 1:
+            t_i[1] += g_row * xU[i, 0]
+        _solve_word_line(t_i, t_i, g_row, s_end_row[i], inv_row[i], ge_row[i], state_row[i])
+        if g_col is not None:
+            _bit_row_product(i, G, xU, xW, g_col, ge_col, state_col, rW)
+            r_i = rW[i]
             for j in range(n):
-                rW[i, j] = -rW[i, j]
-    for j in range(n):
-        if lump_col:
-            acc = ge_col[j] * xW[m - 1, j]
+                r_i[j] = -r_i[j]
+    w_last, r_last = xW[m - 1], rW[m - 1]
+    if g_col is None:
+        for j in range(n):
+            acc = ge_col[j] * w_last[j]
             for i in range(m):
-                acc += G[i, j] * (xW[m - 1, j] - xU[i, j * step])
-            rW[m - 1, j] = -acc if state_col[j] == FREE else 0.0
+                acc += G[i, j] * (w_last[j] - xU[i, j])
+            r_last[j] = -acc if state_col[j] == FREE else 0.0
+    for j in range(n):
         if state_col[j] == FREE:
-            rW[m - 1, j] += ge_col[j] * v_end_col[j]
+            r_last[j] += ge_col[j] * v_end_col[j]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _schur_direction_and_product(beta, z, p, q, t, line, G, g_row, g_col, lump_row, lump_col,
-                                 s_end_row, inv_row, ge_row, ge_col, state_row, state_col):
+@_inlined
+def _update_direction_row(i, beta, z, p):
+    """p[i] = z[i] + beta p[i]."""
+    p_i, z_i = p[i], z[i]
+    for j in range(p_i.shape[0]):
+        p_i[j] = z_i[j] + beta * p_i[j]
+
+
+@_inlined
+def _schur_direction_and_product(beta, z, p, q, t, G, g_row, g_col, s_end_row, inv_row, ge_row,
+                                 ge_col, state_row, state_col):
     """p = z + beta p, then q = S p with S = K - C^T R^-1 C; returns p·q.
 
     Row by row: t[i] = R_i^-1 (C p)[i] (word line i answering the bit-line direction), then
     q[i] = K p - C^T t at the bit nodes of row i. q may share memory with z: row i of z is
     consumed (p[i] updated) before q[i] is written, and row i+1 just before q[i] needs it.
-    Lumped bit lines live in row m-1, which every row needs, so that row is updated first.
+    Lumped bit lines live in row m-1, which every row needs: that row is updated first, and
+    their q summed over all rows of t at the end.
     """
     m, n = G.shape
-    step = 0 if lump_row else 1
-    if lump_col:
-        _update_direction_row(m - 1, beta, z, p)
-        for j in range(n):
-            q[m - 1, j] = ge_col[j] * p[m - 1, j]
-    else:
-        _update_direction_row(0, beta, z, p)
+    _update_direction_row(m - 1 if g_col is None else 0, beta, z, p)
     p_q = 0.0
     for i in range(m):
-        if not lump_col and i + 1 < m:
+        if g_col is not None and i + 1 < m:
             _update_direction_row(i + 1, beta, z, p)
-        _cells_from_bits(i, G, p, lump_row, lump_col, line)
-        _solve_word_line(line, t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
-                         state_row[i])
-        if lump_col:
+        t_i = t[i]
+        _cells_from_bits(i, G, p, g_row, g_col, t_i)
+        _solve_word_line(t_i, t_i, g_row, s_end_row[i], inv_row[i], ge_row[i], state_row[i])
+        if g_col is not None:
+            _bit_row_product(i, G, t, p, g_col, ge_col, state_col, q)
+            p_i, q_i = p[i], q[i]
             for j in range(n):
-                q[m - 1, j] += G[i, j] * (p[m - 1, j] - t[i, j * step])
-        else:
-            _bit_row_product(i, G, t, p, g_col, lump_row, ge_col, state_col, q)
+                p_q += p_i[j] * q_i[j]
+    if g_col is None:
+        p_last, q_last = p[m - 1], q[m - 1]
+        for j in range(n):
+            q_last[j] = ge_col[j] * p_last[j]
+        for i in range(m):
+            g_i, t_i = G[i], t[i]
             for j in range(n):
-                p_q += p[i, j] * q[i, j]
-    if lump_col:
+                q_last[j] += g_i[j] * (p_last[j] - t_i[j])
         for j in range(n):
             if state_col[j] != FREE:
-                q[m - 1, j] = 0.0
-            p_q += p[m - 1, j] * q[m - 1, j]
+                q_last[j] = 0.0
+            p_q += p_last[j] * q_last[j]
     return p_q
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _step_and_precondition(alpha, x, p, r, z, g_col, lump_col, s_end_col, inv_col, ge_col,
-                           state_col):
+@_inlined
+def _step_and_precondition(alpha, x, p, r, z, g_col, s_end_col, inv_col, ge_col, state_col):
     """x += alpha p; r -= alpha q (q held in z); then z = K^-1 r.
 
     Returns (|r|_1, r·z, max|z|); z is the bit lines' own correction to their voltages, the
     local error estimate of a node that hangs on weak cells.
 
     One sweep down the rows updates row i and advances every bit line's forward elimination
-    (from its far end, row 0) by one row; a sweep back up finishes the bit lines.
+    (from its far end, row 0) by one row (row 0 has no row above: weight 0); a sweep back up
+    finishes the bit lines.
     """
     m, n = x.shape
     residual = 0.0
     r_z = 0.0
     z_max = 0.0
     for i in range(m):
+        x_i, p_i, r_i, z_i = x[i], p[i], r[i], z[i]
         for j in range(n):
-            x[i, j] += alpha * p[i, j]
-            value = r[i, j] - alpha * z[i, j]
-            r[i, j] = value
+            x_i[j] += alpha * p_i[j]
+            value = r_i[j] - alpha * z_i[j]
+            r_i[j] = value
             residual += abs(value)
-        if not lump_col:
+        if g_col is not None:
+            up = i - 1 if i > 0 else 0
+            g_up = g_col if i > 0 else 0.0
+            inv_up, z_up = inv_col[up], z[up]
             for j in range(n):
-                z[i, j] = r[i, j] + (g_col * inv_col[i - 1, j] * z[i - 1, j] if i > 0 else 0.0)
+                z_i[j] = r_i[j] + g_up * inv_up[j] * z_up[j]
+    r_last, z_last = r[m - 1], z[m - 1]
     for j in range(n):
+        zj = 0.0
         if state_col[j] == FREE:
-            zj = (r[m - 1, j] if lump_col else z[m - 1, j]) / (s_end_col[j] + ge_col[j])
-        else:
-            zj = 0.0
-        z[m - 1, j] = zj
-        r_z += zj * r[m - 1, j]
-        z_max = max(z_max, abs(zj))
-    if not lump_col:
+            zj = (r_last[j] if g_col is None else z_last[j]) / (s_end_col[j] + ge_col[j])
+        z_last[j] = zj
+        r_z += zj * r_last[j]
+        z_max = abs(zj) if abs(zj) > z_max else z_max
+    if g_col is not None:
         for i in range(m - 2, -1, -1):
+            r_i, z_i, z_down, inv_i = r[i], z[i], z[i + 1], inv_col[i]
             for j in range(n):
                 value = 0.0
                 if state_col[j] != ISOLATED:
-                    value = inv_col[i, j] * (z[i, j] + g_col * z[i + 1, j])
-                z[i, j] = value
-                r_z += value * r[i, j]
-                z_max = max(z_max, abs(value))
+                    value = inv_i[j] * (z_i[j] + g_col * z_down[j])
+                z_i[j] = value
+                r_z += value * r_i[j]
+                z_max = abs(value) if abs(value) > z_max else z_max
     return residual, r_z, z_max
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col, lump_row, lump_col,
-                              ge_row, ge_col, v_end_row, v_end_col, state_row, state_col):
+@_inlined
+def _largest_terminal_current(G, ends, xW, g_row, g_col, ge_row, ge_col, v_end_row, v_end_col,
+                              state_row, state_col):
     """Largest |terminal current| from the end nodes, with word-line voltages tracked only
-    where the ends need them (u_end = U[:, 0], u_next = U[:, 1], u_last = U[m-1, :]).
+    where the ends need them (``ends`` rows: U[:, 0], U[:, 1], U[m-1, :]).
 
     It only scales the stopping test (reported currents are line sums of cell currents).
     Held lumped lines, whose current needs every node, are left out: a smaller scale only
     makes the test stricter.
     """
     m, n = G.shape
+    u_end, u_next, u_last = ends[0], ends[1], ends[2]
     largest = 0.0
     for i in range(m):
         state = state_row[i]
         current = 0.0
         if state == FREE:
             current = ge_row[i] * (v_end_row[i] - u_end[i])
-        elif state == END_FIXED and not lump_row:
-            current = G[i, 0] * (u_end[i] - (xW[m - 1, 0] if lump_col else xW[i, 0]))
+        elif state == END_FIXED and g_row is not None:
+            current = G[i, 0] * (u_end[i] - xW[m - 1 if g_col is None else i, 0])
             if n > 1:
                 current += g_row * (u_end[i] - u_next[i])
-        largest = max(largest, abs(current))
+        largest = abs(current) if abs(current) > largest else largest
+    g_last, w_last, w_above = G[m - 1], xW[m - 1], xW[m - 2 if m > 1 else 0]
     for j in range(n):
         state = state_col[j]
         current = 0.0
         if state == FREE:
-            current = ge_col[j] * (xW[m - 1, j] - v_end_col[j])
-        elif state == END_FIXED and not lump_col:
-            current = G[m - 1, j] * ((u_last[0] if lump_row else u_last[j]) - xW[m - 1, j])
+            current = ge_col[j] * (w_last[j] - v_end_col[j])
+        elif state == END_FIXED and g_col is not None:
+            current = g_last[j] * (u_last[j] - w_last[j])
             if m > 1:
-                current += g_col * (xW[m - 2, j] - xW[m - 1, j])
-        largest = max(largest, abs(current))
+                current += g_col * (w_above[j] - w_last[j])
+        largest = abs(current) if abs(current) > largest else largest
     return largest
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _track_word_ends(scale, t, u_end, u_next, u_last):
-    """u += scale * t at the word-line nodes the terminal currents need."""
-    m, n = t.shape
+@_helper
+def _track_word_ends(scale, u, ends):
+    """ends += scale * u at the word-line nodes the terminal currents need (U[:, 0], U[:, 1]
+    and U[m-1, :]; U[:, 0] again when a line has one node)."""
+    m, n = u.shape
+    second = 1 if n > 1 else 0
+    u_last = u[m - 1]
+    u_end, u_next, tracked_last = ends[0], ends[1], ends[2]
     for i in range(m):
-        u_end[i] += scale * t[i, 0]
-        if n > 1:
-            u_next[i] += scale * t[i, 1]
+        u_end[i] += scale * u[i, 0]
+        u_next[i] += scale * u[i, second]
     for j in range(n):
-        u_last[j] += scale * t[m - 1, j]
+        tracked_last[j] += scale * u_last[j]
 
 
 @njit(cache=True, nogil=True)
-def _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, inv_row,
-                 s_end_col, inv_col, ge_rows, ge_cols, state_rows, state_cols, v_end_rows,
-                 v_end_cols, current_floors, xUs, xWs, work, rtol, max_iterations, taken):
+def _pcg_vectors(start, stop, G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col, ge_rows,
+                 ge_cols, state_rows, state_cols, v_end_rows, v_end_cols, v_scales,
+                 current_floors, xUs, xWs, work, ends, rtol, max_iterations, taken):
     """Solve input vectors start..stop-1 of a batch; ``taken[b]`` gets the CG iterations,
     or -1 if ``max_iterations`` did not suffice.
 
     x holds the held node values (and any warm start of the bit lines) on entry and the
-    solution on return. ``work`` is (5, m, n) scratch allocated by the caller (so memory
-    profilers see it). Releases the GIL: threads run several ranges at once.
+    solution on return; a vector whose terminals are all at 0 V (``v_scales[b] == 0``) must
+    come with every node at 0 V, and is left as it is. ``work`` is (4, m, n) and ``ends``
+    (3, max(m, n)) scratch allocated by the caller (so memory profilers see it). Releases
+    the GIL: threads run several ranges at once.
 
     The word lines are eliminated exactly (block Gaussian elimination with the line solves
     R^-1): CG runs on the bit-line nodes with the Schur complement S = K - C^T R^-1 C,
@@ -439,62 +484,61 @@ def _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, in
     half the iterations of block-Jacobi CG on all nodes, for the same work per iteration.
     """
     m, n = G.shape
-    line = np.zeros(n)
+    r, p, z, t = work[0], work[1], work[2], work[3]
     for b in range(start, stop):
         ge_row, ge_col = ge_rows[b], ge_cols[b]
         state_row, state_col = state_rows[b], state_cols[b]
         v_end_row, v_end_col = v_end_rows[b], v_end_cols[b]
-        current_floor, xU, xW = current_floors[b], xUs[b], xWs[b]
-        step = 0 if lump_row else 1
+        xU, xW = xUs[b], xWs[b]
         # Voltages converge with currents, except behind weak cells (a floating line on one
         # 10 MΩ cell holds a 1 nV error with a 1e-16 A residual): also require the bit
         # lines' own correction z below rtol of the largest terminal voltage.
-        v_scale = 0.0
-        for i in range(m):
-            v_scale = max(v_scale, abs(v_end_row[i]))
-        for j in range(n):
-            v_scale = max(v_scale, abs(v_end_col[j]))
-        if v_scale == 0.0:  # every terminal at 0 V (or floating): every node is at 0 V
-            xU[:] = 0.0
-            xW[:] = 0.0
+        v_scale = v_scales[b]
+        if v_scale == 0.0:
             taken[b] = 0
             continue
-        work[:] = 0.0
-        rU, r, p, z, t = work[0], work[1], work[2], work[3], work[4]
-        # Residual of the full system with the free word-line nodes at 0 V, then the reduced
-        # right-hand side r = r_W + C^T R^-1 r_U; t = R^-1 r_U starts the word-line voltages.
+        for k in range(4):
+            for i in range(m):
+                work_i = work[k, i]
+                for j in range(n):
+                    work_i[j] = 0.0
+        # Free word-line nodes to 0 V (a lumped line's held voltage fills its row), the
+        # residual of the full system there, then the reduced right-hand side
+        # r = r_W + C^T R^-1 r_U; t = R^-1 r_U starts the word-line voltages.
         for i in range(m):
-            for j in range(n):
-                if not (lump_row and j > 0):
-                    xU[i, j] = xU[i, j] if (j == 0 and state_row[i] == END_FIXED) else 0.0
-        _residual_with_free_word_nodes_at_zero(G, xU, xW, rU, r, g_row, g_col, lump_row,
-                                               lump_col, ge_row, ge_col, state_row, state_col,
-                                               v_end_row, v_end_col)
+            u_i = xU[i]
+            u_held = u_i[0] if state_row[i] == END_FIXED else 0.0
+            u_rest = u_held if g_row is None else 0.0
+            u_i[0] = u_held
+            for j in range(1, n):
+                u_i[j] = u_rest
+        _word_lines_from_bits(G, xU, xW, r, t, g_row, g_col, s_end_row, inv_row, ge_row, ge_col,
+                              state_row, state_col, v_end_row, v_end_col)
         for i in range(m):
-            _solve_word_line(rU[i], t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
-                             state_row[i])
+            bit_row = m - 1 if g_col is None else i
+            held = END_FIXED if bit_row == m - 1 else ISOLATED
+            g_i, t_i, r_i = G[i], t[i], r[bit_row]
             for j in range(n):
-                cell = G[i, j] * t[i, j * step]
-                if lump_col:
-                    if state_col[j] == FREE:
-                        r[m - 1, j] += cell
-                elif state_col[j] == FREE or (state_col[j] == END_FIXED and i < m - 1):
-                    r[i, j] += cell
-        u_end = xU[:, 0].copy()
-        u_next = xU[:, min(1, n - 1)].copy()
-        u_last = xU[m - 1].copy()
-        _track_word_ends(1.0, t, u_end, u_next, u_last)
+                state = state_col[j]
+                if state != ISOLATED and state != held:
+                    r_i[j] += g_i[j] * t_i[j]
+        for k in range(3):
+            ends_k = ends[k]
+            for j in range(ends_k.shape[0]):
+                ends_k[j] = 0.0
+        _track_word_ends(1.0, xU, ends)
+        _track_word_ends(1.0, t, ends)
 
         alpha = 0.0
         r_z_previous = 0.0
         iterations = 0
         while True:
-            residual, r_z, z_max = _step_and_precondition(alpha, xW, p, r, z, g_col, lump_col,
-                                                          s_end_col, inv_col, ge_col, state_col)
-            largest = _largest_terminal_current(G, u_end, u_next, u_last, xW, g_row, g_col,
-                                                lump_row, lump_col, ge_row, ge_col, v_end_row,
-                                                v_end_col, state_row, state_col)
-            currents_converged = residual <= rtol * max(largest, current_floor)
+            residual, r_z, z_max = _step_and_precondition(alpha, xW, p, r, z, g_col, s_end_col,
+                                                          inv_col, ge_col, state_col)
+            largest = _largest_terminal_current(G, ends, xW, g_row, g_col, ge_row, ge_col,
+                                                v_end_row, v_end_col, state_row, state_col)
+            floor = current_floors[b]
+            currents_converged = residual <= rtol * (floor if floor > largest else largest)
             if (currents_converged and z_max <= rtol * v_scale) or r_z <= 0.0:
                 break
             if iterations >= max_iterations:
@@ -502,24 +546,21 @@ def _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, in
                 break
             beta = r_z / r_z_previous if iterations > 0 else 0.0
             r_z_previous = r_z
-            p_q = _schur_direction_and_product(beta, z, p, z, t, line, G, g_row, g_col, lump_row,
-                                               lump_col, s_end_row, inv_row, ge_row, ge_col,
-                                               state_row, state_col)
+            p_q = _schur_direction_and_product(beta, z, p, z, t, G, g_row, g_col, s_end_row,
+                                               inv_row, ge_row, ge_col, state_row, state_col)
             if p_q <= 0.0:
                 break
             alpha = r_z / p_q
-            _track_word_ends(alpha, t, u_end, u_next, u_last)
+            _track_word_ends(alpha, t, ends)
             iterations += 1
 
         # Word lines from the final bit lines: U = R^-1 (b_U + C W), exactly.
-        _residual_with_free_word_nodes_at_zero(G, xU, xW, rU, r, g_row, g_col, lump_row,
-                                               lump_col, ge_row, ge_col, state_row, state_col,
-                                               v_end_row, v_end_col)
+        _word_lines_from_bits(G, xU, xW, r, t, g_row, g_col, s_end_row, inv_row, ge_row, ge_col,
+                              state_row, state_col, v_end_row, v_end_col)
         for i in range(m):
-            _solve_word_line(rU[i], t[i], g_row, lump_row, s_end_row[i], inv_row[i], ge_row[i],
-                             state_row[i])
-            for j in range(1 if lump_row else n):
-                xU[i, j] += t[i, j]
+            u_i, t_i = xU[i], t[i]
+            for j in range(n):
+                u_i[j] += t_i[j]
         taken[b] = iterations
 
 
@@ -694,10 +735,9 @@ def _run_spread_over_threads(solve_range, count: int, nodes_per_vector: int):
     list(pool.map(lambda start: solve_range(start, min(start + chunk, count)), starts))
 
 
-def _expand_lumped(xU, xW, lump_row, lump_col):
-    v_word = np.repeat(xU[:, :, :1], xU.shape[2], axis=2) if lump_row else xU
-    v_bit = np.repeat(xW[:, -1:, :], xW.shape[1], axis=1) if lump_col else xW
-    return v_word, v_bit
+def _expand_lumped_bits(xW, lump_col):
+    """Bit-line node voltages with a lumped line's one node copied to every row."""
+    return np.repeat(xW[:, -1:, :], xW.shape[1], axis=1) if lump_col else xW
 
 
 # --------------------------------------------------------------------------- public API
@@ -747,8 +787,8 @@ def solve_crossbar(
         return _ideal_solution(G, v_row, v_col, batched)
 
     lump_row, lump_col = r_wire_row == 0, r_wire_col == 0
-    g_row = 0.0 if lump_row else 1.0 / r_wire_row
-    g_col = 0.0 if lump_col else 1.0 / r_wire_col
+    g_row = None if lump_row else 1.0 / r_wire_row  # None: lumped lines (see the kernels)
+    g_col = None if lump_col else 1.0 / r_wire_col
     driven_row, ge_row, state_row, v_end_row = _end_conditions(v_row, r_source)
     driven_col, ge_col, state_col, v_end_col = _end_conditions(v_col, r_sense)
     isolated_row, isolated_col = _isolated_lines(G, driven_row, driven_col)
@@ -759,8 +799,7 @@ def solve_crossbar(
     s_end_col = np.empty(n)
     inv_pivot_row = np.zeros((m, n))
     inv_pivot_col = np.zeros((m, n))
-    _line_pivots(G, g_row, g_col, lump_row, lump_col, s_end_row, inv_pivot_row, s_end_col,
-                 inv_pivot_col)
+    _line_pivots(G, g_row, g_col, s_end_row, inv_pivot_row, s_end_col, inv_pivot_col)
 
     line_conductance = max(G.sum(axis=0).max(), G.sum(axis=1).max())
     v_scale = np.maximum(np.abs(v_end_row).max(axis=1), np.abs(v_end_col).max(axis=1))
@@ -770,19 +809,22 @@ def solve_crossbar(
     xU, xW = _initial_guess(warm_start, (B, m, n), batched, lump_col)
     _clip_to_terminal_range(xW, v_row, v_col)
     _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col)
+    # Every terminal at 0 V (or floating): every node is at 0 V, and CG is skipped.
+    xU[v_scale == 0] = 0.0
+    xW[v_scale == 0] = 0.0
     iterations = np.zeros(B, dtype=np.int64)
 
     def solve_range(start, stop):
-        _pcg_vectors(start, stop, G, g_row, g_col, lump_row, lump_col, s_end_row, inv_pivot_row,
-                     s_end_col, inv_pivot_col, ge_row, ge_col, state_row, state_col, v_end_row,
-                     v_end_col, current_floor, xU, xW, np.empty((5, m, n)), RESIDUAL_RTOL,
-                     MAX_ITERATIONS, iterations)
+        _pcg_vectors(start, stop, G, g_row, g_col, s_end_row, inv_pivot_row, s_end_col,
+                     inv_pivot_col, ge_row, ge_col, state_row, state_col, v_end_row, v_end_col,
+                     v_scale, current_floor, xU, xW, np.empty((4, m, n)),
+                     np.empty((3, max(m, n))), RESIDUAL_RTOL, MAX_ITERATIONS, iterations)
 
     _run_spread_over_threads(solve_range, B, m * n)
     if np.any(iterations < 0):
         raise RuntimeError(f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations")
 
-    v_word, v_bit = _expand_lumped(xU, xW, lump_row, lump_col)
+    v_word, v_bit = xU, _expand_lumped_bits(xW, lump_col)
     v_cell = v_word - v_bit
     # Terminal currents as the sum of each line's cell currents (KCL over the whole line):
     # equal to the end-node currents at convergence, but never a difference of nearly equal
