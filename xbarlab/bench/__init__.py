@@ -5,7 +5,8 @@
 * `Bench` reads cells and maps with a bias scheme (`xbarlab.bench.schemes`), pulses with
   half-select protection, runs matrix-vector products on an array board, idles, and counts
   round trips (`xbarlab.bench.operations`; routing on switch matrices in `matrix`, board lines
-  in `board`, the bench check in `selftest`, returned records in `readings`).
+  in `board`, cell sweeps on paired SMU channels in `sweeps`, the bench check in `selftest`,
+  returned records in `readings`).
 * Protocols are plain callables registered by name (`xbarlab.bench.protocols`).
 """
 

@@ -65,10 +65,11 @@ class MatrixRouting:
         levels: Mapping[Line, float | None],
         exclusive: Sequence[Line] = (),
         avoid: frozenset[str] = frozenset(),
+        reserved: frozenset[str] = frozenset(),
     ) -> dict[str, tuple[float, frozenset[Line]]]:
         """Which terminal drives which lines at which level, or `BenchError` if the bench lacks
         the sources. `exclusive` lines (sensed or pulsed) get an SMU of their own, one not in
-        `avoid` when there is one."""
+        `avoid` when there is one; `reserved` terminals (already given other lines) take none."""
         groups: dict[float, list[Line]] = {}
         for line, level in levels.items():
             if level is not None and line not in exclusive:
@@ -77,7 +78,7 @@ class MatrixRouting:
             (levels[line], [line], False) for line in exclusive
         ]
         demands += [(level, lines, level == 0.0) for level, lines in sorted(groups.items())]
-        free = sorted(self.channels)
+        free = sorted(t for t in self.channels if t not in reserved)
         assignment: dict[str, tuple[float, frozenset[Line]]] = {}
         for k, (level, lines, groundable) in enumerate(demands):
             if groundable and self._reachable("ground", lines):

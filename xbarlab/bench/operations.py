@@ -15,6 +15,9 @@ before anything is sent:
   other lines grounded); among feasible shifts the lowest max |V| wins. The current is sensed
   on the selected column and returned as the cell current (positive from row to column).
 * `iter_read_map` / `read_map`: every cell (minus the chip's masked cells and a user mask).
+* `sweep_cell(row, col, levels)`: a staircase of voltages across one cell (``float``, ``ground``
+  or ``v/2``) as lockstep list sweeps of two channels of one SMU, the readings of a whole list
+  in one round trip (`xbarlab.bench.sweeps`); `BenchError` where no instrument can.
 * `pulse(row, col, v, width)` with ``v/2``, ``v/3`` or ``float`` half-select protection.
 * `mvm(v_rows)`: all rows driven at once on an array board, every column current back.
 * `idle()`: sources to 0 and off, relays open, board lines in the idle mode.
@@ -40,6 +43,7 @@ from xbarlab.bench.matrix import MatrixRouting, Source
 from xbarlab.bench.readings import BenchError, CellReading, IoCounter, MvmResult
 from xbarlab.bench.schemes import PULSE_SCHEMES, bias_levels
 from xbarlab.bench.selftest import SelfTest
+from xbarlab.bench.sweeps import CellSweeps
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import ArrayBoard, LineState, SourceMeasureChannel, SwitchMatrix
@@ -49,7 +53,7 @@ DEFAULT_CURRENT_LIMIT = 1e-3
 """Compliance used when an operation names none (lowered to the bench's max_compliance)."""
 
 
-class Bench(MatrixRouting, BoardLines, SelfTest):
+class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
     """Crossbar-level operations over a bench file's instruments (see the module docstring).
 
     `channels` maps SMU terminals (``"smu.a"``) to channels, `matrices` and `boards` map

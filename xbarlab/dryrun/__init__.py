@@ -24,6 +24,7 @@ from xbarlab.dryrun.instruments import (
     Recorder,
     RecordingBoard,
     RecordingMatrix,
+    RecordingPairedSMU,
     RecordingSMU,
 )
 from xbarlab.dryrun.ledger import Ledger
@@ -38,6 +39,7 @@ __all__ = [
     "RecordingBench",
     "RecordingBoard",
     "RecordingMatrix",
+    "RecordingPairedSMU",
     "RecordingSMU",
     "dry_run",
 ]

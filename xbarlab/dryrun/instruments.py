@@ -146,6 +146,38 @@ class RecordingSMU:
         self._log("shutdown")
 
 
+class RecordingPairedSMU:
+    """An SMU instrument whose two recording channels sweep in lockstep (`sweep_pair`), for
+    models that can (a 2600B or B2900 with two channels). Each point is one logged call with
+    both channels at their levels, so the ledger sees every point's bias and counts its
+    worst-case energy; `point_seconds` is the present point's duration."""
+
+    def __init__(self, name: str, channels: Mapping[str, RecordingSMU],
+                 recorder: Recorder) -> None:
+        self.name, self.channels, self._recorder = name, dict(channels), recorder
+        self.sweeping: tuple[RecordingSMU, RecordingSMU] | None = None
+        self.point_seconds = 0.0
+
+    def sweep_pair(self, first: str, first_levels: Sequence[float], second: str,
+                   second_levels: Sequence[float], delay: float):
+        if len(first_levels) != len(second_levels):
+            raise ValueError(f"second_levels has {len(second_levels)} levels: allowed "
+                             f"{len(first_levels)}, as many as first_levels")
+        pair = (self.channels[first], self.channels[second])
+        self.point_seconds = delay + max(c.nplc for c in pair) * POWER_LINE_CYCLE
+        readings: tuple[list[Reading], list[Reading]] = ([], [])
+        self.sweeping = pair
+        try:
+            for levels in zip(first_levels, second_levels, strict=True):
+                for channel, level, into in zip(pair, levels, readings, strict=True):
+                    channel.level, channel.output = float(level), True
+                    into.append(Reading(channel.level, math.nan, False, time.time()))
+                self._recorder.log(self.name, "smu", "sweep_pair", self.point_seconds)
+        finally:
+            self.sweeping = None
+        return readings
+
+
 class RecordingMatrix:
     """A switch matrix that remembers its closed crosspoints (named ``"<input>:<output>"``)."""
 

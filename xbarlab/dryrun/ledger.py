@@ -5,7 +5,8 @@ relay joins which line to which terminal, what each terminal sources; which boar
 chip line) and keeps, per cell, the largest |V| across it and the largest current the sources
 could push through it (the smaller compliance of its two lines). Each pulse adds its worst-case
 energy |V| x I_limit x width x count, and an estimate with every biased cell at the LRS
-conductance of the chip's device preset, capped by the worst case.
+conductance of the chip's device preset, capped by the worst case; each point of a lockstep
+sweep counts the same way for the point's duration.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import numpy as np
 
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import Line
-from xbarlab.dryrun.instruments import RecordingBoard, RecordingMatrix, RecordingSMU
+from xbarlab.dryrun.instruments import (
+    RecordingBoard,
+    RecordingMatrix,
+    RecordingPairedSMU,
+    RecordingSMU,
+)
 from xbarlab.interfaces import LineState
 from xbarlab.safety import SafetyGuard
 
@@ -30,8 +36,10 @@ class Ledger:
 
     def __init__(self, spec: BenchSpec, smus: Mapping[str, RecordingSMU],
                  matrices: Mapping[str, RecordingMatrix], boards: Mapping[str, RecordingBoard],
-                 guard: SafetyGuard, g_on: float) -> None:
+                 guard: SafetyGuard, g_on: float,
+                 pairs: Mapping[str, RecordingPairedSMU] | None = None) -> None:
         self.spec, self.smus, self.matrices, self.boards = spec, smus, matrices, boards
+        self.pairs = dict(pairs or {})
         self.guard, self.g_on = guard, g_on
         rows, cols = spec.chip.rows, spec.chip.cols
         self.max_voltage = np.zeros((rows, cols))
@@ -72,6 +80,8 @@ class Ledger:
         across, allowed = self._across(self.potentials())
         if method == "pulse":
             self._count_pulse(instrument, across)
+        elif method == "sweep_pair":
+            self._count_sweep_point(self.pairs[instrument], across)
         biased = ~np.isnan(across)
         self.max_voltage[biased] = np.maximum(self.max_voltage[biased], across[biased])
         current = np.where(across > 0, allowed, 0.0)
@@ -147,3 +157,12 @@ class Ledger:
             bound = abs(smu.pulse_active or 0.0) * smu.limit * on_time
         self.energy += bound
         self.energy_estimate += min(bound, float(np.nansum(across**2)) * self.g_on * on_time)
+
+    def _count_sweep_point(self, pair: RecordingPairedSMU, across: np.ndarray) -> None:
+        """Add one point of a lockstep sweep like a pulse of the point's duration: the bound
+        |V| x I_limit summed over the two sweeping channels, and the estimate with every biased
+        cell at `g_on`, capped by the bound."""
+        seconds = pair.point_seconds
+        bound = sum(abs(c.level) * c.limit for c in pair.sweeping or ()) * seconds
+        self.energy += bound
+        self.energy_estimate += min(bound, float(np.nansum(across**2)) * self.g_on * seconds)

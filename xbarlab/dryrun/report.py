@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from xbarlab.bench import Bench, IoCounter
+from xbarlab.bench import Bench, IoCounter, driver_class
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import load_bench
 from xbarlab.dryrun.instruments import (
@@ -18,6 +18,7 @@ from xbarlab.dryrun.instruments import (
     Recorder,
     RecordingBoard,
     RecordingMatrix,
+    RecordingPairedSMU,
     RecordingSMU,
 )
 from xbarlab.dryrun.ledger import Ledger
@@ -109,23 +110,28 @@ class RecordingBench:
         self.smus: dict[str, RecordingSMU] = {}
         self.matrices: dict[str, RecordingMatrix] = {}
         self.boards: dict[str, RecordingBoard] = {}
+        self.pairs: dict[str, RecordingPairedSMU] = {}
         for name, inst in spec.instruments.items():
             if inst.kind == "smu":
+                channels = {}
                 for terminal in inst.info.terminals:
                     key = f"{name}.{terminal}"
-                    self.smus[key] = RecordingSMU(key, self.recorder,
-                                                  model_pulse_capability(inst.driver, inst.model))
+                    channels[terminal] = self.smus[key] = RecordingSMU(
+                        key, self.recorder, model_pulse_capability(inst.driver, inst.model))
+                if len(channels) >= 2 and hasattr(driver_class(inst.driver), "sweep_pair"):
+                    self.pairs[name] = RecordingPairedSMU(name, channels, self.recorder)
             elif inst.kind == "matrix":
                 self.matrices[name] = RecordingMatrix(name, self.recorder)
             else:
                 self.boards[name] = RecordingBoard(name, inst.rows, inst.cols, self.recorder)
         self.guard = SafetyGuard(spec.limits, record_violations=True)
         g_on = preset(spec.chip.preset).g_max  # the chip's device kind, as a model only
-        self.ledger = Ledger(spec, self.smus, self.matrices, self.boards, self.guard, g_on)
+        self.ledger = Ledger(spec, self.smus, self.matrices, self.boards, self.guard, g_on,
+                             self.pairs)
         self.recorder.listeners.append(self.ledger.observe)
         self.bench = Bench(spec, self.smus, self.matrices, self.boards, guard=self.guard,
                            io=self.io, identities={n: "dry run" for n in spec.instruments},
-                           current_limit=current_limit)
+                           current_limit=current_limit, drivers=self.pairs)
 
     def report(self) -> DryRunReport:
         return DryRunReport(
