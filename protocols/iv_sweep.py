@@ -1,16 +1,24 @@
 """The ``iv-sweep`` protocol: bipolar DC staircase on one cell, a block or all cells; hysteresis
 loops and SET/RESET voltage extraction.
 
-One cycle is 0 -> +v_set_max -> 0 -> v_reset_max -> 0 in steps of ``step`` volts (zero itself is
-not measured: a cell carries no current there). Each step is a bench read at that voltage with
-the current limited to ``compliance`` (the limiter is what stops a SET, as in every
+One cycle is four branches, 0 -> +v_set_max -> 0 -> v_reset_max -> 0, in steps of ``step``
+volts (zero itself is not measured: a cell carries no current there). Each point holds its level
+with the current limited to ``compliance`` (the limiter is what stops a SET, as in every
 compliance-controlled DC sweep, e.g. Waser et al., Adv. Mater. 21, 2632 (2009)); the cell sees
-the level for the instrument's integration time. The negative branch has its own limit,
+the level for the instrument's integration time. The negative branches have their own limit,
 ``reset_compliance``: a RESET must pass more current than the SET compliance let the cell
 reach, so a limit set for SET would hold the cell's voltage below the RESET threshold (the
 usual practice: SET limited, RESET with a higher limit). Unselected lines follow ``scheme``: ``v/2``
 (default) or ``v/3`` keep every other cell at or below |V|/2 (|V|/3), below the switching
 threshold, so only the selected cell switches.
+
+Where the bench has an SMU that sweeps two channels together (a 2600B's smua and smub, a
+B2900's channels 1 and 2), each branch is one cell sweep (`Bench.sweep_cell`): the selected row
+and column on those two channels as lockstep list sweeps, every other line at 0 V, the readings
+of the whole branch in one round trip (``float``, ``ground`` and ``v/2``; a list longer than the
+instrument's takes a few). Elsewhere (separate SMUs, a board, ``v/3``) each point is one bench
+read, several round trips a point. The metrics say which (``paired_sweeps``) and what a branch
+cost (``round_trips_per_branch``).
 
 Half-selected currents: the sensed column also carries its other cells' current, u * S' with u
 the unselected-row level (V/2 or V/3) and S' the sum of the column's other conductances. Before
@@ -20,19 +28,16 @@ then corrected by u(V) S' (valid while the half-selected cells stay below their 
 ohmic). ``ground`` needs no correction but drives the selected row's other cells at full V;
 ``float`` cannot be corrected (sneak paths) and is reported as measured.
 
-The bench offers no cell-level list sweep (a `SourceMeasureChannel.sweep` exists, but no bench
-operation routes a cell to it), so each point is one bench read: several round trips a point
-instead of one per branch.
-
 Extraction (per cell, per cycle): on the rising positive branch the SET voltage is the first
 level at which the conductance I/V passes the geometric mean of its values at the branch's
 first and last levels; on the rising negative branch the RESET voltage likewise (falling).
 A branch whose conductance changes by less than ``min_ratio`` has no switching voltage.
 The low-|V| ends of the falling branches give the ON and OFF conductances of the loop.
 
-Every point is stored as measured (operation ``set`` for V > 0, ``reset`` for V < 0, ``read``
-for the two reference reads); each finished cell's results are a checkpoint
-(``iv-sweep r,c``), so a resumed run skips finished cells and re-sweeps an interrupted one.
+Every point is stored as measured (a swept branch as it arrives; operation ``set`` for V > 0,
+``reset`` for V < 0, ``read`` for the two reference reads); each finished cell's results are a
+checkpoint (``iv-sweep r,c``), so a resumed run skips finished cells and re-sweeps an
+interrupted one.
 Maps ``v_set`` and ``v_reset`` (NaN where none, every finished cell) and a PNG of the loops of
 the first 8 cells swept by this invocation are saved.
 """
@@ -42,8 +47,9 @@ from __future__ import annotations
 import numpy as np
 from xbarlab.protocols.plots import run_plot_path, save_curves
 from xbarlab.protocols.read_map import UNSELECTED_ROW_LEVEL, parse_cells
+from xbarlab.protocols.recording import reading_points
 
-from xbarlab.bench import READ_SCHEMES
+from xbarlab.bench import READ_SCHEMES, BenchError
 from xbarlab.bench.protocols import register_protocol
 from xbarlab.safety import signals_held
 
@@ -52,12 +58,18 @@ PLOTTED_CELLS = 8
 
 
 def staircase(v_set_max: float, v_reset_max: float, step: float) -> list[float]:
-    """One bipolar cycle without the zero points: up to v_set_max and back, then down to
-    v_reset_max and back; each extreme is included once. Levels are rounded to 1 nV (0.3, not
-    0.30000000000000004, so that V/2 levels stay exact multiples)."""
+    """One bipolar cycle without the zero points: the branches of `branches` in order."""
+    return [v for branch in branches(v_set_max, v_reset_max, step) for v in branch]
+
+
+def branches(v_set_max: float, v_reset_max: float, step: float) -> list[list[float]]:
+    """The branches of one cycle: up to v_set_max, back towards 0, down to v_reset_max, back
+    towards 0 (each extreme once, zero never; a branch with no level is left out). Levels are
+    rounded to 1 nV (0.3, not 0.30000000000000004, so that V/2 levels stay exact multiples)."""
     up = np.round(np.arange(1, int(round(v_set_max / step)) + 1) * step, 9)
     down = -np.round(np.arange(1, int(round(-v_reset_max / step)) + 1) * step, 9)
-    return [float(v) for v in np.concatenate([up, up[-2::-1], down, down[-2::-1]])]
+    parts = (up, up[-2::-1], down, down[-2::-1])
+    return [[float(v) for v in part] for part in parts if part.size]
 
 
 def extract(volts: np.ndarray, amps: np.ndarray, min_ratio: float) -> dict:
@@ -117,13 +129,14 @@ def iv_sweep(bench, run, progress, cells: str = "0,0", v_set_max: float = 1.5,
         raise ValueError(f"cycles = {cycles!r}: allowed 1 or more")
     if min_ratio <= 1:
         raise ValueError(f"min_ratio = {min_ratio!r}: allowed > 1")
-    levels = staircase(v_set_max, v_reset_max, step) * cycles
-    per_cycle = len(levels) // cycles
+    cycle = branches(v_set_max, v_reset_max, step)
+    per_cycle = sum(len(branch) for branch in cycle)
     selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
     done = run.checkpoints()
     todo = [cell for cell in selected if CHECKPOINT.format(row=cell[0], col=cell[1]) not in done]
-    progress.start(len(todo) * (len(levels) + 2), f"IV sweep ({scheme}, {len(todo)} cells)")
+    progress.start(len(todo) * (per_cycle * cycles + 2), f"IV sweep ({scheme}, {len(todo)} cells)")
     fraction = UNSELECTED_ROW_LEVEL.get(scheme, 0.0)
+    sweeper = BranchSweeper(bench, run, progress, scheme)
     curves = {}
     for row, col in todo:
         half_selected = 0.0  # S', the column's other conductances, when the scheme needs it
@@ -131,34 +144,76 @@ def iv_sweep(bench, run, progress, cells: str = "0,0", v_set_max: float = 1.5,
             with signals_held():
                 exact = bench.read(row, col, v_read, "ground", compliance)
                 loaded = bench.read(row, col, v_read, scheme, compliance)
-                run.record_points([_point(exact), _point(loaded)])
+                run.record_points(reading_points([exact, loaded]))
             half_selected = (loaded.current - exact.current) / (fraction * v_read)
         progress.advance(2)
         volts, amps = [], []
-        for v in levels:
-            with signals_held():
-                reading = bench.read(row, col, v, scheme,
-                                     compliance if v > 0 else reset_compliance)
-                run.record_point(row, col, "set" if v > 0 else "reset", v, reading.current,
-                                 compliance=reading.compliance, t=reading.timestamp)
-            volts.append(v)
-            amps.append(reading.current - fraction * v * half_selected)
-            progress.advance()
+        for branch in cycle * cycles:
+            limit = compliance if branch[0] > 0 else reset_compliance
+            for reading in sweeper.sweep(row, col, branch, limit):
+                volts.append(reading.voltage)
+                amps.append(reading.current - fraction * reading.voltage * half_selected)
         volts_a, amps_a = np.array(volts), np.array(amps)
         loops = [extract(volts_a[k:k + per_cycle], amps_a[k:k + per_cycle], min_ratio)
-                 for k in range(0, len(levels), per_cycle)]
+                 for k in range(0, len(volts), per_cycle)]
         run.checkpoint(CHECKPOINT.format(row=row, col=col),
                        {"half_selected_s": half_selected if np.isfinite(half_selected) else None,
                         "cycles": loops})
         if len(curves) < PLOTTED_CELLS:
             curves[(row, col)] = (volts_a, amps_a)
-    return _summary(bench, run, selected, curves, scheme)
+    return _summary(bench, run, selected, curves, scheme) | sweeper.metrics()
 
 
-def _point(reading) -> dict:
-    return {"row": reading.row, "col": reading.col, "operation": "read",
-            "voltage": reading.voltage, "current": reading.current,
-            "compliance": reading.compliance, "t": reading.timestamp}
+class BranchSweeper:
+    """Measures branches of one cell's staircase and stores their points: as one cell sweep
+    per branch while the bench can run one, else (and from the first `BenchError` on) one
+    read per point; keeps what each branch cost in round trips."""
+
+    def __init__(self, bench, run, progress, scheme: str):
+        self.bench, self.run, self.progress, self.scheme = bench, run, progress, scheme
+        self.paired = True
+        self.round_trips: list[int] = []
+
+    def sweep(self, row: int, col: int, branch: list[float], limit: float) -> list:
+        """The readings of `branch` on cell (row, col) under current limit `limit`, stored."""
+        before = self.bench.io.total
+        readings = self._swept(row, col, branch, limit) if self.paired else None
+        if readings is None:
+            readings = [self._read(row, col, v, limit) for v in branch]
+        self.round_trips.append(self.bench.io.total - before)
+        return readings
+
+    def _swept(self, row: int, col: int, branch: list[float], limit: float) -> list | None:
+        """One cell sweep of the branch, stored as it arrives; None (and reads from now on)
+        when the bench cannot run one (it refuses before sending anything)."""
+        try:
+            with signals_held():
+                readings = self.bench.sweep_cell(row, col, branch, self.scheme, limit)
+                self.run.record_points(reading_points(readings, _operation(branch[0])))
+        except BenchError:
+            self.paired = False
+            return None
+        self.progress.advance(len(branch))
+        return readings
+
+    def _read(self, row: int, col: int, v: float, limit: float):
+        """One point as one bench read, stored as measured."""
+        with signals_held():
+            reading = self.bench.read(row, col, v, self.scheme, limit)
+            self.run.record_points(reading_points([reading], _operation(v)))
+        self.progress.advance()
+        return reading
+
+    def metrics(self) -> dict:
+        """Whether branches ran as cell sweeps, and their mean round trips (None: none ran)."""
+        trips = self.round_trips
+        return {"paired_sweeps": self.paired and bool(trips),
+                "round_trips_per_branch": float(np.mean(trips)) if trips else None}
+
+
+def _operation(volts: float) -> str:
+    """The stored operation of a staircase point: ``set`` above 0 V, ``reset`` below."""
+    return "set" if volts > 0 else "reset"
 
 
 def _summary(bench, run, selected, curves, scheme) -> dict:
