@@ -34,13 +34,14 @@ noise falls as 1/sqrt(reads), the half-selected neighbours' included.
 ``precision`` > 0 sets a target for every cell: the standard error of its conductance at most
 that fraction of the value. The first pass takes at least `SPREAD_READS` readings a cell, so
 the spread of the readings is known; each cell's standard error follows from the spreads
-(`conductance_estimate`: under V/2 and V/3 it includes the column's other readings, through the
-correction); then rounds of further readings go where they lower the worst errors most, up to
-``max_reads`` a cell. Under V/2 and V/3 this is what reading a high-resistance cell beside a
-low-resistance one takes: that neighbour's read noise (u g_k sigma_read per reading) can be
-larger than the cell's own signal, and only averaging removes it. The maps ``conductance_stderr``
-and ``readings`` are recorded, and ``cells_short_of_precision`` counts cells left above the
-target when they reached ``max_reads``.
+(`conductance_estimate`: under V/2 and V/3 it includes the column's other readings, through
+the correction); then rounds of further readings, planned for the fewest readings that meet
+every target (`_readings_wanted`), up to ``max_reads`` a cell. Under V/2 and V/3 this is what
+reading a high-resistance cell beside a low-resistance one takes: that neighbour's read noise
+(u g_k sigma_read per reading) can be larger than the cell's own signal, and only averaging
+removes it. The maps ``conductance_stderr`` and ``readings`` are recorded, and
+``cells_short_of_precision`` counts cells left above the target when they reached
+``max_reads``.
 
 Each burst of readings is committed to the run as it arrives, with Ctrl-C and SIGTERM held
 between taking it and committing it, so an interrupted map loses nothing it measured and a
@@ -72,10 +73,8 @@ SPREAD_READS = 8
 spread of the readings."""
 PRECISION_ROUNDS = 4
 """Rounds of further readings toward a precision target; each re-estimates the spread."""
-PRECISION_MARGIN = 1.3
+PRECISION_MARGIN = 1.2
 """Readings taken beyond the estimate of what the precision needs (the spread is estimated)."""
-PLAN_STEPS = 10_000
-"""Most count increases one column's reading plan makes (each raises one count by half)."""
 MAX_READS_LIMIT = 1_000_000
 """Largest ``max_reads`` accepted."""
 
@@ -312,13 +311,14 @@ def _readings_wanted(cells, stats: ReadingStats, v_read, scheme, precision, max_
     """More readings per cell so that every cell's standard error is at most `precision` x
     |g|, planned from the spread of the readings so far (`conductance_estimate`'s variance).
 
-    Under a half-select scheme a cell's error also holds its column's other readings (the
-    correction), so the plan raises, for the cell furthest from its target, the count of
-    whichever reading dominates its variance (often a low-resistance neighbour's), by half
-    again each time, until every cell of the column meets its target or its readings reach
-    `max_reads`. A margin covers the spread being estimated from few readings."""
+    Per column, with w the correction's weight (0 outside V/2 and V/3) and s_k the spread of
+    one reading of cell k: the column's shared term w^2 sum_k s_k^2 / N_k is held to a quarter
+    of the smallest target variance at the fewest readings (N_k in proportion to s_k), then
+    each cell gets what its own term needs on top: N_i = (1 - w)^2 s_i^2 / (T_i - shared_i).
+    A margin covers the spreads being estimated from few readings; no cell passes
+    `max_reads`."""
     g, _ = conductance_estimate(stats.mean(), stats.variance_of_mean(), v_read, scheme)
-    per_reading = stats.variance_of_mean() * stats.count  # sample variance of one reading
+    spread = np.sqrt(stats.variance_of_mean() * stats.count)  # of one reading
     planned = stats.count.copy()
     chosen = np.zeros(planned.shape, bool)
     for cell in cells:
@@ -326,25 +326,20 @@ def _readings_wanted(cells, stats: ReadingStats, v_read, scheme, precision, max_
     u = UNSELECTED_ROW_LEVEL.get(scheme, 0.0) * v_read
     n_rows = planned.shape[0]
     for j in np.flatnonzero(chosen.any(axis=0)):
-        rows = np.flatnonzero(np.isfinite(per_reading[:, j]) & chosen[:, j])
+        rows = np.flatnonzero(np.isfinite(spread[:, j]) & chosen[:, j])
         if rows.size == 0:
             continue
         w = u * n_rows / (rows.size * (v_read - u + n_rows * u)) if u else 0.0
-        spread, counts = per_reading[rows, j], planned[rows, j]
+        s, counts = spread[rows, j], planned[rows, j]
         target = (precision * np.abs(g[rows, j]) * abs(v_read - u)) ** 2 / PRECISION_MARGIN
-        for _ in range(PLAN_STEPS):
-            v = spread / counts
-            variance = (1 - w) ** 2 * v + w**2 * (v.sum() - v)
-            worst = int(np.argmax(variance / np.maximum(target, 1e-300)))
-            if variance[worst] <= target[worst]:
-                break
-            shares = w**2 * v
-            shares[worst] = (1 - w) ** 2 * v[worst]
-            shares[counts >= max_reads] = -1.0
-            k = int(np.argmax(shares))
-            if shares[k] <= 0:
-                break  # every reading that matters is at max_reads
-            counts[k] = min(max_reads, np.ceil(counts[k] * 1.5))
-        planned[rows, j] = counts
+        if w and target.min() > 0:
+            shared_budget = target.min() / 4
+            counts = np.maximum(counts, np.ceil(w**2 * s * s.sum() / shared_budget))
+        counts = np.minimum(counts, max_reads)
+        v = s**2 / counts
+        shared = w**2 * (v.sum() - v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            own = np.where(target > shared, (1 - w) ** 2 * s**2 / (target - shared), np.inf)
+        planned[rows, j] = np.minimum(np.maximum(counts, np.ceil(own)), max_reads)
     extra = planned - stats.count
     return {(int(r), int(c)): int(extra[r, c]) for r, c in np.argwhere(extra > 0)}
