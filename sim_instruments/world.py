@@ -670,10 +670,13 @@ class World:
         for key, values in levels.items():
             self.set_terminal(key, level=values[k])
 
-    def _measure_all(self, keys: list[str]) -> dict[str, tuple[float, float, bool]]:
+    def _measure_all(
+        self, keys: list[str], noise: bool | None = None
+    ) -> dict[str, tuple[float, float, bool]]:
         """(voltage, current, in compliance) of several terminals from one operating point
-        (one read-noise draw for all of them)."""
-        op = self.operating_point(noise=self.sim.read_noise)
+        (one read-noise draw for all of them; read noise as the bench says unless `noise`);
+        (0, 0, False) for a terminal that is off."""
+        op = self.operating_point(noise=self.sim.read_noise if noise is None else noise)
         return {
             key: (op.voltage[key], op.current[key], key in op.compliance)
             if key in op.voltage else (0.0, 0.0, False)
@@ -722,11 +725,7 @@ class World:
     def measure(self, key: str, noise: bool | None = None) -> tuple[float, float, bool]:
         """(voltage, current, in compliance) of one terminal; (0, 0, False) when it is off."""
         with self.lock:
-            use_noise = self.sim.read_noise if noise is None else noise
-            op = self.operating_point(noise=use_noise)
-            if key not in op.voltage:
-                return 0.0, 0.0, False
-            return op.voltage[key], op.current[key], key in op.compliance
+            return self._measure_all([key], noise)[key]
 
     def switching_threshold(self) -> float:
         """The smallest cell voltage that can move any cell (SET, RESET or forming)."""

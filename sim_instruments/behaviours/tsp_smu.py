@@ -429,15 +429,7 @@ class TspSmu(Behaviour):
         measure (one integration, the longer NPLC), then the next point (the stimuli of
         ``LOCKSTEP``); one World sweep of both terminals. Other cross-channel stimuli, unequal
         counts or current sweeps are not simulated (data error)."""
-        roles = {"leader": leader, "follower": follower}
-        for ch in (leader, follower):
-            for layer in STIMULUS_LAYERS:
-                role = "leader" if ch == leader else "follower"
-                wanted = LOCKSTEP.get((role, layer))
-                expected = wanted and (roles[wanted[0]], wanted[1])
-                if self.stimuli[(ch, layer)] != expected:
-                    raise OutOfRange(f"smu{ch}.trigger.{layer}.stimulus: only the lockstep "
-                                     "pair of LOCKSTEP is simulated")
+        self._check_lockstep(leader, follower)
         count = self.dev.get("trigger_count", leader)
         if count != self.dev.get("trigger_count", follower) or "I" in (
             self.sweep_func[leader], self.sweep_func[follower]
@@ -449,6 +441,18 @@ class TspSmu(Behaviour):
                                         dwell)
         for ch, (key, _, saved) in started.items():
             self._end_sweep(ch, [self._through_ranges(*r, ch) for r in raw[key]], saved)
+
+    def _check_lockstep(self, leader: str, follower: str) -> None:
+        """`OutOfRange` unless every stimulus of both channels is what ``LOCKSTEP`` gives
+        their roles (immediate where it names none)."""
+        channels = {"leader": leader, "follower": follower}
+        for role, ch in channels.items():
+            for layer in STIMULUS_LAYERS:
+                wanted = LOCKSTEP.get((role, layer))
+                expected = None if wanted is None else (channels[wanted[0]], wanted[1])
+                if self.stimuli[(ch, layer)] != expected:
+                    raise OutOfRange(f"smu{ch}.trigger.{layer}.stimulus: only the lockstep "
+                                     "pair of LOCKSTEP is simulated")
 
     def _start_sweep(self, ch: str) -> tuple[str, list[float], tuple]:
         """The channel's terminal as the sweep sources it (function, trigger limits): its key,

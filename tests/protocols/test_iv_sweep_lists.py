@@ -14,6 +14,7 @@ from xbarlab.protocols.iv_sweep import branches
 from xbarlab.bench import BenchError, open_bench
 from xbarlab.bench.protocols import get_protocol
 from xbarlab.dryrun import dry_run
+from xbarlab.progress import Progress
 from xbarlab.safety import LimitError
 from xbarlab.store import RunStore
 
@@ -82,8 +83,6 @@ def test_iv_sweep_on_the_default_bench_sweeps_each_branch_in_one_go(tmp_path):
         log = CommandLog(bench.drivers["smu"])
         run = store.start_run("iv-sweep", {}, bench.spec.text, shape=(bench.rows, bench.cols))
         with run:
-            from xbarlab.progress import Progress
-
             metrics = protocol(bench, run, Progress(show=False), cells="2,3")
         points = run.points()
     assert metrics["paired_sweeps"] is True
@@ -174,3 +173,5 @@ def test_dry_run_counts_the_sweeps_and_their_energy(bench_file):
     bound = sum(abs(v) for b in CYCLE for v in b) * 1e-3 * 0.02
     assert report.energy == pytest.approx(bound)
     assert 0 < report.energy_estimate <= report.energy
+    classic = dry_run(get_protocol("iv-sweep"), "classic", cells="0,0", step=0.5)
+    assert set(classic.operations) == {"read"}  # a 2400 and a 2450: no paired channels
