@@ -448,7 +448,8 @@ class KeysightB2900(ScpiSmu):
         both terminals), each read at its end. Simulated for DC voltage runs of equal count
         and trigger timing (data error otherwise)."""
         get = self.dev.get
-        timing = {(get("trigger_count", ch), get("trigger_source", ch), get("trigger_period", ch),
+        timing = {(get("trigger_count", ch), get("trigger_source", ch),
+                   get("trigger_period", ch) if get("trigger_source", ch) == "TIM" else None,
                    get("shape", ch), get("func", ch)) for ch in self.CHANNELS}
         if len(timing) != 1 or next(iter(timing))[3:] != ("DC", "VOLT"):
             raise OutOfRange(":INIT (@1,2) of channels with different counts, timing or shape")

@@ -145,4 +145,8 @@ def test_pairs_on_the_virtual_bench_drive_the_cell_from_both_ends(virtual_bench)
         assert row.current > 0 and col.current == pytest.approx(-row.current, rel=1e-6)
     currents = [r.current for r in rows]
     assert currents[2] == pytest.approx(3 * currents[0], rel=1e-2)  # ohmic at read levels
+    # the stimuli are immediate again: each channel sweeps alone as before
+    alone = smu.smub.sweep([0.2, 0.4], 0.0)  # the same cell voltages, column at 0 V
+    assert [r.current for r in alone] == pytest.approx(currents[:2], rel=1e-2)
+    smu.check_errors("single sweep after a pair")
     smu.disconnect()

@@ -157,6 +157,15 @@ def test_b2902b_init_both_is_one_batched_call_equal_to_held_points(open_bench):
         assert rows[k] == pytest.approx(float(smu.query(":MEAS? (@2)").split(",")[1]), rel=1e-6)
 
 
+def test_b2902b_init_both_ignores_a_timer_period_it_does_not_use(open_bench):
+    rm, lib = open_bench("keysight")
+    smu = lockstep_b2902b(rm)
+    smu.write(":TRIG1:TIM 0.01")  # left by an earlier timed sweep; both trigger on AINT
+    smu.write(":INIT (@1,2)")
+    assert smu.query(":SYST:ERR?").startswith("+0")
+    assert len(smu.query(":FETC:ARR? (@2)").split(",")) == 2 * len(ROW_LEVELS)
+
+
 def test_b2902b_init_both_of_unequal_counts_is_a_data_error(open_bench):
     rm, lib = open_bench("keysight")
     smu = lockstep_b2902b(rm, ROW_LEVELS, COL_LEVELS[:2])
