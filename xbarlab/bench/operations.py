@@ -59,7 +59,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
     `channels` maps SMU terminals (``"smu.a"``) to channels, `matrices` and `boards` map
     instrument names to drivers, as wired in `spec`. `closers` are called (after the safe
     shutdown) when the bench closes. `drivers` (instrument name to driver) and `identities`
-    (instrument name to ``*IDN?`` reply) serve the bench check and the run metadata.
+    (instrument name to ``*IDN?`` reply) serve the bench check and the run metadata; drivers
+    that are `xbarlab.interfaces.PairedSweep`s also run cell sweeps on their channels.
     """
 
     def __init__(
