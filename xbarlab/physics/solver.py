@@ -168,7 +168,7 @@ def _validated_wire_resistance(r, name: str) -> float:
 # exact zero weight instead.
 
 
-@njit(cache=True)
+@njit(cache=True, no_cfunc_wrapper=True)
 def _line_pivots(G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col):
     """Thomas elimination of every line from its far end towards its terminal end.
 
@@ -237,13 +237,19 @@ def _bit_row_product(i, G, u, w, g_col, ge_col, state_col, y):
 
 
 @_helper
-def _solve_word_line(rhs, out, g_row, s_end, inv_pivot, ge, state):
-    """out = R_i^-1 rhs for one word line (Thomas, eliminated from the far end; the held
-    end node and isolated lines get 0; a lumped line's one value fills the row). rhs and out
-    may be the same array."""
-    n = rhs.shape[0]
+def _word_line_from_bits(i, G, w, g_row, g_col, s_end, inv_pivot, ge, state, b_end, b_next,
+                         out):
+    """out = R_i^-1 (C w + b) for word line i: its node voltages for bit-line voltages w (row
+    m-1 of w for lumped bit lines) with b_end injected at its end node (j = 0) and b_next at
+    j = 1. Thomas, eliminated from the far end; the held end node and isolated lines get 0,
+    and a lumped line's one value fills the row."""
+    m, n = G.shape
+    g_i, w_i = G[i], w[m - 1 if g_col is None else i]
     if g_row is None:
-        value = rhs[0] / (s_end + ge) if state == FREE else 0.0
+        acc = 0.0
+        for j in range(n):
+            acc += g_i[j] * w_i[j]
+        value = (acc + b_end) / (s_end + ge) if state == FREE else 0.0
         for j in range(n):
             out[j] = value
         return
@@ -251,33 +257,20 @@ def _solve_word_line(rhs, out, g_row, s_end, inv_pivot, ge, state):
         for j in range(n):
             out[j] = 0.0
         return
-    y = rhs[n - 1]
-    out[n - 1] = y
+    for j in range(n):
+        out[j] = g_i[j] * w_i[j]
+    out[0] += b_end
+    if n > 1:
+        out[1] += b_next
+    y = out[n - 1]
     for j in range(n - 2, -1, -1):
-        y = rhs[j] + g_row * inv_pivot[j + 1] * y
+        y = out[j] + g_row * inv_pivot[j + 1] * y
         out[j] = y
     z = y / (s_end + ge) if state == FREE else 0.0
     out[0] = z
     for j in range(1, n):
         z = inv_pivot[j] * (out[j] + g_row * z)
         out[j] = z
-
-
-@_helper
-def _cells_from_bits(i, G, w, g_row, g_col, out):
-    """out = C w for word line i: the current each cell would push into its word-line node
-    from bit-line voltages w with the word line at 0 V (summed into out[0] for a lumped line).
-    """
-    m, n = G.shape
-    g_i, w_i = G[i], w[m - 1 if g_col is None else i]
-    if g_row is None:
-        acc = 0.0
-        for j in range(n):
-            acc += g_i[j] * w_i[j]
-        out[0] = acc
-    else:
-        for j in range(n):
-            out[j] = g_i[j] * w_i[j]
 
 
 @_helper
@@ -292,13 +285,13 @@ def _word_lines_from_bits(G, xU, xW, rW, t, g_row, g_col, s_end_row, inv_row, ge
     """
     m, n = G.shape
     for i in range(m):
-        t_i = t[i]
-        _cells_from_bits(i, G, xW, g_row, g_col, t_i)
-        if state_row[i] == FREE:
-            t_i[0] += ge_row[i] * v_end_row[i]
-        elif state_row[i] == END_FIXED and g_row is not None and n > 1:
-            t_i[1] += g_row * xU[i, 0]
-        _solve_word_line(t_i, t_i, g_row, s_end_row[i], inv_row[i], ge_row[i], state_row[i])
+        state = state_row[i]
+        b_end = ge_row[i] * v_end_row[i] if state == FREE else 0.0
+        b_next = 0.0
+        if state == END_FIXED and g_row is not None:
+            b_next = g_row * xU[i, 0]
+        _word_line_from_bits(i, G, xW, g_row, g_col, s_end_row[i], inv_row[i], ge_row[i], state,
+                             b_end, b_next, t[i])
         if g_col is not None:
             _bit_row_product(i, G, xU, xW, g_col, ge_col, state_col, rW)
             r_i = rW[i]
@@ -341,9 +334,8 @@ def _schur_direction_and_product(beta, z, p, q, t, G, g_row, g_col, s_end_row, i
     for i in range(m):
         if g_col is not None and i + 1 < m:
             _update_direction_row(i + 1, beta, z, p)
-        t_i = t[i]
-        _cells_from_bits(i, G, p, g_row, g_col, t_i)
-        _solve_word_line(t_i, t_i, g_row, s_end_row[i], inv_row[i], ge_row[i], state_row[i])
+        _word_line_from_bits(i, G, p, g_row, g_col, s_end_row[i], inv_row[i], ge_row[i],
+                             state_row[i], 0.0, 0.0, t[i])
         if g_col is not None:
             _bit_row_product(i, G, t, p, g_col, ge_col, state_col, q)
             p_i, q_i = p[i], q[i]
@@ -465,7 +457,7 @@ def _track_word_ends(scale, u, ends):
         tracked_last[j] += scale * u_last[j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _pcg_vectors(start, stop, G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col, ge_rows,
                  ge_cols, state_rows, state_cols, v_end_rows, v_end_cols, v_scales,
                  current_floors, xUs, xWs, work, ends, rtol, max_iterations, taken):
