@@ -5,7 +5,8 @@ included, JIT compilation excluded), our time per vector in a batch, CG iteratio
 working memory (tracemalloc: every array of the solve is a numpy array), and SuperLU build
 and factor + solve times of the same network in the same process, with the speed ratio and
 the largest deviation of our currents from SuperLU's. Then numba compile time on first use,
-cold (empty on-disk cache) and cached, each in a fresh subprocess.
+cold (empty on-disk cache) and cached, each in a fresh subprocess, and what a later first
+solve with lumped lines (zero wire resistance; compiled apart) adds in that process.
 
 Regimes (reference/physics.md §3): 1 ohm wire segments, 1 ohm source and sense resistance,
 rows driven uniformly in [0, 1] V, columns at virtual ground; G uniform in 0.1-10 uS
@@ -134,27 +135,32 @@ def target_lines(rows, compile_times):
 
 FIRST_USE = """
 import time
-start = time.perf_counter()
 import numpy as np
+def two_solves(**wires):
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        solve_crossbar(G, np.ones((2, 8)), np.zeros(8), r_source=1.0, r_sense=1.0, **wires)
+        times.append(time.perf_counter() - start)
+    return times[0] - times[1]
+start = time.perf_counter()
 from xbarlab.physics.solver import solve_crossbar
-imported = time.perf_counter()
+imported = time.perf_counter() - start
 G = np.full((8, 8), 1e-5)
-solve_crossbar(G, np.ones((2, 8)), np.zeros(8), r_source=1.0, r_sense=1.0, r_wire_row=1.0,
-               r_wire_col=1.0)
-first = time.perf_counter()
-solve_crossbar(G, np.ones((2, 8)), np.zeros(8), r_source=1.0, r_sense=1.0, r_wire_row=1.0,
-               r_wire_col=1.0)
-print(imported - start, first - imported, time.perf_counter() - first)
+wired = two_solves(r_wire_row=1.0, r_wire_col=1.0)
+lumped = two_solves(r_wire_row=0.0, r_wire_col=0.0)
+print(imported, wired, lumped)
 """
 
 
-def first_use_seconds(cache_dir: str) -> tuple[float, float]:
-    """(import time, first solve minus a second solve) in a fresh process using cache_dir."""
+def first_use_seconds(cache_dir: str) -> tuple[float, float, float]:
+    """In a fresh process using cache_dir: (import time, first solve minus a second solve,
+    the same for a later first solve with lumped lines, whose kernels compile apart)."""
     environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     output = subprocess.run([sys.executable, "-c", FIRST_USE], env=environment, check=True,
                             capture_output=True, text=True).stdout
-    imported, first, second = map(float, output.split())
-    return imported, first - second
+    imported, wired, lumped = map(float, output.split())
+    return imported, wired, lumped
 
 
 def main():
@@ -179,11 +185,12 @@ def main():
     compile_times = None
     if not args.skip_compile:
         with tempfile.TemporaryDirectory() as cache_dir:
-            import_cold, cold = first_use_seconds(cache_dir)
-            import_cached, cached = first_use_seconds(cache_dir)
+            import_cold, cold, lumped_cold = first_use_seconds(cache_dir)
+            import_cached, cached, lumped_cached = first_use_seconds(cache_dir)
         compile_times = (cold, cached)
         print(f"numba compile on first use: cold {cold:.2f} s, with on-disk cache {cached:.2f} s"
-              f" (import {import_cold:.2f} s / {import_cached:.2f} s)")
+              f" (import {import_cold:.2f} s / {import_cached:.2f} s); a later first use with"
+              f" lumped lines adds {lumped_cold:.2f} s / {lumped_cached:.2f} s")
     print("targets (reference/physics.md, issue 2 §5):")
     print("\n".join(target_lines(rows, compile_times)))
 
