@@ -47,9 +47,9 @@ cell's conductance): up to ~1e-8 of V in the worst random networks tried, for Su
 (sometimes better, sometimes worse than this solver). In the usual regimes (κ from 0.01 to
 100, physics.md §3) outputs agree with SuperLU and ngspice to ~1e-11.
 
-Memory is O(m·n·B); no dense matrix is formed. One vector's solve runs in a single numba
-function (two fused sweeps over the array per iteration, no Python in the loop); the
-vectors of a batch run on numba's thread count at once (the kernels release the GIL).
+Memory is O(m·n·B); no dense matrix is formed. One vector's solve runs in a single call into
+numba (two fused sweeps over the array per iteration, no Python in the loop); the vectors of
+a batch run on numba's thread count at once (the kernels release the GIL).
 Kernels are compiled on first use, once per combination of lumped and distributed word and
 bit lines (only that combination's code), and cached on disk.
 """
