@@ -23,11 +23,24 @@ Algorithms:
 
 Verify: ``settle`` seconds after each pulse (`hold`; 0 by default, so a reading follows the
 pulse within the instrument's integration time and sees little of the cell's relaxation; a
-settle of a few relaxation times verifies the relaxed state, NeuRRAM-style), the conductance
-is the mean of ``reads`` readings (each ``I / V`` at ``v_read`` with the
-``read_scheme`` bias). A cell inside ``tolerance`` is confirmed by ``confirm_reads`` more
-readings (0: as many as ``reads``) and succeeds only if the mean of all of them is still
-inside (one noisy reading inside the window is not a programmed cell).
+settle of several relaxation times verifies the relaxed state, NeuRRAM-style, and the adaptive
+amplitudes are then learned from relaxed moves), the conductance is the mean of ``reads``
+readings (each ``I / V`` at ``v_read`` with the ``read_scheme`` bias). A cell inside
+``tolerance`` is confirmed by ``confirm_reads`` more readings (0: as many as ``reads``) and
+succeeds only if the mean of all of them is inside the guard band:
+
+    |mean - target| <= tolerance x target - guard x s x sqrt(1/n + 1/guard_reads)
+
+with s the standard deviation of one reading estimated from the n readings' own scatter, so
+that an independent later re-read of ``guard_reads`` readings of the same cell (the one the
+guard protects) still finds it inside the tolerance (``guard`` 3: for a cell accepted at the
+very edge of the band, that re-read falls outside in 0.13 % of cases). With a guard the
+confirmation is sequential: the readings double, up to ``guard_reads``, while the mean lies
+within DECIDED standard errors of the band's edge, and a cell is accepted KEEP_INSIDE standard
+errors inside it (a later re-read of the same precision does not then reject it at once).
+``guard`` 0 (the default) is the plain test: the mean inside the tolerance.
+``program_cell(..., confirm=False)`` stops at the first verify mean inside the tolerance,
+without confirmation (a first, rough pass over a map).
 
 Stuck cells: after ``stuck_pulses`` pulses in a row at ``v_max`` that each change the measured
 conductance by less than ``stuck_change`` (relative), one pulse at ``v_max`` of the opposite
@@ -54,6 +67,12 @@ ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
 """Write-verify algorithms `program_cell` runs (techniques.md §5.2 D1, D2, D4)."""
 MIN_STEP = 1e-3
 """Finest amplitude step of the adaptive algorithm (V): a DAC's millivolt."""
+DECIDED, KEEP_INSIDE = 2.0, 1.0
+"""Sequential confirmation with a guard (`_Cell.confirmed`): more readings while the mean is
+within DECIDED standard errors of the guard band's edge; accepted only KEEP_INSIDE standard
+errors inside it, so that a later re-read of the same precision does not reject the cell at once
+[E: with 0, a quarter of the cells re-programmed after the map was re-read were rejected again
+by the next re-read]."""
 MOVE_LOW, MOVE_HIGH = 1 / 3, 1.5
 """Moves |ΔG| / |error| below which the adaptive amplitude rises and above which it falls
 [E: tuned on the analog preset; (0.25, 0.75) and (0.5, 2) took 15-20 % more pulses]. With a
@@ -112,6 +131,8 @@ class PulseSettings:
     coarse_tolerance: float = 0.1
     current_limit: float | None = None
     settle: float = 0.0
+    guard: float = 0.0
+    guard_reads: int = 0
 
     def check(self, max_voltage: float) -> None:
         """Raise ValueError naming the first setting outside its allowed range."""
@@ -133,6 +154,26 @@ class PulseSettings:
         if self.current_limit is not None:
             _in("current_limit", self.current_limit, 1e-9, 1.0, " A")
         _in("settle", self.settle, 0.0, 10.0, " s")
+        _in("guard", self.guard, 0.0, 10.0, " (standard deviations of a mean)")
+        _in("guard_reads", self.guard_reads, 0, 10000)
+
+    def margin(self, scatter: float, readings: int) -> float:
+        """Guard band (S) of a mean of `readings` readings whose one-reading standard deviation
+        is `scatter` (S): guard x the standard deviation of the difference between that mean
+        and an independent mean of ``guard_reads`` readings (scatter x sqrt(1/readings +
+        1/guard_reads); guard_reads 0: the mean's own standard error only)."""
+        if self.guard == 0:
+            return 0.0
+        later = 1 / self.guard_reads if self.guard_reads else 0.0
+        margin = self.guard * scatter * math.sqrt(1 / readings + later)
+        return margin if math.isfinite(margin) else math.inf
+
+    def distance(self, mean: float, scatter: float, readings: int, target: float,
+                 tolerance: float | None = None) -> float:
+        """How far (S) a mean of `readings` readings lies inside the guard band around
+        `target` (negative: outside): tolerance x target - margin - |mean - target|."""
+        tolerance = self.tolerance if tolerance is None else tolerance
+        return tolerance * target - self.margin(scatter, readings) - abs(mean - target)
 
 
 def hold(bench, seconds: float) -> None:
@@ -208,7 +249,8 @@ class AmplitudeMemory:
 
 
 def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "adaptive",
-                 run=None, memory: AmplitudeMemory | None = None, **settings) -> CellResult:
+                 run=None, memory: AmplitudeMemory | None = None, confirm: bool = True,
+                 **settings) -> CellResult:
     """Program cell (row, col) of `bench` to `target` siemens with `algorithm`.
 
     `settings` are `PulseSettings` fields (``tolerance``, ``width``, ``v_step`` ...). Every
@@ -229,13 +271,14 @@ def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "
     cell = _Cell(bench, row, col, target, config, run)
     memory = memory or AmplitudeMemory(config)
     if algorithm == "adaptive":
-        cell.adaptive(config.tolerance, memory)
+        cell.adaptive(config.tolerance, memory, confirm)
     elif algorithm == "ispva":
-        cell.ispva(config.tolerance, config.v_step)
+        cell.ispva(config.tolerance, config.v_step, confirm)
     else:
-        cell.ispva(config.coarse_tolerance, 2 * config.v_step, confirm=False)
+        cell.ispva(max(config.coarse_tolerance, config.tolerance), 2 * config.v_step,
+                   confirm=False)
         if not cell.finished:
-            cell.adaptive(config.tolerance, memory)
+            cell.adaptive(config.tolerance, memory, confirm)
     return cell.result()
 
 
@@ -250,15 +293,18 @@ class _Cell:
         self.success = self.stuck = self.finished = False
         self.dead_pulses = 0  # consecutive pulses at v_max without a response
         self.last_direction = 0
+        self.readings: list[float] = []
+        self.scatter = math.nan  # one reading's standard deviation at the last confirmation
         self.g = self.measure()
         self.trace = [self.g]
 
     # -- instrument steps ------------------------------------------------------------------
 
     def measure(self, count: int | None = None) -> float:
-        """Mean conductance of `count` (default ``reads``) verify readings, each recorded."""
+        """Mean conductance of `count` (default ``reads``) verify readings, each recorded (kept
+        in ``readings``)."""
         c = self.config
-        total = 0.0
+        self.readings = []
         for _ in range(count or c.reads):
             with signals_held():
                 reading = self.bench.read(self.row, self.col, c.v_read, c.read_scheme)
@@ -267,8 +313,8 @@ class _Cell:
                                           current=reading.current,
                                           compliance=reading.compliance, t=reading.timestamp)
             self.reads += 1
-            total += reading.conductance
-        return total / (count or c.reads)
+            self.readings.append(reading.conductance)
+        return sum(self.readings) / len(self.readings)
 
     def pulse(self, volts: float) -> float:
         """One write pulse, then a verify; returns the relative change of the conductance."""
@@ -315,20 +361,46 @@ class _Cell:
         return abs(self.g - self.target) <= tolerance * self.target
 
     def confirmed(self, tolerance: float) -> bool:
-        """Inside now, and still inside with ``confirm_reads`` more readings averaged in."""
+        """Inside now, and inside the guard band once enough readings are averaged in:
+        |mean - target| <= tolerance x target - `PulseSettings.margin` (from the scatter of
+        the verify's own readings). ``confirm_reads`` more readings first (0: as many as
+        ``reads``); with a guard, the readings then double, up to ``guard_reads``, while the
+        mean lies within two standard errors of the band's edge (a sequential test: a cell
+        far inside or far outside is decided early, one near the edge with the precision of
+        the re-read the guard protects)."""
         if not self.inside(tolerance):
             return False
-        n, m = self.config.reads, self.config.confirm_reads or self.config.reads
-        self.g = (self.g * n + self.measure(m) * m) / (n + m)
+        c = self.config
+        readings = self.readings
+        more = c.confirm_reads or c.reads
+        while True:
+            self.measure(more)
+            readings = readings + self.readings
+            n = len(readings)
+            self.g = sum(readings) / n
+            self.scatter = math.sqrt(sum((r - self.g) ** 2 for r in readings) / (n - 1)) \
+                if n > 1 else math.inf
+            distance = c.distance(self.g, self.scatter, n, self.target, tolerance)
+            if c.guard == 0:
+                break
+            standard_error = self.scatter / math.sqrt(n)
+            if n >= c.guard_reads or abs(distance) > DECIDED * standard_error:
+                distance -= KEEP_INSIDE * standard_error
+                break
+            more = min(n, c.guard_reads - n)
+        self.readings = readings
         self.trace[-1] = self.g
-        return self.inside(tolerance)
+        return distance >= 0
 
     # -- algorithms ----------------------------------------------------------------------------
 
-    def adaptive(self, tolerance: float, memory: AmplitudeMemory) -> None:
-        """D1 with amplitudes learned from the measured response (`AmplitudeMemory`)."""
+    def adaptive(self, tolerance: float, memory: AmplitudeMemory, confirm: bool = True) -> None:
+        """D1 with amplitudes learned from the measured response (`AmplitudeMemory`). Without
+        `confirm`, stops (not finished) at the first verify mean inside `tolerance`."""
         while not self.finished:
-            if self.confirmed(tolerance):
+            if not confirm and self.inside(tolerance):
+                return
+            if confirm and self.confirmed(tolerance):
                 self.success = self.finished = True
                 return
             before = self.g
@@ -339,19 +411,25 @@ class _Cell:
 
     def ispva(self, tolerance: float, step: float, confirm: bool = True) -> bool:
         """D2 (Milo 2021): SET ramp to the window; RESET ramp and half step on overshoot.
-        Returns True when the cell is inside `tolerance` (confirmed if `confirm`)."""
+        Returns True when the cell is inside `tolerance` (confirmed if `confirm`). A cell
+        inside the window but outside the guard band (`confirmed`) goes on with the SET ramp
+        below the target and starts the RESET ramp above it."""
         c = self.config
         while not self.finished:
             volts = c.v_set_start
-            while not self.finished and not self.g >= self.target * (1 - tolerance):
+            while not self.finished:
+                if self.g >= self.target * (1 - tolerance):
+                    if not self.inside(tolerance):
+                        break  # overshoot
+                    if not confirm or self.confirmed(tolerance):
+                        self.success = self.finished = confirm
+                        return True
+                    if self.g > self.target:
+                        break  # inside the window above the target, outside the guard band
                 self.pulse(volts)
                 volts = min(volts + step, c.v_max)
             if self.finished:
                 return False
-            if self.inside(tolerance) and (not confirm or self.confirmed(tolerance)):
-                self.success = confirm
-                self.finished = confirm
-                return True
             volts = c.v_reset_start
             while not self.finished and self.g > self.target * (1 - tolerance):
                 self.pulse(volts)

@@ -66,11 +66,14 @@ def test_program_cell_confirms_cells_whose_true_conductance_is_on_target(tmp_pat
 def test_write_verify_finds_exactly_the_stuck_cells_and_records_every_pulse(tmp_path,
                                                                              run_named):
     path = analog_bench(tmp_path)
-    out = run_named("write-verify", path, tmp_path / "store", relax_rounds=0)
+    out = run_named("write-verify", path, tmp_path / "store", tolerance=0.02)
     m = out.metrics
     hidden = {(int(r), int(c)) for r, c in np.argwhere(out.world.array.defect_map() != 0)}
     assert {tuple(cell) for cell in m["stuck_cells"]} == hidden and len(hidden) == 4
-    assert m["success_rate"] >= 0.95 and m["max_rel_error_success"] <= 0.01
+    # success is decided by the final re-read (after relaxation, in the final map), inside
+    # the guard band (test_write_verify_reread.py checks it against an independent re-read)
+    assert m["success_rate"] >= 0.95 and m["max_rel_error_success"] < 0.02
+    assert m["reread_within_tolerance"] == 1.0
     for key in ("mean_pulses", "p95_pulses", "energy_j", "reread_within_tolerance"):
         assert m[key] is not None
     with RunStore(tmp_path / "store") as store:
@@ -88,7 +91,7 @@ def test_write_verify_finds_exactly_the_stuck_cells_and_records_every_pulse(tmp_
 def test_adaptive_needs_fewer_pulses_than_ispva_on_the_same_cells(tmp_path, run_named):
     path = analog_bench(tmp_path, name="compare")
     m = run_named("write-verify", path, tmp_path / "store", algorithm="adaptive,ispva",
-                  rows=2, relax_rounds=0).metrics
+                  rows=2, tolerance=0.02, relax_rounds=1).metrics
     adaptive, ispva = m["algorithms"]["adaptive"], m["algorithms"]["ispva"]
     assert adaptive["mean_pulses"] < ispva["mean_pulses"]
     assert adaptive["stuck_cells"] == ispva["stuck_cells"]
@@ -98,16 +101,27 @@ def test_adaptive_needs_fewer_pulses_than_ispva_on_the_same_cells(tmp_path, run_
 def test_relaxation_recheck_waits_on_the_instruments_and_reprograms_drifted_cells(
         tmp_path, run_named):
     path = analog_bench(tmp_path, name="relax")
-    out = run_named("write-verify", path, tmp_path / "store", rows=1, cols=4,
-                    relax_rounds=1, relax_wait=0.5)
+    # verified right after each pulse (no settle, no guard band: two readings more confirm):
+    # Wan 2022 relaxation (0.7-2.3 uS at 1 s) then takes cells out of +-1 %, and the
+    # re-check finds them
+    out = run_named("write-verify", path, tmp_path / "store", rows=1, cols=4, settle=0.0,
+                    guard=0.0, confirm_reads=2, first_pass=0.0, relax_rounds=1,
+                    relax_wait=0.5, max_pulses=40)
     assert out.world.clock >= 1.0  # two holds of 0.5 s: before the re-check and the final map
     with RunStore(tmp_path / "store") as store:
-        done = store.open_run(out.run_id).checkpoints()
-    drifted = [tuple(cell) for cell in done["adaptive/recheck0"]]
-    assert drifted  # Wan 2022 relaxation (1-2.3 uS at 1 s) takes cells out of +-1 %
+        run = store.open_run(out.run_id)
+        done = run.checkpoints()
+        final, targets = run.latest_map("final-adaptive"), run.latest_map("targets")
+    drifted = [tuple(cell) for cell in done["adaptive/recheck0/drifted"]]
+    assert drifted
     assert all(f"adaptive/redo0/{r},{c}" in done for r, c in drifted)
     redone = done[f"adaptive/redo0/{drifted[0][0]},{drifted[0][1]}"]
     assert redone["pulses"] >= 0 and "success" in redone
+    # whatever the settings, a cell is successful only inside the tolerance at the final map
+    failed = {(r, c) for r, c, _ in out.metrics["failed_cells"]}
+    for col in range(4):
+        if (0, col) not in failed:
+            assert abs(final[0, col] - targets[0, col]) <= 0.01 * targets[0, col]
 
 
 def test_an_interrupted_run_resumes_without_reprogramming_finished_cells(tmp_path, run_named,
@@ -115,12 +129,14 @@ def test_an_interrupted_run_resumes_without_reprogramming_finished_cells(tmp_pat
     path = analog_bench(tmp_path, name="resume")
     store = tmp_path / "store"
     with pytest.raises(KeyboardInterrupt):
-        run_named("write-verify", path, store, progress=stop_after(3), rows=2, relax_rounds=0)
+        run_named("write-verify", path, store, progress=stop_after(3), rows=2, relax_rounds=0,
+                  tolerance=0.02)
     with RunStore(store) as runs:
         run_id = runs.runs()[0].run_id
         finished = {k for k in runs.open_run(run_id).checkpoints() if k.startswith("adaptive/")}
     assert len(finished) == 3
-    out = run_named("write-verify", path, store, resume=run_id, rows=2, relax_rounds=0)
+    out = run_named("write-verify", path, store, resume=run_id, rows=2, relax_rounds=0,
+                    tolerance=0.02)
     with RunStore(store) as runs:
         checkpoints = runs.open_run(run_id).checkpoints()
     assert out.metrics["cells"] == 12
