@@ -345,22 +345,43 @@ class CrossbarArray:
         return self._circuit("read", self._gated(g, gate), v_row, v_col, r_source, r_sense)
 
     def _solve_each(self, g, sigma, v_row, v_col, r_source, r_sense, gate) -> CrossbarSolution:
-        """A batch read with one noise draw per vector (each solve warm-starts the next)."""
+        """A batch read with one noise draw per vector: vector k sees the k-th draw of the
+        read stream, as the k-th of single reads in a row would.
+
+        A linear I-V solves the batch in one call (G of shape (B, m, n)); every vector starts
+        from the last single read's solution, and the last vector's solution becomes the start
+        of the next single read. A nonlinear I-V solves vector by vector (each self-consistent
+        solve warm-starts the next).
+        """
         v_row, v_col = np.asarray(v_row, dtype=float), np.asarray(v_col, dtype=float)
         count = v_row.shape[0] if v_row.ndim == 2 else v_col.shape[0]
-        v_row = np.broadcast_to(v_row, (count, self.rows))
-        v_col = np.broadcast_to(v_col, (count, self.cols))
         draws = self._read_rng.standard_normal((count, *self.shape))
-        parts = [
-            self._circuit("read", self._gated(g * np.exp(sigma * draw), gate), v_row[k],
-                          v_col[k], r_source, r_sense)
-            for k, draw in enumerate(draws)
-        ]
-        return CrossbarSolution(
-            *(np.stack([getattr(p, name) for p in parts])
+        if self.params.iv_v0 > 0.0:
+            v_row = np.broadcast_to(v_row, (count, self.rows))
+            v_col = np.broadcast_to(v_col, (count, self.cols))
+            parts = [
+                self._circuit("read", self._gated(g * np.exp(sigma * draw), gate), v_row[k],
+                              v_col[k], r_source, r_sense)
+                for k, draw in enumerate(draws)
+            ]
+            return CrossbarSolution(
+                *(np.stack([getattr(p, name) for p in parts])
+                  for name in ("i_row", "i_col", "v_cell", "v_word", "v_bit")),
+                iterations=max(p.iterations for p in parts),
+            )
+        # g * exp(sigma * draw), computed in place (the same operations, rounded alike)
+        g_each = np.exp(np.multiply(draws, sigma, out=draws), out=draws)
+        g_each = self._gated(np.multiply(g_each, g, out=g_each), gate)
+        key = ("read", (self.rows,), (self.cols,))  # the key of a single read
+        solution = solve_crossbar(g_each, v_row, v_col, r_source=r_source, r_sense=r_sense,
+                                  r_wire_row=self.r_wire_row, r_wire_col=self.r_wire_col,
+                                  warm_start=self._last_solution.get(key))
+        self._last_solution[key] = CrossbarSolution(
+            *(getattr(solution, name)[-1].copy()
               for name in ("i_row", "i_col", "v_cell", "v_word", "v_bit")),
-            iterations=max(p.iterations for p in parts),
+            iterations=solution.iterations,
         )
+        return solution
 
     def apply(self, v_row, v_col, duration, *, r_source=0.0, r_sense=0.0, gate=None,
               i_compliance=None, substeps: int = 1) -> PulseResult:

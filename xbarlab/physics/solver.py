@@ -50,6 +50,13 @@ cell's conductance): up to ~1e-8 of V in the worst random networks tried, for Su
 Memory is O(m·n·B); no dense matrix is formed. One vector's solve runs in a single call into
 numba (two fused sweeps over the array per iteration, no Python in the loop); the vectors of
 a batch run on numba's thread count at once (the kernels release the GIL).
+
+Batches. A batch of input vectors shares one G (m, n): the line elimination is done once.
+A G of shape (B, m, n) gives every vector its own matrix (vector b is solved with G[b]; read
+noise drawn per reading): validation, end conditions and set-up still run once for the whole
+batch, and per vector only what depends on G[b] (its line elimination, isolated lines and
+current scale) runs, just before that vector's CG, in the same compiled kernels. Either way
+the vectors share no arithmetic: vector b gives bit for bit what a solve of it alone gives.
 Kernels are compiled on first use, once per combination of lumped and distributed word and
 bit lines (only that combination's code), and cached on disk.
 """
@@ -74,6 +81,8 @@ MAX_ITERATIONS = 5000
 # A batch is spread over threads only with at least this many nodes per thread (a thread
 # hand-off costs about as much as solving this many nodes).
 PARALLEL_MIN_NODES = 2**17
+# Word lines whose pivots are computed side by side (their rows' cache lines stay in L1).
+LINE_BLOCK = 8
 
 # End states of a line, per input vector.
 FREE = 0  # floating or driven through a resistance: every node of the line is unknown
@@ -85,7 +94,7 @@ ISOLATED = 2  # no path to any driven end: no current, every node at 0 V
 class CrossbarSolution:
     """Solution of one crossbar network for one or a batch of input vectors.
 
-    Shapes follow the inputs: leading batch axis only when ``v_row`` or ``v_col`` had one.
+    Shapes follow the inputs: leading batch axis only when ``v_row``, ``v_col`` or ``G`` had one.
 
     - ``i_row``: current delivered by each row source into the array (A); 0 when floating.
     - ``i_col``: current flowing out of each column into its terminal (A); 0 when floating.
@@ -107,9 +116,13 @@ class CrossbarSolution:
 
 
 def _validated_conductances(G) -> np.ndarray:
+    """G as a C-contiguous float array, (m, n) shared by every vector or (B, m, n) per vector."""
     G = np.ascontiguousarray(G, dtype=np.float64)
-    if G.ndim != 2 or G.shape[0] < 1 or G.shape[1] < 1:
-        raise ValueError(f"G must be a non-empty (m, n) array, got shape {G.shape}")
+    if G.ndim not in (2, 3) or 0 in G.shape:
+        raise ValueError(
+            f"G must be a non-empty (m, n) array, or (B, m, n) for one matrix per input vector, "
+            f"got shape {G.shape}"
+        )
     if not np.all(np.isfinite(G)):
         raise ValueError("G must be finite (siemens, >= 0)")
     if np.any(G < 0):
@@ -168,7 +181,7 @@ def _validated_wire_resistance(r, name: str) -> float:
 # exact zero weight instead.
 
 
-@njit(cache=True, no_cfunc_wrapper=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _line_pivots(G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col):
     """Thomas elimination of every line from its far end towards its terminal end.
 
@@ -176,22 +189,29 @@ def _line_pivots(G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col):
     end i = m-1. ``inv_*`` holds 1 / (g_wire + s) at every node but the end (word lines
     j >= 1, bit lines i <= m-2) and ``s_end_*`` the end's s, where s is the pivot's excess
     over the wire conductance; the end conductance is added to ``s_end`` per input vector.
-    Lumped lines: ``s_end`` is the line's total cell conductance.
+    Lumped lines: ``s_end`` is the line's total cell conductance. Lines are eliminated side
+    by side (bit lines all at once, word lines ``LINE_BLOCK`` at a time), one node of each
+    per step: the recurrences are independent, so their divisions overlap instead of each
+    waiting on the last.
     """
     m, n = G.shape
-    for i in range(m):
-        g_i = G[i]
-        if g_row is None:
+    if g_row is None:
+        for i in range(m):
+            g_i = G[i]
             total = 0.0
             for j in range(n):
                 total += g_i[j]
             s_end_row[i] = total
-        else:
-            s = g_i[n - 1]
+    else:
+        for first in range(0, m, LINE_BLOCK):
+            last = min(first + LINE_BLOCK, m)
+            for i in range(first, last):
+                s_end_row[i] = G[i, n - 1]
             for j in range(n - 2, -1, -1):
-                inv_row[i, j + 1] = 1.0 / (g_row + s)
-                s = g_i[j] + g_row * s / (g_row + s)
-            s_end_row[i] = s
+                for i in range(first, last):
+                    s = s_end_row[i]
+                    inv_row[i, j + 1] = 1.0 / (g_row + s)
+                    s_end_row[i] = G[i, j] + g_row * s / (g_row + s)
     for j in range(n):
         s_end_col[j] = G[0, j]
     for i in range(1, m):
@@ -601,16 +621,33 @@ def _line_groups(G):
 def _isolated_lines(G: np.ndarray, driven_rows: np.ndarray, driven_cols: np.ndarray):
     """Lines (B, m) and (B, n) whose connected group of lines has no driven end in that vector.
 
-    Lines are joined by cells with G > 0; a line is always connected along itself.
+    Lines are joined by cells with G > 0 (of G[b] when G is (B, m, n)); a line is always
+    connected along itself.
     """
-    m, n = G.shape
+    m, n = G.shape[-2:]
     driven = np.concatenate([driven_rows, driven_cols], axis=1)
     if driven.all():
         return np.zeros_like(driven_rows), np.zeros_like(driven_cols)
-    labels = np.zeros(m + n, dtype=np.int64) if G.min() > 0 else _line_groups(G)
-    driven_per_group = np.zeros((driven.shape[0], m + n))
-    np.add.at(driven_per_group, (slice(None), labels), driven)
-    isolated = driven_per_group[:, labels] == 0
+    if G.min() > 0:
+        labels = np.zeros(m + n, dtype=np.int64)
+    elif G.ndim == 2:
+        labels = _line_groups(G)
+    else:
+        # Groups depend only on which cells are non-zero: usually the same in every matrix
+        # (read noise scales cells, gates zero whole rows), then found once.
+        connected = G > 0
+        if (connected == connected[0]).all():
+            labels = _line_groups(G[0])
+        else:
+            labels = np.stack([_line_groups(g) for g in G])
+    count = driven.shape[0]
+    driven_per_group = np.zeros((count, m + n))
+    if labels.ndim == 1:
+        np.add.at(driven_per_group, (slice(None), labels), driven)
+        isolated = driven_per_group[:, labels] == 0
+    else:
+        np.add.at(driven_per_group, (np.arange(count)[:, None], labels), driven)
+        isolated = np.take_along_axis(driven_per_group, labels, axis=1) == 0
     return isolated[:, :m], isolated[:, m:]
 
 
@@ -630,12 +667,31 @@ def _broadcast_inputs(v_row: np.ndarray, v_col: np.ndarray):
     return np.ascontiguousarray(rows), np.ascontiguousarray(cols), batched
 
 
+def _broadcast_to_conductances(v_row: np.ndarray, v_col: np.ndarray, count: int):
+    """(B, m) and (B, n) inputs for a (B, m, n) G: a single vector serves every matrix."""
+    m, n = v_row.shape[-1], v_col.shape[-1]
+    for v, name, length in ((v_row, "v_row", m), (v_col, "v_col", n)):
+        if v.ndim == 2 and v.shape[0] != count:
+            raise ValueError(
+                f"{name} must have shape ({length},) or ({count}, {length}) to match G of shape "
+                f"({count}, {m}, {n}) (one matrix per vector), got {v.shape}"
+            )
+    rows = np.ascontiguousarray(np.broadcast_to(v_row, (count, m)))
+    cols = np.ascontiguousarray(np.broadcast_to(v_col, (count, n)))
+    return rows, cols
+
+
 def _ideal_solution(G, v_row, v_col, batched) -> CrossbarSolution:
     """All resistances 0 and every end driven: currents are exactly v_row @ G (minus v_col)."""
-    i_col = v_row @ G - v_col * G.sum(axis=0)
-    i_row = v_row * G.sum(axis=1) - v_col @ G.T
-    v_word = np.broadcast_to(v_row[:, :, None], (v_row.shape[0],) + G.shape).copy()
-    v_bit = np.broadcast_to(v_col[:, None, :], (v_col.shape[0],) + G.shape).copy()
+    if G.ndim == 2:
+        i_col = v_row @ G - v_col * G.sum(axis=0)
+        i_row = v_row * G.sum(axis=1) - v_col @ G.T
+    else:  # vector b with G[b]: the same products, one matrix per vector
+        i_col = np.matmul(v_row[:, None, :], G)[:, 0] - v_col * G.sum(axis=1)
+        i_row = v_row * G.sum(axis=2) - np.matmul(v_col[:, None, :], G.transpose(0, 2, 1))[:, 0]
+    shape = (v_row.shape[0],) + G.shape[-2:]
+    v_word = np.broadcast_to(v_row[:, :, None], shape).copy()
+    v_bit = np.broadcast_to(v_col[:, None, :], shape).copy()
     return _package(i_row, i_col, v_word - v_bit, v_word, v_bit, 0, batched)
 
 
@@ -661,11 +717,13 @@ def _initial_guess(warm_start, shape, batched, lump_col):
         return xU, xW
     if not isinstance(warm_start, CrossbarSolution):
         raise TypeError(f"warm_start must be a CrossbarSolution, got {type(warm_start).__name__}")
-    previous_bit = warm_start.v_bit if batched else warm_start.v_bit[None]
-    if previous_bit.shape != shape:
+    previous_bit = warm_start.v_bit
+    if previous_bit.shape == shape[1:]:  # one solution starts every vector of a batch
+        previous_bit = previous_bit[None]
+    if previous_bit.shape[1:] != shape[1:] or previous_bit.shape[0] not in (1, shape[0]):
         raise ValueError(
             f"warm_start has node voltages of shape {warm_start.v_bit.shape}, "
-            f"this solve needs {shape if batched else shape[1:]}"
+            f"this solve needs {shape[1:]}" + (f" or {shape}" if batched else "")
         )
     if lump_col:
         xW[:, -1, :] = previous_bit[:, -1, :]
@@ -695,8 +753,10 @@ def _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col):
     """Write terminal voltages into held end nodes and 0 V into isolated lines."""
     xU[:, :, 0] = np.where(state_row == END_FIXED, v_end_row, xU[:, :, 0])
     xW[:, -1, :] = np.where(state_col == END_FIXED, v_end_col, xW[:, -1, :])
-    xU *= (state_row != ISOLATED)[:, :, None]
-    xW *= (state_col != ISOLATED)[:, None, :]
+    if (state_row == ISOLATED).any():
+        xU *= (state_row != ISOLATED)[:, :, None]
+    if (state_col == ISOLATED).any():
+        xW *= (state_col != ISOLATED)[:, None, :]
 
 
 _thread_pool: ThreadPoolExecutor | None = None
@@ -750,24 +810,37 @@ def solve_crossbar(
 
     Parameters
     ----------
-    G : (m, n) cell conductances in siemens (>= 0; 0 disconnects the cell).
+    G : cell conductances in siemens (>= 0; 0 disconnects the cell): (m, n), shared by every
+        input vector, or (B, m, n), one matrix per input vector (vector b is solved with
+        G[b], e.g. a read-noise draw per reading).
     v_row : (m,) or (B, m) row source voltages; NaN leaves that row end floating.
     v_col : (n,) or (B, n) column terminal voltages (0 = virtual ground); NaN = floating.
+        With a (B, m, n) G, a (B, ...) input must have the same B, and an unbatched one
+        serves every matrix.
     r_source : source resistance, scalar or (m,), ohm (0 = ideal source).
     r_sense : sense resistance, scalar or (n,), ohm (0 = ideal terminal).
     r_wire_row, r_wire_col : resistance of each wire segment between neighbouring cells,
         ohm (0 = ideal line).
     warm_start : a previous solution of the same shape; CG starts from its bit-line node
-        voltages (for repeated solves after small changes of G or of the inputs).
+        voltages (for repeated solves after small changes of G or of the inputs). An
+        unbatched solution starts every vector of a batch.
 
-    Returns a `CrossbarSolution`; batched inputs give batched outputs. Raises ValueError on
-    invalid inputs (naming the field) and RuntimeError if CG does not converge.
+    Returns a `CrossbarSolution`; batched inputs (or a (B, m, n) G) give batched outputs.
+    Vector b of a batch gives exactly what a solve of that vector alone gives (with G[b] for
+    a (B, m, n) G, and warm-started from the same solution): the vectors share no arithmetic.
+    Raises ValueError on invalid inputs (naming the field and the shapes it allows) and
+    RuntimeError if CG does not converge.
     """
     G = _validated_conductances(G)
-    m, n = G.shape
-    v_row, v_col, batched = _broadcast_inputs(
-        _validated_voltages(v_row, m, "v_row"), _validated_voltages(v_col, n, "v_col")
-    )
+    per_vector = G.ndim == 3  # vector b solved with G[b]
+    m, n = G.shape[-2:]
+    v_row = _validated_voltages(v_row, m, "v_row")
+    v_col = _validated_voltages(v_col, n, "v_col")
+    if per_vector:
+        v_row, v_col = _broadcast_to_conductances(v_row, v_col, G.shape[0])
+        batched = True
+    else:
+        v_row, v_col, batched = _broadcast_inputs(v_row, v_col)
     r_source = _validated_line_resistance(r_source, m, "r_source")
     r_sense = _validated_line_resistance(r_sense, n, "r_sense")
     r_wire_row = _validated_wire_resistance(r_wire_row, "r_wire_row")
@@ -787,13 +860,10 @@ def solve_crossbar(
     state_row[isolated_row] = ISOLATED
     state_col[isolated_col] = ISOLATED
 
-    s_end_row = np.empty(m)
-    s_end_col = np.empty(n)
-    inv_pivot_row = np.zeros((m, n))
-    inv_pivot_col = np.zeros((m, n))
-    _line_pivots(G, g_row, g_col, s_end_row, inv_pivot_row, s_end_col, inv_pivot_col)
-
-    line_conductance = max(G.sum(axis=0).max(), G.sum(axis=1).max())
+    if per_vector:
+        line_conductance = np.maximum(G.sum(axis=1).max(axis=1), G.sum(axis=2).max(axis=1))
+    else:
+        line_conductance = max(G.sum(axis=0).max(), G.sum(axis=1).max())
     v_scale = np.maximum(np.abs(v_end_row).max(axis=1), np.abs(v_end_col).max(axis=1))
     current_floor = CURRENT_FLOOR * v_scale * line_conductance
 
@@ -805,12 +875,32 @@ def solve_crossbar(
     xU[v_scale == 0] = 0.0
     xW[v_scale == 0] = 0.0
     iterations = np.zeros(B, dtype=np.int64)
+    per_line = (ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, v_scale, current_floor)
 
-    def solve_range(start, stop):
-        _pcg_vectors(start, stop, G, g_row, g_col, s_end_row, inv_pivot_row, s_end_col,
-                     inv_pivot_col, ge_row, ge_col, state_row, state_col, v_end_row, v_end_col,
-                     v_scale, current_floor, xU, xW, np.empty((4, m, n)),
-                     np.empty((3, max(m, n))), RESIDUAL_RTOL, MAX_ITERATIONS, iterations)
+    def pivots():
+        """Per-line elimination data (``_line_pivots``), scratch for one matrix at a time."""
+        return np.empty(m), np.zeros((m, n)), np.empty(n), np.zeros((m, n))
+
+    if per_vector:
+        def solve_range(start, stop):
+            # The same two kernels, with the same argument types, as for a shared G: one
+            # matrix's pivots, then its one vector, in this thread's scratch.
+            s_end_row, inv_row, s_end_col, inv_col = pivots()
+            work, ends_scratch = np.empty((4, m, n)), np.empty((3, max(m, n)))
+            for b in range(start, stop):
+                G_b = G[b]
+                _line_pivots(G_b, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col)
+                _pcg_vectors(b, b + 1, G_b, g_row, g_col, s_end_row, inv_row, s_end_col,
+                             inv_col, *per_line, xU, xW, work, ends_scratch, RESIDUAL_RTOL,
+                             MAX_ITERATIONS, iterations)
+    else:
+        s_end_row, inv_row, s_end_col, inv_col = pivots()
+        _line_pivots(G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col)
+
+        def solve_range(start, stop):
+            _pcg_vectors(start, stop, G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col,
+                         *per_line, xU, xW, np.empty((4, m, n)), np.empty((3, max(m, n))),
+                         RESIDUAL_RTOL, MAX_ITERATIONS, iterations)
 
     _run_spread_over_threads(solve_range, B, m * n)
     if np.any(iterations < 0):
@@ -822,8 +912,9 @@ def solve_crossbar(
     # equal to the end-node currents at convergence, but never a difference of nearly equal
     # node voltages across a wire or end conductance, so the rounding is eps·V·sum(G)
     # instead of eps·V·g_wire. Floating ends and isolated lines deliver nothing.
-    i_row = np.einsum("ij,bij->bi", G, v_cell)
-    i_col = np.einsum("ij,bij->bj", G, v_cell)
+    cells = "bij" if per_vector else "ij"
+    i_row = np.einsum(f"{cells},bij->bi", G, v_cell)
+    i_col = np.einsum(f"{cells},bij->bj", G, v_cell)
     i_row[np.isnan(v_row) | (state_row == ISOLATED)] = 0.0
     i_col[np.isnan(v_col) | (state_col == ISOLATED)] = 0.0
     return _package(i_row, i_col, v_cell, v_word, v_bit, iterations.max(), batched)
