@@ -4,9 +4,11 @@ For every size N and regime it prints: our time for one input vector from scratc
 included, JIT compilation excluded), our time per vector in a batch, CG iterations, our peak
 working memory (tracemalloc: every array of the solve is a numpy array), and SuperLU build
 and factor + solve times of the same network in the same process, with the speed ratio and
-the largest deviation of our currents from SuperLU's. Then numba compile time on first use,
-cold (empty on-disk cache) and cached, each in a fresh subprocess, and what a later first
-solve with lumped lines (zero wire resistance; compiled apart) adds in that process.
+the largest deviation of our currents from SuperLU's. Below the table, for N <= 256, the
+time per vector of a batch with one conductance matrix per vector (G of shape (B, N, N)).
+Then numba compile time on first use, cold (empty on-disk cache) and cached, each in a fresh
+subprocess, and what a later first solve with lumped lines (zero wire resistance; compiled
+apart) adds in that process.
 
 Regimes (reference/physics.md §3): 1 ohm wire segments, 1 ohm source and sense resistance,
 rows driven uniformly in [0, 1] V, columns at virtual ground; G uniform in 0.1-10 uS
@@ -34,6 +36,7 @@ from xbarlab.physics.solver import solve_crossbar
 REGIMES = {"moderate": (0.1e-6, 10e-6), "stress": (1e-6, 100e-6)}
 PARASITICS = dict(r_source=1.0, r_sense=1.0, r_wire_row=1.0, r_wire_col=1.0)
 SPLU_LIMIT = 512  # SuperLU needs ~14 GB at N = 1024
+PER_VECTOR_G_LIMIT = 256  # a (B, N, N) G per batch: time and memory grow with B
 
 
 def best_time(function, repeats: int) -> tuple[float, object]:
@@ -76,6 +79,12 @@ def bench_one(N: int, regime: str, batch: int, rng) -> dict:
     )
     row["per_vector"] = batch_time / batch
     row["batch_iterations"] = batched.iterations
+    if N <= PER_VECTOR_G_LIMIT:  # its own generator: the networks above stay the same
+        spread = np.exp(0.01 * np.random.default_rng(N).standard_normal((batch, N, N)))
+        each_time, _ = best_time(
+            lambda: solve_crossbar(G * spread, batch_rows, v_zero, **PARASITICS), 2
+        )
+        row["per_vector_g"] = each_time / batch
 
     if N <= SPLU_LIMIT:
         driven_rows, driven_cols = np.ones(N, bool), np.ones(N, bool)
@@ -102,6 +111,11 @@ def print_table(rows):
         print(f"{r['regime']:<9}{r['N']:>6}{r['kappa']:>8.2f}{r['one'] * 1e3:>8.1f}ms"
               f"{r['per_vector'] * 1e3:>8.2f}ms{r['iterations']:>4}/{r['batch_iterations']:<2}"
               f"{r['peak_mb']:>9.1f}{splu}")
+    each = [r for r in rows if "per_vector_g" in r]
+    if each:
+        print("a matrix per vector (G of shape (B, N, N), 1% lognormal spread), per vector: "
+              + ", ".join(f"{r['regime']} N={r['N']} {r['per_vector_g'] * 1e3:.2f}ms"
+                          for r in each))
 
 
 def target_lines(rows, compile_times):
