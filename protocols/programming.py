@@ -45,8 +45,11 @@ without confirmation (a first, rough pass over a map).
 Stuck cells: after ``stuck_pulses`` pulses in a row at ``v_max`` that each change the measured
 conductance by less than ``stuck_change`` (relative), one pulse at ``v_max`` of the opposite
 polarity is the probe: no response either way is a stuck cell (stuck-on/stuck-off), reported
-and not retried; a response means a healthy cell at its own bound (the target lies outside its
-range): a failure, not stuck.
+and not retried. A response means a healthy cell: the first time, programming goes on (a pulse
+at v_max toward the bound a cell approaches can move it by less than ``stuck_change``, the
+soft-bound curve being flat there: on the analog preset's RESET, NL 4.88); the second time,
+the cell is taken to sit at its own bound (the target lies outside its range): a failure, not
+stuck.
 
 Energy (techniques.md §5.3): Σ |V| x I x t over pulses, with I = |V| x G, G the mean of the
 conductances measured just before and just after the pulse (the verify reads' currents scaled to
@@ -73,6 +76,8 @@ within DECIDED standard errors of the guard band's edge; accepted only KEEP_INSI
 errors inside it, so that a later re-read of the same precision does not reject the cell at once
 [E: with 0, a quarter of the cells re-programmed after the map was re-read were rejected again
 by the next re-read]."""
+PROBES = 2
+"""Responsive stuck probes after which a cell is taken to sit at its own bound (`_Cell.probe`)."""
 MOVE_LOW, MOVE_HIGH = 1 / 3, 1.5
 """Moves |ΔG| / |error| below which the adaptive amplitude rises and above which it falls
 [E: tuned on the analog preset; (0.25, 0.75) and (0.5, 2) took 15-20 % more pulses]. With a
@@ -292,6 +297,7 @@ class _Cell:
         self.energy = 0.0
         self.success = self.stuck = self.finished = False
         self.dead_pulses = 0  # consecutive pulses at v_max without a response
+        self.probes = 0
         self.last_direction = 0
         self.readings: list[float] = []
         self.scatter = math.nan  # one reading's standard deviation at the last confirmation
@@ -351,11 +357,13 @@ class _Cell:
         return (self.g - before) / max(abs(before), 1e-15)
 
     def probe(self, direction: int) -> None:
-        """After no response at v_max: one v_max pulse the other way; none either = stuck."""
+        """After no response at v_max: one v_max pulse the other way; none either = stuck.
+        A response the second time = a healthy cell at its own bound (finished, failed)."""
         self.dead_pulses = 0
+        self.probes += 1
         change = self.pulse(direction * self.config.v_max)
         self.stuck = abs(change) < self.config.stuck_change
-        self.finished = True
+        self.finished = self.stuck or self.probes >= PROBES
 
     def inside(self, tolerance: float) -> bool:
         return abs(self.g - self.target) <= tolerance * self.target

@@ -104,7 +104,7 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
                  max_pulses: int = 200, stuck_pulses: int = 2, stuck_change: float = 0.05,
                  current_limit: float = 0.0, settle: float = 1.0, guard: float = 3.0,
                  first_pass: float = 0.1, relax_wait: float = 1.0, relax_rounds: int = 6,
-                 reread_reads: int = 128, prepare_pulses: int = 3) -> dict:
+                 reread_reads: int = 512, prepare_pulses: int = 3) -> dict:
     """Program seeded targets to `tolerance` with each algorithm of `algorithm`; report pulses,
     energy, success, stuck cells and the re-read after relaxation (see the module docstring).
 
