@@ -50,15 +50,16 @@ cell's conductance): up to ~1e-8 of V in the worst random networks tried, for Su
 Memory is O(m·n·B); no dense matrix is formed. One vector's solve runs in a single call into
 numba (two fused sweeps over the array per iteration, no Python in the loop); the vectors of
 a batch run on numba's thread count at once (the kernels release the GIL).
-
-Batches. A batch of input vectors shares one G (m, n): the line elimination is done once.
-A G of shape (B, m, n) gives every vector its own matrix (vector b is solved with G[b]; read
-noise drawn per reading): validation, end conditions and set-up still run once for the whole
-batch, and per vector only what depends on G[b] (its line elimination, isolated lines and
-current scale) runs, just before that vector's CG, in the same compiled kernels. Either way
-the vectors share no arithmetic: vector b gives bit for bit what a solve of it alone gives.
 Kernels are compiled on first use, once per combination of lumped and distributed word and
 bit lines (only that combination's code), and cached on disk.
+
+Batches. The vectors of a batch share one G (m, n), whose lines are eliminated once, or each
+has its own: a G of shape (B, m, n) solves vector b with G[b] (e.g. a read-noise draw per
+reading). Validation, end conditions and set-up then still run once for the whole batch;
+per vector runs only what depends on G[b] (its line elimination, isolated lines and current
+scale), in the same compiled kernels, just before its CG, on the batch's threads. Either
+way the vectors share no arithmetic: vector b gives bit for bit what a solve of it alone
+(with the same G[b] and warm start) gives.
 """
 
 from __future__ import annotations
@@ -877,7 +878,9 @@ def solve_crossbar(
     xU[v_scale == 0] = 0.0
     xW[v_scale == 0] = 0.0
     iterations = np.zeros(B, dtype=np.int64)
-    per_line = (ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, v_scale, current_floor)
+    # per vector: end conductances, states and voltages of every line; stopping scales
+    per_vector_ends = (ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, v_scale,
+                       current_floor)
 
     def pivots():
         """Per-line elimination data (``_line_pivots``), scratch for one matrix at a time."""
@@ -888,7 +891,7 @@ def solve_crossbar(
             # The same two kernels, with the same argument types, as for a shared G: one
             # matrix's pivots, then its one vector, in this thread's scratch.
             lines = (g_row, g_col, *pivots())
-            rest = (*per_line, xU, xW, np.empty((4, m, n)), np.empty((3, max(m, n))),
+            rest = (*per_vector_ends, xU, xW, np.empty((4, m, n)), np.empty((3, max(m, n))),
                     RESIDUAL_RTOL, MAX_ITERATIONS, iterations)
             for b in range(start, stop):
                 G_b = G[b]
@@ -900,7 +903,7 @@ def solve_crossbar(
 
         def solve_range(start, stop):
             _pcg_vectors(start, stop, G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col,
-                         *per_line, xU, xW, np.empty((4, m, n)), np.empty((3, max(m, n))),
+                         *per_vector_ends, xU, xW, np.empty((4, m, n)), np.empty((3, max(m, n))),
                          RESIDUAL_RTOL, MAX_ITERATIONS, iterations)
 
     _run_spread_over_threads(solve_range, B, m * n)
