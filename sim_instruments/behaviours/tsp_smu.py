@@ -166,6 +166,9 @@ class TspSmu(Behaviour):
     def print_limitv(self, ch: str) -> str:
         return self.num(self.dev.get("limitv", ch))
 
+    def print_measure_count(self, ch: str) -> str:
+        return self.num(self.dev.get("measure_count", ch))
+
     def print_nplc(self, ch: str) -> str:
         return self.num(self.dev.get("nplc", ch))
 
@@ -259,11 +262,25 @@ class TspSmu(Behaviour):
     def buffer2_count(self, ch: str) -> str:
         return self.num(len(self.buffers[(ch, 2)]))
 
+    def _repeated_readings(self, ch: str) -> list[tuple[float, float, int]]:
+        """``measure.count`` readings at the present source level, each one NPLC of virtual
+        time: the World's sweep at a constant level (one batched model call with a read-noise
+        draw per reading when no cell can move), through the measure ranges."""
+        key = self.key(ch)
+        levels = [self.world.terminal(key).level] * self.dev.get("measure_count", ch)
+        dwell = self.dev.get("nplc", ch) / LINE_FREQUENCY
+        return [self._through_ranges(*r, ch) for r in self.world.sweep(key, levels, dwell)]
+
     def measure_into_buffer(self, ch: str) -> None:
-        """``smuX.measure.i(smuX.nvbuffer1)``: ``measure.count`` readings appended."""
-        for _ in range(self.dev.get("measure_count", ch)):
-            i, _, status = self._integrate(ch)
-            self.buffers[(ch, 1)].append((i, status))
+        """``smuX.measure.i(smuX.nvbuffer1)``: ``measure.count`` currents appended."""
+        self.buffers[(ch, 1)] += [(i, status) for i, _, status in self._repeated_readings(ch)]
+
+    def measure_iv_into_buffers(self, ch: str) -> None:
+        """``smuX.measure.iv(smuX.nvbuffer1, smuX.nvbuffer2)``: ``measure.count`` currents
+        and voltages appended, each with its status."""
+        readings = self._repeated_readings(ch)
+        self.buffers[(ch, 1)] += [(i, status) for i, _, status in readings]
+        self.buffers[(ch, 2)] += [(v, status) for _, v, status in readings]
 
     def print_buffer(self, start: str, end: str, fields: str) -> str:
         """``printbuffer(start, end, smuX.nvbufferN.readings|statuses, ...)``.
