@@ -8,6 +8,7 @@ satisfying `SourceMeasureChannel`. Sweeps run in the channel's trigger model and
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -17,7 +18,16 @@ from .base import Instrument, TspErrorQueue
 from .errors import UnexpectedReplyError
 from .numbers import format_integer, format_number, format_numbers, parse_number
 from .properties import Setting
-from .smu import CURR, VOLT, InstrumentChannel, MultiChannelSmu, SmuChannel, SmuLimits, reading
+from .smu import (
+    CURR,
+    VOLT,
+    InstrumentChannel,
+    MultiChannelSmu,
+    SmuChannel,
+    SmuLimits,
+    checked_repeat_count,
+    reading,
+)
 from .validators import InRange, check_count
 
 
@@ -48,6 +58,13 @@ COMPLIANCE_STATUS = 1 << 6
 """bufferVar.statuses bit 6 (0x40): the reading was taken in compliance."""
 MAX_SWEEP_POINTS = 100
 """Points per sweep: the list travels in one TSP line, kept well below the input-line limit."""
+MAX_BUFFER_READINGS = 60000
+"""Readings one `smuX.measure.count` fill of a dedicated reading buffer takes: the capacity of
+one nvbuffer with source values and timestamps off (over 60,000 readings), which is also the
+range of measure.count the driver uses (1 to 60000); bench-check on a real unit."""
+REPEAT_SECONDS_PER_READING = 0.5
+"""Time allowed per buffered reading before the error query times out (25 NPLC at 50 Hz),
+as for a sweep point."""
 PULSE_TIMING = {"min_width": 1e-4, "max_width": 1e3, "max_count": 10000, "max_off_time": 1e3}
 """KIPulse `PulseVMeasureI`/`PulseIMeasureV`: on and off times 100 µs to 1000 s, up to 10000
 pulses."""
@@ -175,6 +192,47 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
             command = f"printbuffer(1, {n}, {self._buffer_fields()})"
             reply = self.ask(command)
         return self._buffer_readings(command, reply, [self], len(points))[0]
+
+    def measure_repeated(self, count: int) -> list[Reading]:
+        """`count` readings at the present source level, the manual's way: `measure.count`
+        readings of current and voltage into nvbuffer1 and nvbuffer2 by one `measure.iv`, and
+        one printbuffer with the statuses (compliance bit) per buffer fill of at most
+        MAX_BUFFER_READINGS readings. `measure.count` is set back to 1 before the buffer is
+        read (so every later measurement, sweeps included, takes one reading again), and on
+        every exit path. A single reading is one `measure`."""
+        count = checked_repeat_count(count)
+        if count == 1:
+            return [self.measure()]
+        readings: list[Reading] = []
+        with self.locked():
+            for start in range(0, count, MAX_BUFFER_READINGS):
+                readings += self._buffer_fill(min(MAX_BUFFER_READINGS, count - start))
+        return readings
+
+    def _buffer_fill(self, count: int) -> list[Reading]:
+        """One buffer fill of `count` readings (see `measure_repeated`): five writes, one error
+        query for all of them (answered once the readings are taken) and one printbuffer."""
+        ch, n = self.name, format_integer(count)
+        measure = f"{ch}.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)"
+        restore = f"{ch}.measure.count = 1"
+        restored = False
+        try:
+            self.instrument.write(f"{ch}.measure.count = {n}")
+            self.instrument.write(f"{ch}.nvbuffer1.clear()")
+            self.instrument.write(f"{ch}.nvbuffer2.clear()")
+            self.instrument.write(measure)
+            self.instrument.write(restore)
+            restored = True
+            self.instrument.check_errors(
+                measure, extra_seconds=count * REPEAT_SECONDS_PER_READING
+            )
+            command = f"printbuffer(1, {n}, {self._buffer_fields()})"
+            reply = self.ask(command)
+        finally:
+            if not restored:  # a write failed: try to leave the count at 1 anyway
+                with contextlib.suppress(Exception):
+                    self.instrument.write(restore)
+        return self._buffer_readings(command, reply, [self], count)[0]
 
     def _sweep_request(self, levels, delay: float) -> tuple[str, list[float], float, float]:
         """(function, levels, delay, limit) of a sweep of the present source function, checked

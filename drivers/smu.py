@@ -28,6 +28,9 @@ from .validators import InRange, IntegerInRange, Magnitude
 
 VOLT = "VOLT"
 CURR = "CURR"
+MAX_REPEATED_READINGS = 10_000_000
+"""Most readings one `measure_repeated` call takes: a bound on one call (55 hours at 1 NPLC
+and 50 Hz), not an instrument limit; larger counts are split by the model's own limits."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,12 @@ def checked_pulse(
     if period is not None:
         period = InRange(width, capability.longest_period(width), "s")("pulse period", period)
     return level, width, count, period
+
+
+def checked_repeat_count(count: object) -> int:
+    """A `measure_repeated` count: an integer from 1 to MAX_REPEATED_READINGS (`ValueError`
+    naming `count` and that range otherwise; `TypeError` for a non-integer)."""
+    return IntegerInRange(1, MAX_REPEATED_READINGS)("count", count)
 
 
 def ramp_levels(start: float, max_step: float) -> list[float]:
@@ -189,6 +198,21 @@ class SmuChannel:
         if reply not in (VOLT, CURR):
             raise UnexpectedReplyError(self.describe(), command, reply, "VOLT or CURR")
         return reply
+
+    def measure_repeated(self, count: int) -> list[Reading]:
+        """`count` readings at the present source level: one `measure` for a single reading,
+        else list sweeps of the present level (read back once), `max_sweep_points` readings
+        per round trip. Models with a native repeated measurement override this."""
+        count = checked_repeat_count(count)
+        if count == 1:
+            return [self.measure()]
+        chunk = max(1, int(self.max_sweep_points))
+        readings: list[Reading] = []
+        with self.locked():
+            level = self._read_level(self._present_function())
+            for start in range(0, count, chunk):
+                readings += self.sweep([level] * min(chunk, count - start), 0.0)
+        return readings
 
     def in_compliance(self) -> bool:
         """Whether the source is at its limit now (output on); models with a query for it

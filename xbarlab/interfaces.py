@@ -135,6 +135,13 @@ class SourceMeasureChannel(Protocol):
         """Source each level of the present source function in turn (output on), wait `delay`
         seconds, measure; all readings come back in one round trip."""
 
+    def measure_repeated(self, count: int) -> list[Reading]:
+        """`count` readings at the present source level, in as few round trips as the model
+        allows (a 2600B fills its reading buffer with `measure.count` readings, other models
+        take list sweeps of the present level, `max_sweep_points` at a time). A count that is
+        not an integer of 1 or more raises (`ValueError` naming `count` and the allowed range)
+        before anything is sent."""
+
     def pulse(
         self, level: float, width: float, count: int = 1, period: float | None = None
     ) -> None:

@@ -116,21 +116,14 @@ class MatrixRouting:
 
     def _matrix_read(self, levels, sense: Line, limit: float, count: int = 1) -> list[Reading]:
         """`count` readings of the current sensed on `sense` with the lines at `levels`: one
-        measurement, or (count > 1) list sweeps of the sensing SMU held at its own level, so
-        up to `max_sweep_points` readings come back in one round trip."""
+        measurement, or (count > 1) the sensing SMU's `measure_repeated` at its own level (a
+        buffer fill where the model has one, list sweeps of `max_sweep_points` otherwise)."""
         _, assignment = self._best_read_plan(levels, sense)
         self._check_assignment(assignment, "read level")
         self._apply(assignment, limit)
         terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
         channel = self.channels[terminal]
-        if count == 1:
-            readings = [channel.measure()]
-        else:
-            level = assignment[terminal][0]
-            chunk = max(1, int(channel.max_sweep_points))
-            readings = []
-            for start in range(0, count, chunk):
-                readings += channel.sweep([level] * min(chunk, count - start), 0.0)
+        readings = [channel.measure()] if count == 1 else channel.measure_repeated(count)
         # A driving source at its limit sags every line it drives, so the sensed current is not
         # the cell's either: its compliance flag is the reading's too.
         drivers_limited = any(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from xbarlab.bench import IoCounter
-from xbarlab.drivers.smu import checked_pulse
+from xbarlab.drivers.smu import checked_pulse, checked_repeat_count
 from xbarlab.interfaces import BoardReading, LineLevel, LineState, PulseCapability, Reading
 
 ROUND_TRIP = {"smu": 2e-3, "matrix": 5e-3, "board": 1e-3}
@@ -131,6 +131,12 @@ class RecordingSMU:
             self._log("sweep", delay + self.nplc * POWER_LINE_CYCLE)
             readings.append(Reading(self.level, math.nan, False, time.time()))
         return readings
+
+    def measure_repeated(self, count: int) -> list[Reading]:
+        """`count` readings at the present level, each logged like `measure` (its integration
+        time); the count is checked as the drivers check it."""
+        count = checked_repeat_count(count)
+        return [self.measure() for _ in range(count)]
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
         self.check_pulse(level, width, count, period, self.function)
