@@ -32,6 +32,24 @@ from xbarlab.progress import Progress
 from xbarlab.store import RunStore
 
 
+class TruthAtHandover(Progress):
+    """A silent progress that keeps the World's true conductances as each algorithm hands the
+    bench to the next (before the next one sends anything: `start` precedes every phase), so
+    the truth check sees every algorithm's own cells. The handover comes after the previous
+    algorithm's final re-read, itself many relaxation times after its last pulse."""
+
+    def __init__(self, world):
+        super().__init__(show=False)
+        self.world, self.current, self.truth = world, None, {}
+
+    def start(self, total: int, description: str) -> None:
+        name = description.split(":")[0].split("/")[0].removeprefix("final-")
+        if self.current is not None and name != self.current:
+            self.truth[self.current] = self.world.conductance().copy()
+        self.current = name
+        super().start(total, description)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", default="analog")
@@ -43,7 +61,8 @@ def main() -> None:
                         help="any other write-verify parameter (repeatable), e.g. "
                              "relax_rounds=0, settle=0, guard=2")
     parser.add_argument("--truth-wait", type=float, default=1.0,
-                        help="further wait (s, on the instruments' clock) before the truth check")
+                        help="further wait (s, on the instruments' clock) before the last "
+                             "algorithm's truth check")
     parser.add_argument("--store", default=None, help="run store (default: a temporary one)")
     args = parser.parse_args()
     params = {"algorithm": args.algorithms, "rows": args.rows, "cols": args.cols,
@@ -58,12 +77,14 @@ def main() -> None:
             defects = world.array.defect_map().copy()
             run = store.start_run("write-verify", params, bench.spec.text,
                                   shape=(bench.rows, bench.cols))
-            with run, Progress(show=False) as progress:
+            truth_keeper = TruthAtHandover(world)
+            with run, truth_keeper as progress:
                 metrics = get_protocol("write-verify")(bench, run, progress, **params)
             seconds = time.perf_counter() - started
             clock = world.clock
             hold(bench, args.truth_wait)  # a further wait: the truth after relaxation
-            truth = world.conductance().copy()
+            truth = dict(truth_keeper.truth)
+            truth[truth_keeper.current] = world.conductance().copy()
             targets = run.latest_map("targets")
     print(json.dumps(metrics, default=float))
     rows, cols = args.rows or bench.rows, args.cols or bench.cols
@@ -81,20 +102,18 @@ def main() -> None:
               f"re-check round {m['reprogrammed']}; failed {len(m['failed_cells'])}")
         print(f"{'':>12}  final re-read within tolerance {m['reread_within_tolerance']:.3f} "
               f"of successful cells, median |error| {m['reread_rel_error_p50']:.3%}")
-    # the last algorithm's cells as they are now, after a further wait (>= 10 relaxation
-    # times of the analog preset): its successful cells' true conductance against target
-    last = per_algorithm[list(per_algorithm)[-1]]
-    failed = {(r, c) for r, c, _ in last["failed_cells"]}
-    success = np.zeros((rows, cols), bool)
-    for r, c in np.ndindex(rows, cols):
-        success[r, c] = (r, c) not in found and (r, c) not in failed
-    error = (truth[:rows, :cols] - targets[:rows, :cols]) / targets[:rows, :cols]
-    within = np.mean(np.abs(error[success]) <= args.tolerance)
-    print(f"truth ({list(per_algorithm)[-1]}, {args.truth_wait:g} s later): successful cells' "
-          f"true conductance within tolerance {within:.3f}; error median "
-          f"{np.median(error[success]):+.3%}, |error| p95 "
-          f"{np.percentile(np.abs(error[success]), 95):.3%}, max "
-          f"{np.abs(error[success]).max():.3%}")
+        # truth: the successful cells' true conductance (World), at least 10 relaxation times
+        # after the algorithm's last pulse
+        failed = {(r, c) for r, c, _ in m["failed_cells"]}
+        success = np.zeros((rows, cols), bool)
+        for r, c in np.ndindex(rows, cols):
+            success[r, c] = (r, c) not in found and (r, c) not in failed
+        error = (truth[name][:rows, :cols] - targets[:rows, :cols]) / targets[:rows, :cols]
+        print(f"{'':>12}  truth: successful cells' true conductance within tolerance "
+              f"{np.mean(np.abs(error[success]) <= args.tolerance):.3f}; error median "
+              f"{np.median(error[success]):+.3%}, |error| p95 "
+              f"{np.percentile(np.abs(error[success]), 95):.3%}, max "
+              f"{np.abs(error[success]).max():.3%}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ Algorithms:
 * ``ispva`` (D2, Milo et al., IEEE TED 68 (2021)): incremental step pulse amplitude with
   verify, SET only: V_k = V_0 + k x step until G >= G_t (1 - tol); on an overshoot past
   G_t (1 + tol) a RESET ramp brings the cell back below the window and the SET ramp restarts
-  from V_0 with half the step.
+  from V_0 with half the step. A cell inside the window but not confirmed inside the guard
+  band goes on with the SET ramp below the target and with the RESET ramp above it.
 * ``coarse-fine`` (D4): an ISPVA-style ramp of twice the step to within ``coarse_tolerance``,
   then ``adaptive`` to the tolerance.
 
@@ -261,8 +262,10 @@ def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "
     `settings` are `PulseSettings` fields (``tolerance``, ``width``, ``v_step`` ...). Every
     pulse and reading is recorded on `run` (a writable run of the run store) as it happens,
     when one is given. `memory` carries the adaptive amplitudes from cell to cell (pass the
-    same one for the cells of one chip and the same settings; a fresh one when None). Raises
-    ValueError naming a bad argument before anything is sent.
+    same one for the cells of one chip and the same settings; a fresh one when None). Without
+    `confirm`, the cell stops at its first verify mean inside ``tolerance`` (unconfirmed, not
+    a success: a rough first pass). Raises ValueError naming a bad argument before anything
+    is sent.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm = {algorithm!r}: allowed {', '.join(ALGORITHMS)}")
