@@ -7,6 +7,7 @@ NPLC / line frequency of virtual time, during which the cells see the applied bi
 
 from __future__ import annotations
 
+import math
 import re
 
 from ..device import OutOfRange, UnknownCommand
@@ -227,12 +228,16 @@ class TspSmu(Behaviour):
 
     def _through_ranges(self, v: float, i: float, limited: bool, ch: str):
         """(current, voltage, status) as the measure ranges report them."""
+        return self._all_through_ranges([(v, i, limited)], ch)[0]
+
+    def _all_through_ranges(self, readings, ch: str) -> list[tuple[float, float, int]]:
+        """(current, voltage, status) of each (V, I, limited) as the measure ranges report
+        them (the range settings read once)."""
         get = self.dev.get
-        if not get("autorangei", ch) and abs(i) > 1.01 * get("measure_rangei", ch):
-            i = OVERFLOW
-        if not get("autorangev", ch) and abs(v) > 1.01 * get("measure_rangev", ch):
-            v = OVERFLOW
-        return i, v, COMPLIANCE_STATUS if limited else 0
+        top_i = math.inf if get("autorangei", ch) else 1.01 * get("measure_rangei", ch)
+        top_v = math.inf if get("autorangev", ch) else 1.01 * get("measure_rangev", ch)
+        return [(OVERFLOW if abs(i) > top_i else i, OVERFLOW if abs(v) > top_v else v,
+                 COMPLIANCE_STATUS if limited else 0) for v, i, limited in readings]
 
     def _integrate(self, ch: str) -> tuple[float, float, int]:
         """One reading after NPLC of virtual time under bias."""
@@ -269,7 +274,7 @@ class TspSmu(Behaviour):
         key = self.key(ch)
         levels = [self.world.terminal(key).level] * self.dev.get("measure_count", ch)
         dwell = self.dev.get("nplc", ch) / LINE_FREQUENCY
-        return [self._through_ranges(*r, ch) for r in self.world.sweep(key, levels, dwell)]
+        return self._all_through_ranges(self.world.sweep(key, levels, dwell), ch)
 
     def measure_into_buffer(self, ch: str) -> None:
         """``smuX.measure.i(smuX.nvbuffer1)``: ``measure.count`` currents appended."""
@@ -433,7 +438,7 @@ class TspSmu(Behaviour):
         key, levels, saved = self._start_sweep(ch)
         if self.sweep_func[ch] == "V":  # one batched solve when no point can switch a cell
             dwell = self.dev.get("nplc", ch) / LINE_FREQUENCY
-            readings = [self._through_ranges(*r, ch) for r in self.world.sweep(key, levels, dwell)]
+            readings = self._all_through_ranges(self.world.sweep(key, levels, dwell), ch)
         else:
             readings = []
             for level in levels:
@@ -457,7 +462,7 @@ class TspSmu(Behaviour):
         raw = self.world.sweep_together({key: levels for key, levels, _ in started.values()},
                                         dwell)
         for ch, (key, _, saved) in started.items():
-            self._end_sweep(ch, [self._through_ranges(*r, ch) for r in raw[key]], saved)
+            self._end_sweep(ch, self._all_through_ranges(raw[key], ch), saved)
 
     def _check_lockstep(self, leader: str, follower: str) -> None:
         """`OutOfRange` unless every stimulus of both channels is what ``LOCKSTEP`` gives
