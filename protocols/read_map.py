@@ -28,7 +28,7 @@ with ``v_read`` on row i and column j sensed at 0 V:
   is the remedy: ``precision``).
 
 ``reads`` > 1 takes that many readings of each cell under one bias state (`Bench.read_repeated`:
-list sweeps of the sensing SMU, up to its list size per round trip) and averages them: read
+buffered readings of the sensing SMU, a few round trips for thousands) and averages them: read
 noise falls as 1/sqrt(reads), the half-selected neighbours' included.
 
 ``precision`` > 0 sets a target for every cell: the standard error of its conductance at most

@@ -214,8 +214,9 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         current_limit: float | None = None,
     ) -> list[CellReading]:
         """`count` readings of cell (row, col) under one bias state (averaging, or measuring the
-        spread of the readings). On a matrix bench the sensing SMU takes them as list sweeps at
-        its own level, up to its `max_sweep_points` per round trip; on a board each is one
+        spread of the readings). On a matrix bench the sensing SMU takes them at its own level
+        in as few round trips as its model allows (`measure_repeated`: a 2600B fills a reading
+        buffer, other models run list sweeps of that level); on a board each is one
         measurement of the lines as they stand."""
         self._check_cell(row, col)
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
