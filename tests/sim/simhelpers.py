@@ -6,12 +6,15 @@ import importlib.resources
 import re
 import sys
 
+import numpy as np
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["embedded_text", "open_instrument", "set_key", "small_board_text", "tomllib"]
+__all__ = ["count_solves", "embedded_text", "open_instrument", "set_key", "small_board_text",
+           "tomllib"]
 
 
 def embedded_text(name: str) -> str:
@@ -42,3 +45,17 @@ def small_board_text(rows: int = 4, cols: int = 4) -> str:
         assert old in text, old
         text = text.replace(old, new)
     return text
+
+
+def count_solves(array) -> list[tuple[int, ...]]:
+    """Wrap ``array.solve`` so every call appends the shape of its row voltages to the list
+    returned (one entry per model call: how many vectors a batched reading solved at once)."""
+    calls: list[tuple[int, ...]] = []
+    solve = array.solve
+
+    def counted(*args, **kwargs):
+        calls.append(np.shape(args[0]))
+        return solve(*args, **kwargs)
+
+    array.solve = counted
+    return calls

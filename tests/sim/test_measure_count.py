@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from simhelpers import open_instrument
+from simhelpers import count_solves, open_instrument
 
 COUNT = 2000
 LEVEL = 0.2
@@ -34,18 +34,6 @@ def fill(smu, count=COUNT):
     return np.array([float(x) for x in reply.split(", ")]).reshape(count, 3)
 
 
-def counting_solves(array):
-    calls = []
-    solve = array.solve
-
-    def counted(*args, **kwargs):
-        calls.append(np.shape(args[0]))
-        return solve(*args, **kwargs)
-
-    array.solve = counted
-    return calls
-
-
 def test_quiet_buffer_equals_a_quiet_read(open_bench):
     rm, lib = open_bench("default", read_noise="false")
     smu = routed_2636b(rm)
@@ -63,7 +51,7 @@ def test_quiet_buffer_equals_a_quiet_read(open_bench):
 def test_noisy_buffer_is_one_model_call_with_the_spread_of_spot_reads(open_bench):
     rm, lib = open_bench("default")  # read noise on, as the bench ships
     smu = routed_2636b(rm)
-    calls = counting_solves(lib.world.array)
+    calls = count_solves(lib.world.array)
     currents = fill(smu)[:, 0]
     assert calls == [(COUNT, lib.world.array.rows)]  # one batched call, one vector per reading
     assert len(set(currents)) == COUNT  # a draw per reading

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from simhelpers import open_instrument, small_board_text
+from simhelpers import count_solves, open_instrument, small_board_text
 
 POINTS = 40
 LEVEL = 0.2
@@ -113,14 +113,7 @@ def test_noisy_list_sweep_is_one_model_call_of_independent_readings(open_bench, 
     rm, lib = open_bench(bench)  # read noise on, as every embedded bench ships
     run = setup(rm)
     array = lib.world.array
-    calls = []
-    solve = array.solve
-
-    def counted(*args, **kwargs):
-        calls.append(np.shape(args[0]))
-        return solve(*args, **kwargs)
-
-    array.solve = counted
+    calls = count_solves(array)
     readings = np.array([float(x) for x in run()])
     assert calls == [(POINTS, array.rows)]  # one batched call, one vector per point
     assert len(readings) == POINTS and len(set(readings)) == POINTS  # a draw per point

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from simhelpers import open_instrument
+from simhelpers import count_solves, open_instrument
 from xbarlab.sim_instruments import UnknownCommand
 
 ROW_LEVELS = [0.05, 0.1, 0.15, 0.2]  # row +V/2
@@ -48,23 +48,10 @@ def buffers(smu, n):
     return values[:, 0], values[:, 3]
 
 
-def count_solves(lib):
-    array = lib.world.array
-    calls = []
-    solve = array.solve
-
-    def counted(*args, **kwargs):
-        calls.append(np.shape(args[0]))
-        return solve(*args, **kwargs)
-
-    array.solve = counted
-    return calls
-
-
 def test_2636b_lockstep_is_one_batched_call_with_a_draw_per_point(open_bench):
     rm, lib = open_bench("default")  # read noise on
     smu = lockstep_2636b(rm, [0.1] * 20, [-0.1] * 20)
-    calls = count_solves(lib)
+    calls = count_solves(lib.world.array)
     smu.write("smua.trigger.initiate()")  # the follower waits, armed
     assert calls == []
     smu.write("smub.trigger.initiate()")
@@ -142,7 +129,7 @@ def lockstep_b2902b(rm, row_levels=ROW_LEVELS, col_levels=COL_LEVELS):
 def test_b2902b_init_both_is_one_batched_call_equal_to_held_points(open_bench):
     rm, lib = open_bench("keysight", read_noise="false")
     smu = lockstep_b2902b(rm)
-    calls = count_solves(lib)
+    calls = count_solves(lib.world.array)
     smu.write(":INIT (@1,2)")
     assert calls == [(len(ROW_LEVELS), lib.world.rows)]
     assert smu.query(":SYST:ERR?").startswith("+0")
