@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import pyvisa
+from analogbench import analog_block
 from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, program_cell
 
 from xbarlab.bench import open_bench
-from xbarlab.benchfile import load_bench
 from xbarlab.store import RunStore
 
 SEED = 1  # 6 x 6 at this seed: two stuck-on and two stuck-off cells
@@ -22,18 +22,7 @@ SEED = 1  # 6 x 6 at this seed: two stuck-on and two stuck-off cells
 
 def analog_bench(directory, size: int = 6, seed: int = SEED, name: str = "analog-small"):
     """The embedded analog bench cut to a size x size chip on a size x size board."""
-    text = load_bench("analog").text
-    for old, new in {"rows = 32": f"rows = {size}", "cols = 32": f"cols = {size}",
-                     'lines = "row:0-31"': f'lines = "row:0-{size - 1}"',
-                     'outputs = "1-32"': f'outputs = "1-{size}"',
-                     'lines = "col:0-31"': f'lines = "col:0-{size - 1}"',
-                     'outputs = "33-64"': f'outputs = "{size + 1}-{2 * size}"',
-                     "seed = 4032": f"seed = {seed}"}.items():
-        assert old in text
-        text = text.replace(old, new)
-    path = directory / f"{name}.toml"
-    path.write_text(text)
-    return path
+    return analog_block(directory, size, size, seed, name)
 
 
 def world_of(path):

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import pyvisa
+from analogbench import analog_block as cut_analog_bench
 from xbarlab.protocols.programming import hold
 
 from xbarlab.bench import open_bench
 from xbarlab.bench.protocols import get_protocol
-from xbarlab.benchfile import load_bench
 from xbarlab.progress import Progress
 from xbarlab.store import RunStore
 
@@ -27,19 +27,8 @@ REREAD = 512  # readings of the independent re-read (the protocol's reread_reads
 
 
 def analog_block(directory, rows: int = 4, cols: int = 8, seed: int = 3, name: str = "block"):
-    """The embedded analog bench cut to a rows x cols chip on a board of that size."""
-    text = load_bench("analog").text
-    for old, new in {"rows = 32": f"rows = {rows}", "cols = 32": f"cols = {cols}",
-                     'lines = "row:0-31"': f'lines = "row:0-{rows - 1}"',
-                     'outputs = "1-32"': f'outputs = "1-{rows}"',
-                     'lines = "col:0-31"': f'lines = "col:0-{cols - 1}"',
-                     'outputs = "33-64"': f'outputs = "{rows + 1}-{rows + cols}"',
-                     "seed = 4032": f"seed = {seed}"}.items():
-        assert old in text
-        text = text.replace(old, new)
-    path = directory / f"{name}.toml"
-    path.write_text(text)
-    return path
+    """The embedded analog bench cut to a rows x cols chip (4 x 8 by default)."""
+    return cut_analog_bench(directory, rows, cols, seed, name)
 
 
 def program_then_reread(tmp_path, **params):
