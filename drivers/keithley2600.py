@@ -25,7 +25,6 @@ from .smu import (
     MultiChannelSmu,
     SmuChannel,
     SmuLimits,
-    checked_repeat_count,
     reading,
 )
 from .validators import InRange, check_count
@@ -193,20 +192,16 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
             reply = self.ask(command)
         return self._buffer_readings(command, reply, [self], len(points))[0]
 
-    def measure_repeated(self, count: int) -> list[Reading]:
+    def _readings_at_level(self, count: int) -> list[Reading]:
         """`count` readings at the present source level, the manual's way: `measure.count`
         readings of current and voltage into nvbuffer1 and nvbuffer2 by one `measure.iv`, and
         one printbuffer with the statuses (compliance bit) per buffer fill of at most
         MAX_BUFFER_READINGS readings. `measure.count` is set back to 1 before the buffer is
         read (so every later measurement, sweeps included, takes one reading again), and on
-        every exit path. A single reading is one `measure`."""
-        count = checked_repeat_count(count)
-        if count == 1:
-            return [self.measure()]
+        every exit path."""
         readings: list[Reading] = []
-        with self.locked():
-            for start in range(0, count, MAX_BUFFER_READINGS):
-                readings += self._buffer_fill(min(MAX_BUFFER_READINGS, count - start))
+        for start in range(0, count, MAX_BUFFER_READINGS):
+            readings += self._buffer_fill(min(MAX_BUFFER_READINGS, count - start))
         return readings
 
     def _buffer_fill(self, count: int) -> list[Reading]:

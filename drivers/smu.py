@@ -201,17 +201,22 @@ class SmuChannel:
 
     def measure_repeated(self, count: int) -> list[Reading]:
         """`count` readings at the present source level: one `measure` for a single reading,
-        else list sweeps of the present level (read back once), `max_sweep_points` readings
-        per round trip. Models with a native repeated measurement override this."""
+        else `_readings_at_level` (count checked first, nothing sent for a bad one)."""
         count = checked_repeat_count(count)
         if count == 1:
             return [self.measure()]
+        with self.locked():
+            return self._readings_at_level(count)
+
+    def _readings_at_level(self, count: int) -> list[Reading]:
+        """`count` (> 1) readings at the present level: list sweeps of that level (read back
+        once), `max_sweep_points` readings per round trip. Models with a native repeated
+        measurement override this."""
+        level = self._read_level(self._present_function())
         chunk = max(1, int(self.max_sweep_points))
         readings: list[Reading] = []
-        with self.locked():
-            level = self._read_level(self._present_function())
-            for start in range(0, count, chunk):
-                readings += self.sweep([level] * min(chunk, count - start), 0.0)
+        for start in range(0, count, chunk):
+            readings += self.sweep([level] * min(chunk, count - start), 0.0)
         return readings
 
     def in_compliance(self) -> bool:
