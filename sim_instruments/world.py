@@ -690,9 +690,7 @@ class World:
         if self._relaxing:
             return None  # the conductances change from point to point
         states = self._acting()
-        if any(states[key].func != "V" for key in levels) or any(
-            s.func != "V" for s in states.values()
-        ):
+        if any(s.func != "V" for s in states.values()):  # the sweeping terminals among them
             return None
         keys = list(states)
         index = {k: i for i, k in enumerate(keys)}
