@@ -128,15 +128,6 @@ def load_mask(path: str, rows: int, cols: int) -> np.ndarray:
     return np.asarray(data, bool)
 
 
-def half_select_corrected(currents: np.ndarray, v_read: float, scheme: str) -> np.ndarray:
-    """Conductances from a map of sensed currents (NaN = not read) read with `scheme`.
-
-    ``ground`` and ``float``: I / V. ``v/2`` and ``v/3``: each column's half-selected currents
-    removed as the module docstring derives; columns with no reading stay NaN.
-    """
-    return conductance_estimate(currents, np.zeros_like(currents), v_read, scheme)[0]
-
-
 def conductance_estimate(currents: np.ndarray, variances: np.ndarray, v_read: float,
                          scheme: str) -> tuple[np.ndarray, np.ndarray]:
     """Conductances and their standard errors from mean sensed currents (NaN = not read) and
@@ -287,24 +278,18 @@ class _Reader:
         self.stats = stats
 
     def take(self, wanted: dict[tuple[int, int], int], label: str) -> None:
-        """`wanted[cell]` more readings of each cell, cells wanting the same number in one
-        pass over the chip."""
+        """`wanted[cell]` more readings of each cell, in one pass over the chip."""
         if not wanted:
             return
         self.progress.start(sum(wanted.values()), label)
-        by_count: dict[int, list[tuple[int, int]]] = {}
-        for cell, count in wanted.items():
-            by_count.setdefault(count, []).append(cell)
-        for count, cells in sorted(by_count.items()):
-            chosen = np.zeros((self.bench.rows, self.bench.cols), bool)
-            chosen[tuple(np.array(cells).T)] = True
-            batches = self.bench.iter_read_batches(self.v_read, self.scheme, chosen,
-                                                   current_limit=self.current_limit,
-                                                   count=count)
-            for batch in recorded_batches(self.run, batches):
-                for stats in self.stats:
-                    stats.add(batch)
-                self.progress.advance(len(batch))
+        chosen = np.zeros((self.bench.rows, self.bench.cols), bool)
+        chosen[tuple(np.array(list(wanted)).T)] = True
+        batches = self.bench.iter_read_batches(self.v_read, self.scheme, chosen,
+                                               current_limit=self.current_limit, count=wanted)
+        for batch in recorded_batches(self.run, batches):
+            for stats in self.stats:
+                stats.add(batch)
+            self.progress.advance(len(batch))
 
 
 def _readings_wanted(cells, stats: ReadingStats, v_read, scheme, precision, max_reads) -> dict:

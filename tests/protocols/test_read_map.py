@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from xbarlab.protocols.read_map import half_select_corrected, parse_cells
+from xbarlab.protocols.read_map import conductance_estimate, parse_cells
 
 from xbarlab.bench import BenchError
 from xbarlab.bench.protocols import get_protocol
@@ -43,6 +43,11 @@ def test_floating_scheme_error_is_larger_and_reported_as_measured(
     ground_error = np.abs(conductance_map(tmp_path / "store", ground.run_id) - truth) / truth
     assert ground_error.max() < 0.05
     assert np.median(float_error) > 10 * np.median(ground_error)
+
+
+def half_select_corrected(currents, v_read, scheme):
+    """Conductances alone, from exact mean currents (no variances)."""
+    return conductance_estimate(currents, np.zeros_like(currents), v_read, scheme)[0]
 
 
 def test_correction_is_exact_on_an_ideal_column_even_when_partly_read():

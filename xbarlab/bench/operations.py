@@ -247,17 +247,20 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         mask: np.ndarray | None = None,
         skip: set[tuple[int, int]] | None = None,
         current_limit: float | None = None,
-        count: int = 1,
+        count: int | Mapping[tuple[int, int], int] = 1,
     ) -> Iterator[list[CellReading]]:
-        """Read every cell `count` times in row-major order, except masked cells (the chip's,
-        `mask` False) and cells in `skip` (already measured by an interrupted run); yield the
-        readings, one list per cell (`read_repeated`), except on a board with the ``ground``
-        scheme, where every column is at 0 V and sensed, so one measurement reads a whole row
-        (operation ``read_row``; one list per measurement)."""
+        """Read every cell `count` times (or `count[cell]` times: a mapping per cell) in
+        row-major order, except masked cells (the chip's, `mask` False) and cells in `skip`
+        (already measured by an interrupted run); yield the readings, one list per cell
+        (`read_repeated`), except on a board with the ``ground`` scheme, where every column is
+        at 0 V and sensed, so one measurement reads a whole row (operation ``read_row``; one
+        list per measurement, as many as the row's cells want most)."""
         cells = self.map_cells(mask, skip)
+        times = count.__getitem__ if isinstance(count, Mapping) else lambda cell: count
         if self._board is None or scheme != "ground":
             for row, col in cells:
-                yield self.read_repeated(row, col, v_read, scheme, count, current_limit)
+                yield self.read_repeated(row, col, v_read, scheme, times((row, col)),
+                                         current_limit)
             if self.matrices and cells:
                 self.verify_relays()
             return
@@ -265,7 +268,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         for row, col in cells:
             by_row.setdefault(row, []).append(col)
         for row, cols in by_row.items():
-            for _ in range(count):
+            for _ in range(max(times((row, col)) for col in cols)):
                 yield self.read_row(row, v_read, cols, current_limit)
 
     def read_row(
