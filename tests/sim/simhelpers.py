@@ -13,8 +13,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["count_solves", "embedded_text", "open_instrument", "set_key", "small_board_text",
-           "tomllib"]
+__all__ = ["count_solves", "embedded_text", "k707b_channel", "open_default_quiet",
+           "open_instrument", "set_key", "small_board_text", "tomllib"]
 
 
 def embedded_text(name: str) -> str:
@@ -59,3 +59,20 @@ def count_solves(array) -> list[tuple[int, ...]]:
 
     array.solve = counted
     return calls
+
+
+def k707b_channel(row: str, output: int) -> str:
+    """The 707B crosspoint of matrix row `row` (A-H) and 1-based output `output` on 12-column
+    cards: slot, row, column (e.g. ``1A01``)."""
+    slot, col = divmod(output - 1, 12)
+    return f"{slot + 1}{row}{col + 1:02d}"
+
+
+def open_default_quiet(open_bench):
+    """The embedded default bench without read noise: (first 2636B with 16-digit replies,
+    707B, World)."""
+    rm, lib = open_bench("default", read_noise="false")
+    smu = open_instrument(rm, "GPIB0::26::INSTR")
+    matrix = open_instrument(rm, "GPIB0::18::INSTR")
+    smu.write("format.asciiprecision = 16")
+    return smu, matrix, lib.world

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from simhelpers import open_instrument
+from simhelpers import k707b_channel as channel
+from simhelpers import open_default_quiet, open_instrument
 from xbarlab.sim_instruments import UnknownCommand
 
 R_PATH = 2.0  # the default bench's [sim] r_path_row / r_path_col
@@ -12,16 +13,7 @@ R_PATH = 2.0  # the default bench's [sim] r_path_row / r_path_col
 
 @pytest.fixture
 def default(open_bench):
-    rm, lib = open_bench("default", read_noise="false")
-    smu = open_instrument(rm, "GPIB0::26::INSTR")
-    matrix = open_instrument(rm, "GPIB0::18::INSTR")
-    smu.write("format.asciiprecision = 16")
-    return smu, matrix, lib.world
-
-
-def channel(row: str, output: int) -> str:
-    slot, col = divmod(output - 1, 12)
-    return f"{slot + 1}{row}{col + 1:02d}"
+    return open_default_quiet(open_bench)
 
 
 def row_output(i):  # default bench: rows on outputs 1-32, columns on 37-68

@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from simhelpers import open_instrument, small_board_text
+from simhelpers import k707b_channel as channel
+from simhelpers import open_default_quiet, open_instrument, small_board_text
 
 CELL = (4, 6)  # a healthy cell of the default bench (seed 2026); checked below
 
 
-def channel(row: str, output: int) -> str:
-    slot, col = divmod(output - 1, 12)
-    return f"{slot + 1}{row}{col + 1:02d}"
-
-
 @pytest.fixture
 def default(open_bench):
-    rm, lib = open_bench("default", read_noise="false")
-    smu = open_instrument(rm, "GPIB0::26::INSTR")
-    matrix = open_instrument(rm, "GPIB0::18::INSTR")
-    smu.write("format.asciiprecision = 16")
+    smu, matrix, world = open_default_quiet(open_bench)
     i, j = CELL
-    assert lib.world.array.defect_map()[i, j] == 0
+    assert world.array.defect_map()[i, j] == 0
     matrix.write(f'channel.close("{channel("A", i + 1)},{channel("B", j + 37)}")')
-    return smu, lib.world
+    return smu, world
 
 
 def read(smu) -> float:
