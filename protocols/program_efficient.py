@@ -209,35 +209,31 @@ def program_efficient(
     done = run.checkpoints()
     box = (slice(row0, row0 + rows), slice(col0, col0 + cols))
 
-    def target_of(table, cell):
-        return float(table[cell[0] - row0, cell[1] - col0])
+    def program_phase(phase, subset, table, lrs_mask, hrs_setting, lrs_setting):
+        """Program `subset` to its targets in `table` (LRS cells, per `lrs_mask`, with
+        `lrs_setting`, the others with `hrs_setting`), then re-read the rectangle."""
+        local = {cell: (cell[0] - row0, cell[1] - col0) for cell in subset}
+        results[phase] = _program(
+            bench, run, progress, phase, done, subset,
+            {cell: float(table[local[cell]]) for cell in subset},
+            {cell: ("lrs", lrs_setting) if lrs_mask[local[cell]] else ("hrs", hrs_setting)
+             for cell in subset}, common, shared_amplitudes)
+        maps[phase] = _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
+                              relax_wait)
 
     results: dict[str, dict[tuple[int, int], CellOutcome]] = {}
     maps: dict[str, np.ndarray] = {}
     for scheme in SCHEMES:
-        hrs_setting, lrs_setting = settings[scheme]
         if not done.get(f"{scheme}/prepared"):
             _prepare(bench, run, progress, cells, is_lrs, row0, col0, v_init, common, scheme)
             run.checkpoint(f"{scheme}/prepared", True)
-        results[scheme] = _program(
-            bench, run, progress, scheme, done, cells,
-            {cell: target_of(targets, cell) for cell in cells},
-            {cell: ("lrs", lrs_setting) if is_lrs[cell[0] - row0, cell[1] - col0] else
-             ("hrs", hrs_setting) for cell in cells}, common, shared_amplitudes)
-        maps[scheme] = _reread(bench, run, progress, scheme, done, box, v_read, read_scheme,
-                               relax_wait)
+        program_phase(scheme, cells, targets, is_lrs, *settings[scheme])
 
     moved = significant(targets, new_targets, threshold, g_lrs)
     new_is_lrs = new_targets > math.sqrt(g_lrs * g_hrs)
     for phase, chosen in zip(UPDATE_PHASES, (moved, ~moved), strict=True):
         subset = [cell for cell in cells if chosen[cell[0] - row0, cell[1] - col0]]
-        results[phase] = _program(
-            bench, run, progress, phase, done, subset,
-            {cell: target_of(new_targets, cell) for cell in subset},
-            {cell: ("lrs", fine) if new_is_lrs[cell[0] - row0, cell[1] - col0] else
-             ("hrs", coarse) for cell in subset}, common, shared_amplitudes)
-        maps[phase] = _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
-                              relax_wait)
+        program_phase(phase, subset, new_targets, new_is_lrs, coarse, fine)
 
     # errors are compared on the same cells: those no phase found stuck
     stuck = np.zeros((rows, cols), bool)
