@@ -65,6 +65,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from xbarlab.protocols.recording import reading_points
+
 from xbarlab.safety import signals_held
 
 ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
@@ -310,19 +312,17 @@ class _Cell:
     # -- instrument steps ------------------------------------------------------------------
 
     def measure(self, count: int | None = None) -> float:
-        """Mean conductance of `count` (default ``reads``) verify readings, each recorded (kept
-        in ``readings``)."""
+        """Mean conductance of `count` (default ``reads``) verify readings under one bias state
+        (`Bench.read_repeated`: buffered where the instrument can), all recorded as they are
+        taken (kept in ``readings``)."""
         c = self.config
-        self.readings = []
-        for _ in range(count or c.reads):
-            with signals_held():
-                reading = self.bench.read(self.row, self.col, c.v_read, c.read_scheme)
-                if self.run is not None:
-                    self.run.record_point(self.row, self.col, "read", voltage=reading.voltage,
-                                          current=reading.current,
-                                          compliance=reading.compliance, t=reading.timestamp)
-            self.reads += 1
-            self.readings.append(reading.conductance)
+        with signals_held():
+            batch = self.bench.read_repeated(self.row, self.col, c.v_read, c.read_scheme,
+                                             count or c.reads)
+            if self.run is not None:
+                self.run.record_points(reading_points(batch))
+        self.reads += len(batch)
+        self.readings = [reading.conductance for reading in batch]
         return sum(self.readings) / len(self.readings)
 
     def pulse(self, volts: float) -> float:
