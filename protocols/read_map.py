@@ -61,7 +61,7 @@ import time
 
 import numpy as np
 from xbarlab.protocols.plots import run_plot_path, save_heatmap
-from xbarlab.protocols.recording import recorded_batches
+from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
 from xbarlab.bench import READ_SCHEMES
 from xbarlab.bench.protocols import register_protocol
@@ -154,37 +154,6 @@ def conductance_estimate(currents: np.ndarray, variances: np.ndarray, v_read: fl
         uc = u * weight[None, :]
         variance = ((1 - uc) ** 2 * variances + uc**2 * others) / (v_read - u) ** 2
     return g, np.where(read, np.sqrt(variance), np.nan)
-
-
-class ReadingStats:
-    """Count, mean and spread of the readings of every cell (sensed currents)."""
-
-    def __init__(self, shape: tuple[int, int]):
-        self.count = np.zeros(shape)
-        self._sum = np.zeros(shape)
-        self._squares = np.zeros(shape)
-        self.compliant: set[tuple[int, int]] = set()
-
-    def add(self, readings) -> None:
-        """Fold in readings (anything with row, col, current and compliance)."""
-        for r in readings:
-            self.count[r.row, r.col] += 1
-            self._sum[r.row, r.col] += r.current
-            self._squares[r.row, r.col] += r.current**2
-            if r.compliance:
-                self.compliant.add((r.row, r.col))
-
-    def mean(self) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return np.where(self.count > 0, self._sum / np.maximum(self.count, 1), np.nan)
-
-    def variance_of_mean(self) -> np.ndarray:
-        """Sample variance of each cell's readings over their count (NaN below two readings)."""
-        n = self.count
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = self._sum / n
-            spread = np.maximum(self._squares - n * mean**2, 0.0) / (n - 1)
-            return np.where(n >= 2, spread / n, np.nan)
 
 
 @register_protocol("read-map")

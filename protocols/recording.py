@@ -1,4 +1,5 @@
-"""Taking cell readings and storing them as one step, shared by every protocol that reads maps.
+"""Taking cell readings and storing them as one step, and their running statistics, shared by
+every protocol that reads maps.
 
 A reading that was taken is a reading that is stored: Ctrl-C and SIGTERM are held from the
 moment a batch of readings is taken until it is committed to the run, so an interrupted run
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+
+import numpy as np
 
 from xbarlab.safety import signals_held
 
@@ -32,3 +35,34 @@ def recorded_batches(run, batches: Iterator[Sequence[Any]]) -> Iterator[Sequence
                 return
             run.record_points(reading_points(batch))
         yield batch
+
+
+class ReadingStats:
+    """Count, mean and spread of the readings of every cell (sensed currents)."""
+
+    def __init__(self, shape: tuple[int, int]):
+        self.count = np.zeros(shape)
+        self._sum = np.zeros(shape)
+        self._squares = np.zeros(shape)
+        self.compliant: set[tuple[int, int]] = set()
+
+    def add(self, readings) -> None:
+        """Fold in readings (anything with row, col, current and compliance)."""
+        for r in readings:
+            self.count[r.row, r.col] += 1
+            self._sum[r.row, r.col] += r.current
+            self._squares[r.row, r.col] += r.current**2
+            if r.compliance:
+                self.compliant.add((r.row, r.col))
+
+    def mean(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.where(self.count > 0, self._sum / np.maximum(self.count, 1), np.nan)
+
+    def variance_of_mean(self) -> np.ndarray:
+        """Sample variance of each cell's readings over their count (NaN below two readings)."""
+        n = self.count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self._sum / n
+            spread = np.maximum(self._squares - n * mean**2, 0.0) / (n - 1)
+            return np.where(n >= 2, spread / n, np.nan)

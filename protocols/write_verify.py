@@ -89,7 +89,7 @@ from xbarlab.protocols.programming import (
     hold,
     program_cell,
 )
-from xbarlab.protocols.recording import recorded_batches
+from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
 from xbarlab.bench.protocols import register_protocol
 from xbarlab.safety import signals_held
@@ -273,24 +273,20 @@ def _reread(bench, run, progress, phase, cells, v_read, read_scheme, reads, rela
         return tuple(run.latest_map(f"{name}{part}") for part in ("", "-scatter", "-count"))
     hold(bench, relax_wait)
     shape = (bench.rows, bench.cols)
-    total, squares, count = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    stats = ReadingStats(shape)
     todo = list(cells)
     for _ in range(1 + REFINE):
         mask = np.zeros(shape, bool)
         for cell in todo:
             mask[cell] = True
         progress.start(len(todo) * reads, f"{phase}: re-reading")
-        for _ in range(reads):
-            for batch in recorded_batches(run, bench.iter_read_batches(v_read, read_scheme,
-                                                                         mask=mask)):
-                for r in batch:
-                    total[r.row, r.col] += r.conductance
-                    squares[r.row, r.col] += r.conductance ** 2
-                    count[r.row, r.col] += 1
-                progress.advance(len(batch))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = total / count
-            scatter = np.sqrt(np.maximum(squares - count * mean ** 2, 0.0) / (count - 1))
+        batches = bench.iter_read_batches(v_read, read_scheme, mask=mask, count=reads)
+        for batch in recorded_batches(run, batches):
+            stats.add(batch)
+            progress.advance(len(batch))
+        count = stats.count
+        mean = stats.mean() / v_read  # conductances: every reading at v_read
+        scatter = np.sqrt(stats.variance_of_mean() * count) / abs(v_read)
         if config is None or config.guard == 0:
             break
         todo = [cell for cell in cells if abs(config.distance(
