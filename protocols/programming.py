@@ -9,11 +9,11 @@ Algorithms:
 
 * ``adaptive`` (D1, Alibart, Gao, Hoskins, Strukov, Nanotechnology 23:075201 (2012)): a
   variable-amplitude write pulse after every verify read, SET below the target and RESET above
-  it (polarity reversal on overshoot). The amplitude is chosen for the error still to correct
-  and learned from the measured responses (`AmplitudeMemory`): on a device whose
-  cycle-to-cycle noise grows with the drive of a pulse (NeuroSim: sigma x sqrt(pulses)), the
-  amplitude that lands a cell inside a tight window is the one whose typical move matches the
-  remaining error.
+  it (polarity reversal on overshoot). The amplitude is the one whose typical change matches
+  the error still to correct, read off the response curve the chip's own pulses measured
+  (`AmplitudeMemory`): on a device whose cycle-to-cycle noise grows with the drive of a pulse
+  (NeuroSim: sigma x sqrt(pulses)), a pulse far smaller than the error wastes a pulse and one
+  far larger throws the cell past the target.
 * ``ispva`` (D2, Milo et al., IEEE TED 68 (2021)): incremental step pulse amplitude with
   verify, SET only: V_k = V_0 + k x step until G >= G_t (1 - tol); on an overshoot past
   G_t (1 + tol) a RESET ramp brings the cell back below the window and the SET ramp restarts
@@ -65,14 +65,31 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 from xbarlab.protocols.recording import reading_points
 
 from xbarlab.safety import signals_held
 
 ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
 """Write-verify algorithms `program_cell` runs (techniques.md §5.2 D1, D2, D4)."""
-MIN_STEP = 1e-3
-"""Finest amplitude step of the adaptive algorithm (V): a DAC's millivolt."""
+AMPLITUDE_BIN = 1e-3
+"""Resolution of the adaptive algorithm's response curve (V): a DAC's millivolt."""
+TYPICAL_MOVE = 0.4
+"""Typical (geometric-mean) |ΔG| the adaptive algorithm asks of a pulse, as a fraction of the
+error to correct. Near its target a cell's change under a small pulse is mostly zero-mean noise
+(cycle-to-cycle and relaxation, both growing with the drive). The geometric mean of |N(0, s²)|
+being 0.53 s, this asks for a spread s ≈ 0.75 |error|: what a dynamic-programming study of the
+analog preset finds optimal near the band (0.6-1.0 |error|), and what a random search of a band
+needs fewest steps with [E: 0.35-0.45 within a pulse of each other on the analog preset; 0.7,
+35 % more pulses; 1.0, 140 % more]."""
+SMOOTHING = 0.005
+DEFAULT_SLOPE = 20.0
+"""Assumed rise of ln|ΔG| per volt of amplitude where the measured curve does not show it yet
+(one e-fold per 50 mV, the v_step of the amplitude ramps)."""
+NO_RESPONSE, UNANSWERED = 0.1, 2
+"""A pulse whose change is below NO_RESPONSE of the typical change asked went unanswered;
+UNANSWERED of them in a row step the cell's amplitude up (`_Cell.adaptive`). Two in a row
+happen to a healthy cell in about 0.2 % of its pulses (|N(0, s²)| < 0.05 s, 4 % each)."""
 DECIDED, KEEP_INSIDE = 2.0, 1.0
 """Sequential confirmation with a guard (`_Cell.confirmed`): more readings while the mean is
 within DECIDED standard errors of the guard band's edge; accepted only KEEP_INSIDE standard
@@ -81,10 +98,6 @@ errors inside it, so that a later re-read of the same precision does not reject 
 by the next re-read]."""
 PROBES = 2
 """Responsive stuck probes after which a cell is taken to sit at its own bound (`_Cell.probe`)."""
-MOVE_LOW, MOVE_HIGH = 1 / 3, 1.5
-"""Moves |ΔG| / |error| below which the adaptive amplitude rises and above which it falls
-[E: tuned on the analog preset; (0.25, 0.75) and (0.5, 2) took 15-20 % more pulses]. With a
-zero-mean Gaussian move of sigma both happen equally often at sigma ≈ 1.2 |error|."""
 
 
 @dataclass
@@ -202,58 +215,110 @@ def _in(name: str, value, low, high, unit: str = "") -> None:
 
 
 class AmplitudeMemory:
-    """Write amplitude per polarity and size of the error to correct, learned from responses.
+    """The write amplitude for the change a pulse should make, from the response curve the
+    chip's own pulses measured.
 
-    On a device whose cycle-to-cycle noise grows with the drive of a pulse (NeuroSim: sigma x
-    sqrt(pulses)), a pulse far smaller than the error wastes a pulse and one far larger throws
-    the cell past the target; the right amplitude is the one whose typical move |ΔG| matches
-    the error. Errors are binned by octave (|error| in siemens); each bin of each polarity keeps
-    an amplitude and a step. After a pulse, a move below a third of the error raises the
-    bin's amplitude by its step, above 1.5 times the error lowers it; the step halves when the
-    adjustment turns (a bisection on the amplitude) and doubles while it keeps its sense, within
-    [MIN_STEP, 4 v_step]. A bin never used starts at the amplitude of the nearest used bin of
-    that polarity, or at the start amplitude. One memory shared by the cells of a chip learns
-    once what each cell would otherwise learn again (Alibart 2012 adapts the amplitude per
-    cell from zero; keeping it is our change [E]).
+    Per polarity, every pulse adds ln|ΔG| (the change it made, measured by the verifies before
+    and after it) to the bin of its amplitude (AMPLITUDE_BIN wide). The curve is the
+    non-decreasing fit of the bins' means (pool adjacent violators, weighted by counts: a
+    larger pulse moves a cell at least as much on average). For an error to correct, the
+    amplitude is where the curve reaches ln(TYPICAL_MOVE x |error|), interpolated between
+    bins; beyond the measured amplitudes it steps out at the curve's own slope (DEFAULT_SLOPE
+    until the curve shows one), by 2 mV to v_step, so the curve grows where it is needed. With
+    nothing measured yet for a polarity, the start amplitude of the settings.
+
+    One memory shared by the cells of a chip learns once, from thousands of pulses, what each
+    cell would otherwise learn again (Alibart 2012 adapts the amplitude per cell from zero;
+    pooling the chip's responses is our change [E]). It is pooled over conductances: the
+    spread of |ΔG| at one amplitude (about a factor 3.7, that of |N(0, 1)| being 3.0) is far
+    wider than the conductance dependence (within a factor 1.8 between octaves of G on the
+    analog preset), and per-octave curves learned slower than they gained [E: measured].
     """
 
     def __init__(self, config: PulseSettings):
         self.config = config
         self.start = {1: config.v_set_start, -1: -config.v_reset_start}
-        self.bins: dict[tuple[int, int], list[float]] = {}  # (polarity, octave) -> [V, step, last]
+        self.bins: dict[int, dict[int, list[float]]] = {1: {}, -1: {}}
+        # polarity -> amplitude bin -> [pulses, sum of ln|ΔG|]
 
-    def _bin(self, direction: int, error: float) -> list[float]:
-        key = (direction, math.floor(math.log2(max(error, 1e-15))))
-        if key not in self.bins:
-            used = [k for k in self.bins if k[0] == direction]
-            nearest = min(used, key=lambda k: abs(k[1] - key[1]), default=None)
-            volts = self.bins[nearest][0] if nearest else self.start[direction]
-            self.bins[key] = [volts, self.config.v_step, 0.0]
-        return self.bins[key]
+    def curve(self, direction: int) -> tuple[list[float], list[float]]:
+        """Amplitudes (V, ascending) of the measured bins of `direction` and the
+        non-decreasing fit of their mean ln|ΔG| (S), smoothed over SMOOTHING volts."""
+        bins = self.bins[direction]
+        keys = sorted(bins)
+        volts = [k * AMPLITUDE_BIN for k in keys]
+        counts = np.array([bins[k][0] for k in keys], dtype=float)
+        sums = np.array([bins[k][1] for k in keys])
+        if SMOOTHING and keys:
+            v = np.array(volts)
+            kernel = np.exp(-0.5 * ((v[:, None] - v[None, :]) / SMOOTHING) ** 2)
+            means = (kernel @ sums) / (kernel @ counts)
+            weights = kernel @ counts
+        else:
+            means, weights = sums / np.maximum(counts, 1), counts
+        return volts, _nondecreasing(list(means), list(weights))
 
     def amplitude(self, direction: int, error: float) -> float:
         """|V| of the next pulse of `direction` (+1 SET, -1 RESET) for |error| siemens;
         v_max when the error is not known (a reading that measured nothing)."""
+        c = self.config
         if not math.isfinite(error):
-            return self.config.v_max
-        return self._bin(direction, error)[0]
+            return c.v_max
+        volts, fit = self.curve(direction)
+        if not volts:
+            return self.start[direction]
+        want = math.log(TYPICAL_MOVE * max(error, 1e-15))
+        above = next((i for i, level in enumerate(fit) if level >= want), None)
+        if above is None:  # beyond the largest amplitude tried
+            return min(volts[-1] + self._step(volts, fit, want - fit[-1], -1), c.v_max)
+        if above == 0:  # below the smallest amplitude tried
+            return max(volts[0] - self._step(volts, fit, fit[0] - want, 0), AMPLITUDE_BIN)
+        v0, v1, f0, f1 = volts[above - 1], volts[above], fit[above - 1], fit[above]
+        return v0 + (v1 - v0) * (want - f0) / (f1 - f0)
 
-    def learn(self, direction: int, error: float, moved: float) -> None:
-        """A pulse chosen for |error| moved the cell by |moved| siemens."""
-        if not (math.isfinite(error) and math.isfinite(moved)):
+    def _step(self, volts: list[float], fit: list[float], gap: float, end: int) -> float:
+        """How far (V) beyond the curve's `end` (0 or -1) to reach `gap` more ln|ΔG|: at the
+        slope of the curve's nearest rise (at least DEFAULT_SLOPE per volt), 2 mV to v_step."""
+        slope = DEFAULT_SLOPE
+        order = range(1, len(fit)) if end == 0 else range(len(fit) - 2, -1, -1)
+        for i in order:
+            if fit[i] != fit[end]:
+                slope = max(slope, abs(fit[i] - fit[end]) / abs(volts[i] - volts[end]))
+                break
+        return min(max(gap / slope, 2 * AMPLITUDE_BIN), self.config.v_step)
+
+    def learn(self, volts: float, moved: float) -> None:
+        """A pulse of `volts` changed the measured conductance by `moved` siemens."""
+        self._count(volts, moved, 1)
+
+    def forget(self, volts: float, moved: float) -> None:
+        """Take back what `learn` was told (a cell found stuck: its non-responses say
+        nothing of how the chip's healthy cells respond)."""
+        self._count(volts, moved, -1)
+
+    def _count(self, volts: float, moved: float, sign: int) -> None:
+        if not (math.isfinite(moved) and volts):
             return
-        entry = self._bin(direction, error)
-        ratio = moved / error
-        adjust = 1 if ratio < MOVE_LOW else -1 if ratio > MOVE_HIGH else 0
-        if not adjust:
-            return
-        if adjust == -entry[2]:
-            entry[1] /= 2
-        elif adjust == entry[2]:
-            entry[1] *= 2
-        entry[1] = min(max(entry[1], MIN_STEP), 4 * self.config.v_step)
-        entry[0] = min(max(entry[0] + adjust * entry[1], MIN_STEP), self.config.v_max)
-        entry[2] = adjust
+        bins = self.bins[1 if volts > 0 else -1]
+        key = round(abs(volts) / AMPLITUDE_BIN)
+        entry = bins.setdefault(key, [0, 0.0])
+        entry[0] += sign
+        entry[1] += sign * math.log(max(abs(moved), 1e-15))
+        if entry[0] <= 0:
+            del bins[key]
+
+
+def _nondecreasing(values: list[float], weights: list[float]) -> list[float]:
+    """The weighted least-squares non-decreasing fit of `values` (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [weighted sum, weight, members]
+    for value, weight in zip(values, weights, strict=True):
+        blocks.append([value * weight, weight, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            total, weight_sum, members = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += weight_sum
+            blocks[-1][2] += members
+    return [total / weight_sum for total, weight_sum, members in blocks for _ in range(members)]
 
 
 def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "adaptive",
@@ -407,18 +472,37 @@ class _Cell:
 
     def adaptive(self, tolerance: float, memory: AmplitudeMemory, confirm: bool = True) -> None:
         """D1 with amplitudes learned from the measured response (`AmplitudeMemory`). Without
-        `confirm`, stops (not finished) at the first verify mean inside `tolerance`."""
+        `confirm`, stops (not finished) at the first verify mean inside `tolerance`.
+
+        UNANSWERED pulses in a row that each moved the cell by less than NO_RESPONSE of the
+        change asked raise this cell's amplitude by v_step a pulse, whatever the memory says,
+        so a stuck cell reaches v_max (and its stuck probe) in a few pulses instead of
+        creeping up the chip's curve. A cell found stuck takes its responses back from the
+        memory."""
+        taught: list[tuple[float, float]] = []
+        unanswered, last = 0, 0.0
         while not self.finished:
             if not confirm and self.inside(tolerance):
-                return
+                break
             if confirm and self.confirmed(tolerance):
                 self.success = self.finished = True
-                return
+                break
             before = self.g
             error = self.target - before
             d = -1 if error < 0 else 1  # SET when the error is not known (no reading)
-            self.pulse(d * memory.amplitude(d, abs(error)))
-            memory.learn(d, abs(error), abs(self.g - before))
+            volts = memory.amplitude(d, abs(error))
+            if unanswered >= UNANSWERED:
+                volts = max(volts, min(last + self.config.v_step, self.config.v_max))
+            self.pulse(d * volts)
+            moved = self.g - before
+            memory.learn(d * volts, moved)
+            taught.append((d * volts, moved))
+            asked = TYPICAL_MOVE * abs(error)
+            unanswered = unanswered + 1 if abs(moved) < NO_RESPONSE * asked else 0
+            last = volts
+        if self.stuck:
+            for volts, moved in taught:
+                memory.forget(volts, moved)
 
     def ispva(self, tolerance: float, step: float, confirm: bool = True) -> bool:
         """D2 (Milo 2021): SET ramp to the window; RESET ramp and half step on overshoot.

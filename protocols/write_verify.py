@@ -105,7 +105,7 @@ of its guard band): a decision of up to 4 x reread_reads readings instead of a r
 @register_protocol("write-verify")
 def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: float = 0.01,
                  g_low: float = 1.5e-6, g_high: float = 30e-6, seed: int = 0, rows: int = 0,
-                 cols: int = 0, v_read: float = 0.2, reads: int = 2, confirm_reads: int = 8,
+                 cols: int = 0, v_read: float = 0.2, reads: int = 8, confirm_reads: int = 8,
                  read_scheme: str = "ground", pulse_scheme: str = "v/2", width: float = 1e-6,
                  v_set_start: float = 0.8, v_reset_start: float = -0.8, v_step: float = 0.05,
                  v_max: float = 1.3,

@@ -1,0 +1,98 @@
+"""The adaptive algorithm's response curve (`AmplitudeMemory`): what amplitude it asks for a
+wanted change, from the changes it measured, and the non-decreasing fit under it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from xbarlab.protocols.programming import (
+    TYPICAL_MOVE,
+    AmplitudeMemory,
+    PulseSettings,
+    _nondecreasing,
+)
+
+
+def taught(pulses) -> AmplitudeMemory:
+    """A memory that saw `pulses`: (volts, measured change in siemens) pairs."""
+    memory = AmplitudeMemory(PulseSettings())
+    for volts, moved in pulses:
+        memory.learn(volts, moved)
+    return memory
+
+
+def test_nothing_measured_starts_at_the_start_amplitudes_and_unknown_errors_get_v_max():
+    config = PulseSettings(v_set_start=0.85, v_reset_start=-0.75, v_max=1.2)
+    memory = AmplitudeMemory(config)
+    assert memory.amplitude(1, 1e-6) == 0.85
+    assert memory.amplitude(-1, 1e-6) == 0.75
+    assert memory.amplitude(1, math.nan) == 1.2
+
+
+def test_the_amplitude_is_interpolated_where_the_curve_reaches_the_wanted_change():
+    # ln|dG| rises by ln(10) from 0.80 V to 0.90 V
+    memory = taught([(0.80, 1e-7), (0.90, 1e-6)])
+    wanted = math.sqrt(1e-7 * 1e-6) / TYPICAL_MOVE  # half way up in ln|dG|
+    assert memory.amplitude(1, wanted) == pytest.approx(0.85, abs=1e-9)
+    assert memory.amplitude(1, 1e-7 / TYPICAL_MOVE * 1.0000001) == pytest.approx(0.80, abs=1e-6)
+    assert memory.amplitude(-1, wanted) == 0.8  # RESET has learned nothing yet
+
+
+def test_beyond_the_curve_it_steps_out_at_the_curves_slope_within_v_step():
+    memory = taught([(0.80, 1e-7), (0.90, 1e-6)])  # slope ln(10) / 0.1 V = 23 per volt
+    slope = math.log(10) / 0.1
+    one_e_fold_up = math.e * 1e-6 / TYPICAL_MOVE
+    assert memory.amplitude(1, one_e_fold_up) == pytest.approx(0.90 + 1 / slope)
+    far_up = 1e3 * 1e-6 / TYPICAL_MOVE
+    assert memory.amplitude(1, far_up) == pytest.approx(0.90 + PulseSettings().v_step)
+    barely_down = 0.999 * 1e-7 / TYPICAL_MOVE
+    assert memory.amplitude(1, barely_down) == pytest.approx(0.80 - 2e-3)
+
+
+def test_the_amplitude_never_exceeds_v_max():
+    memory = taught([(1.29, 1e-9)])
+    assert memory.amplitude(1, 1e-3) == PulseSettings().v_max
+
+
+def test_a_larger_pulse_that_happened_to_move_less_is_pooled_not_believed():
+    # 0.85 V moved less than 0.80 V by chance: the fit pools them, the curve stays monotone
+    memory = taught([(0.80, 4e-7), (0.85, 1e-7), (0.90, 2e-6)])
+    volts, fit = memory.curve(1)
+    assert volts == pytest.approx([0.80, 0.85, 0.90])
+    assert fit[0] == fit[1] == pytest.approx(0.5 * (math.log(4e-7) + math.log(1e-7)))
+    assert fit[2] == pytest.approx(math.log(2e-6))
+
+
+def test_a_non_finite_change_teaches_nothing():
+    memory = taught([(0.8, math.nan), (0.8, math.inf)])
+    assert memory.curve(1) == ([], [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(-50, 50), st.floats(0.1, 10)), min_size=1, max_size=40))
+def test_the_fit_is_non_decreasing_and_keeps_the_weighted_mean(pairs):
+    values = [v for v, _ in pairs]
+    weights = [w for _, w in pairs]
+    fit = _nondecreasing(values, weights)
+    assert len(fit) == len(values)
+    assert all(b >= a - 1e-9 for a, b in zip(fit, fit[1:], strict=False))
+    assert np.dot(fit, weights) == pytest.approx(np.dot(values, weights), abs=1e-6)
+    if values == sorted(values):
+        assert fit == pytest.approx(values)
+
+
+def test_forget_takes_back_exactly_what_learn_was_told():
+    memory = taught([(0.80, 1e-7), (0.90, 1e-6), (-0.85, 3e-7)])
+    before = memory.curve(1), memory.curve(-1)
+    memory.learn(0.90, 5e-9)
+    memory.learn(0.95, 1e-9)
+    memory.forget(0.95, 1e-9)
+    memory.forget(0.90, 5e-9)
+    for direction, (volts, fit) in zip((1, -1), before, strict=True):
+        assert memory.curve(direction)[0] == volts
+        assert memory.curve(direction)[1] == pytest.approx(fit, abs=1e-12)
+    assert sorted(memory.bins[1]) == [800, 900]
