@@ -45,8 +45,12 @@ without confirmation (a first, rough pass over a map).
 
 Stuck cells: after ``stuck_pulses`` pulses in a row at ``v_max`` that each change the measured
 conductance by less than ``stuck_change`` (relative), one pulse at ``v_max`` of the opposite
-polarity is the probe: no response either way is a stuck cell (stuck-on/stuck-off), reported
-and not retried. A response means a healthy cell: the first time, programming goes on (a pulse
+polarity is the probe, and one more of the first polarity if that one does not answer either:
+no response to any is a stuck cell (stuck-on/stuck-off), reported and not retried. The last
+pulse is there because a healthy cell at its bound can fail to switch: at its HRS bound a
+SET pulse's cycle-to-cycle noise clips it back in a few % of pulses on the analog preset (two
+such pulses in a row, then a RESET that cannot move it, flagged 3 healthy cells of 927 as
+stuck). A response means a healthy cell: the first time, programming goes on (a pulse
 at v_max toward the bound a cell approaches can move it by less than ``stuck_change``, the
 soft-bound curve being flat there: on the analog preset's RESET, NL 4.88); the second time,
 the cell is taken to sit at its own bound (the target lies outside its range): a failure, not
@@ -425,11 +429,16 @@ class _Cell:
         return (self.g - before) / max(abs(before), 1e-15)
 
     def probe(self, direction: int) -> None:
-        """After no response at v_max: one v_max pulse the other way; none either = stuck.
-        A response the second time = a healthy cell at its own bound (finished, failed)."""
+        """After no response at v_max: one v_max pulse the other way and, if that does not
+        answer either, one more the first way; no answer to any = stuck. A response the second
+        time probing = a healthy cell at its own bound (finished, failed)."""
         self.dead_pulses = 0
         self.probes += 1
         change = self.pulse(direction * self.config.v_max)
+        if abs(change) < self.config.stuck_change:
+            self.dead_pulses = 0  # this pulse is the probe's, not a new run of dead pulses
+            change = self.pulse(-direction * self.config.v_max)
+            self.dead_pulses = 0
         self.stuck = abs(change) < self.config.stuck_change
         self.finished = self.stuck or self.probes >= PROBES
 

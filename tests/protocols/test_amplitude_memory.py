@@ -1,9 +1,11 @@
 """The adaptive algorithm's response curve (`AmplitudeMemory`): what amplitude it asks for a
-wanted change, from the changes it measured, and the non-decreasing fit under it."""
+wanted change, from the changes it measured, and the non-decreasing fit under it; and the stuck
+probe, on a scripted one-cell bench."""
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +16,10 @@ from xbarlab.protocols.programming import (
     AmplitudeMemory,
     PulseSettings,
     _nondecreasing,
+    program_cell,
 )
+
+from xbarlab.bench.readings import CellReading
 
 
 def taught(pulses) -> AmplitudeMemory:
@@ -96,3 +101,36 @@ def test_forget_takes_back_exactly_what_learn_was_told():
         assert memory.curve(direction)[0] == volts
         assert memory.curve(direction)[1] == pytest.approx(fit, abs=1e-12)
     assert sorted(memory.bins[1]) == [800, 900]
+
+
+class ScriptedCell:
+    """A bench with one cell whose conductance after each pulse is scripted (S), read exactly."""
+
+    def __init__(self, g: float, after_pulses: list[float]):
+        self.g, self.after = g, list(after_pulses)
+        self.spec = SimpleNamespace(limits=SimpleNamespace(max_voltage=5.0))
+        self.pulses: list[float] = []
+
+    def read_repeated(self, row, col, volts, scheme, count):
+        return [CellReading(row, col, volts, self.g * volts, False, 0.0)] * count
+
+    def pulse(self, row, col, volts, width, scheme, current_limit=None, count=1, period=None):
+        if volts:
+            self.pulses.append(volts)
+            self.g = self.after.pop(0) if self.after else self.g
+
+
+def test_a_cell_at_its_bound_that_fails_to_switch_twice_is_probed_again_not_called_stuck():
+    # at its HRS bound (1 uS) with a 20 uS target: two SET pulses at v_max clip back (no
+    # change), the RESET probe cannot move it; the last SET of the probe answers
+    bench = ScriptedCell(1e-6, [1e-6, 1e-6, 1e-6, 8e-6])
+    result = program_cell(bench, 0, 0, 20e-6, v_set_start=1.3, max_pulses=5)
+    assert bench.pulses[:4] == [1.3, 1.3, -1.3, 1.3]
+    assert not result.stuck
+
+
+def test_a_cell_that_answers_no_pulse_either_way_is_stuck():
+    bench = ScriptedCell(1e-6, [])
+    result = program_cell(bench, 0, 0, 20e-6, v_set_start=1.3)
+    assert result.stuck and result.pulses == 4
+    assert bench.pulses == [1.3, 1.3, -1.3, 1.3]
