@@ -8,7 +8,23 @@ keys that stock pyvisa-sim ignores:
 - ``call: fn`` on a dialogue: ``behaviour.fn([ch_id])`` runs, and its return value (or the YAML
   ``r``) is the reply;
 - device-level ``xbar: {behaviour: name, commands: [{q: <stringparser format>, r: ..., call: fn}]}``
-  for parametrised commands the stock grammar cannot express.
+  for parametrised commands the stock grammar cannot express;
+- device-level ``xbar: {statements: lua | scpi}``: how one message splits into commands, as the
+  instrument's own parser does (stock pyvisa-sim splits on ``delimiter`` only):
+
+  * ``lua`` (TSP): a message is one chunk; statements are separated by ``;`` outside strings and
+    brackets, one ``;`` may end the last one. An empty statement or an unbalanced bracket or
+    quote is a syntax error, and so is a statement no rule accepts (this grammar's reading of an
+    unknown command): nothing of the chunk runs. A statement that fails when it runs (a data
+    error) ends the chunk: the statements after it do not run. Statements separated by
+    whitespace alone are valid Lua but not simulated (such a message is read as one).
+  * ``scpi`` (IEEE 488.2 program message units): units are separated by ``;`` outside quoted
+    strings; a unit starting with ``:`` is a full header, a common command (``*...``) leaves the
+    header path alone, any other unit continues the path of the previous unit (``:SOUR2:VOLT:MODE
+    LIST;TRIG 0.1`` is ``:SOUR2:VOLT:TRIG 0.1``). An empty unit (``;;``, or a leading or trailing
+    ``;``) is a syntax error and nothing of the message runs; a unit with an execution error
+    (data error) has no effect and the units after it still run; the replies of the queries are
+    joined with ``;`` into one response message.
 
 Matching is strict: a command no rule accepts queues the instrument's ``command_error`` entry
 and raises :class:`UnknownCommand` naming the instrument and the command. A command whose
@@ -71,9 +87,13 @@ Handler = Callable[[], Any]
 class ModelDevice(Device):
     """pyvisa-sim Device with exact-match hooks, observable settings and strict matching."""
 
-    def __init__(self, name: str, delimiter: bytes, join: bytes):
+    def __init__(self, name: str, delimiter: bytes, join: bytes, statements: str = ""):
         super().__init__(name, delimiter)
         self.join = join  # separator of several replies to one compound message
+        if statements not in ("", "lua", "scpi"):
+            raise ValueError(f"{name}: statements = {statements!r}: allowed lua or scpi")
+        self.statements = statements  # how a message splits into commands (module docstring)
+        self._unit_failed = False
         self.exact: dict[bytes, Handler] = {}
         self.setters: list[tuple[stringparser.Parser, SimProperty, str | None, list]] = []
         self.patterns: list[tuple[stringparser.Parser, str | None, Callable]] = []
@@ -98,12 +118,18 @@ class ModelDevice(Device):
 
         A behaviour with its own error queue (``queue_error``) takes it instead.
         """
+        self._unit_failed = True
         own = getattr(self.behaviour, "queue_error", None)
         if own is not None:
             own(key)
             return
         for queue in self._error_queues.values():
             queue.append(key)
+
+    def push_syntax_error(self) -> None:
+        """Queue the grammar's ``syntax_error`` entry (SCPI -102), else its ``command_error``."""
+        known = any("syntax_error" in q._error_map for q in self._error_queues.values())
+        self.push_error("syntax_error" if known else "command_error")
 
     def clear_errors(self) -> None:
         for queue in self._error_queues.values():
@@ -128,12 +154,15 @@ class ModelDevice(Device):
             self.faults.before_command(message)
             if self.faults.silent:
                 return
-        units = message.split(self.delimiter) if self.delimiter else [message]
+        units = self._units(message)
         replies = []
         for unit in units:
+            self._unit_failed = False
             reply = self._match(unit)
             if reply is not NoResponse and reply is not None:
                 replies.append(reply)
+            if self._unit_failed and self.statements == "lua":
+                break  # a run-time error ends the chunk
         if replies:
             out = self.join.join(replies)
             if self.faults is not None:
@@ -157,6 +186,100 @@ class ModelDevice(Device):
     def clear_io(self) -> None:
         self._output_buffers.clear()
         self._input_buffer = bytearray()
+
+    # ------------------------------------------------------------------ splitting
+    def _units(self, message: bytes) -> list[bytes]:
+        """The commands of one message, in order (see the module docstring); a malformed
+        message queues a syntax error and raises `UnknownCommand` with nothing run."""
+        if self.statements == "lua":
+            units = self._split_lua(message)
+            unknown = next((u for u in units if not self._known(u)), None)
+            if unknown is not None and len(units) > 1:
+                self.push_error("command_error")
+                raise UnknownCommand(
+                    f"{self.name} at {self.resource_name}: undeclared statement "
+                    f"{unknown.decode('ascii', errors='replace')!r} in chunk "
+                    f"{message.decode('ascii', errors='replace')!r}; nothing of it ran")
+            return units
+        if self.statements == "scpi":
+            return self._split_scpi(message)
+        return message.split(self.delimiter) if self.delimiter else [message]
+
+    def _malformed(self, message: bytes, problem: str) -> UnknownCommand:
+        self.push_syntax_error()
+        return UnknownCommand(f"{self.name} at {self.resource_name}: {problem} in "
+                              f"{message.decode('ascii', errors='replace')!r}; nothing of it ran")
+
+    def _split_lua(self, message: bytes) -> list[bytes]:
+        """Statements of one TSP chunk, split at ``;`` outside strings and brackets."""
+        pieces: list[bytes] = []
+        depth, quote, start = 0, 0, 0
+        for k, byte in enumerate(message):
+            if quote:
+                quote = 0 if byte == quote else quote
+            elif byte in b"'\"":
+                quote = byte
+            elif byte in b"({[":
+                depth += 1
+            elif byte in b")}]":
+                depth -= 1
+                if depth < 0:
+                    raise self._malformed(message, "unbalanced bracket")
+            elif byte == ord(";") and depth == 0:
+                pieces.append(message[start:k])
+                start = k + 1
+        if not pieces:
+            return [message]  # one statement: matched as it stands
+        if quote or depth:
+            raise self._malformed(message, "unfinished string or bracket")
+        pieces.append(message[start:])
+        pieces = [piece.strip() for piece in pieces]
+        if not pieces[-1]:
+            pieces.pop()  # one ';' may end the last statement
+        if not all(pieces):
+            raise self._malformed(message, "empty statement")
+        return pieces
+
+    def _split_scpi(self, message: bytes) -> list[bytes]:
+        """Program message units, each with its full header (header path rules applied)."""
+        pieces: list[bytes] = []
+        quote, start = 0, 0
+        for k, byte in enumerate(message):
+            if quote:
+                quote = 0 if byte == quote else quote
+            elif byte in b"'\"":
+                quote = byte
+            elif byte == ord(";"):
+                pieces.append(message[start:k])
+                start = k + 1
+        if not pieces:
+            return [message]
+        pieces.append(message[start:])
+        if not all(pieces):
+            raise self._malformed(message, "empty program message unit")
+        units, path = [], b""
+        for piece in pieces:
+            if piece.startswith(b"*"):
+                units.append(piece)  # common commands leave the header path alone
+                continue
+            unit = piece if piece.startswith(b":") else path + piece
+            header = unit.split(b" ", 1)[0]
+            path = header[: header.rfind(b":") + 1]
+            units.append(unit)
+        return units
+
+    def _known(self, query: bytes) -> bool:
+        """Whether some rule of the grammar accepts `query` (nothing is run)."""
+        if query in self.exact or query in self._error_queues:
+            return True
+        text = query.decode("ascii", errors="replace")
+        for parser in [entry[0] for entry in self.setters] + [entry[0] for entry in self.patterns]:
+            try:
+                parser(text)
+            except ValueError:
+                continue
+            return True
+        return False
 
     # ------------------------------------------------------------------ matching
     def _match(self, query: bytes) -> Any:

@@ -83,7 +83,8 @@ def build_device(name: str, grammar: dict[str, Any], behaviour_factory) -> Model
     """A ModelDevice for device ``name`` of a parsed grammar, bound to a new behaviour."""
     table = grammar["devices"][name]
     xbar = table.get("xbar", {})
-    dev = ModelDevice(name, table.get("delimiter", ";").encode(), to_bytes(xbar.get("join", ";")))
+    dev = ModelDevice(name, table.get("delimiter", ";").encode(), to_bytes(xbar.get("join", ";")),
+                      xbar.get("statements", ""))
     dev.add_error_handler(table.get("error", {}))
     for itype, eom in table.get("eom", {}).items():
         dev.add_eom(itype, eom["q"], eom["r"])
