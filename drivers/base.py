@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -131,6 +131,32 @@ class Instrument:
             self.write(command)
             self.check_errors(command)
 
+    message_separator: ClassVar[str | None] = None
+    """How this instrument's manual joins several commands into one message (None: it does
+    not; each command is a message of its own). Listed with its manual section under
+    `message` in commands.toml."""
+
+    def message(self, commands: Sequence[str]) -> str:
+        """`commands` as one message, in order (`message_separator`)."""
+        if self.message_separator is None:
+            raise NotImplementedError(f"{self.describe()}: one command per message")
+        return self.message_separator.join(commands)
+
+    def configure_all(self, commands: Sequence[str], extra_seconds: float = 0.0) -> None:
+        """Send `commands` in order as one message (one command per message where the
+        instrument has no way to join them), then read the error queue once: an error raises
+        `InstrumentError` naming the whole message. `extra_seconds` as for `check_errors`."""
+        commands = list(commands)
+        with self._lock:
+            if self.message_separator is None or len(commands) == 1:
+                for command in commands:
+                    self.write(command)
+                    self.check_errors(command, extra_seconds)
+                return
+            message = self.message(commands)
+            self.write(message)
+            self.check_errors(message, extra_seconds)
+
     def check_errors(self, command: str, extra_seconds: float = 0.0) -> None:
         """Drain the error queue; raise for the first error, naming `command` as its cause.
 
@@ -145,10 +171,27 @@ class Instrument:
                     break
                 errors.append((code, message))
         if errors:
-            code, message = errors[0]
-            if len(errors) > 1:
-                message += " (also: " + "; ".join(f"{c} {m}" for c, m in errors[1:]) + ")"
-            raise InstrumentError(self.describe(), code, message, command)
+            self._raise_errors(errors, command)
+
+    def _raise_errors(self, errors: list[tuple[int, str]], command: str) -> None:
+        """Forget every setting this driver remembers (`forget_settings`), then raise the first
+        error of `errors`, naming `command` and listing the others."""
+        self.forget_settings()
+        code, message = errors[0]
+        if len(errors) > 1:
+            message += " (also: " + "; ".join(f"{c} {m}" for c, m in errors[1:]) + ")"
+        raise InstrumentError(self.describe(), code, message, command)
+
+    def forget_settings(self) -> None:
+        """Drop whatever this driver remembers having set (on an error, a reset, an interrupted
+        operation): from now on it asks or sets again instead of trusting it."""
+        forget = getattr(self, "_forget", None)
+        if forget is not None:
+            forget()
+        for channel in getattr(self, "channels", {}).values():
+            channel_forget = getattr(channel, "_forget", None)
+            if channel_forget is not None:
+                channel_forget()
 
     max_errors_drained: ClassVar[int] = 32
 
@@ -186,12 +229,42 @@ class Instrument:
 
 
 class ScpiErrorQueue:
-    """`:SYST:ERR?` error queue of SCPI instruments: replies `<code>,"<message>"`."""
+    """`:SYST:ERR?` error queue of SCPI instruments: replies `<code>,"<message>"`. Several
+    commands go in one program message, joined by `;` (IEEE 488.2 §7.4); every unit the drivers
+    send starts at the root (`:`) or is a common command (`*`)."""
 
     error_query: ClassVar[str] = ":SYST:ERR?"
+    message_separator: ClassVar[str | None] = ";"
+
+    def ask_checked(self, commands: Sequence[str], extra_seconds: float = 0.0) -> list[str]:
+        """Send `commands` and the error query as one program message, in order; the replies of
+        the queries among `commands` (one each, as the instrument joins them with `;`). The
+        error query runs after every other unit, so an error any of them queued raises
+        `InstrumentError` naming the message (the rest of the queue drained)."""
+        commands = list(commands)
+        message = self.message([*commands, self.error_query])
+        queries = sum(1 for command in commands if command.split(" ", 1)[0].endswith("?"))
+        with self._lock:
+            reply = self.ask(message, extra_seconds).strip()
+            parts = reply.split(";", queries)
+            if len(parts) != queries + 1:
+                raise ValueError(f"{self.describe()}: reply {reply!r} to {message!r} has "
+                                 f"{len(parts)} parts, expected {queries + 1}")
+            code, text = self._parse_error(parts[-1].strip())
+            if code != 0:
+                errors = [(code, text)]
+                for _ in range(self.max_errors_drained - 1):
+                    code, text = self._next_error()
+                    if code == 0:
+                        break
+                    errors.append((code, text))
+                self._raise_errors(errors, message)
+        return parts[:-1]
 
     def _next_error(self, extra_seconds: float = 0.0) -> tuple[int, str]:
-        reply = self.ask(self.error_query, extra_seconds).strip()
+        return self._parse_error(self.ask(self.error_query, extra_seconds).strip())
+
+    def _parse_error(self, reply: str) -> tuple[int, str]:
         code_text, _, message = reply.partition(",")
         try:
             code = int(float(code_text))
@@ -203,7 +276,11 @@ class ScpiErrorQueue:
 
 
 class TspErrorQueue:
-    """TSP `errorqueue` of Keithley 2600B and 707B/708B: count, then TAB-separated entries."""
+    """TSP `errorqueue` of Keithley 2600B and 707B/708B: count, then TAB-separated entries.
+    One message is one TSP chunk: several statements go in it separated by `; ` (Lua chunk
+    syntax), and a run-time error stops the chunk at that statement."""
+
+    message_separator: ClassVar[str | None] = "; "
 
     def _next_error(self, extra_seconds: float = 0.0) -> tuple[int, str]:
         count = int(float(self.ask("print(errorqueue.count)", extra_seconds)))

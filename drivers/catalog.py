@@ -1,6 +1,8 @@
 """The cited command catalogue (`commands.toml`): load it and match strings against it.
 
-Every command a driver can send is listed there with its manual reference and a concrete example.
+Every command a driver can send is listed there with its manual reference and a concrete example;
+a driver that sends several commands in one message lists how (`message`: the separator, with its
+manual reference and an example), and every unit of such a message is a listed command.
 Tests use `DriverCatalog.match` to prove that every string a driver writes is a listed form, and
 the virtual bench uses the examples to prove that its grammar accepts what the drivers send.
 """
@@ -67,6 +69,19 @@ def compile_pattern(pattern: str, types: dict[str, str]) -> re.Pattern[str]:
 
 
 @dataclass(frozen=True)
+class MessageForm:
+    """How one driver joins several listed commands into one message (its `message` entry)."""
+
+    separator: str
+    example: str
+    source: str
+    evidence: str
+    unit_start: str = ""
+    """Characters every unit after the first must start with (SCPI: ``:`` or ``*``, full
+    headers only), empty for any."""
+
+
+@dataclass(frozen=True)
 class DriverCatalog:
     """All listed command forms of one driver, with its manual and terminations."""
 
@@ -75,6 +90,7 @@ class DriverCatalog:
     read_termination: str
     write_termination: str
     forms: tuple[CommandForm, ...]
+    message: MessageForm | None = None
 
     def match(self, command: str) -> CommandForm | None:
         """The listed form that `command` is an instance of, or None."""
@@ -82,6 +98,27 @@ class DriverCatalog:
             if form.regex.match(command):
                 return form
         return None
+
+    def units(self, message: str) -> list[str] | None:
+        """The commands of one message as the driver sends it: the message itself when it is
+        one listed command, else (where the catalogue lists a `message` form) its units, each
+        a listed command; None when it is neither."""
+        if self.match(message) is not None:
+            return [message]
+        if self.message is None:
+            return None
+        units = message.split(self.message.separator)
+        start = self.message.unit_start
+        if any(start and not unit.startswith(tuple(start)) for unit in units[1:]):
+            return None
+        if len(units) < 2 or any(self.match(unit) is None for unit in units):
+            return None
+        return units
+
+    def match_message(self, message: str) -> list[CommandForm] | None:
+        """The listed form of each command of `message` (see `units`), or None."""
+        units = self.units(message)
+        return None if units is None else [self.match(unit) for unit in units]
 
 
 @cache
@@ -103,11 +140,16 @@ def load_catalog(path: Path = CATALOG_PATH) -> dict[str, DriverCatalog]:
             )
             for entry in table["command"]
         )
+        message = table.get("message")
         catalogs[name] = DriverCatalog(
             name=name,
             manual=table["manual"],
             read_termination=table["read_termination"],
             write_termination=table["write_termination"],
             forms=forms,
+            message=None if message is None else MessageForm(
+                separator=message["separator"], example=message["example"],
+                source=message["source"], evidence=message["evidence"],
+                unit_start=message.get("unit_start", "")),
         )
     return catalogs

@@ -91,6 +91,7 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
 
     def reset(self) -> None:
         """Restore the instrument's power-on defaults (output off)."""
+        self.forget_settings()
         self.configure("*RST")
         self.configure(":FORM:ELEM VOLT,CURR,STAT")
         self.configure(':SENS:FUNC "VOLT","CURR"')

@@ -87,8 +87,8 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
 
     def reset(self) -> None:
         """Restore the power-on defaults (output off)."""
+        self.forget_settings()
         self.configure("*RST")
-        self._function = None
 
     # -- primitives ----------------------------------------------------------------------------
 

@@ -117,14 +117,30 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
     # -- primitives ----------------------------------------------------------------------------
 
     def _select_source(self, function: str) -> None:
-        constant = "OUTPUT_DCVOLTS" if function == VOLT else "OUTPUT_DCAMPS"
-        self.configure(f"{self.name}.source.func = {self.name}.{constant}")
+        self.configure(self._function_statement(function))
 
     def _write_limit(self, function: str, limit: float) -> None:
-        self.configure(f"{self.name}.source.limit{_limit_unit(function)} = {format_number(limit)}")
+        self.configure(self._limit_statement(function, limit))
 
     def _write_level(self, function: str, level: float) -> None:
-        self.configure(f"{self.name}.source.level{_unit(function)} = {format_number(level)}")
+        self.configure(self._level_statement(function, level))
+
+    def _write_source(self, function: str, limit: float, level: float) -> None:
+        """Function, limit and level as one chunk, one error-queue check: a statement that
+        fails stops the chunk, so the level is never set without its limit."""
+        self.instrument.configure_all([self._function_statement(function),
+                                       self._limit_statement(function, limit),
+                                       self._level_statement(function, level)])
+
+    def _function_statement(self, function: str) -> str:
+        constant = "OUTPUT_DCVOLTS" if function == VOLT else "OUTPUT_DCAMPS"
+        return f"{self.name}.source.func = {self.name}.{constant}"
+
+    def _limit_statement(self, function: str, limit: float) -> str:
+        return f"{self.name}.source.limit{_limit_unit(function)} = {format_number(limit)}"
+
+    def _level_statement(self, function: str, level: float) -> str:
+        return f"{self.name}.source.level{_unit(function)} = {format_number(level)}"
 
     def _read_level(self, function: str) -> float:
         return parse_number(self.ask(f"print({self.name}.source.level{_unit(function)})"))
@@ -135,7 +151,8 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         value = parse_number(reply)
         if value not in (0.0, 1.0):
             raise UnexpectedReplyError(self.describe(), command, reply, "1 or 0")
-        return VOLT if value == 1.0 else CURR
+        self._function = VOLT if value == 1.0 else CURR
+        return self._function
 
     def _current_range_bounds(self) -> tuple[float, float]:
         return self.lowest_current_range, self.limits.max_current
@@ -154,6 +171,7 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         self.configure(f"{self.name}.source.output = {self.name}.OUTPUT_ON")
 
     def output_off(self) -> None:
+        self._forget()
         self.configure(f"{self.name}.source.output = {self.name}.OUTPUT_OFF")
 
     def output_enabled(self) -> bool:
@@ -231,8 +249,9 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
 
     def _sweep_request(self, levels, delay: float) -> tuple[str, list[float], float, float]:
         """(function, levels, delay, limit) of a sweep of the present source function, checked
-        against the model before anything is configured (the limit is read back)."""
-        function = self._read_source_function()
+        against the model before anything is configured (function and limit as this driver
+        last set them, else read back)."""
+        function = self._present_function()
         points = check_count("levels", levels, 1, MAX_SWEEP_POINTS)
         points = [self.limits.level(function, "sweep level", value) for value in points]
         delay = InRange(0.0, 1e3, "s")("delay", delay)
@@ -240,22 +259,30 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
 
     def _load_sweep(self, function: str, points: list[float], delay: float, limit: float):
         """Configure the channel's trigger model for a list sweep of `points` under `limit`
-        (cleared buffers, source and measure actions, source held between points and idle at
-        the end) and turn its output on."""
+        and turn its output on (`_sweep_statements`, each confirmed before the next)."""
+        for statement in self._sweep_statements(function, points, delay, limit):
+            self.configure(statement)
+
+    def _sweep_statements(self, function: str, points: list[float], delay: float,
+                          limit: float) -> list[str]:
+        """The statements that set the channel's trigger model up for a list sweep of `points`
+        under `limit` (cleared buffers, source and measure actions, source held between points
+        and idle at the end), the sweep's limit before its output goes on, output on last."""
         ch = self.name
-        self.configure(f"{ch}.nvbuffer1.clear()")
-        self.configure(f"{ch}.nvbuffer2.clear()")
-        self.configure(f"{ch}.measure.delay = {format_number(delay)}")
-        self.configure(f"{ch}.trigger.source.list{_unit(function)}({{{format_numbers(points)}}})")
-        limit_unit = _limit_unit(function)
-        self.configure(f"{ch}.trigger.source.limit{limit_unit} = {format_number(limit)}")
-        self.configure(f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)")
-        self.configure(f"{ch}.trigger.measure.action = {ch}.ENABLE")
-        self.configure(f"{ch}.trigger.endpulse.action = {ch}.SOURCE_HOLD")
-        self.configure(f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE")
-        self.configure(f"{ch}.trigger.count = {format_integer(len(points))}")
-        self.configure(f"{ch}.trigger.source.action = {ch}.ENABLE")
-        self.output_on()
+        return [
+            f"{ch}.nvbuffer1.clear()",
+            f"{ch}.nvbuffer2.clear()",
+            f"{ch}.measure.delay = {format_number(delay)}",
+            f"{ch}.trigger.source.list{_unit(function)}({{{format_numbers(points)}}})",
+            f"{ch}.trigger.source.limit{_limit_unit(function)} = {format_number(limit)}",
+            f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)",
+            f"{ch}.trigger.measure.action = {ch}.ENABLE",
+            f"{ch}.trigger.endpulse.action = {ch}.SOURCE_HOLD",
+            f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE",
+            f"{ch}.trigger.count = {format_integer(len(points))}",
+            f"{ch}.trigger.source.action = {ch}.ENABLE",
+            f"{ch}.source.output = {ch}.OUTPUT_ON",
+        ]
 
     def _buffer_fields(self) -> str:
         """The printbuffer fields of one sweep point: current, voltage, status."""
@@ -296,10 +323,14 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
             f"{format_number(off_time)}, {format_integer(count)})"
         )
         with self.locked():
-            previous = self._read_level(function)
-            self.instrument.write(command)
-            self.instrument.check_errors(command, extra_seconds=count * (width + off_time) + 1)
-            self._write_level(function, previous)
+            try:
+                previous = self._read_level(function)
+                self.instrument.write(command)
+                self.instrument.check_errors(command,
+                                             extra_seconds=count * (width + off_time) + 1)
+                self._write_level(function, previous)
+            finally:
+                self._forget()  # the factory script reprograms the source: ask again
 
 
 class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
@@ -339,8 +370,14 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
         point on the second's MEASURE_COMPLETE (2600B manual: smuX.trigger.source/measure/
         endpulse.stimulus and the smuX.trigger.*_EVENT_ID constants, named so that the
         instrument resolves its own event numbers). The follower is initiated first so that it
-        hears the leader's first event. Both lists are checked before anything is configured;
-        the stimuli are set back to immediate afterwards, on every path.
+        hears the leader's first event. Both lists are checked before anything is sent.
+
+        Three round trips: one chunk (both trigger models, each sweep's limit before its output
+        goes on, the stimuli, both initiates, `waitcomplete()`, the stimuli back to immediate),
+        one error-queue check (answered once the chunk has run) and one printbuffer. A
+        statement that fails stops the chunk there, so nothing after it (an output, the start)
+        runs; after any failure the stimuli are set back to immediate again and the channels'
+        remembered settings are forgotten.
         """
         lead, follow = self.channel(first), self.channel(second)
         if lead is follow:
@@ -354,28 +391,29 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
         a, b = lead.name, follow.name
         stimuli = [(b, "source", a, "SOURCE_COMPLETE"), (a, "measure", b, "SOURCE_COMPLETE"),
                    (a, "endpulse", b, "MEASURE_COMPLETE")]
+        immediate = [f"{ch}.trigger.{layer}.stimulus = 0" for ch, layer, _, _ in stimuli]
+        statements = [*lead._sweep_statements(*requests[0]),
+                      *follow._sweep_statements(*requests[1])]
+        statements += [f"{ch}.trigger.{layer}.stimulus = {source}.trigger.{event}_EVENT_ID"
+                       for ch, layer, source, event in stimuli]
+        statements += [f"{b}.trigger.initiate()", f"{a}.trigger.initiate()", "waitcomplete()",
+                       *immediate]
+        command = (f"printbuffer(1, {format_integer(count)}, {lead._buffer_fields()}, "
+                   f"{follow._buffer_fields()})")
         with self.locked():
             try:
-                for channel, request in zip((lead, follow), requests, strict=True):
-                    channel._load_sweep(*request)
-                for ch, layer, source, event in stimuli:
-                    self.configure(f"{ch}.trigger.{layer}.stimulus = "
-                                   f"{source}.trigger.{event}_EVENT_ID")
-                initiate = f"{a}.trigger.initiate()"
-                self.write(f"{b}.trigger.initiate()")
-                self.write(initiate)
-                self.write("waitcomplete()")
-                self.check_errors(initiate, extra_seconds=count * (requests[0][2] + 0.5))
-                command = (f"printbuffer(1, {format_integer(count)}, {lead._buffer_fields()}, "
-                           f"{follow._buffer_fields()})")
+                self.configure_all(statements, extra_seconds=count * (requests[0][2] + 0.5))
                 reply = self.ask(command)
-            finally:
-                for ch, layer, _, _ in stimuli:
-                    self.configure(f"{ch}.trigger.{layer}.stimulus = 0")
+            except BaseException:
+                self.forget_settings()
+                with contextlib.suppress(Exception):  # the first failure is the one to report
+                    self.configure_all(immediate)
+                raise
         first_readings, second_readings = lead._buffer_readings(command, reply, [lead, follow],
                                                                 count)
         return first_readings, second_readings
 
     def reset(self) -> None:
         """Restore the power-on defaults of the instrument and both channels (outputs off)."""
+        self.forget_settings()
         self.configure("reset()")

@@ -7,6 +7,7 @@ a missing `(@n)` would silently mean channel 1, so every query here names its ch
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -94,15 +95,33 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
     # -- primitives ----------------------------------------------------------------------------
 
     def _select_source(self, function: str) -> None:
-        self.configure(f":SOUR{self.number}:FUNC:MODE {function}")
-        self.configure(f":SOUR{self.number}:{function}:MODE FIX")
+        for command in self._function_commands(function):
+            self.configure(command)
         self._function = function
 
     def _write_limit(self, function: str, limit: float) -> None:
-        self.configure(f":SENS{self.number}:{_sensed(function)}:PROT {format_number(limit)}")
+        self.configure(self._limit_command(function, limit))
 
     def _write_level(self, function: str, level: float) -> None:
-        self.configure(f":SOUR{self.number}:{function} {format_number(level)}")
+        self.configure(self._level_command(function, level))
+
+    def _write_source(self, function: str, limit: float, level: float) -> None:
+        """Function, fixed mode and limit in one program message with the error query at its
+        end; the level in a second one only once that reported no error (a SCPI unit after an
+        execution error still runs, so the level never shares a message with its limit)."""
+        self.instrument.ask_checked([*self._function_commands(function),
+                                     self._limit_command(function, limit)])
+        self.instrument.ask_checked([self._level_command(function, level)])
+
+    def _function_commands(self, function: str) -> list[str]:
+        n = self.number
+        return [f":SOUR{n}:FUNC:MODE {function}", f":SOUR{n}:{function}:MODE FIX"]
+
+    def _limit_command(self, function: str, limit: float) -> str:
+        return f":SENS{self.number}:{_sensed(function)}:PROT {format_number(limit)}"
+
+    def _level_command(self, function: str, level: float) -> str:
+        return f":SOUR{self.number}:{function} {format_number(level)}"
 
     def _read_level(self, function: str) -> float:
         return parse_number(self.ask(f":SOUR{self.number}:{function}?"))
@@ -143,12 +162,14 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         return self.ask(f":SENS{self.number}:{_sensed(function)}:PROT:TRIP?").strip() == "1"
 
     def _set_trigger(self, period: float | None, count: int) -> None:
-        if period is None:
-            self.configure(f":TRIG{self.number}:SOUR AINT")
-        else:
-            self.configure(f":TRIG{self.number}:SOUR TIM")
-            self.configure(f":TRIG{self.number}:TIM {format_number(period)}")
-        self.configure(f":TRIG{self.number}:COUN {format_integer(count)}")
+        for command in self._trigger_commands(period, count):
+            self.configure(command)
+
+    def _trigger_commands(self, period: float | None, count: int) -> list[str]:
+        n = self.number
+        timer = ([f":TRIG{n}:SOUR AINT"] if period is None
+                 else [f":TRIG{n}:SOUR TIM", f":TRIG{n}:TIM {format_number(period)}"])
+        return [*timer, f":TRIG{n}:COUN {format_integer(count)}"]
 
     def _run(self, count: int, period: float) -> None:
         """Start the channel's trigger system and wait until it is idle again."""
@@ -158,6 +179,11 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
     def _restore_trigger(self) -> None:
         self.configure(f":TRIG{self.number}:COUN 1")
         self.configure(f":TRIG{self.number}:SOUR AINT")
+
+    def _restore_commands(self, function: str) -> list[str]:
+        """One trigger, automatic, and the fixed source mode again (after a list sweep)."""
+        n = self.number
+        return [f":TRIG{n}:COUN 1", f":TRIG{n}:SOUR AINT", f":SOUR{n}:{function}:MODE FIX"]
 
     def sweep(self, levels, delay: float) -> list[Reading]:
         """List sweep, one point per trigger-timer period `delay` (immediate when 0); readings
@@ -181,15 +207,21 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
 
     def _load_sweep(self, function: str, points: list[float], delay: float) -> None:
         """The source list (in chunks), one trigger per point (timer at `delay`, or automatic
-        when 0) and the output on."""
+        when 0) and the output on, each command confirmed before the next."""
+        for command in self._list_commands(function, points, delay):
+            self.configure(command)
+        self.output_on()
+
+    def _list_commands(self, function: str, points: list[float], delay: float) -> list[str]:
+        """List mode, the source list (in chunks of LIST_CHUNK values) and one trigger per
+        point (timer at `delay`, or automatic when 0)."""
         n = self.number
-        self.configure(f":SOUR{n}:{function}:MODE LIST")
+        commands = [f":SOUR{n}:{function}:MODE LIST"]
         for start in range(0, len(points), LIST_CHUNK):
             chunk = format_numbers(points[start : start + LIST_CHUNK])
             append = ":APP" if start else ""
-            self.configure(f":SOUR{n}:LIST:{function}{append} {chunk}")
-        self._set_trigger(delay or None, len(points))
-        self.output_on()
+            commands.append(f":SOUR{n}:LIST:{function}{append} {chunk}")
+        return commands + self._trigger_commands(delay or None, len(points))
 
     def _fetch_and_restore(self, function: str) -> tuple[str, str]:
         """(command, reply) of the channel's `:FETC:ARR?`; then one trigger and the fixed
@@ -245,8 +277,16 @@ class KeysightB2900(ScpiErrorQueue, MultiChannelSmu, Instrument):
     def sweep_pair(self, first, first_levels, second, second_levels, delay: float):
         """List sweeps of both channels started by one `:INIT (@1,2)`: the channels take each
         point on the same trigger (automatic, or their trigger timers at `delay`), so every
-        point applies both levels at once; (first readings, second readings), from one
-        `:FETC:ARR?` per channel. Both lists are checked before anything is configured."""
+        point applies both levels at once; (first readings, second readings). Both lists are
+        checked before anything is sent.
+
+        Two round trips, each a program message ending with the error query: the lists and
+        triggers of both channels; then, only once those reported no error, both outputs on,
+        the start, `*OPC?` (answered when both sweeps are done), one `:FETC:ARR?` per channel
+        and each channel back to one automatic trigger in fixed mode. After any failure the
+        channels are put back the same way (best effort) and their remembered settings are
+        forgotten.
+        """
         channels = (self.channel(first), self.channel(second))
         if channels[0] is channels[1]:
             raise ValueError(f"channels = {first!r}, {second!r}: allowed two different channels")
@@ -257,23 +297,34 @@ class KeysightB2900(ScpiErrorQueue, MultiChannelSmu, Instrument):
             raise ValueError(f"second_levels has {len(requests[1][1])} levels: allowed "
                              f"{count}, as many as first_levels")
         delay = requests[0][2]
+        load = [command for channel, (function, points, _, _) in zip(channels, requests,
+                                                                      strict=True)
+                for command in channel._list_commands(function, points, delay)]
+        fetches = [f":FETC:ARR? (@{channel.number})" for channel in channels]
+        restore = [command for channel, request in zip(channels, requests, strict=True)
+                   for command in channel._restore_commands(request[0])]
+        run = [*(f":OUTP{channel.number} ON" for channel in channels), ":INIT (@1,2)", "*OPC?",
+               *fetches, *restore]
         with self.locked():
-            for channel, (function, points, _, _) in zip(channels, requests, strict=True):
-                channel._load_sweep(function, points, delay)
-            self.configure(":INIT (@1,2)")
-            self.ask("*OPC?", extra_seconds=count * (delay + 0.25) + 1)
-            fetched = [channel._fetch_and_restore(request[0])
-                       for channel, request in zip(channels, requests, strict=True)]
+            try:
+                self.ask_checked(load)
+                replies = self.ask_checked(run, extra_seconds=count * (delay + 0.25) + 1)
+            except BaseException:
+                self.forget_settings()
+                with contextlib.suppress(Exception):  # the first failure is the one to report
+                    self.ask_checked(restore)
+                raise
         first_readings, second_readings = (
             channel._buffered_readings(command, reply, count, function, limit,
                                        voltage_first=True, pair_name="V,I pairs")
-            for channel, (command, reply), (function, _, _, limit)
-            in zip(channels, fetched, requests, strict=True)
+            for channel, command, reply, (function, _, _, limit)
+            in zip(channels, fetches, replies[1:], requests, strict=True)
         )
         return first_readings, second_readings
 
     def reset(self) -> None:
         """Restore the defaults (outputs off) and this driver's reading format."""
+        self.forget_settings()
         self.configure("*RST")
         self.configure(":FORM:ELEM:SENS VOLT,CURR")
         for channel in self.channels.values():

@@ -122,6 +122,10 @@ class SmuChannel:
     """Largest current step at shutdown, in amperes."""
     _function: str | None = None
     """Source function last selected or read, for drivers that keep it (None: ask)."""
+    _known_limit: tuple[str, float] | None = None
+    """(function, compliance) this driver last set without an error or read back (None: ask);
+    forgotten on any error, reset or output-off, and whenever an operation that sets it is
+    cut short (`_forget`)."""
 
     ask: Callable[..., str]
     configure: Callable[[str], None]
@@ -180,9 +184,27 @@ class SmuChannel:
         level = self.limits.level(function, "level", level)
         limit = self.limits.limit(function, limit_field, limit)
         with self.locked():
-            self._select_source(function)
-            self._write_limit(function, limit)
-            self._write_level(function, level)
+            self._forget()  # unknown until every write below is confirmed
+            try:
+                self._write_source(function, limit, level)
+            except BaseException:
+                self._forget()
+                raise
+            self._function = function
+            self._known_limit = (function, limit)
+
+    def _write_source(self, function: str, limit: float, level: float) -> None:
+        """Select `function`, then its limit, then its level, each confirmed before the next
+        is sent; models that send them as one message override this (the limit must still
+        be in place before the level is)."""
+        self._select_source(function)
+        self._write_limit(function, limit)
+        self._write_level(function, level)
+
+    def _forget(self) -> None:
+        """Drop the source function and limit this driver remembers (ask again next time)."""
+        self._function = None
+        self._known_limit = None
 
     def source_function(self) -> str:
         """"VOLT" or "CURR", as the instrument reports it."""
@@ -229,8 +251,15 @@ class SmuChannel:
         return self.current_limit
 
     def _read_limit(self, function: str) -> float:
-        """The compliance of `function`: the current limit when sourcing voltage, and vice versa."""
-        return self.current_limit if function == VOLT else self.voltage_limit
+        """The compliance of `function`: the current limit when sourcing voltage, and vice
+        versa; the one this driver last set or read for `function` while it still knows it
+        (see `_known_limit`), else read from the instrument. (The safety read-back after
+        setting a limit, `read_current_limit`, always asks the instrument.)"""
+        if self._known_limit is not None and self._known_limit[0] == function:
+            return self._known_limit[1]
+        limit = self.current_limit if function == VOLT else self.voltage_limit
+        self._known_limit = (function, limit)
+        return limit
 
     def set_current_range(self, amperes: float | None) -> None:
         """Fix the current measurement range to the one covering `amperes` (within the model's
@@ -322,6 +351,9 @@ class ScpiOutput:
         self.configure(f"{self._output()} ON")
 
     def output_off(self) -> None:
+        forget = getattr(self, "_forget", None)
+        if forget is not None:
+            forget()
         self.configure(f"{self._output()} OFF")
 
     def output_enabled(self) -> bool:

@@ -1,7 +1,8 @@
 """Fake transport for exact (write, reply) driver tests, in the style of PyMeasure's
 `expected_protocol`: the test lists every command the driver must write, in order, with the reply
 the instrument gives to queries. Every written command must also be a form listed in
-drivers/commands.toml for that driver. And `virtual_bench`, a fresh virtual bench per test for
+drivers/commands.toml for that driver (or a message of such commands, joined as that driver's
+`message` entry there says). And `virtual_bench`, a fresh virtual bench per test for
 the drivers' runs on simulated instruments.
 """
 
@@ -36,8 +37,9 @@ class FakeResource:
         self.attributes: dict[str, object] = {}
 
     def write(self, command: str) -> None:
-        assert self.catalog.match(command) is not None, (
-            f"{command!r} is not listed in commands.toml [{self.catalog.name}]"
+        assert self.catalog.units(command) is not None, (
+            f"{command!r} is not listed in commands.toml [{self.catalog.name}] (nor a message "
+            "of listed commands joined as its `message` entry says)"
         )
         assert self.pairs, f"unexpected write {command!r}: the conversation is over"
         expected, reply = self.pairs.popleft()

@@ -61,3 +61,40 @@ def test_the_fake_transport_refuses_commands_out_of_order(fake_resource):
     resource = fake_resource("keithley2400", [("*CLS", None)])
     with pytest.raises(AssertionError, match="wrote '\\*RST', expected '\\*CLS'"):
         resource.write("*RST")
+
+
+MESSAGE_DRIVERS = sorted(name for name, catalog in CATALOG.items() if catalog.message)
+
+
+def test_the_drivers_that_join_commands_list_how():
+    assert MESSAGE_DRIVERS == ["keithley2600", "keysight_b2900"]
+
+
+@pytest.mark.parametrize("driver", MESSAGE_DRIVERS)
+def test_every_message_example_is_listed_commands_joined_as_cited(driver):
+    catalog = CATALOG[driver]
+    message = catalog.message
+    assert message.source.strip() and message.evidence in {"M", "HW", "V", "D", "U", "X"}
+    units = catalog.units(message.example)
+    assert units is not None and len(units) >= 2
+    assert message.separator.join(units) == message.example
+
+
+def test_a_message_of_listed_commands_is_accepted_and_anything_else_refused():
+    tsp, scpi = CATALOG["keithley2600"], CATALOG["keysight_b2900"]
+    assert tsp.units("smua.nvbuffer1.clear(); smub.nvbuffer1.clear()") == [
+        "smua.nvbuffer1.clear()", "smub.nvbuffer1.clear()"]
+    assert tsp.units("smua.nvbuffer1.clear(); smua.bogus()") is None
+    assert tsp.units("smua.nvbuffer1.clear();smub.nvbuffer1.clear()") is None  # not as cited
+    assert scpi.units(":OUTP1 ON;:INIT (@1,2);*OPC?") == [":OUTP1 ON", ":INIT (@1,2)", "*OPC?"]
+    assert scpi.units(":SOUR1:VOLT:MODE LIST;:SOUR1:LIST:VOLT 0.1") is not None
+    # a unit without the root colon would continue the path: the drivers never send one
+    assert scpi.units(":SOUR1:VOLT:MODE LIST;LIST:VOLT 0.1") is None
+    assert scpi.units(":OUTP1 ON;;:OUTP2 ON") is None
+    assert CATALOG["keithley2400"].units(":OUTP ON;:OUTP OFF") is None  # no message entry
+
+
+def test_the_fake_transport_refuses_a_message_with_an_uncatalogued_unit(fake_resource):
+    resource = fake_resource("keysight_b2900", [(":OUTP1 ON;:SYST:RSEN ON", None)])
+    with pytest.raises(AssertionError, match="not listed in commands.toml"):
+        resource.write(":OUTP1 ON;:SYST:RSEN ON")

@@ -37,15 +37,16 @@ def test_a_2400_is_refused(fake_resource):
 
 
 def test_source_voltage_100nA_limit_is_not_zero(expected_protocol):
-    pairs = connect() + ok("smub.source.func = smub.OUTPUT_DCVOLTS") + ok(
-        "smub.source.limiti = 1e-07") + ok("smub.source.levelv = 0.2")
+    # function, limit and level as one chunk (the level after its limit), one error check
+    pairs = connect() + ok("smub.source.func = smub.OUTPUT_DCVOLTS; smub.source.limiti = 1e-07; "
+                           "smub.source.levelv = 0.2")
     with expected_protocol(Keithley2600, pairs) as smu:
         smu.smub.source_voltage(0.2, current_limit=100e-9)
 
 
 def test_source_current(expected_protocol):
-    pairs = connect() + ok("smua.source.func = smua.OUTPUT_DCAMPS") + ok(
-        "smua.source.limitv = 2.0") + ok("smua.source.leveli = -1e-06")
+    pairs = connect() + ok("smua.source.func = smua.OUTPUT_DCAMPS; smua.source.limitv = 2.0; "
+                           "smua.source.leveli = -1e-06")
     with expected_protocol(Keithley2600, pairs) as smu:
         smu.smua.source_current(-1e-6, voltage_limit=2.0)
 
@@ -60,8 +61,10 @@ def test_model_limits(expected_protocol):
 
 
 def test_tsp_error_carries_code_message_and_command(expected_protocol):
+    chunk = ("smua.source.func = smua.OUTPUT_DCVOLTS; smua.source.limiti = 0.001; "
+             "smua.source.levelv = 0.1")
     pairs = connect() + [
-        ("smua.source.func = smua.OUTPUT_DCVOLTS", None),
+        (chunk, None),
         ("print(errorqueue.count)", "1.00000e+00"),
         ("print(errorqueue.next())", "-2.22000e+02\tParameter data out of range\t2.00000e+00\t0"),
         ("print(errorqueue.count)", NONE),
@@ -70,7 +73,7 @@ def test_tsp_error_carries_code_message_and_command(expected_protocol):
         smu.smua.source_voltage(0.1, 1e-3)
     assert info.value.code == -222
     assert info.value.message == "Parameter data out of range"
-    assert info.value.command == "smua.source.func = smua.OUTPUT_DCVOLTS"
+    assert info.value.command == chunk  # the message that caused it
 
 
 def test_settings(expected_protocol):

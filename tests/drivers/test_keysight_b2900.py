@@ -19,8 +19,14 @@ def connect(idn=IDN, channels=(1, 2)):
     return pairs
 
 
-SOURCE_V2 = ok(":SOUR2:FUNC:MODE VOLT") + ok(":SOUR2:VOLT:MODE FIX") + ok(
-    ":SENS2:CURR:PROT 1e-07") + ok(":SOUR2:VOLT 0.2")
+def checked(message, reply=NO_ERROR):
+    """A program message ending with the error query, and its reply."""
+    return [(message + ";:SYST:ERR?", reply)]
+
+
+# function, fixed mode and limit in one message, the level in the next once that reported no error
+SOURCE_V2 = checked(":SOUR2:FUNC:MODE VOLT;:SOUR2:VOLT:MODE FIX;:SENS2:CURR:PROT 1e-07") + checked(
+    ":SOUR2:VOLT 0.2")
 
 
 def test_models_and_channels(expected_protocol):
@@ -47,8 +53,8 @@ def test_source_voltage_puts_the_channel_in_every_header(expected_protocol):
 
 
 def test_source_current(expected_protocol):
-    pairs = connect() + ok(":SOUR1:FUNC:MODE CURR") + ok(":SOUR1:CURR:MODE FIX") + ok(
-        ":SENS1:VOLT:PROT 2.0") + ok(":SOUR1:CURR 1e-06")
+    pairs = connect() + checked(":SOUR1:FUNC:MODE CURR;:SOUR1:CURR:MODE FIX;:SENS1:VOLT:PROT 2.0") \
+        + checked(":SOUR1:CURR 1e-06")
     with expected_protocol(KeysightB2900, pairs) as smu:
         smu.channel(1).source_current(1e-6, voltage_limit=2.0)
 
@@ -103,8 +109,7 @@ def test_b2901_lowest_range_is_100nA(expected_protocol):
 
 def test_list_sweep_on_the_timer(expected_protocol):
     pairs = (
-        connect() + SOURCE_V2
-        + [(":SENS2:CURR:PROT?", "+1.000000E-07")]
+        connect() + SOURCE_V2  # the limit just set is known: no :SENS2:CURR:PROT? before the sweep
         + ok(":SOUR2:VOLT:MODE LIST")
         + ok(":SOUR2:LIST:VOLT 0.0,0.1,0.2")
         + ok(":TRIG2:SOUR TIM")

@@ -26,10 +26,12 @@ class PermissiveInstrument:
         self.pending: list[str] = []
 
     def write(self, command: str) -> None:
-        assert self.catalog.match(command) is not None, command
-        self.written.append(command)
-        if command in self.replies:
-            self.pending.append(self.replies[command])
+        units = self.catalog.units(command)  # one command, or a message of several
+        assert units is not None, command
+        self.written += units
+        replies = [self.replies[unit] for unit in units if unit in self.replies]
+        if replies:
+            self.pending.append(";".join(replies))
 
     def read(self) -> str:
         return self.pending.pop(0)

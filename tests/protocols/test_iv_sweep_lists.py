@@ -43,7 +43,9 @@ class CommandLog:
 
 
 def initiates_and_fetches(commands):
-    """(trigger starts, buffer fetches) among the commands of one sweep."""
+    """(trigger starts, buffer fetches) among the commands of one sweep, counting each command
+    of a message of several (TSP statements joined by "; ", SCPI units by ";")."""
+    commands = [unit.strip() for message in commands for unit in message.split(";")]
     starts = sum(c.endswith("trigger.initiate()") or c.startswith(":INIT") for c in commands)
     fetches = sum(c.startswith(("printbuffer(", ":FETC:ARR?")) for c in commands)
     return starts, fetches

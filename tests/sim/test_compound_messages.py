@@ -5,8 +5,10 @@ does not stop the units after it; an empty unit is a syntax error and nothing ru
 
 from __future__ import annotations
 
+import importlib.resources
+
 import pytest
-from simhelpers import open_instrument
+from simhelpers import open_instrument, tomllib
 from xbarlab.sim_instruments import UnknownCommand
 
 TSP_SMU = "GPIB0::26::INSTR"  # 2636B on the default bench
@@ -15,6 +17,11 @@ B2902B = "GPIB0::23::INSTR"  # on the keysight bench
 E5250A = "GPIB0::22::INSTR"  # on the keysight bench
 SYNTAX = "-2.85000e+02"
 TSP_DATA = "-2.22000e+02"
+
+CATALOG = tomllib.loads(
+    importlib.resources.files("xbarlab.drivers").joinpath("commands.toml").read_text()
+)
+MESSAGE_TABLES = {"keithley2600": ("default", TSP_SMU), "keysight_b2900": ("keysight", B2902B)}
 
 
 def tsp(open_bench, address=TSP_SMU):
@@ -30,6 +37,19 @@ def scpi(open_bench, address=B2902B):
 def levels(smu) -> tuple[float, float]:
     return (float(smu.query("print(smua.source.levelv)")),
             float(smu.query("print(smua.source.limiti)")))
+
+
+def test_every_catalogued_message_example_is_accepted_without_an_error(open_bench):
+    assert set(MESSAGE_TABLES) == {t for t, v in CATALOG.items() if "message" in v}
+    for table, (bench, address) in MESSAGE_TABLES.items():
+        rm, lib = open_bench(bench)
+        inst, device = open_instrument(rm, address), lib.devices[address]
+        example = CATALOG[table]["message"]["example"]
+        if example.endswith("?"):
+            assert inst.query(example).endswith('+0,"No error"'), example
+        else:
+            inst.write(example)
+        assert device.error_count() == 0, example
 
 
 def test_tsp_chunk_runs_its_statements_in_order(open_bench):
