@@ -125,9 +125,10 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
     def _write_level(self, function: str, level: float) -> None:
         self.configure(self._level_statement(function, level))
 
-    def _write_source(self, function: str, limit: float, level: float) -> None:
-        """Function, limit and level as one chunk, one error-queue check: a statement that
-        fails stops the chunk, so the level is never set without its limit."""
+    def _write_source(self, function: str, limit: float, level: float, known: bool) -> None:
+        """Function, limit and level as one chunk, one error-queue check, whether or not the
+        limit is `known` (the level alone would cost as much): a statement that fails stops
+        the chunk, so the level is never set without its limit."""
         self.instrument.configure_all([self._function_statement(function),
                                        self._limit_statement(function, limit),
                                        self._level_statement(function, level)])

@@ -105,10 +105,16 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
     def _write_level(self, function: str, level: float) -> None:
         self.configure(self._level_command(function, level))
 
-    def _write_source(self, function: str, limit: float, level: float) -> None:
+    def _write_source(self, function: str, limit: float, level: float, known: bool) -> None:
         """Function, fixed mode and limit in one program message with the error query at its
         end; the level in a second one only once that reported no error (a SCPI unit after an
-        execution error still runs, so the level never shares a message with its limit)."""
+        execution error still runs, so the level never shares a message with its limit).
+        When this driver already set exactly this limit (`known`), function, fixed mode and
+        level go in one message and the limit is not sent again."""
+        if known:
+            self.instrument.ask_checked([*self._function_commands(function),
+                                         self._level_command(function, level)])
+            return
         self.instrument.ask_checked([*self._function_commands(function),
                                      self._limit_command(function, limit)])
         self.instrument.ask_checked([self._level_command(function, level)])

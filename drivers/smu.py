@@ -184,19 +184,22 @@ class SmuChannel:
         level = self.limits.level(function, "level", level)
         limit = self.limits.limit(function, limit_field, limit)
         with self.locked():
+            known = self._function == function and self._known_limit == (function, limit)
             self._forget()  # unknown until every write below is confirmed
             try:
-                self._write_source(function, limit, level)
+                self._write_source(function, limit, level, known)
             except BaseException:
                 self._forget()
                 raise
             self._function = function
             self._known_limit = (function, limit)
 
-    def _write_source(self, function: str, limit: float, level: float) -> None:
+    def _write_source(self, function: str, limit: float, level: float, known: bool) -> None:
         """Select `function`, then its limit, then its level, each confirmed before the next
         is sent; models that send them as one message override this (the limit must still
-        be in place before the level is)."""
+        be in place before the level is). `known`: this driver already set exactly this
+        function and limit, with no error, reset or output-off since (a model may then skip
+        the limit)."""
         self._select_source(function)
         self._write_limit(function, limit)
         self._write_level(function, level)

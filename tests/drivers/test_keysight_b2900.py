@@ -52,6 +52,26 @@ def test_source_voltage_puts_the_channel_in_every_header(expected_protocol):
         smu.channel(2).source_voltage(0.2, current_limit=1e-7)
 
 
+def test_a_new_level_under_the_limit_it_set_is_one_message(expected_protocol):
+    """Same function and limit as last set (no error, reset or output-off since): function,
+    fixed mode and level in one message, the limit not sent again; after an output-off the
+    limit is sent again."""
+    pairs = (
+        connect() + SOURCE_V2
+        + checked(":SOUR2:FUNC:MODE VOLT;:SOUR2:VOLT:MODE FIX;:SOUR2:VOLT 0.3")
+        + checked(":SOUR2:FUNC:MODE VOLT;:SOUR2:VOLT:MODE FIX;:SENS2:CURR:PROT 2e-07")
+        + checked(":SOUR2:VOLT 0.3")
+        + ok(":OUTP2 OFF") + SOURCE_V2
+    )
+    with expected_protocol(KeysightB2900, pairs) as smu:
+        channel = smu.channel(2)
+        channel.source_voltage(0.2, current_limit=1e-7)
+        channel.source_voltage(0.3, current_limit=1e-7)
+        channel.source_voltage(0.3, current_limit=2e-7)  # a new limit: before the level
+        channel.output_off()
+        channel.source_voltage(0.2, current_limit=1e-7)
+
+
 def test_source_current(expected_protocol):
     pairs = connect() + checked(":SOUR1:FUNC:MODE CURR;:SOUR1:CURR:MODE FIX;:SENS1:VOLT:PROT 2.0") \
         + checked(":SOUR1:CURR 1e-06")
