@@ -201,7 +201,7 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         """List sweep in the trigger model (I into nvbuffer1, V into nvbuffer2), one printbuffer."""
         function, points, delay, limit = self._sweep_request(levels, delay)
         ch, n = self.name, format_integer(len(points))
-        with self.locked():
+        with self.locked(), self._forgotten_on_failure():
             self._load_sweep(function, points, delay, limit)
             initiate = f"{ch}.trigger.initiate()"
             self.instrument.write(initiate)

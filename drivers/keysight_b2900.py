@@ -195,7 +195,7 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         """List sweep, one point per trigger-timer period `delay` (immediate when 0); readings
         from one `:FETC:ARR?`. A point counts as in compliance within 0.1 % of the limit."""
         function, points, delay, limit = self._sweep_request(levels, delay)
-        with self.locked():
+        with self.locked(), self._forgotten_on_failure():
             self._load_sweep(function, points, delay)
             self._run(len(points), delay + 0.25)
             command, reply = self._fetch_and_restore(function)
@@ -245,7 +245,7 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
             level, width, count, period, self._present_function
         )
         n = self.number
-        with self.locked():
+        with self.locked(), self._forgotten_on_failure():
             previous = self._read_level(function)
             self._write_level(function, 0.0)
             self.configure(f":SOUR{n}:FUNC:SHAP PULS")

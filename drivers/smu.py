@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Hashable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -208,6 +208,16 @@ class SmuChannel:
         """Drop the source function and limit this driver remembers (ask again next time)."""
         self._function = None
         self._known_limit = None
+
+    @contextmanager
+    def _forgotten_on_failure(self) -> Iterator[None]:
+        """Around an operation that reprograms the channel (a sweep, a pulse): if it fails or
+        is interrupted, forget what this driver remembers about the channel."""
+        try:
+            yield
+        except BaseException:
+            self._forget()
+            raise
 
     def source_function(self) -> str:
         """"VOLT" or "CURR", as the instrument reports it."""

@@ -255,3 +255,26 @@ def test_reset(expected_protocol):
         ':SENS1:FUNC "VOLT","CURR"') + ok(':SENS2:FUNC "VOLT","CURR"')
     with expected_protocol(KeysightB2900, pairs) as smu:
         smu.reset()
+
+
+def test_an_interrupted_sweep_forgets_function_and_limit(expected_protocol):
+    """Ctrl-C while waiting for the sweep: the limit just set is not trusted afterwards."""
+    pairs = (
+        connect() + SOURCE_V2 + ok(":SOUR2:VOLT:MODE LIST") + ok(":SOUR2:LIST:VOLT 0.1")
+        + ok(":TRIG2:SOUR AINT") + ok(":TRIG2:COUN 1") + ok(":OUTP2 ON") + ok(":INIT (@2)")
+    )
+    with expected_protocol(KeysightB2900, pairs) as smu:
+        channel = smu.channel(2)
+        channel.source_voltage(0.2, current_limit=1e-7)
+        assert channel._known_limit == ("VOLT", 1e-7)
+        ask = smu.ask
+
+        def interrupted(command, *args, **kwargs):
+            if command == "*OPC?":
+                raise KeyboardInterrupt
+            return ask(command, *args, **kwargs)
+
+        smu.ask = interrupted
+        with pytest.raises(KeyboardInterrupt):
+            channel.sweep([0.1], delay=0)
+        assert channel._known_limit is None and channel._function is None
