@@ -87,6 +87,15 @@ analog preset finds optimal near the band (0.6-1.0 |error|), and what a random s
 needs fewest steps with [E: 0.35-0.45 within a pulse of each other on the analog preset; 0.7,
 35 % more pulses; 1.0, 140 % more]."""
 SMOOTHING = 0.005
+"""Width (V) of the normal kernel that smooths the response curve over amplitude: the
+per-bin means scatter by a factor ~3.7 each [E: 3-7 mV alike, 0 and 20 mV 5 % more pulses]."""
+G_BIN, G_SMOOTHING = math.log(2) / 2, 0.5
+"""Conductance bins (half an octave, in ln G) and the width of the kernel that weighs them
+by closeness to the cell programmed (ln G; 0.5: a factor 1.65) [E: 0.5 and 1.0 alike]."""
+STEP_OUT = 4
+"""Largest step out of the measured curve, in v_step [E: 1 took 2.6 x the pulses on the
+binary preset's per-cell programming, whose first pulses climb from a start far below its
+threshold]."""
 DEFAULT_SLOPE = 20.0
 """Assumed rise of ln|ΔG| per volt of amplitude where the measured curve does not show it yet
 (one e-fold per 50 mV, the v_step of the amplitude ramps)."""
@@ -223,52 +232,62 @@ class AmplitudeMemory:
     chip's own pulses measured.
 
     Per polarity, every pulse adds ln|ΔG| (the change it made, measured by the verifies before
-    and after it) to the bin of its amplitude (AMPLITUDE_BIN wide). The curve is the
-    non-decreasing fit of the bins' means (pool adjacent violators, weighted by counts: a
-    larger pulse moves a cell at least as much on average). For an error to correct, the
-    amplitude is where the curve reaches ln(TYPICAL_MOVE x |error|), interpolated between
-    bins; beyond the measured amplitudes it steps out at the curve's own slope (DEFAULT_SLOPE
-    until the curve shows one), by 2 mV to v_step, so the curve grows where it is needed. With
+    and after it) to the bin of its amplitude (AMPLITUDE_BIN wide) and of the conductance of
+    the cell it pulsed (G_BIN wide in ln G). The curve for a cell at G weighs each bin by its
+    closeness in ln G (a normal kernel of G_SMOOTHING) and in amplitude (SMOOTHING), and is
+    the non-decreasing fit of the weighted means (pool adjacent violators: a larger pulse
+    moves a cell at least as much on average). For an error to correct, the amplitude is where
+    the curve reaches ln(TYPICAL_MOVE x |error|), interpolated between bins; beyond the
+    measured amplitudes it steps out at the curve's own slope (DEFAULT_SLOPE until the curve
+    shows one), by 2 mV to STEP_OUT x v_step, so the curve grows where it is needed. With
     nothing measured yet for a polarity, the start amplitude of the settings.
 
     One memory shared by the cells of a chip learns once, from thousands of pulses, what each
     cell would otherwise learn again (Alibart 2012 adapts the amplitude per cell from zero;
-    pooling the chip's responses is our change [E]). It is pooled over conductances: the
-    spread of |ΔG| at one amplitude (about a factor 3.7, that of |N(0, 1)| being 3.0) is far
-    wider than the conductance dependence (within a factor 1.8 between octaves of G on the
-    analog preset), and per-octave curves learned slower than they gained [E: measured].
+    pooling the chip's responses is our change [E]). The conductance kernel is for soft-bound
+    devices, whose change under one pulse scales with the distance to the bound it approaches:
+    a binary cell RESET from 100 µS to 1.5 µS one pulse at a time needs a larger amplitude at
+    every octave down (per-cell programming on the binary preset: 96 pulses a cell pooled over
+    G, 37 weighted). Near its target an analog cell's change is mostly noise whatever its G,
+    and the weighting changes nothing measurable there [E: measured on both presets].
     """
 
     def __init__(self, config: PulseSettings):
         self.config = config
         self.start = {1: config.v_set_start, -1: -config.v_reset_start}
-        self.bins: dict[int, dict[int, list[float]]] = {1: {}, -1: {}}
-        # polarity -> amplitude bin -> [pulses, sum of ln|ΔG|]
+        self.bins: dict[int, dict[tuple[int, int], list[float]]] = {1: {}, -1: {}}
+        # polarity -> (amplitude bin, ln G bin) -> [pulses, sum of ln|ΔG|]
 
-    def curve(self, direction: int) -> tuple[list[float], list[float]]:
+    def curve(self, direction: int, g: float = math.nan) -> tuple[list[float], list[float]]:
         """Amplitudes (V, ascending) of the measured bins of `direction` and the
-        non-decreasing fit of their mean ln|ΔG| (S), smoothed over SMOOTHING volts."""
+        non-decreasing fit of their mean ln|ΔG| (S) for a cell at `g` siemens (every
+        conductance alike when `g` is not known)."""
         bins = self.bins[direction]
-        keys = sorted(bins)
-        volts = [k * AMPLITUDE_BIN for k in keys]
-        counts = np.array([bins[k][0] for k in keys], dtype=float)
-        sums = np.array([bins[k][1] for k in keys])
-        if SMOOTHING and keys:
-            v = np.array(volts)
-            kernel = np.exp(-0.5 * ((v[:, None] - v[None, :]) / SMOOTHING) ** 2)
-            means = (kernel @ sums) / (kernel @ counts)
-            weights = kernel @ counts
-        else:
-            means, weights = sums / np.maximum(counts, 1), counts
-        return volts, _nondecreasing(list(means), list(weights))
+        if not bins:
+            return [], []
+        keys = np.array(list(bins), dtype=float).reshape(-1, 2)
+        entries = np.array(list(bins.values()), dtype=float).reshape(-1, 2)
+        weight = entries[:, 0]
+        if math.isfinite(g) and g > 0:
+            weight = weight * np.exp(-0.5 * ((keys[:, 1] * G_BIN - math.log(g))
+                                             / G_SMOOTHING) ** 2)
+        amplitudes, where = np.unique(keys[:, 0], return_inverse=True)
+        counts = np.bincount(where, weight)
+        sums = np.bincount(where, weight * entries[:, 1] / entries[:, 0])
+        volts = amplitudes * AMPLITUDE_BIN
+        kernel = np.exp(-0.5 * ((volts[:, None] - volts[None, :]) / SMOOTHING) ** 2)
+        counts, sums = kernel @ counts, kernel @ sums
+        seen = counts > 1e-12 * counts.max()
+        return (list(volts[seen]),
+                _nondecreasing(list(sums[seen] / counts[seen]), list(counts[seen])))
 
-    def amplitude(self, direction: int, error: float) -> float:
-        """|V| of the next pulse of `direction` (+1 SET, -1 RESET) for |error| siemens;
-        v_max when the error is not known (a reading that measured nothing)."""
+    def amplitude(self, direction: int, error: float, g: float = math.nan) -> float:
+        """|V| of the next pulse of `direction` (+1 SET, -1 RESET) for |error| siemens on a
+        cell at `g`; v_max when the error is not known (a reading that measured nothing)."""
         c = self.config
         if not math.isfinite(error):
             return c.v_max
-        volts, fit = self.curve(direction)
+        volts, fit = self.curve(direction, g)
         if not volts:
             return self.start[direction]
         want = math.log(TYPICAL_MOVE * max(error, 1e-15))
@@ -282,29 +301,32 @@ class AmplitudeMemory:
 
     def _step(self, volts: list[float], fit: list[float], gap: float, end: int) -> float:
         """How far (V) beyond the curve's `end` (0 or -1) to reach `gap` more ln|ΔG|: at the
-        slope of the curve's nearest rise (at least DEFAULT_SLOPE per volt), 2 mV to v_step."""
+        slope of the curve's nearest rise (at least DEFAULT_SLOPE per volt), 2 mV to
+        STEP_OUT x v_step."""
         slope = DEFAULT_SLOPE
         order = range(1, len(fit)) if end == 0 else range(len(fit) - 2, -1, -1)
         for i in order:
             if fit[i] != fit[end]:
                 slope = max(slope, abs(fit[i] - fit[end]) / abs(volts[i] - volts[end]))
                 break
-        return min(max(gap / slope, 2 * AMPLITUDE_BIN), self.config.v_step)
+        return min(max(gap / slope, 2 * AMPLITUDE_BIN), STEP_OUT * self.config.v_step)
 
-    def learn(self, volts: float, moved: float) -> None:
-        """A pulse of `volts` changed the measured conductance by `moved` siemens."""
-        self._count(volts, moved, 1)
+    def learn(self, volts: float, moved: float, g: float = math.nan) -> None:
+        """A pulse of `volts` changed the measured conductance of a cell at `g` siemens by
+        `moved` siemens."""
+        self._count(volts, moved, g, 1)
 
-    def forget(self, volts: float, moved: float) -> None:
+    def forget(self, volts: float, moved: float, g: float = math.nan) -> None:
         """Take back what `learn` was told (a cell found stuck: its non-responses say
         nothing of how the chip's healthy cells respond)."""
-        self._count(volts, moved, -1)
+        self._count(volts, moved, g, -1)
 
-    def _count(self, volts: float, moved: float, sign: int) -> None:
+    def _count(self, volts: float, moved: float, g: float, sign: int) -> None:
         if not (math.isfinite(moved) and volts):
             return
         bins = self.bins[1 if volts > 0 else -1]
-        key = round(abs(volts) / AMPLITUDE_BIN)
+        g_bin = round(math.log(g) / G_BIN) if math.isfinite(g) and g > 0 else 0
+        key = (round(abs(volts) / AMPLITUDE_BIN), g_bin)
         entry = bins.setdefault(key, [0, 0.0])
         entry[0] += sign
         entry[1] += sign * math.log(max(abs(moved), 1e-15))
@@ -499,19 +521,19 @@ class _Cell:
             before = self.g
             error = self.target - before
             d = -1 if error < 0 else 1  # SET when the error is not known (no reading)
-            volts = memory.amplitude(d, abs(error))
+            volts = memory.amplitude(d, abs(error), before)
             if unanswered >= UNANSWERED:
                 volts = max(volts, min(last + self.config.v_step, self.config.v_max))
             self.pulse(d * volts)
             moved = self.g - before
-            memory.learn(d * volts, moved)
-            taught.append((d * volts, moved))
+            memory.learn(d * volts, moved, before)
+            taught.append((d * volts, moved, before))
             asked = TYPICAL_MOVE * abs(error)
             unanswered = unanswered + 1 if abs(moved) < NO_RESPONSE * asked else 0
             last = volts
         if self.stuck:
-            for volts, moved in taught:
-                memory.forget(volts, moved)
+            for volts, moved, g in taught:
+                memory.forget(volts, moved, g)
 
     def ispva(self, tolerance: float, step: float, confirm: bool = True) -> bool:
         """D2 (Milo 2021): SET ramp to the window; RESET ramp and half step on overshoot.

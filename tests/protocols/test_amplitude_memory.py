@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from xbarlab.protocols.programming import (
+    STEP_OUT,
     TYPICAL_MOVE,
     AmplitudeMemory,
     PulseSettings,
@@ -47,13 +48,13 @@ def test_the_amplitude_is_interpolated_where_the_curve_reaches_the_wanted_change
     assert memory.amplitude(-1, wanted) == 0.8  # RESET has learned nothing yet
 
 
-def test_beyond_the_curve_it_steps_out_at_the_curves_slope_within_v_step():
+def test_beyond_the_curve_it_steps_out_at_the_curves_slope_within_step_out_v_steps():
     memory = taught([(0.80, 1e-7), (0.90, 1e-6)])  # slope ln(10) / 0.1 V = 23 per volt
     slope = math.log(10) / 0.1
     one_e_fold_up = math.e * 1e-6 / TYPICAL_MOVE
     assert memory.amplitude(1, one_e_fold_up) == pytest.approx(0.90 + 1 / slope)
     far_up = 1e3 * 1e-6 / TYPICAL_MOVE
-    assert memory.amplitude(1, far_up) == pytest.approx(0.90 + PulseSettings().v_step)
+    assert memory.amplitude(1, far_up) == pytest.approx(0.90 + STEP_OUT * PulseSettings().v_step)
     barely_down = 0.999 * 1e-7 / TYPICAL_MOVE
     assert memory.amplitude(1, barely_down) == pytest.approx(0.80 - 2e-3)
 
@@ -70,6 +71,20 @@ def test_a_larger_pulse_that_happened_to_move_less_is_pooled_not_believed():
     assert volts == pytest.approx([0.80, 0.85, 0.90])
     assert fit[0] == fit[1] == pytest.approx(0.5 * (math.log(4e-7) + math.log(1e-7)))
     assert fit[2] == pytest.approx(math.log(2e-6))
+
+
+def test_the_curve_of_a_cell_follows_the_responses_of_cells_at_its_conductance():
+    # soft bound: the same RESET amplitude moves a 64 uS cell 8 x more than an 8 uS one
+    memory = AmplitudeMemory(PulseSettings())
+    for volts in (0.9, 1.0):
+        for g, scale in ((64e-6, 8.0), (8e-6, 1.0)):
+            memory.learn(-volts, -scale * 1e-6 * math.exp(10 * (volts - 0.9)), g)
+    for g, scale in ((64e-6, 8.0), (8e-6, 1.0)):
+        volts, fit = memory.curve(-1, g)
+        assert fit[0] == pytest.approx(math.log(scale * 1e-6), abs=0.05)
+    # asked for the same change, the low cell gets the larger amplitude
+    error = 2e-6 / TYPICAL_MOVE
+    assert memory.amplitude(-1, error, 8e-6) > memory.amplitude(-1, error, 64e-6) + 0.05
 
 
 def test_a_non_finite_change_teaches_nothing():
@@ -100,7 +115,7 @@ def test_forget_takes_back_exactly_what_learn_was_told():
     for direction, (volts, fit) in zip((1, -1), before, strict=True):
         assert memory.curve(direction)[0] == volts
         assert memory.curve(direction)[1] == pytest.approx(fit, abs=1e-12)
-    assert sorted(memory.bins[1]) == [800, 900]
+    assert sorted(volts for volts, _ in memory.bins[1]) == [800, 900]
 
 
 class ScriptedCell:
