@@ -9,6 +9,7 @@ import importlib.resources
 
 import numpy as np
 import pytest
+from sessionlog import MessageLog
 from xbarlab.protocols.iv_sweep import branches
 
 from xbarlab.bench import BenchError, open_bench
@@ -19,27 +20,6 @@ from xbarlab.safety import LimitError
 from xbarlab.store import RunStore
 
 CYCLE = branches(1.5, -1.5, 0.05)  # 30, 29, 30, 29 points
-
-
-class CommandLog:
-    """Every command written to one driver's session (wraps the counted resource)."""
-
-    def __init__(self, driver):
-        self.resource, self.commands = driver._resource, []
-        driver._resource = self
-
-    def write(self, message, *args, **kwargs):
-        self.commands.append(message)
-        return self.resource.write(message, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.resource, name)
-
-    def __setattr__(self, name, value):
-        if name in ("resource", "commands"):
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.resource, name, value)
 
 
 def initiates_and_fetches(commands):
@@ -63,15 +43,15 @@ def embedded_without_read_noise(tmp_path, name: str, copy: str) -> str:
 
 def test_each_branch_on_the_default_bench_is_one_start_and_one_fetch():
     with open_bench("default") as bench:
-        log = CommandLog(bench.drivers["smu"])
+        log = MessageLog(bench.drivers["smu"])
         trips = []
         for branch in CYCLE:
             limit = 1e-3 if branch[0] > 0 else 2e-3
-            log.commands.clear()
+            log.messages.clear()
             readings = bench.sweep_cell(3, 5, branch, "v/2", limit)
             assert [r.voltage for r in readings] == branch
             # the follower's and the leader's initiate() start one lockstep sweep
-            assert initiates_and_fetches(log.commands) == (2, 1)
+            assert initiates_and_fetches(log.messages) == (2, 1)
             trips.append(bench.last_round_trips)
         short = bench.sweep_cell(3, 5, CYCLE[3][:3], "v/2", 2e-3)  # same limit as the last
         assert len(short) == 3 and bench.last_round_trips == trips[3]  # whatever the length
@@ -82,14 +62,14 @@ def test_each_branch_on_the_default_bench_is_one_start_and_one_fetch():
 def test_iv_sweep_on_the_default_bench_sweeps_each_branch_in_one_go(tmp_path):
     protocol = get_protocol("iv-sweep")
     with RunStore(tmp_path / "store") as store, open_bench("default") as bench:
-        log = CommandLog(bench.drivers["smu"])
+        log = MessageLog(bench.drivers["smu"])
         run = store.start_run("iv-sweep", {}, bench.spec.text, shape=(bench.rows, bench.cols))
         with run:
             metrics = protocol(bench, run, Progress(show=False), cells="2,3")
         points = run.points()
     assert metrics["paired_sweeps"] is True
     assert metrics["round_trips_per_branch"] < 100  # per-point reads: about 500
-    assert initiates_and_fetches(log.commands) == (2 * len(CYCLE), len(CYCLE))
+    assert initiates_and_fetches(log.messages) == (2 * len(CYCLE), len(CYCLE))
     assert metrics["switching_fraction"] == 1.0
     assert 0.9 < metrics["v_set_median"] <= 1.5 and -1.5 <= metrics["v_reset_median"] < -0.9
     assert [p.operation for p in points].count("set") == len(CYCLE[0]) + len(CYCLE[1])
@@ -160,9 +140,9 @@ def test_a_long_branch_takes_a_few_lists(bench_file):
     """The 2600B takes 100 levels a list: 150 levels are two lockstep sweeps."""
     levels = list(np.round(np.linspace(0.01, 0.3, 150), 9))
     with open_bench(str(bench_file(rows=4, cols=4))) as bench:
-        log = CommandLog(bench.drivers["smu"])
+        log = MessageLog(bench.drivers["smu"])
         readings = bench.sweep_cell(0, 0, levels, "ground")
-    assert len(readings) == 150 and initiates_and_fetches(log.commands) == (4, 2)
+    assert len(readings) == 150 and initiates_and_fetches(log.messages) == (4, 2)
     assert all(r.current > 0 for r in readings)
 
 

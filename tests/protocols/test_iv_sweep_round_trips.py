@@ -10,6 +10,7 @@ a set-up message, its error check and the guard's compliance read-back per chann
 from __future__ import annotations
 
 import pytest
+from sessionlog import MessageLog
 from xbarlab.protocols.iv_sweep import branches
 
 from xbarlab.bench import open_bench
@@ -17,27 +18,6 @@ from xbarlab.bench import open_bench
 CYCLE = branches(1.5, -1.5, 0.05)  # 30, 29, 30, 29 points
 BRANCH_TRIPS = {"default": [9, 3, 3, 3], "keysight": [6, 2, 2, 2]}
 PER_BRANCH = {"default": 4.5, "keysight": 3.0}  # before messages and memory: 72.5 and 43.5
-
-
-class MessageLog:
-    """Every message written to one driver's session (wraps the counted resource)."""
-
-    def __init__(self, driver):
-        self.resource, self.messages = driver._resource, []
-        driver._resource = self
-
-    def write(self, message, *args, **kwargs):
-        self.messages.append(message)
-        return self.resource.write(message, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.resource, name)
-
-    def __setattr__(self, name, value):
-        if name in ("resource", "messages"):
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.resource, name, value)
 
 
 def reads_then_branches(bench, row=0, col=0, reset_limit=1e-3):
