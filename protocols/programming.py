@@ -82,10 +82,10 @@ TYPICAL_MOVE = 0.4
 """Typical (geometric-mean) |ΔG| the adaptive algorithm asks of a pulse, as a fraction of the
 error to correct. Near its target a cell's change under a small pulse is mostly zero-mean noise
 (cycle-to-cycle and relaxation, both growing with the drive). The geometric mean of |N(0, s²)|
-being 0.53 s, this asks for a spread s ≈ 0.75 |error|: what a dynamic-programming study of the
-analog preset finds optimal near the band (0.6-1.0 |error|), and what a random search of a band
-needs fewest steps with [E: 0.35-0.45 within a pulse of each other on the analog preset; 0.7,
-35 % more pulses; 1.0, 140 % more]."""
+being 0.53 s, this asks for a spread s ≈ 0.75 |error|, about what the best policy uses near the
+band on the analog preset (0.76-1.08 |error|, benchmarks/study_write_verify_bound.py) [E: the
+loop on 400 single analog cells, 0.35-0.5 within a pulse of each other; 0.7, 35 % more
+pulses; 1.0, 140 % more, the search then throwing cells further than it brings them]."""
 SMOOTHING = 0.005
 """Width (V) of the normal kernel that smooths the response curve over amplitude: the
 per-bin means scatter by a factor ~3.7 each [E: 3-7 mV alike, 0 and 20 mV 5 % more pulses]."""
