@@ -13,9 +13,10 @@ bench instead. Pulses are the preset's 100 ns reference width with V/2 half-sele
 ``--set shared_amplitudes=true`` programs with amplitudes learned across cells).
 
 Measured (32 x 32 board, seed 128, 1024 cells, 512 LRS targets, 905 cells no phase found stuck):
-per-cell program-verify (default) F-F 72.3 nJ / 28 825 pulses, C-F 35.3 nJ / 11 583 pulses,
-saving 51.2 %, LRS re-read p95 14.5 % vs 15.1 % (ratio 1.04); with ``shared_amplitudes=true``
-F-F 18.6 nJ, C-F 14.0 nJ, saving 24.7 % (pulses -71 %), ratio 1.07.
+per-cell program-verify (default) F-F 64.1 nJ / 26 906 pulses, C-F 25.1 nJ / 9 389 pulses,
+saving 60.8 %, LRS re-read p95 16.5 % vs 15.8 % (ratio 0.96); with ``shared_amplitudes=true``
+F-F 29.8 nJ / 15 732 pulses, C-F 25.9 nJ / 8 362 pulses, saving 13.1 %, ratio 1.00 (a chip's
+shared response curve makes F-F's fine HRS programming nearly as cheap as C-F's).
 
 Usage: ``python benchmarks/bench_program_efficient.py [--size 32] [--seed 128]
 [--bench NAME_OR_PATH] [--set key=value ...] [--store DIR]``.
