@@ -55,12 +55,14 @@ re-read: 1 by construction, the guard band being inside it), ``reread_rel_error_
 ``reprogrammed`` (cells re-programmed in each re-check round).
 
 Pulses (``benchmarks/bench_write_verify.py``, the whole 32 x 32 ``analog`` bench, both
-algorithms on the same cells and targets): adaptive 24.2 per healthy cell (p95 67), ISPVA 83.6.
-Cells with low targets take most: on the analog preset a move of d relaxes by
-sigma(g) x sqrt(d / (0.2 x range)), and sigma(g) / g is 25-60 % at 1.5-5 µS, so a cell lands in
-its ±0.8 % band only through a random search of small moves (thousandths of a µS, a few mV of
-overdrive, comparable to the IR drop a V/2 pulse meets on its lines), each with cycle-to-cycle
-noise of 3.5 % of the range x sqrt(levels moved).
+algorithms on the same cells and targets): adaptive 15.3 per healthy cell (p95 35), ISPVA 68.6.
+Cells with low targets take most: on the analog preset a pulse that moves a cell a little is
+mostly noise (cycle-to-cycle noise of 3.5 % of the range x sqrt(levels moved), and a relaxation
+of sigma(g) x sqrt(d / (0.2 x range)) for a move d, with sigma(g) / g 25-60 % at 1.5-5 µS), so
+a cell lands in its ±0.8 % band through a search whose steps shrink with its error (the
+adaptive amplitudes, `programming.AmplitudeMemory`). Even knowing the device exactly and
+reading it without noise, a cell needs 12.0 pulses on average from its HRS
+(``benchmarks/study_write_verify_bound.py``).
 
 The ground read's IR-drop bias itself is not corrected (it needs the line resistances, which a
 measured parasitic calibration will provide): a cell's true conductance lies above its
