@@ -510,7 +510,7 @@ class _Cell:
         so a stuck cell reaches v_max (and its stuck probe) in a few pulses instead of
         creeping up the chip's curve. A cell found stuck takes its responses back from the
         memory."""
-        taught: list[tuple[float, float]] = []
+        taught: list[tuple[float, float, float]] = []  # (volts, change, conductance before)
         unanswered, last = 0, 0.0
         while not self.finished:
             if not confirm and self.inside(tolerance):
