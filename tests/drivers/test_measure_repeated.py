@@ -102,22 +102,21 @@ def test_2636b_single_reading_is_one_measurement(expected_protocol):
     assert (only.voltage, only.current, only.compliance) == (0.2, 1e-6, False)
 
 
-@pytest.mark.parametrize("count", [0, -1, smu.MAX_REPEATED_READINGS + 1])
-def test_2636b_bad_count_is_refused_before_anything_is_sent(expected_protocol, count):
+@pytest.mark.parametrize(("count", "error", "message"), [
+    (0, ValueError, f"count = 0 is outside the allowed range 1 to {smu.MAX_REPEATED_READINGS}"),
+    (-1, ValueError, f"count = -1 is outside the allowed range 1 to {smu.MAX_REPEATED_READINGS}"),
+    (smu.MAX_REPEATED_READINGS + 1, ValueError,
+     f"count = {smu.MAX_REPEATED_READINGS + 1} is outside the allowed range 1 to "
+     f"{smu.MAX_REPEATED_READINGS}"),
+    (2.5, TypeError, "count must be an integer"),
+])
+def test_2636b_bad_count_is_refused_before_anything_is_sent(expected_protocol, count, error,
+                                                           message):
     with (
         expected_protocol(Keithley2600, tsp_connect()) as driver,
-        pytest.raises(ValueError, match=rf"count = {count} is outside the allowed range 1 to "
-                                        rf"{smu.MAX_REPEATED_READINGS}"),
+        pytest.raises(error, match=message),
     ):
         driver.smua.measure_repeated(count)
-
-
-def test_2636b_non_integer_count_is_refused(expected_protocol):
-    with (
-        expected_protocol(Keithley2600, tsp_connect()) as driver,
-        pytest.raises(TypeError, match="count must be an integer"),
-    ):
-        driver.smua.measure_repeated(2.5)
 
 
 def test_2636b_count_is_back_to_1_when_the_reply_is_malformed(expected_protocol):
