@@ -210,8 +210,9 @@ class ModelDevice(Device):
         return UnknownCommand(f"{self.name} at {self.resource_name}: {problem} in "
                               f"{message.decode('ascii', errors='replace')!r}; nothing of it ran")
 
-    def _split_lua(self, message: bytes) -> list[bytes]:
-        """Statements of one TSP chunk, split at ``;`` outside strings and brackets."""
+    def _split(self, message: bytes, brackets: bool) -> list[bytes]:
+        """`message` cut at each ``;`` outside quoted strings (and, with `brackets`, outside
+        brackets); a message without one is returned whole, as it stands."""
         pieces: list[bytes] = []
         depth, quote, start = 0, 0, 0
         for k, byte in enumerate(message):
@@ -219,9 +220,9 @@ class ModelDevice(Device):
                 quote = 0 if byte == quote else quote
             elif byte in b"'\"":
                 quote = byte
-            elif byte in b"({[":
+            elif brackets and byte in b"({[":
                 depth += 1
-            elif byte in b")}]":
+            elif brackets and byte in b")}]":
                 depth -= 1
                 if depth < 0:
                     raise self._malformed(message, "unbalanced bracket")
@@ -229,10 +230,16 @@ class ModelDevice(Device):
                 pieces.append(message[start:k])
                 start = k + 1
         if not pieces:
-            return [message]  # one statement: matched as it stands
+            return [message]
         if quote or depth:
             raise self._malformed(message, "unfinished string or bracket")
-        pieces.append(message[start:])
+        return [*pieces, message[start:]]
+
+    def _split_lua(self, message: bytes) -> list[bytes]:
+        """Statements of one TSP chunk, split at ``;`` outside strings and brackets."""
+        pieces = self._split(message, brackets=True)
+        if len(pieces) == 1:
+            return pieces  # one statement: matched as it stands
         pieces = [piece.strip() for piece in pieces]
         if not pieces[-1]:
             pieces.pop()  # one ';' may end the last statement
@@ -242,20 +249,8 @@ class ModelDevice(Device):
 
     def _split_scpi(self, message: bytes) -> list[bytes]:
         """Program message units, each with its full header (header path rules applied)."""
-        pieces: list[bytes] = []
-        quote, start = 0, 0
-        for k, byte in enumerate(message):
-            if quote:
-                quote = 0 if byte == quote else quote
-            elif byte in b"'\"":
-                quote = byte
-            elif byte == ord(";"):
-                pieces.append(message[start:k])
-                start = k + 1
-        if not pieces:
-            return [message]
-        pieces.append(message[start:])
-        if not all(pieces):
+        pieces = self._split(message, brackets=False)
+        if len(pieces) > 1 and not all(pieces):
             raise self._malformed(message, "empty program message unit")
         units, path = [], b""
         for piece in pieces:
