@@ -183,13 +183,16 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         self.ask("*OPC?", extra_seconds=count * period + 1)
 
     def _restore_trigger(self) -> None:
-        self.configure(f":TRIG{self.number}:COUN 1")
-        self.configure(f":TRIG{self.number}:SOUR AINT")
+        for command in self._trigger_restore_commands():
+            self.configure(command)
+
+    def _trigger_restore_commands(self) -> list[str]:
+        """One trigger, automatic (the channel's idle trigger state)."""
+        return [f":TRIG{self.number}:COUN 1", f":TRIG{self.number}:SOUR AINT"]
 
     def _restore_commands(self, function: str) -> list[str]:
         """One trigger, automatic, and the fixed source mode again (after a list sweep)."""
-        n = self.number
-        return [f":TRIG{n}:COUN 1", f":TRIG{n}:SOUR AINT", f":SOUR{n}:{function}:MODE FIX"]
+        return [*self._trigger_restore_commands(), f":SOUR{self.number}:{function}:MODE FIX"]
 
     def sweep(self, levels, delay: float) -> list[Reading]:
         """List sweep, one point per trigger-timer period `delay` (immediate when 0); readings
@@ -234,8 +237,8 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         source mode again."""
         command = f":FETC:ARR? (@{self.number})"
         reply = self.ask(command)
-        self._restore_trigger()
-        self.configure(f":SOUR{self.number}:{function}:MODE FIX")
+        for restore in self._restore_commands(function):
+            self.configure(restore)
         return command, reply
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
