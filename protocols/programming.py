@@ -92,6 +92,10 @@ per-bin means scatter by a factor ~3.7 each [E: 3-7 mV alike, 0 and 20 mV 5 % mo
 G_BIN, G_SMOOTHING = math.log(2) / 2, 0.5
 """Conductance bins (half an octave, in ln G) and the width of the kernel that weighs them
 by closeness to the cell programmed (ln G; 0.5: a factor 1.65) [E: 0.5 and 1.0 alike]."""
+_AMPLITUDE_KERNEL = np.exp(-0.5 * (np.arange(-6 * round(SMOOTHING / AMPLITUDE_BIN),
+                                                6 * round(SMOOTHING / AMPLITUDE_BIN) + 1)
+                                      * AMPLITUDE_BIN / SMOOTHING) ** 2)
+"""SMOOTHING's normal kernel on the amplitude bins, to six standard deviations."""
 STEP_OUT = 4
 """Largest step out of the measured curve, in v_step [E: 1 took 2.6 x the pulses on the
 binary preset's per-cell programming, whose first pulses climb from a start far below its
@@ -271,15 +275,16 @@ class AmplitudeMemory:
         if math.isfinite(g) and g > 0:
             weight = weight * np.exp(-0.5 * ((keys[:, 1] * G_BIN - math.log(g))
                                              / G_SMOOTHING) ** 2)
-        amplitudes, where = np.unique(keys[:, 0], return_inverse=True)
-        counts = np.bincount(where, weight)
-        sums = np.bincount(where, weight * entries[:, 1] / entries[:, 0])
-        volts = amplitudes * AMPLITUDE_BIN
-        kernel = np.exp(-0.5 * ((volts[:, None] - volts[None, :]) / SMOOTHING) ** 2)
-        counts, sums = kernel @ counts, kernel @ sums
-        seen = counts > 1e-12 * counts.max()
-        return (list(volts[seen]),
-                _nondecreasing(list(sums[seen] / counts[seen]), list(counts[seen])))
+        first = int(keys[:, 0].min())
+        where = keys[:, 0].astype(int) - first  # amplitude bins on a dense grid
+        counts = np.convolve(np.bincount(where, weight), _AMPLITUDE_KERNEL, "same")
+        sums = np.convolve(np.bincount(where, weight * entries[:, 1] / entries[:, 0]),
+                           _AMPLITUDE_KERNEL, "same")
+        measured = np.unique(where)
+        measured = measured[counts[measured] > 1e-12 * counts[measured].max()]
+        return (list((measured + first) * AMPLITUDE_BIN),
+                _nondecreasing(list(sums[measured] / counts[measured]),
+                               list(counts[measured])))
 
     def amplitude(self, direction: int, error: float, g: float = math.nan) -> float:
         """|V| of the next pulse of `direction` (+1 SET, -1 RESET) for |error| siemens on a
