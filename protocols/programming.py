@@ -465,7 +465,6 @@ class _Cell:
         if abs(change) < self.config.stuck_change:
             self.dead_pulses = 0  # this pulse is the probe's, not a new run of dead pulses
             change = self.pulse(-direction * self.config.v_max)
-            self.dead_pulses = 0
         self.stuck = abs(change) < self.config.stuck_change
         self.finished = self.stuck or self.probes >= PROBES
 
