@@ -55,7 +55,7 @@ re-read: 1 by construction, the guard band being inside it), ``reread_rel_error_
 ``reprogrammed`` (cells re-programmed in each re-check round).
 
 Pulses (``benchmarks/bench_write_verify.py``, the whole 32 x 32 ``analog`` bench, both
-algorithms on the same cells and targets): adaptive 15.3 per healthy cell (p95 35), ISPVA 68.6.
+algorithms on the same cells and targets): adaptive 15.1 per healthy cell (p95 35), ISPVA 67.6.
 Cells with low targets take most: on the analog preset a pulse that moves a cell a little is
 mostly noise (cycle-to-cycle noise of 3.5 % of the range x sqrt(levels moved), and a relaxation
 of sigma(g) x sqrt(d / (0.2 x range)) for a move d, with sigma(g) / g 25-60 % at 1.5-5 µS), so
