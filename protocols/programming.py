@@ -434,7 +434,24 @@ class _Cell:
         return sum(self.readings) / len(self.readings)
 
     def pulse(self, volts: float) -> float:
-        """One write pulse, then a verify; returns the relative change of the conductance."""
+        """One write pulse, then a verify; returns the relative change of the conductance.
+        After `stuck_pulses` unanswered pulses at v_max in a row, the stuck probe follows;
+        the cell is finished at `max_pulses`."""
+        change = self._write_and_verify(volts)
+        if self.dead_pulses >= self.config.stuck_pulses and not self.finished_by_count():
+            self.probe(-1 if volts > 0 else 1)
+        self.finished_by_count()
+        return change
+
+    def finished_by_count(self) -> bool:
+        """Whether the cell has had its `max_pulses` (then it is finished)."""
+        if self.pulses >= self.config.max_pulses:
+            self.finished = True
+        return self.finished
+
+    def _write_and_verify(self, volts: float) -> float:
+        """The pulse itself: write, record, settle, verify, energy, reversals and the count of
+        unanswered pulses at v_max; the relative change of the conductance."""
         c = self.config
         with signals_held():
             self.bench.pulse(self.row, self.col, volts, c.width, c.pulse_scheme,
@@ -461,24 +478,23 @@ class _Cell:
             self.dead_pulses += 1
         else:
             self.dead_pulses = 0
-        if self.dead_pulses >= c.stuck_pulses:
-            self.probe(-direction)
-        if self.pulses >= c.max_pulses:
-            self.finished = True
         return (self.g - before) / max(abs(before), 1e-15)
 
     def probe(self, direction: int) -> None:
         """After no response at v_max: one v_max pulse the other way and, if that does not
         answer either, one more the first way; no answer to any = stuck. A response the second
-        time probing = a healthy cell at its own bound (finished, failed)."""
-        self.dead_pulses = 0
+        time probing = a healthy cell at its own bound (finished, failed). Probe pulses count
+        toward `max_pulses` and never start a probe of their own."""
         self.probes += 1
-        change = self.pulse(direction * self.config.v_max)
+        change = self._write_and_verify(direction * self.config.v_max)
+        self.dead_pulses = 0  # the probe's pulses are not a new run of unanswered pulses
         if abs(change) < self.config.stuck_change:
-            self.dead_pulses = 0  # this pulse is the probe's, not a new run of dead pulses
-            change = self.pulse(-direction * self.config.v_max)
+            if self.finished_by_count():
+                return  # out of pulses before the probe could decide: failed, not stuck
+            change = self._write_and_verify(-direction * self.config.v_max)
+            self.dead_pulses = 0
         self.stuck = abs(change) < self.config.stuck_change
-        self.finished = self.stuck or self.probes >= PROBES
+        self.finished = self.finished or self.stuck or self.probes >= PROBES
 
     def inside(self, tolerance: float) -> bool:
         return abs(self.g - self.target) <= tolerance * self.target

@@ -150,3 +150,18 @@ def test_a_cell_that_answers_no_pulse_either_way_is_stuck():
     result = program_cell(bench, 0, 0, 20e-6, v_set_start=1.3)
     assert result.stuck and result.pulses == 4
     assert bench.pulses == [1.3, 1.3, -1.3, 1.3]
+
+
+@pytest.mark.parametrize("stuck_pulses", [1, 2, 5])
+def test_a_stuck_cell_is_found_within_max_pulses_whatever_stuck_pulses(stuck_pulses):
+    # the probe's own unanswered pulses never start another probe (no recursion)
+    bench = ScriptedCell(1e-6, [])
+    result = program_cell(bench, 0, 0, 20e-6, v_set_start=1.3, stuck_pulses=stuck_pulses)
+    assert result.stuck and result.pulses == stuck_pulses + 2
+    assert bench.pulses == [1.3] * stuck_pulses + [-1.3, 1.3]
+
+
+def test_a_probe_cut_short_by_max_pulses_ends_the_cell_failed_not_stuck():
+    bench = ScriptedCell(1e-6, [])
+    result = program_cell(bench, 0, 0, 20e-6, v_set_start=1.3, stuck_pulses=1, max_pulses=2)
+    assert result.pulses == 2 and not result.stuck and not result.success
