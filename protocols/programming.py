@@ -67,14 +67,14 @@ it is the scheme's, not the cell's, and needs the conductances of the neighbours
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import numpy as np
 from xbarlab.protocols.parameters import PulseScheme, ReadScheme, VRead, Width
 from xbarlab.protocols.recording import reading_points
 
-from xbarlab.params import Param, ParameterError, declared_fields, resolve
+from xbarlab.params import Declared, Param, declared_fields, resolve
 from xbarlab.safety import signals_held
 
 ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
@@ -182,10 +182,19 @@ GuardReads = Annotated[int, Param("readings of the later re-read the guard band 
                                   maximum=10000)]
 
 
+CELL_ARGUMENTS = {
+    "target": Declared("target", float, 1e-5, Param("target conductance", unit="S",
+                                                    minimum=1e-12, maximum=1.0)),
+    "algorithm": Declared("algorithm", str, "adaptive", Param("programming algorithm",
+                                                              choices=ALGORITHMS)),
+}
+"""`program_cell`'s own arguments, declared as its settings are (`PulseSettings`)."""
+
+
 @dataclass(frozen=True)
 class PulseSettings:
     """Pulse and verify settings of `program_cell` (volts, seconds, siemens; see its doc),
-    declared as protocol parameters are, so `check` says what is allowed in the same words."""
+    declared as protocol parameters are, so a bad one is refused in the same words."""
 
     tolerance: Tolerance = 0.01
     v_read: VRead = 0.2
@@ -206,11 +215,6 @@ class PulseSettings:
     settle: Settle = 0.0
     guard: Guard = 0.0
     guard_reads: GuardReads = 0
-
-    def check(self, bench_spec) -> None:
-        """Raise `ParameterError` naming the first setting that its declaration or the bench
-        file `bench_spec` refuses."""
-        resolve(declared_fields(PulseSettings), asdict(self), bench_spec, "program_cell")
 
     def margin(self, scatter: float, readings: int) -> float:
         """Guard band (S) of a mean of `readings` readings whose one-reading standard deviation
@@ -372,20 +376,12 @@ def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "
     when one is given. `memory` carries the adaptive amplitudes from cell to cell (pass the
     same one for the cells of one chip and the same settings; a fresh one when None). Without
     `confirm`, the cell stops at its first verify mean inside ``tolerance`` (unconfirmed, not
-    a success: a rough first pass). Raises ValueError naming a bad argument before anything
-    is sent.
+    a success: a rough first pass). Raises `ParameterError` naming a bad argument before
+    anything is sent.
     """
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm = {algorithm!r}: allowed {', '.join(ALGORITHMS)}")
-    unknown = sorted(set(settings) - set(PulseSettings.__dataclass_fields__))
-    if unknown:
-        raise ValueError(f"{unknown[0]!r} is not a setting of program_cell; allowed: "
-                         f"{', '.join(PulseSettings.__dataclass_fields__)}")
+    resolve({**CELL_ARGUMENTS, **declared_fields(PulseSettings)},
+            {"target": target, "algorithm": algorithm, **settings}, bench.spec, "program_cell")
     config = PulseSettings(**settings)
-    config.check(bench.spec)
-    if isinstance(target, bool) or not (isinstance(target, (int, float))
-                                        and 1e-12 <= target <= 1.0):
-        raise ParameterError(f"target = {target!r} S: allowed a number >= 1e-12 S and <= 1 S")
     cell = _Cell(bench, row, col, target, config, run)
     memory = memory or AmplitudeMemory(config)
     if algorithm == "adaptive":

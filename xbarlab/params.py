@@ -30,6 +30,7 @@ numbers. Every refusal is a `ParameterError` of one line that names the paramete
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import math
 import re
@@ -369,6 +370,7 @@ def help_lines(parameters: Mapping[str, Declared]) -> list[str]:
     return lines
 
 
+@functools.cache
 def declared_fields(cls: type) -> dict[str, Declared]:
     """The declared parameters of a dataclass whose fields are annotated like a protocol's
     (``name: Annotated[kind, Param(...)] = default``), for settings objects that several
