@@ -72,8 +72,7 @@ def test_a_scheme_needing_more_sources_than_the_bench_has_is_refused_before_send
     (lambda b: b.pulse(1, 1, 2.0, 1e-3, count=600, current_limit=1e-3), "limits.max_energy"),
 ])
 def test_limits_are_refused_before_any_instrument_sees_a_command(operation, limit):
-    recording = RecordingBench(load_bench("default"))
-    recording.guard.record_violations = False
+    recording = RecordingBench(load_bench("default"), record_violations=False)
     with recording.bench as bench:
         bench.read(3, 3, 0.2)  # a live state that must not change
         state = ({n: (s.level, s.limit, s.output) for n, s in recording.smus.items()},

@@ -43,7 +43,7 @@ def embedded_without_read_noise(tmp_path, name: str, copy: str) -> str:
 
 def test_each_branch_on_the_default_bench_is_one_start_and_one_fetch():
     with open_bench("default") as bench:
-        log = MessageLog(bench.drivers["smu"])
+        log = MessageLog(bench._drivers["smu"])
         trips = []
         for branch in CYCLE:
             limit = 1e-3 if branch[0] > 0 else 2e-3
@@ -62,7 +62,7 @@ def test_each_branch_on_the_default_bench_is_one_start_and_one_fetch():
 def test_iv_sweep_on_the_default_bench_sweeps_each_branch_in_one_go(tmp_path):
     protocol = get_protocol("iv-sweep")
     with RunStore(tmp_path / "store") as store, open_bench("default") as bench:
-        log = MessageLog(bench.drivers["smu"])
+        log = MessageLog(bench._drivers["smu"])
         run = store.start_run("iv-sweep", {}, bench.spec.text, shape=(bench.rows, bench.cols))
         with run:
             metrics = protocol(bench, run, Progress(show=False), cells="2,3")
@@ -140,7 +140,7 @@ def test_a_long_branch_takes_a_few_lists(bench_file):
     """The 2600B takes 100 levels a list: 150 levels are two lockstep sweeps."""
     levels = list(np.round(np.linspace(0.01, 0.3, 150), 9))
     with open_bench(str(bench_file(rows=4, cols=4))) as bench:
-        log = MessageLog(bench.drivers["smu"])
+        log = MessageLog(bench._drivers["smu"])
         readings = bench.sweep_cell(0, 0, levels, "ground")
     assert len(readings) == 150 and initiates_and_fetches(log.messages) == (4, 2)
     assert all(r.current > 0 for r in readings)

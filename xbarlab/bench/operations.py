@@ -35,11 +35,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from xbarlab.bench.board import BoardLines
+from xbarlab.bench.guarded import guard_instruments
 from xbarlab.bench.matrix import MatrixRouting, Source
 from xbarlab.bench.readings import BenchError, CellReading, IoCounter, MvmResult
 from xbarlab.bench.schemes import PULSE_SCHEMES, bias_levels
@@ -50,6 +52,9 @@ from xbarlab.benchfile import Line
 from xbarlab.interfaces import ArrayBoard, LineState, SourceMeasureChannel, SwitchMatrix
 from xbarlab.safety import SafeShutdown, SafetyGuard
 
+PROTECTED = frozenset({"spec", "guard", "channels", "matrices", "boards", "drivers",
+                       "_spec", "_guard", "_handles", "_drivers"})
+"""Attributes of a `Bench` that cannot be set after it opens."""
 DEFAULT_CURRENT_LIMIT = 1e-3
 """Compliance used when an operation names none (lowered to the bench's max_compliance)."""
 
@@ -77,14 +82,17 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         current_limit: float | None = None,
         drivers: Mapping[str, Any] | None = None,
     ):
-        self.spec = spec
-        self.channels = dict(channels)
-        self.matrices = dict(matrices)
-        self.boards = dict(boards)
-        self.guard = guard or SafetyGuard(spec.limits)
+        guard = guard or SafetyGuard(spec.limits)
+        if guard.limits != spec.limits:
+            raise BenchError(f"bench {spec.name!r}: the guard's limits {guard.limits} are not "
+                             f"the bench file's {spec.limits}")
+        handles = guard_instruments(guard, channels, matrices, boards, drivers or {})
+        object.__setattr__(self, "_spec", spec)
+        object.__setattr__(self, "_guard", guard)
+        object.__setattr__(self, "_handles", tuple(MappingProxyType(h) for h in handles))
+        object.__setattr__(self, "_drivers", dict(drivers or {}))
         self.io = io or IoCounter()
         self.identities = dict(identities or {})
-        self.drivers = dict(drivers or {})
         self._closers = list(closers)
         self.rows, self.cols = spec.chip.rows, spec.chip.cols
         self.current_limit = current_limit if current_limit is not None else min(
@@ -101,6 +109,45 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._terminal_ports = self._terminal_ports_from_wiring()
         self._shutdown = SafeShutdown(self.channels, self.matrices, self.boards)
         self._prepare()
+
+    # -- what the bench hands out ------------------------------------------------------------
+
+    @property
+    def spec(self) -> BenchSpec:
+        """The bench file this bench was opened from (read-only)."""
+        return self._spec
+
+    @property
+    def guard(self) -> SafetyGuard:
+        """The safety guard of the bench file's limits (read-only: it cannot be swapped)."""
+        return self._guard
+
+    @property
+    def channels(self) -> Mapping[str, SourceMeasureChannel]:
+        """SMU terminals ("smu.a") to guarded channel handles (`xbarlab.bench.guarded`)."""
+        return self._handles[0]
+
+    @property
+    def matrices(self) -> Mapping[str, SwitchMatrix]:
+        """Matrix names to guarded matrix handles."""
+        return self._handles[1]
+
+    @property
+    def boards(self) -> Mapping[str, ArrayBoard]:
+        """Board names to guarded board handles."""
+        return self._handles[2]
+
+    @property
+    def drivers(self) -> Mapping[str, Any]:
+        """Instrument names to guarded instrument handles (identity, error queue, snapshot,
+        paired sweeps)."""
+        return self._handles[3]
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        if attribute in PROTECTED:
+            raise AttributeError(f"bench {self._spec.name!r}: {attribute!r} is fixed when the "
+                                 "bench opens (the limits come from the bench file)")
+        object.__setattr__(self, attribute, value)
 
     # -- life cycle ----------------------------------------------------------------------------
 

@@ -101,7 +101,8 @@ class DryRunReport:
 class RecordingBench:
     """A `Bench` built from a bench file's wiring on recording instruments, and its ledger."""
 
-    def __init__(self, spec: BenchSpec, current_limit: float | None = None) -> None:
+    def __init__(self, spec: BenchSpec, current_limit: float | None = None,
+                 record_violations: bool = True) -> None:
         self.spec = spec
         self.io = IoCounter()
         self.recorder = Recorder(self.io)
@@ -122,7 +123,7 @@ class RecordingBench:
                 self.matrices[name] = RecordingMatrix(name, self.recorder)
             else:
                 self.boards[name] = RecordingBoard(name, inst.rows, inst.cols, self.recorder)
-        self.guard = SafetyGuard(spec.limits, record_violations=True)
+        self.guard = SafetyGuard(spec.limits, record_violations=record_violations)
         g_on = preset(spec.chip.preset).g_max  # the chip's device kind, as a model only
         self.ledger = Ledger(spec, self.smus, self.matrices, self.boards, self.guard, g_on,
                              self.pairs)
