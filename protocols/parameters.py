@@ -17,7 +17,7 @@ from xbarlab.params import Param
 
 VRead = Annotated[float, Param(
     "read voltage across the selected cell", unit="V", nonzero=True,
-    minimum="-limits.max_voltage", maximum="limits.max_voltage")]
+    minimum="-limits.max_read_voltage", maximum="limits.max_read_voltage")]
 ReadScheme = Annotated[str, Param(
     "bias of the unselected lines during a read", choices=READ_SCHEMES)]
 PulseScheme = Annotated[str, Param(

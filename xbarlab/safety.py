@@ -125,6 +125,12 @@ class SafetyGuard:
         """A line or source voltage: |V| <= max_voltage."""
         return self._check(quantity, volts, "limits.max_voltage", self.limits.max_voltage, "V")
 
+    def check_read_voltage(self, quantity: str, volts: float) -> float:
+        """A read across a cell (read-disturb guard): |V| <= max_read_voltage, which defaults
+        below the chip's lowest switching threshold."""
+        return self._check(quantity, volts, "limits.max_read_voltage",
+                           self.limits.max_read_voltage, "V")
+
     def check_compliance(self, quantity: str, amperes: float) -> float:
         """A current limit: 0 < I <= max_compliance."""
         value = finite_real(quantity, amperes)

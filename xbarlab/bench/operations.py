@@ -294,6 +294,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(f"count = {count!r}: allowed 1 or more readings")
         limit = self._limit(current_limit)
+        self.guard.check_read_voltage(f"read voltage across cell ({row}, {col})", v_read)
         levels = bias_levels(scheme, row, col, v_read, self.rows, self.cols)
         before = self.io.total
         try:
@@ -360,6 +361,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         for col in cols:
             self._check_cell(row, col)
         limit = self._limit(current_limit)
+        self.guard.check_read_voltage(f"read voltage across row {row}", v_read)
         levels = bias_levels("ground", row, 0, v_read, self.rows, self.cols)
         for line, level in levels.items():
             self.guard.check_voltage(f"read level on {line}", level)
@@ -439,6 +441,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         limit = self._limit(current_limit)
         targets: dict[Line, float | LineState] = {}
         for i, level in enumerate(v):
+            self.guard.check_read_voltage(f"mvm read voltage on row:{i}", level)
             targets[Line("row", i)] = self.guard.check_voltage(f"mvm level on row:{i}", level)
         targets.update({Line("col", j): 0.0 for j in range(self.cols)})
         reading = self._board_measure("mvm", targets, limit)
