@@ -140,6 +140,11 @@ class World:
         self.stuck = {
             (f.instrument, f.input, f.output) for f in self.sim.faults if f.kind == "stuck_relay"
         }
+        self.welded: dict[str, set[tuple[str, int]]] = {}
+        """Relays stuck closed, per matrix: they conduct whatever the matrix reports."""
+        for f in self.sim.faults:
+            if f.kind == "stuck_closed":
+                self.welded.setdefault(f.instrument, set()).add((f.input, f.output))
         self.reset()
 
     # ------------------------------------------------------------------ lifecycle
@@ -293,7 +298,7 @@ class World:
         sim = self.sim
         inputs = self.bench.wiring.inputs
         for matrix, closed in self.relays.items():
-            for label, output in closed:
+            for label, output in closed | self.welded.get(matrix, set()):
                 if (matrix, label, output) in self.stuck:
                     continue
                 line = self.port_line.get((matrix, output))

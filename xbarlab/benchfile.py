@@ -93,7 +93,9 @@ READ_VOLTAGE_FRACTION = 0.5
 |RESET|) of the chip's device preset, so a read never moves a cell."""
 PRESETS = ("binary", "analog", "high_r")
 IDLE_MODES = ("float", "ground")
-FAULT_KINDS = ("timeout", "garbled", "drop", "stuck_relay")
+RELAY_FAULT_KINDS = ("stuck_relay", "stuck_closed")
+"""Relay faults: a relay stuck open (``stuck_relay``) or welded closed (``stuck_closed``)."""
+FAULT_KINDS = ("timeout", "garbled", "drop", "error", "late", *RELAY_FAULT_KINDS)
 
 
 @dataclass(frozen=True, order=True)
@@ -201,9 +203,9 @@ class Fault:
 
     instrument: str
     kind: str
-    after: int = 0  # timeout/drop: commands accepted before the fault; garbled: reply number
-    input: str = ""  # stuck_relay: matrix input label
-    output: int = 0  # stuck_relay: matrix output number
+    after: int = 0  # timeout/drop/error: commands accepted before; garbled/late: reply number
+    input: str = ""  # stuck_relay/stuck_closed: matrix input label
+    output: int = 0  # stuck_relay/stuck_closed: matrix output number
 
 
 @dataclass(frozen=True)
@@ -542,9 +544,9 @@ def _parse_faults(origin: str, raw: Any, insts: dict[str, Instrument], wiring: W
         if inst not in insts:
             f.fail(f.dotted("instrument"), inst, f"one of the instruments {', '.join(insts)}")
         kind = f.choice("kind", FAULT_KINDS)
-        if kind == "stuck_relay":
+        if kind in RELAY_FAULT_KINDS:
             if insts[inst].kind != "matrix":
-                f.fail(f.dotted("instrument"), inst, "a matrix for a stuck_relay fault")
+                f.fail(f.dotted("instrument"), inst, f"a matrix for a {kind} fault")
             label = f.choice("input", insts[inst].info.inputs)
             out = f.integer("output", 1, insts[inst].output_count)
             faults.append(Fault(inst, kind, input=label, output=out))
