@@ -195,6 +195,8 @@ def read_map(
         "cells_short_of_precision": int(np.sum(~(relative <= precision))) if precision
         else None,
         "plot": None if plot is None else str(plot),
+        "cells_unreachable": len(taken.unreachable),
+        "unreachable_routes": sorted(set(taken.unreachable.values())),
     }
 
 

@@ -33,6 +33,7 @@ operation: `round_trips()`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
@@ -45,7 +46,7 @@ from xbarlab.bench.guarded import guard_instruments
 from xbarlab.bench.matrix import MatrixRouting, Source
 from xbarlab.bench.readings import BenchError, CellReading, IoCounter, MvmResult
 from xbarlab.bench.schemes import PULSE_SCHEMES, bias_levels
-from xbarlab.bench.selftest import SelfTest
+from xbarlab.bench.selftest import CONTINUITY_CURRENT, SelfTest
 from xbarlab.bench.sweeps import CellSweeps
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import Line
@@ -107,6 +108,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._stats: dict[str, list[int]] = {}
         self._last_round_trips = 0
         self._terminal_ports = self._terminal_ports_from_wiring()
+        self._last_read_assignment: dict = {}
+        self._route_checks: dict = {}
         self._shutdown = SafeShutdown(self.channels, self.matrices, self.boards)
         self._prepare()
 
@@ -303,6 +306,11 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
                             for _ in range(count)]
             else:
                 readings = self._matrix_read(levels, Line("col", col), limit, count)
+                if all(abs(r.current) < CONTINUITY_CURRENT for r in readings):
+                    fault = self.route_fault([Line("row", row), Line("col", col)])
+                    if fault:
+                        return [CellReading(row, col, v_read, math.nan, False, r.timestamp,
+                                            fault) for r in readings]
         finally:
             self._count("read", before)
         return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp)

@@ -15,7 +15,11 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class CellReading:
-    """The current through one cell at `voltage` across it (positive from row to column)."""
+    """The current through one cell at `voltage` across it (positive from row to column).
+
+    `unreachable` names the relay route that failed its check when the cell read as an open
+    circuit and a relay of its route does not conduct (`current` is then NaN: the cell was not
+    measured, it is not 0 S)."""
 
     row: int
     col: int
@@ -23,6 +27,7 @@ class CellReading:
     current: float
     compliance: bool
     timestamp: float
+    unreachable: str = ""
 
     @property
     def conductance(self) -> float:
