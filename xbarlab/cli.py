@@ -171,29 +171,33 @@ def _protocols(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     """List the runs of the store, newest first."""
-    from xbarlab.store import RunStore
+    from xbarlab.store import RunStore, resolve_data_dir, shown_status
+    from xbarlab.store.runstore import DB_FILENAME
 
-    with RunStore(args.store) as store:
+    if not (resolve_data_dir(args.store) / DB_FILENAME).exists():
+        print(f"no runs in {resolve_data_dir(args.store)}")
+        return 0
+    with RunStore(args.store, read_only=True) as store:
         runs = store.runs(args.status)
         if not runs:
             print(f"no runs in {store.data_dir}")
             return 0
-        print(f"{'id':>4}  {'protocol':<16} {'status':<10} {'started (UTC)':<19} "
+        print(f"{'id':>4}  {'protocol':<16} {'status':<11} {'started (UTC)':<19} "
               f"{'points':>7} {'maps':>5}")
         for info in runs:
-            print(f"{info.run_id:>4}  {info.protocol:<16} {info.status:<10} "
+            print(f"{info.run_id:>4}  {info.protocol:<16} {shown_status(info):<11} "
                   f"{_utc(info.started_at):<19} {info.n_points:>7} {info.n_maps:>5}")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     """Print one run's metadata, history, metrics and maps."""
-    from xbarlab.store import RunStore
+    from xbarlab.store import RunStore, shown_status
 
-    with RunStore(args.store) as store:
+    with RunStore(args.store, read_only=True) as store:
         run = store.open_run(args.run)
         info = run.info
-        print(f"run {info.run_id}: {info.protocol} ({info.status})")
+        print(f"run {info.run_id}: {info.protocol} ({shown_status(info)})")
         print(f"  started {_utc(info.started_at)}, ended "
               f"{_utc(info.ended_at) if info.ended_at else '-'}; xbarlab "
               f"{info.software_version}; seed {info.seed}; shape {info.shape}")
@@ -258,7 +262,7 @@ def _export(args: argparse.Namespace) -> int:
     from xbarlab.export import export_csv, export_hdf5
     from xbarlab.store import RunStore
 
-    with RunStore(args.store) as store:
+    with RunStore(args.store, read_only=True) as store:
         if args.format == "hdf5":
             out = Path(args.out or f"run-{args.run}.h5")
             paths = [export_hdf5(store, args.run, out, overwrite=args.overwrite)]
@@ -279,7 +283,7 @@ def _plot(args: argparse.Namespace) -> int:
 
     from xbarlab.store import RunStore
 
-    with RunStore(args.store) as store:
+    with RunStore(args.store, read_only=True) as store:
         run = store.open_run(args.run)
         names = list(dict.fromkeys(record.name for record in run.maps()))
         maps = {name: run.latest_map(name) for name in names}
@@ -408,13 +412,14 @@ def main(argv: list[str] | None = None) -> int:
     from xbarlab.params import ParameterError
     from xbarlab.registry import UnknownProtocolError
     from xbarlab.safety import LimitError, Terminated
-    from xbarlab.store import RunNotFoundError, RunStateError
+    from xbarlab.store import RunNotFoundError, RunStateError, StoreOpenError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except (CommandError, UnknownProtocolError, ParameterError, BenchFileError, BenchError,
-            LimitError, RunNotFoundError, RunStateError, FileExistsError) as error:
+            LimitError, RunNotFoundError, RunStateError, StoreOpenError,
+            FileExistsError) as error:
         print(f"xbarlab {args.command}: {one_line(error)}", file=sys.stderr)
         if args.debug:
             traceback.print_exc()

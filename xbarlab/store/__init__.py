@@ -24,8 +24,8 @@ from xbarlab.store.records import (
     Snapshot,
 )
 from xbarlab.store.run import Run, RunNotFoundError, RunStateError
-from xbarlab.store.runstore import DATA_DIR_ENV, RunStore, resolve_data_dir
-from xbarlab.store.schema import StoreSchemaError
+from xbarlab.store.runstore import DATA_DIR_ENV, RunStore, resolve_data_dir, shown_status
+from xbarlab.store.schema import StoreOpenError, StoreSchemaError
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -42,6 +42,8 @@ __all__ = [
     "RunStateError",
     "RunStore",
     "Snapshot",
+    "StoreOpenError",
     "StoreSchemaError",
     "resolve_data_dir",
+    "shown_status",
 ]
