@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 import traceback
 from pathlib import Path
-
-import numpy as np
-
-from xbarlab.engine import json_ready, one_line
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
 
 def _demo(args: argparse.Namespace) -> int:
     """Solve one parasitic-aware matrix-vector product and compare it with the ideal one."""
+    import numpy as np
+
     from xbarlab.physics import solve_crossbar
 
     rng = np.random.default_rng(args.seed)
@@ -110,9 +109,7 @@ def _run(args: argparse.Namespace) -> int:
         return stopped.exit_status
     except RunFailed as failed:
         _print_summary(args, failed.result)
-        result = failed.result
-        print(f"xbarlab run: {failed}; the instruments were made safe and every point "
-              f"measured is kept (xbarlab show {result.run_id})", file=sys.stderr)
+        print("\n".join(_failure_lines(failed)), file=sys.stderr)
         if args.debug:
             traceback.print_exception(failed.error)
         return EXIT_FAILED
@@ -125,8 +122,27 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _failure_lines(failed) -> list[str]:
+    """A failed run in two lines: what failed (the instrument, the command and its reply,
+    as the error names them), then which instruments were made safe and what was kept."""
+    from xbarlab.engine import one_line
+
+    result = failed.result
+    unsafe = getattr(failed.error, "shutdown_failures", None) or []
+    if unsafe:
+        safe = "NOT made safe: " + "; ".join(
+            f"{name} ({one_line(error)[:80]})" for name, error in unsafe)
+    else:
+        safe = "the instruments were made safe"
+    kept = result.run.info.n_points if result.run_id is not None else 0
+    return [f"xbarlab run: {failed}"[:400],
+            f"  {safe}; the {kept} points measured are kept (xbarlab show {result.run_id})"]
+
+
 def _print_summary(args: argparse.Namespace, result) -> None:
     """The run's summary: one JSON object on the last line (``--json``), else one line."""
+    from xbarlab.engine import json_ready
+
     if args.json:
         print(json.dumps(json_ready(result.summary())))
         return
@@ -192,6 +208,8 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     """Print one run's metadata, history, metrics and maps."""
+    import numpy as np
+
     from xbarlab.store import RunStore, shown_status
 
     with RunStore(args.store, read_only=True) as store:
@@ -405,16 +423,42 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``xbarlab`` console script.
 
     A user's mistake (a bad parameter, bench file, run id or protocol name) is one line and exit
-    status 2; an instrument or protocol failure one line and 1 (``--debug`` adds the
-    traceback); Ctrl-C 130 and SIGTERM 143, the instruments made safe first."""
+    status 2; an instrument or protocol failure one or two lines and 1 (``--debug`` adds the
+    traceback); Ctrl-C 130 and SIGTERM 143, the instruments made safe first. Ctrl-C anywhere,
+    while the modules load, during a bench check, or a second one while the first is handled,
+    ends the same way: one line and 130."""
+    command = "xbarlab"
+    try:
+        args = build_parser().parse_args(argv)
+        command = f"xbarlab {args.command}"
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        _ignore_further_interrupts()
+        print(f"{command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _ignore_further_interrupts() -> None:
+    """From now on Ctrl-C is ignored (the process is ending with 130); a Ctrl-C that lands
+    while this is being arranged is absorbed too."""
+    while True:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:
+            continue
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command's handler; errors become one line and an exit status (see `main`)."""
     from xbarlab.bench import BenchError
     from xbarlab.benchfile import BenchFileError
+    from xbarlab.engine import one_line
     from xbarlab.params import ParameterError
     from xbarlab.registry import UnknownProtocolError
     from xbarlab.safety import LimitError, Terminated
     from xbarlab.store import RunNotFoundError, RunStateError, StoreOpenError
 
-    args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except (CommandError, UnknownProtocolError, ParameterError, BenchFileError, BenchError,
@@ -424,9 +468,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"xbarlab {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except Terminated:
         print(f"xbarlab {args.command}: terminated", file=sys.stderr)
         return EXIT_TERMINATED

@@ -11,6 +11,8 @@ commits at well over 10^4 points per second. The connection runs in autocommit m
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -119,12 +121,28 @@ def connect(db_path: Path, read_only: bool = False) -> sqlite3.Connection:
     if read_only and not db_path.exists():
         raise StoreOpenError(f"no run store at {db_path.parent} ({db_path.name} not found)")
     try:
+        if not read_only and str(db_path) != ":memory:" and not db_path.exists():
+            _create_store_file(db_path)
         return _open(db_path, read_only)
     except sqlite3.DatabaseError as error:
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
             raise
         raise StoreOpenError(f"store {db_path} cannot be opened as a run store ({error}); "
                              "it may be damaged: restore it from a copy") from error
+
+
+def _create_store_file(db_path: Path) -> None:
+    """A new store file, complete with its tables, put in place in one step (built under a
+    temporary name, then linked): a store file is never seen empty or half made, so an empty
+    one is always a damaged one. Another process creating the same store at once wins or
+    loses the link; both then open the same complete file."""
+    partial = db_path.with_name(f".{db_path.name}.{os.getpid()}.new")
+    try:
+        _open(partial, read_only=False).close()
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(partial, db_path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _open(db_path: Path, read_only: bool) -> sqlite3.Connection:
