@@ -23,7 +23,7 @@ import time
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.cells import parse_cells, selected_cells
 from xbarlab.protocols.parameters import (
     Cells,
     Compliance,
@@ -37,14 +37,21 @@ from xbarlab.protocols.parameters import (
 from xbarlab.protocols.plots import run_plot_path, save_curves
 
 from xbarlab.params import Param
-from xbarlab.registry import register_protocol
+from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "endurance {row},{col}"
 PLOTTED_CELLS = 4
 
 
-@register_protocol("endurance")
+def _planned(values, spec) -> None:
+    """Cross-check: cells x cycles x (two pulses and two reads) within the bound of a run."""
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * values["cycles"] * 4,
+                     f"{cells} cells x {values['cycles']} cycles x 4 operations")
+
+
+@register_protocol("endurance", checks=[_planned])
 def endurance(
     bench, run, progress, *,
     cells: Cells = "0,0",

@@ -47,7 +47,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.cells import parse_cells, selected_cells
 from xbarlab.protocols.parameters import Cells, Compliance, ReadScheme, VRead
 from xbarlab.protocols.plots import run_plot_path, save_curves
 from xbarlab.protocols.read_map import UNSELECTED_ROW_LEVEL
@@ -55,7 +55,7 @@ from xbarlab.protocols.recording import reading_points
 
 from xbarlab.bench import BenchError
 from xbarlab.params import Param
-from xbarlab.registry import refuse, register_protocol
+from xbarlab.registry import bound_operations, refuse, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "iv-sweep {row},{col}"
@@ -113,6 +113,11 @@ def extract(volts: np.ndarray, amps: np.ndarray, min_ratio: float) -> dict:
     }
 
 
+MAX_LEVELS_PER_CELL = 1_000_000
+"""Most staircase levels of one cell (all its cycles): its curve is kept in memory to extract
+the switching voltages."""
+
+
 def _step_fits(values, spec) -> None:
     """Cross-check: the step is no larger than the smaller sweep extreme."""
     largest = min(values["v_set_max"], -values["v_reset_max"])
@@ -121,7 +126,19 @@ def _step_fits(values, spec) -> None:
                "extreme)")
 
 
-@register_protocol("iv-sweep", checks=[_step_fits])
+def _planned(values, spec) -> None:
+    """Cross-check: cells x cycles x staircase points within the bound of one run."""
+    points = 2 * (values["v_set_max"] - values["v_reset_max"]) / values["step"] + 4
+    if values["cycles"] * points > MAX_LEVELS_PER_CELL:  # each cell's curve is held in memory
+        refuse(f"step = {values['step']!r} V and cycles = {values['cycles']}: "
+               f"{values['cycles'] * points:.4g} levels a cell; allowed at most "
+               f"{MAX_LEVELS_PER_CELL:.3g} (a larger step or fewer cycles)")
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * values["cycles"] * points,
+                     f"{cells} cells x {values['cycles']} cycles x {points:.4g} levels")
+
+
+@register_protocol("iv-sweep", checks=[_step_fits, _planned])
 def iv_sweep(
     bench, run, progress, *,
     cells: Cells = "0,0",
@@ -209,9 +226,9 @@ class BranchSweeper:
         return readings
 
     def _read(self, row: int, col: int, v: float, limit: float):
-        """One point as one bench read, stored as measured."""
+        """One point as one bench measurement (`sweep_point`), stored as measured."""
         with signals_held():
-            reading = self.bench.read(row, col, v, self.scheme, limit)
+            reading = self.bench.sweep_point(row, col, v, self.scheme, limit)
             self.run.record_points(reading_points([reading], _operation(v)))
         self.progress.advance()
         return reading

@@ -83,7 +83,7 @@ from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, hold, 
 from xbarlab.protocols.recording import recorded_batches
 
 from xbarlab.params import Param
-from xbarlab.registry import refuse, register_protocol
+from xbarlab.registry import bound_operations, refuse, register_protocol
 from xbarlab.safety import signals_held
 
 SCHEMES = ("ff", "cf")
@@ -172,7 +172,14 @@ StartVoltage = Annotated[float, Param("first pulse amplitude", unit="V", minimum
                                       maximum="limits.max_voltage")]
 
 
-@register_protocol("program-efficient", checks=[_rectangle_fits])
+def _planned(values, spec) -> None:
+    """Cross-check: cells x most pulses a cell (a pulse and a read each) within the bound."""
+    cells = (values["rows"] or spec.chip.rows) * (values["cols"] or spec.chip.cols)
+    bound_operations(cells * values["max_pulses"] * 2,
+                     f"{cells} cells x {values['max_pulses']} pulses x 2")
+
+
+@register_protocol("program-efficient", checks=[_rectangle_fits, _planned])
 def program_efficient(
     bench, run, progress, *,
     rows: Annotated[int, Param("rows of the rectangle", zero="to the last row", minimum=1,

@@ -61,13 +61,13 @@ import time
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.cells import load_mask, parse_cells
+from xbarlab.protocols.cells import load_mask, parse_cells, selected_cells
 from xbarlab.protocols.parameters import Cells, Compliance, Mask, ReadScheme, VRead
 from xbarlab.protocols.plots import run_plot_path, save_heatmap
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
 from xbarlab.params import Param
-from xbarlab.registry import refuse, register_protocol
+from xbarlab.registry import bound_operations, refuse, register_protocol
 
 UNSELECTED_ROW_LEVEL = {"v/2": 1 / 2, "v/3": 1 / 3}
 """Unselected-row level as a fraction of the read voltage (sensed column at 0 V)."""
@@ -118,7 +118,14 @@ def _reads_fit(values, spec) -> None:
                f"{SPREAD_READS} readings a cell when precision > 0)")
 
 
-@register_protocol("read-map", checks=[_reads_fit])
+def _planned(values, spec) -> None:
+    """Cross-check: cells x readings a cell within the bound of one run."""
+    reads = values["max_reads"] if values["precision"] else values["reads"]
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * reads, f"{cells} cells x {reads} readings")
+
+
+@register_protocol("read-map", checks=[_reads_fit, _planned])
 def read_map(
     bench, run, progress, *,
     v_read: VRead = 0.2,

@@ -109,7 +109,7 @@ from xbarlab.protocols.programming import (
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
 from xbarlab.params import Param
-from xbarlab.registry import register_protocol
+from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 __all__ = ["program_cell", "write_verify"]
@@ -120,7 +120,17 @@ of its guard band): a decision of up to 4 x reread_reads readings instead of a r
 [E]."""
 
 
-@register_protocol("write-verify")
+def _planned(values, spec) -> None:
+    """Cross-check: algorithms x cells x most pulses a cell x (a pulse and its readings)."""
+    algorithms = len(values["algorithm"].split(","))
+    cells = (values["rows"] or spec.chip.rows) * (values["cols"] or spec.chip.cols)
+    each = 1 + values["reads"]
+    bound_operations(algorithms * cells * values["max_pulses"] * each,
+                     f"{algorithms} algorithm(s) x {cells} cells x {values['max_pulses']} "
+                     f"pulses x {each} operations")
+
+
+@register_protocol("write-verify", checks=[_planned])
 def write_verify(
     bench, run, progress, *,
     algorithm: Annotated[str, Param("programming algorithm; several joined by ',' are compared "

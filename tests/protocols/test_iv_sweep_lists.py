@@ -86,7 +86,7 @@ def test_swept_currents_are_the_point_by_point_currents(tmp_path, bench_name, ce
                  bench.sweep_cell(row, col, b, "v/2", 1e-3 if b[0] > 0 else 2e-3)]
         assert set(bench.round_trips()) == {"sweep_cell"}
     with open_bench(embedded_without_read_noise(tmp_path, bench_name, "read")) as bench:
-        read = [bench.read(row, col, v, "v/2", 1e-3 if b[0] > 0 else 2e-3)
+        read = [bench.sweep_point(row, col, v, "v/2", 1e-3 if b[0] > 0 else 2e-3)
                 for b in CYCLE for v in b]
     swept_i = np.array([r.current for r in swept])
     read_i = np.array([r.current for r in read])

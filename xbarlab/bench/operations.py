@@ -276,8 +276,22 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         scheme: str = "float",
         current_limit: float | None = None,
     ) -> CellReading:
-        """Current through cell (row, col) with `v_read` across it; unselected lines per scheme."""
+        """Current through cell (row, col) with `v_read` across it; unselected lines per scheme.
+        `v_read` is within limits.max_read_voltage (a read never moves the cell)."""
         return self.read_repeated(row, col, v_read, scheme, 1, current_limit)[0]
+
+    def sweep_point(
+        self,
+        row: int,
+        col: int,
+        volts: float,
+        scheme: str = "v/2",
+        current_limit: float | None = None,
+    ) -> CellReading:
+        """One point of a staircase across cell (row, col), measured as a read is but meant to
+        switch the cell: `volts` within limits.max_voltage, not the read-voltage limit (for an
+        IV sweep on a bench that cannot run `sweep_cell`)."""
+        return self._readings(row, col, volts, scheme, 1, current_limit, "read")[0]
 
     def read_repeated(
         self,
@@ -293,11 +307,16 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         in as few round trips as its model allows (`measure_repeated`: a 2600B fills a reading
         buffer, other models run list sweeps of that level); on a board each is one
         measurement of the lines as they stand."""
+        self.guard.check_read_voltage(f"read voltage across cell ({row}, {col})", v_read)
+        return self._readings(row, col, v_read, scheme, count, current_limit, "read")
+
+    def _readings(self, row, col, v_read, scheme, count, current_limit, operation):
+        """`count` readings of cell (row, col) at `v_read` (its levels checked against
+        max_voltage by the routing), counted as `operation` in the round trips."""
         self._check_cell(row, col)
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(f"count = {count!r}: allowed 1 or more readings")
         limit = self._limit(current_limit)
-        self.guard.check_read_voltage(f"read voltage across cell ({row}, {col})", v_read)
         levels = bias_levels(scheme, row, col, v_read, self.rows, self.cols)
         before = self.io.total
         try:
@@ -312,7 +331,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
                         return [CellReading(row, col, v_read, math.nan, False, r.timestamp,
                                             fault) for r in readings]
         finally:
-            self._count("read", before)
+            self._count(operation, before)
         return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp)
                 for r in readings]
 

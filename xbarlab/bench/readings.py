@@ -8,6 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xbarlab.interfaces import PulseCapability
+
+ANY_PULSE = PulseCapability(min_width=0.0, max_width=math.inf, max_count=10**9,
+                            max_voltage=math.inf, max_current=math.inf)
+"""The pulse capability of an instrument whose driver states none: only the bench limits
+apply."""
+
 
 class BenchError(RuntimeError):
     """The bench cannot do what was asked (missing instrument, too few sources for a scheme)."""
