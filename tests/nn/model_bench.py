@@ -11,6 +11,7 @@ may look inside (``bench.array``); the library never does.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,16 +41,20 @@ class ModelBench:
         self.r_path, self.board, self.read_time = r_path, board, read_time
         self.current_limit = current_limit
         self.mvm_calls = self.reads = self.pulses = 0
+        self.physics_seconds = 0.0
+        """Time spent in the physics model (circuit solves and pulses)."""
 
     @property
     def can_mvm(self) -> bool:
         return self.board
 
     def _solve(self, v_rows: np.ndarray):
+        start = time.perf_counter()
         solution = self.array.solve(v_rows, np.zeros(self.cols), r_source=self.r_path,
                                     r_sense=self.r_path, noise_per_vector=True)
         vectors = len(v_rows) if np.ndim(v_rows) == 2 else 1
         self.array.advance_time(self.read_time * vectors)
+        self.physics_seconds += time.perf_counter() - start
         return solution
 
     def mvm(self, v_rows, current_limit=None) -> ModelMvm:
@@ -85,8 +90,11 @@ class ModelBench:
         v_col = np.full(self.cols, v_pulse / 2)
         v_row[row], v_col[col] = v_pulse, 0.0
         self.pulses += 1
-        return self.array.apply(v_row, v_col, width, r_source=self.r_path,
-                                r_sense=self.r_path).energy_total
+        start = time.perf_counter()
+        energy = self.array.apply(v_row, v_col, width, r_source=self.r_path,
+                                  r_sense=self.r_path).energy_total
+        self.physics_seconds += time.perf_counter() - start
+        return energy
 
     def one_pulse_programmer(self, v_pulse: float = 1.3, width: float = 1e-7):
         """A `xbarlab.nn.bench_chip.Programmer`: one SET (+) or RESET (-) pulse per cell."""

@@ -11,15 +11,17 @@ conductances); the training code never does.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 from model_bench import ModelBench
 
 from xbarlab.nn.bench_chip import BenchChip
-from xbarlab.nn.chip_loop import ChipLoopConfig, DefectAwareness, train_on_chip
+from xbarlab.nn.chip_loop import ChipLoopConfig, ChipTrainer, DefectAwareness, train_on_chip
 from xbarlab.nn.inference import BenchForward
 from xbarlab.nn.mapping import ON, ConductanceLevels, cell_targets
+from xbarlab.nn.network import QuantizedMLP
 from xbarlab.nn.placement import place_layers
 from xbarlab.nn.quantize import Quantizer
 from xbarlab.nn.training import TrainingConfig, train_software
@@ -35,9 +37,15 @@ LOOP = ChipLoopConfig(epochs=2, learning_rate=0.003)
 
 
 @pytest.fixture(scope="module")
-def net(digits):
-    return train_software(SIZES, Quantizer("binary"), digits.x_train, digits.y_train,
-                          TrainingConfig(epochs=10, learning_rate=0.01))
+def nets(digits):
+    return {name: train_software(SIZES, Quantizer(name), digits.x_train, digits.y_train,
+                                 TrainingConfig(epochs=10, learning_rate=0.01))
+            for name in ("binary", "ternary")}
+
+
+@pytest.fixture(scope="module")
+def net(nets):
+    return nets["binary"]
 
 
 def programmed_bench(net, rate: float, seed: int = 3, **device) -> ModelBench:
@@ -62,36 +70,43 @@ def defective(net):
     return bench, bench.array.snapshot()
 
 
-def test_chip_in_the_loop_wins_back_what_stuck_cells_cost_ex_situ(net, digits, defective):
-    bench, _ = defective
+@pytest.fixture(scope="module")
+def every_change(net, digits, defective):
+    """(ex-situ accuracy, result, accuracy after, pulses the bench saw) of chip-in-the-loop
+    training that reprograms every changed weight, on the defective bench."""
+    bench, snapshot = defective
+    bench.array.restore(snapshot)
+    chip = chip_on(bench)
+    x, y = digits.x_test[:TEST], digits.y_test[:TEST]
+    ex_situ = net.accuracy(x, y, chip.forward)
+    pulses_before = bench.pulses
+    result = train_on_chip(chip, net, digits.x_train[:TRAIN], digits.y_train[:TRAIN], LOOP)
+    return (ex_situ, result, result.net.accuracy(x, y, chip.forward),
+            bench.pulses - pulses_before)
+
+
+def test_chip_in_the_loop_wins_back_what_stuck_cells_cost_ex_situ(net, digits, every_change):
     x, y = digits.x_test[:TEST], digits.y_test[:TEST]
     software = net.accuracy(x, y)
     ex_situ_healthy = net.accuracy(x, y, chip_on(programmed_bench(net, 0.0)).forward)
-    chip = chip_on(bench)
-    ex_situ = net.accuracy(x, y, chip.forward)
+    ex_situ, result, recovered, pulsed = every_change
     assert ex_situ_healthy >= software - 0.05  # device spread and read noise only
     assert ex_situ <= ex_situ_healthy - 0.08  # stuck cells cost accuracy ex situ
-    result = train_on_chip(chip, net, digits.x_train[:TRAIN], digits.y_train[:TRAIN], LOOP)
-    recovered = result.net.accuracy(x, y, chip.forward)
     assert recovered >= ex_situ + 0.08 and recovered >= software - 0.04
-    assert result.pulses == result.writes == bench.pulses > 0 and result.energy > 0
+    assert result.pulses == result.writes == pulsed > 0 and result.energy > 0
 
 
-def test_thresholded_and_gated_updates_use_half_the_pulses_and_still_recover(net, digits,
-                                                                            defective):
+def test_thresholded_and_gated_updates_use_half_the_pulses_and_still_recover(
+        net, digits, defective, every_change):
     bench, snapshot = defective
-    x, y = digits.x_test[:TEST], digits.y_test[:TEST]
-    runs = []
-    for config in (LOOP, dataclasses.replace(LOOP, threshold=0.01, gate_fraction=0.5)):
-        bench.array.restore(snapshot)
-        chip = chip_on(bench)
-        ex_situ = net.accuracy(x, y, chip.forward)
-        result = train_on_chip(chip, net, digits.x_train[:TRAIN], digits.y_train[:TRAIN],
-                               config)
-        runs.append((result.pulses, result.net.accuracy(x, y, chip.forward)))
-    (every, _), (few, accuracy) = runs
-    assert few <= 0.5 * every
-    assert accuracy >= ex_situ + 0.08
+    ex_situ, every, *_ = every_change
+    bench.array.restore(snapshot)
+    chip = chip_on(bench)
+    result = train_on_chip(chip, net, digits.x_train[:TRAIN], digits.y_train[:TRAIN],
+                           dataclasses.replace(LOOP, threshold=0.01, gate_fraction=0.5))
+    assert result.pulses <= 0.5 * every.pulses
+    assert result.net.accuracy(digits.x_test[:TEST], digits.y_test[:TEST],
+                               chip.forward) >= ex_situ + 0.08
 
 
 def test_synapse_aware_training_never_pulses_a_stuck_cell_and_unaware_training_does(
@@ -159,10 +174,12 @@ class SoftwareChip:
         return len(writes)
 
 
-def test_an_ideal_chip_trains_exactly_like_the_software_model_of_the_chip(net, digits):
+@pytest.mark.parametrize("kind", ["binary", "ternary"])
+def test_an_ideal_chip_trains_exactly_like_the_software_model_of_the_chip(nets, digits, kind):
     """No defects, spread, noise or line resistance, and pulses that switch fully: measured
     products are x @ levels, so training on the chip follows the software model step by
     step (techniques.md §2.4: with 0 % defects, defect-aware training is ordinary training)."""
+    net = nets[kind]
     ideal = dict(d2d_sigma=0.0, read_noise=0.0, relax_poly=(0.0,), c2c_sigma=0.0)
     bench = programmed_bench(net, 0.0, **ideal)
     model = SoftwareChip([levels for levels, _ in net.quantized()])
@@ -178,6 +195,28 @@ def test_an_ideal_chip_trains_exactly_like_the_software_model_of_the_chip(net, d
         assert np.allclose(a, b, rtol=0, atol=1e-9)
     g = bench.array.conductance()
     assert np.array_equal(g > 50e-6, cell_targets(PLACEMENT, on_chip.programmed) == ON)
+
+
+def test_a_run_checkpointed_after_an_epoch_resumes_to_the_same_result(net, digits):
+    x, y = digits.x_train[:200], digits.y_train[:200]
+    config = dataclasses.replace(LOOP, epochs=2, gate_fraction=0.5, threshold=0.005)
+    straight_chip = SoftwareChip([levels for levels, _ in net.quantized()])
+    straight = train_on_chip(straight_chip, net, x, y, config)
+    chip = SoftwareChip([levels for levels, _ in net.quantized()])
+    first = ChipTrainer(chip, net, x, y, config)
+    first.run_epoch()
+    saved = json.loads(json.dumps(first.state()))  # as a run store would keep it
+    resumed = ChipTrainer(chip, net, x, y, config)
+    resumed.load_state(saved)
+    resumed.run_epoch()
+    result = resumed.result()
+    assert straight.writes > 0 and result.epochs == straight.epochs
+    for a, b in zip(result.net.weights + result.programmed,
+                    straight.net.weights + straight.programmed, strict=True):
+        assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="saved weights do not fit this network"):
+        ChipTrainer(chip, QuantizedMLP.initialised((64, 8, 10), Quantizer("binary"), 0), x,
+                    y).load_state(saved)
 
 
 def test_bad_settings_and_a_float_network_are_refused(net, digits):

@@ -22,12 +22,15 @@ summed |d loss / d pre| over the previous epoch (before the first epoch: over on
 pass of the training set, forward only).
 
 Everything here acts through the `Chip` interface, so a protocol runs it on a bench (a chip
-built on `xbarlab.nn.inference.BenchForward` and write-verify programming) and tests run it on
-the physics model.
+built on `xbarlab.nn.inference.BenchForward` and write-verify programming,
+`xbarlab.nn.bench_chip.BenchChip`) and tests run it on the physics model. `ChipTrainer` runs
+one epoch at a time and its `state` (JSON-able) resumes an interrupted run from its last
+completed epoch; `train_on_chip` runs them all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,6 +44,7 @@ from xbarlab.nn.placement import Placement
 from xbarlab.nn.training import batches
 from xbarlab.nn.updates import (
     NEURON_AWARE,
+    NORMAL,
     SYNAPSE_AWARE,
     CellWrites,
     column_groups,
@@ -125,6 +129,13 @@ class DefectAwareness:
             minus_codes.append(np.where(known, minus, HEALTHY).astype(np.int8))
         return cls(tuple(groups), tuple(plus_codes), tuple(minus_codes))
 
+    @classmethod
+    def unaware(cls, shapes: Sequence[tuple[int, int]]) -> DefectAwareness:
+        """No defect information: every neuron `NORMAL`, every cell taken as healthy."""
+        return cls(tuple(np.full(n, NORMAL, np.int8) for _, n in shapes),
+                   tuple(np.full(shape, HEALTHY, np.int8) for shape in shapes),
+                   tuple(np.full(shape, HEALTHY, np.int8) for shape in shapes))
+
     def bits(self) -> int:
         """Size of the defect information kept (`xbarlab.nn.updates.defect_map_bits`)."""
         return sum(defect_map_bits(g, len(p)) for g, p in zip(self.groups, self.plus_codes,
@@ -179,68 +190,137 @@ def _responsibility(chip: Chip, net: QuantizedMLP, levels: list[np.ndarray], x: 
     return total
 
 
+class ChipTrainer:
+    """Chip-in-the-loop training one epoch at a time (module docstring).
+
+    `net` is copied; it must already be programmed on `chip` as `programmed` (default: its own
+    levels). `state` / `load_state` carry everything the next epoch depends on (latent
+    weights, neuron corrections, levels on the chip, optimiser moments, the batch order's
+    random state, the gated neurons, the epoch records) as JSON-able data, so a run can be
+    checkpointed after each epoch and resumed on the same chip.
+    """
+
+    def __init__(self, chip: Chip, net: QuantizedMLP, x: np.ndarray, y: np.ndarray,
+                 config: ChipLoopConfig = ChipLoopConfig(),
+                 programmed: Sequence[np.ndarray] | None = None,
+                 awareness: DefectAwareness | None = None):
+        if not net.quantizer.quantized:
+            raise ValueError("chip-in-the-loop training needs a binary or ternary network; "
+                             f"got {net.quantizer.name!r}")
+        self.chip, self.x, self.y, self.config = chip, np.asarray(x), np.asarray(y), config
+        self.net = net.copy()
+        shapes = [w.shape for w in self.net.weights]
+        self.levels = [p[0] for p in self.net.quantized()] if programmed is None else [
+            np.array(p, float) for p in programmed]
+        if [p.shape for p in self.levels] != shapes:
+            raise ValueError(f"programmed levels of shapes {[p.shape for p in self.levels]} "
+                             f"do not fit the network's {shapes}")
+        self.awareness = awareness or DefectAwareness.unaware(shapes)
+        self._writable_plus = [c == HEALTHY for c in self.awareness.plus_codes]
+        self._writable_minus = [c == HEALTHY for c in self.awareness.minus_codes]
+        self._frozen = [~p & ~m for p, m in zip(self._writable_plus, self._writable_minus,
+                                                strict=True)]
+        self._neuron_aware = [(g == NEURON_AWARE).astype(float) for g in self.awareness.groups]
+        self.optimiser = Adam(self.net.weights + self.net.gains + self.net.offsets,
+                              config.learning_rate)
+        self.rng = np.random.default_rng(config.seed)
+        self.gated: list[np.ndarray] | None = None
+        self.records: list[EpochRecord] = []
+
+    def believed(self) -> list[np.ndarray]:
+        """The levels the chip is believed to hold (defects of synapse-aware neurons in)."""
+        return [effective_levels(lv, p, m) for lv, p, m in
+                zip(self.levels, self.awareness.plus_codes, self.awareness.minus_codes,
+                    strict=True)]
+
+    def _gate(self, score: list[np.ndarray]) -> list[np.ndarray]:
+        return [gated_columns(s, self.config.gate_fraction) for s in score]
+
+    def run_epoch(self) -> EpochRecord:
+        """One epoch over (x, y); its record is appended to `records` and returned."""
+        net, chip = self.net, self.chip
+        if self.gated is None:
+            self.gated = [np.ones(n, bool) for n in net.sizes[1:]]
+            if self.config.gate_fraction < 1.0:
+                self.gated = self._gate(_responsibility(chip, net, self.believed(), self.x,
+                                                        self.y, self.config.batch_size))
+        energy_before = chip.energy
+        score = [np.zeros(n) for n in net.sizes[1:]]
+        loss = correct = writes = pulses = 0
+        for batch in batches(len(self.x), self.config.batch_size, self.rng):
+            passes = net.forward(self.x[batch], chip.forward, self.believed())
+            grads = net.gradients(passes, self.y[batch])
+            loss += grads.loss * len(batch)
+            correct += int(np.sum(passes[-1].outputs.argmax(axis=1) == self.y[batch]))
+            for s, e in zip(score, grads.errors, strict=True):
+                s += e
+            self.optimiser.step(
+                [g * gate[None, :] * ~f for g, gate, f in
+                 zip(grads.weights, self.gated, self._frozen, strict=True)]
+                + [g * a for g, a in zip(grads.gains, self._neuron_aware, strict=True)]
+                + [g * a for g, a in zip(grads.offsets, self._neuron_aware, strict=True)])
+            for k in range(net.layers):
+                done, used = self._write_changes(k)
+                writes, pulses = writes + done, pulses + used
+        if self.config.gate_fraction < 1.0:
+            self.gated = self._gate(score)
+        record = EpochRecord(len(self.records), loss / len(self.x), correct / len(self.x),
+                             writes, pulses, chip.energy - energy_before)
+        self.records.append(record)
+        return record
+
+    def _write_changes(self, k: int) -> tuple[int, int]:
+        """Program layer k's significant level changes in its gated neurons; (writes, pulses)."""
+        w = self.net.weights[k]
+        w[...] = self.net.quantizer.keep_in_range(w)
+        new = significant_levels(self.net.quantizer, w, self.levels[k], self.config.threshold)
+        new = np.where(self.gated[k][None, :], new, self.levels[k])
+        plan = plan_writes(k, self.levels[k], new, self._writable_plus[k],
+                           self._writable_minus[k])
+        used = self.chip.apply(plan) if len(plan) else 0
+        self.levels[k] = new
+        return len(plan), used
+
+    def result(self) -> ChipLoopResult:
+        return ChipLoopResult(self.net.copy(), [lv.copy() for lv in self.levels],
+                              tuple(self.records))
+
+    def state(self) -> dict:
+        """Everything the next epoch depends on, as JSON-able data (class docstring)."""
+        net = self.net
+        return {
+            "weights": [w.tolist() for w in net.weights],
+            "gains": [g.tolist() for g in net.gains],
+            "offsets": [o.tolist() for o in net.offsets],
+            "levels": [lv.tolist() for lv in self.levels],
+            "optimiser": self.optimiser.state(),
+            "rng": self.rng.bit_generator.state,
+            "gated": None if self.gated is None else [g.tolist() for g in self.gated],
+            "records": [dataclasses.asdict(r) for r in self.records],
+        }
+
+    def load_state(self, state: dict) -> None:
+        """Continue from `state` (of a trainer of the same network shape and settings)."""
+        for name in ("weights", "gains", "offsets", "levels"):
+            target = self.levels if name == "levels" else getattr(self.net, name)
+            arrays = [np.asarray(a, float) for a in state[name]]
+            if [a.shape for a in arrays] != [t.shape for t in target]:
+                raise ValueError(f"saved {name} do not fit this network")
+            for t, a in zip(target, arrays, strict=True):
+                t[...] = a
+        self.optimiser.load_state(state["optimiser"])
+        self.rng.bit_generator.state = state["rng"]
+        self.gated = None if state["gated"] is None else [np.asarray(g, bool)
+                                                          for g in state["gated"]]
+        self.records = [EpochRecord(**r) for r in state["records"]]
+
+
 def train_on_chip(chip: Chip, net: QuantizedMLP, x: np.ndarray, y: np.ndarray,
                   config: ChipLoopConfig = ChipLoopConfig(),
                   programmed: Sequence[np.ndarray] | None = None,
                   awareness: DefectAwareness | None = None) -> ChipLoopResult:
-    """Train `net` (already programmed on `chip` as `programmed`, default its own levels)
-    with the chip in the loop on (x, y) (module docstring). `net` is not changed."""
-    if not net.quantizer.quantized:
-        raise ValueError("chip-in-the-loop training needs a binary or ternary network; "
-                         f"got {net.quantizer.name!r}")
-    net = net.copy()
-    levels = [p[0] for p in net.quantized()] if programmed is None else [
-        np.array(p, float) for p in programmed]
-    if [p.shape for p in levels] != [w.shape for w in net.weights]:
-        raise ValueError(f"programmed levels of shapes {[p.shape for p in levels]} do not fit "
-                         f"the network's {[w.shape for w in net.weights]}")
-    if awareness is None:
-        awareness = DefectAwareness(
-            tuple(np.zeros(n, np.int8) for n in net.sizes[1:]),
-            *(tuple(np.zeros(w.shape, np.int8) for w in net.weights) for _ in range(2)))
-    writable_plus = [c == HEALTHY for c in awareness.plus_codes]
-    writable_minus = [c == HEALTHY for c in awareness.minus_codes]
-    frozen = [~p & ~m for p, m in zip(writable_plus, writable_minus, strict=True)]
-    neuron_aware = [(g == NEURON_AWARE).astype(float) for g in awareness.groups]
-
-    def believed() -> list[np.ndarray]:
-        return [effective_levels(lv, p, m) for lv, p, m in
-                zip(levels, awareness.plus_codes, awareness.minus_codes, strict=True)]
-
-    rng = np.random.default_rng(config.seed)
-    optimiser = Adam(net.weights + net.gains + net.offsets, config.learning_rate)
-    gated = [np.ones(n, bool) for n in net.sizes[1:]]
-    if config.gate_fraction < 1.0:
-        score = _responsibility(chip, net, believed(), x, y, config.batch_size)
-        gated = [gated_columns(s, config.gate_fraction) for s in score]
-    records = []
-    for epoch in range(config.epochs):
-        energy_before = chip.energy
-        score = [np.zeros(n) for n in net.sizes[1:]]
-        loss = correct = writes = pulses = 0
-        for batch in batches(len(x), config.batch_size, rng):
-            passes = net.forward(x[batch], chip.forward, believed())
-            grads = net.gradients(passes, y[batch])
-            loss += grads.loss * len(batch)
-            correct += int(np.sum(passes[-1].outputs.argmax(axis=1) == y[batch]))
-            for s, e in zip(score, grads.errors, strict=True):
-                s += e
-            weight_grads = [g * gate[None, :] * ~f for g, gate, f in
-                            zip(grads.weights, gated, frozen, strict=True)]
-            optimiser.step(weight_grads + [g * a for g, a in zip(grads.gains, neuron_aware,
-                                                                 strict=True)]
-                           + [g * a for g, a in zip(grads.offsets, neuron_aware, strict=True)])
-            for k, w in enumerate(net.weights):
-                w[...] = net.quantizer.keep_in_range(w)
-                new = significant_levels(net.quantizer, w, levels[k], config.threshold)
-                new = np.where(gated[k][None, :], new, levels[k])
-                plan = plan_writes(k, levels[k], new, writable_plus[k], writable_minus[k])
-                if len(plan):
-                    writes += len(plan)
-                    pulses += chip.apply(plan)
-                levels[k] = new
-        if config.gate_fraction < 1.0:
-            gated = [gated_columns(s, config.gate_fraction) for s in score]
-        records.append(EpochRecord(epoch, loss / len(x), correct / len(x), writes, pulses,
-                                   chip.energy - energy_before))
-    return ChipLoopResult(net, levels, tuple(records))
+    """`config.epochs` epochs of `ChipTrainer` (same arguments); `net` is not changed."""
+    trainer = ChipTrainer(chip, net, x, y, config, programmed, awareness)
+    for _ in range(config.epochs):
+        trainer.run_epoch()
+    return trainer.result()

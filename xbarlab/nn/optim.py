@@ -38,3 +38,17 @@ class Adam:
             v += (1.0 - self.beta2) * g * g
             p -= self.learning_rate * (m / correction1) / (np.sqrt(v / correction2)
                                                            + self.epsilon)
+
+    def state(self) -> dict:
+        """Moments and step count as plain lists (JSON), for `load_state`."""
+        return {"m": [m.tolist() for m in self._m], "v": [v.tolist() for v in self._v],
+                "t": self._t}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from a `state` of an optimiser over parameters of the same shapes."""
+        for name in ("m", "v"):
+            arrays = [np.asarray(a, float) for a in state[name]]
+            if [a.shape for a in arrays] != [p.shape for p in self.parameters]:
+                raise ValueError(f"optimiser state {name!r} does not fit the parameters")
+            setattr(self, f"_{name}", arrays)
+        self._t = int(state["t"])
