@@ -1,8 +1,10 @@
 """Chip-in-the-loop training on the physics model: recovery, pulse savings, defect awareness.
 
-The chip is `xbarlab.nn.bench_chip.BenchChip` over `model_bench.ModelBench` (a board made of
-a `CrossbarArray` with ideal lines, so that a test takes a second or two; parasitics and the
-full data are in benchmarks/bench_nn_chip_model.py). The network is put on the array by
+The chip is `xbarlab.nn.bench_chip.BenchChip` over `model_bench.ModelBench`: a
+`CrossbarArray` with ideal lines read cell by cell (the switch-matrix path of
+`BenchForward`: each tile read once, programmed cells re-read), so that a test takes a second
+or two; board matrix-vector products, parasitics and the full data are in
+benchmarks/bench_nn_chip_model.py. The network is put on the array by
 setting the states directly (programming by pulses is tested in test_inference.py); every
 update afterwards is a real pulse. Tests look inside the array for the truth (defect map,
 conductances); the training code never does.
@@ -56,7 +58,7 @@ def programmed_bench(net, rate: float, seed: int = 3, **device) -> ModelBench:
                                  p_stuck_off=rate * (1 - share_on), **device)
     array = CrossbarArray(*SHAPE, params, seed=seed, r_wire_row=0.0, r_wire_col=0.0)
     array.set_state(cell_targets(PLACEMENT, [q[0] for q in net.quantized()]) == ON)
-    return ModelBench(array)
+    return ModelBench(array, board=False)
 
 
 def chip_on(bench: ModelBench) -> BenchChip:
