@@ -57,7 +57,9 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     expected_identity = "a Keithley 2450 SourceMeter (*IDN? with 'MODEL 2450')"
     limits = LIMITS
 
-    current_range = Setting(get=":SENS:CURR:RANG?", doc="Current measurement range in amperes.")
+    current_range = Setting(
+        unit="A", get=":SENS:CURR:RANG?", doc="Current measurement range in amperes."
+    )
     current_autorange = Setting(
         get=":SENS:CURR:RANG:AUTO?",
         set=":SENS:CURR:RANG:AUTO {value}",
@@ -65,13 +67,13 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         replies={"1": True, "0": False},
         doc="Whether the current measurement range follows the reading.",
     )
-    current_nplc = Setting(
+    current_nplc = Setting(unit="PLC",
         get=":SENS:CURR:NPLC?", doc="Integration time of current measurements, power-line cycles."
     )
-    current_limit = Setting(
+    current_limit = Setting(unit="A",
         get=":SOUR:VOLT:ILIM?", doc="Current limit in amperes, used while sourcing voltage."
     )
-    voltage_limit = Setting(
+    voltage_limit = Setting(unit="V",
         get=":SOUR:CURR:VLIM?", doc="Voltage limit in volts, used while sourcing current."
     )
 

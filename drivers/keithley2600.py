@@ -91,13 +91,15 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
 
     max_sweep_points = MAX_SWEEP_POINTS
 
-    nplc = Setting(
+    nplc = Setting(unit="PLC",
         get="print({ch}.measure.nplc)",
         set="{ch}.measure.nplc = {value}",
         validator=InRange(0.001, 25.0, "PLC"),
         doc="Integration time of every measurement, in power-line cycles (0.001 to 25).",
     )
-    current_range = Setting(get="print({ch}.measure.rangei)", doc="Current measure range, A.")
+    current_range = Setting(
+        unit="A", get="print({ch}.measure.rangei)", doc="Current measure range, A."
+    )
     current_autorange = Setting(
         get="print({ch}.measure.autorangei)",
         set="{ch}.measure.autorangei = {ch}.{value}",
@@ -105,8 +107,12 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         parse=_tsp_bool,
         doc="Whether the current measurement range follows the reading.",
     )
-    current_limit = Setting(get="print({ch}.source.limiti)", doc="Current limit, A (V source).")
-    voltage_limit = Setting(get="print({ch}.source.limitv)", doc="Voltage limit, V (I source).")
+    current_limit = Setting(
+        unit="A", get="print({ch}.source.limiti)", doc="Current limit, A (V source)."
+    )
+    voltage_limit = Setting(
+        unit="V", get="print({ch}.source.limitv)", doc="Voltage limit, V (I source)."
+    )
 
     def __init__(self, instrument: Keithley2600, name: str, model: Model2600):
         super().__init__(instrument, {"ch": name})

@@ -219,6 +219,16 @@ class SmuChannel:
             self._forget()
             raise
 
+    def _snapshot_state(self) -> dict[str, Any]:
+        """Output state, source function and level, for the run's instrument snapshots."""
+        function = self._read_source_function()
+        return {
+            "output": {"value": self.output_enabled(), "unit": ""},
+            "source_function": {"value": function, "unit": ""},
+            "source_level": {"value": self._read_level(function),
+                             "unit": "V" if function == VOLT else "A"},
+        }
+
     def source_function(self) -> str:
         """"VOLT" or "CURR", as the instrument reports it."""
         return self._read_source_function()
