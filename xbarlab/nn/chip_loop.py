@@ -41,7 +41,7 @@ from xbarlab.nn.defects import HEALTHY, defect_codes, effective_levels, tile_cod
 from xbarlab.nn.network import QuantizedMLP
 from xbarlab.nn.optim import Adam
 from xbarlab.nn.placement import Placement
-from xbarlab.nn.training import batches
+from xbarlab.nn.training import TrainingConfig, batches
 from xbarlab.nn.updates import (
     NEURON_AWARE,
     NORMAL,
@@ -75,25 +75,20 @@ class Chip(Protocol):
 
 
 @dataclass(frozen=True)
-class ChipLoopConfig:
-    """Hyper-parameters of chip-in-the-loop training (module docstring)."""
+class ChipLoopConfig(TrainingConfig):
+    """Hyper-parameters of chip-in-the-loop training (module docstring): those of software
+    training, fewer epochs at a smaller step (it starts from a trained net), and when to
+    write."""
 
     epochs: int = 5
-    batch_size: int = 32
     learning_rate: float = 0.001
     threshold: float = 0.0
     """Latent-weight margin a new level needs before its cells are written (0: every change)."""
     gate_fraction: float = 1.0
     """Fraction of each layer's neurons retrained each epoch (1: all)."""
-    seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} = {value!r}: allowed an integer >= 1")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate = {self.learning_rate!r}: allowed > 0")
+        super().__post_init__()
         if not self.threshold >= 0:
             raise ValueError(f"threshold = {self.threshold!r}: allowed >= 0")
         if not 0.0 < self.gate_fraction <= 1.0:
