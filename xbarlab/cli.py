@@ -4,6 +4,7 @@
     xbarlab run PROTOCOL [--bench FILE] [--set key=value ...] [--dry-run] [--json] [--store DIR]
     xbarlab run PROTOCOL --help          (its parameters: unit, range, default)
     xbarlab protocols [--json]
+    xbarlab campaign FILE.toml [--scheduler tcp://HOST:PORT] [--workers N] [--resume RUN]
     xbarlab runs | show RUN | export RUN --format hdf5|csv | plot RUN     [--store DIR]
     xbarlab demo
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -151,6 +153,24 @@ def _protocol_help(args: argparse.Namespace) -> int:
     print("parameters (--set NAME=VALUE):")
     print("\n".join(help_lines(protocol.parameters)))
     return 0
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    """Run a campaign file's tasks on Dask (`xbarlab.campaign.run_campaign`)."""
+    from xbarlab.campaign import load_campaign, run_campaign
+
+    campaign = load_campaign(args.file)
+    result = run_campaign(campaign, args.store, scheduler=args.scheduler, workers=args.workers,
+                          resume=args.resume, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(json_ready(result.summary())))
+    else:
+        print(f"campaign run {result.run_id} {result.status}: {result.completed} of "
+              f"{result.tasks} tasks completed, {result.failed} failed, {result.skipped} done "
+              f"before, {result.seconds:.1f} s")
+        for path in result.files:
+            print(f"  {path}")
+    return EXIT_FAILED if result.failed else 0
 
 
 def _protocols(args: argparse.Namespace) -> int:
@@ -356,6 +376,22 @@ def build_parser() -> argparse.ArgumentParser:
     store_option(run)
     run.set_defaults(handler=_run, parser=run)
 
+    campaign = commands.add_parser(
+        "campaign", help="run a campaign file's protocol runs on Dask (seeds, grids, benches)")
+    campaign.add_argument("file", help="campaign file (TOML)")
+    campaign.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                          help="an existing Dask scheduler (tcp://host:port); default: a local "
+                               "cluster of single-threaded worker processes")
+    campaign.add_argument("--workers", type=int, default=None,
+                          help="workers of the local cluster (default: one per core)")
+    campaign.add_argument("--resume", type=int, default=None, metavar="RUN",
+                          help="continue campaign run RUN: its completed tasks are skipped")
+    campaign.add_argument("--json", action="store_true",
+                          help="print the summary as one JSON object on the last line")
+    campaign.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    store_option(campaign)
+    campaign.set_defaults(handler=_campaign)
+
     protocols = commands.add_parser("protocols", help="the protocols and their parameters")
     protocols.add_argument("--json", action="store_true",
                            help="every protocol's parameters (type, unit, range, default, help)")
@@ -405,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     traceback); Ctrl-C 130 and SIGTERM 143, the instruments made safe first."""
     from xbarlab.bench import BenchError
     from xbarlab.benchfile import BenchFileError
+    from xbarlab.campaign.spec import CampaignFileError
     from xbarlab.params import ParameterError
     from xbarlab.registry import UnknownProtocolError
     from xbarlab.safety import LimitError, Terminated
@@ -414,11 +451,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (CommandError, UnknownProtocolError, ParameterError, BenchFileError, BenchError,
-            LimitError, RunNotFoundError, RunStateError, FileExistsError) as error:
+            LimitError, RunNotFoundError, RunStateError, FileExistsError,
+            CampaignFileError) as error:
         print(f"xbarlab {args.command}: {one_line(error)}", file=sys.stderr)
         if args.debug:
             traceback.print_exc()
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader (| head) stopped reading: nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"xbarlab {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -26,6 +26,7 @@ from xbarlab.store.records import (
     RunInfo,
     Snapshot,
 )
+from xbarlab.store.transfer import RunRecord, export_run
 from xbarlab.store.validate import (
     check_bool,
     check_checkpoint_key,
@@ -402,6 +403,10 @@ class Run:
             "SELECT seq, phase, t, instruments_json FROM snapshots WHERE run_id = ?"
             " ORDER BY seq", (self._run_id,))
         return [Snapshot(seq, phase, t, json.loads(text)) for seq, phase, t, text in rows]
+
+    def record(self) -> RunRecord:
+        """Every row of this run, to write into another store (`RunStore.import_run`)."""
+        return export_run(self._connection, self._run_id)
 
     def events(self) -> list[RunEvent]:
         """The run's history: started, resumed, completed, aborted, failed, in order."""
