@@ -5,7 +5,7 @@
     xbarlab run PROTOCOL --help          (its parameters: unit, range, default)
     xbarlab protocols [--json]
     xbarlab campaign FILE.toml [--scheduler tcp://HOST:PORT] [--workers N] [--resume RUN]
-    xbarlab runs | show RUN | export RUN --format hdf5|csv | plot RUN     [--store DIR]
+    xbarlab runs | show RUN | export RUN --format hdf5|csv | plot RUN | report RUN  [--store DIR]
     xbarlab demo
 
 Every run goes through `xbarlab.run_protocol`, the same engine scripts and notebooks use; this
@@ -290,6 +290,16 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """One self-contained HTML file of a run (`xbarlab.report`)."""
+    from xbarlab.report import write_report
+    from xbarlab.store import RunStore
+
+    with RunStore(args.store) as store:
+        print(write_report(store, args.run, args.out))
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     """PNG of a run: each map (latest of its name) as a heat map, and every point over time."""
     import matplotlib
@@ -414,6 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true")
     store_option(export)
     export.set_defaults(handler=_export)
+
+    report = commands.add_parser(
+        "report", help="one self-contained HTML file of a run: metadata, parameters, metrics, "
+                       "figures, instrument snapshots")
+    report.add_argument("run", type=int)
+    report.add_argument("--out", "-o", default=None,
+                        help="HTML path (default report-<id>.html next to the store)")
+    store_option(report)
+    report.set_defaults(handler=_report)
 
     plot = commands.add_parser("plot", help="PNG of a run's maps and points")
     plot.add_argument("run", type=int)

@@ -100,8 +100,8 @@ def numeric_metrics(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
     return chosen
 
 
-def plot_metric(rows: Sequence[Mapping[str, Any]], metric: str, axis: str,
-                axes: Sequence[str], path: Path) -> Path:
+def metric_figure(rows: Sequence[Mapping[str, Any]], metric: str, axis: str,
+                  axes: Sequence[str]) -> Any:
     """`metric` against the values of `axis`: the mean over seeds with a bar of one standard
     deviation, one line per combination of the other swept values."""
     from matplotlib.figure import Figure
@@ -134,9 +134,7 @@ def plot_metric(rows: Sequence[Mapping[str, Any]], metric: str, axis: str,
     plot.grid(True, alpha=0.3)
     if len(groups) > 1 or not others:
         plot.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
+    return figure
 
 
 def _order(value: Any) -> tuple:

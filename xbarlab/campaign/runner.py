@@ -30,8 +30,8 @@ from typing import Any
 from xbarlab.campaign.results import (
     MOST_PLOTTED_METRICS,
     flat_metrics,
+    metric_figure,
     numeric_metrics,
-    plot_metric,
     result_columns,
     write_csv,
     write_hdf5,
@@ -39,12 +39,15 @@ from xbarlab.campaign.results import (
 from xbarlab.campaign.spec import Campaign, Task
 from xbarlab.campaign.task import run_task
 from xbarlab.engine import bench_difference, json_ready
+from xbarlab.figures import save
 from xbarlab.params import ParameterError
 from xbarlab.safety import signals_held
 
 CAMPAIGN_PROTOCOL = "campaign"
 TASK_CHECKPOINT = "campaign.task"
 """The checkpoint of a task's run that names its task (written with the run, atomically)."""
+AXES_CHECKPOINT = "campaign.axes"
+"""The checkpoint of a task's run that holds its value of each swept axis."""
 
 
 @dataclass
@@ -89,7 +92,8 @@ def run_campaign(campaign: Campaign, store: Any = None, *, scheduler: str | None
             run = runs.start_run(CAMPAIGN_PROTOCOL, {"name": campaign.name,
                                                       "file": campaign.text,
                                                       "origin": campaign.origin,
-                                                      "tasks": len(campaign.tasks)})
+                                                      "tasks": len(campaign.tasks),
+                                                      "axes": list(campaign.axes)})
         with run:
             return _run(campaign, runs, run, scheduler, workers, progress)
     finally:
@@ -121,7 +125,8 @@ def _run(campaign: Campaign, runs, run, scheduler, workers, progress) -> Campaig
 
     def keep(task: Task, record) -> None:
         with signals_held():
-            runs.import_run(record, parent=run.run_id, checkpoints={TASK_CHECKPOINT: task.key})
+            runs.import_run(record, parent=run.run_id,
+                            checkpoints={TASK_CHECKPOINT: task.key, AXES_CHECKPOINT: task.axes})
         counts["completed" if record.status == "completed" else "failed"] += 1
         shown.advance()
         shown.describe(f"campaign {campaign.name}: {counts['completed']} completed, "
@@ -244,22 +249,8 @@ def write_results(campaign: Campaign, runs, run) -> list[str]:
     """The results table and plots of the campaign run `run`, next to the store (none for a
     store in memory); the paths written."""
     directory = runs.data_dir
-    if directory is None:
-        return []
-    latest: dict[str, Any] = {}
-    for child in runs.children(run.run_id):
-        child_run = runs.open_run(child.run_id)
-        key = child_run.checkpoints().get(TASK_CHECKPOINT)
-        if key is not None and (key not in latest or latest[key][0].status != "completed"):
-            latest[key] = (child, child_run)
-    rows = []
-    for task in campaign.tasks:
-        if task.key in latest:
-            child, child_run = latest[task.key]
-            metrics = child_run.checkpoints().get("metrics") or {}
-            rows.append({"task": task.key, "run_id": child.run_id, "status": child.status,
-                         **task.axes, **flat_metrics(metrics)})
-    if not rows:
+    rows = campaign_rows(runs, run.run_id)
+    if directory is None or not rows:
         return []
     prefix = directory / f"campaign-{run.run_id}"
     columns = result_columns(rows, campaign.axes)
@@ -267,14 +258,34 @@ def write_results(campaign: Campaign, runs, run) -> list[str]:
              write_hdf5(rows, columns, Path(f"{prefix}-results.h5"),
                         {"campaign": campaign.name, "run_id": run.run_id,
                          "file": campaign.text})]
-    metrics = list(campaign.metrics) or numeric_metrics(rows, columns, campaign.axes)[
-        :MOST_PLOTTED_METRICS]
-    for metric in metrics:
-        for axis in _plotted_axes(campaign.axes):
-            name = metric.replace("/", ".")
-            paths.append(plot_metric(rows, metric, axis, campaign.axes,
-                                     Path(f"{prefix}-{name}-vs-{axis}.png")))
+    for metric, axis, figure in campaign_figures(rows, campaign.axes, campaign.metrics):
+        paths.append(save(figure, Path(f"{prefix}-{metric.replace('/', '.')}-vs-{axis}.png")))
     return [str(path) for path in paths]
+
+
+def campaign_rows(runs, campaign_run: int) -> list[dict[str, Any]]:
+    """One row per task of `campaign_run`, from the store alone: its key, run id, status,
+    swept values and single-valued metrics (the latest run of each task; a completed run
+    wins over a failed one), in the order the tasks were stored."""
+    latest: dict[str, Any] = {}
+    for child in runs.children(campaign_run):
+        checkpoints = runs.open_run(child.run_id).checkpoints()
+        key = checkpoints.get(TASK_CHECKPOINT)
+        if key is not None and (key not in latest or latest[key][0].status != "completed"):
+            latest[key] = (child, checkpoints)
+    return [{"task": key, "run_id": child.run_id, "status": child.status,
+             **checkpoints.get(AXES_CHECKPOINT, {}),
+             **flat_metrics(checkpoints.get("metrics") or {})}
+            for key, (child, checkpoints) in latest.items()]
+
+
+def campaign_figures(rows, axes, metrics=()):
+    """(metric, axis, figure) for each plotted metric (`metrics`, or the first numeric ones
+    that vary) against each swept value."""
+    columns = result_columns(rows, axes)
+    chosen = list(metrics) or numeric_metrics(rows, columns, axes)[:MOST_PLOTTED_METRICS]
+    return [(metric, axis, metric_figure(rows, metric, axis, axes))
+            for metric in chosen for axis in _plotted_axes(axes)]
 
 
 def _plotted_axes(axes: Iterable[str]) -> list[str]:
