@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 from xbarlab.bench import open_bench
-from xbarlab.bench.protocols import get_protocol, parse_settings
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 BOARD_DEFAULTS = {"width": 1e-7}
@@ -74,7 +74,7 @@ def main() -> None:
         bench_path = args.bench or str(small_board(Path(scratch), args.size, args.seed))
         with open_bench(bench_path) as bench:
             params = {**BOARD_DEFAULTS, "rows": bench.rows, "cols": bench.cols}
-            params.update(parse_settings(protocol, args.set))
+            params.update(protocol.parse_settings(args.set))
             with RunStore(args.store or Path(scratch) / "store") as store:
                 run = store.start_run("program-efficient", params, bench.spec.text,
                                       shape=(bench.rows, bench.cols))

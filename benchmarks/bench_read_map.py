@@ -28,9 +28,9 @@ import numpy as np
 import pyvisa
 
 from xbarlab.bench import open_bench
-from xbarlab.bench.protocols import get_protocol
 from xbarlab.benchfile import load_bench
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 

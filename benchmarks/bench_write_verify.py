@@ -27,8 +27,8 @@ import pyvisa
 from xbarlab.protocols.programming import hold
 
 from xbarlab.bench import open_bench
-from xbarlab.bench.protocols import get_protocol
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 

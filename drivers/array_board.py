@@ -235,6 +235,21 @@ class ArrayBoard(Instrument):
             raise UnexpectedReplyError(self.describe(), "IDLE?", idle, "FLOAT or GND")
         return LineState.FLOAT if idle == "FLOAT" else LineState.GROUND
 
+    def _snapshot_state(self) -> dict[str, Any]:
+        """Limits, range, idle mode and every line's level, for the run's snapshots."""
+        rows, columns = self.line_levels()
+
+        def level(value: LineLevel) -> str | float:
+            return value.name.lower() if isinstance(value, LineState) else value
+
+        return {
+            "current_limit": {"value": self.read_current_limit(), "unit": "A"},
+            "current_range": {"value": self.current_range(), "unit": "A"},
+            "idle_mode": {"value": self.idle_mode().name.lower(), "unit": ""},
+            "row_levels": {"value": [level(v) for v in rows], "unit": "V"},
+            "column_levels": {"value": [level(v) for v in columns], "unit": "V"},
+        }
+
     def float_all(self) -> None:
         self._set("FLOAT ALL")
 

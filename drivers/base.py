@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from .errors import InstrumentError, SessionBusyError, WrongInstrumentError
+from .properties import settings_snapshot
 
-_sessions: dict[tuple[int, str], Instrument] = {}
+_sessions: weakref.WeakValueDictionary[tuple[int, str], Instrument] = weakref.WeakValueDictionary()
 """Open drivers by (VISA library, address): one session per instrument. Separate virtual benches
-have separate libraries, so their equal addresses are different instruments."""
+have separate libraries, so their equal addresses are different instruments. Weak, as QCoDeS
+keeps its instruments: a driver dropped without `disconnect` frees its address when it is
+collected."""
 _sessions_lock = threading.Lock()
 
 
@@ -202,6 +206,21 @@ class Instrument:
     def describe(self) -> str:
         """`<driver> at <address>` for messages."""
         return f"{type(self).__name__} at {self.address}"
+
+    # -- snapshot ------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The instrument's settings as it reports them now, with units: every readable
+        `Setting` of the driver and, for a multi-channel instrument, of each channel
+        (``{"channels": {name: {...}}}``), each with the state its `_snapshot_state` adds
+        (source function, level and output; relays closed; line levels). Queries only."""
+        with self._lock:
+            shot: dict[str, Any] = settings_snapshot(self)
+            channels = getattr(self, "channels", None)
+            if channels:
+                shot["channels"] = {str(name): settings_snapshot(channel)
+                                    for name, channel in channels.items()}
+        return shot
 
     # -- life cycle ------------------------------------------------------------------------------
 

@@ -73,13 +73,13 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     identity_pattern = re.compile(r"MODEL\s+(" + "|".join(MODELS) + r")\b")
     expected_identity = "a Keithley 2400-series SourceMeter (MODEL " + "/".join(MODELS) + ")"
 
-    nplc = Setting(
+    nplc = Setting(unit="PLC",
         get=":SENS:CURR:NPLC?",
         set=":SENS:CURR:NPLC {value}",
         validator=InRange(0.01, 10.0, "PLC"),
         doc="Integration time of every measurement, in power-line cycles (0.01 to 10).",
     )
-    current_range = Setting(
+    current_range = Setting(unit="A",
         get=":SENS:CURR:RANG?",
         doc="Current measurement range in amperes (the range that covers the set value).",
     )
@@ -90,11 +90,11 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         parse=parse_bool,
         doc="Whether the current measurement range follows the reading.",
     )
-    current_limit = Setting(
+    current_limit = Setting(unit="A",
         get=":SENS:CURR:PROT?",
         doc="Current compliance in amperes, used while sourcing voltage.",
     )
-    voltage_limit = Setting(
+    voltage_limit = Setting(unit="V",
         get=":SENS:VOLT:PROT?",
         doc="Voltage compliance in volts, used while sourcing current.",
     )

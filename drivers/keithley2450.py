@@ -70,7 +70,9 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     ranges = Ranges(lowest_voltage=0.02, lowest_source_current=1e-8, max_source_delay=1e4)
     timer = TIMER
 
-    current_range = Setting(get=":SENS:CURR:RANG?", doc="Current measurement range in amperes.")
+    current_range = Setting(
+        unit="A", get=":SENS:CURR:RANG?", doc="Current measurement range in amperes."
+    )
     current_autorange = Setting(
         get=":SENS:CURR:RANG:AUTO?",
         set=":SENS:CURR:RANG:AUTO {value}",
@@ -78,13 +80,13 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         parse=parse_bool,
         doc="Whether the current measurement range follows the reading.",
     )
-    current_nplc = Setting(
+    current_nplc = Setting(unit="PLC",
         get=":SENS:CURR:NPLC?", doc="Integration time of current measurements, power-line cycles."
     )
-    current_limit = Setting(
+    current_limit = Setting(unit="A",
         get=":SOUR:VOLT:ILIM?", doc="Current limit in amperes, used while sourcing voltage."
     )
-    voltage_limit = Setting(
+    voltage_limit = Setting(unit="V",
         get=":SOUR:CURR:VLIM?", doc="Voltage limit in volts, used while sourcing current."
     )
 

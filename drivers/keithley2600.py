@@ -122,13 +122,15 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
     autozero_modes = {"off": "AUTOZERO_OFF", "once": "AUTOZERO_ONCE", "auto": "AUTOZERO_AUTO"}
     filter_types = {"repeat": "FILTER_REPEAT_AVG", "moving": "FILTER_MOVING_AVG"}
 
-    nplc = Setting(
+    nplc = Setting(unit="PLC",
         get="print({ch}.measure.nplc)",
         set="{ch}.measure.nplc = {value}",
         validator=InRange(0.001, 25.0, "PLC"),
         doc="Integration time of every measurement, in power-line cycles (0.001 to 25).",
     )
-    current_range = Setting(get="print({ch}.measure.rangei)", doc="Current measure range, A.")
+    current_range = Setting(
+        unit="A", get="print({ch}.measure.rangei)", doc="Current measure range, A."
+    )
     current_autorange = Setting(
         get="print({ch}.measure.autorangei)",
         set="{ch}.measure.autorangei = {ch}.{value}",
@@ -136,8 +138,12 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         parse=parse_bool,
         doc="Whether the current measurement range follows the reading.",
     )
-    current_limit = Setting(get="print({ch}.source.limiti)", doc="Current limit, A (V source).")
-    voltage_limit = Setting(get="print({ch}.source.limitv)", doc="Voltage limit, V (I source).")
+    current_limit = Setting(
+        unit="A", get="print({ch}.source.limiti)", doc="Current limit, A (V source)."
+    )
+    voltage_limit = Setting(
+        unit="V", get="print({ch}.source.limitv)", doc="Voltage limit, V (I source)."
+    )
 
     def __init__(self, instrument: Keithley2600, name: str, model: Model2600):
         super().__init__(instrument, {"ch": name})

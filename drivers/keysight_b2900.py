@@ -85,13 +85,13 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
     output_header = ":OUTP{ch}"
     timer = TIMER
     output_off_modes = {"normal": "NORM", "zero": "ZERO", "high_z": "HIZ"}
-    nplc = Setting(
+    nplc = Setting(unit="PLC",
         get=":SENS{ch}:CURR:NPLC?",
         set=":SENS{ch}:CURR:NPLC {value}",
         validator=InRange(4.8e-4, 100.0, "PLC"),
         doc="Integration time in power-line cycles (4.8e-4 to 100, valid at 50 and 60 Hz).",
     )
-    current_range = Setting(get=":SENS{ch}:CURR:RANG?", doc="Current measure range, A.")
+    current_range = Setting(unit="A", get=":SENS{ch}:CURR:RANG?", doc="Current measure range, A.")
     current_autorange = Setting(
         get=":SENS{ch}:CURR:RANG:AUTO?",
         set=":SENS{ch}:CURR:RANG:AUTO {value}",
@@ -99,8 +99,12 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         parse=parse_bool,
         doc="Whether the current measurement range follows the reading.",
     )
-    current_limit = Setting(get=":SENS{ch}:CURR:PROT?", doc="Current limit, A (V source).")
-    voltage_limit = Setting(get=":SENS{ch}:VOLT:PROT?", doc="Voltage limit, V (I source).")
+    current_limit = Setting(
+        unit="A", get=":SENS{ch}:CURR:PROT?", doc="Current limit, A (V source)."
+    )
+    voltage_limit = Setting(
+        unit="V", get=":SENS{ch}:VOLT:PROT?", doc="Voltage limit, V (I source)."
+    )
 
     def __init__(self, instrument: KeysightB2900, number: int, model: ModelB2900):
         super().__init__(instrument, {"ch": str(number)})

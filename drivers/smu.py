@@ -256,6 +256,22 @@ class SmuChannel(SmuSettings):
         """`reading` with this model's overflow value."""
         return reading(voltage, current, compliance, self.overflow_value)
 
+    def _snapshot_state(self) -> dict[str, Any]:
+        """Output state, source function and level, for the run's instrument snapshots, and
+        the output-off mode and terminals this driver set (the bench file's settings)."""
+        function = self._read_source_function()
+        state = {
+            "output": {"value": self.output_enabled(), "unit": ""},
+            "source_function": {"value": function, "unit": ""},
+            "source_level": {"value": self._read_level(function),
+                             "unit": "V" if function == VOLT else "A"},
+        }
+        for name, value in (("output_off_mode", self.off_mode),
+                            ("terminals", self.terminal_side)):
+            if value is not None:
+                state[name] = {"value": value, "unit": ""}
+        return state
+
     def source_function(self) -> str:
         """"VOLT" or "CURR", as the instrument reports it."""
         return self._read_source_function()

@@ -20,13 +20,24 @@ against the cycle is saved.
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import numpy as np
+from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.parameters import (
+    Cells,
+    Compliance,
+    PulseScheme,
+    ReadScheme,
+    ResetVoltage,
+    SetVoltage,
+    VRead,
+    Width,
+)
 from xbarlab.protocols.plots import run_plot_path, save_curves
-from xbarlab.protocols.read_map import parse_cells
 
-from xbarlab.bench import PULSE_SCHEMES, READ_SCHEMES
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.params import Param
+from xbarlab.registry import register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "endurance {row},{col}"
@@ -34,25 +45,27 @@ PLOTTED_CELLS = 4
 
 
 @register_protocol("endurance")
-def endurance(bench, run, progress, cells: str = "0,0", cycles: int = 100, v_set: float = 1.3,
-              v_reset: float = -1.3, width: float = 1e-3, compliance: float = 1e-3,
-              pulse_scheme: str = "v/2", v_read: float = 0.2, read_scheme: str = "ground",
-              min_window: float = 2.0, patience: int = 3) -> dict:
-    """Cycle the selected cells until their window closes (see the module docstring); returns
-    how many closed, their median endurance and the windows of the first and last cycles."""
-    if cycles < 1:
-        raise ValueError(f"cycles = {cycles!r}: allowed 1 or more")
-    if not (v_set > 0 > v_reset):
-        raise ValueError(f"v_set = {v_set!r} V, v_reset = {v_reset!r} V: allowed v_set > 0 "
-                         "> v_reset")
-    if pulse_scheme not in PULSE_SCHEMES:
-        raise ValueError(f"pulse_scheme = {pulse_scheme!r}: allowed {', '.join(PULSE_SCHEMES)}")
-    if read_scheme not in READ_SCHEMES:
-        raise ValueError(f"read_scheme = {read_scheme!r}: allowed {', '.join(READ_SCHEMES)}")
-    if min_window <= 1:
-        raise ValueError(f"min_window = {min_window!r}: allowed > 1 (G_on / G_off)")
-    if patience < 1:
-        raise ValueError(f"patience = {patience!r}: allowed 1 or more")
+def endurance(
+    bench, run, progress, *,
+    cells: Cells = "0,0",
+    cycles: Annotated[int, Param("most SET/RESET cycles per cell", minimum=1,
+                                 maximum=10**7)] = 100,
+    v_set: SetVoltage = 1.3,
+    v_reset: ResetVoltage = -1.3,
+    width: Width = 1e-3,
+    compliance: Compliance = 1e-3,
+    pulse_scheme: PulseScheme = "v/2",
+    v_read: VRead = 0.2,
+    read_scheme: ReadScheme = "ground",
+    min_window: Annotated[float, Param("smallest ON/OFF conductance ratio of an open window",
+                                       above=1.0, maximum=1e9)] = 2.0,
+    patience: Annotated[int, Param("cycles in a row below min_window that close the window",
+                                   minimum=1, maximum=10**6)] = 3,
+) -> dict:
+    """Cycle the selected cells until their window closes (see the module docstring).
+
+    Returns how many closed, their median endurance and the windows of the first and last
+    cycles."""
     selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
     state = run.checkpoints()
     cells_state = {cell: state.get(CHECKPOINT.format(row=cell[0], col=cell[1]),
@@ -135,5 +148,5 @@ def _summary(run, cells_state, cycles) -> dict:
         "cycles_requested": cycles,
         "window_first_cycle_median": median_window(0),
         "window_last_cycle_median": median_window(-1),
-        "plot": str(plot),
+        "plot": None if plot is None else str(plot),
     }

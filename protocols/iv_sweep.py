@@ -44,13 +44,18 @@ the first 8 cells swept by this invocation are saved.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.parameters import Cells, Compliance, ReadScheme, VRead
 from xbarlab.protocols.plots import run_plot_path, save_curves
-from xbarlab.protocols.read_map import UNSELECTED_ROW_LEVEL, parse_cells
+from xbarlab.protocols.read_map import UNSELECTED_ROW_LEVEL
 from xbarlab.protocols.recording import reading_points
 
-from xbarlab.bench import READ_SCHEMES, BenchError
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.bench import BenchError
+from xbarlab.params import Param
+from xbarlab.registry import refuse, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "iv-sweep {row},{col}"
@@ -108,27 +113,34 @@ def extract(volts: np.ndarray, amps: np.ndarray, min_ratio: float) -> dict:
     }
 
 
-@register_protocol("iv-sweep")
-def iv_sweep(bench, run, progress, cells: str = "0,0", v_set_max: float = 1.5,
-             v_reset_max: float = -1.5, step: float = 0.05, compliance: float = 1e-3,
-             reset_compliance: float = 1e-3, scheme: str = "v/2", cycles: int = 1,
-             v_read: float = 0.2, min_ratio: float = 2.0) -> dict:
+def _step_fits(values, spec) -> None:
+    """Cross-check: the step is no larger than the smaller sweep extreme."""
+    largest = min(values["v_set_max"], -values["v_reset_max"])
+    if values["step"] > largest:
+        refuse(f"step = {values['step']!r} V: allowed <= {largest:g} V (the smaller sweep "
+               "extreme)")
+
+
+@register_protocol("iv-sweep", checks=[_step_fits])
+def iv_sweep(
+    bench, run, progress, *,
+    cells: Cells = "0,0",
+    v_set_max: Annotated[float, Param("positive sweep extreme", unit="V", above=0.0,
+                                      maximum="limits.max_voltage")] = 1.5,
+    v_reset_max: Annotated[float, Param("negative sweep extreme", unit="V",
+                                        minimum="-limits.max_voltage", below=0.0)] = -1.5,
+    step: Annotated[float, Param("staircase step", unit="V", minimum=1e-4,
+                                 maximum="limits.max_voltage")] = 0.05,
+    compliance: Compliance = 1e-3,
+    reset_compliance: Compliance = 1e-3,
+    scheme: ReadScheme = "v/2",
+    cycles: Annotated[int, Param("loops per cell", minimum=1, maximum=10**5)] = 1,
+    v_read: VRead = 0.2,
+    min_ratio: Annotated[float, Param("smallest ON/OFF ratio that counts as switching",
+                                      above=1.0, maximum=1e9)] = 2.0,
+) -> dict:
     """Bipolar staircase IV loops of the selected cells (see the module docstring); returns
     the median SET/RESET voltages, ON/OFF ratio and per-cell results."""
-    limit = bench.spec.limits.max_voltage
-    if not 0 < v_set_max <= limit:
-        raise ValueError(f"v_set_max = {v_set_max!r} V: allowed 0 < v_set_max <= {limit:g}")
-    if not -limit <= v_reset_max < 0:
-        raise ValueError(f"v_reset_max = {v_reset_max!r} V: allowed -{limit:g} <= v_reset_max < 0")
-    if not 0 < step <= min(v_set_max, -v_reset_max):
-        raise ValueError(f"step = {step!r} V: allowed 0 < step <= "
-                         f"{min(v_set_max, -v_reset_max):g} (the smaller sweep extreme)")
-    if scheme not in READ_SCHEMES:
-        raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(READ_SCHEMES)}")
-    if cycles < 1:
-        raise ValueError(f"cycles = {cycles!r}: allowed 1 or more")
-    if min_ratio <= 1:
-        raise ValueError(f"min_ratio = {min_ratio!r}: allowed > 1")
     cycle = branches(v_set_max, v_reset_max, step)
     per_cycle = sum(len(branch) for branch in cycle)
     selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))

@@ -21,26 +21,30 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 
-def run_plot_path(run, name: str) -> Path:
-    """``<store data dir>/run-<id>-<name>.png`` for a run of the run store."""
-    return run.data_dir / f"run-{run.run_id}-{name}.png"
+def run_plot_path(run, name: str) -> Path | None:
+    """``<store data dir>/run-<id>-<name>.png`` for a run of the run store; None for a run of a
+    store in memory (a dry run draws nothing)."""
+    return None if run.data_dir is None else run.data_dir / f"run-{run.run_id}-{name}.png"
 
 
 def save_heatmap(
-    path: str | os.PathLike,
+    path: str | os.PathLike | None,
     data: np.ndarray,
     title: str,
     unit: str,
     log: bool = False,
     xlabel: str = "column",
     ylabel: str = "row",
-) -> Path:
-    """Save an (m, n) map as a heat map PNG with a colour bar labelled in `unit`.
+) -> Path | None:
+    """Save an (m, n) map as a heat map PNG with a colour bar labelled in `unit` (nothing for
+    a None `path`: a dry run's).
 
     NaN cells (masked or not read) are drawn grey. `log` uses a logarithmic colour scale over
     the positive finite values (conductance maps of binary devices span decades); values at or
     below zero (a noisy corrected reading) are grey on it too.
     """
+    if path is None:
+        return None
     data = np.asarray(data, float)
     if data.ndim != 2:
         raise ValueError(f"data has shape {data.shape}: allowed a 2-D (rows, cols) map")
@@ -63,7 +67,7 @@ def save_heatmap(
 
 
 def save_curves(
-    path: str | os.PathLike,
+    path: str | os.PathLike | None,
     series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
     title: str,
     xlabel: str,
@@ -71,8 +75,9 @@ def save_curves(
     logx: bool = False,
     logy: bool = False,
     style: str = ".-",
-) -> Path:
-    """Save labelled x/y series (``(label, x, y)`` each) on one set of axes as a PNG.
+) -> Path | None:
+    """Save labelled x/y series (``(label, x, y)`` each) on one set of axes as a PNG (nothing
+    for a None `path`).
 
     Axis labels carry the units (``"voltage (V)"``). With `logy` the magnitude |y| is drawn
     (currents of both polarities on one log axis; say so in `ylabel`, ``"|current| (A)"``); a
@@ -80,6 +85,8 @@ def save_curves(
     """
     if not series:
         raise ValueError("series is empty: allowed one or more (label, x, y) series")
+    if path is None:
+        return None
     figure = Figure(figsize=(6.4, 4.4))
     axis = figure.add_subplot()
     for label, x, y in series:

@@ -58,13 +58,16 @@ text/CSV of 0/1, true = read; e.g. a defect map), and minus the bench file's mas
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import numpy as np
+from xbarlab.protocols.cells import load_mask, parse_cells
+from xbarlab.protocols.parameters import Cells, Compliance, Mask, ReadScheme, VRead
 from xbarlab.protocols.plots import run_plot_path, save_heatmap
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
-from xbarlab.bench import READ_SCHEMES
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.params import Param
+from xbarlab.registry import refuse, register_protocol
 
 UNSELECTED_ROW_LEVEL = {"v/2": 1 / 2, "v/3": 1 / 3}
 """Unselected-row level as a fraction of the read voltage (sensed column at 0 V)."""
@@ -77,55 +80,6 @@ PRECISION_MARGIN = 1.2
 """Readings taken beyond the estimate of what the precision needs (the spread is estimated)."""
 MAX_READS_LIMIT = 1_000_000
 """Largest ``max_reads`` accepted."""
-
-
-def parse_cells(text: str, rows: int, cols: int, parameter: str = "cells") -> np.ndarray:
-    """Boolean (rows, cols) selection from ``"all"`` or ``"ROWS,COLS"``.
-
-    ROWS and COLS are each an index (``3``), an inclusive range (``0-7``) or ``*`` (every one),
-    e.g. ``"3,4"`` (one cell), ``"0-7,0-3"`` (a block), ``"*,5"`` (column 5).
-    """
-    selection = np.zeros((rows, cols), bool)
-    text = text.strip().lower()
-    if text == "all":
-        selection[:] = True
-        return selection
-    parts = text.split(",")
-    allowed = (f"'all' or 'ROWS,COLS' with each an index, a range a-b or '*' "
-               f"(rows 0..{rows - 1}, columns 0..{cols - 1})")
-    if len(parts) != 2:
-        raise ValueError(f"{parameter} = {text!r}: allowed {allowed}")
-    spans = []
-    for part, size in zip(parts, (rows, cols), strict=True):
-        part = part.strip()
-        if part == "*":
-            spans.append(slice(0, size))
-            continue
-        first, dash, last = part.partition("-")
-        try:
-            low, high = int(first), int(last) if dash else int(first)
-        except ValueError:
-            raise ValueError(f"{parameter} = {text!r}: allowed {allowed}") from None
-        if not 0 <= low <= high < size:
-            raise ValueError(f"{parameter} = {text!r}: {part!r} is out of range; allowed {allowed}")
-        spans.append(slice(low, high + 1))
-    selection[spans[0], spans[1]] = True
-    return selection
-
-
-def load_mask(path: str, rows: int, cols: int) -> np.ndarray:
-    """Boolean (rows, cols) mask from a ``.npy`` file or a text/CSV file of 0/1 values."""
-    try:
-        if path.endswith(".npy"):
-            data = np.load(path, allow_pickle=False)
-        else:
-            data = np.loadtxt(path, delimiter="," if path.endswith(".csv") else None, ndmin=2)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"mask = {path!r} cannot be read ({error}); allowed: a .npy file or "
-                         f"a text/CSV file of 0/1, shape ({rows}, {cols})") from None
-    if data.shape != (rows, cols):
-        raise ValueError(f"mask = {path!r} has shape {data.shape}; allowed ({rows}, {cols})")
-    return np.asarray(data, bool)
 
 
 def conductance_estimate(currents: np.ndarray, variances: np.ndarray, v_read: float,
@@ -156,31 +110,38 @@ def conductance_estimate(currents: np.ndarray, variances: np.ndarray, v_read: fl
     return g, np.where(read, np.sqrt(variance), np.nan)
 
 
-@register_protocol("read-map")
-def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
-             current_limit: float = 1e-3, cells: str = "all", reads: int = 1,
-             mask: str = "", precision: float = 0.0, max_reads: int = 4096) -> dict:
-    """Read the selected cells (``cells`` and ``mask``, minus the chip's masked ones; see the
-    module docstring) at `v_read` volts with bias `scheme` (ground, float, v/2, v/3), `reads`
-    readings each; with `precision` > 0, more readings where a cell's standard error is above
-    that fraction of its conductance (up to `max_reads` a cell). Record every reading, the
-    conductance map (S), its standard errors and a heat map PNG. Returns ``cells``,
-    ``round_trips_per_cell``, ``seconds`` and more."""
-    if scheme not in READ_SCHEMES:
-        raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(READ_SCHEMES)}")
-    if not v_read or not np.isfinite(v_read):
-        raise ValueError(f"v_read = {v_read!r}: allowed a non-zero voltage within the bench's "
-                         f"limit of ±{bench.spec.limits.max_voltage:g} V")
-    if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
-        raise ValueError(f"reads = {reads!r}: allowed 1 or more (readings averaged per cell)")
-    if not (isinstance(precision, (int, float)) and 0.0 <= precision <= 0.5):
-        raise ValueError(f"precision = {precision!r}: allowed 0 (off) to 0.5 (relative "
-                         "standard error of each cell's conductance)")
+def _reads_fit(values, spec) -> None:
+    """Cross-check: with a precision target, `max_reads` covers the first pass."""
+    first = max(values["reads"], SPREAD_READS) if values["precision"] else values["reads"]
+    if values["max_reads"] < first:
+        refuse(f"max_reads = {values['max_reads']}: allowed at least {first} (reads, and "
+               f"{SPREAD_READS} readings a cell when precision > 0)")
+
+
+@register_protocol("read-map", checks=[_reads_fit])
+def read_map(
+    bench, run, progress, *,
+    v_read: VRead = 0.2,
+    scheme: ReadScheme = "ground",
+    current_limit: Compliance = 1e-3,
+    cells: Cells = "all",
+    reads: Annotated[int, Param("readings averaged per cell", minimum=1,
+                                maximum=MAX_READS_LIMIT)] = 1,
+    mask: Mask = "",
+    precision: Annotated[float, Param(
+        "target standard error of each cell's conductance, relative to it",
+        zero="off", minimum=1e-4, maximum=0.5)] = 0.0,
+    max_reads: Annotated[int, Param("most readings a cell with a precision target",
+                                    minimum=1, maximum=MAX_READS_LIMIT)] = 4096,
+) -> dict:
+    """Read the selected cells' conductance map at `v_read` with bias `scheme`.
+
+    Cells are ``cells`` and ``mask``, minus the chip's masked ones (see the module
+    docstring); `reads` readings each, and with `precision` more where a cell's standard error
+    is above that fraction of its conductance (up to `max_reads` a cell). Records every
+    reading, the conductance map (S), its standard errors and a heat map PNG. Returns
+    ``cells``, ``round_trips_per_cell``, ``seconds`` and more."""
     first = max(reads, SPREAD_READS) if precision else reads
-    if isinstance(max_reads, bool) or not isinstance(max_reads, int) or not (
-            first <= max_reads <= MAX_READS_LIMIT):
-        raise ValueError(f"max_reads = {max_reads!r}: allowed {first} to {MAX_READS_LIMIT} "
-                         "readings per cell")
     started = time.perf_counter()
     selection = parse_cells(cells, bench.rows, bench.cols)
     if mask:
@@ -233,7 +194,7 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
         else None,
         "cells_short_of_precision": int(np.sum(~(relative <= precision))) if precision
         else None,
-        "plot": str(plot),
+        "plot": None if plot is None else str(plot),
     }
 
 

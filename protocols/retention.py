@@ -30,14 +30,25 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Annotated
 
 import numpy as np
+from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.parameters import (
+    Cells,
+    Compliance,
+    PulseScheme,
+    ReadScheme,
+    ResetVoltage,
+    SetVoltage,
+    VRead,
+    Width,
+)
 from xbarlab.protocols.plots import run_plot_path, save_curves
-from xbarlab.protocols.read_map import parse_cells
 from xbarlab.protocols.recording import recorded_batches
 
-from xbarlab.bench import PULSE_SCHEMES, READ_SCHEMES
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.params import Param
+from xbarlab.registry import refuse, register_protocol
 from xbarlab.safety import signals_held
 
 PROGRAMS = ("set", "reset", "none")
@@ -64,41 +75,55 @@ def read_cells(bench, run, mask, v_read, scheme, current_limit) -> np.ndarray:
     return g
 
 
-@register_protocol("retention")
-def retention(bench, run, progress, cells: str = "0-3,0-3", program: str = "set",
-              v_set: float = 1.3, v_reset: float = -1.3, width: float = 1e-3,
-              compliance: float = 1e-3, pulse_scheme: str = "v/2", v_read: float = 0.2,
-              read_scheme: str = "ground", t_first: float = 0.01, t_last: float = 1000.0,
-              points: int = 11, tolerance: float = 0.1, hold_width: float = 1e-3,
-              hold_period: float = 10.0) -> dict:
-    """Program the selected cells, read them at log-spaced times (see the module docstring; each
-    ``conductance`` map's ``t`` is its time since programming);
-    returns drift statistics at the last time and the fraction within `tolerance`."""
-    if program not in PROGRAMS:
-        raise ValueError(f"program = {program!r}: allowed {', '.join(PROGRAMS)}")
-    if pulse_scheme not in PULSE_SCHEMES:
-        raise ValueError(f"pulse_scheme = {pulse_scheme!r}: allowed {', '.join(PULSE_SCHEMES)}")
-    if read_scheme not in READ_SCHEMES:
-        raise ValueError(f"read_scheme = {read_scheme!r}: allowed {', '.join(READ_SCHEMES)}")
-    if not 0 < hold_width < hold_period:
-        raise ValueError(f"hold_width = {hold_width!r} s, hold_period = {hold_period!r} s: "
-                         "allowed 0 < hold_width < hold_period")
-    if not 2 * hold_width <= t_first < t_last:
-        raise ValueError(f"t_first = {t_first!r} s, t_last = {t_last!r} s: allowed "
-                         f"{2 * hold_width:g} (2 x hold_width) <= t_first < t_last")
-    if points < 2:
-        raise ValueError(f"points = {points!r}: allowed 2 or more")
+def _schedule_fits(values, spec) -> None:
+    """Cross-check: the hold pulses fit the schedule (each hold is at least two pulses wide)."""
+    width, period = values["hold_width"], values["hold_period"]
+    first, last, points = values["t_first"], values["t_last"], values["points"]
+    if width >= period:
+        refuse(f"hold_width = {width!r} s: allowed < hold_period ({period:g} s)")
+    if first < 2 * width:
+        refuse(f"t_first = {first!r} s: allowed >= 2 x hold_width ({2 * width:g} s)")
+    if last <= first:
+        refuse(f"t_last = {last!r} s: allowed > t_first ({first:g} s)")
+    times = np.geomspace(first, last, points)
+    if times[1] - times[0] < 2 * width:
+        refuse(f"points = {points}: the first interval, {times[1] - times[0]:.3g} s, must be "
+               f">= 2 x hold_width = {2 * width:g} s; allowed: fewer points, a later t_last "
+               "or a shorter hold_width")
+
+
+@register_protocol("retention", checks=[_schedule_fits])
+def retention(
+    bench, run, progress, *,
+    cells: Cells = "0-3,0-3",
+    program: Annotated[str, Param("programming pulse before the reads", choices=PROGRAMS)]
+    = "set",
+    v_set: SetVoltage = 1.3,
+    v_reset: ResetVoltage = -1.3,
+    width: Width = 1e-3,
+    compliance: Compliance = 1e-3,
+    pulse_scheme: PulseScheme = "v/2",
+    v_read: VRead = 0.2,
+    read_scheme: ReadScheme = "ground",
+    t_first: Annotated[float, Param("first read after programming", unit="s", above=0.0,
+                                    maximum=1e7)] = 0.01,
+    t_last: Annotated[float, Param("last read after programming", unit="s", above=0.0,
+                                   maximum=1e7)] = 1000.0,
+    points: Annotated[int, Param("read times, log-spaced", minimum=2, maximum=1000)] = 11,
+    tolerance: Annotated[float, Param("drift counted as retained, relative", above=0.0,
+                                      maximum=10.0)] = 0.1,
+    hold_width: Annotated[float, Param("width of the 0 V pulses that hold time", unit="s",
+                                       above=0.0, maximum="limits.max_pulse_width")] = 1e-3,
+    hold_period: Annotated[float, Param("longest period of the hold pulses", unit="s",
+                                        above=0.0, maximum=1e4)] = 10.0,
+) -> dict:
+    """Program the selected cells, read them at log-spaced times (see the module docstring).
+
+    Each ``conductance`` map's ``t`` is its time since programming; returns drift statistics
+    at the last time and the fraction within `tolerance`."""
     times = np.geomspace(t_first, t_last, points)
-    if times[1] - times[0] < 2 * hold_width:
-        raise ValueError(f"points = {points}: the first interval, {times[1] - times[0]:.3g} s, "
-                         f"must be >= 2 x hold_width = {2 * hold_width:g} s; allowed: fewer "
-                         "points, a later t_last or a shorter hold_width")
-    if tolerance <= 0:
-        raise ValueError(f"tolerance = {tolerance!r}: allowed > 0 (a fraction)")
     mask = parse_cells(cells, bench.rows, bench.cols)
     selected = bench.map_cells(mask)
-    if not selected:
-        raise ValueError(f"cells = {cells!r}: selects no cell that is not masked")
     state = run.checkpoints()
     done = state.get("retention times", [])
     progress.start(len(selected) * (0 if "retention programmed" in state else 1)
@@ -152,5 +177,5 @@ def _summary(run, selected, times, tolerance) -> dict:
         "max_abs_drift": float(np.abs(drift[finite]).max()) if finite.any() else None,
         "retained_fraction": float(np.mean(np.abs(drift[finite]) <= tolerance))
         if finite.any() else None,
-        "plot": str(plot),
+        "plot": None if plot is None else str(plot),
     }

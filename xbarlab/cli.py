@@ -2,8 +2,13 @@
 
     xbarlab bench check [--bench FILE]
     xbarlab run PROTOCOL [--bench FILE] [--set key=value ...] [--dry-run] [--json] [--store DIR]
+    xbarlab run PROTOCOL --help          (its parameters: unit, range, default)
+    xbarlab protocols [--json]
     xbarlab runs | show RUN | export RUN --format hdf5|csv | plot RUN     [--store DIR]
     xbarlab demo
+
+Every run goes through `xbarlab.run_protocol`, the same engine scripts and notebooks use; this
+module only parses arguments and prints.
 
 ``--bench`` takes a bench-file path or the name of an embedded bench (``default`` when absent).
 ``--store`` is the run store's directory (else ``$XBARLAB_DATA``, else ``./xbarlab-data``).
@@ -20,9 +25,10 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from xbarlab.engine import json_ready, one_line
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
@@ -57,7 +63,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 class CommandError(Exception):
-    """A user error the command reports in one line (bad protocol, parameter, run id)."""
+    """A user error the command reports in one line (bad run id, an impossible request)."""
 
 
 # ------------------------------------------------------------------------ bench check
@@ -82,96 +88,82 @@ def _bench_check(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else 0
 
 
-# ------------------------------------------------------------------------ run
+# ------------------------------------------------------------------------ run, protocols
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Run a protocol on the bench (or a dry run of it), recording into the run store."""
-    from xbarlab.bench.protocols import get_protocol, parse_settings
+    """Run a protocol through the engine (`xbarlab.run_protocol`) and print its summary."""
+    from xbarlab.engine import RunFailed, RunInterrupted, RunTerminated, run_protocol
+    from xbarlab.registry import get_protocol
 
+    if args.help:
+        return _protocol_help(args)
     protocol = get_protocol(args.protocol)
-    params = parse_settings(protocol, args.set)
-    if args.dry_run:
-        return _dry_run(args, protocol, params)
-    return _measure(args, protocol, params)
-
-
-def _dry_run(args, protocol, params) -> int:
-    from xbarlab.dryrun import dry_run
-
-    report = dry_run(protocol, args.bench, **params)
-    print(report.format())
-    if args.json:
-        print(json.dumps({"dry_run": True, "protocol": args.protocol, "params": params,
-                          **report.summary()}, default=_json_value))
-    return EXIT_FAILED if report.violations else 0
-
-
-def _measure(args, protocol, params) -> int:
-    from xbarlab.store import RunStore
-
-    with RunStore(args.store) as store:
-        return _measure_into(store, args, protocol, params)
-
-
-def _measure_into(store, args, protocol, params) -> int:
-    """Open the bench, start (or resume) the run, run the protocol; instruments are made safe
-    before the run's final status is written."""
-    from xbarlab.bench import BenchError, open_bench
-    from xbarlab.progress import Progress
-    from xbarlab.safety import LimitError, Terminated
-
-    if args.resume is not None:
-        info = store.run_info(args.resume)
-        if info.protocol != args.protocol:
-            raise CommandError(f"run {args.resume} is a {info.protocol!r} run, not "
-                               f"{args.protocol!r}")
-        if args.set:
-            raise CommandError("--set cannot change the parameters of a resumed run")
-        params = info.params
-    bench = open_bench(args.bench)
+    params = protocol.parse_settings(args.set)
+    if args.resume is not None and params:
+        raise CommandError("--set cannot change the parameters of a resumed run")
     try:
-        if args.resume is not None:
-            run = store.resume(args.resume)
-        else:
-            seed = bench.spec.sim.seed if bench.spec.sim is not None else None
-            run = store.start_run(args.protocol, params, bench.spec.text, bench.identities,
-                                  seed=seed, shape=(bench.rows, bench.cols))
-    except BaseException:
-        bench.close()
-        raise
-    metrics: dict[str, Any] = {}
-    code = 0
-    try:
-        with run, bench, Progress(show=not args.quiet) as progress:
-            metrics = dict(protocol(bench, run, progress, **params) or {})
-            metrics["round_trips"] = bench.round_trips()
-            run.checkpoint("metrics", json.loads(json.dumps(metrics, default=_json_value)))
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    except Terminated:
-        code = EXIT_TERMINATED
-    except (LimitError, BenchError) as refused:  # stored with the run; no traceback needed
-        print(f"xbarlab run: {refused}", file=sys.stderr)
-        code = EXIT_FAILED
-    except Exception:
-        traceback.print_exc()
-        code = EXIT_FAILED
-    summary = {"run_id": run.run_id, "status": run.status, "metrics": metrics}
+        result = run_protocol(protocol, args.bench, store=args.store, resume=args.resume,
+                              dry_run=args.dry_run, progress=not args.quiet, **params)
+    except (RunInterrupted, RunTerminated) as stopped:
+        _print_summary(args, stopped.result)
+        return stopped.exit_status
+    except RunFailed as failed:
+        _print_summary(args, failed.result)
+        result = failed.result
+        print(f"xbarlab run: {failed}; the instruments were made safe and every point "
+              f"measured is kept (xbarlab show {result.run_id})", file=sys.stderr)
+        if args.debug:
+            traceback.print_exception(failed.error)
+        return EXIT_FAILED
+    if result.dry_run is not None:
+        print(result.dry_run.format())
+        if args.json:
+            print(json.dumps(result.summary()))
+        return EXIT_FAILED if result.dry_run.violations else 0
+    _print_summary(args, result)
+    return 0
+
+
+def _print_summary(args: argparse.Namespace, result) -> None:
+    """The run's summary: one JSON object on the last line (``--json``), else one line."""
     if args.json:
-        print(json.dumps(summary, default=_json_value))
-    else:
-        print(f"run {run.run_id} {run.status}: "
-              + ", ".join(f"{k} = {v}" for k, v in metrics.items() if k != "round_trips"))
-    return code
+        print(json.dumps(json_ready(result.summary())))
+        return
+    shown = ", ".join(f"{k} = {v}" for k, v in result.metrics.items() if k != "round_trips")
+    print(f"run {result.run_id} {result.status}" + (f": {shown}" if shown else ""))
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+def _protocol_help(args: argparse.Namespace) -> int:
+    """``xbarlab run PROTOCOL --help``: every parameter with unit, range and default."""
+    from xbarlab.params import help_lines
+    from xbarlab.registry import available_protocols, get_protocol
+
+    if args.protocol is None:
+        args.parser.print_help()
+        print(f"\nprotocols: {', '.join(available_protocols())}\n"
+              "xbarlab run PROTOCOL --help lists a protocol's parameters")
+        return 0
+    protocol = get_protocol(args.protocol)
+    print(f"xbarlab run {protocol.name} [--bench B] [--set NAME=VALUE ...] [--dry-run] "
+          "[--json] [--resume RUN] [--store DIR]\n")
+    print(protocol.summary + "\n")
+    print("parameters (--set NAME=VALUE):")
+    print("\n".join(help_lines(protocol.parameters)))
+    return 0
+
+
+def _protocols(args: argparse.Namespace) -> int:
+    """List the protocols and their parameters (``--json``: the description tools read)."""
+    from xbarlab.registry import available_protocols
+
+    protocols = available_protocols()
+    if args.json:
+        print(json.dumps([protocol.describe() for protocol in protocols.values()]))
+        return 0
+    for name, protocol in protocols.items():
+        print(f"{name:<18} {protocol.summary}")
+    return 0
 
 
 # ------------------------------------------------------------------------ runs, show, export
@@ -223,7 +215,42 @@ def _show(args: argparse.Namespace) -> int:
         for event in run.events():
             detail = f": {event.detail.splitlines()[-1]}" if event.detail else ""
             print(f"  {_utc(event.t)} {event.event}{detail}")
+        for shot in run.snapshots():
+            print(f"  instruments at the {shot.phase} ({_utc(shot.t)}):")
+            for line in _snapshot_lines(shot.instruments):
+                print(f"    {line}")
     return 0
+
+
+def _snapshot_lines(instruments: dict) -> list[str]:
+    """An instrument snapshot as lines: identity, then ``setting value unit`` per channel."""
+    lines = []
+    for name, shot in instruments.items():
+        lines.append(f"{name} ({shot.get('model', '?')} at {shot.get('address', '?')}): "
+                     f"{shot.get('identity', '')}")
+        if "error" in shot:
+            lines.append(f"  not read: {shot['error']}")
+        settings = dict(shot.get("settings", {}))
+        groups = {"": settings, **settings.pop("channels", {})}
+        for channel, values in groups.items():
+            if values:
+                prefix = f"  {channel}: " if channel else "  "
+                lines.append(prefix + ", ".join(f"{key} {_setting_text(entry)}"
+                                                for key, entry in values.items()))
+    return lines
+
+
+def _setting_text(entry: dict) -> str:
+    """One snapshot value with its unit; long lists as counts of each value."""
+    if "error" in entry:
+        return "(not read)"
+    value, unit = entry.get("value"), entry.get("unit", "")
+    if isinstance(value, list) and len(value) > 8:
+        counts: dict[str, int] = {}
+        for item in value:
+            counts[str(item)] = counts.get(str(item), 0) + 1
+        value = "[" + ", ".join(f"{k} x{n}" for k, n in counts.items()) + "]"
+    return f"{value} {unit}".rstrip()
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -294,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``xbarlab`` command."""
     parser = argparse.ArgumentParser(prog="xbarlab", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error, not only its one-line message")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def store_option(command: argparse.ArgumentParser) -> None:
@@ -308,8 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     check.set_defaults(handler=_bench_check)
 
-    run = commands.add_parser("run", help="run a protocol on the bench")
-    run.add_argument("protocol", help="protocol name (an unknown name lists the available)")
+    run = commands.add_parser("run", help="run a protocol on the bench", add_help=False)
+    run.add_argument("protocol", nargs="?", default=None,
+                     help="protocol name (an unknown name lists the available)")
+    run.add_argument("-h", "--help", action="store_true",
+                     help="show this help, or a protocol's parameters with a protocol name")
     run.add_argument("--bench", default=None, help="bench file or embedded bench name")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="protocol parameter (repeatable)")
@@ -322,7 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue an interrupted run, skipping what it already did")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     store_option(run)
-    run.set_defaults(handler=_run)
+    run.set_defaults(handler=_run, parser=run)
+
+    protocols = commands.add_parser("protocols", help="the protocols and their parameters")
+    protocols.add_argument("--json", action="store_true",
+                           help="every protocol's parameters (type, unit, range, default, help)")
+    protocols.set_defaults(handler=_protocols)
 
     runs = commands.add_parser("runs", help="list the runs in the store")
     runs.add_argument("--status", default=None, help="only runs with this status")
@@ -361,20 +398,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``xbarlab`` console script."""
+    """Entry point of the ``xbarlab`` console script.
+
+    A user's mistake (a bad parameter, bench file, run id or protocol name) is one line and exit
+    status 2; an instrument or protocol failure one line and 1 (``--debug`` adds the
+    traceback); Ctrl-C 130 and SIGTERM 143, the instruments made safe first."""
     from xbarlab.bench import BenchError
-    from xbarlab.bench.protocols import ProtocolParameterError, UnknownProtocolError
     from xbarlab.benchfile import BenchFileError
-    from xbarlab.safety import LimitError
+    from xbarlab.params import ParameterError
+    from xbarlab.registry import UnknownProtocolError
+    from xbarlab.safety import LimitError, Terminated
     from xbarlab.store import RunNotFoundError, RunStateError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (CommandError, UnknownProtocolError, ProtocolParameterError, BenchFileError,
-            BenchError, LimitError, RunNotFoundError, RunStateError, FileExistsError) as error:
-        print(f"xbarlab {args.command}: {error}", file=sys.stderr)
+    except (CommandError, UnknownProtocolError, ParameterError, BenchFileError, BenchError,
+            LimitError, RunNotFoundError, RunStateError, FileExistsError) as error:
+        print(f"xbarlab {args.command}: {one_line(error)}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"xbarlab {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print(f"xbarlab {args.command}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except Exception as error:  # an instrument or I/O failure: one line, the traceback on --debug
+        print(f"xbarlab {args.command}: {one_line(error)}"
+              + ("" if args.debug else " (--debug shows the traceback)"), file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

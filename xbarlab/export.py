@@ -33,6 +33,11 @@ HDF5 layout (``format_version`` 1), modelled on ArC's per-crosspoint time series
             missing      uint8      bit 0 voltage, bit 1 current, bit 2 pulse_width: the value
                                     was not measured (stored as NaN). A NaN whose bit is clear
                                     is a NaN the instrument reported.
+    /snapshots/{seq}-{phase}        each instrument snapshot of the run (start and end of each
+                                    session); attributes phase, t
+        {instrument}                attributes identity, address, model (or error), and one per
+                                    setting with its value; ``units``: JSON object setting ->
+                                    unit; a multi-channel SMU has one subgroup per channel
     /maps/{name}                    one group per map name
         data             float64[k, rows, cols]   the k maps of that name, in recording order
         t                float64[k]
@@ -105,7 +110,7 @@ REQUIRED_ATTRIBUTES = {
     "events": str,
     "exported_by": str,
 }
-OPTIONAL_ATTRIBUTES = {"seed": int, "ended_at": float, "traceback": str}
+OPTIONAL_ATTRIBUTES = {"seed": int, "ended_at": float, "traceback": str, "parent_id": int}
 
 
 class HDF5FormatError(ValueError):
@@ -128,6 +133,7 @@ def export_hdf5(
     with h5py.File(path, "w") as file:
         _write_metadata(file.attrs, info, run)
         _write_crosspoints(file.create_group("crosspoints"), run.points())
+        _write_snapshots(file.create_group("snapshots"), run)
         maps = file.create_group("maps")
         for name in sorted({record.name for record in run.maps()}):
             records = run.maps(name)
@@ -187,6 +193,7 @@ def _metadata(info: RunInfo, run: Run) -> dict:
     fields["shape"] = None if info.shape is None else list(info.shape)
     fields["checkpoints"] = run.checkpoints()
     fields["events"] = [dataclasses.asdict(event) for event in run.events()]
+    fields["snapshots"] = [dataclasses.asdict(shot) for shot in run.snapshots()]
     return fields
 
 
@@ -196,9 +203,42 @@ def _write_metadata(attrs: h5py.AttributeManager, info: RunInfo, run: Run) -> No
     for key, value in _metadata(info, run).items():
         if value is None:
             continue
+        if key == "snapshots":
+            continue  # structured under /snapshots
         if key in ("params", "instruments", "checkpoints", "events"):
             value = json.dumps(value, sort_keys=True)
         attrs[key] = value
+
+
+def _write_snapshots(group: h5py.Group, run: Run) -> None:
+    """Each snapshot as a group of instrument groups whose attributes are the settings."""
+    for shot in run.snapshots():
+        taken = group.create_group(f"{shot.seq}-{shot.phase}")
+        taken.attrs["phase"] = shot.phase
+        taken.attrs["t"] = shot.t
+        for name, instrument in shot.instruments.items():
+            node = taken.create_group(name)
+            for key in ("identity", "address", "model", "error"):
+                if key in instrument:
+                    node.attrs[key] = instrument[key]
+            settings = dict(instrument.get("settings", {}))
+            for channel, channel_settings in settings.pop("channels", {}).items():
+                _write_settings(node.create_group(channel), channel_settings)
+            _write_settings(node, settings)
+
+
+def _write_settings(node: h5py.Group, settings: dict) -> None:
+    """Settings as attributes (lists and mixed values as JSON text), their units in ``units``."""
+    units = {}
+    for name, entry in settings.items():
+        units[name] = entry.get("unit", "")
+        value = entry.get("value", entry.get("error"))
+        if value is None:
+            value = "none"
+        elif isinstance(value, (list, dict)):
+            value = json.dumps(value)
+        node.attrs[name] = value
+    node.attrs["units"] = json.dumps(units, sort_keys=True)
 
 
 def _write_crosspoints(group: h5py.Group, points: list[Point]) -> None:

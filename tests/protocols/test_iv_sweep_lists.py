@@ -9,13 +9,13 @@ import importlib.resources
 
 import numpy as np
 import pytest
+from dryruns import dry_report
 from sessionlog import MessageLog
 from xbarlab.protocols.iv_sweep import branches
 
 from xbarlab.bench import BenchError, open_bench
-from xbarlab.bench.protocols import get_protocol
-from xbarlab.dryrun import dry_run
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.safety import LimitError
 from xbarlab.store import RunStore
 
@@ -147,7 +147,7 @@ def test_a_long_branch_takes_a_few_lists(bench_file):
 
 
 def test_dry_run_counts_the_sweeps_and_their_energy(bench_file):
-    report = dry_run(get_protocol("iv-sweep"), str(bench_file(rows=4, cols=4)), cells="0,0")
+    report = dry_report("iv-sweep", str(bench_file(rows=4, cols=4)), cells="0,0")
     assert not report.violations
     assert report.operations["sweep_cell"]["calls"] == len(CYCLE)
     assert report.max_voltage[0, 0] == pytest.approx(1.5)
@@ -155,5 +155,5 @@ def test_dry_run_counts_the_sweeps_and_their_energy(bench_file):
     bound = sum(abs(v) for b in CYCLE for v in b) * 1e-3 * 0.02
     assert report.energy == pytest.approx(bound)
     assert 0 < report.energy_estimate <= report.energy
-    classic = dry_run(get_protocol("iv-sweep"), "classic", cells="0,0", step=0.5)
+    classic = dry_report("iv-sweep", "classic", cells="0,0", step=0.5)
     assert set(classic.operations) == {"read"}  # a 2400 and a 2450: no paired channels

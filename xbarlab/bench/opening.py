@@ -93,9 +93,10 @@ def _resource_manager(spec: BenchSpec, backend: str, managers: dict[str, Any]) -
     return managers[backend]
 
 
-def open_bench(path: str | None = None, current_limit: float | None = None) -> Bench:
-    """Open the bench described by bench file `path` (the embedded ``default`` when None)."""
-    spec = load_bench(path)
+def open_bench(path: str | BenchSpec | None = None, current_limit: float | None = None) -> Bench:
+    """Open the bench described by bench file `path` (the embedded ``default`` when None; an
+    embedded bench's name; or a bench file already loaded)."""
+    spec = path if isinstance(path, BenchSpec) else load_bench(path)
     io = IoCounter()
     managers: dict[str, Any] = {}
     drivers: dict[str, Any] = {}

@@ -34,6 +34,7 @@ operation: `round_trips()`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -111,7 +112,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         try:
             self._shutdown.__exit__(exc_type, exc, tb)
         finally:
-            self._close_sessions()
+            self.disconnect()
         return False
 
     def close(self) -> None:
@@ -120,9 +121,33 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             with self._shutdown:
                 pass
         finally:
-            self._close_sessions()
+            self.disconnect()
 
-    def _close_sessions(self) -> None:
+    @contextmanager
+    def made_safe(self) -> Iterator[Bench]:
+        """The safe shutdown of `with bench` around a block, leaving the sessions open (for a
+        last look at the instruments, such as `snapshot`; `disconnect` closes them)."""
+        with self._shutdown:
+            yield self
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Each instrument's identity, address and settings as it reports them now
+        (`xbarlab.drivers.base.Instrument.snapshot`); an instrument that cannot answer gets
+        its error instead of settings, and the others are still asked."""
+        shots = {}
+        for name, inst in self.spec.instruments.items():
+            shot: dict[str, Any] = {"identity": self.identities.get(name, ""),
+                                    "address": inst.address, "model": inst.model}
+            driver = self.drivers.get(name)
+            try:
+                shot["settings"] = driver.snapshot() if driver is not None else {}
+            except Exception as error:  # one instrument's failure must not hide the others
+                shot["error"] = f"{type(error).__name__}: {error}"
+            shots[name] = shot
+        return shots
+
+    def disconnect(self) -> None:
+        """Close the instrument sessions (after `made_safe`; `close` does both)."""
         for closer in self._closers:
             closer()
         self._closers = []

@@ -1,10 +1,9 @@
-"""Dry-run report, the recording bench that produces it, and `dry_run` for one protocol."""
+"""Dry-run report and the recording bench that produces it (`xbarlab.run_protocol` with
+``dry_run=True`` plays a protocol on it)."""
 
 from __future__ import annotations
 
 import importlib
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +11,6 @@ import numpy as np
 
 from xbarlab.bench import Bench, IoCounter, driver_class
 from xbarlab.benchfile import Bench as BenchSpec
-from xbarlab.benchfile import load_bench
 from xbarlab.dryrun.instruments import (
     ANY_PULSE,
     Recorder,
@@ -147,22 +145,3 @@ class RecordingBench:
             energy_estimate=self.ledger.energy_estimate,
             violations=list(self.guard.violations),
         )
-
-
-def dry_run(protocol: Callable[..., Any], bench_file: str | None = None,
-            **params: Any) -> DryRunReport:
-    """Play a registered-style protocol, ``protocol(bench, run, progress, **params)``, on a
-    recording copy of the bench (`bench_file`, or the embedded default) and report it.
-
-    Its points go to a scratch run store that is deleted afterwards: a dry run leaves nothing.
-    """
-    from xbarlab.progress import Progress
-    from xbarlab.store import RunStore
-
-    recording = RecordingBench(load_bench(bench_file))
-    with tempfile.TemporaryDirectory() as scratch, RunStore(scratch) as store:
-        run = store.start_run("dry-run", params, recording.spec.text,
-                              shape=(recording.bench.rows, recording.bench.cols))
-        with run, recording.bench as bench:
-            protocol(bench, run, Progress(show=False), **params)
-    return recording.report()

@@ -21,6 +21,7 @@ from xbarlab.store.records import (
     Point,
     RunEvent,
     RunInfo,
+    Snapshot,
 )
 from xbarlab.store.run import Run, RunNotFoundError, RunStateError
 from xbarlab.store.runstore import DATA_DIR_ENV, RunStore, resolve_data_dir
@@ -40,6 +41,7 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStore",
+    "Snapshot",
     "StoreSchemaError",
     "resolve_data_dir",
 ]

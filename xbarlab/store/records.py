@@ -44,6 +44,7 @@ class RunInfo:
     traceback: str | None
     writer_host: str
     writer_pid: int
+    parent_id: int | None
     n_points: int
     n_maps: int
 
@@ -81,3 +82,15 @@ class RunEvent:
     t: float
     event: str
     detail: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every instrument's identity and settings (with units) at the ``start`` or ``end`` of one
+    session of a run: ``instruments[name]`` has ``identity``, ``address``, ``model`` and
+    ``settings`` (or ``error`` when the instrument could not answer)."""
+
+    seq: int
+    phase: str
+    t: float
+    instruments: dict[str, Any]

@@ -24,6 +24,7 @@ from xbarlab.store.records import (
     Point,
     RunEvent,
     RunInfo,
+    Snapshot,
 )
 from xbarlab.store.validate import (
     check_bool,
@@ -68,7 +69,7 @@ def read_run_info(connection: sqlite3.Connection, run_id: Any) -> RunInfo:
 INFO_QUERY = """
 SELECT r.run_id, r.protocol, r.params_json, r.bench_text, r.instruments_json,
        r.software_version, r.seed, r.shape_rows, r.shape_cols, r.started_at, r.ended_at,
-       r.status, r.traceback, r.writer_host, r.writer_pid,
+       r.status, r.traceback, r.writer_host, r.writer_pid, r.parent_id,
        (SELECT COALESCE(MAX(p.seq) + 1, 0) FROM points p WHERE p.run_id = r.run_id),
        (SELECT COALESCE(MAX(m.seq) + 1, 0) FROM maps m WHERE m.run_id = r.run_id)
 FROM runs r
@@ -78,7 +79,7 @@ FROM runs r
 def info_from_row(row: tuple) -> RunInfo:
     """Build a :class:`RunInfo` from one row of ``INFO_QUERY``."""
     (run_id, protocol, params_json, bench_text, instruments_json, version, seed, rows, cols,
-     started_at, ended_at, status, tb, host, pid, n_points, n_maps) = row
+     started_at, ended_at, status, tb, host, pid, parent, n_points, n_maps) = row
     return RunInfo(
         run_id=run_id,
         protocol=protocol,
@@ -94,6 +95,7 @@ def info_from_row(row: tuple) -> RunInfo:
         traceback=tb,
         writer_host=host,
         writer_pid=pid,
+        parent_id=parent,
         n_points=n_points,
         n_maps=n_maps,
     )
@@ -139,11 +141,12 @@ class Run:
         return self._run_id
 
     @property
-    def data_dir(self) -> Path:
+    def data_dir(self) -> Path | None:
         """The run store's data directory (the folder holding its SQLite database), where the
-        run's files such as plots go."""
+        run's files such as plots go; None for a store in memory (a dry run's)."""
         rows = self._connection.execute("PRAGMA database_list").fetchall()
-        return Path(next(path for _, schema, path in rows if schema == "main")).parent
+        path = next(path for _, schema, path in rows if schema == "main")
+        return Path(path).parent if path else None
 
     @property
     def shape(self) -> tuple[int, int] | None:
@@ -270,6 +273,19 @@ class Run:
              time.time()),
         )
 
+    def record_snapshots(self, phase: str, instruments: Mapping[str, Any]) -> None:
+        """Commit the instruments' snapshots (`Bench.snapshot`) at the ``start`` or ``end`` of
+        this run's session (a resumed run adds a pair per session)."""
+        self._require_writable("record snapshots")
+        if phase not in ("start", "end"):
+            raise ValueError(f"phase = {phase!r}: allowed 'start' or 'end'")
+        self._connection.execute(
+            "INSERT INTO snapshots (run_id, seq, phase, t, instruments_json)"
+            " SELECT ?, COALESCE(MAX(seq) + 1, 0), ?, ?, ? FROM snapshots WHERE run_id = ?",
+            (self._run_id, phase, time.time(), to_json("snapshot", dict(instruments)),
+             self._run_id),
+        )
+
     # -- ending --------------------------------------------------------------------------------
 
     def finish(self, status: str = "completed", detail: str | None = None) -> None:
@@ -379,6 +395,13 @@ class Run:
                 f"allowed: {names or 'none, no maps recorded yet'}"
             )
         return records[-1].data
+
+    def snapshots(self) -> list[Snapshot]:
+        """The instruments' snapshots of every session of the run, in order."""
+        rows = self._connection.execute(
+            "SELECT seq, phase, t, instruments_json FROM snapshots WHERE run_id = ?"
+            " ORDER BY seq", (self._run_id,))
+        return [Snapshot(seq, phase, t, json.loads(text)) for seq, phase, t, text in rows]
 
     def events(self) -> list[RunEvent]:
         """The run's history: started, resumed, completed, aborted, failed, in order."""

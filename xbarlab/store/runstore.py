@@ -30,6 +30,7 @@ from xbarlab.store.validate import check_int, check_name, check_shape, to_json
 DATA_DIR_ENV = "XBARLAB_DATA"
 DEFAULT_DATA_DIR = "xbarlab-data"
 DB_FILENAME = "runs.sqlite3"
+_IN_MEMORY: Any = object()
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -50,6 +51,11 @@ class RunStore:
     """
 
     def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+        if data_dir is _IN_MEMORY:
+            self.data_dir = None
+            self.db_path = Path(":memory:")
+            self._connection = connect(self.db_path)
+            return
         self.data_dir = resolve_data_dir(data_dir)
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise NotADirectoryError(
@@ -59,6 +65,12 @@ class RunStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / DB_FILENAME
         self._connection = connect(self.db_path)
+
+    @classmethod
+    def in_memory(cls) -> RunStore:
+        """A store that lives in memory and vanishes with this object (a dry run's): the same
+        runs, points and checkpoints, no directory, no file, and its runs draw no plots."""
+        return cls(_IN_MEMORY)
 
     def __repr__(self) -> str:
         return f"<RunStore {self.db_path}>"
@@ -81,14 +93,18 @@ class RunStore:
         instruments: dict[str, Any] | None = None,
         seed: int | None = None,
         shape: tuple[int, int] | None = None,
+        parent: int | None = None,
     ) -> Run:
         """Create a run with status ``running`` and return it, writable.
 
         ``bench_text`` is the bench file's full text, ``instruments`` maps instrument names to
         their identities (``*IDN?`` replies, addresses), ``params`` are the protocol parameters
         (JSON). ``shape`` is the crossbar's (rows, cols); when given, every point's row and
-        column and every map's shape are checked against it.
+        column and every map's shape are checked against it. ``parent`` is the run this one is
+        a stage of (a pipeline's), which must exist.
         """
+        if parent is not None:
+            read_run_info(self._connection, parent)
         for field, value, kind in (
             ("bench_text", bench_text, str),
             ("params", {} if params is None else params, dict),
@@ -109,13 +125,15 @@ class RunStore:
             time.time(),
             socket.gethostname(),
             os.getpid(),
+            parent,
         )
         self._connection.execute("BEGIN IMMEDIATE")
         try:
             cursor = self._connection.execute(
                 "INSERT INTO runs (protocol, params_json, bench_text, instruments_json,"
                 " software_version, seed, shape_rows, shape_cols, started_at, writer_host,"
-                " writer_pid, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+                " writer_pid, parent_id, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
                 values,
             )
             insert_event(self._connection, cursor.lastrowid, "started", None, values[8])

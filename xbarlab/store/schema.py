@@ -14,8 +14,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 1
-"""Stored in ``PRAGMA user_version``; a store written by a newer schema is refused."""
+SCHEMA_VERSION = 2
+"""Stored in ``PRAGMA user_version``; a store written by a newer schema is refused, an older one
+is migrated in place (version 2 added instrument snapshots and a run's parent run)."""
 
 BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another process's write transaction before raising."""
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS runs (
         CHECK (status IN ('running', 'completed', 'aborted', 'failed')),
     traceback        TEXT,
     writer_host      TEXT    NOT NULL,
-    writer_pid       INTEGER NOT NULL
+    writer_pid       INTEGER NOT NULL,
+    parent_id        INTEGER REFERENCES runs(run_id)
 );
 CREATE TABLE IF NOT EXISTS points (
     run_id      INTEGER NOT NULL REFERENCES runs(run_id),
@@ -80,7 +82,21 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id           INTEGER NOT NULL REFERENCES runs(run_id),
+    seq              INTEGER NOT NULL,
+    phase            TEXT    NOT NULL CHECK (phase IN ('start', 'end')),
+    t                REAL    NOT NULL,
+    instruments_json TEXT    NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
 """
+
+_MIGRATIONS = {
+    1: ("ALTER TABLE runs ADD COLUMN parent_id INTEGER REFERENCES runs(run_id)",),
+}
+"""Statements that bring a store of schema version k to k + 1 (before the DDL above, whose
+``IF NOT EXISTS`` tables are then created)."""
 
 
 class StoreSchemaError(RuntimeError):
@@ -102,14 +118,19 @@ def connect(db_path: Path) -> sqlite3.Connection:
             f"up to {SCHEMA_VERSION}"
         )
     if found < SCHEMA_VERSION:
-        _create_tables(connection)
+        _create_tables(connection, found)
     return connection
 
 
-def _create_tables(connection: sqlite3.Connection) -> None:
-    """Create every table and set the schema version, all in one transaction."""
+def _create_tables(connection: sqlite3.Connection, found: int) -> None:
+    """Migrate a store of version `found` (0: a new file), create every table and set the
+    schema version, all in one transaction."""
     connection.execute("BEGIN IMMEDIATE")
     try:
+        if found:
+            for version in range(found, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[version]:
+                    connection.execute(statement)
         for statement in _DDL.split(";"):
             if statement.strip():
                 connection.execute(statement)
