@@ -131,8 +131,8 @@ class MatrixRouting:
             for t, (level, _) in assignment.items() if t not in ("ground", terminal) and level
         )
         # the column SMU sinks the cell current: its reading is negative for a positive cell
-        return [Reading(r.voltage, -r.current, r.compliance or drivers_limited, r.timestamp)
-                for r in readings]
+        return [Reading(r.voltage, -r.current, r.compliance or drivers_limited, r.timestamp,
+                        r.overflow) for r in readings]
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
         """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. The pulse

@@ -257,7 +257,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
                 readings = self._matrix_read(levels, Line("col", col), limit, count)
         finally:
             self._count("read", before)
-        return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp)
+        return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp, r.overflow)
                 for r in readings]
 
     def iter_read_map(self, *args: Any, **kwargs: Any) -> Iterator[CellReading]:

@@ -68,7 +68,8 @@ class CellSweeps:
         finally:
             self._count("sweep_cell", before)
         # the column channel sinks the cell current; a limited row source sags the cell too
-        return [CellReading(row, col, v, -c.current, c.compliance or r.compliance, c.timestamp)
+        return [CellReading(row, col, v, -c.current, c.compliance or r.compliance, c.timestamp,
+                            c.overflow)
                 for v, r, c in zip(volts, row_readings, col_readings, strict=True)]
 
     def _two_line_levels(self, scheme: str, row: int, col: int, volts: list[float]):
