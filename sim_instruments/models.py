@@ -119,4 +119,6 @@ def model_grammar(model: str) -> tuple[dict[str, Any], str]:
             if name in properties:
                 properties[name]["specs"]["min"] = repr(low)
                 properties[name]["specs"]["max"] = repr(high)
+                default = float(properties[name]["default"])  # within the model's span
+                properties[name]["default"] = repr(min(max(default, low), high))
     return grammar, spec.device

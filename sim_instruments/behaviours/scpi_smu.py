@@ -33,6 +33,8 @@ LINE_FREQUENCY = 50.0  # Hz
 OVERFLOW = 9.9e37  # SCPI +/-INFinity: a reading beyond 105 % of a fixed range (2450, B2900)
 NOT_A_NUMBER = 9.91e37  # SCPI "not measured" value
 MAX_LIST_POINTS = 2500
+WORLD_FUNCTION = {"VOLT": "V", "CURR": "I"}
+"""The SCPI source function as the World names it (voltage or current source)."""
 
 
 class ScpiSmu(Behaviour):
@@ -64,7 +66,7 @@ class ScpiSmu(Behaviour):
     def push_source(self, value, ch: str) -> None:
         func = self.dev.get("func", ch)
         level = self.dev.get("volt_level" if func == "VOLT" else "curr_level", ch)
-        self.world.set_terminal(self.key(ch), func=func[0], level=level)
+        self.world.set_terminal(self.key(ch), func=WORLD_FUNCTION[func], level=level)
 
     def push_limits(self, value, ch: str) -> None:
         self.world.set_terminal(
@@ -515,7 +517,8 @@ class Keithley2450(FrontRear, ScpiSmu):
         ch, key = "1", self.key("1")
         if self.program == "sweep":
             self.dev.put("output", "ON", ch)
-            self.world.set_terminal(key, output=self._cabled(ch), func=self.sweep_func[0])
+            self.world.set_terminal(key, output=self._cabled(ch),
+                                    func=WORLD_FUNCTION[self.sweep_func])
             levels = self.sweep_levels
             dwell = self.sweep_delay + self.dev.get("nplc", ch) / LINE_FREQUENCY
             sense_current = self.dev.get("sense", ch) == "CURR"
