@@ -577,10 +577,14 @@ class World:
     def _floating_nodes(self) -> set[str]:
         """SMU terminals with their output relay open (off, high-impedance off state) whose
         matrix input joins two or more lines: each such input is one floating node."""
+        open_relays = {key for key, t in self.terminals.items()
+                       if not t.output and t.off_state is None}
+        if not open_relays:
+            return set()
         lines: dict[str, int] = {}
         for _, term in self._closed_lines():
             key = str(term)
-            if not term.is_ground and self.terminal(key).acting() is None:
+            if key in open_relays:
                 lines[key] = lines.get(key, 0) + 1
         return {key for key, count in lines.items() if count >= 2}
 
