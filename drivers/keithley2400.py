@@ -17,6 +17,7 @@ from xbarlab.interfaces import PulseCapability, Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError
+from .keithley_scpi import KeithleyScpiSettings
 from .numbers import format_integer, format_number, format_numbers, parse_bool, parse_number
 from .properties import Setting
 from .smu import CURR, VOLT, ScpiOutput, SmuChannel, SmuLimits
@@ -56,16 +57,13 @@ def model_pulse_capability(model: str) -> PulseCapability | None:
     return MODELS[model].pulse_capability(**PULSE_TIMING)
 
 
-class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
+class Keithley2400(ScpiErrorQueue, ScpiOutput, KeithleyScpiSettings, SmuChannel, Instrument):
     """One 2400-series SourceMeter; the instrument is its own (single) source-measure channel."""
 
     catalog_name = "keithley2400"
     max_sweep_points = MAX_LIST_POINTS
     timeout_ms = 5000
     overflow_value = OVERFLOW
-    output_off_modes = {"normal": "NORM", "zero": "ZERO", "high_z": "HIMP", "guard": "GUAR"}
-    autozero_modes = {"off": "OFF", "once": "ONCE", "auto": "ON"}
-    filter_types = {"repeat": "REP", "moving": "MOV"}
     ranges = Ranges(lowest_voltage=0.2, lowest_source_current=1e-6, max_source_delay=9999.998)
     timer = TimerCapability(min_interval=0.001, max_interval=99999.99,
                             max_count=MAX_LIST_POINTS)
@@ -140,24 +138,6 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     def _write_current_range(self, amperes: float) -> None:
         self.configure(f":SENS:CURR:RANG {format_number(amperes)}")
 
-    def _write_off_mode(self, word: str) -> None:
-        self.configure(f":OUTP:SMOD {word}")
-
-    def _write_terminals(self, side: str) -> None:
-        self.configure(f":ROUT:TERM {'FRON' if side == 'front' else 'REAR'}")
-
-    def _write_source_range(self, function: str, value: float | None) -> None:
-        if value is None:
-            self.configure(f":SOUR:{function}:RANG:AUTO ON")
-        else:
-            self.configure(f":SOUR:{function}:RANG {format_number(value)}")
-
-    def _write_voltage_range(self, volts: float | None) -> None:
-        if volts is None:
-            self.configure(":SENS:VOLT:RANG:AUTO ON")
-        else:
-            self.configure(f":SENS:VOLT:RANG {format_number(volts)}")
-
     def _write_source_delay(self, seconds: float | None) -> None:
         """Auto delay, or a fixed one (auto off first)."""
         if seconds is None:
@@ -197,9 +177,6 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     def _restore_arm(self) -> None:
         self.configure(":ARM:SOUR IMM")
         self.configure(":ARM:COUN 1")
-
-    def _abort(self) -> None:
-        self.configure(":ABOR")
 
     def pulse_capability(self) -> PulseCapability | None:
         """The Model 2430's pulse mode; None on every other model."""

@@ -18,6 +18,7 @@ from xbarlab.interfaces import PulseCapability, Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError, WrongInstrumentError
+from .keithley_scpi import KeithleyScpiSettings
 from .numbers import format_integer, format_number, format_numbers, parse_bool, parse_number
 from .properties import Setting
 from .smu import CURR, VOLT, ScpiOutput, SmuChannel, SmuLimits
@@ -55,7 +56,7 @@ def model_pulse_capability(model: str = "2450") -> PulseCapability:
     return LIMITS.pulse_capability(**PULSE_TIMING)
 
 
-class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
+class Keithley2450(ScpiErrorQueue, ScpiOutput, KeithleyScpiSettings, SmuChannel, Instrument):
     """One Keithley 2450 (native SCPI); the instrument is its own source-measure channel."""
 
     catalog_name = "keithley2450"
@@ -64,9 +65,6 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     identity_pattern = re.compile(r"MODEL\s+(2450)\b")
     expected_identity = "a Keithley 2450 SourceMeter (*IDN? with 'MODEL 2450')"
     limits = LIMITS
-    output_off_modes = {"normal": "NORM", "zero": "ZERO", "high_z": "HIMP", "guard": "GUAR"}
-    autozero_modes = {"off": "OFF", "once": "ONCE", "auto": "ON"}
-    filter_types = {"repeat": "REP", "moving": "MOV"}
     ranges = Ranges(lowest_voltage=0.02, lowest_source_current=1e-8, max_source_delay=1e4)
     timer = TIMER
 
@@ -141,26 +139,6 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         """Pulses built in the trigger model (see PULSE_TIMING)."""
         return model_pulse_capability()
 
-    def _write_off_mode(self, word: str) -> None:
-        """For every source function (the command without its function parameter)."""
-        self.configure(f":OUTP:SMOD {word}")
-
-    def _write_terminals(self, side: str) -> None:
-        self.configure(f":ROUT:TERM {'FRON' if side == 'front' else 'REAR'}")
-
-    def _write_source_range(self, function: str, value: float | None) -> None:
-        if value is None:
-            self.configure(f":SOUR:{function}:RANG:AUTO ON")
-        else:
-            self.configure(f":SOUR:{function}:RANG {format_number(value)}")
-
-    def _write_voltage_range(self, volts: float | None) -> None:
-        """The voltage measure range (it applies while sourcing current)."""
-        if volts is None:
-            self.configure(":SENS:VOLT:RANG:AUTO ON")
-        else:
-            self.configure(f":SENS:VOLT:RANG {format_number(volts)}")
-
     def _write_source_delay(self, seconds: float | None) -> None:
         """Both source functions (the delay is kept per function): auto, or auto off and the
         fixed delay."""
@@ -216,9 +194,6 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         return self._buffered_readings(command, reply, count, function, limit,
                                        voltage_first=function == CURR,
                                        pair_name="reading,source pairs")
-
-    def _abort(self) -> None:
-        self.configure(":ABOR")
 
     def ramp_to(self, level: float, step: float | None = None) -> None:
         """Move the voltage source from its present level to `level` in steps of at most

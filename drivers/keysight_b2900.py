@@ -29,7 +29,7 @@ from .smu import (
     SmuChannel,
     SmuLimits,
 )
-from .smu_settings import Ranges, TimerCapability
+from .smu_settings import Ranges, TimerCapability, range_commands
 from .validators import InRange, ZeroOrInRange, check_count
 
 
@@ -173,21 +173,13 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
 
     def _write_source_range(self, function: str, value: float | None) -> None:
         """Autorange off first, then the fixed range."""
-        header = f":SOUR{self.number}:{function}:RANG"
-        if value is None:
-            self.configure(f"{header}:AUTO ON")
-            return
-        self.configure(f"{header}:AUTO OFF")
-        self.configure(f"{header} {format_number(value)}")
+        for command in range_commands(f":SOUR{self.number}:{function}:RANG", value, True):
+            self.configure(command)
 
     def _write_voltage_range(self, volts: float | None) -> None:
         """Autorange off first, then the fixed range."""
-        header = f":SENS{self.number}:VOLT:RANG"
-        if volts is None:
-            self.configure(f"{header}:AUTO ON")
-            return
-        self.configure(f"{header}:AUTO OFF")
-        self.configure(f"{header} {format_number(volts)}")
+        for command in range_commands(f":SENS{self.number}:VOLT:RANG", volts, True):
+            self.configure(command)
 
     def _write_source_delay(self, seconds: float | None) -> None:
         """The transient (source) trigger delay."""

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from xbarlab.interfaces import Reading
 
+from .numbers import format_number
 from .validators import InRange, IntegerInRange, OneOf
 
 VOLT = "VOLT"
@@ -59,6 +60,16 @@ class Ranges:
     max_source_delay: float
     max_measure_delay: float = 0.0
     """0: the model has no measure delay of its own."""
+
+
+def range_commands(header: str, value: float | None, auto_off_first: bool = False) -> list[str]:
+    """The commands that fix the range under `header` to `value` (``<header> <value>``, after
+    ``<header>:AUTO OFF`` on models that want autorange off first), or turn autorange on with
+    None (``<header>:AUTO ON``)."""
+    if value is None:
+        return [f"{header}:AUTO ON"]
+    return [*([f"{header}:AUTO OFF"] if auto_off_first else []),
+            f"{header} {format_number(value)}"]
 
 
 def paced(readings: list[Reading], interval: float) -> list[Reading]:
