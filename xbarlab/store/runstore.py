@@ -25,7 +25,8 @@ from xbarlab.store.run import (
     read_run_info,
 )
 from xbarlab.store.schema import connect
-from xbarlab.store.validate import check_int, check_name, check_shape, to_json
+from xbarlab.store.transfer import RunRecord, import_run
+from xbarlab.store.validate import check_checkpoint_key, check_int, check_name, check_shape, to_json
 
 DATA_DIR_ENV = "XBARLAB_DATA"
 DEFAULT_DATA_DIR = "xbarlab-data"
@@ -142,6 +143,25 @@ class RunStore:
             raise
         self._connection.execute("COMMIT")
         return Run(self._connection, cursor.lastrowid, writable=True)
+
+    def import_run(self, record: RunRecord, parent: int | None = None,
+                   checkpoints: dict[str, Any] | None = None) -> int:
+        """Write a run taken from another store (`Run.record`) as a new run of this one, with
+        every point, map, checkpoint, event and snapshot exactly as stored there, plus
+        `checkpoints`, in one transaction; a child of run `parent` if given. Returns its id."""
+        if parent is not None:
+            read_run_info(self._connection, parent)
+        extra = {check_checkpoint_key(key): to_json(key, value)
+                 for key, value in (checkpoints or {}).items()}
+        return import_run(self._connection, record, parent, extra)
+
+    def children(self, parent: int) -> list[RunInfo]:
+        """The runs whose parent is run `parent` (a campaign's tasks, a pipeline's stages), in
+        the order they were stored."""
+        read_run_info(self._connection, parent)
+        rows = self._connection.execute(INFO_QUERY + " WHERE r.parent_id = ? ORDER BY r.run_id",
+                                        (parent,))
+        return [info_from_row(row) for row in rows]
 
     def runs(self, status: str | None = None) -> list[RunInfo]:
         """Every run (optionally only those with ``status``), newest first."""
