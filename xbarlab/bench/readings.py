@@ -15,7 +15,10 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class CellReading:
-    """The current through one cell at `voltage` across it (positive from row to column)."""
+    """The current through one cell at `voltage` across it (positive from row to column).
+
+    `overflow`: the sensing instrument's fixed range was too low for the current (its overflow
+    reading): `current` is NaN, and the cell's conductance is not known, not zero or huge."""
 
     row: int
     col: int
@@ -23,6 +26,7 @@ class CellReading:
     current: float
     compliance: bool
     timestamp: float
+    overflow: bool = False
 
     @property
     def conductance(self) -> float:
