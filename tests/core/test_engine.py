@@ -209,3 +209,22 @@ def test_snapshots_of_every_instrument_at_start_and_end_in_show_and_hdf5(tmp_pat
         assert node.attrs["output"] == np.False_
         assert json.loads(node.attrs["units"])["current_limit"] == "A"
         assert file["snapshots/0-start"].attrs["phase"] == "start"
+
+
+@pytest.mark.parametrize("bench, channels", [
+    ("default", ["smu.a", "smu2.b"]), ("keysight", ["smu.1", "smu.2"]),
+    ("classic", ["smu1.1", "smu2.1"]),
+])
+def test_snapshots_read_the_output_off_mode_and_terminals_from_the_instruments(bench, channels):
+    with xbarlab.open_bench(bench) as opened:
+        for name in channels:
+            opened.channels[name].set_output_off_mode("high_z")
+        shots = opened.snapshot()
+    for name in channels:
+        instrument, terminal = name.split(".")
+        settings = shots[instrument]["settings"]
+        channel = settings.get("channels", {}).get(
+            {"a": "smua", "b": "smub"}.get(terminal, terminal), settings)
+        assert channel["output_off_mode"] == {"value": "high_z", "unit": ""}
+        if bench == "classic":
+            assert channel["terminals"]["value"] == "front"
