@@ -9,7 +9,8 @@ Operations, only through the `xbarlab.interfaces` protocols, each checked by the
 before anything is sent:
 
 * `read(row, col, v)` with a bias scheme for the unselected lines: ``float`` (disconnected),
-  ``ground`` (0 V), ``v/2`` (V/2) or ``v/3`` (rows V/3, columns 2V/3). Only voltage differences
+  ``ground`` (0 V), ``v/2`` (V/2), ``v/3`` (rows V/3, columns 2V/3) or ``idle`` (on an SMU
+  terminal left off: its output-off mode decides; `xbarlab.bench.schemes`). Only voltage differences
   matter to the cells, so a read may shift every level by one constant when that lets it run on
   the instruments at hand (e.g. V/2 on two SMUs and a ground input: row +V/2, column -V/2, all
   other lines grounded); among feasible shifts the lowest max |V| wins. The current is sensed
@@ -244,6 +245,11 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._board_rows, self._board_cols = self._board_indices()
         return self.boards[self._board_name]
 
+    @property
+    def can_mvm(self) -> bool:
+        """True when an array board carries every line, so `mvm` and `read_row` work."""
+        return self._board is not None
+
     def _all_lines(self) -> list[Line]:
         return [Line("row", i) for i in range(self.rows)] + [
             Line("col", j) for j in range(self.cols)
@@ -324,15 +330,16 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
                 readings = [self._board_read(levels, row, col, v_read, scheme, limit)
                             for _ in range(count)]
             else:
-                readings = self._matrix_read(levels, Line("col", col), limit, count)
+                readings = self._matrix_read(levels, Line("col", col), limit, count,
+                                             park=scheme == "idle")
                 if all(abs(r.current) < CONTINUITY_CURRENT for r in readings):
                     fault = self.route_fault([Line("row", row), Line("col", col)])
                     if fault:
                         return [CellReading(row, col, v_read, math.nan, False, r.timestamp,
-                                            fault) for r in readings]
+                                            unreachable=fault) for r in readings]
         finally:
             self._count(operation, before)
-        return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp)
+        return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp, r.overflow)
                 for r in readings]
 
     def iter_read_map(self, *args: Any, **kwargs: Any) -> Iterator[CellReading]:

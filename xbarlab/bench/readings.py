@@ -24,6 +24,8 @@ class BenchError(RuntimeError):
 class CellReading:
     """The current through one cell at `voltage` across it (positive from row to column).
 
+    `overflow`: the sensing instrument's fixed range was too low for the current (its overflow
+    reading): `current` is NaN, and the cell's conductance is not known, not zero or huge.
     `unreachable` names the relay route that failed its check when the cell read as an open
     circuit and a relay of its route does not conduct (`current` is then NaN: the cell was not
     measured, it is not 0 S)."""
@@ -34,6 +36,7 @@ class CellReading:
     current: float
     compliance: bool
     timestamp: float
+    overflow: bool = False
     unreachable: str = ""
 
     @property
