@@ -76,6 +76,11 @@ class GuardedChannel(GuardedHandle):
         "read_current_limit", "set_current_range", "set_nplc", "output_off", "output_enabled",
         "measure", "in_compliance", "measure_repeated", "pulse_capability", "check_pulse",
         "shutdown", "max_sweep_points", "describe",
+        # settings that put no level on a line (issue 16's drivers): off mode, terminals,
+        # ranges, delays, autozero, filters, timed readings at the present level, abort
+        "set_output_off_mode", "output_off_modes", "set_terminals", "set_source_range",
+        "set_voltage_range", "set_source_delay", "set_measure_delay", "set_autozero",
+        "set_filter", "measure_timed", "abort",
     })
 
     def __init__(self, name: str, inner: Any, guard: SafetyGuard):
