@@ -10,6 +10,7 @@ works (tests use a fake).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import weakref
@@ -26,6 +27,12 @@ have separate libraries, so their equal addresses are different instruments. Wea
 keeps its instruments: a driver dropped without `disconnect` frees its address when it is
 collected."""
 _sessions_lock = threading.Lock()
+
+
+def instrument_logger(address: str) -> logging.Logger:
+    """The logger of the instrument at `address` (``xbarlab.instruments.<address>``, dots
+    written ``_``): every write and read at DEBUG, errors at WARNING (``xbarlab --log FILE``)."""
+    return logging.getLogger(f"xbarlab.instruments.{address.replace('.', '_')}")
 
 
 def _session_key(visa_owner: Any, address: str) -> tuple[int, str]:
@@ -47,6 +54,7 @@ class Instrument:
 
     def __init__(self, resource: Any):
         self.address = str(resource.resource_name)
+        self.log = instrument_logger(self.address)
         self._session_key = _session_key(resource, self.address)
         with _sessions_lock:
             if self._session_key in _sessions:
@@ -112,21 +120,31 @@ class Instrument:
     def write(self, command: str) -> None:
         """Send one command (no reply expected)."""
         with self._lock:
+            self.log.debug("write %r", command)
             self._resource.write(command)
 
     def ask(self, command: str, extra_seconds: float = 0.0) -> str:
         """Send a query and return its reply line; `extra_seconds` lengthens the timeout for
         commands that take time on the instrument (sweeps, pulse trains)."""
         with self._lock:
-            self._resource.write(command)
-            if extra_seconds <= 0:
-                return self._resource.read()
-            normal = self._resource.timeout
-            self._resource.timeout = normal + int(extra_seconds * 1000) + 1
+            self.write(command)
             try:
-                return self._resource.read()
-            finally:
-                self._resource.timeout = normal
+                reply = self._read(extra_seconds)
+            except Exception as error:
+                self.log.warning("no reply to %r: %s", command, error)
+                raise
+            self.log.debug("read %r", reply)
+            return reply
+
+    def _read(self, extra_seconds: float) -> str:
+        if extra_seconds <= 0:
+            return self._resource.read()
+        normal = self._resource.timeout
+        self._resource.timeout = normal + int(extra_seconds * 1000) + 1
+        try:
+            return self._resource.read()
+        finally:
+            self._resource.timeout = normal
 
     def configure(self, command: str) -> None:
         """Send a configuration command, then read the error queue: an error raises
@@ -184,6 +202,7 @@ class Instrument:
         code, message = errors[0]
         if len(errors) > 1:
             message += " (also: " + "; ".join(f"{c} {m}" for c, m in errors[1:]) + ")"
+        self.log.warning("error %s after %r: %s", code, command, message)
         raise InstrumentError(self.describe(), code, message, command)
 
     def forget_settings(self) -> None:

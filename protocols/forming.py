@@ -175,7 +175,7 @@ def _summary(bench, run, selected) -> dict:
         if result["v_form"] is not None:
             voltages.append(result["v_form"])
     for name, data in maps.items():
-        run.record_map(name, data)
+        run.record_map(name, data, unit="V" if name == "v_form" else "ohm")
     plot = save_heatmap(run_plot_path(run, "forming"), maps["v_form"],
                         f"forming amplitude ({counts['formed']} formed, "
                         f"{counts['already_formed']} skipped, {counts['failed']} failed)",

@@ -241,8 +241,8 @@ def _summary(bench, run, selected, curves, scheme) -> dict:
                 v_set[row, col] = loop["v_set"]
             if loop["v_reset"] is not None:
                 v_reset[row, col] = loop["v_reset"]
-    run.record_map("v_set", v_set)
-    run.record_map("v_reset", v_reset)
+    run.record_map("v_set", v_set, unit="V")
+    run.record_map("v_reset", v_reset, unit="V")
     plot = None
     if curves:
         plot = save_curves(

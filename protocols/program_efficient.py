@@ -353,7 +353,7 @@ def _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
         for r in batch:
             conductance[r.row, r.col] = r.conductance
         progress.advance(len(batch))
-    run.record_map(phase, conductance)
+    run.record_map(phase, conductance, unit="S")
     run.checkpoint(f"{phase}/reread", True)
     return conductance
 

@@ -167,11 +167,11 @@ def read_map(
     currents = stats.mean()
     conductance, stderr = conductance_estimate(currents, stats.variance_of_mean(), v_read,
                                                scheme)
-    run.record_map("conductance", conductance)
-    run.record_map("conductance_stderr", stderr)
-    run.record_map("readings", np.where(selection, stats.count, np.nan))
+    run.record_map("conductance", conductance, unit="S")
+    run.record_map("conductance_stderr", stderr, unit="S")
+    run.record_map("readings", np.where(selection, stats.count, np.nan), unit="1")
     if scheme in UNSELECTED_ROW_LEVEL:
-        run.record_map("conductance_raw", currents / v_read)
+        run.record_map("conductance_raw", currents / v_read, unit="S")
     read = np.isfinite(currents)
     plot = save_heatmap(run_plot_path(run, "read-map"), conductance,
                         f"conductance, {scheme} scheme, {v_read:g} V ({int(read.sum())} cells)",

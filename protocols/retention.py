@@ -119,8 +119,9 @@ def retention(
 ) -> dict:
     """Program the selected cells, read them at log-spaced times (see the module docstring).
 
-    Each ``conductance`` map's ``t`` is its time since programming; returns drift statistics
-    at the last time and the fraction within `tolerance`."""
+    One ``conductance`` map per time point (checkpoints ``retention maps`` and ``retention
+    times`` pair each map with its time since programming); returns drift statistics at the
+    last time and the fraction within `tolerance`."""
     times = np.geomspace(t_first, t_last, points)
     mask = parse_cells(cells, bench.rows, bench.cols)
     selected = bench.map_cells(mask)
@@ -139,22 +140,32 @@ def retention(
                 progress.advance()
         run.checkpoint("retention programmed", program)
     elapsed = done[-1] if done else 0.0
+    seqs = state.get("retention maps", [])[:len(done)]
     for t in times[len(done):]:
         hold(bench, selected[0], float(t) - elapsed, hold_width, hold_period)
         elapsed = float(t)
         g = read_cells(bench, run, mask, v_read, read_scheme, compliance)
-        run.record_map("conductance", g, t=elapsed)
+        seqs = [*seqs, run.record_map("conductance", g, unit="S")]
         done = [*done, elapsed]
+        run.checkpoint("retention maps", seqs)
         run.checkpoint("retention times", done)
         progress.advance(len(selected))
     return _summary(run, selected, np.array(done), tolerance)
 
 
+def retention_maps(run) -> tuple[np.ndarray, np.ndarray]:
+    """The times since programming (s) of the finished time points and their conductance maps
+    (times, rows, cols); a map whose time point was not checkpointed is superseded."""
+    state = run.checkpoints()
+    by_seq = {record.seq: record.data for record in run.maps("conductance")}
+    seqs = state.get("retention maps", [])
+    times = np.array(state.get("retention times", [])[:len(seqs)], float)
+    return times, np.array([by_seq[seq] for seq in seqs[:len(times)]])
+
+
 def _summary(run, selected, times, tolerance) -> dict:
-    """Drift statistics and the PNG from the stored maps (one per time point, its ``t`` the
-    time since programming; a map whose time point was not checkpointed is superseded)."""
-    by_time = {record.t: record.data for record in run.maps("conductance")}
-    maps = np.array([by_time[t] for t in times])
+    """Drift statistics and the PNG from the stored maps (`retention_maps`)."""
+    times, maps = retention_maps(run)
     rows, cols = np.array(selected).T
     g = maps[:, rows, cols]  # (times, cells)
     with np.errstate(invalid="ignore", divide="ignore"):

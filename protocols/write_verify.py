@@ -182,7 +182,7 @@ def write_verify(
     targets = np.full((bench.rows, bench.cols), np.nan)
     targets[:rows, :cols] = np.random.default_rng(seed).uniform(g_low, g_high, (rows, cols))
     if not run.checkpoints().get("targets"):
-        run.record_map("targets", targets)
+        run.record_map("targets", targets, unit="S")
         run.checkpoint("targets", True)
     reread = (v_read, read_scheme, reread_reads, relax_wait, config, targets)
     per_algorithm = {}
@@ -215,7 +215,7 @@ def write_verify(
         if final is None:
             final = _reread(bench, run, progress, f"final-{name}", cells, *reread)
         elif not run.checkpoints().get(f"final-{name}"):
-            run.record_map(f"final-{name}", final[0])
+            run.record_map(f"final-{name}", final[0], unit="S")
             run.checkpoint(f"final-{name}", True)
         for cell in healthy:  # success: inside the guard band at the final re-read
             results[cell].final_g = float(final[0][cell])
@@ -319,8 +319,8 @@ def _reread(bench, run, progress, phase, cells, v_read, read_scheme, reads, rela
     inside = count > 0
     maps = (np.where(inside, mean, np.nan), np.where(inside, scatter, np.nan),
             np.where(inside, count, np.nan))
-    for part, data in zip(("", "-scatter", "-count"), maps, strict=True):
-        run.record_map(f"{name}{part}", data)
+    for part, data, unit in zip(("", "-scatter", "-count"), maps, ("S", "S", "1"), strict=True):
+        run.record_map(f"{name}{part}", data, unit=unit)
     run.checkpoint(phase, True)
     return maps
 

@@ -15,6 +15,8 @@ _LAZY = {
     "available_protocols": "xbarlab.registry",
     "get_protocol": "xbarlab.registry",
     "register_protocol": "xbarlab.registry",
+    "load": "xbarlab.loader",
+    "RunData": "xbarlab.loader",
 }
 
 

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 import traceback
 from pathlib import Path
@@ -190,7 +191,8 @@ def _protocols(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    """List the runs of the store, newest first."""
+    """List the runs of the store, newest first, with the bench and chip of each."""
+    from xbarlab.provenance import bench_and_chip
     from xbarlab.store import RunStore
 
     with RunStore(args.store) as store:
@@ -198,48 +200,188 @@ def _runs(args: argparse.Namespace) -> int:
         if not runs:
             print(f"no runs in {store.data_dir}")
             return 0
-        print(f"{'id':>4}  {'protocol':<16} {'status':<10} {'started (UTC)':<19} "
-              f"{'points':>7} {'maps':>5}")
+        print(f"{'id':>4}  {'protocol':<17} {'status':<10} {'started (UTC)':<19} "
+              f"{'points':>8} {'maps':>5}  {'bench':<10} chip")
         for info in runs:
-            print(f"{info.run_id:>4}  {info.protocol:<16} {info.status:<10} "
-                  f"{_utc(info.started_at):<19} {info.n_points:>7} {info.n_maps:>5}")
+            bench, chip = bench_and_chip(info.bench_text)
+            print(f"{info.run_id:>4}  {info.protocol:<17} {info.status:<10} "
+                  f"{_utc(info.started_at):<19} {info.n_points:>8} {info.n_maps:>5}  "
+                  f"{bench:<10} {chip}")
     return 0
 
 
+SHOWN_LIST = 6
+"""Items of a list metric shown by ``xbarlab show`` (the rest counted; ``--json`` has all)."""
+
+
 def _show(args: argparse.Namespace) -> int:
-    """Print one run's metadata, history, metrics and maps."""
+    """One run on a screen: metadata, bench and chip, parameters with units, metrics, counts,
+    maps as statistics, history, instruments; ``--json`` all of it as one object, ``--points``
+    every point (CSV, or JSON lines with ``--json``), streamed in bounded memory."""
     from xbarlab.store import RunStore
 
     with RunStore(args.store) as store:
         run = store.open_run(args.run)
         info = run.info
-        print(f"run {info.run_id}: {info.protocol} ({info.status})")
-        print(f"  started {_utc(info.started_at)}, ended "
-              f"{_utc(info.ended_at) if info.ended_at else '-'}; xbarlab "
-              f"{info.software_version}; seed {info.seed}; shape {info.shape}")
-        print(f"  parameters: {json.dumps(info.params)}")
-        for name, identity in info.instruments.items():
-            print(f"  instrument {name}: {identity}")
-        counts: dict[str, int] = {}
-        for point in run.points():
-            counts[point.operation] = counts.get(point.operation, 0) + 1
-        print(f"  points: {info.n_points} ("
-              + ", ".join(f"{op} {n}" for op, n in counts.items()) + ")")
-        for record in run.maps():
-            finite = record.data[np.isfinite(record.data)]
-            spread = (f"median {np.median(finite):.4g}, min {finite.min():.4g}, "
-                      f"max {finite.max():.4g}" if finite.size else "no finite values")
-            print(f"  map {record.name!r} #{record.seq}: {record.data.shape}, {spread}")
-        for key, value in run.checkpoints().items():
-            print(f"  {key}: {json.dumps(value)}")
-        for event in run.events():
-            detail = f": {event.detail.splitlines()[-1]}" if event.detail else ""
-            print(f"  {_utc(event.t)} {event.event}{detail}")
-        for shot in run.snapshots():
-            print(f"  instruments at the {shot.phase} ({_utc(shot.t)}):")
-            for line in _snapshot_lines(shot.instruments):
-                print(f"    {line}")
+        if args.points:
+            _print_points(run, info, args.json)
+        elif args.json:
+            print(json.dumps(json_ready(_run_summary(run, info)), indent=1))
+        else:
+            for line in _show_lines(run, info):
+                print(line)
     return 0
+
+
+def _run_summary(run, info) -> dict:
+    """Everything `xbarlab show --json` prints: the metadata, maps' statistics, counts,
+    checkpoints, history and snapshots (not the points: ``--points``)."""
+    import dataclasses
+
+    from xbarlab.export import iso_utc
+    from xbarlab.provenance import bench_and_chip
+
+    bench, chip = bench_and_chip(info.bench_text)
+    fields = dataclasses.asdict(info)
+    fields.update(started_at_iso=iso_utc(info.started_at), bench=bench, chip=chip,
+                  ended_at_iso=iso_utc(info.ended_at) if info.ended_at else None,
+                  parameter_units=_parameter_units(info), points=run.operation_counts(),
+                  maps=[_map_statistics(name, run.maps(name)) for name in run.map_names()],
+                  checkpoints=run.checkpoints(),
+                  events=[dataclasses.asdict(event) for event in run.events()],
+                  snapshots=[dataclasses.asdict(shot) for shot in run.snapshots()])
+    fields["metrics"] = fields["checkpoints"].pop("metrics", None)
+    return fields
+
+
+def _parameter_units(info) -> dict[str, str]:
+    from xbarlab.registry import available_protocols
+
+    declared = getattr(available_protocols().get(info.protocol), "parameters", {})
+    return {name: declared[name].param.unit for name in info.params if name in declared}
+
+
+def _map_statistics(name: str, records: list) -> dict:
+    """A map name's count and the statistics of its latest map's finite values."""
+    data = records[-1].data
+    finite = data[np.isfinite(data)]
+    statistics = {"name": name, "unit": records[-1].unit, "count": len(records),
+                  "shape": list(data.shape), "finite": int(finite.size)}
+    if finite.size:
+        statistics.update(median=float(np.median(finite)), min=float(finite.min()),
+                          max=float(finite.max()))
+    return statistics
+
+
+def _show_lines(run, info) -> list[str]:
+    """The screen of `xbarlab show`."""
+    from xbarlab.provenance import bench_and_chip
+
+    bench, chip = bench_and_chip(info.bench_text)
+    duration = f", {info.ended_at - info.started_at:.1f} s" if info.ended_at else ""
+    lines = [f"run {info.run_id}: {info.protocol} ({info.status})",
+             f"  bench {bench}, chip {chip}, seed {info.seed}",
+             f"  started {_utc(info.started_at)} UTC, ended "
+             f"{_utc(info.ended_at) + ' UTC' if info.ended_at else '-'}{duration}; xbarlab "
+             f"{info.software_version}, host {info.writer_host}, pid {info.writer_pid}"]
+    if info.parent_id is not None:
+        lines.append(f"  part of run {info.parent_id}")
+    units = _parameter_units(info)
+    lines += _wrapped("parameters", [f"{name} {_value_text(value)}"
+                                     + (f" {units[name]}" if units.get(name) else "")
+                                     for name, value in info.params.items()])
+    checkpoints = run.checkpoints()
+    metrics = checkpoints.pop("metrics", None) or {}
+    lines += _wrapped("metrics", [f"{name} {_value_text(value)}"
+                                  for name, value in _flat_items(metrics)])
+    counts = run.operation_counts()
+    lines.append(f"  points: {info.n_points}" + (" (" + ", ".join(
+        f"{op} {n}" for op, n in counts.items()) + ")" if counts else ""))
+    for name in run.map_names():
+        stats = _map_statistics(name, run.maps(name))
+        unit = f" {stats['unit']}" if stats["unit"] not in ("", "1") else ""
+        spread = (f"median {stats['median']:.4g}{unit}, min {stats['min']:.4g}, max "
+                  f"{stats['max']:.4g}" if stats["finite"] else "no finite values")
+        lines.append(f"  map {name} ({stats['shape'][0]}x{stats['shape'][1]}, "
+                     f"{stats['finite']} cells, {stats['count']} recorded): {spread}")
+    if checkpoints:
+        lines.append(f"  {len(checkpoints)} checkpoints (--json lists them)")
+    if info.traceback:
+        lines.append(f"  error: {info.traceback.strip().splitlines()[-1]}")
+    lines.append("  history: " + ", ".join(f"{event.event} {_utc(event.t)}"
+                                           for event in run.events()))
+    shots = run.snapshots()
+    if shots:  # the instruments as the last session found them; --json has every snapshot
+        shot = [s for s in shots if s.phase == "start"][-1] if any(
+            s.phase == "start" for s in shots) else shots[-1]
+        lines.append(f"  instruments at the {shot.phase} ({_utc(shot.t)} UTC; "
+                     f"{len(shots)} snapshots, --json has all):")
+        lines += [f"    {line}" for line in _snapshot_lines(shot.instruments)]
+    return [part for line in lines for part in textwrap.wrap(
+        line, 100, subsequent_indent=" " * (len(line) - len(line.lstrip()) + 4))]
+
+
+def _flat_items(values: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested metrics as (``outer/inner``, value) pairs."""
+    items = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            items += _flat_items(value, f"{prefix}{key}/")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _value_text(value) -> str:
+    """A value for the screen: floats to 4 significant digits, long lists shortened."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        shown = ", ".join(_value_text(item) for item in value[:SHOWN_LIST])
+        more = f", ... {len(value)} in all" if len(value) > SHOWN_LIST else ""
+        return f"[{shown}{more}]"
+    if isinstance(value, str) and len(value) > 60:
+        return value[:57] + "..."
+    return str(value)
+
+
+def _wrapped(label: str, items: list[str], width: int = 100) -> list[str]:
+    """``  label: a, b, c`` wrapped at `width` characters."""
+    if not items:
+        return [f"  {label}: none"]
+    lines, line = [], f"  {label}: "
+    for k, item in enumerate(items):
+        text = item + ("," if k < len(items) - 1 else "")
+        if len(line) + len(text) > width and line.strip() != f"{label}:":
+            lines.append(line.rstrip())
+            line = "    "
+        line += text + " "
+    lines.append(line.rstrip())
+    return lines
+
+
+def _print_points(run, info, as_json: bool) -> None:
+    """Every point on stdout, a chunk at a time: CSV with units (`export.write_points_csv`),
+    or one JSON object per line."""
+    from xbarlab.export import CSV_COLUMNS, point_rows, write_points_csv
+
+    if not as_json:
+        write_points_csv(run, info, sys.stdout)
+        return
+    numbers = {"voltage", "current", "pulse_width", "t"}
+
+    def value(name: str, item):
+        if name not in numbers:
+            return item
+        if item == "":
+            return None  # not measured
+        number = float(item)
+        return number if np.isfinite(number) else item  # NaN and inf as text, as reported
+
+    keys = [f"{name}_s_since_start" if name == "t" else name for name in CSV_COLUMNS]
+    for rows in point_rows(run, info):
+        sys.stdout.write("".join(json.dumps({key: value(name, item) for key, name, item in zip(
+            keys, CSV_COLUMNS, row, strict=True)}) + "\n" for row in rows))
 
 
 def _snapshot_lines(instruments: dict) -> list[str]:
@@ -353,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error, not only its one-line message")
+    parser.add_argument("--log", default=None, metavar="FILE",
+                        help="append every instrument write and read (DEBUG) and instrument "
+                             "errors (WARNING) to FILE, one timestamped line each")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def store_option(command: argparse.ArgumentParser) -> None:
@@ -412,8 +557,13 @@ def build_parser() -> argparse.ArgumentParser:
     store_option(runs)
     runs.set_defaults(handler=_runs)
 
-    show = commands.add_parser("show", help="metadata, history, metrics and maps of a run")
+    show = commands.add_parser("show", help="a run on one screen: metadata, bench, chip, "
+                                            "parameters, metrics, counts, maps as statistics")
     show.add_argument("run", type=int)
+    show.add_argument("--json", action="store_true",
+                      help="everything as one JSON object (checkpoints, snapshots, history)")
+    show.add_argument("--points", action="store_true",
+                      help="every point, streamed: CSV with units, or JSON lines with --json")
     store_option(show)
     show.set_defaults(handler=_show)
 
@@ -452,6 +602,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to(path: str) -> None:
+    """Send the ``xbarlab`` loggers (each instrument's I/O at DEBUG, errors at WARNING) to a
+    file, as PyMeasure and QCoDeS users log their instruments."""
+    import logging
+
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("xbarlab")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``xbarlab`` console script.
 
@@ -467,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     from xbarlab.store import RunNotFoundError, RunStateError
 
     args = build_parser().parse_args(argv)
+    if args.log:
+        _log_to(args.log)
     try:
         return args.handler(args)
     except (CommandError, UnknownProtocolError, ParameterError, BenchFileError, BenchError,

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from xbarlab.figures import curves_figure, heatmap_figure, png_bytes
+from xbarlab.provenance import bench_of
 
 MOST_POINTS_PLOTTED = 50_000
 """Points drawn in the points-over-time figure (a longer run is sampled evenly)."""
@@ -103,7 +104,7 @@ def render_report(store, run_id: int) -> str:
 
 
 def _summary(info) -> list[tuple[str, Any]]:
-    bench = _bench_of(info.bench_text)
+    bench = bench_of(info.bench_text)
     duration = (f"{info.ended_at - info.started_at:.1f} s" if info.ended_at else "running")
     rows = [("started (UTC)", _utc(info.started_at)), ("duration", duration)]
     if bench is not None:
@@ -218,17 +219,6 @@ def _counts(values: list[Any]) -> str:
     for value in values:
         counts[str(value)] = counts.get(str(value), 0) + 1
     return f"{len(values)} values: " + ", ".join(f"{k} x{n}" for k, n in counts.items())
-
-
-def _bench_of(text: str):
-    from xbarlab.benchfile import BenchFileError, parse_bench
-
-    if not text:
-        return None
-    try:
-        return parse_bench(text)
-    except BenchFileError:
-        return None
 
 
 def _flat(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
