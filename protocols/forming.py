@@ -46,8 +46,9 @@ from typing import Annotated
 import numpy as np
 from xbarlab.protocols.cells import parse_cells
 from xbarlab.protocols.parameters import Cells, Compliance, PulseScheme, VRead
-from xbarlab.protocols.plots import run_plot_path, save_heatmap
+from xbarlab.protocols.plots import save_figures
 
+from xbarlab.figures import map_figures
 from xbarlab.params import Param
 from xbarlab.registry import register_protocol
 from xbarlab.safety import signals_held
@@ -68,7 +69,13 @@ def ramp(v_start: float, v_stop: float, v_step: float, width_start: float, width
     return [(float(v), w) for v in amplitudes for w in widths]
 
 
-@register_protocol("forming")
+def forming_figures(run) -> list:
+    """The forming amplitude of each formed cell, and the resistance before and after."""
+    return map_figures(run, [name for name in ("v_form", "r_initial", "r_final")
+                             if name in run.map_names()])
+
+
+@register_protocol("forming", figures=forming_figures)
 def forming(
     bench, run, progress, *,
     cells: Cells = "all",
@@ -176,10 +183,7 @@ def _summary(bench, run, selected) -> dict:
             voltages.append(result["v_form"])
     for name, data in maps.items():
         run.record_map(name, data, unit="V" if name == "v_form" else "ohm")
-    plot = save_heatmap(run_plot_path(run, "forming"), maps["v_form"],
-                        f"forming amplitude ({counts['formed']} formed, "
-                        f"{counts['already_formed']} skipped, {counts['failed']} failed)",
-                        "forming amplitude (V)")
+    plot = save_figures(run, "forming", forming_figures)
     attempted = counts["formed"] + counts["failed"]
     return {
         "cells": len(selected),

@@ -44,9 +44,10 @@ from xbarlab.protocols.parameters import (
     VRead,
     Width,
 )
-from xbarlab.protocols.plots import run_plot_path, save_curves
+from xbarlab.protocols.plots import save_figures
 from xbarlab.protocols.recording import recorded_batches
 
+from xbarlab.figures import curves_figure
 from xbarlab.params import Param
 from xbarlab.registry import refuse, register_protocol
 from xbarlab.safety import signals_held
@@ -92,7 +93,24 @@ def _schedule_fits(values, spec) -> None:
                "or a shorter hold_width")
 
 
-@register_protocol("retention", checks=[_schedule_fits])
+def retention_figures(run) -> list:
+    """Conductance against the time since programming (log time axis) of the first
+    `PLOTTED_CELLS` cells read and the median of all, the legend beside the axes."""
+    times, maps = retention_maps(run)
+    if not times.size:
+        return []
+    read = np.argwhere(np.isfinite(maps).any(axis=0))
+    g = maps[:, read[:, 0], read[:, 1]]
+    series = [(f"cell ({r}, {c})", times, g[:, k])
+              for k, (r, c) in enumerate(read[:PLOTTED_CELLS].tolist())]
+    if len(read) > 1:
+        series.append((f"median of {len(read)} cells", times, np.nanmedian(g, axis=1)))
+    return [("conductance against time since programming", curves_figure(
+        series, f"retention of {len(read)} cells", "time since programming (s)",
+        "conductance (S)", logx=True, style=".-", legend_outside=True))]
+
+
+@register_protocol("retention", checks=[_schedule_fits], figures=retention_figures)
 def retention(
     bench, run, progress, *,
     cells: Cells = "0-3,0-3",
@@ -171,13 +189,7 @@ def _summary(run, selected, times, tolerance) -> dict:
     with np.errstate(invalid="ignore", divide="ignore"):
         drift = g[-1] / g[0] - 1
     finite = np.isfinite(drift)
-    series = [(f"cell ({r}, {c})", times, g[:, k])
-              for k, (r, c) in enumerate(selected[:PLOTTED_CELLS])]
-    series.append(("median of all cells", times, np.nanmedian(g, axis=1)
-                   if np.isfinite(g).any() else np.full(len(times), np.nan)))
-    plot = save_curves(run_plot_path(run, "retention"), series,
-                       f"retention of {len(selected)} cells", "time since programming (s)",
-                       "conductance (S)", logx=True, style=".-")
+    plot = save_figures(run, "retention", retention_figures)
     return {
         "cells": len(selected),
         "time_points": len(times),

@@ -82,7 +82,7 @@ from typing import Annotated
 
 import numpy as np
 from xbarlab.protocols.parameters import Cols, PulseScheme, ReadScheme, Rows, Seed, VRead, Width
-from xbarlab.protocols.plots import run_plot_path
+from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.programming import (
     ALGORITHMS,
     DECIDED,
@@ -107,7 +107,7 @@ from xbarlab.protocols.programming import (
 )
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
-from xbarlab.figures import save
+from xbarlab.engine import json_ready
 from xbarlab.params import Param
 from xbarlab.registry import register_protocol
 from xbarlab.safety import signals_held
@@ -120,7 +120,20 @@ of its guard band): a decision of up to 4 x reread_reads readings instead of a r
 [E]."""
 
 
-@register_protocol("write-verify")
+def write_verify_figures(run) -> list:
+    """Final re-read against target per algorithm (stuck cells as crosses), and each
+    algorithm's mean pulses per healthy cell; from the stored metrics and maps."""
+    metrics = run.checkpoints().get("metrics")
+    if not metrics or "targets" not in run.map_names():
+        return []
+    per_algorithm = metrics.get("algorithms") or {metrics["algorithm"]: metrics}
+    finals = {name: run.latest_map(f"final-{name}") for name in per_algorithm
+              if f"final-{name}" in run.map_names()}
+    return [("final re-read against target, and pulses per cell", _figure(
+        per_algorithm, finals, run.latest_map("targets"), stored_parameters(run)["tolerance"]))]
+
+
+@register_protocol("write-verify", figures=write_verify_figures)
 def write_verify(
     bench, run, progress, *,
     algorithm: Annotated[str, Param("programming algorithm; several joined by ',' are compared "
@@ -228,7 +241,8 @@ def write_verify(
     if len(algorithms) > 1:
         metrics["algorithms"] = per_algorithm
     metrics["cells"] = len(cells)
-    plot = _plot(run, per_algorithm, finals, targets, tolerance)
+    run.checkpoint("metrics", json_ready(metrics))  # what the figures read (the engine adds
+    plot = save_figures(run, "write-verify", write_verify_figures)  # round trips after)
     metrics["plot"] = None if plot is None else str(plot)
     return metrics
 
@@ -352,12 +366,7 @@ def _metrics(results, final, targets, tolerance) -> dict:
     }
 
 
-def _plot(run, per_algorithm, finals, targets, tolerance):
-    """Final re-read against target per algorithm (stuck cells as crosses), and each
-    algorithm's mean pulses per healthy cell."""
-    path = run_plot_path(run, "write-verify")
-    if path is None:
-        return None
+def _figure(per_algorithm, finals, targets, tolerance):
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(11, 4.4))
@@ -380,6 +389,7 @@ def _plot(run, per_algorithm, finals, targets, tolerance):
         right.bar([name], [metrics["mean_pulses"] or 0.0],
                   label=f"{name}: mean {metrics['mean_pulses'] or 0:.1f}, "
                         f"p95 {metrics['p95_pulses'] or 0:.0f}")
-    right.set(ylabel="pulses per cell (mean)", title="pulses per healthy cell")
+    right.set(xlabel="algorithm", ylabel="mean pulses per cell (count)",
+              title="pulses per healthy cell")
     right.legend(fontsize="small")
-    return save(figure, path)
+    return figure

@@ -443,42 +443,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    """PNG of a run: each map (latest of its name) as a heat map, and every point over time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """PNGs of a run: the figures its protocol declares (else its maps and points), next to
+    the run in the store (``--out DIR`` to choose)."""
+    from xbarlab.figures import run_figures, save_run_figures
     from xbarlab.store import RunStore
 
     with RunStore(args.store) as store:
         run = store.open_run(args.run)
-        names = list(dict.fromkeys(record.name for record in run.maps()))
-        maps = {name: run.latest_map(name) for name in names}
-        points = run.points()
-    panels = len(maps) + (1 if points else 0)
-    if panels == 0:
-        raise CommandError(f"run {args.run} has no points and no maps to plot")
-    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2), squeeze=False)
-    for axis, (name, data) in zip(axes[0], maps.items(), strict=False):
-        image = axis.imshow(data, cmap="viridis", interpolation="nearest")
-        axis.set(title=f"{name} (latest)", xlabel="column", ylabel="row")
-        figure.colorbar(image, ax=axis)
-    if points:
-        axis = axes[0][-1]
-        t0 = min(p.t for p in points)
-        for operation in dict.fromkeys(p.operation for p in points):
-            chosen = [p for p in points if p.operation == operation and p.current is not None]
-            axis.plot([p.t - t0 for p in chosen], [abs(p.current) for p in chosen], ".",
-                      markersize=2, label=operation)
-        axis.set(title="points over time", xlabel="time since first point (s)",
-                 ylabel="|current| (A)", yscale="log")
-        axis.legend()
-    out = Path(args.out or f"run-{args.run}.png")
-    figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
-    print(out)
+        figures = run_figures(run)
+        if not figures:
+            raise CommandError(f"run {args.run} has nothing to plot yet (no points, no maps)")
+        paths = save_run_figures(run, figures, run.info.protocol, args.out or store.data_dir)
+    for path in paths:
+        print(path)
     return 0
 
 
@@ -584,9 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
     store_option(report)
     report.set_defaults(handler=_report)
 
-    plot = commands.add_parser("plot", help="PNG of a run's maps and points")
+    plot = commands.add_parser("plot", help="PNGs of a run: its protocol's figures, with units")
     plot.add_argument("run", type=int)
-    plot.add_argument("--out", default=None, help="PNG path (default run-<id>.png)")
+    plot.add_argument("--out", "-o", default=None, metavar="DIR",
+                      help="folder of the PNGs run-<id>-<protocol>[-k].png (default: the "
+                           "run store's folder, beside the run)")
     store_option(plot)
     plot.set_defaults(handler=_plot)
 

@@ -92,8 +92,11 @@ def test_run_read_map_then_runs_show_export_plot(tmp_path, capsys, monkeypatch):
     assert len(rows) == 259 and rows[0].startswith("# xbarlab run 1 (read-map), started 20")
     assert rows[2] == ("seq,row,col,operation,voltage (V),current (A),pulse_width (s),"
                        "compliance,t (s)")
+    (Path(store) / "run-1-read-map.png").unlink()  # the run drew it; so does xbarlab plot
     assert main(["plot", "1", "--store", store]) == 0
-    assert (tmp_path / "run-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (Path(store) / "run-1-read-map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "1", "--store", store, "-o", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "run-1-read-map.png").exists()
     assert main(["show", "7", "--store", store]) == 2
 
 
