@@ -198,6 +198,8 @@ def write_verify(
         run.record_map("targets", targets, unit="S")
         run.checkpoint("targets", True)
     reread = (v_read, read_scheme, reread_reads, relax_wait, config, targets)
+    progress.plan(len(algorithms) * ((1 if len(algorithms) > 1 and prepare_pulses else 0)
+                                     + (1 if first_pass else 0) + 1 + relax_rounds + 1))
     per_algorithm = {}
     finals = {}
     for name in algorithms:

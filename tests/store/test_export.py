@@ -338,3 +338,17 @@ def test_format_check_names_what_is_wrong(store, tmp_path, tamper, message):
         tamper(file)
     with pytest.raises(HDF5FormatError, match=message):
         check_hdf5(path)
+
+
+def test_xarray_reads_the_points_with_units_and_times(store, tmp_path):
+    xarray = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    run = make_run(store, [{"row": 1, "col": 2, "operation": "read", "voltage": 0.2,
+                            "current": 1e-6, "t": 1.5}], [np.zeros((4, 3))])
+    path = export_hdf5(store, run.run_id, tmp_path / "run.h5")
+    with xarray.open_dataset(path, group="points", engine="h5netcdf") as points:
+        assert points.sizes["seq"] == 1 and float(points["current"][0]) == 1e-6
+        assert points["current"].attrs["units"] == "A"
+        start = np.datetime64(round(run.info.started_at * 1e6), "us")
+        assert abs(points["t"].values[0] - start - np.timedelta64(1500, "ms")) \
+            < np.timedelta64(2, "us")
