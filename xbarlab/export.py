@@ -128,15 +128,17 @@ def export_hdf5(
     with h5py.File(path, "w") as file:
         _write_metadata(file.attrs, info, run)
         cells = _write_points(file.create_group("points"), run, info)
-        _write_cells(file.create_group("cells"), *cells)
+        _write_cells(file.create_group("cells"), cells)
+        del cells
         _write_maps(file.create_group("maps"), file.create_group("map_series"), run, info)
         _write_parameters(file.create_group("parameters"), info)
         _write_snapshots(file.create_group("snapshots"), run)
     return path
 
 
-def _write_points(group: h5py.Group, run: Run, info: RunInfo) -> tuple[np.ndarray, np.ndarray]:
-    """Every point, as columns, chunk by chunk; returns the row and column of every point."""
+def _write_points(group: h5py.Group, run: Run, info: RunInfo) -> np.ndarray:
+    """Every point, as columns, chunk by chunk; returns every point's cell as one number,
+    row x 2^32 + column (the index is built from it)."""
     group.attrs["description"] = "every point of the run, one entry per point in recording order"
     datasets = {}
     for name, (dtype, unit, long_name, description) in POINT_COLUMNS.items():
@@ -153,37 +155,35 @@ def _write_points(group: h5py.Group, run: Run, info: RunInfo) -> tuple[np.ndarra
     datasets["missing"].attrs["flag_masks"] = np.array(list(MISSING_BITS.values()), np.uint8)
     datasets["missing"].attrs["flag_meanings"] = " ".join(
         f"{name}_not_measured" for name in MISSING_BITS)
-    rows, cols, count = [], [], 0
+    cells, count = [], 0
     for chunk in run.point_chunks(CHUNK):
         size = len(chunk["seq"])
         chunk["t"] = since_start(chunk["t"], info.started_at)
         for name, dataset in datasets.items():
             dataset.resize((count + size,))
             dataset[count:] = chunk[name]
-        rows.append(chunk["row"])
-        cols.append(chunk["col"])
+        cells.append(chunk["row"].astype(np.int64) << 32 | chunk["col"])
         count += size
     datasets["seq"].make_scale("point")
     for name, dataset in datasets.items():
         if name != "seq":
             dataset.dims[0].attach_scale(datasets["seq"])
     group.attrs["count"] = count
-    empty = np.zeros(0, np.int32)
-    return (np.concatenate(rows) if rows else empty, np.concatenate(cols) if cols else empty)
+    return np.concatenate(cells) if cells else np.zeros(0, np.int64)
 
 
-def _write_cells(group: h5py.Group, rows: np.ndarray, cols: np.ndarray) -> None:
+def _write_cells(group: h5py.Group, cells: np.ndarray) -> None:
     """The per-cell index: each cell's points as a run of seqs in /cells/points."""
     group.attrs["description"] = ("index of the points by cell: cell k's points are "
                                   "points[first[k]:first[k] + count[k]], seqs in order")
-    order = np.lexsort((cols, rows))  # stable: each cell's points stay in recording order
-    keys = np.stack([rows[order], cols[order]]) if order.size else np.zeros((2, 0), np.int32)
-    starts = np.flatnonzero(np.r_[True, (np.diff(keys, axis=1) != 0).any(axis=0)]) \
-        if order.size else np.zeros(0, np.int64)
-    counts = np.diff(np.r_[starts, order.size])
+    order = np.argsort(cells, kind="stable")  # each cell's points stay in recording order
+    cells = cells[order]
+    starts = np.flatnonzero(np.diff(cells, prepend=-1)) if cells.size else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[starts, cells.size])
     for name, data, description in (
-            ("row", keys[0][starts], "row of each cell that has points"),
-            ("col", keys[1][starts], "column of each cell that has points"),
+            ("row", (cells[starts] >> 32).astype(np.int32), "row of each cell that has points"),
+            ("col", (cells[starts] & 0xFFFFFFFF).astype(np.int32),
+             "column of each cell that has points"),
             ("first", starts.astype(np.int64), "index in points of the cell's first point"),
             ("count", counts.astype(np.int64), "how many points the cell has")):
         dataset = group.create_dataset(name, data=data)
@@ -191,7 +191,7 @@ def _write_cells(group: h5py.Group, rows: np.ndarray, cols: np.ndarray) -> None:
         dataset.attrs["description"] = description
     compressed = {"chunks": (min(CHUNK, order.size),), "compression": "gzip",
                   "compression_opts": 1, "shuffle": True} if order.size else {}
-    dataset = group.create_dataset("points", data=order.astype(np.int64), **compressed)
+    dataset = group.create_dataset("points", data=order, **compressed)
     dataset.attrs["units"] = "1"
     dataset.attrs["description"] = "seqs of the points, grouped by cell, in recording order"
 
