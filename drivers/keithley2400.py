@@ -71,7 +71,8 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, KeithleyScpiSettings, SmuChannel,
     identity_pattern = re.compile(r"MODEL\s+(" + "|".join(MODELS) + r")\b")
     expected_identity = "a Keithley 2400-series SourceMeter (MODEL " + "/".join(MODELS) + ")"
 
-    nplc = Setting(unit="PLC",
+    nplc = Setting(
+        unit="PLC",
         get=":SENS:CURR:NPLC?",
         set=":SENS:CURR:NPLC {value}",
         validator=InRange(0.01, 10.0, "PLC"),

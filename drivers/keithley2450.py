@@ -78,7 +78,8 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, KeithleyScpiSettings, SmuChannel,
         parse=parse_bool,
         doc="Whether the current measurement range follows the reading.",
     )
-    current_nplc = Setting(unit="PLC",
+    current_nplc = Setting(
+        unit="PLC",
         get=":SENS:CURR:NPLC?", doc="Integration time of current measurements, power-line cycles."
     )
     current_limit = Setting(unit="A",

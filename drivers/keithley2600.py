@@ -99,6 +99,17 @@ def model_pulse_capability(model: str) -> PulseCapability:
     return MODELS[model].limits.pulse_capability(**PULSE_TIMING)
 
 
+OFF_MODE_NUMBERS = {0: "normal", 1: "zero", 2: "high_z"}
+"""`smuX.source.offmode` as printed: OUTPUT_NORMAL 0, OUTPUT_ZERO 1, OUTPUT_HIGH_Z 2."""
+
+
+def _off_mode(reply: str) -> str:
+    number = parse_number(reply)
+    if number not in OFF_MODE_NUMBERS:
+        raise ValueError(f"offmode reply {reply!r}: allowed 0, 1 or 2")
+    return OFF_MODE_NUMBERS[int(number)]
+
+
 def _unit(function: str) -> str:
     return "v" if function == VOLT else "i"
 
@@ -122,7 +133,11 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
     autozero_modes = {"off": "AUTOZERO_OFF", "once": "AUTOZERO_ONCE", "auto": "AUTOZERO_AUTO"}
     filter_types = {"repeat": "FILTER_REPEAT_AVG", "moving": "FILTER_MOVING_AVG"}
 
-    nplc = Setting(unit="PLC",
+    output_off_mode = Setting(
+        get="print({ch}.source.offmode)", parse=_off_mode,
+        doc="The output-off mode as the channel reports it (normal, zero, high_z).")
+    nplc = Setting(
+        unit="PLC",
         get="print({ch}.measure.nplc)",
         set="{ch}.measure.nplc = {value}",
         validator=InRange(0.001, 25.0, "PLC"),

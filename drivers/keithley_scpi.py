@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .properties import Setting
 from .smu_settings import range_commands
 
 
@@ -16,6 +17,13 @@ class KeithleyScpiSettings:
     autozero_modes = {"off": "OFF", "once": "ONCE", "auto": "ON"}
     filter_types = {"repeat": "REP", "moving": "MOV"}
     configure: Callable[[str], None]
+
+    output_off_mode = Setting(
+        get=":OUTP:SMOD?", replies={"NORM": "normal", "ZERO": "zero", "HIMP": "high_z",
+                                    "GUAR": "guard"},
+        doc="The output-off state as the instrument reports it (normal, zero, high_z, guard).")
+    terminals = Setting(get=":ROUT:TERM?", replies={"FRON": "front", "REAR": "rear"},
+                        doc="The terminals in use as the instrument reports them (front, rear).")
 
     def _write_off_mode(self, word: str) -> None:
         """On a 2450: for every source function (the command without its function)."""

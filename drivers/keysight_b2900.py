@@ -85,7 +85,11 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
     output_header = ":OUTP{ch}"
     timer = TIMER
     output_off_modes = {"normal": "NORM", "zero": "ZERO", "high_z": "HIZ"}
-    nplc = Setting(unit="PLC",
+    output_off_mode = Setting(
+        get=":OUTP{ch}:OFF:MODE?", replies={"NORM": "normal", "ZERO": "zero", "HIZ": "high_z"},
+        doc="The output-off mode as the channel reports it (normal, zero, high_z).")
+    nplc = Setting(
+        unit="PLC",
         get=":SENS{ch}:CURR:NPLC?",
         set=":SENS{ch}:CURR:NPLC {value}",
         validator=InRange(4.8e-4, 100.0, "PLC"),

@@ -257,20 +257,15 @@ class SmuChannel(SmuSettings):
         return reading(voltage, current, compliance, self.overflow_value)
 
     def _snapshot_state(self) -> dict[str, Any]:
-        """Output state, source function and level, for the run's instrument snapshots, and
-        the output-off mode and terminals this driver set (the bench file's settings)."""
+        """Output state, source function and level, for the run's instrument snapshots (the
+        output-off mode and terminals are settings the snapshot reads as they are)."""
         function = self._read_source_function()
-        state = {
+        return {
             "output": {"value": self.output_enabled(), "unit": ""},
             "source_function": {"value": function, "unit": ""},
             "source_level": {"value": self._read_level(function),
                              "unit": "V" if function == VOLT else "A"},
         }
-        for name, value in (("output_off_mode", self.off_mode),
-                            ("terminals", self.terminal_side)):
-            if value is not None:
-                state[name] = {"value": value, "unit": ""}
-        return state
 
     def source_function(self) -> str:
         """"VOLT" or "CURR", as the instrument reports it."""

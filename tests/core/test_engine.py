@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import xbarlab
 from xbarlab.benchfile import load_bench
 from xbarlab.cli import main
-from xbarlab.engine import RunFailed, RunInterrupted, bench_difference, run_protocol
+from xbarlab.engine import RunFailed, RunInterrupted, bench_difference, run_protocol, run_stage
 from xbarlab.export import export_hdf5
 from xbarlab.params import ParameterError
 from xbarlab.registry import available_protocols, register_protocol
@@ -209,3 +209,72 @@ def test_snapshots_of_every_instrument_at_start_and_end_in_show_and_hdf5(tmp_pat
         assert node.attrs["output"] == np.False_
         assert json.loads(node.attrs["units"])["current_limit"] == "A"
         assert file["snapshots/0-start"].attrs["phase"] == "start"
+
+
+@pytest.mark.parametrize("bench, channels", [
+    ("default", ["smu.a", "smu2.b"]), ("keysight", ["smu.1", "smu.2"]),
+    ("classic", ["smu1.1", "smu2.1"]),
+])
+def test_snapshots_read_the_output_off_mode_and_terminals_from_the_instruments(bench, channels):
+    with xbarlab.open_bench(bench) as opened:
+        for name in channels:
+            opened.channels[name].set_output_off_mode("high_z")
+        shots = opened.snapshot()
+    for name in channels:
+        instrument, terminal = name.split(".")
+        settings = shots[instrument]["settings"]
+        channel = settings.get("channels", {}).get(
+            {"a": "smua", "b": "smub"}.get(terminal, terminal), settings)
+        assert channel["output_off_mode"] == {"value": "high_z", "unit": ""}
+        if bench == "classic":
+            assert channel["terminals"]["value"] == "front"
+
+
+# ------------------------------------------------------------------------ stages
+
+INTERRUPTIONS = []
+
+
+@register_protocol("reads-once-interrupted")
+def reads_once_interrupted(bench, run, progress):
+    """Reads cell (1, 0) (once per run), then is interrupted the first time it is called."""
+    if not run.points():
+        reading = bench.read(1, 0, 0.2)
+        run.record_point(1, 0, "read", reading.voltage, reading.current)
+    if not INTERRUPTIONS:
+        INTERRUPTIONS.append(True)
+        raise KeyboardInterrupt
+    return {"points": len(run.points())}
+
+
+@register_protocol("two-stages")
+def two_stages(bench, run, progress):
+    """A read map, then a stage that is interrupted once: a pipeline in miniature."""
+    first = run_stage("map", "read-map", bench, run, progress, cells="0,0-3")
+    second = run_stage("flaky", reads_once_interrupted, bench, run, progress)
+    return {"stages": [first.run_id, second.run_id], "cells": first.metrics["cells"],
+            "points": second.metrics["points"]}
+
+
+def test_stages_are_child_runs_and_an_interrupted_pipeline_resumes_at_its_stage(tmp_path):
+    INTERRUPTIONS.clear()
+    with pytest.raises(RunInterrupted) as stopped:
+        run_protocol(two_stages, "default", store=tmp_path, progress=False)
+    parent = stopped.value.result.run_id
+    with RunStore(tmp_path) as store:
+        children = store.children(parent)
+        assert [(c.protocol, c.status) for c in children] == [
+            ("read-map", "completed"), ("reads-once-interrupted", "aborted")]
+        map_points = children[0].n_points
+        snapshots = store.open_run(children[1].run_id).snapshots()
+        assert [shot.phase for shot in snapshots] == ["start", "end"]
+    assert outputs_on(world_of("default")) == []
+    result = run_protocol(two_stages, "default", store=tmp_path, progress=False, resume=parent)
+    assert result.status == "completed" and result.metrics["cells"] == 4
+    assert result.metrics["stages"] == [child.run_id for child in children]  # the same runs
+    assert result.metrics["points"] == 1  # the interrupted stage's reading was kept, not redone
+    with RunStore(tmp_path) as store:
+        after = store.children(parent)
+        assert [c.status for c in after] == ["completed", "completed"]
+        assert after[0].n_points == map_points
+        assert store.open_run(after[1].run_id).checkpoints()["pipeline.stage"] == "flaky"

@@ -195,6 +195,11 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._board_rows, self._board_cols = self._board_indices()
         return self.boards[self._board_name]
 
+    @property
+    def can_mvm(self) -> bool:
+        """True when an array board carries every line, so `mvm` and `read_row` work."""
+        return self._board is not None
+
     def _all_lines(self) -> list[Line]:
         return [Line("row", i) for i in range(self.rows)] + [
             Line("col", j) for j in range(self.cols)

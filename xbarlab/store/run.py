@@ -489,6 +489,13 @@ class Run:
             " ORDER BY seq", (self._run_id,))
         return [Snapshot(seq, phase, t, json.loads(text)) for seq, phase, t, text in rows]
 
+    def store(self) -> Any:
+        """The `RunStore` this run lives in, sharing its connection (to start child runs, the
+        stages of a pipeline, in the same store)."""
+        from xbarlab.store.runstore import RunStore
+
+        return RunStore.sharing(self._connection, self.data_dir)
+
     def record(self) -> RunRecord:
         """Every row of this run, to write into another store (`RunStore.import_run`)."""
         return export_run(self._connection, self._run_id)

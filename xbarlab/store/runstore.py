@@ -68,6 +68,17 @@ class RunStore:
         self._connection = connect(self.db_path)
 
     @classmethod
+    def sharing(cls, connection, data_dir: Path | None) -> RunStore:
+        """A store over an open connection it does not own (`Run.store`): its `close` leaves
+        the connection open for its owner."""
+        store = cls.__new__(cls)
+        store.data_dir = data_dir
+        store.db_path = data_dir / DB_FILENAME if data_dir is not None else Path(":memory:")
+        store._connection = connection
+        store._shared = True
+        return store
+
+    @classmethod
     def in_memory(cls) -> RunStore:
         """A store that lives in memory and vanishes with this object (a dry run's): the same
         runs, points and checkpoints, no directory, no file, and its runs draw no plots."""
@@ -77,8 +88,10 @@ class RunStore:
         return f"<RunStore {self.db_path}>"
 
     def close(self) -> None:
-        """Close the database connection; runs obtained from this store stop working."""
-        self._connection.close()
+        """Close the database connection; runs obtained from this store stop working (a store
+        sharing another's connection leaves it open)."""
+        if not getattr(self, "_shared", False):
+            self._connection.close()
 
     def __enter__(self) -> RunStore:
         return self
