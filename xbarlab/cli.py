@@ -190,12 +190,24 @@ def _protocols(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------ runs, show, export
 
 
+def _reading_store(args: argparse.Namespace):
+    """The existing run store that a reading command (runs, show, export, plot, report) names;
+    a path with no store is refused, never created."""
+    from xbarlab.store import RunStore, resolve_data_dir
+    from xbarlab.store.runstore import DB_FILENAME
+
+    folder = resolve_data_dir(args.store)
+    if not (folder / DB_FILENAME).is_file():
+        raise CommandError(f"no run store at {folder} ({DB_FILENAME} not found); allowed: the "
+                           "folder of a store a run wrote (--store DIR, or $XBARLAB_DATA)")
+    return RunStore(folder)
+
+
 def _runs(args: argparse.Namespace) -> int:
     """List the runs of the store, newest first, with the bench and chip of each."""
     from xbarlab.provenance import bench_and_chip
-    from xbarlab.store import RunStore
 
-    with RunStore(args.store) as store:
+    with _reading_store(args) as store:
         runs = store.runs(args.status)
         if not runs:
             print(f"no runs in {store.data_dir}")
@@ -218,9 +230,8 @@ def _show(args: argparse.Namespace) -> int:
     """One run on a screen: metadata, bench and chip, parameters with units, metrics, counts,
     maps as statistics, history, instruments; ``--json`` all of it as one object, ``--points``
     every point (CSV, or JSON lines with ``--json``), streamed in bounded memory."""
-    from xbarlab.store import RunStore
 
-    with RunStore(args.store) as store:
+    with _reading_store(args) as store:
         run = store.open_run(args.run)
         info = run.info
         if args.points:
@@ -418,9 +429,8 @@ def _setting_text(entry: dict) -> str:
 def _export(args: argparse.Namespace) -> int:
     """Write a run to HDF5 (one file) or CSV (points, maps, metadata)."""
     from xbarlab.export import export_csv, export_hdf5
-    from xbarlab.store import RunStore
 
-    with RunStore(args.store) as store:
+    with _reading_store(args) as store:
         if args.format == "hdf5":
             out = Path(args.out or f"run-{args.run}.h5")
             paths = [export_hdf5(store, args.run, out, overwrite=args.overwrite)]
@@ -435,9 +445,8 @@ def _export(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     """One self-contained HTML file of a run (`xbarlab.report`)."""
     from xbarlab.report import write_report
-    from xbarlab.store import RunStore
 
-    with RunStore(args.store) as store:
+    with _reading_store(args) as store:
         print(write_report(store, args.run, args.out))
     return 0
 
@@ -446,9 +455,8 @@ def _plot(args: argparse.Namespace) -> int:
     """PNGs of a run: the figures its protocol declares (else its maps and points), next to
     the run in the store (``--out DIR`` to choose)."""
     from xbarlab.figures import run_figures, save_run_figures
-    from xbarlab.store import RunStore
 
-    with RunStore(args.store) as store:
+    with _reading_store(args) as store:
         run = store.open_run(args.run)
         figures = run_figures(run)
         if not figures:

@@ -205,3 +205,12 @@ def test_a_limit_refused_mid_run_fails_the_run_with_a_clear_message(tmp_path, ca
     assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) == 1
     with RunStore(tmp_path) as store:
         assert "LimitError" in store.run_info(1).traceback
+
+
+@pytest.mark.parametrize("command", [["runs"], ["show", "1"], ["export", "1", "--format", "csv"],
+                                     ["plot", "1"], ["report", "1"]])
+def test_reading_commands_refuse_a_store_that_does_not_exist(tmp_path, capsys, command):
+    missing = tmp_path / "no-store-here"
+    assert main([*command, "--store", str(missing)]) == 2
+    assert f"no run store at {missing}" in capsys.readouterr().err
+    assert not missing.exists()
