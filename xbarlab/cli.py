@@ -322,12 +322,18 @@ def _show_lines(run, info) -> list[str]:
     lines.append("  history: " + ", ".join(f"{event.event} {_utc(event.t)}"
                                            for event in run.events()))
     shots = run.snapshots()
-    if shots:  # the instruments as the last session found them; --json has every snapshot
-        shot = [s for s in shots if s.phase == "start"][-1] if any(
-            s.phase == "start" for s in shots) else shots[-1]
+    if shots:  # the last session's start in full, its end as changes; --json has them all
+        starts = [k for k, shot in enumerate(shots) if shot.phase == "start"]
+        first = starts[-1] if starts else len(shots) - 1
+        shot = shots[first]
         lines.append(f"  instruments at the {shot.phase} ({_utc(shot.t)} UTC; "
                      f"{len(shots)} snapshots, --json has all):")
         lines += [f"    {line}" for line in _snapshot_lines(shot.instruments)]
+        for end in shots[first + 1:first + 2]:
+            changes = _snapshot_changes(shot.instruments, end.instruments)
+            lines.append(f"  instruments at the {end.phase} ({_utc(end.t)} UTC): "
+                         + ("as at the start" if not changes else "changed " + "; ".join(
+                             changes)))
     return [part for line in lines for part in textwrap.wrap(
         line, 100, subsequent_indent=" " * (len(line) - len(line.lstrip()) + 4))]
 
@@ -393,6 +399,23 @@ def _print_points(run, info, as_json: bool) -> None:
     for rows in point_rows(run, info):
         sys.stdout.write("".join(json.dumps({key: value(name, item) for key, name, item in zip(
             keys, CSV_COLUMNS, row, strict=True)}) + "\n" for row in rows))
+
+
+def _snapshot_changes(before: dict, after: dict) -> list[str]:
+    """The settings whose value differs between two snapshots, ``instrument.setting value``."""
+    changes = []
+    for name, shot in after.items():
+        old = dict(before.get(name, {}).get("settings", {}))
+        new = dict(shot.get("settings", {}))
+        groups = {"": (old, new), **{channel: (old.get("channels", {}).get(channel, {}), values)
+                                     for channel, values in new.pop("channels", {}).items()}}
+        old.pop("channels", None)
+        for channel, (was, now) in groups.items():
+            for key, entry in now.items():
+                if was.get(key) != entry:
+                    where = f"{name}.{channel}." if channel else f"{name}."
+                    changes.append(f"{where}{key} {_setting_text(entry)}")
+    return changes
 
 
 def _snapshot_lines(instruments: dict) -> list[str]:
