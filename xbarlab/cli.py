@@ -6,6 +6,7 @@
     xbarlab protocols [--json]
     xbarlab campaign FILE.toml [--scheduler tcp://HOST:PORT] [--workers N] [--resume RUN]
     xbarlab runs | show RUN | export RUN --format hdf5|csv | plot RUN | report RUN  [--store DIR]
+    xbarlab view [--port 8765] [--store DIR]   (a live page on http://127.0.0.1:8765/)
     xbarlab demo
 
 Every run goes through `xbarlab.run_protocol`, the same engine scripts and notebooks use; this
@@ -490,6 +491,15 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _view(args: argparse.Namespace) -> int:
+    """Serve the live view of the store on the loopback interface (`xbarlab.view`)."""
+    from xbarlab.view import serve
+
+    _reading_store(args).close()  # an existing store, or a one-line refusal
+    serve(args.store, args.port)
+    return 0
+
+
 def _utc(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
@@ -599,6 +609,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "run store's folder, beside the run)")
     store_option(plot)
     plot.set_defaults(handler=_plot)
+
+    view = commands.add_parser(
+        "view", help="a local web page following the store's runs live (127.0.0.1 only)")
+    view.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
+    store_option(view)
+    view.set_defaults(handler=_view)
 
     demo = commands.add_parser(
         "demo", help="solve a parasitic crossbar and report the IR-drop error"

@@ -18,6 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+LISTEN_PERIOD = 1.0
+"""Seconds between two calls of a `Progress.listener` while steps advance."""
+
 
 class Progress:
     """Counts steps of one task at a time; optionally renders them with rich."""
@@ -37,6 +40,10 @@ class Progress:
         self._bar: Any = None
         self._task: Any = None
         self._terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.listener: Callable[[dict[str, Any]], None] | None = None
+        """Called with `state()` at most once per `LISTEN_PERIOD` seconds and at each phase's
+        start (the engine stores it in the run, for `xbarlab view`)."""
+        self._told = -math.inf
 
     def plan(self, phases: int) -> None:
         """The run has `phases` phases in all (each `start` begins one); may be revised."""
@@ -55,6 +62,8 @@ class Progress:
             self._first_started = self._started
         self.phase += 1
         self.phases = max(self.phases, self.phase)
+        if self.listener is not None:
+            self._tell()
         if self.show and self._terminal:
             self._bar = _rich_bar(self.stream)
             self._bar.start()
@@ -64,7 +73,7 @@ class Progress:
         """The description with the phase ("phase 3 of 7") and the overall ETA."""
         head = f"phase {self.phase} of {self.phases}: " if self.phases > 1 else ""
         overall = self.overall_eta()
-        tail = f" (all phases: ~{_duration(overall)} left)" if self.phases > 1 \
+        tail = f" (all phases: ~{duration_text(overall)} left)" if self.phases > 1 \
             and math.isfinite(overall) else ""
         return f"{head}{self.description}{tail}"
 
@@ -73,6 +82,22 @@ class Progress:
         self.done += steps
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, description=self._label())
+        if self.listener is not None and self.clock() - self._told >= LISTEN_PERIOD:
+            self._tell()
+
+    def state(self) -> dict[str, Any]:
+        """Where the run is: phase k of n, its description and steps, and both ETAs (seconds,
+        None when not known yet)."""
+        def known(seconds: float) -> float | None:
+            return seconds if math.isfinite(seconds) else None
+
+        return {"phase": self.phase, "phases": self.phases, "description": self.description,
+                "done": self.done, "total": self.total, "eta_s": known(self.eta()),
+                "overall_eta_s": known(self.overall_eta())}
+
+    def _tell(self) -> None:
+        self._told = self.clock()
+        self.listener(self.state())
 
     def describe(self, description: str) -> None:
         """A new description of the task in progress (its counts unchanged)."""
@@ -110,7 +135,7 @@ class Progress:
         elif self.show and not self._terminal and self._first_started is not None \
                 and self.description:
             print(f"{self._label()}: {self.done}/{self.total} in "
-                  f"{_duration(self.elapsed())}", file=self.stream, flush=True)
+                  f"{duration_text(self.elapsed())}", file=self.stream, flush=True)
             self.description = ""
 
     def __enter__(self) -> Progress:
@@ -120,7 +145,7 @@ class Progress:
         self.close()
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     """Seconds as ``42 s``, ``7 min 5 s`` or ``2 h 3 min``."""
     seconds = max(0.0, seconds)
     if seconds < 60:

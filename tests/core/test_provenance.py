@@ -61,5 +61,7 @@ def test_load_gives_the_points_with_units_and_the_maps(tmp_path):
     np.testing.assert_array_equal(data.maps["conductance"],
                                   result.run.latest_map("conductance"))
     assert data.map_units["conductance"] == "S" and data.metrics["cells"] == 6
+    progress = result.run.checkpoints()["progress"]  # what xbarlab view shows of a live run
+    assert progress["phase"] == 1 and progress["total"] == 12 and progress["done"] <= 12
     per_cell = frame.groupby(["row", "col"])["current"].mean() / 0.2
     assert per_cell[(1, 2)] == pytest.approx(data.maps["conductance"][1, 2], rel=1e-12)
