@@ -31,6 +31,7 @@ def heatmap_figure(data: np.ndarray, title: str, unit: str, log: bool = False,
     from matplotlib import colormaps
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     data = np.asarray(data, float)
     if data.ndim != 2:
@@ -51,6 +52,8 @@ def heatmap_figure(data: np.ndarray, title: str, unit: str, log: bool = False,
                         aspect="auto" if rows * 4 < cols else "equal",
                         extent=(col0 - 0.5, col0 + cols - 0.5, row0 + rows - 0.5, row0 - 0.5))
     axis.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    for scale in (axis.xaxis, axis.yaxis):  # line numbers: whole numbers only
+        scale.set_major_locator(MaxNLocator(integer=True))
     figure.colorbar(image, ax=axis, label=unit)
     return figure
 
