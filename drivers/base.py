@@ -11,6 +11,7 @@ works (tests use a fake).
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 import weakref
@@ -38,6 +39,12 @@ collected."""
 _sessions_lock = threading.Lock()
 
 
+def instrument_logger(address: str) -> logging.Logger:
+    """The logger of the instrument at `address` (``xbarlab.instruments.<address>``, dots
+    written ``_``): every write and read at DEBUG, errors at WARNING (``xbarlab --log FILE``)."""
+    return logging.getLogger(f"xbarlab.instruments.{address.replace('.', '_')}")
+
+
 def _session_key(visa_owner: Any, address: str) -> tuple[int, str]:
     return id(getattr(visa_owner, "visalib", None)), address
 
@@ -57,6 +64,7 @@ class Instrument:
 
     def __init__(self, resource: Any):
         self.address = str(resource.resource_name)
+        self.log = instrument_logger(self.address)
         self._session_key = _session_key(resource, self.address)
         with _sessions_lock:
             if self._session_key in _sessions:
@@ -123,6 +131,7 @@ class Instrument:
         """Send one command (no reply expected). A VISA failure raises `InstrumentIOError`
         naming this instrument and the command."""
         with self._lock:
+            self.log.debug("write %r", command)
             try:
                 self._resource.write(command)
             except VisaIOError as error:
@@ -142,10 +151,12 @@ class Instrument:
             try:
                 reply = self._read(extra_seconds)
             except BaseException as error:
+                self.log.warning("no reply to %r: %r", command, error)
                 self.clear_session()
                 if isinstance(error, VisaIOError):
                     raise InstrumentIOError.of(error, self.describe(), command) from error
                 raise
+            self.log.debug("read %r", reply)
             remember_exchange(self.describe(), command, reply)
             return reply
 
@@ -227,6 +238,7 @@ class Instrument:
         code, message = errors[0]
         if len(errors) > 1:
             message += " (also: " + "; ".join(f"{c} {m}" for c, m in errors[1:]) + ")"
+        self.log.warning("error %s after %r: %s", code, command, message)
         raise InstrumentError(self.describe(), code, message, command)
 
     def forget_settings(self) -> None:

@@ -152,6 +152,11 @@ class ModelDevice(Device):
             return
         message = bytes(self._input_buffer[: len(self._input_buffer) - len(eom)])
         self._input_buffer = bytearray()
+        if self.statements and message.endswith(b"\r"):
+            # IEEE 488.2 7.5.2: white space (CR among it) may precede the NL terminator, so
+            # pyvisa's default CR LF reaches an instrument as a plain message; the array board
+            # has no such rule (its firmware refuses CR: drivers/array_board.md)
+            message = message[:-1]
         if self.faults is not None:
             refused = self.faults.before_command(message) == REFUSE
             late = self.faults.arrived()

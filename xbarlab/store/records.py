@@ -67,12 +67,14 @@ class Point:
 
 @dataclass(frozen=True, eq=False)
 class MapRecord:
-    """One whole-array map (for example conductance after a read map) taken at time ``t``."""
+    """One whole-array map (for example conductance after a read map) taken at time ``t``, its
+    values in ``unit`` (``"S"``, ``"V"``, ``"ohm"``, ``"1"`` for counts; ``""`` if not stated)."""
 
     seq: int
     name: str
     data: np.ndarray
     t: float
+    unit: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ import os
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Stored in ``PRAGMA user_version``; a store written by a newer schema is refused, an older one
-is migrated in place (version 2 added instrument snapshots and a run's parent run)."""
+is migrated in place (version 2 added instrument snapshots and a run's parent run, version 3
+each map's unit)."""
 
 BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another process's write transaction before raising."""
@@ -67,6 +68,7 @@ CREATE TABLE IF NOT EXISTS maps (
     cols   INTEGER NOT NULL,
     data   BLOB    NOT NULL,
     t      REAL    NOT NULL,
+    unit   TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -96,6 +98,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 _MIGRATIONS = {
     1: ("ALTER TABLE runs ADD COLUMN parent_id INTEGER REFERENCES runs(run_id)",),
+    2: ("ALTER TABLE maps ADD COLUMN unit TEXT NOT NULL DEFAULT ''",),
 }
 """Statements that bring a store of schema version k to k + 1 (before the DDL above, whose
 ``IF NOT EXISTS`` tables are then created)."""
