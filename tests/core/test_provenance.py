@@ -34,7 +34,7 @@ def test_log_file_has_every_write_and_read_of_each_instrument(tmp_path):
 
 def test_an_instrument_error_is_logged_at_warning(caplog):
     with open_bench("classic") as bench:
-        driver = bench.drivers["smu1"]
+        driver = bench._drivers["smu1"]  # the driver itself: the bench offers no raw commands
         with caplog.at_level(logging.WARNING, logger="xbarlab.instruments"), \
                 pytest.raises(InstrumentError):
             driver.configure(":SOUR:VOLT:LEV 1e9")
