@@ -10,7 +10,13 @@
    whether another cell of the column is low-resistance (its read noise stays in the sensed
    current), show it without read noise (the correction's own accuracy) and with 4 reads
    averaged.
-3. V/3 with a precision target (``--precision``, default 1.25 % standard error per cell): the
+3. Accuracy on programmed chips (``--patterns``): the same 32 x 32 chip with its cells put at
+   their own LRS or HRS bound in a pattern (random 50 % LRS, checkerboard, all LRS; the
+   benchmark sets the World's hidden state directly, as a chip programmed beforehand), read with
+   the ground and V/3 schemes; the error of every healthy cell against the World's truth. A
+   read map on the near-HRS chip fresh out of the bench file says little about a programmed
+   one: the sneak and half-select currents grow with the LRS cells.
+4. V/3 with a precision target (``--precision``, default 1.25 % standard error per cell): the
    readings the protocol plans from their spreads, where they went, the time, and the error
    of every healthy cell (target: within 5 % of each). ``--precision 0`` skips it.
 
@@ -34,11 +40,31 @@ from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 
-def run_read_map(bench: str, scheme: str, store: Path, reads: int = 1, **params) -> dict:
-    """Run read-map on a fresh opening of `bench`; metrics, maps, truth and defect map."""
+PATTERNS = ("random 50 % LRS", "checkerboard", "all LRS")
+"""The programmed patterns the accuracy is measured on (`pattern_state`)."""
+
+
+def pattern_state(pattern: str, shape: tuple[int, int], seed: int = 17) -> np.ndarray:
+    """Normalised device state of `pattern` (1: the cell's own LRS bound, 0: its HRS bound)."""
+    if pattern == "random 50 % LRS":
+        return (np.random.default_rng(seed).random(shape) < 0.5).astype(float)
+    if pattern == "checkerboard":
+        return (np.indices(shape).sum(axis=0) % 2 == 0).astype(float)
+    if pattern == "all LRS":
+        return np.ones(shape)
+    raise ValueError(f"pattern {pattern!r}: allowed {', '.join(PATTERNS)}")
+
+
+def run_read_map(bench: str, scheme: str, store: Path, reads: int = 1, pattern: str = "",
+                 **params) -> dict:
+    """Run read-map on a fresh opening of `bench` (its cells first put in `pattern`, when one
+    is named); metrics, maps, truth and defect map."""
     with RunStore(store) as runs, open_bench(bench) as opened:
         origin = opened.spec.origin.removeprefix("embedded:")
         world = pyvisa.ResourceManager(f"{origin}@xbarsim").visalib.world
+        if pattern:
+            world.array.set_state(pattern_state(pattern, world.array.shape))
+            world.changed()
         truth = world.conductance().copy()
         healthy = world.array.defect_map() == 0
         params = {"scheme": scheme, "reads": reads, **params}
@@ -70,7 +96,14 @@ def main() -> None:
     parser.add_argument("--precision", type=float, default=0.0125,
                         help="V/3 precision target (relative standard error); 0 skips that run")
     parser.add_argument("--max-reads", type=int, default=16384)
+    parser.add_argument("--patterns", choices=("yes", "only", "no"), default="yes",
+                        help="accuracy on programmed patterns too (only: nothing else)")
     args = parser.parse_args()
+    if args.patterns != "no":
+        with tempfile.TemporaryDirectory() as scratch:
+            print_pattern_accuracy(Path(scratch))
+        if args.patterns == "only":
+            return
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         ground = run_read_map("default", "ground", scratch / "a")
@@ -113,6 +146,20 @@ def main() -> None:
             print_precision_run(run_read_map("default", "v/3", scratch / "g",
                                              precision=args.precision,
                                              max_reads=args.max_reads), args.precision)
+
+
+def print_pattern_accuracy(scratch: Path) -> None:
+    """Ground and V/3 read maps of each programmed pattern on ``default``, against the truth."""
+    print("conductance error per healthy cell against the World's truth, programmed chips "
+          "(32x32 default bench, binary preset, one reading per cell)")
+    print("| scheme | healthy cells | median | p95 | max | within 5 % |")
+    print("|---|---|---|---|---|---|")
+    for number, pattern in enumerate(PATTERNS):
+        for scheme in ("ground", "v/3"):
+            result = run_read_map("default", scheme, scratch / f"p{number}{scheme[0]}",
+                                  pattern=pattern)
+            print(error_row(f"{pattern}, {scheme}", result["maps"]["conductance"], result))
+    print()
 
 
 def print_precision_run(result: dict, precision: float) -> None:
