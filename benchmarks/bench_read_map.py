@@ -39,7 +39,6 @@ from xbarlab.progress import Progress
 from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
-
 PATTERNS = ("random 50 % LRS", "checkerboard", "all LRS")
 """The programmed patterns the accuracy is measured on (`pattern_state`)."""
 

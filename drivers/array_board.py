@@ -334,6 +334,11 @@ class ArrayBoard(Instrument):
 
     # -- pulses --------------------------------------------------------------------------------
 
+    def pulse_energy(self) -> float:
+        """Energy (J) every driven line delivered during the pulses since the last call
+        (`ENERGY?`: V x I integrated over each pulse's width); clears it."""
+        return parse_number(self._query("ENERGY?"))
+
     def pulse(
         self,
         width: float,

@@ -48,10 +48,12 @@ After each scheme, and ``relax_wait`` seconds later, the whole rectangle is re-r
 ``read_scheme``); the relative errors ``|G - target| / target`` (``*_rel_error_p50/p95``) come
 from that re-read, so relaxation after programming counts, and are taken on the same cells for
 every scheme: those no phase found stuck. ``*_verify_error_p95`` are the routine's last verify
-readings (before relaxation). Energy is the routine's Σ V·I·t over pulses
-(currents from the verify readings around each pulse, scaled to the pulse voltage, times the
-pulse width); verify reads are counted (``verify_reads``), their energy is not (their
-integration time is the instrument's). ``seconds`` is the wall-clock time spent programming.
+readings (before relaxation). Energy is what the instruments delivered during the pulses,
+Σ V·I·t over every driven line, measured where the instrument measures it
+(``energy_measured``; otherwise the selected cell's share estimated from the verify readings
+around each pulse, `xbarlab.protocols.programming`); verify reads are counted
+(``verify_reads``), their energy is not (their integration time is the instrument's).
+``seconds`` is the wall-clock time spent programming.
 Pulses use ``pulse_scheme`` half-select protection (``v/2`` by default; with ``float`` the
 floating lines can carry a neighbour's pulse to other cells, which then drift).
 
@@ -113,6 +115,7 @@ class CellOutcome:
     success: bool
     stuck: bool
     seconds: float
+    energy_measured: bool = True
 
 
 def binary_targets(shape: tuple[int, int], lrs_fraction: float, g_lrs: float, g_hrs: float,
@@ -357,7 +360,7 @@ def _program(bench, run, progress, phase, done, cells, targets, settings, common
                               run=run, memory=memory, **options)
         outcome = CellOutcome(int(result.pulses), int(result.reads), float(result.energy_j),
                               float(result.final_g), bool(result.success), bool(result.stuck),
-                              time.monotonic() - started)
+                              time.monotonic() - started, bool(result.energy_measured))
         run.checkpoint(key, _json_safe(asdict(outcome)))
         outcomes[cell] = outcome
         progress.advance()
@@ -399,6 +402,7 @@ def _totals(outcomes: dict[tuple[int, int], CellOutcome], cells) -> dict:
         "pulses": int(sum(o.pulses for o in chosen)),
         "verify_reads": int(sum(o.reads for o in chosen)),
         "seconds": float(sum(o.seconds for o in chosen)),
+        "energy_measured": all(o.energy_measured for o in chosen),
     }
 
 

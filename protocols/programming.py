@@ -56,12 +56,16 @@ soft-bound curve being flat there: on the analog preset's RESET, NL 4.88); the s
 the cell is taken to sit at its own bound (the target lies outside its range): a failure, not
 stuck.
 
-Energy (techniques.md §5.3): Σ |V| x I x t over pulses, with I = |V| x G, G the mean of the
-conductances measured just before and just after the pulse (the verify reads' currents scaled to
-the pulse voltage; a passive linear cell), capped by the pulse's current limit. Verify reads are
-counted (``reads``), their energy is not: their integration time is the instrument's. Nor is the
-energy of the half-selected cells (V/2 across the other cells of the selected row and column):
-it is the scheme's, not the cell's, and needs the conductances of the neighbours.
+Energy (techniques.md §5.3): what the instruments delivered during the pulses, Σ V x I x t
+over every driven line (the selected cell, the half-selected cells of its row and column, the
+sneak paths and the wires), as the instrument that pulsed measured it (`Bench.pulse` leaves it
+in ``last_pulse_energy``: the array board measures it). Where no instrument measures it
+(SMU benches), the pulse's energy is an estimate, and the result says so
+(``energy_measured`` False): |V| x I x t with I = |V| x G, G the mean of the conductances
+measured just before and just after the pulse (a passive linear cell), capped by the pulse's
+current limit: the selected cell's share only, a lower bound of what the sources deliver.
+Verify reads are counted (``reads``), their energy is not: their integration time is the
+instrument's.
 """
 
 from __future__ import annotations
@@ -133,7 +137,7 @@ class CellResult:
     pulses: int
     """Write pulses applied (SET and RESET; stuck probes included)."""
     energy_j: float
-    """Σ |V| I t over the pulses (J), see the module docstring."""
+    """Energy of the pulses (J), see the module docstring."""
     success: bool
     """Confirmed within the tolerance."""
     stuck: bool
@@ -144,6 +148,9 @@ class CellResult:
     """Polarity reversals (overshoots corrected)."""
     trace: list[float] = field(default_factory=list, repr=False)
     """Measured conductance after each pulse (S), the first entry before any pulse."""
+    energy_measured: bool = True
+    """Every pulse's energy was measured by the instruments (False: some are estimates of the
+    selected cell's share, see the module docstring)."""
 
     @property
     def rel_error(self) -> float:
@@ -404,6 +411,7 @@ class _Cell:
         self.config, self.run = config, run
         self.pulses = self.reads = self.reversals = 0
         self.energy = 0.0
+        self.energy_measured = True
         self.success = self.stuck = self.finished = False
         self.dead_pulses = 0  # consecutive pulses at v_max without a response
         self.probes = 0
@@ -452,6 +460,7 @@ class _Cell:
         with signals_held():
             self.bench.pulse(self.row, self.col, volts, c.width, c.pulse_scheme,
                              current_limit=c.current_limit or None)
+            delivered = self.bench.last_pulse_energy  # before the settle's hold replaces it
             if self.run is not None:
                 self.run.record_point(self.row, self.col, "set" if volts > 0 else "reset",
                                       voltage=volts, pulse_width=c.width)
@@ -460,11 +469,15 @@ class _Cell:
         before = self.g
         self.g = self.measure()
         self.trace.append(self.g)
-        current = abs(volts) * max(0.5 * (before + self.g), 0.0)
-        if c.current_limit:
-            current = min(current, c.current_limit)
-        if math.isfinite(current):  # no estimate without a measured current
-            self.energy += abs(volts) * current * c.width
+        if delivered is not None:
+            self.energy += delivered
+        else:
+            self.energy_measured = False
+            current = abs(volts) * max(0.5 * (before + self.g), 0.0)
+            if c.current_limit:
+                current = min(current, c.current_limit)
+            if math.isfinite(current):  # no estimate without a measured current
+                self.energy += abs(volts) * current * c.width
         direction = 1 if volts > 0 else -1
         if self.last_direction and direction != self.last_direction:
             self.reversals += 1
@@ -593,4 +606,5 @@ class _Cell:
 
     def result(self) -> CellResult:
         return CellResult(self.row, self.col, self.target, self.g, self.pulses, self.energy,
-                          self.success, self.stuck, self.reads, self.reversals, self.trace)
+                          self.success, self.stuck, self.reads, self.reversals, self.trace,
+                          self.energy_measured)

@@ -47,7 +47,9 @@ minus its masked cells):
 Metrics per algorithm (``--json``; the first algorithm's are also at the top level, the keys
 other code reads): ``success_rate`` (successful cells / cells not found stuck), ``mean_pulses``
 and ``p95_pulses`` (over cells not found stuck, every pulse of both passes and of re-check
-re-programming included), ``energy_j`` (sum), ``max_rel_error_success`` (largest relative error
+re-programming included), ``energy_j`` (the pulses' energy delivered by the instruments,
+`programming` says how; ``energy_measured`` False where some is an estimate),
+``max_rel_error_success`` (largest relative error
 at the final re-read among successful cells), ``stuck_cells`` (list of [row, col]),
 ``reread_within_tolerance`` (fraction of successful cells within tolerance at the final
 re-read: 1 by construction, the guard band being inside it), ``reread_rel_error_p50``,
@@ -304,6 +306,7 @@ def _merge_into(results: dict, again: dict) -> None:
         if first is not None:
             second.pulses += first.pulses
             second.energy_j += first.energy_j
+            second.energy_measured = second.energy_measured and first.energy_measured
             second.reads += first.reads
             second.reversals += first.reversals
         results[cell] = second
@@ -370,6 +373,7 @@ def _metrics(results, final, targets, tolerance) -> dict:
         "mean_pulses": float(pulses.mean()) if healthy else None,
         "p95_pulses": float(np.percentile(pulses, 95)) if healthy else None,
         "energy_j": float(sum(r.energy_j for r in results.values())),
+        "energy_measured": all(r.energy_measured for r in results.values()),
         "max_rel_error_success": max((r.rel_error for r in success), default=None),
         "stuck_cells": sorted([r.row, r.col] for r in results.values() if r.stuck),
         "reread_within_tolerance": float(np.mean(reread <= tolerance)) if success else None,

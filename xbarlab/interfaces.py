@@ -299,6 +299,10 @@ class ArrayBoard(Protocol):
         """Drive the given lines at the given voltages for `width` seconds (`count` times, one pulse
         every `period` seconds); the other lines keep their state throughout."""
 
+    def pulse_energy(self) -> float:
+        """Energy (J) every driven line delivered during the pulses since the last call (V x I
+        integrated over each pulse); clears it. NaN where nothing was measured."""
+
     def set_idle_mode(self, state: LineState) -> None:
         """The state every line takes when idle; puts every line in it now."""
 

@@ -90,6 +90,7 @@ class ArrayBoard(Behaviour):
         self.vlim, self.ilim, self.irange, self.tint = HARDWARE_VLIM, 1e-3, "AUTO", 1e-3
         self.idle = "FLOAT"
         self.latched = np.zeros(self.rows + self.cols, dtype=bool)
+        self.energy = 0.0  # delivered during pulses since the last ENERGY? (ENERGY?)
         self.levels: list[float | str] = ["F"] * (self.rows + self.cols)
         self._apply_levels()
 
@@ -110,6 +111,7 @@ class ArrayBoard(Behaviour):
     def clear_status(self) -> None:
         self.errors.clear()
         self.latched[:] = False
+        self.energy = 0.0
 
     def next_error(self) -> str:
         if not self.errors:
@@ -374,7 +376,9 @@ class ArrayBoard(Behaviour):
         for k, v in pulses.items():
             levels[k] = v
         self._apply_levels(levels)
+        before = self.world.energy  # the board drives every line of its chip
         self._latch(self.world.advance(width))
+        self.energy += self.world.energy - before
         self._apply_levels()
 
     @_replies
@@ -410,6 +414,12 @@ class ArrayBoard(Behaviour):
         for _ in range(count):
             self._pulse_once(pulses, width)
             self.world.advance(period - width)
+
+    def pulse_energy(self) -> str:
+        """``ENERGY?``: energy the driven lines delivered during pulses since the last read
+        (Σ V·I over every driven line, integrated over each pulse's width); reading clears it."""
+        reply, self.energy = _fmt(self.energy), 0.0
+        return reply
 
     def latched_limits(self) -> str:
         """``LIMIT?``: lines that hit ILIM since the last read; reading clears them."""

@@ -24,10 +24,12 @@ def test_board_protocol_numbers_match_the_hand_computation():
         board_protocol(bench)
     report = recording.report()
     # board commands at 1 ms each: 4 at start (VLIM, ILIM, ILIM?, IDLE), 2 reads (+1 ms TINT
-    # each), V/2 bias (1) and the pulse train (3 x 2 ms period), mvm lines (1) and measure (+1 ms
-    # TINT), idle at the end (1) and its read-back (idle mode, line levels)
-    assert report.instrument_calls == 4 + 2 + 2 + 2 + 1 + 2
-    assert report.duration == pytest.approx(4e-3 + 2 * 2e-3 + (1e-3 + 7e-3) + 3e-3 + 3e-3)
+    # each), V/2 bias (1), the pulse train (3 x 2 ms period) and its delivered energy (1), mvm
+    # lines (1) and measure (+1 ms TINT), idle at the end (1) and its read-back (idle mode, line
+    # levels)
+    assert report.instrument_calls == 4 + 2 + 3 + 2 + 1 + 2
+    assert report.duration == pytest.approx(4e-3 + 2 * 2e-3 + (1e-3 + 7e-3 + 1e-3) + 3e-3
+                                             + 3e-3)
     assert report.operation_count == 4 and report.pulses == 1
     # 2 V on the selected row over 0 V, 1 mA compliance, 1 ms, 3 times
     assert report.energy == pytest.approx(2.0 * 1e-3 * 1e-3 * 3)

@@ -204,7 +204,7 @@ class GuardedBoard(GuardedInstrument):
         "rows", "columns", "read_current_limit", "line_levels", "idle_mode", "float_all",
         "ground_all", "measure_currents", "set_idle_mode", "set_current_range",
         "set_integration_time", "measure_rows", "measure_columns", "limit_flags",
-        "error_count",
+        "error_count", "pulse_energy",
     })
 
     def __init__(self, name: str, inner: Any, guard: SafetyGuard):

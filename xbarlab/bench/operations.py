@@ -102,6 +102,10 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         )
         self.guard.check_compliance("bench current limit", self.current_limit)
         self._board = self._the_board()
+        self.last_pulse_energy: float | None = None
+        """Energy (J) the instruments measured they delivered during the last `pulse` (every
+        driven line, V x I over the pulse: the array board's ``ENERGY?``); None where the
+        bench's instruments do not measure it (SMUs and switch matrices, a dry run)."""
         self._sources = {name: Source() for name in self.channels}
         self._closed: dict[str, set[str]] = {name: set() for name in self.matrices}
         self._board_levels: dict[Line, float | LineState] = {}
@@ -449,14 +453,19 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
 
         Returns the worst-case energy of the operation in joules (|V| x limit x width x count
         summed over the pulsed sources), which the guard has checked against `max_energy`.
+        What the instruments measured they delivered is in `last_pulse_energy` afterwards.
         """
         self._check_cell(row, col)
         limit = self._limit(current_limit)
         levels = bias_levels(scheme, row, col, v_pulse, self.rows, self.cols, PULSE_SCHEMES)
         before = self.io.total
+        self.last_pulse_energy = None
         try:
             if self._board is not None:
-                return self._board_pulse(levels, row, col, scheme, width, count, period, limit)
+                bound = self._board_pulse(levels, row, col, scheme, width, count, period, limit)
+                measured = self._board.pulse_energy()
+                self.last_pulse_energy = measured if math.isfinite(measured) else None
+                return bound
             return self._matrix_pulse(levels, Line("row", row), v_pulse, width, count, period,
                                       limit)
         finally:

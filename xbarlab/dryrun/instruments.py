@@ -355,6 +355,11 @@ class RecordingBoard:
         finally:
             self.pulse_levels = None
 
+    def pulse_energy(self) -> float:
+        """Nothing was delivered: NaN (not measured)."""
+        self._log("pulse_energy")
+        return math.nan
+
     def set_idle_mode(self, state: LineState) -> None:
         self.idle_state = state
         self.row_levels = [state] * self.rows
