@@ -35,7 +35,6 @@ import pyvisa
 from xbarlab.sim_instruments.truth import DeliveredEnergy
 
 from xbarlab.bench import open_bench
-from xbarlab.progress import Progress
 from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
@@ -45,19 +44,6 @@ BOARD_DEFAULTS = {"width": 1e-7}
 
 CONFIGS = {"per-cell": {"shared_amplitudes": False}, "shared": {"shared_amplitudes": True}}
 """F-F's two baselines: amplitudes learned per cell, or shared across the chip."""
-
-
-class PhaseLabels(Progress):
-    """A silent progress that labels the World's delivered energy with the protocol's phase
-    (``ff: programming``, ``cf: preparing`` ...), as each phase starts."""
-
-    def __init__(self, truth: DeliveredEnergy):
-        super().__init__(show=False)
-        self.truth = truth
-
-    def start(self, total: int, description: str) -> None:
-        self.truth.phase(description.split(" (")[0])
-        super().start(total, description)
 
 
 def small_board(directory: Path, size: int, seed: int, name: str = "") -> Path:
@@ -93,7 +79,7 @@ def run_config(bench_path: str, params: dict, store: Path) -> tuple[dict, Delive
                              shape=(bench.rows, bench.cols))
         started = time.perf_counter()
         with run, truth.count(bench):
-            metrics = protocol(bench, run, PhaseLabels(truth), **params)
+            metrics = protocol(bench, run, truth.progress(), **params)
         return metrics, truth, time.perf_counter() - started
 
 

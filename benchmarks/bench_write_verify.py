@@ -4,7 +4,15 @@ Plays the registered protocol exactly as ``xbarlab run write-verify --bench anal
 32 x 32 array board bench of the ``analog`` preset (cited noise, nonlinearity and relaxation
 untouched), comparing the algorithms on the same seeded cells and targets. Then, like a test,
 it looks inside the virtual bench for the truth: the hidden defect map (were the stuck cells all
-found, and only they?) and the true conductances at the end (after relaxation).
+found, and only they?), the true conductances at the end (after relaxation): the fraction of
+cells truly within the tolerance beside the protocol's own success rate, and the energy every
+source delivered during each algorithm's programming pulses (the World's physics) beside the
+protocol's (what the array board measured).
+
+``ispva`` is the project's ISPVA-style algorithm, not Milo et al. 2021's regime: a two-sided
+window around the target with a guard band and confirming reads, RESET ramps and step halving
+on overshoot, on a passive array (Milo stop one-sided at the target, on 1T1R cells); its
+success rate is printed beside its pulses.
 
 Usage::
 
@@ -25,6 +33,7 @@ import time
 import numpy as np
 import pyvisa
 from xbarlab.protocols.programming import hold
+from xbarlab.sim_instruments.truth import DeliveredEnergy
 
 from xbarlab.bench import open_bench
 from xbarlab.progress import Progress
@@ -38,11 +47,12 @@ class TruthAtHandover(Progress):
     the truth check sees every algorithm's own cells. The handover comes after the previous
     algorithm's final re-read, itself many relaxation times after its last pulse."""
 
-    def __init__(self, world):
+    def __init__(self, world, energy: DeliveredEnergy):
         super().__init__(show=False)
-        self.world, self.current, self.truth = world, None, {}
+        self.world, self.current, self.truth, self.energy = world, None, {}, energy
 
     def start(self, total: int, description: str) -> None:
+        self.energy.phase(description.split(" (")[0])
         name = description.split(":")[0].split("/")[0].removeprefix("final-")
         if self.current is not None and name != self.current:
             self.truth[self.current] = self.world.conductance().copy()
@@ -77,8 +87,9 @@ def main() -> None:
             defects = world.array.defect_map().copy()
             run = store.start_run("write-verify", params, bench.spec.text,
                                   shape=(bench.rows, bench.cols))
-            truth_keeper = TruthAtHandover(world)
-            with run, truth_keeper as progress:
+            delivered = DeliveredEnergy(world)
+            truth_keeper = TruthAtHandover(world, delivered)
+            with run, truth_keeper as progress, delivered.count(bench):
                 metrics = get_protocol("write-verify")(bench, run, progress, **params)
             seconds = time.perf_counter() - started
             clock = world.clock
@@ -94,6 +105,9 @@ def main() -> None:
           f"{seconds:.0f} s wall clock, {clock:.0f} s on the instruments' clock")
     for name, m in per_algorithm.items():
         found = {tuple(cell) for cell in m["stuck_cells"]}
+        if name == "ispva":
+            print(f"{name:>12}  (ISPVA-style: two-sided window, guard band, step halving, "
+                  "passive array; not Milo 2021's one-sided regime)")
         print(f"{name:>12}: success_rate {m['success_rate']:.4f}  mean_pulses "
               f"{m['mean_pulses']:.2f}  p95_pulses {m['p95_pulses']:.1f}  energy_j "
               f"{m['energy_j']:.3e}  max_rel_error_success {m['max_rel_error_success']:.4f}")
@@ -114,6 +128,18 @@ def main() -> None:
               f"{np.median(error[success]):+.3%}, |error| p95 "
               f"{np.percentile(np.abs(error[success]), 95):.3%}, max "
               f"{np.abs(error[success]).max():.3%}")
+        truly_healthy = np.ones((rows, cols), bool)
+        for r, c in hidden:
+            truly_healthy[r, c] = False
+        print(f"{'':>12}  truth: healthy cells (hidden map) truly within tolerance "
+              f"{np.mean(np.abs(error[truly_healthy]) <= args.tolerance):.3f} (protocol's "
+              f"success_rate {m['success_rate']:.3f})")
+        spent = sum(joules for phase, joules in delivered.by_phase.items()
+                    if phase.split(":")[0].split("/")[0] == name
+                    and not phase.endswith("preparing"))
+        print(f"{'':>12}  energy: protocol {m['energy_j']:.4g} J "
+              f"({'measured' if m.get('energy_measured') else 'ESTIMATED'}), World's "
+              f"sources during the programming pulses {spent:.4g} J")
 
 
 if __name__ == "__main__":

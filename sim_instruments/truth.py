@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from xbarlab.progress import Progress
+
 
 class DeliveredEnergy:
     """Energy (J) the World's sources delivered during a bench's pulses (`Bench.pulse`: the
@@ -25,6 +27,12 @@ class DeliveredEnergy:
     def phase(self, label: str) -> None:
         """The pulses from now on are summed under `label` too."""
         self.label = label
+
+    def progress(self) -> Progress:
+        """A silent progress to hand the protocol: each phase it starts (``ff: programming``,
+        ``adaptive/first: preparing`` ...: its description up to any ``(``) labels the
+        pulses from then on."""
+        return _PhaseLabels(self)
 
     @contextmanager
     def count(self, bench) -> Iterator[DeliveredEnergy]:
@@ -45,3 +53,15 @@ class DeliveredEnergy:
             yield self
         finally:
             del bench.pulse
+
+
+class _PhaseLabels(Progress):
+    """`DeliveredEnergy.progress`."""
+
+    def __init__(self, energy: DeliveredEnergy):
+        super().__init__(show=False)
+        self.energy = energy
+
+    def start(self, total: int, description: str) -> None:
+        self.energy.phase(description.split(" (")[0])
+        super().start(total, description)
