@@ -50,7 +50,7 @@ def test_program_cell_confirms_cells_whose_true_conductance_is_on_target(tmp_pat
             # over 16 readings, and the ground read's IR-drop bias, remain
             assert abs(truth - target) <= 0.02 * target
             assert abs(reread - target) <= 0.04 * target
-            assert result.pulses == len(result.trace) - 1 and result.energy_j > 0
+            assert result.pulses == len(result.trace) - 1 and result.energy_measured
 
 
 def test_write_verify_finds_exactly_the_stuck_cells_and_records_every_pulse(tmp_path,
@@ -63,17 +63,26 @@ def test_write_verify_finds_exactly_the_stuck_cells_and_records_every_pulse(tmp_
     # success is decided by the final re-read (after relaxation, in the final map), inside
     # the guard band (test_write_verify_reread.py checks it against an independent re-read)
     assert m["success_rate"] >= 0.95 and m["max_rel_error_success"] < 0.02
-    assert m["reread_within_tolerance"] == 1.0
-    for key in ("mean_pulses", "p95_pulses", "energy_j", "reread_within_tolerance"):
-        assert m[key] is not None
+    # the truth of each successful cell: inside the 2 % tolerance, widened by what the
+    # protocol's own reads cannot see: the ground read's IR-drop bias (the selected row carries
+    # its 6 cells' current through 2 ohm of path and 1 ohm per wire segment, at most about
+    # 0.2 % low) and the re-read mean's noise (1 % / sqrt(512), 3 sigma 0.13 %)
+    truth = out.world.conductance()
+    failed = {(r, c) for r, c, _ in m["failed_cells"]}
+    with RunStore(tmp_path / "store") as store:
+        targets = store.open_run(out.run_id).latest_map("targets")
+    successful = [(r, c) for r, c in np.ndindex(*targets.shape)
+                  if (r, c) not in hidden | failed]
+    assert len(successful) >= 0.95 * (targets.size - len(hidden))
+    for cell in successful:
+        assert abs(truth[cell] - targets[cell]) <= 0.0235 * targets[cell], cell
     with RunStore(tmp_path / "store") as store:
         run = store.open_run(out.run_id)
         pulses = [p for p in run.points() if p.operation in ("set", "reset")]
         final = run.latest_map("final-adaptive")
     assert len(pulses) == m["pulses_total"]
-    # energy: Σ |V| I t with I from measured conductances, never above the brightest cell's
-    bound = sum(p.voltage ** 2 * 50e-6 * p.pulse_width for p in pulses)
-    assert 0 < m["energy_j"] < bound
+    # the energy is the board's measurement (compared with the World in test_energy_delivered)
+    assert m["energy_measured"]
     assert np.isfinite(final).all()
     assert (tmp_path / "store" / f"run-{out.run_id}-write-verify.png").stat().st_size > 0
 
@@ -105,8 +114,13 @@ def test_relaxation_recheck_waits_on_the_instruments_and_reprograms_drifted_cell
     drifted = [tuple(cell) for cell in done["adaptive/recheck0/drifted"]]
     assert drifted
     assert all(f"adaptive/redo0/{r},{c}" in done for r, c in drifted)
-    redone = done[f"adaptive/redo0/{drifted[0][0]},{drifted[0][1]}"]
-    assert redone["pulses"] >= 0 and "success" in redone
+    row, col = drifted[0]
+    redone, first = done[f"adaptive/redo0/{row},{col}"], done[f"adaptive/{row},{col}"]
+    # the pulses of both attempts are the cell's pulses recorded in the store
+    with RunStore(tmp_path / "store") as store:
+        recorded = [p for p in store.open_run(out.run_id).points()
+                    if p.operation in ("set", "reset") and (p.row, p.col) == (row, col)]
+    assert first["pulses"] + redone["pulses"] == len(recorded)
     # whatever the settings, a cell is successful only inside the tolerance at the final map
     failed = {(r, c) for r, c, _ in out.metrics["failed_cells"]}
     for col in range(4):

@@ -63,7 +63,6 @@ def program_then_reread(tmp_path, **params):
 def test_every_successful_cell_is_within_tolerance_when_re_read_and_true(tmp_path):
     m, targets, success, reread, truth = program_then_reread(tmp_path)
     assert m["success_rate"] >= 0.95 and len(success) >= 14
-    assert m["reread_within_tolerance"] == 1.0
     for cell in success:
         # an independent re-read of REREAD readings, 10 tau after the protocol ended
         assert abs(reread[cell] - targets[cell]) <= 0.01 * targets[cell], cell
