@@ -19,6 +19,9 @@ Algorithms:
   G_t (1 + tol) a RESET ramp brings the cell back below the window and the SET ramp restarts
   from V_0 with half the step. A cell inside the window but not confirmed inside the guard
   band goes on with the SET ramp below the target and with the RESET ramp above it.
+  This is an ISPVA-style algorithm of this project, not Milo 2021's regime: theirs stops
+  one-sided at the target, on 1T1R cells; this one keeps a two-sided window (with the guard
+  band and confirming reads when asked), RESET ramps and step halving, on a passive array.
 * ``coarse-fine`` (D4): an ISPVA-style ramp of twice the step to within ``coarse_tolerance``,
   then ``adaptive`` to the tolerance.
 
