@@ -127,6 +127,7 @@ class ScriptedCell:
         self.spec = SimpleNamespace(instruments={}, limits=SimpleNamespace(
             max_voltage=5.0, max_compliance=0.01, max_pulse_width=1.0, max_read_voltage=0.45))
         self.pulses: list[float] = []
+        self.last_pulse_energy = None  # no instrument measures it: program_cell estimates
 
     def read_repeated(self, row, col, volts, scheme, count):
         return [CellReading(row, col, volts, self.g * volts, False, 0.0)] * count
