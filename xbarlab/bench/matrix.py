@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from xbarlab.bench.readings import BenchError
+import numpy as np
+
+from xbarlab.bench.readings import BenchError, LineReading
 from xbarlab.bench.schemes import line_list, shift_candidates, shifted
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import Reading
@@ -97,13 +99,15 @@ class MatrixRouting:
             assignment[terminal] = (level, frozenset(lines))
         return assignment
 
-    def _best_read_plan(self, levels: Mapping[Line, float | None], sense: Line):
+    def _best_read_plan(self, levels: Mapping[Line, float | None], sensed: Sequence[Line]):
+        """The assignment of the lowest max |V| among the shifts the instruments can run,
+        each of the `sensed` lines on an SMU of its own."""
         best = None
         error = None
         for offset in shift_candidates(levels):
             moved = shifted(levels, offset)
             try:
-                assignment = self.plan(moved, (sense,))
+                assignment = self.plan(moved, tuple(sensed))
             except BenchError as exc:
                 error = error or exc
                 continue
@@ -118,7 +122,7 @@ class MatrixRouting:
         """`count` readings of the current sensed on `sense` with the lines at `levels`: one
         measurement, or (count > 1) the sensing SMU's `measure_repeated` at its own level (a
         buffer fill where the model has one, list sweeps of `max_sweep_points` otherwise)."""
-        _, assignment = self._best_read_plan(levels, sense)
+        _, assignment = self._best_read_plan(levels, (sense,))
         self._check_assignment(assignment, "read level")
         self._apply(assignment, limit)
         terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
@@ -133,6 +137,31 @@ class MatrixRouting:
         # the column SMU sinks the cell current: its reading is negative for a positive cell
         return [Reading(r.voltage, -r.current, r.compliance or drivers_limited, r.timestamp)
                 for r in readings]
+
+    def _matrix_measure_lines(self, levels, sensed: Sequence[Line], limit: float, count: int
+                              ) -> dict[Line, LineReading]:
+        """The lines at `levels`, each sensed line on an SMU of its own; `count` readings of
+        each sensed line's current into the array. A source driving a non-zero level at its
+        limit flags every reading (its lines sag)."""
+        _, assignment = self._best_read_plan(levels, sensed)
+        self._check_assignment(assignment, "level")
+        self._apply(assignment, limit)
+        terminal_of = {line: terminal for terminal, (_, lines) in assignment.items()
+                       for line in lines}
+        result = {}
+        for line in sensed:
+            channel = self.channels[terminal_of[line]]
+            readings = [channel.measure()] if count == 1 else channel.measure_repeated(count)
+            result[line] = readings
+        drivers_limited = any(
+            self.channels[t].in_compliance()
+            for t, (level, _) in assignment.items()
+            if t != "ground" and level and not (assignment[t][1] & frozenset(sensed))
+        )
+        return {line: LineReading(np.array([r.current for r in readings]),
+                                  np.array([r.compliance or drivers_limited for r in readings]),
+                                  readings[-1].timestamp)
+                for line, readings in result.items()}
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
         """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. The pulse

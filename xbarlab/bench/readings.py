@@ -15,7 +15,12 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class CellReading:
-    """The current through one cell at `voltage` across it (positive from row to column)."""
+    """The current through one cell at `voltage` across it (positive from row to column).
+
+    On a bench with a calibrated chip model that corrects (`Bench.corrects`), `current` is
+    what the cell carries at `voltage` with nothing else in the circuit (its conductance
+    times `voltage`) and `raw_current` what the instrument sensed; otherwise `raw_current`
+    is NaN and `current` is the sensed current."""
 
     row: int
     col: int
@@ -23,6 +28,11 @@ class CellReading:
     current: float
     compliance: bool
     timestamp: float
+    raw_current: float = math.nan
+
+    @property
+    def corrected(self) -> bool:
+        return not math.isnan(self.raw_current)
 
     @property
     def conductance(self) -> float:
@@ -34,13 +44,27 @@ class MvmResult:
     """Column currents of one matrix-vector product (positive into the columns).
 
     `compliance[j]` is True when column j's sense was at its limit; `row_compliance[i]` when row
-    i's driver was (its voltage sagged, so every column current is off).
+    i's driver was (its voltage sagged, so every column current is off). On a bench that
+    corrects with a calibrated chip model, `currents` are the ideal products the cells give
+    (`ChipModel.correct_mvm`) and `raw_currents` what the board sensed (None otherwise).
     """
 
     v_rows: np.ndarray
     currents: np.ndarray
     compliance: np.ndarray
     row_compliance: np.ndarray
+    timestamp: float
+    raw_currents: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class LineReading:
+    """Currents of one sensed line, from its instrument into the array (A), one per reading,
+    with the compliance flag of each (the line's source, or any source driving a level,
+    at its limit)."""
+
+    currents: np.ndarray
+    compliance: np.ndarray
     timestamp: float
 
 
