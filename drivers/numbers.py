@@ -44,3 +44,21 @@ def parse_number(text: str) -> float:
         return float(text.strip())
     except ValueError:
         raise ValueError(f"instrument reply {text!r} is not a number") from None
+
+
+def parse_bool(text: str) -> bool:
+    """A boolean from instrument text, in every form the manuals allow for one: ``1``/``0``
+    (SCPI NR1), any other number (SCPI <Boolean>: rounded to an integer, non-zero is true;
+    ``1.0`` and TSP's ``1.00000e+00`` alike), ``ON``/``OFF`` and TSP's ``true``/``false``.
+
+    Anything else raises `ValueError` quoting the text."""
+    word = text.strip()
+    if word.upper() in ("ON", "TRUE"):
+        return True
+    if word.upper() in ("OFF", "FALSE"):
+        return False
+    try:
+        return round(float(word)) != 0
+    except ValueError:
+        raise ValueError(f"instrument reply {text!r} is not a boolean (1/0, ON/OFF, "
+                         "true/false or a number)") from None

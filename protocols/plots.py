@@ -1,8 +1,6 @@
-"""PNG plots shared by the protocols: a heat map of an array map and a set of labelled curves.
-
-Figures are drawn on matplotlib's Agg canvas through `matplotlib.figure.Figure` (never pyplot),
-so saving a plot works without a display, touches no global backend state and is safe from any
-thread. Each function writes one PNG and returns its path.
+"""PNG plots shared by the protocols: a heat map of an array map and a set of labelled curves,
+drawn by `xbarlab.figures` (matplotlib's Agg canvas, imported only when a plot is drawn). Each
+function writes one PNG next to the run store and returns its path.
 
 `run_plot_path` names a run's plot ``run-<id>-<name>.png`` in the run store's data directory,
 beside ``runs.sqlite3`` (the CLI's ``xbarlab plot RUN`` writes ``run-<id>.png``; a protocol's own
@@ -16,9 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
+
+from xbarlab.figures import curves_figure, heatmap_figure, save
 
 
 def run_plot_path(run, name: str) -> Path | None:
@@ -36,34 +33,11 @@ def save_heatmap(
     xlabel: str = "column",
     ylabel: str = "row",
 ) -> Path | None:
-    """Save an (m, n) map as a heat map PNG with a colour bar labelled in `unit` (nothing for
-    a None `path`: a dry run's).
-
-    NaN cells (masked or not read) are drawn grey. `log` uses a logarithmic colour scale over
-    the positive finite values (conductance maps of binary devices span decades); values at or
-    below zero (a noisy corrected reading) are grey on it too.
-    """
+    """Save `xbarlab.figures.heatmap_figure` of an (m, n) map as a PNG (nothing for a None
+    `path`: a dry run's)."""
     if path is None:
         return None
-    data = np.asarray(data, float)
-    if data.ndim != 2:
-        raise ValueError(f"data has shape {data.shape}: allowed a 2-D (rows, cols) map")
-    finite = data[np.isfinite(data)]
-    norm = None
-    if log:
-        positive = finite[finite > 0]
-        if positive.size:
-            norm = LogNorm(vmin=positive.min(), vmax=max(positive.max(), positive.min() * 1.001))
-        data = np.where(data > 0, data, np.nan)
-    rows, cols = data.shape
-    figure = Figure(figsize=(5.6, 4.6 * max(0.35, min(1.0, rows / cols))))
-    axis = figure.add_subplot()
-    image = axis.imshow(np.ma.masked_invalid(data), norm=norm, interpolation="nearest",
-                        cmap=colormaps["viridis"].with_extremes(bad="0.75"),
-                        aspect="auto" if rows * 4 < cols else "equal")
-    axis.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    figure.colorbar(image, ax=axis, label=unit)
-    return _save(figure, path)
+    return save(heatmap_figure(data, title, unit, log, xlabel, ylabel), path)
 
 
 def save_curves(
@@ -76,36 +50,10 @@ def save_curves(
     logy: bool = False,
     style: str = ".-",
 ) -> Path | None:
-    """Save labelled x/y series (``(label, x, y)`` each) on one set of axes as a PNG (nothing
-    for a None `path`).
-
-    Axis labels carry the units (``"voltage (V)"``). With `logy` the magnitude |y| is drawn
-    (currents of both polarities on one log axis; say so in `ylabel`, ``"|current| (A)"``); a
-    legend is drawn for up to 12 series.
-    """
+    """Save `xbarlab.figures.curves_figure` of labelled x/y series as a PNG (nothing for a None
+    `path`)."""
     if not series:
         raise ValueError("series is empty: allowed one or more (label, x, y) series")
     if path is None:
         return None
-    figure = Figure(figsize=(6.4, 4.4))
-    axis = figure.add_subplot()
-    for label, x, y in series:
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        if x.shape != y.shape:
-            raise ValueError(f"series {label!r}: x has shape {x.shape}, y {y.shape}; "
-                             "allowed: equal shapes")
-        axis.plot(x, np.abs(y) if logy else y, style, markersize=3, linewidth=1, label=label)
-    axis.set(title=title, xlabel=xlabel, ylabel=ylabel,
-             xscale="log" if logx else "linear", yscale="log" if logy else "linear")
-    axis.grid(True, alpha=0.3)
-    if len(series) <= 12:
-        axis.legend(fontsize="small")
-    return _save(figure, path)
-
-
-def _save(figure: Figure, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
+    return save(curves_figure(series, title, xlabel, ylabel, logx, logy, style), path)

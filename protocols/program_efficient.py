@@ -69,7 +69,6 @@ from dataclasses import asdict, dataclass
 from typing import Annotated
 
 import numpy as np
-from matplotlib.figure import Figure
 from xbarlab.protocols.parameters import (
     Compliance,
     PulseScheme,
@@ -82,6 +81,7 @@ from xbarlab.protocols.plots import run_plot_path
 from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, hold, program_cell
 from xbarlab.protocols.recording import recorded_batches
 
+from xbarlab.figures import save
 from xbarlab.params import Param
 from xbarlab.registry import refuse, register_protocol
 from xbarlab.safety import signals_held
@@ -437,6 +437,8 @@ def _plot(run, metrics, maps, box, targets, is_lrs, stuck):
     path = run_plot_path(run, "program-efficient")
     if path is None:
         return None
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(13, 4.2))
     energy_axis, pulse_axis, error_axis = figure.subplots(1, 3)
     names = ["F-F", "C-F", "update\nthresholded", "update\nall"]
@@ -465,7 +467,4 @@ def _plot(run, metrics, maps, box, targets, is_lrs, stuck):
     if error_axis.lines:
         error_axis.legend(fontsize="small")
     error_axis.grid(True, alpha=0.3)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return save(figure, path)

@@ -67,14 +67,14 @@ it is the scheme's, not the cell's, and needs the conductances of the neighbours
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import numpy as np
 from xbarlab.protocols.parameters import PulseScheme, ReadScheme, VRead, Width
 from xbarlab.protocols.recording import reading_points
 
-from xbarlab.params import Param, ParameterError, declared_fields, resolve
+from xbarlab.params import Declared, Param, declared_fields, resolve
 from xbarlab.safety import signals_held
 
 ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
@@ -182,10 +182,19 @@ GuardReads = Annotated[int, Param("readings of the later re-read the guard band 
                                   maximum=10000)]
 
 
+CELL_ARGUMENTS = {
+    "target": Declared("target", float, 1e-5, Param("target conductance", unit="S",
+                                                    minimum=1e-12, maximum=1.0)),
+    "algorithm": Declared("algorithm", str, "adaptive", Param("programming algorithm",
+                                                              choices=ALGORITHMS)),
+}
+"""`program_cell`'s own arguments, declared as its settings are (`PulseSettings`)."""
+
+
 @dataclass(frozen=True)
 class PulseSettings:
     """Pulse and verify settings of `program_cell` (volts, seconds, siemens; see its doc),
-    declared as protocol parameters are, so `check` says what is allowed in the same words."""
+    declared as protocol parameters are, so a bad one is refused in the same words."""
 
     tolerance: Tolerance = 0.01
     v_read: VRead = 0.2
@@ -206,11 +215,6 @@ class PulseSettings:
     settle: Settle = 0.0
     guard: Guard = 0.0
     guard_reads: GuardReads = 0
-
-    def check(self, bench_spec) -> None:
-        """Raise `ParameterError` naming the first setting that its declaration or the bench
-        file `bench_spec` refuses."""
-        resolve(declared_fields(PulseSettings), asdict(self), bench_spec, "program_cell")
 
     def margin(self, scatter: float, readings: int) -> float:
         """Guard band (S) of a mean of `readings` readings whose one-reading standard deviation
@@ -372,20 +376,12 @@ def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "
     when one is given. `memory` carries the adaptive amplitudes from cell to cell (pass the
     same one for the cells of one chip and the same settings; a fresh one when None). Without
     `confirm`, the cell stops at its first verify mean inside ``tolerance`` (unconfirmed, not
-    a success: a rough first pass). Raises ValueError naming a bad argument before anything
-    is sent.
+    a success: a rough first pass). Raises `ParameterError` naming a bad argument before
+    anything is sent.
     """
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm = {algorithm!r}: allowed {', '.join(ALGORITHMS)}")
-    unknown = sorted(set(settings) - set(PulseSettings.__dataclass_fields__))
-    if unknown:
-        raise ValueError(f"{unknown[0]!r} is not a setting of program_cell; allowed: "
-                         f"{', '.join(PulseSettings.__dataclass_fields__)}")
+    resolve({**CELL_ARGUMENTS, **declared_fields(PulseSettings)},
+            {"target": target, "algorithm": algorithm, **settings}, bench.spec, "program_cell")
     config = PulseSettings(**settings)
-    config.check(bench.spec)
-    if isinstance(target, bool) or not (isinstance(target, (int, float))
-                                        and 1e-12 <= target <= 1.0):
-        raise ParameterError(f"target = {target!r} S: allowed a number >= 1e-12 S and <= 1 S")
     cell = _Cell(bench, row, col, target, config, run)
     memory = memory or AmplitudeMemory(config)
     if algorithm == "adaptive":
@@ -434,7 +430,24 @@ class _Cell:
         return sum(self.readings) / len(self.readings)
 
     def pulse(self, volts: float) -> float:
-        """One write pulse, then a verify; returns the relative change of the conductance."""
+        """One write pulse, then a verify; returns the relative change of the conductance.
+        After `stuck_pulses` unanswered pulses at v_max in a row, the stuck probe follows;
+        the cell is finished at `max_pulses`."""
+        change = self._write_and_verify(volts)
+        if self.dead_pulses >= self.config.stuck_pulses and not self.finished_by_count():
+            self.probe(-1 if volts > 0 else 1)
+        self.finished_by_count()
+        return change
+
+    def finished_by_count(self) -> bool:
+        """Whether the cell has had its `max_pulses` (then it is finished)."""
+        if self.pulses >= self.config.max_pulses:
+            self.finished = True
+        return self.finished
+
+    def _write_and_verify(self, volts: float) -> float:
+        """The pulse itself: write, record, settle, verify, energy, reversals and the count of
+        unanswered pulses at v_max; the relative change of the conductance."""
         c = self.config
         with signals_held():
             self.bench.pulse(self.row, self.col, volts, c.width, c.pulse_scheme,
@@ -461,24 +474,23 @@ class _Cell:
             self.dead_pulses += 1
         else:
             self.dead_pulses = 0
-        if self.dead_pulses >= c.stuck_pulses:
-            self.probe(-direction)
-        if self.pulses >= c.max_pulses:
-            self.finished = True
         return (self.g - before) / max(abs(before), 1e-15)
 
     def probe(self, direction: int) -> None:
         """After no response at v_max: one v_max pulse the other way and, if that does not
         answer either, one more the first way; no answer to any = stuck. A response the second
-        time probing = a healthy cell at its own bound (finished, failed)."""
-        self.dead_pulses = 0
+        time probing = a healthy cell at its own bound (finished, failed). Probe pulses count
+        toward `max_pulses` and never start a probe of their own."""
         self.probes += 1
-        change = self.pulse(direction * self.config.v_max)
+        change = self._write_and_verify(direction * self.config.v_max)
+        self.dead_pulses = 0  # the probe's pulses are not a new run of unanswered pulses
         if abs(change) < self.config.stuck_change:
-            self.dead_pulses = 0  # this pulse is the probe's, not a new run of dead pulses
-            change = self.pulse(-direction * self.config.v_max)
+            if self.finished_by_count():
+                return  # out of pulses before the probe could decide: failed, not stuck
+            change = self._write_and_verify(-direction * self.config.v_max)
+            self.dead_pulses = 0
         self.stuck = abs(change) < self.config.stuck_change
-        self.finished = self.stuck or self.probes >= PROBES
+        self.finished = self.finished or self.stuck or self.probes >= PROBES
 
     def inside(self, tolerance: float) -> bool:
         return abs(self.g - self.target) <= tolerance * self.target

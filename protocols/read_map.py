@@ -27,6 +27,10 @@ with ``v_read`` on row i and column j sensed at 0 V:
   which bounds the accuracy of one half-select reading of a high-resistance cell (averaging
   is the remedy: ``precision``).
 
+A reading beyond the sensing SMU's fixed current range (its overflow value: `Reading.overflow`)
+says the range is too low, not what the cell conducts: the cell's conductance stays NaN and
+is counted in ``cells_overflow`` (autorange, or a higher range, reads it).
+
 ``reads`` > 1 takes that many readings of each cell under one bias state (`Bench.read_repeated`:
 buffered readings of the sensing SMU, a few round trips for thousands) and averages them: read
 noise falls as 1/sqrt(reads), the half-selected neighbours' included.
@@ -185,6 +189,7 @@ def read_map(
         "cells_read_now": read_now,
         "readings_now": int(taken.count.sum()),
         "cells_in_compliance": len(stats.compliant),
+        "cells_overflow": len(stats.overflowed),
         "median_conductance_s": float(np.median(finite)) if finite.size else None,
         "read_operations": operations,
         "round_trips_per_cell": round_trips / read_now if read_now else 0.0,

@@ -38,13 +38,18 @@ def recorded_batches(run, batches: Iterator[Sequence[Any]]) -> Iterator[Sequence
 
 
 class ReadingStats:
-    """Count, mean and spread of the readings of every cell (sensed currents)."""
+    """Count, mean and spread of the readings of every cell (sensed currents).
+
+    A reading beyond the sensing instrument's range (its `overflow` flag, or a NaN current as
+    such a reading is stored) says "range too low", not a current: the cell is in `overflowed`
+    and its mean, spread and so conductance are NaN (unknown), never a number made of it."""
 
     def __init__(self, shape: tuple[int, int]):
         self.count = np.zeros(shape)
         self._sum = np.zeros(shape)
         self._squares = np.zeros(shape)
         self.compliant: set[tuple[int, int]] = set()
+        self.overflowed: set[tuple[int, int]] = set()
 
     def add(self, readings) -> None:
         """Fold in readings (anything with row, col, current and compliance)."""
@@ -54,6 +59,8 @@ class ReadingStats:
             self._squares[r.row, r.col] += r.current**2
             if r.compliance:
                 self.compliant.add((r.row, r.col))
+            if getattr(r, "overflow", False) or not np.isfinite(r.current):
+                self.overflowed.add((r.row, r.col))
 
     def mean(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):

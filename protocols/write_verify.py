@@ -81,7 +81,6 @@ from dataclasses import asdict
 from typing import Annotated
 
 import numpy as np
-from matplotlib.figure import Figure
 from xbarlab.protocols.parameters import Cols, PulseScheme, ReadScheme, Rows, Seed, VRead, Width
 from xbarlab.protocols.plots import run_plot_path
 from xbarlab.protocols.programming import (
@@ -108,6 +107,7 @@ from xbarlab.protocols.programming import (
 )
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
+from xbarlab.figures import save
 from xbarlab.params import Param
 from xbarlab.registry import register_protocol
 from xbarlab.safety import signals_held
@@ -358,6 +358,8 @@ def _plot(run, per_algorithm, finals, targets, tolerance):
     path = run_plot_path(run, "write-verify")
     if path is None:
         return None
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(11, 4.4))
     left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     line = np.array([np.nanmin(targets), np.nanmax(targets)]) * 1e6
@@ -380,6 +382,4 @@ def _plot(run, per_algorithm, finals, targets, tolerance):
                         f"p95 {metrics['p95_pulses'] or 0:.0f}")
     right.set(ylabel="pulses per cell (mean)", title="pulses per healthy cell")
     right.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
+    return save(figure, path)

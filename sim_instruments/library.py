@@ -30,8 +30,8 @@ from xbarlab.benchfile import Bench, load_bench
 
 from .behaviours import BEHAVIOURS
 from .faults import FaultInjector
-from .grammar import build_device, load_grammar
-from .models import MODEL_GRAMMARS
+from .grammar import build_device
+from .models import model_grammar
 from .world import World
 
 DEFAULT_BENCH = "default"
@@ -59,8 +59,7 @@ class XbarSimVisaLibrary(SimVisaLibrary):
         sim_faults = self.bench.sim.faults if self.bench.sim else ()
         seed = self.bench.sim.seed if self.bench.sim else 0
         for k, inst in enumerate(self.bench.instruments.values()):
-            filename, device_name = MODEL_GRAMMARS[inst.model]
-            grammar = load_grammar(filename)
+            grammar, device_name = model_grammar(inst.model)
             kind = grammar["devices"][device_name]["xbar"]["behaviour"]
             device = build_device(
                 device_name,

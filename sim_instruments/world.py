@@ -16,7 +16,9 @@ voltages (one batched solve), updates the active set one change at a time and re
 is consistent.
 
 An SMU whose output is off does what its output-off state says (``TerminalState.off_state``):
-a 0 V (or 0 A) source with its off limit, or an open relay (its lines float).
+a 0 V (or 0 A) source with its off limit, or an open output relay. Behind an open relay the
+matrix input still joins every line closed to it: two or more such lines float together, as
+one node that sources no current (`FLOATING_NODE`); a single one floats alone.
 
 Time is virtual: measurements (NPLC), delays, relay settling and pulses call :meth:`advance`,
 which moves every cell by the voltage it really sees for that long (the physics' ``apply``);
@@ -108,6 +110,11 @@ class TerminalState:
         if func == "V":
             return TerminalState(True, "V", 0.0, limit_i=limit, limit_v=self.limit_v)
         return TerminalState(True, "I", 0.0, limit_i=self.limit_i, limit_v=limit)
+
+
+FLOATING_NODE = TerminalState(True, "I", 0.0, limit_i=0.0, limit_v=np.inf)
+"""A matrix input whose SMU has its output relay open, joining two or more lines: a node that
+takes no current and whose voltage the lines set (a 0 A source with no voltage limit)."""
 
 
 @dataclass
@@ -302,22 +309,15 @@ class World:
     def _sources(self) -> list[list[tuple[str, float]]]:
         """For every line (rows then columns), the sources tied to it: (terminal key, ohms)."""
         feeds: list[list[tuple[str, float]]] = [[] for _ in range(self.rows + self.cols)]
-        inputs = self.bench.wiring.inputs
-        for matrix, closed in self.relays.items():
-            for label, output in closed:
-                if (matrix, label, output) in self.stuck:
+        floating = self._floating_nodes()
+        for line, term in self._closed_lines():
+            if term.is_ground:
+                key = GROUND_KEY
+            else:
+                key = str(term)
+                if self.terminal(key).acting() is None and key not in floating:
                     continue
-                line = self.port_line.get((matrix, output))
-                term: Terminal | None = inputs.get((matrix, label))
-                if line is None or term is None:
-                    continue
-                if term.is_ground:
-                    key = GROUND_KEY
-                else:
-                    key = str(term)
-                    if self.terminal(key).acting() is None:
-                        continue
-                feeds[self.line_index[line]].append((key, self._path(line)))
+            feeds[self.line_index[line]].append((key, self._path(line)))
         for board, levels in self.board_lines.items():
             for channel, level in levels.items():
                 line = self.port_line.get((board, channel))
@@ -565,9 +565,41 @@ class World:
         )
 
     def _acting(self) -> dict[str, TerminalState]:
-        """Every terminal that is a source now (on, or off in a 0 V / 0 A off state)."""
-        acting = {key: t.acting() for key, t in self.terminals.items()}
+        """Every terminal that is a source now (on, or off in a 0 V / 0 A off state), and the
+        open ones that join lines (`FLOATING_NODE`)."""
+        floating = self._floating_nodes()
+        acting = {key: FLOATING_NODE if key in floating else t.acting()
+                  for key, t in self.terminals.items()}
         return {key: t for key, t in acting.items() if t is not None}
+
+    def _closed_lines(self) -> list[tuple[Line, Terminal]]:
+        """(line, matrix input's terminal) of every relay that joins them now (a stuck relay
+        stays open)."""
+        joined = []
+        inputs = self.bench.wiring.inputs
+        for matrix, closed in self.relays.items():
+            for label, output in closed:
+                if (matrix, label, output) in self.stuck:
+                    continue
+                line = self.port_line.get((matrix, output))
+                term: Terminal | None = inputs.get((matrix, label))
+                if line is not None and term is not None:
+                    joined.append((line, term))
+        return joined
+
+    def _floating_nodes(self) -> set[str]:
+        """SMU terminals with their output relay open (off, high-impedance off state) whose
+        matrix input joins two or more lines: each such input is one floating node."""
+        open_relays = {key for key, t in self.terminals.items()
+                       if not t.output and t.off_state is None}
+        if not open_relays:
+            return set()
+        lines: dict[str, int] = {}
+        for _, term in self._closed_lines():
+            key = str(term)
+            if key in open_relays:
+                lines[key] = lines.get(key, 0) + 1
+        return {key for key, count in lines.items() if count >= 2}
 
     @staticmethod
     def _update_active_set(states, keys, volts, currents, active, forced) -> bool:

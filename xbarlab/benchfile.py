@@ -17,8 +17,12 @@ Wiring conventions
   ``1``..``10`` on an E5250A with E5252A cards) and *outputs* numbered 1..N across its cards in card
   order (707B: output ``k`` is slot ``(k-1)//12+1``, column ``(k-1)%12+1``; E5250A: card
   ``(k-1)//12+1``, output ``(k-1)%12+1``).
-* An instrument terminal is ``<instrument>.<terminal>`` (``smu.a``, ``smu.b`` on a 2636B; ``smu.1``,
-  ``smu.2`` on a B2902B; ``smu.1`` on a 2400/2450); ``ground`` is the bench ground.
+* An instrument terminal is ``<instrument>.<terminal>`` (``smu.a``, ``smu.b`` on a two-channel
+  2600B; ``smu.1``, ``smu.2`` on a two-channel B2900; ``smu.1`` on a 2400/2450); ``ground`` is
+  the bench ground.
+* An SMU may name its output-off mode (``off_mode``: what an idle output holds its lines at, from
+  the modes its model offers) and, on a 2400 or 2450, the ``terminals`` (``front`` or ``rear``) the
+  bench is cabled to. The bench applies both when it opens and the drivers again after a reset.
 * An array board (model ``ARRAYBOARD``, ``rows``/``cols`` line drivers) numbers its channels
   1..rows for its row lines ``R0``.. and rows+1..rows+cols for its column lines ``C0``..; each
   crossbar line may sit on one channel.
@@ -57,24 +61,39 @@ class ModelInfo:
     outputs_per_card: int = 0  # matrix outputs per card
     max_cards: int = 0
     max_channels: int = 0  # board: most rows (and most columns) a board may have
+    off_modes: tuple[str, ...] = ()  # SMU output-off modes the model offers
+    terminal_sides: tuple[str, ...] = ()  # SMU front/rear terminal switch, if any
 
 
+_KEITHLEY_SCPI = {"off_modes": ("normal", "zero", "high_z", "guard"),
+                  "terminal_sides": ("front", "rear")}
+_OFF_MODES = {"off_modes": ("normal", "zero", "high_z")}
+_E5250A_INPUTS = tuple(str(k) for k in range(1, 11))
 MODELS: MappingProxyType[str, ModelInfo] = MappingProxyType(
     {
-        "2400": ModelInfo("smu", terminals=("1",)),
-        "2450": ModelInfo("smu", terminals=("1",)),
-        "2636B": ModelInfo("smu", terminals=("a", "b")),
-        "B2902B": ModelInfo("smu", terminals=("1", "2")),
+        **{model: ModelInfo("smu", terminals=("1",), **_KEITHLEY_SCPI)
+           for model in ("2400", "2401", "2410", "2420", "2425", "2430", "2440", "2450")},
+        **{model: ModelInfo("smu", terminals=("a",), **_OFF_MODES)
+           for model in ("2601B", "2611B", "2635B")},
+        **{model: ModelInfo("smu", terminals=("a", "b"), **_OFF_MODES)
+           for model in ("2602B", "2604B", "2612B", "2614B", "2634B", "2636B")},
+        **{model: ModelInfo("smu", terminals=("1",), **_OFF_MODES)
+           for model in ("B2901A", "B2901B", "B2911A", "B2911B")},
+        **{model: ModelInfo("smu", terminals=("1", "2"), **_OFF_MODES)
+           for model in ("B2902A", "B2902B", "B2912A", "B2912B")},
         "707B": ModelInfo("matrix", inputs=tuple("ABCDEFGH"), outputs_per_card=12, max_cards=6),
-        "E5250A": ModelInfo(
-            "matrix",
-            inputs=tuple(str(k) for k in range(1, 11)),
-            outputs_per_card=12,
-            max_cards=4,
-        ),
+        "708B": ModelInfo("matrix", inputs=tuple("ABCDEFGH"), outputs_per_card=12, max_cards=1),
+        "E5250A": ModelInfo("matrix", inputs=_E5250A_INPUTS, outputs_per_card=12, max_cards=4),
         "ARRAYBOARD": ModelInfo("board", max_channels=1024),
     }
 )
+REFUSED_MODELS: MappingProxyType[str, str] = MappingProxyType({
+    model: "the Keithley 2600A series is not supported: its command set differs from the 2600B "
+           "the driver is checked against (factory pulse scripts, buffers, defaults); use a "
+           "2600B model"
+    for model in ("2601A", "2602A", "2611A", "2612A", "2635A", "2636A")
+})
+"""Models a bench file names that xbarlab refuses, with the reason."""
 
 DEVICE_KINDS = ("passive", "1t1r")
 PRESETS = ("binary", "analog", "high_r")
@@ -105,6 +124,8 @@ class Instrument:
     cards: int = 0  # matrices: installed cards
     rows: int = 0  # boards: row line drivers (channels 1..rows)
     cols: int = 0  # boards: column line drivers (channels rows+1..rows+cols)
+    off_mode: str = ""  # SMUs: output-off mode to apply ("" = the instrument's own)
+    terminals: str = ""  # 2400/2450: the terminals the bench is cabled to ("" = front)
 
     @property
     def info(self) -> ModelInfo:
@@ -325,8 +346,12 @@ def _parse_instruments(origin: str, table: Any) -> dict[str, Instrument]:
             origin,
             f"instruments.{name}",
             sub,
-            ("driver", "model", "address", "backend", "cards", "rows", "cols"),
+            ("driver", "model", "address", "backend", "cards", "rows", "cols", "off_mode",
+             "terminals"),
         )
+        refused = f.table.get("model")
+        if isinstance(refused, str) and refused in REFUSED_MODELS:
+            f.fail(f.dotted("model"), refused, f"another model: {REFUSED_MODELS[refused]}")
         model = f.choice("model", tuple(MODELS))
         info = MODELS[model]
         driver = f.get("driver", str)
@@ -353,8 +378,21 @@ def _parse_instruments(origin: str, table: Any) -> dict[str, Instrument]:
             for key in ("rows", "cols"):
                 if key in f.table:
                     f.fail(f.dotted(key), f.table[key], f"no '{key}' key on a non-board")
-        result[name] = Instrument(name, driver, model, address, backend, cards, rows, cols)
+        off_mode, terminals = _smu_settings(f, info)
+        result[name] = Instrument(name, driver, model, address, backend, cards, rows, cols,
+                                  off_mode, terminals)
     return result
+
+
+def _smu_settings(f: _Fields, info: ModelInfo) -> tuple[str, str]:
+    """(off_mode, terminals) of one instrument table: only on the SMUs that have them."""
+    settings = []
+    for key, allowed in (("off_mode", info.off_modes), ("terminals", info.terminal_sides)):
+        if key in f.table and not allowed:
+            f.fail(f.dotted(key), f.table[key], f"no '{key}' key on a {f.table['model']} "
+                                                "(it has no such setting)")
+        settings.append(f.choice(key, allowed, "") if key in f.table else "")
+    return settings[0], settings[1]
 
 
 def _parse_terminal(f: _Fields, key: str, text: Any, insts: dict[str, Instrument]) -> Terminal:

@@ -4,7 +4,8 @@
     xbarlab run PROTOCOL [--bench FILE] [--set key=value ...] [--dry-run] [--json] [--store DIR]
     xbarlab run PROTOCOL --help          (its parameters: unit, range, default)
     xbarlab protocols [--json]
-    xbarlab runs | show RUN | export RUN --format hdf5|csv | plot RUN     [--store DIR]
+    xbarlab campaign FILE.toml [--scheduler tcp://HOST:PORT] [--workers N] [--resume RUN]
+    xbarlab runs | show RUN | export RUN --format hdf5|csv | plot RUN | report RUN  [--store DIR]
     xbarlab demo
 
 Every run goes through `xbarlab.run_protocol`, the same engine scripts and notebooks use; this
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -153,6 +155,24 @@ def _protocol_help(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign(args: argparse.Namespace) -> int:
+    """Run a campaign file's tasks on Dask (`xbarlab.campaign.run_campaign`)."""
+    from xbarlab.campaign import load_campaign, run_campaign
+
+    campaign = load_campaign(args.file)
+    result = run_campaign(campaign, args.store, scheduler=args.scheduler, workers=args.workers,
+                          resume=args.resume, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(json_ready(result.summary())))
+    else:
+        print(f"campaign run {result.run_id} {result.status}: {result.completed} of "
+              f"{result.tasks} tasks completed, {result.failed} failed, {result.skipped} done "
+              f"before, {result.seconds:.1f} s")
+        for path in result.files:
+            print(f"  {path}")
+    return EXIT_FAILED if result.failed else 0
+
+
 def _protocols(args: argparse.Namespace) -> int:
     """List the protocols and their parameters (``--json``: the description tools read)."""
     from xbarlab.registry import available_protocols
@@ -270,6 +290,16 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """One self-contained HTML file of a run (`xbarlab.report`)."""
+    from xbarlab.report import write_report
+    from xbarlab.store import RunStore
+
+    with RunStore(args.store) as store:
+        print(write_report(store, args.run, args.out))
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     """PNG of a run: each map (latest of its name) as a heat map, and every point over time."""
     import matplotlib
@@ -356,6 +386,22 @@ def build_parser() -> argparse.ArgumentParser:
     store_option(run)
     run.set_defaults(handler=_run, parser=run)
 
+    campaign = commands.add_parser(
+        "campaign", help="run a campaign file's protocol runs on Dask (seeds, grids, benches)")
+    campaign.add_argument("file", help="campaign file (TOML)")
+    campaign.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                          help="an existing Dask scheduler (tcp://host:port); default: a local "
+                               "cluster of single-threaded worker processes")
+    campaign.add_argument("--workers", type=int, default=None,
+                          help="workers of the local cluster (default: one per core)")
+    campaign.add_argument("--resume", type=int, default=None, metavar="RUN",
+                          help="continue campaign run RUN: its completed tasks are skipped")
+    campaign.add_argument("--json", action="store_true",
+                          help="print the summary as one JSON object on the last line")
+    campaign.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    store_option(campaign)
+    campaign.set_defaults(handler=_campaign)
+
     protocols = commands.add_parser("protocols", help="the protocols and their parameters")
     protocols.add_argument("--json", action="store_true",
                            help="every protocol's parameters (type, unit, range, default, help)")
@@ -378,6 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true")
     store_option(export)
     export.set_defaults(handler=_export)
+
+    report = commands.add_parser(
+        "report", help="one self-contained HTML file of a run: metadata, parameters, metrics, "
+                       "figures, instrument snapshots")
+    report.add_argument("run", type=int)
+    report.add_argument("--out", "-o", default=None,
+                        help="HTML path (default report-<id>.html next to the store)")
+    store_option(report)
+    report.set_defaults(handler=_report)
 
     plot = commands.add_parser("plot", help="PNG of a run's maps and points")
     plot.add_argument("run", type=int)
@@ -405,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     traceback); Ctrl-C 130 and SIGTERM 143, the instruments made safe first."""
     from xbarlab.bench import BenchError
     from xbarlab.benchfile import BenchFileError
+    from xbarlab.campaign.spec import CampaignFileError
     from xbarlab.params import ParameterError
     from xbarlab.registry import UnknownProtocolError
     from xbarlab.safety import LimitError, Terminated
@@ -414,11 +470,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (CommandError, UnknownProtocolError, ParameterError, BenchFileError, BenchError,
-            LimitError, RunNotFoundError, RunStateError, FileExistsError) as error:
+            LimitError, RunNotFoundError, RunStateError, FileExistsError,
+            CampaignFileError) as error:
         print(f"xbarlab {args.command}: {one_line(error)}", file=sys.stderr)
         if args.debug:
             traceback.print_exc()
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader (| head) stopped reading: nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"xbarlab {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

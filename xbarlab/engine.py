@@ -242,6 +242,64 @@ def _measure(protocol: Protocol, spec: BenchSpec, runs, params: dict[str, Any],
     raise stopped
 
 
+STAGE_CHECKPOINT = "pipeline.stage"
+"""The checkpoint of a stage's child run that names its stage."""
+
+
+def run_stage(stage: str, protocol: str | Protocol, bench: Any, run: Any, progress: Any,
+              **params: Any) -> RunResult:
+    """Run `protocol` as stage `stage` of the protocol running `run` (a pipeline), on the same
+    open `bench`, as a child run of `run` in the same store, with its own parameters (checked
+    first), snapshots, metrics and status.
+
+    A stage that completed before (a resumed pipeline) is not run again: its stored result is
+    returned. A stage that was cut short continues its own child run (its protocol skips what
+    that run already did) with its stored parameters. An exception ends the stage's run
+    failed or aborted and propagates to the pipeline, which the engine then stores the same.
+    """
+    from xbarlab.safety import signals_held
+
+    chosen = get_protocol(protocol)
+    runs = run.store()
+    earlier = _stage_run(runs, run.run_id, stage)
+    if earlier is not None and earlier.status == "completed":
+        stored = runs.open_run(earlier.run_id)
+        return RunResult(chosen.name, earlier.run_id, "completed",
+                         stored.checkpoints().get("metrics") or {}, dict(earlier.params),
+                         runs.data_dir)
+    if earlier is not None:
+        resolved = chosen.resolve(earlier.params, bench.spec)
+        child = runs.resume(earlier.run_id, force=True)  # its writer is this pipeline's
+    else:
+        resolved = chosen.resolve(params, bench.spec)
+        spec = bench.spec
+        child = runs.start_run(chosen.name, resolved, spec.text, bench.identities,
+                               seed=spec.sim.seed if spec.sim is not None else None,
+                               shape=(bench.rows, bench.cols), parent=run.run_id)
+        child.checkpoint(STAGE_CHECKPOINT, stage)
+    metrics: dict[str, Any] = {}
+    with child:
+        with signals_held():
+            child.record_snapshots("start", bench.snapshot())
+        try:
+            metrics = dict(chosen.function(bench, child, progress, **resolved) or {})
+            child.checkpoint("metrics", json_ready(metrics))
+        finally:
+            with signals_held(redeliver=False):
+                bench.idle()
+                child.record_snapshots("end", bench.snapshot())
+    return RunResult(chosen.name, child.run_id, child.status, metrics, resolved, runs.data_dir)
+
+
+def _stage_run(runs, parent: int, stage: str):
+    """The child run of `parent` that is stage `stage` (the latest), or None."""
+    found = None
+    for child in runs.children(parent):
+        if runs.open_run(child.run_id).checkpoints().get(STAGE_CHECKPOINT) == stage:
+            found = child
+    return found
+
+
 def json_ready(value: Any) -> Any:
     """`value` with numpy numbers and arrays as plain JSON values (NaN as null)."""
     return json.loads(json.dumps(value, default=_json_value).replace("NaN", "null"))
@@ -281,4 +339,4 @@ def _dry_run(protocol: Protocol, spec: BenchSpec, params: dict[str, Any], progre
 
 
 __all__ = ["RunFailed", "RunInterrupted", "RunResult", "RunTerminated", "bench_difference",
-           "json_ready", "one_line", "run_protocol"]
+           "json_ready", "one_line", "run_protocol", "run_stage"]

@@ -30,6 +30,7 @@ numbers. Every refusal is a `ParameterError` of one line that names the paramete
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import math
 import re
@@ -251,8 +252,10 @@ def resolve(parameters: Mapping[str, Declared], given: Mapping[str, Any], bench:
         known(parameters, name, protocol)
     values = {name: _checked_kind(entry, given.get(name, entry.default))
               for name, entry in parameters.items()}
+    for relative in (False, True):  # a parameter's own limits before those between them
+        for entry in parameters.values():
+            _check_bounds(entry, values, spec, relative)
     for entry in parameters.values():
-        _check_bounds(entry, values, spec)
         if entry.param.check is not None and spec is not None:
             try:
                 entry.param.check(values[entry.name], spec)
@@ -301,9 +304,11 @@ def _check_choices(entry: Declared, value: str) -> None:
         raise ParameterError(f"{entry.name} = {value!r}: allowed {entry.allowed()}")
 
 
-def _check_bounds(entry: Declared, values: Mapping[str, Any], spec: Any) -> None:
+def _check_bounds(entry: Declared, values: Mapping[str, Any], spec: Any,
+                  relative: bool | None = None) -> None:
     """Raise ParameterError if a number of `entry` is outside a bound that can be resolved
-    (bench bounds need `spec`)."""
+    (bench bounds need `spec`); `relative` True checks only the bounds that name another
+    parameter, False only the others, None all."""
     if entry.kind not in (int, float):
         return
     value, p = values[entry.name], entry.param
@@ -313,10 +318,17 @@ def _check_bounds(entry: Declared, values: Mapping[str, Any], spec: Any) -> None
              ("above", lambda v, b: v > b), ("below", lambda v, b: v < b))
     for key, holds in tests:
         bound = getattr(p, key)
+        if relative is not None and _names_parameter(bound) != relative:
+            continue
         limit = _resolved(bound, values, spec)
         if limit is not None and not holds(value, limit):
             raise ParameterError(f"{entry.name} = {value!r}{entry.unit_suffix}: allowed "
                                  f"{entry.allowed(values, spec)}")
+
+
+def _names_parameter(bound: Bound) -> bool:
+    """Whether `bound` names another parameter (not a number, not a bench quantity)."""
+    return isinstance(bound, str) and "." not in bound
 
 
 def _resolved(bound: Bound, values: Mapping[str, Any], spec: Any) -> float | None:
@@ -358,6 +370,7 @@ def help_lines(parameters: Mapping[str, Declared]) -> list[str]:
     return lines
 
 
+@functools.cache
 def declared_fields(cls: type) -> dict[str, Declared]:
     """The declared parameters of a dataclass whose fields are annotated like a protocol's
     (``name: Annotated[kind, Param(...)] = default``), for settings objects that several

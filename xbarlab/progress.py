@@ -48,6 +48,12 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done)
 
+    def describe(self, description: str) -> None:
+        """A new description of the task in progress (its counts unchanged)."""
+        self.description = description
+        if self._bar is not None:
+            self._bar.update(self._task, description=description)
+
     def elapsed(self) -> float:
         return self.clock() - self._started
 

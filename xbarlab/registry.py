@@ -46,6 +46,9 @@ class Protocol:
     function: Callable[..., Mapping[str, Any] | None]
     parameters: Mapping[str, Declared]
     checks: tuple[Check, ...] = ()
+    figures: Callable[[Any], Iterable[tuple[str, Any]]] | None = None
+    """``figures(run)`` -> (caption, matplotlib Figure) pairs of a stored run of this protocol,
+    for ``xbarlab report`` (beside the maps and points every report draws)."""
 
     def __call__(self, bench: Any, run: Any, progress: Any, **params: Any
                  ) -> Mapping[str, Any] | None:
@@ -72,14 +75,16 @@ class Protocol:
                 "parameters": [entry.describe() for entry in self.parameters.values()]}
 
 
-def register_protocol(name: str, checks: Iterable[Check] = ()
+def register_protocol(name: str, checks: Iterable[Check] = (),
+                      figures: Callable[[Any], Iterable[tuple[str, Any]]] | None = None
                       ) -> Callable[[Callable[..., Any]], Protocol]:
-    """Decorator: the function as `Protocol` `name` with the parameters its signature declares
-    and the cross-parameter `checks` (each ``check(values, bench_spec)`` raising
-    `ParameterError` in one line)."""
+    """Decorator: the function as `Protocol` `name` with the parameters its signature declares,
+    the cross-parameter `checks` (each ``check(values, bench_spec)`` raising `ParameterError` in
+    one line) and the report's `figures` of its runs."""
 
     def decorate(function: Callable[..., Any]) -> Protocol:
-        return Protocol(name, function, declared_parameters(function, RESERVED), tuple(checks))
+        return Protocol(name, function, declared_parameters(function, RESERVED), tuple(checks),
+                        figures)
 
     return decorate
 

@@ -137,12 +137,13 @@ def test_a_level_over_the_bench_limit_is_refused_before_any_command(bench_file, 
 
 
 def test_a_long_branch_takes_a_few_lists(bench_file):
-    """The 2600B takes 100 levels a list: 150 levels are two lockstep sweeps."""
+    """The 2600B takes 100 levels a TSP list: 150 levels are two chunks of lockstep sweeps
+    into one reading buffer, fetched by one printbuffer."""
     levels = list(np.round(np.linspace(0.01, 0.3, 150), 9))
     with open_bench(str(bench_file(rows=4, cols=4))) as bench:
         log = MessageLog(bench.drivers["smu"])
         readings = bench.sweep_cell(0, 0, levels, "ground")
-    assert len(readings) == 150 and initiates_and_fetches(log.messages) == (4, 2)
+    assert len(readings) == 150 and initiates_and_fetches(log.messages) == (4, 1)
     assert all(r.current > 0 for r in readings)
 
 

@@ -64,7 +64,8 @@ class BoardLines:
             (shifted(levels, offset) for offset in shift_candidates(levels)),
             key=lambda lv: max(abs(v) for v in lv.values() if v is not None),
         )
-        targets = {line: LineState.FLOAT if v is None else v for line, v in moved.items()}
+        rest = self._idle_state if scheme == "idle" else LineState.FLOAT
+        targets = {line: rest if v is None else v for line, v in moved.items()}
         for line, level in moved.items():
             if level is not None:
                 self.guard.check_voltage(f"read level on {line}", level)

@@ -118,13 +118,17 @@ class MatrixRouting:
             raise error
         return best[1], best[2]
 
-    def _matrix_read(self, levels, sense: Line, limit: float, count: int = 1) -> list[Reading]:
+    def _matrix_read(self, levels, sense: Line, limit: float, count: int = 1,
+                     park: bool = False) -> list[Reading]:
         """`count` readings of the current sensed on `sense` with the lines at `levels`: one
         measurement, or (count > 1) the sensing SMU's `measure_repeated` at its own level (a
-        buffer fill where the model has one, list sweeps of `max_sweep_points` otherwise)."""
-        _, assignment = self._best_read_plan(levels, (sense,))
+        buffer fill where the model has one, list sweeps of `max_sweep_points` otherwise).
+        With `park`, the lines without a level go to an SMU terminal that stays off
+        (`_idle_terminal`)."""
+        moved, assignment = self._best_read_plan(levels, (sense,))
+        idle = self._idle_terminal(moved, assignment) if park else {}
         self._check_assignment(assignment, "read level")
-        self._apply(assignment, limit)
+        self._apply(assignment, limit, idle)
         terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
         channel = self.channels[terminal]
         readings = [channel.measure()] if count == 1 else channel.measure_repeated(count)
@@ -135,8 +139,22 @@ class MatrixRouting:
             for t, (level, _) in assignment.items() if t not in ("ground", terminal) and level
         )
         # the column SMU sinks the cell current: its reading is negative for a positive cell
-        return [Reading(r.voltage, -r.current, r.compliance or drivers_limited, r.timestamp)
-                for r in readings]
+        return [Reading(r.voltage, -r.current, r.compliance or drivers_limited, r.timestamp,
+                        r.overflow) for r in readings]
+
+    def _idle_terminal(self, levels, assignment) -> dict[str, frozenset[Line]]:
+        """{terminal: lines}: every line without a level on the first SMU terminal the read
+        does not use that reaches them all; its output stays off, so its output-off mode
+        holds them (`BenchError` when no terminal is free)."""
+        lines = frozenset(line for line, level in levels.items() if level is None)
+        if not lines:
+            return {}
+        for terminal in sorted(t for t in self.channels if t not in assignment):
+            if self._reachable(terminal, sorted(lines)):
+                return {terminal: lines}
+        raise BenchError(
+            f"bench {self.spec.name!r} has no SMU terminal free of the read that reaches every "
+            f"unselected line ({line_list(lines)}); the 'idle' scheme parks them on one")
 
     def _matrix_measure_lines(self, levels, sensed: Sequence[Line], limit: float, count: int
                               ) -> dict[Line, LineReading]:
@@ -216,10 +234,15 @@ class MatrixRouting:
         for terminal, (level, lines) in assignment.items():
             self.guard.check_voltage(f"{what} of {terminal} on {line_list(lines)}", level)
 
-    def _apply(self, assignment: Mapping[str, tuple[float, frozenset[Line]]], limit: float):
-        """Make the relays and sources match `assignment`, sending only what changed."""
+    def _apply(self, assignment: Mapping[str, tuple[float, frozenset[Line]]], limit: float,
+               idle: Mapping[str, frozenset[Line]] | None = None):
+        """Make the relays and sources match `assignment`, sending only what changed; `idle`
+        terminals get their lines with their output off (turned off before any relay closes
+        onto them)."""
+        idle = dict(idle or {})
         wanted: dict[str, set[str]] = {name: set() for name in self.matrices}
-        for terminal, (_, lines) in assignment.items():
+        routes = [*((t, lines) for t, (_, lines) in assignment.items()), *idle.items()]
+        for terminal, lines in routes:
             for line in lines:
                 port = self.spec.wiring.lines[line]
                 input_port = self._terminal_ports[terminal][port.instrument]
@@ -227,10 +250,13 @@ class MatrixRouting:
                     self.matrices[port.instrument].crosspoint(input_port, port.output)
                 )
         for name, state in self._sources.items():
-            new_lines = assignment.get(name, (None, frozenset()))[1]
+            new_lines = idle.get(name, assignment.get(name, (None, frozenset()))[1])
             if state.lines != new_lines and state.output and state.level not in (0.0, None):
                 self.guard.source_voltage(name, self.channels[name], 0.0, state.current_limit)
                 state.level = 0.0  # never switch a relay on a live non-zero source
+            if name in idle and state.output:
+                self.channels[name].output_off()
+                state.output, state.level = False, None
             state.lines = new_lines
         for name, matrix in self.matrices.items():
             to_open = self._closed[name] - wanted[name]

@@ -3,7 +3,9 @@
 Every instrument opens on the file's VISA backend (``@xbarsim`` instruments of one virtual bench
 share one resource manager, so they act on one simulated chip; ``@py`` or the system VISA for real
 ones), its resource wrapped so that every command written is counted, and its driver found by name:
-the class in ``xbarlab.drivers.<driver>`` whose ``catalog_name`` is that name.
+the class in ``xbarlab.drivers.<driver>`` whose ``catalog_name`` is that name. An SMU's bench-file
+settings (``off_mode`` on every channel, ``terminals``) are applied as it opens; its driver
+applies them again after every reset.
 """
 
 from __future__ import annotations
@@ -69,6 +71,16 @@ def smu_channel(driver: Any, name: str, terminal: str) -> SourceMeasureChannel:
                      f"({', '.join(map(str, channels))})")
 
 
+def apply_settings(inst: Any, driver: Any) -> None:
+    """The bench file's settings of SMU `inst` on its open `driver`: the terminals the bench is
+    cabled to (2400, 2450), then the output-off mode of every channel."""
+    if inst.terminals:
+        driver.set_terminals(inst.terminals)
+    if inst.off_mode:
+        for channel in getattr(driver, "channels", {None: driver}).values():
+            channel.set_output_off_mode(inst.off_mode)
+
+
 def _resource_manager(spec: BenchSpec, backend: str, managers: dict[str, Any]) -> Any:
     import pyvisa
 
@@ -97,6 +109,8 @@ def open_bench(path: str | BenchSpec | None = None, current_limit: float | None 
             if "cards" in inspect.signature(cls).parameters:  # card-configured mainframes
                 options["cards"] = inst.cards
             drivers[name] = cls(resource, **options)
+            if inst.kind == "smu":
+                apply_settings(inst, drivers[name])
         channels: dict[str, SourceMeasureChannel] = {}
         matrices: dict[str, SwitchMatrix] = {}
         boards: dict[str, ArrayBoard] = {}

@@ -9,7 +9,8 @@ Operations, only through the `xbarlab.interfaces` protocols, each checked by the
 before anything is sent:
 
 * `read(row, col, v)` with a bias scheme for the unselected lines: ``float`` (disconnected),
-  ``ground`` (0 V), ``v/2`` (V/2) or ``v/3`` (rows V/3, columns 2V/3). Only voltage differences
+  ``ground`` (0 V), ``v/2`` (V/2), ``v/3`` (rows V/3, columns 2V/3) or ``idle`` (on an SMU
+  terminal left off: its output-off mode decides; `xbarlab.bench.schemes`). Only voltage differences
   matter to the cells, so a read may shift every level by one constant when that lets it run on
   the instruments at hand (e.g. V/2 on two SMUs and a ground input: row +V/2, column -V/2, all
   other lines grounded); among feasible shifts the lowest max |V| wins. The current is sensed
@@ -205,6 +206,11 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._board_rows, self._board_cols = self._board_indices()
         return self.boards[self._board_name]
 
+    @property
+    def can_mvm(self) -> bool:
+        """True when an array board carries every line, so `mvm` and `read_row` work."""
+        return self._board is not None
+
     def _all_lines(self) -> list[Line]:
         return [Line("row", i) for i in range(self.rows)] + [
             Line("col", j) for j in range(self.cols)
@@ -277,16 +283,18 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
                 readings = [self._board_read(levels, row, col, v_read, scheme, limit)
                             for _ in range(count)]
             else:
-                readings = self._matrix_read(levels, Line("col", col), limit, count)
+                readings = self._matrix_read(levels, Line("col", col), limit, count,
+                                             park=scheme == "idle")
         finally:
             self._count("read", before)
         if not self.corrects:
-            return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp)
-                    for r in readings]
+            return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp,
+                                r.overflow) for r in readings]
         raw = np.array([r.current for r in readings])
-        g = self.chip_model.correct_cell(levels, row, col, raw)
+        g = self.chip_model.correct_cell(self._modelled_levels(levels, scheme), row, col, raw)
         return [CellReading(row, col, v_read, float(value * v_read), r.compliance, r.timestamp,
-                            r.current) for value, r in zip(g, readings, strict=True)]
+                            r.overflow, raw_current=r.current)
+                for value, r in zip(g, readings, strict=True)]
 
     def iter_read_map(self, *args: Any, **kwargs: Any) -> Iterator[CellReading]:
         """Each reading of `iter_read_batches` (same arguments) in turn."""
@@ -353,7 +361,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
                                 reading.timestamp) for col in cols]
         g = self.chip_model.correct_row(row, v_read, currents)
         return [CellReading(row, col, v_read, float(g[col] * v_read), bool(flags[col]),
-                            reading.timestamp, float(currents[col])) for col in cols]
+                            reading.timestamp, raw_current=float(currents[col]))
+                for col in cols]
 
     def map_cells(
         self, mask: np.ndarray | None = None, skip: set[tuple[int, int]] | None = None
@@ -485,6 +494,24 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             self._count("idle", before)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _modelled_levels(self, levels: Mapping[Line, float | None], scheme: str
+                         ) -> Mapping[Line, float | None]:
+        """The line levels a read's correction models: the scheme's, except that under
+        ``idle`` the unselected lines are what the idle state holds them at: 0 V (a grounded
+        board, an SMU off at zero or normal) or floating (a floating board, an SMU off at
+        high impedance, whose lines are then modelled each floating on its own, not tied
+        together on its matrix input)."""
+        if scheme != "idle":
+            return levels
+        if self._board is not None:
+            held = self.spec.idle == "ground"
+        else:
+            modes = {inst.off_mode for inst in self.spec.instruments.values()
+                     if inst.kind == "smu"}
+            held = "high_z" not in modes
+        return {line: 0.0 if level is None and held else level
+                for line, level in levels.items()}
 
     def _check_cell(self, row: int, col: int) -> None:
         for name, value, size in (("row", row, self.rows), ("col", col, self.cols)):

@@ -17,6 +17,9 @@ class BenchError(RuntimeError):
 class CellReading:
     """The current through one cell at `voltage` across it (positive from row to column).
 
+    `overflow`: the sensing instrument's fixed range was too low for the current (its overflow
+    reading): `current` is NaN, and the cell's conductance is not known, not zero or huge.
+
     On a bench with a calibrated chip model that corrects (`Bench.corrects`), `current` is
     what the cell carries at `voltage` with nothing else in the circuit (its conductance
     times `voltage`) and `raw_current` what the instrument sensed; otherwise `raw_current`
@@ -28,6 +31,7 @@ class CellReading:
     current: float
     compliance: bool
     timestamp: float
+    overflow: bool = False
     raw_current: float = math.nan
 
     @property

@@ -28,6 +28,7 @@ from xbarlab.store.records import (
     RunInfo,
     Snapshot,
 )
+from xbarlab.store.transfer import RunRecord, export_run
 from xbarlab.store.validate import (
     check_bool,
     check_checkpoint_key,
@@ -383,6 +384,24 @@ class Run:
             args += (check_operation(operation),)
         return [_point_from_row(r) for r in self._connection.execute(query + " ORDER BY seq", args)]
 
+    def point_arrays(self, every: int = 1) -> dict[str, np.ndarray]:
+        """Every `every`-th point as columns (``seq``, ``row``, ``col``, ``operation``,
+        ``voltage``, ``current``, ``pulse_width``, ``compliance``, ``t``; NaN where a value
+        was not measured), read in one query without building a `Point` per row: for plots and
+        summaries of runs with millions of points."""
+        every = check_int("every", every, minimum=1)
+        rows = self._connection.execute(
+            "SELECT seq, row, col, operation, voltage, current, pulse_width, compliance, t"
+            " FROM points WHERE run_id = ? AND seq % ? = 0 ORDER BY seq",
+            (self._run_id, every)).fetchall()
+        names = ("seq", "row", "col", "operation", "voltage", "current", "pulse_width",
+                 "compliance", "t")
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        kinds = (np.int64, np.int64, np.int64, object, float, float, float, bool, float)
+        return {name: np.array([np.nan if v is None else v for v in column], kind)
+                if kind is float else np.array(column, kind)
+                for name, column, kind in zip(names, columns, kinds, strict=True)}
+
     def maps(self, name: str | None = None) -> list[MapRecord]:
         """Recorded maps in recording order, optionally only those called ``name``."""
         query = "SELECT seq, name, rows, cols, data, t FROM maps WHERE run_id = ?"
@@ -414,6 +433,17 @@ class Run:
             "SELECT seq, phase, t, instruments_json FROM snapshots WHERE run_id = ?"
             " ORDER BY seq", (self._run_id,))
         return [Snapshot(seq, phase, t, json.loads(text)) for seq, phase, t, text in rows]
+
+    def store(self) -> Any:
+        """The `RunStore` this run lives in, sharing its connection (to start child runs, the
+        stages of a pipeline, in the same store)."""
+        from xbarlab.store.runstore import RunStore
+
+        return RunStore.sharing(self._connection, self.data_dir)
+
+    def record(self) -> RunRecord:
+        """Every row of this run, to write into another store (`RunStore.import_run`)."""
+        return export_run(self._connection, self._run_id)
 
     def events(self) -> list[RunEvent]:
         """The run's history: started, resumed, completed, aborted, failed, in order."""

@@ -30,7 +30,8 @@ from xbarlab.store.run import (
     read_run_info,
 )
 from xbarlab.store.schema import connect
-from xbarlab.store.validate import check_int, check_name, check_shape, to_json
+from xbarlab.store.transfer import RunRecord, import_run
+from xbarlab.store.validate import check_checkpoint_key, check_int, check_name, check_shape, to_json
 
 DATA_DIR_ENV = "XBARLAB_DATA"
 DEFAULT_DATA_DIR = "xbarlab-data"
@@ -72,6 +73,17 @@ class RunStore:
         self._connection = connect(self.db_path)
 
     @classmethod
+    def sharing(cls, connection, data_dir: Path | None) -> RunStore:
+        """A store over an open connection it does not own (`Run.store`): its `close` leaves
+        the connection open for its owner."""
+        store = cls.__new__(cls)
+        store.data_dir = data_dir
+        store.db_path = data_dir / DB_FILENAME if data_dir is not None else Path(":memory:")
+        store._connection = connection
+        store._shared = True
+        return store
+
+    @classmethod
     def in_memory(cls) -> RunStore:
         """A store that lives in memory and vanishes with this object (a dry run's): the same
         runs, points and checkpoints, no directory, no file, and its runs draw no plots."""
@@ -81,8 +93,10 @@ class RunStore:
         return f"<RunStore {self.db_path}>"
 
     def close(self) -> None:
-        """Close the database connection; runs obtained from this store stop working."""
-        self._connection.close()
+        """Close the database connection; runs obtained from this store stop working (a store
+        sharing another's connection leaves it open)."""
+        if not getattr(self, "_shared", False):
+            self._connection.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -147,6 +161,25 @@ class RunStore:
             raise
         self._connection.execute("COMMIT")
         return Run(self._connection, cursor.lastrowid, writable=True)
+
+    def import_run(self, record: RunRecord, parent: int | None = None,
+                   checkpoints: dict[str, Any] | None = None) -> int:
+        """Write a run taken from another store (`Run.record`) as a new run of this one, with
+        every point, map, checkpoint, event and snapshot exactly as stored there, plus
+        `checkpoints`, in one transaction; a child of run `parent` if given. Returns its id."""
+        if parent is not None:
+            read_run_info(self._connection, parent)
+        extra = {check_checkpoint_key(key): to_json(key, value)
+                 for key, value in (checkpoints or {}).items()}
+        return import_run(self._connection, record, parent, extra)
+
+    def children(self, parent: int) -> list[RunInfo]:
+        """The runs whose parent is run `parent` (a campaign's tasks, a pipeline's stages), in
+        the order they were stored."""
+        read_run_info(self._connection, parent)
+        rows = self._connection.execute(INFO_QUERY + " WHERE r.parent_id = ? ORDER BY r.run_id",
+                                        (parent,))
+        return [info_from_row(row) for row in rows]
 
     def runs(self, status: str | None = None) -> list[RunInfo]:
         """Every run (optionally only those with ``status``), newest first."""
