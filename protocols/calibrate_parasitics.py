@@ -8,12 +8,14 @@ the word-line and bit-line segment resistances, each with a 95 % interval; and t
 
 The experiment (`xbarlab.calibration.fit` says why it identifies them):
 
-1. Patterns: ``patterns`` seeded random binary patterns (a fraction ``density`` of the cells
-   SET with ``v_set``, the others RESET with ``v_reset``, pulses of ``width`` with
-   ``pulse_scheme`` protection), each followed by ``relax_wait`` seconds for the cells to
-   settle; with ``patterns = 0`` the chip as it is (its cells are estimated all the same). A
-   pattern of low-resistance cells loads the lines: the more current a path carries, the more
-   it shows.
+1. Patterns: ``patterns`` seeded random binary patterns, each row with the same number of
+   low-resistance cells (a fraction ``density`` of its cells, SET with ``v_set``; the others
+   RESET with ``v_reset``; pulses of ``width`` with ``pulse_scheme`` protection) spread so
+   that the columns have as equal a number as they can (`balanced_pattern`), each pattern
+   followed by ``relax_wait`` seconds for the cells to settle; with ``patterns = 0`` the chip
+   as it is (its cells are estimated all the same). Low-resistance cells load the lines: the
+   more current a path carries, the more it shows, and a line's path shows in the current
+   that passes between two of its low-resistance cells, so every line gets some.
 2. For each pattern, one-hot excitations at ``v_read``: one line driven, every other line at
    0 V, and the currents of other lines sensed (``bench.measure_lines``, ``repeats``
    readings each): every row against every column (the cells), every line against itself
@@ -52,6 +54,7 @@ from xbarlab.protocols.programming import hold
 
 from xbarlab.benchfile import Line
 from xbarlab.calibration import Transfers, fit_parasitics
+from xbarlab.calibration.design import balanced_pattern, excitation_plan, partner_offsets
 from xbarlab.calibration.record import record_of
 from xbarlab.params import Param
 from xbarlab.registry import register_protocol
@@ -93,7 +96,7 @@ def calibrate_parasitics(
     plan = excitation_plan(m, n, bench.sense_capacity, partners)
     measured = []
     for p in range(max(patterns, 1)):
-        lrs = rng.random((m, n)) < density
+        lrs = balanced_pattern(m, n, density, rng)
         if patterns:
             _program(bench, run, progress, p, lrs, v_set, v_reset, width, pulse_scheme)
             if not run.checkpoints().get(f"pattern{p}/settled"):
@@ -135,49 +138,21 @@ def calibrate_parasitics(
     }
 
 
-def partner_offsets(size: int, partners: int) -> np.ndarray:
-    """Offsets d (1 <= d <= size // 2) pairing line i with line (i + d) mod size, spread
-    evenly; every pair once when `partners` covers them all."""
-    if size < 2:
-        return np.zeros(0, dtype=int)
-    return np.unique(np.round(np.linspace(1, size // 2, min(partners, size // 2))).astype(int))
-
-
-def excitation_plan(rows: int, cols: int, capacity: int, partners: int
-                    ) -> list[tuple[int, tuple[int, ...]]]:
-    """(driven terminal, sensed terminals) of every excitation, terminals numbered rows
-    first. With `capacity` >= every line, one excitation per line sensing every line;
-    otherwise the driven line and up to capacity - 1 others: every column for a row, and
-    each line's partners of its own kind."""
-    total = rows + cols
-    if capacity >= total:
-        return [(t, tuple(range(total))) for t in range(total)]
-    plan = []
-    for kind, size, first in (("row", rows, 0), ("col", cols, rows)):
-        offsets = partner_offsets(size, partners)
-        for i in range(size):
-            targets = [first + (i + d) % size for d in offsets]
-            if kind == "row":
-                targets = list(range(rows, total)) + targets
-            for start in range(0, len(targets), capacity - 1):
-                plan.append((first + i, (first + i, *targets[start:start + capacity - 1])))
-    return plan
-
-
 def _line(terminal: int, rows: int) -> Line:
     return Line("row", terminal) if terminal < rows else Line("col", terminal - rows)
 
 
 def _program(bench, run, progress, p, lrs, v_set, v_reset, width, scheme) -> None:
-    """SET the pattern's low-resistance cells and RESET the others, a checkpoint per row."""
-    done = run.checkpoints()
-    rows = [i for i in range(bench.rows) if not done.get(f"pattern{p}/row{i}")]
-    progress.start(len(rows) * bench.cols, f"pattern {p}: programming")
-    for i in rows:
+    """SET the pattern's low-resistance cells and RESET the others, row by row; the rows done
+    are checkpointed."""
+    key = f"pattern{p}/rows programmed"
+    first = run.checkpoints().get(key, 0)
+    progress.start((bench.rows - first) * bench.cols, f"pattern {p}: programming")
+    for i in range(first, bench.rows):
         for j in range(bench.cols):
             bench.pulse(i, j, v_set if lrs[i, j] else v_reset, width, scheme)
             progress.advance()
-        run.checkpoint(f"pattern{p}/row{i}", True)
+        run.checkpoint(key, i + 1)
 
 
 def _measure(bench, run, progress, p, plan, v_read, current_limit, repeats) -> np.ndarray:

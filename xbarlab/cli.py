@@ -231,7 +231,9 @@ def _show(args: argparse.Namespace) -> int:
                       f"max {finite.max():.4g}" if finite.size else "no finite values")
             print(f"  map {record.name!r} #{record.seq}: {record.data.shape}, {spread}")
         for key, value in run.checkpoints().items():
-            print(f"  {key}: {json.dumps(value)}")
+            print(f"  {key}: {_short_json(value)}")
+        for stored in run.calibrations():
+            print(f"  calibration record {_calibration_line(stored)}")
         for event in run.events():
             detail = f": {event.detail.splitlines()[-1]}" if event.detail else ""
             print(f"  {_utc(event.t)} {event.event}{detail}")
@@ -239,6 +241,78 @@ def _show(args: argparse.Namespace) -> int:
             print(f"  instruments at the {shot.phase} ({_utc(shot.t)}):")
             for line in _snapshot_lines(shot.instruments):
                 print(f"    {line}")
+    return 0
+
+
+def _short_json(value, limit: int = 160) -> str:
+    """A checkpoint value as JSON, or what it holds when that is longer than `limit`."""
+    text = json.dumps(value)
+    if len(text) <= limit:
+        return text
+    kind = "list" if isinstance(value, list) else "object" if isinstance(value, dict) else "text"
+    return f"<{kind} of {len(value)} items, {len(text)} characters of JSON>"
+
+
+# ------------------------------------------------------------------------ calibration records
+
+
+def _calibration_line(stored) -> str:
+    """One calibration record on one line: id, chip, run, age and each median with its CI."""
+    from xbarlab.calibration.record import summary_of
+
+    summary = summary_of(stored)
+    state = "retired " + _utc(stored.retired_at) if stored.retired_at else "in use"
+    medians = ", ".join(
+        f"{name} {summary[name]['value']:.4g} [{summary[name]['ci95'][0]:.4g}, "
+        f"{summary[name]['ci95'][1]:.4g}] ohm" for name in ("r_source", "r_sense",
+                                                             "r_wire_row", "r_wire_col")
+        if name in summary)
+    return (f"#{stored.calibration_id} chip {stored.chip_id!r} by run {stored.run_id} at "
+            f"{_utc(stored.created_at)} ({state}): {medians}")
+
+
+def _calibration(args: argparse.Namespace) -> int:
+    """List, show, export or retire the chips' calibration records."""
+    from xbarlab.calibration.record import export_calibration, summary_of
+    from xbarlab.store import RunStore
+
+    with RunStore(args.store) as store:
+        if args.calibration_command == "list":
+            records = store.calibrations(args.chip, retired=args.all)
+            if args.json:
+                print(json.dumps([summary_of(stored) for stored in records]))
+            elif not records:
+                print(f"no calibration records{f' of chip {args.chip!r}' if args.chip else ''} "
+                      f"in {store.data_dir}")
+            for stored in [] if args.json else records:
+                print(_calibration_line(stored))
+            return 0
+        stored = store.calibration(args.id)
+        if args.calibration_command == "retire":
+            stored = store.retire_calibration(args.id)
+            newest = store.latest_calibration(stored.chip_id)
+            print(f"retired {_calibration_line(stored)}")
+            print(f"chip {stored.chip_id!r} now uses "
+                  + (f"#{newest.calibration_id}" if newest else "no calibration"))
+        elif args.calibration_command == "export":
+            out = Path(args.out or f"calibration-{stored.calibration_id}.json")
+            if out.exists() and not args.overwrite:
+                raise CommandError(f"{out} exists; allowed: a new file, or --overwrite")
+            export_calibration(stored, out)
+            print(out)
+        else:
+            print(json.dumps(summary_of(stored), indent=1) if args.json
+                  else _calibration_line(stored))
+            if not args.json:
+                for name, entry in stored.record["intervals"].items():
+                    if "per_line" in entry:
+                        values = np.array(entry["per_line"])
+                        print(f"  {name} per line: min {values.min():.4g}, median "
+                              f"{np.median(values):.4g}, max {values.max():.4g} ohm")
+                fit = stored.record.get("fit", {})
+                print(f"  fit: {fit.get('data_count')} entries, reduced chi-square "
+                      f"{fit.get('chi2_reduced', float('nan')):.3g}; measured with "
+                      f"{json.dumps(stored.record.get('measurement', {}))}")
     return 0
 
 
@@ -440,6 +514,27 @@ def build_parser() -> argparse.ArgumentParser:
     store_option(plot)
     plot.set_defaults(handler=_plot)
 
+    calibration = commands.add_parser("calibration", help="the chips' calibration records")
+    calibration_commands = calibration.add_subparsers(dest="calibration_command", required=True)
+    listing = calibration_commands.add_parser("list", help="calibration records, newest first")
+    listing.add_argument("--chip", default=None, help="only this chip's ([chip] id)")
+    listing.add_argument("--all", action="store_true", help="retired records too")
+    listing.add_argument("--json", action="store_true", help="one JSON list")
+    store_option(listing)
+    for name, text in (("show", "one record: resistances, intervals, how it was measured"),
+                       ("export", "one record as a JSON file"),
+                       ("retire", "stop later runs from using a record")):
+        command = calibration_commands.add_parser(name, help=text)
+        command.add_argument("id", type=int, help="calibration record id")
+        store_option(command)
+        if name == "show":
+            command.add_argument("--json", action="store_true")
+        if name == "export":
+            command.add_argument("--out", default=None,
+                                 help="file (default calibration-<id>.json)")
+            command.add_argument("--overwrite", action="store_true")
+    calibration.set_defaults(handler=_calibration)
+
     demo = commands.add_parser(
         "demo", help="solve a parasitic crossbar and report the IR-drop error"
     )
@@ -464,14 +559,14 @@ def main(argv: list[str] | None = None) -> int:
     from xbarlab.params import ParameterError
     from xbarlab.registry import UnknownProtocolError
     from xbarlab.safety import LimitError, Terminated
-    from xbarlab.store import RunNotFoundError, RunStateError
+    from xbarlab.store import CalibrationNotFoundError, RunNotFoundError, RunStateError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except (CommandError, UnknownProtocolError, ParameterError, BenchFileError, BenchError,
-            LimitError, RunNotFoundError, RunStateError, FileExistsError,
-            CampaignFileError) as error:
+            LimitError, RunNotFoundError, RunStateError, CalibrationNotFoundError,
+            FileExistsError, CampaignFileError) as error:
         print(f"xbarlab {args.command}: {one_line(error)}", file=sys.stderr)
         if args.debug:
             traceback.print_exc()

@@ -257,6 +257,7 @@ def run_stage(stage: str, protocol: str | Protocol, bench: Any, run: Any, progre
     that run already did) with its stored parameters. An exception ends the stage's run
     failed or aborted and propagates to the pipeline, which the engine then stores the same.
     """
+    from xbarlab.calibration.record import attach_calibration
     from xbarlab.safety import signals_held
 
     chosen = get_protocol(protocol)
@@ -281,6 +282,7 @@ def run_stage(stage: str, protocol: str | Protocol, bench: Any, run: Any, progre
     with child:
         with signals_held():
             child.record_snapshots("start", bench.snapshot())
+            attach_calibration(bench, runs, child)  # a calibration stage's record included
         try:
             metrics = dict(chosen.function(bench, child, progress, **resolved) or {})
             child.checkpoint("metrics", json_ready(metrics))

@@ -291,7 +291,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp,
                                 r.overflow) for r in readings]
         raw = np.array([r.current for r in readings])
-        g = self.chip_model.correct_cell(self._modelled_levels(levels, scheme), row, col, raw)
+        g = self.chip_model.correct_cell(self.modelled_levels(scheme, row, col, v_read), row,
+                                         col, raw, [not r.compliance for r in readings])
         return [CellReading(row, col, v_read, float(value * v_read), r.compliance, r.timestamp,
                             r.overflow, raw_current=r.current)
                 for value, r in zip(g, readings, strict=True)]
@@ -318,7 +319,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         list per measurement, as many as the row's cells want most)."""
         cells = self.map_cells(mask, skip)
         times = count.__getitem__ if isinstance(count, Mapping) else lambda cell: count
-        if self._board is None or scheme != "ground":
+        if not self.reads_rows(scheme):
             for row, col in cells:
                 yield self.read_repeated(row, col, v_read, scheme, times((row, col)),
                                          current_limit)
@@ -331,6 +332,11 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         for row, cols in by_row.items():
             for _ in range(max(times((row, col)) for col in cols)):
                 yield self.read_row(row, v_read, cols, current_limit)
+
+    def reads_rows(self, scheme: str) -> bool:
+        """Whether `iter_read_batches` with `scheme` reads whole rows at once (a board, ground
+        scheme: `read_row`)."""
+        return self._board is not None and scheme == "ground"
 
     def read_row(
         self,
@@ -359,7 +365,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         if not self.corrects:
             return [CellReading(row, col, v_read, float(currents[col]), bool(flags[col]),
                                 reading.timestamp) for col in cols]
-        g = self.chip_model.correct_row(row, v_read, currents)
+        g = self.chip_model.correct_row(row, v_read, currents, ~flags)
         return [CellReading(row, col, v_read, float(g[col] * v_read), bool(flags[col]),
                             reading.timestamp, raw_current=float(currents[col]))
                 for col in cols]
@@ -495,13 +501,14 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _modelled_levels(self, levels: Mapping[Line, float | None], scheme: str
-                         ) -> Mapping[Line, float | None]:
-        """The line levels a read's correction models: the scheme's, except that under
-        ``idle`` the unselected lines are what the idle state holds them at: 0 V (a grounded
-        board, an SMU off at zero or normal) or floating (a floating board, an SMU off at
-        high impedance, whose lines are then modelled each floating on its own, not tied
-        together on its matrix input)."""
+    def modelled_levels(self, scheme: str, row: int, col: int, v_read: float
+                        ) -> dict[Line, float | None]:
+        """The line levels a correction models for a read of cell (row, col) with `scheme`
+        (None: floating): the scheme's, except that under ``idle`` the unselected lines are
+        what the idle state holds them at: 0 V (a grounded board, an SMU off at zero or
+        normal) or floating (a floating board, an SMU off at high impedance, whose lines are
+        then modelled each floating on its own, not tied together on its matrix input)."""
+        levels = bias_levels(scheme, row, col, v_read, self.rows, self.cols)
         if scheme != "idle":
             return levels
         if self._board is not None:

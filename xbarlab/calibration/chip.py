@@ -80,12 +80,14 @@ class ChipModel:
         self._responses[key] = (response, context)
         return response
 
-    def correct_cell(self, levels: Mapping, row: int, col: int, currents) -> np.ndarray:
+    def correct_cell(self, levels: Mapping, row: int, col: int, currents,
+                     trusted=True) -> np.ndarray:
         """Conductances of cell (row, col) from readings `currents` (the bench's sign: from
-        row to column) taken with the lines at `levels`; the cell's estimate becomes their
-        mean."""
+        row to column) taken with the lines at `levels`; the cell's estimate becomes the mean
+        of the `trusted` ones (a reading at a source's limit is not of the cell)."""
         g = self.response(levels, row, col).conductance(currents)
-        self._note(row, col, np.nanmean(g) if np.isfinite(g).any() else np.nan)
+        kept = g[np.broadcast_to(trusted, np.shape(g)) & np.isfinite(g)]
+        self._note(row, col, kept.mean() if kept.size else np.nan)
         return g
 
     def _note(self, row, col, g) -> None:
@@ -103,14 +105,15 @@ class ChipModel:
             self._columns_at = e.copy()
         return self._columns
 
-    def correct_row(self, row: int, v_read: float, currents: np.ndarray) -> np.ndarray:
+    def correct_row(self, row: int, v_read: float, currents: np.ndarray, trusted=True
+                    ) -> np.ndarray:
         """Conductances of row `row` from one read of it with every other line at 0 V and
         every column's cell current measured (`currents`, (n,)); the row's estimate becomes
-        them."""
+        them where `trusted` (not at a limit)."""
         g = correct_row_read(self.parasitics, self.estimate, row, v_read,
                              np.asarray(currents, float), self._column_volts())
-        for col, value in enumerate(g):
-            self._note(row, col, value)
+        for col in np.flatnonzero(np.broadcast_to(trusted, g.shape)):
+            self._note(row, col, g[col])
         return g
 
     # ------------------------------------------------------------------ whole maps

@@ -15,13 +15,17 @@ Unknowns: log G of every cell of every pattern, r_source (m), r_sense (n), r_wir
 r_wire_col (ohm, >= 0). Residuals: (model - measured) / sigma of every entry. The model is the
 exact nodal solve (`Parasitics.solve`) of the m + n unit excitations of each pattern, whose
 branch voltages and currents also give the Jacobian (`model` module docstring). The Jacobian
-is kept sparse: an entry Y_st depends on the cells of lines s and t at first order and on
-every other cell only through products of two small voltages, which are left out (the
-residuals stay exact; only the step directions lose them), and on every path and wire
-resistance. The trust-region solver (`trf`, LSMR subproblems) works on that sparse matrix.
+is kept sparse on large arrays: an entry Y_st depends on the cells of lines s and t at first
+order and on every other cell only through products of two small voltages, which are left
+out there (the residuals stay exact; only the step directions lose them; small arrays keep
+every cell, `EXACT_ENTRIES`), and on every path and wire resistance. The trust-region
+solver (`trf`, LSMR subproblems) works on that sparse matrix.
 
 The start: G from the row-to-column entries (-Y), the resistances from the first-order forms
-above (linear least squares, `first_order_parasitics`).
+above (linear least squares, `first_order_parasitics`); everything is fitted from there, and
+a fit left far from the noise is done again through one path resistance for all rows and one
+for all columns first (`fit`). Parameters are log conductances and log resistances, so none
+can turn negative and no bounds distort the trust region's scaling.
 
 Confidence intervals: Gauss-Newton covariance of the resistances with the cells profiled out
 (the Schur complement of the cell block, refined by block conjugate gradients), scaled by the
@@ -47,7 +51,9 @@ Z95 = 1.959963984540054
 MEDIAN_DRAWS = 2000
 """Draws of the resistance covariance behind the interval of a median over lines."""
 SCHUR_ITERATIONS = 30
-"""Block conjugate-gradient iterations that refine the cell block's inverse in the covariance."""
+"""Block conjugate-gradient iterations that refine the cell block's inverse in the covariance
+(arrays of more than DENSE_CELLS cells; below, a direct solve)."""
+DENSE_CELLS = 2048
 LOG_OHM, LOG_SIEMENS, LOG_RANGE = 0.0, np.log(1e-5), np.log(1e9)
 """Resistances within 1e-9..1e9 ohm and conductances within 1e-14..1e4 S: a trial step
 outside is refused (its residuals are REFUSED) instead of solved."""
@@ -55,11 +61,16 @@ REFUSED = 1e12
 """Residual of a refused trial step: the trust region shrinks."""
 DEFAULT_PATH, DEFAULT_WIRE = 10.0, 1.0
 """Starting resistances (ohm) where the first-order start has no positive estimate."""
+EXACT_ENTRIES = 4_000_000
+"""Up to this many (entry, cell) pairs the Jacobian holds every cell of every entry (exact);
+beyond, only the cells of the entry's two lines."""
 JACOBIAN_FLOOR = 1e-3
 """Jacobian entries (residual sigmas per unit log parameter) below this are left out."""
 START_TOLERANCE = 1e-3
-"""Tolerance of the first stage (one path resistance per kind of line): it only brings the
-second stage near."""
+"""Tolerance of the first stage of the second way in (one path resistance per kind of line):
+it only brings the last stage near."""
+RETRY_CHI2 = 3.0
+"""A fit whose reduced chi-square is above this is done again by the other way in."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +245,21 @@ def _cell_block(pairs, inv_sigma, g, volts, rows, cols, param, indptr, indices, 
                     at += 1
 
 
+@njit(cache=True)
+def _every_cell_block(pairs, inv_sigma, g, volts, param, indptr, indices, values, offset):
+    """The exact cell entries of the Jacobian rows of one pattern: every cell for every
+    entry (small arrays)."""
+    rows, cols = g.shape
+    for k in range(pairs.shape[0]):
+        s, t = pairs[k, 0], pairs[k, 1]
+        at = indptr[offset + k]
+        for i in range(rows):
+            for j in range(cols):
+                indices[at] = param[i, j]
+                values[at] = g[i, j] * volts[s, i, j] * volts[t, i, j] * inv_sigma[k]
+                at += 1
+
+
 def _cells_per_entry(pairs: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """How many cells each entry (s, t) depends on at first order (lines s and t)."""
     def length(line):
@@ -260,8 +286,11 @@ class _Problem:
         self.n_params = self.n_cells + basis.shape[1]
         self.param = [p * self.cells + np.arange(self.cells).reshape(self.rows, self.cols)
                       for p in range(len(data))]
-        self.counts = [_cells_per_entry(d.pairs, self.rows, self.cols) for d in data]
         self.size = sum(len(d.values) for d in data)
+        # every cell of every entry while that fits EXACT_ENTRIES, else lines s and t only
+        self.exact = self.size * self.cells <= EXACT_ENTRIES
+        self.counts = [np.full(len(d.values), self.cells) if self.exact else
+                       _cells_per_entry(d.pairs, self.rows, self.cols) for d in data]
         self._x = None
         self._responses = None
         self._warm: list = [None] * len(data)
@@ -319,8 +348,12 @@ class _Problem:
         for p, (d, u) in enumerate(zip(self.data, self.responses(x), strict=True)):
             inv = 1.0 / d.sigma
             s, t = d.pairs[:, 0], d.pairs[:, 1]
-            _cell_block(d.pairs, inv, g[p], u.cell_volts, m, n, self.param[p], indptr, indices,
-                        values, offset)
+            if self.exact:
+                _every_cell_block(d.pairs, inv, g[p], u.cell_volts, self.param[p], indptr,
+                                  indices, values, offset)
+            else:
+                _cell_block(d.pairs, inv, g[p], u.cell_volts, m, n, self.param[p], indptr,
+                            indices, values, offset)
             seg_r = u.row_segments.reshape(m + n, -1)
             seg_c = u.col_segments.reshape(m + n, -1)
             dense.append(np.concatenate([
@@ -369,10 +402,11 @@ def fit(data: list[Transfers], rows: int, cols: int, start: Parasitics | None = 
     """Fit path, wire and cell parameters to the measured admittances of each pattern.
 
     `data` has one `Transfers` per programmed pattern (the cells differ, the resistances are
-    shared). Two trust-region stages: one path resistance for all rows and one for all
-    columns, to a loose `START_TOLERANCE` (robust from a poor start), then every line its
-    own. `start` replaces the first-order start of the resistances. Raises ValueError when
-    the data cannot determine the parameters."""
+    shared). From the start (cells from their own entries, resistances at first order or
+    `start`) everything is fitted at once. When that ends far from the noise (reduced
+    chi-square above RETRY_CHI2: a start the trust region cannot get out of), it is done
+    again through one path resistance for all rows and one for all columns first, and the
+    better fit is kept. Raises ValueError when the data cannot determine the parameters."""
     if not data:
         raise ValueError("data must hold the transfers of at least one pattern")
     for d in data:
@@ -383,23 +417,25 @@ def fit(data: list[Transfers], rows: int, cols: int, start: Parasitics | None = 
     if size < unknowns:
         raise ValueError(f"{size} measured entries cannot determine {unknowns} unknowns; "
                          "measure more pairs or patterns")
-    g0 = [start_conductances(d, rows, cols) for d in data]
-    parasitics = start if start is not None else first_order_parasitics(data, g0)
-    log_g = [np.log(g) for g in g0]
-    evaluations = iterations = 0
-    for basis, stop in ((uniform_basis(rows, cols), START_TOLERANCE),
-                        (np.eye(rows + cols + 2), tolerance)):
-        problem = _Problem(data, log_g, basis)
-        result = least_squares(problem.residuals, problem.start(parasitics),
-                               jac=problem.jacobian, method="trf", tr_solver="lsmr",
-                               x_scale="jac", ftol=stop, xtol=stop, gtol=stop,
-                               max_nfev=max_evaluations)
-        g, parasitics = problem.split(result.x)
-        log_g = [np.log(v) for v in g]
-        evaluations += result.nfev
-        iterations += result.njev or 0
+    log_g = [np.log(start_conductances(d, rows, cols)) for d in data]
+    parasitics = start if start is not None else first_order_parasitics(
+        data, [np.exp(v) for v in log_g])
+    every = np.eye(rows + cols + 2)
+    paths = ([(every, tolerance)],
+             [(uniform_basis(rows, cols), START_TOLERANCE), (every, tolerance)])
+    best = None
+    evaluations = 0
+    for stages in paths:
+        problem, result, used = _stages(data, log_g, parasitics, stages, max_evaluations)
+        evaluations += used
+        chi2 = float(2 * result.cost / max(problem.size - problem.n_params, 1))
+        if best is None or chi2 < best[0]:
+            best = (chi2, problem, result)
+        if chi2 <= RETRY_CHI2:
+            break
+    chi2, problem, result = best
+    g, parasitics = problem.split(result.x)
     cells, resistances = problem.blocks(result.x)
-    chi2 = float(2 * result.cost / max(problem.size - problem.n_params, 1))
     r = parasitics.as_vector()  # the last stage's parameters are log r, one per resistance
     covariance = _resistance_covariance(cells, resistances) * max(chi2, 1.0) * np.outer(r, r)
     return FitResult(
@@ -408,7 +444,7 @@ def fit(data: list[Transfers], rows: int, cols: int, start: Parasitics | None = 
         conductances=g,
         chi2_reduced=chi2,
         residual_rms=float(np.sqrt(np.mean(result.fun**2))),
-        iterations=int(iterations),
+        iterations=int(result.njev or 0),
         evaluations=int(evaluations),
         data_count=problem.size,
         status=result.message,
@@ -416,12 +452,33 @@ def fit(data: list[Transfers], rows: int, cols: int, start: Parasitics | None = 
     )
 
 
+def _stages(data, log_g, parasitics, stages, max_evaluations):
+    """Trust-region fits in turn, each from where the last ended: per stage a basis of the
+    resistance parameters and a tolerance. Returns the last problem, its result and the
+    evaluations used."""
+    used = 0
+    for basis, stop in stages:
+        problem = _Problem(data, log_g, basis)
+        result = least_squares(problem.residuals, problem.start(parasitics),
+                               jac=problem.jacobian, method="trf", tr_solver="lsmr",
+                               x_scale="jac", ftol=stop, xtol=stop, gtol=stop,
+                               max_nfev=max_evaluations)
+        g, parasitics = problem.split(result.x)
+        log_g = [np.log(v) for v in g]
+        used += result.nfev
+    return problem, result, used
+
+
 def _resistance_covariance(Jc: sp.csr_matrix, Jr: np.ndarray) -> np.ndarray:
     """Covariance of the resistances with the cells profiled out: the inverse of the Schur
-    complement Jr'Jr - Jr'Jc (Jc'Jc)^-1 Jc'Jr, the cell solve by block conjugate gradients
-    preconditioned by the diagonal of Jc'Jc."""
+    complement Jr'Jr - Jr'Jc (Jc'Jc)^-1 Jc'Jr; the cell solve is direct up to DENSE_CELLS
+    cells, beyond by block conjugate gradients preconditioned by the diagonal of Jc'Jc."""
     Jc = Jc.tocsc()
     rhs = np.asarray(Jc.T @ Jr)
+    if Jc.shape[1] <= DENSE_CELLS:
+        X = np.linalg.lstsq((Jc.T @ Jc).toarray(), rhs, rcond=None)[0]
+        schur = Jr.T @ Jr - rhs.T @ X
+        return np.linalg.pinv((schur + schur.T) / 2, hermitian=True)
     diagonal = np.asarray(Jc.multiply(Jc).sum(axis=0)).ravel()
     diagonal = np.where(diagonal > 0, diagonal, 1.0)
     X = np.zeros_like(rhs)

@@ -65,3 +65,32 @@ def attach_calibration(bench: Any, store: Any, run: Any = None):
 def _plain(value) -> Any:
     array = np.asarray(value, dtype=float)
     return array.tolist() if array.ndim else float(array)
+
+
+def summary_of(stored) -> dict[str, Any]:
+    """A stored record (`xbarlab.store.CalibrationRecord`) as a JSON-ready summary: who, when,
+    and each resistance's median (over lines) with its 95 % interval."""
+    intervals = stored.record.get("intervals", {})
+    return {
+        "calibration_id": stored.calibration_id,
+        "chip": stored.chip_id,
+        "run": stored.run_id,
+        "created_at": stored.created_at,
+        "retired_at": stored.retired_at,
+        "shape": list(stored.conductance.shape),
+        **{name: {key: intervals[name][key] for key in ("value", "ci95", "unit")}
+           for name in RESISTANCES if name in intervals},
+        "measurement": stored.record.get("measurement", {}),
+        "fit": stored.record.get("fit", {}),
+    }
+
+
+def export_calibration(stored, path) -> None:
+    """Write a stored record as one JSON file: its summary, the whole record (per-line values,
+    standard errors and intervals) and the chip's conductance map (S, rows of the map)."""
+    import json
+    from pathlib import Path
+
+    document = {**summary_of(stored), "record": stored.record,
+                "conductance": stored.conductance.tolist()}
+    Path(path).write_text(json.dumps(document, indent=1, allow_nan=False))
