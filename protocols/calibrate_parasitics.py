@@ -69,7 +69,7 @@ VARIANCE_FLOOR_QUANTILE = 5
 def calibrate_parasitics(
     bench, run, progress, *,
     v_read: VRead = 0.2,
-    current_limit: Compliance = 1e-3,
+    current_limit: Compliance = 5e-3,
     patterns: Annotated[int, Param("random binary patterns programmed and measured",
                                    zero="the chip as it is, not programmed", minimum=1,
                                    maximum=MAX_PATTERNS)] = 1,
