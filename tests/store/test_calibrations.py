@@ -48,19 +48,26 @@ def test_a_finished_run_records_no_calibration(store):
         run.record_calibration("die1", {}, np.ones((1, 1)))
 
 
-def test_a_schema_2_store_is_migrated_in_place(tmp_path):
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_store_is_migrated_in_place(tmp_path, version):
+    """Schema 2 (no map units, no calibrations) and 3 (map units) both reach 4 in place."""
     with RunStore(tmp_path) as store, store.start_run("read-map") as run:
         run.record_point(0, 0, "read", current=1e-6)
-    connection = sqlite3.connect(tmp_path / DB_FILENAME)  # back to what version 2 wrote
+        run.record_map("conductance", np.full((1, 1), 2e-6), unit="S")
+    connection = sqlite3.connect(tmp_path / DB_FILENAME)  # back to what that version wrote
     connection.execute("DROP TABLE calibrations")
-    connection.execute("PRAGMA user_version = 2")
+    if version == 2:
+        connection.execute("ALTER TABLE maps DROP COLUMN unit")
+    connection.execute(f"PRAGMA user_version = {version}")
     connection.commit()
     connection.close()
     with RunStore(tmp_path) as store:
         assert store.open_run(1).points()[0].current == 1e-6
+        assert store.open_run(1).maps("conductance")[0].data[0, 0] == 2e-6
+        assert store.open_run(1).maps("conductance")[0].unit == ("" if version == 2 else "S")
         assert store.calibrations() == []
         calibrate(store, "die1", 1.0)
         assert store.latest_calibration("die1") is not None
     connection = sqlite3.connect(tmp_path / DB_FILENAME)
-    assert connection.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 4
     connection.close()

@@ -8,6 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xbarlab.interfaces import PulseCapability
+
+ANY_PULSE = PulseCapability(min_width=0.0, max_width=math.inf, max_count=10**9,
+                            max_voltage=math.inf, max_current=math.inf)
+"""The pulse capability of an instrument whose driver states none: only the bench limits
+apply."""
+
 
 class BenchError(RuntimeError):
     """The bench cannot do what was asked (missing instrument, too few sources for a scheme)."""
@@ -19,6 +26,9 @@ class CellReading:
 
     `overflow`: the sensing instrument's fixed range was too low for the current (its overflow
     reading): `current` is NaN, and the cell's conductance is not known, not zero or huge.
+    `unreachable` names the relay route that failed its check when the cell read as an open
+    circuit and a relay of its route does not conduct (`current` is then NaN: the cell was not
+    measured, it is not 0 S).
 
     On a bench with a calibrated chip model that corrects (`Bench.corrects`), `current` is
     what the cell carries at `voltage` with nothing else in the circuit (its conductance
@@ -32,6 +42,7 @@ class CellReading:
     compliance: bool
     timestamp: float
     overflow: bool = False
+    unreachable: str = ""
     raw_current: float = math.nan
 
     @property
