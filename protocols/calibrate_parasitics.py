@@ -119,7 +119,7 @@ def calibrate_parasitics(
     if calibration_id is None:
         with signals_held():
             for p, g in enumerate(fit.conductances):
-                run.record_map(f"conductance-p{p}", g)
+                run.record_map(f"conductance-p{p}", g, unit="S")
             calibration_id = run.record_calibration(bench.spec.chip.id, record,
                                                     fit.conductances[-1])
             run.checkpoint("calibration_id", calibration_id)

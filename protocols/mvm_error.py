@@ -101,8 +101,8 @@ def _reference_map(bench, run, progress, v_in, reads, current_limit) -> np.ndarr
         progress.advance()
     G = (bench.chip_model.correct_map(raw, v_in, None) if bench.corrects else raw / v_in)
     with signals_held():
-        run.record_map("raw_conductance", raw / v_in)
-        run.record_map("conductance", G)
+        run.record_map("raw_conductance", raw / v_in, unit="S")
+        run.record_map("conductance", G, unit="S")
         run.checkpoint("map", True)
     return G
 
