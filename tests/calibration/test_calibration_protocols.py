@@ -10,6 +10,7 @@ from xbarlab.sim_instruments.world import line_paths
 import xbarlab
 from xbarlab.bench import open_bench
 from xbarlab.benchfile import load_bench
+from xbarlab.calibration.record import attach_calibration
 from xbarlab.engine import RunInterrupted, run_stage
 from xbarlab.progress import Progress
 from xbarlab.store import RunStore
@@ -134,6 +135,9 @@ def test_mvm_error_corrected_is_below_uncorrected(board_file, tmp_path):
                                fit_inputs=6)
             off = run_stage("mvm-raw", "mvm-error", bench, parent, quiet, inputs=20,
                             fit_inputs=6, correct=False)
+            assert not bench.corrects  # that stage turned correction off ...
+            attach_calibration(bench, store)  # ... the next stage starts with it on again
+            assert bench.corrects and bench.mvm(np.full(8, 0.1)).raw_currents is not None
     m = result.metrics
     assert m["calibration_id"] == calibration.metrics["calibration_id"]
     assert m["mvm_error_corrected"] < m["mvm_error_uncorrected"] / 3

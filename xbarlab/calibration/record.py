@@ -50,7 +50,10 @@ def parasitics_of(record: dict[str, Any]) -> Parasitics:
 def attach_calibration(bench: Any, store: Any, run: Any = None):
     """Attach the newest calibration of the bench's chip (``[chip] id``) in `store` as the
     bench's `ChipModel`, and note it in `run`'s checkpoint ``calibration``; return the record,
-    or None when the chip has none (or only one of another shape: nothing is attached)."""
+    or None when the chip has none (or only one of another shape: nothing is attached).
+    Every run and stage starts with correction on (``bench.correct``): a stage that turned it
+    off (``correct=false``) does not leave it off for the stages after it on the same bench."""
+    bench.correct = True
     record = store.latest_calibration(bench.spec.chip.id)
     if record is None or record.conductance.shape != (bench.rows, bench.cols):
         return None
