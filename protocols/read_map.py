@@ -183,6 +183,8 @@ def read_map(
     selection = parse_cells(cells, bench.rows, bench.cols)
     if mask:
         selection &= load_mask(mask, bench.rows, bench.cols)
+    if bench.matrices:  # a relay stuck closed reads plausibly wrong: find it first
+        bench.stuck_closed_relays()
     stats = ReadingStats((bench.rows, bench.cols))
     stats.add(p for p in run.points(operation="read") if selection[p.row, p.col])
     wanted = bench.map_cells(selection)
