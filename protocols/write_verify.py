@@ -71,7 +71,9 @@ re-read by that bias (about 1 % on the 32 x 32 analog bench at the target map).
 Every pulse and reading is a point of the run as it happens; each cell's result is a
 checkpoint (``<algorithm>/first/<row>,<col>``, ``<algorithm>/<row>,<col>``; re-check rounds
 ``<algorithm>/recheck<k>`` and ``<algorithm>/redo<k>/<row>,<col>``), so a resumed run
-programs only what it had not finished.
+programs only what it had not finished. A cell cut off while programmed has its account so far
+(pulses, energy, readings) in its checkpoint and goes on with it counted; a re-read cut off goes
+on from its stored readings. The metrics of a resumed run are those of its stored points.
 """
 
 from __future__ import annotations
