@@ -69,3 +69,18 @@ def test_a_relay_stuck_closed_is_named_by_the_bench_check(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "FAIL smu.b isolated with its relays open" in out and "stuck closed" in out
     assert not safe_except(world_of(path), "")
+
+
+def test_debug_adds_the_traceback_to_the_two_lines(tmp_path, capsys):
+    """Item 9: the same instrument fault, once plain (two lines naming the instrument, the
+    command and the reply), once with --debug (the same lines, then the traceback)."""
+    text = small_text("default", 3, 3) + fault("smu", "garbled", after=INSTRUMENTS["smu"][2][-1])
+    errors = []
+    for stem, debug in (("plain", []), ("debug", ["--debug"])):  # a World each
+        path = write_bench(tmp_path, text, stem)
+        assert main([*debug, "run", "read-map", "--bench", str(path), "--quiet",
+                     "--store", str(tmp_path / stem)]) == 1
+        errors.append(capsys.readouterr().err.strip().splitlines())
+    lines, debug = errors
+    assert len(lines) == 2 and "GPIB0::26::INSTR" in lines[0] and "Traceback" not in lines[0]
+    assert debug[:2] == lines and debug[2].startswith("Traceback")
