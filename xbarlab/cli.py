@@ -132,10 +132,12 @@ def _failure_lines(failed) -> list[str]:
     from xbarlab.engine import one_line
 
     result = failed.result
-    unsafe = getattr(failed.error, "shutdown_failures", None) or []
+    unsafe: dict = {}  # a channel and its instrument may both have failed: each named once
+    for name, error in getattr(failed.error, "shutdown_failures", None) or []:
+        unsafe.setdefault(name, error)
     if unsafe:
         safe = "NOT made safe: " + "; ".join(
-            f"{name} ({one_line(error)[:80]})" for name, error in unsafe)
+            f"{name} ({one_line(error)[:80]})" for name, error in unsafe.items())
     else:
         safe = "the instruments were made safe"
     kept = result.run.info.n_points if result.run_id is not None else 0

@@ -7,6 +7,8 @@ closed is named by the bench check."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -84,3 +86,19 @@ def test_debug_adds_the_traceback_to_the_two_lines(tmp_path, capsys):
     lines, debug = errors
     assert len(lines) == 2 and "GPIB0::26::INSTR" in lines[0] and "Traceback" not in lines[0]
     assert debug[:2] == lines and debug[2].startswith("Traceback")
+
+
+def test_a_fault_through_the_console_script_is_two_lines_on_stderr(tmp_path):
+    """Outside pytest (which captures logging) nothing but the two lines reaches stderr: the
+    drivers' warnings about the timeouts stay in the loggers (``--log FILE`` keeps them)."""
+    text = small_text("default", 3, 3) + fault("smu", "timeout", after=30)
+    for stem, log in (("plain", []), ("logged", ["--log", str(tmp_path / "io.log")])):
+        path = write_bench(tmp_path, text, stem)  # a World each
+        result = subprocess.run(
+            [sys.executable, "-m", "xbarlab.cli", *log, "run", "read-map", "--bench", str(path),
+             "--store", str(tmp_path / stem), "--quiet"],
+            capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 2 and "GPIB0::26::INSTR" in lines[0], result.stderr
+    assert "WARNING" in (tmp_path / "io.log").read_text()
