@@ -130,10 +130,13 @@ def _failure_lines(failed) -> list[str]:
     """A failed run in two lines: what failed (the instrument, the command and its reply,
     as the error names them), then which instruments were made safe and what was kept."""
     from xbarlab.engine import one_line
+    from xbarlab.safety import ShutdownError
 
     result = failed.result
+    failures = getattr(failed.error, "shutdown_failures", None) or (
+        failed.error.failures if isinstance(failed.error, ShutdownError) else [])
     unsafe: dict = {}  # a channel and its instrument may both have failed: each named once
-    for name, error in getattr(failed.error, "shutdown_failures", None) or []:
+    for name, error in failures:
         unsafe.setdefault(name, error)
     if unsafe:
         safe = "NOT made safe: " + "; ".join(
