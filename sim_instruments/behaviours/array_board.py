@@ -181,22 +181,21 @@ class ArrayBoard(Behaviour):
     def _measure(self) -> tuple[np.ndarray, np.ndarray]:
         """Integrate TINT, then every line's current (SCPI specials) and limit flag (at the
         limit at any time of the integration)."""
-        limited_during = self.world.advance(self.tint)
-        op = self.world.operating_point(noise=self.world.sim.read_noise)
+        driven = [k for k, level in enumerate(self.levels) if not isinstance(level, str)]
+        keys = [f"{self.inst.name}.{self._channel(k)}" for k in driven]
+        got = self.world.read(keys, 1, self.tint)
         currents = np.full(len(self.levels), NOT_MEASURED)
         flags = np.zeros(len(self.levels), dtype=bool)
-        for k, level in enumerate(self.levels):
-            if isinstance(level, str):
-                continue
-            key = f"{self.inst.name}.{self._channel(k)}"
-            current = op.current[key]
-            limited = key in op.compliance or key in limited_during
-            fixed = self.irange
-            if fixed != "AUTO" and abs(current) > 1.05 * fixed:
-                current = OVERFLOW
-            currents[k], flags[k] = current, limited
+        currents[driven] = self._through_range(got.current[0])
+        flags[driven] = [key in got.limited_during for key in keys]
         self.latched |= flags
         return currents, flags
+
+    def _through_range(self, currents: np.ndarray) -> np.ndarray:
+        """Currents as the sense range reports them: beyond 1.05 x a fixed range, overflow."""
+        if self.irange == "AUTO":
+            return currents
+        return np.where(np.abs(currents) > 1.05 * self.irange, OVERFLOW, currents)
 
     def _latch(self, limited: set[str]) -> None:
         """Latch the flags of the lines whose drivers were at their limit (``LIMIT?``)."""
@@ -374,7 +373,7 @@ class ArrayBoard(Behaviour):
         for k, v in pulses.items():
             levels[k] = v
         self._apply_levels(levels)
-        self._latch(self.world.advance(width))
+        self._latch(self.world.advance_watching_limits(width))
         self._apply_levels()
 
     @_replies

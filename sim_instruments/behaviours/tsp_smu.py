@@ -241,8 +241,7 @@ class TspSmu(Behaviour):
 
     def _integrate(self, ch: str) -> tuple[float, float, int]:
         """One reading after NPLC of virtual time under bias."""
-        self.world.advance(self.dev.get("nplc", ch) / LINE_FREQUENCY)
-        return self._read(ch)
+        return self._repeated_readings(ch, 1)[0]
 
     def measure_i(self, ch: str) -> str:
         return self.num(self._integrate(ch)[0])
@@ -267,14 +266,16 @@ class TspSmu(Behaviour):
     def buffer2_count(self, ch: str) -> str:
         return self.num(len(self.buffers[(ch, 2)]))
 
-    def _repeated_readings(self, ch: str) -> list[tuple[float, float, int]]:
-        """``measure.count`` readings at the present source level, each one NPLC of virtual
-        time: the World's sweep at a constant level (one batched model call with a read-noise
-        draw per reading when no cell can move), through the measure ranges."""
-        key = self.key(ch)
-        levels = [self.world.terminal(key).level] * self.dev.get("measure_count", ch)
-        dwell = self.dev.get("nplc", ch) / LINE_FREQUENCY
-        return self._all_through_ranges(self.world.sweep(key, levels, dwell), ch)
+    def _repeated_readings(self, ch: str, count: int | None = None
+                           ) -> list[tuple[float, float, int]]:
+        """``count`` (default ``measure.count``) readings at the present source level, each
+        after one NPLC of virtual time (the World's repeated reading: one operating point and
+        a read-noise draw per reading when nothing moves), through the measure ranges."""
+        count = self.dev.get("measure_count", ch) if count is None else count
+        got = self.world.read([self.key(ch)], count, self.dev.get("nplc", ch) / LINE_FREQUENCY)
+        readings = zip(got.voltage[:, 0].tolist(), got.current[:, 0].tolist(),
+                       got.limited[:, 0].tolist(), strict=True)
+        return self._all_through_ranges(readings, ch)
 
     def measure_into_buffer(self, ch: str) -> None:
         """``smuX.measure.i(smuX.nvbuffer1)``: ``measure.count`` currents appended."""

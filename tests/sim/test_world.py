@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from simhelpers import embedded_text, set_key
+from simhelpers import count_solves, embedded_text, set_key
 from xbarlab.sim_instruments import ShortCircuit, World
 
 from xbarlab.benchfile import parse_bench
@@ -22,27 +22,17 @@ def make_world(**keys) -> World:
 QUIET_WORLD = make_world()  # one World reused (reset per example) keeps hypothesis fast
 
 
-def count_solves(world, monkeypatch) -> list[int]:
-    calls = [0]
-    solve = world.array.solve
-
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        return solve(*args, **kwargs)
-
-    monkeypatch.setattr(world.array, "solve", counted)
-    return calls
-
-
 def test_quiet_sweep_is_one_solve_and_matches_point_by_point(monkeypatch):
+    """Every point of a quiet sweep is the swept terminal's unit response times its level:
+    one solve of one vector for the whole sweep, equal to each point solved alone."""
     world = make_world()
     world.close("matrix", [("A", 3), ("B", 40)])
     world.set_terminal("smu.a", output=True, level=0.0, limit_i=0.1)
     world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
     levels = list(np.linspace(-0.5, 0.5, 41))
-    calls = count_solves(world, monkeypatch)
+    calls = count_solves(monkeypatch)
     swept = world.sweep("smu.a", levels, 0.01)
-    assert calls[0] == 1
+    assert calls == [1]
     assert world.clock == pytest.approx(41 * 0.01)
     for level, (v, i, limited) in zip(levels, swept, strict=True):
         world.set_terminal("smu.a", level=level)
@@ -195,9 +185,9 @@ def test_noisy_sweep_is_one_call_giving_what_point_by_point_readings_give(monkey
         world.close("matrix", [("A", 3), ("B", 40)])
         world.set_terminal("smu.a", output=True, level=0.0, limit_i=0.1)
         world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
-    calls = count_solves(swept, monkeypatch)
+    calls = count_solves(monkeypatch)
     points = swept.sweep("smu.a", levels, 0.01)
-    assert calls[0] == 1
+    assert calls == [1]
     for level, (v, i, limited) in zip(levels, points, strict=True):
         stepped.set_terminal("smu.a", level=level)
         stepped.advance(0.01)

@@ -324,7 +324,8 @@ class CrossbarArray:
         )
 
     def solve(self, v_row, v_col, *, r_source=0.0, r_sense=0.0, gate=None,
-              read_noise: bool = True, noise_per_vector: bool = False) -> CrossbarSolution:
+              read_noise: bool = True, noise_per_vector: bool = False,
+              conductance: np.ndarray | None = None) -> CrossbarSolution:
         """Read: solve the circuit for line voltages without changing any state.
 
         ``v_row`` (m,) or (B, m), ``v_col`` (n,) or (B, n); NaN = floating line end. Read noise
@@ -333,9 +334,10 @@ class CrossbarArray:
         product). ``noise_per_vector``: every vector of a batch gets its own draw instead, in
         batch order from the same stream, so a batch of B is exactly B single reads in a row
         (a buffered sweep); it costs one solve per vector. ``gate`` (1T1R only): rows whose
-        gate is off carry no cell current.
+        gate is off carry no cell current. ``conductance``: the cells' true conductances at
+        an earlier moment (as ``conductance()`` gave them then) instead of now.
         """
-        g = self.conductance()
+        g = self.conductance() if conductance is None else conductance
         sigma = self.params.read_noise if read_noise else 0.0
         batch = max(np.ndim(v_row), np.ndim(v_col)) == 2
         if sigma > 0.0 and noise_per_vector and batch:
@@ -343,6 +345,20 @@ class CrossbarArray:
         if sigma > 0.0:
             g = g * np.exp(sigma * self._read_rng.standard_normal(self.shape))
         return self._circuit("read", self._gated(g, gate), v_row, v_col, r_source, r_sense)
+
+    def read_noise_currents(self, cell_current: np.ndarray, count: int) -> np.ndarray:
+        """Read noise of `count` readings, (count, m, n) amperes: each cell's current
+        fluctuates by (exp(sigma z) - 1) times ``cell_current`` (lognormal, sigma
+        ``params.read_noise``, z drawn per cell and reading from the read stream, in the
+        order ``solve`` draws them). The noise is a current in parallel with each cell: the
+        circuit carries it to the terminals linearly (``xbarlab.sim_instruments.circuit``).
+        Without read noise: zeros, and nothing is drawn."""
+        sigma = self.params.read_noise
+        if sigma == 0.0:
+            return np.zeros((count, *self.shape))
+        draws = self._read_rng.standard_normal((count, *self.shape))
+        noise = np.expm1(np.multiply(draws, sigma, out=draws), out=draws)
+        return np.multiply(noise, cell_current, out=noise)
 
     def _solve_each(self, g, sigma, v_row, v_col, r_source, r_sense, gate) -> CrossbarSolution:
         """A batch read with one noise draw per vector: vector k sees the k-th draw of the
