@@ -30,10 +30,12 @@ MESSAGES = {
     204: "Current range not supported",
     205: "Integration time out of range",
     206: "Voltage limit out of range",
+    207: "Reading count out of range",
     350: "Error queue overflow",
 }
 QUEUE_SIZE = 16
 HARDWARE_VLIM = 10.0
+MAX_READINGS = 10000  # readings of one MEAS:REP? or READ? (spec §6.4)
 CURRENT_RANGES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 SETTLE = 1e-4  # s: outputs settle within 100 us of the terminator (spec §6.3)
 OVERFLOW = 9.9e37
@@ -178,16 +180,14 @@ class ArrayBoard(Behaviour):
             self.ilim,
         )
 
-    def _measure(self) -> tuple[np.ndarray, np.ndarray]:
-        """Integrate TINT, then every line's current (SCPI specials) and limit flag (at the
-        limit at any time of the integration)."""
-        driven = [k for k, level in enumerate(self.levels) if not isinstance(level, str)]
-        keys = [f"{self.inst.name}.{self._channel(k)}" for k in driven]
-        got = self.world.read(keys, 1, self.tint)
+    def _measure(self, lines: range) -> tuple[np.ndarray, np.ndarray]:
+        """Integrate TINT, then the current of `lines` (SCPI specials; the others read as not
+        measured) and every line's limit flag (at the limit at any time of the integration)."""
+        driven = [k for k in lines if not isinstance(self.levels[k], str)]
+        got = self.world.read([self._key(k) for k in driven], 1, self.tint)
         currents = np.full(len(self.levels), NOT_MEASURED)
-        flags = np.zeros(len(self.levels), dtype=bool)
         currents[driven] = self._through_range(got.current[0])
-        flags[driven] = [key in got.limited_during for key in keys]
+        flags = self._flags_during(got.limited_during)
         self.latched |= flags
         return currents, flags
 
@@ -200,7 +200,7 @@ class ArrayBoard(Behaviour):
     def _latch(self, limited: set[str]) -> None:
         """Latch the flags of the lines whose drivers were at their limit (``LIMIT?``)."""
         for k in range(len(self.levels)):
-            self.latched[k] |= f"{self.inst.name}.{self._channel(k)}" in limited
+            self.latched[k] |= self._key(k) in limited
 
     # ------------------------------------------------------------------ limits and timing
     @_replies
@@ -312,25 +312,25 @@ class ArrayBoard(Behaviour):
     # ------------------------------------------------------------------ measuring
     @staticmethod
     def _currents(values: np.ndarray) -> str:
-        return ",".join(_fmt(v) for v in values)
+        return ",".join(np.char.mod("%.6e", values).tolist())
 
     @staticmethod
     def _flags(values: np.ndarray) -> str:
         return "".join("1" if f else "0" for f in values)
 
     def measure_rows(self) -> str:
-        currents, flags = self._measure()
         r = self.rows
+        currents, flags = self._measure(range(r))
         return f"{self._currents(currents[:r])};{self._flags(flags[:r])}"
 
     def measure_cols(self) -> str:
-        currents, flags = self._measure()
         r = self.rows
+        currents, flags = self._measure(range(r, len(self.levels)))
         return f"{self._currents(currents[r:])};{self._flags(flags[r:])}"
 
     def measure_all(self) -> str:
         """``MEAS:ALL?``: every row and column current from one solve (one model call)."""
-        currents, flags = self._measure()
+        currents, flags = self._measure(range(len(self.levels)))
         r = self.rows
         return ";".join(
             (
@@ -341,31 +341,84 @@ class ArrayBoard(Behaviour):
             )
         )
 
+    def _count(self, text: str) -> int:
+        """A reading count: a decimal integer (101), 1 .. MAX_READINGS (207)."""
+        if not _INDEX.match(text):
+            raise BoardError(101)
+        count = int(text)
+        if not 1 <= count <= MAX_READINGS:
+            raise BoardError(207)
+        return count
+
+    @_replies
+    def measure_repeated(self, text: str):
+        """``MEAS:REP? count,line,...``: `count` measurements back to back, each integrating
+        TINT, of the listed lines: the readings (listed lines joined by ``,``) joined by
+        ``;``, then the row and column flags (at the limit during any of them)."""
+        self._check_chars(text)
+        head, sep, rest = text.partition(",")
+        if not sep:
+            raise BoardError(102)
+        count = self._count(head)
+        lines: list[int] = []
+        for name in rest.split(","):
+            line = self._line(name)
+            if line in lines:
+                raise BoardError(105)
+            lines.append(line)
+        driven = [k for k in lines if not isinstance(self.levels[k], str)]
+        keys = [self._key(k) for k in driven]
+        got = self.world.read(keys, count, self.tint)
+        currents = np.full((count, len(lines)), NOT_MEASURED)
+        columns = [lines.index(k) for k in driven]
+        currents[:, columns] = self._through_range(got.current)
+        flags = self._flags_during(got.limited_during)
+        self.latched |= flags
+        texts = np.char.mod("%.6e", currents)
+        readings = ";".join(",".join(row) for row in texts.tolist())
+        r = self.rows
+        return f"{readings};{self._flags(flags[:r])};{self._flags(flags[r:])}"
+
+    def _key(self, line: int) -> str:
+        return f"{self.inst.name}.{self._channel(line)}"
+
+    def _flags_during(self, limited: set[str]) -> np.ndarray:
+        """Every line's flag: driven, and its driver at the limit at some moment."""
+        return np.array([not isinstance(level, str) and self._key(k) in limited
+                         for k, level in enumerate(self.levels)], dtype=bool)
+
     @_replies
     def read_one(self, text: str):
-        """``READ? r,c,V``: row r at V, column c at 0 V, all else floating; then restore."""
+        """``READ? r,c,V[,count]``: row r at V, column c at 0 V, all else floating; `count`
+        readings (1 by default) of the row current back to back; then restore."""
         self._check_chars(text)
         parts = text.split(",")
-        if len(parts) != 3:
+        if len(parts) not in (3, 4):
             raise BoardError(102)
-        row_text, col_text, volts = parts
+        row_text, col_text, volts = parts[:3]
         if not _INDEX.match(row_text) or not _INDEX.match(col_text):
             raise BoardError(101)
         row, col = int(row_text), int(col_text)
         if row >= self.rows or col >= self.cols:
             raise BoardError(103)
         level = self._level(volts)
+        count = self._count(parts[3]) if len(parts) == 4 else 1
         saved = list(self.levels)
         self.levels = ["F"] * len(saved)
         self.levels[row] = level
         self.levels[self.rows + col] = 0.0
         self._apply_levels()
         self.world.advance(SETTLE)
-        currents, flags = self._measure()
+        key = self._key(row)
+        got = self.world.read([key], count, self.tint)
+        currents = self._through_range(got.current[:, 0])
+        flags = self._flags_during(got.limited_during)
+        self.latched |= flags
+        limited = flags[row]
         self.levels = saved
         self._apply_levels()
         self.world.advance(SETTLE)
-        return f"{_fmt(currents[row])};{'1' if flags[row] else '0'}"
+        return f"{','.join(_fmt(i) for i in currents)};{'1' if limited else '0'}"
 
     # ------------------------------------------------------------------ pulses
     def _pulse_once(self, pulses: dict[int, float | str], width: float) -> None:

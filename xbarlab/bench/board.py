@@ -53,13 +53,18 @@ class BoardLines:
             self.guard.verify_current_limit(self._board_name, self._board, limit)
             self._board_current_limit = limit
 
-    def _board_read(self, levels, row, col, v_read, scheme, limit) -> Reading:
+    def _board_read(self, levels, row, col, v_read, scheme, limit, count) -> list[Reading]:
+        """`count` readings of cell (row, col) under one bias state, in one round trip: the
+        board's read-one helper for ``float``, else the lines at the scheme's levels and one
+        repeated measurement of the cell's column."""
         if scheme == "float":
             self.guard.check_voltage(f"read level on row:{row}", v_read)
             self._board_limit(limit)
             # the row current: positive for a positive cell current
-            return self._board.read_one(int(self._board_rows[row]), int(self._board_cols[col]),
-                                        v_read)
+            on_board = int(self._board_rows[row]), int(self._board_cols[col])
+            if count == 1:
+                return [self._board.read_one(*on_board, v_read)]
+            return self._board.read_one_repeated(*on_board, v_read, count)
         moved = min(
             (shifted(levels, offset) for offset in shift_candidates(levels)),
             key=lambda lv: max(abs(v) for v in lv.values() if v is not None),
@@ -70,12 +75,12 @@ class BoardLines:
                 self.guard.check_voltage(f"read level on {line}", level)
         self._board_limit(limit)
         self._board_apply(targets)
-        reading = self._board.measure_currents()
-        on_board = self._board_cols[col]
-        limited = np.asarray(reading.row_compliance, bool)[self._board_rows].any() or bool(
-            reading.column_compliance[on_board])
-        return Reading(math.nan, -float(reading.column_currents[on_board]), bool(limited),
-                       reading.timestamp)
+        on_board = int(self._board_cols[col])
+        got = self._board.measure_repeated(count, columns=[on_board])
+        limited = np.asarray(got.row_compliance, bool)[self._board_rows].any() or bool(
+            got.column_compliance[on_board])
+        return [Reading(math.nan, -float(current), bool(limited), got.timestamp)
+                for current in np.asarray(got.column_currents, float)[:, 0]]
 
     def _board_apply(self, targets: Mapping[Line, float | LineState]) -> None:
         changed = {line: v for line, v in targets.items() if self._board_levels.get(line) != v}
