@@ -179,8 +179,9 @@ class ArrayBoard(Instrument):
 
     def _line(self, kind: str, index: int) -> str:
         count = self._rows if kind == "R" else self._columns
-        name = "row" if kind == "R" else "column"
-        return f"{kind}{IntegerInRange(0, count - 1)(name, index)}"
+        if type(index) is not int or not 0 <= index < count:  # else: the checked int
+            index = IntegerInRange(0, count - 1)("row" if kind == "R" else "column", index)
+        return f"{kind}{index}"
 
     def _assignments(
         self,

@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn, not with the protocols
+    from matplotlib.figure import Figure
 
 
 def run_plot_path(run, name: str) -> Path:
@@ -41,6 +42,10 @@ def save_heatmap(
     the positive finite values (conductance maps of binary devices span decades); values at or
     below zero (a noisy corrected reading) are grey on it too.
     """
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
     data = np.asarray(data, float)
     if data.ndim != 2:
         raise ValueError(f"data has shape {data.shape}: allowed a 2-D (rows, cols) map")
@@ -78,6 +83,8 @@ def save_curves(
     (currents of both polarities on one log axis; say so in `ylabel`, ``"|current| (A)"``); a
     legend is drawn for up to 12 series.
     """
+    from matplotlib.figure import Figure
+
     if not series:
         raise ValueError("series is empty: allowed one or more (label, x, y) series")
     figure = Figure(figsize=(6.4, 4.4))

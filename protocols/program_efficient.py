@@ -68,7 +68,6 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from matplotlib.figure import Figure
 from xbarlab.protocols.plots import run_plot_path
 from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, hold, program_cell
 from xbarlab.protocols.recording import recorded_batches
@@ -407,6 +406,8 @@ def _json_safe(values: dict) -> dict:
 
 def _plot(run, metrics, maps, box, targets, is_lrs, stuck):
     """Bars of energy and pulses per scheme, and the error distributions of F-F and C-F."""
+    from matplotlib.figure import Figure  # imported when a plot is drawn
+
     figure = Figure(figsize=(13, 4.2))
     energy_axis, pulse_axis, error_axis = figure.subplots(1, 3)
     names = ["F-F", "C-F", "update\nthresholded", "update\nall"]

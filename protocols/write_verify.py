@@ -80,7 +80,6 @@ import math
 from dataclasses import asdict
 
 import numpy as np
-from matplotlib.figure import Figure
 from xbarlab.protocols.plots import run_plot_path
 from xbarlab.protocols.programming import (
     ALGORITHMS,
@@ -335,6 +334,8 @@ def _metrics(results, final, targets, tolerance) -> dict:
 def _plot(run, per_algorithm, finals, targets, tolerance):
     """Final re-read against target per algorithm (stuck cells as crosses), and each
     algorithm's mean pulses per healthy cell."""
+    from matplotlib.figure import Figure  # imported when a plot is drawn
+
     figure = Figure(figsize=(11, 4.4))
     left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     line = np.array([np.nanmin(targets), np.nanmax(targets)]) * 1e6

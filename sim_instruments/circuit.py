@@ -151,12 +151,14 @@ class CircuitSolver:
         self._warm: dict[str, np.ndarray] = {}  # last bit-line voltages per kind of solve
         self._responses: dict[str, Response] = {}
         self._responses_of: tuple | None = None  # (network, g_version) they belong to
+        self._weights: dict[tuple, np.ndarray] = {}  # stacked cell voltages, for read noise
 
     def forget(self) -> None:
         """Drop every kept solve (the array was replaced or restored)."""
         self._solvers.clear()
         self._warm.clear()
         self._responses.clear()
+        self._weights.clear()
         self._responses_of = None
 
     # ------------------------------------------------------------------ line solves
@@ -211,7 +213,7 @@ class CircuitSolver:
         one more vector, whose (currents, v_cell, v_end, r_end) come back under key None."""
         owner = (circuit.wiring, circuit.g_version)
         if self._responses_of != owner:
-            self._responses, self._responses_of = {}, owner
+            self._responses, self._responses_of, self._weights = {}, owner, {}
         missing = [k for k in dict.fromkeys(keys) if k not in self._responses]
         if not missing and extra is None:
             return self._responses
@@ -229,16 +231,59 @@ class CircuitSolver:
             return self._responses
         return {**self._responses, None: (currents[-1], v_cell[-1], v_end[-1], r_end)}
 
-    def noise_sensitivities(self, circuit: Circuit, op: OperatingPoint,
-                            keys: list[str]) -> np.ndarray:
-        """(K, m, n): d(current of terminal k) / d(current injected across each cell), at the
-        operating point: the unit responses' cell voltages. For a nonlinear I-V, those of the
-        network linearised at the operating point (cells at their slope conductance), which
-        carry a small fluctuation exactly to first order."""
+    def solve_drifting(self, circuit: Circuit, conductances: np.ndarray, keys: list[str]):
+        """The circuit's sources (voltage sources within their limits: the caller knows) on a
+        sequence of conductance states (n, m, n), in one batched solve: per state, the
+        terminal currents and cell voltages of the operating point and the unit responses of
+        `keys`. For readings while cells relax, each at the conductances of its moment."""
+        states = list(circuit.states.values())
+        index = {k: i for i, k in enumerate(circuit.states)}
+        per_state = 1 + len(keys)
+        volts = np.zeros((per_state, len(index)))
+        volts[0] = [state.level for state in states]
+        volts[np.arange(1, per_state), [index[k] for k in keys]] = 1.0
+        net = circuit.network
+        v_end, r_end = net.thevenin(volts)
+        count = len(conductances)
+        m = self.rows
+        kinds = ["op", *keys]
+        starts = [self._warm.get(kind) for kind in kinds]
+        warm = None
+        if any(start is not None for start in starts):
+            zeros = np.zeros((self.rows, self.cols))
+            warm = np.tile(np.stack([zeros if s is None else s for s in starts]), (count, 1, 1))
+        solver = CrossbarSolver(np.repeat(conductances, per_state, axis=0), r_source=r_end[:m],
+                                r_sense=r_end[m:], r_wire_row=self.r_wire_row,
+                                r_wire_col=self.r_wire_col)
+        ends = np.tile(v_end, (count, 1))
+        sol = solver.solve(ends[:, :m], ends[:, m:], warm_start=warm)
+        for kind, bits in zip(kinds, sol.v_bit[-per_state:], strict=True):
+            self._warm[kind] = bits
+        inflow = np.where(np.isnan(ends), 0.0, np.concatenate([sol.i_row, -sol.i_col], axis=1))
+        currents = net.terminal_currents(inflow, ends, np.tile(volts, (count, 1)))
+        currents = currents.reshape(count, per_state, len(index))
+        v_cell = sol.v_cell.reshape(count, per_state, *conductances.shape[1:])
+        return currents, v_cell, volts[0], v_end[0], r_end
+
+    def keep_responses(self, circuit: Circuit, responses: dict[str, Response]) -> None:
+        """Take unit responses solved elsewhere as the circuit's own."""
+        self._responses, self._responses_of = dict(responses), (circuit.wiring,
+                                                                circuit.g_version)
+        self._weights = {}
+
+    def noise_weights(self, circuit: Circuit, op: OperatingPoint, keys: list[str]) -> np.ndarray:
+        """(m*n, K): d(current of terminal k) / d(current injected across each cell), at the
+        operating point: the unit responses' cell voltages (kept with them). For a nonlinear
+        I-V, those of the network linearised at the operating point (cells at their slope
+        conductance), which carry a small fluctuation exactly to first order."""
         v0 = self.array.params.iv_v0
         if v0 == 0.0:
             found = self.responses(circuit, keys)
-            return np.stack([found[k].v_cell for k in keys])
+            weights = self._weights.get(tuple(keys))
+            if weights is None:
+                weights = np.stack([found[k].v_cell.ravel() for k in keys], axis=1)
+                self._weights[tuple(keys)] = weights
+            return weights
         index = {k: i for i, k in enumerate(circuit.states)}
         volts = np.zeros((len(keys), len(index)))
         volts[np.arange(len(keys)), [index[k] for k in keys]] = 1.0
@@ -247,7 +292,7 @@ class CircuitSolver:
         slope = CrossbarSolver(circuit.g * np.cosh(op.v_cell / v0), r_source=r_end[:m],
                                r_sense=r_end[m:], r_wire_row=self.r_wire_row,
                                r_wire_col=self.r_wire_col)
-        return slope.solve(v_end[:, :m], v_end[:, m:]).v_cell
+        return slope.solve(v_end[:, :m], v_end[:, m:]).v_cell.reshape(len(keys), -1).T
 
     def cell_currents(self, circuit: Circuit, op: OperatingPoint) -> np.ndarray:
         """Every cell's current at the operating point (A)."""

@@ -50,7 +50,14 @@ import numpy as np
 from xbarlab.benchfile import Bench, Line, Sim, Terminal
 from xbarlab.physics import CrossbarArray
 
-from .circuit import LIMIT_RTOL, Circuit, CircuitSolver, OperatingPoint, TerminalState
+from .circuit import (
+    LIMIT_RTOL,
+    Circuit,
+    CircuitSolver,
+    OperatingPoint,
+    Response,
+    TerminalState,
+)
 from .network import GROUND_KEY, Network
 
 __all__ = ["World", "TerminalState", "OperatingPoint", "Readings"]
@@ -417,6 +424,11 @@ class World:
             k = 0
             while k < count:
                 share = count - k if dwell == 0.0 else 1
+                if dwell > 0.0 and count - k > 1 and self._relaxing and self._surely_quiet():
+                    drifting = self._read_relaxing(keys, count - k, dwell, noisy)
+                    if drifting is not None:
+                        voltage[k:], current[k:] = drifting
+                        break
                 if dwell > 0.0:
                     if not self._relaxing and self._surely_quiet():
                         share = count - k
@@ -437,6 +449,57 @@ class World:
                 k += share
         return Readings(keys, voltage, current, limited, during)
 
+    def _read_relaxing(self, keys: list[str], count: int, dwell: float, noisy: bool):
+        """`count` readings while cells relax, each after ``dwell`` seconds, all in one batched
+        solve (every reading at the conductances of its moment, with its unit responses for
+        the read noise): (voltage, current), each (count, K); or None, with nothing changed,
+        when that is not known to hold: a nonlinear I-V, a source in compliance, or a drift
+        that could bring one to its limit (then the readings are taken one by one)."""
+        if self._array.params.iv_v0 > 0.0:
+            return None
+        op = self.operating_point()
+        if op.compliance:
+            return None
+        before = self._circuit()
+        saved = (self._array.snapshot(), self._unheard, self._relaxing)
+        steps = []
+        for _ in range(count):  # the cells relax as the readings' integrations pass
+            self._let_time_pass(dwell)
+            steps.append(self.conductance())
+        if not self._far_from_limits(op, before.g):
+            snapshot, self._unheard, self._relaxing = saved
+            self._array.restore(snapshot)
+            self._array_changed()
+            return None
+        present = [key for key in keys if key in op.voltage]
+        measured = present if noisy else []
+        currents, v_cell, volts, v_end, r_end = self._solver.solve_drifting(
+            before, np.stack(steps), measured)
+        index = {key: i for i, key in enumerate(before.states)}
+        power = currents[:, 0] @ volts  # of every state after a reading's integration
+        self.clock += count * dwell
+        self._energy += dwell * (op.power + float(power[:-1].sum()))
+        voltage, current = np.zeros((count, len(keys))), np.zeros((count, len(keys)))
+        for t, key in enumerate(keys):
+            if key in index:
+                voltage[:, t] = volts[index[key]]
+                current[:, t] = currents[:, 0, index[key]]
+        if noisy:
+            cells = self._array.read_noise_currents(np.stack(steps) * v_cell[:, 0], count)
+            noise = np.einsum("kij,ktij->kt", cells, v_cell[:, 1:])
+            current[:, [keys.index(key) for key in measured]] += noise
+        m = self.rows
+        last = {key: float(currents[-1, 0, i]) for key, i in index.items()}
+        self._op = OperatingPoint(
+            voltage={key: float(volts[i]) for key, i in index.items()}, current=last,
+            compliance=set(), rows=(v_end[:m], r_end[:m]), cols=(v_end[m:], r_end[m:]),
+            held=frozenset(), v_cell=v_cell[-1, 0], power=float(power[-1]))
+        self._op_version = self.version
+        self._solver.keep_responses(self._circuit(), {
+            key: Response(currents[-1, 1 + t], v_cell[-1, 1 + t])
+            for t, key in enumerate(measured)})
+        return voltage, current
+
     def _read_noise(self, op: OperatingPoint, keys: list[str], count: int) -> np.ndarray:
         """(count, K) read noise of `count` readings at `op`: every cell's noise current
         (the array's read stream) carried to each terminal by its sensitivities. Terminals
@@ -448,8 +511,7 @@ class World:
         if not noisy:
             self._array.read_noise_currents(cells, count)  # the draws are taken all the same
             return result
-        weights = self._solver.noise_sensitivities(circuit, op, noisy)
-        weights = weights.reshape(len(noisy), -1).T
+        weights = self._solver.noise_weights(circuit, op, noisy)
         columns = [keys.index(key) for key in noisy]
         step = max(1, NOISE_CHUNK // cells.size)
         for start in range(0, count, step):

@@ -33,7 +33,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,9 +82,11 @@ IDLE_MODES = ("float", "ground")
 FAULT_KINDS = ("timeout", "garbled", "drop", "stuck_relay")
 
 
-@dataclass(frozen=True, order=True)
-class Line:
-    """One crossbar line: ``kind`` is ``"row"`` or ``"col"``, ``index`` is 0-based."""
+class Line(NamedTuple):
+    """One crossbar line: ``kind`` is ``"row"`` or ``"col"``, ``index`` is 0-based.
+
+    A named tuple: the bench layer keys its dicts and sets by lines, and a tuple hashes,
+    compares and sorts (by kind, then index) in C."""
 
     kind: str
     index: int

@@ -165,7 +165,7 @@ class ArrayBoard(Behaviour):
     def _check_chars(text: str) -> None:
         if len(text) > 4096:
             raise BoardError(104)
-        if any(not 0x20 <= ord(c) <= 0x7E for c in text) or " " in text:
+        if not (text.isascii() and text.isprintable()) or " " in text:  # 0x21..0x7E only
             raise BoardError(101)
 
     # ------------------------------------------------------------------ World

@@ -226,3 +226,33 @@ def test_the_skip_bound_never_hides_a_limit():
             assert not after.compliance
             assert abs(after.current["smu.a"]) < limit
     assert judged >= 5  # the bound does get used
+
+
+def relaxing_world(read_noise: str = "false") -> World:
+    """A World whose cell (2, 3) was just SET: it relaxes while it is read."""
+    world = make_world(read_noise=read_noise)
+    world.close("matrix", [("A", 3), ("B", 40)])
+    world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
+    world.set_terminal("smu.a", output=True, level=1.5, limit_i=0.1)
+    world.advance(1e-5)
+    world.set_terminal("smu.a", level=0.2)
+    return world
+
+
+@pytest.mark.parametrize("read_noise", ["false", "true"])
+def test_readings_while_cells_relax_are_one_solve_equal_to_one_by_one(monkeypatch, read_noise):
+    """Readings of a relaxing bench: each at the conductances of its moment, all from one
+    batched solve, as readings taken one at a time give them (the same noise draws)."""
+    batched, stepped = relaxing_world(read_noise), relaxing_world(read_noise)
+    assert batched._relaxing
+    calls = count_solves(monkeypatch)
+    together = batched.read(["smu.a", "smu.b"], 8, 0.02)
+    per_reading = 1 + (2 if read_noise == "true" else 0)  # + both terminals' responses
+    assert calls == [1, 8 * per_reading]  # the operating point now, then every reading
+    alone = [stepped.read(["smu.a", "smu.b"], 1, 0.02) for _ in range(8)]
+    np.testing.assert_allclose(together.current, [r.current[0] for r in alone], rtol=1e-9)
+    assert len(set(together.current[:, 0])) == 8  # the cell moved between readings
+    np.testing.assert_array_equal(batched.conductance(), stepped.conductance())
+    assert batched.clock == stepped.clock
+    assert batched.energy == pytest.approx(stepped.energy, rel=1e-9)
+    assert batched.measure("smu.a")[1] == pytest.approx(stepped.measure("smu.a")[1], rel=1e-9)

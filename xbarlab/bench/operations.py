@@ -93,6 +93,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._board = self._the_board()
         self._sources = {name: Source() for name in self.channels}
         self._closed: dict[str, set[str]] = {name: set() for name in self.matrices}
+        self._crosspoints: dict[tuple[str, int, int], str] = {}
+        self._read_plans: dict[tuple, tuple] = {}
         self._board_levels: dict[Line, float | LineState] = {}
         self._board_current_limit: float | None = None
         self._stats: dict[str, list[int]] = {}
@@ -229,7 +231,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             if self._board is not None:
                 readings = self._board_read(levels, row, col, v_read, scheme, limit, count)
             else:
-                readings = self._matrix_read(levels, Line("col", col), limit, count)
+                readings = self._matrix_read(levels, Line("col", col), limit, count,
+                                             (scheme, row, col, v_read))
         finally:
             self._count("read", before)
         return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp)

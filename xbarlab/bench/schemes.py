@@ -39,7 +39,9 @@ def bias_levels(
 
 def shifted(levels: Mapping[Line, float | None], offset: float) -> dict[Line, float | None]:
     """Every driven level moved by `offset` (cell voltages unchanged)."""
-    return {line: None if v is None else tidy(v + offset) for line, v in levels.items()}
+    moved = {v: tidy(v + offset) for v in set(levels.values()) if v is not None}
+    moved[None] = None
+    return {line: moved[v] for line, v in levels.items()}
 
 
 def shift_candidates(levels: Mapping[Line, float | None]) -> list[float]:
