@@ -173,6 +173,8 @@ class ArrayBoard(Instrument):
     # -- line levels ---------------------------------------------------------------------------
 
     def _level_text(self, field: str, level: LineLevel) -> str:
+        if type(level) is float and -self.voltage_limit <= level <= self.voltage_limit:
+            return format_number(level)  # the common case, checked without a validator
         if isinstance(level, LineState):
             return _STATE_TEXT[level]
         return format_number(Magnitude(self.voltage_limit, "V")(field, level))

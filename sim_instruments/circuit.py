@@ -37,7 +37,7 @@ import numpy as np
 
 from xbarlab.physics import CrossbarArray
 from xbarlab.physics.device import cell_current
-from xbarlab.physics.solver import CrossbarSolver
+from xbarlab.physics.solver import CrossbarSolution, CrossbarSolver
 
 from .network import Network
 
@@ -60,6 +60,9 @@ MIN_ACTIVE_SET_CHANGES = 50
 TIE_RTOL = 1e-9
 # Prepared solvers kept (one per conductance state and set of line-end resistances).
 SOLVERS_KEPT = 4
+# Drifting states that differ in at most this many cells follow from one of them by the
+# compensation theorem (a solve per differing cell); more are solved state by state.
+MAX_COMPENSATED_CELLS = 8
 
 
 @dataclass(frozen=True)
@@ -233,37 +236,94 @@ class CircuitSolver:
 
     def solve_drifting(self, circuit: Circuit, conductances: np.ndarray, keys: list[str]):
         """The circuit's sources (voltage sources within their limits: the caller knows) on a
-        sequence of conductance states (n, m, n), in one batched solve: per state, the
-        terminal currents and cell voltages of the operating point and the unit responses of
-        `keys`. For readings while cells relax, each at the conductances of its moment."""
-        states = list(circuit.states.values())
+        sequence of conductance states (n, m, n): per state, the terminal currents and cell
+        voltages of the operating point and the unit responses of `keys` ((n, 1 + K, terms)
+        and (n, 1 + K, m, n)), with the sources' voltages, line-end voltages and resistances.
+        For readings while cells relax, each at the conductances of its moment.
+
+        When only a few cells differ between the states (the relaxing ones), the first state
+        is solved and every other follows exactly from it by the compensation theorem
+        (`_compensated`); otherwise all states are one batched solve."""
         index = {k: i for i, k in enumerate(circuit.states)}
         per_state = 1 + len(keys)
         volts = np.zeros((per_state, len(index)))
-        volts[0] = [state.level for state in states]
+        volts[0] = [state.level for state in circuit.states.values()]
         volts[np.arange(1, per_state), [index[k] for k in keys]] = 1.0
-        net = circuit.network
-        v_end, r_end = net.thevenin(volts)
-        count = len(conductances)
-        m = self.rows
+        v_end, r_end = circuit.network.thevenin(volts)
         kinds = ["op", *keys]
-        starts = [self._warm.get(kind) for kind in kinds]
-        warm = None
-        if any(start is not None for start in starts):
-            zeros = np.zeros((self.rows, self.cols))
-            warm = np.tile(np.stack([zeros if s is None else s for s in starts]), (count, 1, 1))
-        solver = CrossbarSolver(np.repeat(conductances, per_state, axis=0), r_source=r_end[:m],
-                                r_sense=r_end[m:], r_wire_row=self.r_wire_row,
-                                r_wire_col=self.r_wire_col)
+        count = len(conductances)
+        changed = np.flatnonzero((conductances != conductances[0]).any(axis=0))
+        fields = None
+        if 0 < changed.size <= MAX_COMPENSATED_CELLS:
+            fields = self._compensated(conductances, changed, v_end, r_end, kinds)
+        if fields is None:
+            fields = self._solved_each(conductances, v_end, r_end, kinds)
+        v_cell, i_row, i_col = fields
         ends = np.tile(v_end, (count, 1))
-        sol = solver.solve(ends[:, :m], ends[:, m:], warm_start=warm)
-        for kind, bits in zip(kinds, sol.v_bit[-per_state:], strict=True):
-            self._warm[kind] = bits
-        inflow = np.where(np.isnan(ends), 0.0, np.concatenate([sol.i_row, -sol.i_col], axis=1))
-        currents = net.terminal_currents(inflow, ends, np.tile(volts, (count, 1)))
-        currents = currents.reshape(count, per_state, len(index))
-        v_cell = sol.v_cell.reshape(count, per_state, *conductances.shape[1:])
-        return currents, v_cell, volts[0], v_end[0], r_end
+        inflow = np.where(np.isnan(ends), 0.0, np.concatenate([i_row, -i_col], axis=1))
+        currents = circuit.network.terminal_currents(inflow, ends, np.tile(volts, (count, 1)))
+        return (currents.reshape(count, per_state, len(index)),
+                v_cell.reshape(count, per_state, *conductances.shape[1:]), volts[0], v_end[0],
+                r_end)
+
+    def _batch(self, conductances, v_end, r_end, starts: list, kept: list) -> CrossbarSolution:
+        """One solve of line ends `v_end` (one row per vector) with a matrix per vector, each
+        vector started from the last solution of kind ``starts[b]`` (None: cold) and kept as
+        kind ``kept[b]`` (None: not kept)."""
+        m = self.rows
+        begin = [None if kind is None else self._warm.get(kind) for kind in starts]
+        warm = None
+        if any(start is not None for start in begin):
+            zeros = np.zeros((self.rows, self.cols))
+            warm = np.stack([zeros if start is None else start for start in begin])
+        solver = CrossbarSolver(conductances, r_source=r_end[:m], r_sense=r_end[m:],
+                                r_wire_row=self.r_wire_row, r_wire_col=self.r_wire_col)
+        sol = solver.solve(v_end[:, :m], v_end[:, m:], warm_start=warm)
+        for kind, bits in zip(kept, sol.v_bit, strict=True):
+            if kind is not None:
+                self._warm[kind] = bits
+        return sol
+
+    def _solved_each(self, conductances, v_end, r_end, kinds):
+        """Every state's vectors solved: (v_cell, i_row, i_col), state by state."""
+        count, per_state = len(conductances), len(kinds)
+        sol = self._batch(np.repeat(conductances, per_state, axis=0), np.tile(v_end, (count, 1)),
+                          r_end, kinds * count, [None] * (per_state * (count - 1)) + kinds)
+        return sol.v_cell, sol.i_row, sol.i_col
+
+    def _compensated(self, conductances, changed, v_end, r_end, kinds):
+        """The states' vectors from the first state's solution, exactly: a cell whose
+        conductance changes by d carries an extra current d x (its new voltage), so with the
+        fields z_c that a current across each changed cell c sets up (found from one solve
+        with that cell's conductance doubled: x - x' = z_c d_c v'_c), a state whose cells
+        differ by D has fields F - Z (I + D Z_CC)^-1 D F_C for every field F of the first
+        state (compensation theorem; Z_CC: z at the changed cells). None when a changed cell
+        carries no voltage in the operating point (its z cannot be found that way)."""
+        base = conductances[0]
+        flat = base.ravel()
+        rank, per_state, count = changed.size, len(kinds), len(conductances)
+        doubled = np.repeat(base[None], per_state + rank, axis=0)
+        step = np.where(flat[changed] > 0.0, flat[changed], flat.mean())
+        for k, cell in enumerate(changed):
+            doubled[per_state + k].ravel()[cell] += step[k]
+        ends = np.concatenate([v_end, np.repeat(v_end[:1], rank, axis=0)])
+        sol = self._batch(doubled, ends, r_end, kinds + ["op"] * rank, kinds + [None] * rank)
+        cells = sol.v_cell.reshape(per_state + rank, -1)
+        fields, perturbed = cells[:per_state], cells[per_state:]
+        across = perturbed[np.arange(rank), changed]  # v'_c
+        if np.any(np.abs(across) <= 1e-9 * np.abs(fields[0]).max(initial=0.0)):
+            return None
+        z = (fields[0] - perturbed) / (step * across)[:, None]  # (rank, m*n)
+        z_cc = z[:, changed].T  # z_cc[a, b]: field of cell b at cell a
+        d = conductances.reshape(count, -1)[:, changed] - flat[changed]  # (count, rank)
+        system = np.eye(rank) + d[:, :, None] * z_cc[None]
+        weights = np.linalg.solve(system, d[:, :, None] * fields[:, changed].T[None])
+        v_cell = fields[None] - np.einsum("krp,rx->kpx", weights, z)  # (count, P, m*n)
+        m, n = base.shape
+        current = conductances.reshape(count, 1, m, n) * v_cell.reshape(count, per_state, m, n)
+        return (v_cell.reshape(count * per_state, m, n),
+                current.sum(axis=3).reshape(count * per_state, m),
+                current.sum(axis=2).reshape(count * per_state, n))
 
     def keep_responses(self, circuit: Circuit, responses: dict[str, Response]) -> None:
         """Take unit responses solved elsewhere as the circuit's own."""

@@ -453,45 +453,59 @@ class World:
         """`count` readings while cells relax, each after ``dwell`` seconds, all in one batched
         solve (every reading at the conductances of its moment, with its unit responses for
         the read noise): (voltage, current), each (count, K); or None, with nothing changed,
-        when that is not known to hold: a nonlinear I-V, a source in compliance, or a drift
-        that could bring one to its limit (then the readings are taken one by one)."""
+        when a source would be at its limit somewhere (or the I-V is nonlinear): the readings
+        are then taken one by one. The batch also holds the bench as it is now (the first
+        integration's energy) and, when the interval kept last without a solve is of the same
+        sources and wiring, that interval (its energy)."""
         if self._array.params.iv_v0 > 0.0:
             return None
-        op = self.operating_point()
-        if op.compliance:
-            return None
         before = self._circuit()
+        known = self._op if self._op_version == self.version else None
+        if known is not None and known.compliance:
+            return None
+        prior = self._pending[-1] if self._pending else None
+        if prior is not None and not (prior[0].wiring == before.wiring
+                                      and prior[0].states == before.states):
+            prior = None
+        states = ([] if prior is None else [prior[0].g]) + ([] if known else [before.g])
         saved = (self._array.snapshot(), self._unheard, self._relaxing)
-        steps = []
         for _ in range(count):  # the cells relax as the readings' integrations pass
             self._let_time_pass(dwell)
-            steps.append(self.conductance())
-        if not self._far_from_limits(op, before.g):
+            states.append(self.conductance())
+        measured = [key for key in keys if key in before.states] if noisy else []
+        currents, v_cell, volts, v_end, r_end = self._solver.solve_drifting(
+            before, np.stack(states), measured)
+        limits = np.array([state.limit_i for state in before.states.values()])
+        if (np.abs(currents[:, 0]) > limits * (1 + LIMIT_RTOL)).any():
             snapshot, self._unheard, self._relaxing = saved
             self._array.restore(snapshot)
             self._array_changed()
             return None
-        present = [key for key in keys if key in op.voltage]
-        measured = present if noisy else []
-        currents, v_cell, volts, v_end, r_end = self._solver.solve_drifting(
-            before, np.stack(steps), measured)
-        index = {key: i for i, key in enumerate(before.states)}
-        power = currents[:, 0] @ volts  # of every state after a reading's integration
+        power = currents[:, 0] @ volts  # of every state solved
+        if prior is not None:
+            self._pending.pop()
+            self._energy += prior[1] * float(power[0])
+            currents, v_cell, power = currents[1:], v_cell[1:], power[1:]
+        first = known.power if known else float(power[0])
+        if not known:
+            currents, v_cell, power = currents[1:], v_cell[1:], power[1:]
         self.clock += count * dwell
-        self._energy += dwell * (op.power + float(power[:-1].sum()))
+        self._energy += dwell * (first + float(power[:-1].sum()))
+        index = {key: i for i, key in enumerate(before.states)}
         voltage, current = np.zeros((count, len(keys))), np.zeros((count, len(keys)))
         for t, key in enumerate(keys):
             if key in index:
                 voltage[:, t] = volts[index[key]]
                 current[:, t] = currents[:, 0, index[key]]
         if noisy:
-            cells = self._array.read_noise_currents(np.stack(steps) * v_cell[:, 0], count)
+            cells = self._array.read_noise_currents(np.stack(states[-count:]) * v_cell[:, 0],
+                                                    count)
             noise = np.einsum("kij,ktij->kt", cells, v_cell[:, 1:])
             current[:, [keys.index(key) for key in measured]] += noise
         m = self.rows
-        last = {key: float(currents[-1, 0, i]) for key, i in index.items()}
         self._op = OperatingPoint(
-            voltage={key: float(volts[i]) for key, i in index.items()}, current=last,
+            voltage={key: float(volts[i]) for key, i in index.items()},
+            current={key: float(currents[-1, 0, i]) for key, i in index.items()},
             compliance=set(), rows=(v_end[:m], r_end[:m]), cols=(v_end[m:], r_end[m:]),
             held=frozenset(), v_cell=v_cell[-1, 0], power=float(power[-1]))
         self._op_version = self.version
@@ -739,10 +753,28 @@ class World:
         self._let_time_pass(seconds)
 
     def _settle_pending(self, count: int) -> None:
-        """Work out the energy of the oldest `count` intervals kept without a solve."""
+        """Work out the energy of the oldest `count` intervals kept without a solve: those of
+        one wiring and one set of sources in one batched solve (their conductances differ,
+        the sources were all voltage sources: the intervals were quiet), each one that would
+        have a source beyond its limit by the full compliance solve."""
         settled, self._pending = self._pending[:count], self._pending[count:]
+        groups: dict[tuple, list] = {}
         for circuit, seconds in settled:
-            self._energy += seconds * self._solver.operating_point(circuit).power
+            key = (circuit.wiring, tuple(circuit.states.items()))
+            groups.setdefault(key, []).append((circuit, seconds))
+        for group in groups.values():
+            first = group[0][0]
+            if self._array.params.iv_v0 > 0.0:
+                powers = [self._solver.operating_point(c).power for c, _ in group]
+            else:
+                currents, _, volts, _, _ = self._solver.solve_drifting(
+                    first, np.stack([c.g for c, _ in group]), [])
+                limits = np.array([state.limit_i for state in first.states.values()])
+                over = (np.abs(currents[:, 0]) > limits * (1 + LIMIT_RTOL)).any(axis=1)
+                powers = [self._solver.operating_point(c).power if over[k] else
+                          float(currents[k, 0] @ volts) for k, (c, _) in enumerate(group)]
+            for (_, seconds), power in zip(group, powers, strict=True):
+                self._energy += seconds * power
 
     def _pulse_step(self, op: OperatingPoint, dt: float) -> tuple[float, float, set[str]]:
         """Hold the line ends of ``op`` on the array for at most ``dt``; return the time taken,
@@ -820,7 +852,7 @@ class World:
         self._array.advance_time(seconds)
         self._array_changed()
         self._relaxing = not np.array_equal(
-            self._array.relaxed_conductance(), self._array.conductance()
+            self._array.relaxed_conductance(), self.conductance()
         )
 
     def _tell_array_the_time(self) -> None:

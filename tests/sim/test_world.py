@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from simhelpers import count_solves, embedded_text, set_key
 from xbarlab.sim_instruments import ShortCircuit, World
+from xbarlab.sim_instruments import circuit as circuit_module
 
 from xbarlab.benchfile import parse_bench
 
@@ -247,8 +248,9 @@ def test_readings_while_cells_relax_are_one_solve_equal_to_one_by_one(monkeypatc
     assert batched._relaxing
     calls = count_solves(monkeypatch)
     together = batched.read(["smu.a", "smu.b"], 8, 0.02)
-    per_reading = 1 + (2 if read_noise == "true" else 0)  # + both terminals' responses
-    assert calls == [1, 8 * per_reading]  # the operating point now, then every reading
+    per_state = 1 + (2 if read_noise == "true" else 0)  # + both terminals' responses
+    # one call: the bench now, and one solve per relaxing cell; the readings follow exactly
+    assert calls == [per_state + 1]
     alone = [stepped.read(["smu.a", "smu.b"], 1, 0.02) for _ in range(8)]
     np.testing.assert_allclose(together.current, [r.current[0] for r in alone], rtol=1e-9)
     assert len(set(together.current[:, 0])) == 8  # the cell moved between readings
@@ -256,3 +258,23 @@ def test_readings_while_cells_relax_are_one_solve_equal_to_one_by_one(monkeypatc
     assert batched.clock == stepped.clock
     assert batched.energy == pytest.approx(stepped.energy, rel=1e-9)
     assert batched.measure("smu.a")[1] == pytest.approx(stepped.measure("smu.a")[1], rel=1e-9)
+
+
+def test_compensated_drift_equals_every_state_solved(monkeypatch):
+    """States that differ in a few cells, from the first one's solution (compensation
+    theorem), equal the same states each solved."""
+    world = make_world()
+    world.close("matrix", [("A", 3), ("B", 40), ("H", 7), ("H", 50)])
+    world.set_terminal("smu.a", output=True, level=0.2, limit_i=0.1)
+    world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
+    circuit = world._circuit()
+    rng = np.random.default_rng(5)
+    states = np.repeat(circuit.g[None], 6, axis=0)
+    for cell in [(2, 3), (6, 3), (2, 13)]:  # two on the read path, one on a grounded line
+        states[1:, cell[0], cell[1]] *= 1 + rng.uniform(-0.3, 0.3, 5)
+    compensated = world._solver.solve_drifting(circuit, states, ["smu.a"])
+    monkeypatch.setattr(circuit_module, "MAX_COMPENSATED_CELLS", 0)
+    solved = world._solver.solve_drifting(circuit, states, ["smu.a"])
+    scale = np.abs(solved[0]).max()
+    np.testing.assert_allclose(compensated[0], solved[0], rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(compensated[1], solved[1], rtol=0, atol=1e-9 * 0.2)

@@ -91,6 +91,12 @@ class BoardLines:
         cols = {int(self._board_cols[line.index]): v
                 for line, v in changed.items() if line.kind == "col"}
         self._board_levels.update(changed)
+        states = set(self._board_levels.values())
+        if len(states) == 1 and isinstance(state := next(iter(states)), LineState) and (
+                state == self._idle_state or self._board_is_the_chip()):
+            # every board line to one state (the lines no chip line uses are idle)
+            self._board.float_all() if state == LineState.FLOAT else self._board.ground_all()
+            return
         if len(changed) * SET_LINES_CHARACTERS > BOARD_COMMAND_CHARACTERS:
             if rows:  # one full-vector command per kind instead of a too long VSET
                 self._board.set_rows(self._board_vector("row", self._board.rows))
@@ -98,6 +104,10 @@ class BoardLines:
                 self._board.set_columns(self._board_vector("col", self._board.columns))
             return
         self._board.set_lines(rows=rows or None, columns=cols or None)
+
+    def _board_is_the_chip(self) -> bool:
+        """Every board line carries a chip line."""
+        return (self._board.rows, self._board.columns) == (self.rows, self.cols)
 
     def _board_vector(self, kind: str, size: int) -> list[float | LineState]:
         """Every board line of `kind`: its chip line's level, idle where no chip line is."""
