@@ -275,23 +275,25 @@ class World:
         with self.lock:
             lines = self.board_lines[board]
             rewired = changed = False
+            terminals = self.terminals
             for channel, level in levels.items():
                 before = lines.get(channel, "F")
                 if before == level:
                     continue
                 changed = True
                 key = f"{board}.{channel}"
-                rewired |= _line_kind(before) != _line_kind(level)
-                if level == "F":
-                    lines.pop(channel, None)
+                if type(level) is str:  # floating or grounded: no terminal
+                    rewired = True
+                    if level == "F":
+                        del lines[channel]
+                    else:
+                        lines[channel] = level
+                    terminals.pop(key, None)
                 else:
+                    rewired |= type(before) is str
                     lines[channel] = level
-                if isinstance(level, str):
-                    self.terminals.pop(key, None)
-                else:
-                    self.terminals[key] = TerminalState(
-                        output=True, func="V", level=float(level), limit_i=limit_i,
-                        limit_v=np.inf)
+                    terminals[key] = TerminalState(output=True, func="V", level=float(level),
+                                                   limit_i=limit_i, limit_v=np.inf)
             if rewired:
                 self._board_wiring[board] = frozenset(
                     (ch, _line_kind(level)) for ch, level in lines.items())
@@ -469,9 +471,7 @@ class World:
             prior = None
         states = ([] if prior is None else [prior[0].g]) + ([] if known else [before.g])
         saved = (self._array.snapshot(), self._unheard, self._relaxing)
-        for _ in range(count):  # the cells relax as the readings' integrations pass
-            self._let_time_pass(dwell)
-            states.append(self.conductance())
+        states += list(self._relax_for_readings(dwell, count))
         measured = [key for key in keys if key in before.states] if noisy else []
         currents, v_cell, volts, v_end, r_end = self._solver.solve_drifting(
             before, np.stack(states), measured)
@@ -513,6 +513,18 @@ class World:
             key: Response(currents[-1, 1 + t], v_cell[-1, 1 + t])
             for t, key in enumerate(measured)})
         return voltage, current
+
+    def _relax_for_readings(self, dwell: float, count: int) -> np.ndarray:
+        """The conductances after each of `count` intervals of ``dwell`` seconds, the cells
+        relaxing as `_let_time_pass` lets them, interval by interval."""
+        steps = self._array.relax_in_steps(dwell, count)
+        self._array_changed()
+        self._g, self._g_cached = steps[-1], self._g_version  # the conductances now
+        self._g.flags.writeable = False
+        self._relaxing = len(steps) == count and self._array.relaxation_changes_conductance()
+        for _ in range(count - len(steps)):
+            self._unheard += dwell
+        return np.concatenate([steps, np.repeat(steps[-1:], count - len(steps), axis=0)])
 
     def _read_noise(self, op: OperatingPoint, keys: list[str], count: int) -> np.ndarray:
         """(count, K) read noise of `count` readings at `op`: every cell's noise current
@@ -851,9 +863,7 @@ class World:
             return
         self._array.advance_time(seconds)
         self._array_changed()
-        self._relaxing = not np.array_equal(
-            self._array.relaxed_conductance(), self.conductance()
-        )
+        self._relaxing = self._array.relaxation_changes_conductance()
 
     def _tell_array_the_time(self) -> None:
         if self._unheard:

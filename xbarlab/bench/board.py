@@ -69,10 +69,10 @@ class BoardLines:
             (shifted(levels, offset) for offset in shift_candidates(levels)),
             key=lambda lv: max(abs(v) for v in lv.values() if v is not None),
         )
-        targets = {line: LineState.FLOAT if v is None else v for line, v in moved.items()}
-        for line, level in moved.items():
-            if level is not None:
-                self.guard.check_voltage(f"read level on {line}", level)
+        floating = LineState.FLOAT
+        targets = {line: floating if v is None else v for line, v in moved.items()}
+        self.guard.check_voltages("read level", {
+            line: level for line, level in moved.items() if level is not None})
         self._board_limit(limit)
         self._board_apply(targets)
         on_board = int(self._board_cols[col])
@@ -128,14 +128,14 @@ class BoardLines:
         pulsed = {selected_row: levels[selected_row], selected_col: levels[selected_col]}
         energy = self._check_board_pulse(pulsed, width, limit, count)
         dc: dict[Line, float | LineState] = {}
+        floating = LineState.FLOAT
         for line, level in levels.items():
             if line in pulsed:
                 neighbour = Line(line.kind, 1 if line.index == 0 else 0)
                 level = levels.get(neighbour)
-            dc[line] = LineState.FLOAT if level is None else level
-        for line, level in dc.items():
-            if level != LineState.FLOAT:
-                self.guard.check_voltage(f"{scheme} bias on {line}", level)
+            dc[line] = floating if level is None else level
+        self.guard.check_voltages(f"{scheme} bias", {
+            line: level for line, level in dc.items() if level is not floating})
         self._board_limit(limit)
         self._board_apply(dc)
         self._board.pulse(width, rows={int(self._board_rows[row]): pulsed[selected_row]},

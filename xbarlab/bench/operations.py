@@ -307,8 +307,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             raise ValueError(f"count = {count!r}: allowed 1 or more readings")
         limit = self._limit(current_limit)
         levels = bias_levels("ground", row, 0, v_read, self.rows, self.cols)
-        for line, level in levels.items():
-            self.guard.check_voltage(f"read level on {line}", level)
+        self.guard.check_voltages("read level", levels)
         got = self._board_measure_repeated("read_row", levels, limit, count,
                                            [int(self._board_cols[col]) for col in cols])
         flags = np.asarray(got.column_compliance, bool)[self._board_cols[cols]]

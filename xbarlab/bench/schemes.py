@@ -23,6 +23,7 @@ def bias_levels(
     """Level of every line for cell (row, col) at `volts` under `scheme`; None = floating."""
     if scheme not in allowed:
         raise ValueError(f"scheme = {scheme!r} is not known; allowed: {', '.join(allowed)}")
+    volts = float(volts)  # a plain float (a numpy scalar would slow every comparison later)
     unselected_row, unselected_col = {
         "float": (None, None),
         "ground": (0.0, 0.0),

@@ -147,12 +147,18 @@ class CrossbarArray:
         """True small-signal conductance of every cell now (S), without read noise."""
         return self._conductance_at(self._w)
 
-    def _conductance_at(self, w: np.ndarray) -> np.ndarray:
+    def _conductance_at(self, w: np.ndarray, cells: np.ndarray | None = None) -> np.ndarray:
+        """Conductance at states `w`: of every cell, or of the flat indices `cells`."""
         pop = self._population
-        g = pop.g_lo * (1.0 - w) + pop.g_hi * w
-        g = np.where(self._formed, g, pop.g_pristine)
-        g = np.where(pop.defects == STUCK_ON, pop.g_hi, g)
-        return np.where(pop.defects == STUCK_OFF, pop.g_lo, g)
+        g_lo, g_hi, formed, pristine, defects = (
+            pop.g_lo, pop.g_hi, self._formed, pop.g_pristine, pop.defects)
+        if cells is not None:
+            g_lo, g_hi, formed, pristine, defects = (
+                a.ravel()[cells] for a in (g_lo, g_hi, formed, pristine, defects))
+        g = g_lo * (1.0 - w) + g_hi * w
+        g = np.where(formed, g, pristine)
+        g = np.where(defects == STUCK_ON, g_hi, g)
+        return np.where(defects == STUCK_OFF, g_lo, g)
 
     def defect_map(self) -> np.ndarray:
         """int8 (m, n): 0 healthy, 1 stuck-on, 2 stuck-off."""
@@ -175,6 +181,18 @@ class CrossbarArray:
         """Seconds the array has been told have passed (``advance_time`` and pulse durations)."""
         return self._elapsed_time
 
+    def relaxation_changes_conductance(self) -> bool:
+        """Whether the pending relaxation can still change some cell's conductance (the
+        relaxed conductance differs from the present one), looking at the cells whose
+        relaxation is pending only."""
+        cells = np.flatnonzero(self._relax_pending)
+        if cells.size == 0:
+            return False
+        pending = self._relax_pending.ravel()[cells]
+        w = self._w.ravel()[cells]
+        return not np.array_equal(self._conductance_at(np.clip(w + pending, 0.0, 1.0), cells),
+                                  self._conductance_at(w, cells))
+
     def relaxed_conductance(self) -> np.ndarray:
         """Conductance every cell will settle at once its pending relaxation is over (S)."""
         return self._conductance_at(np.clip(self._w + self._relax_pending, 0.0, 1.0))
@@ -189,6 +207,30 @@ class CrossbarArray:
         seconds = float(seconds)
         relax_cells(self._w, self._relax_pending, seconds, self.params.relax_tau)
         self._elapsed_time += seconds
+
+    def relax_in_steps(self, seconds: float, count: int) -> np.ndarray:
+        """`count` intervals of ``seconds`` one after the other, each exactly as an
+        ``advance_time(seconds)``, up to and including the first at whose end the pending
+        relaxation can no longer change a conductance (`relaxation_changes_conductance`);
+        the conductances at the end of each interval taken, (taken, m, n). Only the cells
+        whose relaxation is pending are worked on."""
+        seconds = float(seconds)
+        cells = np.flatnonzero(self._relax_pending)
+        w, pending = self._w.ravel()[cells], self._relax_pending.ravel()[cells]
+        g = self.conductance().ravel()
+        steps = []
+        for _ in range(count):
+            relax_cells(w, pending, seconds, self.params.relax_tau)
+            self._elapsed_time += seconds
+            g = g.copy()
+            g[cells] = self._conductance_at(w, cells)
+            steps.append(g)
+            if np.array_equal(self._conductance_at(np.clip(w + pending, 0.0, 1.0), cells),
+                              g[cells]):
+                break
+        self._w.ravel()[cells] = w
+        self._relax_pending.ravel()[cells] = pending
+        return np.reshape(steps, (len(steps), *self.shape))
 
     # ------------------------------------------------------------------ setting states
 
