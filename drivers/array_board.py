@@ -174,7 +174,7 @@ class ArrayBoard(Instrument):
 
     def _level_text(self, field: str, level: LineLevel) -> str:
         if type(level) is float and -self.voltage_limit <= level <= self.voltage_limit:
-            return format_number(level)  # the common case, checked without a validator
+            return repr(level) if level else "0.0"  # format_number of a finite float
         if isinstance(level, LineState):
             return _STATE_TEXT[level]
         return format_number(Magnitude(self.voltage_limit, "V")(field, level))

@@ -155,6 +155,8 @@ class CircuitSolver:
         self._responses: dict[str, Response] = {}
         self._responses_of: tuple | None = None  # (network, g_version) they belong to
         self._weights: dict[tuple, np.ndarray] = {}  # stacked cell voltages, for read noise
+        self._lines: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see _evaluate
+        self._lines_of: tuple | None = None
 
     def forget(self) -> None:
         """Drop every kept solve (the array was replaced or restored)."""
@@ -163,6 +165,7 @@ class CircuitSolver:
         self._responses.clear()
         self._weights.clear()
         self._responses_of = None
+        self._lines, self._lines_of = {}, None
 
     # ------------------------------------------------------------------ line solves
     def _solver(self, circuit: Circuit, r_end: np.ndarray) -> CrossbarSolver:
@@ -197,17 +200,59 @@ class CircuitSolver:
             sol = self._solver(circuit, r_end).solve(v_end[:, :m], v_end[:, m:],
                                                      warm_start=warm)
             for kind, bits in zip(kinds, sol.v_bit, strict=True):
-                self._warm[kind] = bits
+                if kind is not None:
+                    self._warm[kind] = bits
             i_row, i_col, v_cell = sol.i_row, sol.i_col, sol.v_cell
         inflow = np.concatenate([i_row, -i_col], axis=1)
         return np.where(np.isnan(v_end), 0.0, inflow), v_cell
 
     def _evaluate(self, circuit: Circuit, volts: np.ndarray, kinds: list[str]):
-        """Terminal currents, cell voltages and line ends for a batch of terminal voltages."""
+        """Terminal currents, cell voltages and line ends for a batch of terminal voltages.
+
+        A vector whose line ends are all at 0 V but one, or whose non-zero line ends all have
+        a kept line response, is the sum of line responses (the crossbar is linear): one line
+        end at 1 V, every other fed end at 0 V. Line responses are kept while the
+        conductances, the line-end resistances and which ends are fed stay the same, so a
+        read map, whose cells differ by which line is driven and which is sensed, solves each
+        line once. Other vectors are solved as they are (warm-started by kind)."""
         net = circuit.network
         v_end, r_end = net.thevenin(volts)
-        inflow, v_cell = self._solve_lines(circuit, v_end, r_end, kinds)
+        if self.array.params.iv_v0 > 0.0:
+            inflow, v_cell = self._solve_lines(circuit, v_end, r_end, kinds)
+            return net.terminal_currents(inflow, v_end, volts), v_cell, v_end, r_end
+        fed = ~np.isnan(v_end[0])
+        lines = self._line_responses_of(circuit, r_end, fed)
+        driven = [np.flatnonzero(fed & (row != 0.0)) for row in v_end]
+        summed = [b for b, nz in enumerate(driven)
+                  if nz.size <= 1 or all(line in lines for line in nz.tolist())]
+        missing = sorted({line for b in summed for line in driven[b].tolist()
+                          if line not in lines})
+        direct = [b for b in range(len(v_end)) if b not in set(summed)]
+        if missing or direct:
+            units = np.where(fed, 0.0, np.nan)[None].repeat(len(missing), axis=0)
+            units[np.arange(len(missing)), missing] = 1.0
+            ends = np.concatenate([units, v_end[direct]])
+            solved, cells = self._solve_lines(circuit, ends, r_end,
+                                              [None] * len(missing) + [kinds[b] for b in direct])
+            for k, line in enumerate(missing):
+                lines[line] = (solved[k], cells[k])
+        m, n = self.rows, self.cols
+        inflow, v_cell = np.zeros((len(v_end), m + n)), np.zeros((len(v_end), m, n))
+        for b in summed:
+            for line in driven[b].tolist():
+                inflow[b] += v_end[b, line] * lines[line][0]
+                v_cell[b] += v_end[b, line] * lines[line][1]
+        if direct:
+            inflow[direct], v_cell[direct] = solved[len(missing):], cells[len(missing):]
         return net.terminal_currents(inflow, v_end, volts), v_cell, v_end, r_end
+
+    def _line_responses_of(self, circuit: Circuit, r_end: np.ndarray, fed: np.ndarray) -> dict:
+        """The kept line responses, line -> (inflows, cell voltages), for the circuit's
+        conductances, these line-end resistances and these fed ends."""
+        owner = (circuit.g_version, r_end.tobytes(), fed.tobytes())
+        if self._lines_of != owner:
+            self._lines, self._lines_of = {}, owner
+        return self._lines
 
     # ------------------------------------------------------------------ unit responses
     def responses(self, circuit: Circuit, keys, extra=None) -> dict[str, Response]:

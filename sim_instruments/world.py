@@ -71,7 +71,7 @@ MAX_GROWTH = 2.0
 MAX_SHRINK = 10.0
 MIN_STEP = 1e-12
 # Quiet intervals whose energy waits for a solve; past this many they are worked out.
-PENDING_INTERVALS = 4096
+PENDING_INTERVALS = 65536
 # Networks kept, one per wiring (relays, board line states, acting terminals).
 NETWORKS_KEPT = 256
 # Readings whose noise is drawn at once: at most this many cell values at a time.
@@ -124,6 +124,8 @@ class World:
         self._matrices = [n for n, inst in bench.instruments.items() if inst.kind == "matrix"]
         self._boards = [n for n, inst in bench.instruments.items() if inst.kind == "board"]
         self._relay_feeds: dict[tuple[str, str, int], tuple[int, str, float] | None] = {}
+        self._relay_codes: dict[tuple[str, str, int], int] = {}
+        self._relay_points: list[tuple[str, str, int]] = []
         self._networks: OrderedDict[tuple, Network] = OrderedDict()
         self.reset()
 
@@ -322,12 +324,23 @@ class World:
         matrix, the state (driven or grounded) of every board line, the acting terminals."""
         if self._wiring is None:
             acting = tuple(k for k, t in self.terminals.items() if t.acting() is not None)
+            code = self._relay_code
+            closed = sorted(code(m, *point) for m in self._matrices for point in self.relays[m])
             self._wiring = (
-                tuple(self.relays[m] for m in self._matrices),
+                np.array(closed, dtype=np.int32).tobytes(),  # compact: intervals keep it
                 tuple(self._board_wiring[b] for b in self._boards),
                 acting,
             )
         return self._wiring
+
+    def _relay_code(self, matrix: str, label: str, output: int) -> int:
+        """A number for each relay ever closed (a wiring names its closed relays by them)."""
+        point = (matrix, label, output)
+        code = self._relay_codes.get(point)
+        if code is None:
+            code = self._relay_codes[point] = len(self._relay_points)
+            self._relay_points.append(point)
+        return code
 
     def _relay_feed(self, matrix: str, label: str, output: int):
         """(line index, terminal key, path ohms) a closed relay ties, or None."""
@@ -352,11 +365,10 @@ class World:
         relays, boards, acting = wiring
         feeds: list[list[tuple[str, float]]] = [[] for _ in range(self.rows + self.cols)]
         live = set(acting)
-        for matrix, closed in zip(self._matrices, relays, strict=True):
-            for label, output in closed:
-                feed = self._relay_feed(matrix, label, output)
-                if feed is not None and (feed[1] == GROUND_KEY or feed[1] in live):
-                    feeds[feed[0]].append(feed[1:])
+        for code in np.frombuffer(relays, dtype=np.int32).tolist():
+            feed = self._relay_feed(*self._relay_points[code])
+            if feed is not None and (feed[1] == GROUND_KEY or feed[1] in live):
+                feeds[feed[0]].append(feed[1:])
         for board, lines in zip(self._boards, boards, strict=True):
             for channel, kind in lines:
                 line = self.port_line.get((board, channel))

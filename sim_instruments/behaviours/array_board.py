@@ -43,6 +43,9 @@ NOT_MEASURED = 9.91e37
 _NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 _LINE = re.compile(r"^([RC])(0|[1-9]\d*)$")
 _INDEX = re.compile(r"^(0|[1-9]\d*)$")
+# One <line>=<level> item, as `_line` and `_level` accept them, each ending at a ',' or the end.
+_ASSIGNMENT = re.compile(
+    r"(?:^|(?<=,))([RC])(0|[1-9]\d*)=(F|G|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?=,|$)")
 
 
 class BoardError(Exception):
@@ -89,6 +92,7 @@ class ArrayBoard(Behaviour):
         if not hasattr(self, "errors"):
             self.errors: deque[int] = deque()
         self.rows, self.cols = self.inst.rows, self.inst.cols
+        self._keys = [f"{self.inst.name}.{k + 1}" for k in range(self.rows + self.cols)]
         self.vlim, self.ilim, self.irange, self.tint = HARDWARE_VLIM, 1e-3, "AUTO", 1e-3
         self.idle = "FLOAT"
         self.latched = np.zeros(self.rows + self.cols, dtype=bool)
@@ -145,6 +149,11 @@ class ArrayBoard(Behaviour):
         return value
 
     def _assignments(self, text: str, pulse: bool) -> dict[int, float | str]:
+        """``<line>=<level>,...`` -> line index -> level; a well-formed list is read in one
+        pass, anything else item by item for the first error's code."""
+        parsed = self._well_formed_assignments(text, pulse)
+        if parsed is not None:
+            return parsed
         items = text.split(",")
         if not items or len(items) > self.rows + self.cols:
             raise BoardError(102)
@@ -161,6 +170,33 @@ class ArrayBoard(Behaviour):
             parsed[line] = self._level(value)
         return parsed
 
+    def _well_formed_assignments(self, text: str, pulse: bool) -> dict[int, float | str] | None:
+        """The assignments when every item is valid (else None): lines in range and named
+        once, levels numbers of at most 32 characters within VLIM (or F/G outside pulses)."""
+        items = _ASSIGNMENT.findall(text)
+        if not items or len(items) > self.rows + self.cols or sum(
+                len(kind) + len(index) + len(level) + 2 for kind, index, level in items
+        ) != len(text) + 1:
+            return None
+        parsed: dict[int, float | str] = {}
+        for kind, index, level in items:
+            k = int(index)
+            if k >= (self.rows if kind == "R" else self.cols):
+                return None
+            line = k if kind == "R" else self.rows + k
+            if line in parsed:
+                return None
+            if level in ("F", "G"):
+                if pulse:
+                    return None
+                parsed[line] = level
+                continue
+            value = float(level)
+            if len(level) > 32 or abs(value) > self.vlim:
+                return None
+            parsed[line] = value
+        return parsed
+
     @staticmethod
     def _check_chars(text: str) -> None:
         if len(text) > 4096:
@@ -173,12 +209,15 @@ class ArrayBoard(Behaviour):
         return line + 1  # bench-file channel numbering: rows 1..rows, then columns
 
     def _apply_levels(self, levels: list[float | str] | None = None) -> None:
+        """Drive the World's board lines at `levels` (default: the DC levels), sending only
+        the lines whose level differs from what the World was last given."""
         levels = self.levels if levels is None else levels
-        self.world.set_board_lines(
-            self.inst.name,
-            {self._channel(k): level for k, level in enumerate(levels)},
-            self.ilim,
-        )
+        applied = getattr(self, "_applied", None)
+        changed = {k + 1: level for k, level in enumerate(levels)
+                   if applied is None or applied[k] != level or type(applied[k]) is not type(level)}
+        self._applied = list(levels)
+        if changed:
+            self.world.set_board_lines(self.inst.name, changed, self.ilim)
 
     def _measure(self, lines: range) -> tuple[np.ndarray, np.ndarray]:
         """Integrate TINT, then the current of `lines` (SCPI specials; the others read as not
@@ -199,8 +238,8 @@ class ArrayBoard(Behaviour):
 
     def _latch(self, limited: set[str]) -> None:
         """Latch the flags of the lines whose drivers were at their limit (``LIMIT?``)."""
-        for k in range(len(self.levels)):
-            self.latched[k] |= self._key(k) in limited
+        if limited:
+            self.latched |= [key in limited for key in self._keys]
 
     # ------------------------------------------------------------------ limits and timing
     @_replies
@@ -380,12 +419,15 @@ class ArrayBoard(Behaviour):
         return f"{readings};{self._flags(flags[:r])};{self._flags(flags[r:])}"
 
     def _key(self, line: int) -> str:
-        return f"{self.inst.name}.{self._channel(line)}"
+        return self._keys[line]
 
     def _flags_during(self, limited: set[str]) -> np.ndarray:
         """Every line's flag: driven, and its driver at the limit at some moment."""
-        return np.array([not isinstance(level, str) and self._key(k) in limited
-                         for k, level in enumerate(self.levels)], dtype=bool)
+        flags = np.zeros(len(self.levels), dtype=bool)
+        if limited:
+            flags[:] = [not isinstance(level, str) and self._keys[k] in limited
+                        for k, level in enumerate(self.levels)]
+        return flags
 
     @_replies
     def read_one(self, text: str):

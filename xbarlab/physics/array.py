@@ -213,24 +213,26 @@ class CrossbarArray:
         ``advance_time(seconds)``, up to and including the first at whose end the pending
         relaxation can no longer change a conductance (`relaxation_changes_conductance`);
         the conductances at the end of each interval taken, (taken, m, n). Only the cells
-        whose relaxation is pending are worked on."""
+        whose relaxation is pending are worked on.
+        """
         seconds = float(seconds)
         cells = np.flatnonzero(self._relax_pending)
         w, pending = self._w.ravel()[cells], self._relax_pending.ravel()[cells]
-        g = self.conductance().ravel()
-        steps = []
-        for _ in range(count):
+        states, left = np.empty((count, cells.size)), np.empty((count, cells.size))
+        for k in range(count):
             relax_cells(w, pending, seconds, self.params.relax_tau)
+            states[k], left[k] = w, pending
+        g_now = self._conductance_at(states, cells)
+        settled = np.all(self._conductance_at(np.clip(states + left, 0.0, 1.0), cells) == g_now,
+                         axis=1)
+        taken = int(np.argmax(settled)) + 1 if settled.any() else count
+        for _ in range(taken):
             self._elapsed_time += seconds
-            g = g.copy()
-            g[cells] = self._conductance_at(w, cells)
-            steps.append(g)
-            if np.array_equal(self._conductance_at(np.clip(w + pending, 0.0, 1.0), cells),
-                              g[cells]):
-                break
-        self._w.ravel()[cells] = w
-        self._relax_pending.ravel()[cells] = pending
-        return np.reshape(steps, (len(steps), *self.shape))
+        self._w.ravel()[cells] = states[taken - 1]
+        self._relax_pending.ravel()[cells] = left[taken - 1]
+        steps = np.repeat(self.conductance().ravel()[None], taken, axis=0)
+        steps[:, cells] = g_now[:taken]
+        return steps.reshape(taken, *self.shape)
 
     # ------------------------------------------------------------------ setting states
 
