@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -65,15 +66,14 @@ SOLVERS_KEPT = 4
 MAX_COMPENSATED_CELLS = 8
 
 
-@dataclass(frozen=True)
-class TerminalState:
+class TerminalState(NamedTuple):
     """One source-measure terminal: what it sources and what it limits, on and off.
 
     ``off_state`` is what the output does while it is off: None for an open output relay
     (high impedance), else ``(func, limit)``: a source at 0 (volts for "V", amps for "I")
     with that current (or voltage) limit, as the instruments' normal/zero off modes do.
-    Frozen: the World replaces a terminal's state when it changes, so a `Circuit` keeps the
-    states it was built with.
+    Immutable (a named tuple: made, compared and hashed in C): the World replaces a
+    terminal's state when it changes, so a `Circuit` keeps the states it was built with.
     """
 
     output: bool = False

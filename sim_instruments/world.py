@@ -42,7 +42,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +235,7 @@ class World:
                    if getattr(state, name) != value}
             if not new:
                 return
-            self.terminals[key] = replace(state, **new)
+            self.terminals[key] = state._replace(**new)
             if "output" in new or "off_state" in new:
                 self._wiring_changed()
             else:
@@ -310,7 +310,7 @@ class World:
                 key = f"{board}.{channel}"
                 state = self.terminals.get(key)
                 if state is not None and state.limit_i != limit_i:
-                    self.terminals[key] = replace(state, limit_i=limit_i)
+                    self.terminals[key] = state._replace(limit_i=limit_i)
                     changed = True
             if changed:
                 self._levels_changed()
@@ -395,7 +395,8 @@ class World:
         """The circuit now (one per version)."""
         if self._circuit_now is None:
             wiring = self._wiring_now()
-            states = {k: self.terminals[k].acting() for k in wiring[2]}
+            terminals = self.terminals
+            states = {k: (t if (t := terminals[k]).output else t.acting()) for k in wiring[2]}
             self._circuit_now = Circuit(states, wiring, self.conductance(), self._g_version,
                                         self._network)
         return self._circuit_now
