@@ -157,6 +157,7 @@ class World:
             self._g_version = 0
             self._g_cached = -1
             self._quiet_version = -1
+            self._threshold, self._threshold_of = 0.0, -1
             self._surely_quiet_version, self._surely_quiet_now = -1, False
             self._relaxing = False  # a pulse left relaxation pending (see _let_time_pass)
             self._unheard = 0.0  # quiet seconds the settled array has not been told of yet
@@ -687,12 +688,15 @@ class World:
 
     # ------------------------------------------------------------------ time
     def switching_threshold(self) -> float:
-        """The smallest cell voltage that can move any cell (SET, RESET or forming)."""
-        p = self._array.params
-        threshold = min(p.v_set, -p.v_reset)
-        if not self._array.formed().all():
-            threshold = min(threshold, p.v_form)
-        return threshold
+        """The smallest cell voltage that can move any cell (SET, RESET or forming); kept
+        while the conductances stay (only a pulse forms a cell)."""
+        if self._threshold_of != self._g_version:
+            p = self._array.params
+            threshold = min(p.v_set, -p.v_reset)
+            if not self._array.formed().all():
+                threshold = min(threshold, p.v_form)
+            self._threshold, self._threshold_of = threshold, self._g_version
+        return self._threshold
 
     def _surely_quiet(self) -> bool:
         """True when no cell can see a switching voltage, known without a solve: every source
