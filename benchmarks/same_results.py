@@ -73,11 +73,11 @@ CASES: dict[str, list[tuple[str, dict]]] = {
         ("write-verify", dict(WRITE_VERIFY, rows=2, cols=4)),
         ("retention", {"cells": "0-1,0-1", "points": 3, "t_last": 1.0}),
     ],
-    "board": [
+    "board": [  # 128 x 128: programming cases kept to two cells (each pulse solves the chip)
         ("read-map", {"scheme": "ground"}),
         ("read-map", {"scheme": "v/2", "cells": "0-3,0-127"}),
-        ("program-efficient", {"rows": 2, "cols": 4, "width": 1e-7}),
-        ("write-verify", dict(WRITE_VERIFY, g_low=5e-6, g_high=50e-6)),
+        ("program-efficient", {"rows": 1, "cols": 2, "width": 1e-7}),
+        ("write-verify", dict(WRITE_VERIFY, rows=1, cols=2, g_low=5e-6, g_high=50e-6)),
     ],
 }
 

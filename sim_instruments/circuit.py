@@ -158,6 +158,17 @@ class CircuitSolver:
         self._lines: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see _evaluate
         self._lines_of: tuple | None = None
 
+    def warm_up(self) -> None:
+        """Load the compiled solver kernels this crossbar uses (from numba's disk cache) on a
+        2 x 2 network, so the first reading does not pay for it."""
+        g = np.full((2, 2), 1e-6)
+        kw = dict(r_source=1.0, r_sense=1.0, r_wire_row=self.r_wire_row,
+                  r_wire_col=self.r_wire_col)
+        ends = np.array([[0.1, np.nan], [0.0, np.nan]])
+        first = CrossbarSolver(g, **kw).solve(ends[0], ends[1])
+        CrossbarSolver(g, **kw).solve(ends[0], ends[1], warm_start=first, cells=False)
+        CrossbarSolver(np.stack([g, g]), **kw).solve(ends[0], ends[1], warm_start=first.v_bit)
+
     def forget(self) -> None:
         """Drop every kept solve (the array was replaced or restored)."""
         self._solvers.clear()

@@ -128,6 +128,7 @@ class World:
         self._relay_points: list[tuple[str, str, int]] = []
         self._networks: OrderedDict[tuple, Network] = OrderedDict()
         self.reset()
+        self._solver.warm_up()
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self) -> None:
@@ -563,13 +564,31 @@ class World:
         """(voltage, current, in compliance) of one terminal now; (0, 0, False) when off."""
         return self._measure_all([key], noise)[key]
 
+    def measure_after(self, key: str, seconds: float, noise: bool | None = None
+                      ) -> tuple[float, float, bool]:
+        """One reading of terminal `key` after ``seconds`` of the bench as it is (an
+        integration): `measure` once the time has passed (`read` of one reading, without
+        its arrays: the path of every spot reading)."""
+        with self.lock:
+            noisy = self.sim.read_noise if noise is None else noise
+            if seconds > 0.0 and not self._relaxing and self._surely_quiet():
+                op = self.operating_point((key,) if noisy else ())
+                self.clock += seconds
+                self._pass_quietly(seconds, op)
+            else:
+                self._advance(seconds, watch_limits=False)
+            return self._measure_all([key], noisy)[key]
+
     def _measure_all(self, keys: list[str], noise: bool | None = None
                      ) -> dict[str, tuple[float, float, bool]]:
         """(voltage, current, in compliance) of several terminals from one operating point
         and one read-noise draw (read noise as the bench says unless `noise`)."""
-        got = self.read(keys, 1, 0.0, noise)
-        return {key: (float(got.voltage[0, t]), float(got.current[0, t]),
-                      bool(got.limited[0, t])) for t, key in enumerate(keys)}
+        with self.lock:
+            noisy = self.sim.read_noise if noise is None else noise
+            op = self.operating_point(keys if noisy else ())
+            noise_now = self._read_noise(op, keys, 1)[0].tolist() if noisy else [0.0] * len(keys)
+            return {key: (op.voltage[key], op.current[key] + noise_now[t], key in op.compliance)
+                    if key in op.voltage else (0.0, 0.0, False) for t, key in enumerate(keys)}
 
     # ------------------------------------------------------------------ sweeps
     def sweep(self, key: str, levels: list[float], dwell: float) -> list[tuple[float, float, bool]]:

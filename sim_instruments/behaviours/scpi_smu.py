@@ -142,9 +142,8 @@ class ScpiSmu(Behaviour):
 
     def _integrate(self, ch: str) -> tuple[float, float, bool]:
         """One reading after NPLC of virtual time under bias."""
-        got = self.world.read([self.key(ch)], 1, self.dev.get("nplc", ch) / LINE_FREQUENCY)
-        return self._through_ranges(float(got.voltage[0, 0]), float(got.current[0, 0]),
-                                    bool(got.limited[0, 0]), ch)
+        reading = self.world.measure_after(self.key(ch), self.dev.get("nplc", ch) / LINE_FREQUENCY)
+        return self._through_ranges(*reading, ch)
 
     def _source_points(self, ch: str, count: int) -> list[float | None]:
         """Levels of ``count`` triggered points: the list in LIST mode, else None (fixed)."""

@@ -241,7 +241,8 @@ class TspSmu(Behaviour):
 
     def _integrate(self, ch: str) -> tuple[float, float, int]:
         """One reading after NPLC of virtual time under bias."""
-        return self._repeated_readings(ch, 1)[0]
+        reading = self.world.measure_after(self.key(ch), self.dev.get("nplc", ch) / LINE_FREQUENCY)
+        return self._through_ranges(*reading, ch)
 
     def measure_i(self, ch: str) -> str:
         return self.num(self._integrate(ch)[0])
@@ -266,12 +267,11 @@ class TspSmu(Behaviour):
     def buffer2_count(self, ch: str) -> str:
         return self.num(len(self.buffers[(ch, 2)]))
 
-    def _repeated_readings(self, ch: str, count: int | None = None
-                           ) -> list[tuple[float, float, int]]:
-        """``count`` (default ``measure.count``) readings at the present source level, each
-        after one NPLC of virtual time (the World's repeated reading: one operating point and
-        a read-noise draw per reading when nothing moves), through the measure ranges."""
-        count = self.dev.get("measure_count", ch) if count is None else count
+    def _repeated_readings(self, ch: str) -> list[tuple[float, float, int]]:
+        """``measure.count`` readings at the present source level, each after one NPLC of
+        virtual time (the World's repeated reading: one operating point and a read-noise draw
+        per reading when nothing moves), through the measure ranges."""
+        count = self.dev.get("measure_count", ch)
         got = self.world.read([self.key(ch)], count, self.dev.get("nplc", ch) / LINE_FREQUENCY)
         readings = zip(got.voltage[:, 0].tolist(), got.current[:, 0].tolist(),
                        got.limited[:, 0].tolist(), strict=True)
