@@ -388,7 +388,7 @@ class CircuitSolver:
         self._weights = {}
 
     def noise_weights(self, circuit: Circuit, op: OperatingPoint, keys: list[str]) -> np.ndarray:
-        """(m*n, K): d(current of terminal k) / d(current injected across each cell), at the
+        """(K, m*n): d(current of terminal k) / d(current injected across each cell), at the
         operating point: the unit responses' cell voltages (kept with them). For a nonlinear
         I-V, those of the network linearised at the operating point (cells at their slope
         conductance), which carry a small fluctuation exactly to first order."""
@@ -397,7 +397,7 @@ class CircuitSolver:
             found = self.responses(circuit, keys)
             weights = self._weights.get(tuple(keys))
             if weights is None:
-                weights = np.stack([found[k].v_cell.ravel() for k in keys], axis=1)
+                weights = np.stack([found[k].v_cell.ravel() for k in keys])
                 self._weights[tuple(keys)] = weights
             return weights
         index = {k: i for i, k in enumerate(circuit.states)}
@@ -408,7 +408,7 @@ class CircuitSolver:
         slope = CrossbarSolver(circuit.g * np.cosh(op.v_cell / v0), r_source=r_end[:m],
                                r_sense=r_end[m:], r_wire_row=self.r_wire_row,
                                r_wire_col=self.r_wire_col)
-        return slope.solve(v_end[:, :m], v_end[:, m:]).v_cell.reshape(len(keys), -1).T
+        return slope.solve(v_end[:, :m], v_end[:, m:]).v_cell.reshape(len(keys), -1)
 
     def cell_currents(self, circuit: Circuit, op: OperatingPoint) -> np.ndarray:
         """Every cell's current at the operating point (A)."""

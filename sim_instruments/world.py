@@ -557,7 +557,8 @@ class World:
         step = max(1, NOISE_CHUNK // cells.size)
         for start in range(0, count, step):
             part = self._array.read_noise_currents(cells, min(step, count - start))
-            result[start:start + len(part), columns] = part.reshape(len(part), -1) @ weights
+            result[start:start + len(part), columns] = np.einsum(  # no BLAS threads here
+                "kx,tx->kt", part.reshape(len(part), -1), weights)
         return result
 
     def measure(self, key: str, noise: bool | None = None) -> tuple[float, float, bool]:
@@ -671,8 +672,8 @@ class World:
         sources = [k for k in circuit.states if np.any(volts[:, index[k]] != 0.0)]
         found = self._solver.responses(circuit, [*levels, *sources])
         weights = volts[:, [index[k] for k in sources]]
-        currents = weights @ np.array([found[k].currents for k in sources]).reshape(
-            len(sources), len(index))
+        currents = np.einsum("ks,st->kt", weights, np.array(
+            [found[k].currents for k in sources]).reshape(len(sources), len(index)))
         limits = np.array([s.limit_i for s in circuit.states.values()])
         over = (np.abs(currents) > limits * (1 + LIMIT_RTOL)).any(axis=1)
         if self.sim.read_noise:
@@ -693,16 +694,17 @@ class World:
         count = weights.shape[0]
         noise = np.zeros((count, len(index)))
         swept = [index[k] for k in levels]
-        sensitivities = np.stack([found[k].v_cell.ravel() for k in levels], axis=1)
+        sensitivities = np.stack([found[k].v_cell.ravel() for k in levels])
         fields = np.stack([found[k].v_cell.ravel() for k in sources])
         g = circuit.g.ravel()
         step = max(1, NOISE_CHUNK // g.size)
         for start in range(0, count, step):
             part = slice(start, min(start + step, count))
-            cells = (weights[part] @ fields) * g  # each point's cell currents
+            cells = np.einsum("ks,sx->kx", weights[part], fields) * g  # each point's cells
             draws = self._array.read_noise_currents(cells.reshape(-1, *circuit.g.shape),
                                                     len(cells))
-            noise[part, swept] = draws.reshape(len(cells), -1) @ sensitivities
+            noise[part, swept] = np.einsum("kx,tx->kt", draws.reshape(len(cells), -1),
+                                           sensitivities)
         return noise
 
     # ------------------------------------------------------------------ time
