@@ -36,8 +36,8 @@ from pathlib import Path
 from physics_clock import PhysicsClock
 
 from xbarlab.bench import open_bench
-from xbarlab.bench.protocols import get_protocol, parse_settings
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 BOARD_DEFAULTS = {"width": 1e-7}
@@ -79,7 +79,7 @@ def main() -> None:
         with open_bench(bench_path) as bench:
             params = {**({} if args.bench else BOARD_DEFAULTS), "rows": bench.rows,
                       "cols": bench.cols}
-            params.update(parse_settings(protocol, args.set))
+            params.update(protocol.parse_settings(args.set))
             with RunStore(args.store or Path(scratch) / "store") as store:
                 run = store.start_run("program-efficient", params, bench.spec.text,
                                       shape=(bench.rows, bench.cols))

@@ -28,8 +28,8 @@ from physics_clock import PhysicsClock
 from xbarlab.protocols.programming import hold
 
 from xbarlab.bench import open_bench
-from xbarlab.bench.protocols import get_protocol
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 

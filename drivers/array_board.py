@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from xbarlab.interfaces import BoardReading, BoardReadings, LineLevel, LineState, Reading
+from xbarlab.interfaces import (
+    BoardReading,
+    BoardReadings,
+    LineLevel,
+    LineState,
+    PulseCapability,
+    Reading,
+)
 
 from .base import Instrument
 from .errors import InstrumentError, UnexpectedReplyError
@@ -42,6 +49,14 @@ OVERFLOW = 9.9e37
 _ERROR_REPLY = re.compile(r'ERR (-?\d+),"(.*)"')
 _STATE_TEXT = {LineState.FLOAT: "F", LineState.GROUND: "G"}
 _IDLE_TEXT = {LineState.FLOAT: "FLOAT", LineState.GROUND: "GND"}
+
+
+def model_pulse_capability(model: str = "ARRAYBOARD") -> PulseCapability:
+    """What the board's line drivers can pulse (`PULSE`/`PTRAIN`, array_board.md): widths and
+    counts of PULSE_WIDTH and PULSE_COUNT, periods up to 10 s, levels up to its hardware
+    voltage and current limit."""
+    return PulseCapability(PULSE_WIDTH.low, PULSE_WIDTH.high, PULSE_COUNT.high,
+                           HARDWARE_VOLTAGE, CURRENT_LIMIT.high, max_period=10.0)
 
 
 def _current(text: str) -> float:
@@ -240,6 +255,21 @@ class ArrayBoard(Instrument):
         if idle not in ("FLOAT", "GND"):
             raise UnexpectedReplyError(self.describe(), "IDLE?", idle, "FLOAT or GND")
         return LineState.FLOAT if idle == "FLOAT" else LineState.GROUND
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        """Limits, range, idle mode and every line's level, for the run's snapshots."""
+        rows, columns = self.line_levels()
+
+        def level(value: LineLevel) -> str | float:
+            return value.name.lower() if isinstance(value, LineState) else value
+
+        return {
+            "current_limit": {"value": self.read_current_limit(), "unit": "A"},
+            "current_range": {"value": self.current_range(), "unit": "A"},
+            "idle_mode": {"value": self.idle_mode().name.lower(), "unit": ""},
+            "row_levels": {"value": [level(v) for v in rows], "unit": "V"},
+            "column_levels": {"value": [level(v) for v in columns], "unit": "V"},
+        }
 
     def float_all(self) -> None:
         self._set("FLOAT ALL")

@@ -82,6 +82,15 @@ class MessageForm:
 
 
 @dataclass(frozen=True)
+class OverflowForm:
+    """The reading an SMU returns beyond a fixed range (its `overflow` entry)."""
+
+    value: float
+    source: str
+    evidence: str
+
+
+@dataclass(frozen=True)
 class DriverCatalog:
     """All listed command forms of one driver, with its manual and terminations."""
 
@@ -91,6 +100,7 @@ class DriverCatalog:
     write_termination: str
     forms: tuple[CommandForm, ...]
     message: MessageForm | None = None
+    overflow: OverflowForm | None = None
 
     def match(self, command: str) -> CommandForm | None:
         """The listed form that `command` is an instance of, or None."""
@@ -141,6 +151,7 @@ def load_catalog(path: Path = CATALOG_PATH) -> dict[str, DriverCatalog]:
             for entry in table["command"]
         )
         message = table.get("message")
+        overflow = table.get("overflow")
         catalogs[name] = DriverCatalog(
             name=name,
             manual=table["manual"],
@@ -151,5 +162,8 @@ def load_catalog(path: Path = CATALOG_PATH) -> dict[str, DriverCatalog]:
                 separator=message["separator"], example=message["example"],
                 source=message["source"], evidence=message["evidence"],
                 unit_start=message.get("unit_start", "")),
+            overflow=None if overflow is None else OverflowForm(
+                value=float(overflow["value"]), source=overflow["source"],
+                evidence=overflow["evidence"]),
         )
     return catalogs

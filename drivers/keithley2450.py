@@ -4,19 +4,25 @@ Commands from the 2450 Reference Manual 2450-901-01 (see commands.toml). The 245
 and a 2400-emulation set (SCPI2400); this driver refuses both at connect, because they accept
 different commands and would fail half-way through a protocol. The 2450 has no pulse mode: pulses
 are built in the trigger model (source on, constant delay, source off, delay, counted branch).
+Timed acquisitions wait on trigger timer 1 in the trigger model; the safe shutdown ramps a
+voltage source to 0 with one linear sweep in the instrument (`ramp_to`). A sweep, pulse train or
+timed acquisition that fails or is interrupted is aborted and its settings put back.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 from xbarlab.interfaces import PulseCapability, Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError, WrongInstrumentError
-from .numbers import format_integer, format_number, format_numbers, parse_number
+from .keithley_scpi import KeithleyScpiSettings
+from .numbers import format_integer, format_number, format_numbers, parse_bool, parse_number
 from .properties import Setting
-from .smu import CURR, VOLT, ScpiOutput, SmuChannel, SmuLimits, reading
+from .smu import CURR, VOLT, ScpiOutput, SmuChannel, SmuLimits
+from .smu_settings import Ranges, TimerCapability
 from .validators import InRange, ZeroOrInRange, check_count
 
 LIMITS = SmuLimits(max_voltage=210.0, max_current=1.05, min_current_limit=1e-9,
@@ -40,6 +46,9 @@ LANGUAGE_HINT = (
 
 SWEEP_DELAY = ZeroOrInRange(5e-5, 1e4, "s")
 """List-sweep delay: 0, or 50 µs to 10 ks (the 'auto' delay, -1, is not offered)."""
+TIMER = TimerCapability(min_interval=5e-5, max_interval=1e5, max_count=100000)
+"""Trigger timer 1 pacing readings: 50 µs (the shortest average timer interval) to 100 ks,
+up to 100000 readings (defbuffer1's default capacity)."""
 
 
 def model_pulse_capability(model: str = "2450") -> PulseCapability:
@@ -47,7 +56,7 @@ def model_pulse_capability(model: str = "2450") -> PulseCapability:
     return LIMITS.pulse_capability(**PULSE_TIMING)
 
 
-class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
+class Keithley2450(ScpiErrorQueue, ScpiOutput, KeithleyScpiSettings, SmuChannel, Instrument):
     """One Keithley 2450 (native SCPI); the instrument is its own source-measure channel."""
 
     catalog_name = "keithley2450"
@@ -56,22 +65,27 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
     identity_pattern = re.compile(r"MODEL\s+(2450)\b")
     expected_identity = "a Keithley 2450 SourceMeter (*IDN? with 'MODEL 2450')"
     limits = LIMITS
+    ranges = Ranges(lowest_voltage=0.02, lowest_source_current=1e-8, max_source_delay=1e4)
+    timer = TIMER
 
-    current_range = Setting(get=":SENS:CURR:RANG?", doc="Current measurement range in amperes.")
+    current_range = Setting(
+        unit="A", get=":SENS:CURR:RANG?", doc="Current measurement range in amperes."
+    )
     current_autorange = Setting(
         get=":SENS:CURR:RANG:AUTO?",
         set=":SENS:CURR:RANG:AUTO {value}",
         values={True: "ON", False: "OFF"},
-        replies={"1": True, "0": False},
+        parse=parse_bool,
         doc="Whether the current measurement range follows the reading.",
     )
     current_nplc = Setting(
+        unit="PLC",
         get=":SENS:CURR:NPLC?", doc="Integration time of current measurements, power-line cycles."
     )
-    current_limit = Setting(
+    current_limit = Setting(unit="A",
         get=":SOUR:VOLT:ILIM?", doc="Current limit in amperes, used while sourcing voltage."
     )
-    voltage_limit = Setting(
+    voltage_limit = Setting(unit="V",
         get=":SOUR:CURR:VLIM?", doc="Voltage limit in volts, used while sourcing current."
     )
 
@@ -86,9 +100,11 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         self.write("*CLS")
 
     def reset(self) -> None:
-        """Restore the power-on defaults (output off)."""
+        """Restore the power-on defaults (output off), then the output-off mode and terminals
+        this driver had set (*RST selects the front terminals and the normal off state)."""
         self.forget_settings()
         self.configure("*RST")
+        self._reapply_configuration()
 
     # -- primitives ----------------------------------------------------------------------------
 
@@ -124,6 +140,91 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         """Pulses built in the trigger model (see PULSE_TIMING)."""
         return model_pulse_capability()
 
+    def _write_source_delay(self, seconds: float | None) -> None:
+        """Both source functions (the delay is kept per function): auto, or auto off and the
+        fixed delay."""
+        for function in (VOLT, CURR):
+            if seconds is None:
+                self.configure(f":SOUR:{function}:DEL:AUTO ON")
+            else:
+                self.configure(f":SOUR:{function}:DEL:AUTO OFF")
+                self.configure(f":SOUR:{function}:DEL {format_number(seconds)}")
+
+    def _write_measure_delay(self, seconds: float | None) -> None:
+        raise NotImplementedError(
+            "the Keithley 2450 settles between source and measurement with its source delay "
+            "(set_source_delay); it has no measure delay of its own")
+
+    def _write_autozero(self, word: str) -> None:
+        """Once: one reference now; else both measure functions (kept per function)."""
+        if word == "ONCE":
+            self.configure(":SENS:AZER:ONCE")
+            return
+        for quantity in (CURR, VOLT):
+            self.configure(f":SENS:{quantity}:AZER {word}")
+
+    def _write_filter(self, count: int, word: str) -> None:
+        """Both measure functions (kept per function); count 1: filter off."""
+        for quantity in (CURR, VOLT):
+            if count == 1:
+                self.configure(f":SENS:{quantity}:AVER OFF")
+                continue
+            self.configure(f":SENS:{quantity}:AVER:TCON {word}")
+            self.configure(f":SENS:{quantity}:AVER:COUN {format_integer(count)}")
+            self.configure(f":SENS:{quantity}:AVER ON")
+
+    def _timed_readings(self, count: int, interval: float) -> list[Reading]:
+        """Trigger timer 1 (`interval`, `count` events, started by notify block 1) paces the
+        readings: blocks 1 notify, 2 measure, 3 wait for the timer, 4 branch back to 2 until
+        `count` readings; one `:TRAC:DATA?`; the timer off again on every way out."""
+        function = self._present_function()
+        limit = self._read_limit(function)
+        command = f":TRAC:DATA? 1,{format_integer(count)},{BUFFER},READ,SOUR"
+        with self._restored_after(lambda: self.configure(":TRIG:TIM1:STAT OFF")):
+            for setup in (f":TRAC:CLE {BUFFER}", ':TRIG:LOAD "Empty"',
+                          f":TRIG:TIM1:DEL {format_number(interval)}",
+                          f":TRIG:TIM1:COUN {format_integer(count)}",
+                          ":TRIG:TIM1:STAR:STIM NOT1", ":TRIG:TIM1:STAT ON",
+                          ":TRIG:BLOC:NOT 1,1", ":TRIG:BLOC:MEAS 2", ":TRIG:BLOC:WAIT 3,TIM1",
+                          f":TRIG:BLOC:BRAN:COUN 4,{format_integer(count)},2"):
+                self.configure(setup)
+            self.write(":INIT")
+            self.write("*WAI")
+            reply = self.ask(command, extra_seconds=count * interval + 1)
+            self.check_errors(":INIT")
+        return self._buffered_readings(command, reply, count, function, limit,
+                                       voltage_first=function == CURR,
+                                       pair_name="reading,source pairs")
+
+    def ramp_to(self, level: float, step: float | None = None) -> None:
+        """Move the voltage source from its present level to `level` in steps of at most
+        `step` volts (`ramp_step_voltage` when None) with one linear sweep run by the
+        instrument (one round trip for the whole ramp), then hold `level`. Sourcing current,
+        with the output off or within one step, the level is simply set."""
+        step = self.ramp_step_voltage if step is None else InRange(1e-3, 210.0, "V")(
+            "ramp step", step)
+        with self.locked():
+            function = self._present_function()
+            level = self.limits.level(function, "ramp level", level)
+            self._ramp(function, self._read_level(function), level, step)
+
+    def _ramp_to_zero(self, function: str, level: float) -> None:
+        """The safe shutdown's ramp: one instrument sweep to 0 (`ramp_to`)."""
+        self._ramp(function, level, 0.0, self.ramp_step_voltage)
+
+    def _ramp(self, function: str, start: float, level: float, step: float) -> None:
+        points = math.ceil(abs(level - start) / step) + 1
+        if function == VOLT and points > 2 and self.output_enabled():
+            sweep = (f":SOUR:SWE:VOLT:LIN {format_number(start)},{format_number(level)},"
+                     f"{format_integer(points)},0.0")
+            with self._restored_after(lambda: None):
+                self.configure(sweep)
+                self.write(":INIT")
+                self.write("*WAI")
+                self.check_errors(sweep, extra_seconds=points * 0.25)
+        if start != level:
+            self._write_level(function, level)
+
     # -- SourceMeasureChannel ------------------------------------------------------------------
 
     def set_nplc(self, nplc: float) -> None:
@@ -138,8 +239,8 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         command = f':READ? {BUFFER},READ,SOUR'
         measured, sourced = self._pair(self.ask(command), command)
         if function == VOLT:
-            return reading(sourced, measured, self._tripped(function))
-        return reading(measured, sourced, self._tripped(function))
+            return self._reading(sourced, measured, self._tripped(function))
+        return self._reading(measured, sourced, self._tripped(function))
 
     def in_compliance(self) -> bool:
         """Whether the source's limit is tripped, without a measurement."""
@@ -147,7 +248,7 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
 
     def _tripped(self, function: str) -> bool:
         limit = "VOLT:ILIM" if function == VOLT else "CURR:VLIM"
-        return self.ask(f":SOUR:{limit}:TRIP?").strip() == "1"
+        return parse_bool(self.ask(f":SOUR:{limit}:TRIP?"))
 
     def _pair(self, reply: str, command: str) -> tuple[float, float]:
         fields = reply.strip().split(",")
@@ -159,14 +260,15 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         """List sweep in the trigger model; readings from one `:TRAC:DATA?`.
 
         The buffer carries no compliance status, so a point counts as in compliance when its
-        measured value is within 0.1 % of the limit.
+        measured value is within 0.1 % of the limit. A sweep that fails or is interrupted is
+        aborted (`:ABOR`) and what this driver remembers is forgotten.
         """
         function = self._present_function()
         points = check_count("levels", levels, 1, MAX_LIST_POINTS)
         points = [self.limits.level(function, "sweep level", value) for value in points]
         delay = SWEEP_DELAY("delay", delay)
         limit = self._read_limit(function)
-        with self.locked():
+        with self.locked(), self._restored_after(lambda: None):
             self.configure(f":TRAC:CLE {BUFFER}")
             for start in range(0, len(points), LIST_CHUNK):
                 chunk = format_numbers(points[start : start + LIST_CHUNK])
@@ -184,7 +286,8 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
                                        pair_name="reading,source pairs")
 
     def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
-        """Pulses from output-off to `level` in the trigger model; the level is restored after.
+        """Pulses from output-off to `level` in the trigger model; the previous level is set
+        again on every way out (after an abort when the train failed or was interrupted).
 
         Blocks: 1 source on, 2 delay `width`, 3 source off, 4 delay `period - width`,
         5 branch back to 1 until `count` pulses are done.
@@ -195,14 +298,14 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, SmuChannel, Instrument):
         off_time = 0.0 if period is None else period - width
         with self.locked():
             previous = self._read_level(function)
-            self.configure(':TRIG:LOAD "Empty"')
-            self._write_level(function, level)
-            self.configure(":TRIG:BLOC:SOUR:STAT 1,ON")
-            self.configure(f":TRIG:BLOC:DEL:CONS 2,{format_number(width)}")
-            self.configure(":TRIG:BLOC:SOUR:STAT 3,OFF")
-            self.configure(f":TRIG:BLOC:DEL:CONS 4,{format_number(off_time)}")
-            self.configure(f":TRIG:BLOC:BRAN:COUN 5,{format_integer(count)},1")
-            self.write(":INIT")
-            self.write("*WAI")
-            self.check_errors(":INIT", extra_seconds=count * (width + off_time + 0.01))
-            self._write_level(function, previous)
+            with self._restored_after(lambda: self._write_level(function, previous)):
+                self.configure(':TRIG:LOAD "Empty"')
+                self._write_level(function, level)
+                self.configure(":TRIG:BLOC:SOUR:STAT 1,ON")
+                self.configure(f":TRIG:BLOC:DEL:CONS 2,{format_number(width)}")
+                self.configure(":TRIG:BLOC:SOUR:STAT 3,OFF")
+                self.configure(f":TRIG:BLOC:DEL:CONS 4,{format_number(off_time)}")
+                self.configure(f":TRIG:BLOC:BRAN:COUN 5,{format_integer(count)},1")
+                self.write(":INIT")
+                self.write("*WAI")
+                self.check_errors(":INIT", extra_seconds=count * (width + off_time + 0.01))

@@ -3,7 +3,13 @@
 Commands from the Series 2600B Reference Manual ch. 7 (see commands.toml). The instrument has one
 channel (`smua`) or two (`smua`, `smub`) depending on the model; each is a `Keithley2600Channel`
 satisfying `SourceMeasureChannel`. Sweeps run in the channel's trigger model and come back in one
-`printbuffer`; pulses use the KIPulse factory scripts (`PulseVMeasureI`, `PulseIMeasureV`).
+`printbuffer`; a list longer than one TSP line takes (`MAX_LIST_CHUNK`) runs as consecutive
+trigger-model sweeps into the same reading buffers, the source held at each chunk's last level
+until the next starts and idle only after the last, so the readings and the source are those of
+one sweep. Pulses use the KIPulse factory scripts (`PulseVMeasureI`, `PulseIMeasureV`); timed
+acquisitions pace the measure layer with trigger timer 1.
+
+The 2600A series (2601A ... 2636A) is refused at connect (`SERIES_A`).
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ from dataclasses import dataclass
 from xbarlab.interfaces import PulseCapability, Reading
 
 from .base import Instrument, TspErrorQueue
-from .errors import UnexpectedReplyError
-from .numbers import format_integer, format_number, format_numbers, parse_number
+from .errors import UnexpectedReplyError, WrongInstrumentError
+from .numbers import format_integer, format_number, format_numbers, parse_bool, parse_number
 from .properties import Setting
 from .smu import (
     CURR,
@@ -25,8 +31,8 @@ from .smu import (
     MultiChannelSmu,
     SmuChannel,
     SmuLimits,
-    reading,
 )
+from .smu_settings import Ranges, TimerCapability
 from .validators import InRange, check_count
 
 
@@ -35,32 +41,51 @@ class Model2600:
     channels: tuple[str, ...]
     limits: SmuLimits
     lowest_current_range: float
+    ranges: Ranges
 
 
 _LOW_VOLTAGE = SmuLimits(40.0, 3.0, 1e-8, 1e-2)  # 260xB: 40 V, 3 A DC
 _HIGH_VOLTAGE = SmuLimits(200.0, 1.5, 1e-8, 1e-2)  # 261xB: 200 V, 1.5 A DC
 _LOW_CURRENT = SmuLimits(200.0, 1.5, 1e-9, 1e-2)  # 263xB: 200 V, 1.5 A DC, 100 pA range
+# lowest voltage range (100 mV on the 260xB, 200 mV otherwise), lowest current source range
+# (100 nA; 1 nA on the 263xB), source and measure delays up to 10 s [2600B manual, ranges]
+_LOW_VOLTAGE_RANGES = Ranges(0.1, 1e-7, max_source_delay=10.0, max_measure_delay=10.0)
+_HIGH_VOLTAGE_RANGES = Ranges(0.2, 1e-7, max_source_delay=10.0, max_measure_delay=10.0)
+_LOW_CURRENT_RANGES = Ranges(0.2, 1e-9, max_source_delay=10.0, max_measure_delay=10.0)
 ONE, TWO = ("smua",), ("smua", "smub")
 MODELS = {
-    "2601B": Model2600(ONE, _LOW_VOLTAGE, 1e-7),
-    "2602B": Model2600(TWO, _LOW_VOLTAGE, 1e-7),
-    "2604B": Model2600(TWO, _LOW_VOLTAGE, 1e-7),
-    "2611B": Model2600(ONE, _HIGH_VOLTAGE, 1e-7),
-    "2612B": Model2600(TWO, _HIGH_VOLTAGE, 1e-7),
-    "2614B": Model2600(TWO, _HIGH_VOLTAGE, 1e-7),
-    "2634B": Model2600(TWO, _LOW_CURRENT, 1e-10),
-    "2635B": Model2600(ONE, _LOW_CURRENT, 1e-10),
-    "2636B": Model2600(TWO, _LOW_CURRENT, 1e-10),
+    "2601B": Model2600(ONE, _LOW_VOLTAGE, 1e-7, _LOW_VOLTAGE_RANGES),
+    "2602B": Model2600(TWO, _LOW_VOLTAGE, 1e-7, _LOW_VOLTAGE_RANGES),
+    "2604B": Model2600(TWO, _LOW_VOLTAGE, 1e-7, _LOW_VOLTAGE_RANGES),
+    "2611B": Model2600(ONE, _HIGH_VOLTAGE, 1e-7, _HIGH_VOLTAGE_RANGES),
+    "2612B": Model2600(TWO, _HIGH_VOLTAGE, 1e-7, _HIGH_VOLTAGE_RANGES),
+    "2614B": Model2600(TWO, _HIGH_VOLTAGE, 1e-7, _HIGH_VOLTAGE_RANGES),
+    "2634B": Model2600(TWO, _LOW_CURRENT, 1e-10, _LOW_CURRENT_RANGES),
+    "2635B": Model2600(ONE, _LOW_CURRENT, 1e-10, _LOW_CURRENT_RANGES),
+    "2636B": Model2600(TWO, _LOW_CURRENT, 1e-10, _LOW_CURRENT_RANGES),
 }
+SERIES_A = (
+    "the Keithley 2600A series is refused: this driver's commands are checked against the "
+    "Series 2600B Reference Manual (2600BS-901-01) only, and the 2600A's factory pulse "
+    "scripts, buffer capacity and defaults (smuX.measure.filter.type) differ; use a 2600B"
+)
+"""Why a 2601A ... 2636A is refused at connect (and in bench files)."""
+SERIES_A_MODELS = ("2601A", "2602A", "2611A", "2612A", "2635A", "2636A")
 
 COMPLIANCE_STATUS = 1 << 6
 """bufferVar.statuses bit 6 (0x40): the reading was taken in compliance."""
-MAX_SWEEP_POINTS = 100
-"""Points per sweep: the list travels in one TSP line, kept well below the input-line limit."""
+MAX_LIST_CHUNK = 100
+"""Levels per `trigger.source.listv`: the list travels in one TSP line, kept well below the
+input-line limit; longer sweeps run in chunks of this many."""
 MAX_BUFFER_READINGS = 60000
 """Readings one `smuX.measure.count` fill of a dedicated reading buffer takes: the capacity of
 one nvbuffer with source values and timestamps off (over 60,000 readings), which is also the
 range of measure.count the driver uses (1 to 60000); bench-check on a real unit."""
+MAX_SWEEP_POINTS = MAX_BUFFER_READINGS
+"""Points per sweep: one reading buffer's capacity (the chunks all go into one buffer)."""
+TIMER = TimerCapability(min_interval=1e-3, max_interval=1e3, max_count=MAX_BUFFER_READINGS)
+"""Trigger timer 1 pacing the measure layer (trigger.timer[N].delay; at least 1 ms so that a
+reading fits in each interval); one buffer of readings."""
 REPEAT_SECONDS_PER_READING = 0.5
 """Time allowed per buffered reading before the error query times out (25 NPLC at 50 Hz),
 as for a sweep point."""
@@ -74,6 +99,17 @@ def model_pulse_capability(model: str) -> PulseCapability:
     return MODELS[model].limits.pulse_capability(**PULSE_TIMING)
 
 
+OFF_MODE_NUMBERS = {0: "normal", 1: "zero", 2: "high_z"}
+"""`smuX.source.offmode` as printed: OUTPUT_NORMAL 0, OUTPUT_ZERO 1, OUTPUT_HIGH_Z 2."""
+
+
+def _off_mode(reply: str) -> str:
+    number = parse_number(reply)
+    if number not in OFF_MODE_NUMBERS:
+        raise ValueError(f"offmode reply {reply!r}: allowed 0, 1 or 2")
+    return OFF_MODE_NUMBERS[int(number)]
+
+
 def _unit(function: str) -> str:
     return "v" if function == VOLT else "i"
 
@@ -82,37 +118,54 @@ def _limit_unit(function: str) -> str:
     return "i" if function == VOLT else "v"
 
 
-def _tsp_bool(text: str) -> bool:
-    return float(text) == 1.0
+def _chunks(points: list[float]) -> list[list[float]]:
+    """`points` in lists of at most MAX_LIST_CHUNK levels (one TSP line each)."""
+    return [points[k:k + MAX_LIST_CHUNK] for k in range(0, len(points), MAX_LIST_CHUNK)]
 
 
 class Keithley2600Channel(InstrumentChannel, SmuChannel):
     """One SMU channel (`smua` or `smub`) of a 2600B."""
 
     max_sweep_points = MAX_SWEEP_POINTS
+    timer = TIMER
+    output_off_modes = {"normal": "OUTPUT_NORMAL", "zero": "OUTPUT_ZERO",
+                        "high_z": "OUTPUT_HIGH_Z"}
+    autozero_modes = {"off": "AUTOZERO_OFF", "once": "AUTOZERO_ONCE", "auto": "AUTOZERO_AUTO"}
+    filter_types = {"repeat": "FILTER_REPEAT_AVG", "moving": "FILTER_MOVING_AVG"}
 
+    output_off_mode = Setting(
+        get="print({ch}.source.offmode)", parse=_off_mode,
+        doc="The output-off mode as the channel reports it (normal, zero, high_z).")
     nplc = Setting(
+        unit="PLC",
         get="print({ch}.measure.nplc)",
         set="{ch}.measure.nplc = {value}",
         validator=InRange(0.001, 25.0, "PLC"),
         doc="Integration time of every measurement, in power-line cycles (0.001 to 25).",
     )
-    current_range = Setting(get="print({ch}.measure.rangei)", doc="Current measure range, A.")
+    current_range = Setting(
+        unit="A", get="print({ch}.measure.rangei)", doc="Current measure range, A."
+    )
     current_autorange = Setting(
         get="print({ch}.measure.autorangei)",
         set="{ch}.measure.autorangei = {ch}.{value}",
         values={True: "AUTORANGE_ON", False: "AUTORANGE_OFF"},
-        parse=_tsp_bool,
+        parse=parse_bool,
         doc="Whether the current measurement range follows the reading.",
     )
-    current_limit = Setting(get="print({ch}.source.limiti)", doc="Current limit, A (V source).")
-    voltage_limit = Setting(get="print({ch}.source.limitv)", doc="Voltage limit, V (I source).")
+    current_limit = Setting(
+        unit="A", get="print({ch}.source.limiti)", doc="Current limit, A (V source)."
+    )
+    voltage_limit = Setting(
+        unit="V", get="print({ch}.source.limitv)", doc="Voltage limit, V (I source)."
+    )
 
     def __init__(self, instrument: Keithley2600, name: str, model: Model2600):
         super().__init__(instrument, {"ch": name})
         self.name = name
         self.limits = model.limits
         self.lowest_current_range = model.lowest_current_range
+        self.ranges = model.ranges
 
     # -- primitives ----------------------------------------------------------------------------
 
@@ -166,6 +219,74 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         """The KIPulse factory scripts (see PULSE_TIMING)."""
         return model_pulse_capability(self.instrument.model)
 
+    def _write_off_mode(self, word: str) -> None:
+        self.configure(f"{self.name}.source.offmode = {self.name}.{word}")
+
+    def _write_source_range(self, function: str, value: float | None) -> None:
+        """A fixed range turns source autorange off."""
+        unit = _unit(function)
+        if value is None:
+            self.configure(f"{self.name}.source.autorange{unit} = {self.name}.AUTORANGE_ON")
+        else:
+            self.configure(f"{self.name}.source.range{unit} = {format_number(value)}")
+
+    def _write_voltage_range(self, volts: float | None) -> None:
+        """A fixed range turns measure autorange off."""
+        if volts is None:
+            self.configure(f"{self.name}.measure.autorangev = {self.name}.AUTORANGE_ON")
+        else:
+            self.configure(f"{self.name}.measure.rangev = {format_number(volts)}")
+
+    def _write_source_delay(self, seconds: float | None) -> None:
+        value = f"{self.name}.DELAY_AUTO" if seconds is None else format_number(seconds)
+        self.configure(f"{self.name}.source.delay = {value}")
+
+    def _write_measure_delay(self, seconds: float | None) -> None:
+        """None: the automatic measure delay, set by the present current range."""
+        value = f"{self.name}.DELAY_AUTO" if seconds is None else format_number(seconds)
+        self.configure(f"{self.name}.measure.delay = {value}")
+
+    def _write_autozero(self, word: str) -> None:
+        self.configure(f"{self.name}.measure.autozero = {self.name}.{word}")
+
+    def _write_filter(self, count: int, word: str) -> None:
+        """One chunk: type, count and on (count 1: off alone)."""
+        ch = self.name
+        if count == 1:
+            self.configure(f"{ch}.measure.filter.enable = {ch}.FILTER_OFF")
+            return
+        self.instrument.configure_all([f"{ch}.measure.filter.type = {ch}.{word}",
+                                       f"{ch}.measure.filter.count = {format_integer(count)}",
+                                       f"{ch}.measure.filter.enable = {ch}.FILTER_ON"])
+
+    def _timed_readings(self, count: int, interval: float) -> list[Reading]:
+        """The measure layer on trigger timer 1 at the present source level (source action
+        off): the timer passes the armed event through (first reading at once) and gives
+        `count - 1` more, `interval` apart. One chunk (set-up, start, `waitcomplete()`), one
+        error check, the stimuli back to immediate, one printbuffer."""
+        ch = self.name
+        statements = [
+            f"{ch}.nvbuffer1.clear()", f"{ch}.nvbuffer2.clear()",
+            f"trigger.timer[1].delay = {format_number(interval)}",
+            f"trigger.timer[1].count = {format_integer(max(count - 1, 1))}",
+            "trigger.timer[1].passthrough = true",
+            f"trigger.timer[1].stimulus = {ch}.trigger.ARMED_EVENT_ID",
+            f"{ch}.trigger.source.action = {ch}.DISABLE",
+            f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)",
+            f"{ch}.trigger.measure.action = {ch}.ENABLE",
+            f"{ch}.trigger.measure.stimulus = trigger.timer[1].EVENT_ID",
+            f"{ch}.trigger.count = {format_integer(count)}",
+            f"{ch}.trigger.initiate()", "waitcomplete()",
+        ]
+        restore = [f"{ch}.trigger.measure.stimulus = 0", "trigger.timer[1].stimulus = 0"]
+        with self._restored_after(lambda: self.instrument.configure_all(restore)):
+            self.instrument.configure_all(statements, extra_seconds=count * interval + 1)
+        command = f"printbuffer(1, {format_integer(count)}, {self._buffer_fields()})"
+        return self._buffer_readings(command, self.ask(command), [self], count)[0]
+
+    def _abort(self) -> None:
+        self.configure(f"{self.name}.abort()")
+
     # -- SourceMeasureChannel ------------------------------------------------------------------
 
     def output_on(self) -> None:
@@ -176,7 +297,7 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         self.configure(f"{self.name}.source.output = {self.name}.OUTPUT_OFF")
 
     def output_enabled(self) -> bool:
-        return _tsp_bool(self.ask(f"print({self.name}.source.output)"))
+        return parse_bool(self.ask(f"print({self.name}.source.output)"))
 
     def measure(self) -> Reading:
         """`measure.iv()` (current, then voltage) and the source's compliance state."""
@@ -186,27 +307,41 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         if len(fields) != 2:
             raise UnexpectedReplyError(self.describe(), command, reply, "I<TAB>V")
         compliance = self.in_compliance()
-        return reading(parse_number(fields[1]), parse_number(fields[0]), compliance)
+        return self._reading(parse_number(fields[1]), parse_number(fields[0]), compliance)
 
     def in_compliance(self) -> bool:
         """The source's compliance state (`source.compliance`), without a measurement."""
-        compliance = self.ask(f"print({self.name}.source.compliance)").strip()
-        if compliance not in ("true", "false"):
-            raise UnexpectedReplyError(
-                self.describe(), "compliance", compliance, "true or false"
-            )
-        return compliance == "true"
+        command = f"print({self.name}.source.compliance)"
+        reply = self.ask(command)
+        try:
+            return parse_bool(reply)
+        except ValueError:
+            raise UnexpectedReplyError(self.describe(), command, reply,
+                                       "true or false") from None
 
     def sweep(self, levels, delay: float) -> list[Reading]:
-        """List sweep in the trigger model (I into nvbuffer1, V into nvbuffer2), one printbuffer."""
+        """List sweep in the trigger model (I into nvbuffer1, V into nvbuffer2), one printbuffer.
+
+        Up to MAX_LIST_CHUNK levels: one trigger-model sweep. More: one sweep per chunk into
+        the same buffers, each chunk but the last ending with the source held at its last level
+        (`endsweep.action = SOURCE_HOLD`) until the next starts, the last ending idle, as one
+        sweep does: the readings and the source are those of one sweep. A sweep that fails or
+        is interrupted is aborted (`smuX.abort()`) and the remembered settings forgotten.
+        """
         function, points, delay, limit = self._sweep_request(levels, delay)
         ch, n = self.name, format_integer(len(points))
-        with self.locked(), self._forgotten_on_failure():
-            self._load_sweep(function, points, delay, limit)
-            initiate = f"{ch}.trigger.initiate()"
-            self.instrument.write(initiate)
-            self.instrument.write("waitcomplete()")
-            self.instrument.check_errors(initiate, extra_seconds=len(points) * (delay + 0.5))
+        chunks = _chunks(points)
+        with self.locked(), self._restored_after(lambda: None):
+            for k, chunk in enumerate(chunks):
+                last = k == len(chunks) - 1
+                if k == 0:
+                    self._load_sweep(function, chunk, delay, limit, last)
+                else:
+                    self.instrument.configure_all(self._chunk_statements(function, chunk, last))
+                initiate = f"{ch}.trigger.initiate()"
+                self.instrument.write(initiate)
+                self.instrument.write("waitcomplete()")
+                self.instrument.check_errors(initiate, extra_seconds=len(chunk) * (delay + 0.5))
             command = f"printbuffer(1, {n}, {self._buffer_fields()})"
             reply = self.ask(command)
         return self._buffer_readings(command, reply, [self], len(points))[0]
@@ -258,17 +393,19 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         delay = InRange(0.0, 1e3, "s")("delay", delay)
         return function, points, delay, self._read_limit(function)
 
-    def _load_sweep(self, function: str, points: list[float], delay: float, limit: float):
+    def _load_sweep(self, function: str, points: list[float], delay: float, limit: float,
+                    last: bool = True):
         """Configure the channel's trigger model for a list sweep of `points` under `limit`
         and turn its output on (`_sweep_statements`, each confirmed before the next)."""
-        for statement in self._sweep_statements(function, points, delay, limit):
+        for statement in self._sweep_statements(function, points, delay, limit, last):
             self.configure(statement)
 
     def _sweep_statements(self, function: str, points: list[float], delay: float,
-                          limit: float) -> list[str]:
+                          limit: float, last: bool = True) -> list[str]:
         """The statements that set the channel's trigger model up for a list sweep of `points`
         under `limit` (cleared buffers, source and measure actions, source held between points
-        and idle at the end), the sweep's limit before its output goes on, output on last."""
+        and idle at the end, or held when chunks follow: not `last`), the sweep's limit before
+        its output goes on, output on last."""
         ch = self.name
         return [
             f"{ch}.nvbuffer1.clear()",
@@ -279,11 +416,24 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
             f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)",
             f"{ch}.trigger.measure.action = {ch}.ENABLE",
             f"{ch}.trigger.endpulse.action = {ch}.SOURCE_HOLD",
-            f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE",
+            self._end_sweep_statement(last),
             f"{ch}.trigger.count = {format_integer(len(points))}",
             f"{ch}.trigger.source.action = {ch}.ENABLE",
             f"{ch}.source.output = {ch}.OUTPUT_ON",
         ]
+
+    def _chunk_statements(self, function: str, points: list[float], last: bool) -> list[str]:
+        """The next chunk of a long sweep, the trigger model otherwise as the first chunk set
+        it (readings appended to the same buffers): its list, its count and how it ends."""
+        ch = self.name
+        return [f"{ch}.trigger.source.list{_unit(function)}({{{format_numbers(points)}}})",
+                f"{ch}.trigger.count = {format_integer(len(points))}",
+                self._end_sweep_statement(last)]
+
+    def _end_sweep_statement(self, last: bool) -> str:
+        """Idle after the last chunk (the source back to its DC level), held before another."""
+        action = "SOURCE_IDLE" if last else "SOURCE_HOLD"
+        return f"{self.name}.trigger.endsweep.action = {self.name}.{action}"
 
     def _buffer_fields(self) -> str:
         """The printbuffer fields of one sweep point: current, voltage, status."""
@@ -302,8 +452,8 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
             )
         return [
             [
-                reading(fields[k + 3 * c + 1], fields[k + 3 * c],
-                        int(fields[k + 3 * c + 2]) & COMPLIANCE_STATUS)
+                self._reading(fields[k + 3 * c + 1], fields[k + 3 * c],
+                              int(fields[k + 3 * c + 2]) & COMPLIANCE_STATUS)
                 for k in range(0, len(fields), width)
             ]
             for c in range(len(channels))
@@ -339,10 +489,13 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
 
     catalog_name = "keithley2600"
     timeout_ms = 5000
-    identity_pattern = re.compile(r"Model\s+(" + "|".join(MODELS) + r")\b")
+    identity_pattern = re.compile(r"Model\s+(" + "|".join((*MODELS, *SERIES_A_MODELS)) + r")\b")
     expected_identity = "a Keithley 2600B SourceMeter (Model " + "/".join(MODELS) + ")"
 
     def _connected(self) -> None:
+        if self.model in SERIES_A_MODELS:
+            raise WrongInstrumentError(self.address, self.expected_identity, self.identity,
+                                       SERIES_A)
         model = MODELS[self.model]
         self.channels = {name: Keithley2600Channel(self, name, model) for name in model.channels}
         self.write("errorqueue.clear()")
@@ -373,12 +526,15 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
         instrument resolves its own event numbers). The follower is initiated first so that it
         hears the leader's first event. Both lists are checked before anything is sent.
 
-        Three round trips: one chunk (both trigger models, each sweep's limit before its output
-        goes on, the stimuli, both initiates, `waitcomplete()`, the stimuli back to immediate),
-        one error-queue check (answered once the chunk has run) and one printbuffer. A
+        Three round trips up to MAX_LIST_CHUNK points: one chunk (both trigger models, each
+        sweep's limit before its output goes on, the stimuli, both initiates, `waitcomplete()`,
+        the stimuli back to immediate), one error-queue check (answered once the chunk has
+        run) and one printbuffer. Longer lists run in chunks of MAX_LIST_CHUNK points into the
+        same buffers (a chunk with the next lists and counts, the starts and an error check
+        each; the sources held between chunks, as `sweep` does), one printbuffer at the end. A
         statement that fails stops the chunk there, so nothing after it (an output, the start)
-        runs; after any failure the stimuli are set back to immediate again and the channels'
-        remembered settings are forgotten.
+        runs; after any failure both channels are aborted, the stimuli set back to immediate
+        and the channels' remembered settings forgotten.
         """
         lead, follow = self.channel(first), self.channel(second)
         if lead is follow:
@@ -393,28 +549,44 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
         stimuli = [(b, "source", a, "SOURCE_COMPLETE"), (a, "measure", b, "SOURCE_COMPLETE"),
                    (a, "endpulse", b, "MEASURE_COMPLETE")]
         immediate = [f"{ch}.trigger.{layer}.stimulus = 0" for ch, layer, _, _ in stimuli]
-        statements = [*lead._sweep_statements(*requests[0]),
-                      *follow._sweep_statements(*requests[1])]
-        statements += [f"{ch}.trigger.{layer}.stimulus = {source}.trigger.{event}_EVENT_ID"
-                       for ch, layer, source, event in stimuli]
-        statements += [f"{b}.trigger.initiate()", f"{a}.trigger.initiate()", "waitcomplete()",
-                       *immediate]
+        chunks = list(zip(_chunks(requests[0][1]), _chunks(requests[1][1]), strict=True))
         command = (f"printbuffer(1, {format_integer(count)}, {lead._buffer_fields()}, "
                    f"{follow._buffer_fields()})")
         with self.locked():
             try:
-                self.configure_all(statements, extra_seconds=count * (requests[0][2] + 0.5))
+                for k, (lead_points, follow_points) in enumerate(chunks):
+                    last = k == len(chunks) - 1
+                    if k == 0:
+                        statements = [
+                            *lead._sweep_statements(requests[0][0], lead_points,
+                                                    *requests[0][2:], last),
+                            *follow._sweep_statements(requests[1][0], follow_points,
+                                                      *requests[1][2:], last)]
+                        statements += [
+                            f"{ch}.trigger.{layer}.stimulus = {source}.trigger.{event}_EVENT_ID"
+                            for ch, layer, source, event in stimuli]
+                    else:
+                        statements = [
+                            *lead._chunk_statements(requests[0][0], lead_points, last),
+                            *follow._chunk_statements(requests[1][0], follow_points, last)]
+                    statements += [f"{b}.trigger.initiate()", f"{a}.trigger.initiate()",
+                                   "waitcomplete()", *(immediate if last else ())]
+                    self.configure_all(statements,
+                                       extra_seconds=len(lead_points) * (requests[0][2] + 0.5))
                 reply = self.ask(command)
             except BaseException:
                 self.forget_settings()
                 with contextlib.suppress(Exception):  # the first failure is the one to report
-                    self.configure_all(immediate)
+                    self.configure_all([f"{ch}.abort()" for ch in (a, b)] + immediate)
                 raise
         first_readings, second_readings = lead._buffer_readings(command, reply, [lead, follow],
                                                                 count)
         return first_readings, second_readings
 
     def reset(self) -> None:
-        """Restore the power-on defaults of the instrument and both channels (outputs off)."""
+        """Restore the power-on defaults of the instrument and both channels (outputs off),
+        then the output-off mode each channel had been given."""
         self.forget_settings()
         self.configure("reset()")
+        for channel in self.channels.values():
+            channel._reapply_configuration()

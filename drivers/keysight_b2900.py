@@ -2,7 +2,10 @@
 
 Commands from the B2900 SCPI Command Reference (see commands.toml). Setting commands carry the
 channel in the header (`:SOUR2:...`), measurement and fetch queries take a channel list (`(@2)`):
-a missing `(@n)` would silently mean channel 1, so every query here names its channel.
+a missing `(@n)` would silently mean channel 1, so every query here names its channel. A value
+beyond a fixed range reads +/-9.9E+37 (SCPI infinity; NaN with the `overflow` flag). Timed
+acquisitions run the acquire trigger alone on its timer; `KeysightB2900.measure_channels` takes
+one spot reading of both channels at once.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from xbarlab.interfaces import PulseCapability, Reading
 
 from .base import Instrument, ScpiErrorQueue
 from .errors import UnexpectedReplyError
-from .numbers import format_integer, format_number, format_numbers, parse_number
+from .numbers import format_integer, format_number, format_numbers, parse_bool, parse_number
 from .properties import Setting
 from .smu import (
     CURR,
@@ -25,8 +28,8 @@ from .smu import (
     ScpiOutput,
     SmuChannel,
     SmuLimits,
-    reading,
 )
+from .smu_settings import Ranges, TimerCapability, range_commands
 from .validators import InRange, ZeroOrInRange, check_count
 
 
@@ -36,9 +39,19 @@ class ModelB2900:
     lowest_current_range: float
     shortest_pulse: float
 
+    @property
+    def ranges(self) -> Ranges:
+        """200 mV lowest voltage range; the lowest current range sources too."""
+        return Ranges(0.2, self.lowest_current_range, **DELAY_RANGES)
+
 
 LIMITS = SmuLimits(max_voltage=210.0, max_current=3.03, min_current_limit=1e-9,
                    min_voltage_limit=1e-3)
+TIMER = TimerCapability(min_interval=1e-5, max_interval=1e5, max_count=100000)
+"""The acquire trigger on its timer (:TRIGger:ACQuire:TIMer 10 µs to 100 ks, :COUNt up to
+100000)."""
+DELAY_RANGES = {"max_source_delay": 1e5, "max_measure_delay": 1e5}
+"""Transient and acquire trigger delays (:TRIGger:TRANsient|ACQuire:DELay, 0 to 100 ks)."""
 MODELS = {
     "B2901": ModelB2900((1,), 1e-7, 5e-5),
     "B2902": ModelB2900((1, 2), 1e-7, 5e-5),
@@ -55,7 +68,9 @@ LONGEST_PERIOD = 1e5
 
 
 def model_pulse_capability(model: str) -> PulseCapability:
-    """What every channel of `model` can pulse with the pulse shape (see MAX_PULSES)."""
+    """What every channel of `model` (``B2902``, or with its A/B generation as a bench file
+    names it, ``B2902B``) can pulse with the pulse shape (see MAX_PULSES)."""
+    model = model[:5] if model[:5] in MODELS else model
     return LIMITS.pulse_capability(MODELS[model].shortest_pulse, LONGEST_PULSE, MAX_PULSES,
                                    max_period=LONGEST_PERIOD)
 
@@ -70,27 +85,38 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
     limits = LIMITS
     max_sweep_points = MAX_LIST_POINTS
     output_header = ":OUTP{ch}"
+    timer = TIMER
+    output_off_modes = {"normal": "NORM", "zero": "ZERO", "high_z": "HIZ"}
+    output_off_mode = Setting(
+        get=":OUTP{ch}:OFF:MODE?", replies={"NORM": "normal", "ZERO": "zero", "HIZ": "high_z"},
+        doc="The output-off mode as the channel reports it (normal, zero, high_z).")
     nplc = Setting(
+        unit="PLC",
         get=":SENS{ch}:CURR:NPLC?",
         set=":SENS{ch}:CURR:NPLC {value}",
         validator=InRange(4.8e-4, 100.0, "PLC"),
         doc="Integration time in power-line cycles (4.8e-4 to 100, valid at 50 and 60 Hz).",
     )
-    current_range = Setting(get=":SENS{ch}:CURR:RANG?", doc="Current measure range, A.")
+    current_range = Setting(unit="A", get=":SENS{ch}:CURR:RANG?", doc="Current measure range, A.")
     current_autorange = Setting(
         get=":SENS{ch}:CURR:RANG:AUTO?",
         set=":SENS{ch}:CURR:RANG:AUTO {value}",
         values={True: "ON", False: "OFF"},
-        replies={"1": True, "0": False},
+        parse=parse_bool,
         doc="Whether the current measurement range follows the reading.",
     )
-    current_limit = Setting(get=":SENS{ch}:CURR:PROT?", doc="Current limit, A (V source).")
-    voltage_limit = Setting(get=":SENS{ch}:VOLT:PROT?", doc="Voltage limit, V (I source).")
+    current_limit = Setting(
+        unit="A", get=":SENS{ch}:CURR:PROT?", doc="Current limit, A (V source)."
+    )
+    voltage_limit = Setting(
+        unit="V", get=":SENS{ch}:VOLT:PROT?", doc="Voltage limit, V (I source)."
+    )
 
     def __init__(self, instrument: KeysightB2900, number: int, model: ModelB2900):
         super().__init__(instrument, {"ch": str(number)})
         self.number = number
         self.model = model
+        self.ranges = model.ranges
 
     # -- primitives ----------------------------------------------------------------------------
 
@@ -148,6 +174,66 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         """The pulse shape of the source (see MAX_PULSES)."""
         return model_pulse_capability(self.instrument.model)
 
+    def _write_off_mode(self, word: str) -> None:
+        self.configure(f":OUTP{self.number}:OFF:MODE {word}")
+
+    def _write_source_range(self, function: str, value: float | None) -> None:
+        """Autorange off first, then the fixed range."""
+        for command in range_commands(f":SOUR{self.number}:{function}:RANG", value, True):
+            self.configure(command)
+
+    def _write_voltage_range(self, volts: float | None) -> None:
+        """Autorange off first, then the fixed range."""
+        for command in range_commands(f":SENS{self.number}:VOLT:RANG", volts, True):
+            self.configure(command)
+
+    def _write_source_delay(self, seconds: float | None) -> None:
+        """The transient (source) trigger delay."""
+        self.configure(f":TRIG{self.number}:TRAN:DEL {self._delay(seconds, 'source')}")
+
+    def _write_measure_delay(self, seconds: float | None) -> None:
+        """The acquire (measurement) trigger delay."""
+        self.configure(f":TRIG{self.number}:ACQ:DEL {self._delay(seconds, 'measure')}")
+
+    def _delay(self, seconds: float | None, which: str) -> str:
+        if seconds is None:
+            raise NotImplementedError(
+                f"{self.describe()}: a B2900 trigger delay has no automatic setting; give the "
+                f"{which} delay in seconds")
+        return format_number(seconds)
+
+    def _write_autozero(self, word: str) -> None:
+        raise NotImplementedError(
+            f"{self.describe()}: the B2900 SCPI command set has no autozero setting (its "
+            "measurements are zeroed by the instrument)")
+
+    def _write_filter(self, count: int, word: str) -> None:
+        raise NotImplementedError(
+            f"{self.describe()}: the B2900 has no averaging filter; a longer integration "
+            "(set_nplc) averages each reading")
+
+    def _timed_readings(self, count: int, interval: float) -> list[Reading]:
+        """The acquire trigger alone on its timer (the source stays as it is): `count`
+        readings `interval` apart. Two program messages ending with the error query: the
+        trigger settings; then, once those reported no error, the start, `*OPC?` (answered at
+        the end), the fetch and the acquire trigger back to one automatic event."""
+        n = self.number
+        function = self._present_function()
+        limit = self._read_limit(function)
+        restore = [f":TRIG{n}:ACQ:COUN 1", f":TRIG{n}:ACQ:SOUR AINT"]
+        fetch = f":FETC:ARR? (@{n})"
+        with self._restored_after(lambda: self.instrument.ask_checked(restore)):
+            self.instrument.ask_checked([f":TRIG{n}:ACQ:SOUR TIM",
+                                         f":TRIG{n}:ACQ:TIM {format_number(interval)}",
+                                         f":TRIG{n}:ACQ:COUN {format_integer(count)}"])
+            reply = self.instrument.ask_checked([f":INIT:ACQ (@{n})", "*OPC?", fetch],
+                                                extra_seconds=count * interval + 1)[1]
+        return self._buffered_readings(fetch, reply, count, function, limit,
+                                       voltage_first=True, pair_name="V,I pairs")
+
+    def _abort(self) -> None:
+        self.configure(f":ABOR (@{self.number})")
+
     # -- SourceMeasureChannel ------------------------------------------------------------------
 
     def measure(self) -> Reading:
@@ -158,14 +244,18 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         fields = reply.strip().split(",")
         if len(fields) != 2:
             raise UnexpectedReplyError(self.describe(), command, reply, "V,I")
-        return reading(parse_number(fields[0]), parse_number(fields[1]), self._tripped(function))
+        return self._reading(parse_number(fields[0]), parse_number(fields[1]),
+                             self._tripped(function))
 
     def in_compliance(self) -> bool:
         """Whether the limit of the sensed quantity is tripped, without a measurement."""
         return self._tripped(self._present_function())
 
     def _tripped(self, function: str) -> bool:
-        return self.ask(f":SENS{self.number}:{_sensed(function)}:PROT:TRIP?").strip() == "1"
+        return parse_bool(self.ask(self._trip_query(function)))
+
+    def _trip_query(self, function: str) -> str:
+        return f":SENS{self.number}:{_sensed(function)}:PROT:TRIP?"
 
     def _set_trigger(self, period: float | None, count: int) -> None:
         for command in self._trigger_commands(period, count):
@@ -332,10 +422,35 @@ class KeysightB2900(ScpiErrorQueue, MultiChannelSmu, Instrument):
         return first_readings, second_readings
 
     def reset(self) -> None:
-        """Restore the defaults (outputs off) and this driver's reading format."""
+        """Restore the defaults (outputs off), this driver's reading format and the output-off
+        mode each channel had been given."""
         self.forget_settings()
         self.configure("*RST")
         self.configure(":FORM:ELEM:SENS VOLT,CURR")
         for channel in self.channels.values():
             channel._function = None
             self.configure(f':SENS{channel.number}:FUNC "VOLT","CURR"')
+            channel._reapply_configuration()
+
+    def measure_channels(self) -> tuple[Reading, Reading]:
+        """One spot reading of both channels taken together (`:MEAS? (@1,2)`: both integrate
+        on the same trigger), with each channel's limit-tripped flag, in one program message
+        (the error query at its end). A single-channel model has nothing to pair."""
+        if len(self.channels) < 2:
+            raise NotImplementedError(f"{self.describe()}: the {self.model} has one channel")
+        channels = [self.channels[1], self.channels[2]]
+        functions = [channel._present_function() for channel in channels]
+        command = ":MEAS? (@1,2)"
+        with self.locked():
+            replies = self.ask_checked([command, *(channel._trip_query(function) for
+                                                   channel, function in zip(channels, functions,
+                                                                            strict=True))])
+        fields = replies[0].strip().split(",")
+        if len(fields) != 4:
+            raise UnexpectedReplyError(self.describe(), command, replies[0],
+                                       "V1,I1,V2,I2")
+        values = [parse_number(field) for field in fields]
+        first, second = (
+            channel._reading(values[2 * k], values[2 * k + 1], parse_bool(replies[1 + k]))
+            for k, channel in enumerate(channels))
+        return first, second

@@ -13,10 +13,41 @@ from __future__ import annotations
 import re
 
 from .base import Instrument, ScpiErrorQueue
+from .errors import UnexpectedReplyError
 from .switch import SwitchMatrixBase
 from .validators import IntegerInRange
 
-_CHANNEL = re.compile(r"\(@((?:\d{5})(?:,\d{5})*)?\)")
+_LIST = re.compile(r"\(@(.*)\)", re.DOTALL)
+_ITEM = re.compile(r"(\d)(\d\d)(\d\d)")
+
+
+def closed_channels(reply: str) -> set[str] | None:
+    """The channels of a `:ROUT:CLOS:CARD?` reply, or None when it is not a channel list.
+
+    The channel_list syntax of the E5250A User's Guide (Ed. 9 p. 5-6, Figure 5-1): ``(@`` then
+    channels ``ciioo`` or ranges ``ciioo:ciioo`` (every input and output between the corners,
+    on one card) separated by commas, then ``)``; spaces around items are allowed. A card with
+    nothing closed has an empty list: ``(@)``, and an empty reply is read the same way."""
+    text = reply.strip()
+    if not text:
+        return set()
+    match = _LIST.fullmatch(text)
+    if match is None:
+        return None
+    channels: set[str] = set()
+    for item in (part.strip() for part in match.group(1).split(",")):
+        if not item and "," not in match.group(1):
+            continue  # (@) or (@ ): the empty list
+        corners = [_ITEM.fullmatch(end.strip()) for end in item.split(":")]
+        if not 1 <= len(corners) <= 2 or None in corners:
+            return None
+        first, last = corners[0], corners[-1]
+        if first[1] != last[1]:
+            return None
+        (in_lo, in_hi), (out_lo, out_hi) = (sorted((int(first[k]), int(last[k]))) for k in (2, 3))
+        channels.update(f"{first[1]}{i:02d}{o:02d}" for i in range(in_lo, in_hi + 1)
+                        for o in range(out_lo, out_hi + 1))
+    return channels
 
 
 class KeysightE5250A(ScpiErrorQueue, SwitchMatrixBase, Instrument):
@@ -65,16 +96,17 @@ class KeysightE5250A(ScpiErrorQueue, SwitchMatrixBase, Instrument):
         self.configure(":ROUT:OPEN:CARD ALL")
 
     def closed(self) -> frozenset[str]:
-        """Closed channels of every installed card (`:ROUT:CLOS:CARD?` replies `(@...)`)."""
+        """Closed channels of every installed card (`:ROUT:CLOS:CARD?`, read by
+        `closed_channels`: an empty card answers an empty list)."""
         names: set[str] = set()
         for card in self.cards:
             command = f":ROUT:CLOS:CARD? {card}"
-            reply = self.ask(command).strip()
-            match = _CHANNEL.fullmatch(reply)
-            if match is None:
-                raise ValueError(f"{self.describe()}: reply {reply!r} to {command!r} is not (@...)")
-            if match.group(1):
-                names.update(match.group(1).split(","))
+            reply = self.ask(command)
+            channels = closed_channels(reply)
+            if channels is None:
+                raise UnexpectedReplyError(self.describe(), command, reply,
+                                           "a channel list (@ciioo,...)")
+            names |= channels
         return frozenset(names)
 
     def set_break_before_make(self, enabled: bool) -> None:

@@ -9,6 +9,8 @@ Reading the attribute queries the instrument; assigning it validates, formats (n
 `format_number`, so 100 nA is `1e-07`), writes, and reads the error queue. `{ch}`-style fields in
 the strings are filled from the owner's `command_fields` (the channel of a multi-channel SMU).
 `owner_validator` builds the validator from the owner, for limits that depend on the model.
+`unit` is the SI unit of the value (empty for states and counts); `settings_snapshot` reads every
+readable setting of a driver with its unit, for the run's instrument snapshots.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Setting:
         values: Mapping[Any, str] | None = None,
         replies: Mapping[str, Any] | None = None,
         parse: Callable[[str], Any] | None = None,
+        unit: str = "",
     ):
         if get is None and set is None:
             raise ValueError("a Setting needs a get string, a set string, or both")
@@ -55,6 +58,7 @@ class Setting:
         self.replies = dict(replies) if replies is not None else None
         self.parse = parse or parse_number
         self.__doc__ = doc
+        self.unit = unit
         self.name = "setting"
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -87,3 +91,23 @@ class Setting:
             value = self.values[value]
         command = self.set_command.format(value=_as_text(value), **owner.command_fields)
         owner.configure(command)
+
+
+def settings_snapshot(owner: Any) -> dict[str, dict[str, Any]]:
+    """Every readable `Setting` of `owner`, read from the instrument now:
+    ``{name: {"value": ..., "unit": ...}}`` in name order (a setting the instrument refuses
+    to report gets ``"error"`` instead of a value), then what the owner's `_snapshot_state`
+    adds (state that is not a declared setting, such as the relays closed)."""
+    shot: dict[str, dict[str, Any]] = {}
+    for name in sorted(dir(type(owner))):
+        setting = getattr(type(owner), name, None)
+        if not isinstance(setting, Setting) or setting.get_command is None:
+            continue
+        try:
+            shot[name] = {"value": getattr(owner, name), "unit": setting.unit}
+        except Exception as error:  # one unreadable setting must not hide the others
+            shot[name] = {"error": f"{type(error).__name__}: {error}", "unit": setting.unit}
+    state = getattr(owner, "_snapshot_state", None)
+    if state is not None:
+        shot.update(state())
+    return shot

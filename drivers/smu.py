@@ -13,6 +13,7 @@ SCPI SMUs share `ScpiOutput` (`:OUTP[n] ON|OFF`, `:OUTP[n]?`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -23,11 +24,15 @@ from typing import Any, ClassVar
 from xbarlab.interfaces import PulseCapability, Reading
 
 from .errors import UnexpectedReplyError
-from .numbers import parse_number
+from .numbers import parse_bool, parse_number
+from .smu_settings import CURR, VOLT, SmuSettings
 from .validators import InRange, IntegerInRange, Magnitude
 
-VOLT = "VOLT"
-CURR = "CURR"
+OVERFLOW = 9.9e37
+"""The overflow reading (a value beyond a fixed measure range) of the 2450, 2600B and B2900:
+SCPI's +/-INFinity, +/-9.9E+37 (B2961A/B2962A SCPI Command Reference Ed. 6 p. 1-12, Data
+Output Format; the 2400 differs, see `keithley2400.OVERFLOW`). A reading at or above it in
+magnitude is NaN with the `overflow` flag."""
 MAX_REPEATED_READINGS = 10_000_000
 """Most readings one `measure_repeated` call takes: a bound on one call (55 hours at 1 NPLC
 and 50 Hz), not an instrument limit; larger counts are split by the model's own limits."""
@@ -105,13 +110,23 @@ def at_limit(value: float, limit: float) -> bool:
     return abs(value) >= limit * (1 - 1e-3)
 
 
-def reading(voltage: float, current: float, compliance: bool) -> Reading:
-    """A `Reading` stamped with the host time now."""
-    return Reading(float(voltage), float(current), bool(compliance), time.time())
+def reading(voltage: float, current: float, compliance: bool,
+            overflow_value: float = OVERFLOW) -> Reading:
+    """A `Reading` stamped with the host time now. A value whose magnitude is at or above
+    `overflow_value` (the instrument's overflow reading: beyond the fixed measure range) is
+    NaN, and the reading's `overflow` flag says so."""
+    voltage, current = float(voltage), float(current)
+    voltage_over = abs(voltage) >= overflow_value
+    current_over = abs(current) >= overflow_value
+    return Reading(math.nan if voltage_over else voltage, math.nan if current_over else current,
+                   bool(compliance), time.time(), voltage_over or current_over)
 
 
-class SmuChannel:
+class SmuChannel(SmuSettings):
     """Template for one source-measure channel; see the module docstring."""
+
+    overflow_value: ClassVar[float] = OVERFLOW
+    """The model's overflow reading (`reading`)."""
 
     limits: SmuLimits
     max_sweep_points: ClassVar[int]
@@ -218,6 +233,39 @@ class SmuChannel:
         except BaseException:
             self._forget()
             raise
+
+    @contextmanager
+    def _restored_after(self, restore: Callable[[], None]) -> Iterator[None]:
+        """Around an operation that reprograms the channel's triggering (a list sweep, a pulse
+        train, a timed acquisition): `restore` (the channel's idle settings: one trigger,
+        fixed source mode, DC shape) runs on every way out. After a failure or an interruption
+        the running operation is aborted first and what this driver remembers is forgotten;
+        a failure of the restore then is not reported over the first one."""
+        try:
+            yield
+        except BaseException:
+            self._forget()
+            with contextlib.suppress(Exception):
+                self._abort()
+            with contextlib.suppress(Exception):
+                restore()
+            raise
+        restore()
+
+    def _reading(self, voltage: float, current: float, compliance: bool) -> Reading:
+        """`reading` with this model's overflow value."""
+        return reading(voltage, current, compliance, self.overflow_value)
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        """Output state, source function and level, for the run's instrument snapshots (the
+        output-off mode and terminals are settings the snapshot reads as they are)."""
+        function = self._read_source_function()
+        return {
+            "output": {"value": self.output_enabled(), "unit": ""},
+            "source_function": {"value": function, "unit": ""},
+            "source_level": {"value": self._read_level(function),
+                             "unit": "V" if function == VOLT else "A"},
+        }
 
     def source_function(self) -> str:
         """"VOLT" or "CURR", as the instrument reports it."""
@@ -333,19 +381,24 @@ class SmuChannel:
         for first, second in zip(values[0::2], values[1::2], strict=True):
             voltage, current = (first, second) if voltage_first else (second, first)
             sensed = current if function == VOLT else voltage
-            readings.append(reading(voltage, current, at_limit(sensed, limit)))
+            readings.append(self._reading(voltage, current, at_limit(sensed, limit)))
         return readings
 
     def shutdown(self) -> None:
-        """Ramp the source to 0 in bounded steps, then turn the output off (always)."""
+        """Ramp the source to 0 (`_ramp_to_zero`), then turn the output off (always)."""
         with self.locked():
             try:
                 function = self._read_source_function()
-                step = self.ramp_step_voltage if function == VOLT else self.ramp_step_current
-                for value in ramp_levels(self._read_level(function), step):
-                    self._write_level(function, value)
+                self._ramp_to_zero(function, self._read_level(function))
             finally:
                 self.output_off()
+
+    def _ramp_to_zero(self, function: str, level: float) -> None:
+        """From `level` to 0 in steps of at most `ramp_step_voltage` (`ramp_step_current`),
+        one level command each; models that ramp in the instrument override this."""
+        step = self.ramp_step_voltage if function == VOLT else self.ramp_step_current
+        for value in ramp_levels(level, step):
+            self._write_level(function, value)
 
 
 class ScpiOutput:
@@ -370,7 +423,8 @@ class ScpiOutput:
         self.configure(f"{self._output()} OFF")
 
     def output_enabled(self) -> bool:
-        return self.ask(f"{self._output()}?").strip() == "1"
+        """The output state as the instrument reports it (`parse_bool`: 1, 1.0, ON ...)."""
+        return parse_bool(self.ask(f"{self._output()}?"))
 
 
 class InstrumentChannel:

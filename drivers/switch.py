@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class SwitchMatrixBase:
@@ -44,6 +44,10 @@ class SwitchMatrixBase:
         raise NotImplementedError
 
     # -- shared behaviour ----------------------------------------------------------------------
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        """The relays closed now, for the run's instrument snapshots."""
+        return {"closed": {"value": sorted(self.closed()), "unit": ""}}
 
     def channel_list(self, channels: Iterable[str] | str) -> list[str]:
         """Checked channel names, in the given order, without duplicates."""

@@ -90,9 +90,8 @@ class IntegerInRange:
     high: int
 
     def __call__(self, field: str, value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{field} must be an integer, got {value!r}")
-        if not self.low <= int(value) <= self.high:
+        value = integer(field, value)
+        if not self.low <= value <= self.high:
             raise ValueError(
                 f"{field} = {value!r} is outside the allowed range {self.low} to {self.high}"
             )
@@ -139,3 +138,10 @@ def check_count(field: str, values: Iterable, low: int, high: int) -> list:
             f"{field} has {len(items)} values; the allowed number is {low} to {high}"
         )
     return items
+
+
+def integer(field: str, value: object) -> int:
+    """`value` as an int if it is an integer (bools and non-integral numbers are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{field} must be an integer, got {value!r}")
+    return int(value)

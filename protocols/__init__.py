@@ -1,15 +1,6 @@
 """Measurement protocols that run unchanged on simulated and real benches.
 
-Importing this package registers every protocol with ``xbarlab.bench.protocols``, so that
-``xbarlab run NAME`` finds it.
+Each module declares one protocol (`xbarlab.registry.register_protocol`); pyproject.toml lists
+them under the ``xbarlab.protocols`` entry points, the way a plugin package lists its own, so
+``xbarlab run NAME`` finds them without the core importing this package by name.
 """
-
-from xbarlab.protocols import (  # noqa: F401  (imported to register)
-    endurance,
-    forming,
-    iv_sweep,
-    program_efficient,
-    read_map,
-    retention,
-    write_verify,
-)

@@ -20,39 +20,80 @@ against the cycle is saved.
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.plots import run_plot_path, save_curves
-from xbarlab.protocols.read_map import parse_cells
+from xbarlab.protocols.cells import parse_cells, selected_cells
+from xbarlab.protocols.parameters import (
+    Cells,
+    Compliance,
+    PulseScheme,
+    ReadScheme,
+    ResetVoltage,
+    SetVoltage,
+    VRead,
+    Width,
+)
+from xbarlab.protocols.plots import save_figures
 
-from xbarlab.bench import PULSE_SCHEMES, READ_SCHEMES
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.figures import curves_figure
+from xbarlab.params import Param
+from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "endurance {row},{col}"
 PLOTTED_CELLS = 4
 
 
-@register_protocol("endurance")
-def endurance(bench, run, progress, cells: str = "0,0", cycles: int = 100, v_set: float = 1.3,
-              v_reset: float = -1.3, width: float = 1e-3, compliance: float = 1e-3,
-              pulse_scheme: str = "v/2", v_read: float = 0.2, read_scheme: str = "ground",
-              min_window: float = 2.0, patience: int = 3) -> dict:
-    """Cycle the selected cells until their window closes (see the module docstring); returns
-    how many closed, their median endurance and the windows of the first and last cycles."""
-    if cycles < 1:
-        raise ValueError(f"cycles = {cycles!r}: allowed 1 or more")
-    if not (v_set > 0 > v_reset):
-        raise ValueError(f"v_set = {v_set!r} V, v_reset = {v_reset!r} V: allowed v_set > 0 "
-                         "> v_reset")
-    if pulse_scheme not in PULSE_SCHEMES:
-        raise ValueError(f"pulse_scheme = {pulse_scheme!r}: allowed {', '.join(PULSE_SCHEMES)}")
-    if read_scheme not in READ_SCHEMES:
-        raise ValueError(f"read_scheme = {read_scheme!r}: allowed {', '.join(READ_SCHEMES)}")
-    if min_window <= 1:
-        raise ValueError(f"min_window = {min_window!r}: allowed > 1 (G_on / G_off)")
-    if patience < 1:
-        raise ValueError(f"patience = {patience!r}: allowed 1 or more")
+def _planned(values, spec) -> None:
+    """Cross-check: cells x cycles x (two pulses and two reads) within the bound of a run."""
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * values["cycles"] * 4,
+                     f"{cells} cells x {values['cycles']} cycles x 4 operations")
+
+
+def endurance_figures(run) -> list:
+    """G_on read after each SET and G_off after each RESET against the cycle, for the first
+    `PLOTTED_CELLS` cells (log conductance axis; the legend beside the axes)."""
+    series = []
+    prefix = CHECKPOINT.split(" ")[0] + " "
+    cells = [(key, value) for key, value in run.checkpoints().items() if key.startswith(prefix)]
+    for key, cell in cells[:PLOTTED_CELLS]:
+        cycle = np.arange(1, len(cell["g_on"]) + 1)
+        for kind, values in (("after SET", cell["g_on"]), ("after RESET", cell["g_off"])):
+            series.append((f"({key[len(prefix):]}) {kind}", cycle,
+                           [np.nan if v is None else v for v in values]))
+    if not series:
+        return []
+    closed = sum(cell["closed_at"] is not None for _, cell in cells)
+    return [("conductance read after each SET and RESET pulse", curves_figure(
+        series, f"endurance: {closed} of {len(cells)} windows closed", "cycle (count)",
+        "conductance (S)", logy=True, style=".", legend_outside=True))]
+
+
+@register_protocol("endurance", checks=[_planned],
+                   figures=endurance_figures)
+def endurance(
+    bench, run, progress, *,
+    cells: Cells = "0,0",
+    cycles: Annotated[int, Param("most SET/RESET cycles per cell", minimum=1,
+                                 maximum=10**7)] = 100,
+    v_set: SetVoltage = 1.3,
+    v_reset: ResetVoltage = -1.3,
+    width: Width = 1e-3,
+    compliance: Compliance = 1e-3,
+    pulse_scheme: PulseScheme = "v/2",
+    v_read: VRead = 0.2,
+    read_scheme: ReadScheme = "ground",
+    min_window: Annotated[float, Param("smallest ON/OFF conductance ratio of an open window",
+                                       above=1.0, maximum=1e9)] = 2.0,
+    patience: Annotated[int, Param("cycles in a row below min_window that close the window",
+                                   minimum=1, maximum=10**6)] = 3,
+) -> dict:
+    """Cycle the selected cells until their window closes (see the module docstring).
+
+    Returns how many closed, their median endurance and the windows of the first and last
+    cycles."""
     selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
     state = run.checkpoints()
     cells_state = {cell: state.get(CHECKPOINT.format(row=cell[0], col=cell[1]),
@@ -116,16 +157,7 @@ def _summary(run, cells_state, cycles) -> dict:
                   for w in [window(s, k)] if w is not None]
         return float(np.median(values)) if values else None
 
-    series = []
-    for (row, col), cell in list(cells_state.items())[:PLOTTED_CELLS]:
-        n = np.arange(1, len(cell["g_on"]) + 1)
-        as_float = [np.nan if v is None else v for v in cell["g_on"]]
-        series.append((f"G_on ({row}, {col})", n, as_float))
-        as_float = [np.nan if v is None else v for v in cell["g_off"]]
-        series.append((f"G_off ({row}, {col})", n, as_float))
-    plot = save_curves(run_plot_path(run, "endurance"), series,
-                       f"endurance: {len(closed)} of {len(cells_state)} windows closed",
-                       "cycle", "conductance (S)", logy=True)
+    plot = save_figures(run, "endurance", endurance_figures)
     return {
         "cells": len(cells_state),
         "cycles_run": int(sum(len(s["g_on"]) for s in cells_state.values())),
@@ -135,5 +167,5 @@ def _summary(run, cells_state, cycles) -> dict:
         "cycles_requested": cycles,
         "window_first_cycle_median": median_window(0),
         "window_last_cycle_median": median_window(-1),
-        "plot": str(plot),
+        "plot": None if plot is None else str(plot),
     }

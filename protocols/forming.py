@@ -40,14 +40,18 @@ resistance and the forming amplitude, and a PNG of the forming amplitude, are sa
 
 from __future__ import annotations
 
+import math
 import time
+from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.plots import run_plot_path, save_heatmap
-from xbarlab.protocols.read_map import parse_cells
+from xbarlab.protocols.cells import parse_cells, selected_cells
+from xbarlab.protocols.parameters import Cells, Compliance, PulseScheme, VRead
+from xbarlab.protocols.plots import save_figures
 
-from xbarlab.bench import PULSE_SCHEMES
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.figures import map_figures
+from xbarlab.params import Param
+from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "forming {row},{col}"
@@ -66,36 +70,54 @@ def ramp(v_start: float, v_stop: float, v_step: float, width_start: float, width
     return [(float(v), w) for v in amplitudes for w in widths]
 
 
-@register_protocol("forming")
-def forming(bench, run, progress, cells: str = "all", v_start: float = 1.5, v_stop: float = 3.5,
-            v_step: float = 0.1, width_start: float = 1e-3, width_stop: float = 1e-1,
-            width_factor: float = 10.0, compliance: float = 1e-3, r_target: float = 1e5,
-            drop: float = 0.99, r_formed: float = 1e7, reset_after: float = -1.3,
-            v_read: float = 0.2, scheme: str = "v/2") -> dict:
+def _planned(values, spec) -> None:
+    """Cross-check: cells x amplitude steps x width steps (a pulse and a read each)."""
+    amplitudes = (values["v_stop"] - values["v_start"]) / values["v_step"] + 1
+    widths = math.log(values["width_stop"] / values["width_start"]) / math.log(
+        values["width_factor"]) + 1
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * amplitudes * widths * 2,
+                     f"{cells} cells x {amplitudes:.4g} amplitudes x {widths:.4g} widths x 2")
+
+
+def forming_figures(run) -> list:
+    """The forming amplitude of each formed cell, and the resistance before and after."""
+    return map_figures(run, [name for name in ("v_form", "r_initial", "r_final")
+                             if name in run.map_names()])
+
+
+@register_protocol("forming", checks=[_planned],
+                   figures=forming_figures)
+def forming(
+    bench, run, progress, *,
+    cells: Cells = "all",
+    v_start: Annotated[float, Param("first forming amplitude", unit="V", above=0.0,
+                                    maximum="v_stop")] = 1.5,
+    v_stop: Annotated[float, Param("last forming amplitude", unit="V", above=0.0,
+                                   maximum="limits.max_voltage")] = 3.5,
+    v_step: Annotated[float, Param("amplitude step", unit="V", above=0.0,
+                                   maximum="limits.max_voltage")] = 0.1,
+    width_start: Annotated[float, Param("first pulse width", unit="s", above=0.0,
+                                        maximum="width_stop")] = 1e-3,
+    width_stop: Annotated[float, Param("last pulse width", unit="s", above=0.0,
+                                       maximum="limits.max_pulse_width")] = 1e-1,
+    width_factor: Annotated[float, Param("width growth per step", above=1.0,
+                                         maximum=1e3)] = 10.0,
+    compliance: Compliance = 1e-3,
+    r_target: Annotated[float, Param("resistance that counts as formed", unit="ohm",
+                                     above=0.0, maximum="r_formed")] = 1e5,
+    drop: Annotated[float, Param("fraction of the initial resistance lost that counts as "
+                                 "formed", above=0.0, below=1.0)] = 0.99,
+    r_formed: Annotated[float, Param("resistance below which a cell is already formed",
+                                     unit="ohm", above=0.0, maximum=1e15)] = 1e7,
+    reset_after: Annotated[float, Param("RESET amplitude after forming", unit="V",
+                                        zero="leave formed cells in their LRS",
+                                        minimum="-limits.max_voltage", below=0.0)] = -1.3,
+    v_read: VRead = 0.2,
+    scheme: PulseScheme = "v/2",
+) -> dict:
     """Form the selected cells with an amplitude/width ramp and read-back feedback (see the
     module docstring); returns counts of formed, already formed and failed cells."""
-    limit = bench.spec.limits
-    if not 0 < v_start <= v_stop <= limit.max_voltage:
-        raise ValueError(f"v_start = {v_start!r} V, v_stop = {v_stop!r} V: allowed "
-                         f"0 < v_start <= v_stop <= {limit.max_voltage:g}")
-    if v_step <= 0:
-        raise ValueError(f"v_step = {v_step!r} V: allowed > 0")
-    if not 0 < width_start <= width_stop <= limit.max_pulse_width:
-        raise ValueError(f"width_start = {width_start!r} s, width_stop = {width_stop!r} s: "
-                         f"allowed 0 < width_start <= width_stop <= {limit.max_pulse_width:g}")
-    if width_factor <= 1:
-        raise ValueError(f"width_factor = {width_factor!r}: allowed > 1")
-    if not 0 < r_target <= r_formed:
-        raise ValueError(f"r_target = {r_target!r} ohm, r_formed = {r_formed!r} ohm: allowed "
-                         "0 < r_target <= r_formed")
-    if not 0 < drop < 1:
-        raise ValueError(f"drop = {drop!r}: allowed 0 < drop < 1 (fraction of the initial "
-                         "resistance lost)")
-    if scheme not in PULSE_SCHEMES:
-        raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(PULSE_SCHEMES)}")
-    if not -limit.max_voltage <= reset_after <= 0:
-        raise ValueError(f"reset_after = {reset_after!r} V: allowed -{limit.max_voltage:g} to 0 "
-                         "(0: leave formed cells in their LRS)")
     pulses = ramp(v_start, v_stop, v_step, width_start, width_stop, width_factor)
     selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
     done = run.checkpoints()
@@ -172,11 +194,8 @@ def _summary(bench, run, selected) -> dict:
         if result["v_form"] is not None:
             voltages.append(result["v_form"])
     for name, data in maps.items():
-        run.record_map(name, data)
-    plot = save_heatmap(run_plot_path(run, "forming"), maps["v_form"],
-                        f"forming amplitude ({counts['formed']} formed, "
-                        f"{counts['already_formed']} skipped, {counts['failed']} failed)",
-                        "forming amplitude (V)")
+        run.record_map(name, data, unit="V" if name == "v_form" else "ohm")
+    plot = save_figures(run, "forming", forming_figures)
     attempted = counts["formed"] + counts["failed"]
     return {
         "cells": len(selected),
@@ -186,5 +205,5 @@ def _summary(bench, run, selected) -> dict:
         "pulses": pulses,
         "mean_pulses": pulses / attempted if attempted else 0.0,
         "energy_bound_j": energy,
-        "plot": str(plot),
+        "plot": None if plot is None else str(plot),
     }

@@ -44,13 +44,19 @@ the first 8 cells swept by this invocation are saved.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
-from xbarlab.protocols.plots import run_plot_path, save_curves
-from xbarlab.protocols.read_map import UNSELECTED_ROW_LEVEL, parse_cells
+from xbarlab.protocols.cells import parse_cells, selected_cells
+from xbarlab.protocols.parameters import Cells, Compliance, ReadScheme, VRead
+from xbarlab.protocols.plots import save_figures, stored_parameters
+from xbarlab.protocols.read_map import UNSELECTED_ROW_LEVEL
 from xbarlab.protocols.recording import reading_points
 
-from xbarlab.bench import READ_SCHEMES, BenchError
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.bench import BenchError
+from xbarlab.figures import curves_figure, map_figures
+from xbarlab.params import Param
+from xbarlab.registry import bound_operations, refuse, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "iv-sweep {row},{col}"
@@ -108,27 +114,81 @@ def extract(volts: np.ndarray, amps: np.ndarray, min_ratio: float) -> dict:
     }
 
 
-@register_protocol("iv-sweep")
-def iv_sweep(bench, run, progress, cells: str = "0,0", v_set_max: float = 1.5,
-             v_reset_max: float = -1.5, step: float = 0.05, compliance: float = 1e-3,
-             reset_compliance: float = 1e-3, scheme: str = "v/2", cycles: int = 1,
-             v_read: float = 0.2, min_ratio: float = 2.0) -> dict:
+MAX_LEVELS_PER_CELL = 1_000_000
+"""Most staircase levels of one cell (all its cycles): its curve is kept in memory to extract
+the switching voltages."""
+
+
+def _step_fits(values, spec) -> None:
+    """Cross-check: the step is no larger than the smaller sweep extreme."""
+    largest = min(values["v_set_max"], -values["v_reset_max"])
+    if values["step"] > largest:
+        refuse(f"step = {values['step']!r} V: allowed <= {largest:g} V (the smaller sweep "
+               "extreme)")
+
+
+def _planned(values, spec) -> None:
+    """Cross-check: cells x cycles x staircase points within the bound of one run."""
+    points = 2 * (values["v_set_max"] - values["v_reset_max"]) / values["step"] + 4
+    if values["cycles"] * points > MAX_LEVELS_PER_CELL:  # each cell's curve is held in memory
+        refuse(f"step = {values['step']!r} V and cycles = {values['cycles']}: "
+               f"{values['cycles'] * points:.4g} levels a cell; allowed at most "
+               f"{MAX_LEVELS_PER_CELL:.3g} (a larger step or fewer cycles)")
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * values["cycles"] * points,
+                     f"{cells} cells x {values['cycles']} cycles x {points:.4g} levels")
+
+
+def iv_figures(run) -> list:
+    """The IV loops of the first `PLOTTED_CELLS` cells swept (|I| on a log axis, half-selected
+    currents removed as the extraction did), and the SET and RESET voltage maps when more than
+    one cell was swept."""
+    params = stored_parameters(run)
+    fraction = UNSELECTED_ROW_LEVEL.get(params["scheme"], 0.0)
+    sweep_points = params["cycles"] * len(staircase(params["v_set_max"], params["v_reset_max"],
+                                                    params["step"]))
+    results = {key: value for key, value in run.checkpoints().items()
+               if key.startswith(CHECKPOINT.split(" ")[0] + " ")}
+    series = []
+    for key, result in list(results.items())[:PLOTTED_CELLS]:
+        row, col = (int(part) for part in key.split(" ")[1].split(","))
+        swept = [p for p in run.points(row=row, col=col)
+                 if p.operation in ("set", "reset")][-sweep_points:]  # the last, whole sweep
+        volts = np.array([p.voltage for p in swept])
+        amps = np.array([np.nan if p.current is None else p.current for p in swept])
+        series.append((f"cell ({row}, {col})", volts,
+                       amps - fraction * volts * (result.get("half_selected_s") or 0.0)))
+    if not series:
+        return []
+    figures = [(f"IV loops of {len(series)} cell(s)", curves_figure(
+        series, f"IV loops ({params['scheme']}, half-selected currents removed)",
+        "voltage (V)", "|current| (A)", logy=True, legend_outside=len(series) > 4))]
+    if len(results) > 1:
+        figures += map_figures(run, ["v_set", "v_reset"])
+    return figures
+
+
+@register_protocol("iv-sweep", checks=[_step_fits, _planned],
+                   figures=iv_figures)
+def iv_sweep(
+    bench, run, progress, *,
+    cells: Cells = "0,0",
+    v_set_max: Annotated[float, Param("positive sweep extreme", unit="V", above=0.0,
+                                      maximum="limits.max_voltage")] = 1.5,
+    v_reset_max: Annotated[float, Param("negative sweep extreme", unit="V",
+                                        minimum="-limits.max_voltage", below=0.0)] = -1.5,
+    step: Annotated[float, Param("staircase step", unit="V", minimum=1e-4,
+                                 maximum="limits.max_voltage")] = 0.05,
+    compliance: Compliance = 1e-3,
+    reset_compliance: Compliance = 1e-3,
+    scheme: ReadScheme = "v/2",
+    cycles: Annotated[int, Param("loops per cell", minimum=1, maximum=10**5)] = 1,
+    v_read: VRead = 0.2,
+    min_ratio: Annotated[float, Param("smallest ON/OFF ratio that counts as switching",
+                                      above=1.0, maximum=1e9)] = 2.0,
+) -> dict:
     """Bipolar staircase IV loops of the selected cells (see the module docstring); returns
     the median SET/RESET voltages, ON/OFF ratio and per-cell results."""
-    limit = bench.spec.limits.max_voltage
-    if not 0 < v_set_max <= limit:
-        raise ValueError(f"v_set_max = {v_set_max!r} V: allowed 0 < v_set_max <= {limit:g}")
-    if not -limit <= v_reset_max < 0:
-        raise ValueError(f"v_reset_max = {v_reset_max!r} V: allowed -{limit:g} <= v_reset_max < 0")
-    if not 0 < step <= min(v_set_max, -v_reset_max):
-        raise ValueError(f"step = {step!r} V: allowed 0 < step <= "
-                         f"{min(v_set_max, -v_reset_max):g} (the smaller sweep extreme)")
-    if scheme not in READ_SCHEMES:
-        raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(READ_SCHEMES)}")
-    if cycles < 1:
-        raise ValueError(f"cycles = {cycles!r}: allowed 1 or more")
-    if min_ratio <= 1:
-        raise ValueError(f"min_ratio = {min_ratio!r}: allowed > 1")
     cycle = branches(v_set_max, v_reset_max, step)
     per_cycle = sum(len(branch) for branch in cycle)
     selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
@@ -137,7 +197,6 @@ def iv_sweep(bench, run, progress, cells: str = "0,0", v_set_max: float = 1.5,
     progress.start(len(todo) * (per_cycle * cycles + 2), f"IV sweep ({scheme}, {len(todo)} cells)")
     fraction = UNSELECTED_ROW_LEVEL.get(scheme, 0.0)
     sweeper = BranchSweeper(bench, run, progress, scheme)
-    curves = {}
     for row, col in todo:
         half_selected = 0.0  # S', the column's other conductances, when the scheme needs it
         if fraction:
@@ -159,9 +218,7 @@ def iv_sweep(bench, run, progress, cells: str = "0,0", v_set_max: float = 1.5,
         run.checkpoint(CHECKPOINT.format(row=row, col=col),
                        {"half_selected_s": half_selected if np.isfinite(half_selected) else None,
                         "cycles": loops})
-        if len(curves) < PLOTTED_CELLS:
-            curves[(row, col)] = (volts_a, amps_a)
-    return _summary(bench, run, selected, curves, scheme) | sweeper.metrics()
+    return _summary(bench, run, selected) | sweeper.metrics()
 
 
 class BranchSweeper:
@@ -197,9 +254,9 @@ class BranchSweeper:
         return readings
 
     def _read(self, row: int, col: int, v: float, limit: float):
-        """One point as one bench read, stored as measured."""
+        """One point as one bench measurement (`sweep_point`), stored as measured."""
         with signals_held():
-            reading = self.bench.read(row, col, v, self.scheme, limit)
+            reading = self.bench.sweep_point(row, col, v, self.scheme, limit)
             self.run.record_points(reading_points([reading], _operation(v)))
         self.progress.advance()
         return reading
@@ -216,7 +273,7 @@ def _operation(volts: float) -> str:
     return "set" if volts > 0 else "reset"
 
 
-def _summary(bench, run, selected, curves, scheme) -> dict:
+def _summary(bench, run, selected) -> dict:
     """Maps, PNG and metrics over every finished cell (this run and resumed ones)."""
     results = run.checkpoints()
     v_set = np.full((bench.rows, bench.cols), np.nan)
@@ -229,15 +286,9 @@ def _summary(bench, run, selected, curves, scheme) -> dict:
                 v_set[row, col] = loop["v_set"]
             if loop["v_reset"] is not None:
                 v_reset[row, col] = loop["v_reset"]
-    run.record_map("v_set", v_set)
-    run.record_map("v_reset", v_reset)
-    plot = None
-    if curves:
-        plot = save_curves(
-            run_plot_path(run, "iv-sweep"),
-            [(f"cell ({r}, {c})", v, i) for (r, c), (v, i) in curves.items()],
-            f"IV loops ({scheme}, half-selected currents removed)", "voltage (V)",
-            "|current| (A)", logy=True)
+    run.record_map("v_set", v_set, unit="V")
+    run.record_map("v_reset", v_reset, unit="V")
+    plot = save_figures(run, "iv-sweep", iv_figures)
 
     def median(key: str) -> float | None:
         values = [loop[key] for loop in loops if loop[key] is not None]

@@ -66,13 +66,24 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.plots import run_plot_path
+from xbarlab.protocols.parameters import (
+    Compliance,
+    PulseScheme,
+    ReadScheme,
+    Seed,
+    VRead,
+    Width,
+)
+from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, hold, program_cell
 from xbarlab.protocols.recording import recorded_batches
 
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.engine import json_ready
+from xbarlab.params import Param
+from xbarlab.registry import bound_operations, refuse, register_protocol
 from xbarlab.safety import signals_held
 
 SCHEMES = ("ff", "cf")
@@ -145,55 +156,104 @@ def percentile(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(finite, q)) if finite.size else None
 
 
-def _check(name: str, value: float, low: float, high: float, unit: str = "") -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"{name} = {value!r}: allowed {low:g} to {high:g}{unit}")
+def _rectangle_fits(values, spec) -> None:
+    """Cross-check: the rectangle from (row0, col0) fits the chip."""
+    for size, start, lines in (("rows", "row0", spec.chip.rows), ("cols", "col0", spec.chip.cols)):
+        if values[size] > lines - values[start]:
+            refuse(f"{size} = {values[size]}: allowed 0 (to the last line) or up to "
+                   f"{lines - values[start]} ({lines} lines of the chip from {start} = "
+                   f"{values[start]})")
 
 
-@register_protocol("program-efficient")
+Fraction = Annotated[float, Param("fraction of the cells", minimum=0.0, maximum=1.0)]
+Tolerance = Annotated[float, Param("relative tolerance around the target", minimum=1e-4,
+                                   maximum=1.0)]
+StartVoltage = Annotated[float, Param("first pulse amplitude", unit="V", minimum=0.0,
+                                      maximum="limits.max_voltage")]
+
+
+def _planned(values, spec) -> None:
+    """Cross-check: cells x most pulses a cell (a pulse and a read each) within the bound."""
+    cells = (values["rows"] or spec.chip.rows) * (values["cols"] or spec.chip.cols)
+    bound_operations(cells * values["max_pulses"] * 2,
+                     f"{cells} cells x {values['max_pulses']} pulses x 2")
+
+
+def program_efficient_figures(run) -> list:
+    """Energy and pulses of F-F, C-F and the update, and the re-read error distributions,
+    from the stored metrics, maps and per-cell checkpoints (targets drawn again from the
+    stored seed, as the run drew them)."""
+    state = run.checkpoints()
+    metrics = state.get("metrics")
+    if not metrics or not set(SCHEMES) <= set(run.map_names()):
+        return []
+    p = stored_parameters(run)
+    shape = run.info.shape
+    rows, cols = p["rows"] or shape[0] - p["row0"], p["cols"] or shape[1] - p["col0"]
+    box = (slice(p["row0"], p["row0"] + rows), slice(p["col0"], p["col0"] + cols))
+    targets = binary_targets((rows, cols), p["lrs_fraction"], p["g_lrs"], p["g_hrs"],
+                             np.random.default_rng(p["seed"]))
+    stuck = np.zeros((rows, cols), bool)
+    for key, value in state.items():
+        if "/" in key and isinstance(value, dict) and value.get("stuck"):
+            row, col = (int(part) for part in key.rsplit("/", 1)[1].split(","))
+            stuck[row - p["row0"], col - p["col0"]] = True
+    maps = {scheme: run.latest_map(scheme)[box] for scheme in SCHEMES}
+    is_lrs = targets > math.sqrt(p["g_lrs"] * p["g_hrs"])
+    return [("energy, pulses and re-read error of F-F, C-F and the update",
+             _figure(metrics, maps, targets, is_lrs, stuck))]
+
+
+@register_protocol("program-efficient", checks=[_rectangle_fits, _planned],
+                   figures=program_efficient_figures)
 def program_efficient(
-    bench, run, progress,
-    rows: int = 0, cols: int = 0, row0: int = 0, col0: int = 0,
-    lrs_fraction: float = 0.5, g_lrs: float = 50e-6, g_hrs: float = 1.5e-6,
-    fine_tolerance: float = 0.02, fine_step: float = 0.01,
-    fine_start: float = 0.8,
-    coarse_tolerance: float = 0.5, coarse_step: float = 0.05, coarse_start: float = 1.3,
-    width: float = 1e-4, pulse_scheme: str = "v/2", v_init: float = 1.3,
-    current_limit: float = 1e-2, max_pulses: int = 200,
-    v_read: float = 0.2, read_scheme: str = "ground",
-    relax_wait: float = 1.0, update_fraction: float = 0.1, nudge: float = 0.15,
-    threshold: float = 0.1, shared_amplitudes: bool = False, seed: int = 0,
+    bench, run, progress, *,
+    rows: Annotated[int, Param("rows of the rectangle", zero="to the last row", minimum=1,
+                               maximum="chip.rows")] = 0,
+    cols: Annotated[int, Param("columns of the rectangle", zero="to the last column",
+                               minimum=1, maximum="chip.cols")] = 0,
+    row0: Annotated[int, Param("first row of the rectangle", minimum=0,
+                               below="chip.rows")] = 0,
+    col0: Annotated[int, Param("first column of the rectangle", minimum=0,
+                               below="chip.cols")] = 0,
+    lrs_fraction: Fraction = 0.5,
+    g_lrs: Annotated[float, Param("LRS target conductance", unit="S", minimum="2*g_hrs",
+                                  maximum=1.0)] = 50e-6,
+    g_hrs: Annotated[float, Param("HRS target conductance", unit="S", minimum=1e-12,
+                                  maximum=1.0)] = 1.5e-6,
+    fine_tolerance: Tolerance = 0.02,
+    fine_step: Annotated[float, Param("amplitude step of fine programming", unit="V",
+                                      minimum=1e-4, maximum=1.0)] = 0.01,
+    fine_start: StartVoltage = 0.8,
+    coarse_tolerance: Tolerance = 0.5,
+    coarse_step: Annotated[float, Param("amplitude step of coarse programming", unit="V",
+                                        minimum="fine_step", maximum=1.0)] = 0.05,
+    coarse_start: StartVoltage = 1.3,
+    width: Width = 1e-4,
+    pulse_scheme: PulseScheme = "v/2",
+    v_init: Annotated[float, Param("amplitude of the preparation pulse", unit="V",
+                                   minimum="-limits.max_voltage",
+                                   maximum="limits.max_voltage")] = 1.3,
+    current_limit: Compliance = 1e-2,
+    max_pulses: Annotated[int, Param("most pulses per cell", minimum=1,
+                                     maximum=100000)] = 200,
+    v_read: VRead = 0.2,
+    read_scheme: ReadScheme = "ground",
+    relax_wait: Annotated[float, Param("wait before each re-read", unit="s", minimum=0.0,
+                                       maximum=10.0)] = 1.0,
+    update_fraction: Fraction = 0.1,
+    nudge: Annotated[float, Param("relative spread of the update's small moves", minimum=0.0,
+                                  maximum=0.9)] = 0.15,
+    threshold: Annotated[float, Param("significance threshold of an update, in units of g_lrs",
+                                      minimum=0.0, maximum=10.0)] = 0.1,
+    shared_amplitudes: Annotated[bool, Param("one amplitude memory for the whole chip instead "
+                                             "of one per setting")] = False,
+    seed: Seed = 0,
 ) -> dict:
     """Program the rectangle with F-F and with C-F, then a significance-thresholded update;
     return energy, pulses, time and conductance error per scheme (see the module docstring).
-
-    Targets in siemens, tolerances relative to the target, steps and voltages in volts, `width`
-    in seconds (every pulse, preparation included), `threshold` and `nudge` as fractions.
     """
-    _check("row0", row0, 0, bench.rows - 1)
-    _check("col0", col0, 0, bench.cols - 1)
-    _check("rows", rows, 0, bench.rows - row0, " (0: to the last row)")
-    _check("cols", cols, 0, bench.cols - col0, " (0: to the last column)")
     rows, cols = rows or bench.rows - row0, cols or bench.cols - col0
-    _check("lrs_fraction", lrs_fraction, 0.0, 1.0)
-    _check("g_hrs", g_hrs, 1e-12, 1.0, " S")
-    _check("g_lrs", g_lrs, 2.0 * g_hrs, 1.0, " S (at least 2 x g_hrs)")
-    for name, value in (("fine_tolerance", fine_tolerance),
-                        ("coarse_tolerance", coarse_tolerance)):
-        _check(name, value, 1e-4, 1.0)
-    _check("fine_step", fine_step, 1e-4, 1.0, " V")
-    for name, value in (("fine_start", fine_start), ("coarse_start", coarse_start)):
-        _check(name, value, 0.0, bench.spec.limits.max_voltage, " V")
-    _check("width", width, 1e-9, bench.spec.limits.max_pulse_width, " s")
-    _check("relax_wait", relax_wait, 0.0, 10.0, " s")
-    _check("coarse_step", coarse_step, fine_step, 1.0, " V (at least fine_step)")
-    _check("update_fraction", update_fraction, 0.0, 1.0)
-    _check("nudge", nudge, 0.0, 0.9)
-    _check("threshold", threshold, 0.0, 10.0)
-    _check("v_init", abs(v_init), 0.0, bench.spec.limits.max_voltage, " V in magnitude")
-    _check("current_limit", current_limit, 1e-9, bench.spec.limits.max_compliance, " A")
-    _check("max_pulses", max_pulses, 1, 100000)
-
     rng = np.random.default_rng(seed)
     cells = [(row0 + i, col0 + j) for i in range(rows) for j in range(cols)]
     targets = binary_targets((rows, cols), lrs_fraction, g_lrs, g_hrs, rng)
@@ -250,7 +310,9 @@ def program_efficient(
     metrics["cells_compared"] = int((~stuck).sum())
     metrics["cells"] = len(cells)
     metrics["lrs_cells"] = int(is_lrs.sum())
-    metrics["plot"] = str(_plot(run, metrics, maps, box, targets, is_lrs, stuck))
+    run.checkpoint("metrics", json_ready(metrics))  # what the figures read (the engine adds
+    plot = save_figures(run, "program-efficient", program_efficient_figures)  # round trips)
+    metrics["plot"] = None if plot is None else str(plot)
     return metrics
 
 
@@ -325,7 +387,7 @@ def _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
         for r in batch:
             conductance[r.row, r.col] = r.conductance
         progress.advance(len(batch))
-    run.record_map(phase, conductance)
+    run.record_map(phase, conductance, unit="S")
     run.checkpoint(f"{phase}/reread", True)
     return conductance
 
@@ -404,9 +466,9 @@ def _json_safe(values: dict) -> dict:
             for k, v in values.items()}
 
 
-def _plot(run, metrics, maps, box, targets, is_lrs, stuck):
+def _figure(metrics, maps, targets, is_lrs, stuck):
     """Bars of energy and pulses per scheme, and the error distributions of F-F and C-F."""
-    from matplotlib.figure import Figure  # imported when a plot is drawn
+    from matplotlib.figure import Figure
 
     figure = Figure(figsize=(13, 4.2))
     energy_axis, pulse_axis, error_axis = figure.subplots(1, 3)
@@ -420,24 +482,20 @@ def _plot(run, metrics, maps, box, targets, is_lrs, stuck):
     energy_axis.bar(names, [e * 1e9 for e in energies], color=["0.55", "C0", "C2", "0.75"])
     energy_axis.bar(names[:2], [e * 1e9 for e in lrs_parts], color="none", hatch="//",
                     edgecolor="k", label="LRS-target cells")
-    energy_axis.set(title="pulse energy Σ V·I·t", ylabel="energy (nJ)")
+    energy_axis.set(title="pulse energy Σ V·I·t", xlabel="scheme", ylabel="energy (nJ)")
     energy_axis.legend(fontsize="small")
     pulse_axis.bar(names, pulses, color=["0.55", "C0", "C2", "0.75"])
-    pulse_axis.set(title="programming pulses", ylabel="pulses")
+    pulse_axis.set(title="programming pulses", xlabel="scheme", ylabel="pulses (count)")
     for scheme, label, colour in (("ff", "F-F", "0.4"), ("cf", "C-F", "C0")):
-        errors = relative_errors(maps[scheme][box], targets)
+        errors = relative_errors(maps[scheme], targets)
         for mask, kind, style in ((is_lrs, "LRS", "-"), (~is_lrs, "HRS", ":")):
             values = np.sort(errors[mask & ~stuck & np.isfinite(errors)])
             if values.size:
                 error_axis.plot(values, np.arange(1, values.size + 1) / values.size, style,
                                 color=colour, label=f"{label} {kind}")
-    error_axis.set(title="re-read error", xlabel="|G - target| / target",
-                   ylabel="fraction of cells", xscale="log")
+    error_axis.set(title="re-read error", xlabel="|G - target| / target (1)",
+                   ylabel="fraction of cells (1)", xscale="log")
     if error_axis.lines:
         error_axis.legend(fontsize="small")
     error_axis.grid(True, alpha=0.3)
-    figure.tight_layout()
-    path = run_plot_path(run, "program-efficient")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return figure

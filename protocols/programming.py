@@ -68,10 +68,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import numpy as np
+from xbarlab.protocols.parameters import PulseScheme, ReadScheme, VRead, Width
 from xbarlab.protocols.recording import reading_points
 
+from xbarlab.params import Declared, Param, declared_fields, resolve
 from xbarlab.safety import signals_held
 
 ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
@@ -148,52 +151,70 @@ class CellResult:
         return abs(self.final_g - self.target) / self.target
 
 
+Tolerance = Annotated[float, Param("relative tolerance around the target", minimum=1e-4,
+                                   maximum=0.5)]
+Reads = Annotated[int, Param("readings averaged per verify", minimum=1, maximum=1000)]
+ConfirmReads = Annotated[int, Param("further readings that confirm a cell inside the tolerance",
+                                    zero="as many as reads", minimum=1, maximum=1000)]
+VSetStart = Annotated[float, Param("first SET amplitude", unit="V", minimum=0.0,
+                                   maximum="v_max")]
+VResetStart = Annotated[float, Param("first RESET amplitude (negative)", unit="V",
+                                     minimum="-v_max", maximum=0.0)]
+VStep = Annotated[float, Param("amplitude step", unit="V", minimum=1e-4, maximum="v_max")]
+VMax = Annotated[float, Param("largest pulse amplitude", unit="V", minimum=1e-3,
+                              maximum="limits.max_voltage")]
+MaxPulses = Annotated[int, Param("most pulses per cell", minimum=1, maximum=100000)]
+StuckPulses = Annotated[int, Param("unanswered pulses at v_max in a row before the stuck probe",
+                                   minimum=1, maximum=1000)]
+StuckChange = Annotated[float, Param("relative change below which a pulse is unanswered",
+                                     minimum=0.0, maximum=1.0)]
+CoarseTolerance = Annotated[float, Param("relative tolerance of coarse-fine's coarse ramp",
+                                         minimum="tolerance", maximum=1.0)]
+CurrentLimit = Annotated[float, Param("current limit of every pulse and reading", unit="A",
+                                      zero="the bench's", minimum=1e-9,
+                                      maximum="limits.max_compliance")]
+Settle = Annotated[float, Param("hold between a pulse and its verify", unit="s", minimum=0.0,
+                                maximum=10.0)]
+Guard = Annotated[float, Param("guard band, in standard deviations of a mean", minimum=0.0,
+                               maximum=10.0)]
+GuardReads = Annotated[int, Param("readings of the later re-read the guard band protects",
+                                  zero="the mean's own standard error only", minimum=1,
+                                  maximum=10000)]
+
+
+CELL_ARGUMENTS = {
+    "target": Declared("target", float, 1e-5, Param("target conductance", unit="S",
+                                                    minimum=1e-12, maximum=1.0)),
+    "algorithm": Declared("algorithm", str, "adaptive", Param("programming algorithm",
+                                                              choices=ALGORITHMS)),
+}
+"""`program_cell`'s own arguments, declared as its settings are (`PulseSettings`)."""
+
+
 @dataclass(frozen=True)
 class PulseSettings:
-    """Pulse and verify settings of `program_cell` (volts, seconds, siemens; see its doc)."""
+    """Pulse and verify settings of `program_cell` (volts, seconds, siemens; see its doc),
+    declared as protocol parameters are, so a bad one is refused in the same words."""
 
-    tolerance: float = 0.01
-    v_read: float = 0.2
-    read_scheme: str = "ground"
-    reads: int = 2
-    confirm_reads: int = 0
-    pulse_scheme: str = "v/2"
-    width: float = 1e-6
-    v_set_start: float = 0.8
-    v_reset_start: float = -0.8
-    v_step: float = 0.05
-    v_max: float = 1.3
-    max_pulses: int = 200
-    stuck_pulses: int = 2
-    stuck_change: float = 0.05
-    coarse_tolerance: float = 0.1
-    current_limit: float | None = None
-    settle: float = 0.0
-    guard: float = 0.0
-    guard_reads: int = 0
-
-    def check(self, max_voltage: float) -> None:
-        """Raise ValueError naming the first setting outside its allowed range."""
-        _in("tolerance", self.tolerance, 1e-4, 0.5)
-        _in("v_read", self.v_read, 1e-3, max_voltage, " V")
-        _in("reads", self.reads, 1, 1000)
-        _in("confirm_reads", self.confirm_reads, 0, 1000)
-        _in("width", self.width, 1e-9, 1.0, " s")
-        _in("v_max", self.v_max, 1e-3, max_voltage, " V")
-        _in("v_set_start", self.v_set_start, 0.0, self.v_max, " V (up to v_max)")
-        _in("v_reset_start", -self.v_reset_start, 0.0, self.v_max,
-            " V in magnitude (negative, up to v_max)")
-        _in("v_step", self.v_step, 1e-4, self.v_max, " V")
-        _in("max_pulses", self.max_pulses, 1, 100000)
-        _in("stuck_pulses", self.stuck_pulses, 1, 1000)
-        _in("stuck_change", self.stuck_change, 0.0, 1.0)
-        _in("coarse_tolerance", self.coarse_tolerance, self.tolerance, 1.0,
-            " (at least tolerance)")
-        if self.current_limit is not None:
-            _in("current_limit", self.current_limit, 1e-9, 1.0, " A")
-        _in("settle", self.settle, 0.0, 10.0, " s")
-        _in("guard", self.guard, 0.0, 10.0, " (standard deviations of a mean)")
-        _in("guard_reads", self.guard_reads, 0, 10000)
+    tolerance: Tolerance = 0.01
+    v_read: VRead = 0.2
+    read_scheme: ReadScheme = "ground"
+    reads: Reads = 2
+    confirm_reads: ConfirmReads = 0
+    pulse_scheme: PulseScheme = "v/2"
+    width: Width = 1e-6
+    v_set_start: VSetStart = 0.8
+    v_reset_start: VResetStart = -0.8
+    v_step: VStep = 0.05
+    v_max: VMax = 1.3
+    max_pulses: MaxPulses = 200
+    stuck_pulses: StuckPulses = 2
+    stuck_change: StuckChange = 0.05
+    coarse_tolerance: CoarseTolerance = 0.1
+    current_limit: CurrentLimit = 0.0
+    settle: Settle = 0.0
+    guard: Guard = 0.0
+    guard_reads: GuardReads = 0
 
     def margin(self, scatter: float, readings: int) -> float:
         """Guard band (S) of a mean of `readings` readings whose one-reading standard deviation
@@ -222,13 +243,6 @@ def hold(bench, seconds: float) -> None:
     is shorter): long enough for SMUs whose shortest pulse is 0.1-1 ms."""
     if seconds > 0:
         bench.pulse(0, 0, 0.0, min(1e-3, seconds / 2), "float", count=1, period=seconds)
-
-
-def _in(name: str, value, low, high, unit: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        math.isfinite(value) and low <= value <= high
-    ):
-        raise ValueError(f"{name} = {value!r}: allowed {low:g} to {high:g}{unit}")
 
 
 class AmplitudeMemory:
@@ -362,18 +376,12 @@ def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "
     when one is given. `memory` carries the adaptive amplitudes from cell to cell (pass the
     same one for the cells of one chip and the same settings; a fresh one when None). Without
     `confirm`, the cell stops at its first verify mean inside ``tolerance`` (unconfirmed, not
-    a success: a rough first pass). Raises ValueError naming a bad argument before anything
-    is sent.
+    a success: a rough first pass). Raises `ParameterError` naming a bad argument before
+    anything is sent.
     """
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm = {algorithm!r}: allowed {', '.join(ALGORITHMS)}")
-    unknown = sorted(set(settings) - set(PulseSettings.__dataclass_fields__))
-    if unknown:
-        raise ValueError(f"{unknown[0]!r} is not a setting of program_cell; allowed: "
-                         f"{', '.join(PulseSettings.__dataclass_fields__)}")
+    resolve({**CELL_ARGUMENTS, **declared_fields(PulseSettings)},
+            {"target": target, "algorithm": algorithm, **settings}, bench.spec, "program_cell")
     config = PulseSettings(**settings)
-    config.check(bench.spec.limits.max_voltage)
-    _in("target", target, 1e-12, 1.0, " S")
     cell = _Cell(bench, row, col, target, config, run)
     memory = memory or AmplitudeMemory(config)
     if algorithm == "adaptive":
@@ -422,11 +430,28 @@ class _Cell:
         return sum(self.readings) / len(self.readings)
 
     def pulse(self, volts: float) -> float:
-        """One write pulse, then a verify; returns the relative change of the conductance."""
+        """One write pulse, then a verify; returns the relative change of the conductance.
+        After `stuck_pulses` unanswered pulses at v_max in a row, the stuck probe follows;
+        the cell is finished at `max_pulses`."""
+        change = self._write_and_verify(volts)
+        if self.dead_pulses >= self.config.stuck_pulses and not self.finished_by_count():
+            self.probe(-1 if volts > 0 else 1)
+        self.finished_by_count()
+        return change
+
+    def finished_by_count(self) -> bool:
+        """Whether the cell has had its `max_pulses` (then it is finished)."""
+        if self.pulses >= self.config.max_pulses:
+            self.finished = True
+        return self.finished
+
+    def _write_and_verify(self, volts: float) -> float:
+        """The pulse itself: write, record, settle, verify, energy, reversals and the count of
+        unanswered pulses at v_max; the relative change of the conductance."""
         c = self.config
         with signals_held():
             self.bench.pulse(self.row, self.col, volts, c.width, c.pulse_scheme,
-                             current_limit=c.current_limit)
+                             current_limit=c.current_limit or None)
             if self.run is not None:
                 self.run.record_point(self.row, self.col, "set" if volts > 0 else "reset",
                                       voltage=volts, pulse_width=c.width)
@@ -436,7 +461,7 @@ class _Cell:
         self.g = self.measure()
         self.trace.append(self.g)
         current = abs(volts) * max(0.5 * (before + self.g), 0.0)
-        if c.current_limit is not None:
+        if c.current_limit:
             current = min(current, c.current_limit)
         if math.isfinite(current):  # no estimate without a measured current
             self.energy += abs(volts) * current * c.width
@@ -449,24 +474,23 @@ class _Cell:
             self.dead_pulses += 1
         else:
             self.dead_pulses = 0
-        if self.dead_pulses >= c.stuck_pulses:
-            self.probe(-direction)
-        if self.pulses >= c.max_pulses:
-            self.finished = True
         return (self.g - before) / max(abs(before), 1e-15)
 
     def probe(self, direction: int) -> None:
         """After no response at v_max: one v_max pulse the other way and, if that does not
         answer either, one more the first way; no answer to any = stuck. A response the second
-        time probing = a healthy cell at its own bound (finished, failed)."""
-        self.dead_pulses = 0
+        time probing = a healthy cell at its own bound (finished, failed). Probe pulses count
+        toward `max_pulses` and never start a probe of their own."""
         self.probes += 1
-        change = self.pulse(direction * self.config.v_max)
+        change = self._write_and_verify(direction * self.config.v_max)
+        self.dead_pulses = 0  # the probe's pulses are not a new run of unanswered pulses
         if abs(change) < self.config.stuck_change:
-            self.dead_pulses = 0  # this pulse is the probe's, not a new run of dead pulses
-            change = self.pulse(-direction * self.config.v_max)
+            if self.finished_by_count():
+                return  # out of pulses before the probe could decide: failed, not stuck
+            change = self._write_and_verify(-direction * self.config.v_max)
+            self.dead_pulses = 0
         self.stuck = abs(change) < self.config.stuck_change
-        self.finished = self.stuck or self.probes >= PROBES
+        self.finished = self.finished or self.stuck or self.probes >= PROBES
 
     def inside(self, tolerance: float) -> bool:
         return abs(self.g - self.target) <= tolerance * self.target

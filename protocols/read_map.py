@@ -27,6 +27,10 @@ with ``v_read`` on row i and column j sensed at 0 V:
   which bounds the accuracy of one half-select reading of a high-resistance cell (averaging
   is the remedy: ``precision``).
 
+A reading beyond the sensing SMU's fixed current range (its overflow value: `Reading.overflow`)
+says the range is too low, not what the cell conducts: the cell's conductance stays NaN and
+is counted in ``cells_overflow`` (autorange, or a higher range, reads it).
+
 ``reads`` > 1 takes that many readings of each cell under one bias state (`Bench.read_repeated`:
 buffered readings of the sensing SMU, a few round trips for thousands) and averages them: read
 noise falls as 1/sqrt(reads), the half-selected neighbours' included.
@@ -48,7 +52,7 @@ between taking it and committing it, so an interrupted map loses nothing it meas
 resumed run takes only the readings still missing (cells with fewer than ``reads``; with a
 precision target, the plan is made again from every stored reading). The maps recorded at the
 end cover every cell read in this run, across resumptions, and a PNG heat map goes next to the
-run store (`plots.run_plot_path`).
+run store (`read_map_figures`).
 
 Which cells: ``cells`` (all, one cell or a block; `parse_cells`, shared by the other protocols
 of this package), intersected with ``mask``, a file of the chip's shape (``.npy`` of booleans, or
@@ -58,13 +62,17 @@ text/CSV of 0/1, true = read; e.g. a defect map), and minus the bench file's mas
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.plots import run_plot_path, save_heatmap
+from xbarlab.protocols.cells import load_mask, parse_cells, selected_cells
+from xbarlab.protocols.parameters import Cells, Compliance, Mask, ReadScheme, VRead
+from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
-from xbarlab.bench import READ_SCHEMES
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.figures import map_figure
+from xbarlab.params import Param
+from xbarlab.registry import bound_operations, refuse, register_protocol
 
 UNSELECTED_ROW_LEVEL = {"v/2": 1 / 2, "v/3": 1 / 3}
 """Unselected-row level as a fraction of the read voltage (sensed column at 0 V)."""
@@ -77,55 +85,6 @@ PRECISION_MARGIN = 1.2
 """Readings taken beyond the estimate of what the precision needs (the spread is estimated)."""
 MAX_READS_LIMIT = 1_000_000
 """Largest ``max_reads`` accepted."""
-
-
-def parse_cells(text: str, rows: int, cols: int, parameter: str = "cells") -> np.ndarray:
-    """Boolean (rows, cols) selection from ``"all"`` or ``"ROWS,COLS"``.
-
-    ROWS and COLS are each an index (``3``), an inclusive range (``0-7``) or ``*`` (every one),
-    e.g. ``"3,4"`` (one cell), ``"0-7,0-3"`` (a block), ``"*,5"`` (column 5).
-    """
-    selection = np.zeros((rows, cols), bool)
-    text = text.strip().lower()
-    if text == "all":
-        selection[:] = True
-        return selection
-    parts = text.split(",")
-    allowed = (f"'all' or 'ROWS,COLS' with each an index, a range a-b or '*' "
-               f"(rows 0..{rows - 1}, columns 0..{cols - 1})")
-    if len(parts) != 2:
-        raise ValueError(f"{parameter} = {text!r}: allowed {allowed}")
-    spans = []
-    for part, size in zip(parts, (rows, cols), strict=True):
-        part = part.strip()
-        if part == "*":
-            spans.append(slice(0, size))
-            continue
-        first, dash, last = part.partition("-")
-        try:
-            low, high = int(first), int(last) if dash else int(first)
-        except ValueError:
-            raise ValueError(f"{parameter} = {text!r}: allowed {allowed}") from None
-        if not 0 <= low <= high < size:
-            raise ValueError(f"{parameter} = {text!r}: {part!r} is out of range; allowed {allowed}")
-        spans.append(slice(low, high + 1))
-    selection[spans[0], spans[1]] = True
-    return selection
-
-
-def load_mask(path: str, rows: int, cols: int) -> np.ndarray:
-    """Boolean (rows, cols) mask from a ``.npy`` file or a text/CSV file of 0/1 values."""
-    try:
-        if path.endswith(".npy"):
-            data = np.load(path, allow_pickle=False)
-        else:
-            data = np.loadtxt(path, delimiter="," if path.endswith(".csv") else None, ndmin=2)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"mask = {path!r} cannot be read ({error}); allowed: a .npy file or "
-                         f"a text/CSV file of 0/1, shape ({rows}, {cols})") from None
-    if data.shape != (rows, cols):
-        raise ValueError(f"mask = {path!r} has shape {data.shape}; allowed ({rows}, {cols})")
-    return np.asarray(data, bool)
 
 
 def conductance_estimate(currents: np.ndarray, variances: np.ndarray, v_read: float,
@@ -156,31 +115,70 @@ def conductance_estimate(currents: np.ndarray, variances: np.ndarray, v_read: fl
     return g, np.where(read, np.sqrt(variance), np.nan)
 
 
-@register_protocol("read-map")
-def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
-             current_limit: float = 1e-3, cells: str = "all", reads: int = 1,
-             mask: str = "", precision: float = 0.0, max_reads: int = 4096) -> dict:
-    """Read the selected cells (``cells`` and ``mask``, minus the chip's masked ones; see the
-    module docstring) at `v_read` volts with bias `scheme` (ground, float, v/2, v/3), `reads`
-    readings each; with `precision` > 0, more readings where a cell's standard error is above
-    that fraction of its conductance (up to `max_reads` a cell). Record every reading, the
-    conductance map (S), its standard errors and a heat map PNG. Returns ``cells``,
-    ``round_trips_per_cell``, ``seconds`` and more."""
-    if scheme not in READ_SCHEMES:
-        raise ValueError(f"scheme = {scheme!r}: allowed {', '.join(READ_SCHEMES)}")
-    if not v_read or not np.isfinite(v_read):
-        raise ValueError(f"v_read = {v_read!r}: allowed a non-zero voltage within the bench's "
-                         f"limit of ±{bench.spec.limits.max_voltage:g} V")
-    if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
-        raise ValueError(f"reads = {reads!r}: allowed 1 or more (readings averaged per cell)")
-    if not (isinstance(precision, (int, float)) and 0.0 <= precision <= 0.5):
-        raise ValueError(f"precision = {precision!r}: allowed 0 (off) to 0.5 (relative "
-                         "standard error of each cell's conductance)")
+def _reads_fit(values, spec) -> None:
+    """Cross-check: with a precision target, `max_reads` covers the first pass."""
+    first = max(values["reads"], SPREAD_READS) if values["precision"] else values["reads"]
+    if values["max_reads"] < first:
+        refuse(f"max_reads = {values['max_reads']}: allowed at least {first} (reads, and "
+               f"{SPREAD_READS} readings a cell when precision > 0)")
+
+
+def _planned(values, spec) -> None:
+    """Cross-check: cells x readings a cell within the bound of one run."""
+    reads = values["max_reads"] if values["precision"] else values["reads"]
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * reads, f"{cells} cells x {reads} readings")
+
+
+def read_map_figures(run) -> list:
+    """The conductance map (log colour scale), and where they say something the relative
+    standard error of each cell and its count of readings."""
+    names = set(run.map_names())
+    if "conductance" not in names:
+        return []
+    params = stored_parameters(run)
+    g = run.latest_map("conductance")
+    read = int(np.isfinite(g).sum())
+    figures = [(f"conductance map, {params.get('scheme')} scheme", map_figure(
+        g, f"conductance, {params.get('scheme')} scheme, {params.get('v_read'):g} V "
+           f"({read} cells)", "S"))]
+    stderr = run.latest_map("conductance_stderr") / np.abs(g)
+    if np.isfinite(stderr).any():
+        figures.append(("standard error of each cell's conductance", map_figure(
+            stderr, "standard error / conductance", "1", "relative standard error")))
+    counts = run.latest_map("readings")
+    finite = counts[np.isfinite(counts)]
+    if finite.size and finite.min() != finite.max():
+        figures.append(("readings per cell", map_figure(counts, "readings per cell", "1",
+                                                        "readings")))
+    return [(caption, figure) for caption, figure in figures if figure is not None]
+
+
+@register_protocol("read-map", checks=[_reads_fit, _planned],
+                   figures=read_map_figures)
+def read_map(
+    bench, run, progress, *,
+    v_read: VRead = 0.2,
+    scheme: ReadScheme = "ground",
+    current_limit: Compliance = 1e-3,
+    cells: Cells = "all",
+    reads: Annotated[int, Param("readings averaged per cell", minimum=1,
+                                maximum=MAX_READS_LIMIT)] = 1,
+    mask: Mask = "",
+    precision: Annotated[float, Param(
+        "target standard error of each cell's conductance, relative to it",
+        zero="off", minimum=1e-4, maximum=0.5)] = 0.0,
+    max_reads: Annotated[int, Param("most readings a cell with a precision target",
+                                    minimum=1, maximum=MAX_READS_LIMIT)] = 4096,
+) -> dict:
+    """Read the selected cells' conductance map at `v_read` with bias `scheme`.
+
+    Cells are ``cells`` and ``mask``, minus the chip's masked ones (see the module
+    docstring); `reads` readings each, and with `precision` more where a cell's standard error
+    is above that fraction of its conductance (up to `max_reads` a cell). Records every
+    reading, the conductance map (S), its standard errors and a heat map PNG. Returns
+    ``cells``, ``round_trips_per_cell``, ``seconds`` and more."""
     first = max(reads, SPREAD_READS) if precision else reads
-    if isinstance(max_reads, bool) or not isinstance(max_reads, int) or not (
-            first <= max_reads <= MAX_READS_LIMIT):
-        raise ValueError(f"max_reads = {max_reads!r}: allowed {first} to {MAX_READS_LIMIT} "
-                         "readings per cell")
     started = time.perf_counter()
     selection = parse_cells(cells, bench.rows, bench.cols)
     if mask:
@@ -202,16 +200,14 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
     currents = stats.mean()
     conductance, stderr = conductance_estimate(currents, stats.variance_of_mean(), v_read,
                                                scheme)
-    run.record_map("conductance", conductance)
-    run.record_map("conductance_stderr", stderr)
-    run.record_map("readings", np.where(selection, stats.count, np.nan))
+    run.record_map("conductance", conductance, unit="S")
+    run.record_map("conductance_stderr", stderr, unit="S")
+    run.record_map("readings", np.where(selection, stats.count, np.nan), unit="1")
     if scheme in UNSELECTED_ROW_LEVEL:
-        run.record_map("conductance_raw", currents / v_read)
+        run.record_map("conductance_raw", currents / v_read, unit="S")
     read = np.isfinite(currents)
     seconds = time.perf_counter() - started  # the map's measuring, not its plot
-    plot = save_heatmap(run_plot_path(run, "read-map"), conductance,
-                        f"conductance, {scheme} scheme, {v_read:g} V ({int(read.sum())} cells)",
-                        "conductance (S)", log=True)
+    plot = save_figures(run, "read-map", read_map_figures)
     trips = bench.round_trips()
     operations = sum(trips.get(op, {"calls": 0})["calls"] for op in ("read", "read_row"))
     round_trips = sum(trips.get(op, {"round_trips": 0})["round_trips"]
@@ -225,6 +221,7 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
         "cells_read_now": read_now,
         "readings_now": int(taken.count.sum()),
         "cells_in_compliance": len(stats.compliant),
+        "cells_overflow": len(stats.overflowed),
         "median_conductance_s": float(np.median(finite)) if finite.size else None,
         "read_operations": operations,
         "round_trips_per_cell": round_trips / read_now if read_now else 0.0,
@@ -234,7 +231,9 @@ def read_map(bench, run, progress, v_read: float = 0.2, scheme: str = "ground",
         else None,
         "cells_short_of_precision": int(np.sum(~(relative <= precision))) if precision
         else None,
-        "plot": str(plot),
+        "plot": None if plot is None else str(plot),
+        "cells_unreachable": len(taken.unreachable),
+        "unreachable_routes": sorted(set(taken.unreachable.values())),
     }
 
 

@@ -15,10 +15,17 @@ import numpy as np
 
 from xbarlab.safety import signals_held
 
+UNREACHABLE = "unreachable"
+"""Operation of the point stored for a cell whose relay route failed its check (no current)."""
+
 
 def reading_points(batch: Iterable[Any], operation: str = "read") -> list[dict]:
-    """Run-store points of a batch of `CellReading`s."""
+    """Run-store points of a batch of `CellReading`s; a cell the bench found unreachable is
+    stored as an ``unreachable`` point without a current (never as 0 A)."""
     return [
+        {"row": r.row, "col": r.col, "operation": UNREACHABLE, "voltage": r.voltage,
+         "current": None, "compliance": False, "t": r.timestamp}
+        if getattr(r, "unreachable", "") else
         {"row": r.row, "col": r.col, "operation": operation, "voltage": r.voltage,
          "current": r.current, "compliance": r.compliance, "t": r.timestamp}
         for r in batch
@@ -38,22 +45,34 @@ def recorded_batches(run, batches: Iterator[Sequence[Any]]) -> Iterator[Sequence
 
 
 class ReadingStats:
-    """Count, mean and spread of the readings of every cell (sensed currents)."""
+    """Count, mean and spread of the readings of every cell (sensed currents).
+
+    A reading beyond the sensing instrument's range (its `overflow` flag, or a NaN current as
+    such a reading is stored) says "range too low", not a current: the cell is in `overflowed`
+    and its mean, spread and so conductance are NaN (unknown), never a number made of it."""
 
     def __init__(self, shape: tuple[int, int]):
         self.count = np.zeros(shape)
         self._sum = np.zeros(shape)
         self._squares = np.zeros(shape)
         self.compliant: set[tuple[int, int]] = set()
+        self.overflowed: set[tuple[int, int]] = set()
+        self.unreachable: dict[tuple[int, int], str] = {}
+        """Cells whose relay route failed its check, with the failure (no readings)."""
 
     def add(self, readings) -> None:
         """Fold in readings (anything with row, col, current and compliance)."""
         for r in readings:
+            if getattr(r, "unreachable", ""):
+                self.unreachable[r.row, r.col] = r.unreachable
+                continue
             self.count[r.row, r.col] += 1
             self._sum[r.row, r.col] += r.current
             self._squares[r.row, r.col] += r.current**2
             if r.compliance:
                 self.compliant.add((r.row, r.col))
+            if getattr(r, "overflow", False) or not np.isfinite(r.current):
+                self.overflowed.add((r.row, r.col))
 
     def mean(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):

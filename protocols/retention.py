@@ -30,14 +30,26 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.plots import run_plot_path, save_curves
-from xbarlab.protocols.read_map import parse_cells
+from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.parameters import (
+    Cells,
+    Compliance,
+    PulseScheme,
+    ReadScheme,
+    ResetVoltage,
+    SetVoltage,
+    VRead,
+    Width,
+)
+from xbarlab.protocols.plots import save_figures
 from xbarlab.protocols.recording import recorded_batches
 
-from xbarlab.bench import PULSE_SCHEMES, READ_SCHEMES
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.figures import curves_figure
+from xbarlab.params import Param
+from xbarlab.registry import refuse, register_protocol
 from xbarlab.safety import signals_held
 
 PROGRAMS = ("set", "reset", "none")
@@ -64,41 +76,73 @@ def read_cells(bench, run, mask, v_read, scheme, current_limit) -> np.ndarray:
     return g
 
 
-@register_protocol("retention")
-def retention(bench, run, progress, cells: str = "0-3,0-3", program: str = "set",
-              v_set: float = 1.3, v_reset: float = -1.3, width: float = 1e-3,
-              compliance: float = 1e-3, pulse_scheme: str = "v/2", v_read: float = 0.2,
-              read_scheme: str = "ground", t_first: float = 0.01, t_last: float = 1000.0,
-              points: int = 11, tolerance: float = 0.1, hold_width: float = 1e-3,
-              hold_period: float = 10.0) -> dict:
-    """Program the selected cells, read them at log-spaced times (see the module docstring; each
-    ``conductance`` map's ``t`` is its time since programming);
-    returns drift statistics at the last time and the fraction within `tolerance`."""
-    if program not in PROGRAMS:
-        raise ValueError(f"program = {program!r}: allowed {', '.join(PROGRAMS)}")
-    if pulse_scheme not in PULSE_SCHEMES:
-        raise ValueError(f"pulse_scheme = {pulse_scheme!r}: allowed {', '.join(PULSE_SCHEMES)}")
-    if read_scheme not in READ_SCHEMES:
-        raise ValueError(f"read_scheme = {read_scheme!r}: allowed {', '.join(READ_SCHEMES)}")
-    if not 0 < hold_width < hold_period:
-        raise ValueError(f"hold_width = {hold_width!r} s, hold_period = {hold_period!r} s: "
-                         "allowed 0 < hold_width < hold_period")
-    if not 2 * hold_width <= t_first < t_last:
-        raise ValueError(f"t_first = {t_first!r} s, t_last = {t_last!r} s: allowed "
-                         f"{2 * hold_width:g} (2 x hold_width) <= t_first < t_last")
-    if points < 2:
-        raise ValueError(f"points = {points!r}: allowed 2 or more")
+def _schedule_fits(values, spec) -> None:
+    """Cross-check: the hold pulses fit the schedule (each hold is at least two pulses wide)."""
+    width, period = values["hold_width"], values["hold_period"]
+    first, last, points = values["t_first"], values["t_last"], values["points"]
+    if width >= period:
+        refuse(f"hold_width = {width!r} s: allowed < hold_period ({period:g} s)")
+    if first < 2 * width:
+        refuse(f"t_first = {first!r} s: allowed >= 2 x hold_width ({2 * width:g} s)")
+    if last <= first:
+        refuse(f"t_last = {last!r} s: allowed > t_first ({first:g} s)")
+    times = np.geomspace(first, last, points)
+    if times[1] - times[0] < 2 * width:
+        refuse(f"points = {points}: the first interval, {times[1] - times[0]:.3g} s, must be "
+               f">= 2 x hold_width = {2 * width:g} s; allowed: fewer points, a later t_last "
+               "or a shorter hold_width")
+
+
+def retention_figures(run) -> list:
+    """Conductance against the time since programming (log time axis) of the first
+    `PLOTTED_CELLS` cells read and the median of all, the legend beside the axes."""
+    times, maps = retention_maps(run)
+    if not times.size:
+        return []
+    read = np.argwhere(np.isfinite(maps).any(axis=0))
+    g = maps[:, read[:, 0], read[:, 1]]
+    series = [(f"cell ({r}, {c})", times, g[:, k])
+              for k, (r, c) in enumerate(read[:PLOTTED_CELLS].tolist())]
+    if len(read) > 1:
+        series.append((f"median of {len(read)} cells", times, np.nanmedian(g, axis=1)))
+    return [("conductance against time since programming", curves_figure(
+        series, f"retention of {len(read)} cells", "time since programming (s)",
+        "conductance (S)", logx=True, style=".-", legend_outside=True))]
+
+
+@register_protocol("retention", checks=[_schedule_fits], figures=retention_figures)
+def retention(
+    bench, run, progress, *,
+    cells: Cells = "0-3,0-3",
+    program: Annotated[str, Param("programming pulse before the reads", choices=PROGRAMS)]
+    = "set",
+    v_set: SetVoltage = 1.3,
+    v_reset: ResetVoltage = -1.3,
+    width: Width = 1e-3,
+    compliance: Compliance = 1e-3,
+    pulse_scheme: PulseScheme = "v/2",
+    v_read: VRead = 0.2,
+    read_scheme: ReadScheme = "ground",
+    t_first: Annotated[float, Param("first read after programming", unit="s", above=0.0,
+                                    maximum=1e7)] = 0.01,
+    t_last: Annotated[float, Param("last read after programming", unit="s", above=0.0,
+                                   maximum=1e7)] = 1000.0,
+    points: Annotated[int, Param("read times, log-spaced", minimum=2, maximum=1000)] = 11,
+    tolerance: Annotated[float, Param("drift counted as retained, relative", above=0.0,
+                                      maximum=10.0)] = 0.1,
+    hold_width: Annotated[float, Param("width of the 0 V pulses that hold time", unit="s",
+                                       above=0.0, maximum="limits.max_pulse_width")] = 1e-3,
+    hold_period: Annotated[float, Param("longest period of the hold pulses", unit="s",
+                                        above=0.0, maximum=1e4)] = 10.0,
+) -> dict:
+    """Program the selected cells, read them at log-spaced times (see the module docstring).
+
+    One ``conductance`` map per time point (checkpoints ``retention maps`` and ``retention
+    times`` pair each map with its time since programming); returns drift statistics at the
+    last time and the fraction within `tolerance`."""
     times = np.geomspace(t_first, t_last, points)
-    if times[1] - times[0] < 2 * hold_width:
-        raise ValueError(f"points = {points}: the first interval, {times[1] - times[0]:.3g} s, "
-                         f"must be >= 2 x hold_width = {2 * hold_width:g} s; allowed: fewer "
-                         "points, a later t_last or a shorter hold_width")
-    if tolerance <= 0:
-        raise ValueError(f"tolerance = {tolerance!r}: allowed > 0 (a fraction)")
     mask = parse_cells(cells, bench.rows, bench.cols)
     selected = bench.map_cells(mask)
-    if not selected:
-        raise ValueError(f"cells = {cells!r}: selects no cell that is not masked")
     state = run.checkpoints()
     done = state.get("retention times", [])
     progress.start(len(selected) * (0 if "retention programmed" in state else 1)
@@ -114,34 +158,38 @@ def retention(bench, run, progress, cells: str = "0-3,0-3", program: str = "set"
                 progress.advance()
         run.checkpoint("retention programmed", program)
     elapsed = done[-1] if done else 0.0
+    seqs = state.get("retention maps", [])[:len(done)]
     for t in times[len(done):]:
         hold(bench, selected[0], float(t) - elapsed, hold_width, hold_period)
         elapsed = float(t)
         g = read_cells(bench, run, mask, v_read, read_scheme, compliance)
-        run.record_map("conductance", g, t=elapsed)
+        seqs = [*seqs, run.record_map("conductance", g, unit="S")]
         done = [*done, elapsed]
+        run.checkpoint("retention maps", seqs)
         run.checkpoint("retention times", done)
         progress.advance(len(selected))
     return _summary(run, selected, np.array(done), tolerance)
 
 
+def retention_maps(run) -> tuple[np.ndarray, np.ndarray]:
+    """The times since programming (s) of the finished time points and their conductance maps
+    (times, rows, cols); a map whose time point was not checkpointed is superseded."""
+    state = run.checkpoints()
+    by_seq = {record.seq: record.data for record in run.maps("conductance")}
+    seqs = state.get("retention maps", [])
+    times = np.array(state.get("retention times", [])[:len(seqs)], float)
+    return times, np.array([by_seq[seq] for seq in seqs[:len(times)]])
+
+
 def _summary(run, selected, times, tolerance) -> dict:
-    """Drift statistics and the PNG from the stored maps (one per time point, its ``t`` the
-    time since programming; a map whose time point was not checkpointed is superseded)."""
-    by_time = {record.t: record.data for record in run.maps("conductance")}
-    maps = np.array([by_time[t] for t in times])
+    """Drift statistics and the PNG from the stored maps (`retention_maps`)."""
+    times, maps = retention_maps(run)
     rows, cols = np.array(selected).T
     g = maps[:, rows, cols]  # (times, cells)
     with np.errstate(invalid="ignore", divide="ignore"):
         drift = g[-1] / g[0] - 1
     finite = np.isfinite(drift)
-    series = [(f"cell ({r}, {c})", times, g[:, k])
-              for k, (r, c) in enumerate(selected[:PLOTTED_CELLS])]
-    series.append(("median of all cells", times, np.nanmedian(g, axis=1)
-                   if np.isfinite(g).any() else np.full(len(times), np.nan)))
-    plot = save_curves(run_plot_path(run, "retention"), series,
-                       f"retention of {len(selected)} cells", "time since programming (s)",
-                       "conductance (S)", logx=True, style=".-")
+    plot = save_figures(run, "retention", retention_figures)
     return {
         "cells": len(selected),
         "time_points": len(times),
@@ -152,5 +200,5 @@ def _summary(run, selected, times, tolerance) -> dict:
         "max_abs_drift": float(np.abs(drift[finite]).max()) if finite.any() else None,
         "retained_fraction": float(np.mean(np.abs(drift[finite]) <= tolerance))
         if finite.any() else None,
-        "plot": str(plot),
+        "plot": None if plot is None else str(plot),
     }

@@ -78,21 +78,38 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
+from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.plots import run_plot_path
+from xbarlab.protocols.parameters import Cols, PulseScheme, ReadScheme, Rows, Seed, VRead, Width
+from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.programming import (
     ALGORITHMS,
     DECIDED,
     AmplitudeMemory,
     CellResult,
+    ConfirmReads,
+    CurrentLimit,
+    Guard,
+    MaxPulses,
     PulseSettings,
+    Reads,
+    Settle,
+    StuckChange,
+    StuckPulses,
+    Tolerance,
+    VMax,
+    VResetStart,
+    VSetStart,
+    VStep,
     hold,
     program_cell,
 )
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
-from xbarlab.bench.protocols import register_protocol
+from xbarlab.engine import json_ready
+from xbarlab.params import Param
+from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 __all__ = ["program_cell", "write_verify"]
@@ -103,52 +120,84 @@ of its guard band): a decision of up to 4 x reread_reads readings instead of a r
 [E]."""
 
 
-@register_protocol("write-verify")
-def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: float = 0.01,
-                 g_low: float = 1.5e-6, g_high: float = 30e-6, seed: int = 0, rows: int = 0,
-                 cols: int = 0, v_read: float = 0.2, reads: int = 8, confirm_reads: int = 8,
-                 read_scheme: str = "ground", pulse_scheme: str = "v/2", width: float = 1e-6,
-                 v_set_start: float = 0.8, v_reset_start: float = -0.8, v_step: float = 0.05,
-                 v_max: float = 1.3,
-                 max_pulses: int = 200, stuck_pulses: int = 2, stuck_change: float = 0.05,
-                 current_limit: float = 0.0, settle: float = 1.0, guard: float = 3.0,
-                 first_pass: float = 0.1, relax_wait: float = 1.0, relax_rounds: int = 6,
-                 reread_reads: int = 512, prepare_pulses: int = 3) -> dict:
-    """Program seeded targets to `tolerance` with each algorithm of `algorithm`; report pulses,
-    energy, success, stuck cells and the re-read after relaxation (see the module docstring).
+def _planned(values, spec) -> None:
+    """Cross-check: algorithms x cells x most pulses a cell x (a pulse and its readings)."""
+    algorithms = len(values["algorithm"].split(","))
+    cells = (values["rows"] or spec.chip.rows) * (values["cols"] or spec.chip.cols)
+    each = 1 + values["reads"]
+    bound_operations(algorithms * cells * values["max_pulses"] * each,
+                     f"{algorithms} algorithm(s) x {cells} cells x {values['max_pulses']} "
+                     f"pulses x {each} operations")
 
-    Conductances in siemens, voltages in volts, `width`, `settle` (hold between a pulse and
-    its verify) and `relax_wait` in seconds, `current_limit` in amperes (0: the bench's) for
-    every pulse and reading. `guard` in standard deviations of a mean of `reread_reads`
-    readings; `first_pass` a relative tolerance (0: no first pass).
-    """
+
+def write_verify_figures(run) -> list:
+    """Final re-read against target per algorithm (stuck cells as crosses), and each
+    algorithm's mean pulses per healthy cell; from the stored metrics and maps."""
+    metrics = run.checkpoints().get("metrics")
+    if not metrics or "targets" not in run.map_names():
+        return []
+    per_algorithm = metrics.get("algorithms") or {metrics["algorithm"]: metrics}
+    finals = {name: run.latest_map(f"final-{name}") for name in per_algorithm
+              if f"final-{name}" in run.map_names()}
+    return [("final re-read against target, and pulses per cell", _figure(
+        per_algorithm, finals, run.latest_map("targets"), stored_parameters(run)["tolerance"]))]
+
+
+@register_protocol("write-verify", checks=[_planned],
+                   figures=write_verify_figures)
+def write_verify(
+    bench, run, progress, *,
+    algorithm: Annotated[str, Param("programming algorithm; several joined by ',' are compared "
+                                    "on the same cells and targets", choices=ALGORITHMS,
+                                    multiple=True)] = "adaptive",
+    tolerance: Tolerance = 0.01,
+    g_low: Annotated[float, Param("lowest target", unit="S", minimum=1e-12,
+                                  maximum=1.0)] = 1.5e-6,
+    g_high: Annotated[float, Param("highest target", unit="S", minimum="g_low",
+                                   maximum=1.0)] = 30e-6,
+    seed: Seed = 0,
+    rows: Rows = 0,
+    cols: Cols = 0,
+    v_read: VRead = 0.2,
+    reads: Reads = 8,
+    confirm_reads: ConfirmReads = 8,
+    read_scheme: ReadScheme = "ground",
+    pulse_scheme: PulseScheme = "v/2",
+    width: Width = 1e-6,
+    v_set_start: VSetStart = 0.8,
+    v_reset_start: VResetStart = -0.8,
+    v_step: VStep = 0.05,
+    v_max: VMax = 1.3,
+    max_pulses: MaxPulses = 200,
+    stuck_pulses: StuckPulses = 2,
+    stuck_change: StuckChange = 0.05,
+    current_limit: CurrentLimit = 0.0,
+    settle: Settle = 1.0,
+    guard: Guard = 3.0,
+    first_pass: Annotated[float, Param("relative tolerance of a first pass over every cell",
+                                       zero="no first pass", minimum="tolerance",
+                                       maximum=0.5)] = 0.1,
+    relax_wait: Annotated[float, Param("wait before each re-check re-read", unit="s",
+                                       minimum=1e-6, maximum=10.0)] = 1.0,
+    relax_rounds: Annotated[int, Param("re-check rounds after relaxation", minimum=0,
+                                       maximum=100)] = 6,
+    reread_reads: Annotated[int, Param("readings per cell of each re-check re-read", minimum=2,
+                                       maximum=10000)] = 512,
+    prepare_pulses: Annotated[int, Param("RESET pulses per cell before each algorithm when "
+                                         "comparing several", minimum=0, maximum=100)] = 3,
+) -> dict:
+    """Program seeded targets to `tolerance` with each algorithm of `algorithm`; report pulses,
+    energy, success, stuck cells and the re-read after relaxation (see the module docstring)."""
     algorithms = [name.strip() for name in algorithm.split(",")]
-    for name in algorithms:
-        if name not in ALGORITHMS:
-            raise ValueError(f"algorithm = {algorithm!r}: allowed one or more of "
-                             f"{', '.join(ALGORITHMS)} joined by ','")
-    if len(set(algorithms)) != len(algorithms):
-        raise ValueError(f"algorithm = {algorithm!r}: each algorithm at most once")
     rows, cols = rows or bench.rows, cols or bench.cols
-    _check("rows", rows, 1, bench.rows)
-    _check("cols", cols, 1, bench.cols)
-    _check("g_low", g_low, 1e-12, 1.0, " S")
-    _check("g_high", g_high, g_low, 1.0, " S (at least g_low)")
-    _check("relax_wait", relax_wait, 1e-6, 10.0, " s")
-    _check("relax_rounds", relax_rounds, 0, 100)
-    _check("reread_reads", reread_reads, 2, 10000)
-    _check("prepare_pulses", prepare_pulses, 0, 100)
     settings = {"tolerance": tolerance, "v_read": v_read, "reads": reads,
                 "confirm_reads": confirm_reads,
                 "read_scheme": read_scheme, "pulse_scheme": pulse_scheme, "width": width,
                 "v_set_start": v_set_start, "v_reset_start": v_reset_start, "v_step": v_step,
                 "v_max": v_max, "max_pulses": max_pulses, "stuck_pulses": stuck_pulses,
-                "stuck_change": stuck_change, "current_limit": current_limit or None,
+                "stuck_change": stuck_change, "current_limit": current_limit,
                 "settle": settle, "guard": guard, "guard_reads": reread_reads}
     config = PulseSettings(**settings)
-    config.check(bench.spec.limits.max_voltage)  # before anything is sent or stored
-    if first_pass:
-        _check("first_pass", first_pass, tolerance, 1.0, " (0, or at least tolerance)")
     rough = {**settings, "tolerance": first_pass,
              "coarse_tolerance": max(first_pass, config.coarse_tolerance)}
     mask = np.zeros((bench.rows, bench.cols), bool)
@@ -157,9 +206,11 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
     targets = np.full((bench.rows, bench.cols), np.nan)
     targets[:rows, :cols] = np.random.default_rng(seed).uniform(g_low, g_high, (rows, cols))
     if not run.checkpoints().get("targets"):
-        run.record_map("targets", targets)
+        run.record_map("targets", targets, unit="S")
         run.checkpoint("targets", True)
     reread = (v_read, read_scheme, reread_reads, relax_wait, config, targets)
+    progress.plan(len(algorithms) * ((1 if len(algorithms) > 1 and prepare_pulses else 0)
+                                     + (1 if first_pass else 0) + 1 + relax_rounds + 1))
     per_algorithm = {}
     finals = {}
     for name in algorithms:
@@ -190,7 +241,7 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
         if final is None:
             final = _reread(bench, run, progress, f"final-{name}", cells, *reread)
         elif not run.checkpoints().get(f"final-{name}"):
-            run.record_map(f"final-{name}", final[0])
+            run.record_map(f"final-{name}", final[0], unit="S")
             run.checkpoint(f"final-{name}", True)
         for cell in healthy:  # success: inside the guard band at the final re-read
             results[cell].final_g = float(final[0][cell])
@@ -203,13 +254,10 @@ def write_verify(bench, run, progress, algorithm: str = "adaptive", tolerance: f
     if len(algorithms) > 1:
         metrics["algorithms"] = per_algorithm
     metrics["cells"] = len(cells)
-    metrics["plot"] = str(_plot(run, per_algorithm, finals, targets, tolerance))
+    run.checkpoint("metrics", json_ready(metrics))  # what the figures read (the engine adds
+    plot = save_figures(run, "write-verify", write_verify_figures)  # round trips after)
+    metrics["plot"] = None if plot is None else str(plot)
     return metrics
-
-
-def _check(name: str, value, low, high, unit: str = "") -> None:
-    if isinstance(value, bool) or not (low <= value <= high):
-        raise ValueError(f"{name} = {value!r}: allowed {low:g} to {high:g}{unit}")
 
 
 def _program_all(bench, run, progress, phase, cells, targets, settings, memory, prepare, v_max,
@@ -298,8 +346,8 @@ def _reread(bench, run, progress, phase, cells, v_read, read_scheme, reads, rela
     inside = count > 0
     maps = (np.where(inside, mean, np.nan), np.where(inside, scatter, np.nan),
             np.where(inside, count, np.nan))
-    for part, data in zip(("", "-scatter", "-count"), maps, strict=True):
-        run.record_map(f"{name}{part}", data)
+    for part, data, unit in zip(("", "-scatter", "-count"), maps, ("S", "S", "1"), strict=True):
+        run.record_map(f"{name}{part}", data, unit=unit)
     run.checkpoint(phase, True)
     return maps
 
@@ -331,10 +379,8 @@ def _metrics(results, final, targets, tolerance) -> dict:
     }
 
 
-def _plot(run, per_algorithm, finals, targets, tolerance):
-    """Final re-read against target per algorithm (stuck cells as crosses), and each
-    algorithm's mean pulses per healthy cell."""
-    from matplotlib.figure import Figure  # imported when a plot is drawn
+def _figure(per_algorithm, finals, targets, tolerance):
+    from matplotlib.figure import Figure
 
     figure = Figure(figsize=(11, 4.4))
     left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
@@ -356,9 +402,7 @@ def _plot(run, per_algorithm, finals, targets, tolerance):
         right.bar([name], [metrics["mean_pulses"] or 0.0],
                   label=f"{name}: mean {metrics['mean_pulses'] or 0:.1f}, "
                         f"p95 {metrics['p95_pulses'] or 0:.0f}")
-    right.set(ylabel="pulses per cell (mean)", title="pulses per healthy cell")
+    right.set(xlabel="algorithm", ylabel="mean pulses per cell (count)",
+              title="pulses per healthy cell")
     right.legend(fontsize="small")
-    path = run_plot_path(run, "write-verify")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
+    return figure

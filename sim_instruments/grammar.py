@@ -88,6 +88,7 @@ def build_device(name: str, grammar: dict[str, Any], behaviour_factory) -> Model
     dev.add_error_handler(table.get("error", {}))
     for itype, eom in table.get("eom", {}).items():
         dev.add_eom(itype, eom["q"], eom["r"])
+    dev.channel_ids = tuple(table.get("channels", {}).get("smu", {}).get("ids", ()))
     behaviour = behaviour_factory(dev)
     dev.behaviour = behaviour
     _bind(dev, table, behaviour, None, name)

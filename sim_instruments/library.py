@@ -26,12 +26,12 @@ from pyvisa.util import LibraryPath
 from pyvisa_sim.devices import Devices
 from pyvisa_sim.highlevel import SimVisaLibrary
 
-from xbarlab.benchfile import Bench, load_bench
+from xbarlab.benchfile import RELAY_FAULT_KINDS, Bench, load_bench
 
 from .behaviours import BEHAVIOURS
 from .faults import FaultInjector
-from .grammar import build_device, load_grammar
-from .models import MODEL_GRAMMARS
+from .grammar import build_device
+from .models import model_grammar
 from .world import World
 
 DEFAULT_BENCH = "default"
@@ -59,8 +59,7 @@ class XbarSimVisaLibrary(SimVisaLibrary):
         sim_faults = self.bench.sim.faults if self.bench.sim else ()
         seed = self.bench.sim.seed if self.bench.sim else 0
         for k, inst in enumerate(self.bench.instruments.values()):
-            filename, device_name = MODEL_GRAMMARS[inst.model]
-            grammar = load_grammar(filename)
+            grammar, device_name = model_grammar(inst.model)
             kind = grammar["devices"][device_name]["xbar"]["behaviour"]
             device = build_device(
                 device_name,
@@ -68,7 +67,8 @@ class XbarSimVisaLibrary(SimVisaLibrary):
                 lambda dev, cls=BEHAVIOURS[kind], inst=inst: cls(dev, self.world, inst),
             )
             faults = [
-                f for f in sim_faults if f.instrument == inst.name and f.kind != "stuck_relay"
+                f for f in sim_faults
+                if f.instrument == inst.name and f.kind not in RELAY_FAULT_KINDS
             ]
             if faults:
                 device.faults = FaultInjector(faults, seed + k)
@@ -123,7 +123,10 @@ class XbarSimVisaLibrary(SimVisaLibrary):
         if device.faults is not None:
             device.faults.check_read()
         chunk, ended = device.take_output(count)
-        if not chunk:
+        if not chunk:  # the session's timeout passes in virtual time, then the read fails
+            timeout_ms, _ = sess.get_attribute(constants.ResourceAttribute.timeout_value)
+            if isinstance(timeout_ms, (int, float)) and 0 < timeout_ms < float("inf"):
+                self.world.advance(timeout_ms / 1000)
             raise errors.VisaIOError(constants.StatusCode.error_timeout)
         if ended:
             return chunk, constants.StatusCode.success

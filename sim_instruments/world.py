@@ -12,7 +12,9 @@ its limit becomes a current source at the limit; a current source whose voltage 
 its limit holds the limit voltage with at most its set current.
 
 An SMU whose output is off does what its output-off state says (``TerminalState.off_state``):
-a 0 V (or 0 A) source with its off limit, or an open relay (its lines float).
+a 0 V (or 0 A) source with its off limit, or an open output relay. Behind an open relay the
+matrix input still joins every line closed to it: two or more such lines float together, as
+one node that sources no current (`FLOATING_NODE`); a single one floats alone.
 
 Lazy: a command only changes the described state (levels, relays, board lines). The circuit is
 solved when a reply needs it (a reading, a compliance flag) or when time passes with the
@@ -78,6 +80,11 @@ NETWORKS_KEPT = 256
 NOISE_CHUNK = 2**21
 
 
+FLOATING_NODE = TerminalState(True, "I", 0.0, limit_i=0.0, limit_v=np.inf)
+"""A matrix input whose SMU has its output relay open, joining two or more lines: a node that
+takes no current and whose voltage the lines set (a 0 A source with no voltage limit)."""
+
+
 @dataclass
 class Readings:
     """``count`` readings of terminals ``keys``: voltage, current and compliance flag per
@@ -127,6 +134,12 @@ class World:
         self._relay_codes: dict[tuple[str, str, int], int] = {}
         self._relay_points: list[tuple[str, str, int]] = []
         self._networks: OrderedDict[tuple, Network] = OrderedDict()
+        self.welded: dict[str, frozenset[tuple[str, int]]] = {name: frozenset() for name in
+                                                              self._matrices}
+        """Relays stuck closed, per matrix: they conduct whatever the matrix reports."""
+        for f in self.sim.faults:
+            if f.kind == "stuck_closed":
+                self.welded[f.instrument] |= {(f.input, f.output)}
         self.reset()
         self._solver.warm_up()
 
@@ -228,6 +241,7 @@ class World:
         state = self.terminals.get(key)
         if state is None:
             state = self.terminals[key] = TerminalState()
+            self._wiring_changed()  # an open output relay: it may join lines (a node)
         return state
 
     def set_terminal(self, key: str, **changes) -> None:
@@ -325,15 +339,34 @@ class World:
         """What feeds the line ends now, as a hashable value: the closed relays of every
         matrix, the state (driven or grounded) of every board line, the acting terminals."""
         if self._wiring is None:
-            acting = tuple(k for k, t in self.terminals.items() if t.acting() is not None)
             code = self._relay_code
-            closed = sorted(code(m, *point) for m in self._matrices for point in self.relays[m])
+            closed = sorted(code(m, *point) for m in self._matrices
+                            for point in self.relays[m] | self.welded[m])
+            floating = self._floating_nodes(closed)
+            acting = tuple(k for k, t in self.terminals.items()
+                           if t.acting() is not None or k in floating)
             self._wiring = (
                 np.array(closed, dtype=np.int32).tobytes(),  # compact: intervals keep it
                 tuple(self._board_wiring[b] for b in self._boards),
                 acting,
+                floating,
             )
         return self._wiring
+
+    def _floating_nodes(self, closed: list[int]) -> frozenset[str]:
+        """SMU terminals with their output relay open (off, high-impedance off state) whose
+        matrix input joins two or more lines through the `closed` relays (codes): each such
+        input is one floating node."""
+        open_relays = {key for key, t in self.terminals.items()
+                       if not t.output and t.off_state is None}
+        if not open_relays:
+            return frozenset()
+        lines: dict[str, int] = {}
+        for code in closed:
+            feed = self._relay_feed(*self._relay_points[code])
+            if feed is not None and feed[1] in open_relays:
+                lines[feed[1]] = lines.get(feed[1], 0) + 1
+        return frozenset(key for key, count in lines.items() if count >= 2)
 
     def _relay_code(self, matrix: str, label: str, output: int) -> int:
         """A number for each relay ever closed (a wiring names its closed relays by them)."""
@@ -345,7 +378,8 @@ class World:
         return code
 
     def _relay_feed(self, matrix: str, label: str, output: int):
-        """(line index, terminal key, path ohms) a closed relay ties, or None."""
+        """(line index, terminal key, path ohms) a closed relay ties, or None (a relay stuck
+        open never ties anything)."""
         point = (matrix, label, output)
         if point not in self._relay_feeds:
             line = self.port_line.get((matrix, output))
@@ -364,7 +398,7 @@ class World:
         if network is not None:
             self._networks.move_to_end(wiring)
             return network
-        relays, boards, acting = wiring
+        relays, boards, acting, _ = wiring
         feeds: list[list[tuple[str, float]]] = [[] for _ in range(self.rows + self.cols)]
         live = set(acting)
         for code in np.frombuffer(relays, dtype=np.int32).tolist():
@@ -398,15 +432,17 @@ class World:
         if self._circuit_now is None:
             wiring = self._wiring_now()
             terminals = self.terminals
-            states = {k: (t if (t := terminals[k]).output else t.acting()) for k in wiring[2]}
+            floating = wiring[3]
+            states = {k: (t if (t := terminals[k]).output else
+                          FLOATING_NODE if k in floating else t.acting()) for k in wiring[2]}
             self._circuit_now = Circuit(states, wiring, self.conductance(), self._g_version,
                                         self._network)
         return self._circuit_now
 
     def _acting(self) -> dict[str, TerminalState]:
-        """Every terminal that is a source now (on, or off in a 0 V / 0 A off state)."""
-        acting = {key: t.acting() for key, t in self.terminals.items()}
-        return {key: t for key, t in acting.items() if t is not None}
+        """Every terminal that is a source now (on, or off in a 0 V / 0 A off state), and the
+        open ones that join lines (`FLOATING_NODE`): the states of the circuit now."""
+        return self._circuit().states
 
     def operating_point(self, responses_for=()) -> OperatingPoint:
         """Solve the bench now (`circuit.CircuitSolver.operating_point`), kept until something

@@ -1,6 +1,6 @@
 """xbarlab: a hardware-in-the-loop control stack for memristor crossbar arrays.
 
-Layers (one-way imports, see DESIGN.md): ``xbarlab.protocols`` -> ``xbarlab`` core ->
+Layers (one-way imports, see docs/ARCHITECTURE.md): ``xbarlab.protocols`` -> ``xbarlab`` core ->
 ``xbarlab.drivers`` -> pyvisa -> real instruments, or the ``@xbarsim`` virtual bench in
 ``xbarlab.sim_instruments``, which answers from the numba model in ``xbarlab.physics``.
 """
@@ -8,10 +8,23 @@ Layers (one-way imports, see DESIGN.md): ``xbarlab.protocols`` -> ``xbarlab`` co
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    """``xbarlab.open_bench`` without importing pyvisa and the drivers on ``import xbarlab``."""
-    if name == "open_bench":
-        from xbarlab.bench import open_bench
+_LAZY = {
+    "open_bench": "xbarlab.bench",
+    "run_protocol": "xbarlab.engine",
+    "RunResult": "xbarlab.engine",
+    "available_protocols": "xbarlab.registry",
+    "get_protocol": "xbarlab.registry",
+    "register_protocol": "xbarlab.registry",
+    "load": "xbarlab.loader",
+    "RunData": "xbarlab.loader",
+}
 
-        return open_bench
+
+def __getattr__(name: str):
+    """``xbarlab.open_bench``, ``xbarlab.run_protocol`` and the registry without importing
+    pyvisa, numpy and the drivers on ``import xbarlab``."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'xbarlab' has no attribute {name!r}")

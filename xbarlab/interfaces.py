@@ -27,13 +27,16 @@ class Reading:
     `voltage` and `current` are what the instrument reports at its terminal (NaN when the instrument
     did not measure that quantity); `compliance` is True when the source was at its limit, so the
     value is the limit and not a property of the device; `timestamp` is the host's `time.time()`
-    when the reply arrived, in seconds.
+    when the reply arrived, in seconds. `overflow` is True when a value was beyond the fixed
+    measure range (the instrument replied with its overflow value): that value is NaN, and the
+    reading says "range too low", not anything about the device.
     """
 
     voltage: float
     current: float
     compliance: bool
     timestamp: float
+    overflow: bool = False
 
 
 class LineState(enum.Enum):

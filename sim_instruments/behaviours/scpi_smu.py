@@ -9,18 +9,32 @@ with a limit, ranges, NPLC integration) and differ in how readings are buffered 
 - 2450: ``:READ?`` and ``:INIT`` (a list sweep or a trigger-model block program) store readings
   in ``defbuffer1``; ``:TRAC:DATA?`` returns the requested elements interleaved per point;
 - B2900: ``:INIT (@n)`` runs ``:TRIG:COUN`` points (list or fixed, DC or pulsed, one per trigger
-  period); ``:FETC:ARR? (@n)`` returns V, I per point.
+  period); ``:INIT:ACQ (@n)`` the acquire trigger alone (``:TRIG:ACQ:COUN`` readings at the
+  present source, one per acquire timer period); ``:FETC:ARR? (@n)`` returns V, I per point;
+  ``:MEAS? (@1,2)`` reads both channels from one operating point.
+
+A reading beyond a fixed range is the model's overflow value (`OVERFLOW`). The averaging filter
+(2400, 2450) makes each reading of several conversions (`AveragingFilter`); trigger delays and
+timers (B2900), the source delay and arm timer (2400) and trigger timer 1 (2450 trigger model)
+take virtual time. The 2400 and 2450 measure at the terminals they select (``:ROUT:TERM``): the
+bench is cabled to one set (the bench file's ``terminals``, front by default), and with the other
+set selected the lines see an open output relay and the instrument an open circuit. Autozero,
+source ranges and automatic delays are accepted and change nothing simulated.
 """
 
 from __future__ import annotations
 
+import math
+
 from ..device import OutOfRange
-from .base import Behaviour, register
+from .base import AveragingFilter, Behaviour, register
 
 LINE_FREQUENCY = 50.0  # Hz
-OVERFLOW = 9.9e37  # SCPI overflow reading (beyond 105 % of a fixed range)
+OVERFLOW = 9.9e37  # SCPI +/-INFinity: a reading beyond 105 % of a fixed range (2450, B2900)
 NOT_A_NUMBER = 9.91e37  # SCPI "not measured" value
 MAX_LIST_POINTS = 2500
+WORLD_FUNCTION = {"VOLT": "V", "CURR": "I"}
+"""The SCPI source function as the World names it (voltage or current source)."""
 
 
 class ScpiSmu(Behaviour):
@@ -32,8 +46,9 @@ class ScpiSmu(Behaviour):
 
     def reset(self) -> None:
         super().reset()
-        self.lists = {ch: {"VOLT": [], "CURR": []} for ch in self.CHANNELS}
-        for ch in self.CHANNELS:
+        self.lists = {ch: {"VOLT": [], "CURR": []} for ch in self.channels}
+        self.filters = {ch: AveragingFilter() for ch in self.channels}
+        for ch in self.channels:
             self.world.set_terminal(
                 self.key(ch),
                 output=False,
@@ -51,7 +66,7 @@ class ScpiSmu(Behaviour):
     def push_source(self, value, ch: str) -> None:
         func = self.dev.get("func", ch)
         level = self.dev.get("volt_level" if func == "VOLT" else "curr_level", ch)
-        self.world.set_terminal(self.key(ch), func=func[0], level=level)
+        self.world.set_terminal(self.key(ch), func=WORLD_FUNCTION[func], level=level)
 
     def push_limits(self, value, ch: str) -> None:
         self.world.set_terminal(
@@ -68,7 +83,34 @@ class ScpiSmu(Behaviour):
         raise NotImplementedError
 
     def push_output(self, value: str, ch: str) -> None:
-        self.world.set_terminal(self.key(ch), output=value == "ON")
+        self.world.set_terminal(self.key(ch), output=value == "ON" and self._cabled(ch))
+
+    def _cabled(self, ch: str) -> bool:
+        """Whether the terminals this channel measures at are the ones the bench is cabled to
+        (always, on models with one set of terminals)."""
+        return True
+
+    def overflow(self, value: float) -> float:
+        """The reading beyond a fixed range, with the sign of `value` (SCPI +/-INFinity)."""
+        return math.copysign(OVERFLOW, value)
+
+    # ------------------------------------------------------------------ filter, abort
+    def filter_changed(self, value, ch: str) -> None:
+        """A filter setting changed: the channel's filter follows its settings (fresh stack)."""
+        prefix = self._filter_prefix(ch)
+        self.filters[ch].set(enabled=self.dev.get(prefix + "filter", ch) == "ON",
+                             count=self.dev.get(prefix + "filter_count", ch),
+                             kind="repeat" if self.dev.get(prefix + "filter_type",
+                                                           ch) == "REP" else "moving")
+
+    def _filter_prefix(self, ch: str) -> str:
+        """Settings-name prefix of the filter that applies now (per measure function on a
+        2450)."""
+        return ""
+
+    def abort(self, ch: str = "1") -> None:
+        """``:ABORt``: the trigger model back to idle (a trigger run here ends when it starts,
+        so there is nothing left running to stop)."""
 
     def output_state(self, ch: str) -> str:
         return "1" if self.dev.get("output", ch) == "ON" else "0"
@@ -129,21 +171,46 @@ class ScpiSmu(Behaviour):
     # ------------------------------------------------------------------ readings
     def _reading(self, ch: str) -> tuple[float, float, bool]:
         """(V, I, in compliance) of the terminal now, through the fixed ranges."""
+        if not self._cabled(ch):
+            level = self.world.terminal(self.key(ch)).level
+            return self._through_ranges(*self._open_circuit(ch, [level])[0], ch)
         return self._through_ranges(*self.world.measure(self.key(ch)), ch)
 
     def _through_ranges(self, v: float, i: float, limited: bool, ch: str):
         """(V, I, limited) as the fixed measure ranges report them (overflow beyond 105 %)."""
         get = self.dev.get
         if get("curr_autorange", ch) == "OFF" and abs(i) > 1.05 * get("curr_range", ch):
-            i = OVERFLOW
+            i = self.overflow(i)
         if get("volt_autorange", ch) == "OFF" and abs(v) > 1.05 * get("volt_range", ch):
-            v = OVERFLOW
+            v = self.overflow(v)
         return v, i, limited
 
-    def _integrate(self, ch: str) -> tuple[float, float, bool]:
-        """One reading after NPLC of virtual time under bias."""
-        reading = self.world.measure_after(self.key(ch), self.dev.get("nplc", ch) / LINE_FREQUENCY)
-        return self._through_ranges(*reading, ch)
+    def _integrate(self, ch: str, wait: float = 0.0) -> tuple[float, float, bool]:
+        """One reading after `wait` and one integration (the filter's conversions, each one
+        NPLC, when it is on)."""
+        conversion = self.dev.get("nplc", ch) / LINE_FREQUENCY
+        if not self._cabled(ch):
+            self.world.advance(wait + conversion)
+            return self._reading(ch)
+        key = self.key(ch)
+        if self.filters[ch].active:
+            self.world.advance(wait)
+            return self._through_ranges(*self._filtered(ch, key, [self.world.terminal(
+                key).level], conversion)[0], ch)
+        return self._through_ranges(*self.world.measure_after(key, wait + conversion), ch)
+
+    def _filtered(self, ch: str, key: str, levels: list[float], dwell: float):
+        """(V, I, limited) per reading at `levels`: the filter's conversions of each (one World
+        sweep, each conversion `dwell` seconds), averaged as the filter does."""
+        filter_ = self.filters[ch]
+        return filter_.reduce(self.world.sweep(key, filter_.expand(levels), dwell), len(levels))
+
+    def _open_circuit(self, ch: str, levels: list[float]) -> list[tuple[float, float, bool]]:
+        """What a channel reads at terminals the bench is not cabled to: the level it sources
+        (0 while off) and no current."""
+        on = self.dev.get("output", ch) == "ON"
+        func = self.world.terminal(self.key(ch)).func
+        return [(level if on and func == "V" else 0.0, 0.0, False) for level in levels]
 
     def _source_points(self, ch: str, count: int) -> list[float | None]:
         """Levels of ``count`` triggered points: the list in LIST mode, else None (fixed)."""
@@ -164,8 +231,11 @@ class ScpiSmu(Behaviour):
         """
         key = self.key(ch)
         start = self.world.clock
-        if self.world.terminal(key).func == "V":
-            raw = self.world.sweep(key, levels, dwell)
+        if not self._cabled(ch):
+            self.world.advance(dwell * len(levels))
+            raw = self._open_circuit(ch, levels)
+        elif self.world.terminal(key).func == "V":
+            raw = self._filtered(ch, key, levels, dwell)
         else:
             raw = []
             for level in levels:
@@ -175,8 +245,26 @@ class ScpiSmu(Behaviour):
         return [(*self._through_ranges(*r, ch), start + (k + 1) * dwell) for k, r in enumerate(raw)]
 
 
+class FrontRear:
+    """Keithley 2400/2450 terminals: the selected set (``:ROUT:TERM``) reaches the crossbar only
+    when it is the set the bench is cabled to (the bench file's ``terminals``, front by
+    default); the other set leaves the lines with an open output relay."""
+
+    dev: object
+    inst: object
+
+    def _cabled(self, ch: str) -> bool:
+        wired = "REAR" if self.inst.terminals == "rear" else "FRON"
+        return self.dev.get("terminals", ch) == wired
+
+    def push_terminals(self, value, ch: str) -> None:
+        """Other terminals selected: the output (and its off state) moves with them."""
+        self.push_output(self.dev.get("output", ch), ch)
+        self.push_off_state(None, ch)
+
+
 @register("scpi_2400")
-class Keithley2400(ScpiSmu):
+class Keithley2400(FrontRear, ScpiSmu):
     """Keithley 2400: ``:READ?`` is the buffered operation (list sweeps in one round trip)."""
 
     CURRENT_RANGES = (1.05e-6, 1.05e-5, 1.05e-4, 1.05e-3, 1.05e-2, 1.05e-1, 1.05)
@@ -184,10 +272,18 @@ class Keithley2400(ScpiSmu):
     ELEMENTS = ("VOLT", "CURR", "RES", "TIME", "STAT")
     COMPLIANCE_BIT = 8  # status word bit 3
 
+    def overflow(self, value: float) -> float:
+        """The 2400 returns 9.91E+37 for a reading beyond its range (User's Manual ch. 7,
+        Maximum readings)."""
+        return NOT_A_NUMBER
+
     def off_state(self, ch: str) -> tuple[str, float] | None:
         """NORM: 0 V at 0.5 % of the current range; ZERO: 0 V, compliance unchanged; HIMP:
-        relay open; GUAR: 0 A at 0.5 % of the voltage range (User's Manual p. 18-59)."""
+        relay open; GUAR: 0 A at 0.5 % of the voltage range (User's Manual p. 18-59). At
+        terminals the bench is not cabled to, the lines see an open relay."""
         get = self.dev.get
+        if not self._cabled(ch):
+            return None
         return {
             "NORM": ("V", 0.005 * get("curr_range", ch)),
             "ZERO": ("V", get("ilimit", ch)),
@@ -201,24 +297,37 @@ class Keithley2400(ScpiSmu):
             raise OutOfRange(f":FORM:ELEM {value}")
 
     def read(self) -> str:
-        """``:READ?``: ``:TRIG:COUN`` points, each after the source delay and one integration."""
+        """``:READ?``: ``:ARM:COUN`` x ``:TRIG:COUN`` points, each after the source delay and
+        one integration; with the arm layer on its timer (``:ARM:SOUR TIM``) the arm events,
+        and so the readings, come one timer interval apart. In the 2430's pulse mode each
+        point is one pulse (`_pulse_points`)."""
         ch = "1"
         if self.dev.get("output", ch) != "ON":
             self.dev.push_error("output_off")
             return None
         wanted = set(self.dev.get("elements", ch).split(","))
+        count = self.dev.get("arm_count", ch) * self.dev.get("trigger_count", ch)
+        if count > MAX_LIST_POINTS:
+            raise OutOfRange(f"arm count x trigger count = {count} > {MAX_LIST_POINTS}")
         level_now = self.world.terminal(self.key(ch)).level
         levels = [
             level_now if level is None else level
-            for level in self._source_points(ch, self.dev.get("trigger_count", ch))
+            for level in self._source_points(ch, count)
         ]
         dwell = self.dev.get("source_delay", ch) + self.dev.get("nplc", ch) / LINE_FREQUENCY
+        if self.dev.get("arm_source", ch) == "TIM":
+            dwell = max(dwell, self.dev.get("arm_timer", ch))
+        if "shape" in self.dev.settings and self.dev.get("shape", ch) == "PULS":
+            points = self._pulse_points(ch, levels)
+        else:
+            points = self._run_points(ch, levels, dwell)
         values = []
-        for v, i, limited, when in self._run_points(ch, levels, dwell):
+        for v, i, limited, when in points:
+            measured = abs(v) < NOT_A_NUMBER and 0.0 < abs(i) < NOT_A_NUMBER
             row = {
                 "VOLT": v,
                 "CURR": i,
-                "RES": v / i if i not in (0.0, OVERFLOW) and v != OVERFLOW else NOT_A_NUMBER,
+                "RES": v / i if measured else NOT_A_NUMBER,
                 "TIME": when,
                 "STAT": float(self.COMPLIANCE_BIT if limited else 0),
             }
@@ -226,10 +335,26 @@ class Keithley2400(ScpiSmu):
         self.push_source(None, ch)  # after a list the source returns to its DC level
         return ",".join(f"{x:+.6E}" for x in values)
 
+    def _pulse_points(self, ch: str, levels: list[float]):
+        """Model 2430 pulse mode: each point holds its level for the pulse width and is read
+        at its end, then the output rests at 0 (the normal off state, the only one in pulse
+        mode) for the pulse delay (User's Manual ch. 18 :SOURce:PULSe)."""
+        key = self.key(ch)
+        width, rest = self.dev.get("pulse_width", ch), self.dev.get("pulse_delay", ch)
+        points = []
+        for level in levels:
+            self.world.set_terminal(key, level=level)
+            self.world.advance(width)
+            points.append((*self._reading(ch), self.world.clock))
+            self.world.set_terminal(key, level=0.0)
+            self.world.advance(rest)
+        return points
+
 
 @register("scpi_2450")
-class Keithley2450(ScpiSmu):
-    """Keithley 2450 native SCPI: readings go to ``defbuffer1``; trigger-model programs run."""
+class Keithley2450(FrontRear, ScpiSmu):
+    """Keithley 2450 native SCPI: readings go to ``defbuffer1``; trigger-model programs run,
+    trigger timer 1 among their events."""
 
     CURRENT_RANGES = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
     VOLTAGE_RANGES = (0.02, 0.2, 2.0, 20.0, 200.0)
@@ -241,11 +366,20 @@ class Keithley2450(ScpiSmu):
         self.program = "none"  # "sweep" or "blocks": what :INIT runs
         self.sweep_func = "VOLT"
         self.sweep_delay = 0.0
+        self.sweep_levels: list[float] = []
+        self.timer_events: list[float] = []  # times trigger timer 1 fires, still to be waited on
+
+    def _filter_prefix(self, ch: str) -> str:
+        """The filter of the function measured now (kept per measure function)."""
+        return "curr_" if self.dev.get("sense", ch) == "CURR" else "volt_"
 
     def off_state(self, ch: str) -> tuple[str, float] | None:
         """NORM: 0 V at 10 % of the current range; ZERO: 0 V at the full current range; HIMP:
-        relay open; GUAR: 0 A at 10 % of the voltage range (Reference Manual p. 6-32, 8-139)."""
+        relay open; GUAR: 0 A at 10 % of the voltage range (Reference Manual p. 6-32, 8-139).
+        At terminals the bench is not cabled to, the lines see an open relay."""
         get = self.dev.get
+        if not self._cabled(ch):
+            return None
         return {
             "NORM": ("V", 0.1 * get("curr_range", ch)),
             "ZERO": ("V", get("curr_range", ch)),
@@ -300,6 +434,20 @@ class Keithley2450(ScpiSmu):
         if not self.lists["1"][func]:
             raise OutOfRange(f":SOUR:SWE:{func}:LIST without a source list")
         self.sweep_func, self.sweep_delay, self.program = func, max(seconds, 0.0), "sweep"
+        self.sweep_levels = list(self.lists["1"][func])
+
+    def sweep_volt_linear(self, start: str, stop: str, points: int, delay: str) -> None:
+        """``:SOUR:SWE:VOLT:LIN <start>,<stop>,<points>,<delay>``: `points` (2 .. 1e6) evenly
+        spaced levels, each held `delay` seconds before its reading."""
+        try:
+            first, last, seconds = float(start), float(stop), float(delay)
+        except ValueError:
+            raise OutOfRange(f":SOUR:SWE:VOLT:LIN {start},{stop},{points},{delay}") from None
+        if not 2 <= points <= 1_000_000 or max(abs(first), abs(last)) > 210.0 or not (
+                seconds == -1 or 0 <= seconds <= 1e4):
+            raise OutOfRange(f":SOUR:SWE:VOLT:LIN {start},{stop},{points},{delay}")
+        self.sweep_levels = [first + (last - first) * k / (points - 1) for k in range(points)]
+        self.sweep_func, self.sweep_delay, self.program = "VOLT", max(seconds, 0.0), "sweep"
 
     def sweep_volt_list(self, start: int, delay: str) -> None:
         self._sweep("VOLT", start, delay)
@@ -338,13 +486,42 @@ class Keithley2450(ScpiSmu):
     def block_measure(self, n: int) -> None:
         self._block(n, ("measure",))
 
+    def block_notify(self, n: int, notify: int) -> None:
+        """``:TRIG:BLOC:NOT <block>, <id>``: the block generates NOTify<id>."""
+        if not 1 <= notify <= 8:
+            raise OutOfRange(f"notify id {notify}")
+        self._block(n, ("notify", notify))
+
+    def block_wait(self, n: int, event: str) -> None:
+        """``:TRIG:BLOC:WAIT <block>, TIM1``: wait for trigger timer 1 (the only event
+        simulated; others are refused as data errors)."""
+        if event.strip() != "TIM1":
+            raise OutOfRange(f"wait event {event!r} (only TIM1 is simulated)")
+        self._block(n, ("wait",))
+
+    def _notify(self, notify: int, ch: str) -> None:
+        """NOTify<id>: starts trigger timer 1 when the timer is on and starts on it: events
+        ``:TRIG:TIM1:DEL`` apart, ``:TRIG:TIM1:COUN`` of them."""
+        get = self.dev.get
+        if get("timer_state") == "ON" and get("timer_stimulus") == f"NOT{notify}":
+            delay, count = get("timer_delay"), get("timer_count")
+            self.timer_events = [self.world.clock + k * delay for k in range(1, count + 1)]
+
+    def _wait_for_timer(self) -> None:
+        """Until trigger timer 1's next event; none left: the model would wait for ever."""
+        if not self.timer_events:
+            raise OutOfRange("the trigger model waits for trigger timer 1, which will not fire")
+        when = self.timer_events.pop(0)
+        self.world.advance(max(when - self.world.clock, 0.0))
+
     def initiate(self) -> None:
         """``:INIT``: run the last loaded program (list sweep or block program) to its end."""
         ch, key = "1", self.key("1")
         if self.program == "sweep":
             self.dev.put("output", "ON", ch)
-            self.world.set_terminal(key, output=True, func=self.sweep_func[0])
-            levels = self.lists[ch][self.sweep_func]
+            self.world.set_terminal(key, output=self._cabled(ch),
+                                    func=WORLD_FUNCTION[self.sweep_func])
+            levels = self.sweep_levels
             dwell = self.sweep_delay + self.dev.get("nplc", ch) / LINE_FREQUENCY
             sense_current = self.dev.get("sense", ch) == "CURR"
             for level, (v, i, _, when) in zip(
@@ -366,11 +543,15 @@ class Keithley2450(ScpiSmu):
                 continue
             if block[0] == "source":
                 self.dev.put("output", "ON" if block[1] else "OFF", ch)
-                self.world.set_terminal(key, output=block[1])
+                self.world.set_terminal(key, output=block[1] and self._cabled(ch))
             elif block[0] == "delay":
                 self.world.advance(block[1])
             elif block[0] == "measure":
                 self._store(ch)
+            elif block[0] == "notify":
+                self._notify(block[1], ch)
+            elif block[0] == "wait":
+                self._wait_for_timer()
             else:  # branch on counter: jump back until the block has run `count` times
                 here = pc - 1
                 counters[here] = counters.get(here, 0) + 1
@@ -388,16 +569,47 @@ class KeysightB2900(ScpiSmu):
 
     def reset(self) -> None:
         super().reset()
-        self.arrays = {ch: [] for ch in self.CHANNELS}  # (V, I) per point
+        self.arrays = {ch: [] for ch in self.channels}  # (V, I) per point
 
     def off_state(self, ch: str) -> tuple[str, float] | None:
         """NORM and HIZ open the output relay; ZERO holds 0 V (User's Guide table 6-1)."""
         return ("V", self.dev.get("ilimit", ch)) if self.dev.get("off_mode", ch) == "ZERO" else None
 
     def measure(self, ch: str) -> str:
-        """``:MEAS? (@n)``: one spot reading, V and I (``:FORM:ELEM:SENS VOLT,CURR``)."""
-        v, i, _ = self._integrate(ch)
+        """``:MEAS? (@n)``: one spot reading after the acquire delay, V and I
+        (``:FORM:ELEM:SENS VOLT,CURR``)."""
+        v, i, _ = self._integrate(ch, self.dev.get("acq_delay", ch))
         return f"{v:+.6E},{i:+.6E}"
+
+    def measure_both(self) -> str:
+        """``:MEAS? (@1,2)``: both channels integrate together (the longer acquire delay and
+        NPLC) and are read from one operating point: V1,I1,V2,I2."""
+        get = self.dev.get
+        wait = max(get("acq_delay", ch) + get("nplc", ch) / LINE_FREQUENCY for ch in "12")
+        levels = {self.key(ch): [self.world.terminal(self.key(ch)).level] for ch in "12"}
+        raw = self.world.sweep_together(levels, wait)
+        values = [self._through_ranges(*raw[self.key(ch)][0], ch)[:2] for ch in "12"]
+        return ",".join(f"{x:+.6E}" for pair in values for x in pair)
+
+    def sync_acquire(self, value, ch: str) -> None:
+        """``:TRIG<c>[:ALL]:...`` sets the acquire layer too (source, timer, count)."""
+        get = self.dev.get
+        self.dev.put("acq_source", get("trigger_source", ch), ch)
+        self.dev.put("acq_period", get("trigger_period", ch), ch)
+        self.dev.put("acq_count", get("trigger_count", ch), ch)
+
+    def initiate_acquire(self, ch: str) -> None:
+        """``:INIT:ACQ (@n)``: the acquire action alone, the source as it is: ``:TRIG:ACQ:COUN``
+        readings one acquire-timer period apart (``:TRIG:ACQ:SOUR TIM``; at least one
+        integration each) after the acquire delay; V, I per reading for ``:FETC:ARR?``."""
+        get = self.dev.get
+        key = self.key(ch)
+        conversion = get("nplc", ch) / LINE_FREQUENCY
+        period = get("acq_period", ch) if get("acq_source", ch) == "TIM" else 0.0
+        self.world.advance(get("acq_delay", ch))
+        levels = [self.world.terminal(key).level] * get("acq_count", ch)
+        readings = self._run_points(ch, levels, max(period, conversion))
+        self.arrays[ch] = [(v, i) for v, i, _, _ in readings]
 
     def initiate(self, ch: str) -> None:
         """``:INIT (@n)``: ``:TRIG:COUN`` points, one per trigger period.
@@ -441,7 +653,8 @@ class KeysightB2900(ScpiSmu):
         period = get("trigger_period", ch) if get("trigger_source", ch) == "TIM" else 0.0
         points = self._source_points(ch, get("trigger_count", ch))
         levels = [triggered if level is None else level for level in points]
-        return levels, max(period, get("nplc", ch) / LINE_FREQUENCY)
+        delays = get("tran_delay", ch) + get("acq_delay", ch)
+        return levels, max(period, delays + get("nplc", ch) / LINE_FREQUENCY)
 
     def initiate_both(self) -> None:
         """``:INIT (@1,2)``: both channels start on the same trigger and step together, one
@@ -451,14 +664,14 @@ class KeysightB2900(ScpiSmu):
         get = self.dev.get
         timing = {(get("trigger_count", ch), get("trigger_source", ch),
                    get("trigger_period", ch) if get("trigger_source", ch) == "TIM" else None,
-                   get("shape", ch), get("func", ch)) for ch in self.CHANNELS}
+                   get("shape", ch), get("func", ch)) for ch in self.channels}
         if len(timing) != 1 or next(iter(timing))[3:] != ("DC", "VOLT"):
             raise OutOfRange(":INIT (@1,2) of channels with different counts, timing or shape")
-        runs = {ch: self._dc_points(ch) for ch in self.CHANNELS}
+        runs = {ch: self._dc_points(ch) for ch in self.channels}
         dwell = max(dwell for _, dwell in runs.values())
         raw = self.world.sweep_together({self.key(ch): levels for ch, (levels, _) in runs.items()},
                                         dwell)
-        for ch in self.CHANNELS:
+        for ch in self.channels:
             self.arrays[ch] = [self._through_ranges(*r, ch)[:2] for r in raw[self.key(ch)]]
             self.world.set_terminal(self.key(ch), level=get("volt_level", ch))
 

@@ -2,7 +2,11 @@
 
 Numbers print the way TSP's ``print`` does: ``%e`` style with ``format.asciiprecision``
 significant digits (default 6, e.g. ``1.00000e+00``). A measurement integrates for
-NPLC / line frequency of virtual time, during which the cells see the applied bias.
+NPLC / line frequency of virtual time, during which the cells see the applied bias; the
+averaging filter makes a reading of several such conversions (`AveragingFilter`), and the
+measure delay (and, in sweeps, the source delay) waits before it (``DELAY_AUTO``: no wait is
+simulated). Trigger timer 1 can pace a sweep's measure layer (timed acquisitions, the source as
+it is). Autozero is accepted and changes nothing simulated.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import math
 import re
 
 from ..device import OutOfRange, UnknownCommand
-from .base import Behaviour, register
+from .base import AveragingFilter, Behaviour, register
 
 LINE_FREQUENCY = 50.0  # Hz; print(localnode.linefreq) -> 5.00000e+01 on the logged unit [HW]
 OVERFLOW = 9.9e37  # reading beyond the fixed measure range (SCPI overflow convention)
@@ -21,6 +25,8 @@ _BUFFER_COUNT = re.compile(r"^smu([ab])\.nvbuffer([12])\.n$")
 # smuX.trigger.<layer>.stimulus = <event>: the layers and events the lockstep sweep uses
 STIMULUS_LAYERS = ("source", "measure", "endpulse")
 _EVENT = re.compile(r"^smu([ab])\.trigger\.(SOURCE_COMPLETE|MEASURE_COMPLETE)_EVENT_ID$")
+TIMER_EVENT = "trigger.timer[1].EVENT_ID"
+_ARMED = re.compile(r"^smu([ab])\.trigger\.ARMED_EVENT_ID$")
 # two channels in lockstep: (channel, layer) -> event it waits for, as (leader, follower) roles
 LOCKSTEP = {
     ("follower", "source"): ("leader", "SOURCE_COMPLETE"),
@@ -38,14 +44,17 @@ class TspSmu(Behaviour):
     def reset(self) -> None:
         super().reset()
         # nvbuffer1 holds currents, nvbuffer2 voltages; each entry (reading, status bits)
-        self.buffers = {(ch, n): [] for ch in self.CHANNELS for n in (1, 2)}
-        self.sweep_points = {ch: [] for ch in self.CHANNELS}
-        self.sweep_func = {ch: "V" for ch in self.CHANNELS}
-        self.sweep_buffers = {ch: () for ch in self.CHANNELS}
-        self.idle_after_sweep = {ch: True for ch in self.CHANNELS}
+        self.buffers = {(ch, n): [] for ch in self.channels for n in (1, 2)}
+        self.sweep_points = {ch: [] for ch in self.channels}
+        self.sweep_func = {ch: "V" for ch in self.channels}
+        self.sweep_buffers = {ch: () for ch in self.channels}
+        self.idle_after_sweep = {ch: True for ch in self.channels}
         self.stimuli: dict[tuple[str, str], tuple[str, str] | None] = {}
         self.armed: set[str] = set()
-        for ch in self.CHANNELS:
+        self.filters = {ch: AveragingFilter() for ch in self.channels}
+        self.source_action = {ch: False for ch in self.channels}
+        self.timer = {"passthrough": False, "stimulus": None}  # trigger.timer[1]
+        for ch in self.channels:
             self.reset_channel(ch)
 
     def reset_channel(self, ch: str) -> None:
@@ -56,6 +65,8 @@ class TspSmu(Behaviour):
         for layer in STIMULUS_LAYERS:
             self.stimuli[(ch, layer)] = None
         self.armed.discard(ch)
+        self.filters[ch] = AveragingFilter()
+        self.source_action[ch] = False
         self.world.set_terminal(
             self.key(ch),
             output=False,
@@ -93,6 +104,60 @@ class TspSmu(Behaviour):
 
     def set_offlimiti(self, value: float, ch: str) -> None:
         self._push_off_state(ch)
+
+    # ------------------------------------------------------------------ filter, delays, abort
+    def filter_repeat(self, ch: str) -> None:
+        self.filters[ch].set(kind="repeat")
+
+    def filter_moving(self, ch: str) -> None:
+        self.filters[ch].set(kind="moving")
+
+    def set_filter_count(self, value: int, ch: str) -> None:
+        self.filters[ch].set(count=value)
+
+    def filter_on(self, ch: str) -> None:
+        self.filters[ch].set(enabled=True)
+
+    def filter_off(self, ch: str) -> None:
+        self.filters[ch].set(enabled=False)
+
+    def source_delay_auto(self, ch: str) -> None:
+        self.dev.put("source_delay", -1.0, ch)
+
+    def measure_delay_auto(self, ch: str) -> None:
+        self.dev.put("measure_delay", -1.0, ch)
+
+    def _wait(self, ch: str, source_changes: bool) -> float:
+        """Seconds waited before a measurement: the measure delay, and the source delay when
+        the source has just changed (an automatic delay, -1, is not simulated: 0)."""
+        names = ("measure_delay", "source_delay") if source_changes else ("measure_delay",)
+        return sum(max(self.dev.get(name, ch), 0.0) for name in names)
+
+    def abort_channel(self, ch: str) -> None:
+        """``smuX.abort()``: the channel's trigger model back to idle (a sweep here runs to its
+        end when it starts, so only an armed, waiting channel has anything to stop)."""
+        self.armed.discard(ch)
+
+    def source_action_on(self, ch: str) -> None:
+        self.source_action[ch] = True
+
+    def source_action_off(self, ch: str) -> None:
+        self.source_action[ch] = False
+
+    def timer_passthrough_on(self) -> None:
+        self.timer["passthrough"] = True
+
+    def timer_passthrough_off(self) -> None:
+        self.timer["passthrough"] = False
+
+    def set_timer_stimulus(self, event: str) -> None:
+        """``trigger.timer[1].stimulus = 0 | smuX.trigger.ARMED_EVENT_ID`` (other events are
+        not simulated: unknown)."""
+        text = event.strip()
+        match = _ARMED.match(text)
+        if text != "0" and match is None:
+            raise UnknownCommand(f"trigger.timer[1].stimulus = {text}")
+        self.timer["stimulus"] = None if match is None else match[1]
 
     def print_offmode(self, ch: str) -> str:
         return self.num(self.dev.get("offmode", ch))
@@ -240,9 +305,21 @@ class TspSmu(Behaviour):
                  COMPLIANCE_STATUS if limited else 0) for v, i, limited in readings]
 
     def _integrate(self, ch: str) -> tuple[float, float, int]:
-        """One reading after NPLC of virtual time under bias."""
-        reading = self.world.measure_after(self.key(ch), self.dev.get("nplc", ch) / LINE_FREQUENCY)
-        return self._through_ranges(*reading, ch)
+        """One reading after the measure delay and NPLC of virtual time under bias (the
+        filter's conversions, each NPLC, when it is on)."""
+        wait, conversion = self._wait(ch, False), self.dev.get("nplc", ch) / LINE_FREQUENCY
+        key = self.key(ch)
+        if not self.filters[ch].active:
+            return self._through_ranges(*self.world.measure_after(key, wait + conversion), ch)
+        self.world.advance(wait)
+        return self._all_through_ranges(
+            self._filtered(ch, key, [self.world.terminal(key).level], conversion), ch)[0]
+
+    def _filtered(self, ch: str, key: str, levels: list[float], dwell: float):
+        """(V, I, limited) per reading at `levels`: the filter's conversions of each, one World
+        sweep (each conversion `dwell` seconds), averaged as the filter does."""
+        filter_ = self.filters[ch]
+        return filter_.reduce(self.world.sweep(key, filter_.expand(levels), dwell), len(levels))
 
     def measure_i(self, ch: str) -> str:
         return self.num(self._integrate(ch)[0])
@@ -268,11 +345,16 @@ class TspSmu(Behaviour):
         return self.num(len(self.buffers[(ch, 2)]))
 
     def _repeated_readings(self, ch: str) -> list[tuple[float, float, int]]:
-        """``measure.count`` readings at the present source level, each after one NPLC of
-        virtual time (the World's repeated reading: one operating point and a read-noise draw
-        per reading when nothing moves), through the measure ranges."""
-        count = self.dev.get("measure_count", ch)
-        got = self.world.read([self.key(ch)], count, self.dev.get("nplc", ch) / LINE_FREQUENCY)
+        """``measure.count`` readings at the present source level, each after the measure
+        delay and one NPLC of virtual time (the World's repeated reading: one operating point
+        and a read-noise draw per reading when nothing moves; with the filter on, its
+        conversions as one World sweep), through the measure ranges."""
+        key, count = self.key(ch), self.dev.get("measure_count", ch)
+        dwell = self._wait(ch, False) + self.dev.get("nplc", ch) / LINE_FREQUENCY
+        if self.filters[ch].active:
+            levels = [self.world.terminal(key).level] * count
+            return self._all_through_ranges(self._filtered(ch, key, levels, dwell), ch)
+        got = self.world.read([key], count, dwell)
         readings = zip(got.voltage[:, 0].tolist(), got.current[:, 0].tolist(),
                        got.limited[:, 0].tolist(), strict=True)
         return self._all_through_ranges(readings, ch)
@@ -394,6 +476,9 @@ class TspSmu(Behaviour):
         if layer not in STIMULUS_LAYERS:
             raise UnknownCommand(f"smu{ch}.trigger.{layer}.stimulus")
         text = event.strip()
+        if layer == "measure" and text == TIMER_EVENT:
+            self.stimuli[(ch, layer)] = ("timer", "1")
+            return
         match = _EVENT.match(text)
         if text != "0" and match is None:
             raise UnknownCommand(f"smu{ch}.trigger.{layer}.stimulus = {text}")
@@ -433,19 +518,53 @@ class TspSmu(Behaviour):
 
     def _run_single(self, ch: str) -> None:
         """One channel's sweep: ``trigger.count`` points through the source list, each held
-        for one NPLC integration under ``trigger.source.limitY``; currents go to nvbuffer1 and
-        voltages to nvbuffer2 as ``trigger.measure`` asked. At the end the source idles (its DC
-        level) or holds."""
+        for the source and measure delays and one reading (NPLC, or the filter's
+        conversions) under ``trigger.source.limitY``; currents go to nvbuffer1 and voltages to
+        nvbuffer2 as ``trigger.measure`` asked. At the end the source idles (its DC level) or
+        holds. With the source action off, the measure layer alone (`_run_measure_only`)."""
+        if not self.source_action[ch]:
+            self._run_measure_only(ch)
+            return
         key, levels, saved = self._start_sweep(ch)
         if self.sweep_func[ch] == "V":  # one batched solve when no point can switch a cell
-            dwell = self.dev.get("nplc", ch) / LINE_FREQUENCY
-            readings = self._all_through_ranges(self.world.sweep(key, levels, dwell), ch)
+            dwell = self._wait(ch, True) + self.dev.get("nplc", ch) / LINE_FREQUENCY
+            readings = self._all_through_ranges(self._filtered(ch, key, levels, dwell), ch)
         else:
             readings = []
             for level in levels:
                 self.world.set_terminal(key, level=level)
+                self.world.advance(self._wait(ch, True))
                 readings.append(self._integrate(ch))
         self._end_sweep(ch, readings, saved)
+
+    def _run_measure_only(self, ch: str) -> None:
+        """The measure layer alone (``trigger.source.action = DISABLE``): ``trigger.count``
+        readings at the present source, immediate, or paced by trigger timer 1 when the measure
+        stimulus is its event: the timer, started by this channel's ARMED event, passes it
+        through (``passthrough = true``: a reading at once) and gives ``trigger.timer[1].count``
+        more events ``trigger.timer[1].delay`` apart. Fewer events than readings would wait for
+        ever: refused (data error)."""
+        key = self.key(ch)
+        count = self.dev.get("trigger_count", ch)
+        conversion = self.dev.get("nplc", ch) / LINE_FREQUENCY
+        level = self.world.terminal(key).level
+        if self.stimuli[(ch, "measure")] != ("timer", "1"):
+            readings = self._filtered(ch, key, [level] * count, self._wait(ch, False) +
+                                      conversion)
+        else:
+            if self.timer["stimulus"] != ch:
+                raise OutOfRange(f"smu{ch} measures on trigger timer 1, which nothing starts")
+            passthrough = self.timer["passthrough"]
+            events = int(passthrough) + self.dev.get("timer_count")
+            if events < count:
+                raise OutOfRange(f"smu{ch}.trigger.count = {count} readings on {events} timer "
+                                 "events: the sweep would wait for ever")
+            delay = self.dev.get("timer_delay")
+            first = self._filtered(ch, key, [level], conversion if passthrough else delay)
+            readings = first + self._filtered(ch, key, [level] * (count - 1), delay)
+        for i, v, status in self._all_through_ranges(readings, ch):
+            for n in self.sweep_buffers[ch]:
+                self.buffers[(ch, n)].append((i if n == 1 else v, status))
 
     def _run_pair(self, leader: str, follower: str) -> None:
         """Both channels in lockstep: at every point both source their list level, then both
@@ -458,8 +577,11 @@ class TspSmu(Behaviour):
             self.sweep_func[leader], self.sweep_func[follower]
         ):
             raise OutOfRange("lockstep sweeps need equal trigger counts and voltage lists")
+        if any(self.filters[ch].active for ch in (leader, follower)):
+            raise OutOfRange("lockstep sweeps with the averaging filter on are not simulated")
         started = {ch: self._start_sweep(ch) for ch in (leader, follower)}
-        dwell = max(self.dev.get("nplc", ch) for ch in started) / LINE_FREQUENCY
+        dwell = max(self._wait(ch, True) + self.dev.get("nplc", ch) / LINE_FREQUENCY
+                    for ch in started)
         raw = self.world.sweep_together({key: levels for key, levels, _ in started.values()},
                                         dwell)
         for ch, (key, _, saved) in started.items():
@@ -501,10 +623,10 @@ class TspSmu(Behaviour):
         for i, v, status in readings:
             for n in self.sweep_buffers[ch]:
                 self.buffers[(ch, n)].append((i if n == 1 else v, status))
-        func0, level0, limit_i0, limit_v0 = saved
+        _, _, limit_i0, limit_v0 = saved
         key = self.key(ch)
         if self.idle_after_sweep[ch]:
-            self.world.set_terminal(key, func=func0, level=level0)
+            self._push_level(ch)  # the idle source: the programmed DC function and level
         self.world.set_terminal(key, limit_i=limit_i0, limit_v=limit_v0)
 
 

@@ -16,6 +16,7 @@ import pytest
 from xbarlab.benchfile import load_bench
 from xbarlab.cli import main
 from xbarlab.export import check_hdf5
+from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 HERE = Path(__file__).parent
@@ -35,9 +36,11 @@ def test_unknown_protocol_lists_the_available_ones(tmp_path, capsys):
 def test_a_parameter_the_protocol_does_not_take_is_named_with_the_allowed(tmp_path, capsys):
     assert main(["run", "read-map", "--set", "v_reed=0.1", "--store", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "'v_reed' is not a parameter; allowed: v_read, scheme, current_limit" in err
+    assert "'v_reed' is not a parameter of read-map (did you mean v_read?); allowed: v_read, " \
+           "scheme, current_limit" in err
     assert main(["run", "read-map", "--set", "v_read=high", "--store", str(tmp_path)]) == 2
-    assert "v_read=high: allowed a number (float)" in capsys.readouterr().err
+    assert "v_read = 'high': allowed a number" in capsys.readouterr().err
+    assert not (tmp_path / "runs.sqlite3").exists()
 
 
 def test_run_read_map_then_runs_show_export_plot(tmp_path, capsys, monkeypatch):
@@ -54,7 +57,9 @@ def test_run_read_map_then_runs_show_export_plot(tmp_path, capsys, monkeypatch):
         run = opened.open_run(1)
         points = run.points()
         conductance = run.latest_map("conductance")
-        assert run.info.params == {"v_read": 0.1}
+        params = run.info.params
+        assert params["v_read"] == 0.1 and params["scheme"] == "ground"  # defaults stored too
+        assert set(params) == set(get_protocol("read-map").parameters)
         assert "MODEL 2400" in run.info.instruments["smu1"]
     assert len(points) == 256 and {p.voltage for p in points} == {0.1}
     expected = np.full((16, 16), np.nan)
@@ -63,30 +68,67 @@ def test_run_read_map_then_runs_show_export_plot(tmp_path, capsys, monkeypatch):
     np.testing.assert_array_equal(conductance, expected)
 
     assert main(["runs", "--store", store]) == 0
-    assert "read-map" in capsys.readouterr().out
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1].split()[1:3] == ["read-map", "completed"]
+    assert listed[1].endswith("classic    16x16 passive, binary")  # the bench and the chip
     assert main(["show", "1", "--store", store]) == 0
     shown = capsys.readouterr().out
     assert "points: 256 (read 256)" in shown and "completed" in shown
+    assert "  bench classic, chip 16x16 passive, binary, seed " in shown
+    assert "v_read 0.1 V" in shown and "map conductance (16x16, 256 cells, 1 recorded)" in shown
+    assert max(len(line) for line in shown.splitlines()) <= 100
+    assert main(["show", "1", "--json", "--store", store]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["bench"] == "classic" and described["parameter_units"]["v_read"] == "V"
+    assert described["points"] == {"read": 256} and described["maps"][0]["unit"] == "S"
+    assert main(["show", "1", "--points", "--json", "--store", store]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 256 and json.loads(lines[5])["current"] == points[5].current
 
     assert main(["export", "1", "--format", "hdf5", "--store", store]) == 0
     check_hdf5(tmp_path / "run-1.h5")
     assert main(["export", "1", "--format", "csv", "--store", store]) == 0
     rows = (tmp_path / "run-1-csv" / "run-1-points.csv").read_text().splitlines()
-    assert len(rows) == 257
+    assert len(rows) == 259 and rows[0].startswith("# xbarlab run 1 (read-map), started 20")
+    assert rows[2] == ("seq,row,col,operation,voltage (V),current (A),pulse_width (s),"
+                       "compliance,t (s)")
+    (Path(store) / "run-1-read-map.png").unlink()  # the run drew it; so does xbarlab plot
     assert main(["plot", "1", "--store", store]) == 0
-    assert (tmp_path / "run-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (Path(store) / "run-1-read-map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "1", "--store", store, "-o", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "run-1-read-map.png").exists()
     assert main(["show", "7", "--store", store]) == 2
 
 
 def test_dry_run_reports_and_touches_no_store(tmp_path, capsys):
     store = tmp_path / "store"
     code = main(["run", "read-map", "--bench", "classic", "--dry-run", "--json",
-                 "--set", "v_read=6", "--store", str(store)])
+                 "--set", "v_read=0.3", "--store", str(store)])
     summary = last_json(capsys.readouterr().out)
-    assert code == 1  # limits would be broken
-    assert summary["operations"] == 256 and summary["max_abs_voltage"] == 6.0
-    assert any("limits.max_voltage = 5 V" in v for v in summary["violations"])
+    assert code == 0
+    assert summary["operations"] == 256 and summary["max_abs_voltage"] == 0.3
+    assert summary["violations"] == []
     assert not store.exists()
+
+
+def test_dry_run_lists_the_limits_a_run_would_break(tmp_path, capsys):
+    code = main(["run", "retention", "--bench", "classic", "--dry-run", "--json", "--set",
+                 "width=1", "--store", str(tmp_path / "store")])
+    summary = last_json(capsys.readouterr().out)
+    assert code == 1
+    assert any("limits.max_energy = 0.001 J" in v for v in summary["violations"])
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_parameter_beyond_the_bench_limits_is_refused_before_anything_opens(tmp_path, capsys):
+    for extra in ([], ["--dry-run"]):
+        assert main(["run", "read-map", "--bench", "classic", "--set", "v_read=6",
+                     "--store", str(tmp_path), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.strip() == ("xbarlab run: v_read = 6.0 V: allowed a number >= "
+                               "-limits.max_read_voltage (-0.45 V) and <= "
+                               "limits.max_read_voltage (0.45 V), not 0")
+    assert not (tmp_path / "runs.sqlite3").exists()
 
 
 def test_bench_check_passes_on_embedded_virtual_benches(capsys):
@@ -154,11 +196,21 @@ def test_signal_mid_run_aborts_keeps_every_point_leaves_bench_safe_and_resumes(
 
 
 def test_a_limit_refused_mid_run_fails_the_run_with_a_clear_message(tmp_path, capsys):
-    code = main(["run", "read-map", "--bench", "classic", "--set", "v_read=5.5",
+    code = main(["run", "retention", "--bench", "classic", "--set", "width=1",
                  "--store", str(tmp_path), "--json", "--quiet"])
     captured = capsys.readouterr()
     assert code == 1 and last_json(captured.out)["status"] == "failed"
-    assert "exceeds limits.max_voltage = 5 V" in captured.err
-    assert "Traceback" not in captured.err
+    assert "exceeds limits.max_energy = 0.001 J" in captured.err
+    assert "instruments were made safe" in captured.err
+    assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) <= 2
     with RunStore(tmp_path) as store:
         assert "LimitError" in store.run_info(1).traceback
+
+
+@pytest.mark.parametrize("command", [["runs"], ["show", "1"], ["export", "1", "--format", "csv"],
+                                     ["plot", "1"], ["report", "1"]])
+def test_reading_commands_refuse_a_store_that_does_not_exist(tmp_path, capsys, command):
+    missing = tmp_path / "no-store-here"
+    assert main([*command, "--store", str(missing)]) == 2
+    assert f"no run store at {missing}" in capsys.readouterr().err
+    assert not missing.exists()

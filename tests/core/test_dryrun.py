@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from corehelpers import small_board_spec
 
-from xbarlab.dryrun import RecordingBench, dry_run
+from xbarlab.dryrun import RecordingBench
+from xbarlab.engine import run_protocol
+from xbarlab.registry import register_protocol
 
 
 def board_protocol(bench):
@@ -41,8 +43,14 @@ def test_board_protocol_numbers_match_the_hand_computation():
     assert "no limit would be broken" in report.format()
 
 
+@register_protocol("one-read")
+def one_read(bench, run, progress):
+    """One read of cell (3, 4)."""
+    bench.read(3, 4, 0.2)
+
+
 def test_matrix_bench_float_read_duration_from_the_cost_model():
-    report = dry_run(lambda bench, run, progress: bench.read(3, 4, 0.2), "default")
+    report = run_protocol(one_read, "default", dry_run=True, progress=False).dry_run
     # start: 4 outputs off (4 x 2 ms), open all and forbid the unused crosspoints (2 x 5 ms);
     # read: one close (5 ms), two sources, their current limits read back and two
     # outputs on (6 x 2 ms), two measurements, the sense and the driver's compliance (2 x (2 ms
@@ -57,12 +65,14 @@ def test_matrix_bench_float_read_duration_from_the_cost_model():
 def test_every_violation_is_listed_and_the_protocol_runs_on():
     seen = []
 
+    @register_protocol("reckless")
     def reckless(bench, run, progress):
+        """Pulses above the bench's limits."""
         bench.pulse(0, 0, 6.0, 1e-3)
         bench.pulse(1, 1, 1.0, 2.0)
         seen.append("finished")
 
-    report = dry_run(reckless, "default")
+    report = run_protocol(reckless, "default", dry_run=True, progress=False).dry_run
     assert seen == ["finished"]
     text = "\n".join(report.summary()["violations"])
     assert "pulse voltage on row:0 = 6 V exceeds limits.max_voltage = 5 V" in text
@@ -70,3 +80,14 @@ def test_every_violation_is_listed_and_the_protocol_runs_on():
     assert report.pulses == 2
     assert report.max_voltage[0, 0] == pytest.approx(6.0)
     assert "distinct limit violation(s)" in report.format()
+
+
+def test_a_dry_run_leaves_no_store_and_no_plot(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XBARLAB_DATA", str(tmp_path / "store"))
+    result = run_protocol("read-map", "classic", dry_run=True, progress=False, cells="0-1,*")
+    assert result.run_id is None and result.status == "dry-run"
+    assert result.dry_run.operation_count == 32
+    assert result.metrics["plot"] is None
+    assert len(result.run.points()) == 32  # the in-memory run the protocol played
+    assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,6 @@
 """Driver base behaviour: one session per address, one I/O lock, interface conformance."""
 
+import gc
 import threading
 import time
 
@@ -33,6 +34,16 @@ def test_one_session_per_address(fake_resource):
     assert first.closed
     again = Keithley2400(fake_resource("keithley2400", CONNECT_2400,
                                        resource_name="GPIB0::24::INSTR"))
+    again.disconnect()
+
+
+def test_a_driver_dropped_without_disconnect_frees_its_address(fake_resource):
+    smu = Keithley2400(fake_resource("keithley2400", CONNECT_2400,
+                                     resource_name="GPIB0::23::INSTR"))
+    del smu
+    gc.collect()
+    again = Keithley2400(fake_resource("keithley2400", CONNECT_2400,
+                                       resource_name="GPIB0::23::INSTR"))
     again.disconnect()
 
 

@@ -154,13 +154,63 @@ def test_list_sweep_in_the_trigger_model(expected_protocol):
     assert [r.compliance for r in readings] == [False, False, True]
 
 
-def test_sweep_too_long_for_one_line_raises_before_configuring(expected_protocol):
+def _sweep_setup(points, end):
+    """The per-statement set-up of a sweep's first chunk (each confirmed) ending `end`."""
+    return [
+        "smua.nvbuffer1.clear()", "smua.nvbuffer2.clear()", "smua.measure.delay = 0.0",
+        f"smua.trigger.source.listv({{{points}}})", "smua.trigger.source.limiti = 0.001",
+        "smua.trigger.measure.iv(smua.nvbuffer1, smua.nvbuffer2)",
+        "smua.trigger.measure.action = smua.ENABLE",
+        "smua.trigger.endpulse.action = smua.SOURCE_HOLD",
+        f"smua.trigger.endsweep.action = smua.{end}",
+        f"smua.trigger.count = {points.count(',') + 1}",
+        "smua.trigger.source.action = smua.ENABLE", "smua.source.output = smua.OUTPUT_ON",
+    ]
+
+
+def _start():
+    return [("smua.trigger.initiate()", None), ("waitcomplete()", None),
+            ("print(errorqueue.count)", NONE)]
+
+
+def test_a_142_point_sweep_runs_as_two_chunks_into_one_buffer(expected_protocol):
+    """The first 100 levels end with the source held at the last one, the next 42 run into the
+    same buffers and end idle, as one sweep; one printbuffer of all 142 readings."""
+    levels = [k / 100 for k in range(142)]
+    first = ",".join(repr(v) if v else "0.0" for v in levels[:100])
+    rest = ",".join(repr(v) for v in levels[100:])
+    chunk = ("smua.trigger.source.listv({" + rest + "}); smua.trigger.count = 42; "
+             "smua.trigger.endsweep.action = smua.SOURCE_IDLE")
+    buffer = ("printbuffer(1, 142, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
+              "smua.nvbuffer1.statuses)")
+    reply = ", ".join(f"{v * 1e-6:.5e}, {v:.5e}, 0.00000e+00" for v in levels)
+    pairs = connect() + [("print(smua.source.func)", "1.00000e+00"),
+                         ("print(smua.source.limiti)", "1.00000e-03")]
+    for statement in _sweep_setup(first, "SOURCE_HOLD"):
+        pairs += ok(statement)
+    pairs += _start() + ok(chunk) + _start() + [(buffer, reply)]
+    with expected_protocol(Keithley2600, pairs) as smu:
+        readings = smu.smua.sweep(levels, delay=0)
+    assert [r.voltage for r in readings] == pytest.approx(levels)
+    assert smu.smua.max_sweep_points == 60000
+
+
+def test_a_sweep_beyond_one_buffer_is_refused_before_configuring(expected_protocol):
     pairs = connect() + [("print(smua.source.func)", "1.00000e+00")]
     with (
         expected_protocol(Keithley2600, pairs) as smu,
-        pytest.raises(ValueError, match="levels has 101 values; the allowed number is 1 to"),
+        pytest.raises(ValueError, match="levels has 60001 values; the allowed number is 1 to "
+                                        "60000"),
     ):
-        smu.smua.sweep([0.1] * 101, delay=0)
+        smu.smua.sweep([0.1] * 60001, delay=0)
+
+
+def test_a_2600a_is_refused_with_the_reason(fake_resource):
+    resource = fake_resource("keithley2600", [
+        ("*IDN?", "Keithley Instruments Inc., Model 2636A, 1234, 2.2.1")])
+    with pytest.raises(WrongInstrumentError, match="2600A series is refused: .*use a 2600B"):
+        Keithley2600(resource)
+    assert resource.closed
 
 
 def test_pulse_uses_kipulse(expected_protocol):

@@ -1,7 +1,7 @@
 """Keysight E5250A switch-mainframe driver: exact command/reply conversations."""
 
 import pytest
-from xbarlab.drivers.errors import InstrumentError, WrongInstrumentError
+from xbarlab.drivers.errors import InstrumentError, UnexpectedReplyError, WrongInstrumentError
 from xbarlab.drivers.keysight_e5250a import KeysightE5250A
 
 IDN = "Agilent Technologies,E5250A,0,B.01.03"
@@ -55,8 +55,32 @@ def test_closed_parses_channel_lists(expected_protocol):
     with expected_protocol(KeysightE5250A, pairs) as matrix:
         assert matrix.closed() == {"10101", "10202"}
         assert matrix.closed() == frozenset()
-        with pytest.raises(ValueError, match="is not"):
+        with pytest.raises(UnexpectedReplyError, match="'10101'.* is not a channel list"):
             matrix.closed()
+
+
+@pytest.mark.parametrize(("reply", "closed"), [
+    ("", set()),                                   # an empty line: nothing closed
+    ("(@)", set()),                                # the empty channel list
+    ("(@ )", set()),
+    ("(@10101, 10202)", {"10101", "10202"}),       # spaces after the separators
+    ("(@10101:10103)", {"10101", "10102", "10103"}),  # a range of outputs
+    ("(@10101:10202,10305)", {"10101", "10102", "10201", "10202", "10305"}),  # inputs x outputs
+])
+def test_closed_reads_every_channel_list_form_of_the_manual(expected_protocol, reply, closed):
+    """Channel lists as the User's Guide (Ed. 9 p. 5-6) writes them; an empty card's reply,
+    which the manual does not show, read as an empty list whether it is "(@)" or empty."""
+    with expected_protocol(KeysightE5250A, CONNECT + [(":ROUT:CLOS:CARD? 1", reply)]) as matrix:
+        assert matrix.closed() == closed
+
+
+@pytest.mark.parametrize("reply", ["10101", "(@1010)", "(@10101:20101)", "(@10101,)", "0"])
+def test_closed_refuses_what_is_no_channel_list(expected_protocol, reply):
+    with (
+        expected_protocol(KeysightE5250A, CONNECT + [(":ROUT:CLOS:CARD? 1", reply)]) as matrix,
+        pytest.raises(UnexpectedReplyError, match="is not a channel list"),
+    ):
+        matrix.closed()
 
 
 def test_second_source_on_an_output_is_refused(expected_protocol):

@@ -19,7 +19,7 @@ def tsp_ok(command):
     return [(command, None), ("print(errorqueue.count)", TSP_NONE)]
 
 
-def tsp_load(ch, levels, limit="0.001", count=2):
+def tsp_load(ch, levels, limit="0.001", count=2, end="SOURCE_IDLE"):
     """The statements that set one 2600B channel up for its part of a pair."""
     return [
         f"{ch}.nvbuffer1.clear()", f"{ch}.nvbuffer2.clear()", f"{ch}.measure.delay = 0.0",
@@ -27,7 +27,7 @@ def tsp_load(ch, levels, limit="0.001", count=2):
         f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)",
         f"{ch}.trigger.measure.action = {ch}.ENABLE",
         f"{ch}.trigger.endpulse.action = {ch}.SOURCE_HOLD",
-        f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE",
+        f"{ch}.trigger.endsweep.action = {ch}.{end}",
         f"{ch}.trigger.count = {count}", f"{ch}.trigger.source.action = {ch}.ENABLE",
         f"{ch}.source.output = {ch}.OUTPUT_ON",
     ]
@@ -80,9 +80,10 @@ def test_2636b_second_pair_uses_the_function_and_limits_it_knows(expected_protoc
             assert rows[1].compliance
 
 
-def test_2636b_pair_error_restores_the_stimuli_and_forgets_what_it_knew(expected_protocol):
-    """An error in the chunk: the stimuli go back to immediate (one more chunk), the error
-    names the chunk, and the next pair asks for function and limits again."""
+def test_2636b_pair_error_aborts_restores_the_stimuli_and_forgets_what_it_knew(expected_protocol):
+    """An error in the chunk: both channels are aborted and the stimuli go back to immediate
+    (one more chunk), the error names the chunk, and the next pair asks for function and limits
+    again."""
     failed = [
         (PAIR_CHUNK, None), ("print(errorqueue.count)", "1.00000e+00"),
         ("print(errorqueue.next())", "-2.22000e+02\tParameter data out of range\t2.00000e+00\t0"),
@@ -90,7 +91,7 @@ def test_2636b_pair_error_restores_the_stimuli_and_forgets_what_it_knew(expected
     ]
     pairs = (
         [("*IDN?", TSP_IDN), ("errorqueue.clear()", None)] + TSP_REQUESTS + failed
-        + tsp_ok("; ".join(STIMULI_OFF)) + TSP_REQUESTS
+        + tsp_ok("; ".join(["smub.abort()", "smua.abort()", *STIMULI_OFF])) + TSP_REQUESTS
         + tsp_ok(PAIR_CHUNK) + [(PAIR_BUFFER, PAIR_READINGS)]
     )
     with expected_protocol(Keithley2600, pairs) as smu:
@@ -99,6 +100,36 @@ def test_2636b_pair_error_restores_the_stimuli_and_forgets_what_it_knew(expected
         assert info.value.code == -222 and info.value.command == PAIR_CHUNK
         rows, _ = smu.sweep_pair("b", [0.5, 0.75], "a", [-0.5, -0.75], 0.0)
     assert rows[0].current == 1e-6
+
+
+def test_2636b_pair_of_150_points_runs_in_two_chunks_into_one_buffer(expected_protocol):
+    """100 points with the sources held at the end, then the next 50 (lists and counts only,
+    the stimuli kept) ending idle with the stimuli back to immediate; one printbuffer."""
+    rows = [k / 200 for k in range(150)]
+    cols = [-v for v in rows]
+
+    def text(values):
+        return ",".join(repr(v) if v else "0.0" for v in values)
+
+    first = "; ".join(
+        tsp_load("smub", text(rows[:100]), count=100, end="SOURCE_HOLD")
+        + tsp_load("smua", text(cols[:100]), count=100, end="SOURCE_HOLD") + STIMULI_ON
+        + ["smua.trigger.initiate()", "smub.trigger.initiate()", "waitcomplete()"])
+    second = "; ".join(
+        [f"smub.trigger.source.listv({{{text(rows[100:])}}})", "smub.trigger.count = 50",
+         "smub.trigger.endsweep.action = smub.SOURCE_IDLE",
+         f"smua.trigger.source.listv({{{text(cols[100:])}}})", "smua.trigger.count = 50",
+         "smua.trigger.endsweep.action = smua.SOURCE_IDLE",
+         "smua.trigger.initiate()", "smub.trigger.initiate()", "waitcomplete()", *STIMULI_OFF])
+    buffer = PAIR_BUFFER.replace("printbuffer(1, 2,", "printbuffer(1, 150,")
+    reply = ", ".join(f"{v * 1e-6:.5e}, {v:.5e}, 0.00000e+00, {-v * 1e-6:.5e}, {-v:.5e}, "
+                      "0.00000e+00" for v in rows)
+    pairs = ([("*IDN?", TSP_IDN), ("errorqueue.clear()", None)] + TSP_REQUESTS
+             + tsp_ok(first) + tsp_ok(second) + [(buffer, reply)])
+    with expected_protocol(Keithley2600, pairs) as smu:
+        lead, follow = smu.sweep_pair("b", rows, "a", cols, 0.0)
+    assert [r.voltage for r in lead] == pytest.approx(rows)
+    assert [r.voltage for r in follow] == pytest.approx(cols)
 
 
 def test_2636b_pair_of_unequal_lists_is_refused_before_configuring(expected_protocol):

@@ -21,6 +21,7 @@ from xbarlab.protocols.programming import (
 )
 
 from xbarlab.bench.readings import CellReading
+from xbarlab.params import ParameterError
 
 
 def taught(pulses) -> AmplitudeMemory:
@@ -123,7 +124,8 @@ class ScriptedCell:
 
     def __init__(self, g: float, after_pulses: list[float]):
         self.g, self.after = g, list(after_pulses)
-        self.spec = SimpleNamespace(limits=SimpleNamespace(max_voltage=5.0))
+        self.spec = SimpleNamespace(instruments={}, limits=SimpleNamespace(
+            max_voltage=5.0, max_compliance=0.01, max_pulse_width=1.0, max_read_voltage=0.45))
         self.pulses: list[float] = []
 
     def read_repeated(self, row, col, volts, scheme, count):
@@ -149,3 +151,33 @@ def test_a_cell_that_answers_no_pulse_either_way_is_stuck():
     result = program_cell(bench, 0, 0, 20e-6, v_set_start=1.3)
     assert result.stuck and result.pulses == 4
     assert bench.pulses == [1.3, 1.3, -1.3, 1.3]
+
+
+@pytest.mark.parametrize("stuck_pulses", [1, 2, 5])
+def test_a_stuck_cell_is_found_within_max_pulses_whatever_stuck_pulses(stuck_pulses):
+    # the probe's own unanswered pulses never start another probe (no recursion)
+    bench = ScriptedCell(1e-6, [])
+    result = program_cell(bench, 0, 0, 20e-6, v_set_start=1.3, stuck_pulses=stuck_pulses)
+    assert result.stuck and result.pulses == stuck_pulses + 2
+    assert bench.pulses == [1.3] * stuck_pulses + [-1.3, 1.3]
+
+
+def test_a_probe_cut_short_by_max_pulses_ends_the_cell_failed_not_stuck():
+    bench = ScriptedCell(1e-6, [])
+    result = program_cell(bench, 0, 0, 20e-6, v_set_start=1.3, stuck_pulses=1, max_pulses=2)
+    assert result.pulses == 2 and not result.stuck and not result.success
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"tolerence": 0.01}, r"'tolerence' is not a parameter of program_cell \(did you mean "
+                          r"tolerance, coarse_tolerance\?\)"),
+    ({"target": 0.0}, r"target = 0.0 S: allowed a number >= 1e-12 S and <= 1 S"),
+    ({"algorithm": "fast"}, "algorithm = 'fast': allowed one of adaptive, ispva, coarse-fine"),
+    ({"v_max": 9.0}, r"v_max = 9.0 V: allowed .* <= limits.max_voltage \(5 V\)"),
+])
+def test_program_cell_refuses_a_bad_argument_before_any_pulse(arguments, message):
+    bench = ScriptedCell(1e-6, [])
+    arguments = {"target": 20e-6, **arguments}
+    with pytest.raises(ParameterError, match=message):
+        program_cell(bench, 0, 0, **arguments)
+    assert bench.pulses == []

@@ -4,9 +4,8 @@ stuck cells reported, resume, dry run and parameter errors (small pristine bench
 from __future__ import annotations
 
 import pytest
+from dryruns import dry_report
 
-from xbarlab.bench.protocols import get_protocol
-from xbarlab.dryrun import dry_run
 from xbarlab.store import RunStore
 
 
@@ -67,10 +66,10 @@ def test_an_interrupted_forming_run_resumes_with_the_unfinished_cells(
 
 
 @pytest.mark.parametrize("setting, message", [
-    ({"v_stop": 6.0}, "allowed 0 < v_start <= v_stop <= 5"),
-    ({"width_stop": 2.0}, "allowed 0 < width_start <= width_stop <= 1"),
-    ({"drop": 1.0}, "drop = 1.0: allowed 0 < drop < 1"),
-    ({"scheme": "ground"}, "scheme = 'ground': allowed float, v/2, v/3"),
+    ({"v_stop": 6.0}, r"v_stop = 6.0 V: allowed a number > 0 V and <= limits.max_voltage \(5 V\)"),
+    ({"width_stop": 2.0}, r"width_stop = 2.0 s: allowed .* <= limits.max_pulse_width \(1 s\)"),
+    ({"drop": 1.0}, "drop = 1.0: allowed a number > 0 and < 1"),
+    ({"scheme": "ground"}, "scheme = 'ground': allowed one of float, v/2, v/3"),
 ])
 def test_parameters_out_of_range_are_refused_with_the_allowed_range(
         bench_file, run_named, tmp_path, setting, message):
@@ -79,8 +78,8 @@ def test_parameters_out_of_range_are_refused_with_the_allowed_range(
 
 
 def test_dry_run_plays_the_whole_ramp_under_the_compliance(bench_file):
-    report = dry_run(get_protocol("forming"), str(bench_file(rows=2, cols=2)), cells="0,0",
-                     compliance=4e-5, v_stop=3.0)
+    report = dry_report("forming", str(bench_file(rows=2, cols=2)), cells="0,0",
+                        compliance=4e-5, v_stop=3.0)
     summary = report.summary()
     assert not report.violations
     assert summary["pulses"] == 16 * 3  # nothing measured: every amplitude x width is played

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dryruns import dry_report
 from xbarlab.protocols.iv_sweep import extract, staircase
 
-from xbarlab.bench.protocols import get_protocol
-from xbarlab.dryrun import dry_run
 from xbarlab.store import RunStore
 
 
@@ -70,9 +69,10 @@ def test_an_interrupted_sweep_resumes_at_the_unfinished_cell(
 
 
 @pytest.mark.parametrize("setting, message", [
-    ({"v_set_max": 6.0}, "v_set_max = 6.0 V: allowed 0 < v_set_max <= 5"),
-    ({"step": 0.0}, "step = 0.0 V: allowed 0 < step"),
-    ({"scheme": "v/4"}, "scheme = 'v/4': allowed float, ground, v/2, v/3"),
+    ({"v_set_max": 6.0}, r"v_set_max = 6.0 V: allowed a number"
+        r" > 0 V and <= limits.max_voltage \(5 V\)"),
+    ({"step": 0.0}, "step = 0.0 V: allowed a number >= 0.0001 V"),
+    ({"scheme": "v/4"}, "scheme = 'v/4': allowed one of float, ground, v/2, v/3"),
 ])
 def test_parameters_out_of_range_are_refused_with_the_allowed_range(
         bench_file, run_named, tmp_path, setting, message):
@@ -81,7 +81,7 @@ def test_parameters_out_of_range_are_refused_with_the_allowed_range(
 
 
 def test_dry_run_stays_within_the_limits(bench_file):
-    report = dry_run(get_protocol("iv-sweep"), str(bench_file(rows=4, cols=4)), cells="0,0")
+    report = dry_report("iv-sweep", str(bench_file(rows=4, cols=4)), cells="0,0")
     assert not report.violations
 
 

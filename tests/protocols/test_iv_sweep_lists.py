@@ -9,13 +9,13 @@ import importlib.resources
 
 import numpy as np
 import pytest
+from dryruns import dry_report
 from sessionlog import MessageLog
 from xbarlab.protocols.iv_sweep import branches
 
 from xbarlab.bench import BenchError, open_bench
-from xbarlab.bench.protocols import get_protocol
-from xbarlab.dryrun import dry_run
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.safety import LimitError
 from xbarlab.store import RunStore
 
@@ -43,7 +43,7 @@ def embedded_without_read_noise(tmp_path, name: str, copy: str) -> str:
 
 def test_each_branch_on_the_default_bench_is_one_start_and_one_fetch():
     with open_bench("default") as bench:
-        log = MessageLog(bench.drivers["smu"])
+        log = MessageLog(bench._drivers["smu"])
         trips = []
         for branch in CYCLE:
             limit = 1e-3 if branch[0] > 0 else 2e-3
@@ -62,7 +62,7 @@ def test_each_branch_on_the_default_bench_is_one_start_and_one_fetch():
 def test_iv_sweep_on_the_default_bench_sweeps_each_branch_in_one_go(tmp_path):
     protocol = get_protocol("iv-sweep")
     with RunStore(tmp_path / "store") as store, open_bench("default") as bench:
-        log = MessageLog(bench.drivers["smu"])
+        log = MessageLog(bench._drivers["smu"])
         run = store.start_run("iv-sweep", {}, bench.spec.text, shape=(bench.rows, bench.cols))
         with run:
             metrics = protocol(bench, run, Progress(show=False), cells="2,3")
@@ -86,7 +86,7 @@ def test_swept_currents_are_the_point_by_point_currents(tmp_path, bench_name, ce
                  bench.sweep_cell(row, col, b, "v/2", 1e-3 if b[0] > 0 else 2e-3)]
         assert set(bench.round_trips()) == {"sweep_cell"}
     with open_bench(embedded_without_read_noise(tmp_path, bench_name, "read")) as bench:
-        read = [bench.read(row, col, v, "v/2", 1e-3 if b[0] > 0 else 2e-3)
+        read = [bench.sweep_point(row, col, v, "v/2", 1e-3 if b[0] > 0 else 2e-3)
                 for b in CYCLE for v in b]
     swept_i = np.array([r.current for r in swept])
     read_i = np.array([r.current for r in read])
@@ -137,17 +137,18 @@ def test_a_level_over_the_bench_limit_is_refused_before_any_command(bench_file, 
 
 
 def test_a_long_branch_takes_a_few_lists(bench_file):
-    """The 2600B takes 100 levels a list: 150 levels are two lockstep sweeps."""
+    """The 2600B takes 100 levels a TSP list: 150 levels are two chunks of lockstep sweeps
+    into one reading buffer, fetched by one printbuffer."""
     levels = list(np.round(np.linspace(0.01, 0.3, 150), 9))
     with open_bench(str(bench_file(rows=4, cols=4))) as bench:
-        log = MessageLog(bench.drivers["smu"])
+        log = MessageLog(bench._drivers["smu"])
         readings = bench.sweep_cell(0, 0, levels, "ground")
-    assert len(readings) == 150 and initiates_and_fetches(log.messages) == (4, 2)
+    assert len(readings) == 150 and initiates_and_fetches(log.messages) == (4, 1)
     assert all(r.current > 0 for r in readings)
 
 
 def test_dry_run_counts_the_sweeps_and_their_energy(bench_file):
-    report = dry_run(get_protocol("iv-sweep"), str(bench_file(rows=4, cols=4)), cells="0,0")
+    report = dry_report("iv-sweep", str(bench_file(rows=4, cols=4)), cells="0,0")
     assert not report.violations
     assert report.operations["sweep_cell"]["calls"] == len(CYCLE)
     assert report.max_voltage[0, 0] == pytest.approx(1.5)
@@ -155,5 +156,5 @@ def test_dry_run_counts_the_sweeps_and_their_energy(bench_file):
     bound = sum(abs(v) for b in CYCLE for v in b) * 1e-3 * 0.02
     assert report.energy == pytest.approx(bound)
     assert 0 < report.energy_estimate <= report.energy
-    classic = dry_run(get_protocol("iv-sweep"), "classic", cells="0,0", step=0.5)
+    classic = dry_report("iv-sweep", "classic", cells="0,0", step=0.5)
     assert set(classic.operations) == {"read"}  # a 2400 and a 2450: no paired channels

@@ -66,8 +66,8 @@ def test_a_new_limit_is_set_and_read_back_again(bench_name):
 READ_BACK = {"default": [f"print(smu{c}.source.limiti)" for c in "ab"],
              "keysight": [f":SENS{n}:CURR:PROT?" for n in (1, 2)]}
 FETCH = {"default": "printbuffer(", "keysight": ":OUTP2 ON;:OUTP1 ON;:INIT (@1,2)"}
-RESTORE = {"default": "smua.trigger.source.stimulus = 0; smub.trigger.measure.stimulus = 0; "
-                      "smub.trigger.endpulse.stimulus = 0",
+RESTORE = {"default": "smub.abort(); smua.abort(); smua.trigger.source.stimulus = 0; "
+                      "smub.trigger.measure.stimulus = 0; smub.trigger.endpulse.stimulus = 0",
            "keysight": ":TRIG"}
 SOURCE_SETUP = {  # function and limit sent again (not trusted), then the level
     "default": [f"smu{c}.source.func = smu{c}.OUTPUT_DCVOLTS; smu{c}.source.limiti = 0.001; "
@@ -79,12 +79,13 @@ SOURCE_SETUP = {  # function and limit sent again (not trusted), then the level
 
 @pytest.mark.parametrize("bench_name", sorted(BRANCH_TRIPS))
 def test_an_interrupted_sweep_leaves_nothing_remembered(bench_name):
-    """Ctrl-C while the sweep's readings are being fetched: the driver puts the trigger set-up
-    back, forgets the function and limits, the bench forgets the levels and outputs; the next
-    sweep sets both channels up again (limit read back) before it runs, and the bench ends
-    with every output off and every relay open."""
+    """Ctrl-C while the sweep's readings are being fetched: the driver aborts the trigger
+    models (2600B) and puts the trigger set-up back, forgets the function and limits, the
+    bench forgets the levels and outputs; the next sweep sets both channels up again (limit
+    read back) before it runs, and the bench ends with every output off and every relay
+    open."""
     with open_bench(bench_name) as bench:
-        smu = bench.drivers["smu"]
+        smu = bench._drivers["smu"]
         world = smu._resource.visalib.world
         reads_then_branches(bench)
         log = MessageLog(smu)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pyvisa
+from dryruns import dry_report
 from xbarlab.protocols.program_efficient import (
     UPDATE_PHASES,
     binary_targets,
@@ -23,10 +24,9 @@ from xbarlab.protocols.program_efficient import (
 )
 
 from xbarlab.bench import open_bench
-from xbarlab.bench.protocols import get_protocol
-from xbarlab.dryrun import dry_run
 from xbarlab.physics.device import HEALTHY
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 BOARD = {"width": 1e-7}
@@ -194,22 +194,24 @@ def test_an_interrupted_run_resumes_without_redoing_finished_cells(tmp_path, sto
 
 
 def test_dry_run_plays_the_protocol_within_the_bench_limits(tmp_path):
-    report = dry_run(get_protocol("program-efficient"), str(write_board(tmp_path, 4, 1)),
-                     rows=1, cols=2,
-                     max_pulses=3, relax_wait=0.0, **BOARD)
+    report = dry_report("program-efficient", str(write_board(tmp_path, 4, 1)), rows=1, cols=2,
+                        max_pulses=3, relax_wait=0.0, **BOARD)
     summary = report.summary()
     assert not summary["violations"]
     assert summary["pulses"] > 0 and summary["max_abs_voltage"] == pytest.approx(1.3)
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"rows": 7}, r"rows = 7: allowed 0 to 6 \(0: to the last row\)"),
-    ({"row0": 2, "rows": 5}, r"rows = 5: allowed 0 to 4"),
-    ({"col0": 6}, r"col0 = 6: allowed 0 to 5"),
-    ({"coarse_step": 0.001}, r"coarse_step = 0.001: allowed 0.01 to 1 V \(at least fine_step\)"),
-    ({"g_lrs": 2e-6}, r"g_lrs = 2e-06: allowed 3e-06 to 1 S"),
-    ({"current_limit": 0.5}, r"current_limit = 0.5: allowed 1e-09 to 0.01 A"),
-    ({"relax_wait": 20.0}, r"relax_wait = 20.0: allowed"),
+    ({"rows": 7}, r"rows = 7: allowed 0 \(to the last row\) or"
+        r" an integer >= 1 and <= chip.rows \(6\)"),
+    ({"row0": 2, "rows": 5}, r"rows = 5: allowed 0 \(to the last line\) or up to 4"),
+    ({"col0": 6}, r"col0 = 6: allowed an integer >= 0 and < chip.cols \(6\)"),
+    ({"coarse_step": 0.001}, r"coarse_step = 0.001 V: allowed a"
+        r" number >= fine_step \(0.01 V\) and <= 1 V"),
+    ({"g_lrs": 2e-6}, r"g_lrs = 2e-06 S: allowed a number >= 2\*g_hrs \(3e-06 S\) and <= 1 S"),
+    ({"current_limit": 0.5},
+     r"current_limit = 0.5 A: allowed .* <= limits.max_compliance \(0.01 A\)"),
+    ({"relax_wait": 20.0}, r"relax_wait = 20.0 s: allowed a number >= 0 s and <= 10 s"),
 ])
 def test_bad_parameters_are_refused_before_any_pulse(tmp_path, params, message):
     with pytest.raises(ValueError, match=message):

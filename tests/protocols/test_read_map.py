@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from xbarlab.protocols.read_map import conductance_estimate, parse_cells
+from dryruns import dry_report
+from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.read_map import conductance_estimate
 
 from xbarlab.bench import BenchError
-from xbarlab.bench.protocols import get_protocol
-from xbarlab.dryrun import dry_run
 from xbarlab.store import RunStore
 
 
@@ -104,7 +104,7 @@ def test_v3_on_a_bench_with_too_few_sources_is_refused_clearly(bench_file, run_n
 def test_dry_run_plays_every_scheme_within_limits(bench_file):
     path = bench_file()
     for scheme in ("ground", "v/3"):
-        report = dry_run(get_protocol("read-map"), str(path), scheme=scheme, cells="0-1,*")
+        report = dry_report("read-map", str(path), scheme=scheme, cells="0-1,*")
         assert not report.violations
         assert report.summary()["operations"] > 0
 
@@ -207,9 +207,9 @@ def test_repeated_readings_come_from_one_buffered_sweep_per_list(bench_file):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"precision": 0.6}, "precision = 0.6: allowed 0"),
-    ({"precision": 0.01, "max_reads": 4}, "max_reads = 4: allowed 8 to"),
-    ({"reads": 0}, "reads = 0: allowed 1 or more"),
+    ({"precision": 0.6}, "precision = 0.6: allowed 0 \\(off\\) or a number >= 0.0001 and <= 0.5"),
+    ({"precision": 0.01, "max_reads": 4}, "max_reads = 4: allowed at least 8"),
+    ({"reads": 0}, "reads = 0: allowed an integer >= 1"),
 ])
 def test_bad_precision_settings_are_refused_naming_the_parameter(
         bench_file, run_named, tmp_path, params, message):

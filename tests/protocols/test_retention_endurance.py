@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dryruns import dry_report
 from xbarlab.protocols.endurance import closed_at
+from xbarlab.protocols.retention import retention_maps
 
-from xbarlab.bench.protocols import get_protocol
-from xbarlab.dryrun import dry_run
 from xbarlab.store import RunStore
 
 
@@ -23,7 +23,9 @@ def test_retention_reads_follow_the_relaxing_truth_on_the_instruments_clock(
         run = store.open_run(outcome.run_id)
         maps = run.maps("conductance")
         programmed = run.points(operation="set")
-    assert [m.t for m in maps] == pytest.approx(np.geomspace(0.01, 100.0, 5).tolist())
+        times, _ = retention_maps(run)
+    assert times == pytest.approx(np.geomspace(0.01, 100.0, 5).tolist())
+    assert {m.unit for m in maps} == {"S"}
     assert len(programmed) == 2
     last = maps[-1].data[:, 0]
     np.testing.assert_allclose(last, world.conductance()[:, 0], rtol=0.01)
@@ -93,20 +95,21 @@ def test_endurance_resumes_each_cell_at_its_next_cycle(
 
 
 @pytest.mark.parametrize("name, setting, message", [
-    ("retention", {"program": "form"}, "program = 'form': allowed set, reset, none"),
-    ("retention", {"t_first": 1e-4}, "allowed 0.002 \\(2 x hold_width\\) <= t_first"),
+    ("retention", {"program": "form"}, "program = 'form': allowed one of set, reset, none"),
+    ("retention", {"t_first": 1e-4}, r"t_first = 0.0001 s: allowed >= 2 x hold_width \(0.002 s\)"),
     ("retention", {"points": 200}, "points = 200: the first interval"),
-    ("endurance", {"v_reset": 0.5}, "allowed v_set > 0 > v_reset"),
-    ("endurance", {"min_window": 1.0}, "min_window = 1.0: allowed > 1"),
+    ("endurance", {"v_reset": 0.5}, r"v_reset = 0.5 V: allowed a"
+        r" number >= -limits.max_voltage \(-5 V\) and < 0 V"),
+    ("endurance", {"min_window": 1.0}, "min_window = 1.0: allowed a number > 1"),
 ])
 def test_parameters_out_of_range_are_refused_with_the_allowed_range(
         bench_file, run_named, tmp_path, name, setting, message):
     with pytest.raises(ValueError, match=message):
-        run_named(name, bench_file(rows=2, cols=2), tmp_path / "store", **setting)
+        run_named(name, bench_file(rows=2, cols=2), tmp_path / "store", cells="0,0", **setting)
 
 
 @pytest.mark.parametrize("name, pulses", [("retention", 1 + 11), ("endurance", 2 * 100)])
 def test_dry_runs_play_the_worst_case_within_the_limits(bench_file, name, pulses):
-    report = dry_run(get_protocol(name), str(bench_file(rows=2, cols=2)), cells="0,0")
+    report = dry_report(name, str(bench_file(rows=2, cols=2)), cells="0,0")
     assert not report.violations
     assert report.summary()["pulses"] == pulses  # program + one hold per time; every cycle

@@ -136,11 +136,12 @@ def test_an_interrupted_run_resumes_without_reprogramming_finished_cells(tmp_pat
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"algorithm": "random"}, "algorithm = 'random': allowed one or more of adaptive"),
-    ({"algorithm": "adaptive,adaptive"}, "each algorithm at most once"),
-    ({"rows": 7}, "rows = 7: allowed 1 to 6"),
-    ({"g_high": 1e-7}, "g_high = 1e-07: allowed 1.5e-06 to 1 S"),
-    ({"tolerance": 0.9}, "tolerance = 0.9: allowed 0.0001 to 0.5"),
-    ({"v_max": 9.0}, "v_max = 9.0: allowed 0.001 to 5 V"),
+    ({"algorithm": "adaptive,adaptive"}, "each at most once"),
+    ({"rows": 7}, "rows = 7: allowed 0 (every row of the chip)"
+        " or an integer >= 1 and <= chip.rows (6)"),
+    ({"g_high": 1e-7}, "g_high = 1e-07 S: allowed a number >= g_low (1.5e-06 S) and <= 1 S"),
+    ({"tolerance": 0.9}, "tolerance = 0.9: allowed a number >= 0.0001 and <= 0.5"),
+    ({"v_max": 9.0}, "v_max = 9.0 V: allowed a number >= 0.001 V and <= limits.max_voltage (5 V)"),
 ])
 def test_bad_parameters_are_refused_naming_the_parameter_and_range(tmp_path, run_named, params,
                                                                    message):

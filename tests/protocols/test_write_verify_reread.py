@@ -18,8 +18,8 @@ from analogbench import analog_block as cut_analog_bench
 from xbarlab.protocols.programming import hold
 
 from xbarlab.bench import open_bench
-from xbarlab.bench.protocols import get_protocol
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 TAU = 0.1  # the analog preset's relaxation time constant (s)
@@ -88,9 +88,10 @@ def test_without_settle_or_recheck_success_still_means_inside_at_the_final_re_re
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"first_pass": 0.005}, "first_pass = 0.005: allowed 0.01 to 1"),
-    ({"reread_reads": 1}, "reread_reads = 1: allowed 2 to 10000"),
-    ({"guard": -1.0}, "guard = -1.0: allowed 0 to 10"),
+    ({"first_pass": 0.005}, "first_pass = 0.005: allowed 0 \\(no"
+        " first pass\\) or a number >= tolerance \\(0.01\\)"),
+    ({"reread_reads": 1}, "reread_reads = 1: allowed an integer >= 2 and <= 10000"),
+    ({"guard": -1.0}, "guard = -1.0: allowed a number >= 0 and <= 10"),
 ])
 def test_bad_guard_parameters_are_refused(tmp_path, params, message):
     path = analog_block(tmp_path, name="refuse")

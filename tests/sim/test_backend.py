@@ -77,11 +77,11 @@ def test_pyvisa_sim_internals_we_rely_on():
 
 
 def test_every_bench_model_has_a_grammar():
-    from xbarlab.sim_instruments.models import MODEL_GRAMMARS
+    from xbarlab.sim_instruments.models import MODELS as SIMULATED
 
     from xbarlab.benchfile import MODELS
 
-    assert set(MODELS) == set(MODEL_GRAMMARS)
+    assert set(MODELS) == set(SIMULATED)
 
 
 def test_state_file_records_what_the_instruments_were_left_doing(tmp_path):

@@ -78,7 +78,7 @@ def _mutate(old: str, new: str) -> str:
             r"inputs\.matrix\.B = 'smu\.b'.*not already on matrix input A",
         ),
         ('outputs = "1-32"', 'outputs = "1-31"', r"outputs = '1-31'.*32 outputs"),
-        ('outputs = "37-68"', 'outputs = "60-91"', r"outputs = 73.*1\.\.72"),
+        ('outputs = "37-68"', 'outputs = "60-91"', r"outputs = '60-91'.*1\.\.72"),
         ("cards = 6", "cards = 7", r"cards = 7.*from 1 to 6"),
         ('model = "707B"', 'model = "9999"', r"model = '9999'.*one of"),
         ("seed = 2026", "seed = -1", r"sim\.seed = -1"),
@@ -89,6 +89,15 @@ def _mutate(old: str, new: str) -> str:
             'address = "GPIB0::26::INSTR"',
             r"address.*not used by smu",
         ),
+        ('model = "2636B"', 'model = "2636A"',
+         r"instruments\.smu\.model = '2636A': expected another model: the Keithley 2600A "
+         r"series is not supported"),
+        ('model = "2636B"', 'model = "2636B"\noff_mode = "guard"',
+         r"instruments\.smu\.off_mode = 'guard': expected one of normal, zero, high_z"),
+        ('model = "2636B"', 'model = "2636B"\nterminals = "rear"',
+         r"instruments\.smu\.terminals = 'rear': expected no 'terminals' key on a 2636B"),
+        ('model = "707B"', 'model = "707B"\noff_mode = "zero"',
+         r"instruments\.matrix\.off_mode = 'zero': expected no 'off_mode' key on a 707B"),
     ],
 )
 def test_mistakes_name_field_value_and_rule(old, new, pattern):
@@ -156,3 +165,28 @@ def test_fuzzed_bench_loads_or_raises_bench_file_error(edits):
         parse_bench(text, "fuzz.toml")
     except BenchFileError as exc:
         assert str(exc).startswith("bench file fuzz.toml: ")
+
+
+def test_every_model_the_drivers_support_is_accepted_with_its_terminals():
+    """Each driver's model table, in a bench file: the 2600B and B2900 models with their own
+    channels (a single-channel model wires one terminal), the 708B with one card."""
+    from xbarlab.drivers import keithley2400, keithley2600, keysight_b2900
+
+    from xbarlab.benchfile import MODELS
+
+    for model in keithley2400.MODELS:
+        assert MODELS[model].terminals == ("1",) and "guard" in MODELS[model].off_modes
+    for model, spec in keithley2600.MODELS.items():
+        assert MODELS[model].terminals == tuple(name[-1] for name in spec.channels)
+    for model, spec in keysight_b2900.MODELS.items():
+        for suffix in "AB":
+            assert MODELS[model + suffix].terminals == tuple(str(n) for n in spec.channels)
+    assert MODELS["708B"].max_cards == 1 and MODELS["2450"].terminal_sides == ("front", "rear")
+
+
+def test_off_mode_and_terminals_are_read():
+    text = embedded_text("classic").replace(
+        'model = "2400"', 'model = "2400"\nterminals = "rear"\noff_mode = "high_z"')
+    smu = parse_bench(text, "classic.toml").instruments["smu1"]
+    assert (smu.terminals, smu.off_mode) == ("rear", "high_z")
+    assert parse_bench(embedded_text("classic"), "c.toml").instruments["smu1"].off_mode == ""

@@ -263,6 +263,7 @@ def test_trigger_sweep_fills_buffers_with_compliance_statuses(default):
     smu.write(f"smua.trigger.source.limiti = {limit!r}")
     smu.write("smua.trigger.measure.iv(smua.nvbuffer1, smua.nvbuffer2)")
     smu.write("smua.trigger.count = 3")
+    smu.write("smua.trigger.source.action = smua.ENABLE")  # DISABLE after a reset [M]
     smu.write("smua.trigger.initiate()")
     values = smu.query(
         "printbuffer(1, 3, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "

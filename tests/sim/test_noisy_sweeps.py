@@ -33,6 +33,7 @@ def sweep_2636b(rm):
     for line in (
         f"smua.trigger.source.listv({{{levels}}})",
         f"smua.trigger.count = {POINTS}",
+        "smua.trigger.source.action = smua.ENABLE",  # DISABLE after a reset [M]
         "smua.trigger.measure.i(smua.nvbuffer1)",
         "smua.source.output = smua.OUTPUT_ON",
         "smub.source.output = smub.OUTPUT_ON",

@@ -7,7 +7,8 @@
   round trips (`xbarlab.bench.operations`; routing on switch matrices in `matrix`, board lines
   in `board`, cell sweeps on paired SMU channels in `sweeps`, the bench check in `selftest`,
   returned records in `readings`).
-* Protocols are plain callables registered by name (`xbarlab.bench.protocols`).
+
+Protocols that use a bench are registered in `xbarlab.registry` and run by `xbarlab.engine`.
 """
 
 from xbarlab.bench.opening import CountingResource, driver_class, open_bench

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from xbarlab.bench.readings import BenchError
-from xbarlab.bench.schemes import shift_candidates, shifted
+from xbarlab.bench.schemes import shift_candidates, shifted, tidy
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import LineState, Reading
 
@@ -69,8 +69,8 @@ class BoardLines:
             (shifted(levels, offset) for offset in shift_candidates(levels)),
             key=lambda lv: max(abs(v) for v in lv.values() if v is not None),
         )
-        floating = LineState.FLOAT
-        targets = {line: floating if v is None else v for line, v in moved.items()}
+        rest = self._idle_state if scheme == "idle" else LineState.FLOAT
+        targets = {line: rest if v is None else v for line, v in moved.items()}
         self.guard.check_voltages("read level", {
             line: level for line, level in moved.items() if level is not None})
         self._board_limit(limit)
@@ -83,6 +83,9 @@ class BoardLines:
                 for current in np.asarray(got.column_currents, float)[:, 0]]
 
     def _board_apply(self, targets: Mapping[Line, float | LineState]) -> None:
+        """Lines to `targets`, each level at 12 significant digits (BOARD_LEVEL_CHARACTERS),
+        sending only what changed."""
+        targets = {line: v if isinstance(v, LineState) else tidy(v) for line, v in targets.items()}
         changed = {line: v for line, v in targets.items() if self._board_levels.get(line) != v}
         if not changed:
             return

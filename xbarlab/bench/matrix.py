@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from xbarlab.bench.readings import BenchError
 from xbarlab.bench.schemes import line_list, shift_candidates, shifted
+from xbarlab.bench.selftest import SELF_TEST_VOLTAGE
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import Reading
 
@@ -129,20 +130,25 @@ class MatrixRouting:
         return best[1], best[2]
 
     def _matrix_read(self, levels, sense: Line, limit: float, count: int = 1,
-                     plan_key=None) -> list[Reading]:
+                     plan_key=None, park: bool = False) -> list[Reading]:
         """`count` readings of the current sensed on `sense` with the lines at `levels`: one
         measurement, or (count > 1) the sensing SMU's `measure_repeated` at its own level (a
         buffer fill where the model has one, list sweeps of `max_sweep_points` otherwise).
-        The plan of a read that passed the guard is kept under `plan_key` (what `levels` and
-        `sense` were made from) for the next read of the same cell."""
-        assignment = self._read_plans.get(plan_key)
-        if assignment is None:
-            _, assignment = self._best_read_plan(levels, sense)
+        With `park`, the lines without a level go to an SMU terminal that stays off
+        (`_idle_terminal`). The plan of a read that passed the guard is kept under `plan_key`
+        (what `levels`, `sense` and `park` were made from) for the next read of the same
+        cell."""
+        plan = self._read_plans.get(plan_key)
+        if plan is None:
+            moved, assignment = self._best_read_plan(levels, sense)
+            plan = (assignment, self._idle_terminal(moved, assignment) if park else {})
             violations = len(self.guard.violations)
             self._check_assignment(assignment, "read level")
             if plan_key is not None and len(self.guard.violations) == violations:
-                self._read_plans[plan_key] = assignment
-        self._apply(assignment, limit)
+                self._read_plans[plan_key] = plan
+        assignment, idle = plan
+        self._apply(assignment, limit, idle)
+        self._last_read_assignment = assignment
         terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
         channel = self.channels[terminal]
         readings = [channel.measure()] if count == 1 else channel.measure_repeated(count)
@@ -153,8 +159,22 @@ class MatrixRouting:
             for t, (level, _) in assignment.items() if t not in ("ground", terminal) and level
         )
         # the column SMU sinks the cell current: its reading is negative for a positive cell
-        return [Reading(r.voltage, -r.current, r.compliance or drivers_limited, r.timestamp)
-                for r in readings]
+        return [Reading(r.voltage, -r.current, r.compliance or drivers_limited, r.timestamp,
+                        r.overflow) for r in readings]
+
+    def _idle_terminal(self, levels, assignment) -> dict[str, frozenset[Line]]:
+        """{terminal: lines}: every line without a level on the first SMU terminal the read
+        does not use that reaches them all; its output stays off, so its output-off mode
+        holds them (`BenchError` when no terminal is free)."""
+        lines = frozenset(line for line, level in levels.items() if level is None)
+        if not lines:
+            return {}
+        for terminal in sorted(t for t in self.channels if t not in assignment):
+            if self._reachable(terminal, sorted(lines)):
+                return {terminal: lines}
+        raise BenchError(
+            f"bench {self.spec.name!r} has no SMU terminal free of the read that reaches every "
+            f"unselected line ({line_list(lines)}); the 'idle' scheme parks them on one")
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
         """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. The pulse
@@ -187,6 +207,23 @@ class MatrixRouting:
             self._sources[terminal] = Source(lines=self._sources[terminal].lines)
         return energy
 
+    def route_fault(self, lines: Sequence[Line]) -> str:
+        """Why the last read's route to `lines` does not conduct ('' when it does): each relay
+        the read used to reach one of `lines` gets the bench check's continuity test (that
+        line through all its cells, every line of the other kind at 0 V), once per bench
+        session. For a reading that cannot be physical (an open circuit where a cell must
+        be)."""
+        faults = []
+        for terminal, (_, driven) in self._last_read_assignment.items():
+            for line in sorted(set(lines) & driven):
+                key = (terminal, line)
+                if key not in self._route_checks:
+                    item, ok, detail = self._relay_continuity(terminal, line, SELF_TEST_VOLTAGE)
+                    self._route_checks[key] = "" if ok else f"{item}: {detail}"
+                if self._route_checks[key]:
+                    faults.append(self._route_checks[key])
+        return "; ".join(faults)
+
     def relay_mismatches(self) -> list[str]:
         """Where the relays each matrix reports closed differ from the bench's record (one
         query per matrix); empty when they agree."""
@@ -209,21 +246,29 @@ class MatrixRouting:
         for terminal, (level, lines) in assignment.items():
             self.guard.check_voltage(f"{what} of {terminal} on {line_list(lines)}", level)
 
-    def _apply(self, assignment: Mapping[str, tuple[float, frozenset[Line]]], limit: float):
-        """Make the relays and sources match `assignment`, sending only what changed."""
+    def _apply(self, assignment: Mapping[str, tuple[float, frozenset[Line]]], limit: float,
+               idle: Mapping[str, frozenset[Line]] | None = None):
+        """Make the relays and sources match `assignment`, sending only what changed; `idle`
+        terminals get their lines with their output off (turned off before any relay closes
+        onto them)."""
+        idle = dict(idle or {})
         wanted: dict[str, set[str]] = {name: set() for name in self.matrices}
         wired = self.spec.wiring.lines
-        for terminal, (_, lines) in assignment.items():
+        routes = [*((t, lines) for t, (_, lines) in assignment.items()), *idle.items()]
+        for terminal, lines in routes:
             inputs = self._terminal_ports[terminal]
             for line in lines:
                 port = wired[line]
                 wanted[port.instrument].add(
                     self._crosspoint(port.instrument, inputs[port.instrument], port.output))
         for name, state in self._sources.items():
-            new_lines = assignment.get(name, (None, frozenset()))[1]
+            new_lines = idle.get(name, assignment.get(name, (None, frozenset()))[1])
             if state.lines != new_lines and state.output and state.level not in (0.0, None):
                 self.guard.source_voltage(name, self.channels[name], 0.0, state.current_limit)
                 state.level = 0.0  # never switch a relay on a live non-zero source
+            if name in idle and state.output:
+                self.channels[name].output_off()
+                state.output, state.level = False, None
             state.lines = new_lines
         for name, matrix in self.matrices.items():
             to_open = self._closed[name] - wanted[name]

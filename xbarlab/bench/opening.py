@@ -3,7 +3,9 @@
 Every instrument opens on the file's VISA backend (``@xbarsim`` instruments of one virtual bench
 share one resource manager, so they act on one simulated chip; ``@py`` or the system VISA for real
 ones), its resource wrapped so that every command written is counted, and its driver found by name:
-the class in ``xbarlab.drivers.<driver>`` whose ``catalog_name`` is that name.
+the class in ``xbarlab.drivers.<driver>`` whose ``catalog_name`` is that name. An SMU's bench-file
+settings (``off_mode`` on every channel, ``terminals``) are applied as it opens; its driver
+applies them again after every reset.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import inspect
 from typing import Any
 
 from xbarlab.bench.operations import Bench
-from xbarlab.bench.readings import BenchError, IoCounter
+from xbarlab.bench.readings import ANY_PULSE, BenchError, IoCounter
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import load_bench
-from xbarlab.interfaces import ArrayBoard, SourceMeasureChannel, SwitchMatrix
+from xbarlab.interfaces import ArrayBoard, PulseCapability, SourceMeasureChannel, SwitchMatrix
 
 
 class CountingResource:
@@ -53,6 +55,52 @@ def driver_class(driver: str) -> type:
                      f"with catalog_name {driver!r}")
 
 
+def model_pulse_capability(driver: str, model: str) -> PulseCapability | None:
+    """What an instrument of `model` can pulse, from its driver module's
+    `model_pulse_capability` (None: no pulse mode; a driver module without one: only the bench
+    limits apply, `ANY_PULSE`)."""
+    module = importlib.import_module(f"xbarlab.drivers.{driver}")
+    capability_of = getattr(module, "model_pulse_capability", None)
+    return ANY_PULSE if capability_of is None else capability_of(model)
+
+
+def pulse_capabilities(spec: BenchSpec) -> dict[str, PulseCapability | None]:
+    """What each source of bench file `spec` that can reach the chip pulses, known before
+    anything opens: every SMU terminal (``smu.a``) and every board, by its driver's
+    `model_pulse_capability`."""
+    found: dict[str, PulseCapability | None] = {}
+    for name, inst in spec.instruments.items():
+        if inst.kind == "smu":
+            capability = model_pulse_capability(inst.driver, inst.model)
+            found.update({f"{name}.{terminal}": capability for terminal in inst.info.terminals})
+        elif inst.kind == "board":
+            found[name] = model_pulse_capability(inst.driver, inst.model)
+    return found
+
+
+def check_pulse_width(width: float, spec: BenchSpec) -> None:
+    """A pulse width some source of bench file `spec` can pulse (`pulse_capabilities`), else
+    `ValueError` saying which widths the bench can and what to set."""
+    if not spec.instruments:  # a test double of a bench: nothing to check against
+        return
+    capabilities = {name: c for name, c in pulse_capabilities(spec).items() if c is not None}
+    if not capabilities:
+        raise ValueError(f"bench {spec.name!r} has no source with a pulse mode "
+                         f"({', '.join(pulse_capabilities(spec))})")
+    if any(c.min_width <= width <= c.max_width for c in capabilities.values()):
+        return
+    shortest = min(c.min_width for c in capabilities.values())
+    longest = max(c.max_width for c in capabilities.values())
+    by_range: dict[tuple[float, float], list[str]] = {}
+    for name, c in capabilities.items():
+        by_range.setdefault((c.min_width, c.max_width), []).append(name)
+    ranges = "; ".join(f"{', '.join(names)}: {low:g} to {high:g} s"
+                       for (low, high), names in by_range.items())
+    suggestion = shortest if width < shortest else longest
+    raise ValueError(f"no source of bench {spec.name!r} pulses {width:g} s ({ranges}); "
+                     f"set width={suggestion:g}")
+
+
 def smu_channel(driver: Any, name: str, terminal: str) -> SourceMeasureChannel:
     """The channel of SMU driver `driver` that the bench file calls terminal `terminal`.
 
@@ -69,6 +117,16 @@ def smu_channel(driver: Any, name: str, terminal: str) -> SourceMeasureChannel:
                      f"({', '.join(map(str, channels))})")
 
 
+def apply_settings(inst: Any, driver: Any) -> None:
+    """The bench file's settings of SMU `inst` on its open `driver`: the terminals the bench is
+    cabled to (2400, 2450), then the output-off mode of every channel."""
+    if inst.terminals:
+        driver.set_terminals(inst.terminals)
+    if inst.off_mode:
+        for channel in getattr(driver, "channels", {None: driver}).values():
+            channel.set_output_off_mode(inst.off_mode)
+
+
 def _resource_manager(spec: BenchSpec, backend: str, managers: dict[str, Any]) -> Any:
     import pyvisa
 
@@ -81,9 +139,10 @@ def _resource_manager(spec: BenchSpec, backend: str, managers: dict[str, Any]) -
     return managers[backend]
 
 
-def open_bench(path: str | None = None, current_limit: float | None = None) -> Bench:
-    """Open the bench described by bench file `path` (the embedded ``default`` when None)."""
-    spec = load_bench(path)
+def open_bench(path: str | BenchSpec | None = None, current_limit: float | None = None) -> Bench:
+    """Open the bench described by bench file `path` (the embedded ``default`` when None; an
+    embedded bench's name; or a bench file already loaded)."""
+    spec = path if isinstance(path, BenchSpec) else load_bench(path)
     io = IoCounter()
     managers: dict[str, Any] = {}
     drivers: dict[str, Any] = {}
@@ -96,6 +155,8 @@ def open_bench(path: str | None = None, current_limit: float | None = None) -> B
             if "cards" in inspect.signature(cls).parameters:  # card-configured mainframes
                 options["cards"] = inst.cards
             drivers[name] = cls(resource, **options)
+            if inst.kind == "smu":
+                apply_settings(inst, drivers[name])
         channels: dict[str, SourceMeasureChannel] = {}
         matrices: dict[str, SwitchMatrix] = {}
         boards: dict[str, ArrayBoard] = {}

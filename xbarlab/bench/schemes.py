@@ -1,9 +1,12 @@
 """Bias schemes: the level of every crossbar line when one cell is read or pulsed.
 
 ``float`` leaves unselected lines disconnected, ``ground`` holds them at 0 V, ``v/2`` at V/2 and
-``v/3`` puts unselected rows at V/3 and unselected columns at 2V/3. Only differences between
-row and column levels reach the cells, so every level may move by one offset
-(`shift_candidates`) to fit the instruments a bench has.
+``v/3`` puts unselected rows at V/3 and unselected columns at 2V/3. ``idle`` leaves them to the
+bench's idle state: on a matrix bench they all go to an SMU terminal that stays off, so that
+SMU's output-off mode (the bench file's ``off_mode``) decides: held at 0 V (``zero``,
+``normal``) or floating together on its matrix input (``high_z``); on a board, the bench's idle
+mode. Only differences between row and column levels reach the cells, so every level may move
+by one offset (`shift_candidates`) to fit the instruments a bench has.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Mapping
 
 from xbarlab.benchfile import Line
 
-READ_SCHEMES = ("float", "ground", "v/2", "v/3")
+READ_SCHEMES = ("float", "ground", "v/2", "v/3", "idle")
 """How unselected lines are biased during a read."""
 PULSE_SCHEMES = ("float", "v/2", "v/3")
 """How unselected lines are biased during a pulse (half-select protection)."""
@@ -20,12 +23,14 @@ PULSE_SCHEMES = ("float", "v/2", "v/3")
 def bias_levels(
     scheme: str, row: int, col: int, volts: float, rows: int, cols: int, allowed=READ_SCHEMES
 ) -> dict[Line, float | None]:
-    """Level of every line for cell (row, col) at `volts` under `scheme`; None = floating."""
+    """Level of every line for cell (row, col) at `volts` under `scheme`; None = floating (or,
+    under ``idle``, left to the bench's idle state)."""
     if scheme not in allowed:
         raise ValueError(f"scheme = {scheme!r} is not known; allowed: {', '.join(allowed)}")
     volts = float(volts)  # a plain float (a numpy scalar would slow every comparison later)
     unselected_row, unselected_col = {
         "float": (None, None),
+        "idle": (None, None),
         "ground": (0.0, 0.0),
         "v/2": (volts / 2, volts / 2),
         "v/3": (volts / 3, 2 * volts / 3),

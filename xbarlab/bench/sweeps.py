@@ -68,12 +68,16 @@ class CellSweeps:
         finally:
             self._count("sweep_cell", before)
         # the column channel sinks the cell current; a limited row source sags the cell too
-        return [CellReading(row, col, v, -c.current, c.compliance or r.compliance, c.timestamp)
+        return [CellReading(row, col, v, -c.current, c.compliance or r.compliance, c.timestamp,
+                            c.overflow)
                 for v, r, c in zip(volts, row_readings, col_readings, strict=True)]
 
     def _two_line_levels(self, scheme: str, row: int, col: int, volts: list[float]):
         """(row levels, column levels, every other line's level) of `scheme` shifted so that
         only the selected row and column follow V; `BenchError` when no shift does that."""
+        if scheme == "idle":
+            raise BenchError("scheme 'idle' parks the unselected lines on an SMU that stays "
+                             "off; a cell sweep offers float, ground and v/2")
         unit = bias_levels(scheme, row, col, 1.0, self.rows, self.cols)
         selected = (Line("row", row), Line("col", col))
         fractions = {v for line, v in unit.items() if line not in selected and v is not None}

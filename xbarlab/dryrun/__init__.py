@@ -28,7 +28,7 @@ from xbarlab.dryrun.instruments import (
     RecordingSMU,
 )
 from xbarlab.dryrun.ledger import Ledger
-from xbarlab.dryrun.report import DryRunReport, RecordingBench, dry_run
+from xbarlab.dryrun.report import DryRunReport, RecordingBench
 
 __all__ = [
     "POWER_LINE_CYCLE",
@@ -41,5 +41,4 @@ __all__ = [
     "RecordingMatrix",
     "RecordingPairedSMU",
     "RecordingSMU",
-    "dry_run",
 ]

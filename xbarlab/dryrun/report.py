@@ -1,20 +1,17 @@
-"""Dry-run report, the recording bench that produces it, and `dry_run` for one protocol."""
+"""Dry-run report and the recording bench that produces it (`xbarlab.run_protocol` with
+``dry_run=True`` plays a protocol on it)."""
 
 from __future__ import annotations
 
-import importlib
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from xbarlab.bench import Bench, IoCounter, driver_class
+from xbarlab.bench.opening import model_pulse_capability
 from xbarlab.benchfile import Bench as BenchSpec
-from xbarlab.benchfile import load_bench
 from xbarlab.dryrun.instruments import (
-    ANY_PULSE,
     Recorder,
     RecordingBoard,
     RecordingMatrix,
@@ -22,20 +19,11 @@ from xbarlab.dryrun.instruments import (
     RecordingSMU,
 )
 from xbarlab.dryrun.ledger import Ledger
-from xbarlab.interfaces import PulseCapability
 from xbarlab.physics.presets import preset
 from xbarlab.safety import SafetyGuard, Violation
 
 VIOLATIONS_SHOWN = 10
 """Violations printed by `DryRunReport.format`; the summary keeps them all."""
-
-
-def model_pulse_capability(driver: str, model: str) -> PulseCapability | None:
-    """What an SMU of `model` can pulse, from its driver module's `model_pulse_capability`
-    (a driver without one: only the bench limits apply)."""
-    module = importlib.import_module(f"xbarlab.drivers.{driver}")
-    capability_of = getattr(module, "model_pulse_capability", None)
-    return ANY_PULSE if capability_of is None else capability_of(model)
 
 
 @dataclass
@@ -103,7 +91,8 @@ class DryRunReport:
 class RecordingBench:
     """A `Bench` built from a bench file's wiring on recording instruments, and its ledger."""
 
-    def __init__(self, spec: BenchSpec, current_limit: float | None = None) -> None:
+    def __init__(self, spec: BenchSpec, current_limit: float | None = None,
+                 record_violations: bool = True) -> None:
         self.spec = spec
         self.io = IoCounter()
         self.recorder = Recorder(self.io)
@@ -124,7 +113,7 @@ class RecordingBench:
                 self.matrices[name] = RecordingMatrix(name, self.recorder)
             else:
                 self.boards[name] = RecordingBoard(name, inst.rows, inst.cols, self.recorder)
-        self.guard = SafetyGuard(spec.limits, record_violations=True)
+        self.guard = SafetyGuard(spec.limits, record_violations=record_violations)
         g_on = preset(spec.chip.preset).g_max  # the chip's device kind, as a model only
         self.ledger = Ledger(spec, self.smus, self.matrices, self.boards, self.guard, g_on,
                              self.pairs)
@@ -147,22 +136,3 @@ class RecordingBench:
             energy_estimate=self.ledger.energy_estimate,
             violations=list(self.guard.violations),
         )
-
-
-def dry_run(protocol: Callable[..., Any], bench_file: str | None = None,
-            **params: Any) -> DryRunReport:
-    """Play a registered-style protocol, ``protocol(bench, run, progress, **params)``, on a
-    recording copy of the bench (`bench_file`, or the embedded default) and report it.
-
-    Its points go to a scratch run store that is deleted afterwards: a dry run leaves nothing.
-    """
-    from xbarlab.progress import Progress
-    from xbarlab.store import RunStore
-
-    recording = RecordingBench(load_bench(bench_file))
-    with tempfile.TemporaryDirectory() as scratch, RunStore(scratch) as store:
-        run = store.start_run("dry-run", params, recording.spec.text,
-                              shape=(recording.bench.rows, recording.bench.cols))
-        with run, recording.bench as bench:
-            protocol(bench, run, Progress(show=False), **params)
-    return recording.report()

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-OPERATIONS = ("read", "pulse", "set", "reset", "form")
-"""Operations a point can record; HDF5 export stores them as an enum in this order."""
+OPERATIONS = ("read", "pulse", "set", "reset", "form", "unreachable")
+"""Operations a point can record (``unreachable``: a cell behind a relay that failed its check,
+no current); HDF5 export stores them as an enum in this order."""
 
 STATUSES = ("running", "completed", "aborted", "failed")
 """Every status a run can have. A run is created ``running``."""
@@ -44,6 +45,7 @@ class RunInfo:
     traceback: str | None
     writer_host: str
     writer_pid: int
+    parent_id: int | None
     n_points: int
     n_maps: int
 
@@ -65,12 +67,14 @@ class Point:
 
 @dataclass(frozen=True, eq=False)
 class MapRecord:
-    """One whole-array map (for example conductance after a read map) taken at time ``t``."""
+    """One whole-array map (for example conductance after a read map) taken at time ``t``, its
+    values in ``unit`` (``"S"``, ``"V"``, ``"ohm"``, ``"1"`` for counts; ``""`` if not stated)."""
 
     seq: int
     name: str
     data: np.ndarray
     t: float
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,3 +85,15 @@ class RunEvent:
     t: float
     event: str
     detail: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every instrument's identity and settings (with units) at the ``start`` or ``end`` of one
+    session of a run: ``instruments[name]`` has ``identity``, ``address``, ``model`` and
+    ``settings`` (or ``error`` when the instrument could not answer)."""
+
+    seq: int
+    phase: str
+    t: float
+    instruments: dict[str, Any]

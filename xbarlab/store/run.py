@@ -12,7 +12,7 @@ import math
 import sqlite3
 import time
 import traceback as traceback_module
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,14 @@ import numpy as np
 
 from xbarlab.store.records import (
     FINAL_STATUSES,
+    OPERATIONS,
     MapRecord,
     Point,
     RunEvent,
     RunInfo,
+    Snapshot,
 )
+from xbarlab.store.transfer import RunRecord, export_run
 from xbarlab.store.validate import (
     check_bool,
     check_checkpoint_key,
@@ -41,6 +44,29 @@ from xbarlab.store.validate import (
 _VOLTAGE_NAN, _CURRENT_NAN = 1, 2
 """Bits of ``points.nan_mask``: SQLite stores NaN as NULL, so NaN readings are flagged here."""
 
+
+MISSING_BITS = {"voltage": 1, "current": 2, "pulse_width": 4}
+"""Bits of a point chunk's ``missing`` (and the HDF5 export's): the value was not measured (it
+reads NaN). A NaN whose bit is clear is a NaN the instrument reported."""
+
+POINT_CHUNK_DTYPE = (("seq", np.int64), ("row", np.int32), ("col", np.int32),
+                     ("operation", np.uint8), ("voltage", np.float64), ("current", np.float64),
+                     ("pulse_width", np.float64), ("compliance", np.uint8),
+                     ("missing", np.uint8), ("t", np.float64))
+"""The columns of `Run.point_chunks` and their types."""
+
+_CHUNK_ROW = np.dtype([("seq", np.int64), ("row", np.int32), ("col", np.int32),
+                       ("operation", np.uint8), ("voltage", np.float64),
+                       ("current", np.float64), ("pulse_width", np.float64),
+                       ("compliance", np.uint8), ("nulls", np.uint8), ("nan_mask", np.uint8),
+                       ("t", np.float64)])
+_CHUNK_QUERY = (
+    "SELECT seq, row, col, CASE operation "
+    + " ".join(f"WHEN '{name}' THEN {code}" for code, name in enumerate(OPERATIONS))
+    + " END, IFNULL(voltage, 0.0), IFNULL(current, 0.0), IFNULL(pulse_width, 0.0), compliance,"
+    " (voltage IS NULL) | ((current IS NULL) << 1) | ((pulse_width IS NULL) << 2), nan_mask, t"
+    " FROM points WHERE run_id = ? AND seq >= ? AND seq % ? = 0 ORDER BY seq"
+)
 
 _INSERT_POINT = (
     "INSERT INTO points (run_id, seq, row, col, operation, voltage, current, nan_mask,"
@@ -68,7 +94,7 @@ def read_run_info(connection: sqlite3.Connection, run_id: Any) -> RunInfo:
 INFO_QUERY = """
 SELECT r.run_id, r.protocol, r.params_json, r.bench_text, r.instruments_json,
        r.software_version, r.seed, r.shape_rows, r.shape_cols, r.started_at, r.ended_at,
-       r.status, r.traceback, r.writer_host, r.writer_pid,
+       r.status, r.traceback, r.writer_host, r.writer_pid, r.parent_id,
        (SELECT COALESCE(MAX(p.seq) + 1, 0) FROM points p WHERE p.run_id = r.run_id),
        (SELECT COALESCE(MAX(m.seq) + 1, 0) FROM maps m WHERE m.run_id = r.run_id)
 FROM runs r
@@ -78,7 +104,7 @@ FROM runs r
 def info_from_row(row: tuple) -> RunInfo:
     """Build a :class:`RunInfo` from one row of ``INFO_QUERY``."""
     (run_id, protocol, params_json, bench_text, instruments_json, version, seed, rows, cols,
-     started_at, ended_at, status, tb, host, pid, n_points, n_maps) = row
+     started_at, ended_at, status, tb, host, pid, parent, n_points, n_maps) = row
     return RunInfo(
         run_id=run_id,
         protocol=protocol,
@@ -94,6 +120,7 @@ def info_from_row(row: tuple) -> RunInfo:
         traceback=tb,
         writer_host=host,
         writer_pid=pid,
+        parent_id=parent,
         n_points=n_points,
         n_maps=n_maps,
     )
@@ -139,11 +166,12 @@ class Run:
         return self._run_id
 
     @property
-    def data_dir(self) -> Path:
+    def data_dir(self) -> Path | None:
         """The run store's data directory (the folder holding its SQLite database), where the
-        run's files such as plots go."""
+        run's files such as plots go; None for a store in memory (a dry run's)."""
         rows = self._connection.execute("PRAGMA database_list").fetchall()
-        return Path(next(path for _, schema, path in rows if schema == "main")).parent
+        path = next(path for _, schema, path in rows if schema == "main")
+        return Path(path).parent if path else None
 
     @property
     def shape(self) -> tuple[int, int] | None:
@@ -243,17 +271,22 @@ class Run:
             _now_or(t),
         )
 
-    def record_map(self, name: str, data: Any, t: float | None = None) -> int:
+    def record_map(self, name: str, data: Any, t: float | None = None, unit: str = "") -> int:
         """Commit a whole-array map (a (rows, cols) array of real numbers) and return its seq.
 
-        Maps of the same name accumulate (one per epoch, say); ``latest_map`` returns the last.
+        ``unit`` is what its values are in (``"S"``, ``"V"``, ``"ohm"``, ``"1"`` for a count),
+        carried into exports, plots and reports. Maps of the same name accumulate (one per
+        epoch, say); ``latest_map`` returns the last.
         """
         self._require_writable("record a map")
         array = check_map(check_name("map name", name), data, self._shape)
+        if not isinstance(unit, str) or len(unit) > 32:
+            raise ValueError(f"unit = {unit!r}: allowed a text of at most 32 characters")
         self._connection.execute(
-            "INSERT INTO maps (run_id, seq, name, rows, cols, data, t)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self._run_id, self._next_map, name, *array.shape, array.tobytes(), _now_or(t)),
+            "INSERT INTO maps (run_id, seq, name, rows, cols, data, t, unit)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._run_id, self._next_map, name, *array.shape, array.tobytes(), _now_or(t),
+             unit),
         )
         self._next_map += 1
         return self._next_map - 1
@@ -268,6 +301,19 @@ class Run:
             "INSERT OR REPLACE INTO checkpoints (run_id, key, value_json, t) VALUES (?, ?, ?, ?)",
             (self._run_id, check_checkpoint_key(key), to_json("checkpoint value", value),
              time.time()),
+        )
+
+    def record_snapshots(self, phase: str, instruments: Mapping[str, Any]) -> None:
+        """Commit the instruments' snapshots (`Bench.snapshot`) at the ``start`` or ``end`` of
+        this run's session (a resumed run adds a pair per session)."""
+        self._require_writable("record snapshots")
+        if phase not in ("start", "end"):
+            raise ValueError(f"phase = {phase!r}: allowed 'start' or 'end'")
+        self._connection.execute(
+            "INSERT INTO snapshots (run_id, seq, phase, t, instruments_json)"
+            " SELECT ?, COALESCE(MAX(seq) + 1, 0), ?, ?, ? FROM snapshots WHERE run_id = ?",
+            (self._run_id, phase, time.time(), to_json("snapshot", dict(instruments)),
+             self._run_id),
         )
 
     # -- ending --------------------------------------------------------------------------------
@@ -355,19 +401,75 @@ class Run:
             args += (check_operation(operation),)
         return [_point_from_row(r) for r in self._connection.execute(query + " ORDER BY seq", args)]
 
+    def point_arrays(self, every: int = 1) -> dict[str, np.ndarray]:
+        """Every `every`-th point as columns (``seq``, ``row``, ``col``, ``operation``,
+        ``voltage``, ``current``, ``pulse_width``, ``compliance``, ``t``; NaN where a value
+        was not measured), read without building a `Point` per row: for plots and summaries
+        of runs with millions of points."""
+        chunks = list(self.point_chunks(every=every))
+        columns = {name: np.concatenate([chunk[name] for chunk in chunks])
+                   if chunks else np.zeros(0, kind) for name, kind in POINT_CHUNK_DTYPE}
+        columns["operation"] = np.array(OPERATIONS, object)[columns["operation"]]
+        columns["compliance"] = columns["compliance"].astype(bool)
+        del columns["missing"]
+        return columns
+
+    def point_chunks(self, size: int = 1 << 16, every: int = 1, start: int = 0
+                     ) -> Iterator[dict[str, np.ndarray]]:
+        """The run's points from seq `start` on (every `every`-th), in recording order, as
+        column arrays of at most `size` points each (`POINT_CHUNK_DTYPE`): ``operation`` as its
+        index in `OPERATIONS`, NaN where a value is NaN or was not measured, and ``missing``'s
+        bits (`MISSING_BITS`) telling the two apart. Memory stays bounded by `size` whatever
+        the run's length: exports, ``xbarlab show --points`` and `xbarlab.load` read this."""
+        size = check_int("size", size, minimum=1)
+        every = check_int("every", every, minimum=1)
+        cursor = self._connection.execute(_CHUNK_QUERY, (self._run_id, start, every))
+        while True:
+            rows = cursor.fetchmany(size)
+            if not rows:
+                return
+            table = np.array(rows, dtype=_CHUNK_ROW)
+            nulls, nans = table["nulls"], table["nan_mask"]
+            chunk = {name: table[name] for name in ("seq", "row", "col", "operation",
+                                                    "compliance", "t")}
+            for bit, name in enumerate(("voltage", "current", "pulse_width")):
+                values = table[name]
+                values[(nulls >> bit) & 1 == 1] = np.nan
+                chunk[name] = values
+            chunk["missing"] = (nulls & ~nans & 0b111).astype(np.uint8)
+            yield chunk
+            if len(rows) < size:
+                return
+
+    def operation_counts(self) -> dict[str, int]:
+        """How many points of each operation the run has, without reading them."""
+        rows = self._connection.execute(
+            "SELECT operation, COUNT(*) FROM points WHERE run_id = ? GROUP BY operation",
+            (self._run_id,))
+        counts = dict(rows.fetchall())
+        return {operation: counts[operation] for operation in OPERATIONS if operation in counts}
+
     def maps(self, name: str | None = None) -> list[MapRecord]:
         """Recorded maps in recording order, optionally only those called ``name``."""
-        query = "SELECT seq, name, rows, cols, data, t FROM maps WHERE run_id = ?"
+        query = "SELECT seq, name, rows, cols, data, t, unit FROM maps WHERE run_id = ?"
         args: tuple = (self._run_id,)
         if name is not None:
             query += " AND name = ?"
             args += (name,)
         return [
-            MapRecord(seq, map_name, np.frombuffer(blob, dtype="<f8").reshape(rows, cols), t)
-            for seq, map_name, rows, cols, blob, t in self._connection.execute(
+            MapRecord(seq, map_name, np.frombuffer(blob, dtype="<f8").reshape(rows, cols), t,
+                      unit)
+            for seq, map_name, rows, cols, blob, t, unit in self._connection.execute(
                 query + " ORDER BY seq", args
             )
         ]
+
+    def map_names(self) -> list[str]:
+        """The names of the run's maps, in the order each first appeared."""
+        rows = self._connection.execute(
+            "SELECT name FROM maps WHERE run_id = ? GROUP BY name ORDER BY MIN(seq)",
+            (self._run_id,))
+        return [name for (name,) in rows]
 
     def latest_map(self, name: str) -> np.ndarray:
         """The last map recorded under ``name``; ``KeyError`` naming the stored names if none."""
@@ -379,6 +481,24 @@ class Run:
                 f"allowed: {names or 'none, no maps recorded yet'}"
             )
         return records[-1].data
+
+    def snapshots(self) -> list[Snapshot]:
+        """The instruments' snapshots of every session of the run, in order."""
+        rows = self._connection.execute(
+            "SELECT seq, phase, t, instruments_json FROM snapshots WHERE run_id = ?"
+            " ORDER BY seq", (self._run_id,))
+        return [Snapshot(seq, phase, t, json.loads(text)) for seq, phase, t, text in rows]
+
+    def store(self) -> Any:
+        """The `RunStore` this run lives in, sharing its connection (to start child runs, the
+        stages of a pipeline, in the same store)."""
+        from xbarlab.store.runstore import RunStore
+
+        return RunStore.sharing(self._connection, self.data_dir)
+
+    def record(self) -> RunRecord:
+        """Every row of this run, to write into another store (`RunStore.import_run`)."""
+        return export_run(self._connection, self._run_id)
 
     def events(self) -> list[RunEvent]:
         """The run's history: started, resumed, completed, aborted, failed, in order."""

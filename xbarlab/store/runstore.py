@@ -25,11 +25,13 @@ from xbarlab.store.run import (
     read_run_info,
 )
 from xbarlab.store.schema import connect
-from xbarlab.store.validate import check_int, check_name, check_shape, to_json
+from xbarlab.store.transfer import RunRecord, import_run
+from xbarlab.store.validate import check_checkpoint_key, check_int, check_name, check_shape, to_json
 
 DATA_DIR_ENV = "XBARLAB_DATA"
 DEFAULT_DATA_DIR = "xbarlab-data"
 DB_FILENAME = "runs.sqlite3"
+_IN_MEMORY: Any = object()
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -49,23 +51,50 @@ class RunStore:
     ...     run.record_point(row=0, col=0, operation="read", voltage=0.2, current=2e-6)
     """
 
-    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike | None = None, read_only: bool = False) -> None:
+        """Open (creating it if needed) the store in `data_dir`; with `read_only` only an
+        existing store is opened and nothing is ever written (listing, showing, exporting)."""
+        if data_dir is _IN_MEMORY:
+            self.data_dir = None
+            self.db_path = Path(":memory:")
+            self._connection = connect(self.db_path)
+            return
         self.data_dir = resolve_data_dir(data_dir)
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise NotADirectoryError(
                 f"data_dir = {str(self.data_dir)!r} is a file; allowed: a directory (or a path "
                 "that does not exist yet)"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / DB_FILENAME
-        self._connection = connect(self.db_path)
+        self._connection = connect(self.db_path, read_only)
+
+    @classmethod
+    def sharing(cls, connection, data_dir: Path | None) -> RunStore:
+        """A store over an open connection it does not own (`Run.store`): its `close` leaves
+        the connection open for its owner."""
+        store = cls.__new__(cls)
+        store.data_dir = data_dir
+        store.db_path = data_dir / DB_FILENAME if data_dir is not None else Path(":memory:")
+        store._connection = connection
+        store._shared = True
+        return store
+
+    @classmethod
+    def in_memory(cls) -> RunStore:
+        """A store that lives in memory and vanishes with this object (a dry run's): the same
+        runs, points and checkpoints, no directory, no file, and its runs draw no plots."""
+        return cls(_IN_MEMORY)
 
     def __repr__(self) -> str:
         return f"<RunStore {self.db_path}>"
 
     def close(self) -> None:
-        """Close the database connection; runs obtained from this store stop working."""
-        self._connection.close()
+        """Close the database connection; runs obtained from this store stop working (a store
+        sharing another's connection leaves it open)."""
+        if not getattr(self, "_shared", False):
+            self._connection.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -81,14 +110,18 @@ class RunStore:
         instruments: dict[str, Any] | None = None,
         seed: int | None = None,
         shape: tuple[int, int] | None = None,
+        parent: int | None = None,
     ) -> Run:
         """Create a run with status ``running`` and return it, writable.
 
         ``bench_text`` is the bench file's full text, ``instruments`` maps instrument names to
         their identities (``*IDN?`` replies, addresses), ``params`` are the protocol parameters
         (JSON). ``shape`` is the crossbar's (rows, cols); when given, every point's row and
-        column and every map's shape are checked against it.
+        column and every map's shape are checked against it. ``parent`` is the run this one is
+        a stage of (a pipeline's), which must exist.
         """
+        if parent is not None:
+            read_run_info(self._connection, parent)
         for field, value, kind in (
             ("bench_text", bench_text, str),
             ("params", {} if params is None else params, dict),
@@ -109,13 +142,15 @@ class RunStore:
             time.time(),
             socket.gethostname(),
             os.getpid(),
+            parent,
         )
         self._connection.execute("BEGIN IMMEDIATE")
         try:
             cursor = self._connection.execute(
                 "INSERT INTO runs (protocol, params_json, bench_text, instruments_json,"
                 " software_version, seed, shape_rows, shape_cols, started_at, writer_host,"
-                " writer_pid, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+                " writer_pid, parent_id, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
                 values,
             )
             insert_event(self._connection, cursor.lastrowid, "started", None, values[8])
@@ -124,6 +159,25 @@ class RunStore:
             raise
         self._connection.execute("COMMIT")
         return Run(self._connection, cursor.lastrowid, writable=True)
+
+    def import_run(self, record: RunRecord, parent: int | None = None,
+                   checkpoints: dict[str, Any] | None = None) -> int:
+        """Write a run taken from another store (`Run.record`) as a new run of this one, with
+        every point, map, checkpoint, event and snapshot exactly as stored there, plus
+        `checkpoints`, in one transaction; a child of run `parent` if given. Returns its id."""
+        if parent is not None:
+            read_run_info(self._connection, parent)
+        extra = {check_checkpoint_key(key): to_json(key, value)
+                 for key, value in (checkpoints or {}).items()}
+        return import_run(self._connection, record, parent, extra)
+
+    def children(self, parent: int) -> list[RunInfo]:
+        """The runs whose parent is run `parent` (a campaign's tasks, a pipeline's stages), in
+        the order they were stored."""
+        read_run_info(self._connection, parent)
+        rows = self._connection.execute(INFO_QUERY + " WHERE r.parent_id = ? ORDER BY r.run_id",
+                                        (parent,))
+        return [info_from_row(row) for row in rows]
 
     def runs(self, status: str | None = None) -> list[RunInfo]:
         """Every run (optionally only those with ``status``), newest first."""
@@ -177,6 +231,16 @@ class RunStore:
             raise
         self._connection.execute("COMMIT")
         return Run(self._connection, info.run_id, writable=True)
+
+
+def shown_status(info: RunInfo) -> str:
+    """The status to show for a run: ``interrupted`` for a run still marked ``running``
+    whose writer process on this host is gone (killed, or its disk filled up before it could
+    store its end); the stored status otherwise (a writer on another host cannot be checked)."""
+    if info.status == "running" and info.writer_host == socket.gethostname() \
+            and not _process_alive(info.writer_pid):
+        return "interrupted"
+    return info.status
 
 
 def _refuse_if_writer_may_live(info: RunInfo) -> None:

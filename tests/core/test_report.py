@@ -1,0 +1,50 @@
+"""``xbarlab report``: one self-contained HTML file, every figure loading in a real browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from xbarlab.cli import main
+from xbarlab.engine import run_protocol
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def rendered_body(path, profile) -> str:
+    """The <body> tag of `path` after headless Chromium loaded it (its scripts run)."""
+    completed = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
+         "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    return re.search(r"<body[^>]*>", completed.stdout).group(0)
+
+
+@pytest.fixture
+def report(tmp_path, capsys):
+    result = run_protocol("read-map", "classic", store=tmp_path, progress=False,
+                          cells="0-3,0-5")
+    capsys.readouterr()
+    assert main(["report", str(result.run_id), "--store", str(tmp_path)]) == 0
+    return tmp_path / capsys.readouterr().out.strip().split("/")[-1]
+
+
+def test_the_report_is_self_contained_with_parameters_units_and_snapshots(report):
+    text = report.read_text()
+    assert not re.search(r"""(src|href)=['"]?(https?:)?//""", text)  # nothing from a network
+    assert "<td>v_read</td><td class='number'>0.2</td><td>V</td>" in text
+    assert "instruments at the start" in text.lower() and "MODEL 2400" in text
+    assert text.count("data:image/png;base64,") >= 3  # maps and points over time
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run "
+                                             "installs it)")
+def test_every_figure_loads_in_headless_chromium(report, tmp_path):
+    body = rendered_body(report, tmp_path / "profile")
+    figures = int(re.search(r'data-figures="(\d+)"', body).group(1))
+    loaded = int(re.search(r'data-figures-loaded="(\d+)"', body).group(1))
+    assert figures >= 3 and loaded == figures
