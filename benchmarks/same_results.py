@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from xbarlab.bench import open_bench
-from xbarlab.bench.protocols import get_protocol
 from xbarlab.benchfile import load_bench
 from xbarlab.progress import Progress
+from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 QUIET_RTOL = 1e-8

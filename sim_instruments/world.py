@@ -731,8 +731,9 @@ class World:
         noise = np.zeros((count, len(index)))
         swept = [index[k] for k in levels]
         sensitivities = np.stack([found[k].v_cell.ravel() for k in levels])
-        fields = np.stack([found[k].v_cell.ravel() for k in sources])
         g = circuit.g.ravel()
+        fields = np.array([found[k].v_cell.ravel() for k in sources]).reshape(len(sources),
+                                                                              g.size)
         step = max(1, NOISE_CHUNK // g.size)
         for start in range(0, count, step):
             part = slice(start, min(start + step, count))

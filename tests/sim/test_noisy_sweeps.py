@@ -147,3 +147,19 @@ def test_board_measure_all_is_one_noisy_model_call(open_bench, monkeypatch):
     first, second = board.query("MEAS:ALL?"), board.query("MEAS:ALL?")
     assert calls == [1 + 16]  # the operating point and 16 unit responses, one call
     assert first != second
+
+
+def test_noisy_sweep_with_every_source_at_zero_reads_zero(open_bench):
+    """A measure-only sweep (source action off after a reset) at 0 V with read noise on: no
+    cell carries current, so no reading carries noise (regression: no source to weigh)."""
+    rm, _ = open_bench("default")
+    smu = open_instrument(rm, "GPIB0::26::INSTR")
+    open_instrument(rm, "GPIB0::18::INSTR").write(
+        f'channel.close("{on_707b("A", 4)},{on_707b("B", 45)}")')
+    for line in ("smua.trigger.count = 5", "smua.trigger.measure.i(smua.nvbuffer1)",
+                 "smua.source.output = smua.OUTPUT_ON", "smub.source.output = smub.OUTPUT_ON",
+                 "smua.trigger.initiate()"):
+        smu.write(line)
+    readings = [float(x) for x in smu.query("printbuffer(1, 5, smua.nvbuffer1.readings)")
+                .split(", ")]
+    assert readings == [0.0] * 5
