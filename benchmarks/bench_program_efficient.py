@@ -8,7 +8,9 @@ and prints the metrics as JSON and the acceptance checks.
 By default the bench is the embedded ``board`` bench shrunk to a ``--size`` x ``--size`` board
 and chip (same instrument, wiring rule, preset, parasitics and limits; only smaller, so the
 circuit solve behind every pulse is cheap); ``--bench board`` runs on the shipped 128 x 128
-bench instead. Pulses are the preset's 100 ns reference width with V/2 half-select protection
+bench instead, ``--bench default`` on the default matrix bench (the protocol's own
+defaults then, the 100 ns width being the board's). Pulses are the preset's 100 ns
+reference width with V/2 half-select protection
 (``--set`` adds or overrides protocol parameters, e.g. ``--set rows=16``;
 ``--set shared_amplitudes=true`` programs with amplitudes learned across cells).
 
@@ -30,6 +32,8 @@ import json
 import tempfile
 import time
 from pathlib import Path
+
+from physics_clock import PhysicsClock
 
 from xbarlab.bench import open_bench
 from xbarlab.progress import Progress
@@ -73,13 +77,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         bench_path = args.bench or str(small_board(Path(scratch), args.size, args.seed))
         with open_bench(bench_path) as bench:
-            params = {**BOARD_DEFAULTS, "rows": bench.rows, "cols": bench.cols}
+            params = {**({} if args.bench else BOARD_DEFAULTS), "rows": bench.rows,
+                      "cols": bench.cols}
             params.update(protocol.parse_settings(args.set))
             with RunStore(args.store or Path(scratch) / "store") as store:
                 run = store.start_run("program-efficient", params, bench.spec.text,
                                       shape=(bench.rows, bench.cols))
                 started = time.perf_counter()
-                with run:
+                with run, PhysicsClock() as clock:
                     metrics = protocol(bench, run, Progress(show=False), **params)
                 seconds = time.perf_counter() - started
     ff, cf = metrics["ff"], metrics["cf"]
@@ -91,6 +96,7 @@ def main() -> None:
     print(f"LRS re-read p95: F-F {ff['lrs_rel_error_p95']:.4f}, C-F "
           f"{cf['lrs_rel_error_p95']:.4f}, ratio {ratio:.3f} (within 10 %: "
           f"{abs(ratio - 1) <= 0.1})")
+    print(f"protocol: {clock.report()}")
     update = metrics["update"]
     print(f"thresholded update: {update['cells_skipped']} of {metrics['cells']} cells skipped, "
           f"energy saving {update['energy_saving']:.1%}")

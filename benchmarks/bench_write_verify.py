@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 import pyvisa
+from physics_clock import PhysicsClock
 from xbarlab.protocols.programming import hold
 
 from xbarlab.bench import open_bench
@@ -78,10 +79,10 @@ def main() -> None:
             run = store.start_run("write-verify", params, bench.spec.text,
                                   shape=(bench.rows, bench.cols))
             truth_keeper = TruthAtHandover(world)
-            with run, truth_keeper as progress:
+            with run, truth_keeper as progress, PhysicsClock() as clock:
                 metrics = get_protocol("write-verify")(bench, run, progress, **params)
             seconds = time.perf_counter() - started
-            clock = world.clock
+            instrument_clock = world.clock
             hold(bench, args.truth_wait)  # a further wait: the truth after relaxation
             truth = dict(truth_keeper.truth)
             truth[truth_keeper.current] = world.conductance().copy()
@@ -91,7 +92,8 @@ def main() -> None:
     hidden = {(int(r), int(c)) for r, c in np.argwhere(defects[:rows, :cols] != 0)}
     per_algorithm = metrics.get("algorithms", {metrics["algorithm"]: metrics})
     print(f"\n{metrics['cells']} cells, {len(hidden)} defective in the hidden map; "
-          f"{seconds:.0f} s wall clock, {clock:.0f} s on the instruments' clock")
+          f"{seconds:.0f} s wall clock, {instrument_clock:.0f} s on the instruments' clock")
+    print(f"protocol: {clock.report()}")
     for name, m in per_algorithm.items():
         found = {tuple(cell) for cell in m["stuck_cells"]}
         print(f"{name:>12}: success_rate {m['success_rate']:.4f}  mean_pulses "
