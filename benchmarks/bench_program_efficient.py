@@ -15,8 +15,9 @@ says every source delivered during each scheme's programming pulses.
 By default the bench is the embedded ``board`` bench shrunk to a ``--size`` x ``--size`` board
 and chip (same instrument, wiring rule, preset, parasitics and limits; only smaller, so the
 circuit solve behind every pulse is cheap); ``--bench board`` runs on the shipped 128 x 128
-bench instead. Pulses are the preset's 100 ns reference width with V/2 half-select protection
-(``--set`` adds or overrides protocol parameters, e.g. ``--set rows=16``).
+bench instead, ``--bench default`` on the default matrix bench. Pulses are the preset's 100 ns
+reference width with V/2 half-select protection (``--set`` adds or overrides protocol
+parameters, e.g. ``--set rows=16``).
 
 Usage: ``python benchmarks/bench_program_efficient.py [--size 32] [--seed 128]
 [--configs per-cell,shared] [--bench NAME_OR_PATH] [--set key=value ...] [--store DIR]``.
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 
 import pyvisa
+from physics_clock import PhysicsClock
 from xbarlab.sim_instruments.truth import DeliveredEnergy
 
 from xbarlab.bench import open_bench
@@ -66,10 +68,10 @@ def small_board(directory: Path, size: int, seed: int, name: str = "") -> Path:
     return path
 
 
-def run_config(bench_path: str, params: dict, store: Path) -> tuple[dict, DeliveredEnergy,
-                                                                  float]:
+def run_config(bench_path: str, params: dict, store: Path
+               ) -> tuple[dict, DeliveredEnergy, float, PhysicsClock]:
     """One program-efficient run on a fresh opening of `bench_path`: its metrics, the World's
-    delivered energy per phase, and the wall-clock seconds."""
+    delivered energy per phase, the wall-clock seconds and the time in the physics."""
     protocol = get_protocol("program-efficient")
     with open_bench(bench_path) as bench, RunStore(store) as runs:
         origin = bench.spec.origin.removeprefix("embedded:")
@@ -78,9 +80,9 @@ def run_config(bench_path: str, params: dict, store: Path) -> tuple[dict, Delive
         run = runs.start_run("program-efficient", params, bench.spec.text,
                              shape=(bench.rows, bench.cols))
         started = time.perf_counter()
-        with run, truth.count(bench):
+        with run, truth.count(bench), PhysicsClock() as clock:
             metrics = protocol(bench, run, truth.progress(), **params)
-        return metrics, truth, time.perf_counter() - started
+        return metrics, truth, time.perf_counter() - started, clock
 
 
 def main() -> None:
@@ -100,10 +102,11 @@ def main() -> None:
             bench_path = args.bench or str(small_board(Path(scratch), args.size, args.seed,
                                                        f"-{name}"))
             params = {**CONFIGS[name], **extra}
-            metrics, truth, seconds = run_config(bench_path, params,
-                                                 Path(args.store or scratch) / "store")
+            metrics, truth, seconds, clock = run_config(bench_path, params,
+                                                        Path(args.store or scratch) / "store")
             print_config(name, args.bench or f"board {args.size}x{args.size}", params,
                          metrics, truth, seconds)
+            print(f"[{name}] protocol: {clock.report()}\n")
 
 
 def print_config(name: str, bench: str, params: dict, metrics: dict, truth: DeliveredEnergy,

@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 import pyvisa
+from physics_clock import PhysicsClock
 from xbarlab.protocols.programming import hold
 from xbarlab.sim_instruments.truth import DeliveredEnergy
 
@@ -89,10 +90,11 @@ def main() -> None:
                                   shape=(bench.rows, bench.cols))
             delivered = DeliveredEnergy(world)
             truth_keeper = TruthAtHandover(world, delivered)
-            with run, truth_keeper as progress, delivered.count(bench):
+            with run, truth_keeper as progress, delivered.count(bench), \
+                    PhysicsClock() as clock:
                 metrics = get_protocol("write-verify")(bench, run, progress, **params)
             seconds = time.perf_counter() - started
-            clock = world.clock
+            instrument_clock = world.clock
             hold(bench, args.truth_wait)  # a further wait: the truth after relaxation
             truth = dict(truth_keeper.truth)
             truth[truth_keeper.current] = world.conductance().copy()
@@ -102,7 +104,8 @@ def main() -> None:
     hidden = {(int(r), int(c)) for r, c in np.argwhere(defects[:rows, :cols] != 0)}
     per_algorithm = metrics.get("algorithms", {metrics["algorithm"]: metrics})
     print(f"\n{metrics['cells']} cells, {len(hidden)} defective in the hidden map; "
-          f"{seconds:.0f} s wall clock, {clock:.0f} s on the instruments' clock")
+          f"{seconds:.0f} s wall clock, {instrument_clock:.0f} s on the instruments' clock")
+    print(f"protocol: {clock.report()}")
     for name, m in per_algorithm.items():
         found = {tuple(cell) for cell in m["stuck_cells"]}
         if name == "ispva":

@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from xbarlab.interfaces import BoardReading, LineLevel, LineState, PulseCapability, Reading
+from xbarlab.interfaces import (
+    BoardReading,
+    BoardReadings,
+    LineLevel,
+    LineState,
+    PulseCapability,
+    Reading,
+)
 
 from .base import Instrument
 from .errors import InstrumentError, UnexpectedReplyError
@@ -32,6 +39,9 @@ CURRENT_RANGES = OneOfNumbers((1e-6, 1e-5, 1e-4, 1e-3, 1e-2), "A")
 INTEGRATION_TIME = InRange(1e-5, 1.0, "s")
 PULSE_WIDTH = InRange(1e-7, 1.0, "s")
 PULSE_COUNT = IntegerInRange(1, 10000)
+READING_COUNT = IntegerInRange(1, 10000)
+NUMBER_CHARACTERS = 14
+"""Characters of one current in a reply (``-1.234567e-05,``), for the transfer time."""
 SECONDS_PER_CHARACTER = 10 / 115200
 """Serial transfer time at 115200 8N1 (ten bits per character)."""
 NOT_MEASURED = 9.91e37
@@ -178,14 +188,17 @@ class ArrayBoard(Instrument):
     # -- line levels ---------------------------------------------------------------------------
 
     def _level_text(self, field: str, level: LineLevel) -> str:
+        if type(level) is float and -self.voltage_limit <= level <= self.voltage_limit:
+            return repr(level) if level else "0.0"  # format_number of a finite float
         if isinstance(level, LineState):
             return _STATE_TEXT[level]
         return format_number(Magnitude(self.voltage_limit, "V")(field, level))
 
     def _line(self, kind: str, index: int) -> str:
         count = self._rows if kind == "R" else self._columns
-        name = "row" if kind == "R" else "column"
-        return f"{kind}{IntegerInRange(0, count - 1)(name, index)}"
+        if type(index) is not int or not 0 <= index < count:  # else: the checked int
+            index = IntegerInRange(0, count - 1)("row" if kind == "R" else "column", index)
+        return f"{kind}{index}"
 
     def _assignments(
         self,
@@ -312,16 +325,73 @@ class ArrayBoard(Instrument):
         """(currents, compliance flags) of every column line."""
         return self._line_currents("MEAS:COL?", self._columns)
 
+    def measure_repeated(
+        self, count: int, rows: Sequence[int] = (), columns: Sequence[int] = ()
+    ) -> BoardReadings:
+        """`count` measurements back to back (one integration time each) of the given lines
+        only, under their present levels (`MEAS:REP?`): one command and one reply for all."""
+        count = READING_COUNT("reading count", count)
+        rows, columns = tuple(rows), tuple(columns)
+        names = [self._line("R", k) for k in rows] + [self._line("C", k) for k in columns]
+        if not names:
+            raise ValueError("measure_repeated needs at least one row or column")
+        if len(set(names)) != len(names):
+            raise ValueError(f"lines {names} name a line twice; each line at most once")
+        command = f"MEAS:REP? {format_integer(count)}," + ",".join(names)
+        transfer = count * len(names) * NUMBER_CHARACTERS * SECONDS_PER_CHARACTER
+        reply = self._query(command, busy_seconds=count * self.integration_time + transfer)
+        parts = reply.split(";")
+        if len(parts) != count + 2:
+            raise UnexpectedReplyError(self.describe(), command, reply[:200],
+                                       f"{count} readings and two sets of flags")
+        values = [part.split(",") for part in parts[:count]]
+        if any(len(reading) != len(names) for reading in values):
+            raise UnexpectedReplyError(self.describe(), command, reply[:200],
+                                       f"{len(names)} currents per reading")
+        currents = np.array([[_current(text) for text in reading] for reading in values])
+        currents = currents.reshape(count, len(names))
+        return BoardReadings(
+            rows=rows,
+            columns=columns,
+            row_currents=currents[:, : len(rows)],
+            column_currents=currents[:, len(rows):],
+            row_compliance=_flags(parts[-2], self._rows, command, self.describe()),
+            column_compliance=_flags(parts[-1], self._columns, command, self.describe()),
+            timestamp=time.time(),
+        )
+
     def read_one(self, row: int, column: int, voltage: float) -> Reading:
         """Row at `voltage`, column at 0 V, every other line floating; the row current."""
-        row_text = format_integer(IntegerInRange(0, self._rows - 1)("row", row))
-        column_text = format_integer(IntegerInRange(0, self._columns - 1)("column", column))
-        volts = Magnitude(self.voltage_limit, "V")("read voltage", voltage)
-        command = f"READ? {row_text},{column_text},{format_number(volts)}"
+        command, volts = self._read_one_command(row, column, voltage)
         reply = self._query(command, busy_seconds=self.integration_time)
         current, _, flag = reply.partition(";")
         compliance = _flags(flag, 1, command, self.describe())[0]
         return Reading(volts, _current(current), bool(compliance), time.time())
+
+    def read_one_repeated(self, row: int, column: int, voltage: float, count: int
+                          ) -> list[Reading]:
+        """`read_one` with `count` readings back to back under the same levels (one
+        `READ?` with a count); each carries the compliance flag of them all."""
+        count = READING_COUNT("reading count", count)
+        command, volts = self._read_one_command(row, column, voltage)
+        command += f",{format_integer(count)}"
+        transfer = count * NUMBER_CHARACTERS * SECONDS_PER_CHARACTER
+        reply = self._query(command, busy_seconds=count * self.integration_time + transfer)
+        currents, _, flag = reply.partition(";")
+        values = currents.split(",")
+        if len(values) != count:
+            raise UnexpectedReplyError(self.describe(), command, reply[:200],
+                                       f"{count} currents")
+        compliance = bool(_flags(flag, 1, command, self.describe())[0])
+        when = time.time()
+        return [Reading(volts, _current(text), compliance, when) for text in values]
+
+    def _read_one_command(self, row: int, column: int, voltage: float) -> tuple[str, float]:
+        """`READ? <row>,<col>,<V>` (each checked) and the voltage it reads at."""
+        row_text = format_integer(IntegerInRange(0, self._rows - 1)("row", row))
+        column_text = format_integer(IntegerInRange(0, self._columns - 1)("column", column))
+        volts = Magnitude(self.voltage_limit, "V")("read voltage", voltage)
+        return f"READ? {row_text},{column_text},{format_number(volts)}", volts
 
     def limit_flags(self) -> tuple[np.ndarray, np.ndarray]:
         """Lines that hit the current limit since the last call (rows, columns); clears them."""

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 def finite_real(field: str, value: object) -> float:
     """`value` as a float if it is a finite real number (not a bool); else raise naming `field`."""
+    if type(value) is float and math.isfinite(value):  # the common case, without the ABC check
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{field} must be a real number, got {value!r}")
     number = float(value)
@@ -71,7 +73,13 @@ class Magnitude:
     unit: str = ""
 
     def __call__(self, field: str, value: object) -> float:
-        return InRange(-self.high, self.high, self.unit)(field, value)
+        number = finite_real(field, value)
+        if not -self.high <= number <= self.high:
+            raise ValueError(
+                f"{field} = {value!r}{_unit(self.unit)} is outside the allowed range "
+                f"{-self.high!r} to {self.high!r}{_unit(self.unit)}"
+            )
+        return number
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ from pyvisa_sim.devices import Device
 
 from .faults import REFUSE
 
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"(){}[]")
+
 
 class UnknownCommand(ValueError):
     """A virtual instrument received a command its grammar does not declare."""
@@ -229,6 +231,14 @@ class ModelDevice(Device):
     def _split(self, message: bytes, brackets: bool) -> list[bytes]:
         """`message` cut at each ``;`` outside quoted strings (and, with `brackets`, outside
         brackets); a message without one is returned whole, as it stands."""
+        if b";" not in message and b"'" not in message and b'"' not in message:
+            if brackets:  # no split: only a bracket closed before it opened is an error
+                depth = 0
+                for byte in message.translate(None, _NOT_BRACKETS):
+                    depth += 1 if byte in b"({[" else -1
+                    if depth < 0:
+                        raise self._malformed(message, "unbalanced bracket")
+            return [message]
         pieces: list[bytes] = []
         depth, quote, start = 0, 0, 0
         for k, byte in enumerate(message):

@@ -103,8 +103,15 @@ class XbarSimVisaLibrary(SimVisaLibrary):
         sess = self.sessions.get(session)
         if sess is None:
             return 0, constants.StatusCode.error_invalid_object
-        if sess.attrs[constants.ResourceAttribute.interface_type] == constants.InterfaceType.asrl:
-            return sess.write(data)  # the serial session masks data bits and adds END chars
+        attrs = sess.attrs
+        if attrs[constants.ResourceAttribute.interface_type] == constants.InterfaceType.asrl:
+            attribute = sess.get_attribute
+            plain = (attribute(constants.ResourceAttribute.asrl_data_bits)[0] >= 8
+                     and attribute(constants.ResourceAttribute.asrl_end_out)[0]
+                     == constants.SerialTermination.none)
+            if not plain:
+                return sess.write(data)  # the serial session masks data bits and adds END chars
+            # eight data bits, no END: the serial session would pass every byte as it is
         sess.device.write(data)
         return len(data), constants.StatusCode.success
 

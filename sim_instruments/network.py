@@ -41,16 +41,16 @@ class Network:
         self.ideal = r_arr == 0.0
         with np.errstate(divide="ignore"):
             self.g = np.where(self.ideal, 0.0, 1.0 / np.where(self.ideal, 1.0, r_arr))
-        self.to_line = np.zeros((len(line), self.n_lines))
-        self.to_line[np.arange(len(line)), self.line] = 1.0
-        self.g_line = self.g @ self.to_line
-        count = self.to_line.sum(axis=0)
+        lines = self.n_lines
+        self.g_line = np.bincount(self.line, weights=self.g, minlength=lines)
+        count = np.bincount(self.line, minlength=lines)
         self.fed = count > 0
         self.alone = count[self.line] == 1  # the only source on its line
-        live = self.term >= 0
-        self.to_term = np.zeros((len(line), self.n_terms))
-        self.to_term[np.arange(len(line))[live], self.term[live]] = 1.0
-        self.ideal_line = (self.ideal.astype(float) @ self.to_line) > 0
+        self.ideal_line = np.bincount(self.line, weights=self.ideal, minlength=lines) > 0
+        self._live = np.flatnonzero(self.term >= 0)
+        # every line and every terminal with one source: sums are plain scatters
+        self._one_per_line = bool(self.alone.all())
+        self._one_per_term = np.unique(self.term[self._live]).size == self._live.size
 
     def source_volts(self, volts: np.ndarray) -> np.ndarray:
         """(B, S) voltage behind each source (0 for ground)."""
@@ -62,7 +62,12 @@ class Network:
         """Line-end Thevenin voltages (B, L; NaN = floating) and resistances (L,)."""
         v_s = self.source_volts(volts)
         with np.errstate(invalid="ignore", divide="ignore"):
-            v_end = (v_s * self.g) @ self.to_line / self.g_line
+            v_end = np.zeros((len(v_s), self.n_lines))
+            if self._one_per_line:
+                v_end[:, self.line] = v_s * self.g
+            else:
+                np.add.at(v_end, (slice(None), self.line), v_s * self.g)
+            v_end /= self.g_line
             r_end = np.where(self.fed & ~self.ideal_line, 1.0 / self.g_line, 0.0)
         if self.ideal.any():
             v_end[:, self.line[self.ideal]] = v_s[:, self.ideal]
@@ -81,5 +86,10 @@ class Network:
                 self.g * (self.source_volts(volts) - v_end[:, self.line])
                 + (self.g / self.g_line[self.line]) * at_line
             )
-        per_source = np.where(self.alone, at_line, shared)
-        return per_source @ self.to_term
+        per_source = np.where(self.alone, at_line, shared)[:, self._live]
+        currents = np.zeros((len(inflow), self.n_terms))
+        if self._one_per_term:
+            currents[:, self.term[self._live]] = per_source
+        else:
+            np.add.at(currents, (slice(None), self.term[self._live]), per_source)
+        return currents

@@ -7,18 +7,26 @@ Thevenin equivalent, so a line shorted to ground and an SMU through two relays i
 exactly, and each source's own current is recovered from the line-end voltage.
 
 Terminals are voltage sources with a current limit or current sources with a voltage limit.
-Compliance is physics: a voltage source whose current would exceed its limit becomes a current
-source at the limit; a current source whose voltage would exceed its limit holds the limit
-voltage with at most its set current (if another source needs more, it delivers its set current
-at the voltage it is driven to, and reports compliance). The network is linear in the terminal
-voltages, so the World solves for the free terminal voltages with the responses to unit
-voltages (one batched solve), updates the active set one change at a time and repeats until it
-is consistent.
+Compliance is physics (`circuit.CircuitSolver`): a voltage source whose current would exceed
+its limit becomes a current source at the limit; a current source whose voltage would exceed
+its limit holds the limit voltage with at most its set current.
 
 An SMU whose output is off does what its output-off state says (``TerminalState.off_state``):
 a 0 V (or 0 A) source with its off limit, or an open output relay. Behind an open relay the
 matrix input still joins every line closed to it: two or more such lines float together, as
 one node that sources no current (`FLOATING_NODE`); a single one floats alone.
+
+Lazy: a command only changes the described state (levels, relays, board lines). The circuit is
+solved when a reply needs it (a reading, a compliance flag) or when time passes with the
+cells at a switching voltage; a solve is kept while nothing it depends on changes, and each
+wiring's network is built once. Time passing quietly (no cell can switch) costs no solve: the
+energy the sources deliver meanwhile is booked against the circuit of that interval and
+worked out when someone reads ``energy`` (at once when that circuit's solve is known, or when
+the intervals kept reach ``PENDING_INTERVALS``).
+
+Readings (`read`) carry read noise without a solve of their own: a cell's read noise is a
+fluctuation of its current, which reaches each terminal through the unit responses of the
+network (`circuit.Response`), kept for every reading of the same wiring and conductances.
 
 Time is virtual: measurements (NPLC), delays, relay settling and pulses call :meth:`advance`,
 which moves every cell by the voltage it really sees for that long (the physics' ``apply``);
@@ -26,9 +34,8 @@ nothing sleeps. While cells switch, time advances in adaptive steps with the ope
 (compliance included) solved again between them, so a current limit reached during a pulse
 stops a SET the way the instrument's limiter does. The array hears of every second that
 passes, pulse or not, so programmed cells relax between commands (``array.elapsed_time``
-follows ``clock``).
-Solves are cached by a version counter that every change bumps. 1T1R arrays are simulated
-with every access transistor on (no instrument here drives the gates).
+follows ``clock``). 1T1R arrays are simulated with every access transistor on (no instrument
+here drives the gates).
 """
 
 from __future__ import annotations
@@ -36,33 +43,27 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from xbarlab.benchfile import Bench, Line, Sim, Terminal
-from xbarlab.physics import CrossbarArray, solve_crossbar
+from xbarlab.physics import CrossbarArray
 
+from .circuit import (
+    LIMIT_RTOL,
+    Circuit,
+    CircuitSolver,
+    OperatingPoint,
+    Response,
+    TerminalState,
+)
 from .network import GROUND_KEY, Network
 
-# Relative tolerance on a current limit before a terminal counts as over it.
-LIMIT_RTOL = 1e-9
-# Newton stops when every current-limited terminal is within this of its target, or when
-# the remaining error is rounding: ROUNDING x (largest source voltage) x (largest path g).
-TARGET_RTOL = 1e-12
-ROUNDING = 1e-13
-MAX_NEWTON_STEPS = 6  # per active set; one suffices for a linear network
-# A terminal whose small-signal conductance to the rest of the bench is below this sees an
-# open circuit (no cell, however pristine, is below 1e-10 S; solver residuals are ~1e-20 S).
-OPEN_CIRCUIT_S = 1e-15
-# The active set changes one terminal at a time, so a bench whose every line driver reaches
-# its limit (a 128x128 board: 256 drivers) needs a change per terminal; the budget scales with
-# the terminal count. A set seen before means the changes cycle, which is reported at once.
-MAX_CHANGES_PER_TERMINAL = 4
-MIN_ACTIVE_SET_CHANGES = 50
-# Limit violations within this relative margin of the worst one are a tie.
-TIE_RTOL = 1e-9
+__all__ = ["World", "TerminalState", "OperatingPoint", "Readings"]
+
 # While cells switch, time advances in steps within which no terminal voltage moves by more than
 # STEP_VTOL x the switching threshold; the next step aims at STEP_SAFETY of that, changing by at
 # most MAX_GROWTH up or MAX_SHRINK down per try; a step of MIN_STEP (s) is always kept.
@@ -73,6 +74,31 @@ MAX_SHRINK = 10.0
 MIN_STEP = 1e-12
 # Seed-sequence key of the line path resistances' spread (apart from the array's streams).
 PATH_STREAM = 0x9A7
+# Quiet intervals whose energy waits for a solve; past this many they are worked out.
+PENDING_INTERVALS = 65536
+# Networks kept, one per wiring (relays, board line states, acting terminals).
+NETWORKS_KEPT = 256
+# Readings whose noise is drawn at once: at most this many cell values at a time.
+NOISE_CHUNK = 2**21
+
+
+FLOATING_NODE = TerminalState(True, "I", 0.0, limit_i=0.0, limit_v=np.inf)
+"""A matrix input whose SMU has its output relay open, joining two or more lines: a node that
+takes no current and whose voltage the lines set (a 0 A source with no voltage limit)."""
+
+
+@dataclass
+class Readings:
+    """``count`` readings of terminals ``keys``: voltage, current and compliance flag per
+    reading and terminal, (count, K) each; ``limited_during``: every terminal at a limit at
+    some moment of the time that passed for them."""
+
+    keys: list[str]
+    voltage: np.ndarray
+    current: np.ndarray
+    limited: np.ndarray
+    limited_during: set[str]
+
 
 
 def line_paths(sim: Sim, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,51 +108,6 @@ def line_paths(sim: Sim, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng([sim.seed, PATH_STREAM])
     spread = np.exp(sim.r_path_spread * rng.standard_normal(rows + cols))
     return sim.r_path_row * spread[:rows], sim.r_path_col * spread[rows:]
-
-
-@dataclass
-class TerminalState:
-    """One source-measure terminal: what it sources and what it limits, on and off.
-
-    ``off_state`` is what the output does while it is off: None for an open output relay
-    (high impedance), else ``(func, limit)``: a source at 0 (volts for "V", amps for "I")
-    with that current (or voltage) limit, as the instruments' normal/zero off modes do.
-    """
-
-    output: bool = False
-    func: str = "V"  # "V" (voltage source, current limit) or "I" (current source, voltage limit)
-    level: float = 0.0
-    limit_i: float = 1e-4
-    limit_v: float = 20.0
-    off_state: tuple[str, float] | None = None
-
-    def acting(self) -> TerminalState | None:
-        """The source this terminal is now (its off state while off), or None if open."""
-        if self.output:
-            return self
-        if self.off_state is None:
-            return None
-        func, limit = self.off_state
-        if func == "V":
-            return TerminalState(True, "V", 0.0, limit_i=limit, limit_v=self.limit_v)
-        return TerminalState(True, "I", 0.0, limit_i=self.limit_i, limit_v=limit)
-
-
-FLOATING_NODE = TerminalState(True, "I", 0.0, limit_i=0.0, limit_v=np.inf)
-"""A matrix input whose SMU has its output relay open, joining two or more lines: a node that
-takes no current and whose voltage the lines set (a 0 A source with no voltage limit)."""
-
-
-@dataclass
-class OperatingPoint:
-    """A solved state of the bench: terminal voltages and currents, and who is in compliance."""
-
-    voltage: dict[str, float]
-    current: dict[str, float]
-    compliance: set[str]
-    rows: tuple[np.ndarray, np.ndarray]  # (v_end, r_end) per row, NaN = floating
-    cols: tuple[np.ndarray, np.ndarray]
-
 
 class World:
     """State shared by every virtual instrument of one bench."""
@@ -159,35 +140,51 @@ class World:
             (f.instrument, f.input, f.output) for f in self.sim.faults if f.kind == "stuck_relay"
         }
         self.path_row, self.path_col = line_paths(self.sim, self.rows, self.cols)
-        self.welded: dict[str, set[tuple[str, int]]] = {}
+        self._matrices = [n for n, inst in bench.instruments.items() if inst.kind == "matrix"]
+        self._boards = [n for n, inst in bench.instruments.items() if inst.kind == "board"]
+        self._relay_feeds: dict[tuple[str, str, int], tuple[int, str, float] | None] = {}
+        self._relay_codes: dict[tuple[str, str, int], int] = {}
+        self._relay_points: list[tuple[str, str, int]] = []
+        self._networks: OrderedDict[tuple, Network] = OrderedDict()
+        self.welded: dict[str, frozenset[tuple[str, int]]] = {name: frozenset() for name in
+                                                              self._matrices}
         """Relays stuck closed, per matrix: they conduct whatever the matrix reports."""
         for f in self.sim.faults:
             if f.kind == "stuck_closed":
-                self.welded.setdefault(f.instrument, set()).add((f.input, f.output))
+                self.welded[f.instrument] |= {(f.input, f.output)}
         self.reset()
+        self._solver.warm_up()
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self) -> None:
         """Back to the state the bench file describes: fresh array, everything open and off."""
         with self.lock:
             self._array = self._initial_array.copy()
+            self._solver = CircuitSolver(self._array, self.sim.r_wire_row, self.sim.r_wire_col)
             self.clock = 0.0
-            self.energy = 0.0
+            self._energy = 0.0
+            self._pending: list[list] = []  # [circuit, seconds] of quiet intervals not solved
             self.terminals: dict[str, TerminalState] = {}
-            self.relays: dict[str, set[tuple[str, int]]] = {
-                name: set()
-                for name, inst in self.bench.instruments.items()
-                if inst.kind == "matrix"
+            self.relays: dict[str, frozenset[tuple[str, int]]] = {
+                name: frozenset() for name in self._matrices
             }
             self.board_lines: dict[str, dict[int, float | str]] = {
-                name: {} for name, inst in self.bench.instruments.items() if inst.kind == "board"
+                name: {} for name in self._boards
+            }
+            self._board_wiring: dict[str, frozenset[tuple[int, str]]] = {
+                name: frozenset() for name in self._boards
             }
             self.version = 0
+            self._wiring: tuple | None = None
+            self._circuit_now: Circuit | None = None
             self._op: OperatingPoint | None = None
             self._op_version = -1
             self._g: np.ndarray | None = None
-            self._g_version = -1
+            self._g_version = 0
+            self._g_cached = -1
             self._quiet_version = -1
+            self._threshold, self._threshold_of = 0.0, -1
+            self._surely_quiet_version, self._surely_quiet_now = -1, False
             self._relaxing = False  # a pulse left relaxation pending (see _let_time_pass)
             self._unheard = 0.0  # quiet seconds the settled array has not been told of yet
 
@@ -196,6 +193,13 @@ class World:
         """The crossbar, told of every second of virtual time so far (see _let_time_pass)."""
         self._tell_array_the_time()
         return self._array
+
+    @property
+    def energy(self) -> float:
+        """Energy the sources have delivered since the reset (J), every interval worked out."""
+        with self.lock:
+            self._settle_pending(len(self._pending))
+            return self._energy
 
     def state(self) -> dict:
         """What the instruments are doing now, as plain data (for state files and tests)."""
@@ -223,8 +227,25 @@ class World:
         os.replace(partial, target)
 
     def changed(self) -> None:
-        """Something that affects the circuit changed: the next measurement re-solves."""
+        """Something outside the World changed the array (a test): forget every solve."""
+        with self.lock:
+            self._array_changed()
+            self._solver.forget()
+
+    def _levels_changed(self) -> None:
+        """A source level or limit changed: the next solve is a new one."""
         self.version += 1
+        self._circuit_now = None
+
+    def _wiring_changed(self) -> None:
+        """What feeds the line ends changed (relays, board line states, acting terminals)."""
+        self._wiring = None
+        self._levels_changed()
+
+    def _array_changed(self) -> None:
+        """The cells' conductances changed (a pulse, relaxation, a reset)."""
+        self._g_version += 1
+        self._levels_changed()
 
     # ------------------------------------------------------------------ terminals
     def terminal(self, key: str) -> TerminalState:
@@ -232,39 +253,43 @@ class World:
         state = self.terminals.get(key)
         if state is None:
             state = self.terminals[key] = TerminalState()
+            self._wiring_changed()  # an open output relay: it may join lines (a node)
         return state
 
     def set_terminal(self, key: str, **changes) -> None:
         with self.lock:
             state = self.terminal(key)
-            for name, value in changes.items():
-                if getattr(state, name) != value:
-                    setattr(state, name, value)
-                    self.changed()
+            new = {name: value for name, value in changes.items()
+                   if getattr(state, name) != value}
+            if not new:
+                return
+            self.terminals[key] = state._replace(**new)
+            if "output" in new or "off_state" in new:
+                self._wiring_changed()
+            else:
+                self._levels_changed()
 
     # ------------------------------------------------------------------ matrices
     def close(self, matrix: str, crosspoints) -> None:
         """Close relays (input label, output number); a stuck relay silently stays open."""
         with self.lock:
-            closed = self.relays[matrix]
-            before = len(closed)
-            closed.update(crosspoints)
-            if len(closed) != before:
-                self.changed()
+            closed = self.relays[matrix] | frozenset(crosspoints)
+            if len(closed) != len(self.relays[matrix]):
+                self.relays[matrix] = closed
+                self._wiring_changed()
 
     def open(self, matrix: str, crosspoints) -> None:
         with self.lock:
-            closed = self.relays[matrix]
-            before = len(closed)
-            closed.difference_update(crosspoints)
-            if len(closed) != before:
-                self.changed()
+            closed = self.relays[matrix] - frozenset(crosspoints)
+            if len(closed) != len(self.relays[matrix]):
+                self.relays[matrix] = closed
+                self._wiring_changed()
 
     def open_all(self, matrix: str) -> None:
         with self.lock:
             if self.relays[matrix]:
-                self.relays[matrix].clear()
-                self.changed()
+                self.relays[matrix] = frozenset()
+                self._wiring_changed()
 
     def closed(self, matrix: str) -> list[tuple[str, int]]:
         """The relays the matrix believes closed (including stuck ones it commanded)."""
@@ -279,392 +304,344 @@ class World:
         """
         with self.lock:
             lines = self.board_lines[board]
+            rewired = changed = False
+            terminals = self.terminals
             for channel, level in levels.items():
-                key = f"{board}.{channel}"
-                if lines.get(channel, "F") == level:
+                before = lines.get(channel, "F")
+                if before == level:
                     continue
-                if level == "F":
-                    lines.pop(channel, None)
+                changed = True
+                key = f"{board}.{channel}"
+                if type(level) is str:  # floating or grounded: no terminal
+                    rewired = True
+                    if level == "F":
+                        del lines[channel]
+                    else:
+                        lines[channel] = level
+                    terminals.pop(key, None)
                 else:
+                    rewired |= type(before) is str
                     lines[channel] = level
-                if isinstance(level, str):
-                    self.terminals.pop(key, None)
-                else:
-                    self.terminals[key] = TerminalState(
-                        output=True,
-                        func="V",
-                        level=float(level),
-                        limit_i=limit_i,
-                        limit_v=np.inf,
-                    )
-                self.changed()
+                    terminals[key] = TerminalState(output=True, func="V", level=float(level),
+                                                   limit_i=limit_i, limit_v=np.inf)
+            if rewired:
+                self._board_wiring[board] = frozenset(
+                    (ch, _line_kind(level)) for ch, level in lines.items())
+                self._wiring_changed()
+            elif changed:
+                self._levels_changed()
 
     def set_board_limit(self, board: str, limit_i: float) -> None:
         with self.lock:
+            changed = False
             for channel in self.board_lines[board]:
-                state = self.terminals.get(f"{board}.{channel}")
+                key = f"{board}.{channel}"
+                state = self.terminals.get(key)
                 if state is not None and state.limit_i != limit_i:
-                    state.limit_i = limit_i
-                    self.changed()
+                    self.terminals[key] = state._replace(limit_i=limit_i)
+                    changed = True
+            if changed:
+                self._levels_changed()
 
     def board_level(self, board: str, channel: int) -> float | str:
         return self.board_lines[board].get(channel, "F")
 
     # ------------------------------------------------------------------ circuit
-    def _sources(self) -> list[list[tuple[str, float]]]:
-        """For every line (rows then columns), the sources tied to it: (terminal key, ohms)."""
-        feeds: list[list[tuple[str, float]]] = [[] for _ in range(self.rows + self.cols)]
-        floating = self._floating_nodes()
-        for line, term in self._closed_lines():
-            if term.is_ground:
-                key = GROUND_KEY
+    def _wiring_now(self) -> tuple:
+        """What feeds the line ends now, as a hashable value: the closed relays of every
+        matrix, the state (driven or grounded) of every board line, the acting terminals."""
+        if self._wiring is None:
+            code = self._relay_code
+            closed = sorted(code(m, *point) for m in self._matrices
+                            for point in self.relays[m] | self.welded[m])
+            floating = self._floating_nodes(closed)
+            acting = tuple(k for k, t in self.terminals.items()
+                           if t.acting() is not None or k in floating)
+            self._wiring = (
+                np.array(closed, dtype=np.int32).tobytes(),  # compact: intervals keep it
+                tuple(self._board_wiring[b] for b in self._boards),
+                acting,
+                floating,
+            )
+        return self._wiring
+
+    def _floating_nodes(self, closed: list[int]) -> frozenset[str]:
+        """SMU terminals with their output relay open (off, high-impedance off state) whose
+        matrix input joins two or more lines through the `closed` relays (codes): each such
+        input is one floating node."""
+        open_relays = {key for key, t in self.terminals.items()
+                       if not t.output and t.off_state is None}
+        if not open_relays:
+            return frozenset()
+        lines: dict[str, int] = {}
+        for code in closed:
+            feed = self._relay_feed(*self._relay_points[code])
+            if feed is not None and feed[1] in open_relays:
+                lines[feed[1]] = lines.get(feed[1], 0) + 1
+        return frozenset(key for key, count in lines.items() if count >= 2)
+
+    def _relay_code(self, matrix: str, label: str, output: int) -> int:
+        """A number for each relay ever closed (a wiring names its closed relays by them)."""
+        point = (matrix, label, output)
+        code = self._relay_codes.get(point)
+        if code is None:
+            code = self._relay_codes[point] = len(self._relay_points)
+            self._relay_points.append(point)
+        return code
+
+    def _relay_feed(self, matrix: str, label: str, output: int):
+        """(line index, terminal key, path ohms) a closed relay ties, or None (a relay stuck
+        open never ties anything)."""
+        point = (matrix, label, output)
+        if point not in self._relay_feeds:
+            line = self.port_line.get((matrix, output))
+            term: Terminal | None = self.bench.wiring.inputs.get((matrix, label))
+            if point in self.stuck or line is None or term is None:
+                self._relay_feeds[point] = None
             else:
-                key = str(term)
-                if self.terminal(key).acting() is None and key not in floating:
-                    continue
-            feeds[self.line_index[line]].append((key, self._path(line)))
-        for board, levels in self.board_lines.items():
-            for channel, level in levels.items():
-                line = self.port_line.get((board, channel))
-                if line is None:
-                    continue
-                key = GROUND_KEY if level == "G" else f"{board}.{channel}"
-                feeds[self.line_index[line]].append((key, self._path(line)))
-        return feeds
+                key = GROUND_KEY if term.is_ground else str(term)
+                self._relay_feeds[point] = (self.line_index[line], key, self._path(line))
+        return self._relay_feeds[point]
 
     def _path(self, line: Line) -> float:
         """The hidden series resistance between a line's end and whatever drives it."""
         return float((self.path_row if line.kind == "row" else self.path_col)[line.index])
 
+    def _network(self, wiring: tuple) -> Network:
+        """The network of a wiring (built once; the last ``NETWORKS_KEPT`` are kept)."""
+        network = self._networks.get(wiring)
+        if network is not None:
+            self._networks.move_to_end(wiring)
+            return network
+        relays, boards, acting, _ = wiring
+        feeds: list[list[tuple[str, float]]] = [[] for _ in range(self.rows + self.cols)]
+        live = set(acting)
+        for code in np.frombuffer(relays, dtype=np.int32).tolist():
+            feed = self._relay_feed(*self._relay_points[code])
+            if feed is not None and (feed[1] == GROUND_KEY or feed[1] in live):
+                feeds[feed[0]].append(feed[1:])
+        for board, lines in zip(self._boards, boards, strict=True):
+            for channel, kind in lines:
+                line = self.port_line.get((board, channel))
+                if line is None:
+                    continue
+                key = GROUND_KEY if kind == "G" else f"{board}.{channel}"
+                feeds[self.line_index[line]].append((key, self._path(line)))
+        network = Network(feeds, {k: i for i, k in enumerate(acting)})
+        self._networks[wiring] = network
+        if len(self._networks) > NETWORKS_KEPT:
+            self._networks.popitem(last=False)
+        return network
+
     def conductance(self) -> np.ndarray:
-        """Cell conductances now (cached until the array changes)."""
-        if self._g is None or self._g_version != self.version:
+        """Cell conductances now (cached until the array changes; do not modify)."""
+        if self._g is None or self._g_cached != self._g_version:
             self._g = self._array.conductance()
-            self._g_version = self.version
+            self._g.flags.writeable = False
+            self._g_cached = self._g_version
         return self._g
 
-    def _solve_lines(
-        self, v_end: np.ndarray, r_end: np.ndarray, noise: bool, linear: bool = False
-    ) -> np.ndarray:
-        """Currents from the sources into every line end, for a batch of end voltages.
-
-        Measurements go through the array's own solve (warm-started, self-consistent for a
-        nonlinear I-V, with one read-noise draw per reading when asked: every vector of a
-        batch is a reading of its own); ``linear`` responses (the compliance Jacobian) through
-        the linear solver on the small-signal conductances.
-        """
-        m = self.rows
-        if linear:
-            sol = solve_crossbar(
-                self.conductance(),
-                v_end[:, :m],
-                v_end[:, m:],
-                r_source=r_end[:m],
-                r_sense=r_end[m:],
-                r_wire_row=self.sim.r_wire_row,
-                r_wire_col=self.sim.r_wire_col,
-            )
-        else:
-            rows, cols = (
-                (v_end[0, :m], v_end[0, m:]) if len(v_end) == 1 else (v_end[:, :m], v_end[:, m:])
-            )
-            sol = self._array.solve(
-                rows,
-                cols,
-                r_source=r_end[:m],
-                r_sense=r_end[m:],
-                read_noise=noise,
-                noise_per_vector=True,
-            )
-        inflow = np.concatenate([np.atleast_2d(sol.i_row), -np.atleast_2d(sol.i_col)], axis=1)
-        return np.where(np.isnan(v_end), 0.0, inflow)
-
-    def _evaluate(self, net: Network, volts: np.ndarray, noise: bool, linear: bool = False):
-        """Terminal currents and line inflows for a batch of terminal voltage vectors."""
-        v_end, r_end = net.thevenin(volts)
-        inflow = self._solve_lines(v_end, r_end, noise, linear)
-        return net.terminal_currents(inflow, v_end, volts), inflow, v_end, r_end
-
-    def operating_point(self, noise: bool = False) -> OperatingPoint:
-        """Solve the bench: every terminal's voltage and current, with compliance as physics.
-
-        Active set: a voltage source over its current limit, and every current source, is a
-        terminal of unknown voltage with a target current; a current source over its voltage
-        limit is a voltage source at that limit. Newton steps with the unit-voltage responses
-        (one batched solve; exact in one step for a linear network) meet the targets; the set
-        is updated until no terminal breaks a limit. The set changes one terminal at a time
-        within a budget that scales with the terminal count; a floating group of limited
-        terminals whose currents cannot cancel releases the terminal its voltage reaches first.
-        """
-        with self.lock:
-            if not noise and self._op is not None and self._op_version == self.version:
-                return self._op
-            states = self._acting()
-            keys = list(states)
-            index = {k: i for i, k in enumerate(keys)}
-            net = Network(self._sources(), index)
-            volts = np.array(
-                [s.level if s.func == "V" else 0.0 for s in states.values()],
-                dtype=float,
-            )
-            active: dict[str, tuple[str, float]] = {
-                k: ("I", s.level) for k, s in states.items() if s.func == "I"
-            }
-            responses: dict[int, np.ndarray] = {}  # terminal -> currents per unit volt on it
-            # currents come from voltage differences: below this they are rounding noise
-            floor = ROUNDING * max(np.abs(volts).max(initial=0.0), 1.0) * net.g.max(initial=0.0)
-            newton_steps = 0
-            forced: set[str] = set()  # current sources driven past their voltage limit
-            budget = max(MIN_ACTIVE_SET_CHANGES, MAX_CHANGES_PER_TERMINAL * len(keys))
-            changes = 0
-            seen = {self._set_signature(active, forced)}
-            while True:
-                currents, inflow, v_end, r_end = self._evaluate(
-                    net, volts[None, :], noise and not active
-                )
-                currents = currents[0]
-                free = [k for k in keys if active.get(k, ("",))[0] == "I"]
-                if free:
-                    cols = [index[k] for k in free]
-                    target = np.array([active[k][1] for k in free])
-                    residual = target - currents[cols]
-                    tolerance = TARGET_RTOL * np.abs(target).max() + floor
-                    if np.abs(residual).max() > tolerance and newton_steps < MAX_NEWTON_STEPS:
-                        newton_steps += 1
-                        missing = [c for c in cols if c not in responses]
-                        if missing:
-                            unit = np.zeros((len(missing), len(keys)))
-                            unit[np.arange(len(missing)), missing] = 1.0
-                            rows = self._evaluate(net, unit, False, linear=True)[0]
-                            responses.update(zip(missing, rows, strict=True))
-                        jac = self._jacobian(responses, cols)
-                        dead = np.abs(np.diag(jac)) < OPEN_CIRCUIT_S
-                        missed = np.abs(residual) > tolerance
-                        for k in np.array(free)[dead & missed]:  # current into an open circuit
-                            active[k] = ("open", active[k][1])
-                        live = ~dead
-                        if live.any():  # least squares: a floating pair has no common mode
-                            sub = jac[np.ix_(live, live)]
-                            step = np.linalg.lstsq(sub, residual[live], rcond=None)[0]
-                            volts[np.array(cols)[live]] += step
-                        continue
-                    # targets still missed: a floating group of limited terminals whose
-                    # currents cannot cancel changes first
-                    floating = (
-                        np.abs(residual).max() > tolerance
-                        and all(c in responses for c in cols)
-                        and self._float_component(
-                            states, free, cols, self._jacobian(responses, cols), target, volts,
-                            active, forced,
-                        )
-                    )
-                else:
-                    floating = False
-                if not floating and not self._update_active_set(
-                    states, keys, volts, currents, active, forced
-                ):
-                    break
-                newton_steps = 0
-                changes += 1
-                signature = self._set_signature(active, forced)
-                if signature in seen or changes > budget:
-                    why = "went back to an earlier set"
-                    if signature not in seen:
-                        why = f"took more than {budget} changes"
-                    raise RuntimeError(
-                        f"compliance active set did not settle: {why} "
-                        f"({len(active)} of {len(keys)} terminals limited)"
-                    )
-                seen.add(signature)
-            if noise and active:
-                currents, inflow, v_end, r_end = self._evaluate(net, volts[None, :], True)
-                currents = currents[0]
-            compliance = set(forced)  # forced past the voltage limit: the limit is not held
-            for k, (kind, target) in active.items():
-                if (states[k].func == "V") == (kind == "I"):
-                    compliance.add(k)
-                if kind == "I":
-                    currents[index[k]] = target
-            m = self.rows
-            op = OperatingPoint(
-                voltage={k: float(volts[index[k]]) for k in keys},
-                current={k: float(currents[index[k]]) for k in keys},
-                compliance=compliance,
-                rows=(v_end[0, :m], r_end[:m]),
-                cols=(v_end[0, m:], r_end[m:]),
-            )
-            if not noise:
-                self._op, self._op_version = op, self.version
-            return op
-
-    @staticmethod
-    def _jacobian(responses, cols) -> np.ndarray:
-        """d(current of terminal t) / d(voltage of terminal u) over the limited terminals."""
-        return np.array([[responses[u][t] for u in cols] for t in cols])
-
-    @staticmethod
-    def _float_component(states, free, cols, jac, target, volts, active, forced) -> bool:
-        """Resolve terminals whose every source is current-limited with no common mode.
-
-        A group of current-limited terminals tied to nothing else (every line between them
-        floats) has no fixed voltage: its currents must cancel. When their targets do not, the
-        group's voltage runs in the direction of the net current until the first terminal
-        changes: a clamped voltage source meets its level (it is released) or a current source
-        meets its voltage limit (it holds the limit; not one already driven past it, which
-        goes wherever it is driven). That change is made here; False when no
-        such group exists (or none can change: no finite operating point).
-        """
-        n = len(free)
-        coupled = np.abs(jac) > OPEN_CIRCUIT_S
-        group = np.zeros(n, dtype=int) - 1
-        for start in range(n):  # connected groups of the current-limited terminals
-            if group[start] >= 0:
-                continue
-            group[start], todo = start, [start]
-            while todo:
-                u = todo.pop()
-                for t in np.flatnonzero((coupled[u] | coupled[:, u]) & (group < 0)):
-                    group[t] = start
-                    todo.append(t)
-        scale = np.abs(jac).max(initial=0.0)
-        for g in np.unique(group):
-            members = np.flatnonzero(group == g)
-            if np.abs(jac[:, members].sum(axis=1)).max() > 1e-9 * scale:
-                continue  # tied to a fixed voltage: the group's voltage is set
-            excess = target[members].sum()
-            tol = 1e-9 * np.abs(target[members]).max(initial=0.0)
-            if abs(excess) <= tol:
-                continue
-            up = np.sign(excess)  # the group's voltage runs this way
-            best, event = np.inf, None
-            for m in members:
-                k, i = free[m], cols[m]
-                state = states[k]
-                if state.func == "V" and np.sign(target[m]) == up:
-                    t, change = up * (state.level - volts[i]), None
-                elif state.func == "I" and np.isfinite(state.limit_v) and k not in forced:
-                    t, change = up * (up * state.limit_v - volts[i]), ("V", up * state.limit_v)
-                else:
-                    continue
-                if t < best:
-                    best, event = t, (k, i, change)
-            if event is None:
-                continue
-            k, i, change = event
-            volts[np.array(cols)[members]] += up * max(best, 0.0)
-            if change is None:
-                del active[k]
-                volts[i] = states[k].level
-            else:
-                active[k] = change
-                volts[i] = change[1]
-            return True
-        return False
-
-    @staticmethod
-    def _set_signature(active, forced) -> tuple:
-        """The active set as a hashable value: which terminals are limited, and how."""
-        return (
-            frozenset((k, kind, float(target)) for k, (kind, target) in active.items()),
-            frozenset(forced),
-        )
+    def _circuit(self) -> Circuit:
+        """The circuit now (one per version)."""
+        if self._circuit_now is None:
+            wiring = self._wiring_now()
+            terminals = self.terminals
+            floating = wiring[3]
+            states = {k: (t if (t := terminals[k]).output else
+                          FLOATING_NODE if k in floating else t.acting()) for k in wiring[2]}
+            self._circuit_now = Circuit(states, wiring, self.conductance(), self._g_version,
+                                        self._network)
+        return self._circuit_now
 
     def _acting(self) -> dict[str, TerminalState]:
         """Every terminal that is a source now (on, or off in a 0 V / 0 A off state), and the
-        open ones that join lines (`FLOATING_NODE`)."""
-        floating = self._floating_nodes()
-        acting = {key: FLOATING_NODE if key in floating else t.acting()
-                  for key, t in self.terminals.items()}
-        return {key: t for key, t in acting.items() if t is not None}
+        open ones that join lines (`FLOATING_NODE`): the states of the circuit now."""
+        return self._circuit().states
 
-    def _closed_lines(self) -> list[tuple[Line, Terminal]]:
-        """(line, matrix input's terminal) of every relay that joins them now (a relay stuck
-        open never does; one stuck closed always does)."""
-        joined = []
-        inputs = self.bench.wiring.inputs
-        for matrix, closed in self.relays.items():
-            for label, output in closed | self.welded.get(matrix, set()):
-                if (matrix, label, output) in self.stuck:
-                    continue
-                line = self.port_line.get((matrix, output))
-                term: Terminal | None = inputs.get((matrix, label))
-                if line is not None and term is not None:
-                    joined.append((line, term))
-        return joined
+    def operating_point(self, responses_for=()) -> OperatingPoint:
+        """Solve the bench now (`circuit.CircuitSolver.operating_point`), kept until something
+        changes; the unit responses of `responses_for` come in the same batch of solves."""
+        with self.lock:
+            if self._op_version == self.version:
+                return self._op
+            circuit = self._circuit()
+            op = self._solver.operating_point(circuit, responses_for)
+            self._op, self._op_version = op, self.version
+            if self._pending and self._pending[-1][0] is circuit:
+                self._energy += self._pending.pop()[1] * op.power
+            return op
 
-    def _floating_nodes(self) -> set[str]:
-        """SMU terminals with their output relay open (off, high-impedance off state) whose
-        matrix input joins two or more lines: each such input is one floating node."""
-        open_relays = {key for key, t in self.terminals.items()
-                       if not t.output and t.off_state is None}
-        if not open_relays:
-            return set()
-        lines: dict[str, int] = {}
-        for _, term in self._closed_lines():
-            key = str(term)
-            if key in open_relays:
-                lines[key] = lines.get(key, 0) + 1
-        return {key for key, count in lines.items() if count >= 2}
+    # ------------------------------------------------------------------ readings
+    def read(self, keys, count: int = 1, dwell: float = 0.0,
+             noise: bool | None = None) -> Readings:
+        """`count` readings of terminals `keys`, each after ``dwell`` seconds of the bench as
+        it is (an integration): voltage, current (read noise as the bench says, or as
+        `noise` says) and compliance flag; (0, 0, False) for a terminal that is off.
 
-    @staticmethod
-    def _update_active_set(states, keys, volts, currents, active, forced) -> bool:
-        """Make one change to the active set (the most urgent); return False when none is due.
-
-        Limit violations come first, the worst one (of sources in series that reach the same
-        limit at the same current, the first, so the choice does not flip with rounding): a
-        current source beyond its voltage limit becomes a voltage source at the limit; a
-        voltage source beyond its current limit becomes a current source at the limit. Only
-        then a release: a clamped voltage source whose voltage has passed its level, or a
-        voltage-limited current source whose current has passed its level, goes back to its
-        set level. One change per round keeps sources
-        that share a path from flipping each other back and forth. A current source that
-        cannot hold its voltage limit with its set current (another source drives the node)
-        delivers its current at whatever voltage it is forced to (``forced``).
+        Readings while nothing changes (no cell can switch or is relaxing) share one
+        operating point and differ only by their read noise, drawn for all of them at once;
+        otherwise every reading is of the bench as it has become by then.
         """
-        violations, releases = [], []
-        for i, k in enumerate(keys):
-            state = states[k]
-            kind, target = active.get(k, ("", 0.0))
-            if state.func == "V" and not kind:
-                ratio = abs(currents[i]) / state.limit_i
-                if ratio > 1 + LIMIT_RTOL:
-                    violations.append(
-                        (ratio, i, k, ("I", float(np.copysign(state.limit_i, currents[i]))))
-                    )
-            elif state.func == "V":
-                if np.sign(target) * (volts[i] - state.level) > 0:
-                    releases.append((i, k, state.level))
-            elif kind == "open":
-                violations.append(
-                    (np.inf, i, k, ("V", float(np.sign(state.level) * state.limit_v)))
-                )
-            elif kind == "I":
-                ratio = abs(volts[i]) / state.limit_v
-                if ratio > 1 + LIMIT_RTOL and k not in forced:
-                    violations.append(
-                        (ratio, i, k, ("V", float(np.sign(volts[i]) * state.limit_v)))
-                    )
-            elif abs(currents[i]) > abs(state.level) * (1 + LIMIT_RTOL):
-                releases.append((i, k, None))  # holding the limit takes more than |level|
-        if violations:  # the worst; on a tie (series sources at one current) the first
-            worst = max(v[0] for v in violations)
-            _, i, k, change = next(v for v in violations if v[0] >= worst * (1 - TIE_RTOL))
-            active[k] = change
-            if change[0] == "V":
-                volts[i] = change[1]
-            return True
-        if releases:
-            i, k, level = releases[0]
-            if level is None:  # the limit voltage needs more than the set current
-                active[k] = ("I", states[k].level)
-                forced.add(k)
-            else:
-                del active[k]
-                volts[i] = level
-            return True
-        return False
+        keys = list(keys)
+        noisy = self.sim.read_noise if noise is None else noise
+        voltage, current = np.zeros((count, len(keys))), np.zeros((count, len(keys)))
+        limited = np.zeros((count, len(keys)), bool)
+        during: set[str] = set()
+        with self.lock:
+            k = 0
+            while k < count:
+                share = count - k if dwell == 0.0 else 1
+                if dwell > 0.0 and count - k > 1 and self._relaxing and self._surely_quiet():
+                    drifting = self._read_relaxing(keys, count - k, dwell, noisy)
+                    if drifting is not None:
+                        voltage[k:], current[k:] = drifting
+                        break
+                if dwell > 0.0:
+                    if not self._relaxing and self._surely_quiet():
+                        share = count - k
+                        self.clock += share * dwell
+                        self._pass_quietly(share * dwell, self.operating_point(keys))
+                    else:
+                        during |= self._advance(dwell, watch_limits=True)
+                op = self.operating_point(keys if noisy else ())
+                during |= op.compliance
+                rows = slice(k, k + share)
+                for t, key in enumerate(keys):
+                    if key in op.voltage:
+                        voltage[rows, t] = op.voltage[key]
+                        current[rows, t] = op.current[key]
+                        limited[rows, t] = key in op.compliance
+                if noisy:
+                    current[rows] += self._read_noise(op, keys, share)
+                k += share
+        return Readings(keys, voltage, current, limited, during)
 
-    # ------------------------------------------------------------------ measuring and time
+    def _read_relaxing(self, keys: list[str], count: int, dwell: float, noisy: bool):
+        """`count` readings while cells relax, each after ``dwell`` seconds, all in one batched
+        solve (every reading at the conductances of its moment, with its unit responses for
+        the read noise): (voltage, current), each (count, K); or None, with nothing changed,
+        when a source would be at its limit somewhere (or the I-V is nonlinear): the readings
+        are then taken one by one. The batch also holds the bench as it is now (the first
+        integration's energy) and, when the interval kept last without a solve is of the same
+        sources and wiring, that interval (its energy)."""
+        if self._array.params.iv_v0 > 0.0:
+            return None
+        before = self._circuit()
+        known = self._op if self._op_version == self.version else None
+        if known is not None and known.compliance:
+            return None
+        prior = self._pending[-1] if self._pending else None
+        if prior is not None and not (prior[0].wiring == before.wiring
+                                      and prior[0].states == before.states):
+            prior = None
+        states = ([] if prior is None else [prior[0].g]) + ([] if known else [before.g])
+        saved = (self._array.snapshot(), self._unheard, self._relaxing)
+        states += list(self._relax_for_readings(dwell, count))
+        measured = [key for key in keys if key in before.states] if noisy else []
+        currents, v_cell, volts, v_end, r_end = self._solver.solve_drifting(
+            before, np.stack(states), measured)
+        limits = np.array([state.limit_i for state in before.states.values()])
+        if (np.abs(currents[:, 0]) > limits * (1 + LIMIT_RTOL)).any():
+            snapshot, self._unheard, self._relaxing = saved
+            self._array.restore(snapshot)
+            self._array_changed()
+            return None
+        power = currents[:, 0] @ volts  # of every state solved
+        if prior is not None:
+            self._pending.pop()
+            self._energy += prior[1] * float(power[0])
+            currents, v_cell, power = currents[1:], v_cell[1:], power[1:]
+        first = known.power if known else float(power[0])
+        if not known:
+            currents, v_cell, power = currents[1:], v_cell[1:], power[1:]
+        self.clock += count * dwell
+        self._energy += dwell * (first + float(power[:-1].sum()))
+        index = {key: i for i, key in enumerate(before.states)}
+        voltage, current = np.zeros((count, len(keys))), np.zeros((count, len(keys)))
+        for t, key in enumerate(keys):
+            if key in index:
+                voltage[:, t] = volts[index[key]]
+                current[:, t] = currents[:, 0, index[key]]
+        if noisy:
+            cells = self._array.read_noise_currents(np.stack(states[-count:]) * v_cell[:, 0],
+                                                    count)
+            noise = np.einsum("kij,ktij->kt", cells, v_cell[:, 1:])
+            current[:, [keys.index(key) for key in measured]] += noise
+        m = self.rows
+        self._op = OperatingPoint(
+            voltage={key: float(volts[i]) for key, i in index.items()},
+            current={key: float(currents[-1, 0, i]) for key, i in index.items()},
+            compliance=set(), rows=(v_end[:m], r_end[:m]), cols=(v_end[m:], r_end[m:]),
+            held=frozenset(), v_cell=v_cell[-1, 0], power=float(power[-1]))
+        self._op_version = self.version
+        self._solver.keep_responses(self._circuit(), {
+            key: Response(currents[-1, 1 + t], v_cell[-1, 1 + t])
+            for t, key in enumerate(measured)})
+        return voltage, current
+
+    def _relax_for_readings(self, dwell: float, count: int) -> np.ndarray:
+        """The conductances after each of `count` intervals of ``dwell`` seconds, the cells
+        relaxing as `_let_time_pass` lets them, interval by interval."""
+        steps = self._array.relax_in_steps(dwell, count)
+        self._array_changed()
+        self._g, self._g_cached = steps[-1], self._g_version  # the conductances now
+        self._g.flags.writeable = False
+        self._relaxing = len(steps) == count and self._array.relaxation_changes_conductance()
+        for _ in range(count - len(steps)):
+            self._unheard += dwell
+        return np.concatenate([steps, np.repeat(steps[-1:], count - len(steps), axis=0)])
+
+    def _read_noise(self, op: OperatingPoint, keys: list[str], count: int) -> np.ndarray:
+        """(count, K) read noise of `count` readings at `op`: every cell's noise current
+        (the array's read stream) carried to each terminal by its sensitivities. Terminals
+        that are off, or whose current is held at a limit, get none."""
+        circuit = self._circuit()
+        noisy = [key for key in keys if key in op.voltage and key not in op.held]
+        result = np.zeros((count, len(keys)))
+        cells = self._solver.cell_currents(circuit, op)
+        if not noisy:
+            self._array.read_noise_currents(cells, count)  # the draws are taken all the same
+            return result
+        weights = self._solver.noise_weights(circuit, op, noisy)
+        columns = [keys.index(key) for key in noisy]
+        step = max(1, NOISE_CHUNK // cells.size)
+        for start in range(0, count, step):
+            part = self._array.read_noise_currents(cells, min(step, count - start))
+            result[start:start + len(part), columns] = np.einsum(  # no BLAS threads here
+                "kx,tx->kt", part.reshape(len(part), -1), weights)
+        return result
+
+    def measure(self, key: str, noise: bool | None = None) -> tuple[float, float, bool]:
+        """(voltage, current, in compliance) of one terminal now; (0, 0, False) when off."""
+        return self._measure_all([key], noise)[key]
+
+    def measure_after(self, key: str, seconds: float, noise: bool | None = None
+                      ) -> tuple[float, float, bool]:
+        """One reading of terminal `key` after ``seconds`` of the bench as it is (an
+        integration): `measure` once the time has passed (`read` of one reading, without
+        its arrays: the path of every spot reading)."""
+        with self.lock:
+            noisy = self.sim.read_noise if noise is None else noise
+            if seconds > 0.0 and not self._relaxing and self._surely_quiet():
+                op = self.operating_point((key,) if noisy else ())
+                self.clock += seconds
+                self._pass_quietly(seconds, op)
+            else:
+                self._advance(seconds, watch_limits=False)
+            return self._measure_all([key], noisy)[key]
+
+    def _measure_all(self, keys: list[str], noise: bool | None = None
+                     ) -> dict[str, tuple[float, float, bool]]:
+        """(voltage, current, in compliance) of several terminals from one operating point
+        and one read-noise draw (read noise as the bench says unless `noise`)."""
+        with self.lock:
+            noisy = self.sim.read_noise if noise is None else noise
+            op = self.operating_point(keys if noisy else ())
+            noise_now = self._read_noise(op, keys, 1)[0].tolist() if noisy else [0.0] * len(keys)
+            return {key: (op.voltage[key], op.current[key] + noise_now[t], key in op.compliance)
+                    if key in op.voltage else (0.0, 0.0, False) for t, key in enumerate(keys)}
+
+    # ------------------------------------------------------------------ sweeps
     def sweep(self, key: str, levels: list[float], dwell: float) -> list[tuple[float, float, bool]]:
         """A voltage source stepping through ``levels``, ``dwell`` seconds each: (V, I, limited).
 
@@ -680,7 +657,8 @@ class World:
         terminal, all terminals of one point read from one operating point.
 
         When no point can move a cell and no cell is still relaxing from a pulse, every point
-        comes from one batched model call (with read noise on, each point draws its own, as a
+        comes from the unit responses of the terminals (the network is linear: a point is
+        their sum weighted by its levels; with read noise on, each point draws its own, as a
         single reading does); points where some terminal would break its limit are then
         solved one by one with compliance. Otherwise (a point could switch cells, or the
         conductances drift during the sweep) the sweep runs point by point through
@@ -707,10 +685,9 @@ class World:
                     self._set_levels(levels, k)
                     for key, point in self._measure_all(keys).items():
                         points[key][k] = point
-                    op = self.operating_point()
-                    power[k] = sum(op.voltage[t] * op.current[t] for t in op.voltage)
+                    power[k] = self.operating_point().power
             self.clock += dwell * count
-            self.energy += dwell * float(np.sum(power))
+            self._energy += dwell * float(np.sum(power))
             self._let_time_pass(dwell * count)
             self._set_levels(levels, count - 1)
             return points
@@ -720,46 +697,38 @@ class World:
         for key, values in levels.items():
             self.set_terminal(key, level=values[k])
 
-    def _measure_all(
-        self, keys: list[str], noise: bool | None = None
-    ) -> dict[str, tuple[float, float, bool]]:
-        """(voltage, current, in compliance) of several terminals from one operating point
-        (one read-noise draw for all of them; read noise as the bench says unless `noise`);
-        (0, 0, False) for a terminal that is off."""
-        op = self.operating_point(noise=self.sim.read_noise if noise is None else noise)
-        return {
-            key: (op.voltage[key], op.current[key], key in op.compliance)
-            if key in op.voltage else (0.0, 0.0, False)
-            for key in keys
-        }
-
     def _batched_sweep(self, levels: dict[str, list[float]]):
-        """Per-point (V, I, limited) of each sweeping terminal of a quiet voltage sweep in one
-        model call, and the power every point's sources deliver; or None. A point over a limit
-        is None for every terminal (power 0)."""
-        if self._relaxing:
-            return None  # the conductances change from point to point
+        """Per-point (V, I, limited) of each sweeping terminal of a quiet voltage sweep from
+        the unit responses, and the power every point's sources deliver; or None. A point
+        over a limit is None for every terminal (power 0)."""
+        if self._relaxing or self._array.params.iv_v0 > 0.0:
+            return None  # the conductances change from point to point, or no superposition
         states = self._acting()
         if any(s.func != "V" for s in states.values()):  # the sweeping terminals among them
             return None
-        keys = list(states)
-        index = {k: i for i, k in enumerate(keys)}
-        net = Network(self._sources(), index)
+        circuit = self._circuit()
+        index = {k: i for i, k in enumerate(circuit.states)}
         count = len(next(iter(levels.values())))
-        volts = np.tile([s.level for s in states.values()], (count, 1))
+        volts = np.tile([s.level for s in circuit.states.values()], (count, 1))
         for key, values in levels.items():
             volts[:, index[key]] = values
-        v_end, r_end = net.thevenin(volts)
+        v_end, _ = circuit.network.thevenin(volts)
         driven = ~np.isnan(v_end)
         high = np.where(driven, v_end, -np.inf).max(axis=1)
         low = np.where(driven, v_end, np.inf).min(axis=1)
         span = np.where(driven.sum(axis=1) >= 2, high - low, 0.0)
         if (span > self.switching_threshold()).any():
             return None
-        inflow = self._solve_lines(v_end, r_end, self.sim.read_noise)
-        currents = net.terminal_currents(inflow, v_end, volts)
-        limits = np.array([s.limit_i for s in states.values()])
+        sources = [k for k in circuit.states if np.any(volts[:, index[k]] != 0.0)]
+        found = self._solver.responses(circuit, [*levels, *sources])
+        weights = volts[:, [index[k] for k in sources]]
+        currents = np.einsum("ks,st->kt", weights, np.array(
+            [found[k].currents for k in sources]).reshape(len(sources), len(index)))
+        limits = np.array([s.limit_i for s in circuit.states.values()])
         over = (np.abs(currents) > limits * (1 + LIMIT_RTOL)).any(axis=1)
+        if self.sim.read_noise:
+            currents = currents + self._sweep_noise(circuit, found, sources, weights, levels,
+                                                    index)
         points = {
             key: [
                 None if over[k] else (float(volts[k, index[key]]), float(currents[k, index[key]]),
@@ -770,18 +739,50 @@ class World:
         }
         return points, np.where(over, 0.0, np.sum(volts * currents, axis=1))
 
-    def measure(self, key: str, noise: bool | None = None) -> tuple[float, float, bool]:
-        """(voltage, current, in compliance) of one terminal; (0, 0, False) when it is off."""
-        with self.lock:
-            return self._measure_all([key], noise)[key]
+    def _sweep_noise(self, circuit, found, sources, weights, levels, index) -> np.ndarray:
+        """(count, K) read noise of every point of a sweep (one draw per point, in order)."""
+        count = weights.shape[0]
+        noise = np.zeros((count, len(index)))
+        swept = [index[k] for k in levels]
+        sensitivities = np.stack([found[k].v_cell.ravel() for k in levels])
+        g = circuit.g.ravel()
+        fields = np.array([found[k].v_cell.ravel() for k in sources]).reshape(len(sources),
+                                                                              g.size)
+        step = max(1, NOISE_CHUNK // g.size)
+        for start in range(0, count, step):
+            part = slice(start, min(start + step, count))
+            cells = np.einsum("ks,sx->kx", weights[part], fields) * g  # each point's cells
+            draws = self._array.read_noise_currents(cells.reshape(-1, *circuit.g.shape),
+                                                    len(cells))
+            noise[part, swept] = np.einsum("kx,tx->kt", draws.reshape(len(cells), -1),
+                                           sensitivities)
+        return noise
 
+    # ------------------------------------------------------------------ time
     def switching_threshold(self) -> float:
-        """The smallest cell voltage that can move any cell (SET, RESET or forming)."""
-        p = self._array.params
-        threshold = min(p.v_set, -p.v_reset)
-        if not self._array.formed().all():
-            threshold = min(threshold, p.v_form)
-        return threshold
+        """The smallest cell voltage that can move any cell (SET, RESET or forming); kept
+        while the conductances stay (only a pulse forms a cell)."""
+        if self._threshold_of != self._g_version:
+            p = self._array.params
+            threshold = min(p.v_set, -p.v_reset)
+            if not self._array.formed().all():
+                threshold = min(threshold, p.v_form)
+            self._threshold, self._threshold_of = threshold, self._g_version
+        return self._threshold
+
+    def _surely_quiet(self) -> bool:
+        """True when no cell can see a switching voltage, known without a solve: every source
+        is a voltage source and their levels (and ground) span less than the switching
+        threshold (every node lies within that span)."""
+        if self._surely_quiet_version != self.version:
+            volts, voltage_sources = [0.0], True
+            for state in self._circuit().states.values():  # (the network is not needed)
+                voltage_sources &= state.func == "V"
+                volts.append(state.level)
+            self._surely_quiet_now = voltage_sources and (
+                max(volts) - min(volts) <= self.switching_threshold())
+            self._surely_quiet_version = self.version
+        return self._surely_quiet_now
 
     def _quiet(self) -> bool:
         """True when no cell can see a switching voltage now (checked once per version)."""
@@ -795,7 +796,7 @@ class World:
             self._quiet_version = self.version
         return quiet
 
-    def advance(self, seconds: float) -> set[str]:
+    def advance(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass with the bench as it is now.
 
         Every cell sees the voltage the circuit gives it for that long and moves by the device
@@ -804,27 +805,77 @@ class World:
         While cells switch, time advances in steps (:meth:`_pulse_step`) and the operating
         point, compliance included, is solved again between them: a source that reaches its
         limit while a cell SETs holds the limit, the cell's voltage sags and the SET stops
-        itself. ``energy`` accumulates what the sources deliver (V * I * t) either way.
-        Returns the terminals that were at a limit at some point of the interval.
+        itself. The energy the sources deliver (V * I * t) is booked either way.
         """
+        self._advance(seconds, watch_limits=False)
+
+    def advance_watching_limits(self, seconds: float) -> set[str]:
+        """:meth:`advance`, returning the terminals that were at a limit at some point of the
+        interval (a solve even when the interval is quiet)."""
+        return self._advance(seconds, watch_limits=True)
+
+    def _advance(self, seconds: float, watch_limits: bool) -> set[str]:
         limited: set[str] = set()
         if seconds <= 0.0:
             return limited
         with self.lock:
+            if not watch_limits and self._surely_quiet():
+                self.clock += seconds
+                self._pass_quietly(seconds)
+                return limited
             self.clock += seconds
             remaining, step = seconds, seconds
             while remaining > 0.0:
                 op = self.operating_point()
                 limited |= op.compliance
                 if self._quiet():  # nothing switches; the sources still deliver V * I
-                    power = sum(op.voltage[k] * op.current[k] for k in op.voltage)
-                    self.energy += remaining * power
-                    self._let_time_pass(remaining)
+                    self._pass_quietly(remaining, op)
                     return limited
                 taken, step, limited_after = self._pulse_step(op, min(step, remaining))
                 limited |= limited_after
                 remaining = remaining - taken if taken < remaining else 0.0
             return limited
+
+    def _pass_quietly(self, seconds: float, op: OperatingPoint | None = None) -> None:
+        """Quiet time: the sources deliver V * I (booked now when the solve is known, else
+        with the circuit for later) and the cells relax."""
+        if op is None and self._op_version == self.version:
+            op = self._op
+        if op is not None:
+            self._energy += seconds * op.power
+        elif any(t.level for t in self._circuit().states.values()):
+            circuit = self._circuit()
+            if self._pending and self._pending[-1][0] is circuit:
+                self._pending[-1][1] += seconds
+            else:
+                self._pending.append([circuit, seconds])
+                if len(self._pending) > PENDING_INTERVALS:
+                    self._settle_pending(PENDING_INTERVALS // 2)
+        self._let_time_pass(seconds)
+
+    def _settle_pending(self, count: int) -> None:
+        """Work out the energy of the oldest `count` intervals kept without a solve: those of
+        one wiring and one set of sources in one batched solve (their conductances differ,
+        the sources were all voltage sources: the intervals were quiet), each one that would
+        have a source beyond its limit by the full compliance solve."""
+        settled, self._pending = self._pending[:count], self._pending[count:]
+        groups: dict[tuple, list] = {}
+        for circuit, seconds in settled:
+            key = (circuit.wiring, tuple(circuit.states.items()))
+            groups.setdefault(key, []).append((circuit, seconds))
+        for group in groups.values():
+            first = group[0][0]
+            if self._array.params.iv_v0 > 0.0:
+                powers = [self._solver.operating_point(c).power for c, _ in group]
+            else:
+                currents, _, volts, _, _ = self._solver.solve_drifting(
+                    first, np.stack([c.g for c, _ in group]), [])
+                limits = np.array([state.limit_i for state in first.states.values()])
+                over = (np.abs(currents[:, 0]) > limits * (1 + LIMIT_RTOL)).any(axis=1)
+                powers = [self._solver.operating_point(c).power if over[k] else
+                          float(currents[k, 0] @ volts) for k, (c, _) in enumerate(group)]
+            for (_, seconds), power in zip(group, powers, strict=True):
+                self._energy += seconds * power
 
     def _pulse_step(self, op: OperatingPoint, dt: float) -> tuple[float, float, set[str]]:
         """Hold the line ends of ``op`` on the array for at most ``dt``; return the time taken,
@@ -848,7 +899,7 @@ class World:
             result = self._array.apply(
                 op.rows[0], op.cols[0], dt, r_source=op.rows[1], r_sense=op.cols[1]
             )
-            self.changed()
+            self._array_changed()
             if self._far_from_limits(op, g_before):
                 factor, limited = MAX_GROWTH, set()
                 break
@@ -861,9 +912,9 @@ class World:
             if moved <= tolerance or dt <= shortest:
                 break
             self._array.restore(snapshot)
-            self.changed()
+            self._array_changed()
             dt = max(dt * max(factor, 1.0 / MAX_SHRINK), shortest)
-        self.energy += float(result.energy_total)
+        self._energy += float(result.energy_total)
         self._relaxing = True
         return dt, max(dt * min(factor, MAX_GROWTH), shortest), limited
 
@@ -900,12 +951,15 @@ class World:
             self._unheard += seconds
             return
         self._array.advance_time(seconds)
-        self.changed()
-        self._relaxing = not np.array_equal(
-            self._array.relaxed_conductance(), self._array.conductance()
-        )
+        self._array_changed()
+        self._relaxing = self._array.relaxation_changes_conductance()
 
     def _tell_array_the_time(self) -> None:
         if self._unheard:
             self._array.advance_time(self._unheard)
             self._unheard = 0.0
+
+
+def _line_kind(level: float | str) -> str:
+    """How a board line is tied: floating "F", grounded "G" or driven "V"."""
+    return level if isinstance(level, str) else "V"

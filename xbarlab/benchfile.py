@@ -40,7 +40,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -116,9 +116,11 @@ RELAY_FAULT_KINDS = ("stuck_relay", "stuck_closed")
 FAULT_KINDS = ("timeout", "garbled", "drop", "error", "late", *RELAY_FAULT_KINDS)
 
 
-@dataclass(frozen=True, order=True)
-class Line:
-    """One crossbar line: ``kind`` is ``"row"`` or ``"col"``, ``index`` is 0-based."""
+class Line(NamedTuple):
+    """One crossbar line: ``kind`` is ``"row"`` or ``"col"``, ``index`` is 0-based.
+
+    A named tuple: the bench layer keys its dicts and sets by lines, and a tuple hashes,
+    compares and sorts (by kind, then index) in C."""
 
     kind: str
     index: int

@@ -67,6 +67,27 @@ class BoardReading:
 
 
 @dataclass(frozen=True)
+class BoardReadings:
+    """Repeated measurements of some lines of an array board, taken back to back under one state.
+
+    `row_currents[k, i]` is reading k of row line `rows[i]` (the rows asked for, in that order),
+    `column_currents` likewise for `columns`: (count, len(rows)) and (count, len(columns)),
+    positive from the board into the array, NaN for a line that is floating or grounded.
+    `*_compliance[k]` (one flag per board line) is True when line k's driver was at its current
+    limit during any of the measurements. `timestamp` is the host's `time.time()` when the reply
+    arrived.
+    """
+
+    rows: tuple[int, ...]
+    columns: tuple[int, ...]
+    row_currents: np.ndarray
+    column_currents: np.ndarray
+    row_compliance: np.ndarray
+    column_compliance: np.ndarray
+    timestamp: float
+
+
+@dataclass(frozen=True)
 class PulseCapability:
     """What one source-measure channel can pulse, from its manual, so that a caller can refuse a
     pulse before it sends anything (not even the bias of the other lines).
@@ -285,8 +306,16 @@ class ArrayBoard(Protocol):
     def measure_currents(self) -> BoardReading:
         """Currents of every row and every column line, sampled at the same time."""
 
+    def measure_repeated(
+        self, count: int, rows: Sequence[int] = (), columns: Sequence[int] = ()
+    ) -> BoardReadings:
+        """`count` measurements back to back of the given lines only, under their present levels."""
+
     def read_one(self, row: int, column: int, voltage: float) -> Reading:
         """Row driven at `voltage`, column at 0 V, every other line floating; the cell current."""
+
+    def read_one_repeated(self, row: int, column: int, voltage: float, count: int) -> list[Reading]:
+        """`read_one` with `count` readings taken back to back under the same line levels."""
 
     def pulse(
         self,

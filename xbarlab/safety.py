@@ -125,6 +125,16 @@ class SafetyGuard:
         """A line or source voltage: |V| <= max_voltage."""
         return self._check(quantity, volts, "limits.max_voltage", self.limits.max_voltage, "V")
 
+    def check_voltages(self, what: str, levels: Mapping[Any, float]) -> None:
+        """`check_voltage` of every level, named ``"<what> on <where>"`` by its key: each
+        distinct value once, and only when one breaks the limit each place in turn (so the
+        error, or the recorded violations, name the places as the one-by-one checks do)."""
+        allowed = self.limits.max_voltage
+        if all(type(v) is float and abs(v) <= allowed for v in set(levels.values())):
+            return
+        for where, volts in levels.items():
+            self.check_voltage(f"{what} on {where}", volts)
+
     def check_read_voltage(self, quantity: str, volts: float) -> float:
         """A read across a cell (read-disturb guard): |V| <= max_read_voltage, which defaults
         below the chip's lowest switching threshold."""

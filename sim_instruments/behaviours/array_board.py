@@ -30,10 +30,12 @@ MESSAGES = {
     204: "Current range not supported",
     205: "Integration time out of range",
     206: "Voltage limit out of range",
+    207: "Reading count out of range",
     350: "Error queue overflow",
 }
 QUEUE_SIZE = 16
 HARDWARE_VLIM = 10.0
+MAX_READINGS = 10000  # readings of one MEAS:REP? or READ? (spec §6.4)
 CURRENT_RANGES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 SETTLE = 1e-4  # s: outputs settle within 100 us of the terminator (spec §6.3)
 OVERFLOW = 9.9e37
@@ -41,6 +43,9 @@ NOT_MEASURED = 9.91e37
 _NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 _LINE = re.compile(r"^([RC])(0|[1-9]\d*)$")
 _INDEX = re.compile(r"^(0|[1-9]\d*)$")
+# One <line>=<level> item, as `_line` and `_level` accept them, each ending at a ',' or the end.
+_ASSIGNMENT = re.compile(
+    r"(?:^|(?<=,))([RC])(0|[1-9]\d*)=(F|G|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?=,|$)")
 
 
 class BoardError(Exception):
@@ -87,6 +92,7 @@ class ArrayBoard(Behaviour):
         if not hasattr(self, "errors"):
             self.errors: deque[int] = deque()
         self.rows, self.cols = self.inst.rows, self.inst.cols
+        self._keys = [f"{self.inst.name}.{k + 1}" for k in range(self.rows + self.cols)]
         self.vlim, self.ilim, self.irange, self.tint = HARDWARE_VLIM, 1e-3, "AUTO", 1e-3
         self.idle = "FLOAT"
         self.latched = np.zeros(self.rows + self.cols, dtype=bool)
@@ -145,6 +151,11 @@ class ArrayBoard(Behaviour):
         return value
 
     def _assignments(self, text: str, pulse: bool) -> dict[int, float | str]:
+        """``<line>=<level>,...`` -> line index -> level; a well-formed list is read in one
+        pass, anything else item by item for the first error's code."""
+        parsed = self._well_formed_assignments(text, pulse)
+        if parsed is not None:
+            return parsed
         items = text.split(",")
         if not items or len(items) > self.rows + self.cols:
             raise BoardError(102)
@@ -161,11 +172,38 @@ class ArrayBoard(Behaviour):
             parsed[line] = self._level(value)
         return parsed
 
+    def _well_formed_assignments(self, text: str, pulse: bool) -> dict[int, float | str] | None:
+        """The assignments when every item is valid (else None): lines in range and named
+        once, levels numbers of at most 32 characters within VLIM (or F/G outside pulses)."""
+        items = _ASSIGNMENT.findall(text)
+        if not items or len(items) > self.rows + self.cols or sum(
+                len(kind) + len(index) + len(level) + 2 for kind, index, level in items
+        ) != len(text) + 1:
+            return None
+        parsed: dict[int, float | str] = {}
+        for kind, index, level in items:
+            k = int(index)
+            if k >= (self.rows if kind == "R" else self.cols):
+                return None
+            line = k if kind == "R" else self.rows + k
+            if line in parsed:
+                return None
+            if level in ("F", "G"):
+                if pulse:
+                    return None
+                parsed[line] = level
+                continue
+            value = float(level)
+            if len(level) > 32 or abs(value) > self.vlim:
+                return None
+            parsed[line] = value
+        return parsed
+
     @staticmethod
     def _check_chars(text: str) -> None:
         if len(text) > 4096:
             raise BoardError(104)
-        if any(not 0x20 <= ord(c) <= 0x7E for c in text) or " " in text:
+        if not (text.isascii() and text.isprintable()) or " " in text:  # 0x21..0x7E only
             raise BoardError(101)
 
     # ------------------------------------------------------------------ World
@@ -173,37 +211,37 @@ class ArrayBoard(Behaviour):
         return line + 1  # bench-file channel numbering: rows 1..rows, then columns
 
     def _apply_levels(self, levels: list[float | str] | None = None) -> None:
+        """Drive the World's board lines at `levels` (default: the DC levels), sending only
+        the lines whose level differs from what the World was last given."""
         levels = self.levels if levels is None else levels
-        self.world.set_board_lines(
-            self.inst.name,
-            {self._channel(k): level for k, level in enumerate(levels)},
-            self.ilim,
-        )
+        applied = getattr(self, "_applied", None)
+        changed = {k + 1: level for k, level in enumerate(levels)
+                   if applied is None or applied[k] != level or type(applied[k]) is not type(level)}
+        self._applied = list(levels)
+        if changed:
+            self.world.set_board_lines(self.inst.name, changed, self.ilim)
 
-    def _measure(self) -> tuple[np.ndarray, np.ndarray]:
-        """Integrate TINT, then every line's current (SCPI specials) and limit flag (at the
-        limit at any time of the integration)."""
-        limited_during = self.world.advance(self.tint)
-        op = self.world.operating_point(noise=self.world.sim.read_noise)
+    def _measure(self, lines: range) -> tuple[np.ndarray, np.ndarray]:
+        """Integrate TINT, then the current of `lines` (SCPI specials; the others read as not
+        measured) and every line's limit flag (at the limit at any time of the integration)."""
+        driven = [k for k in lines if not isinstance(self.levels[k], str)]
+        got = self.world.read([self._key(k) for k in driven], 1, self.tint)
         currents = np.full(len(self.levels), NOT_MEASURED)
-        flags = np.zeros(len(self.levels), dtype=bool)
-        for k, level in enumerate(self.levels):
-            if isinstance(level, str):
-                continue
-            key = f"{self.inst.name}.{self._channel(k)}"
-            current = op.current[key]
-            limited = key in op.compliance or key in limited_during
-            fixed = self.irange
-            if fixed != "AUTO" and abs(current) > 1.05 * fixed:
-                current = OVERFLOW
-            currents[k], flags[k] = current, limited
+        currents[driven] = self._through_range(got.current[0])
+        flags = self._flags_during(got.limited_during)
         self.latched |= flags
         return currents, flags
 
+    def _through_range(self, currents: np.ndarray) -> np.ndarray:
+        """Currents as the sense range reports them: beyond 1.05 x a fixed range, overflow."""
+        if self.irange == "AUTO":
+            return currents
+        return np.where(np.abs(currents) > 1.05 * self.irange, OVERFLOW, currents)
+
     def _latch(self, limited: set[str]) -> None:
         """Latch the flags of the lines whose drivers were at their limit (``LIMIT?``)."""
-        for k in range(len(self.levels)):
-            self.latched[k] |= f"{self.inst.name}.{self._channel(k)}" in limited
+        if limited:
+            self.latched |= [key in limited for key in self._keys]
 
     # ------------------------------------------------------------------ limits and timing
     @_replies
@@ -315,25 +353,25 @@ class ArrayBoard(Behaviour):
     # ------------------------------------------------------------------ measuring
     @staticmethod
     def _currents(values: np.ndarray) -> str:
-        return ",".join(_fmt(v) for v in values)
+        return ",".join(np.char.mod("%.6e", values).tolist())
 
     @staticmethod
     def _flags(values: np.ndarray) -> str:
         return "".join("1" if f else "0" for f in values)
 
     def measure_rows(self) -> str:
-        currents, flags = self._measure()
         r = self.rows
+        currents, flags = self._measure(range(r))
         return f"{self._currents(currents[:r])};{self._flags(flags[:r])}"
 
     def measure_cols(self) -> str:
-        currents, flags = self._measure()
         r = self.rows
+        currents, flags = self._measure(range(r, len(self.levels)))
         return f"{self._currents(currents[r:])};{self._flags(flags[r:])}"
 
     def measure_all(self) -> str:
         """``MEAS:ALL?``: every row and column current from one solve (one model call)."""
-        currents, flags = self._measure()
+        currents, flags = self._measure(range(len(self.levels)))
         r = self.rows
         return ";".join(
             (
@@ -344,31 +382,87 @@ class ArrayBoard(Behaviour):
             )
         )
 
+    def _count(self, text: str) -> int:
+        """A reading count: a decimal integer (101), 1 .. MAX_READINGS (207)."""
+        if not _INDEX.match(text):
+            raise BoardError(101)
+        count = int(text)
+        if not 1 <= count <= MAX_READINGS:
+            raise BoardError(207)
+        return count
+
+    @_replies
+    def measure_repeated(self, text: str):
+        """``MEAS:REP? count,line,...``: `count` measurements back to back, each integrating
+        TINT, of the listed lines: the readings (listed lines joined by ``,``) joined by
+        ``;``, then the row and column flags (at the limit during any of them)."""
+        self._check_chars(text)
+        head, sep, rest = text.partition(",")
+        if not sep:
+            raise BoardError(102)
+        count = self._count(head)
+        lines: list[int] = []
+        for name in rest.split(","):
+            line = self._line(name)
+            if line in lines:
+                raise BoardError(105)
+            lines.append(line)
+        driven = [k for k in lines if not isinstance(self.levels[k], str)]
+        keys = [self._key(k) for k in driven]
+        got = self.world.read(keys, count, self.tint)
+        currents = np.full((count, len(lines)), NOT_MEASURED)
+        columns = [lines.index(k) for k in driven]
+        currents[:, columns] = self._through_range(got.current)
+        flags = self._flags_during(got.limited_during)
+        self.latched |= flags
+        texts = np.char.mod("%.6e", currents)
+        readings = ";".join(",".join(row) for row in texts.tolist())
+        r = self.rows
+        return f"{readings};{self._flags(flags[:r])};{self._flags(flags[r:])}"
+
+    def _key(self, line: int) -> str:
+        return self._keys[line]
+
+    def _flags_during(self, limited: set[str]) -> np.ndarray:
+        """Every line's flag: driven, and its driver at the limit at some moment."""
+        flags = np.zeros(len(self.levels), dtype=bool)
+        if limited:
+            flags[:] = [not isinstance(level, str) and self._keys[k] in limited
+                        for k, level in enumerate(self.levels)]
+        return flags
+
     @_replies
     def read_one(self, text: str):
-        """``READ? r,c,V``: row r at V, column c at 0 V, all else floating; then restore."""
+        """``READ? r,c,V[,count]``: row r at V, column c at 0 V, all else floating; `count`
+        readings (1 by default) of the row current back to back; then restore."""
         self._check_chars(text)
         parts = text.split(",")
-        if len(parts) != 3:
+        if len(parts) not in (3, 4):
             raise BoardError(102)
-        row_text, col_text, volts = parts
+        row_text, col_text, volts = parts[:3]
         if not _INDEX.match(row_text) or not _INDEX.match(col_text):
             raise BoardError(101)
         row, col = int(row_text), int(col_text)
         if row >= self.rows or col >= self.cols:
             raise BoardError(103)
         level = self._level(volts)
+        count = self._count(parts[3]) if len(parts) == 4 else 1
         saved = list(self.levels)
         self.levels = ["F"] * len(saved)
         self.levels[row] = level
         self.levels[self.rows + col] = 0.0
         self._apply_levels()
         self.world.advance(SETTLE)
-        currents, flags = self._measure()
+        key = self._key(row)
+        got = self.world.read([key], count, self.tint)
+        currents = self._through_range(got.current[:, 0])
+        flags = self._flags_during(got.limited_during)
+        self.latched |= flags
+        limited = flags[row]
         self.levels = saved
         self._apply_levels()
         self.world.advance(SETTLE)
-        return f"{_fmt(currents[row])};{'1' if flags[row] else '0'}"
+        return f"{','.join(_fmt(i) for i in currents)};{'1' if limited else '0'}"
 
     # ------------------------------------------------------------------ pulses
     def _pulse_once(self, pulses: dict[int, float | str], width: float) -> None:
@@ -377,7 +471,7 @@ class ArrayBoard(Behaviour):
             levels[k] = v
         self._apply_levels(levels)
         before = self.world.energy  # the board drives every line of its chip
-        self._latch(self.world.advance(width))
+        self._latch(self.world.advance_watching_limits(width))
         self.energy += self.world.energy - before
         self._apply_levels()
 

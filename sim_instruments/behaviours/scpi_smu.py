@@ -205,13 +205,15 @@ class ScpiSmu(Behaviour):
         """One reading after `wait` and one integration (the filter's conversions, each one
         NPLC, when it is on)."""
         conversion = self.dev.get("nplc", ch) / LINE_FREQUENCY
-        if self.filters[ch].active and self._cabled(ch):
+        if not self._cabled(ch):
+            self.world.advance(wait + conversion)
+            return self._reading(ch)
+        key = self.key(ch)
+        if self.filters[ch].active:
             self.world.advance(wait)
-            key = self.key(ch)
             return self._through_ranges(*self._filtered(ch, key, [self.world.terminal(
                 key).level], conversion)[0], ch)
-        self.world.advance(wait + conversion)
-        return self._reading(ch)
+        return self._through_ranges(*self.world.measure_after(key, wait + conversion), ch)
 
     def _filtered(self, ch: str, key: str, levels: list[float], dwell: float):
         """(V, I, limited) per reading at `levels`: the filter's conversions of each (one World

@@ -308,11 +308,10 @@ class TspSmu(Behaviour):
         """One reading after the measure delay and NPLC of virtual time under bias (the
         filter's conversions, each NPLC, when it is on)."""
         wait, conversion = self._wait(ch, False), self.dev.get("nplc", ch) / LINE_FREQUENCY
-        if not self.filters[ch].active:
-            self.world.advance(wait + conversion)
-            return self._read(ch)
-        self.world.advance(wait)
         key = self.key(ch)
+        if not self.filters[ch].active:
+            return self._through_ranges(*self.world.measure_after(key, wait + conversion), ch)
+        self.world.advance(wait)
         return self._all_through_ranges(
             self._filtered(ch, key, [self.world.terminal(key).level], conversion), ch)[0]
 
@@ -346,13 +345,19 @@ class TspSmu(Behaviour):
         return self.num(len(self.buffers[(ch, 2)]))
 
     def _repeated_readings(self, ch: str) -> list[tuple[float, float, int]]:
-        """``measure.count`` readings at the present source level, each one NPLC of virtual
-        time: the World's sweep at a constant level (one batched model call with a read-noise
-        draw per reading when no cell can move), through the measure ranges."""
-        key = self.key(ch)
-        levels = [self.world.terminal(key).level] * self.dev.get("measure_count", ch)
+        """``measure.count`` readings at the present source level, each after the measure
+        delay and one NPLC of virtual time (the World's repeated reading: one operating point
+        and a read-noise draw per reading when nothing moves; with the filter on, its
+        conversions as one World sweep), through the measure ranges."""
+        key, count = self.key(ch), self.dev.get("measure_count", ch)
         dwell = self._wait(ch, False) + self.dev.get("nplc", ch) / LINE_FREQUENCY
-        return self._all_through_ranges(self._filtered(ch, key, levels, dwell), ch)
+        if self.filters[ch].active:
+            levels = [self.world.terminal(key).level] * count
+            return self._all_through_ranges(self._filtered(ch, key, levels, dwell), ch)
+        got = self.world.read([key], count, dwell)
+        readings = zip(got.voltage[:, 0].tolist(), got.current[:, 0].tolist(),
+                       got.limited[:, 0].tolist(), strict=True)
+        return self._all_through_ranges(readings, ch)
 
     def measure_into_buffer(self, ch: str) -> None:
         """``smuX.measure.i(smuX.nvbuffer1)``: ``measure.count`` currents appended."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from xbarlab.benchfile import Line, load_bench, parse_bench
 from xbarlab.dryrun import RecordingBench
-from xbarlab.interfaces import BoardReading, Reading
+from xbarlab.interfaces import BoardReading, BoardReadings, Reading
 
 
 def small_board_spec(rows: int = 4, cols: int = 4, board_size: int | None = None,
@@ -83,12 +83,27 @@ def attach_ohmic_array(recording: RecordingBench, g: np.ndarray) -> None:
             return BoardReading(rows, cols, np.abs(rows) >= board.current_limit,
                                 np.abs(cols) >= board.current_limit, time.time())
 
-        def read_one(row, column, voltage, board=board, name=name):
-            board._log("read_one", board.integration_time)
+        def measure_repeated(count, rows=(), columns=(), board=board, currents=currents):
+            board._log("measure_repeated", count * board.integration_time)
+            potentials = ledger.potentials()
+            all_rows = currents("row", board.rows, potentials)
+            all_cols = currents("col", board.columns, potentials)
+            return BoardReadings(tuple(rows), tuple(columns),
+                                 np.tile(all_rows[list(rows)], (count, 1)),
+                                 np.tile(all_cols[list(columns)], (count, 1)),
+                                 np.abs(all_rows) >= board.current_limit,
+                                 np.abs(all_cols) >= board.current_limit, time.time())
+
+        def read_one_repeated(row, column, voltage, count, board=board, name=name):
+            board._log("read_one", count * board.integration_time)
             cell = g[ledger.board_line(name, "row", row).index,
                      ledger.board_line(name, "col", column).index]
             current = cell * voltage
-            return Reading(voltage, current, abs(current) >= board.current_limit, time.time())
+            reading = Reading(voltage, current, abs(current) >= board.current_limit, time.time())
+            return [reading] * count
 
         board.measure_currents = measure_currents
-        board.read_one = read_one
+        board.measure_repeated = measure_repeated
+        board.read_one = lambda row, column, voltage, read=read_one_repeated: read(
+            row, column, voltage, 1)[0]
+        board.read_one_repeated = read_one_repeated

@@ -177,6 +177,22 @@ def test_board_float_read_is_one_round_trip_and_mvm_two(conductances):
     assert board_idle(recording.boards["board"])
 
 
+@pytest.mark.parametrize("scheme", ["float", "ground", "v/3"])
+def test_board_repeated_reads_are_one_round_trip(conductances, scheme):
+    recording = RecordingBench(small_board_spec())
+    g = conductances[:4, :4]
+    attach_ohmic_array(recording, g)
+    with recording.bench as bench:
+        single = bench.read(2, 3, 0.2, scheme=scheme)  # the bias state is set
+        readings = bench.read_repeated(2, 3, 0.2, scheme, count=8)
+        assert bench.last_round_trips == 1
+        assert [r.current for r in readings] == [single.current] * 8
+        rows = bench.read_row_repeated(1, 0.2, count=5)
+        assert bench.last_round_trips == 2  # the new row's levels, then all its readings
+        np.testing.assert_allclose([[r.current for r in row] for row in rows],
+                                   np.tile(g[1] * 0.2, (5, 1)), rtol=1e-12)
+
+
 def board_idle(board) -> bool:
     return set(board.row_levels) | set(board.column_levels) == {board.idle_state}
 

@@ -164,6 +164,57 @@ def test_read_one(expected_protocol):
     assert (result.voltage, result.current, result.compliance) == (0.2, 4e-5, True)
 
 
+def test_repeated_measurement_of_some_lines_in_one_command(expected_protocol):
+    reply = ("2.000000e-05,-1.000000e-05;2.100000e-05,-1.100000e-05;"
+             "1.900000e-05,9.910000e+37;0100;0001")
+    with expected_protocol(ArrayBoard, connect() + [("MEAS:REP? 3,R0,C3", reply)]) as board:
+        result = board.measure_repeated(3, rows=[0], columns=[3])
+    assert (result.rows, result.columns) == ((0,), (3,))
+    np.testing.assert_array_equal(result.row_currents[:, 0], [2e-5, 2.1e-5, 1.9e-5])
+    assert result.column_currents[:2, 0].tolist() == [-1e-5, -1.1e-5]
+    assert np.isnan(result.column_currents[2, 0])  # not measured
+    assert result.row_compliance.tolist() == [False, True, False, False]
+    assert result.column_compliance.tolist() == [False, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda b: b.measure_repeated(0, columns=[1]), "reading count = 0 is outside"),
+        (lambda b: b.measure_repeated(10001, columns=[1]), "reading count = 10001"),
+        (lambda b: b.measure_repeated(2), "at least one row or column"),
+        (lambda b: b.measure_repeated(2, columns=[1, 1]), "twice"),
+        (lambda b: b.measure_repeated(2, columns=[4]), "column = 4 is outside"),
+        (lambda b: b.read_one_repeated(0, 0, 0.2, 0), "reading count = 0 is outside"),
+    ],
+)
+def test_repeated_measurements_are_checked_before_sending(expected_protocol, call, message):
+    with expected_protocol(ArrayBoard, connect()) as board, pytest.raises(ValueError,
+                                                                          match=message):
+        call(board)
+
+
+def test_repeated_reply_with_wrong_shape_is_an_error(expected_protocol):
+    pairs = connect() + [("MEAS:REP? 2,C1", "1e-05;0000;0000"),
+                         ("MEAS:REP? 2,C1", "1e-05,2e-05;1e-05;0000;0000"),
+                         ("READ? 1,2,0.2,3", "4.000000e-05,4.000000e-05;0")]
+    with expected_protocol(ArrayBoard, pairs) as board:
+        with pytest.raises(UnexpectedReplyError, match="2 readings"):
+            board.measure_repeated(2, columns=[1])
+        with pytest.raises(UnexpectedReplyError, match="1 currents per reading"):
+            board.measure_repeated(2, columns=[1])
+        with pytest.raises(UnexpectedReplyError, match="3 currents"):
+            board.read_one_repeated(1, 2, 0.2, 3)
+
+
+def test_read_one_repeated(expected_protocol):
+    reply = "4.000000e-05,4.100000e-05;1"
+    with expected_protocol(ArrayBoard, connect() + [("READ? 1,2,0.2,2", reply)]) as board:
+        readings = board.read_one_repeated(1, 2, 0.2, 2)
+    assert [(r.voltage, r.current, r.compliance) for r in readings] == [
+        (0.2, 4e-5, True), (0.2, 4.1e-5, True)]
+
+
 def test_single_pulse_and_train(expected_protocol, fake_resource):
     pairs = connect() + [
         ("PULSE 1e-05,R1=1.5,C2=0.0", "OK"),

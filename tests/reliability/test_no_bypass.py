@@ -62,6 +62,8 @@ def test_the_auditors_paths_are_closed(small_bench):
                 board.set_voltage_limit(20.0)
             with pytest.raises(LimitError):
                 board.read_one(0, 0, 20.0)
+            with pytest.raises(LimitError):
+                board.read_one_repeated(0, 0, 20.0, 8)
         with pytest.raises(AttributeError, match="fixed when the bench opens"):
             bench.guard = SafetyGuard(spec.limits.__class__(210.0, 1.0, 100.0, 10.0))
         with pytest.raises(AttributeError):

@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 
+from xbarlab.physics.solver import CrossbarSolver
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -47,17 +49,18 @@ def small_board_text(rows: int = 4, cols: int = 4) -> str:
     return text
 
 
-def count_solves(array) -> list[tuple[int, ...]]:
-    """Wrap ``array.solve`` so every call appends the shape of its row voltages to the list
-    returned (one entry per model call: how many vectors a batched reading solved at once)."""
-    calls: list[tuple[int, ...]] = []
-    solve = array.solve
+def count_solves(monkeypatch) -> list[int]:
+    """Wrap every circuit solve (``CrossbarSolver.solve``) so each call appends how many
+    vectors it solved at once to the list returned (one entry per call into the solver)."""
+    calls: list[int] = []
+    solve = CrossbarSolver.solve
 
-    def counted(*args, **kwargs):
-        calls.append(np.shape(args[0]))
-        return solve(*args, **kwargs)
+    def counted(self, v_row, v_col, **kwargs):
+        calls.append(max(np.shape(v_row)[0] if np.ndim(v_row) == 2 else 1,
+                         np.shape(v_col)[0] if np.ndim(v_col) == 2 else 1))
+        return solve(self, v_row, v_col, **kwargs)
 
-    array.solve = counted
+    monkeypatch.setattr(CrossbarSolver, "solve", counted)
     return calls
 
 

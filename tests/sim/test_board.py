@@ -85,6 +85,44 @@ def test_read_one_floats_the_rest_and_restores(small):
     assert inst.query("VCOL?") == ",".join(["F"] * 8)
 
 
+def test_repeated_measurement_takes_count_integrations_of_the_listed_lines(small):
+    """Without read noise every reading of MEAS:REP? is the lines' current of MEAS:ALL?, in the
+    order listed; floating lines read as not measured; the clock moves count x TINT."""
+    inst, world = small
+    inst.query("VROW 0.2,0,0,F,0,0,0,0")
+    inst.query("VCOL " + ",".join(["0"] * 8))
+    rows, cols, _, _ = parse_all(inst.query("MEAS:ALL?"), 8, 8)
+    clock = world.clock
+    *readings, row_f, col_f = inst.query("MEAS:REP? 3,C5,R0,R3,C1").split(";")
+    assert world.clock == pytest.approx(clock + 3e-3)
+    assert (row_f, col_f) == ("0" * 8, "0" * 8)
+    assert len(readings) == 3
+    for reading in readings:
+        c5, r0, r3, c1 = (float(x) for x in reading.split(","))
+        assert (c5, r0, c1) == pytest.approx((cols[5], rows[0], cols[1]), rel=1e-9)
+        assert r3 == 9.91e37
+
+
+def test_repeated_read_one_equals_read_one(small):
+    inst, _ = small
+    single = float(inst.query("READ? 3,5,0.2").split(";")[0])
+    currents, flag = inst.query("READ? 3,5,0.2,4").split(";")
+    assert flag == "0"
+    assert [float(x) for x in currents.split(",")] == pytest.approx([single] * 4, rel=1e-9)
+    assert inst.query("VCOL?") == ",".join(["F"] * 8)
+
+
+def test_repeated_measurement_flags_and_latches_a_limit(small):
+    inst, _ = small
+    inst.query("ILIM 1e-07")
+    inst.query("VROW 1.0,G,G,G,G,G,G,G")
+    inst.query("VCOL G,G,G,G,G,G,G,G")
+    *readings, row_f, col_f = inst.query("MEAS:REP? 2,R0").split(";")
+    assert [float(r) for r in readings] == pytest.approx([1e-7, 1e-7], rel=1e-6)
+    assert (row_f, col_f) == ("10000000", "00000000")
+    assert inst.query("LIMIT?") == "10000000;00000000"
+
+
 def test_current_limit_holds_the_line_and_latches(small):
     inst, world = small
     assert inst.query("ILIM 1e-07") == "OK"
@@ -143,6 +181,13 @@ def test_pulse_train_takes_count_periods(small):
         ("PULSE 1e-05,R1=F", 'ERR 101,"Syntax error"'),
         ("PTRAIN 1e-05,1e-05,3,R1=1.0", 'ERR 203,"Pulse timing out of range"'),
         ("READ? 1,9,0.2", 'ERR 103,"Line index out of range"'),
+        ("READ? 1,2,0.2,0", 'ERR 207,"Reading count out of range"'),
+        ("MEAS:REP? 0,C1", 'ERR 207,"Reading count out of range"'),
+        ("MEAS:REP? 10001,C1", 'ERR 207,"Reading count out of range"'),
+        ("MEAS:REP? 2.5,C1", 'ERR 101,"Syntax error"'),
+        ("MEAS:REP? 2", 'ERR 102,"Wrong number of values"'),
+        ("MEAS:REP? 2,C1,C1", 'ERR 105,"Duplicate line"'),
+        ("MEAS:REP? 2,C8", 'ERR 103,"Line index out of range"'),
     ],
 )
 def test_refused_commands_reply_error_and_change_nothing(small, command, reply):

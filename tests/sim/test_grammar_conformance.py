@@ -113,8 +113,15 @@ def test_board_examples_describe_one_board():
     for form in forms.values():
         for kind, index in re.findall(r"\b([RC])(\d+)=", form["example"]):
             assert int(index) < (rows if kind == "R" else cols), form["example"]
-    read_row, read_col, _ = forms["READ?"]["example"].split(" ")[1].split(",")
-    assert int(read_row) < rows and int(read_col) < cols
+    for form in CATALOG["array_board"]["command"]:
+        if form["pattern"].startswith("READ?"):
+            read_row, read_col = form["example"].split(" ")[1].split(",")[:2]
+            assert int(read_row) < rows and int(read_col) < cols, form["example"]
+    count, *lines = forms["MEAS:REP?"]["example"].split(" ")[1].split(",")
+    assert all(int(line[1:]) < (rows if line[0] == "R" else cols) for line in lines)
+    *readings, row_f, col_f = forms["MEAS:REP?"]["reply"].split(";")
+    assert [len(r.split(",")) for r in readings] == [len(lines)] * int(count)
+    assert (len(row_f), len(col_f)) == (rows, cols)
 
 
 REJECTED = [

@@ -1,7 +1,8 @@
-"""Buffered list sweeps with read noise on: one model call per sweep, readings like spot reads.
+"""Buffered list sweeps with read noise on: one solve per sweep, readings like spot reads.
 
 Each point of a sweep is a reading of its own, with its own read-noise draw, exactly as if it
-had been read alone; the whole sweep still costs one call into the array model.
+had been read alone; the whole sweep still costs one solve (the swept terminal's unit
+response: every point is that response times its level, plus its own noise).
 """
 
 from __future__ import annotations
@@ -109,14 +110,14 @@ SWEEPS = {
 
 
 @pytest.mark.parametrize("model", SWEEPS)
-def test_noisy_list_sweep_is_one_model_call_of_independent_readings(open_bench, model):
+def test_noisy_list_sweep_is_one_solve_of_independent_readings(open_bench, model, monkeypatch):
     bench, setup = SWEEPS[model]
     rm, lib = open_bench(bench)  # read noise on, as every embedded bench ships
     run = setup(rm)
     array = lib.world.array
-    calls = count_solves(array)
+    calls = count_solves(monkeypatch)
     readings = np.array([float(x) for x in run()])
-    assert calls == [(POINTS, array.rows)]  # one batched call, one vector per point
+    assert calls == [1]  # the swept terminal's unit response serves every point
     assert len(readings) == POINTS and len(set(readings)) == POINTS  # a draw per point
     spread = readings.std() / abs(readings.mean())
     assert 1e-3 < spread < 2 * array.params.read_noise
@@ -135,20 +136,30 @@ def test_sweep_readings_have_the_statistics_of_spot_readings(open_bench):
     assert 0.6 < swept.std() / spot.std() < 1.6
 
 
-def test_board_measure_all_is_one_noisy_model_call(open_bench):
+def test_board_measure_all_is_one_noisy_model_call(open_bench, monkeypatch):
+    """The first MEAS:ALL? solves the operating point and the unit response of every driven
+    line in one call; a second one of the same bench only draws new noise."""
     rm, lib = open_bench(text=small_board_text(8, 8))
     board = open_instrument(rm, "ASRL1::INSTR")
     board.query("VROW " + ",".join(["0.1", "0"] * 4))
     board.query("VCOL " + ",".join(["0"] * 8))
-    array = lib.world.array
-    calls = []
-    solve = array.solve
-
-    def counted(*args, **kwargs):
-        calls.append((np.shape(args[0]), kwargs["read_noise"]))
-        return solve(*args, **kwargs)
-
-    array.solve = counted
+    calls = count_solves(monkeypatch)
     first, second = board.query("MEAS:ALL?"), board.query("MEAS:ALL?")
-    assert calls == [((8,), True)] * 2  # every line from one solve, one draw per command
+    assert calls == [1 + 16]  # the operating point and 16 unit responses, one call
     assert first != second
+
+
+def test_noisy_sweep_with_every_source_at_zero_reads_zero(open_bench):
+    """A measure-only sweep (source action off after a reset) at 0 V with read noise on: no
+    cell carries current, so no reading carries noise (regression: no source to weigh)."""
+    rm, _ = open_bench("default")
+    smu = open_instrument(rm, "GPIB0::26::INSTR")
+    open_instrument(rm, "GPIB0::18::INSTR").write(
+        f'channel.close("{on_707b("A", 4)},{on_707b("B", 45)}")')
+    for line in ("smua.trigger.count = 5", "smua.trigger.measure.i(smua.nvbuffer1)",
+                 "smua.source.output = smua.OUTPUT_ON", "smub.source.output = smub.OUTPUT_ON",
+                 "smua.trigger.initiate()"):
+        smu.write(line)
+    readings = [float(x) for x in smu.query("printbuffer(1, 5, smua.nvbuffer1.readings)")
+                .split(", ")]
+    assert readings == [0.0] * 5

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from simhelpers import embedded_text, set_key
+from simhelpers import count_solves, embedded_text, set_key
 from xbarlab.sim_instruments import ShortCircuit, World
+from xbarlab.sim_instruments import circuit as circuit_module
 
 from xbarlab.benchfile import parse_bench
 
@@ -22,27 +23,17 @@ def make_world(**keys) -> World:
 QUIET_WORLD = make_world()  # one World reused (reset per example) keeps hypothesis fast
 
 
-def count_solves(world, monkeypatch) -> list[int]:
-    calls = [0]
-    solve = world.array.solve
-
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        return solve(*args, **kwargs)
-
-    monkeypatch.setattr(world.array, "solve", counted)
-    return calls
-
-
 def test_quiet_sweep_is_one_solve_and_matches_point_by_point(monkeypatch):
+    """Every point of a quiet sweep is the swept terminal's unit response times its level:
+    one solve of one vector for the whole sweep, equal to each point solved alone."""
     world = make_world()
     world.close("matrix", [("A", 3), ("B", 40)])
     world.set_terminal("smu.a", output=True, level=0.0, limit_i=0.1)
     world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
     levels = list(np.linspace(-0.5, 0.5, 41))
-    calls = count_solves(world, monkeypatch)
+    calls = count_solves(monkeypatch)
     swept = world.sweep("smu.a", levels, 0.01)
-    assert calls[0] == 1
+    assert calls == [1]
     assert world.clock == pytest.approx(41 * 0.01)
     for level, (v, i, limited) in zip(levels, swept, strict=True):
         world.set_terminal("smu.a", level=level)
@@ -201,9 +192,9 @@ def test_noisy_sweep_is_one_call_giving_what_point_by_point_readings_give(monkey
         world.close("matrix", [("A", 3), ("B", 40)])
         world.set_terminal("smu.a", output=True, level=0.0, limit_i=0.1)
         world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
-    calls = count_solves(swept, monkeypatch)
+    calls = count_solves(monkeypatch)
     points = swept.sweep("smu.a", levels, 0.01)
-    assert calls[0] == 1
+    assert calls == [1]
     for level, (v, i, limited) in zip(levels, points, strict=True):
         stepped.set_terminal("smu.a", level=level)
         stepped.advance(0.01)
@@ -242,3 +233,54 @@ def test_the_skip_bound_never_hides_a_limit():
             assert not after.compliance
             assert abs(after.current["smu.a"]) < limit
     assert judged >= 5  # the bound does get used
+
+
+def relaxing_world(read_noise: str = "false") -> World:
+    """A World whose cell (2, 3) was just SET: it relaxes while it is read."""
+    world = make_world(read_noise=read_noise)
+    world.close("matrix", [("A", 3), ("B", 40)])
+    world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
+    world.set_terminal("smu.a", output=True, level=1.5, limit_i=0.1)
+    world.advance(1e-5)
+    world.set_terminal("smu.a", level=0.2)
+    return world
+
+
+@pytest.mark.parametrize("read_noise", ["false", "true"])
+def test_readings_while_cells_relax_are_one_solve_equal_to_one_by_one(monkeypatch, read_noise):
+    """Readings of a relaxing bench: each at the conductances of its moment, all from one
+    batched solve, as readings taken one at a time give them (the same noise draws)."""
+    batched, stepped = relaxing_world(read_noise), relaxing_world(read_noise)
+    assert batched._relaxing
+    calls = count_solves(monkeypatch)
+    together = batched.read(["smu.a", "smu.b"], 8, 0.02)
+    per_state = 1 + (2 if read_noise == "true" else 0)  # + both terminals' responses
+    # one call: the bench now, and one solve per relaxing cell; the readings follow exactly
+    assert calls == [per_state + 1]
+    alone = [stepped.read(["smu.a", "smu.b"], 1, 0.02) for _ in range(8)]
+    np.testing.assert_allclose(together.current, [r.current[0] for r in alone], rtol=1e-9)
+    assert len(set(together.current[:, 0])) == 8  # the cell moved between readings
+    np.testing.assert_array_equal(batched.conductance(), stepped.conductance())
+    assert batched.clock == stepped.clock
+    assert batched.energy == pytest.approx(stepped.energy, rel=1e-9)
+    assert batched.measure("smu.a")[1] == pytest.approx(stepped.measure("smu.a")[1], rel=1e-9)
+
+
+def test_compensated_drift_equals_every_state_solved(monkeypatch):
+    """States that differ in a few cells, from the first one's solution (compensation
+    theorem), equal the same states each solved."""
+    world = make_world()
+    world.close("matrix", [("A", 3), ("B", 40), ("H", 7), ("H", 50)])
+    world.set_terminal("smu.a", output=True, level=0.2, limit_i=0.1)
+    world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
+    circuit = world._circuit()
+    rng = np.random.default_rng(5)
+    states = np.repeat(circuit.g[None], 6, axis=0)
+    for cell in [(2, 3), (6, 3), (2, 13)]:  # two on the read path, one on a grounded line
+        states[1:, cell[0], cell[1]] *= 1 + rng.uniform(-0.3, 0.3, 5)
+    compensated = world._solver.solve_drifting(circuit, states, ["smu.a"])
+    monkeypatch.setattr(circuit_module, "MAX_COMPENSATED_CELLS", 0)
+    solved = world._solver.solve_drifting(circuit, states, ["smu.a"])
+    scale = np.abs(solved[0]).max()
+    np.testing.assert_allclose(compensated[0], solved[0], rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(compensated[1], solved[1], rtol=0, atol=1e-9 * 0.2)

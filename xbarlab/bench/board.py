@@ -53,30 +53,34 @@ class BoardLines:
             self.guard.verify_current_limit(self._board_name, self._board, limit)
             self._board_current_limit = limit
 
-    def _board_read(self, levels, row, col, v_read, scheme, limit) -> Reading:
+    def _board_read(self, levels, row, col, v_read, scheme, limit, count) -> list[Reading]:
+        """`count` readings of cell (row, col) under one bias state, in one round trip: the
+        board's read-one helper for ``float``, else the lines at the scheme's levels and one
+        repeated measurement of the cell's column."""
         if scheme == "float":
             self.guard.check_voltage(f"read level on row:{row}", v_read)
             self._board_limit(limit)
             # the row current: positive for a positive cell current
-            return self._board.read_one(int(self._board_rows[row]), int(self._board_cols[col]),
-                                        v_read)
+            on_board = int(self._board_rows[row]), int(self._board_cols[col])
+            if count == 1:
+                return [self._board.read_one(*on_board, v_read)]
+            return self._board.read_one_repeated(*on_board, v_read, count)
         moved = min(
             (shifted(levels, offset) for offset in shift_candidates(levels)),
             key=lambda lv: max(abs(v) for v in lv.values() if v is not None),
         )
         rest = self._idle_state if scheme == "idle" else LineState.FLOAT
         targets = {line: rest if v is None else v for line, v in moved.items()}
-        for line, level in moved.items():
-            if level is not None:
-                self.guard.check_voltage(f"read level on {line}", level)
+        self.guard.check_voltages("read level", {
+            line: level for line, level in moved.items() if level is not None})
         self._board_limit(limit)
         self._board_apply(targets)
-        reading = self._board.measure_currents()
-        on_board = self._board_cols[col]
-        limited = np.asarray(reading.row_compliance, bool)[self._board_rows].any() or bool(
-            reading.column_compliance[on_board])
-        return Reading(math.nan, -float(reading.column_currents[on_board]), bool(limited),
-                       reading.timestamp)
+        on_board = int(self._board_cols[col])
+        got = self._board.measure_repeated(count, columns=[on_board])
+        limited = np.asarray(got.row_compliance, bool)[self._board_rows].any() or bool(
+            got.column_compliance[on_board])
+        return [Reading(math.nan, -float(current), bool(limited), got.timestamp)
+                for current in np.asarray(got.column_currents, float)[:, 0]]
 
     def _board_measure_lines(self, levels, sensed, limit: float, count: int
                              ) -> dict[Line, LineReading]:
@@ -112,6 +116,12 @@ class BoardLines:
         cols = {int(self._board_cols[line.index]): v
                 for line, v in changed.items() if line.kind == "col"}
         self._board_levels.update(changed)
+        states = set(self._board_levels.values())
+        if len(states) == 1 and isinstance(state := next(iter(states)), LineState) and (
+                state == self._idle_state or self._board_is_the_chip()):
+            # every board line to one state (the lines no chip line uses are idle)
+            self._board.float_all() if state == LineState.FLOAT else self._board.ground_all()
+            return
         if len(changed) * SET_LINES_CHARACTERS > BOARD_COMMAND_CHARACTERS:
             if rows:  # one full-vector command per kind instead of a too long VSET
                 self._board.set_rows(self._board_vector("row", self._board.rows))
@@ -119,6 +129,10 @@ class BoardLines:
                 self._board.set_columns(self._board_vector("col", self._board.columns))
             return
         self._board.set_lines(rows=rows or None, columns=cols or None)
+
+    def _board_is_the_chip(self) -> bool:
+        """Every board line carries a chip line."""
+        return (self._board.rows, self._board.columns) == (self.rows, self.cols)
 
     def _board_vector(self, kind: str, size: int) -> list[float | LineState]:
         """Every board line of `kind`: its chip line's level, idle where no chip line is."""
@@ -139,14 +153,14 @@ class BoardLines:
         pulsed = {selected_row: levels[selected_row], selected_col: levels[selected_col]}
         energy = self._check_board_pulse(pulsed, width, limit, count)
         dc: dict[Line, float | LineState] = {}
+        floating = LineState.FLOAT
         for line, level in levels.items():
             if line in pulsed:
                 neighbour = Line(line.kind, 1 if line.index == 0 else 0)
                 level = levels.get(neighbour)
-            dc[line] = LineState.FLOAT if level is None else level
-        for line, level in dc.items():
-            if level != LineState.FLOAT:
-                self.guard.check_voltage(f"{scheme} bias on {line}", level)
+            dc[line] = floating if level is None else level
+        self.guard.check_voltages(f"{scheme} bias", {
+            line: level for line, level in dc.items() if level is not floating})
         self._board_limit(limit)
         self._board_apply(dc)
         self._board.pulse(width, rows={int(self._board_rows[row]): pulsed[selected_row]},

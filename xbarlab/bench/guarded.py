@@ -203,8 +203,8 @@ class GuardedBoard(GuardedInstrument):
     passed = GuardedInstrument.passed | frozenset({
         "rows", "columns", "read_current_limit", "line_levels", "idle_mode", "float_all",
         "ground_all", "measure_currents", "set_idle_mode", "set_current_range",
-        "set_integration_time", "measure_rows", "measure_columns", "limit_flags",
-        "error_count", "pulse_energy",
+        "set_integration_time", "measure_rows", "measure_columns", "measure_repeated",
+        "limit_flags", "error_count", "pulse_energy",
     })
 
     def __init__(self, name: str, inner: Any, guard: SafetyGuard):
@@ -242,6 +242,12 @@ class GuardedBoard(GuardedInstrument):
         if self._checking:
             self._guard.check_voltage(f"read level on {self._name} R{row}", voltage)
         return self._inner.read_one(row, column, voltage)
+
+    def read_one_repeated(self, row: int, column: int, voltage: float, count: int):
+        """`read_one` `count` times under one state (one exchange), its level checked."""
+        if self._checking:
+            self._guard.check_voltage(f"read level on {self._name} R{row}", voltage)
+        return self._inner.read_one_repeated(row, column, voltage, count)
 
     def pulse(self, width: float, rows: Mapping[int, float] | None = None,
               columns: Mapping[int, float] | None = None, count: int = 1,

@@ -60,8 +60,20 @@ class MatrixRouting:
         return ports
 
     def _reachable(self, terminal: str, lines: Sequence[Line]) -> bool:
-        ports = self._terminal_ports.get(terminal, {})
-        return all(self.spec.wiring.lines[line].instrument in ports for line in lines)
+        return self._instruments_of(lines) <= self._terminal_ports.get(terminal, {}).keys()
+
+    def _instruments_of(self, lines: Sequence[Line]) -> set[str]:
+        """The instruments (matrices) the lines are wired to."""
+        wired = self.spec.wiring.lines
+        return {wired[line].instrument for line in lines}
+
+    def _crosspoint(self, matrix: str, input_port: int, output: int) -> str:
+        """The matrix's name of a crosspoint (asked once per crosspoint, then remembered)."""
+        key = (matrix, input_port, output)
+        name = self._crosspoints.get(key)
+        if name is None:
+            name = self._crosspoints[key] = self.matrices[matrix].crosspoint(input_port, output)
+        return name
 
     def plan(
         self,
@@ -83,12 +95,14 @@ class MatrixRouting:
         demands += [(level, lines, level == 0.0) for level, lines in sorted(groups.items())]
         free = sorted(t for t in self.channels if t not in reserved)
         assignment: dict[str, tuple[float, frozenset[Line]]] = {}
+        ports = self._terminal_ports
         for k, (level, lines, groundable) in enumerate(demands):
-            if groundable and self._reachable("ground", lines):
+            needed = self._instruments_of(lines)
+            if groundable and needed <= ports.get("ground", {}).keys():
                 assignment["ground"] = (0.0, frozenset(lines))
                 continue
             order = sorted(free, key=lambda t: t in avoid) if k < len(exclusive) else free
-            terminal = next((t for t in order if self._reachable(t, lines)), None)
+            terminal = next((t for t in order if needed <= ports.get(t, {}).keys()), None)
             if terminal is None:
                 raise BenchError(
                     f"bench {self.spec.name!r} cannot bias the lines at "
@@ -120,15 +134,23 @@ class MatrixRouting:
         return best[1], best[2]
 
     def _matrix_read(self, levels, sense: Line, limit: float, count: int = 1,
-                     park: bool = False) -> list[Reading]:
+                     plan_key=None, park: bool = False) -> list[Reading]:
         """`count` readings of the current sensed on `sense` with the lines at `levels`: one
         measurement, or (count > 1) the sensing SMU's `measure_repeated` at its own level (a
         buffer fill where the model has one, list sweeps of `max_sweep_points` otherwise).
         With `park`, the lines without a level go to an SMU terminal that stays off
-        (`_idle_terminal`)."""
-        moved, assignment = self._best_read_plan(levels, (sense,))
-        idle = self._idle_terminal(moved, assignment) if park else {}
-        self._check_assignment(assignment, "read level")
+        (`_idle_terminal`). The plan of a read that passed the guard is kept under `plan_key`
+        (what `levels`, `sense` and `park` were made from) for the next read of the same
+        cell."""
+        plan = self._read_plans.get(plan_key)
+        if plan is None:
+            moved, assignment = self._best_read_plan(levels, (sense,))
+            plan = (assignment, self._idle_terminal(moved, assignment) if park else {})
+            violations = len(self.guard.violations)
+            self._check_assignment(assignment, "read level")
+            if plan_key is not None and len(self.guard.violations) == violations:
+                self._read_plans[plan_key] = plan
+        assignment, idle = plan
         self._apply(assignment, limit, idle)
         self._last_read_assignment = assignment
         terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
@@ -260,14 +282,14 @@ class MatrixRouting:
         onto them)."""
         idle = dict(idle or {})
         wanted: dict[str, set[str]] = {name: set() for name in self.matrices}
+        wired = self.spec.wiring.lines
         routes = [*((t, lines) for t, (_, lines) in assignment.items()), *idle.items()]
         for terminal, lines in routes:
+            inputs = self._terminal_ports[terminal]
             for line in lines:
-                port = self.spec.wiring.lines[line]
-                input_port = self._terminal_ports[terminal][port.instrument]
+                port = wired[line]
                 wanted[port.instrument].add(
-                    self.matrices[port.instrument].crosspoint(input_port, port.output)
-                )
+                    self._crosspoint(port.instrument, inputs[port.instrument], port.output))
         for name, state in self._sources.items():
             new_lines = idle.get(name, assignment.get(name, (None, frozenset()))[1])
             if state.lines != new_lines and state.output and state.level not in (0.0, None):

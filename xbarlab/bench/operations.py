@@ -117,6 +117,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         bench's instruments do not measure it (SMUs and switch matrices, a dry run)."""
         self._sources = {name: Source() for name in self.channels}
         self._closed: dict[str, set[str]] = {name: set() for name in self.matrices}
+        self._crosspoints: dict[tuple[str, int, int], str] = {}
+        self._read_plans: dict[tuple, tuple] = {}
         self._board_levels: dict[Line, float | LineState] = {}
         self._board_current_limit: float | None = None
         self._stats: dict[str, list[int]] = {}
@@ -339,8 +341,9 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         """`count` readings of cell (row, col) under one bias state (averaging, or measuring the
         spread of the readings). On a matrix bench the sensing SMU takes them at its own level
         in as few round trips as its model allows (`measure_repeated`: a 2600B fills a reading
-        buffer, other models run list sweeps of that level); on a board each is one
-        measurement of the lines as they stand."""
+        buffer, other models run list sweeps of that level); on a board they are one repeated
+        measurement of the sensed line (`measure_repeated`, or `read_one_repeated` for the
+        ``float`` scheme): one round trip."""
         self.guard.check_read_voltage(f"read voltage across cell ({row}, {col})", v_read)
         return self._readings(row, col, v_read, scheme, count, current_limit, "read")
 
@@ -355,11 +358,10 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         before = self.io.total
         try:
             if self._board is not None:
-                readings = [self._board_read(levels, row, col, v_read, scheme, limit)
-                            for _ in range(count)]
+                readings = self._board_read(levels, row, col, v_read, scheme, limit, count)
             else:
                 readings = self._matrix_read(levels, Line("col", col), limit, count,
-                                             park=scheme == "idle")
+                                             (scheme, row, col, v_read), park=scheme == "idle")
                 assignment = self._last_read_assignment
                 fault = ""
                 if all(abs(r.current) < CONTINUITY_CURRENT for r in readings):
@@ -402,7 +404,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         (already measured by an interrupted run); yield the readings, one list per cell
         (`read_repeated`), except on a board with the ``ground`` scheme, where every column is
         at 0 V and sensed, so one measurement reads a whole row (operation ``read_row``; one
-        list per measurement, as many as the row's cells want most)."""
+        list per measurement, as many as the row's cells want most, all of a row from one
+        repeated measurement: `read_row_repeated`)."""
         cells = self.map_cells(mask, skip)
         times = count.__getitem__ if isinstance(count, Mapping) else lambda cell: count
         if not self.reads_rows(scheme):
@@ -416,8 +419,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         for row, col in cells:
             by_row.setdefault(row, []).append(col)
         for row, cols in by_row.items():
-            for _ in range(max(times((row, col)) for col in cols)):
-                yield self.read_row(row, v_read, cols, current_limit)
+            count = max(times((row, col)) for col in cols)
+            yield from self.read_row_repeated(row, v_read, cols, count, current_limit)
 
     def reads_rows(self, scheme: str) -> bool:
         """Whether `iter_read_batches` with `scheme` reads whole rows at once (a board, ground
@@ -433,6 +436,18 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
     ) -> list[CellReading]:
         """On a board: row `row` at `v_read`, every other line at 0 V, every column current in
         one measurement; the readings of `cols` (all columns by default)."""
+        return self.read_row_repeated(row, v_read, cols, 1, current_limit)[0]
+
+    def read_row_repeated(
+        self,
+        row: int,
+        v_read: float = 0.2,
+        cols: Sequence[int] | None = None,
+        count: int = 1,
+        current_limit: float | None = None,
+    ) -> list[list[CellReading]]:
+        """`read_row` `count` times under one bias state, all from one repeated measurement of
+        the columns of `cols` (one round trip); one list of readings per measurement."""
         if self._board is None:
             raise BenchError(f"bench {self.spec.name!r} has no array board; reading a row at "
                              "once needs every column sensed at the same time")
@@ -440,22 +455,29 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         cols = list(range(self.cols)) if cols is None else list(cols)
         for col in cols:
             self._check_cell(row, col)
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f"count = {count!r}: allowed 1 or more readings")
         limit = self._limit(current_limit)
         self.guard.check_read_voltage(f"read voltage across row {row}", v_read)
         levels = bias_levels("ground", row, 0, v_read, self.rows, self.cols)
-        for line, level in levels.items():
-            self.guard.check_voltage(f"read level on {line}", level)
-        reading = self._board_measure("read_row", levels, limit)
-        currents = -np.asarray(reading.column_currents, float)[self._board_cols]
-        flags = np.asarray(reading.column_compliance, bool)[self._board_cols]
-        flags |= bool(np.asarray(reading.row_compliance, bool)[self._board_rows[row]])
+        self.guard.check_voltages("read level", levels)
+        measured = list(range(self.cols)) if self.corrects else cols  # a correction needs all
+        got = self._board_measure_repeated("read_row", levels, limit, count,
+                                           [int(self._board_cols[col]) for col in measured])
+        flags = np.asarray(got.column_compliance, bool)[self._board_cols[measured]]
+        flags |= bool(np.asarray(got.row_compliance, bool)[self._board_rows[row]])
+        currents = -np.asarray(got.column_currents, float)
         if not self.corrects:
-            return [CellReading(row, col, v_read, float(currents[col]), bool(flags[col]),
-                                reading.timestamp) for col in cols]
-        g = self.chip_model.correct_row(row, v_read, currents, ~flags)
-        return [CellReading(row, col, v_read, float(g[col] * v_read), bool(flags[col]),
-                            reading.timestamp, raw_current=float(currents[col]))
-                for col in cols]
+            return [[CellReading(row, col, v_read, float(reading[k]), bool(flags[k]),
+                                 got.timestamp) for k, col in enumerate(cols)]
+                    for reading in currents]
+        rows = []
+        for reading in currents:
+            g = self.chip_model.correct_row(row, v_read, reading, ~flags)
+            rows.append([CellReading(row, col, v_read, float(g[col] * v_read), bool(flags[col]),
+                                     got.timestamp, raw_current=float(reading[col]))
+                         for col in cols])
+        return rows
 
     def map_cells(
         self, mask: np.ndarray | None = None, skip: set[tuple[int, int]] | None = None
@@ -628,6 +650,19 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             self._board_limit(limit)
             self._board_apply(targets)
             return self._board.measure_currents()
+        finally:
+            self._count(operation, before)
+
+    def _board_measure_repeated(self, operation: str, targets, limit: float, count: int,
+                                columns: list[int]):
+        """Operation `operation` on the board: lines at `targets` under `limit`, then `count`
+        measurements of board columns `columns` in one repeated measurement (round trips
+        counted)."""
+        before = self.io.total
+        try:
+            self._board_limit(limit)
+            self._board_apply(targets)
+            return self._board.measure_repeated(count, columns=columns)
         finally:
             self._count(operation, before)
 

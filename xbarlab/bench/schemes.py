@@ -27,6 +27,7 @@ def bias_levels(
     under ``idle``, left to the bench's idle state)."""
     if scheme not in allowed:
         raise ValueError(f"scheme = {scheme!r} is not known; allowed: {', '.join(allowed)}")
+    volts = float(volts)  # a plain float (a numpy scalar would slow every comparison later)
     unselected_row, unselected_col = {
         "float": (None, None),
         "idle": (None, None),
@@ -44,7 +45,9 @@ def bias_levels(
 
 def shifted(levels: Mapping[Line, float | None], offset: float) -> dict[Line, float | None]:
     """Every driven level moved by `offset` (cell voltages unchanged)."""
-    return {line: None if v is None else tidy(v + offset) for line, v in levels.items()}
+    moved = {v: tidy(v + offset) for v in set(levels.values()) if v is not None}
+    moved[None] = None
+    return {line: moved[v] for line, v in levels.items()}
 
 
 def shift_candidates(levels: Mapping[Line, float | None]) -> list[float]:

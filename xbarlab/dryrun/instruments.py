@@ -18,7 +18,14 @@ import numpy as np
 from xbarlab.bench import IoCounter
 from xbarlab.bench.readings import ANY_PULSE
 from xbarlab.drivers.smu import checked_pulse, checked_repeat_count
-from xbarlab.interfaces import BoardReading, LineLevel, LineState, PulseCapability, Reading
+from xbarlab.interfaces import (
+    BoardReading,
+    BoardReadings,
+    LineLevel,
+    LineState,
+    PulseCapability,
+    Reading,
+)
 
 ROUND_TRIP = {"smu": 2e-3, "matrix": 5e-3, "board": 1e-3}
 """Seconds per command by instrument kind: GPIB/USB round trip for an SMU, relay actuation and
@@ -332,17 +339,29 @@ class RecordingBoard:
         return BoardReading(np.full(self.rows, np.nan), np.full(self.columns, np.nan),
                             np.zeros(self.rows, bool), np.zeros(self.columns, bool), time.time())
 
+    def measure_repeated(self, count: int, rows: Sequence[int] = (),
+                         columns: Sequence[int] = ()) -> BoardReadings:
+        self._check_lines(rows, columns)
+        self._log("measure_repeated", count * self.integration_time)
+        return BoardReadings(tuple(rows), tuple(columns), np.full((count, len(rows)), np.nan),
+                             np.full((count, len(columns)), np.nan), np.zeros(self.rows, bool),
+                             np.zeros(self.columns, bool), time.time())
+
     def read_one(self, row: int, column: int, voltage: float) -> Reading:
+        return self.read_one_repeated(row, column, voltage, 1)[0]
+
+    def read_one_repeated(self, row: int, column: int, voltage: float,
+                          count: int) -> list[Reading]:
         self._check_lines([row], [column])
         saved = self.row_levels[:], self.column_levels[:]
         self.row_levels = [LineState.FLOAT] * self.rows
         self.column_levels = [LineState.FLOAT] * self.columns
         self.row_levels[row], self.column_levels[column] = float(voltage), 0.0
         try:
-            self._log("read_one", self.integration_time)
+            self._log("read_one", count * self.integration_time)
         finally:
             self.row_levels, self.column_levels = saved
-        return Reading(float(voltage), math.nan, False, time.time())
+        return [Reading(float(voltage), math.nan, False, time.time())] * count
 
     def pulse(self, width: float, rows: Mapping[int, float] | None = None,
               columns: Mapping[int, float] | None = None, count: int = 1,

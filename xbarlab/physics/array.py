@@ -147,12 +147,18 @@ class CrossbarArray:
         """True small-signal conductance of every cell now (S), without read noise."""
         return self._conductance_at(self._w)
 
-    def _conductance_at(self, w: np.ndarray) -> np.ndarray:
+    def _conductance_at(self, w: np.ndarray, cells: np.ndarray | None = None) -> np.ndarray:
+        """Conductance at states `w`: of every cell, or of the flat indices `cells`."""
         pop = self._population
-        g = pop.g_lo * (1.0 - w) + pop.g_hi * w
-        g = np.where(self._formed, g, pop.g_pristine)
-        g = np.where(pop.defects == STUCK_ON, pop.g_hi, g)
-        return np.where(pop.defects == STUCK_OFF, pop.g_lo, g)
+        g_lo, g_hi, formed, pristine, defects = (
+            pop.g_lo, pop.g_hi, self._formed, pop.g_pristine, pop.defects)
+        if cells is not None:
+            g_lo, g_hi, formed, pristine, defects = (
+                a.ravel()[cells] for a in (g_lo, g_hi, formed, pristine, defects))
+        g = g_lo * (1.0 - w) + g_hi * w
+        g = np.where(formed, g, pristine)
+        g = np.where(defects == STUCK_ON, g_hi, g)
+        return np.where(defects == STUCK_OFF, g_lo, g)
 
     def defect_map(self) -> np.ndarray:
         """int8 (m, n): 0 healthy, 1 stuck-on, 2 stuck-off."""
@@ -175,6 +181,18 @@ class CrossbarArray:
         """Seconds the array has been told have passed (``advance_time`` and pulse durations)."""
         return self._elapsed_time
 
+    def relaxation_changes_conductance(self) -> bool:
+        """Whether the pending relaxation can still change some cell's conductance (the
+        relaxed conductance differs from the present one), looking at the cells whose
+        relaxation is pending only."""
+        cells = np.flatnonzero(self._relax_pending)
+        if cells.size == 0:
+            return False
+        pending = self._relax_pending.ravel()[cells]
+        w = self._w.ravel()[cells]
+        return not np.array_equal(self._conductance_at(np.clip(w + pending, 0.0, 1.0), cells),
+                                  self._conductance_at(w, cells))
+
     def relaxed_conductance(self) -> np.ndarray:
         """Conductance every cell will settle at once its pending relaxation is over (S)."""
         return self._conductance_at(np.clip(self._w + self._relax_pending, 0.0, 1.0))
@@ -189,6 +207,32 @@ class CrossbarArray:
         seconds = float(seconds)
         relax_cells(self._w, self._relax_pending, seconds, self.params.relax_tau)
         self._elapsed_time += seconds
+
+    def relax_in_steps(self, seconds: float, count: int) -> np.ndarray:
+        """`count` intervals of ``seconds`` one after the other, each exactly as an
+        ``advance_time(seconds)``, up to and including the first at whose end the pending
+        relaxation can no longer change a conductance (`relaxation_changes_conductance`);
+        the conductances at the end of each interval taken, (taken, m, n). Only the cells
+        whose relaxation is pending are worked on.
+        """
+        seconds = float(seconds)
+        cells = np.flatnonzero(self._relax_pending)
+        w, pending = self._w.ravel()[cells], self._relax_pending.ravel()[cells]
+        states, left = np.empty((count, cells.size)), np.empty((count, cells.size))
+        for k in range(count):
+            relax_cells(w, pending, seconds, self.params.relax_tau)
+            states[k], left[k] = w, pending
+        g_now = self._conductance_at(states, cells)
+        settled = np.all(self._conductance_at(np.clip(states + left, 0.0, 1.0), cells) == g_now,
+                         axis=1)
+        taken = int(np.argmax(settled)) + 1 if settled.any() else count
+        for _ in range(taken):
+            self._elapsed_time += seconds
+        self._w.ravel()[cells] = states[taken - 1]
+        self._relax_pending.ravel()[cells] = left[taken - 1]
+        steps = np.repeat(self.conductance().ravel()[None], taken, axis=0)
+        steps[:, cells] = g_now[:taken]
+        return steps.reshape(taken, *self.shape)
 
     # ------------------------------------------------------------------ setting states
 
@@ -324,7 +368,8 @@ class CrossbarArray:
         )
 
     def solve(self, v_row, v_col, *, r_source=0.0, r_sense=0.0, gate=None,
-              read_noise: bool = True, noise_per_vector: bool = False) -> CrossbarSolution:
+              read_noise: bool = True, noise_per_vector: bool = False,
+              conductance: np.ndarray | None = None) -> CrossbarSolution:
         """Read: solve the circuit for line voltages without changing any state.
 
         ``v_row`` (m,) or (B, m), ``v_col`` (n,) or (B, n); NaN = floating line end. Read noise
@@ -333,9 +378,10 @@ class CrossbarArray:
         product). ``noise_per_vector``: every vector of a batch gets its own draw instead, in
         batch order from the same stream, so a batch of B is exactly B single reads in a row
         (a buffered sweep); it costs one solve per vector. ``gate`` (1T1R only): rows whose
-        gate is off carry no cell current.
+        gate is off carry no cell current. ``conductance``: the cells' true conductances at
+        an earlier moment (as ``conductance()`` gave them then) instead of now.
         """
-        g = self.conductance()
+        g = self.conductance() if conductance is None else conductance
         sigma = self.params.read_noise if read_noise else 0.0
         batch = max(np.ndim(v_row), np.ndim(v_col)) == 2
         if sigma > 0.0 and noise_per_vector and batch:
@@ -343,6 +389,20 @@ class CrossbarArray:
         if sigma > 0.0:
             g = g * np.exp(sigma * self._read_rng.standard_normal(self.shape))
         return self._circuit("read", self._gated(g, gate), v_row, v_col, r_source, r_sense)
+
+    def read_noise_currents(self, cell_current: np.ndarray, count: int) -> np.ndarray:
+        """Read noise of `count` readings, (count, m, n) amperes: each cell's current
+        fluctuates by (exp(sigma z) - 1) times ``cell_current`` (lognormal, sigma
+        ``params.read_noise``, z drawn per cell and reading from the read stream, in the
+        order ``solve`` draws them). The noise is a current in parallel with each cell: the
+        circuit carries it to the terminals linearly (``xbarlab.sim_instruments.circuit``).
+        Without read noise: zeros, and nothing is drawn."""
+        sigma = self.params.read_noise
+        if sigma == 0.0:
+            return np.zeros((count, *self.shape))
+        draws = self._read_rng.standard_normal((count, *self.shape))
+        noise = np.expm1(np.multiply(draws, sigma, out=draws), out=draws)
+        return np.multiply(noise, cell_current, out=noise)
 
     def _solve_each(self, g, sigma, v_row, v_col, r_source, r_sense, gate) -> CrossbarSolution:
         """A batch read with one noise draw per vector: vector k sees the k-th draw of the

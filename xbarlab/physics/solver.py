@@ -99,7 +99,9 @@ class CrossbarSolution:
 
     - ``i_row``: current delivered by each row source into the array (A); 0 when floating.
     - ``i_col``: current flowing out of each column into its terminal (A); 0 when floating.
-    - ``v_cell``: voltage across every cell, word-line minus bit-line node (V), (..., m, n).
+    - ``v_cell``: voltage across every cell, word-line minus bit-line node (V), (..., m, n);
+      None when the solve was asked for terminal currents only (``CrossbarSolver.solve``
+      with ``cells=False``).
     - ``v_word`` / ``v_bit``: node voltages of word and bit lines (V), (..., m, n); a later
       solve can start from them (``warm_start=``).
     - ``iterations``: CG iterations taken (the largest over the batch).
@@ -107,7 +109,7 @@ class CrossbarSolution:
 
     i_row: np.ndarray
     i_col: np.ndarray
-    v_cell: np.ndarray
+    v_cell: np.ndarray | None
     v_word: np.ndarray
     v_bit: np.ndarray
     iterations: int
@@ -581,18 +583,6 @@ def _pcg_vectors(start, stop, G, g_row, g_col, s_end_row, inv_row, s_end_col, in
 # --------------------------------------------------------------------------- network set-up
 
 
-def _end_conditions(v_end: np.ndarray, r_end: np.ndarray):
-    """Per input vector and line: end conductance, state, and terminal voltage (0 if floating)."""
-    driven = ~np.isnan(v_end)
-    resistive = r_end > 0
-    with np.errstate(divide="ignore"):
-        g_end = np.where(resistive, 1.0 / np.where(resistive, r_end, 1.0), 0.0)
-    ge = np.where(driven, g_end[None, :], 0.0)
-    state = np.where(driven & ~resistive[None, :], END_FIXED, FREE).astype(np.int8)
-    voltage = np.where(driven, v_end, 0.0)
-    return driven, ge, state, voltage
-
-
 @njit(cache=True, inline="always")
 def _root(parent, k):
     """Root of k in a union-find forest, halving the path on the way."""
@@ -620,37 +610,152 @@ def _line_groups(G):
     return labels
 
 
-def _isolated_lines(G: np.ndarray, driven_rows: np.ndarray, driven_cols: np.ndarray):
-    """Lines (B, m) and (B, n) whose connected group of lines has no driven end in that vector.
+def _group_labels(G3: np.ndarray) -> np.ndarray:
+    """Group labels (``_line_groups``) of each matrix of a (B, m, n) G: (1, m+n) when every
+    matrix connects its lines alike (always when no cell is 0: one group), else (B, m+n)."""
+    m, n = G3.shape[1:]
+    if G3.min() > 0:
+        return np.zeros((1, m + n), dtype=np.int64)
+    # Groups depend only on which cells are non-zero: usually the same in every matrix (read
+    # noise scales cells, gates zero whole rows), then found once.
+    connected = G3 > 0
+    if (connected == connected[0]).all():
+        return _line_groups(G3[0])[None, :]
+    return np.stack([_line_groups(g) for g in G3])
 
-    Lines are joined by cells with G > 0 (of G[b] when G is (B, m, n)); a line is always
-    connected along itself.
+
+@njit(cache=True, nogil=True)
+def _prepare_vectors(v_row, v_col, g_end_row, g_end_col, resistive_row, resistive_col, labels,
+                     line_conductance, warm, lump_col, ge_row, ge_col, state_row, state_col,
+                     v_end_row, v_end_col, v_scale, current_floor, xU, xW, driven_count):
+    """Per input vector: every line end's conductance, state (floating and driven-through-a-
+    resistance ends are FREE, ideal driven ends END_FIXED, lines whose group of lines has no
+    driven end ISOLATED) and terminal voltage (0 when floating); the stopping scales; and the
+    node voltages CG starts from (``xU`` and ``xW`` come in zeroed).
+
+    The start: the warm start's bit lines (row m-1 only for lumped bit lines), brought inside
+    the range of the vector's driven terminal voltages (by the maximum principle every node
+    lies there, so that only moves it closer; a start from a far larger voltage would make
+    CG's residual lose every digit of small currents), held end nodes at their terminal
+    voltage, isolated lines at 0 V, and every node at 0 V when every terminal is (CG is then
+    skipped). ``labels`` has one row shared by every vector or one per vector, and so do
+    ``line_conductance`` and ``warm`` (None: a cold start).
     """
-    m, n = G.shape[-2:]
-    driven = np.concatenate([driven_rows, driven_cols], axis=1)
-    if driven.all():
-        return np.zeros_like(driven_rows), np.zeros_like(driven_cols)
-    if G.min() > 0:
-        labels = np.zeros(m + n, dtype=np.int64)
-    elif G.ndim == 2:
-        labels = _line_groups(G)
-    else:
-        # Groups depend only on which cells are non-zero: usually the same in every matrix
-        # (read noise scales cells, gates zero whole rows), then found once.
-        connected = G > 0
-        if (connected == connected[0]).all():
-            labels = _line_groups(G[0])
-        else:
-            labels = np.stack([_line_groups(g) for g in G])
-    count = driven.shape[0]
-    driven_per_group = np.zeros((count, m + n))
-    if labels.ndim == 1:
-        np.add.at(driven_per_group, (slice(None), labels), driven)
-        isolated = driven_per_group[:, labels] == 0
-    else:
-        np.add.at(driven_per_group, (np.arange(count)[:, None], labels), driven)
-        isolated = np.take_along_axis(driven_per_group, labels, axis=1) == 0
-    return isolated[:, :m], isolated[:, m:]
+    count, m = v_row.shape
+    n = v_col.shape[1]
+    for b in range(count):
+        low, high, scale, driven_any = np.inf, -np.inf, 0.0, False
+        for i in range(m):
+            v = v_row[b, i]
+            if v != v:  # NaN: a floating end
+                ge_row[b, i], state_row[b, i], v_end_row[b, i] = 0.0, FREE, 0.0
+                continue
+            ge_row[b, i] = g_end_row[i]
+            state_row[b, i] = FREE if resistive_row[i] else END_FIXED
+            v_end_row[b, i] = v
+            low, high, scale, driven_any = min(low, v), max(high, v), max(scale, abs(v)), True
+        for j in range(n):
+            v = v_col[b, j]
+            if v != v:
+                ge_col[b, j], state_col[b, j], v_end_col[b, j] = 0.0, FREE, 0.0
+                continue
+            ge_col[b, j] = g_end_col[j]
+            state_col[b, j] = FREE if resistive_col[j] else END_FIXED
+            v_end_col[b, j] = v
+            low, high, scale, driven_any = min(low, v), max(high, v), max(scale, abs(v)), True
+        if not driven_any:
+            low = high = 0.0
+        v_scale[b] = scale
+        current_floor[b] = CURRENT_FLOOR * scale * line_conductance[
+            b if line_conductance.shape[0] > 1 else 0]
+        label = labels[b if labels.shape[0] > 1 else 0]
+        for k in range(m + n):
+            driven_count[k] = 0
+        for i in range(m):
+            if v_row[b, i] == v_row[b, i]:
+                driven_count[label[i]] += 1
+        for j in range(n):
+            if v_col[b, j] == v_col[b, j]:
+                driven_count[label[m + j]] += 1
+        for i in range(m):
+            if driven_count[label[i]] == 0:
+                state_row[b, i] = ISOLATED
+        for j in range(n):
+            if driven_count[label[m + j]] == 0:
+                state_col[b, j] = ISOLATED
+        w = xW[b]
+        if warm is not None:
+            start = warm[b if warm.shape[0] > 1 else 0]
+            for i in range(m - 1 if lump_col else 0, m):
+                for j in range(n):
+                    w[i, j] = start[i, j]
+        for i in range(m):
+            for j in range(n):
+                w[i, j] = min(max(w[i, j], low), high)
+        u = xU[b]
+        for i in range(m):
+            if state_row[b, i] == END_FIXED:
+                u[i, 0] = v_end_row[b, i]
+            elif state_row[b, i] == ISOLATED:
+                for j in range(n):
+                    u[i, j] = 0.0
+        for j in range(n):
+            if state_col[b, j] == END_FIXED:
+                w[m - 1, j] = v_end_col[b, j]
+            elif state_col[b, j] == ISOLATED:
+                for i in range(m):
+                    w[i, j] = 0.0
+        if scale == 0.0:
+            for i in range(m):
+                for j in range(n):
+                    u[i, j] = 0.0
+                    w[i, j] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _terminal_currents(G3, xU, xW, lump_col, state_row, state_col, v_row, v_col, i_row, i_col,
+                       v_cell):
+    """Terminal currents as the sum of each line's cell currents (KCL over the whole line):
+    equal to the end-node currents at convergence, but never a difference of nearly equal
+    node voltages across a wire or end conductance, so the rounding is eps·V·sum(G) instead of
+    eps·V·g_wire. Floating ends and isolated lines deliver nothing. ``G3`` is (1, m, n) for a
+    shared G or (B, m, n); ``i_row`` and ``i_col`` come in zeroed; ``v_cell`` (None: not
+    wanted) gets every cell's voltage."""
+    count, m, n = xU.shape
+    for b in range(count):
+        g = G3[b if G3.shape[0] > 1 else 0]
+        for i in range(m):
+            u_i, w_i, g_i = xU[b, i], xW[b, m - 1 if lump_col else i], g[i]
+            row_sum = 0.0
+            for j in range(n):
+                drop = u_i[j] - w_i[j]
+                current = g_i[j] * drop
+                row_sum += current
+                i_col[b, j] += current
+                if v_cell is not None:
+                    v_cell[b, i, j] = drop
+            i_row[b, i] = row_sum
+        for i in range(m):
+            if v_row[b, i] != v_row[b, i] or state_row[b, i] == ISOLATED:
+                i_row[b, i] = 0.0
+        for j in range(n):
+            if v_col[b, j] != v_col[b, j] or state_col[b, j] == ISOLATED:
+                i_col[b, j] = 0.0
+
+
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _pcg_each_matrix(start, stop, G3, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col,
+                     ge_rows, ge_cols, state_rows, state_cols, v_end_rows, v_end_cols, v_scales,
+                     current_floors, xUs, xWs, work, ends, rtol, max_iterations, taken):
+    """Vectors start..stop-1 of a batch with one matrix per vector: the line elimination of
+    G3[b], then its one vector (the same two kernels, with the same argument types, as for a
+    shared G), in this thread's scratch."""
+    for b in range(start, stop):
+        g = G3[b]
+        _line_pivots(g, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col)
+        _pcg_vectors(b, b + 1, g, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col, ge_rows,
+                     ge_cols, state_rows, state_cols, v_end_rows, v_end_cols, v_scales,
+                     current_floors, xUs, xWs, work, ends, rtol, max_iterations, taken)
 
 
 def _broadcast_inputs(v_row: np.ndarray, v_col: np.ndarray):
@@ -699,7 +804,8 @@ def _ideal_solution(G, v_row, v_col, batched) -> CrossbarSolution:
 
 def _package(i_row, i_col, v_cell, v_word, v_bit, iterations, batched) -> CrossbarSolution:
     if not batched:
-        i_row, i_col, v_cell, v_word, v_bit = i_row[0], i_col[0], v_cell[0], v_word[0], v_bit[0]
+        i_row, i_col, v_word, v_bit = i_row[0], i_col[0], v_word[0], v_bit[0]
+        v_cell = None if v_cell is None else v_cell[0]
     return CrossbarSolution(
         i_row=i_row,
         i_col=i_col,
@@ -710,56 +816,26 @@ def _package(i_row, i_col, v_cell, v_word, v_bit, iterations, batched) -> Crossb
     )
 
 
-def _initial_guess(warm_start, shape, batched, lump_col):
-    """Node voltages to start from: zeros, or a previous solution's bit lines (the word lines
-    are eliminated, so only the bit lines seed CG)."""
-    xU = np.zeros(shape)
-    xW = np.zeros(shape)
+def _warm_bits(warm_start, shape, batched) -> np.ndarray | None:
+    """The bit-line node voltages a solve starts from: (1, m, n) starts every vector, (B, m, n)
+    one each; None for a cold start (the word lines are eliminated, so only the bit lines seed
+    CG)."""
     if warm_start is None:
-        return xU, xW
-    if not isinstance(warm_start, CrossbarSolution):
-        raise TypeError(f"warm_start must be a CrossbarSolution, got {type(warm_start).__name__}")
-    previous_bit = warm_start.v_bit
-    if previous_bit.shape == shape[1:]:  # one solution starts every vector of a batch
-        previous_bit = previous_bit[None]
-    if previous_bit.shape[1:] != shape[1:] or previous_bit.shape[0] not in (1, shape[0]):
+        return None
+    if isinstance(warm_start, CrossbarSolution):
+        previous = warm_start.v_bit
+    elif isinstance(warm_start, np.ndarray):
+        previous = warm_start
+    else:
+        raise TypeError(f"warm_start must be a CrossbarSolution or an array of bit-line node "
+                        f"voltages, got {type(warm_start).__name__}")
+    bits = previous[None] if previous.shape == shape[1:] else previous
+    if bits.shape[1:] != shape[1:] or bits.shape[0] not in (1, shape[0]):
         raise ValueError(
-            f"warm_start has node voltages of shape {warm_start.v_bit.shape}, "
+            f"warm_start has node voltages of shape {previous.shape}, "
             f"this solve needs {shape[1:]}" + (f" or {shape}" if batched else "")
         )
-    if lump_col:
-        xW[:, -1, :] = previous_bit[:, -1, :]
-    else:
-        xW[:] = previous_bit
-    return xU, xW
-
-
-def _clip_to_terminal_range(xW, v_row, v_col):
-    """Bring a warm start inside the range of this solve's terminal voltages.
-
-    By the maximum principle every node of a resistive network lies between its lowest and
-    highest driven terminal voltage, so clipping the start there only moves it closer to the
-    answer. It matters when the previous solve was at a far larger voltage: CG's residual,
-    computed from node voltages of that size, would lose every digit of the small currents.
-    """
-    ends = np.concatenate([v_row, v_col], axis=1)
-    driven = ~np.isnan(ends)
-    low = np.where(driven, ends, np.inf).min(axis=1, initial=np.inf)
-    high = np.where(driven, ends, -np.inf).max(axis=1, initial=-np.inf)
-    low = np.where(np.isfinite(low), low, 0.0)[:, None, None]
-    high = np.where(np.isfinite(high), high, 0.0)[:, None, None]
-    np.maximum(xW, low, out=xW)  # np.clip, in two faster steps
-    np.minimum(xW, high, out=xW)
-
-
-def _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col):
-    """Write terminal voltages into held end nodes and 0 V into isolated lines."""
-    xU[:, :, 0] = np.where(state_row == END_FIXED, v_end_row, xU[:, :, 0])
-    xW[:, -1, :] = np.where(state_col == END_FIXED, v_end_col, xW[:, -1, :])
-    if (state_row == ISOLATED).any():
-        xU *= (state_row != ISOLATED)[:, :, None]
-    if (state_col == ISOLATED).any():
-        xW *= (state_col != ISOLATED)[:, None, :]
+    return np.ascontiguousarray(bits, dtype=np.float64)
 
 
 _thread_pool: ThreadPoolExecutor | None = None
@@ -780,7 +856,8 @@ def _run_spread_over_threads(solve_range, count: int, nodes_per_vector: int):
     thread balance vectors that need different numbers of iterations. Batches smaller than
     ``PARALLEL_MIN_NODES`` per thread run on the calling thread.
     """
-    threads = min(get_num_threads(), count, count * nodes_per_vector // PARALLEL_MIN_NODES)
+    most = count * nodes_per_vector // PARALLEL_MIN_NODES
+    threads = min(get_num_threads(), count, most) if most > 1 else 1
     if threads <= 1:
         solve_range(0, count)
         return
@@ -790,12 +867,125 @@ def _run_spread_over_threads(solve_range, count: int, nodes_per_vector: int):
     list(pool.map(lambda start: solve_range(start, min(start + chunk, count)), starts))
 
 
-def _expand_lumped_bits(xW, lump_col):
-    """Bit-line node voltages with a lumped line's one node copied to every row."""
-    return np.repeat(xW[:, -1:, :], xW.shape[1], axis=1) if lump_col else xW
-
-
 # --------------------------------------------------------------------------- public API
+
+
+class CrossbarSolver:
+    """One crossbar network (conductances and every parasitic resistance), checked and set up
+    once, then solved for any number of input vectors: `solve_crossbar` without repeating its
+    checks and set-up on every call.
+
+    What depends only on the network is done here once: validation of G and the resistances,
+    the end conductances, the groups of lines that cells join (for floating ends) and, for a
+    shared G, the elimination of every line (``_line_pivots``). A call of `solve` then
+    validates its voltages and runs the kernels. The solver keeps G by reference: do not
+    change it in place while solving with this solver.
+
+    Parameters are those of `solve_crossbar`. Example::
+
+        solver = CrossbarSolver(G, r_source=2.0, r_sense=2.0, r_wire_row=1.0, r_wire_col=1.0)
+        first = solver.solve(v_row, v_col)
+        again = solver.solve(v_row_2, v_col, warm_start=first, cells=False)  # currents only
+    """
+
+    def __init__(self, G, *, r_source=0.0, r_sense=0.0, r_wire_row=0.0, r_wire_col=0.0):
+        self.G = _validated_conductances(G)
+        self.per_vector = self.G.ndim == 3  # vector b solved with G[b]
+        self.shape = m, n = self.G.shape[-2:]
+        r_source = _validated_line_resistance(r_source, m, "r_source")
+        r_sense = _validated_line_resistance(r_sense, n, "r_sense")
+        wire_row = _validated_wire_resistance(r_wire_row, "r_wire_row")
+        wire_col = _validated_wire_resistance(r_wire_col, "r_wire_col")
+        self._no_parasitics = (wire_row == 0 and wire_col == 0 and not r_source.any()
+                               and not r_sense.any())
+        self._g_row = None if wire_row == 0 else 1.0 / wire_row  # None: lumped lines
+        self._g_col = None if wire_col == 0 else 1.0 / wire_col
+        self._lump_col = wire_col == 0
+        self._resistive_row, self._resistive_col = r_source > 0, r_sense > 0
+        with np.errstate(divide="ignore"):
+            self._g_end_row = np.where(self._resistive_row, 1.0 / r_source, 0.0)
+            self._g_end_col = np.where(self._resistive_col, 1.0 / r_sense, 0.0)
+        self._G3 = self.G if self.per_vector else self.G[None]
+        self._line_conductance = np.maximum(self._G3.sum(axis=1).max(axis=1),
+                                            self._G3.sum(axis=2).max(axis=1))
+        self._labels: np.ndarray | None = None  # found on the first solve with a floating end
+        self._pivots: tuple | None = None  # a shared G's line elimination, on the first solve
+
+    def _group_labels(self) -> np.ndarray:
+        if self._labels is None:
+            self._labels = _group_labels(self._G3)
+        return self._labels
+
+    def _line_pivots(self) -> tuple:
+        """Per-line elimination data of the shared G (``_line_pivots``), computed once."""
+        if self._pivots is None:
+            m, n = self.shape
+            pivots = (np.empty(m), np.zeros((m, n)), np.empty(n), np.zeros((m, n)))
+            _line_pivots(self.G, self._g_row, self._g_col, *pivots)
+            self._pivots = pivots
+        return self._pivots
+
+    def solve(self, v_row, v_col, *, warm_start=None, cells: bool = True) -> CrossbarSolution:
+        """Solve for one or a batch of input vectors (see `solve_crossbar` for every argument).
+
+        ``warm_start`` may also be an array of bit-line node voltages, (m, n) for every vector
+        or (B, m, n) one per vector. ``cells=False`` leaves ``v_cell`` out (None): for callers
+        that need the terminal currents (and node voltages) only.
+        """
+        m, n = self.shape
+        v_row = _validated_voltages(v_row, m, "v_row")
+        v_col = _validated_voltages(v_col, n, "v_col")
+        if self.per_vector:
+            v_row, v_col = _broadcast_to_conductances(v_row, v_col, self.G.shape[0])
+            batched = True
+        else:
+            v_row, v_col, batched = _broadcast_inputs(v_row, v_col)
+        if self._no_parasitics and not (np.isnan(v_row).any() or np.isnan(v_col).any()):
+            return _ideal_solution(self.G, v_row, v_col, batched)
+        count = v_row.shape[0]
+        warm = _warm_bits(warm_start, (count, m, n), batched)
+        ge_row, ge_col = np.empty((count, m)), np.empty((count, n))
+        state_row = np.empty((count, m), dtype=np.int8)
+        state_col = np.empty((count, n), dtype=np.int8)
+        v_end_row, v_end_col = np.empty((count, m)), np.empty((count, n))
+        v_scale, current_floor = np.empty(count), np.empty(count)
+        xU, xW = np.zeros((count, m, n)), np.zeros((count, m, n))
+        _prepare_vectors(v_row, v_col, self._g_end_row, self._g_end_col, self._resistive_row,
+                         self._resistive_col, self._group_labels(), self._line_conductance, warm,
+                         self._lump_col, ge_row, ge_col, state_row, state_col, v_end_row,
+                         v_end_col, v_scale, current_floor, xU, xW, np.empty(m + n, np.int64))
+        iterations = np.zeros(count, dtype=np.int64)
+        # per vector: end conductances, states and voltages of every line; stopping scales
+        per_vector_ends = (ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, v_scale,
+                           current_floor)
+        g_row, g_col = self._g_row, self._g_col
+
+        def scratch():
+            return (xU, xW, np.empty((4, m, n)), np.empty((3, max(m, n))), RESIDUAL_RTOL,
+                    MAX_ITERATIONS, iterations)
+
+        if self.per_vector:
+            def solve_range(start, stop):
+                lines = (np.empty(m), np.zeros((m, n)), np.empty(n), np.zeros((m, n)))
+                _pcg_each_matrix(start, stop, self.G, g_row, g_col, *lines, *per_vector_ends,
+                                 *scratch())
+        else:
+            pivots = self._line_pivots()
+
+            def solve_range(start, stop):
+                _pcg_vectors(start, stop, self.G, g_row, g_col, *pivots, *per_vector_ends,
+                             *scratch())
+
+        _run_spread_over_threads(solve_range, count, m * n)
+        if np.any(iterations < 0):
+            raise RuntimeError(
+                f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations")
+        i_row, i_col = np.zeros((count, m)), np.zeros((count, n))
+        v_cell = np.empty((count, m, n)) if cells else None
+        _terminal_currents(self._G3, xU, xW, self._lump_col, state_row, state_col, v_row, v_col,
+                           i_row, i_col, v_cell)
+        v_bit = np.repeat(xW[:, -1:, :], m, axis=1) if self._lump_col else xW
+        return _package(i_row, i_col, v_cell, xU, v_bit, iterations.max(), batched)
 
 
 def solve_crossbar(
@@ -832,93 +1022,8 @@ def solve_crossbar(
     Vector b of a batch gives exactly what a solve of that vector alone gives (with G[b] for
     a (B, m, n) G, and warm-started from the same solution): the vectors share no arithmetic.
     Raises ValueError on invalid inputs (naming the field and the shapes it allows) and
-    RuntimeError if CG does not converge.
+    RuntimeError if CG does not converge. Many solves of one network: `CrossbarSolver`.
     """
-    G = _validated_conductances(G)
-    per_vector = G.ndim == 3  # vector b solved with G[b]
-    m, n = G.shape[-2:]
-    v_row = _validated_voltages(v_row, m, "v_row")
-    v_col = _validated_voltages(v_col, n, "v_col")
-    if per_vector:
-        v_row, v_col = _broadcast_to_conductances(v_row, v_col, G.shape[0])
-        batched = True
-    else:
-        v_row, v_col, batched = _broadcast_inputs(v_row, v_col)
-    r_source = _validated_line_resistance(r_source, m, "r_source")
-    r_sense = _validated_line_resistance(r_sense, n, "r_sense")
-    r_wire_row = _validated_wire_resistance(r_wire_row, "r_wire_row")
-    r_wire_col = _validated_wire_resistance(r_wire_col, "r_wire_col")
-
-    all_driven = not (np.isnan(v_row).any() or np.isnan(v_col).any())
-    no_parasitics = r_wire_row == 0 and r_wire_col == 0 and not r_source.any() and not r_sense.any()
-    if all_driven and no_parasitics:
-        return _ideal_solution(G, v_row, v_col, batched)
-
-    lump_row, lump_col = r_wire_row == 0, r_wire_col == 0
-    g_row = None if lump_row else 1.0 / r_wire_row  # None: lumped lines (see the kernels)
-    g_col = None if lump_col else 1.0 / r_wire_col
-    driven_row, ge_row, state_row, v_end_row = _end_conditions(v_row, r_source)
-    driven_col, ge_col, state_col, v_end_col = _end_conditions(v_col, r_sense)
-    isolated_row, isolated_col = _isolated_lines(G, driven_row, driven_col)
-    state_row[isolated_row] = ISOLATED
-    state_col[isolated_col] = ISOLATED
-
-    if per_vector:
-        line_conductance = np.maximum(G.sum(axis=1).max(axis=1), G.sum(axis=2).max(axis=1))
-    else:
-        line_conductance = max(G.sum(axis=0).max(), G.sum(axis=1).max())
-    v_scale = np.maximum(np.abs(v_end_row).max(axis=1), np.abs(v_end_col).max(axis=1))
-    current_floor = CURRENT_FLOOR * v_scale * line_conductance
-
-    B = v_row.shape[0]
-    xU, xW = _initial_guess(warm_start, (B, m, n), batched, lump_col)
-    _clip_to_terminal_range(xW, v_row, v_col)
-    _hold_fixed_nodes(xU, xW, state_row, state_col, v_end_row, v_end_col)
-    # Every terminal at 0 V (or floating): every node is at 0 V, and CG is skipped.
-    xU[v_scale == 0] = 0.0
-    xW[v_scale == 0] = 0.0
-    iterations = np.zeros(B, dtype=np.int64)
-    # per vector: end conductances, states and voltages of every line; stopping scales
-    per_vector_ends = (ge_row, ge_col, state_row, state_col, v_end_row, v_end_col, v_scale,
-                       current_floor)
-
-    def pivots():
-        """Per-line elimination data (``_line_pivots``), scratch for one matrix at a time."""
-        return np.empty(m), np.zeros((m, n)), np.empty(n), np.zeros((m, n))
-
-    if per_vector:
-        def solve_range(start, stop):
-            # The same two kernels, with the same argument types, as for a shared G: one
-            # matrix's pivots, then its one vector, in this thread's scratch.
-            lines = (g_row, g_col, *pivots())
-            rest = (*per_vector_ends, xU, xW, np.empty((4, m, n)), np.empty((3, max(m, n))),
-                    RESIDUAL_RTOL, MAX_ITERATIONS, iterations)
-            for b in range(start, stop):
-                G_b = G[b]
-                _line_pivots(G_b, *lines)
-                _pcg_vectors(b, b + 1, G_b, *lines, *rest)
-    else:
-        s_end_row, inv_row, s_end_col, inv_col = pivots()
-        _line_pivots(G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col)
-
-        def solve_range(start, stop):
-            _pcg_vectors(start, stop, G, g_row, g_col, s_end_row, inv_row, s_end_col, inv_col,
-                         *per_vector_ends, xU, xW, np.empty((4, m, n)), np.empty((3, max(m, n))),
-                         RESIDUAL_RTOL, MAX_ITERATIONS, iterations)
-
-    _run_spread_over_threads(solve_range, B, m * n)
-    if np.any(iterations < 0):
-        raise RuntimeError(f"solve_crossbar: CG did not converge in {MAX_ITERATIONS} iterations")
-
-    v_word, v_bit = xU, _expand_lumped_bits(xW, lump_col)
-    v_cell = v_word - v_bit
-    # Terminal currents as the sum of each line's cell currents (KCL over the whole line):
-    # equal to the end-node currents at convergence, but never a difference of nearly equal
-    # node voltages across a wire or end conductance, so the rounding is eps·V·sum(G)
-    # instead of eps·V·g_wire. Floating ends and isolated lines deliver nothing.
-    cells = "bij" if per_vector else "ij"
-    i_row = np.einsum(f"{cells},bij->bi", G, v_cell)
-    i_col = np.einsum(f"{cells},bij->bj", G, v_cell)
-    i_row[np.isnan(v_row) | (state_row == ISOLATED)] = 0.0
-    i_col[np.isnan(v_col) | (state_col == ISOLATED)] = 0.0
-    return _package(i_row, i_col, v_cell, v_word, v_bit, iterations.max(), batched)
+    solver = CrossbarSolver(G, r_source=r_source, r_sense=r_sense, r_wire_row=r_wire_row,
+                            r_wire_col=r_wire_col)
+    return solver.solve(v_row, v_col, warm_start=warm_start)

@@ -22,7 +22,8 @@ _NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 def check_int(field: str, value: Any, minimum: int = 0, limit: int | None = None) -> int:
     """Return ``value`` as int if it is an integer with ``minimum <= value < limit``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (  # the ABC check is slow; a plain int needs none
+            isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{field} must be an integer, got {value!r} ({type(value).__name__})")
     value = int(value)
     if value < minimum or (limit is not None and value >= limit):
@@ -33,6 +34,8 @@ def check_int(field: str, value: Any, minimum: int = 0, limit: int | None = None
 
 def check_real(field: str, value: Any) -> float:
     """Return ``value`` as float if it is a real number (NaN and infinities are kept as is)."""
+    if type(value) is float:  # the ABC check is slow; a plain float needs none
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{field} must be a real number, got {value!r} ({type(value).__name__})")
     return float(value)
