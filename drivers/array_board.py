@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from xbarlab.interfaces import BoardReading, LineLevel, LineState, Reading
+from xbarlab.interfaces import BoardReading, LineLevel, LineState, PulseCapability, Reading
 
 from .base import Instrument
 from .errors import InstrumentError, UnexpectedReplyError
@@ -39,6 +39,14 @@ OVERFLOW = 9.9e37
 _ERROR_REPLY = re.compile(r'ERR (-?\d+),"(.*)"')
 _STATE_TEXT = {LineState.FLOAT: "F", LineState.GROUND: "G"}
 _IDLE_TEXT = {LineState.FLOAT: "FLOAT", LineState.GROUND: "GND"}
+
+
+def model_pulse_capability(model: str = "ARRAYBOARD") -> PulseCapability:
+    """What the board's line drivers can pulse (`PULSE`/`PTRAIN`, array_board.md): widths and
+    counts of PULSE_WIDTH and PULSE_COUNT, periods up to 10 s, levels up to its hardware
+    voltage and current limit."""
+    return PulseCapability(PULSE_WIDTH.low, PULSE_WIDTH.high, PULSE_COUNT.high,
+                           HARDWARE_VOLTAGE, CURRENT_LIMIT.high, max_period=10.0)
 
 
 def _current(text: str) -> float:

@@ -10,6 +10,8 @@ works (tests use a fake).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import threading
 import weakref
@@ -17,7 +19,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from .errors import InstrumentError, SessionBusyError, WrongInstrumentError
+from pyvisa.errors import VisaIOError
+
+from .errors import (
+    InstrumentError,
+    InstrumentIOError,
+    SessionBusyError,
+    WrongInstrumentError,
+    remember_exchange,
+)
+from .numbers import parse_number
 from .properties import settings_snapshot
 
 _sessions: weakref.WeakValueDictionary[tuple[int, str], Instrument] = weakref.WeakValueDictionary()
@@ -26,6 +37,12 @@ have separate libraries, so their equal addresses are different instruments. Wea
 keeps its instruments: a driver dropped without `disconnect` frees its address when it is
 collected."""
 _sessions_lock = threading.Lock()
+
+
+def instrument_logger(address: str) -> logging.Logger:
+    """The logger of the instrument at `address` (``xbarlab.instruments.<address>``, dots
+    written ``_``): every write and read at DEBUG, errors at WARNING (``xbarlab --log FILE``)."""
+    return logging.getLogger(f"xbarlab.instruments.{address.replace('.', '_')}")
 
 
 def _session_key(visa_owner: Any, address: str) -> tuple[int, str]:
@@ -47,6 +64,7 @@ class Instrument:
 
     def __init__(self, resource: Any):
         self.address = str(resource.resource_name)
+        self.log = instrument_logger(self.address)
         self._session_key = _session_key(resource, self.address)
         with _sessions_lock:
             if self._session_key in _sessions:
@@ -110,23 +128,59 @@ class Instrument:
             yield
 
     def write(self, command: str) -> None:
-        """Send one command (no reply expected)."""
+        """Send one command (no reply expected). A VISA failure raises `InstrumentIOError`
+        naming this instrument and the command."""
         with self._lock:
-            self._resource.write(command)
+            self.log.debug("write %r", command)
+            try:
+                self._resource.write(command)
+            except VisaIOError as error:
+                raise InstrumentIOError.of(error, self.describe(), command) from error
 
     def ask(self, command: str, extra_seconds: float = 0.0) -> str:
         """Send a query and return its reply line; `extra_seconds` lengthens the timeout for
-        commands that take time on the instrument (sweeps, pulse trains)."""
+        commands that take time on the instrument (sweeps, pulse trains).
+
+        A query cut between its write and its read (a timeout, Ctrl-C, SIGTERM) leaves a reply
+        that may still arrive: the session is cleared (`clear_session`) before the error goes
+        on, so the next query never reads a stale reply. The reply is remembered as the last
+        exchange, so a reply that does not parse is reported with this instrument and
+        command (`xbarlab.drivers.numbers.parse_number`)."""
         with self._lock:
-            self._resource.write(command)
-            if extra_seconds <= 0:
-                return self._resource.read()
-            normal = self._resource.timeout
-            self._resource.timeout = normal + int(extra_seconds * 1000) + 1
+            self.write(command)
             try:
-                return self._resource.read()
-            finally:
-                self._resource.timeout = normal
+                reply = self._read(extra_seconds)
+            except BaseException as error:
+                self.log.warning("no reply to %r: %r", command, error)
+                self.clear_session()
+                if isinstance(error, VisaIOError):
+                    raise InstrumentIOError.of(error, self.describe(), command) from error
+                raise
+            self.log.debug("read %r", reply)
+            remember_exchange(self.describe(), command, reply)
+            return reply
+
+    def _read(self, extra_seconds: float) -> str:
+        if extra_seconds <= 0:
+            return self._resource.read()
+        normal = self._resource.timeout
+        self._resource.timeout = normal + int(extra_seconds * 1000) + 1
+        try:
+            return self._resource.read()
+        finally:
+            self._resource.timeout = normal
+
+    def clear_session(self) -> None:
+        """Device clear (IEEE 488.2 / viClear: the instrument's output queue and the session's
+        buffers emptied) and forget every remembered setting; after any interrupted or
+        timed-out query. A session that cannot be cleared (connection lost) is left as is:
+        its next command fails on its own."""
+        self.forget_settings()
+        clear = getattr(self._resource, "clear", None)
+        if clear is None:
+            return
+        with contextlib.suppress(Exception):  # the error being reported is the one that matters
+            clear()
 
     def configure(self, command: str) -> None:
         """Send a configuration command, then read the error queue: an error raises
@@ -184,6 +238,7 @@ class Instrument:
         code, message = errors[0]
         if len(errors) > 1:
             message += " (also: " + "; ".join(f"{c} {m}" for c, m in errors[1:]) + ")"
+        self.log.warning("error %s after %r: %s", code, command, message)
         raise InstrumentError(self.describe(), code, message, command)
 
     def forget_settings(self) -> None:
@@ -302,8 +357,8 @@ class TspErrorQueue:
     message_separator: ClassVar[str | None] = "; "
 
     def _next_error(self, extra_seconds: float = 0.0) -> tuple[int, str]:
-        count = int(float(self.ask("print(errorqueue.count)", extra_seconds)))
+        count = int(parse_number(self.ask("print(errorqueue.count)", extra_seconds)))
         if count == 0:
             return 0, ""
         fields = self.ask("print(errorqueue.next())").strip().split("\t")
-        return int(float(fields[0])), fields[1] if len(fields) > 1 else ""
+        return int(parse_number(fields[0])), fields[1] if len(fields) > 1 else ""

@@ -68,7 +68,9 @@ LONGEST_PERIOD = 1e5
 
 
 def model_pulse_capability(model: str) -> PulseCapability:
-    """What every channel of `model` can pulse with the pulse shape (see MAX_PULSES)."""
+    """What every channel of `model` (``B2902``, or with its A/B generation as a bench file
+    names it, ``B2902B``) can pulse with the pulse shape (see MAX_PULSES)."""
+    model = model[:5] if model[:5] in MODELS else model
     return LIMITS.pulse_capability(MODELS[model].shortest_pulse, LONGEST_PULSE, MAX_PULSES,
                                    max_period=LONGEST_PERIOD)
 

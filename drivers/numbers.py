@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from .errors import GarbledReplyError, last_exchange
+
 
 def format_number(value: float) -> str:
     """The shortest text that reads back as exactly `value` (finite real numbers only)."""
@@ -39,11 +41,19 @@ def format_numbers(values, separator: str = ",") -> str:
 def parse_number(text: str) -> float:
     """A number from instrument text (`+1.234000E-06`, `1.00000e+00`; `9.91e37` is kept as is).
 
-    Anything else (a garbled or truncated reply) raises `ValueError` quoting the text."""
+    Anything else (a garbled or truncated reply) raises `GarbledReplyError` (a `ValueError`)
+    naming the instrument, the command and the reply of the last exchange in this thread (the
+    one being parsed), else quoting the text."""
     try:
         return float(text.strip())
     except ValueError:
-        raise ValueError(f"instrument reply {text!r} is not a number") from None
+        exchange = last_exchange()
+        if exchange is None:
+            raise ValueError(f"instrument reply {text!r} is not a number") from None
+        instrument, command, reply = exchange
+        shown = reply if len(reply) <= 80 else reply[:77] + "..."
+        raise GarbledReplyError(instrument, command, shown,
+                                f"a number (field {text.strip()[:20]!r})") from None
 
 
 def parse_bool(text: str) -> bool:

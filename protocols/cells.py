@@ -74,3 +74,9 @@ def check_mask(path: str, spec) -> None:
     """Parameter check: `path` ('' for none) is a mask of the chip of bench file `spec`."""
     if path:
         load_mask(path, spec.chip.rows, spec.chip.cols)
+
+
+def selected_cells(text: str, spec) -> int:
+    """How many cells ``cells`` = `text` selects on the chip of bench file `spec` (for the
+    planned-operation bounds)."""
+    return int(parse_cells(text, spec.chip.rows, spec.chip.cols).sum())

@@ -23,7 +23,7 @@ import time
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.cells import parse_cells, selected_cells
 from xbarlab.protocols.parameters import (
     Cells,
     Compliance,
@@ -34,17 +34,45 @@ from xbarlab.protocols.parameters import (
     VRead,
     Width,
 )
-from xbarlab.protocols.plots import run_plot_path, save_curves
+from xbarlab.protocols.plots import save_figures
 
+from xbarlab.figures import curves_figure
 from xbarlab.params import Param
-from xbarlab.registry import register_protocol
+from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "endurance {row},{col}"
 PLOTTED_CELLS = 4
 
 
-@register_protocol("endurance")
+def _planned(values, spec) -> None:
+    """Cross-check: cells x cycles x (two pulses and two reads) within the bound of a run."""
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * values["cycles"] * 4,
+                     f"{cells} cells x {values['cycles']} cycles x 4 operations")
+
+
+def endurance_figures(run) -> list:
+    """G_on read after each SET and G_off after each RESET against the cycle, for the first
+    `PLOTTED_CELLS` cells (log conductance axis; the legend beside the axes)."""
+    series = []
+    prefix = CHECKPOINT.split(" ")[0] + " "
+    cells = [(key, value) for key, value in run.checkpoints().items() if key.startswith(prefix)]
+    for key, cell in cells[:PLOTTED_CELLS]:
+        cycle = np.arange(1, len(cell["g_on"]) + 1)
+        for kind, values in (("after SET", cell["g_on"]), ("after RESET", cell["g_off"])):
+            series.append((f"({key[len(prefix):]}) {kind}", cycle,
+                           [np.nan if v is None else v for v in values]))
+    if not series:
+        return []
+    closed = sum(cell["closed_at"] is not None for _, cell in cells)
+    return [("conductance read after each SET and RESET pulse", curves_figure(
+        series, f"endurance: {closed} of {len(cells)} windows closed", "cycle (count)",
+        "conductance (S)", logy=True, style=".", legend_outside=True))]
+
+
+@register_protocol("endurance", checks=[_planned],
+                   figures=endurance_figures)
 def endurance(
     bench, run, progress, *,
     cells: Cells = "0,0",
@@ -129,16 +157,7 @@ def _summary(run, cells_state, cycles) -> dict:
                   for w in [window(s, k)] if w is not None]
         return float(np.median(values)) if values else None
 
-    series = []
-    for (row, col), cell in list(cells_state.items())[:PLOTTED_CELLS]:
-        n = np.arange(1, len(cell["g_on"]) + 1)
-        as_float = [np.nan if v is None else v for v in cell["g_on"]]
-        series.append((f"G_on ({row}, {col})", n, as_float))
-        as_float = [np.nan if v is None else v for v in cell["g_off"]]
-        series.append((f"G_off ({row}, {col})", n, as_float))
-    plot = save_curves(run_plot_path(run, "endurance"), series,
-                       f"endurance: {len(closed)} of {len(cells_state)} windows closed",
-                       "cycle", "conductance (S)", logy=True)
+    plot = save_figures(run, "endurance", endurance_figures)
     return {
         "cells": len(cells_state),
         "cycles_run": int(sum(len(s["g_on"]) for s in cells_state.values())),

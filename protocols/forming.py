@@ -40,16 +40,18 @@ resistance and the forming amplitude, and a PNG of the forming amplitude, are sa
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.cells import parse_cells, selected_cells
 from xbarlab.protocols.parameters import Cells, Compliance, PulseScheme, VRead
-from xbarlab.protocols.plots import run_plot_path, save_heatmap
+from xbarlab.protocols.plots import save_figures
 
+from xbarlab.figures import map_figures
 from xbarlab.params import Param
-from xbarlab.registry import register_protocol
+from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "forming {row},{col}"
@@ -68,7 +70,24 @@ def ramp(v_start: float, v_stop: float, v_step: float, width_start: float, width
     return [(float(v), w) for v in amplitudes for w in widths]
 
 
-@register_protocol("forming")
+def _planned(values, spec) -> None:
+    """Cross-check: cells x amplitude steps x width steps (a pulse and a read each)."""
+    amplitudes = (values["v_stop"] - values["v_start"]) / values["v_step"] + 1
+    widths = math.log(values["width_stop"] / values["width_start"]) / math.log(
+        values["width_factor"]) + 1
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * amplitudes * widths * 2,
+                     f"{cells} cells x {amplitudes:.4g} amplitudes x {widths:.4g} widths x 2")
+
+
+def forming_figures(run) -> list:
+    """The forming amplitude of each formed cell, and the resistance before and after."""
+    return map_figures(run, [name for name in ("v_form", "r_initial", "r_final")
+                             if name in run.map_names()])
+
+
+@register_protocol("forming", checks=[_planned],
+                   figures=forming_figures)
 def forming(
     bench, run, progress, *,
     cells: Cells = "all",
@@ -175,11 +194,8 @@ def _summary(bench, run, selected) -> dict:
         if result["v_form"] is not None:
             voltages.append(result["v_form"])
     for name, data in maps.items():
-        run.record_map(name, data)
-    plot = save_heatmap(run_plot_path(run, "forming"), maps["v_form"],
-                        f"forming amplitude ({counts['formed']} formed, "
-                        f"{counts['already_formed']} skipped, {counts['failed']} failed)",
-                        "forming amplitude (V)")
+        run.record_map(name, data, unit="V" if name == "v_form" else "ohm")
+    plot = save_figures(run, "forming", forming_figures)
     attempted = counts["formed"] + counts["failed"]
     return {
         "cells": len(selected),

@@ -47,15 +47,16 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.cells import parse_cells, selected_cells
 from xbarlab.protocols.parameters import Cells, Compliance, ReadScheme, VRead
-from xbarlab.protocols.plots import run_plot_path, save_curves
+from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.read_map import UNSELECTED_ROW_LEVEL
 from xbarlab.protocols.recording import reading_points
 
 from xbarlab.bench import BenchError
+from xbarlab.figures import curves_figure, map_figures
 from xbarlab.params import Param
-from xbarlab.registry import refuse, register_protocol
+from xbarlab.registry import bound_operations, refuse, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "iv-sweep {row},{col}"
@@ -113,6 +114,11 @@ def extract(volts: np.ndarray, amps: np.ndarray, min_ratio: float) -> dict:
     }
 
 
+MAX_LEVELS_PER_CELL = 1_000_000
+"""Most staircase levels of one cell (all its cycles): its curve is kept in memory to extract
+the switching voltages."""
+
+
 def _step_fits(values, spec) -> None:
     """Cross-check: the step is no larger than the smaller sweep extreme."""
     largest = min(values["v_set_max"], -values["v_reset_max"])
@@ -121,7 +127,49 @@ def _step_fits(values, spec) -> None:
                "extreme)")
 
 
-@register_protocol("iv-sweep", checks=[_step_fits])
+def _planned(values, spec) -> None:
+    """Cross-check: cells x cycles x staircase points within the bound of one run."""
+    points = 2 * (values["v_set_max"] - values["v_reset_max"]) / values["step"] + 4
+    if values["cycles"] * points > MAX_LEVELS_PER_CELL:  # each cell's curve is held in memory
+        refuse(f"step = {values['step']!r} V and cycles = {values['cycles']}: "
+               f"{values['cycles'] * points:.4g} levels a cell; allowed at most "
+               f"{MAX_LEVELS_PER_CELL:.3g} (a larger step or fewer cycles)")
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * values["cycles"] * points,
+                     f"{cells} cells x {values['cycles']} cycles x {points:.4g} levels")
+
+
+def iv_figures(run) -> list:
+    """The IV loops of the first `PLOTTED_CELLS` cells swept (|I| on a log axis, half-selected
+    currents removed as the extraction did), and the SET and RESET voltage maps when more than
+    one cell was swept."""
+    params = stored_parameters(run)
+    fraction = UNSELECTED_ROW_LEVEL.get(params["scheme"], 0.0)
+    sweep_points = params["cycles"] * len(staircase(params["v_set_max"], params["v_reset_max"],
+                                                    params["step"]))
+    results = {key: value for key, value in run.checkpoints().items()
+               if key.startswith(CHECKPOINT.split(" ")[0] + " ")}
+    series = []
+    for key, result in list(results.items())[:PLOTTED_CELLS]:
+        row, col = (int(part) for part in key.split(" ")[1].split(","))
+        swept = [p for p in run.points(row=row, col=col)
+                 if p.operation in ("set", "reset")][-sweep_points:]  # the last, whole sweep
+        volts = np.array([p.voltage for p in swept])
+        amps = np.array([np.nan if p.current is None else p.current for p in swept])
+        series.append((f"cell ({row}, {col})", volts,
+                       amps - fraction * volts * (result.get("half_selected_s") or 0.0)))
+    if not series:
+        return []
+    figures = [(f"IV loops of {len(series)} cell(s)", curves_figure(
+        series, f"IV loops ({params['scheme']}, half-selected currents removed)",
+        "voltage (V)", "|current| (A)", logy=True, legend_outside=len(series) > 4))]
+    if len(results) > 1:
+        figures += map_figures(run, ["v_set", "v_reset"])
+    return figures
+
+
+@register_protocol("iv-sweep", checks=[_step_fits, _planned],
+                   figures=iv_figures)
 def iv_sweep(
     bench, run, progress, *,
     cells: Cells = "0,0",
@@ -149,7 +197,6 @@ def iv_sweep(
     progress.start(len(todo) * (per_cycle * cycles + 2), f"IV sweep ({scheme}, {len(todo)} cells)")
     fraction = UNSELECTED_ROW_LEVEL.get(scheme, 0.0)
     sweeper = BranchSweeper(bench, run, progress, scheme)
-    curves = {}
     for row, col in todo:
         half_selected = 0.0  # S', the column's other conductances, when the scheme needs it
         if fraction:
@@ -171,9 +218,7 @@ def iv_sweep(
         run.checkpoint(CHECKPOINT.format(row=row, col=col),
                        {"half_selected_s": half_selected if np.isfinite(half_selected) else None,
                         "cycles": loops})
-        if len(curves) < PLOTTED_CELLS:
-            curves[(row, col)] = (volts_a, amps_a)
-    return _summary(bench, run, selected, curves, scheme) | sweeper.metrics()
+    return _summary(bench, run, selected) | sweeper.metrics()
 
 
 class BranchSweeper:
@@ -209,9 +254,9 @@ class BranchSweeper:
         return readings
 
     def _read(self, row: int, col: int, v: float, limit: float):
-        """One point as one bench read, stored as measured."""
+        """One point as one bench measurement (`sweep_point`), stored as measured."""
         with signals_held():
-            reading = self.bench.read(row, col, v, self.scheme, limit)
+            reading = self.bench.sweep_point(row, col, v, self.scheme, limit)
             self.run.record_points(reading_points([reading], _operation(v)))
         self.progress.advance()
         return reading
@@ -228,7 +273,7 @@ def _operation(volts: float) -> str:
     return "set" if volts > 0 else "reset"
 
 
-def _summary(bench, run, selected, curves, scheme) -> dict:
+def _summary(bench, run, selected) -> dict:
     """Maps, PNG and metrics over every finished cell (this run and resumed ones)."""
     results = run.checkpoints()
     v_set = np.full((bench.rows, bench.cols), np.nan)
@@ -241,15 +286,9 @@ def _summary(bench, run, selected, curves, scheme) -> dict:
                 v_set[row, col] = loop["v_set"]
             if loop["v_reset"] is not None:
                 v_reset[row, col] = loop["v_reset"]
-    run.record_map("v_set", v_set)
-    run.record_map("v_reset", v_reset)
-    plot = None
-    if curves:
-        plot = save_curves(
-            run_plot_path(run, "iv-sweep"),
-            [(f"cell ({r}, {c})", v, i) for (r, c), (v, i) in curves.items()],
-            f"IV loops ({scheme}, half-selected currents removed)", "voltage (V)",
-            "|current| (A)", logy=True)
+    run.record_map("v_set", v_set, unit="V")
+    run.record_map("v_reset", v_reset, unit="V")
+    plot = save_figures(run, "iv-sweep", iv_figures)
 
     def median(key: str) -> float | None:
         values = [loop[key] for loop in loops if loop[key] is not None]

@@ -13,11 +13,12 @@ from typing import Annotated
 from xbarlab.protocols.cells import check_cells, check_mask
 
 from xbarlab.bench import PULSE_SCHEMES, READ_SCHEMES
+from xbarlab.bench.opening import check_pulse_width
 from xbarlab.params import Param
 
 VRead = Annotated[float, Param(
     "read voltage across the selected cell", unit="V", nonzero=True,
-    minimum="-limits.max_voltage", maximum="limits.max_voltage")]
+    minimum="-limits.max_read_voltage", maximum="limits.max_read_voltage")]
 ReadScheme = Annotated[str, Param(
     "bias of the unselected lines during a read", choices=READ_SCHEMES)]
 PulseScheme = Annotated[str, Param(
@@ -25,7 +26,8 @@ PulseScheme = Annotated[str, Param(
 Compliance = Annotated[float, Param(
     "current limit of the sources", unit="A", above=0.0, maximum="limits.max_compliance")]
 Width = Annotated[float, Param(
-    "pulse width", unit="s", above=0.0, maximum="limits.max_pulse_width")]
+    "pulse width", unit="s", above=0.0, maximum="limits.max_pulse_width",
+    check=check_pulse_width)]
 SetVoltage = Annotated[float, Param(
     "SET pulse amplitude", unit="V", above=0.0, maximum="limits.max_voltage")]
 ResetVoltage = Annotated[float, Param(

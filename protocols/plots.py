@@ -1,59 +1,36 @@
-"""PNG plots shared by the protocols: a heat map of an array map and a set of labelled curves,
-drawn by `xbarlab.figures` (matplotlib's Agg canvas, imported only when a plot is drawn). Each
-function writes one PNG next to the run store and returns its path.
+"""Each protocol's figures, declared once: ``register_protocol(name, figures=fn)`` with
+``fn(run)`` drawing the run's (caption, Figure) pairs from what the run stored. The protocol
+saves them next to the run store when it ends (`save_figures`), ``xbarlab plot RUN`` draws them
+again from the store, and ``xbarlab report RUN`` embeds them: one drawing, three uses.
 
-`run_plot_path` names a run's plot ``run-<id>-<name>.png`` in the run store's data directory,
-beside ``runs.sqlite3`` (the CLI's ``xbarlab plot RUN`` writes ``run-<id>.png``; a protocol's own
-figures sit next to it under the same prefix).
+A run's figures are ``run-<id>-<protocol>.png`` (then ``-2``, ``-3``...) in the run store's data
+directory, beside ``runs.sqlite3``; a dry run (a store in memory) draws nothing.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from xbarlab.figures import curves_figure, heatmap_figure, save
+from xbarlab.figures import save_run_figures
 
 
-def run_plot_path(run, name: str) -> Path | None:
-    """``<store data dir>/run-<id>-<name>.png`` for a run of the run store; None for a run of a
-    store in memory (a dry run draws nothing)."""
-    return None if run.data_dir is None else run.data_dir / f"run-{run.run_id}-{name}.png"
-
-
-def save_heatmap(
-    path: str | os.PathLike | None,
-    data: np.ndarray,
-    title: str,
-    unit: str,
-    log: bool = False,
-    xlabel: str = "column",
-    ylabel: str = "row",
-) -> Path | None:
-    """Save `xbarlab.figures.heatmap_figure` of an (m, n) map as a PNG (nothing for a None
-    `path`: a dry run's)."""
-    if path is None:
+def save_figures(run, name: str, figures: Callable) -> Path | None:
+    """Draw `figures(run)` and save them next to the run store; the first PNG's path (None for
+    a dry run, or a run with nothing to draw)."""
+    if run.data_dir is None:
         return None
-    return save(heatmap_figure(data, title, unit, log, xlabel, ylabel), path)
+    paths = save_run_figures(run, figures(run), name)
+    return paths[0] if paths else None
 
 
-def save_curves(
-    path: str | os.PathLike | None,
-    series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
-    title: str,
-    xlabel: str,
-    ylabel: str,
-    logx: bool = False,
-    logy: bool = False,
-    style: str = ".-",
-) -> Path | None:
-    """Save `xbarlab.figures.curves_figure` of labelled x/y series as a PNG (nothing for a None
-    `path`)."""
-    if not series:
-        raise ValueError("series is empty: allowed one or more (label, x, y) series")
-    if path is None:
-        return None
-    return save(curves_figure(series, title, xlabel, ylabel, logx, logy, style), path)
+def stored_parameters(run) -> dict:
+    """The parameters a run of a registered protocol ran with: its stored values over the
+    declared defaults (a run stored by a script may have stored only those it was given)."""
+    from xbarlab.registry import available_protocols
+
+    info = run.info
+    protocol = available_protocols().get(info.protocol)
+    declared = {} if protocol is None else {name: entry.default
+                                            for name, entry in protocol.parameters.items()}
+    return {**declared, **info.params}

@@ -77,13 +77,13 @@ from xbarlab.protocols.parameters import (
     VRead,
     Width,
 )
-from xbarlab.protocols.plots import run_plot_path
+from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, hold, program_cell
 from xbarlab.protocols.recording import recorded_batches
 
-from xbarlab.figures import save
+from xbarlab.engine import json_ready
 from xbarlab.params import Param
-from xbarlab.registry import refuse, register_protocol
+from xbarlab.registry import bound_operations, refuse, register_protocol
 from xbarlab.safety import signals_held
 
 SCHEMES = ("ff", "cf")
@@ -172,7 +172,40 @@ StartVoltage = Annotated[float, Param("first pulse amplitude", unit="V", minimum
                                       maximum="limits.max_voltage")]
 
 
-@register_protocol("program-efficient", checks=[_rectangle_fits])
+def _planned(values, spec) -> None:
+    """Cross-check: cells x most pulses a cell (a pulse and a read each) within the bound."""
+    cells = (values["rows"] or spec.chip.rows) * (values["cols"] or spec.chip.cols)
+    bound_operations(cells * values["max_pulses"] * 2,
+                     f"{cells} cells x {values['max_pulses']} pulses x 2")
+
+
+def program_efficient_figures(run) -> list:
+    """Energy and pulses of F-F, C-F and the update, and the re-read error distributions,
+    from the stored metrics, maps and per-cell checkpoints (targets drawn again from the
+    stored seed, as the run drew them)."""
+    state = run.checkpoints()
+    metrics = state.get("metrics")
+    if not metrics or not set(SCHEMES) <= set(run.map_names()):
+        return []
+    p = stored_parameters(run)
+    shape = run.info.shape
+    rows, cols = p["rows"] or shape[0] - p["row0"], p["cols"] or shape[1] - p["col0"]
+    box = (slice(p["row0"], p["row0"] + rows), slice(p["col0"], p["col0"] + cols))
+    targets = binary_targets((rows, cols), p["lrs_fraction"], p["g_lrs"], p["g_hrs"],
+                             np.random.default_rng(p["seed"]))
+    stuck = np.zeros((rows, cols), bool)
+    for key, value in state.items():
+        if "/" in key and isinstance(value, dict) and value.get("stuck"):
+            row, col = (int(part) for part in key.rsplit("/", 1)[1].split(","))
+            stuck[row - p["row0"], col - p["col0"]] = True
+    maps = {scheme: run.latest_map(scheme)[box] for scheme in SCHEMES}
+    is_lrs = targets > math.sqrt(p["g_lrs"] * p["g_hrs"])
+    return [("energy, pulses and re-read error of F-F, C-F and the update",
+             _figure(metrics, maps, targets, is_lrs, stuck))]
+
+
+@register_protocol("program-efficient", checks=[_rectangle_fits, _planned],
+                   figures=program_efficient_figures)
 def program_efficient(
     bench, run, progress, *,
     rows: Annotated[int, Param("rows of the rectangle", zero="to the last row", minimum=1,
@@ -277,7 +310,8 @@ def program_efficient(
     metrics["cells_compared"] = int((~stuck).sum())
     metrics["cells"] = len(cells)
     metrics["lrs_cells"] = int(is_lrs.sum())
-    plot = _plot(run, metrics, maps, box, targets, is_lrs, stuck)
+    run.checkpoint("metrics", json_ready(metrics))  # what the figures read (the engine adds
+    plot = save_figures(run, "program-efficient", program_efficient_figures)  # round trips)
     metrics["plot"] = None if plot is None else str(plot)
     return metrics
 
@@ -353,7 +387,7 @@ def _reread(bench, run, progress, phase, done, box, v_read, read_scheme,
         for r in batch:
             conductance[r.row, r.col] = r.conductance
         progress.advance(len(batch))
-    run.record_map(phase, conductance)
+    run.record_map(phase, conductance, unit="S")
     run.checkpoint(f"{phase}/reread", True)
     return conductance
 
@@ -432,11 +466,8 @@ def _json_safe(values: dict) -> dict:
             for k, v in values.items()}
 
 
-def _plot(run, metrics, maps, box, targets, is_lrs, stuck):
+def _figure(metrics, maps, targets, is_lrs, stuck):
     """Bars of energy and pulses per scheme, and the error distributions of F-F and C-F."""
-    path = run_plot_path(run, "program-efficient")
-    if path is None:
-        return None
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(13, 4.2))
@@ -451,20 +482,20 @@ def _plot(run, metrics, maps, box, targets, is_lrs, stuck):
     energy_axis.bar(names, [e * 1e9 for e in energies], color=["0.55", "C0", "C2", "0.75"])
     energy_axis.bar(names[:2], [e * 1e9 for e in lrs_parts], color="none", hatch="//",
                     edgecolor="k", label="LRS-target cells")
-    energy_axis.set(title="pulse energy Σ V·I·t", ylabel="energy (nJ)")
+    energy_axis.set(title="pulse energy Σ V·I·t", xlabel="scheme", ylabel="energy (nJ)")
     energy_axis.legend(fontsize="small")
     pulse_axis.bar(names, pulses, color=["0.55", "C0", "C2", "0.75"])
-    pulse_axis.set(title="programming pulses", ylabel="pulses")
+    pulse_axis.set(title="programming pulses", xlabel="scheme", ylabel="pulses (count)")
     for scheme, label, colour in (("ff", "F-F", "0.4"), ("cf", "C-F", "C0")):
-        errors = relative_errors(maps[scheme][box], targets)
+        errors = relative_errors(maps[scheme], targets)
         for mask, kind, style in ((is_lrs, "LRS", "-"), (~is_lrs, "HRS", ":")):
             values = np.sort(errors[mask & ~stuck & np.isfinite(errors)])
             if values.size:
                 error_axis.plot(values, np.arange(1, values.size + 1) / values.size, style,
                                 color=colour, label=f"{label} {kind}")
-    error_axis.set(title="re-read error", xlabel="|G - target| / target",
-                   ylabel="fraction of cells", xscale="log")
+    error_axis.set(title="re-read error", xlabel="|G - target| / target (1)",
+                   ylabel="fraction of cells (1)", xscale="log")
     if error_axis.lines:
         error_axis.legend(fontsize="small")
     error_axis.grid(True, alpha=0.3)
-    return save(figure, path)
+    return figure

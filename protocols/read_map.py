@@ -52,7 +52,7 @@ between taking it and committing it, so an interrupted map loses nothing it meas
 resumed run takes only the readings still missing (cells with fewer than ``reads``; with a
 precision target, the plan is made again from every stored reading). The maps recorded at the
 end cover every cell read in this run, across resumptions, and a PNG heat map goes next to the
-run store (`plots.run_plot_path`).
+run store (`read_map_figures`).
 
 Which cells: ``cells`` (all, one cell or a block; `parse_cells`, shared by the other protocols
 of this package), intersected with ``mask``, a file of the chip's shape (``.npy`` of booleans, or
@@ -65,13 +65,14 @@ import time
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.cells import load_mask, parse_cells
+from xbarlab.protocols.cells import load_mask, parse_cells, selected_cells
 from xbarlab.protocols.parameters import Cells, Compliance, Mask, ReadScheme, VRead
-from xbarlab.protocols.plots import run_plot_path, save_heatmap
+from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
+from xbarlab.figures import map_figure
 from xbarlab.params import Param
-from xbarlab.registry import refuse, register_protocol
+from xbarlab.registry import bound_operations, refuse, register_protocol
 
 UNSELECTED_ROW_LEVEL = {"v/2": 1 / 2, "v/3": 1 / 3}
 """Unselected-row level as a fraction of the read voltage (sensed column at 0 V)."""
@@ -122,7 +123,39 @@ def _reads_fit(values, spec) -> None:
                f"{SPREAD_READS} readings a cell when precision > 0)")
 
 
-@register_protocol("read-map", checks=[_reads_fit])
+def _planned(values, spec) -> None:
+    """Cross-check: cells x readings a cell within the bound of one run."""
+    reads = values["max_reads"] if values["precision"] else values["reads"]
+    cells = selected_cells(values["cells"], spec)
+    bound_operations(cells * reads, f"{cells} cells x {reads} readings")
+
+
+def read_map_figures(run) -> list:
+    """The conductance map (log colour scale), and where they say something the relative
+    standard error of each cell and its count of readings."""
+    names = set(run.map_names())
+    if "conductance" not in names:
+        return []
+    params = stored_parameters(run)
+    g = run.latest_map("conductance")
+    read = int(np.isfinite(g).sum())
+    figures = [(f"conductance map, {params.get('scheme')} scheme", map_figure(
+        g, f"conductance, {params.get('scheme')} scheme, {params.get('v_read'):g} V "
+           f"({read} cells)", "S"))]
+    stderr = run.latest_map("conductance_stderr") / np.abs(g)
+    if np.isfinite(stderr).any():
+        figures.append(("standard error of each cell's conductance", map_figure(
+            stderr, "standard error / conductance", "1", "relative standard error")))
+    counts = run.latest_map("readings")
+    finite = counts[np.isfinite(counts)]
+    if finite.size and finite.min() != finite.max():
+        figures.append(("readings per cell", map_figure(counts, "readings per cell", "1",
+                                                        "readings")))
+    return [(caption, figure) for caption, figure in figures if figure is not None]
+
+
+@register_protocol("read-map", checks=[_reads_fit, _planned],
+                   figures=read_map_figures)
 def read_map(
     bench, run, progress, *,
     v_read: VRead = 0.2,
@@ -167,15 +200,13 @@ def read_map(
     currents = stats.mean()
     conductance, stderr = conductance_estimate(currents, stats.variance_of_mean(), v_read,
                                                scheme)
-    run.record_map("conductance", conductance)
-    run.record_map("conductance_stderr", stderr)
-    run.record_map("readings", np.where(selection, stats.count, np.nan))
+    run.record_map("conductance", conductance, unit="S")
+    run.record_map("conductance_stderr", stderr, unit="S")
+    run.record_map("readings", np.where(selection, stats.count, np.nan), unit="1")
     if scheme in UNSELECTED_ROW_LEVEL:
-        run.record_map("conductance_raw", currents / v_read)
+        run.record_map("conductance_raw", currents / v_read, unit="S")
     read = np.isfinite(currents)
-    plot = save_heatmap(run_plot_path(run, "read-map"), conductance,
-                        f"conductance, {scheme} scheme, {v_read:g} V ({int(read.sum())} cells)",
-                        "conductance (S)", log=True)
+    plot = save_figures(run, "read-map", read_map_figures)
     trips = bench.round_trips()
     operations = sum(trips.get(op, {"calls": 0})["calls"] for op in ("read", "read_row"))
     round_trips = sum(trips.get(op, {"round_trips": 0})["round_trips"]
@@ -200,6 +231,8 @@ def read_map(
         "cells_short_of_precision": int(np.sum(~(relative <= precision))) if precision
         else None,
         "plot": None if plot is None else str(plot),
+        "cells_unreachable": len(taken.unreachable),
+        "unreachable_routes": sorted(set(taken.unreachable.values())),
     }
 
 

@@ -15,10 +15,17 @@ import numpy as np
 
 from xbarlab.safety import signals_held
 
+UNREACHABLE = "unreachable"
+"""Operation of the point stored for a cell whose relay route failed its check (no current)."""
+
 
 def reading_points(batch: Iterable[Any], operation: str = "read") -> list[dict]:
-    """Run-store points of a batch of `CellReading`s."""
+    """Run-store points of a batch of `CellReading`s; a cell the bench found unreachable is
+    stored as an ``unreachable`` point without a current (never as 0 A)."""
     return [
+        {"row": r.row, "col": r.col, "operation": UNREACHABLE, "voltage": r.voltage,
+         "current": None, "compliance": False, "t": r.timestamp}
+        if getattr(r, "unreachable", "") else
         {"row": r.row, "col": r.col, "operation": operation, "voltage": r.voltage,
          "current": r.current, "compliance": r.compliance, "t": r.timestamp}
         for r in batch
@@ -50,10 +57,15 @@ class ReadingStats:
         self._squares = np.zeros(shape)
         self.compliant: set[tuple[int, int]] = set()
         self.overflowed: set[tuple[int, int]] = set()
+        self.unreachable: dict[tuple[int, int], str] = {}
+        """Cells whose relay route failed its check, with the failure (no readings)."""
 
     def add(self, readings) -> None:
         """Fold in readings (anything with row, col, current and compliance)."""
         for r in readings:
+            if getattr(r, "unreachable", ""):
+                self.unreachable[r.row, r.col] = r.unreachable
+                continue
             self.count[r.row, r.col] += 1
             self._sum[r.row, r.col] += r.current
             self._squares[r.row, r.col] += r.current**2

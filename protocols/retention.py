@@ -44,9 +44,10 @@ from xbarlab.protocols.parameters import (
     VRead,
     Width,
 )
-from xbarlab.protocols.plots import run_plot_path, save_curves
+from xbarlab.protocols.plots import save_figures
 from xbarlab.protocols.recording import recorded_batches
 
+from xbarlab.figures import curves_figure
 from xbarlab.params import Param
 from xbarlab.registry import refuse, register_protocol
 from xbarlab.safety import signals_held
@@ -92,7 +93,24 @@ def _schedule_fits(values, spec) -> None:
                "or a shorter hold_width")
 
 
-@register_protocol("retention", checks=[_schedule_fits])
+def retention_figures(run) -> list:
+    """Conductance against the time since programming (log time axis) of the first
+    `PLOTTED_CELLS` cells read and the median of all, the legend beside the axes."""
+    times, maps = retention_maps(run)
+    if not times.size:
+        return []
+    read = np.argwhere(np.isfinite(maps).any(axis=0))
+    g = maps[:, read[:, 0], read[:, 1]]
+    series = [(f"cell ({r}, {c})", times, g[:, k])
+              for k, (r, c) in enumerate(read[:PLOTTED_CELLS].tolist())]
+    if len(read) > 1:
+        series.append((f"median of {len(read)} cells", times, np.nanmedian(g, axis=1)))
+    return [("conductance against time since programming", curves_figure(
+        series, f"retention of {len(read)} cells", "time since programming (s)",
+        "conductance (S)", logx=True, style=".-", legend_outside=True))]
+
+
+@register_protocol("retention", checks=[_schedule_fits], figures=retention_figures)
 def retention(
     bench, run, progress, *,
     cells: Cells = "0-3,0-3",
@@ -119,8 +137,9 @@ def retention(
 ) -> dict:
     """Program the selected cells, read them at log-spaced times (see the module docstring).
 
-    Each ``conductance`` map's ``t`` is its time since programming; returns drift statistics
-    at the last time and the fraction within `tolerance`."""
+    One ``conductance`` map per time point (checkpoints ``retention maps`` and ``retention
+    times`` pair each map with its time since programming); returns drift statistics at the
+    last time and the fraction within `tolerance`."""
     times = np.geomspace(t_first, t_last, points)
     mask = parse_cells(cells, bench.rows, bench.cols)
     selected = bench.map_cells(mask)
@@ -139,34 +158,38 @@ def retention(
                 progress.advance()
         run.checkpoint("retention programmed", program)
     elapsed = done[-1] if done else 0.0
+    seqs = state.get("retention maps", [])[:len(done)]
     for t in times[len(done):]:
         hold(bench, selected[0], float(t) - elapsed, hold_width, hold_period)
         elapsed = float(t)
         g = read_cells(bench, run, mask, v_read, read_scheme, compliance)
-        run.record_map("conductance", g, t=elapsed)
+        seqs = [*seqs, run.record_map("conductance", g, unit="S")]
         done = [*done, elapsed]
+        run.checkpoint("retention maps", seqs)
         run.checkpoint("retention times", done)
         progress.advance(len(selected))
     return _summary(run, selected, np.array(done), tolerance)
 
 
+def retention_maps(run) -> tuple[np.ndarray, np.ndarray]:
+    """The times since programming (s) of the finished time points and their conductance maps
+    (times, rows, cols); a map whose time point was not checkpointed is superseded."""
+    state = run.checkpoints()
+    by_seq = {record.seq: record.data for record in run.maps("conductance")}
+    seqs = state.get("retention maps", [])
+    times = np.array(state.get("retention times", [])[:len(seqs)], float)
+    return times, np.array([by_seq[seq] for seq in seqs[:len(times)]])
+
+
 def _summary(run, selected, times, tolerance) -> dict:
-    """Drift statistics and the PNG from the stored maps (one per time point, its ``t`` the
-    time since programming; a map whose time point was not checkpointed is superseded)."""
-    by_time = {record.t: record.data for record in run.maps("conductance")}
-    maps = np.array([by_time[t] for t in times])
+    """Drift statistics and the PNG from the stored maps (`retention_maps`)."""
+    times, maps = retention_maps(run)
     rows, cols = np.array(selected).T
     g = maps[:, rows, cols]  # (times, cells)
     with np.errstate(invalid="ignore", divide="ignore"):
         drift = g[-1] / g[0] - 1
     finite = np.isfinite(drift)
-    series = [(f"cell ({r}, {c})", times, g[:, k])
-              for k, (r, c) in enumerate(selected[:PLOTTED_CELLS])]
-    series.append(("median of all cells", times, np.nanmedian(g, axis=1)
-                   if np.isfinite(g).any() else np.full(len(times), np.nan)))
-    plot = save_curves(run_plot_path(run, "retention"), series,
-                       f"retention of {len(selected)} cells", "time since programming (s)",
-                       "conductance (S)", logx=True, style=".-")
+    plot = save_figures(run, "retention", retention_figures)
     return {
         "cells": len(selected),
         "time_points": len(times),

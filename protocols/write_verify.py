@@ -82,7 +82,7 @@ from typing import Annotated
 
 import numpy as np
 from xbarlab.protocols.parameters import Cols, PulseScheme, ReadScheme, Rows, Seed, VRead, Width
-from xbarlab.protocols.plots import run_plot_path
+from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.programming import (
     ALGORITHMS,
     DECIDED,
@@ -107,9 +107,9 @@ from xbarlab.protocols.programming import (
 )
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
-from xbarlab.figures import save
+from xbarlab.engine import json_ready
 from xbarlab.params import Param
-from xbarlab.registry import register_protocol
+from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 __all__ = ["program_cell", "write_verify"]
@@ -120,7 +120,31 @@ of its guard band): a decision of up to 4 x reread_reads readings instead of a r
 [E]."""
 
 
-@register_protocol("write-verify")
+def _planned(values, spec) -> None:
+    """Cross-check: algorithms x cells x most pulses a cell x (a pulse and its readings)."""
+    algorithms = len(values["algorithm"].split(","))
+    cells = (values["rows"] or spec.chip.rows) * (values["cols"] or spec.chip.cols)
+    each = 1 + values["reads"]
+    bound_operations(algorithms * cells * values["max_pulses"] * each,
+                     f"{algorithms} algorithm(s) x {cells} cells x {values['max_pulses']} "
+                     f"pulses x {each} operations")
+
+
+def write_verify_figures(run) -> list:
+    """Final re-read against target per algorithm (stuck cells as crosses), and each
+    algorithm's mean pulses per healthy cell; from the stored metrics and maps."""
+    metrics = run.checkpoints().get("metrics")
+    if not metrics or "targets" not in run.map_names():
+        return []
+    per_algorithm = metrics.get("algorithms") or {metrics["algorithm"]: metrics}
+    finals = {name: run.latest_map(f"final-{name}") for name in per_algorithm
+              if f"final-{name}" in run.map_names()}
+    return [("final re-read against target, and pulses per cell", _figure(
+        per_algorithm, finals, run.latest_map("targets"), stored_parameters(run)["tolerance"]))]
+
+
+@register_protocol("write-verify", checks=[_planned],
+                   figures=write_verify_figures)
 def write_verify(
     bench, run, progress, *,
     algorithm: Annotated[str, Param("programming algorithm; several joined by ',' are compared "
@@ -182,9 +206,11 @@ def write_verify(
     targets = np.full((bench.rows, bench.cols), np.nan)
     targets[:rows, :cols] = np.random.default_rng(seed).uniform(g_low, g_high, (rows, cols))
     if not run.checkpoints().get("targets"):
-        run.record_map("targets", targets)
+        run.record_map("targets", targets, unit="S")
         run.checkpoint("targets", True)
     reread = (v_read, read_scheme, reread_reads, relax_wait, config, targets)
+    progress.plan(len(algorithms) * ((1 if len(algorithms) > 1 and prepare_pulses else 0)
+                                     + (1 if first_pass else 0) + 1 + relax_rounds + 1))
     per_algorithm = {}
     finals = {}
     for name in algorithms:
@@ -215,7 +241,7 @@ def write_verify(
         if final is None:
             final = _reread(bench, run, progress, f"final-{name}", cells, *reread)
         elif not run.checkpoints().get(f"final-{name}"):
-            run.record_map(f"final-{name}", final[0])
+            run.record_map(f"final-{name}", final[0], unit="S")
             run.checkpoint(f"final-{name}", True)
         for cell in healthy:  # success: inside the guard band at the final re-read
             results[cell].final_g = float(final[0][cell])
@@ -228,7 +254,8 @@ def write_verify(
     if len(algorithms) > 1:
         metrics["algorithms"] = per_algorithm
     metrics["cells"] = len(cells)
-    plot = _plot(run, per_algorithm, finals, targets, tolerance)
+    run.checkpoint("metrics", json_ready(metrics))  # what the figures read (the engine adds
+    plot = save_figures(run, "write-verify", write_verify_figures)  # round trips after)
     metrics["plot"] = None if plot is None else str(plot)
     return metrics
 
@@ -319,8 +346,8 @@ def _reread(bench, run, progress, phase, cells, v_read, read_scheme, reads, rela
     inside = count > 0
     maps = (np.where(inside, mean, np.nan), np.where(inside, scatter, np.nan),
             np.where(inside, count, np.nan))
-    for part, data in zip(("", "-scatter", "-count"), maps, strict=True):
-        run.record_map(f"{name}{part}", data)
+    for part, data, unit in zip(("", "-scatter", "-count"), maps, ("S", "S", "1"), strict=True):
+        run.record_map(f"{name}{part}", data, unit=unit)
     run.checkpoint(phase, True)
     return maps
 
@@ -352,12 +379,7 @@ def _metrics(results, final, targets, tolerance) -> dict:
     }
 
 
-def _plot(run, per_algorithm, finals, targets, tolerance):
-    """Final re-read against target per algorithm (stuck cells as crosses), and each
-    algorithm's mean pulses per healthy cell."""
-    path = run_plot_path(run, "write-verify")
-    if path is None:
-        return None
+def _figure(per_algorithm, finals, targets, tolerance):
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(11, 4.4))
@@ -380,6 +402,7 @@ def _plot(run, per_algorithm, finals, targets, tolerance):
         right.bar([name], [metrics["mean_pulses"] or 0.0],
                   label=f"{name}: mean {metrics['mean_pulses'] or 0:.1f}, "
                         f"p95 {metrics['p95_pulses'] or 0:.0f}")
-    right.set(ylabel="pulses per cell (mean)", title="pulses per healthy cell")
+    right.set(xlabel="algorithm", ylabel="mean pulses per cell (count)",
+              title="pulses per healthy cell")
     right.legend(fontsize="small")
-    return save(figure, path)
+    return figure

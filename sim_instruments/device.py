@@ -41,6 +41,8 @@ import stringparser
 from pyvisa_sim.component import NoResponse, Specs, to_bytes
 from pyvisa_sim.devices import Device
 
+from .faults import REFUSE
+
 
 class UnknownCommand(ValueError):
     """A virtual instrument received a command its grammar does not declare."""
@@ -150,9 +152,20 @@ class ModelDevice(Device):
             return
         message = bytes(self._input_buffer[: len(self._input_buffer) - len(eom)])
         self._input_buffer = bytearray()
+        if self.statements and message.endswith(b"\r"):
+            # IEEE 488.2 7.5.2: white space (CR among it) may precede the NL terminator, so
+            # pyvisa's default CR LF reaches an instrument as a plain message; the array board
+            # has no such rule (its firmware refuses CR: drivers/array_board.md)
+            message = message[:-1]
         if self.faults is not None:
-            self.faults.before_command(message)
+            refused = self.faults.before_command(message) == REFUSE
+            late = self.faults.arrived()
+            if late is not None:
+                self._output_buffers.append(bytearray(late) + self._response_eom)
             if self.faults.silent:
+                return
+            if refused:
+                self.push_error("data_error")
                 return
         units = self._units(message)
         replies = []
@@ -184,8 +197,11 @@ class ModelDevice(Device):
         return chunk, False
 
     def clear_io(self) -> None:
+        """Device clear: queued replies (a late one too) and partial input are discarded."""
         self._output_buffers.clear()
         self._input_buffer = bytearray()
+        if self.faults is not None:
+            self.faults.arrived()
 
     # ------------------------------------------------------------------ splitting
     def _units(self, message: bytes) -> list[bytes]:

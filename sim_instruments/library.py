@@ -26,7 +26,7 @@ from pyvisa.util import LibraryPath
 from pyvisa_sim.devices import Devices
 from pyvisa_sim.highlevel import SimVisaLibrary
 
-from xbarlab.benchfile import Bench, load_bench
+from xbarlab.benchfile import RELAY_FAULT_KINDS, Bench, load_bench
 
 from .behaviours import BEHAVIOURS
 from .faults import FaultInjector
@@ -67,7 +67,8 @@ class XbarSimVisaLibrary(SimVisaLibrary):
                 lambda dev, cls=BEHAVIOURS[kind], inst=inst: cls(dev, self.world, inst),
             )
             faults = [
-                f for f in sim_faults if f.instrument == inst.name and f.kind != "stuck_relay"
+                f for f in sim_faults
+                if f.instrument == inst.name and f.kind not in RELAY_FAULT_KINDS
             ]
             if faults:
                 device.faults = FaultInjector(faults, seed + k)
@@ -115,7 +116,10 @@ class XbarSimVisaLibrary(SimVisaLibrary):
         if device.faults is not None:
             device.faults.check_read()
         chunk, ended = device.take_output(count)
-        if not chunk:
+        if not chunk:  # the session's timeout passes in virtual time, then the read fails
+            timeout_ms, _ = sess.get_attribute(constants.ResourceAttribute.timeout_value)
+            if isinstance(timeout_ms, (int, float)) and 0 < timeout_ms < float("inf"):
+                self.world.advance(timeout_ms / 1000)
             raise errors.VisaIOError(constants.StatusCode.error_timeout)
         if ended:
             return chunk, constants.StatusCode.success

@@ -148,6 +148,11 @@ class World:
         self.stuck = {
             (f.instrument, f.input, f.output) for f in self.sim.faults if f.kind == "stuck_relay"
         }
+        self.welded: dict[str, set[tuple[str, int]]] = {}
+        """Relays stuck closed, per matrix: they conduct whatever the matrix reports."""
+        for f in self.sim.faults:
+            if f.kind == "stuck_closed":
+                self.welded.setdefault(f.instrument, set()).add((f.input, f.output))
         self.reset()
 
     # ------------------------------------------------------------------ lifecycle
@@ -561,12 +566,12 @@ class World:
         return {key: t for key, t in acting.items() if t is not None}
 
     def _closed_lines(self) -> list[tuple[Line, Terminal]]:
-        """(line, matrix input's terminal) of every relay that joins them now (a stuck relay
-        stays open)."""
+        """(line, matrix input's terminal) of every relay that joins them now (a relay stuck
+        open never does; one stuck closed always does)."""
         joined = []
         inputs = self.bench.wiring.inputs
         for matrix, closed in self.relays.items():
-            for label, output in closed:
+            for label, output in closed | self.welded.get(matrix, set()):
                 if (matrix, label, output) in self.stuck:
                     continue
                 line = self.port_line.get((matrix, output))

@@ -1,6 +1,6 @@
 """xbarlab: a hardware-in-the-loop control stack for memristor crossbar arrays.
 
-Layers (one-way imports, see DESIGN.md): ``xbarlab.protocols`` -> ``xbarlab`` core ->
+Layers (one-way imports, see docs/ARCHITECTURE.md): ``xbarlab.protocols`` -> ``xbarlab`` core ->
 ``xbarlab.drivers`` -> pyvisa -> real instruments, or the ``@xbarsim`` virtual bench in
 ``xbarlab.sim_instruments``, which answers from the numba model in ``xbarlab.physics``.
 """
@@ -15,6 +15,8 @@ _LAZY = {
     "available_protocols": "xbarlab.registry",
     "get_protocol": "xbarlab.registry",
     "register_protocol": "xbarlab.registry",
+    "load": "xbarlab.loader",
+    "RunData": "xbarlab.loader",
 }
 
 

@@ -6,9 +6,12 @@ virtual bench (which simulates it) both read this one description, so they canno
 virtual bench adds a ``[sim]`` section with what no real bench can tell (true parasitics, defects,
 seed, injected faults); a real bench has no ``[sim]`` section.
 
-This is a leaf module: it imports only the standard library, so both the core bench layer and the
-simulator may import it. Every validation failure raises :class:`BenchFileError` naming the field,
-the offending value and what is allowed.
+This is a leaf module: it imports only the standard library and pyvisa's resource-name parser
+(and, for the default read-voltage limit, the switching thresholds of the chip's device preset),
+so both the core bench layer and the simulator may import it. Every validation failure raises
+:class:`BenchFileError` naming the field, the offending value and what is allowed, before
+anything is allocated from the file's figures (a range is checked before it is expanded). Paths
+in a bench file (``sim.state_file``) stay inside the bench file's folder.
 
 Wiring conventions
 ------------------
@@ -65,6 +68,12 @@ class ModelInfo:
     terminal_sides: tuple[str, ...] = ()  # SMU front/rear terminal switch, if any
 
 
+BOARD_COMMAND_CHARACTERS = 4096
+"""Longest command an array board accepts (drivers/array_board.md §1)."""
+BOARD_LEVEL_CHARACTERS = 18
+"""Longest line level the bench sends a board: 12 significant digits with sign, point and
+exponent (``-1.23456789012e-05``); a board has at most as many lines of a kind as one
+full-vector command (``VROW v,v,...``) of such levels carries."""
 _KEITHLEY_SCPI = {"off_modes": ("normal", "zero", "high_z", "guard"),
                   "terminal_sides": ("front", "rear")}
 _OFF_MODES = {"off_modes": ("normal", "zero", "high_z")}
@@ -84,7 +93,8 @@ MODELS: MappingProxyType[str, ModelInfo] = MappingProxyType(
         "707B": ModelInfo("matrix", inputs=tuple("ABCDEFGH"), outputs_per_card=12, max_cards=6),
         "708B": ModelInfo("matrix", inputs=tuple("ABCDEFGH"), outputs_per_card=12, max_cards=1),
         "E5250A": ModelInfo("matrix", inputs=_E5250A_INPUTS, outputs_per_card=12, max_cards=4),
-        "ARRAYBOARD": ModelInfo("board", max_channels=1024),
+        "ARRAYBOARD": ModelInfo("board", max_channels=(BOARD_COMMAND_CHARACTERS - 5)
+                                // (BOARD_LEVEL_CHARACTERS + 1)),
     }
 )
 REFUSED_MODELS: MappingProxyType[str, str] = MappingProxyType({
@@ -96,9 +106,14 @@ REFUSED_MODELS: MappingProxyType[str, str] = MappingProxyType({
 """Models a bench file names that xbarlab refuses, with the reason."""
 
 DEVICE_KINDS = ("passive", "1t1r")
+READ_VOLTAGE_FRACTION = 0.5
+"""Default ``limits.max_read_voltage``: this fraction of the lowest switching threshold (SET or
+|RESET|) of the chip's device preset, so a read never moves a cell."""
 PRESETS = ("binary", "analog", "high_r")
 IDLE_MODES = ("float", "ground")
-FAULT_KINDS = ("timeout", "garbled", "drop", "stuck_relay")
+RELAY_FAULT_KINDS = ("stuck_relay", "stuck_closed")
+"""Relay faults: a relay stuck open (``stuck_relay``) or welded closed (``stuck_closed``)."""
+FAULT_KINDS = ("timeout", "garbled", "drop", "error", "late", *RELAY_FAULT_KINDS)
 
 
 @dataclass(frozen=True, order=True)
@@ -197,6 +212,9 @@ class Limits:
     max_compliance: float
     max_pulse_width: float
     max_energy: float
+    max_read_voltage: float = math.inf
+    """Largest |V| of a read (read-disturb guard); the bench file's value, else
+    READ_VOLTAGE_FRACTION of the chip preset's lowest switching threshold."""
 
 
 @dataclass(frozen=True)
@@ -205,9 +223,9 @@ class Fault:
 
     instrument: str
     kind: str
-    after: int = 0  # timeout/drop: commands accepted before the fault; garbled: reply number
-    input: str = ""  # stuck_relay: matrix input label
-    output: int = 0  # stuck_relay: matrix output number
+    after: int = 0  # timeout/drop/error: commands accepted before; garbled/late: reply number
+    input: str = ""  # stuck_relay/stuck_closed: matrix input label
+    output: int = 0  # stuck_relay/stuck_closed: matrix output number
 
 
 @dataclass(frozen=True)
@@ -300,29 +318,40 @@ class _Fields:
         return value
 
 
-_LINE_RANGE = re.compile(r"^(row|col):(\d+)(?:-(\d+))?$")
-_INT_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+_LINE_RANGE = re.compile(r"^(row|col):(\d{1,12})(?:-(\d{1,12}))?$")
+_INT_RANGE = re.compile(r"^(\d{1,12})(?:-(\d{1,12}))?$")
 
 
-def _expand_lines(f: _Fields, key: str, text: Any) -> list[Line]:
+def _expand_lines(f: _Fields, key: str, text: Any, chip: Chip) -> list[Line]:
+    """The lines of ``row:3`` or ``col:0-31``, each checked to be a line of `chip` before the
+    range is expanded."""
     m = _LINE_RANGE.match(text) if isinstance(text, str) else None
     if not m:
         f.fail(f.dotted(key), text, "a line or line range like 'row:3' or 'col:0-31'")
     lo, hi = int(m[2]), int(m[3] if m[3] is not None else m[2])
     if hi < lo:
         f.fail(f.dotted(key), text, "a range whose end is not below its start")
+    size = chip.rows if m[1] == "row" else chip.cols
+    if hi >= size:
+        f.fail(f.dotted(key), text, f"lines of the {chip.rows}x{chip.cols} chip "
+                                    f"({m[1]}:0-{size - 1})")
     return [Line(m[1], i) for i in range(lo, hi + 1)]
 
 
-def _expand_ints(f: _Fields, key: str, value: Any) -> list[int]:
+def _expand_ints(f: _Fields, key: str, value: Any, most: int) -> list[int]:
+    """The outputs of ``5`` or ``'1-32'``, each checked to be 1..`most` before the range is
+    expanded."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return [value]
-    m = _INT_RANGE.match(value) if isinstance(value, str) else None
-    if not m:
-        f.fail(f.dotted(key), value, "an output number or range like 5 or '1-32'")
-    lo, hi = int(m[1]), int(m[2] if m[2] is not None else m[1])
+        lo = hi = value
+    else:
+        m = _INT_RANGE.match(value) if isinstance(value, str) else None
+        if not m:
+            f.fail(f.dotted(key), value, "an output number or range like 5 or '1-32'")
+        lo, hi = int(m[1]), int(m[2] if m[2] is not None else m[1])
     if hi < lo:
         f.fail(f.dotted(key), value, "a range whose end is not below its start")
+    if lo < 1 or hi > most:
+        f.fail(f.dotted(key), value, f"outputs 1..{most}")
     return list(range(lo, hi + 1))
 
 
@@ -354,11 +383,11 @@ def _parse_instruments(origin: str, table: Any) -> dict[str, Instrument]:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", driver):
             f.fail(f.dotted("driver"), driver, "a dotted Python name")
         address = f.get("address", str)
-        if "::" not in address:
-            f.fail(f.dotted("address"), address, "a VISA resource name like 'GPIB0::26::INSTR'")
-        if address in addresses:
-            f.fail(f.dotted("address"), address, f"an address not used by {addresses[address]}")
-        addresses[address] = name
+        canonical = _canonical_address(f, address)
+        if canonical in addresses:
+            f.fail(f.dotted("address"), address,
+                   f"an address not used by {addresses[canonical]} (both are {canonical})")
+        addresses[canonical] = name
         backend = f.get("backend", str, "")
         if backend and not backend.startswith("@") and "@" not in backend:
             f.fail(f.dotted("backend"), backend, "a pyvisa backend spec like '@xbarsim' or '@py'")
@@ -378,6 +407,19 @@ def _parse_instruments(origin: str, table: Any) -> dict[str, Instrument]:
         result[name] = Instrument(name, driver, model, address, backend, cards, rows, cols,
                                   off_mode, terminals)
     return result
+
+
+def _canonical_address(f: _Fields, address: str) -> str:
+    """The canonical VISA resource name of `address`, as a key for duplicates: pyvisa's parser
+    on the upper-cased name (VISA resource names are case-insensitive; the parser is not), so
+    ``gpib0::26::instr``, ``GPIB::26::INSTR`` and ``GPIB0::26`` are all ``GPIB0::26::INSTR``."""
+    from pyvisa import rname
+
+    try:
+        return rname.to_canonical_name(address.upper())
+    except (rname.InvalidResourceName, ValueError, TypeError):
+        f.fail(f.dotted("address"), address, "a VISA resource name like 'GPIB0::26::INSTR'")
+        raise AssertionError from None  # unreachable: fail raises
 
 
 def _smu_settings(f: _Fields, info: ModelInfo) -> tuple[str, str]:
@@ -438,20 +480,13 @@ def _parse_wiring(origin: str, table: Any, insts: dict[str, Instrument], chip: C
         if inst_name not in insts or insts[inst_name].kind not in ("matrix", "board"):
             g.fail(g.dotted("instrument"), inst_name, "the name of a matrix or board instrument")
         inst = insts[inst_name]
-        group_lines = _expand_lines(g, "lines", g.table.get("lines"))
-        outputs = _expand_ints(g, "outputs", g.table.get("outputs"))
+        group_lines = _expand_lines(g, "lines", g.table.get("lines"), chip)
+        outputs = _expand_ints(g, "outputs", g.table.get("outputs"), inst.output_count)
         if len(outputs) != len(group_lines):
             g.fail(
                 g.dotted("outputs"), g.table["outputs"], f"{len(group_lines)} outputs, one per line"
             )
         for line, out in zip(group_lines, outputs, strict=True):
-            size = chip.rows if line.kind == "row" else chip.cols
-            if line.index >= size:
-                g.fail(g.dotted("lines"), str(line), f"a line of the {chip.rows}x{chip.cols} chip")
-            if not 1 <= out <= inst.output_count:
-                g.fail(
-                    g.dotted("outputs"), out, f"an output of {inst_name} (1..{inst.output_count})"
-                )
             if line in lines:
                 g.fail(
                     g.dotted("lines"), str(line), "each line wired once (two terminals on one line)"
@@ -476,6 +511,13 @@ def _parse_wiring(origin: str, table: Any, insts: dict[str, Instrument], chip: C
                     )
         if inst.kind == "matrix" and not any(m == name for m, _ in inputs):
             f.fail("wiring.inputs", name, "every matrix with at least one wired input")
+    for kind, size in (("row", chip.rows), ("col", chip.cols)):
+        missing = [k for k in range(size) if Line(kind, k) not in lines]
+        if missing:
+            shown = ", ".join(f"{kind}:{k}" for k in missing[:4]) + (
+                f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            f.fail("wiring.lines", shown, f"every line of the {chip.rows}x{chip.cols} chip "
+                                          "wired (a [[wiring.lines]] group for each)")
     return Wiring(path_r, MappingProxyType(inputs), MappingProxyType(dict(sorted(lines.items()))))
 
 
@@ -501,16 +543,29 @@ def _parse_chip(origin: str, table: Any) -> Chip:
     return Chip(rows, cols, device, preset, tuple(sorted(set(masked))))
 
 
-def _parse_limits(origin: str, table: Any) -> Limits:
-    f = _Fields(
-        origin, "limits", table, ("max_voltage", "max_compliance", "max_pulse_width", "max_energy")
-    )
+def _parse_limits(origin: str, table: Any, chip: Chip) -> Limits:
+    f = _Fields(origin, "limits", table, ("max_voltage", "max_compliance", "max_pulse_width",
+                                          "max_energy", "max_read_voltage"))
+    max_voltage = f.number("max_voltage", 0.0, 210.0, open_lo=True)
+    if "max_read_voltage" in f.table:
+        read = f.number("max_read_voltage", 0.0, max_voltage, open_lo=True)
+    else:
+        read = min(max_voltage, READ_VOLTAGE_FRACTION * _lowest_threshold(chip.preset))
     return Limits(
-        max_voltage=f.number("max_voltage", 0.0, 210.0, open_lo=True),
+        max_voltage=max_voltage,
         max_compliance=f.number("max_compliance", 0.0, 1.05, open_lo=True),
         max_pulse_width=f.number("max_pulse_width", 0.0, 100.0, open_lo=True),
         max_energy=f.number("max_energy", 0.0, 10.0, open_lo=True),
+        max_read_voltage=read,
     )
+
+
+def _lowest_threshold(preset: str) -> float:
+    """The lowest switching threshold (SET or |RESET|, volts) of device preset `preset`."""
+    from xbarlab.physics.presets import preset as device_preset
+
+    params = device_preset(preset)
+    return min(params.v_set, -params.v_reset)
 
 
 def _parse_faults(origin: str, raw: Any, insts: dict[str, Instrument], wiring: Wiring):
@@ -527,9 +582,9 @@ def _parse_faults(origin: str, raw: Any, insts: dict[str, Instrument], wiring: W
         if inst not in insts:
             f.fail(f.dotted("instrument"), inst, f"one of the instruments {', '.join(insts)}")
         kind = f.choice("kind", FAULT_KINDS)
-        if kind == "stuck_relay":
+        if kind in RELAY_FAULT_KINDS:
             if insts[inst].kind != "matrix":
-                f.fail(f.dotted("instrument"), inst, "a matrix for a stuck_relay fault")
+                f.fail(f.dotted("instrument"), inst, f"a matrix for a {kind} fault")
             label = f.choice("input", insts[inst].info.inputs)
             out = f.integer("output", 1, insts[inst].output_count)
             faults.append(Fault(inst, kind, input=label, output=out))
@@ -579,15 +634,18 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
 
 
 def _state_file(f: _Fields, origin: str) -> str:
-    """``sim.state_file``, relative to the bench file's folder when the bench is a file."""
+    """``sim.state_file``: a path relative to the bench file's folder that stays inside it
+    (a bench given as text has the working directory as its folder)."""
     text = f.get("state_file", str, "")
     if not text:
         return ""
-    if "\0" in text:
-        f.fail(f.dotted("state_file"), text, "a file path")
-    path = Path(text)
-    if not path.is_absolute() and not origin.startswith(("embedded:", "<")):
-        path = Path(origin).parent / path
+    folder = Path(origin).parent if not origin.startswith(("embedded:", "<")) else Path(".")
+    allowed = f"a file path inside the bench file's folder {folder.resolve()}"
+    if "\0" in text or Path(text).is_absolute():
+        f.fail(f.dotted("state_file"), text, allowed)
+    path = folder / text
+    if not path.resolve().is_relative_to(folder.resolve()):
+        f.fail(f.dotted("state_file"), text, allowed)
     return str(path)
 
 
@@ -612,7 +670,7 @@ def parse_bench(text: str, origin: str = "<string>") -> Bench:
     insts = _parse_instruments(origin, data["instruments"])
     chip = _parse_chip(origin, data["chip"])
     wiring = _parse_wiring(origin, data["wiring"], insts, chip)
-    limits = _parse_limits(origin, data["limits"])
+    limits = _parse_limits(origin, data["limits"], chip)
     idle = _Fields(origin, "idle", data.get("idle", {}), ("mode",)).choice(
         "mode", IDLE_MODES, "float"
     )
@@ -644,6 +702,9 @@ def load_bench(source: str | Path | None = None) -> Bench:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise BenchFileError(f"bench file {source}: cannot be read: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise BenchFileError(f"bench file {source}: byte {exc.start} is not UTF-8 text "
+                                 "(a bench file is UTF-8 TOML)") from None
         return parse_bench(text, str(path))
     names = embedded_bench_names()
     if str(source) not in names:

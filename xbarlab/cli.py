@@ -6,6 +6,7 @@
     xbarlab protocols [--json]
     xbarlab campaign FILE.toml [--scheduler tcp://HOST:PORT] [--workers N] [--resume RUN]
     xbarlab runs | show RUN | export RUN --format hdf5|csv | plot RUN | report RUN  [--store DIR]
+    xbarlab view [--port 8765] [--store DIR]   (a live page on http://127.0.0.1:8765/)
     xbarlab demo
 
 Every run goes through `xbarlab.run_protocol`, the same engine scripts and notebooks use; this
@@ -23,20 +24,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import textwrap
 import time
 import traceback
 from pathlib import Path
-
-import numpy as np
-
-from xbarlab.engine import json_ready, one_line
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
 
 def _demo(args: argparse.Namespace) -> int:
     """Solve one parasitic-aware matrix-vector product and compare it with the ideal one."""
+    import numpy as np
+
     from xbarlab.physics import solve_crossbar
 
     rng = np.random.default_rng(args.seed)
@@ -112,9 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         return stopped.exit_status
     except RunFailed as failed:
         _print_summary(args, failed.result)
-        result = failed.result
-        print(f"xbarlab run: {failed}; the instruments were made safe and every point "
-              f"measured is kept (xbarlab show {result.run_id})", file=sys.stderr)
+        print("\n".join(_failure_lines(failed)), file=sys.stderr)
         if args.debug:
             traceback.print_exception(failed.error)
         return EXIT_FAILED
@@ -127,8 +126,27 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _failure_lines(failed) -> list[str]:
+    """A failed run in two lines: what failed (the instrument, the command and its reply,
+    as the error names them), then which instruments were made safe and what was kept."""
+    from xbarlab.engine import one_line
+
+    result = failed.result
+    unsafe = getattr(failed.error, "shutdown_failures", None) or []
+    if unsafe:
+        safe = "NOT made safe: " + "; ".join(
+            f"{name} ({one_line(error)[:80]})" for name, error in unsafe)
+    else:
+        safe = "the instruments were made safe"
+    kept = result.run.info.n_points if result.run_id is not None else 0
+    return [f"xbarlab run: {failed}"[:400],
+            f"  {safe}; the {kept} points measured are kept (xbarlab show {result.run_id})"]
+
+
 def _print_summary(args: argparse.Namespace, result) -> None:
     """The run's summary: one JSON object on the last line (``--json``), else one line."""
+    from xbarlab.engine import json_ready
+
     if args.json:
         print(json.dumps(json_ready(result.summary())))
         return
@@ -158,6 +176,7 @@ def _protocol_help(args: argparse.Namespace) -> int:
 def _campaign(args: argparse.Namespace) -> int:
     """Run a campaign file's tasks on Dask (`xbarlab.campaign.run_campaign`)."""
     from xbarlab.campaign import load_campaign, run_campaign
+    from xbarlab.engine import json_ready
 
     campaign = load_campaign(args.file)
     result = run_campaign(campaign, args.store, scheduler=args.scheduler, workers=args.workers,
@@ -189,57 +208,239 @@ def _protocols(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------ runs, show, export
 
 
-def _runs(args: argparse.Namespace) -> int:
-    """List the runs of the store, newest first."""
-    from xbarlab.store import RunStore
+def _reading_store(args: argparse.Namespace):
+    """The existing run store that a reading command (runs, show, export, plot, report) names;
+    a path with no store is refused, never created."""
+    from xbarlab.store import RunStore, resolve_data_dir
+    from xbarlab.store.runstore import DB_FILENAME
 
-    with RunStore(args.store) as store:
+    folder = resolve_data_dir(args.store)
+    if not (folder / DB_FILENAME).is_file():
+        raise CommandError(f"no run store at {folder} ({DB_FILENAME} not found); allowed: the "
+                           "folder of a store a run wrote (--store DIR, or $XBARLAB_DATA)")
+    return RunStore(folder, read_only=True)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    """List the runs of the store, newest first, with the bench and chip of each."""
+    from xbarlab.provenance import bench_and_chip
+    from xbarlab.store import shown_status
+
+    with _reading_store(args) as store:
         runs = store.runs(args.status)
         if not runs:
             print(f"no runs in {store.data_dir}")
             return 0
-        print(f"{'id':>4}  {'protocol':<16} {'status':<10} {'started (UTC)':<19} "
-              f"{'points':>7} {'maps':>5}")
+        print(f"{'id':>4}  {'protocol':<17} {'status':<11} {'started (UTC)':<19} "
+              f"{'points':>8} {'maps':>5}  {'bench':<10} chip")
         for info in runs:
-            print(f"{info.run_id:>4}  {info.protocol:<16} {info.status:<10} "
-                  f"{_utc(info.started_at):<19} {info.n_points:>7} {info.n_maps:>5}")
+            bench, chip = bench_and_chip(info.bench_text)
+            print(f"{info.run_id:>4}  {info.protocol:<17} {shown_status(info):<11} "
+                  f"{_utc(info.started_at):<19} {info.n_points:>8} {info.n_maps:>5}  "
+                  f"{bench:<10} {chip}")
     return 0
+
+
+SHOWN_LIST = 6
+"""Items of a list metric shown by ``xbarlab show`` (the rest counted; ``--json`` has all)."""
 
 
 def _show(args: argparse.Namespace) -> int:
-    """Print one run's metadata, history, metrics and maps."""
-    from xbarlab.store import RunStore
+    """One run on a screen: metadata, bench and chip, parameters with units, metrics, counts,
+    maps as statistics, history, instruments; ``--json`` all of it as one object, ``--points``
+    every point (CSV, or JSON lines with ``--json``), streamed in bounded memory."""
+    from xbarlab.engine import json_ready
 
-    with RunStore(args.store) as store:
+    with _reading_store(args) as store:
         run = store.open_run(args.run)
         info = run.info
-        print(f"run {info.run_id}: {info.protocol} ({info.status})")
-        print(f"  started {_utc(info.started_at)}, ended "
-              f"{_utc(info.ended_at) if info.ended_at else '-'}; xbarlab "
-              f"{info.software_version}; seed {info.seed}; shape {info.shape}")
-        print(f"  parameters: {json.dumps(info.params)}")
-        for name, identity in info.instruments.items():
-            print(f"  instrument {name}: {identity}")
-        counts: dict[str, int] = {}
-        for point in run.points():
-            counts[point.operation] = counts.get(point.operation, 0) + 1
-        print(f"  points: {info.n_points} ("
-              + ", ".join(f"{op} {n}" for op, n in counts.items()) + ")")
-        for record in run.maps():
-            finite = record.data[np.isfinite(record.data)]
-            spread = (f"median {np.median(finite):.4g}, min {finite.min():.4g}, "
-                      f"max {finite.max():.4g}" if finite.size else "no finite values")
-            print(f"  map {record.name!r} #{record.seq}: {record.data.shape}, {spread}")
-        for key, value in run.checkpoints().items():
-            print(f"  {key}: {json.dumps(value)}")
-        for event in run.events():
-            detail = f": {event.detail.splitlines()[-1]}" if event.detail else ""
-            print(f"  {_utc(event.t)} {event.event}{detail}")
-        for shot in run.snapshots():
-            print(f"  instruments at the {shot.phase} ({_utc(shot.t)}):")
-            for line in _snapshot_lines(shot.instruments):
-                print(f"    {line}")
+        if args.points:
+            _print_points(run, info, args.json)
+        elif args.json:
+            print(json.dumps(json_ready(_run_summary(run, info)), indent=1))
+        else:
+            for line in _show_lines(run, info):
+                print(line)
     return 0
+
+
+def _run_summary(run, info) -> dict:
+    """Everything `xbarlab show --json` prints: the metadata, maps' statistics, counts,
+    checkpoints, history and snapshots (not the points: ``--points``)."""
+    import dataclasses
+
+    from xbarlab.export import iso_utc
+    from xbarlab.provenance import bench_and_chip
+
+    bench, chip = bench_and_chip(info.bench_text)
+    fields = dataclasses.asdict(info)
+    fields.update(started_at_iso=iso_utc(info.started_at), bench=bench, chip=chip,
+                  ended_at_iso=iso_utc(info.ended_at) if info.ended_at else None,
+                  parameter_units=_parameter_units(info), points=run.operation_counts(),
+                  maps=[_map_statistics(name, run.maps(name)) for name in run.map_names()],
+                  checkpoints=run.checkpoints(),
+                  events=[dataclasses.asdict(event) for event in run.events()],
+                  snapshots=[dataclasses.asdict(shot) for shot in run.snapshots()])
+    fields["metrics"] = fields["checkpoints"].pop("metrics", None)
+    return fields
+
+
+def _parameter_units(info) -> dict[str, str]:
+    from xbarlab.registry import available_protocols
+
+    declared = getattr(available_protocols().get(info.protocol), "parameters", {})
+    return {name: declared[name].param.unit for name in info.params if name in declared}
+
+
+def _map_statistics(name: str, records: list) -> dict:
+    """A map name's count and the statistics of its latest map's finite values."""
+    import numpy as np
+
+    data = records[-1].data
+    finite = data[np.isfinite(data)]
+    statistics = {"name": name, "unit": records[-1].unit, "count": len(records),
+                  "shape": list(data.shape), "finite": int(finite.size)}
+    if finite.size:
+        statistics.update(median=float(np.median(finite)), min=float(finite.min()),
+                          max=float(finite.max()))
+    return statistics
+
+
+def _show_lines(run, info) -> list[str]:
+    """The screen of `xbarlab show`."""
+    from xbarlab.provenance import bench_and_chip
+    from xbarlab.store import shown_status
+
+    bench, chip = bench_and_chip(info.bench_text)
+    duration = f", {info.ended_at - info.started_at:.1f} s" if info.ended_at else ""
+    lines = [f"run {info.run_id}: {info.protocol} ({shown_status(info)})",
+             f"  bench {bench}, chip {chip}, seed {info.seed}",
+             f"  started {_utc(info.started_at)} UTC, ended "
+             f"{_utc(info.ended_at) + ' UTC' if info.ended_at else '-'}{duration}; xbarlab "
+             f"{info.software_version}, host {info.writer_host}, pid {info.writer_pid}"]
+    if info.parent_id is not None:
+        lines.append(f"  part of run {info.parent_id}")
+    units = _parameter_units(info)
+    lines += _wrapped("parameters", [f"{name} {_value_text(value)}"
+                                     + (f" {units[name]}" if units.get(name) else "")
+                                     for name, value in info.params.items()])
+    checkpoints = run.checkpoints()
+    metrics = checkpoints.pop("metrics", None) or {}
+    lines += _wrapped("metrics", [f"{name} {_value_text(value)}"
+                                  for name, value in _flat_items(metrics)])
+    counts = run.operation_counts()
+    lines.append(f"  points: {info.n_points}" + (" (" + ", ".join(
+        f"{op} {n}" for op, n in counts.items()) + ")" if counts else ""))
+    for name in run.map_names():
+        stats = _map_statistics(name, run.maps(name))
+        unit = f" {stats['unit']}" if stats["unit"] not in ("", "1") else ""
+        spread = (f"median {stats['median']:.4g}{unit}, min {stats['min']:.4g}, max "
+                  f"{stats['max']:.4g}" if stats["finite"] else "no finite values")
+        lines.append(f"  map {name} ({stats['shape'][0]}x{stats['shape'][1]}, "
+                     f"{stats['finite']} cells, {stats['count']} recorded): {spread}")
+    if checkpoints:
+        lines.append(f"  {len(checkpoints)} checkpoints (--json lists them)")
+    if info.traceback:
+        lines.append(f"  error: {info.traceback.strip().splitlines()[-1]}")
+    lines.append("  history: " + ", ".join(f"{event.event} {_utc(event.t)}"
+                                           for event in run.events()))
+    shots = run.snapshots()
+    if shots:  # the last session's start in full, its end as changes; --json has them all
+        starts = [k for k, shot in enumerate(shots) if shot.phase == "start"]
+        first = starts[-1] if starts else len(shots) - 1
+        shot = shots[first]
+        lines.append(f"  instruments at the {shot.phase} ({_utc(shot.t)} UTC; "
+                     f"{len(shots)} snapshots, --json has all):")
+        lines += [f"    {line}" for line in _snapshot_lines(shot.instruments)]
+        for end in shots[first + 1:first + 2]:
+            changes = _snapshot_changes(shot.instruments, end.instruments)
+            lines.append(f"  instruments at the {end.phase} ({_utc(end.t)} UTC): "
+                         + ("as at the start" if not changes else "changed " + "; ".join(
+                             changes)))
+    return [part for line in lines for part in textwrap.wrap(
+        line, 100, subsequent_indent=" " * (len(line) - len(line.lstrip()) + 4))]
+
+
+def _flat_items(values: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested metrics as (``outer/inner``, value) pairs."""
+    items = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            items += _flat_items(value, f"{prefix}{key}/")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _value_text(value) -> str:
+    """A value for the screen: floats to 4 significant digits, long lists shortened."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        shown = ", ".join(_value_text(item) for item in value[:SHOWN_LIST])
+        more = f", ... {len(value)} in all" if len(value) > SHOWN_LIST else ""
+        return f"[{shown}{more}]"
+    if isinstance(value, str) and len(value) > 60:
+        return value[:57] + "..."
+    return str(value)
+
+
+def _wrapped(label: str, items: list[str], width: int = 100) -> list[str]:
+    """``  label: a, b, c`` wrapped at `width` characters."""
+    if not items:
+        return [f"  {label}: none"]
+    lines, line = [], f"  {label}: "
+    for k, item in enumerate(items):
+        text = item + ("," if k < len(items) - 1 else "")
+        if len(line) + len(text) > width and line.strip() != f"{label}:":
+            lines.append(line.rstrip())
+            line = "    "
+        line += text + " "
+    lines.append(line.rstrip())
+    return lines
+
+
+def _print_points(run, info, as_json: bool) -> None:
+    """Every point on stdout, a chunk at a time: CSV with units (`export.write_points_csv`),
+    or one JSON object per line."""
+    import numpy as np
+
+    from xbarlab.export import CSV_COLUMNS, point_rows, write_points_csv
+
+    if not as_json:
+        write_points_csv(run, info, sys.stdout)
+        return
+    numbers = {"voltage", "current", "pulse_width", "t"}
+
+    def value(name: str, item):
+        if name not in numbers:
+            return item
+        if item == "":
+            return None  # not measured
+        number = float(item)
+        return number if np.isfinite(number) else item  # NaN and inf as text, as reported
+
+    keys = [f"{name}_s_since_start" if name == "t" else name for name in CSV_COLUMNS]
+    for rows in point_rows(run, info):
+        sys.stdout.write("".join(json.dumps({key: value(name, item) for key, name, item in zip(
+            keys, CSV_COLUMNS, row, strict=True)}) + "\n" for row in rows))
+
+
+def _snapshot_changes(before: dict, after: dict) -> list[str]:
+    """The settings whose value differs between two snapshots, ``instrument.setting value``."""
+    changes = []
+    for name, shot in after.items():
+        old = dict(before.get(name, {}).get("settings", {}))
+        new = dict(shot.get("settings", {}))
+        groups = {"": (old, new), **{channel: (old.get("channels", {}).get(channel, {}), values)
+                                     for channel, values in new.pop("channels", {}).items()}}
+        old.pop("channels", None)
+        for channel, (was, now) in groups.items():
+            for key, entry in now.items():
+                if was.get(key) != entry:
+                    where = f"{name}.{channel}." if channel else f"{name}."
+                    changes.append(f"{where}{key} {_setting_text(entry)}")
+    return changes
 
 
 def _snapshot_lines(instruments: dict) -> list[str]:
@@ -276,9 +477,8 @@ def _setting_text(entry: dict) -> str:
 def _export(args: argparse.Namespace) -> int:
     """Write a run to HDF5 (one file) or CSV (points, maps, metadata)."""
     from xbarlab.export import export_csv, export_hdf5
-    from xbarlab.store import RunStore
 
-    with RunStore(args.store) as store:
+    with _reading_store(args) as store:
         if args.format == "hdf5":
             out = Path(args.out or f"run-{args.run}.h5")
             paths = [export_hdf5(store, args.run, out, overwrite=args.overwrite)]
@@ -293,50 +493,34 @@ def _export(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     """One self-contained HTML file of a run (`xbarlab.report`)."""
     from xbarlab.report import write_report
-    from xbarlab.store import RunStore
 
-    with RunStore(args.store) as store:
+    with _reading_store(args) as store:
         print(write_report(store, args.run, args.out))
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
-    """PNG of a run: each map (latest of its name) as a heat map, and every point over time."""
-    import matplotlib
+    """PNGs of a run: the figures its protocol declares (else its maps and points), next to
+    the run in the store (``--out DIR`` to choose)."""
+    from xbarlab.figures import run_figures, save_run_figures
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from xbarlab.store import RunStore
-
-    with RunStore(args.store) as store:
+    with _reading_store(args) as store:
         run = store.open_run(args.run)
-        names = list(dict.fromkeys(record.name for record in run.maps()))
-        maps = {name: run.latest_map(name) for name in names}
-        points = run.points()
-    panels = len(maps) + (1 if points else 0)
-    if panels == 0:
-        raise CommandError(f"run {args.run} has no points and no maps to plot")
-    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2), squeeze=False)
-    for axis, (name, data) in zip(axes[0], maps.items(), strict=False):
-        image = axis.imshow(data, cmap="viridis", interpolation="nearest")
-        axis.set(title=f"{name} (latest)", xlabel="column", ylabel="row")
-        figure.colorbar(image, ax=axis)
-    if points:
-        axis = axes[0][-1]
-        t0 = min(p.t for p in points)
-        for operation in dict.fromkeys(p.operation for p in points):
-            chosen = [p for p in points if p.operation == operation and p.current is not None]
-            axis.plot([p.t - t0 for p in chosen], [abs(p.current) for p in chosen], ".",
-                      markersize=2, label=operation)
-        axis.set(title="points over time", xlabel="time since first point (s)",
-                 ylabel="|current| (A)", yscale="log")
-        axis.legend()
-    out = Path(args.out or f"run-{args.run}.png")
-    figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
-    print(out)
+        figures = run_figures(run)
+        if not figures:
+            raise CommandError(f"run {args.run} has nothing to plot yet (no points, no maps)")
+        paths = save_run_figures(run, figures, run.info.protocol, args.out or store.data_dir)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    """Serve the live view of the store on the loopback interface (`xbarlab.view`)."""
+    from xbarlab.view import serve
+
+    _reading_store(args).close()  # an existing store, or a one-line refusal
+    serve(args.store, args.port)
     return 0
 
 
@@ -353,6 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error, not only its one-line message")
+    parser.add_argument("--log", default=None, metavar="FILE",
+                        help="append every instrument write and read (DEBUG) and instrument "
+                             "errors (WARNING) to FILE, one timestamped line each")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def store_option(command: argparse.ArgumentParser) -> None:
@@ -412,8 +599,13 @@ def build_parser() -> argparse.ArgumentParser:
     store_option(runs)
     runs.set_defaults(handler=_runs)
 
-    show = commands.add_parser("show", help="metadata, history, metrics and maps of a run")
+    show = commands.add_parser("show", help="a run on one screen: metadata, bench, chip, "
+                                            "parameters, metrics, counts, maps as statistics")
     show.add_argument("run", type=int)
+    show.add_argument("--json", action="store_true",
+                      help="everything as one JSON object (checkpoints, snapshots, history)")
+    show.add_argument("--points", action="store_true",
+                      help="every point, streamed: CSV with units, or JSON lines with --json")
     store_option(show)
     show.set_defaults(handler=_show)
 
@@ -434,11 +626,19 @@ def build_parser() -> argparse.ArgumentParser:
     store_option(report)
     report.set_defaults(handler=_report)
 
-    plot = commands.add_parser("plot", help="PNG of a run's maps and points")
+    plot = commands.add_parser("plot", help="PNGs of a run: its protocol's figures, with units")
     plot.add_argument("run", type=int)
-    plot.add_argument("--out", default=None, help="PNG path (default run-<id>.png)")
+    plot.add_argument("--out", "-o", default=None, metavar="DIR",
+                      help="folder of the PNGs run-<id>-<protocol>[-k].png (default: the "
+                           "run store's folder, beside the run)")
     store_option(plot)
     plot.set_defaults(handler=_plot)
+
+    view = commands.add_parser(
+        "view", help="a local web page following the store's runs live (127.0.0.1 only)")
+    view.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
+    store_option(view)
+    view.set_defaults(handler=_view)
 
     demo = commands.add_parser(
         "demo", help="solve a parasitic crossbar and report the IR-drop error"
@@ -452,25 +652,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to(path: str) -> None:
+    """Send the ``xbarlab`` loggers (each instrument's I/O at DEBUG, errors at WARNING) to a
+    file, as PyMeasure and QCoDeS users log their instruments."""
+    import logging
+
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("xbarlab")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``xbarlab`` console script.
 
     A user's mistake (a bad parameter, bench file, run id or protocol name) is one line and exit
-    status 2; an instrument or protocol failure one line and 1 (``--debug`` adds the
-    traceback); Ctrl-C 130 and SIGTERM 143, the instruments made safe first."""
+    status 2; an instrument or protocol failure one or two lines and 1 (``--debug`` adds the
+    traceback); Ctrl-C 130 and SIGTERM 143, the instruments made safe first. Ctrl-C anywhere,
+    while the modules load, during a bench check, or a second one while the first is handled,
+    ends the same way: one line and 130."""
+    command = "xbarlab"
+    try:
+        args = build_parser().parse_args(argv)
+        command = f"xbarlab {args.command}"
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        _ignore_further_interrupts()
+        print(f"{command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _ignore_further_interrupts() -> None:
+    """From now on Ctrl-C is ignored (the process is ending with 130); a Ctrl-C that lands
+    while this is being arranged is absorbed too."""
+    while True:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:
+            continue
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command's handler; errors become one line and an exit status (see `main`)."""
     from xbarlab.bench import BenchError
     from xbarlab.benchfile import BenchFileError
     from xbarlab.campaign.spec import CampaignFileError
+    from xbarlab.engine import one_line
     from xbarlab.params import ParameterError
     from xbarlab.registry import UnknownProtocolError
     from xbarlab.safety import LimitError, Terminated
-    from xbarlab.store import RunNotFoundError, RunStateError
+    from xbarlab.store import RunNotFoundError, RunStateError, StoreOpenError
 
-    args = build_parser().parse_args(argv)
+    if args.log:
+        _log_to(args.log)
     try:
         return args.handler(args)
     except (CommandError, UnknownProtocolError, ParameterError, BenchFileError, BenchError,
-            LimitError, RunNotFoundError, RunStateError, FileExistsError,
+            LimitError, RunNotFoundError, RunStateError, StoreOpenError, FileExistsError,
             CampaignFileError) as error:
         print(f"xbarlab {args.command}: {one_line(error)}", file=sys.stderr)
         if args.debug:
@@ -479,9 +719,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader (| head) stopped reading: nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print(f"xbarlab {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except Terminated:
         print(f"xbarlab {args.command}: terminated", file=sys.stderr)
         return EXIT_TERMINATED

@@ -218,6 +218,7 @@ def _measure(protocol: Protocol, spec: BenchSpec, runs, params: dict[str, Any],
         with run:  # its exit stores the status: completed, failed (traceback) or aborted
             try:
                 with bench.made_safe(), _progress(progress) as shown:
+                    shown.listener = lambda state: run.checkpoint("progress", state)
                     metrics = dict(protocol.function(bench, run, shown, **params) or {})
                     metrics["round_trips"] = bench.round_trips()
                     run.checkpoint("metrics", json_ready(metrics))

@@ -94,6 +94,21 @@ def refuse(message: str) -> None:
     raise ParameterError(message)
 
 
+MAX_PLANNED_OPERATIONS = 100_000_000
+"""Most bench operations (readings, pulses, sweep points) one run may plan: about a day of
+1 ms operations (an endurance run of 10^7 cycles on a few cells). A bound on one run, checked
+with the parameters before anything opens, so that no parameter makes a protocol loop over
+more than this."""
+
+
+def bound_operations(count: float, what: str) -> None:
+    """Cross-check helper: refuse a run that plans more than MAX_PLANNED_OPERATIONS
+    operations, with the figure and how it was counted (`what`)."""
+    if count > MAX_PLANNED_OPERATIONS:
+        refuse(f"the run plans {count:.4g} operations ({what}); allowed at most "
+               f"{MAX_PLANNED_OPERATIONS:.3g} in one run")
+
+
 _loaded: dict[str, Protocol] | None = None
 
 

@@ -16,18 +16,13 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from xbarlab.figures import curves_figure, heatmap_figure, png_bytes
-
-MOST_POINTS_PLOTTED = 50_000
-"""Points drawn in the points-over-time figure (a longer run is sampled evenly)."""
+from xbarlab.figures import map_figures, png_bytes, points_figure
+from xbarlab.provenance import bench_of
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -103,7 +98,7 @@ def render_report(store, run_id: int) -> str:
 
 
 def _summary(info) -> list[tuple[str, Any]]:
-    bench = _bench_of(info.bench_text)
+    bench = bench_of(info.bench_text)
     duration = (f"{info.ended_at - info.started_at:.1f} s" if info.ended_at else "running")
     rows = [("started (UTC)", _utc(info.started_at)), ("duration", duration)]
     if bench is not None:
@@ -143,21 +138,10 @@ def _figures(store, run, info) -> Iterable[tuple[str, Any]]:
     """The run's figures: its maps, its points over time, the protocol's own, a campaign's."""
     from xbarlab.registry import available_protocols
 
-    for record in _latest_maps(run):
-        known = np.argwhere(np.isfinite(record.data))
-        if not known.size:
-            continue  # nothing measured: no empty panel
-        (r0, c0), (r1, c1) = known.min(axis=0), known.max(axis=0) + 1
-        data = record.data[r0:r1, c0:c1]
-        finite = data[np.isfinite(data)]
-        log = bool((finite > 0).all() and finite.max() > 30 * finite.min())
-        unit = "conductance (S)" if "conductance" in record.name or record.name.startswith(
-            ("final", "targets")) else record.name
-        yield (f"map '{record.name}' (latest of its name), rows {r0}-{r1 - 1}, columns "
-               f"{c0}-{c1 - 1}", heatmap_figure(data, record.name, unit, log=log,
-                                                first=(int(r0), int(c0))))
-    if info.n_points:
-        yield "every point's current over time", _points_figure(run, info.n_points)
+    yield from map_figures(run)
+    points = points_figure(run, info.n_points) if info.n_points else None
+    if points is not None:
+        yield "every point's current over time", points
     protocol = available_protocols().get(info.protocol)
     if protocol is not None and protocol.figures is not None:
         yield from protocol.figures(run)
@@ -168,31 +152,6 @@ def _figures(store, run, info) -> Iterable[tuple[str, Any]]:
         if rows:
             for metric, axis, figure in campaign_figures(rows, info.params.get("axes", [])):
                 yield f"{metric} against {axis}", figure
-
-
-def _latest_maps(run) -> list[Any]:
-    latest = {}
-    for record in run.maps():
-        latest[record.name] = record
-    return list(latest.values())
-
-
-def _points_figure(run, count: int) -> Any:
-    """|current| of every point (an even sample of a long run) against time, per operation."""
-    columns = run.point_arrays(every=max(1, math.ceil(count / MOST_POINTS_PLOTTED)))
-    t0 = columns["t"].min() if columns["t"].size else 0.0
-    series = []
-    for operation in dict.fromkeys(columns["operation"]):
-        chosen = (columns["operation"] == operation) & np.isfinite(columns["current"]) & (
-            columns["current"] != 0)
-        if chosen.any():
-            series.append((str(operation), columns["t"][chosen] - t0,
-                           np.abs(columns["current"][chosen])))
-    if not series:
-        series = [("no current measured", np.array([0.0]), np.array([np.nan]))]
-    return curves_figure(series, "points over time", "time since the first point (s)",
-                         "|current| (A)", logy=bool(series and np.isfinite(series[0][2]).any()),
-                         style=".")
 
 
 def _snapshot_rows(instruments: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -218,17 +177,6 @@ def _counts(values: list[Any]) -> str:
     for value in values:
         counts[str(value)] = counts.get(str(value), 0) + 1
     return f"{len(values)} values: " + ", ".join(f"{k} x{n}" for k, n in counts.items())
-
-
-def _bench_of(text: str):
-    from xbarlab.benchfile import BenchFileError, parse_bench
-
-    if not text:
-        return None
-    try:
-        return parse_bench(text)
-    except BenchFileError:
-        return None
 
 
 def _flat(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from xbarlab.drivers.validators import finite_real
 from xbarlab.interfaces import ArrayBoard, SourceMeasureChannel, SwitchMatrix
 
@@ -96,16 +98,38 @@ class SafetyGuard:
     `violations` and the check passes, so the rest of the protocol can be inspected too.
     """
 
+    __slots__ = ("_limits", "_record_violations", "violations")
+
     def __init__(self, limits: Limits, record_violations: bool = False):
-        self.limits = limits
-        self.record_violations = record_violations
-        self.violations: list[Violation] = []
+        object.__setattr__(self, "_limits", limits)
+        object.__setattr__(self, "_record_violations", bool(record_violations))
+        object.__setattr__(self, "violations", [])
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        raise AttributeError(f"a SafetyGuard is fixed when it is made (cannot set {attribute!r}); "
+                             "the limits come from the bench file")
+
+    @property
+    def limits(self) -> Limits:
+        """The bench file's `[limits]` this guard checks against (read-only)."""
+        return self._limits
+
+    @property
+    def record_violations(self) -> bool:
+        """True in a dry run: violations are recorded instead of raised (read-only)."""
+        return self._record_violations
 
     # -- checks ----------------------------------------------------------------------------
 
     def check_voltage(self, quantity: str, volts: float) -> float:
         """A line or source voltage: |V| <= max_voltage."""
         return self._check(quantity, volts, "limits.max_voltage", self.limits.max_voltage, "V")
+
+    def check_read_voltage(self, quantity: str, volts: float) -> float:
+        """A read across a cell (read-disturb guard): |V| <= max_read_voltage, which defaults
+        below the chip's lowest switching threshold."""
+        return self._check(quantity, volts, "limits.max_read_voltage",
+                           self.limits.max_read_voltage, "V")
 
     def check_compliance(self, quantity: str, amperes: float) -> float:
         """A current limit: 0 < I <= max_compliance."""
@@ -114,6 +138,42 @@ class SafetyGuard:
             raise ValueError(f"{quantity} = {value!r} A must be > 0 (a compliance is required)")
         return self._check(
             quantity, value, "limits.max_compliance", self.limits.max_compliance, "A"
+        )
+
+    def check_current(self, quantity: str, amperes: float) -> float:
+        """A source current (either sign): |I| <= max_compliance."""
+        return self._check(
+            quantity, amperes, "limits.max_compliance", self.limits.max_compliance, "A"
+        )
+
+    def check_voltage_limit(self, quantity: str, volts: float) -> float:
+        """A voltage limit (compliance of a current source, a board's clamp): 0 < V <=
+        max_voltage."""
+        value = finite_real(quantity, volts)
+        if value <= 0:
+            raise ValueError(f"{quantity} = {value!r} V must be > 0 (a limit is required)")
+        return self.check_voltage(quantity, value)
+
+    def check_current_pulse(
+        self, where: str, amperes: float, width: float, voltage_limit: float, count: int = 1
+    ) -> float:
+        """A current pulse (train): |I|, width, the voltage limit and the energy bound
+        |I| x voltage_limit x width x count, as `check_pulse` does for voltage pulses."""
+        amperes = self.check_current(f"pulse current on {where}", amperes)
+        width = self._check_width(where, width)
+        voltage_limit = self.check_voltage_limit(f"pulse voltage limit on {where}",
+                                                 voltage_limit)
+        count = _pulse_count(where, count)
+        energy = abs(amperes) * voltage_limit * width * count
+        return self.check_energy(f"pulse energy bound |I|*V_limit*width*count on {where}", energy)
+
+    def _check_width(self, where: str, width: float) -> float:
+        width = finite_real(f"pulse width on {where}", width)
+        if width <= 0:
+            raise ValueError(f"pulse width on {where} = {width!r} s must be > 0")
+        return self._check(
+            f"pulse width on {where}", width, "limits.max_pulse_width",
+            self.limits.max_pulse_width, "s",
         )
 
     def check_pulse(
@@ -126,16 +186,9 @@ class SafetyGuard:
         `max_energy`. Returns that energy bound in joules.
         """
         volts = self.check_voltage(f"pulse voltage on {where}", volts)
-        width = finite_real(f"pulse width on {where}", width)
-        if width <= 0:
-            raise ValueError(f"pulse width on {where} = {width!r} s must be > 0")
-        self._check(
-            f"pulse width on {where}", width, "limits.max_pulse_width",
-            self.limits.max_pulse_width, "s",
-        )
+        width = self._check_width(where, width)
         current_limit = self.check_compliance(f"pulse compliance on {where}", current_limit)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"pulse count on {where} = {count!r} must be an integer >= 1")
+        count = _pulse_count(where, count)
         energy = abs(volts) * current_limit * width * count
         return self.check_energy(f"pulse energy bound |V|*I_limit*width*count on {where}", energy)
 
@@ -180,6 +233,12 @@ class SafetyGuard:
                 f"(limits.max_compliance = {self.limits.max_compliance:.6g} A); output kept off"
             )
         return reported
+
+
+def _pulse_count(where: str, count: Any) -> int:
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"pulse count on {where} = {count!r} must be an integer >= 1")
+    return int(count)
 
 
 def read_back_current_limit(name: str, channel: Any) -> float:

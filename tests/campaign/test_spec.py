@@ -57,7 +57,7 @@ parameters = { cells = "1,1", step = 0.5 }
     (GRID.replace("seeds = [4, 9]", "seeds = 0"), r"campaign.seeds = 0; allowed: a count"),
     (GRID + "colour = 1\n", r"grid.colour = 1; allowed: a non-empty list"),
     (GRID.replace("[grid]", "[grid]\nv_read = [0.2, 9.0]"),
-     r"task 'v_read=9.0 scheme=ground .*seed=4': v_read = 9.0 V: allowed .*limits.max_voltage"),
+     r"task 'v_read=9.0 scheme=ground .*seed=4': v_read = 9.0 V: allowed .*max_read_voltage"),
     (GRID.replace('protocol = "read-map"', 'protocol = "read-mapp"'), "unknown protocol"),
     (GRID.replace('"sim.r_wire_row"', '"sim.r_wire_rows"'),
      r"sim.r_wire_rows = 0.5: expected one of the keys seed, r_wire_row"),

@@ -64,7 +64,8 @@ def test_a_scheme_needing_more_sources_than_the_bench_has_is_refused_before_send
 
 
 @pytest.mark.parametrize("operation, limit", [
-    (lambda b: b.read(0, 0, 5.5), "limits.max_voltage"),
+    (lambda b: b.sweep_point(0, 0, 5.5, "float"), "limits.max_voltage"),
+    (lambda b: b.read(0, 0, 0.5), "limits.max_read_voltage"),
     (lambda b: b.read(0, 0, 0.2, current_limit=0.02), "limits.max_compliance"),
     (lambda b: b.pulse(0, 0, 6.0, 1e-3), "limits.max_voltage"),
     (lambda b: b.pulse(0, 0, 2.0, 2.0), "limits.max_pulse_width"),
@@ -72,8 +73,7 @@ def test_a_scheme_needing_more_sources_than_the_bench_has_is_refused_before_send
     (lambda b: b.pulse(1, 1, 2.0, 1e-3, count=600, current_limit=1e-3), "limits.max_energy"),
 ])
 def test_limits_are_refused_before_any_instrument_sees_a_command(operation, limit):
-    recording = RecordingBench(load_bench("default"))
-    recording.guard.record_violations = False
+    recording = RecordingBench(load_bench("default"), record_violations=False)
     with recording.bench as bench:
         bench.read(3, 3, 0.2)  # a live state that must not change
         state = ({n: (s.level, s.limit, s.output) for n, s in recording.smus.items()},
@@ -271,7 +271,8 @@ def test_self_test_passes_every_relay_and_finds_one_stuck_open(default_recording
     with default_recording.bench as bench:
         results = bench.self_test()
     failed = [(item, detail) for item, ok, detail in results if not ok]
-    assert len(results) == 5 * 64  # inputs A to D (four SMU terminals) and H (ground)
+    # each SMU terminal isolated, then inputs A to D (four SMU terminals) and H (ground)
+    assert len(results) == 4 + 5 * 64
     assert failed == [("matrix input for smu.b to col:3 (output 40)",
                        "matrix: 2:40 recorded but not closed")]
     assert not any(smu.output for smu in default_recording.smus.values())

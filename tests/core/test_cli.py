@@ -68,18 +68,35 @@ def test_run_read_map_then_runs_show_export_plot(tmp_path, capsys, monkeypatch):
     np.testing.assert_array_equal(conductance, expected)
 
     assert main(["runs", "--store", store]) == 0
-    assert "read-map" in capsys.readouterr().out
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1].split()[1:3] == ["read-map", "completed"]
+    assert listed[1].endswith("classic    16x16 passive, binary")  # the bench and the chip
     assert main(["show", "1", "--store", store]) == 0
     shown = capsys.readouterr().out
     assert "points: 256 (read 256)" in shown and "completed" in shown
+    assert "  bench classic, chip 16x16 passive, binary, seed " in shown
+    assert "v_read 0.1 V" in shown and "map conductance (16x16, 256 cells, 1 recorded)" in shown
+    assert max(len(line) for line in shown.splitlines()) <= 100
+    assert main(["show", "1", "--json", "--store", store]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["bench"] == "classic" and described["parameter_units"]["v_read"] == "V"
+    assert described["points"] == {"read": 256} and described["maps"][0]["unit"] == "S"
+    assert main(["show", "1", "--points", "--json", "--store", store]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 256 and json.loads(lines[5])["current"] == points[5].current
 
     assert main(["export", "1", "--format", "hdf5", "--store", store]) == 0
     check_hdf5(tmp_path / "run-1.h5")
     assert main(["export", "1", "--format", "csv", "--store", store]) == 0
     rows = (tmp_path / "run-1-csv" / "run-1-points.csv").read_text().splitlines()
-    assert len(rows) == 257
+    assert len(rows) == 259 and rows[0].startswith("# xbarlab run 1 (read-map), started 20")
+    assert rows[2] == ("seq,row,col,operation,voltage (V),current (A),pulse_width (s),"
+                       "compliance,t (s)")
+    (Path(store) / "run-1-read-map.png").unlink()  # the run drew it; so does xbarlab plot
     assert main(["plot", "1", "--store", store]) == 0
-    assert (tmp_path / "run-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (Path(store) / "run-1-read-map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "1", "--store", store, "-o", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "run-1-read-map.png").exists()
     assert main(["show", "7", "--store", store]) == 2
 
 
@@ -109,8 +126,8 @@ def test_a_parameter_beyond_the_bench_limits_is_refused_before_anything_opens(tm
                      "--store", str(tmp_path), *extra]) == 2
         err = capsys.readouterr().err
         assert err.strip() == ("xbarlab run: v_read = 6.0 V: allowed a number >= "
-                               "-limits.max_voltage (-5 V) and <= limits.max_voltage (5 V), "
-                               "not 0")
+                               "-limits.max_read_voltage (-0.45 V) and <= "
+                               "limits.max_read_voltage (0.45 V), not 0")
     assert not (tmp_path / "runs.sqlite3").exists()
 
 
@@ -185,6 +202,15 @@ def test_a_limit_refused_mid_run_fails_the_run_with_a_clear_message(tmp_path, ca
     assert code == 1 and last_json(captured.out)["status"] == "failed"
     assert "exceeds limits.max_energy = 0.001 J" in captured.err
     assert "instruments were made safe" in captured.err
-    assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) <= 2
     with RunStore(tmp_path) as store:
         assert "LimitError" in store.run_info(1).traceback
+
+
+@pytest.mark.parametrize("command", [["runs"], ["show", "1"], ["export", "1", "--format", "csv"],
+                                     ["plot", "1"], ["report", "1"]])
+def test_reading_commands_refuse_a_store_that_does_not_exist(tmp_path, capsys, command):
+    missing = tmp_path / "no-store-here"
+    assert main([*command, "--store", str(missing)]) == 2
+    assert f"no run store at {missing}" in capsys.readouterr().err
+    assert not missing.exists()

@@ -34,3 +34,32 @@ def test_rendered_bar_shows_description_and_counts():
 def test_total_must_be_a_count():
     with pytest.raises(ValueError, match="total = -1"):
         Progress(show=False).start(-1, "x")
+
+
+def test_phases_give_phase_k_of_n_and_an_overall_eta():
+    now = [0.0]
+    progress = Progress(show=False, clock=lambda: now[0])
+    progress.plan(4)
+    progress.start(10, "first")
+    now[0] += 10.0
+    progress.advance(10)
+    progress.start(5, "second")
+    now[0] += 5.0
+    progress.advance(5)  # 2 of 4 phases in 15 s
+    assert (progress.phase, progress.phases) == (2, 4)
+    assert progress.overall_eta() == pytest.approx(15.0)
+    assert progress._label().startswith("phase 2 of 4: second (all phases: ~15 s left)")
+
+
+def test_without_a_terminal_each_phase_is_one_line():
+    stream = io.StringIO()
+    now = [0.0]
+    with Progress(show=True, stream=stream, clock=lambda: now[0]) as progress:
+        progress.plan(2)
+        for name in ("programming", "re-reading"):
+            progress.start(4, name)
+            now[0] += 8.0
+            progress.advance(4)
+    lines = stream.getvalue().splitlines()
+    assert lines == ["phase 1 of 2: programming (all phases: ~8 s left): 4/4 in 8 s",
+                     "phase 2 of 2: re-reading (all phases: ~0 s left): 4/4 in 8 s"]

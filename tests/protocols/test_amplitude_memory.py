@@ -124,8 +124,8 @@ class ScriptedCell:
 
     def __init__(self, g: float, after_pulses: list[float]):
         self.g, self.after = g, list(after_pulses)
-        self.spec = SimpleNamespace(limits=SimpleNamespace(
-            max_voltage=5.0, max_compliance=0.01, max_pulse_width=1.0))
+        self.spec = SimpleNamespace(instruments={}, limits=SimpleNamespace(
+            max_voltage=5.0, max_compliance=0.01, max_pulse_width=1.0, max_read_voltage=0.45))
         self.pulses: list[float] = []
 
     def read_repeated(self, row, col, volts, scheme, count):

@@ -43,7 +43,7 @@ def embedded_without_read_noise(tmp_path, name: str, copy: str) -> str:
 
 def test_each_branch_on_the_default_bench_is_one_start_and_one_fetch():
     with open_bench("default") as bench:
-        log = MessageLog(bench.drivers["smu"])
+        log = MessageLog(bench._drivers["smu"])
         trips = []
         for branch in CYCLE:
             limit = 1e-3 if branch[0] > 0 else 2e-3
@@ -62,7 +62,7 @@ def test_each_branch_on_the_default_bench_is_one_start_and_one_fetch():
 def test_iv_sweep_on_the_default_bench_sweeps_each_branch_in_one_go(tmp_path):
     protocol = get_protocol("iv-sweep")
     with RunStore(tmp_path / "store") as store, open_bench("default") as bench:
-        log = MessageLog(bench.drivers["smu"])
+        log = MessageLog(bench._drivers["smu"])
         run = store.start_run("iv-sweep", {}, bench.spec.text, shape=(bench.rows, bench.cols))
         with run:
             metrics = protocol(bench, run, Progress(show=False), cells="2,3")
@@ -86,7 +86,7 @@ def test_swept_currents_are_the_point_by_point_currents(tmp_path, bench_name, ce
                  bench.sweep_cell(row, col, b, "v/2", 1e-3 if b[0] > 0 else 2e-3)]
         assert set(bench.round_trips()) == {"sweep_cell"}
     with open_bench(embedded_without_read_noise(tmp_path, bench_name, "read")) as bench:
-        read = [bench.read(row, col, v, "v/2", 1e-3 if b[0] > 0 else 2e-3)
+        read = [bench.sweep_point(row, col, v, "v/2", 1e-3 if b[0] > 0 else 2e-3)
                 for b in CYCLE for v in b]
     swept_i = np.array([r.current for r in swept])
     read_i = np.array([r.current for r in read])
@@ -141,7 +141,7 @@ def test_a_long_branch_takes_a_few_lists(bench_file):
     into one reading buffer, fetched by one printbuffer."""
     levels = list(np.round(np.linspace(0.01, 0.3, 150), 9))
     with open_bench(str(bench_file(rows=4, cols=4))) as bench:
-        log = MessageLog(bench.drivers["smu"])
+        log = MessageLog(bench._drivers["smu"])
         readings = bench.sweep_cell(0, 0, levels, "ground")
     assert len(readings) == 150 and initiates_and_fetches(log.messages) == (4, 1)
     assert all(r.current > 0 for r in readings)

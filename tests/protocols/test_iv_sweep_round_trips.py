@@ -85,7 +85,7 @@ def test_an_interrupted_sweep_leaves_nothing_remembered(bench_name):
     read back) before it runs, and the bench ends with every output off and every relay
     open."""
     with open_bench(bench_name) as bench:
-        smu = bench.drivers["smu"]
+        smu = bench._drivers["smu"]
         world = smu._resource.visalib.world
         reads_then_branches(bench)
         log = MessageLog(smu)

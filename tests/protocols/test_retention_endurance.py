@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from dryruns import dry_report
 from xbarlab.protocols.endurance import closed_at
+from xbarlab.protocols.retention import retention_maps
 
 from xbarlab.store import RunStore
 
@@ -22,7 +23,9 @@ def test_retention_reads_follow_the_relaxing_truth_on_the_instruments_clock(
         run = store.open_run(outcome.run_id)
         maps = run.maps("conductance")
         programmed = run.points(operation="set")
-    assert [m.t for m in maps] == pytest.approx(np.geomspace(0.01, 100.0, 5).tolist())
+        times, _ = retention_maps(run)
+    assert times == pytest.approx(np.geomspace(0.01, 100.0, 5).tolist())
+    assert {m.unit for m in maps} == {"S"}
     assert len(programmed) == 2
     last = maps[-1].data[:, 0]
     np.testing.assert_allclose(last, world.conductance()[:, 0], rtol=0.01)

@@ -78,7 +78,7 @@ def _mutate(old: str, new: str) -> str:
             r"inputs\.matrix\.B = 'smu\.b'.*not already on matrix input A",
         ),
         ('outputs = "1-32"', 'outputs = "1-31"', r"outputs = '1-31'.*32 outputs"),
-        ('outputs = "37-68"', 'outputs = "60-91"', r"outputs = 73.*1\.\.72"),
+        ('outputs = "37-68"', 'outputs = "60-91"', r"outputs = '60-91'.*1\.\.72"),
         ("cards = 6", "cards = 7", r"cards = 7.*from 1 to 6"),
         ('model = "707B"', 'model = "9999"', r"model = '9999'.*one of"),
         ("seed = 2026", "seed = -1", r"sim\.seed = -1"),

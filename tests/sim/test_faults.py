@@ -16,15 +16,20 @@ def fault(instrument: str, kind: str, **fields) -> str:
 
 
 def test_timeout_after_n_commands(open_bench):
-    rm, _ = open_bench("default", extra=fault("smu", "timeout", after=2))
+    """The read waits out the session's timeout in virtual time, not in real time."""
+    rm, lib = open_bench("default", extra=fault("smu", "timeout", after=2))
     smu = open_instrument(rm, "GPIB0::26::INSTR")
+    smu.timeout = 3000
     assert smu.query("*IDN?").startswith("Keithley")  # command 1 (write) + reply
     smu.write("smua.source.levelv = 0.1")  # command 2
+    lib.world.advance(1e-9)  # the physics kernels loaded before the clock is read
+    clock = lib.world.clock
     start = time.monotonic()
     with pytest.raises(errors.VisaIOError) as info:
         smu.query("*IDN?")  # command 3: the instrument has gone silent
     assert info.value.error_code == constants.StatusCode.error_timeout
     assert time.monotonic() - start < 0.5
+    assert lib.world.clock - clock == pytest.approx(3.0)
 
 
 def test_dropped_connection(open_bench):

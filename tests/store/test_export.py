@@ -1,6 +1,7 @@
 """Export round trips: HDF5 and CSV read back with plain h5py/csv/json equal the store exactly."""
 
 import csv
+import datetime
 import json
 import math
 
@@ -10,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xbarlab.export import FORMAT_VERSION, HDF5FormatError, check_hdf5, export_csv, export_hdf5
+from xbarlab.export import (
+    FORMAT_VERSION,
+    HDF5FormatError,
+    cell_points,
+    check_hdf5,
+    export_csv,
+    export_hdf5,
+)
 from xbarlab.store import OPERATIONS, RunNotFoundError
 
 FUZZ = settings(
@@ -29,7 +37,7 @@ point_kwargs = st.fixed_dictionaries(
         "current": reading,
         "pulse_width": st.none() | st.floats(min_value=0, allow_infinity=False),
         "compliance": st.booleans(),
-        "t": st.floats(allow_nan=False, allow_infinity=False),
+        "t": st.floats(min_value=-1e3, max_value=1e7),  # seconds from the run's start
     }
 )
 map_data = st.lists(
@@ -55,43 +63,44 @@ def make_run(store, points, maps, shape=(4, 3)):
         seed=11,
         shape=shape,
     )
+    start = run.info.started_at
     for kwargs in points:
-        run.record_point(**kwargs)
+        run.record_point(**{**kwargs, "t": start + kwargs.get("t", 0.0)})
     for index, data in enumerate(maps):
-        run.record_map("conductance" if index % 2 == 0 else "resistance", data, t=float(index))
+        name, unit = ("conductance", "S") if index % 2 == 0 else ("resistance", "ohm")
+        run.record_map(name, data, t=start + index, unit=unit)
     run.checkpoint("cursor", [len(points)])
     return run
 
 
 def read_hdf5_points(path):
-    """Flatten the per-crosspoint time series back into points, ordered by seq (None restored)."""
-    points = []
+    """The points back from the columns with plain h5py (None restored from the missing bits,
+    times from the start stated in the file)."""
     with h5py.File(path, "r") as file:
         assert file.attrs["format_version"] == FORMAT_VERSION
-        for group_name, group in file["crosspoints"].items():
-            row, col = int(group.attrs["row"]), int(group.attrs["col"])
-            assert group_name == f"W{row}B{col}"
-            dataset = group["timeseries"]
-            codes = h5py.check_enum_dtype(dataset.dtype["operation"])
-            names = {code: name for name, code in codes.items()}
-            series = dataset[()]
-            assert list(series["seq"]) == sorted(series["seq"])
-            for entry in series:
-                missing = int(entry["missing"])
-                points.append(
-                    {
-                        "seq": int(entry["seq"]),
-                        "row": row,
-                        "col": col,
-                        "operation": names[int(entry["operation"])],
-                        "voltage": None if missing & 1 else float(entry["voltage"]),
-                        "current": None if missing & 2 else float(entry["current"]),
-                        "pulse_width": None if missing & 4 else float(entry["pulse_width"]),
-                        "compliance": bool(entry["compliance"]),
-                        "t": float(entry["t"]),
-                    }
-                )
-    return sorted(points, key=lambda point: point["seq"])
+        columns = {name: file["points"][name][()] for name in file["points"]}
+        start = float(file.attrs["started_at"])
+        assert file["points/t"].attrs["units"] == (
+            f"seconds since {file.attrs['started_at_iso']}")
+        names = file["points/operation"].attrs["flag_meanings"].split()
+        masks = dict(zip(file["points/missing"].attrs["flag_meanings"].split(),
+                         file["points/missing"].attrs["flag_masks"], strict=True))
+    assert list(columns["seq"]) == list(range(len(columns["seq"])))
+    points = []
+    for k in range(len(columns["seq"])):
+        missing = int(columns["missing"][k])
+
+        def value(name, k=k, missing=missing):
+            return None if missing & masks[f"{name}_not_measured"] else float(columns[name][k])
+
+        points.append({"seq": int(columns["seq"][k]), "row": int(columns["row"][k]),
+                       "col": int(columns["col"][k]),
+                       "operation": names[int(columns["operation"][k])],
+                       "voltage": value("voltage"), "current": value("current"),
+                       "pulse_width": value("pulse_width"),
+                       "compliance": bool(columns["compliance"][k]),
+                       "t": start + float(columns["t"][k])})
+    return points
 
 
 def assert_points_equal(read_back, stored):
@@ -110,16 +119,25 @@ def test_hdf5_round_trip_equals_the_store(store, tmp_path_factory, points, maps)
     path = export_hdf5(store, run.run_id, tmp_path_factory.mktemp("h5") / "run.h5")
     check_hdf5(path)
     assert_points_equal(read_hdf5_points(path), run.points())
+    start = run.info.started_at
     with h5py.File(path, "r") as file:
-        for name in ("conductance", "resistance"):
+        for name, unit in (("conductance", "S"), ("resistance", "ohm")):
             records = run.maps(name)
             if not records:
                 assert name not in file["maps"]
                 continue
-            group = file["maps"][name]
-            assert group["data"][()].tobytes() == np.stack([r.data for r in records]).tobytes()
-            assert list(group["t"][()]) == [r.t for r in records]
-            assert list(group["seq"][()]) == [r.seq for r in records]
+            series = file["map_series"][name]
+            assert series["data"][()].tobytes() == np.stack([r.data for r in records]).tobytes()
+            assert [start + t for t in series["t"][()]] == [r.t for r in records]
+            assert list(series["seq"][()]) == [r.seq for r in records]
+            assert file["maps"][name][()].tobytes() == records[-1].data.tobytes()
+            assert file["maps"][name].attrs["units"] == unit
+        for row, col in {(p.row, p.col) for p in run.points()} | {(3, 2)}:
+            want = run.points(row=row, col=col)
+            got = cell_points(file, row, col)
+            assert list(got["seq"]) == [p.seq for p in want]
+            assert all(same(a, b) for a, b in zip(got["current"], [
+                np.nan if p.current is None else p.current for p in want], strict=True))
 
 
 def test_hdf5_metadata_attributes_equal_the_store(store, tmp_path):
@@ -148,7 +166,8 @@ def test_hdf5_of_a_running_run_without_shape_omits_absent_attributes(store, tmp_
             assert absent not in file.attrs
         assert file.attrs["status"] == "running"
         assert len(file["maps"]) == 0
-        assert file["crosspoints/W0B0/timeseries"].shape == (1,)
+        assert file["points/current"].shape == (1,)
+        assert file["points/current"].attrs["units"] == "A"
 
 
 @FUZZ
@@ -162,29 +181,34 @@ def test_csv_round_trip_equals_the_store(store, tmp_path_factory, points, maps):
     def number(text):
         return None if text == "" else float(text)
 
+    start = run.info.started_at
     with points_path.open(newline="") as stream:
+        header = stream.readline()
+        moment = datetime.datetime.fromtimestamp(start, datetime.timezone.utc)
+        assert f"started {moment:%Y-%m-%dT%H:%M:%S}" in header
         read_back = [
             {
                 "seq": int(row["seq"]),
                 "row": int(row["row"]),
                 "col": int(row["col"]),
                 "operation": row["operation"],
-                "voltage": number(row["voltage"]),
-                "current": number(row["current"]),
-                "pulse_width": number(row["pulse_width"]),
+                "voltage": number(row["voltage (V)"]),
+                "current": number(row["current (A)"]),
+                "pulse_width": number(row["pulse_width (s)"]),
                 "compliance": {"0": False, "1": True}[row["compliance"]],
-                "t": number(row["t"]),
+                "t": start + number(row["t (s)"]),
             }
-            for row in csv.DictReader(stream)
+            for row in csv.DictReader(line for line in stream if not line.startswith("#"))
         ]
     assert_points_equal(read_back, run.points())
 
     with maps_path.open(newline="") as stream:
-        rows = list(csv.DictReader(stream))
+        rows = list(csv.DictReader(line for line in stream if not line.startswith("#")))
     for record in run.maps():
         entries = [row for row in rows if int(row["seq"]) == record.seq]
         assert {row["name"] for row in entries} == {record.name}
-        assert {float(row["t"]) for row in entries} == {record.t}
+        assert {row["unit"] for row in entries} == {record.unit}
+        assert {start + float(row["t (s)"]) for row in entries} == {record.t}
         rebuilt = np.full(record.data.shape, -1.0)
         for row in entries:
             rebuilt[int(row["row"]), int(row["col"])] = float(row["value"])
@@ -234,7 +258,7 @@ def test_exported_file_passes_the_format_check(store, tmp_path):
 
 
 def _set_version(file):
-    file.attrs["format_version"] = 2
+    file.attrs["format_version"] = 1
 
 
 def _set_status(file):
@@ -253,48 +277,59 @@ def _drop_maps(file):
     del file["maps"]
 
 
-def _rename_cell(file):
-    file.move("crosspoints/W1B2", "crosspoints/W2B1")
+def _row_outside_shape(file):
+    file["points/row"][0] = 9
 
 
-def _cell_outside_shape(file):
-    file["crosspoints/W1B2"].attrs["row"] = 9
-    file.move("crosspoints/W1B2", "crosspoints/W9B2")
+def _current_as_float32(file):
+    del file["points/current"]
+    file["points/current"] = np.zeros(1, np.float32)
 
 
-def _plain_timeseries(file):
-    del file["crosspoints/W1B2/timeseries"]
-    file["crosspoints/W1B2/timeseries"] = np.zeros(3)
+def _current_without_units(file):
+    del file["points/current"].attrs["units"]
+
+
+def _short_column(file):
+    del file["points/voltage"]
+    file["points/voltage"] = np.zeros(2)
+    file["points/voltage"].attrs["units"] = "V"
+
+
+def _index_missing_a_point(file):
+    file["cells/count"][0] = 0
 
 
 def _map_as_float32(file):
-    del file["maps/conductance/data"]
-    file["maps/conductance/data"] = np.zeros((1, 4, 3), np.float32)
+    del file["maps/conductance"]
+    file["maps/conductance"] = np.zeros((4, 3), np.float32)
 
 
 def _map_wrong_shape(file):
-    del file["maps/conductance/data"]
-    file["maps/conductance/data"] = np.zeros((1, 3, 4))
+    del file["maps/conductance"]
+    file["maps/conductance"] = np.zeros((3, 4))
 
 
 def _map_without_times(file):
-    del file["maps/conductance/t"]
+    del file["map_series/conductance/t"]
 
 
 @pytest.mark.parametrize(
     ("tamper", "message"),
     [
-        (_set_version, "format_version = 2; allowed: 1"),
+        (_set_version, "format_version = 1; allowed: 2"),
         (_set_status, "status = 'paused'; allowed: running"),
         (_drop_protocol, "protocol = None; allowed: a value of type str"),
         (_seed_as_text, "seed = '11'; allowed: a value of type int"),
         (_drop_maps, "group /maps is missing"),
-        (_rename_cell, "/crosspoints/W2B1 has row = 1, col = 2"),
-        (_cell_outside_shape, r"W9B2 lies outside the run's shape \(4, 3\)"),
-        (_plain_timeseries, "W1B2/timeseries is missing or has dtype float64"),
+        (_row_outside_shape, r"/points/row has values 9..9; allowed: 0..3"),
+        (_current_as_float32, "/points/current is missing or has dtype float32"),
+        (_current_without_units, "/points/current has units = None; allowed: 'A'"),
+        (_short_column, r"/points columns have lengths \[1, 2\]"),
+        (_index_missing_a_point, "/cells/count adds up to 0; allowed: 1"),
         (_map_as_float32, "dtype float32; allowed: float64"),
-        (_map_wrong_shape, r"maps are \(3, 4\); allowed: the run's shape \(4, 3\)"),
-        (_map_without_times, "/maps/conductance lacks data, t or seq"),
+        (_map_wrong_shape, r"/maps/conductance is \(3, 4\); allowed: the run's shape \(4, 3\)"),
+        (_map_without_times, "/map_series/conductance lacks data, t or seq"),
     ],
 )
 def test_format_check_names_what_is_wrong(store, tmp_path, tamper, message):
@@ -303,3 +338,17 @@ def test_format_check_names_what_is_wrong(store, tmp_path, tamper, message):
         tamper(file)
     with pytest.raises(HDF5FormatError, match=message):
         check_hdf5(path)
+
+
+def test_xarray_reads_the_points_with_units_and_times(store, tmp_path):
+    xarray = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    run = make_run(store, [{"row": 1, "col": 2, "operation": "read", "voltage": 0.2,
+                            "current": 1e-6, "t": 1.5}], [np.zeros((4, 3))])
+    path = export_hdf5(store, run.run_id, tmp_path / "run.h5")
+    with xarray.open_dataset(path, group="points", engine="h5netcdf") as points:
+        assert points.sizes["seq"] == 1 and float(points["current"][0]) == 1e-6
+        assert points["current"].attrs["units"] == "A"
+        start = np.datetime64(round(run.info.started_at * 1e6), "us")
+        assert abs(points["t"].values[0] - start - np.timedelta64(1500, "ms")) \
+            < np.timedelta64(2, "us")

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from xbarlab.bench.readings import BenchError
-from xbarlab.bench.schemes import shift_candidates, shifted
+from xbarlab.bench.schemes import shift_candidates, shifted, tidy
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import LineState, Reading
 
@@ -81,6 +81,9 @@ class BoardLines:
                        reading.timestamp)
 
     def _board_apply(self, targets: Mapping[Line, float | LineState]) -> None:
+        """Lines to `targets`, each level at 12 significant digits (BOARD_LEVEL_CHARACTERS),
+        sending only what changed."""
+        targets = {line: v if isinstance(v, LineState) else tidy(v) for line, v in targets.items()}
         changed = {line: v for line, v in targets.items() if self._board_levels.get(line) != v}
         if not changed:
             return

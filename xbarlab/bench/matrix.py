@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from xbarlab.bench.readings import BenchError
 from xbarlab.bench.schemes import line_list, shift_candidates, shifted
+from xbarlab.bench.selftest import SELF_TEST_VOLTAGE
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import Reading
 
@@ -125,6 +126,7 @@ class MatrixRouting:
         idle = self._idle_terminal(moved, assignment) if park else {}
         self._check_assignment(assignment, "read level")
         self._apply(assignment, limit, idle)
+        self._last_read_assignment = assignment
         terminal = next(t for t, (_, lines) in assignment.items() if sense in lines)
         channel = self.channels[terminal]
         readings = [channel.measure()] if count == 1 else channel.measure_repeated(count)
@@ -182,6 +184,23 @@ class MatrixRouting:
             # the next operation sets level, limit and output again instead of trusting them.
             self._sources[terminal] = Source(lines=self._sources[terminal].lines)
         return energy
+
+    def route_fault(self, lines: Sequence[Line]) -> str:
+        """Why the last read's route to `lines` does not conduct ('' when it does): each relay
+        the read used to reach one of `lines` gets the bench check's continuity test (that
+        line through all its cells, every line of the other kind at 0 V), once per bench
+        session. For a reading that cannot be physical (an open circuit where a cell must
+        be)."""
+        faults = []
+        for terminal, (_, driven) in self._last_read_assignment.items():
+            for line in sorted(set(lines) & driven):
+                key = (terminal, line)
+                if key not in self._route_checks:
+                    item, ok, detail = self._relay_continuity(terminal, line, SELF_TEST_VOLTAGE)
+                    self._route_checks[key] = "" if ok else f"{item}: {detail}"
+                if self._route_checks[key]:
+                    faults.append(self._route_checks[key])
+        return "; ".join(faults)
 
     def relay_mismatches(self) -> list[str]:
         """Where the relays each matrix reports closed differ from the bench's record (one

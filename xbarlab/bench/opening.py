@@ -15,10 +15,10 @@ import inspect
 from typing import Any
 
 from xbarlab.bench.operations import Bench
-from xbarlab.bench.readings import BenchError, IoCounter
+from xbarlab.bench.readings import ANY_PULSE, BenchError, IoCounter
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import load_bench
-from xbarlab.interfaces import ArrayBoard, SourceMeasureChannel, SwitchMatrix
+from xbarlab.interfaces import ArrayBoard, PulseCapability, SourceMeasureChannel, SwitchMatrix
 
 
 class CountingResource:
@@ -53,6 +53,52 @@ def driver_class(driver: str) -> type:
             return value
     raise BenchError(f"driver = {driver!r}: xbarlab.drivers.{driver} has no driver class "
                      f"with catalog_name {driver!r}")
+
+
+def model_pulse_capability(driver: str, model: str) -> PulseCapability | None:
+    """What an instrument of `model` can pulse, from its driver module's
+    `model_pulse_capability` (None: no pulse mode; a driver module without one: only the bench
+    limits apply, `ANY_PULSE`)."""
+    module = importlib.import_module(f"xbarlab.drivers.{driver}")
+    capability_of = getattr(module, "model_pulse_capability", None)
+    return ANY_PULSE if capability_of is None else capability_of(model)
+
+
+def pulse_capabilities(spec: BenchSpec) -> dict[str, PulseCapability | None]:
+    """What each source of bench file `spec` that can reach the chip pulses, known before
+    anything opens: every SMU terminal (``smu.a``) and every board, by its driver's
+    `model_pulse_capability`."""
+    found: dict[str, PulseCapability | None] = {}
+    for name, inst in spec.instruments.items():
+        if inst.kind == "smu":
+            capability = model_pulse_capability(inst.driver, inst.model)
+            found.update({f"{name}.{terminal}": capability for terminal in inst.info.terminals})
+        elif inst.kind == "board":
+            found[name] = model_pulse_capability(inst.driver, inst.model)
+    return found
+
+
+def check_pulse_width(width: float, spec: BenchSpec) -> None:
+    """A pulse width some source of bench file `spec` can pulse (`pulse_capabilities`), else
+    `ValueError` saying which widths the bench can and what to set."""
+    if not spec.instruments:  # a test double of a bench: nothing to check against
+        return
+    capabilities = {name: c for name, c in pulse_capabilities(spec).items() if c is not None}
+    if not capabilities:
+        raise ValueError(f"bench {spec.name!r} has no source with a pulse mode "
+                         f"({', '.join(pulse_capabilities(spec))})")
+    if any(c.min_width <= width <= c.max_width for c in capabilities.values()):
+        return
+    shortest = min(c.min_width for c in capabilities.values())
+    longest = max(c.max_width for c in capabilities.values())
+    by_range: dict[tuple[float, float], list[str]] = {}
+    for name, c in capabilities.items():
+        by_range.setdefault((c.min_width, c.max_width), []).append(name)
+    ranges = "; ".join(f"{', '.join(names)}: {low:g} to {high:g} s"
+                       for (low, high), names in by_range.items())
+    suggestion = shortest if width < shortest else longest
+    raise ValueError(f"no source of bench {spec.name!r} pulses {width:g} s ({ranges}); "
+                     f"set width={suggestion:g}")
 
 
 def smu_channel(driver: Any, name: str, terminal: str) -> SourceMeasureChannel:

@@ -34,23 +34,29 @@ operation: `round_trips()`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from xbarlab.bench.board import BoardLines
+from xbarlab.bench.guarded import guard_instruments
 from xbarlab.bench.matrix import MatrixRouting, Source
 from xbarlab.bench.readings import BenchError, CellReading, IoCounter, MvmResult
 from xbarlab.bench.schemes import PULSE_SCHEMES, bias_levels
-from xbarlab.bench.selftest import SelfTest
+from xbarlab.bench.selftest import CONTINUITY_CURRENT, SelfTest
 from xbarlab.bench.sweeps import CellSweeps
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import ArrayBoard, LineState, SourceMeasureChannel, SwitchMatrix
 from xbarlab.safety import SafeShutdown, SafetyGuard
 
+PROTECTED = frozenset({"spec", "guard", "channels", "matrices", "boards", "drivers",
+                       "_spec", "_guard", "_handles", "_drivers"})
+"""Attributes of a `Bench` that cannot be set after it opens."""
 DEFAULT_CURRENT_LIMIT = 1e-3
 """Compliance used when an operation names none (lowered to the bench's max_compliance)."""
 
@@ -78,14 +84,17 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         current_limit: float | None = None,
         drivers: Mapping[str, Any] | None = None,
     ):
-        self.spec = spec
-        self.channels = dict(channels)
-        self.matrices = dict(matrices)
-        self.boards = dict(boards)
-        self.guard = guard or SafetyGuard(spec.limits)
+        guard = guard or SafetyGuard(spec.limits)
+        if guard.limits != spec.limits:
+            raise BenchError(f"bench {spec.name!r}: the guard's limits {guard.limits} are not "
+                             f"the bench file's {spec.limits}")
+        handles = guard_instruments(guard, channels, matrices, boards, drivers or {})
+        object.__setattr__(self, "_spec", spec)
+        object.__setattr__(self, "_guard", guard)
+        object.__setattr__(self, "_handles", tuple(MappingProxyType(h) for h in handles))
+        object.__setattr__(self, "_drivers", dict(drivers or {}))
         self.io = io or IoCounter()
         self.identities = dict(identities or {})
-        self.drivers = dict(drivers or {})
         self._closers = list(closers)
         self.rows, self.cols = spec.chip.rows, spec.chip.cols
         self.current_limit = current_limit if current_limit is not None else min(
@@ -100,8 +109,49 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._stats: dict[str, list[int]] = {}
         self._last_round_trips = 0
         self._terminal_ports = self._terminal_ports_from_wiring()
+        self._last_read_assignment: dict = {}
+        self._route_checks: dict = {}
         self._shutdown = SafeShutdown(self.channels, self.matrices, self.boards)
         self._prepare()
+
+    # -- what the bench hands out ------------------------------------------------------------
+
+    @property
+    def spec(self) -> BenchSpec:
+        """The bench file this bench was opened from (read-only)."""
+        return self._spec
+
+    @property
+    def guard(self) -> SafetyGuard:
+        """The safety guard of the bench file's limits (read-only: it cannot be swapped)."""
+        return self._guard
+
+    @property
+    def channels(self) -> Mapping[str, SourceMeasureChannel]:
+        """SMU terminals ("smu.a") to guarded channel handles (`xbarlab.bench.guarded`)."""
+        return self._handles[0]
+
+    @property
+    def matrices(self) -> Mapping[str, SwitchMatrix]:
+        """Matrix names to guarded matrix handles."""
+        return self._handles[1]
+
+    @property
+    def boards(self) -> Mapping[str, ArrayBoard]:
+        """Board names to guarded board handles."""
+        return self._handles[2]
+
+    @property
+    def drivers(self) -> Mapping[str, Any]:
+        """Instrument names to guarded instrument handles (identity, error queue, snapshot,
+        paired sweeps)."""
+        return self._handles[3]
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        if attribute in PROTECTED:
+            raise AttributeError(f"bench {self._spec.name!r}: {attribute!r} is fixed when the "
+                                 "bench opens (the limits come from the bench file)")
+        object.__setattr__(self, attribute, value)
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -232,8 +282,22 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         scheme: str = "float",
         current_limit: float | None = None,
     ) -> CellReading:
-        """Current through cell (row, col) with `v_read` across it; unselected lines per scheme."""
+        """Current through cell (row, col) with `v_read` across it; unselected lines per scheme.
+        `v_read` is within limits.max_read_voltage (a read never moves the cell)."""
         return self.read_repeated(row, col, v_read, scheme, 1, current_limit)[0]
+
+    def sweep_point(
+        self,
+        row: int,
+        col: int,
+        volts: float,
+        scheme: str = "v/2",
+        current_limit: float | None = None,
+    ) -> CellReading:
+        """One point of a staircase across cell (row, col), measured as a read is but meant to
+        switch the cell: `volts` within limits.max_voltage, not the read-voltage limit (for an
+        IV sweep on a bench that cannot run `sweep_cell`)."""
+        return self._readings(row, col, volts, scheme, 1, current_limit, "read")[0]
 
     def read_repeated(
         self,
@@ -249,6 +313,12 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         in as few round trips as its model allows (`measure_repeated`: a 2600B fills a reading
         buffer, other models run list sweeps of that level); on a board each is one
         measurement of the lines as they stand."""
+        self.guard.check_read_voltage(f"read voltage across cell ({row}, {col})", v_read)
+        return self._readings(row, col, v_read, scheme, count, current_limit, "read")
+
+    def _readings(self, row, col, v_read, scheme, count, current_limit, operation):
+        """`count` readings of cell (row, col) at `v_read` (its levels checked against
+        max_voltage by the routing), counted as `operation` in the round trips."""
         self._check_cell(row, col)
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(f"count = {count!r}: allowed 1 or more readings")
@@ -262,8 +332,13 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             else:
                 readings = self._matrix_read(levels, Line("col", col), limit, count,
                                              park=scheme == "idle")
+                if all(abs(r.current) < CONTINUITY_CURRENT for r in readings):
+                    fault = self.route_fault([Line("row", row), Line("col", col)])
+                    if fault:
+                        return [CellReading(row, col, v_read, math.nan, False, r.timestamp,
+                                            unreachable=fault) for r in readings]
         finally:
-            self._count("read", before)
+            self._count(operation, before)
         return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp, r.overflow)
                 for r in readings]
 
@@ -320,6 +395,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         for col in cols:
             self._check_cell(row, col)
         limit = self._limit(current_limit)
+        self.guard.check_read_voltage(f"read voltage across row {row}", v_read)
         levels = bias_levels("ground", row, 0, v_read, self.rows, self.cols)
         for line, level in levels.items():
             self.guard.check_voltage(f"read level on {line}", level)
@@ -399,6 +475,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         limit = self._limit(current_limit)
         targets: dict[Line, float | LineState] = {}
         for i, level in enumerate(v):
+            self.guard.check_read_voltage(f"mvm read voltage on row:{i}", level)
             targets[Line("row", i)] = self.guard.check_voltage(f"mvm level on row:{i}", level)
         targets.update({Line("col", j): 0.0 for j in range(self.cols)})
         reading = self._board_measure("mvm", targets, limit)

@@ -8,6 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xbarlab.interfaces import PulseCapability
+
+ANY_PULSE = PulseCapability(min_width=0.0, max_width=math.inf, max_count=10**9,
+                            max_voltage=math.inf, max_current=math.inf)
+"""The pulse capability of an instrument whose driver states none: only the bench limits
+apply."""
+
 
 class BenchError(RuntimeError):
     """The bench cannot do what was asked (missing instrument, too few sources for a scheme)."""
@@ -18,7 +25,10 @@ class CellReading:
     """The current through one cell at `voltage` across it (positive from row to column).
 
     `overflow`: the sensing instrument's fixed range was too low for the current (its overflow
-    reading): `current` is NaN, and the cell's conductance is not known, not zero or huge."""
+    reading): `current` is NaN, and the cell's conductance is not known, not zero or huge.
+    `unreachable` names the relay route that failed its check when the cell read as an open
+    circuit and a relay of its route does not conduct (`current` is then NaN: the cell was not
+    measured, it is not 0 S)."""
 
     row: int
     col: int
@@ -27,6 +37,7 @@ class CellReading:
     compliance: bool
     timestamp: float
     overflow: bool = False
+    unreachable: str = ""
 
     @property
     def conductance(self) -> float:

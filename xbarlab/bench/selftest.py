@@ -38,10 +38,16 @@ class SelfTest:
         an SMU when T is ground) and every line of the other kind at 0 V, so the current flows
         through all of L's cells in parallel; a relay stuck open, an open line or a line whose
         cells are all open reads less than `CONTINUITY_CURRENT`; the closed relays are read back
-        and must be the ones the bench set. Leaves the bench idle.
+        and must be the ones the bench set. Where a ground input reaches every line, each SMU
+        terminal is first checked isolated (`_isolation`: a relay stuck closed). Leaves the
+        bench idle.
         """
         results: list[tuple[str, bool, str]] = []
         try:
+            every_line = sorted(self.spec.wiring.lines)
+            if self.matrices and self._reachable("ground", every_line):
+                results += [self._isolation(t, frozenset(every_line), volts)
+                            for t in sorted(self.channels)]
             for terminal in sorted(self._terminal_ports):
                 for line in self.spec.wiring.lines:
                     if self.spec.wiring.lines[line].instrument in self.matrices:
@@ -51,6 +57,18 @@ class SelfTest:
         finally:
             self.idle()
         return results
+
+    def _isolation(self, terminal: str, lines: frozenset[Line], volts: float):
+        """SMU `terminal` at `volts` with none of its relays closed and every line on ground:
+        any current is a relay of its matrix input stuck closed (or a short at the input)."""
+        assignment = {"ground": (0.0, lines), terminal: (volts, frozenset())}
+        self._check_assignment(assignment, "self-test level")
+        self._apply(assignment, self.current_limit)
+        current = abs(self.channels[terminal].measure().current)
+        ok = current < CONTINUITY_CURRENT
+        return (f"{terminal} isolated with its relays open", ok,
+                f"{current:.3g} A" if ok else f"{current:.3g} A with none of its relays "
+                "closed: a relay of its matrix input stuck closed")
 
     def _relay_continuity(self, terminal: str, line: Line, volts: float):
         others = frozenset(other for other in self.spec.wiring.lines if other.kind != line.kind)

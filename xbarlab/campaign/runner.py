@@ -46,6 +46,10 @@ from xbarlab.safety import signals_held
 CAMPAIGN_PROTOCOL = "campaign"
 TASK_CHECKPOINT = "campaign.task"
 """The checkpoint of a task's run that names its task (written with the run, atomically)."""
+SINGLE_THREADED = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                   "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Environment of local worker processes: one thread each (numba's solver threads and the BLAS
+included), so N workers use N cores and do not fight over them."""
 AXES_CHECKPOINT = "campaign.axes"
 """The checkpoint of a task's run that holds its value of each swept axis."""
 
@@ -203,7 +207,8 @@ def _client(scheduler: str | None, workers: int | None, tasks: int):
         return Client(scheduler, timeout="30s"), None
     count = workers or min(os.cpu_count() or 1, max(1, tasks))
     cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=None, silence_logs=logging.ERROR,
+                           env=SINGLE_THREADED)
     return Client(cluster), cluster
 
 

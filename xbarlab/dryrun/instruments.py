@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from xbarlab.bench import IoCounter
+from xbarlab.bench.readings import ANY_PULSE
 from xbarlab.drivers.smu import checked_pulse, checked_repeat_count
 from xbarlab.interfaces import BoardReading, LineLevel, LineState, PulseCapability, Reading
 
@@ -24,9 +25,6 @@ ROUND_TRIP = {"smu": 2e-3, "matrix": 5e-3, "board": 1e-3}
 settling for a matrix, serial transfer for the board."""
 POWER_LINE_CYCLE = 1 / 50
 """Seconds per NPLC (50 Hz mains, the longer of 50/60 Hz)."""
-ANY_PULSE = PulseCapability(min_width=0.0, max_width=math.inf, max_count=10**9,
-                            max_voltage=math.inf, max_current=math.inf)
-"""The pulse capability of a recording SMU of no known model: only the bench limits apply."""
 
 
 class Recorder:

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from xbarlab.bench import Bench, IoCounter, driver_class
+from xbarlab.bench.opening import model_pulse_capability
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.dryrun.instruments import (
-    ANY_PULSE,
     Recorder,
     RecordingBoard,
     RecordingMatrix,
@@ -20,20 +19,11 @@ from xbarlab.dryrun.instruments import (
     RecordingSMU,
 )
 from xbarlab.dryrun.ledger import Ledger
-from xbarlab.interfaces import PulseCapability
 from xbarlab.physics.presets import preset
 from xbarlab.safety import SafetyGuard, Violation
 
 VIOLATIONS_SHOWN = 10
 """Violations printed by `DryRunReport.format`; the summary keeps them all."""
-
-
-def model_pulse_capability(driver: str, model: str) -> PulseCapability | None:
-    """What an SMU of `model` can pulse, from its driver module's `model_pulse_capability`
-    (a driver without one: only the bench limits apply)."""
-    module = importlib.import_module(f"xbarlab.drivers.{driver}")
-    capability_of = getattr(module, "model_pulse_capability", None)
-    return ANY_PULSE if capability_of is None else capability_of(model)
 
 
 @dataclass
@@ -101,7 +91,8 @@ class DryRunReport:
 class RecordingBench:
     """A `Bench` built from a bench file's wiring on recording instruments, and its ledger."""
 
-    def __init__(self, spec: BenchSpec, current_limit: float | None = None) -> None:
+    def __init__(self, spec: BenchSpec, current_limit: float | None = None,
+                 record_violations: bool = True) -> None:
         self.spec = spec
         self.io = IoCounter()
         self.recorder = Recorder(self.io)
@@ -122,7 +113,7 @@ class RecordingBench:
                 self.matrices[name] = RecordingMatrix(name, self.recorder)
             else:
                 self.boards[name] = RecordingBoard(name, inst.rows, inst.cols, self.recorder)
-        self.guard = SafetyGuard(spec.limits, record_violations=True)
+        self.guard = SafetyGuard(spec.limits, record_violations=record_violations)
         g_on = preset(spec.chip.preset).g_max  # the chip's device kind, as a model only
         self.ledger = Ledger(spec, self.smus, self.matrices, self.boards, self.guard, g_on,
                              self.pairs)

@@ -6,7 +6,7 @@ Public API::
     with store.start_run(protocol="read-map", params={...}, bench_text=..., instruments={...},
                          seed=0, shape=(32, 32)) as run:
         run.record_point(row=3, col=5, operation="read", voltage=0.2, current=1.9e-6)
-        run.record_map("conductance", G)
+        run.record_map("conductance", G, unit="S")
     store.runs(); store.run_info(run_id); store.open_run(run_id); store.resume(run_id)
 
 See ``xbarlab.export`` for HDF5 and CSV export.
@@ -24,8 +24,8 @@ from xbarlab.store.records import (
     Snapshot,
 )
 from xbarlab.store.run import Run, RunNotFoundError, RunStateError
-from xbarlab.store.runstore import DATA_DIR_ENV, RunStore, resolve_data_dir
-from xbarlab.store.schema import StoreSchemaError
+from xbarlab.store.runstore import DATA_DIR_ENV, RunStore, resolve_data_dir, shown_status
+from xbarlab.store.schema import StoreOpenError, StoreSchemaError
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -42,6 +42,8 @@ __all__ = [
     "RunStateError",
     "RunStore",
     "Snapshot",
+    "StoreOpenError",
     "StoreSchemaError",
     "resolve_data_dir",
+    "shown_status",
 ]

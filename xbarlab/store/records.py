@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-OPERATIONS = ("read", "pulse", "set", "reset", "form")
-"""Operations a point can record; HDF5 export stores them as an enum in this order."""
+OPERATIONS = ("read", "pulse", "set", "reset", "form", "unreachable")
+"""Operations a point can record (``unreachable``: a cell behind a relay that failed its check,
+no current); HDF5 export stores them as an enum in this order."""
 
 STATUSES = ("running", "completed", "aborted", "failed")
 """Every status a run can have. A run is created ``running``."""
@@ -66,12 +67,14 @@ class Point:
 
 @dataclass(frozen=True, eq=False)
 class MapRecord:
-    """One whole-array map (for example conductance after a read map) taken at time ``t``."""
+    """One whole-array map (for example conductance after a read map) taken at time ``t``, its
+    values in ``unit`` (``"S"``, ``"V"``, ``"ohm"``, ``"1"`` for counts; ``""`` if not stated)."""
 
     seq: int
     name: str
     data: np.ndarray
     t: float
+    unit: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import math
 import sqlite3
 import time
 import traceback as traceback_module
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from xbarlab.store.records import (
     FINAL_STATUSES,
+    OPERATIONS,
     MapRecord,
     Point,
     RunEvent,
@@ -43,6 +44,29 @@ from xbarlab.store.validate import (
 _VOLTAGE_NAN, _CURRENT_NAN = 1, 2
 """Bits of ``points.nan_mask``: SQLite stores NaN as NULL, so NaN readings are flagged here."""
 
+
+MISSING_BITS = {"voltage": 1, "current": 2, "pulse_width": 4}
+"""Bits of a point chunk's ``missing`` (and the HDF5 export's): the value was not measured (it
+reads NaN). A NaN whose bit is clear is a NaN the instrument reported."""
+
+POINT_CHUNK_DTYPE = (("seq", np.int64), ("row", np.int32), ("col", np.int32),
+                     ("operation", np.uint8), ("voltage", np.float64), ("current", np.float64),
+                     ("pulse_width", np.float64), ("compliance", np.uint8),
+                     ("missing", np.uint8), ("t", np.float64))
+"""The columns of `Run.point_chunks` and their types."""
+
+_CHUNK_ROW = np.dtype([("seq", np.int64), ("row", np.int32), ("col", np.int32),
+                       ("operation", np.uint8), ("voltage", np.float64),
+                       ("current", np.float64), ("pulse_width", np.float64),
+                       ("compliance", np.uint8), ("nulls", np.uint8), ("nan_mask", np.uint8),
+                       ("t", np.float64)])
+_CHUNK_QUERY = (
+    "SELECT seq, row, col, CASE operation "
+    + " ".join(f"WHEN '{name}' THEN {code}" for code, name in enumerate(OPERATIONS))
+    + " END, IFNULL(voltage, 0.0), IFNULL(current, 0.0), IFNULL(pulse_width, 0.0), compliance,"
+    " (voltage IS NULL) | ((current IS NULL) << 1) | ((pulse_width IS NULL) << 2), nan_mask, t"
+    " FROM points WHERE run_id = ? AND seq >= ? AND seq % ? = 0 ORDER BY seq"
+)
 
 _INSERT_POINT = (
     "INSERT INTO points (run_id, seq, row, col, operation, voltage, current, nan_mask,"
@@ -247,17 +271,22 @@ class Run:
             _now_or(t),
         )
 
-    def record_map(self, name: str, data: Any, t: float | None = None) -> int:
+    def record_map(self, name: str, data: Any, t: float | None = None, unit: str = "") -> int:
         """Commit a whole-array map (a (rows, cols) array of real numbers) and return its seq.
 
-        Maps of the same name accumulate (one per epoch, say); ``latest_map`` returns the last.
+        ``unit`` is what its values are in (``"S"``, ``"V"``, ``"ohm"``, ``"1"`` for a count),
+        carried into exports, plots and reports. Maps of the same name accumulate (one per
+        epoch, say); ``latest_map`` returns the last.
         """
         self._require_writable("record a map")
         array = check_map(check_name("map name", name), data, self._shape)
+        if not isinstance(unit, str) or len(unit) > 32:
+            raise ValueError(f"unit = {unit!r}: allowed a text of at most 32 characters")
         self._connection.execute(
-            "INSERT INTO maps (run_id, seq, name, rows, cols, data, t)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self._run_id, self._next_map, name, *array.shape, array.tobytes(), _now_or(t)),
+            "INSERT INTO maps (run_id, seq, name, rows, cols, data, t, unit)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._run_id, self._next_map, name, *array.shape, array.tobytes(), _now_or(t),
+             unit),
         )
         self._next_map += 1
         return self._next_map - 1
@@ -375,34 +404,72 @@ class Run:
     def point_arrays(self, every: int = 1) -> dict[str, np.ndarray]:
         """Every `every`-th point as columns (``seq``, ``row``, ``col``, ``operation``,
         ``voltage``, ``current``, ``pulse_width``, ``compliance``, ``t``; NaN where a value
-        was not measured), read in one query without building a `Point` per row: for plots and
-        summaries of runs with millions of points."""
+        was not measured), read without building a `Point` per row: for plots and summaries
+        of runs with millions of points."""
+        chunks = list(self.point_chunks(every=every))
+        columns = {name: np.concatenate([chunk[name] for chunk in chunks])
+                   if chunks else np.zeros(0, kind) for name, kind in POINT_CHUNK_DTYPE}
+        columns["operation"] = np.array(OPERATIONS, object)[columns["operation"]]
+        columns["compliance"] = columns["compliance"].astype(bool)
+        del columns["missing"]
+        return columns
+
+    def point_chunks(self, size: int = 1 << 16, every: int = 1, start: int = 0
+                     ) -> Iterator[dict[str, np.ndarray]]:
+        """The run's points from seq `start` on (every `every`-th), in recording order, as
+        column arrays of at most `size` points each (`POINT_CHUNK_DTYPE`): ``operation`` as its
+        index in `OPERATIONS`, NaN where a value is NaN or was not measured, and ``missing``'s
+        bits (`MISSING_BITS`) telling the two apart. Memory stays bounded by `size` whatever
+        the run's length: exports, ``xbarlab show --points`` and `xbarlab.load` read this."""
+        size = check_int("size", size, minimum=1)
         every = check_int("every", every, minimum=1)
+        cursor = self._connection.execute(_CHUNK_QUERY, (self._run_id, start, every))
+        while True:
+            rows = cursor.fetchmany(size)
+            if not rows:
+                return
+            table = np.array(rows, dtype=_CHUNK_ROW)
+            nulls, nans = table["nulls"], table["nan_mask"]
+            chunk = {name: table[name] for name in ("seq", "row", "col", "operation",
+                                                    "compliance", "t")}
+            for bit, name in enumerate(("voltage", "current", "pulse_width")):
+                values = table[name]
+                values[(nulls >> bit) & 1 == 1] = np.nan
+                chunk[name] = values
+            chunk["missing"] = (nulls & ~nans & 0b111).astype(np.uint8)
+            yield chunk
+            if len(rows) < size:
+                return
+
+    def operation_counts(self) -> dict[str, int]:
+        """How many points of each operation the run has, without reading them."""
         rows = self._connection.execute(
-            "SELECT seq, row, col, operation, voltage, current, pulse_width, compliance, t"
-            " FROM points WHERE run_id = ? AND seq % ? = 0 ORDER BY seq",
-            (self._run_id, every)).fetchall()
-        names = ("seq", "row", "col", "operation", "voltage", "current", "pulse_width",
-                 "compliance", "t")
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-        kinds = (np.int64, np.int64, np.int64, object, float, float, float, bool, float)
-        return {name: np.array([np.nan if v is None else v for v in column], kind)
-                if kind is float else np.array(column, kind)
-                for name, column, kind in zip(names, columns, kinds, strict=True)}
+            "SELECT operation, COUNT(*) FROM points WHERE run_id = ? GROUP BY operation",
+            (self._run_id,))
+        counts = dict(rows.fetchall())
+        return {operation: counts[operation] for operation in OPERATIONS if operation in counts}
 
     def maps(self, name: str | None = None) -> list[MapRecord]:
         """Recorded maps in recording order, optionally only those called ``name``."""
-        query = "SELECT seq, name, rows, cols, data, t FROM maps WHERE run_id = ?"
+        query = "SELECT seq, name, rows, cols, data, t, unit FROM maps WHERE run_id = ?"
         args: tuple = (self._run_id,)
         if name is not None:
             query += " AND name = ?"
             args += (name,)
         return [
-            MapRecord(seq, map_name, np.frombuffer(blob, dtype="<f8").reshape(rows, cols), t)
-            for seq, map_name, rows, cols, blob, t in self._connection.execute(
+            MapRecord(seq, map_name, np.frombuffer(blob, dtype="<f8").reshape(rows, cols), t,
+                      unit)
+            for seq, map_name, rows, cols, blob, t, unit in self._connection.execute(
                 query + " ORDER BY seq", args
             )
         ]
+
+    def map_names(self) -> list[str]:
+        """The names of the run's maps, in the order each first appeared."""
+        rows = self._connection.execute(
+            "SELECT name FROM maps WHERE run_id = ? GROUP BY name ORDER BY MIN(seq)",
+            (self._run_id,))
+        return [name for (name,) in rows]
 
     def latest_map(self, name: str) -> np.ndarray:
         """The last map recorded under ``name``; ``KeyError`` naming the stored names if none."""

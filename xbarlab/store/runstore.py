@@ -51,7 +51,9 @@ class RunStore:
     ...     run.record_point(row=0, col=0, operation="read", voltage=0.2, current=2e-6)
     """
 
-    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike | None = None, read_only: bool = False) -> None:
+        """Open (creating it if needed) the store in `data_dir`; with `read_only` only an
+        existing store is opened and nothing is ever written (listing, showing, exporting)."""
         if data_dir is _IN_MEMORY:
             self.data_dir = None
             self.db_path = Path(":memory:")
@@ -63,9 +65,10 @@ class RunStore:
                 f"data_dir = {str(self.data_dir)!r} is a file; allowed: a directory (or a path "
                 "that does not exist yet)"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / DB_FILENAME
-        self._connection = connect(self.db_path)
+        self._connection = connect(self.db_path, read_only)
 
     @classmethod
     def sharing(cls, connection, data_dir: Path | None) -> RunStore:
@@ -228,6 +231,16 @@ class RunStore:
             raise
         self._connection.execute("COMMIT")
         return Run(self._connection, info.run_id, writable=True)
+
+
+def shown_status(info: RunInfo) -> str:
+    """The status to show for a run: ``interrupted`` for a run still marked ``running``
+    whose writer process on this host is gone (killed, or its disk filled up before it could
+    store its end); the stored status otherwise (a writer on another host cannot be checked)."""
+    if info.status == "running" and info.writer_host == socket.gethostname() \
+            and not _process_alive(info.writer_pid):
+        return "interrupted"
+    return info.status
 
 
 def _refuse_if_writer_may_live(info: RunInfo) -> None:

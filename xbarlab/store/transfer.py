@@ -22,7 +22,7 @@ the parent, which the importer chooses)."""
 CHILD_TABLES = {
     "points": ("seq", "row", "col", "operation", "voltage", "current", "nan_mask",
                "pulse_width", "compliance", "t"),
-    "maps": ("seq", "name", "rows", "cols", "data", "t"),
+    "maps": ("seq", "name", "rows", "cols", "data", "t", "unit"),
     "checkpoints": ("key", "value_json", "t"),
     "events": ("seq", "t", "event", "detail"),
     "snapshots": ("seq", "phase", "t", "instruments_json"),
