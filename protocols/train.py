@@ -51,6 +51,9 @@ ex-situ accuracy and the trainer's state after each epoch are checkpoints. A res
 first brings the chip back to the levels of its last checkpoint (phase ``restore``: the tiles
 read, the cells that differ switched), then continues from the last completed epoch.
 
+Nothing measured (a dry run: every reading NaN): the cells are pulsed as planned, no level is
+known, so the run ends after programming with its accuracies None.
+
 Correction: a measured parasitic calibration of the chip would correct each product's column
 currents through `BenchForward`'s ``correct`` hook (`_products`, the one place that builds it).
 """
@@ -200,14 +203,15 @@ def train(
     first = place_layers(net.sizes, bench.rows, bench.cols)
     if "characterise" in done:
         cells.defects = run.latest_map("defects")
-        cells.set_levels(*done["characterise"]["levels"])
+        cells.set_levels(*(math.nan if v is None else v for v in done["characterise"]["levels"]))
     else:
         with ledger.phase_of("characterise"):
             levels = cells.probe_levels(_on_cells(first, net))
             _characterise(cells, bench.map_cells())
         run.record_map("conductance-initial", cells.conductance)
         run.record_map("defects", cells.defects)
-        run.checkpoint("characterise", {"levels": list(levels)})
+        run.checkpoint("characterise", {"levels": [v if math.isfinite(v) else None
+                                                   for v in levels]})
         run.checkpoint("ledger", ledger.state())
     progress.advance()
 
@@ -215,8 +219,10 @@ def train(
     levels_ex_situ = [q[0] for q in net.quantized()]
     if "placement" in done:
         placement = Placement.from_dict(done["placement"]["placement"])
-        chip_levels = ConductanceLevels(*done["placement"]["levels"])
-        cells.set_levels(chip_levels.g_off, chip_levels.g_on)
+        chip_levels = (ConductanceLevels(*done["placement"]["levels"])
+                       if done["placement"]["levels"] else None)
+        if chip_levels is not None:
+            cells.set_levels(chip_levels.g_off, chip_levels.g_on)
         latest = done.get("baseline") or done.get("loop")
         restored = latest["state"]["levels"] if latest else levels_ex_situ
         with ledger.phase_of("restore"):
@@ -224,16 +230,25 @@ def train(
     else:
         with ledger.phase_of("program"):
             placement, rounds = _place_and_program(cells, first, levels_ex_situ, remap_rounds)
-            chip_levels = measured_levels(cells.conductance,
-                                          cell_targets(placement, levels_ex_situ))
-        cells.set_levels(chip_levels.g_off, chip_levels.g_on)
+            chip_levels = _chip_levels(cells.conductance, cell_targets(placement,
+                                                                       levels_ex_situ))
+        if chip_levels is not None:
+            cells.set_levels(chip_levels.g_off, chip_levels.g_on)
         run.record_map("defects", cells.defects)
         run.record_map("placement", _placement_map(placement))
         run.record_map("conductance-programmed", _in_tiles(placement, cells.conductance))
         run.checkpoint("placement", {"placement": placement.to_dict(), "rounds": rounds,
-                                     "levels": [chip_levels.g_on, chip_levels.g_off]})
+                                     "levels": chip_levels and [chip_levels.g_on,
+                                                                chip_levels.g_off]})
         run.checkpoint("ledger", ledger.state())
     progress.advance()
+    summary = {"accuracy_software": accuracy_software, "network": "-".join(map(str, net.sizes)),
+               "quantizer": quantizer, "test_images": len(y_test), "started": started,
+               "cells": cells, "placement": placement, "ledger": ledger}
+    if chip_levels is None:  # nothing measured (a dry run): no product can be decoded
+        run.record_map("defects", cells.defects)
+        return _summary(**summary, levels=None, accuracy_ex_situ=None, efficient=None,
+                        loop_images=0, mode=None)
 
     forward = _products(bench, placement, chip_levels, v_read, read_scheme, current_limit)
     progress.describe("train: ex-situ test accuracy on the chip")
@@ -262,7 +277,18 @@ def train(
             metrics["comparison"] = _comparison(ledger, efficient, baseline)
     run.record_map("defects", cells.defects)
     run.checkpoint("ledger", ledger.state())
+    return _summary(**summary, levels=chip_levels, accuracy_ex_situ=accuracy_ex_situ,
+                    efficient=efficient, loop_images=len(y_loop), mode=forward.mode, **metrics)
+
+
+def _summary(*, accuracy_software: float, accuracy_ex_situ: float | None,
+             efficient: dict | None, network: str, quantizer: str,
+             levels: ConductanceLevels | None, cells: CellSwitcher, placement: Placement,
+             ledger: Ledger, started: float, test_images: int, loop_images: int,
+             mode: str | None, **extra) -> dict:
+    """The run's metrics (module docstring); accuracies None where not measured."""
     total = ledger.total()
+    efficient = efficient or {"accuracy": None, "epochs": []}
     return {
         "accuracy_software": accuracy_software,
         "accuracy_ex_situ": accuracy_ex_situ,
@@ -270,21 +296,30 @@ def train(
         "pulses": total.pulses,
         "energy_j": total.energy_j,
         "bench_time_s": total.bench_s,
-        **metrics,
+        **extra,
         "epochs": efficient["epochs"],
-        "network": "-".join(map(str, net.sizes)),
+        "network": network,
         "quantizer": quantizer,
-        "levels_s": {"g_on": chip_levels.g_on, "g_off": chip_levels.g_off},
+        "levels_s": levels and {"g_on": levels.g_on, "g_off": levels.g_off},
         "defects": _defect_counts(cells.defects, placement),
         "placement": placement.to_dict(),
         "phases": ledger.state(),
         "seconds": {"session": time.perf_counter() - started, "bench": total.bench_s,
                     "store": total.store_s, "compute": total.wall_s - total.bench_s
                     - total.store_s, "wall": total.wall_s},
-        "test_images": len(y_test),
-        "loop_images": len(y_loop),
-        "mode": forward.mode,
+        "test_images": test_images,
+        "loop_images": loop_images,
+        "mode": mode,
     }
+
+
+def _chip_levels(conductances: np.ndarray, targets: np.ndarray) -> ConductanceLevels | None:
+    """g_on and g_off measured on the programmed cells, or None when they cannot be (no cell
+    read on or off, or no window between them: nothing measured, as in a dry run)."""
+    try:
+        return measured_levels(conductances, targets)
+    except ValueError:
+        return None
 
 
 def _first(values: np.ndarray, count: int) -> np.ndarray:

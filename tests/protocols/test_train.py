@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pytest
 from boards import write_board
+from dryruns import dry_report
 from xbarlab.protocols.train_figures import train_figures
 
 from xbarlab.nn.data import load_digits_split, pooled
@@ -236,6 +237,13 @@ def test_it_runs_unchanged_on_a_switch_matrix_bench(bench_file, run_named, tmp_p
     assert m["mode"] == "read" and m["network"] == "4-4-10"
     assert m["pulses"] > 0 and math.isfinite(m["accuracy_ex_situ"])
     assert len(m["epochs"]) == 1 and math.isfinite(m["accuracy_chip_in_loop"])
+
+
+def test_dry_run_pulses_within_the_bench_limits_and_stops_where_nothing_is_measured(board):
+    report = dry_report("train", str(board), **{**SMALL, "loop_epochs": 1})
+    summary = report.summary()
+    assert not summary["violations"] and summary["max_abs_voltage"] == pytest.approx(1.6)
+    assert summary["pulses"] > 16  # the probe cells and every on cell of the tiles
 
 
 @pytest.mark.parametrize(("params", "message"), [
