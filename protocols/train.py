@@ -208,7 +208,7 @@ def train(
         with ledger.phase_of("characterise"):
             levels = cells.probe_levels(_on_cells(first, net))
             _characterise(cells, bench.map_cells())
-        run.record_map("conductance-initial", cells.conductance)
+        run.record_map("conductance-initial", cells.conductance, unit="S")
         run.record_map("defects", cells.defects)
         run.checkpoint("characterise", {"levels": [v if math.isfinite(v) else None
                                                    for v in levels]})
@@ -236,7 +236,8 @@ def train(
             cells.set_levels(chip_levels.g_off, chip_levels.g_on)
         run.record_map("defects", cells.defects)
         run.record_map("placement", _placement_map(placement))
-        run.record_map("conductance-programmed", _in_tiles(placement, cells.conductance))
+        run.record_map("conductance-programmed", _in_tiles(placement, cells.conductance),
+                       unit="S")
         run.checkpoint("placement", {"placement": placement.to_dict(), "rounds": rounds,
                                      "levels": chip_levels and [chip_levels.g_on,
                                                                 chip_levels.g_off]})
