@@ -28,7 +28,8 @@ What it runs (the mathematics is `xbarlab.nn`; the cells are switched by
 4. **Ex situ**: the test accuracy measured on the chip (`xbarlab.nn.inference.BenchForward`:
    a matrix-vector product per image and layer on a board, the tiles read cell by cell on a
    switch-matrix bench), ``accuracy_ex_situ``.
-5. **Chip in the loop** (`xbarlab.nn.chip_loop.ChipTrainer` over
+5. **Chip in the loop** (``mode`` chip-in-the-loop; ``ex-situ`` stops after step 4 with
+   ``accuracy_chip_in_loop`` None; `xbarlab.nn.chip_loop.ChipTrainer` over
    `xbarlab.nn.bench_chip.BenchChip`): ``loop_epochs`` epochs over ``loop_samples`` training
    images (0: all), forward passes measured, gradients in software, a cell pulsed only where
    its weight's change is significant (``threshold``), ``gate_fraction`` of each layer's
@@ -136,11 +137,13 @@ def train(
     hidden: Annotated[int, Param("hidden neurons", minimum=1, maximum="chip.cols")] = 16,
     pool: Annotated[int, Param("average the 8x8 digits over pool x pool blocks (2: 4x4 "
                                "images, 16 inputs)", minimum=1, maximum=DIGITS_SIDE)] = 1,
+    mode: Annotated[str, Param("ex-situ only, or ex situ then chip-in-the-loop training",
+                               choices=("ex-situ", "chip-in-the-loop"))] = "chip-in-the-loop",
     seed: Annotated[int, Param("seed of software training and of the loop's batch order",
                                minimum=0, maximum=2**63 - 1)] = 0,
     train_epochs: Annotated[int, Param("software training epochs", minimum=1,
                                        maximum=10000)] = 60,
-    loop_epochs: Annotated[int, Param("chip-in-the-loop epochs", minimum=0,
+    loop_epochs: Annotated[int, Param("chip-in-the-loop epochs", minimum=1,
                                       maximum=1000)] = 2,
     loop_samples: Annotated[int, Param("training images per chip-in-the-loop epoch (seeded "
                                        "choice)", zero="every training image", minimum=1,
@@ -191,6 +194,8 @@ def train(
     cells = CellSwitcher(bench, run, ledger, settings)
     split = pooled(load_digits_split(), pool)
     x_test, y_test = _first(split.x_test, test_samples), _first(split.y_test, test_samples)
+    if mode == "ex-situ":
+        loop_epochs, compare = 0, False
     steps = 4 + loop_epochs * (2 if compare else 1) + (1 if compare else 0)
     progress.start(steps, "train: software")
 
@@ -249,7 +254,7 @@ def train(
     if chip_levels is None:  # nothing measured (a dry run): no product can be decoded
         run.record_map("defects", cells.defects)
         return _summary(**summary, levels=None, accuracy_ex_situ=None, efficient=None,
-                        loop_images=0, mode=None)
+                        loop_images=0, inference=None)
 
     forward = _products(bench, placement, chip_levels, v_read, read_scheme, current_limit)
     progress.describe("train: ex-situ test accuracy on the chip")
@@ -279,14 +284,15 @@ def train(
     run.record_map("defects", cells.defects)
     run.checkpoint("ledger", ledger.state())
     return _summary(**summary, levels=chip_levels, accuracy_ex_situ=accuracy_ex_situ,
-                    efficient=efficient, loop_images=len(y_loop), mode=forward.mode, **metrics)
+                    efficient=efficient, loop_images=len(y_loop), inference=forward.mode,
+                    **metrics)
 
 
 def _summary(*, accuracy_software: float, accuracy_ex_situ: float | None,
              efficient: dict | None, network: str, quantizer: str,
              levels: ConductanceLevels | None, cells: CellSwitcher, placement: Placement,
              ledger: Ledger, started: float, test_images: int, loop_images: int,
-             mode: str | None, **extra) -> dict:
+             inference: str | None, **extra) -> dict:
     """The run's metrics (module docstring); accuracies None where not measured."""
     total = ledger.total()
     efficient = efficient or {"accuracy": None, "epochs": []}
@@ -310,7 +316,7 @@ def _summary(*, accuracy_software: float, accuracy_ex_situ: float | None,
                     - total.store_s, "wall": total.wall_s},
         "test_images": test_images,
         "loop_images": loop_images,
-        "mode": mode,
+        "inference": inference,
     }
 
 

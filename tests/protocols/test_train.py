@@ -223,7 +223,7 @@ def test_it_runs_unchanged_on_a_switch_matrix_bench(bench_file, run_named, tmp_p
                         hidden=4, train_epochs=40, loop_epochs=1, loop_samples=20,
                         test_samples=30, seed=1, width=1e-4)
     m = outcome.metrics
-    assert m["mode"] == "read" and m["network"] == "4-4-10"
+    assert m["inference"] == "read" and m["network"] == "4-4-10"
     assert m["pulses"] > 0 and math.isfinite(m["accuracy_ex_situ"])
     assert len(m["epochs"]) == 1 and math.isfinite(m["accuracy_chip_in_loop"])
 
@@ -239,6 +239,8 @@ def test_dry_run_pulses_within_the_bench_limits_and_stops_where_nothing_is_measu
     ({"hidden": 30}, r"hidden = 30: a 16-30-10 network does not fit the chip's 40 x 40 cells"),
     ({"pool": 3}, r"pool = 3: allowed 1, 2, 4 or 8"),
     ({"quantizer": "float"}, r"quantizer = 'float'.*allowed.*binary, ternary"),
+    ({"mode": "in-situ"}, r"mode = 'in-situ'.*allowed.*ex-situ, chip-in-the-loop"),
+    ({"loop_epochs": 0}, r"loop_epochs = 0: allowed an integer >= 1"),
 ])
 def test_bad_parameters_are_refused_before_any_pulse(board, run_named, tmp_path, params,
                                                      message):
