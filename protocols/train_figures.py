@@ -52,7 +52,11 @@ def _accuracy_figure(done: dict) -> Any:
         series.append(("software (test images)", [0, last], [100 * software] * 2))
     if not series:
         return None
-    return curves_figure(series, "accuracy on the chip", "epoch (0: ex situ)", "accuracy (%)")
+    from matplotlib.ticker import MaxNLocator
+
+    figure = curves_figure(series, "accuracy on the chip", "epoch (0: ex situ)", "accuracy (%)")
+    figure.axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    return figure
 
 
 def _costs_figure(ledger: dict) -> Any:
