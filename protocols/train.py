@@ -155,7 +155,7 @@ def train(
                                           maximum=1.0)] = 0.001,
     threshold: Annotated[float, Param("latent-weight margin a new level needs before its "
                                       "cells are pulsed", zero="every change", above=0.0,
-                                      maximum=1.0)] = 0.01,
+                                      maximum=1.0)] = 0.003,
     gate_fraction: Annotated[float, Param("fraction of each layer's neurons retrained per "
                                           "epoch (partial gating)", above=0.0,
                                           maximum=1.0)] = 1.0,
