@@ -55,8 +55,10 @@ read, the cells that differ switched), then continues from the last completed ep
 Nothing measured (a dry run: every reading NaN): the cells are pulsed as planned, no level is
 known, so the run ends after programming with its accuracies None.
 
-Correction: a measured parasitic calibration of the chip would correct each product's column
-currents through `BenchForward`'s ``correct`` hook (`_products`, the one place that builds it).
+Correction: when the chip has a measured parasitic calibration (issue 12; the engine attaches
+the newest one to the bench), every reading and matrix-vector product the bench reports is
+corrected (`xbarlab.bench` ``corrects``), so programming, inference and training all use
+corrected values; metric ``calibration`` names the record (None: raw readings).
 """
 
 from __future__ import annotations
@@ -250,7 +252,8 @@ def train(
     progress.advance()
     summary = {"accuracy_software": accuracy_software, "network": "-".join(map(str, net.sizes)),
                "quantizer": quantizer, "test_images": len(y_test), "started": started,
-               "cells": cells, "placement": placement, "ledger": ledger}
+               "cells": cells, "placement": placement, "ledger": ledger,
+               "calibration": bench.chip_model.calibration_id if bench.corrects else None}
     if chip_levels is None:  # nothing measured (a dry run): no product can be decoded
         run.record_map("defects", cells.defects)
         return _summary(**summary, levels=None, accuracy_ex_situ=None, efficient=None,
@@ -292,7 +295,7 @@ def _summary(*, accuracy_software: float, accuracy_ex_situ: float | None,
              efficient: dict | None, network: str, quantizer: str,
              levels: ConductanceLevels | None, cells: CellSwitcher, placement: Placement,
              ledger: Ledger, started: float, test_images: int, loop_images: int,
-             inference: str | None, **extra) -> dict:
+             inference: str | None, calibration: int | None, **extra) -> dict:
     """The run's metrics (module docstring); accuracies None where not measured."""
     total = ledger.total()
     efficient = efficient or {"accuracy": None, "epochs": []}
@@ -317,6 +320,7 @@ def _summary(*, accuracy_software: float, accuracy_ex_situ: float | None,
         "test_images": test_images,
         "loop_images": loop_images,
         "inference": inference,
+        "calibration": calibration,
     }
 
 
@@ -430,8 +434,8 @@ def _in_tiles(placement: Placement, values: np.ndarray) -> np.ndarray:
 
 def _products(bench, placement: Placement, levels: ConductanceLevels, v_read: float,
               scheme: str, current_limit: float) -> BenchForward:
-    """The forward pass measured on the chip. The one place a chip's parasitic calibration
-    would be wired in: ``correct=`` its column-current correction."""
+    """The forward pass measured on the chip (products corrected by the bench when it has a
+    calibration of the chip attached; module docstring)."""
     return BenchForward(bench, placement, levels, v_read, scheme=scheme,
                         current_limit=current_limit)
 
