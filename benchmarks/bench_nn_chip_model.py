@@ -59,7 +59,7 @@ from xbarlab.nn.placement import place_layers  # noqa: E402
 from xbarlab.nn.quantize import Quantizer  # noqa: E402
 from xbarlab.nn.training import train_software  # noqa: E402
 from xbarlab.nn.updates import plan_writes  # noqa: E402
-from xbarlab.physics import BINARY, CrossbarArray  # noqa: E402
+from xbarlab.physics import BINARY, CrossbarArray, with_stuck_fraction  # noqa: E402
 
 SIZES = (64, 54, 10)
 SIZE = 128
@@ -75,17 +75,11 @@ NOMINAL = ConductanceLevels(BINARY.g_max, BINARY.g_min)
 """Only to program (SET/RESET decisions do not use the levels); decoding uses measured ones."""
 
 
-def device(rate: float):
-    share_on = BINARY.p_stuck_on / (BINARY.p_stuck_on + BINARY.p_stuck_off)
-    return dataclasses.replace(BINARY, p_stuck_on=rate * share_on,
-                               p_stuck_off=rate * (1.0 - share_on))
-
-
 def programmed_chip(net, rate: float, seed: int, remap: bool):
     """(chip, bench, placement, measured levels, programming pulses) for `net` on a fresh
     array."""
-    array = CrossbarArray(SIZE, SIZE, device(rate), seed=seed, r_wire_row=R_WIRE,
-                          r_wire_col=R_WIRE)
+    array = CrossbarArray(SIZE, SIZE, with_stuck_fraction(BINARY, rate), seed=seed,
+                          r_wire_row=R_WIRE, r_wire_col=R_WIRE)
     bench = ModelBench(array, r_path=R_PATH, read_time=READ_TIME)
     placement = place_layers(SIZES, SIZE, SIZE)
     if remap:

@@ -245,6 +245,17 @@ class PulseSettings:
         return tolerance * target - self.margin(scatter, readings) - abs(mean - target)
 
 
+def pulse_energy(volts: float, g_before: float, g_after: float, width: float,
+                 current_limit: float = 0.0) -> float:
+    """|V| x I x width of one pulse (J), I = |V| x the mean of the conductances measured just
+    before and just after it (S), capped by `current_limit` (A; 0: no cap); NaN when either
+    conductance is unknown (module docstring, Energy)."""
+    current = abs(volts) * max(0.5 * (g_before + g_after), 0.0)
+    if current_limit:
+        current = min(current, current_limit)
+    return abs(volts) * current * width
+
+
 def hold(bench, seconds: float) -> None:
     """Let `seconds` pass on the instruments' clock (nothing when 0): a 0 V pulse train of one
     pulse whose period is `seconds`, on cell (0, 0) with the other lines floating. The bench
@@ -461,11 +472,9 @@ class _Cell:
             self.energy += delivered
         else:
             self.energy_measured = False
-            current = abs(volts) * max(0.5 * (before + after), 0.0)
-            if c.current_limit:
-                current = min(current, c.current_limit)
-            if math.isfinite(current):  # no estimate without a measured current
-                self.energy += abs(volts) * current * c.width
+            energy = pulse_energy(volts, before, after, c.width, c.current_limit)
+            if math.isfinite(energy):  # no estimate without a measured current
+                self.energy += energy
         self.pending = None
 
     # -- instrument steps ------------------------------------------------------------------

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from xbarlab.benchfile import Bench, Line, Sim, Terminal
-from xbarlab.physics import CrossbarArray
+from xbarlab.physics import CrossbarArray, preset, with_stuck_fraction
 
 from .circuit import (
     LIMIT_RTOL,
@@ -120,7 +120,8 @@ class World:
         self._array = CrossbarArray(
             chip.rows,
             chip.cols,
-            preset=chip.preset,
+            preset=chip.preset if self.sim.stuck_fraction is None
+            else with_stuck_fraction(preset(chip.preset), self.sim.stuck_fraction),
             seed=self.sim.seed,
             r_wire_row=self.sim.r_wire_row,
             r_wire_col=self.sim.r_wire_col,

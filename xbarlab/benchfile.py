@@ -245,6 +245,7 @@ class Sim:
     r_path_col: float = 2.0
     r_path_spread: float = 0.0  # lognormal sigma of each line's path about r_path_row/col
     defects: bool = True
+    stuck_fraction: float | None = None  # share of stuck cells (preset's on:off); None: preset's
     pristine: bool = False
     read_noise: bool = True
     faults: tuple[Fault, ...] = ()
@@ -618,12 +619,16 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
             "r_path_col",
             "r_path_spread",
             "defects",
+            "stuck_fraction",
             "pristine",
             "read_noise",
             "faults",
             "state_file",
         ),
     )
+    stuck_fraction = f.number("stuck_fraction", 0.0, 1.0) if "stuck_fraction" in f.table else None
+    if stuck_fraction is not None and not f.get("defects", bool, True):
+        f.fail(f.dotted("stuck_fraction"), stuck_fraction, "no stuck fraction with defects = false")
     return Sim(
         seed=f.integer("seed", 0, 2**63 - 1, 0),
         r_wire_row=f.number("r_wire_row", 0.0, 1e6, 1.0),
@@ -632,6 +637,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
         r_path_col=f.number("r_path_col", 0.0, 1e6, 2.0),
         r_path_spread=f.number("r_path_spread", 0.0, 1.0, 0.0),
         defects=f.get("defects", bool, True),
+        stuck_fraction=stuck_fraction,
         pristine=f.get("pristine", bool, False),
         read_noise=f.get("read_noise", bool, True),
         faults=_parse_faults(origin, f.table.get("faults", []), insts, wiring),

@@ -97,3 +97,21 @@ def test_reads_after_a_pulse_measure_the_cell_the_pulse_switched(bench_name):
         truth = world.conductance()[row, col]
     assert truth > 50e-6  # the SET switched the cell to its low-resistance state
     assert abs(after.current / 0.2 - truth) / truth < 0.05
+
+
+def test_board_pulses_of_both_polarities_switch_their_cells_and_no_other():
+    """From the V/2 bias of a SET (+V/2 on every line) to that of a RESET (-V/2): set as two
+    full-vector commands, rows then columns, the lines would hold V across every cell between
+    them; the bench takes every line idle first."""
+    with open_bench("board") as bench:
+        world = world_of("board")
+        a, b = (tuple(int(k) for k in cell) for cell in
+                np.argwhere(world.array.defect_map() == 0)[[0, 200]])
+        before = world.conductance().copy()
+        for cell, volts in ((a, 1.6), (b, 1.6), (a, -1.6)):
+            bench.pulse(*cell, volts, 1e-7, "v/2")
+        after = world.conductance()
+    assert after[b] > 30 * before[b] and after[a] < 2 * before[a]
+    others = np.ones(after.shape, bool)
+    others[a] = others[b] = False
+    assert np.array_equal(after[others], before[others])

@@ -28,7 +28,7 @@ from xbarlab.nn.placement import place_layers
 from xbarlab.nn.quantize import Quantizer
 from xbarlab.nn.training import TrainingConfig, train_software
 from xbarlab.nn.updates import NEURON_AWARE, SYNAPSE_AWARE
-from xbarlab.physics import BINARY, CrossbarArray
+from xbarlab.physics import BINARY, CrossbarArray, with_stuck_fraction
 
 SIZES = (64, 32, 10)
 SHAPE = (100, 84)
@@ -53,9 +53,7 @@ def net(nets):
 def programmed_bench(net, rate: float, seed: int = 3, **device) -> ModelBench:
     """A board holding `net`, with stuck cells at `rate` (stuck-on : stuck-off as in the
     binary preset)."""
-    share_on = BINARY.p_stuck_on / (BINARY.p_stuck_on + BINARY.p_stuck_off)
-    params = dataclasses.replace(BINARY, p_stuck_on=rate * share_on,
-                                 p_stuck_off=rate * (1 - share_on), **device)
+    params = dataclasses.replace(with_stuck_fraction(BINARY, rate), **device)
     array = CrossbarArray(*SHAPE, params, seed=seed, r_wire_row=0.0, r_wire_col=0.0)
     array.set_state(cell_targets(PLACEMENT, [q[0] for q in net.quantized()]) == ON)
     return ModelBench(array, board=False)

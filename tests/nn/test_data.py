@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from xbarlab.nn.data import load_digits_split, row_voltages, stratified_split, with_bias
+from xbarlab.nn.data import (
+    Split,
+    load_digits_split,
+    pooled,
+    row_voltages,
+    stratified_split,
+    with_bias,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +57,16 @@ def test_inputs_become_row_voltages_linearly_and_out_of_range_inputs_are_refused
         row_voltages(np.array([0.0, 1.5]), 0.2)
     with pytest.raises(ValueError, match="v_read = -0.1 V"):
         row_voltages(x, -0.1)
+
+
+def test_pooling_averages_each_block_of_a_square_image_and_refuses_a_factor_that_does_not_divide():
+    image = np.arange(16.0).reshape(1, 16) / 15  # a 4 x 4 image, rows 0..3
+    split = Split(image, np.array([0]), image[::-1].copy(), np.array([1]))
+    small = pooled(split, 2)
+    # block (0, 0) holds pixels 0, 1, 4, 5; block (1, 1) holds 10, 11, 14, 15
+    assert small.x_train == pytest.approx(np.array([[2.5, 4.5, 10.5, 12.5]]) / 15, rel=1e-12)
+    assert small.features == 4 and np.array_equal(small.y_test, split.y_test)
+    assert pooled(split, 1) is split
+    with pytest.raises(ValueError, match="pooling factor = 3: allowed an integer >= 1 dividing "
+                                         "the image side"):
+        pooled(split, 3)

@@ -168,13 +168,14 @@ def bench_file(tmp_path):
     return lambda **options: write_bench(tmp_path, **options)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_named():
-    """`run_protocol` as a fixture (test modules cannot import this conftest by name)."""
+    """`run_protocol` as a fixture (test modules cannot import this conftest by name); session
+    scoped, so module-scoped fixtures can run protocols too."""
     return run_protocol
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def stop_after():
     """`StopAfter` as a fixture."""
     return StopAfter

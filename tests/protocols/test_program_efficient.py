@@ -7,7 +7,6 @@ each test its own World; tests look inside it for the truth (defect map, conduct
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pyvisa
+from boards import write_board
 from dryruns import dry_report
 from xbarlab.protocols.program_efficient import (
     UPDATE_PHASES,
@@ -31,24 +31,6 @@ from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
 BOARD = {"width": 1e-7}
-
-
-def write_board(directory: Path, size: int, seed: int) -> Path:
-    """The embedded board bench shrunk to a size x size board and chip (binary preset)."""
-    text = importlib.resources.files("xbarlab.benches").joinpath("board.toml").read_text()
-    for old, new in (
-        ("rows = 128\ncols = 128\n", f"rows = {size}\ncols = {size}\n"),
-        ('lines = "row:0-127"', f'lines = "row:0-{size - 1}"'),
-        ('outputs = "1-128"', f'outputs = "1-{size}"'),
-        ('lines = "col:0-127"', f'lines = "col:0-{size - 1}"'),
-        ('outputs = "129-256"', f'outputs = "{size + 1}-{2 * size}"'),
-        ("seed = 128", f"seed = {seed}"),
-    ):
-        assert old in text, old
-        text = text.replace(old, new)
-    path = directory / f"board-{size}-{seed}.toml"
-    path.write_text(text)
-    return path
 
 
 @dataclass

@@ -82,6 +82,10 @@ def _mutate(old: str, new: str) -> str:
         ("cards = 6", "cards = 7", r"cards = 7.*from 1 to 6"),
         ('model = "707B"', 'model = "9999"', r"model = '9999'.*one of"),
         ("seed = 2026", "seed = -1", r"sim\.seed = -1"),
+        ("seed = 2026", "seed = 2026\nstuck_fraction = 1.5",
+         r"sim\.stuck_fraction = 1\.5: expected a number >= 0 and <= 1"),
+        ("defects = true", "defects = false\nstuck_fraction = 0.1",
+         r"sim\.stuck_fraction = 0\.1: expected no stuck fraction with defects = false"),
         ('mode = "ground"', 'mode = "hover"', r"idle\.mode = 'hover'"),
         ("masked = []", "masked = [[40, 1]]", r"chip\.masked = \[40, 1\]"),
         (

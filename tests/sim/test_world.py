@@ -284,3 +284,17 @@ def test_compensated_drift_equals_every_state_solved(monkeypatch):
     scale = np.abs(solved[0]).max()
     np.testing.assert_allclose(compensated[0], solved[0], rtol=0, atol=1e-9 * scale)
     np.testing.assert_allclose(compensated[1], solved[1], rtol=0, atol=1e-9 * 0.2)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.2])
+def test_a_stuck_fraction_sets_the_share_of_stuck_cells_in_the_presets_ratio(fraction):
+    """sim.stuck_fraction: stuck cells at that share of the 128 x 128 array (binomial, 4
+    standard deviations), stuck-on among them in the binary preset's 1.75 : 9.04."""
+    text = set_key(embedded_text("board"), "defects", f"true\nstuck_fraction = {fraction}")
+    defects = World(parse_bench(text)).array.defect_map()
+    stuck = np.mean(defects != 0)
+    assert abs(stuck - fraction) <= 4 * np.sqrt(fraction * (1 - fraction) / defects.size)
+    if fraction:
+        on = np.sum(defects == 1) / np.sum(defects != 0)
+        share = 1.75 / (1.75 + 9.04)
+        assert abs(on - share) <= 4 * np.sqrt(share * (1 - share) / np.sum(defects != 0))

@@ -3,7 +3,9 @@
 `BoardLines` is part of `xbarlab.bench.operations.Bench` and works on its state (spec, guard,
 the board, the line levels and current limit it last set). Chip line i sits on the board line
 the wiring names; a set-lines command is used while it fits the board's command length, else one
-full-vector command per kind of line.
+full-vector command per kind of line, after one command that puts every line in the idle state
+when columns that are not idle change with the rows (the rows' new levels never meet the
+columns' old ones).
 """
 
 from __future__ import annotations
@@ -115,6 +117,8 @@ class BoardLines:
                 for line, v in changed.items() if line.kind == "row"}
         cols = {int(self._board_cols[line.index]): v
                 for line, v in changed.items() if line.kind == "col"}
+        columns_idle = all(self._board_levels.get(line) == self._idle_state
+                           for line in changed if line.kind == "col")
         self._board_levels.update(changed)
         states = set(self._board_levels.values())
         if len(states) == 1 and isinstance(state := next(iter(states)), LineState) and (
@@ -123,6 +127,10 @@ class BoardLines:
             self._board.float_all() if state == LineState.FLOAT else self._board.ground_all()
             return
         if len(changed) * SET_LINES_CHARACTERS > BOARD_COMMAND_CHARACTERS:
+            if rows and not columns_idle:
+                # between two commands the new rows would face the old columns (from +V/2 to
+                # -V/2 everywhere: V across every cell); every line goes idle at once first
+                self._board.set_idle_mode(self._idle_state)
             if rows:  # one full-vector command per kind instead of a too long VSET
                 self._board.set_rows(self._board_vector("row", self._board.rows))
             if cols:

@@ -74,6 +74,25 @@ def load_digits_split(test_fraction: float = 0.2, seed: int = 0) -> Split:
     return stratified_split(x, digits.target.astype(np.int64), test_fraction, seed)
 
 
+def pooled(split: Split, factor: int) -> Split:
+    """`split` with its square images averaged over `factor` x `factor` blocks (2: the 8x8
+    digits as 4x4 images, 16 inputs instead of 64), so that a network fits a small array.
+    Averages of values in [0, 1] stay in [0, 1]; factor 1 returns `split` itself."""
+    side = math.isqrt(split.features)
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1 or (
+            side * side != split.features or side % factor):
+        raise ValueError(f"pooling factor = {factor!r}: allowed an integer >= 1 dividing the "
+                         f"image side ({side} for {split.features} features of square images)")
+    if factor == 1:
+        return split
+    out = side // factor
+
+    def pool(x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), out, factor, out, factor).mean(axis=(2, 4)).reshape(len(x), -1)
+
+    return Split(pool(split.x_train), split.y_train, pool(split.x_test), split.y_test)
+
+
 def with_bias(x: np.ndarray) -> np.ndarray:
     """Inputs with a constant 1 appended to every sample: the bias row of every layer."""
     x = np.asarray(x, float)

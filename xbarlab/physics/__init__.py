@@ -9,4 +9,11 @@ from xbarlab.physics.solver import CrossbarSolution, solve_crossbar  # noqa: E40
 # isort: split
 from xbarlab.physics.array import ArraySnapshot, CrossbarArray, PulseResult  # noqa: E402, F401
 from xbarlab.physics.device import DeviceParams  # noqa: E402, F401
-from xbarlab.physics.presets import ANALOG, BINARY, HIGH_R, PRESETS, preset  # noqa: E402, F401
+from xbarlab.physics.presets import (  # noqa: E402, F401
+    ANALOG,
+    BINARY,
+    HIGH_R,
+    PRESETS,
+    preset,
+    with_stuck_fraction,
+)

@@ -24,6 +24,8 @@ half-selected cell (±0.65 V) does not.
 
 from __future__ import annotations
 
+import dataclasses
+
 from .device import RELAX_POLY_WAN2022, DeviceParams
 
 BINARY = DeviceParams(
@@ -70,3 +72,15 @@ def preset(name: str) -> DeviceParams:
         raise ValueError(
             f"preset = {name!r} is not one of the allowed presets {sorted(PRESETS)}"
         ) from None
+
+
+def with_stuck_fraction(params: DeviceParams, fraction: float) -> DeviceParams:
+    """`params` with `fraction` of the cells stuck (stuck-on plus stuck-off), split in the
+    ratio of `params`' own stuck-on and stuck-off rates (when both are 0: all stuck-off)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"stuck fraction = {fraction!r}: allowed 0 <= fraction <= 1")
+    total = params.p_stuck_on + params.p_stuck_off
+    share_on = params.p_stuck_on / total if total > 0 else 0.0
+    on = fraction * share_on
+    return dataclasses.replace(params, p_stuck_on=on,
+                               p_stuck_off=min(fraction * (1.0 - share_on), 1.0 - on))
