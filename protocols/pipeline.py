@@ -170,7 +170,8 @@ def _costs_figure(rows: list[Mapping[str, Any]]):
     return figure
 
 
-@register_protocol("pipeline", figures=pipeline_figures, table=pipeline_table)
+@register_protocol("pipeline", figures=pipeline_figures, table=pipeline_table,
+                   default_bench="board")
 def pipeline(
     bench, run, progress, *,
     quantizer: Annotated[str, Param("weight quantizer of the network",
