@@ -64,14 +64,17 @@ adaptive amplitudes, `programming.AmplitudeMemory`). Even knowing the device exa
 reading it without noise, a cell needs 12.0 pulses on average from its HRS
 (``benchmarks/study_write_verify_bound.py``).
 
-The ground read's IR-drop bias itself is not corrected (it needs the line resistances, which a
-measured parasitic calibration will provide): a cell's true conductance lies above its
-re-read by that bias (about 1 % on the 32 x 32 analog bench at the target map).
+The ground read's IR-drop bias (a cell's true conductance lies above its uncorrected re-read
+by about 1 % on the 32 x 32 analog bench at the target map) is removed when the chip has a
+calibration record (``calibrate-parasitics``): every verify and re-read then comes back
+corrected with the calibrated model (``correct``, on by default; `xbarlab.calibration`).
 
 Every pulse and reading is a point of the run as it happens; each cell's result is a
 checkpoint (``<algorithm>/first/<row>,<col>``, ``<algorithm>/<row>,<col>``; re-check rounds
 ``<algorithm>/recheck<k>`` and ``<algorithm>/redo<k>/<row>,<col>``), so a resumed run
-programs only what it had not finished.
+programs only what it had not finished. A cell cut off while programmed has its account so far
+(pulses, energy, readings) in its checkpoint and goes on with it counted; a re-read cut off goes
+on from its stored readings. The metrics of a resumed run are those of its stored points.
 """
 
 from __future__ import annotations
@@ -81,7 +84,16 @@ from dataclasses import asdict
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.parameters import Cols, PulseScheme, ReadScheme, Rows, Seed, VRead, Width
+from xbarlab.protocols.parameters import (
+    Cols,
+    Correct,
+    PulseScheme,
+    ReadScheme,
+    Rows,
+    Seed,
+    VRead,
+    Width,
+)
 from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.programming import (
     ALGORITHMS,
@@ -105,7 +117,7 @@ from xbarlab.protocols.programming import (
     hold,
     program_cell,
 )
-from xbarlab.protocols.recording import ReadingStats, recorded_batches
+from xbarlab.protocols.recording import ReadingStats, recorded_batches, stored_readings
 
 from xbarlab.engine import json_ready
 from xbarlab.params import Param
@@ -185,9 +197,11 @@ def write_verify(
                                        maximum=10000)] = 512,
     prepare_pulses: Annotated[int, Param("RESET pulses per cell before each algorithm when "
                                          "comparing several", minimum=0, maximum=100)] = 3,
+    correct: Correct = True,
 ) -> dict:
     """Program seeded targets to `tolerance` with each algorithm of `algorithm`; report pulses,
     energy, success, stuck cells and the re-read after relaxation (see the module docstring)."""
+    bench.correct = correct
     algorithms = [name.strip() for name in algorithm.split(",")]
     rows, cols = rows or bench.rows, cols or bench.cols
     settings = {"tolerance": tolerance, "v_read": v_read, "reads": reads,
@@ -279,14 +293,15 @@ def _program_all(bench, run, progress, phase, cells, targets, settings, memory, 
     progress.start(len(cells), f"{phase}: programming")
     for row, col in cells:
         key = f"{phase}/{row},{col}"
-        if key in done:
+        if key in done and not done[key].get("partial"):
             state = {k: math.nan if v is None else v for k, v in done[key].items()}
             results[row, col] = CellResult(**state)
-        else:
+        else:  # not started, or interrupted: then it goes on with its pulses counted
             algorithm = phase.split("/")[0]
             result = program_cell(bench, row, col, float(targets[row, col]),
                                   algorithm=algorithm, run=run, memory=memory,
-                                  confirm=confirm, **settings)
+                                  confirm=confirm, checkpoint=key, partial=done.get(key),
+                                  **settings)
             state = asdict(result)
             state.pop("trace")
             run.checkpoint(key, {k: None if isinstance(v, float) and not math.isfinite(v)
@@ -316,31 +331,48 @@ def _reread(bench, run, progress, phase, cells, v_read, read_scheme, reads, rela
     errors of the edge of their guard band (`config.distance` around `targets`) get `reads`
     more, up to REFINE times. Returns maps (NaN elsewhere) of the mean, the standard deviation
     of one reading from their scatter, and the count of readings, stored as ``<phase>``,
-    ``<phase>-scatter`` and ``<phase>-count`` (``/`` in the phase written ``-``)."""
+    ``<phase>-scatter`` and ``<phase>-count`` (``/`` in the phase written ``-``).
+
+    An interrupted re-read goes on from its stored readings (from the point whose sequence
+    number the ``<phase>/from`` checkpoint holds): round k reads only what its cells still
+    lack of (k + 1) x `reads`, and a cell is in round k when it was read in it already or,
+    read in every earlier round, is still undecided (the decision an uninterrupted re-read
+    takes, on the same readings)."""
     name = phase.replace("/", "-")
-    if run.checkpoints().get(phase):
+    done = run.checkpoints()
+    if done.get(phase):
         return tuple(run.latest_map(f"{name}{part}") for part in ("", "-scatter", "-count"))
-    hold(bench, relax_wait)
     shape = (bench.rows, bench.cols)
     stats = ReadingStats(shape)
+    if f"{phase}/from" in done:
+        stats.add(stored_readings(run, done[f"{phase}/from"]))
+    else:
+        hold(bench, relax_wait)
+        run.checkpoint(f"{phase}/from", run.n_points)
     todo = list(cells)
-    for _ in range(1 + REFINE):
-        mask = np.zeros(shape, bool)
+    for k in range(1 + REFINE):
+        want = (k + 1) * reads
+        missing = {}
         for cell in todo:
-            mask[cell] = True
-        progress.start(len(todo) * reads, f"{phase}: re-reading")
-        batches = bench.iter_read_batches(v_read, read_scheme, mask=mask, count=reads)
-        for batch in recorded_batches(run, batches):
-            stats.add(batch)
-            progress.advance(len(batch))
+            if stats.count[cell] < want:
+                missing.setdefault(int(want - stats.count[cell]), []).append(cell)
+        progress.start(sum(n * len(group) for n, group in missing.items()),
+                       f"{phase}: re-reading")
+        for count, group in missing.items():
+            mask = np.zeros(shape, bool)
+            mask[tuple(np.array(group).T)] = True
+            batches = bench.iter_read_batches(v_read, read_scheme, mask=mask, count=count)
+            for batch in recorded_batches(run, batches):
+                stats.add(batch)
+                progress.advance(len(batch))
         count = stats.count
         mean = stats.mean() / v_read  # conductances: every reading at v_read
         scatter = np.sqrt(stats.variance_of_mean() * count) / abs(v_read)
         if config is None or config.guard == 0:
             break
-        todo = [cell for cell in cells if abs(config.distance(
-            mean[cell], scatter[cell], int(count[cell]), targets[cell]))
-            < DECIDED * scatter[cell] / math.sqrt(count[cell])]
+        todo = [cell for cell in cells if count[cell] > want or (count[cell] == want and abs(
+            config.distance(mean[cell], scatter[cell], int(count[cell]), targets[cell]))
+            < DECIDED * scatter[cell] / math.sqrt(count[cell]))]
         if not todo:
             break
     inside = count > 0
