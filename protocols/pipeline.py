@@ -57,7 +57,8 @@ STAGES = (
     Stage("forming", "forming", lambda p: {"v_read": p["v_read"]}),
     Stage("map before", "read-map", lambda p: {"v_read": p["v_read"], "scheme": "ground"}),
     Stage("calibration", "calibrate-parasitics",
-          lambda p: {"v_read": p["v_read"], "seed": p["seed"]}),
+          lambda p: {"v_read": p["v_read"], "seed": p["seed"],
+                     "patterns": p["calibration_patterns"]}),
     Stage("train", "train", lambda p: {"quantizer": p["quantizer"], "seed": p["seed"],
                                        "loop_epochs": p["loop_epochs"], "v_read": p["v_read"]}),
     Stage("map after", "read-map", lambda p: {"v_read": p["v_read"], "scheme": "ground"}),
@@ -181,6 +182,10 @@ def pipeline(
                                       maximum=1000)] = 3,
     calibrate: Annotated[bool, Param("measure the parasitic resistances and correct the "
                                      "reads with them")] = True,
+    calibration_patterns: Annotated[int, Param(
+        "random binary patterns the calibration programs and measures", zero="the chip as it "
+        "is (fast; a line without low-resistance cells stays unidentified, as its interval "
+        "says)", minimum=0, maximum=16)] = 0,
     seed: Seed = 0,
     v_read: VRead = 0.2,
 ) -> dict:
@@ -188,7 +193,7 @@ def pipeline(
     ex situ and with the chip in the loop, map it again (see the module docstring); one table
     of accuracies, pulses, energy and times per stage."""
     values = {"quantizer": quantizer, "loop_epochs": loop_epochs, "seed": seed,
-              "v_read": v_read}
+              "v_read": v_read, "calibration_patterns": calibration_patterns}
     stages = [stage for stage in STAGES if calibrate or stage.protocol != "calibrate-parasitics"]
     done = run.checkpoints()
     rows, trained = [], {}
