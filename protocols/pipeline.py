@@ -59,8 +59,9 @@ STAGES = (
     Stage("calibration", "calibrate-parasitics",
           lambda p: {"v_read": p["v_read"], "seed": p["seed"],
                      "patterns": p["calibration_patterns"]}),
-    Stage("train", "train", lambda p: {"quantizer": p["quantizer"], "seed": p["seed"],
-                                       "loop_epochs": p["loop_epochs"], "v_read": p["v_read"]}),
+    Stage("train", "train", lambda p: {key: p[key] for key in (
+        "quantizer", "hidden", "seed", "loop_epochs", "loop_samples", "test_samples",
+        "v_read")}),
     Stage("map after", "read-map", lambda p: {"v_read": p["v_read"], "scheme": "ground"}),
 )
 
@@ -177,9 +178,15 @@ def pipeline(
     bench, run, progress, *,
     quantizer: Annotated[str, Param("weight quantizer of the network",
                                     choices=("binary", "ternary"))] = "ternary",
-    loop_epochs: Annotated[int, Param("chip-in-the-loop training epochs",
-                                      zero="ex-situ training only", minimum=0,
-                                      maximum=1000)] = 3,
+    hidden: Annotated[int, Param("hidden neurons of the network", minimum=1,
+                                 maximum="chip.cols")] = 16,
+    loop_epochs: Annotated[int, Param("chip-in-the-loop training epochs", minimum=1,
+                                      maximum=1000)] = 2,
+    loop_samples: Annotated[int, Param("training images per chip-in-the-loop epoch",
+                                       zero="every training image", minimum=1,
+                                       maximum=1438)] = 300,
+    test_samples: Annotated[int, Param("test images measured on the chip",
+                                       zero="every test image", minimum=1, maximum=359)] = 0,
     calibrate: Annotated[bool, Param("measure the parasitic resistances and correct the "
                                      "reads with them")] = True,
     calibration_patterns: Annotated[int, Param(
@@ -192,7 +199,8 @@ def pipeline(
     """Form the chip, map it, calibrate its parasitics, train and program a quantized network
     ex situ and with the chip in the loop, map it again (see the module docstring); one table
     of accuracies, pulses, energy and times per stage."""
-    values = {"quantizer": quantizer, "loop_epochs": loop_epochs, "seed": seed,
+    values = {"quantizer": quantizer, "hidden": hidden, "loop_epochs": loop_epochs,
+              "loop_samples": loop_samples, "test_samples": test_samples, "seed": seed,
               "v_read": v_read, "calibration_patterns": calibration_patterns}
     stages = [stage for stage in STAGES if calibrate or stage.protocol != "calibrate-parasitics"]
     done = run.checkpoints()
