@@ -60,7 +60,7 @@ STAGES = (
           lambda p: {"v_read": p["v_read"], "seed": p["seed"],
                      "patterns": p["calibration_patterns"]}),
     Stage("train", "train", lambda p: {key: p[key] for key in (
-        "quantizer", "hidden", "seed", "loop_epochs", "loop_samples", "test_samples",
+        "quantizer", "hidden", "pool", "seed", "loop_epochs", "loop_samples", "test_samples",
         "v_read")}),
     Stage("map after", "read-map", lambda p: {"v_read": p["v_read"], "scheme": "ground"}),
 )
@@ -180,6 +180,8 @@ def pipeline(
                                     choices=("binary", "ternary"))] = "ternary",
     hidden: Annotated[int, Param("hidden neurons of the network", minimum=1,
                                  maximum="chip.cols")] = 16,
+    pool: Annotated[int, Param("average the 8x8 digits over pool x pool blocks (2: 4x4 "
+                               "images, 16 inputs)", minimum=1, maximum=8)] = 1,
     loop_epochs: Annotated[int, Param("chip-in-the-loop training epochs", minimum=1,
                                       maximum=1000)] = 2,
     loop_samples: Annotated[int, Param("training images per chip-in-the-loop epoch",
@@ -199,7 +201,7 @@ def pipeline(
     """Form the chip, map it, calibrate its parasitics, train and program a quantized network
     ex situ and with the chip in the loop, map it again (see the module docstring); one table
     of accuracies, pulses, energy and times per stage."""
-    values = {"quantizer": quantizer, "hidden": hidden, "loop_epochs": loop_epochs,
+    values = {"quantizer": quantizer, "hidden": hidden, "pool": pool, "loop_epochs": loop_epochs,
               "loop_samples": loop_samples, "test_samples": test_samples, "seed": seed,
               "v_read": v_read, "calibration_patterns": calibration_patterns}
     stages = [stage for stage in STAGES if calibrate or stage.protocol != "calibrate-parasitics"]
