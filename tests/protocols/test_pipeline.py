@@ -29,7 +29,7 @@ def interrupted_then_resumed(tmp_path_factory):
     bench = write_board(directory, 24, seed=3)
     store = directory / "store"
     with pytest.raises(RunInterrupted):
-        run_protocol("pipeline", bench, store=store, progress=_StopInStage("train", 30),
+        run_protocol("pipeline", bench, store=store, progress=_StopInStage("train", 4),
                      **SMALL)
     with RunStore(store) as runs:
         (first,) = [info for info in runs.runs() if info.protocol == "pipeline"]
