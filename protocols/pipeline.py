@@ -161,7 +161,7 @@ def _costs_figure(rows: list[Mapping[str, Any]]):
     """Bars of each stage's pulses and energy."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 3.2), layout="constrained")
+    figure = Figure(figsize=(8, 3.2))
     names = [row["stage"] for row in rows]
     for axes, key, label in zip(figure.subplots(1, 2), ("pulses", "energy_j"),
                                 ("pulses", "energy (J)"), strict=True):
