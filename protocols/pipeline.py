@@ -78,9 +78,19 @@ def _run(stage: Stage, bench, run, progress, values: Mapping[str, Any]) -> dict[
             "pulses": next((metrics[k] for k in ("pulses", "pulses_total") if k in metrics),
                            None),
             "energy_j": metrics[energy_key] if energy_key else None,
-            "energy_kind": {"energy_j": "delivered", "energy_bound_j": "bound"}.get(energy_key),
+            "energy_kind": _energy_kind(energy_key, metrics),
             "bench_s": bench.io.seconds - io_start,
             "wall_s": time.perf_counter() - start}
+
+
+def _energy_kind(key: str | None, metrics: Mapping[str, Any]) -> str | None:
+    """How a stage's energy was had: "measured" (what the instruments delivered), "estimated"
+    (computed where nothing measured it) or "bound" (an upper bound); None without one."""
+    if key is None:
+        return None
+    if key == "energy_bound_j":
+        return "bound"
+    return "estimated" if metrics.get("energy_measured") is False else "measured"
 
 
 class _StageProgress:
@@ -106,10 +116,13 @@ class _StageProgress:
 def pipeline_table(metrics: Mapping[str, Any]) -> str:
     """The pipeline's metrics as one text table: a row per stage, the totals, the accuracies."""
     header = ("stage", "run", "status", "pulses", "energy (J)", "bench (s)", "wall (s)")
+    kinds = {row["energy_kind"] for row in metrics["stages"]}
     rows = [(row["stage"], str(row["run_id"]), row["status"], _count(row["pulses"]),
              _energy(row["energy_j"], row["energy_kind"]), f"{row['bench_s']:.1f}",
              f"{row['wall_s']:.1f}") for row in metrics["stages"]]
-    rows.append(("total", "", "", _count(metrics["pulses"]), _energy(metrics["energy_j"], None),
+    rows.append(("total", "", "", _count(metrics["pulses"]),
+                 _energy(metrics["energy_j"], next((kind for kind in ("bound", "estimated")
+                                                    if kind in kinds), None)),
                  f"{metrics['bench_time_s']:.1f}", f"{metrics['wall_time_s']:.1f}"))
     widths = [max(len(line[k]) for line in (header, *rows)) for k in range(len(header))]
     lines = ["  ".join(cell.ljust(width) if k < 3 else cell.rjust(width)
@@ -119,8 +132,10 @@ def pipeline_table(metrics: Mapping[str, Any]) -> str:
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     lines.append("accuracy on the test set: " + ", ".join(
         f"{label} {_percent(metrics.get(metric))}" for label, metric in ACCURACIES))
-    if any(row["energy_kind"] == "bound" for row in metrics["stages"]):
+    if "bound" in kinds:
         lines.append("<= : an upper bound (the stage reports a bound, not the delivered energy)")
+    if "estimated" in kinds:
+        lines.append("~ : estimated (the selected cells' share; no instrument measured it)")
     return "\n".join(lines)
 
 
@@ -129,7 +144,8 @@ def _count(value: Any) -> str:
 
 
 def _energy(value: Any, kind: str | None) -> str:
-    return "-" if value is None else ("<= " if kind == "bound" else "") + f"{value:.3g}"
+    mark = {"bound": "<= ", "estimated": "~ "}.get(kind, "")
+    return "-" if value is None else f"{mark}{value:.3g}"
 
 
 def _percent(value: Any) -> str:
