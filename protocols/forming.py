@@ -5,10 +5,13 @@ https://github.com/arc-instruments/arc1_pyqt, "FormFinder" module): pulses of ri
 then rising amplitude, each followed by a read, stopping as soon as the cell has formed. For each
 cell:
 
-1. Read at ``v_read`` (``ground`` scheme: the sensed current is the cell's alone). A cell below
-   ``r_formed`` is formed already (a pristine cell sits orders of magnitude above the HRS; the
-   default 10 Mohm sits between the binary/analog HRS of 1 Mohm and their pristine ~100 Mohm):
-   skipped, never pulsed.
+1. Survey: every selected cell read once at ``v_read`` (``ground`` scheme: the sensed current
+   is the cell's alone), the fastest way the bench has (a whole row per measurement on an array
+   board). A cell below ``r_formed`` is formed already (a pristine cell sits orders of
+   magnitude above the HRS; the default 10 Mohm sits between the binary/analog HRS of 1 Mohm
+   and their pristine ~100 Mohm): skipped, never pulsed. Each other cell, in turn, is read
+   again first (its neighbours' forming may have moved it; a cell formed meanwhile is skipped
+   the same way), then:
 2. For each amplitude from ``v_start`` to ``v_stop`` in ``v_step`` steps, pulse widths from
    ``width_start`` multiplying by ``width_factor`` up to ``width_stop``; after every pulse a read.
 3. Stop when the resistance is below ``r_target`` or has fallen to ``(1 - drop)`` of the initial
@@ -122,6 +125,8 @@ def forming(
     selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
     done = run.checkpoints()
     todo = [cell for cell in selected if CHECKPOINT.format(row=cell[0], col=cell[1]) not in done]
+    progress.plan(2)
+    todo = _survey(bench, run, progress, todo, v_read, compliance, 1 / r_formed)
     progress.start(len(todo), f"forming ({len(todo)} cells, up to {len(pulses)} pulses each)")
     for row, col in todo:
         result = _form_cell(bench, run, row, col, pulses, compliance, 1 / r_target, drop,
@@ -138,26 +143,59 @@ def forming(
     return _summary(bench, run, selected)
 
 
+def _survey(bench, run, progress, cells, v_read, compliance, g_formed) -> list[tuple[int, int]]:
+    """Read every cell of `cells` once, the fastest way the bench has (a whole row per
+    measurement on a board, cell by cell through a matrix), and finish the ones already formed
+    there (checkpointed as skipped, never pulsed); return the others, in order, to be formed."""
+    if not cells:
+        return []
+    progress.start(len(cells), f"survey ({len(cells)} cells)")
+    mask = np.zeros((bench.rows, bench.cols), bool)
+    mask[tuple(np.array(cells).T)] = True
+    pristine = set()
+    for batch in bench.iter_read_batches(v_read, "ground", mask=mask, current_limit=compliance):
+        with signals_held():
+            run.record_points({"row": r.row, "col": r.col, "operation": "read",
+                               "voltage": r.voltage, "current": r.current,
+                               "compliance": r.compliance, "t": r.timestamp} for r in batch)
+            for reading in batch:
+                g = reading.current / reading.voltage
+                if g >= g_formed:
+                    run.checkpoint(CHECKPOINT.format(row=reading.row, col=reading.col),
+                                   _already_formed(g))
+                else:
+                    pristine.add((reading.row, reading.col))
+        progress.advance(len(batch))
+    return [cell for cell in cells if cell in pristine]
+
+
+def _already_formed(g: float) -> dict:
+    """The result of a cell found formed by its first read."""
+    return {"r_initial": _ohms(g), "r_final": _ohms(g), "pulses": 0, "energy_bound_j": 0.0,
+            "v_form": None, "width_form": None, "skipped": True, "formed": True}
+
+
 def _form_cell(bench, run, row, col, pulses, compliance, g_target, drop, g_formed, v_read,
                scheme) -> dict:
     g_initial = _read(bench, run, row, col, v_read, compliance)
+    if g_initial >= g_formed:
+        return _already_formed(g_initial)
     result = {"r_initial": _ohms(g_initial), "pulses": 0, "energy_bound_j": 0.0,
-              "v_form": None, "width_form": None, "skipped": bool(g_initial >= g_formed)}
+              "v_form": None, "width_form": None, "skipped": False}
     g = g_initial
-    if not result["skipped"]:
-        g_drop = g_initial / (1 - drop) if g_initial > 0 else np.inf
-        for v, width in pulses:
-            with signals_held():
-                result["energy_bound_j"] += bench.pulse(row, col, v, width, scheme,
-                                                        current_limit=compliance)
-                run.record_point(row, col, "form", v, None, pulse_width=width, t=time.time())
-            result["pulses"] += 1
-            g = _read(bench, run, row, col, v_read, compliance)
-            if g >= g_target or g >= g_drop:
-                result["v_form"], result["width_form"] = v, width
-                break
+    g_drop = g_initial / (1 - drop) if g_initial > 0 else np.inf
+    for v, width in pulses:
+        with signals_held():
+            result["energy_bound_j"] += bench.pulse(row, col, v, width, scheme,
+                                                    current_limit=compliance)
+            run.record_point(row, col, "form", v, None, pulse_width=width, t=time.time())
+        result["pulses"] += 1
+        g = _read(bench, run, row, col, v_read, compliance)
+        if g >= g_target or g >= g_drop:
+            result["v_form"], result["width_form"] = v, width
+            break
     result["r_final"] = _ohms(g)
-    result["formed"] = result["skipped"] or result["v_form"] is not None
+    result["formed"] = result["v_form"] is not None
     return result
 
 

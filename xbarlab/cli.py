@@ -149,13 +149,19 @@ def _failure_lines(failed) -> list[str]:
 
 
 def _print_summary(args: argparse.Namespace, result) -> None:
-    """The run's summary: one JSON object on the last line (``--json``), else one line."""
+    """The run's summary: the protocol's table of its metrics where it has one, then one JSON
+    object on the last line (``--json``), else one line."""
     from xbarlab.engine import json_ready
+    from xbarlab.registry import get_protocol
 
+    table = get_protocol(result.protocol).table
+    if table is not None and result.metrics:
+        print(table(result.metrics))
     if args.json:
         print(json.dumps(json_ready(result.summary())))
         return
-    shown = ", ".join(f"{k} = {v}" for k, v in result.metrics.items() if k != "round_trips")
+    shown = "" if table is not None else ", ".join(
+        f"{k} = {v}" for k, v in result.metrics.items() if k != "round_trips")
     print(f"run {result.run_id} {result.status}" + (f": {shown}" if shown else ""))
 
 

@@ -115,7 +115,8 @@ def run_protocol(protocol: str | Protocol, bench: str | os.PathLike | BenchSpec 
                  *, store: Any = None, resume: int | None = None, dry_run: bool = False,
                  progress: bool | Any = True, **params: Any) -> RunResult:
     """Run `protocol` (a name or a `Protocol`) on `bench` (an embedded bench's name, a bench
-    file, or a loaded `benchfile.Bench`; the embedded ``default`` when None) as one run of the
+    file, or a loaded `benchfile.Bench`; when None the protocol's default bench, the embedded
+    ``default`` for most) as one run of the
     store `store` (a directory or a `RunStore`; else ``$XBARLAB_DATA``, else
     ``./xbarlab-data``), with `params` as the protocol declares them.
 
@@ -130,7 +131,7 @@ def run_protocol(protocol: str | Protocol, bench: str | os.PathLike | BenchSpec 
     """
     chosen = get_protocol(protocol)
     spec = bench if isinstance(bench, BenchSpec) else load_bench(
-        None if bench is None else str(bench))
+        chosen.default_bench if bench is None else str(bench))
     if dry_run:
         if resume is not None:
             raise ParameterError("a dry run plays a protocol from the start; allowed: "

@@ -49,6 +49,11 @@ class Protocol:
     figures: Callable[[Any], Iterable[tuple[str, Any]]] | None = None
     """``figures(run)`` -> (caption, matplotlib Figure) pairs of a stored run of this protocol,
     for ``xbarlab report`` (beside the maps and points every report draws)."""
+    table: Callable[[Mapping[str, Any]], str] | None = None
+    """``table(metrics)`` -> a text table of a run's metrics, printed at the end of ``xbarlab
+    run`` and shown in its report (None: the metrics on one line)."""
+    default_bench: str = "default"
+    """The embedded bench its runs use when none is named."""
 
     def __call__(self, bench: Any, run: Any, progress: Any, **params: Any
                  ) -> Mapping[str, Any] | None:
@@ -76,15 +81,18 @@ class Protocol:
 
 
 def register_protocol(name: str, checks: Iterable[Check] = (),
-                      figures: Callable[[Any], Iterable[tuple[str, Any]]] | None = None
+                      figures: Callable[[Any], Iterable[tuple[str, Any]]] | None = None,
+                      table: Callable[[Mapping[str, Any]], str] | None = None,
+                      default_bench: str = "default",
                       ) -> Callable[[Callable[..., Any]], Protocol]:
     """Decorator: the function as `Protocol` `name` with the parameters its signature declares,
     the cross-parameter `checks` (each ``check(values, bench_spec)`` raising `ParameterError` in
-    one line) and the report's `figures` of its runs."""
+    one line), the report's `figures` of its runs, the `table` of its metrics and the embedded
+    bench its runs use when none is named."""
 
     def decorate(function: Callable[..., Any]) -> Protocol:
         return Protocol(name, function, declared_parameters(function, RESERVED), tuple(checks),
-                        figures)
+                        figures, table, default_bench)
 
     return decorate
 

@@ -65,8 +65,9 @@ def render_report(store, run_id: int) -> str:
         _table(["", ""], _summary(info), header=False),
         "<h2>Parameters</h2>" + _table(["parameter", "value", "unit", "meaning"],
                                        _parameters(info)),
-        "<h2>Metrics</h2>" + (_table(["metric", "value"], _flat(metrics).items())
-                              if metrics else "<p>none stored</p>"),
+        "<h2>Metrics</h2>" + _protocol_table(info.protocol, metrics)
+        + (_table(["metric", "value"], _flat(metrics).items()) if metrics
+           else "<p>none stored</p>"),
     ]
     children = store.children(run_id)
     if children:
@@ -127,6 +128,15 @@ def _parameters(info) -> list[tuple[Any, ...]]:
         rows.append((name, shown, entry.param.unit if entry else "",
                      entry.param.help if entry else ""))
     return rows
+
+
+def _protocol_table(protocol: str, metrics: Mapping[str, Any]) -> str:
+    """The protocol's own table of the metrics (``xbarlab run`` prints the same), if it has
+    one."""
+    from xbarlab.registry import available_protocols
+
+    table = getattr(available_protocols().get(protocol), "table", None)
+    return f"<pre>{_e(table(metrics))}</pre>" if table is not None and metrics else ""
 
 
 def _child_label(store, run_id: int) -> str:

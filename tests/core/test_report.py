@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import pytest
+from browser import CHROMIUM, MISSING, dump_dom
 
 from xbarlab.cli import main
 from xbarlab.engine import run_protocol
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
 
 def rendered_body(path, profile) -> str:
     """The <body> tag of `path` after headless Chromium loaded it (its scripts run)."""
-    completed = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
-         "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
-    return re.search(r"<body[^>]*>", completed.stdout).group(0)
+    return re.search(r"<body[^>]*>", dump_dom(path.as_uri(), profile)).group(0)
 
 
 @pytest.fixture
@@ -41,8 +33,7 @@ def test_the_report_is_self_contained_with_parameters_units_and_snapshots(report
     assert text.count("data:image/png;base64,") >= 3  # maps and points over time
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run "
-                                             "installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
 def test_every_figure_loads_in_headless_chromium(report, tmp_path):
     body = rendered_body(report, tmp_path / "profile")
     figures = int(re.search(r'data-figures="(\d+)"', body).group(1))

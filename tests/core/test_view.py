@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import socket
-import subprocess
 import threading
 
 import pytest
+from browser import CHROMIUM, MISSING, dump_dom
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from xbarlab.store import RunStore
 from xbarlab.view import make_app
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def serve_in_thread(store_dir, on_request):
@@ -50,8 +47,7 @@ def serve_in_thread(store_dir, on_request):
     return holder, stop
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run "
-                                             "installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
 def test_the_page_shows_a_point_recorded_after_it_opened(tmp_path):
     store_dir = tmp_path / "store"
     with RunStore(store_dir) as store:
@@ -72,16 +68,10 @@ def test_the_page_shows_a_point_recorded_after_it_opened(tmp_path):
     holder, stop = serve_in_thread(store_dir, on_request)
     try:
         assert all(s.getsockname()[0] == "127.0.0.1" for s in holder["sockets"])
-        completed = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-             "--virtual-time-budget=6000", "--dump-dom",
-             f"http://127.0.0.1:{holder['port']}/run/1"],
-            capture_output=True, text=True, timeout=120)
+        page = dump_dom(f"http://127.0.0.1:{holder['port']}/run/1", tmp_path / "profile",
+                        budget_ms=6000)
     finally:
         stop()
-    page = completed.stdout
     assert recorded == [3]
     body = re.search(r"<body[^>]*>", page).group(0)
     assert 'data-last-seq="3"' in body and 'data-points="4"' in body

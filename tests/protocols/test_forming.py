@@ -25,8 +25,9 @@ def test_pristine_cells_form_and_stop_at_the_first_pulse_that_brings_them_down(
         resets = run.points(operation="reset")
         results = [v for k, v in run.checkpoints().items() if k.startswith("forming")]
         final = run.latest_map("r_final")
-    # a read first, after every forming pulse, and after the closing RESET of each cell
-    assert len(resets) == 9 and len(reads) == len(forms) + 2 * 9
+    # the survey's read, a read before the first pulse, after every pulse and after the
+    # closing RESET of each cell
+    assert len(resets) == 9 and len(reads) == len(forms) + 3 * 9
     assert (final < 1e5).all()
     # the closing RESET takes each cell an order of magnitude up, toward its HRS
     assert all(result["r_after_reset"] > 10 * result["r_final"] for result in results)
@@ -52,7 +53,8 @@ def test_an_interrupted_forming_run_resumes_with_the_unfinished_cells(
         bench_file, run_named, stop_after, tmp_path):
     path = bench_file(rows=2, cols=2, pristine=True, defects=False)
     with pytest.raises(KeyboardInterrupt):
-        run_named("forming", path, tmp_path / "store", progress=stop_after(2))
+        # the survey reads the 4 cells (4 steps), then 2 cells are formed
+        run_named("forming", path, tmp_path / "store", progress=stop_after(4 + 2))
     with RunStore(tmp_path / "store") as store:
         (info,) = store.runs()
         first = len(store.open_run(info.run_id).points(operation="form"))
@@ -84,3 +86,27 @@ def test_dry_run_plays_the_whole_ramp_under_the_compliance(bench_file):
     assert not report.violations
     assert summary["pulses"] == 16 * 3  # nothing measured: every amplitude x width is played
     assert summary["max_abs_current"] <= 4e-5 and summary["max_abs_voltage"] <= 3.0
+
+
+
+def test_on_a_board_the_survey_reads_a_whole_row_per_measurement(tmp_path):
+    from boards import write_board
+
+    from xbarlab import run_protocol
+
+    result = run_protocol("forming", write_board(tmp_path, 4, seed=7), store=tmp_path / "s",
+                          progress=False)
+    trips = result.metrics["round_trips"]
+    assert trips["read_row"]["calls"] == 4  # one measurement per row, nothing else
+    assert set(trips) == {"read_row"} and result.metrics["already_formed"] == 16
+
+
+def test_a_pristine_board_forms_every_healthy_cell(run_named, tmp_path):
+    from boards import write_board
+
+    outcome = run_named("forming", write_board(tmp_path, 3, seed=7, pristine=True),
+                        tmp_path / "store", v_start=1.9)
+    healthy = outcome.world.array.defect_map() == 0
+    assert outcome.metrics["formed"] == int(healthy.sum()) > 0
+    assert outcome.world.array.formed()[healthy].all()
+    assert outcome.metrics["already_formed"] == int((~healthy).sum())

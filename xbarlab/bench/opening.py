@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import time
 from typing import Any
 
 from xbarlab.bench.operations import Bench
@@ -22,7 +23,8 @@ from xbarlab.interfaces import ArrayBoard, PulseCapability, SourceMeasureChannel
 
 
 class CountingResource:
-    """A pyvisa resource that counts every `write` on an `IoCounter`; all else passes through."""
+    """A pyvisa resource that counts every `write` on an `IoCounter` and adds the time of every
+    `write` and `read` to it; all else passes through."""
 
     def __init__(self, resource: Any, counter: IoCounter, name: str):
         object.__setattr__(self, "_resource", resource)
@@ -31,7 +33,18 @@ class CountingResource:
 
     def write(self, message: str, *args: Any, **kwargs: Any) -> Any:
         self._counter.add(self._name)
-        return self._resource.write(message, *args, **kwargs)
+        start = time.perf_counter()
+        try:
+            return self._resource.write(message, *args, **kwargs)
+        finally:
+            self._counter.seconds += time.perf_counter() - start
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._resource.read(*args, **kwargs)
+        finally:
+            self._counter.seconds += time.perf_counter() - start
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._resource, attribute)

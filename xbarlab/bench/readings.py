@@ -84,10 +84,12 @@ class LineReading:
 
 
 class IoCounter:
-    """Counts instrument round trips (commands written), per instrument."""
+    """Counts instrument round trips (commands written), per instrument, and the seconds spent
+    writing and reading (on a virtual bench, its simulation answering too)."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.seconds = 0.0
 
     def add(self, instrument: str, n: int = 1) -> None:
         self.counts[instrument] += n
