@@ -196,13 +196,6 @@ class Wiring:
     inputs: MappingProxyType[tuple[str, str], Terminal]  # (matrix, input label) -> terminal
     lines: MappingProxyType[Line, LinePort]
 
-    def line_at(self, instrument: str, output: int) -> Line | None:
-        """The crossbar line wired to an instrument output, or None."""
-        for line, port in self.lines.items():
-            if port.instrument == instrument and port.output == output:
-                return line
-        return None
-
 
 @dataclass(frozen=True)
 class Chip:
