@@ -35,6 +35,14 @@ MODELS = {
     "2440": SmuLimits(42.0, 5.25, 1e-8, 2e-4),
 }
 
+PROTECTION_LEVELS = {
+    "2400": (20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 160.0, 210.0),
+    "2440": (4.0, 8.0, 12.0, 16.0, 20.0, 24.0, 32.0, 42.0),
+}
+"""Over-voltage protection levels (User's Manual p. 18-80, :SOURce:VOLTage:PROTection): a value
+between two levels selects the lower one, so the driver sends a level itself; the last is NONE
+(the model's most). Models whose table is not known here get no protection programmed."""
+
 OVERFLOW = 9.91e37
 """What a 2400 returns for a reading beyond its fixed range (User's Manual ch. 7, Range and
 digits, Maximum readings: "9.91E+37 will be returned via remote")."""
@@ -100,6 +108,7 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, KeithleyScpiSettings, SmuChannel,
 
     def _connected(self) -> None:
         self.limits = MODELS[self.model]
+        self.protection_levels = PROTECTION_LEVELS.get(self.model, ())
         self.write("*CLS")
         self.configure(":FORM:ELEM VOLT,CURR,STAT")
         self.configure(':SENS:FUNC "VOLT","CURR"')
@@ -126,6 +135,13 @@ class Keithley2400(ScpiErrorQueue, ScpiOutput, KeithleyScpiSettings, SmuChannel,
 
     def _write_level(self, function: str, level: float) -> None:
         self.configure(f":SOUR:{function}:LEV {format_number(level)}")
+
+    def _write_protection(self, level: float) -> None:
+        self.configure(f":SOUR:VOLT:PROT {format_number(level)}")
+
+    def _read_protection(self) -> tuple[str, str, float]:
+        reply = self.ask(":SOUR:VOLT:PROT?")
+        return ":SOUR:VOLT:PROT?", reply, parse_number(reply)
 
     def _read_level(self, function: str) -> float:
         return parse_number(self.ask(f":SOUR:{function}:LEV?"))

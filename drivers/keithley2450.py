@@ -30,6 +30,11 @@ LIMITS = SmuLimits(max_voltage=210.0, max_current=1.05, min_current_limit=1e-9,
 """±210 V, ±1.05 A; ILIM 1e-9..1.05 A, VLIM 0.02..210 V (round-trips on hardware, PR #1492)."""
 LIST_CHUNK = 100
 MAX_LIST_POINTS = 2500
+PROTECTION_WORDS = {2.0: "PROT2", 5.0: "PROT5", 10.0: "PROT10", 20.0: "PROT20", 40.0: "PROT40",
+                    60.0: "PROT60", 80.0: "PROT80", 100.0: "PROT100", 120.0: "PROT120",
+                    140.0: "PROT140", 160.0: "PROT160", 180.0: "PROT180", 210.0: "NONE"}
+"""Over-voltage protection levels and their words (Reference Manual p. 6-73,
+:SOURce[1]:<function>:PROTection[:LEVel]); NONE: no protection (the 2450's 210 V)."""
 BUFFER = '"defbuffer1"'
 PULSE_TIMING = {"min_width": 1e-3, "max_width": 1e4, "max_count": 100000, "max_off_time": 1e4}
 """Trigger-model pulses (constant-delay blocks up to 10 ks, a counted branch): the output is on
@@ -67,6 +72,7 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, KeithleyScpiSettings, SmuChannel,
     limits = LIMITS
     ranges = Ranges(lowest_voltage=0.02, lowest_source_current=1e-8, max_source_delay=1e4)
     timer = TIMER
+    protection_levels = tuple(PROTECTION_WORDS)
 
     current_range = Setting(
         unit="A", get=":SENS:CURR:RANG?", doc="Current measurement range in amperes."
@@ -122,6 +128,17 @@ class Keithley2450(ScpiErrorQueue, ScpiOutput, KeithleyScpiSettings, SmuChannel,
 
     def _write_level(self, function: str, level: float) -> None:
         self.configure(f":SOUR:{function} {format_number(level)}")
+
+    def _write_protection(self, level: float) -> None:
+        self.configure(f":SOUR:VOLT:PROT {PROTECTION_WORDS[level]}")
+
+    def _read_protection(self) -> tuple[str, str, float]:
+        reply = self.ask(":SOUR:VOLT:PROT?")
+        levels = {word: level for level, word in PROTECTION_WORDS.items()}
+        if reply.strip() not in levels:
+            raise UnexpectedReplyError(self.describe(), ":SOUR:VOLT:PROT?", reply,
+                                       "one of " + ", ".join(levels))
+        return ":SOUR:VOLT:PROT?", reply, levels[reply.strip()]
 
     def _read_level(self, function: str) -> float:
         return parse_number(self.ask(f":SOUR:{function}?"))

@@ -11,7 +11,8 @@ allowed) before anything is sent; a setting the model does not have raises
 The output-off mode and the terminals a channel was given are remembered and sent again after
 the instrument's reset (`_reapply_configuration`): ``*RST`` returns a 2400 or 2450 to the front
 terminals and every model to its normal output-off state, which would silently change what an
-idle crossbar line is tied to.
+idle crossbar line is tied to. So is the over-voltage protection of the models that have one
+(`protect_voltage`): ``*RST`` turns it off.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 
 from xbarlab.interfaces import Reading
 
+from .errors import UnexpectedReplyError
 from .numbers import format_number
 from .validators import InRange, IntegerInRange, OneOf
 
@@ -96,6 +98,11 @@ class SmuSettings:
     reset."""
     terminal_side: str | None = None
     """The terminals this driver selected (None: never selected), re-applied after a reset."""
+    protection_levels: ClassVar[tuple[float, ...]] = ()
+    """The over-voltage protection levels the model offers, in volts, ascending; the last is
+    its setting without protection (the most it sources). Empty: the model has none."""
+    voltage_protection: float | None = None
+    """The protection level this driver programmed (None: never), re-applied after a reset."""
 
     limits: Any
     describe: Callable[[], str]
@@ -133,6 +140,13 @@ class SmuSettings:
     def _abort(self) -> None:
         raise NotImplementedError
 
+    def _write_protection(self, level: float) -> None:
+        raise NotImplementedError
+
+    def _read_protection(self) -> tuple[str, str, float]:
+        """(query, reply, level in volts) of the protection read back."""
+        raise NotImplementedError
+
     # -- shared behaviour ----------------------------------------------------------------------
 
     def set_output_off_mode(self, mode: str) -> None:
@@ -153,11 +167,33 @@ class SmuSettings:
         self.terminal_side = side
 
     def _reapply_configuration(self) -> None:
-        """After a reset: the output-off mode and terminals this driver had set, again."""
+        """After a reset: the output-off mode, terminals and over-voltage protection this
+        driver had set, again."""
         if self.off_mode is not None:
             self._write_off_mode(self.output_off_modes[self.off_mode])
         if self.terminal_side is not None:
             self._write_terminals(self.terminal_side)
+        if self.voltage_protection is not None:
+            self._write_protection(self.voltage_protection)
+
+    def protect_voltage(self, volts: float) -> float | None:
+        """Program the instrument's own over-voltage protection to the lowest level it offers
+        at or above `volts` (so it never stops what `volts` allows), read it back, and return
+        the level; None on a model without one. The output then cannot exceed that level in
+        either source function, whatever is asked of it (defence in depth below the bench's
+        guard). Raises `ValueError` when `volts` is above every level, and
+        `UnexpectedReplyError` when the instrument reads back another level."""
+        if not self.protection_levels:
+            return None
+        volts = InRange(0.0, self.protection_levels[-1], "V")("voltage protection", volts)
+        level = next(level for level in self.protection_levels if level >= volts)
+        self._write_protection(level)
+        query, reply, read = self._read_protection()
+        if read != level:
+            raise UnexpectedReplyError(self.describe(), query, reply,
+                                       f"the protection level just programmed ({level:g} V)")
+        self.voltage_protection = level
+        return read
 
     def set_source_range(self, value: float | None, function: str = VOLT) -> None:
         """Fix the source range of `function` ("VOLT" or "CURR") to the one covering `value`

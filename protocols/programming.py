@@ -368,6 +368,7 @@ def _nondecreasing(values: list[float], weights: list[float]) -> list[float]:
 
 def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "adaptive",
                  run=None, memory: AmplitudeMemory | None = None, confirm: bool = True,
+                 checkpoint: str | None = None, partial: dict | None = None,
                  **settings) -> CellResult:
     """Program cell (row, col) of `bench` to `target` siemens with `algorithm`.
 
@@ -378,11 +379,18 @@ def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "
     `confirm`, the cell stops at its first verify mean inside ``tolerance`` (unconfirmed, not
     a success: a rough first pass). Raises `ParameterError` naming a bad argument before
     anything is sent.
+
+    With `checkpoint` (and a `run`), the cell's account so far (`partial_state`) is saved
+    under that key with every pulse and after its verify, so that an interrupted cell resumes
+    with it: pass what was saved as `partial`, and the pulses, energy and readings taken
+    before the interruption stay counted (a pulse whose verify was cut off gets the resumed
+    cell's first verify as its "after" conductance).
     """
     resolve({**CELL_ARGUMENTS, **declared_fields(PulseSettings)},
             {"target": target, "algorithm": algorithm, **settings}, bench.spec, "program_cell")
     config = PulseSettings(**settings)
-    cell = _Cell(bench, row, col, target, config, run)
+    cell = _Cell(bench, row, col, target, config, run, checkpoint if run is not None else None,
+                 partial)
     memory = memory or AmplitudeMemory(config)
     if algorithm == "adaptive":
         cell.adaptive(config.tolerance, memory, confirm)
@@ -399,35 +407,68 @@ def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "
 class _Cell:
     """One cell being programmed: its measured conductance, pulse count, energy and state."""
 
-    def __init__(self, bench, row, col, target, config: PulseSettings, run):
+    def __init__(self, bench, row, col, target, config: PulseSettings, run,
+                 checkpoint: str | None = None, partial: dict | None = None):
         self.bench, self.row, self.col, self.target = bench, row, col, target
-        self.config, self.run = config, run
-        self.pulses = self.reads = self.reversals = 0
-        self.energy = 0.0
-        self.success = self.stuck = self.finished = False
+        self.config, self.run, self.checkpoint = config, run, checkpoint
+        partial = partial or {}
+        self.pulses = partial.get("pulses", 0)
+        self.reads = partial.get("reads", 0)
+        self.reversals = partial.get("reversals", 0)
+        self.energy = partial.get("energy_j", 0.0)
+        self.last_direction = partial.get("last_direction", 0)
+        self.pending = partial.get("pending")  # [volts, conductance before] of a pulse whose
+        self.success = self.stuck = self.finished = False  # verify has not been taken yet
         self.dead_pulses = 0  # consecutive pulses at v_max without a response
         self.probes = 0
-        self.last_direction = 0
         self.readings: list[float] = []
         self.scatter = math.nan  # one reading's standard deviation at the last confirmation
-        self.g = self.measure()
+        self.g = self.measure()  # resumed after a pulse whose verify was cut off: its verify
         self.trace = [self.g]
+
+    # -- the account of an interrupted cell ------------------------------------------------
+
+    def partial_state(self) -> dict:
+        """What a resumed cell needs to keep counting where this one stopped (JSON)."""
+        return {"partial": True, "pulses": self.pulses, "reads": self.reads,
+                "reversals": self.reversals, "energy_j": self.energy,
+                "last_direction": self.last_direction, "pending": self.pending}
+
+    def save(self) -> None:
+        if self.checkpoint is not None:
+            self.run.checkpoint(self.checkpoint, self.partial_state())
+
+    def _count_energy(self, volts: float, before: float, after: float) -> None:
+        """Add the energy of the pulse of `volts` between conductances `before` and `after`
+        (module docstring); the pulse is no longer pending."""
+        c = self.config
+        current = abs(volts) * max(0.5 * (before + after), 0.0)
+        if c.current_limit:
+            current = min(current, c.current_limit)
+        if math.isfinite(current):  # no estimate without a measured current
+            self.energy += abs(volts) * current * c.width
+        self.pending = None
 
     # -- instrument steps ------------------------------------------------------------------
 
     def measure(self, count: int | None = None) -> float:
         """Mean conductance of `count` (default ``reads``) verify readings under one bias state
         (`Bench.read_repeated`: buffered where the instrument can), all recorded as they are
-        taken (kept in ``readings``)."""
+        taken (kept in ``readings``). The verify of a pending pulse: its energy is counted and
+        the account saved with the readings (one step, signals held)."""
         c = self.config
         with signals_held():
             batch = self.bench.read_repeated(self.row, self.col, c.v_read, c.read_scheme,
                                              count or c.reads)
             if self.run is not None:
                 self.run.record_points(reading_points(batch))
-        self.reads += len(batch)
-        self.readings = [reading.conductance for reading in batch]
-        return sum(self.readings) / len(self.readings)
+            self.reads += len(batch)
+            self.readings = [reading.conductance for reading in batch]
+            mean = sum(self.readings) / len(self.readings)
+            if self.pending:
+                self._count_energy(*self.pending, mean)
+                self.save()
+        return mean
 
     def pulse(self, volts: float) -> float:
         """One write pulse, then a verify; returns the relative change of the conductance.
@@ -449,26 +490,23 @@ class _Cell:
         """The pulse itself: write, record, settle, verify, energy, reversals and the count of
         unanswered pulses at v_max; the relative change of the conductance."""
         c = self.config
-        with signals_held():
+        before = self.g
+        direction = 1 if volts > 0 else -1
+        with signals_held():  # the pulse, its point and the account that counts it
             self.bench.pulse(self.row, self.col, volts, c.width, c.pulse_scheme,
                              current_limit=c.current_limit or None)
             if self.run is not None:
                 self.run.record_point(self.row, self.col, "set" if volts > 0 else "reset",
                                       voltage=volts, pulse_width=c.width)
-        self.pulses += 1
+            self.pulses += 1
+            if self.last_direction and direction != self.last_direction:
+                self.reversals += 1
+            self.last_direction = direction
+            self.pending = [volts, before]
+            self.save()
         hold(self.bench, c.settle)
-        before = self.g
         self.g = self.measure()
         self.trace.append(self.g)
-        current = abs(volts) * max(0.5 * (before + self.g), 0.0)
-        if c.current_limit:
-            current = min(current, c.current_limit)
-        if math.isfinite(current):  # no estimate without a measured current
-            self.energy += abs(volts) * current * c.width
-        direction = 1 if volts > 0 else -1
-        if self.last_direction and direction != self.last_direction:
-            self.reversals += 1
-        self.last_direction = direction
         change = abs(self.g - before) / max(abs(before), abs(self.g), 1e-15)
         if abs(volts) >= c.v_max and change < c.stuck_change:
             self.dead_pulses += 1

@@ -54,6 +54,13 @@ precision target, the plan is made again from every stored reading). The maps re
 end cover every cell read in this run, across resumptions, and a PNG heat map goes next to the
 run store (`read_map_figures`).
 
+Relays: on a matrix bench the map first has the bench look for relays stuck closed
+(`Bench.stuck_closed_relays`, a few measurements), because a line tied to a second input reads
+plausibly wrong (a whole column at half or one and a half times its conductance). A cell read
+as an open circuit gets its route's relays checked for one stuck open. A cell whose read such a
+relay disturbs is stored ``unreachable`` with the relay named (``cells_unreachable``,
+``unreachable_routes``), never as a number.
+
 Which cells: ``cells`` (all, one cell or a block; `parse_cells`, shared by the other protocols
 of this package), intersected with ``mask``, a file of the chip's shape (``.npy`` of booleans, or
 text/CSV of 0/1, true = read; e.g. a defect map), and minus the bench file's masked cells.
@@ -183,6 +190,8 @@ def read_map(
     selection = parse_cells(cells, bench.rows, bench.cols)
     if mask:
         selection &= load_mask(mask, bench.rows, bench.cols)
+    if bench.matrices:  # a relay stuck closed reads plausibly wrong: find it first
+        bench.stuck_closed_relays()
     stats = ReadingStats((bench.rows, bench.cols))
     stats.add(p for p in run.points(operation="read") if selection[p.row, p.col])
     wanted = bench.map_cells(selection)

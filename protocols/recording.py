@@ -9,11 +9,13 @@ loses nothing it measured, and a resumed one does not measure it twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from xbarlab.safety import signals_held
+from xbarlab.store import OPERATIONS
 
 UNREACHABLE = "unreachable"
 """Operation of the point stored for a cell whose relay route failed its check (no current)."""
@@ -30,6 +32,20 @@ def reading_points(batch: Iterable[Any], operation: str = "read") -> list[dict]:
          "current": r.current, "compliance": r.compliance, "t": r.timestamp}
         for r in batch
     ]
+
+
+def stored_readings(run, start: int = 0) -> Iterator[SimpleNamespace]:
+    """The ``read`` points of `run` from sequence number `start` on, as readings
+    `ReadingStats.add` takes (row, col, voltage, current, compliance): the readings a resumed
+    protocol already has. Read in chunks, without a `Point` per row."""
+    read = OPERATIONS.index("read")
+    for chunk in run.point_chunks(start=start):
+        for row, col, operation, voltage, current, compliance in zip(
+                chunk["row"], chunk["col"], chunk["operation"], chunk["voltage"],
+                chunk["current"], chunk["compliance"], strict=True):
+            if operation == read:
+                yield SimpleNamespace(row=int(row), col=int(col), voltage=float(voltage),
+                                      current=float(current), compliance=bool(compliance))
 
 
 def recorded_batches(run, batches: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:

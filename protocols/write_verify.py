@@ -71,7 +71,9 @@ re-read by that bias (about 1 % on the 32 x 32 analog bench at the target map).
 Every pulse and reading is a point of the run as it happens; each cell's result is a
 checkpoint (``<algorithm>/first/<row>,<col>``, ``<algorithm>/<row>,<col>``; re-check rounds
 ``<algorithm>/recheck<k>`` and ``<algorithm>/redo<k>/<row>,<col>``), so a resumed run
-programs only what it had not finished.
+programs only what it had not finished. A cell cut off while programmed has its account so far
+(pulses, energy, readings) in its checkpoint and goes on with it counted; a re-read cut off goes
+on from its stored readings. The metrics of a resumed run are those of its stored points.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ from xbarlab.protocols.programming import (
     hold,
     program_cell,
 )
-from xbarlab.protocols.recording import ReadingStats, recorded_batches
+from xbarlab.protocols.recording import ReadingStats, recorded_batches, stored_readings
 
 from xbarlab.engine import json_ready
 from xbarlab.params import Param
@@ -279,14 +281,15 @@ def _program_all(bench, run, progress, phase, cells, targets, settings, memory, 
     progress.start(len(cells), f"{phase}: programming")
     for row, col in cells:
         key = f"{phase}/{row},{col}"
-        if key in done:
+        if key in done and not done[key].get("partial"):
             state = {k: math.nan if v is None else v for k, v in done[key].items()}
             results[row, col] = CellResult(**state)
-        else:
+        else:  # not started, or interrupted: then it goes on with its pulses counted
             algorithm = phase.split("/")[0]
             result = program_cell(bench, row, col, float(targets[row, col]),
                                   algorithm=algorithm, run=run, memory=memory,
-                                  confirm=confirm, **settings)
+                                  confirm=confirm, checkpoint=key, partial=done.get(key),
+                                  **settings)
             state = asdict(result)
             state.pop("trace")
             run.checkpoint(key, {k: None if isinstance(v, float) and not math.isfinite(v)
@@ -316,31 +319,48 @@ def _reread(bench, run, progress, phase, cells, v_read, read_scheme, reads, rela
     errors of the edge of their guard band (`config.distance` around `targets`) get `reads`
     more, up to REFINE times. Returns maps (NaN elsewhere) of the mean, the standard deviation
     of one reading from their scatter, and the count of readings, stored as ``<phase>``,
-    ``<phase>-scatter`` and ``<phase>-count`` (``/`` in the phase written ``-``)."""
+    ``<phase>-scatter`` and ``<phase>-count`` (``/`` in the phase written ``-``).
+
+    An interrupted re-read goes on from its stored readings (from the point whose sequence
+    number the ``<phase>/from`` checkpoint holds): round k reads only what its cells still
+    lack of (k + 1) x `reads`, and a cell is in round k when it was read in it already or,
+    read in every earlier round, is still undecided (the decision an uninterrupted re-read
+    takes, on the same readings)."""
     name = phase.replace("/", "-")
-    if run.checkpoints().get(phase):
+    done = run.checkpoints()
+    if done.get(phase):
         return tuple(run.latest_map(f"{name}{part}") for part in ("", "-scatter", "-count"))
-    hold(bench, relax_wait)
     shape = (bench.rows, bench.cols)
     stats = ReadingStats(shape)
+    if f"{phase}/from" in done:
+        stats.add(stored_readings(run, done[f"{phase}/from"]))
+    else:
+        hold(bench, relax_wait)
+        run.checkpoint(f"{phase}/from", run.n_points)
     todo = list(cells)
-    for _ in range(1 + REFINE):
-        mask = np.zeros(shape, bool)
+    for k in range(1 + REFINE):
+        want = (k + 1) * reads
+        missing = {}
         for cell in todo:
-            mask[cell] = True
-        progress.start(len(todo) * reads, f"{phase}: re-reading")
-        batches = bench.iter_read_batches(v_read, read_scheme, mask=mask, count=reads)
-        for batch in recorded_batches(run, batches):
-            stats.add(batch)
-            progress.advance(len(batch))
+            if stats.count[cell] < want:
+                missing.setdefault(int(want - stats.count[cell]), []).append(cell)
+        progress.start(sum(n * len(group) for n, group in missing.items()),
+                       f"{phase}: re-reading")
+        for count, group in missing.items():
+            mask = np.zeros(shape, bool)
+            mask[tuple(np.array(group).T)] = True
+            batches = bench.iter_read_batches(v_read, read_scheme, mask=mask, count=count)
+            for batch in recorded_batches(run, batches):
+                stats.add(batch)
+                progress.advance(len(batch))
         count = stats.count
         mean = stats.mean() / v_read  # conductances: every reading at v_read
         scatter = np.sqrt(stats.variance_of_mean() * count) / abs(v_read)
         if config is None or config.guard == 0:
             break
-        todo = [cell for cell in cells if abs(config.distance(
-            mean[cell], scatter[cell], int(count[cell]), targets[cell]))
-            < DECIDED * scatter[cell] / math.sqrt(count[cell])]
+        todo = [cell for cell in cells if count[cell] > want or (count[cell] == want and abs(
+            config.distance(mean[cell], scatter[cell], int(count[cell]), targets[cell]))
+            < DECIDED * scatter[cell] / math.sqrt(count[cell]))]
         if not todo:
             break
     inside = count > 0

@@ -5,7 +5,14 @@ Layers (one-way imports, see docs/ARCHITECTURE.md): ``xbarlab.protocols`` -> ``x
 ``xbarlab.sim_instruments``, which answers from the numba model in ``xbarlab.physics``.
 """
 
+import logging
+
 __version__ = "0.1.0"
+
+logging.getLogger("xbarlab").addHandler(logging.NullHandler())
+"""xbarlab's loggers (each instrument's I/O, instrument errors) say nothing unless the
+application configures logging (``xbarlab --log FILE``): Python's last-resort handler would
+otherwise print every warning to stderr, around the one- or two-line message a user gets."""
 
 
 _LAZY = {

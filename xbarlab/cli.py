@@ -153,12 +153,17 @@ def _failure_lines(failed) -> list[str]:
     """A failed run in two lines: what failed (the instrument, the command and its reply,
     as the error names them), then which instruments were made safe and what was kept."""
     from xbarlab.engine import one_line
+    from xbarlab.safety import ShutdownError
 
     result = failed.result
-    unsafe = getattr(failed.error, "shutdown_failures", None) or []
+    failures = getattr(failed.error, "shutdown_failures", None) or (
+        failed.error.failures if isinstance(failed.error, ShutdownError) else [])
+    unsafe: dict = {}  # a channel and its instrument may both have failed: each named once
+    for name, error in failures:
+        unsafe.setdefault(name, error)
     if unsafe:
         safe = "NOT made safe: " + "; ".join(
-            f"{name} ({one_line(error)[:80]})" for name, error in unsafe)
+            f"{name} ({one_line(error)[:80]})" for name, error in unsafe.items())
     else:
         safe = "the instruments were made safe"
     kept = result.run.info.n_points if result.run_id is not None else 0

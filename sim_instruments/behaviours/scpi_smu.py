@@ -66,13 +66,29 @@ class ScpiSmu(Behaviour):
     def push_source(self, value, ch: str) -> None:
         func = self.dev.get("func", ch)
         level = self.dev.get("volt_level" if func == "VOLT" else "curr_level", ch)
-        self.world.set_terminal(self.key(ch), func=WORLD_FUNCTION[func], level=level)
+        self.world.set_terminal(self.key(ch), func=WORLD_FUNCTION[func],
+                                level=self.protected(level, ch) if func == "VOLT" else level)
 
     def push_limits(self, value, ch: str) -> None:
         self.world.set_terminal(
-            self.key(ch), limit_i=self.dev.get("ilimit", ch), limit_v=self.dev.get("vlimit", ch)
-        )
+            self.key(ch), limit_i=self.dev.get("ilimit", ch),
+            limit_v=min(self.dev.get("vlimit", ch), self.protection(ch)))
         self.push_off_state(None, ch)
+
+    # ------------------------------------------------------------------ over-voltage protection
+    def protection(self, ch: str) -> float:
+        """The most the output may reach, in volts (models without a protection: no bound)."""
+        return math.inf
+
+    def protected(self, level: float, ch: str) -> float:
+        """A voltage level as the source puts it out: never beyond the protection."""
+        bound = self.protection(ch)
+        return max(-bound, min(bound, level))
+
+    def set_protection(self, value, ch: str) -> None:
+        """A new protection level bounds the voltage source and the I-source's compliance."""
+        self.push_limits(None, ch)
+        self.push_source(None, ch)
 
     def push_off_state(self, value, ch: str) -> None:
         """What the output does while off, from the off mode and the present ranges."""
@@ -201,6 +217,7 @@ class ScpiSmu(Behaviour):
         """(V, I, limited) per reading at `levels`: the filter's conversions of each (one World
         sweep, each conversion `dwell` seconds), averaged as the filter does."""
         filter_ = self.filters[ch]
+        levels = [self.protected(level, ch) for level in levels]
         return filter_.reduce(self.world.sweep(key, filter_.expand(levels), dwell), len(levels))
 
     def _open_circuit(self, ch: str, levels: list[float]) -> list[tuple[float, float, bool]]:
@@ -289,6 +306,22 @@ class Keithley2400(FrontRear, ScpiSmu):
             "GUAR": ("I", 0.005 * get("volt_range", ch)),
         }[get("off_mode", ch)]
 
+    PROTECTION_LEVELS = (20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 160.0)
+    NO_PROTECTION = 210.0
+
+    def set_protection(self, value: float, ch: str) -> None:
+        """The level the manual's table selects (p. 18-80): below 20 V the lowest, between two
+        levels the lower, above 160 V none (210 V); for either sign."""
+        magnitude = abs(value)
+        level = (self.NO_PROTECTION if magnitude > self.PROTECTION_LEVELS[-1] else
+                 max([self.PROTECTION_LEVELS[0]]
+                     + [level for level in self.PROTECTION_LEVELS if level <= magnitude]))
+        self.dev.put("protection", level, ch)
+        super().set_protection(level, ch)
+
+    def protection(self, ch: str) -> float:
+        return self.dev.get("protection", ch)
+
     def set_elements(self, value: str, ch: str) -> None:
         names = value.split(",")
         if not names or any(n not in self.ELEMENTS for n in names) or len(set(names)) != len(names):
@@ -341,7 +374,7 @@ class Keithley2400(FrontRear, ScpiSmu):
         width, rest = self.dev.get("pulse_width", ch), self.dev.get("pulse_delay", ch)
         points = []
         for level in levels:
-            self.world.set_terminal(key, level=level)
+            self.world.set_terminal(key, level=self.protected(level, ch))
             self.world.advance(width)
             points.append((*self._reading(ch), self.world.clock))
             self.world.set_terminal(key, level=0.0)
@@ -366,6 +399,10 @@ class Keithley2450(FrontRear, ScpiSmu):
         self.sweep_delay = 0.0
         self.sweep_levels: list[float] = []
         self.timer_events: list[float] = []  # times trigger timer 1 fires, still to be waited on
+
+    def protection(self, ch: str) -> float:
+        word = self.dev.get("protection", ch)
+        return math.inf if word == "NONE" else float(word.removeprefix("PROT"))
 
     def _filter_prefix(self, ch: str) -> str:
         """The filter of the function measured now (kept per measure function)."""

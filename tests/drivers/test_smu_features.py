@@ -6,6 +6,7 @@ sweeps that put the instrument back on every way out: exact conversations on the
 import math
 
 import pytest
+from xbarlab.drivers.errors import UnexpectedReplyError
 from xbarlab.drivers.keithley2400 import Keithley2400
 from xbarlab.drivers.keithley2450 import Keithley2450
 from xbarlab.drivers.keithley2600 import Keithley2600
@@ -58,6 +59,52 @@ def test_2450_off_mode_and_terminals_survive_a_reset(expected_protocol):
         smu.set_output_off_mode("zero")
         smu.set_terminals("rear")
         smu.reset()
+
+
+# -- over-voltage protection (2400, 2450), programmed from a limit and read back ------------------
+
+@pytest.mark.parametrize(("volts", "level", "reply"), [
+    (5.0, "20.0", "+2.000000E+01"),  # below the lowest level: the lowest
+    (20.0, "20.0", "+2.000000E+01"), (20.5, "40.0", "+4.000000E+01"),
+    (161.0, "210.0", "+2.100000E+02")])  # above 160 V only NONE is at or above
+def test_2400_programs_the_lowest_level_at_or_above_the_limit(expected_protocol, volts, level,
+                                                               reply):
+    pairs = K2400 + scpi(f":SOUR:VOLT:PROT {level}") + [(":SOUR:VOLT:PROT?", reply)]
+    with expected_protocol(Keithley2400, pairs) as smu:
+        assert smu.protect_voltage(volts) == float(level)
+
+
+@pytest.mark.parametrize(("volts", "word"), [(0.5, "PROT2"), (5.0, "PROT5"), (5.01, "PROT10"),
+                                             (180.0, "PROT180"), (200.0, "NONE")])
+def test_2450_programs_the_lowest_level_word_at_or_above_the_limit(expected_protocol, volts,
+                                                                    word):
+    pairs = K2450 + [(f":SOUR:VOLT:PROT {word}", None), (":SYST:ERR?", '0,"No error;0;0 0"'),
+                     (":SOUR:VOLT:PROT?", word)]
+    with expected_protocol(Keithley2450, pairs) as smu:
+        smu.protect_voltage(volts)
+
+
+def test_a_protection_read_back_otherwise_is_an_error_naming_it(expected_protocol):
+    pairs = K2450 + [(":SOUR:VOLT:PROT PROT5", None), (":SYST:ERR?", '0,"No error;0;0 0"'),
+                     (":SOUR:VOLT:PROT?", "NONE")]
+    with expected_protocol(Keithley2450, pairs) as smu, \
+            pytest.raises(UnexpectedReplyError, match=r"'NONE' to ':SOUR:VOLT:PROT\?'.*5 V"):
+        smu.protect_voltage(5.0)
+
+
+def test_a_reset_programs_the_protection_again(expected_protocol):
+    pairs = (K2400 + scpi(":SOUR:VOLT:PROT 20.0") + [(":SOUR:VOLT:PROT?", "+2.000000E+01")]
+             + scpi("*RST", ":FORM:ELEM VOLT,CURR,STAT", ':SENS:FUNC "VOLT","CURR"',
+                    ":SOUR:VOLT:PROT 20.0"))
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.protect_voltage(3.0)
+        smu.reset()
+
+
+def test_a_protection_above_every_level_is_refused_before_anything_is_sent(expected_protocol):
+    with expected_protocol(Keithley2450, K2450) as smu, \
+            pytest.raises(ValueError, match="voltage protection = 211.0 V is outside"):
+        smu.protect_voltage(211.0)
 
 
 def test_2636b_off_mode_per_channel_survives_a_reset(expected_protocol):

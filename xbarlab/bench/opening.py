@@ -119,14 +119,17 @@ def smu_channel(driver: Any, name: str, terminal: str) -> SourceMeasureChannel:
                      f"({', '.join(map(str, channels))})")
 
 
-def apply_settings(inst: Any, driver: Any) -> None:
+def apply_settings(inst: Any, driver: Any, max_voltage: float) -> None:
     """The bench file's settings of SMU `inst` on its open `driver`: the terminals the bench is
-    cabled to (2400, 2450), then the output-off mode of every channel."""
+    cabled to (2400, 2450), then the output-off mode of every channel, and the instrument's
+    own over-voltage protection from the bench's `max_voltage` where the model has one
+    (2400, 2450: programmed and read back; defence in depth below the guard)."""
     if inst.terminals:
         driver.set_terminals(inst.terminals)
-    if inst.off_mode:
-        for channel in getattr(driver, "channels", {None: driver}).values():
+    for channel in getattr(driver, "channels", {None: driver}).values():
+        if inst.off_mode:
             channel.set_output_off_mode(inst.off_mode)
+        channel.protect_voltage(max_voltage)
 
 
 def _resource_manager(spec: BenchSpec, backend: str, managers: dict[str, Any],
@@ -162,7 +165,7 @@ def open_bench(path: str | BenchSpec | None = None, current_limit: float | None 
                 options["cards"] = inst.cards
             drivers[name] = cls(resource, **options)
             if inst.kind == "smu":
-                apply_settings(inst, drivers[name])
+                apply_settings(inst, drivers[name], spec.limits.max_voltage)
         channels: dict[str, SourceMeasureChannel] = {}
         matrices: dict[str, SwitchMatrix] = {}
         boards: dict[str, ArrayBoard] = {}

@@ -111,6 +111,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._terminal_ports = self._terminal_ports_from_wiring()
         self._last_read_assignment: dict = {}
         self._route_checks: dict = {}
+        self._stuck_closed: dict | None = None  # relays stuck closed, once checked
         self._shutdown = SafeShutdown(self.channels, self.matrices, self.boards)
         self._prepare()
 
@@ -332,11 +333,17 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             else:
                 readings = self._matrix_read(levels, Line("col", col), limit, count,
                                              park=scheme == "idle")
+                assignment = self._last_read_assignment
+                fault = ""
                 if all(abs(r.current) < CONTINUITY_CURRENT for r in readings):
                     fault = self.route_fault([Line("row", row), Line("col", col)])
-                    if fault:
-                        return [CellReading(row, col, v_read, math.nan, False, r.timestamp,
-                                            unreachable=fault) for r in readings]
+                if not fault and any(r.compliance for r in readings):
+                    self.stuck_closed_relays()  # a source at its limit: a relay stuck closed?
+                if not fault:
+                    fault = self.stuck_closed_fault(assignment)
+                if fault:
+                    return [CellReading(row, col, v_read, math.nan, False, r.timestamp,
+                                        unreachable=fault) for r in readings]
         finally:
             self._count(operation, before)
         return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp, r.overflow)

@@ -58,13 +58,82 @@ class SelfTest:
             self.idle()
         return results
 
+    def stuck_closed_relays(self, volts: float = SELF_TEST_VOLTAGE) -> dict[Line, tuple[str, str]]:
+        """Matrix relays stuck closed, once per bench session: line -> (the input terminal it is
+        stuck to, or "" when that is an input the check cannot name such as ground; the
+        finding). Each SMU terminal is checked isolated (`_isolation`, where a ground input
+        reaches every line); one that is not has its line found by grounding one line at a
+        time (its stuck relay then shorts it to ground: the terminal in compliance; through
+        the cells it is not). Then, where one terminal reaches every line, that terminal on
+        every line with nothing else connected carries current only if a line is tied to
+        another input too; that line shorts the terminal when it is the only line driven.
+        A line two inputs are stuck to is reported once. The next operation sets the lines
+        again (as after `route_fault`)."""
+        if self._stuck_closed is not None:
+            return self._stuck_closed
+        found: dict[Line, tuple[str, str]] = {}
+        lines = frozenset(line for line, port in self.spec.wiring.lines.items()
+                          if port.instrument in self.matrices)
+        if lines and self._reachable("ground", sorted(lines)):
+            for terminal in sorted(t for t in self.channels if t in self._terminal_ports):
+                _, ok, _ = self._isolation(terminal, lines, volts)
+                if not ok:
+                    for line in self._shorted_lines(terminal, lines, volts, grounded=True):
+                        found[line] = (terminal, f"matrix input for {terminal} stuck closed "
+                                                 f"to {line} (output "
+                                                 f"{self.spec.wiring.lines[line].output})")
+        sensing = next((t for t in sorted(self.channels) if t in self._terminal_ports
+                        and self._reachable(t, sorted(lines))), None)
+        if lines and sensing is not None and not self._isolated_alone(sensing, lines, volts):
+            for line in self._shorted_lines(sensing, lines - set(found), volts,
+                                            grounded=False):
+                found[line] = ("", f"a matrix input other than the SMU terminals (ground) "
+                                   f"stuck closed to {line} (output "
+                                   f"{self.spec.wiring.lines[line].output})")
+        self._stuck_closed = found
+        return found
+
+    def _isolated_alone(self, terminal: str, lines: frozenset[Line], volts: float) -> bool:
+        """`terminal` at `volts` on every line, nothing else connected: no current."""
+        return abs(self._sensed({terminal: (volts, lines)}, terminal).current) \
+            < CONTINUITY_CURRENT
+
+    def _sensed(self, assignment, terminal: str):
+        """The reading of `terminal` with the lines at `assignment` (self-test levels)."""
+        self._check_assignment(assignment, "self-test level")
+        self._apply(assignment, self.current_limit)
+        return self.channels[terminal].measure()
+
+    def _shorted_lines(self, terminal: str, lines: frozenset[Line], volts: float,
+                       grounded: bool) -> list[Line]:
+        """The lines that short `terminal` (it reads in compliance) when each line alone is
+        grounded (`grounded`: the terminal has no relay closed) or alone driven by it (else:
+        the other lines float)."""
+        shorted = []
+        for line in sorted(lines):
+            assignment = ({"ground": (0.0, frozenset([line])), terminal: (volts, frozenset())}
+                          if grounded else {terminal: (volts, frozenset([line]))})
+            if self._sensed(assignment, terminal).compliance:
+                shorted.append(line)
+        return shorted
+
+    def stuck_closed_fault(self, assignment) -> str:
+        """Why a reading taken under `assignment` (terminal -> (level, lines)) is not the
+        cell's ('' when it is): a line tied by a relay stuck closed to an input other than
+        the one the read gave it (a stuck line of an unnamed input: any but ground). Only
+        what `stuck_closed_relays` found so far."""
+        faults = []
+        for line, (stuck_to, finding) in (self._stuck_closed or {}).items():
+            given = next((t for t, (_, lines) in assignment.items() if line in lines), None)
+            if given != (stuck_to or "ground"):
+                faults.append(finding)
+        return "; ".join(faults)
+
     def _isolation(self, terminal: str, lines: frozenset[Line], volts: float):
         """SMU `terminal` at `volts` with none of its relays closed and every line on ground:
         any current is a relay of its matrix input stuck closed (or a short at the input)."""
-        assignment = {"ground": (0.0, lines), terminal: (volts, frozenset())}
-        self._check_assignment(assignment, "self-test level")
-        self._apply(assignment, self.current_limit)
-        current = abs(self.channels[terminal].measure().current)
+        current = abs(self._sensed({"ground": (0.0, lines), terminal: (volts, frozenset())},
+                                   terminal).current)
         ok = current < CONTINUITY_CURRENT
         return (f"{terminal} isolated with its relays open", ok,
                 f"{current:.3g} A" if ok else f"{current:.3g} A with none of its relays "

@@ -185,6 +185,11 @@ class Run:
         return self._shape
 
     @property
+    def n_points(self) -> int:
+        """Points recorded so far: the sequence number the next point will get."""
+        return self._next_point
+
+    @property
     def status(self) -> str:
         """Current status, read from the store (another process may have changed it)."""
         row = self._connection.execute(
