@@ -43,3 +43,6 @@ Rows = Annotated[int, Param("rows from row 0", zero="every row of the chip", min
                             maximum="chip.rows")]
 Cols = Annotated[int, Param("columns from column 0", zero="every column of the chip",
                             minimum=1, maximum="chip.cols")]
+Correct = Annotated[bool, Param(
+    "report reads and products corrected with the chip's calibration record (when it has "
+    "one); false reports what the instruments sensed")]

@@ -31,6 +31,15 @@ A reading beyond the sensing SMU's fixed current range (its overflow value: `Rea
 says the range is too low, not what the cell conducts: the cell's conductance stays NaN and
 is counted in ``cells_overflow`` (autorange, or a higher range, reads it).
 
+Correction: on a chip with a calibration record (`xbarlab.calibration`; ``correct`` true, the
+default) every reading comes back corrected by the bench with the calibrated model, whatever
+the scheme: sneak currents of floating or half-selected lines and IR drops are removed with
+the estimate of the other cells, so the map is g = I / V and the half-select algebra above is
+not needed. At the end the whole map is corrected once more from its raw readings, each cell
+with the others as this map measured them (`ChipModel.correct_map`): a cell read before its
+neighbours was corrected with what the bench knew of them then. ``correct`` false reports
+what the instruments sensed, as above.
+
 ``reads`` > 1 takes that many readings of each cell under one bias state (`Bench.read_repeated`:
 buffered readings of the sensing SMU, a few round trips for thousands) and averages them: read
 noise falls as 1/sqrt(reads), the half-selected neighbours' included.
@@ -69,11 +78,12 @@ text/CSV of 0/1, true = read; e.g. a defect map), and minus the bench file's mas
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated
 
 import numpy as np
 from xbarlab.protocols.cells import load_mask, parse_cells, selected_cells
-from xbarlab.protocols.parameters import Cells, Compliance, Mask, ReadScheme, VRead
+from xbarlab.protocols.parameters import Cells, Compliance, Correct, Mask, ReadScheme, VRead
 from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
@@ -177,6 +187,7 @@ def read_map(
         zero="off", minimum=1e-4, maximum=0.5)] = 0.0,
     max_reads: Annotated[int, Param("most readings a cell with a precision target",
                                     minimum=1, maximum=MAX_READS_LIMIT)] = 4096,
+    correct: Correct = True,
 ) -> dict:
     """Read the selected cells' conductance map at `v_read` with bias `scheme`.
 
@@ -185,6 +196,8 @@ def read_map(
     is above that fraction of its conductance (up to `max_reads` a cell). Records every
     reading, the conductance map (S), its standard errors and a heat map PNG. Returns
     ``cells``, ``round_trips_per_cell``, ``seconds`` and more."""
+    bench.correct = correct
+    modelled = "ground" if bench.corrects else scheme  # corrected readings are g V already
     first = max(reads, SPREAD_READS) if precision else reads
     started = time.perf_counter()
     selection = parse_cells(cells, bench.rows, bench.cols)
@@ -201,18 +214,20 @@ def read_map(
                  if stats.count[cell] < first},
                 f"read map ({scheme}, {v_read:g} V, {first} reading(s) per cell)")
     for k in range(PRECISION_ROUNDS if precision else 0):
-        more = _readings_wanted(wanted, stats, v_read, scheme, precision, max_reads)
+        more = _readings_wanted(wanted, stats, v_read, modelled, precision, max_reads)
         if not more:
             break
         reader.take(more, f"read map: round {k + 1} to {precision:.2%} standard error "
                           f"({len(more)} cells)")
     currents = stats.mean()
     conductance, stderr = conductance_estimate(currents, stats.variance_of_mean(), v_read,
-                                               scheme)
+                                               modelled)
+    if bench.corrects and reader.raw.count.any():
+        conductance = _corrected_again(bench, reader.raw.mean(), v_read, scheme, conductance)
     run.record_map("conductance", conductance, unit="S")
     run.record_map("conductance_stderr", stderr, unit="S")
     run.record_map("readings", np.where(selection, stats.count, np.nan), unit="1")
-    if scheme in UNSELECTED_ROW_LEVEL:
+    if modelled in UNSELECTED_ROW_LEVEL:
         run.record_map("conductance_raw", currents / v_read, unit="S")
     read = np.isfinite(currents)
     plot = save_figures(run, "read-map", read_map_figures)
@@ -245,14 +260,26 @@ def read_map(
     }
 
 
+def _corrected_again(bench, raw, v_read, scheme, conductance) -> np.ndarray:
+    """The map corrected again as a whole from this run's raw readings (`raw`, the mean
+    sensed currents; NaN where this run read nothing): row by row where a board read whole
+    rows, else cell by cell with the scheme's levels."""
+    by_rows = bench.reads_rows(scheme)
+    levels_of = None if by_rows else (
+        lambda row, col: bench.modelled_levels(scheme, row, col, v_read))
+    again = bench.chip_model.correct_map(raw, v_read, levels_of)
+    return np.where(np.isfinite(again), again, conductance)
+
+
 class _Reader:
     """Takes bursts of readings for a read map, commits each as it arrives and folds it into
-    the statistics."""
+    the statistics (`raw`: the sensed currents of corrected readings)."""
 
     def __init__(self, bench, run, progress, v_read, scheme, current_limit, stats):
         self.bench, self.run, self.progress = bench, run, progress
         self.v_read, self.scheme, self.current_limit = v_read, scheme, current_limit
         self.stats = stats
+        self.raw = ReadingStats((bench.rows, bench.cols))
 
     def take(self, wanted: dict[tuple[int, int], int], label: str) -> None:
         """`wanted[cell]` more readings of each cell, in one pass over the chip."""
@@ -266,6 +293,7 @@ class _Reader:
         for batch in recorded_batches(self.run, batches):
             for stats in self.stats:
                 stats.add(batch)
+            self.raw.add(replace(r, current=r.raw_current) for r in batch if r.corrected)
             self.progress.advance(len(batch))
 
 

@@ -64,9 +64,10 @@ adaptive amplitudes, `programming.AmplitudeMemory`). Even knowing the device exa
 reading it without noise, a cell needs 12.0 pulses on average from its HRS
 (``benchmarks/study_write_verify_bound.py``).
 
-The ground read's IR-drop bias itself is not corrected (it needs the line resistances, which a
-measured parasitic calibration will provide): a cell's true conductance lies above its
-re-read by that bias (about 1 % on the 32 x 32 analog bench at the target map).
+The ground read's IR-drop bias (a cell's true conductance lies above its uncorrected re-read
+by about 1 % on the 32 x 32 analog bench at the target map) is removed when the chip has a
+calibration record (``calibrate-parasitics``): every verify and re-read then comes back
+corrected with the calibrated model (``correct``, on by default; `xbarlab.calibration`).
 
 Every pulse and reading is a point of the run as it happens; each cell's result is a
 checkpoint (``<algorithm>/first/<row>,<col>``, ``<algorithm>/<row>,<col>``; re-check rounds
@@ -83,7 +84,16 @@ from dataclasses import asdict
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.parameters import Cols, PulseScheme, ReadScheme, Rows, Seed, VRead, Width
+from xbarlab.protocols.parameters import (
+    Cols,
+    Correct,
+    PulseScheme,
+    ReadScheme,
+    Rows,
+    Seed,
+    VRead,
+    Width,
+)
 from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.programming import (
     ALGORITHMS,
@@ -187,9 +197,11 @@ def write_verify(
                                        maximum=10000)] = 512,
     prepare_pulses: Annotated[int, Param("RESET pulses per cell before each algorithm when "
                                          "comparing several", minimum=0, maximum=100)] = 3,
+    correct: Correct = True,
 ) -> dict:
     """Program seeded targets to `tolerance` with each algorithm of `algorithm`; report pulses,
     energy, success, stuck cells and the re-read after relaxation (see the module docstring)."""
+    bench.correct = correct
     algorithms = [name.strip() for name in algorithm.split(",")]
     rows, cols = rows or bench.rows, cols or bench.cols
     settings = {"tolerance": tolerance, "v_read": v_read, "reads": reads,

@@ -69,6 +69,17 @@ STEP_SAFETY = 0.7
 MAX_GROWTH = 2.0
 MAX_SHRINK = 10.0
 MIN_STEP = 1e-12
+# Seed-sequence key of the line path resistances' spread (apart from the array's streams).
+PATH_STREAM = 0x9A7
+
+
+def line_paths(sim: Sim, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's true path resistance (relay, cable, driver or sense): r_path_row and
+    r_path_col spread lognormally by r_path_spread, seeded by the bench's seed (a stream of
+    its own, so the array's realisation does not change with the spread)."""
+    rng = np.random.default_rng([sim.seed, PATH_STREAM])
+    spread = np.exp(sim.r_path_spread * rng.standard_normal(rows + cols))
+    return sim.r_path_row * spread[:rows], sim.r_path_col * spread[rows:]
 
 
 @dataclass
@@ -145,6 +156,7 @@ class World:
         self.stuck = {
             (f.instrument, f.input, f.output) for f in self.sim.faults if f.kind == "stuck_relay"
         }
+        self.path_row, self.path_col = line_paths(self.sim, self.rows, self.cols)
         self.welded: dict[str, set[tuple[str, int]]] = {}
         """Relays stuck closed, per matrix: they conduct whatever the matrix reports."""
         for f in self.sim.faults:
@@ -302,7 +314,6 @@ class World:
     def _sources(self) -> list[list[tuple[str, float]]]:
         """For every line (rows then columns), the sources tied to it: (terminal key, ohms)."""
         feeds: list[list[tuple[str, float]]] = [[] for _ in range(self.rows + self.cols)]
-        sim = self.sim
         floating = self._floating_nodes()
         for line, term in self._closed_lines():
             if term.is_ground:
@@ -311,17 +322,19 @@ class World:
                 key = str(term)
                 if self.terminal(key).acting() is None and key not in floating:
                     continue
-            r = sim.r_path_row if line.kind == "row" else sim.r_path_col
-            feeds[self.line_index[line]].append((key, r))
+            feeds[self.line_index[line]].append((key, self._path(line)))
         for board, levels in self.board_lines.items():
             for channel, level in levels.items():
                 line = self.port_line.get((board, channel))
                 if line is None:
                     continue
-                r = sim.r_path_row if line.kind == "row" else sim.r_path_col
                 key = GROUND_KEY if level == "G" else f"{board}.{channel}"
-                feeds[self.line_index[line]].append((key, r))
+                feeds[self.line_index[line]].append((key, self._path(line)))
         return feeds
+
+    def _path(self, line: Line) -> float:
+        """The hidden series resistance between a line's end and whatever drives it."""
+        return float((self.path_row if line.kind == "row" else self.path_col)[line.index])
 
     def conductance(self) -> np.ndarray:
         """Cell conductances now (cached until the array changes)."""

@@ -199,11 +199,15 @@ class Wiring:
 
 @dataclass(frozen=True)
 class Chip:
+    """The crossbar: its size, device kind and preset, masked cells, and its identity (what
+    calibration records are kept under: ``[chip] id``, else the bench name)."""
+
     rows: int
     cols: int
     device: str
     preset: str
     masked: tuple[tuple[int, int], ...]
+    id: str = ""
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,7 @@ class Sim:
     r_wire_col: float = 1.0
     r_path_row: float = 2.0
     r_path_col: float = 2.0
+    r_path_spread: float = 0.0  # lognormal sigma of each line's path about r_path_row/col
     defects: bool = True
     pristine: bool = False
     read_noise: bool = True
@@ -520,8 +525,8 @@ def _parse_wiring(origin: str, table: Any, insts: dict[str, Instrument], chip: C
     return Wiring(path_r, MappingProxyType(inputs), MappingProxyType(dict(sorted(lines.items()))))
 
 
-def _parse_chip(origin: str, table: Any) -> Chip:
-    f = _Fields(origin, "chip", table, ("rows", "cols", "device", "preset", "masked"))
+def _parse_chip(origin: str, table: Any, default_id: str) -> Chip:
+    f = _Fields(origin, "chip", table, ("rows", "cols", "device", "preset", "masked", "id"))
     rows = f.integer("rows", 1, 4096)
     cols = f.integer("cols", 1, 4096)
     device = f.choice("device", DEVICE_KINDS, "passive")
@@ -539,7 +544,10 @@ def _parse_chip(origin: str, table: Any) -> Chip:
         if not ok:
             f.fail("chip.masked", cell, f"cells [i, j] with 0 <= i < {rows} and 0 <= j < {cols}")
         masked.append((cell[0], cell[1]))
-    return Chip(rows, cols, device, preset, tuple(sorted(set(masked))))
+    chip_id = f.get("id", str, default_id)
+    if "id" in f.table and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}", chip_id):
+        f.fail(f.dotted("id"), chip_id, "a name of letters, digits and _ . : - (up to 128)")
+    return Chip(rows, cols, device, preset, tuple(sorted(set(masked))), chip_id)
 
 
 def _parse_limits(origin: str, table: Any, chip: Chip) -> Limits:
@@ -606,6 +614,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
             "r_wire_col",
             "r_path_row",
             "r_path_col",
+            "r_path_spread",
             "defects",
             "pristine",
             "read_noise",
@@ -619,6 +628,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
         r_wire_col=f.number("r_wire_col", 0.0, 1e6, 1.0),
         r_path_row=f.number("r_path_row", 0.0, 1e6, 2.0),
         r_path_col=f.number("r_path_col", 0.0, 1e6, 2.0),
+        r_path_spread=f.number("r_path_spread", 0.0, 1.0, 0.0),
         defects=f.get("defects", bool, True),
         pristine=f.get("pristine", bool, False),
         read_noise=f.get("read_noise", bool, True),
@@ -662,7 +672,7 @@ def parse_bench(text: str, origin: str = "<string>") -> Bench:
         if section not in data:
             top.fail(section, None, f"a [{section}] section")
     insts = _parse_instruments(origin, data["instruments"])
-    chip = _parse_chip(origin, data["chip"])
+    chip = _parse_chip(origin, data["chip"], name)
     wiring = _parse_wiring(origin, data["wiring"], insts, chip)
     limits = _parse_limits(origin, data["limits"], chip)
     idle = _Fields(origin, "idle", data.get("idle", {}), ("mode",)).choice(

@@ -236,9 +236,10 @@ def _protocols(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------ runs, show, export
 
 
-def _reading_store(args: argparse.Namespace):
+def _reading_store(args: argparse.Namespace, read_only: bool = True):
     """The existing run store that a reading command (runs, show, export, plot, report) names;
-    a path with no store is refused, never created."""
+    a path with no store is refused, never created (`read_only` false: a command that changes
+    a record in it, such as ``calibration retire``)."""
     from xbarlab.store import RunStore, resolve_data_dir
     from xbarlab.store.runstore import DB_FILENAME
 
@@ -246,7 +247,7 @@ def _reading_store(args: argparse.Namespace):
     if not (folder / DB_FILENAME).is_file():
         raise CommandError(f"no run store at {folder} ({DB_FILENAME} not found); allowed: the "
                            "folder of a store a run wrote (--store DIR, or $XBARLAB_DATA)")
-    return RunStore(folder, read_only=True)
+    return RunStore(folder, read_only=read_only)
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -297,6 +298,7 @@ def _run_summary(run, info) -> dict:
     checkpoints, history and snapshots (not the points: ``--points``)."""
     import dataclasses
 
+    from xbarlab.calibration.record import summary_of
     from xbarlab.export import iso_utc
     from xbarlab.provenance import bench_and_chip
 
@@ -308,7 +310,8 @@ def _run_summary(run, info) -> dict:
                   maps=[_map_statistics(name, run.maps(name)) for name in run.map_names()],
                   checkpoints=run.checkpoints(),
                   events=[dataclasses.asdict(event) for event in run.events()],
-                  snapshots=[dataclasses.asdict(shot) for shot in run.snapshots()])
+                  snapshots=[dataclasses.asdict(shot) for shot in run.snapshots()],
+                  calibrations=[summary_of(stored) for stored in run.calibrations()])
     fields["metrics"] = fields["checkpoints"].pop("metrics", None)
     return fields
 
@@ -365,6 +368,10 @@ def _show_lines(run, info) -> list[str]:
                                      + (f" {units[name]}" if units.get(name) else "")
                                      for name, value in info.params.items()])
     metrics = checkpoints.pop("metrics", None) or {}
+    used = checkpoints.get("calibration")
+    if used:
+        lines.append(f"  corrected with calibration record #{used['id']} (measured by run "
+                     f"{used['run']} at {_utc(used['created_at'])} UTC)")
     lines += _wrapped("metrics", [f"{name} {_value_text(value)}"
                                   for name, value in _flat_items(metrics)])
     counts = run.operation_counts()
@@ -379,6 +386,8 @@ def _show_lines(run, info) -> list[str]:
                      f"{stats['finite']} cells, {stats['count']} recorded): {spread}")
     if checkpoints:
         lines.append(f"  {len(checkpoints)} checkpoints (--json lists them)")
+    lines += [f"  calibration record {_calibration_line(stored)}"
+              for stored in run.calibrations()]
     if info.traceback:
         lines.append(f"  error: {info.traceback.strip().splitlines()[-1]}")
     lines.append("  history: " + ", ".join(f"{event.event} {_utc(event.t)}"
@@ -480,6 +489,70 @@ def _snapshot_changes(before: dict, after: dict) -> list[str]:
                     where = f"{name}.{channel}." if channel else f"{name}."
                     changes.append(f"{where}{key} {_setting_text(entry)}")
     return changes
+
+
+# ------------------------------------------------------------------------ calibration records
+
+
+def _calibration_line(stored) -> str:
+    """One calibration record on one line: id, chip, run, age and each median with its CI."""
+    from xbarlab.calibration.record import summary_of
+
+    summary = summary_of(stored)
+    state = "retired " + _utc(stored.retired_at) if stored.retired_at else "in use"
+    medians = ", ".join(
+        f"{name} {summary[name]['value']:.4g} [{summary[name]['ci95'][0]:.4g}, "
+        f"{summary[name]['ci95'][1]:.4g}] ohm" for name in ("r_source", "r_sense",
+                                                             "r_wire_row", "r_wire_col")
+        if name in summary)
+    return (f"#{stored.calibration_id} chip {stored.chip_id!r} by run {stored.run_id} at "
+            f"{_utc(stored.created_at)} ({state}): {medians}")
+
+
+def _calibration(args: argparse.Namespace) -> int:
+    """List, show, export or retire the chips' calibration records."""
+    import numpy as np
+
+    from xbarlab.calibration.record import export_calibration, summary_of
+
+    with _reading_store(args, read_only=args.calibration_command != "retire") as store:
+        if args.calibration_command == "list":
+            records = store.calibrations(args.chip, retired=args.all)
+            if args.json:
+                print(json.dumps([summary_of(stored) for stored in records]))
+            elif not records:
+                print(f"no calibration records{f' of chip {args.chip!r}' if args.chip else ''} "
+                      f"in {store.data_dir}")
+            for stored in [] if args.json else records:
+                print(_calibration_line(stored))
+            return 0
+        stored = store.calibration(args.id)
+        if args.calibration_command == "retire":
+            stored = store.retire_calibration(args.id)
+            newest = store.latest_calibration(stored.chip_id)
+            print(f"retired {_calibration_line(stored)}")
+            print(f"chip {stored.chip_id!r} now uses "
+                  + (f"#{newest.calibration_id}" if newest else "no calibration"))
+        elif args.calibration_command == "export":
+            out = Path(args.out or f"calibration-{stored.calibration_id}.json")
+            if out.exists() and not args.overwrite:
+                raise CommandError(f"{out} exists; allowed: a new file, or --overwrite")
+            export_calibration(stored, out)
+            print(out)
+        else:
+            print(json.dumps(summary_of(stored), indent=1) if args.json
+                  else _calibration_line(stored))
+            if not args.json:
+                for name, entry in stored.record["intervals"].items():
+                    if "per_line" in entry:
+                        values = np.array(entry["per_line"])
+                        print(f"  {name} per line: min {values.min():.4g}, median "
+                              f"{np.median(values):.4g}, max {values.max():.4g} ohm")
+                fit = stored.record.get("fit", {})
+                print(f"  fit: {fit.get('data_count')} entries, reduced chi-square "
+                      f"{fit.get('chi2_reduced', float('nan')):.3g}; measured with "
+                      f"{json.dumps(stored.record.get('measurement', {}))}")
+    return 0
 
 
 def _snapshot_lines(instruments: dict) -> list[str]:
@@ -679,6 +752,27 @@ def build_parser() -> argparse.ArgumentParser:
     store_option(plot)
     plot.set_defaults(handler=_plot)
 
+    calibration = commands.add_parser("calibration", help="the chips' calibration records")
+    calibration_commands = calibration.add_subparsers(dest="calibration_command", required=True)
+    listing = calibration_commands.add_parser("list", help="calibration records, newest first")
+    listing.add_argument("--chip", default=None, help="only this chip's ([chip] id)")
+    listing.add_argument("--all", action="store_true", help="retired records too")
+    listing.add_argument("--json", action="store_true", help="one JSON list")
+    store_option(listing)
+    for name, text in (("show", "one record: resistances, intervals, how it was measured"),
+                       ("export", "one record as a JSON file"),
+                       ("retire", "stop later runs from using a record")):
+        command = calibration_commands.add_parser(name, help=text)
+        command.add_argument("id", type=int, help="calibration record id")
+        store_option(command)
+        if name == "show":
+            command.add_argument("--json", action="store_true")
+        if name == "export":
+            command.add_argument("--out", default=None,
+                                 help="file (default calibration-<id>.json)")
+            command.add_argument("--overwrite", action="store_true")
+    calibration.set_defaults(handler=_calibration)
+
     view = commands.add_parser(
         "view", help="a local web page following the store's runs live (127.0.0.1 only)")
     view.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
@@ -748,15 +842,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     from xbarlab.params import ParameterError
     from xbarlab.registry import UnknownProtocolError
     from xbarlab.safety import LimitError, Terminated
-    from xbarlab.store import RunNotFoundError, RunStateError, StoreOpenError
+    from xbarlab.store import (
+        CalibrationNotFoundError,
+        RunNotFoundError,
+        RunStateError,
+        StoreOpenError,
+    )
 
     if args.log:
         _log_to(args.log)
     try:
         return args.handler(args)
     except (CommandError, UnknownProtocolError, ParameterError, BenchFileError, BenchError,
-            LimitError, RunNotFoundError, RunStateError, StoreOpenError, FileExistsError,
-            CampaignFileError) as error:
+            LimitError, RunNotFoundError, RunStateError, StoreOpenError,
+            CalibrationNotFoundError, FileExistsError, CampaignFileError) as error:
         print(f"xbarlab {args.command}: {one_line(error)}", file=sys.stderr)
         if args.debug:
             traceback.print_exc()

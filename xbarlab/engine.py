@@ -9,7 +9,8 @@ around them, the way Bluesky's RunEngine owns what its plans describe:
 2. open the bench (or, for a dry run, a recording copy of it: no instrument I/O, and an
    in-memory store, so a dry run leaves nothing behind);
 3. start (or resume) the run in the store and keep each instrument's snapshot (identity and
-   settings, with units) at its start;
+   settings, with units) at its start; attach the newest calibration of the chip, so every
+   read and product of the run is corrected (`xbarlab.calibration.record`);
 4. run the protocol with progress, SIGTERM turned into an exception and the instruments' safe
    shutdown on every way out (return, exception, Ctrl-C, SIGTERM);
 5. store the metrics and the end snapshots (taken after the shutdown: what the instruments were
@@ -206,6 +207,7 @@ def _measure(protocol: Protocol, spec: BenchSpec, runs, params: dict[str, Any],
     run, run the protocol; the instruments are made safe before the end snapshots and the run's
     final status are stored."""
     from xbarlab.bench import open_bench
+    from xbarlab.calibration.record import attach_calibration
     from xbarlab.safety import signals_held
 
     chip = None if chip_file is None else started_from(chip_file)
@@ -222,6 +224,7 @@ def _measure(protocol: Protocol, spec: BenchSpec, runs, params: dict[str, Any],
             if spec.sim is not None:
                 run.checkpoint(CHIP_CHECKPOINT if resume is None else f"{CHIP_CHECKPOINT}/resumed",
                                chip or {"kept": False})
+            attach_calibration(bench, runs, run)
     except BaseException:
         bench.close()
         raise
@@ -268,6 +271,7 @@ def run_stage(stage: str, protocol: str | Protocol, bench: Any, run: Any, progre
     that run already did) with its stored parameters. An exception ends the stage's run
     failed or aborted and propagates to the pipeline, which the engine then stores the same.
     """
+    from xbarlab.calibration.record import attach_calibration
     from xbarlab.safety import signals_held
 
     chosen = get_protocol(protocol)
@@ -292,6 +296,7 @@ def run_stage(stage: str, protocol: str | Protocol, bench: Any, run: Any, progre
     with child:
         with signals_held():
             child.record_snapshots("start", bench.snapshot())
+            attach_calibration(bench, runs, child)  # a calibration stage's record included
         try:
             metrics = dict(chosen.function(bench, child, progress, **resolved) or {})
             child.checkpoint("metrics", json_ready(metrics))

@@ -90,10 +90,11 @@ def test_every_default_passes_every_embedded_bench_it_fits(name):
         spec = load_bench(bench)
         try:
             protocol.resolve({}, spec)
-        except ParameterError as refused:  # a default that needs a bigger chip, or a pulse
-            text = str(refused)                # the bench cannot make, is named
+        except ParameterError as refused:  # a default that needs a bigger chip, a pulse the
+            text = str(refused)                # bench cannot make, or a board it has not, is named
             assert ("chip" in text and "cells" in text) or (
-                f"no source of bench '{bench}' pulses" in text and "set width=" in text)
+                f"no source of bench '{bench}' pulses" in text and "set width=" in text) or (
+                f"bench '{bench}' has no array board; allowed: a board bench" in text)
 
 
 def test_help_lists_every_parameter_with_unit_range_and_default(capsys):

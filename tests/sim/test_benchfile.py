@@ -98,6 +98,9 @@ def _mutate(old: str, new: str) -> str:
          r"instruments\.smu\.terminals = 'rear': expected no 'terminals' key on a 2636B"),
         ('model = "707B"', 'model = "707B"\noff_mode = "zero"',
          r"instruments\.matrix\.off_mode = 'zero': expected no 'off_mode' key on a 707B"),
+        ("seed = 2026", "seed = 2026\nr_path_spread = 1.5",
+         r"sim\.r_path_spread = 1\.5: expected a number >= 0 and <= 1"),
+        ("masked = []", 'masked = []\nid = "chip 7!"', r"chip\.id = 'chip 7!': expected a name"),
     ],
 )
 def test_mistakes_name_field_value_and_rule(old, new, pattern):
@@ -190,3 +193,9 @@ def test_off_mode_and_terminals_are_read():
     smu = parse_bench(text, "classic.toml").instruments["smu1"]
     assert (smu.terminals, smu.off_mode) == ("rear", "high_z")
     assert parse_bench(embedded_text("classic"), "c.toml").instruments["smu1"].off_mode == ""
+
+
+def test_chip_id_defaults_to_the_bench_name():
+    assert load_bench("default").chip.id == "default"
+    assert parse_bench(_mutate("masked = []", 'masked = []\nid = "wafer3:die12"'),
+                       "test.toml").chip.id == "wafer3:die12"

@@ -13,7 +13,7 @@ Protocols that use a bench are registered in `xbarlab.registry` and run by `xbar
 
 from xbarlab.bench.opening import CountingResource, driver_class, open_bench
 from xbarlab.bench.operations import Bench
-from xbarlab.bench.readings import BenchError, CellReading, IoCounter, MvmResult
+from xbarlab.bench.readings import BenchError, CellReading, IoCounter, LineReading, MvmResult
 from xbarlab.bench.schemes import PULSE_SCHEMES, READ_SCHEMES, bias_levels
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "CellReading",
     "CountingResource",
     "IoCounter",
+    "LineReading",
     "MvmResult",
     "bias_levels",
     "driver_class",

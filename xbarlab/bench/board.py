@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from xbarlab.bench.readings import BenchError
+from xbarlab.bench.readings import BenchError, LineReading
 from xbarlab.bench.schemes import shift_candidates, shifted, tidy
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import LineState, Reading
@@ -77,6 +77,28 @@ class BoardLines:
             reading.column_compliance[on_board])
         return Reading(math.nan, -float(reading.column_currents[on_board]), bool(limited),
                        reading.timestamp)
+
+    def _board_measure_lines(self, levels, sensed, limit: float, count: int
+                             ) -> dict[Line, LineReading]:
+        """The lines at `levels` (floating where None), then `count` measurements of every
+        line current; each sensed line's currents into the array. Any line driver at its
+        limit flags the measurement (its line sagged)."""
+        targets = {line: LineState.FLOAT if v is None else v for line, v in levels.items()}
+        for line, level in levels.items():
+            if level is not None:
+                self.guard.check_voltage(f"level on {line}", level)
+        self._board_limit(limit)
+        self._board_apply(targets)
+        readings = [self._board.measure_currents() for _ in range(count)]
+        result = {}
+        for line in sensed:
+            on_board = (self._board_rows if line.kind == "row" else self._board_cols)[line.index]
+            currents = np.array([(r.row_currents if line.kind == "row" else r.column_currents)
+                                 [on_board] for r in readings], float)
+            limited = np.array([bool(np.any(r.row_compliance) or np.any(r.column_compliance))
+                                for r in readings])
+            result[line] = LineReading(currents, limited, readings[-1].timestamp)
+        return result
 
     def _board_apply(self, targets: Mapping[Line, float | LineState]) -> None:
         """Lines to `targets`, each level at 12 significant digits (BOARD_LEVEL_CHARACTERS),

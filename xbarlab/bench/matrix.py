@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from xbarlab.bench.readings import BenchError
+import numpy as np
+
+from xbarlab.bench.readings import BenchError, LineReading
 from xbarlab.bench.schemes import line_list, shift_candidates, shifted
 from xbarlab.bench.selftest import SELF_TEST_VOLTAGE
 from xbarlab.benchfile import Line
@@ -98,13 +100,15 @@ class MatrixRouting:
             assignment[terminal] = (level, frozenset(lines))
         return assignment
 
-    def _best_read_plan(self, levels: Mapping[Line, float | None], sense: Line):
+    def _best_read_plan(self, levels: Mapping[Line, float | None], sensed: Sequence[Line]):
+        """The assignment of the lowest max |V| among the shifts the instruments can run,
+        each of the `sensed` lines on an SMU of its own."""
         best = None
         error = None
         for offset in shift_candidates(levels):
             moved = shifted(levels, offset)
             try:
-                assignment = self.plan(moved, (sense,))
+                assignment = self.plan(moved, tuple(sensed))
             except BenchError as exc:
                 error = error or exc
                 continue
@@ -122,7 +126,7 @@ class MatrixRouting:
         buffer fill where the model has one, list sweeps of `max_sweep_points` otherwise).
         With `park`, the lines without a level go to an SMU terminal that stays off
         (`_idle_terminal`)."""
-        moved, assignment = self._best_read_plan(levels, sense)
+        moved, assignment = self._best_read_plan(levels, (sense,))
         idle = self._idle_terminal(moved, assignment) if park else {}
         self._check_assignment(assignment, "read level")
         self._apply(assignment, limit, idle)
@@ -153,6 +157,31 @@ class MatrixRouting:
         raise BenchError(
             f"bench {self.spec.name!r} has no SMU terminal free of the read that reaches every "
             f"unselected line ({line_list(lines)}); the 'idle' scheme parks them on one")
+
+    def _matrix_measure_lines(self, levels, sensed: Sequence[Line], limit: float, count: int
+                              ) -> dict[Line, LineReading]:
+        """The lines at `levels`, each sensed line on an SMU of its own; `count` readings of
+        each sensed line's current into the array. A source driving a non-zero level at its
+        limit flags every reading (its lines sag)."""
+        _, assignment = self._best_read_plan(levels, sensed)
+        self._check_assignment(assignment, "level")
+        self._apply(assignment, limit)
+        terminal_of = {line: terminal for terminal, (_, lines) in assignment.items()
+                       for line in lines}
+        result = {}
+        for line in sensed:
+            channel = self.channels[terminal_of[line]]
+            readings = [channel.measure()] if count == 1 else channel.measure_repeated(count)
+            result[line] = readings
+        drivers_limited = any(
+            self.channels[t].in_compliance()
+            for t, (level, _) in assignment.items()
+            if t != "ground" and level and not (assignment[t][1] & frozenset(sensed))
+        )
+        return {line: LineReading(np.array([r.current for r in readings]),
+                                  np.array([r.compliance or drivers_limited for r in readings]),
+                                  readings[-1].timestamp)
+                for line, readings in result.items()}
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
         """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. The pulse

@@ -21,10 +21,19 @@ before anything is sent:
   in one round trip (`xbarlab.bench.sweeps`); `BenchError` where no instrument can.
 * `pulse(row, col, v, width)` with ``v/2``, ``v/3`` or ``float`` half-select protection.
 * `mvm(v_rows)`: all rows driven at once on an array board, every column current back.
+* `measure_lines(levels, sensed)`: any line levels (None = floating) and the currents of the
+  sensed lines (a board senses every line at once, a matrix bench one line per SMU): the
+  raw terminal currents a parasitic calibration measures.
 * `idle()`: sources to 0 and off, relays open, board lines in the idle mode.
 * `verify_relays()`: the relays each matrix reports closed against the bench's record (the
   bench checks each close against that record instead of reading the matrix back every time;
   a read map on a matrix bench ends with this check, and so does each relay of the self-test).
+
+Correction: with a calibrated model of the chip attached (`chip_model`, an
+`xbarlab.calibration.ChipModel`, which `xbarlab.run_protocol` attaches from the newest
+calibration record of the chip) and `correct` True, every cell read (any scheme), row read and
+matrix-vector product reports what the cells are, with the raw sensed values beside it
+(`CellReading.raw_current`, `MvmResult.raw_currents`); `measure_lines` is always raw.
 
 On a matrix bench relays never switch a line carrying a non-zero source level: a source whose
 lines change is first set to 0 V. The bench remembers every relay, level and limit it set and
@@ -45,7 +54,7 @@ import numpy as np
 from xbarlab.bench.board import BoardLines
 from xbarlab.bench.guarded import guard_instruments
 from xbarlab.bench.matrix import MatrixRouting, Source
-from xbarlab.bench.readings import BenchError, CellReading, IoCounter, MvmResult
+from xbarlab.bench.readings import BenchError, CellReading, IoCounter, LineReading, MvmResult
 from xbarlab.bench.schemes import PULSE_SCHEMES, bias_levels
 from xbarlab.bench.selftest import CONTINUITY_CURRENT, SelfTest
 from xbarlab.bench.sweeps import CellSweeps
@@ -113,6 +122,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._route_checks: dict = {}
         self._stuck_closed: dict | None = None  # relays stuck closed, once checked
         self._shutdown = SafeShutdown(self.channels, self.matrices, self.boards)
+        self.chip_model: Any = None
+        self.correct = True
         self._prepare()
 
     # -- what the bench hands out ------------------------------------------------------------
@@ -256,6 +267,18 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             Line("col", j) for j in range(self.cols)
         ]
 
+    @property
+    def sense_capacity(self) -> int:
+        """How many lines one `measure_lines` can sense at once: every line on a board, one
+        per SMU channel on a matrix bench."""
+        return self.rows + self.cols if self._board is not None else len(self.channels)
+
+    @property
+    def corrects(self) -> bool:
+        """Whether readings and products are reported corrected (a chip model is attached and
+        `correct` is on)."""
+        return self.correct and self.chip_model is not None
+
     # -- accounting ----------------------------------------------------------------------------
 
     def _count(self, operation: str, before: int) -> None:
@@ -346,8 +369,15 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
                                         unreachable=fault) for r in readings]
         finally:
             self._count(operation, before)
-        return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp, r.overflow)
-                for r in readings]
+        if not self.corrects:
+            return [CellReading(row, col, v_read, r.current, r.compliance, r.timestamp,
+                                r.overflow) for r in readings]
+        raw = np.array([r.current for r in readings])
+        g = self.chip_model.correct_cell(self.modelled_levels(scheme, row, col, v_read), row,
+                                         col, raw, [not r.compliance for r in readings])
+        return [CellReading(row, col, v_read, float(value * v_read), r.compliance, r.timestamp,
+                            r.overflow, raw_current=r.current)
+                for value, r in zip(g, readings, strict=True)]
 
     def iter_read_map(self, *args: Any, **kwargs: Any) -> Iterator[CellReading]:
         """Each reading of `iter_read_batches` (same arguments) in turn."""
@@ -371,7 +401,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         list per measurement, as many as the row's cells want most)."""
         cells = self.map_cells(mask, skip)
         times = count.__getitem__ if isinstance(count, Mapping) else lambda cell: count
-        if self._board is None or scheme != "ground":
+        if not self.reads_rows(scheme):
             for row, col in cells:
                 yield self.read_repeated(row, col, v_read, scheme, times((row, col)),
                                          current_limit)
@@ -384,6 +414,11 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         for row, cols in by_row.items():
             for _ in range(max(times((row, col)) for col in cols)):
                 yield self.read_row(row, v_read, cols, current_limit)
+
+    def reads_rows(self, scheme: str) -> bool:
+        """Whether `iter_read_batches` with `scheme` reads whole rows at once (a board, ground
+        scheme: `read_row`)."""
+        return self._board is not None and scheme == "ground"
 
     def read_row(
         self,
@@ -410,8 +445,13 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         currents = -np.asarray(reading.column_currents, float)[self._board_cols]
         flags = np.asarray(reading.column_compliance, bool)[self._board_cols]
         flags |= bool(np.asarray(reading.row_compliance, bool)[self._board_rows[row]])
-        return [CellReading(row, col, v_read, float(currents[col]), bool(flags[col]),
-                            reading.timestamp) for col in cols]
+        if not self.corrects:
+            return [CellReading(row, col, v_read, float(currents[col]), bool(flags[col]),
+                                reading.timestamp) for col in cols]
+        g = self.chip_model.correct_row(row, v_read, currents, ~flags)
+        return [CellReading(row, col, v_read, float(g[col] * v_read), bool(flags[col]),
+                            reading.timestamp, raw_current=float(currents[col]))
+                for col in cols]
 
     def map_cells(
         self, mask: np.ndarray | None = None, skip: set[tuple[int, int]] | None = None
@@ -486,10 +526,44 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             targets[Line("row", i)] = self.guard.check_voltage(f"mvm level on row:{i}", level)
         targets.update({Line("col", j): 0.0 for j in range(self.cols)})
         reading = self._board_measure("mvm", targets, limit)
-        return MvmResult(v, -np.asarray(reading.column_currents, float)[self._board_cols],
-                         np.asarray(reading.column_compliance, bool)[self._board_cols],
+        currents = -np.asarray(reading.column_currents, float)[self._board_cols]
+        raw = None
+        if self.corrects:
+            currents, raw = self.chip_model.correct_mvm(currents, v), currents
+        return MvmResult(v, currents, np.asarray(reading.column_compliance, bool)[self._board_cols],
                          np.asarray(reading.row_compliance, bool)[self._board_rows],
-                         reading.timestamp)
+                         reading.timestamp, raw)
+
+    def measure_lines(
+        self,
+        levels: Mapping[Line, float | None],
+        sensed: Sequence[Line],
+        current_limit: float | None = None,
+        count: int = 1,
+    ) -> dict[Line, LineReading]:
+        """Lines at `levels` (volts, or None: floating; a line not named floats), then `count`
+        readings of the current from the instrument into each `sensed` line, raw (never
+        corrected). Every level is checked by the safety guard first; a matrix bench needs an
+        SMU for each sensed line and one per other distinct level (`BenchError` otherwise)."""
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f"count = {count!r}: allowed 1 or more readings")
+        full = {line: levels.get(line) for line in self._all_lines()}
+        unknown = [str(line) for line in list(levels) + list(sensed) if line not in full]
+        if unknown:
+            raise ValueError(f"lines {', '.join(unknown)} are not on the "
+                             f"{self.rows}x{self.cols} chip")
+        floating = [str(line) for line in sensed if full[line] is None]
+        if floating:
+            raise ValueError(f"sensed lines {', '.join(floating)} float; allowed: sensing "
+                             "driven lines")
+        limit = self._limit(current_limit)
+        before = self.io.total
+        try:
+            if self._board is not None:
+                return self._board_measure_lines(full, sensed, limit, int(count))
+            return self._matrix_measure_lines(full, sensed, limit, int(count))
+        finally:
+            self._count("measure_lines", before)
 
     def idle(self) -> None:
         """Sources to 0 V and off, relays open, board lines in the idle mode."""
@@ -510,6 +584,25 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             self._count("idle", before)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def modelled_levels(self, scheme: str, row: int, col: int, v_read: float
+                        ) -> dict[Line, float | None]:
+        """The line levels a correction models for a read of cell (row, col) with `scheme`
+        (None: floating): the scheme's, except that under ``idle`` the unselected lines are
+        what the idle state holds them at: 0 V (a grounded board, an SMU off at zero or
+        normal) or floating (a floating board, an SMU off at high impedance, whose lines are
+        then modelled each floating on its own, not tied together on its matrix input)."""
+        levels = bias_levels(scheme, row, col, v_read, self.rows, self.cols)
+        if scheme != "idle":
+            return levels
+        if self._board is not None:
+            held = self.spec.idle == "ground"
+        else:
+            modes = {inst.off_mode for inst in self.spec.instruments.values()
+                     if inst.kind == "smu"}
+            held = "high_z" not in modes
+        return {line: 0.0 if level is None and held else level
+                for line, level in levels.items()}
 
     def _check_cell(self, row: int, col: int) -> None:
         for name, value, size in (("row", row, self.rows), ("col", col, self.cols)):

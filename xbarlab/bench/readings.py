@@ -28,7 +28,12 @@ class CellReading:
     reading): `current` is NaN, and the cell's conductance is not known, not zero or huge.
     `unreachable` names the relay route that failed its check when the cell read as an open
     circuit and a relay of its route does not conduct (`current` is then NaN: the cell was not
-    measured, it is not 0 S)."""
+    measured, it is not 0 S).
+
+    On a bench with a calibrated chip model that corrects (`Bench.corrects`), `current` is
+    what the cell carries at `voltage` with nothing else in the circuit (its conductance
+    times `voltage`) and `raw_current` what the instrument sensed; otherwise `raw_current`
+    is NaN and `current` is the sensed current."""
 
     row: int
     col: int
@@ -38,6 +43,11 @@ class CellReading:
     timestamp: float
     overflow: bool = False
     unreachable: str = ""
+    raw_current: float = math.nan
+
+    @property
+    def corrected(self) -> bool:
+        return not math.isnan(self.raw_current)
 
     @property
     def conductance(self) -> float:
@@ -49,13 +59,27 @@ class MvmResult:
     """Column currents of one matrix-vector product (positive into the columns).
 
     `compliance[j]` is True when column j's sense was at its limit; `row_compliance[i]` when row
-    i's driver was (its voltage sagged, so every column current is off).
+    i's driver was (its voltage sagged, so every column current is off). On a bench that
+    corrects with a calibrated chip model, `currents` are the ideal products the cells give
+    (`ChipModel.correct_mvm`) and `raw_currents` what the board sensed (None otherwise).
     """
 
     v_rows: np.ndarray
     currents: np.ndarray
     compliance: np.ndarray
     row_compliance: np.ndarray
+    timestamp: float
+    raw_currents: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class LineReading:
+    """Currents of one sensed line, from its instrument into the array (A), one per reading,
+    with the compliance flag of each (the line's source, or any source driving a level,
+    at its limit)."""
+
+    currents: np.ndarray
+    compliance: np.ndarray
     timestamp: float
 
 

@@ -12,11 +12,13 @@ Public API::
 See ``xbarlab.export`` for HDF5 and CSV export.
 """
 
+from xbarlab.store.calibrations import CalibrationNotFoundError
 from xbarlab.store.records import (
     FINAL_STATUSES,
     OPERATIONS,
     RESUMABLE_STATUSES,
     STATUSES,
+    CalibrationRecord,
     MapRecord,
     Point,
     RunEvent,
@@ -29,6 +31,8 @@ from xbarlab.store.schema import StoreOpenError, StoreSchemaError
 
 __all__ = [
     "DATA_DIR_ENV",
+    "CalibrationNotFoundError",
+    "CalibrationRecord",
     "FINAL_STATUSES",
     "OPERATIONS",
     "RESUMABLE_STATUSES",

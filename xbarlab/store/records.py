@@ -87,6 +87,21 @@ class RunEvent:
     detail: str | None
 
 
+@dataclass(frozen=True, eq=False)
+class CalibrationRecord:
+    """A chip's calibration as stored: measured by run ``run_id`` at ``created_at``, retired at
+    ``retired_at`` (None while in use); ``record`` is its JSON (resistances with intervals,
+    method, fit figures) and ``conductance`` the chip's cells (S) when it was measured."""
+
+    calibration_id: int
+    chip_id: str
+    run_id: int
+    created_at: float
+    retired_at: float | None
+    record: dict[str, Any]
+    conductance: np.ndarray
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Every instrument's identity and settings (with units) at the ``start`` or ``end`` of one

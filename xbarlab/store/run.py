@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from xbarlab.store.calibrations import insert_calibration, read_calibrations
 from xbarlab.store.records import (
     FINAL_STATUSES,
     OPERATIONS,
+    CalibrationRecord,
     MapRecord,
     Point,
     RunEvent,
@@ -326,6 +328,16 @@ class Run:
             (self._run_id, phase, time.time(), to_json("snapshot", dict(instruments)),
              self._run_id),
         )
+
+    def record_calibration(self, chip_id: str, record: dict[str, Any], conductance: Any) -> int:
+        """Store a calibration record of chip `chip_id` measured by this run (JSON `record`,
+        the chip's conductance map); return its id. Later runs on the chip use the newest."""
+        self._require_writable("record a calibration")
+        return insert_calibration(self._connection, self._run_id, chip_id, record, conductance)
+
+    def calibrations(self) -> list[CalibrationRecord]:
+        """The calibration records this run measured, newest first (retired ones included)."""
+        return read_calibrations(self._connection, run_id=self._run_id, retired=True)
 
     # -- ending --------------------------------------------------------------------------------
 

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import xbarlab
-from xbarlab.store.records import RESUMABLE_STATUSES, STATUSES, RunInfo
+from xbarlab.store.calibrations import (
+    read_calibration,
+    read_calibrations,
+    retire_calibration,
+)
+from xbarlab.store.records import RESUMABLE_STATUSES, STATUSES, CalibrationRecord, RunInfo
 from xbarlab.store.run import (
     INFO_QUERY,
     Run,
@@ -194,6 +199,25 @@ class RunStore:
     def run_info(self, run_id: int) -> RunInfo:
         """Metadata of one run; ``RunNotFoundError`` naming the stored ids if unknown."""
         return read_run_info(self._connection, run_id)
+
+    def calibrations(self, chip_id: str | None = None, retired: bool = False
+                     ) -> list[CalibrationRecord]:
+        """Calibration records, newest first: of chip `chip_id` or every chip, the retired
+        ones too when `retired`."""
+        return read_calibrations(self._connection, chip_id, retired)
+
+    def calibration(self, calibration_id: int) -> CalibrationRecord:
+        """One calibration record; `CalibrationNotFoundError` naming the stored ids."""
+        return read_calibration(self._connection, calibration_id)
+
+    def latest_calibration(self, chip_id: str) -> CalibrationRecord | None:
+        """The newest calibration record of chip `chip_id` that is not retired, or None."""
+        records = read_calibrations(self._connection, chip_id)
+        return records[0] if records else None
+
+    def retire_calibration(self, calibration_id: int) -> CalibrationRecord:
+        """Retire a calibration record: later runs on its chip no longer use it."""
+        return retire_calibration(self._connection, calibration_id)
 
     def open_run(self, run_id: int) -> Run:
         """The run ``run_id``, read-only (for ``xbarlab show``, export and plots)."""

@@ -16,10 +16,10 @@ import os
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Stored in ``PRAGMA user_version``; a store written by a newer schema is refused, an older one
 is migrated in place (version 2 added instrument snapshots and a run's parent run, version 3
-each map's unit)."""
+each map's unit, version 4 the chips' calibration records)."""
 
 BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another process's write transaction before raising."""
@@ -86,6 +86,18 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS calibrations (
+    calibration_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chip_id        TEXT    NOT NULL,
+    run_id         INTEGER NOT NULL REFERENCES runs(run_id),
+    created_at     REAL    NOT NULL,
+    retired_at     REAL,
+    record_json    TEXT    NOT NULL,
+    rows           INTEGER NOT NULL,
+    cols           INTEGER NOT NULL,
+    conductance    BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calibrations_by_chip ON calibrations (chip_id, created_at);
 CREATE TABLE IF NOT EXISTS snapshots (
     run_id           INTEGER NOT NULL REFERENCES runs(run_id),
     seq              INTEGER NOT NULL,
@@ -99,6 +111,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 _MIGRATIONS = {
     1: ("ALTER TABLE runs ADD COLUMN parent_id INTEGER REFERENCES runs(run_id)",),
     2: ("ALTER TABLE maps ADD COLUMN unit TEXT NOT NULL DEFAULT ''",),
+    3: (),  # the calibrations table: created by the DDL below
 }
 """Statements that bring a store of schema version k to k + 1 (before the DDL above, whose
 ``IF NOT EXISTS`` tables are then created)."""
