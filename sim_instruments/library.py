@@ -13,22 +13,28 @@ Differences from stock pyvisa-sim, each on purpose:
   command is written, so waiting could never help; no silent 2 s timeouts);
 - ``clear()``, ``read_stb()`` and ``assert_trigger()`` work;
 - :meth:`reset` rebuilds the bench in place and :meth:`fresh` gives an independent bench;
-- with ``[sim] state_file`` the World's final state (outputs, closed relays, board lines) is
-  written as JSON when the process exits, so a test can check what a killed run left behind.
+- a bench with a state file keeps its chip from one session to the next (`chipstate`): the
+  World, chip included, is written to it when the resource manager closes, or when the process
+  exits with it open (so a test can check what a killed run left behind), and a resource
+  manager that opens with no other open continues the chip kept there. The state file is the
+  bench's ``[sim] state_file``, or the one the library path names (``analog|state=FILE@xbarsim``,
+  `xbarlab.benchfile.simulator_source`).
 """
 
 from __future__ import annotations
 
 import atexit
+import weakref
 
 from pyvisa import constants, errors
 from pyvisa.util import LibraryPath
 from pyvisa_sim.devices import Devices
 from pyvisa_sim.highlevel import SimVisaLibrary
 
-from xbarlab.benchfile import RELAY_FAULT_KINDS, Bench, load_bench
+from xbarlab.benchfile import RELAY_FAULT_KINDS, Bench, load_bench, split_simulator_source
 
 from .behaviours import BEHAVIOURS
+from .chipstate import resume_state, save_state
 from .faults import FaultInjector
 from .grammar import build_device
 from .models import model_grammar
@@ -46,11 +52,12 @@ class XbarSimVisaLibrary(SimVisaLibrary):
 
     def _init(self) -> None:
         self.sessions = {}
-        source = str(self.library_path)
+        source, state_file = split_simulator_source(str(self.library_path))
         self.bench: Bench = load_bench(DEFAULT_BENCH if source in ("", "unset") else source)
+        self.state_file = state_file or (self.bench.sim.state_file if self.bench.sim else "")
         self._build()
-        if self.bench.sim is not None and self.bench.sim.state_file:
-            atexit.register(self._write_final_state, self.bench.sim.state_file)
+        if self.state_file:
+            atexit.register(_save_if_open, weakref.ref(self))
 
     def _build(self) -> None:
         """Create the World and one device per instrument of the bench."""
@@ -74,9 +81,26 @@ class XbarSimVisaLibrary(SimVisaLibrary):
                 device.faults = FaultInjector(faults, seed + k)
             self.devices.add_device(_canonical(inst.address), device)
 
-    def _write_final_state(self, path: str) -> None:
-        """At interpreter exit: what the virtual instruments were left doing (``state_file``)."""
-        self.world.write_state(path)
+    def _save_state(self) -> None:
+        """The World and its chip into the state file (`chipstate.save_state`)."""
+        save_state(self.world, self.state_file)
+
+    def open_default_resource_manager(self):
+        """A resource manager session; the first one opened on a bench with a state file
+        continues the chip kept there (the file holds the latest state: another process, or a
+        bench reset, may have changed it since this library last saw it)."""
+        if self.state_file and not self.sessions:
+            self._build()
+            resume_state(self.world, self.state_file)
+        return super().open_default_resource_manager()
+
+    def close(self, session):
+        """Close a session; closing a resource manager writes the state file."""
+        manager = self.sessions.get(session) is self
+        status = super().close(session)
+        if manager and self.state_file:
+            self._save_state()
+        return status
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self) -> None:
@@ -154,6 +178,14 @@ class XbarSimVisaLibrary(SimVisaLibrary):
             return constants.StatusCode.error_nonsupported_operation
         trigger()
         return constants.StatusCode.success
+
+
+def _save_if_open(library: weakref.ref) -> None:
+    """At interpreter exit: the state of a library whose resource manager was never closed
+    (a killed run's), so its state file tells what the instruments were left doing."""
+    alive = library()
+    if alive is not None and any(session is alive for session in alive.sessions.values()):
+        alive._save_state()
 
 
 def _canonical(address: str) -> str:

@@ -40,17 +40,15 @@ here drives the gates).
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from xbarlab.benchfile import Bench, Line, Sim, Terminal
 from xbarlab.physics import CrossbarArray, preset, with_stuck_fraction
+from xbarlab.physics.array import ArraySnapshot
 
 from .circuit import (
     LIMIT_RTOL,
@@ -220,12 +218,14 @@ class World:
                 },
             }
 
-    def write_state(self, path: str) -> None:
-        """Write :meth:`state` as JSON (atomically: a reader never sees half a file)."""
-        target = Path(path)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_text(json.dumps(self.state(), indent=1))
-        os.replace(partial, target)
+    def resume(self, snapshot: ArraySnapshot, clock: float) -> None:
+        """Continue a chip kept from an earlier session (`chipstate`): its cells as `snapshot`
+        has them, at virtual time `clock`; the instruments stay as they are."""
+        with self.lock:
+            self._array.restore(snapshot)
+            self.clock = clock
+            self._relaxing = True  # the next passing of time finds out whether cells still relax
+            self.changed()
 
     def changed(self) -> None:
         """Something outside the World changed the array (a test): forget every solve."""

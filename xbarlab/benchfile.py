@@ -13,6 +13,13 @@ so both the core bench layer and the simulator may import it. Every validation f
 anything is allocated from the file's figures (a range is checked before it is expanded). Paths
 in a bench file (``sim.state_file``) stay inside the bench file's folder.
 
+A virtual bench's state file (``sim.state_file``, or the one the engine keeps beside a run store,
+`simulator_source`) is JSON the simulator writes when the bench closes and at exit: what the
+instruments were left doing (``terminals``, ``closed``, ``board_lines``), the virtual clock
+(``clock``, s), the Unix time it was saved (``saved_at``) and the chip (``chip``: its
+`chip_identity` and every cell's state). A bench that opens on an existing state file continues
+that chip, its virtual clock advanced by the time that passed since it was saved.
+
 Wiring conventions
 ------------------
 * Crossbar lines are ``row:i`` and ``col:j`` (0-based). Ranges: ``row:0-31``.
@@ -191,13 +198,6 @@ class Wiring:
     inputs: MappingProxyType[tuple[str, str], Terminal]  # (matrix, input label) -> terminal
     lines: MappingProxyType[Line, LinePort]
 
-    def line_at(self, instrument: str, output: int) -> Line | None:
-        """The crossbar line wired to an instrument output, or None."""
-        for line, port in self.lines.items():
-            if port.instrument == instrument and port.output == output:
-                return line
-        return None
-
 
 @dataclass(frozen=True)
 class Chip:
@@ -249,7 +249,7 @@ class Sim:
     pristine: bool = False
     read_noise: bool = True
     faults: tuple[Fault, ...] = ()
-    state_file: str = ""  # where the simulator writes its final state at exit ("" = nowhere)
+    state_file: str = ""  # where the simulator keeps its state (module docstring; "" = nowhere)
 
 
 @dataclass(frozen=True)
@@ -725,3 +725,31 @@ def load_bench(source: str | Path | None = None) -> Bench:
         )
     resource = importlib.resources.files("xbarlab.benches").joinpath(f"{source}.toml")
     return parse_bench(resource.read_text(encoding="utf-8"), f"embedded:{source}")
+
+
+CHIP_STATE_SEPARATOR = "|state="
+"""Joins a bench source and the state file of its virtual chip in an ``@xbarsim`` library path,
+``analog|state=/data/chips/analog-1a2b3c4d5e6f.json@xbarsim`` (`simulator_source`)."""
+
+
+def simulator_source(source: str, state_file: str | Path = "") -> str:
+    """The ``@xbarsim`` library path (before the ``@``) of bench `source` (a bench file path or
+    an embedded bench's name) whose chip is kept in `state_file` ("" = the bench file's own
+    ``sim.state_file``, or none)."""
+    return f"{source}{CHIP_STATE_SEPARATOR}{state_file}" if str(state_file) else source
+
+
+def split_simulator_source(text: str) -> tuple[str, str]:
+    """(bench source, state file or "") of an ``@xbarsim`` library path (`simulator_source`)."""
+    source, _, state_file = text.partition(CHIP_STATE_SEPARATOR)
+    return source, state_file
+
+
+def chip_identity(bench: Bench) -> dict[str, Any]:
+    """What makes the virtual chip of `bench` the chip it is: its size, device and preset, and
+    the ``[sim]`` seed, wires, defects and forming state it is drawn with. Two benches with the
+    same identity have the same fresh chip; a kept chip state fits only a bench of its identity."""
+    chip, sim = bench.chip, bench.sim or Sim()
+    return {"rows": chip.rows, "cols": chip.cols, "device": chip.device, "preset": chip.preset,
+            "seed": sim.seed, "r_wire_row": sim.r_wire_row, "r_wire_col": sim.r_wire_col,
+            "defects": sim.defects, "pristine": sim.pristine}

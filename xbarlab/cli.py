@@ -1,6 +1,7 @@
 """The ``xbarlab`` command: check a bench, run protocols on it, and look at the runs.
 
     xbarlab bench check [--bench FILE]
+    xbarlab bench reset [--bench FILE] [--store DIR]   (the virtual chip starts fresh)
     xbarlab run PROTOCOL [--bench FILE] [--set key=value ...] [--dry-run] [--json] [--store DIR]
     xbarlab run PROTOCOL --help          (its parameters: unit, range, default)
     xbarlab protocols [--json]
@@ -14,9 +15,12 @@ module only parses arguments and prints.
 
 ``--bench`` takes a bench-file path or the name of an embedded bench (``default`` when absent).
 ``--store`` is the run store's directory (else ``$XBARLAB_DATA``, else ``./xbarlab-data``).
-A run commits every point as it is measured; Ctrl-C or SIGTERM ends it ``aborted`` with the
-instruments made safe first, and ``--resume RUN`` continues it. ``--json`` prints the run summary
-(run id, status, metrics) as one JSON object on the last line of stdout; progress goes to stderr.
+A virtual bench's chip remembers what runs did to it, from one command to the next (kept in the
+store's ``chips`` folder, its virtual clock running on; ``xbarlab bench reset`` starts it fresh
+from its seed). A run commits every point as it is measured; Ctrl-C or SIGTERM ends it
+``aborted`` with the instruments made safe first, and ``--resume RUN`` continues it.
+``--json`` prints the run summary (run id, status, metrics) as one JSON object on the last line
+of stdout; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -91,6 +95,24 @@ def _bench_check(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else 0
 
 
+def _bench_reset(args: argparse.Namespace) -> int:
+    """Forget the virtual chip the store keeps for a bench: its next run starts fresh."""
+    from xbarlab.benchfile import load_bench
+    from xbarlab.chips import forget_chip
+    from xbarlab.store import resolve_data_dir
+
+    spec = load_bench(args.bench)
+    if spec.sim is None:
+        raise CommandError(f"bench {spec.name!r} is a real bench (no [sim] section): its chip "
+                           "keeps its state; allowed: a virtual bench")
+    kept = forget_chip(resolve_data_dir(args.store), spec)
+    was = (f"forgot the chip kept at virtual time {kept['virtual_time_s']:.6g} s ({kept['file']})"
+           if kept["kept"] else "no chip was kept")
+    print(f"bench {spec.name!r}: {was}; the next run starts from the fresh chip of seed "
+          f"{spec.sim.seed}")
+    return 0
+
+
 # ------------------------------------------------------------------------ run, protocols
 
 
@@ -107,7 +129,8 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError("--set cannot change the parameters of a resumed run")
     try:
         result = run_protocol(protocol, args.bench, store=args.store, resume=args.resume,
-                              dry_run=args.dry_run, progress=not args.quiet, **params)
+                              dry_run=args.dry_run, progress=not args.quiet,
+                              remember_chip=True, **params)
     except (RunInterrupted, RunTerminated) as stopped:
         _print_summary(args, stopped.result)
         return stopped.exit_status
@@ -320,8 +343,17 @@ def _map_statistics(name: str, records: list) -> dict:
     return statistics
 
 
+def _chip_text(chip: dict, seed: int | None) -> str:
+    """Where a run's virtual chip started (its ``chip`` checkpoint, `xbarlab.chips`)."""
+    if not chip.get("kept"):
+        return f"a fresh chip drawn from seed {seed}"
+    return (f"continued the chip kept at virtual time {chip['virtual_time_s']:.6g} s, saved "
+            f"{_utc(chip['saved_at'])} UTC (sha256 {chip['sha256'][:12]}, {chip['file']})")
+
+
 def _show_lines(run, info) -> list[str]:
     """The screen of `xbarlab show`."""
+    from xbarlab.chips import CHECKPOINT as CHIP_CHECKPOINT
     from xbarlab.provenance import bench_and_chip
     from xbarlab.store import shown_status
 
@@ -334,11 +366,13 @@ def _show_lines(run, info) -> list[str]:
              f"{info.software_version}, host {info.writer_host}, pid {info.writer_pid}"]
     if info.parent_id is not None:
         lines.append(f"  part of run {info.parent_id}")
+    checkpoints = run.checkpoints()
+    if CHIP_CHECKPOINT in checkpoints:
+        lines.append(f"  virtual chip: {_chip_text(checkpoints[CHIP_CHECKPOINT], info.seed)}")
     units = _parameter_units(info)
     lines += _wrapped("parameters", [f"{name} {_value_text(value)}"
                                      + (f" {units[name]}" if units.get(name) else "")
                                      for name, value in info.params.items()])
-    checkpoints = run.checkpoints()
     metrics = checkpoints.pop("metrics", None) or {}
     used = checkpoints.get("calibration")
     if used:
@@ -637,6 +671,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--bench", default=None, help="bench file or embedded bench name")
     check.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     check.set_defaults(handler=_bench_check)
+    reset = bench_commands.add_parser(
+        "reset", help="forget the virtual chip the store keeps for a bench: the next run starts "
+                      "from the fresh chip of the bench's seed")
+    reset.add_argument("--bench", default=None, help="bench file or embedded bench name")
+    store_option(reset)
+    reset.set_defaults(handler=_bench_reset)
 
     run = commands.add_parser("run", help="run a protocol on the bench", add_help=False)
     run.add_argument("protocol", nargs="?", default=None,

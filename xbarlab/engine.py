@@ -37,6 +37,8 @@ import numpy as np
 
 from xbarlab.benchfile import Bench as BenchSpec
 from xbarlab.benchfile import load_bench
+from xbarlab.chips import CHECKPOINT as CHIP_CHECKPOINT
+from xbarlab.chips import chip_state_file, started_from
 from xbarlab.params import ParameterError
 from xbarlab.registry import Protocol, get_protocol
 from xbarlab.safety import Terminated
@@ -113,7 +115,8 @@ class RunResult:
 
 def run_protocol(protocol: str | Protocol, bench: str | os.PathLike | BenchSpec | None = None,
                  *, store: Any = None, resume: int | None = None, dry_run: bool = False,
-                 progress: bool | Any = True, **params: Any) -> RunResult:
+                 progress: bool | Any = True, remember_chip: bool = False,
+                 **params: Any) -> RunResult:
     """Run `protocol` (a name or a `Protocol`) on `bench` (an embedded bench's name, a bench
     file, or a loaded `benchfile.Bench`; when None the protocol's default bench, the embedded
     ``default`` for most) as one run of the
@@ -124,6 +127,9 @@ def run_protocol(protocol: str | Protocol, bench: str | os.PathLike | BenchSpec 
     stored parameters (give none). `dry_run` plays the protocol on recording instruments and
     returns its report in `RunResult.dry_run` (nothing opened, nothing stored). `progress`:
     True shows a progress bar on stderr, False nothing, or a `Progress` to use.
+    `remember_chip`: a virtual bench continues the chip the store keeps for it and keeps it
+    again at the end (`xbarlab.chips`; what the CLI does); else (and with a store in memory)
+    the run starts from the fresh chip the bench's seed draws.
 
     Returns a `RunResult`. Raises `ParameterError` or `BenchFileError` (nothing opened),
     `RunInterrupted` (Ctrl-C or SIGTERM) or `RunFailed` (the protocol raised); in both of the
@@ -145,7 +151,9 @@ def run_protocol(protocol: str | Protocol, bench: str | os.PathLike | BenchSpec 
     try:
         if resolved is None:
             resolved = chosen.resolve(_resume_params(runs, resume, chosen, spec, params), spec)
-        return _measure(chosen, spec, runs, resolved, resume, progress)
+        chip_file = chip_state_file(runs.data_dir, spec) if (
+            remember_chip and spec.sim is not None and runs.data_dir is not None) else None
+        return _measure(chosen, spec, runs, resolved, resume, progress, chip_file)
     finally:
         if owned:
             runs.close()
@@ -195,14 +203,16 @@ def _progress(progress: bool | Any):
 
 
 def _measure(protocol: Protocol, spec: BenchSpec, runs, params: dict[str, Any],
-             resume: int | None, progress: bool | Any) -> RunResult:
-    """Open the bench, start or resume the run, run the protocol; the instruments are made safe
-    before the end snapshots and the run's final status are stored."""
+             resume: int | None, progress: bool | Any, chip_file: Path | None) -> RunResult:
+    """Open the bench (continuing the chip kept in `chip_file`, if any), start or resume the
+    run, run the protocol; the instruments are made safe before the end snapshots and the run's
+    final status are stored."""
     from xbarlab.bench import open_bench
     from xbarlab.calibration.record import attach_calibration
     from xbarlab.safety import signals_held
 
-    bench = open_bench(spec)
+    chip = None if chip_file is None else started_from(chip_file)
+    bench = open_bench(spec, chip_state=chip_file)
     try:
         if resume is not None:
             run = runs.resume(resume)
@@ -212,6 +222,9 @@ def _measure(protocol: Protocol, spec: BenchSpec, runs, params: dict[str, Any],
                                  shape=(bench.rows, bench.cols))
         with signals_held():
             run.record_snapshots("start", bench.snapshot())
+            if spec.sim is not None:
+                run.checkpoint(CHIP_CHECKPOINT if resume is None else f"{CHIP_CHECKPOINT}/resumed",
+                               chip or {"kept": False})
             attach_calibration(bench, runs, run)
     except BaseException:
         bench.close()

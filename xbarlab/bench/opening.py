@@ -1,8 +1,9 @@
 """Opening a bench: a bench file's instruments through pyvisa, each with the driver it names.
 
 Every instrument opens on the file's VISA backend (``@xbarsim`` instruments of one virtual bench
-share one resource manager, so they act on one simulated chip; ``@py`` or the system VISA for real
-ones), its resource wrapped so that every command written is counted, and its driver found by name:
+share one resource manager, so they act on one simulated chip, which a state file may keep from
+one opening to the next; ``@py`` or the system VISA for real ones), its resource wrapped so
+that every command written is counted, and its driver found by name:
 the class in ``xbarlab.drivers.<driver>`` whose ``catalog_name`` is that name. An SMU's bench-file
 settings (``off_mode`` on every channel, ``terminals``) are applied as it opens; its driver
 applies them again after every reset.
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import time
 from typing import Any
 
 from xbarlab.bench.operations import Bench
 from xbarlab.bench.readings import ANY_PULSE, BenchError, IoCounter
 from xbarlab.benchfile import Bench as BenchSpec
-from xbarlab.benchfile import load_bench
+from xbarlab.benchfile import load_bench, simulator_source
 from xbarlab.interfaces import ArrayBoard, PulseCapability, SourceMeasureChannel, SwitchMatrix
 
 
@@ -143,21 +145,25 @@ def apply_settings(inst: Any, driver: Any, max_voltage: float) -> None:
         channel.protect_voltage(max_voltage)
 
 
-def _resource_manager(spec: BenchSpec, backend: str, managers: dict[str, Any]) -> Any:
+def _resource_manager(spec: BenchSpec, backend: str, managers: dict[str, Any],
+                      chip_state: str | os.PathLike | None) -> Any:
     import pyvisa
 
     if backend == "@xbarsim":
         source = spec.origin.removeprefix("embedded:")
-        backend = f"{source}@xbarsim"
+        backend = f"{simulator_source(source, chip_state or '')}@xbarsim"
     if backend not in managers:
         managers[backend] = pyvisa.ResourceManager(backend) if backend else \
             pyvisa.ResourceManager()
     return managers[backend]
 
 
-def open_bench(path: str | BenchSpec | None = None, current_limit: float | None = None) -> Bench:
+def open_bench(path: str | BenchSpec | None = None, current_limit: float | None = None,
+               chip_state: str | os.PathLike | None = None) -> Bench:
     """Open the bench described by bench file `path` (the embedded ``default`` when None; an
-    embedded bench's name; or a bench file already loaded)."""
+    embedded bench's name; or a bench file already loaded). `chip_state`: the state file in
+    which a virtual bench keeps its chip from one opening to the next (`xbarlab.chips`; None:
+    the bench file's own ``sim.state_file``, if any); a real bench has nothing to keep."""
     spec = path if isinstance(path, BenchSpec) else load_bench(path)
     io = IoCounter()
     managers: dict[str, Any] = {}
@@ -165,7 +171,7 @@ def open_bench(path: str | BenchSpec | None = None, current_limit: float | None 
     try:
         for name, inst in spec.instruments.items():
             cls = driver_class(inst.driver)
-            manager = _resource_manager(spec, inst.backend, managers)
+            manager = _resource_manager(spec, inst.backend, managers, chip_state)
             resource = CountingResource(manager.open_resource(inst.address), io, name)
             options = {}
             if "cards" in inspect.signature(cls).parameters:  # card-configured mainframes

@@ -8,6 +8,7 @@ Measurements return NaN currents: nothing is measured.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import Counter
@@ -251,6 +252,7 @@ class RecordingMatrix:
         self.open_all()
 
     @staticmethod
+    @functools.cache  # the ledger asks for every closed crosspoint after every call
     def ports(channel: str) -> tuple[int, int]:
         """(input, output) of a crosspoint name."""
         input_port, output_port = channel.split(":")

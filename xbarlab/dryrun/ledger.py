@@ -28,6 +28,10 @@ from xbarlab.interfaces import LineState
 from xbarlab.safety import SafetyGuard
 
 _GROUND_LIMIT = math.inf
+QUERIES = frozenset({"read_current_limit", "output_enabled", "measure", "measure_currents",
+                     "closed", "line_levels", "idle_mode"})
+"""Calls of the recording instruments that only read: every call that changes what a line sees
+is logged, and observed, when it makes the change, so observing a query again adds nothing."""
 
 
 class Ledger:
@@ -48,7 +52,10 @@ class Ledger:
         self.energy_estimate = 0.0
         self.pulses = 0
         self._board_lines: dict[tuple[str, str, int], Line] = {}
+        self._matrix_lines: dict[tuple[str, int], Line] = {}  # (matrix, output) -> line
         for line, port in spec.wiring.lines.items():
+            if port.instrument in matrices:
+                self._matrix_lines[(port.instrument, port.output)] = line
             if port.instrument in boards:
                 board_rows = spec.instruments[port.instrument].rows
                 index = port.output - 1 if line.kind == "row" else port.output - 1 - board_rows
@@ -77,6 +84,8 @@ class Ledger:
         return None
 
     def observe(self, instrument: str, method: str) -> None:
+        if method in QUERIES:  # the state is the one the call that set it was observed in
+            return
         across, allowed = self._across(self.potentials())
         if method == "pulse":
             self._count_pulse(instrument, across)
@@ -93,7 +102,7 @@ class Ledger:
         for name, matrix in self.matrices.items():
             for channel in matrix.closed_set:
                 input_port, output = RecordingMatrix.ports(channel)
-                line = self.spec.wiring.line_at(name, output)
+                line = self._matrix_lines.get((name, output))
                 terminal = self.terminal_at(name, input_port)
                 if line is None or terminal is None:
                     continue

@@ -7,6 +7,7 @@ SIGKILL) loses nothing already recorded. A run is also the unit of resumption: `
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sqlite3
@@ -57,18 +58,23 @@ POINT_CHUNK_DTYPE = (("seq", np.int64), ("row", np.int32), ("col", np.int32),
                      ("missing", np.uint8), ("t", np.float64))
 """The columns of `Run.point_chunks` and their types."""
 
-_CHUNK_ROW = np.dtype([("seq", np.int64), ("row", np.int32), ("col", np.int32),
-                       ("operation", np.uint8), ("voltage", np.float64),
-                       ("current", np.float64), ("pulse_width", np.float64),
-                       ("compliance", np.uint8), ("nulls", np.uint8), ("nan_mask", np.uint8),
-                       ("t", np.float64)])
+MAX_LINES = 1 << 20
+"""Rows (and columns) a point may name: 0 <= row < 2^20 (a CrossbarArray has at most 10^6)."""
+
+# A point chunk is read as six numbers per point, each exact in a float64 (seq < 2^53; every
+# integer field packed into one < 2^51), so a block of rows becomes one float64 array in C
+# (`np.fromiter`) instead of a Python object per field: bit 31 up the row, 11 up the column,
+# 7 up the operation code, bit 6 compliance, 3-5 the NULL flags of voltage, current and pulse
+# width, 0-2 nan_mask.
 _CHUNK_QUERY = (
-    "SELECT seq, row, col, CASE operation "
+    "SELECT seq, (row << 31) | (col << 11) | ((CASE operation "
     + " ".join(f"WHEN '{name}' THEN {code}" for code, name in enumerate(OPERATIONS))
-    + " END, IFNULL(voltage, 0.0), IFNULL(current, 0.0), IFNULL(pulse_width, 0.0), compliance,"
-    " (voltage IS NULL) | ((current IS NULL) << 1) | ((pulse_width IS NULL) << 2), nan_mask, t"
+    + " END) << 7) | (compliance << 6) | (((voltage IS NULL) | ((current IS NULL) << 1)"
+    " | ((pulse_width IS NULL) << 2)) << 3) | nan_mask,"
+    " IFNULL(voltage, 0.0), IFNULL(current, 0.0), IFNULL(pulse_width, 0.0), t"
     " FROM points WHERE run_id = ? AND seq >= ? AND seq % ? = 0 ORDER BY seq"
 )
+_CHUNK_FIELDS = 6
 
 _INSERT_POINT = (
     "INSERT INTO points (run_id, seq, row, col, operation, voltage, current, nan_mask,"
@@ -267,8 +273,8 @@ class Run:
         return (
             self._run_id,
             seq,
-            check_int("row", row, limit=limit_rows),
-            check_int("col", col, limit=limit_cols),
+            check_int("row", row, limit=limit_rows or MAX_LINES),
+            check_int("col", col, limit=limit_cols or MAX_LINES),
             check_operation(operation),
             *_encode_nan(
                 check_optional_real("voltage", voltage), check_optional_real("current", current)
@@ -445,16 +451,8 @@ class Run:
             rows = cursor.fetchmany(size)
             if not rows:
                 return
-            table = np.array(rows, dtype=_CHUNK_ROW)
-            nulls, nans = table["nulls"], table["nan_mask"]
-            chunk = {name: table[name] for name in ("seq", "row", "col", "operation",
-                                                    "compliance", "t")}
-            for bit, name in enumerate(("voltage", "current", "pulse_width")):
-                values = table[name]
-                values[(nulls >> bit) & 1 == 1] = np.nan
-                chunk[name] = values
-            chunk["missing"] = (nulls & ~nans & 0b111).astype(np.uint8)
-            yield chunk
+            yield _point_chunk(np.fromiter(itertools.chain.from_iterable(rows), np.float64,
+                                           count=_CHUNK_FIELDS * len(rows)))
             if len(rows) < size:
                 return
 
@@ -549,6 +547,26 @@ def insert_event(
         " SELECT ?, COALESCE(MAX(seq) + 1, 0), ?, ?, ? FROM events WHERE run_id = ?",
         (run_id, t, event, detail, run_id),
     )
+
+
+def _point_chunk(flat: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of a block of `_CHUNK_QUERY` rows (flattened): `POINT_CHUNK_DTYPE`, NaN
+    where a value is NaN or was not measured, ``missing`` telling the two apart."""
+    values = flat.reshape(-1, _CHUNK_FIELDS)
+    packed = values[:, 1].astype(np.int64)
+    nulls, nans = (packed >> 3) & 0b111, packed & 0b111
+    chunk = {"seq": values[:, 0].astype(np.int64),
+             "row": (packed >> 31).astype(np.int32),
+             "col": ((packed >> 11) & (MAX_LINES - 1)).astype(np.int32),
+             "operation": ((packed >> 7) & 0b1111).astype(np.uint8),
+             "compliance": ((packed >> 6) & 1).astype(np.uint8)}
+    for bit, name in enumerate(("voltage", "current", "pulse_width")):
+        column = values[:, 2 + bit].copy()
+        column[(nulls >> bit) & 1 == 1] = np.nan
+        chunk[name] = column
+    chunk["missing"] = (nulls & ~nans).astype(np.uint8)
+    chunk["t"] = values[:, 5].copy()
+    return {name: chunk[name] for name, _ in POINT_CHUNK_DTYPE}
 
 
 def _now_or(t: Any) -> float:
