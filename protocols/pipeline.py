@@ -6,9 +6,10 @@ pipeline's run (`xbarlab.engine.run_stage`):
 1. ``forming``: every cell surveyed (a whole row per measurement on an array board), the
    pristine ones formed.
 2. ``read-map``: the conductance map before (``ground`` scheme).
-3. ``calibrate-parasitics``: the chip's source, line and sense resistances measured and stored
-   as its calibration record, which the later stages use to correct their reads
-   (``calibrate`` false skips it).
+3. ``calibrate-parasitics`` (with ``calibrate``): the chip's source, line and sense resistances
+   measured and stored as its calibration record, which the later stages use to correct their
+   reads. Off by default: its fit grows with the chip's cells and takes many minutes on the
+   128 x 128 board, where the ternary network's accuracy does not need it.
 4. ``train``: the defect map measured, the network (``quantizer``, default ternary) trained in
    software, placed around the defects, programmed with verify, its ex-situ accuracy measured,
    then ``loop_epochs`` epochs of chip-in-the-loop training and the final accuracy.
@@ -206,7 +207,8 @@ def pipeline(
     test_samples: Annotated[int, Param("test images measured on the chip",
                                        zero="every test image", minimum=1, maximum=359)] = 0,
     calibrate: Annotated[bool, Param("measure the parasitic resistances and correct the "
-                                     "reads with them")] = True,
+                                     "reads with them (the fit of a 128 x 128 chip takes many "
+                                     "minutes; a 32 x 32 one seconds)")] = False,
     calibration_patterns: Annotated[int, Param(
         "random binary patterns the calibration programs and measures", zero="the chip as it "
         "is (fast; a line without low-resistance cells stays unidentified, as its interval "

@@ -16,7 +16,8 @@ from xbarlab.engine import RunInterrupted, run_protocol
 from xbarlab.progress import Progress
 from xbarlab.store import RunStore
 
-SMALL = {"hidden": 4, "pool": 2, "loop_epochs": 1, "loop_samples": 40, "test_samples": 60}
+SMALL = {"hidden": 4, "pool": 2, "loop_epochs": 1, "loop_samples": 40, "test_samples": 60,
+         "calibrate": True}
 STAGES = ["forming", "map before", "calibration", "train", "map after"]
 PULSE_OPERATIONS = ("pulse", "set", "reset", "form")
 
