@@ -91,3 +91,18 @@ def test_sim_values_replace_or_add_and_leave_fault_tables_alone():
                        "[[sim.faults]]\nkind = 'drop'\n")
     with pytest.raises(BenchFileError, match="no \\[sim\\] section"):
         with_sim_values("[bench]\n", {"seed": 1})
+
+
+def test_the_shipped_accuracy_vs_defects_campaign_sweeps_the_stuck_rate_of_the_train_runs():
+    from pathlib import Path
+
+    from xbarlab.campaign import load_campaign
+    from xbarlab.registry import get_protocol
+
+    path = Path(__file__).parents[2] / "benchmarks" / "campaigns" / "accuracy_vs_defects.toml"
+    campaign = load_campaign(path)
+    assert campaign.axes == ("sim.stuck_fraction", "seed") and len(campaign.tasks) == 4 * 5
+    for task in campaign.tasks:
+        spec = parse_bench(task.bench_text)
+        assert spec.sim.stuck_fraction == task.axes["sim.stuck_fraction"]
+        get_protocol(task.protocol).resolve(task.params, spec)  # every task's parameters hold
