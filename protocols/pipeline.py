@@ -216,9 +216,10 @@ def pipeline(
     seed: Seed = 0,
     v_read: VRead = 0.2,
 ) -> dict:
-    """Form the chip, map it, calibrate its parasitics, train and program a quantized network
-    ex situ and with the chip in the loop, map it again (see the module docstring); one table
-    of accuracies, pulses, energy and times per stage."""
+    """Form the chip, map it, (with calibrate) measure its parasitics, train and program a
+    quantized network ex situ and with the chip in the loop, map it again, on the embedded
+    board bench unless another is named (see the module docstring); one table of accuracies,
+    pulses, energy and times per stage."""
     values = {"quantizer": quantizer, "hidden": hidden, "pool": pool, "loop_epochs": loop_epochs,
               "loop_samples": loop_samples, "test_samples": test_samples, "seed": seed,
               "v_read": v_read, "calibration_patterns": calibration_patterns}
