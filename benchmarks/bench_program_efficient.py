@@ -26,7 +26,6 @@ Usage: ``python benchmarks/bench_program_efficient.py [--size 32] [--seed 128]
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import json
 import tempfile
 import time
@@ -37,6 +36,7 @@ from physics_clock import PhysicsClock
 from xbarlab.sim_instruments.truth import DeliveredEnergy
 
 from xbarlab.bench import open_bench
+from xbarlab.benches import board_of_size
 from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
@@ -50,21 +50,8 @@ CONFIGS = {"per-cell": {"shared_amplitudes": False}, "shared": {"shared_amplitud
 
 def small_board(directory: Path, size: int, seed: int, name: str = "") -> Path:
     """The embedded board bench shrunk to a size x size board and chip, seeded."""
-    text = importlib.resources.files("xbarlab.benches").joinpath("board.toml").read_text()
-    last = size - 1
-    for old, new in (
-        ("rows = 128\ncols = 128\n", f"rows = {size}\ncols = {size}\n"),
-        ('lines = "row:0-127"', f'lines = "row:0-{last}"'),
-        ('outputs = "1-128"', f'outputs = "1-{size}"'),
-        ('lines = "col:0-127"', f'lines = "col:0-{last}"'),
-        ('outputs = "129-256"', f'outputs = "{size + 1}-{2 * size}"'),
-        ("seed = 128", f"seed = {seed}"),
-    ):
-        if old not in text:
-            raise RuntimeError(f"the embedded board bench no longer has {old!r}")
-        text = text.replace(old, new)
     path = directory / f"board-{size}x{size}-seed{seed}{name}.toml"
-    path.write_text(text)
+    path.write_text(board_of_size(size, size, seed=seed))
     return path
 
 

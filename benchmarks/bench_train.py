@@ -33,7 +33,7 @@ from pathlib import Path
 
 from xbarlab.sim_instruments.world import World
 
-from xbarlab.campaign.variants import with_sim_values
+from xbarlab.benches import with_sim_values
 from xbarlab.engine import run_protocol
 
 PHYSICS = ("_solve_lines", "_pulse_step")

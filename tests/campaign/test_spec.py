@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from xbarlab.benches import with_sim_values
 from xbarlab.benchfile import BenchFileError, load_bench, parse_bench
 from xbarlab.campaign import CampaignFileError, parse_campaign
-from xbarlab.campaign.variants import with_sim_values
 
 GRID = """
 [campaign]

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 
+from xbarlab.benches import board_of_size
 from xbarlab.physics.solver import CrossbarSolver
 
 if sys.version_info >= (3, 11):
@@ -35,18 +36,9 @@ def open_instrument(rm, address: str, termination: str = "\n"):
 
 
 def small_board_text(rows: int = 4, cols: int = 4) -> str:
-    """The embedded board bench shrunk to a rows x cols board and chip (same wiring rule)."""
-    text = embedded_text("board")
-    for old, new in (
-        ("rows = 128\ncols = 128\n", f"rows = {rows}\ncols = {cols}\n"),
-        ('lines = "row:0-127"', f'lines = "row:0-{rows - 1}"'),
-        ('outputs = "1-128"', f'outputs = "1-{rows}"'),
-        ('lines = "col:0-127"', f'lines = "col:0-{cols - 1}"'),
-        ('outputs = "129-256"', f'outputs = "{rows + 1}-{rows + cols}"'),
-    ):
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
+    """The embedded board bench shrunk to a rows x cols board and chip (same wiring rule and
+    name)."""
+    return board_of_size(rows, cols, name="board")
 
 
 def count_solves(monkeypatch) -> list[int]:

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xbarlab.benches import with_sim_values
 from xbarlab.benchfile import BenchFileError, load_bench, parse_bench
-from xbarlab.campaign.variants import with_sim_values
 from xbarlab.params import ParameterError
 from xbarlab.registry import UnknownProtocolError, get_protocol
 
