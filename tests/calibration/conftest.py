@@ -5,15 +5,10 @@ inside; protocols never do)."""
 from __future__ import annotations
 
 import pytest
-import pyvisa
+from virtualbenches import world_of, write_matrix_bench
 
 from xbarlab.benches import board_of_size, with_sim
 from xbarlab.benchfile import load_bench
-
-
-def world_of(bench_path):
-    """The World behind a virtual bench file while a bench on it is open."""
-    return pyvisa.ResourceManager(f"{bench_path}@xbarsim").visalib.world
 
 
 @pytest.fixture
@@ -42,71 +37,13 @@ def world():
     return world_of
 
 
-_MATRIX = """
-[bench]
-name = "{name}"
-
-[instruments.smu]
-driver = "keithley2600"
-model = "2636B"
-address = "GPIB0::26::INSTR"
-backend = "@xbarsim"
-
-[instruments.smu2]
-driver = "keithley2600"
-model = "2636B"
-address = "GPIB0::27::INSTR"
-backend = "@xbarsim"
-
-[instruments.matrix]
-driver = "keithley707b"
-model = "707B"
-address = "GPIB0::18::INSTR"
-backend = "@xbarsim"
-cards = 2
-
-[wiring.inputs.matrix]
-A = "smu.a"
-B = "smu.b"
-C = "smu2.a"
-D = "smu2.b"
-H = "ground"
-
-[[wiring.lines]]
-lines = "row:0-{last}"
-instrument = "matrix"
-outputs = "1-{size}"
-
-[[wiring.lines]]
-lines = "col:0-{last}"
-instrument = "matrix"
-outputs = "13-{last_col}"
-
-[chip]
-rows = {size}
-cols = {size}
-
-[limits]
-max_voltage = 5.0
-max_compliance = 0.01
-max_pulse_width = 1.0
-max_energy = 1e-3
-
-[idle]
-mode = "ground"
-
-[sim]
-seed = 1
-"""
-
-
 @pytest.fixture
 def small_matrix_file(tmp_path):
     """Factory: a size x size chip (size <= 12) on a 707B with two 2636B (four channels) and
     a ground input, with `sim` settings, as a file path."""
     def make(size, name="small-matrix", **sim):
-        path = tmp_path / f"{name}.toml"
-        text = _MATRIX.format(name=name, size=size, last=size - 1, last_col=12 + size)
-        path.write_text(with_sim(text, **sim))
+        path = write_matrix_bench(tmp_path, size, size, seed=1, name=name,
+                                  path_resistance=0.0)
+        path.write_text(with_sim(path.read_text(), **sim))
         return path
     return make

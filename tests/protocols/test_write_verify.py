@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import pyvisa
 from analogbench import analog_block
+from virtualbenches import world_of
 from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, program_cell
 
 from xbarlab.bench import open_bench
@@ -23,10 +23,6 @@ SEED = 1  # 6 x 6 at this seed: two stuck-on and two stuck-off cells
 def analog_bench(directory, size: int = 6, seed: int = SEED, name: str = "analog-small"):
     """The embedded analog bench cut to a size x size chip on a size x size board."""
     return analog_block(directory, size, size, seed, name)
-
-
-def world_of(path):
-    return pyvisa.ResourceManager(f"{path}@xbarsim").visalib.world
 
 
 def test_program_cell_confirms_cells_whose_true_conductance_is_on_target(tmp_path):

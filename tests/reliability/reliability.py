@@ -7,8 +7,6 @@ import importlib.resources
 import re
 from pathlib import Path
 
-import pyvisa
-
 BENCHES = ("default", "keysight", "classic", "board")
 """The embedded benches with every kind of instrument: 2636B + 707B, B2902B + E5250A,
 2400 + 2450 + 707B, array board."""
@@ -48,11 +46,6 @@ def write_bench(folder: Path, text: str, stem: str = "bench") -> Path:
     path = folder / f"{stem}.toml"
     path.write_text(text)
     return path
-
-
-def world_of(path: Path):
-    """The World of the virtual bench of bench file `path` (tests only)."""
-    return pyvisa.ResourceManager(f"{path}@xbarsim").visalib.world
 
 
 def fault(instrument: str, kind: str, **fields) -> str:

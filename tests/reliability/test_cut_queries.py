@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 from pyvisa import constants
-from reliability import fault, small_text, world_of, write_bench
+from reliability import fault, small_text, write_bench
+from virtualbenches import world_of
 from xbarlab.drivers.errors import GarbledReplyError, InstrumentIOError
 from xbarlab.drivers.keithley2600 import Keithley2600
 

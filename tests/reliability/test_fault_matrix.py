@@ -12,7 +12,8 @@ import sys
 import time
 
 import pytest
-from reliability import fault, small_text, world_of, write_bench
+from reliability import fault, small_text, write_bench
+from virtualbenches import world_of
 
 from xbarlab.cli import main
 from xbarlab.store import RunStore

@@ -8,7 +8,8 @@ after a reset."""
 from __future__ import annotations
 
 import pytest
-from reliability import set_key, small_text, world_of, write_bench
+from reliability import set_key, small_text, write_bench
+from virtualbenches import world_of
 
 from xbarlab.bench import open_bench
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from reliability import BENCHES, small_text, world_of, write_bench
+from reliability import BENCHES, small_text, write_bench
+from virtualbenches import world_of
 
 from xbarlab.bench import open_bench
 from xbarlab.bench.guarded import GuardedHandle

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reliability import small_text, world_of, write_bench
+from reliability import small_text, write_bench
+from virtualbenches import world_of
 
 import xbarlab
 from xbarlab.bench import open_bench

@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 import pytest
-from reliability import fault, small_text, world_of, write_bench
+from reliability import fault, small_text, write_bench
+from virtualbenches import world_of
 
 import xbarlab
 from xbarlab.bench import open_bench
