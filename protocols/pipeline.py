@@ -31,6 +31,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from xbarlab.protocols.parameters import Seed, VRead
+from xbarlab.protocols.train import (
+    Hidden,
+    LoopEpochs,
+    LoopSamples,
+    Pool,
+    TestSamples,
+    WeightQuantizer,
+)
 
 from xbarlab.engine import STAGE_CHECKPOINT, run_stage
 from xbarlab.params import Param
@@ -193,19 +201,12 @@ def _costs_figure(rows: list[Mapping[str, Any]]):
                    default_bench="board")
 def pipeline(
     bench, run, progress, *,
-    quantizer: Annotated[str, Param("weight quantizer of the network",
-                                    choices=("binary", "ternary"))] = "ternary",
-    hidden: Annotated[int, Param("hidden neurons of the network", minimum=1,
-                                 maximum="chip.cols")] = 16,
-    pool: Annotated[int, Param("average the 8x8 digits over pool x pool blocks (2: 4x4 "
-                               "images, 16 inputs)", minimum=1, maximum=8)] = 1,
-    loop_epochs: Annotated[int, Param("chip-in-the-loop training epochs", minimum=1,
-                                      maximum=1000)] = 2,
-    loop_samples: Annotated[int, Param("training images per chip-in-the-loop epoch",
-                                       zero="every training image", minimum=1,
-                                       maximum=1438)] = 300,
-    test_samples: Annotated[int, Param("test images measured on the chip",
-                                       zero="every test image", minimum=1, maximum=359)] = 0,
+    quantizer: WeightQuantizer = "ternary",
+    hidden: Hidden = 16,
+    pool: Pool = 1,
+    loop_epochs: LoopEpochs = 2,
+    loop_samples: LoopSamples = 300,
+    test_samples: TestSamples = 0,
     calibrate: Annotated[bool, Param("measure the parasitic resistances and correct the "
                                      "reads with them (the fit of a 128 x 128 chip takes many "
                                      "minutes; a 32 x 32 one seconds)")] = False,

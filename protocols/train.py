@@ -132,27 +132,34 @@ def _sizes(pool: int, hidden: int) -> tuple[int, int, int]:
     return ((DIGITS_SIDE // pool) ** 2, hidden, DIGITS_CLASSES)
 
 
+# Parameters the pipeline passes on to its train stage, declared once.
+WeightQuantizer = Annotated[str, Param("weight quantizer", choices=("binary", "ternary"))]
+Hidden = Annotated[int, Param("hidden neurons", minimum=1, maximum="chip.cols")]
+Pool = Annotated[int, Param("average the 8x8 digits over pool x pool blocks (2: 4x4 images, "
+                            "16 inputs)", minimum=1, maximum=DIGITS_SIDE)]
+LoopEpochs = Annotated[int, Param("chip-in-the-loop epochs", minimum=1, maximum=1000)]
+LoopSamples = Annotated[int, Param("training images per chip-in-the-loop epoch (seeded choice)",
+                                   zero="every training image", minimum=1,
+                                   maximum=DIGITS_TRAIN)]
+TestSamples = Annotated[int, Param("test images measured on the chip (the first ones)",
+                                   zero="every test image", minimum=1, maximum=DIGITS_TEST)]
+
+
 @register_protocol("train", checks=[_network_fits], figures=train_figures)
 def train(
     bench, run, progress, *,
-    quantizer: Annotated[str, Param("weight quantizer", choices=("binary", "ternary"))] = "ternary",
-    hidden: Annotated[int, Param("hidden neurons", minimum=1, maximum="chip.cols")] = 16,
-    pool: Annotated[int, Param("average the 8x8 digits over pool x pool blocks (2: 4x4 "
-                               "images, 16 inputs)", minimum=1, maximum=DIGITS_SIDE)] = 1,
+    quantizer: WeightQuantizer = "ternary",
+    hidden: Hidden = 16,
+    pool: Pool = 1,
     mode: Annotated[str, Param("ex-situ only, or ex situ then chip-in-the-loop training",
                                choices=("ex-situ", "chip-in-the-loop"))] = "chip-in-the-loop",
     seed: Annotated[int, Param("seed of software training and of the loop's batch order",
                                minimum=0, maximum=2**63 - 1)] = 0,
     train_epochs: Annotated[int, Param("software training epochs", minimum=1,
                                        maximum=10000)] = 60,
-    loop_epochs: Annotated[int, Param("chip-in-the-loop epochs", minimum=1,
-                                      maximum=1000)] = 2,
-    loop_samples: Annotated[int, Param("training images per chip-in-the-loop epoch (seeded "
-                                       "choice)", zero="every training image", minimum=1,
-                                       maximum=DIGITS_TRAIN)] = 300,
-    test_samples: Annotated[int, Param("test images measured on the chip (the first ones)",
-                                       zero="every test image", minimum=1,
-                                       maximum=DIGITS_TEST)] = 0,
+    loop_epochs: LoopEpochs = 2,
+    loop_samples: LoopSamples = 300,
+    test_samples: TestSamples = 0,
     learning_rate: Annotated[float, Param("chip-in-the-loop Adam step", above=0.0,
                                           maximum=1.0)] = 0.001,
     threshold: Annotated[float, Param("latent-weight margin a new level needs before its "
