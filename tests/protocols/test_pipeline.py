@@ -4,6 +4,8 @@ small board with a small network (the stages' own tests check their physics)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 
@@ -35,8 +37,12 @@ def interrupted_then_resumed(tmp_path_factory):
     with RunStore(store) as runs:
         (first,) = [info for info in runs.runs() if info.protocol == "pipeline"]
         before = [(c.run_id, c.protocol, c.status) for c in runs.children(first.run_id)]
-    result = run_protocol("pipeline", bench, store=store, resume=first.run_id, progress=False)
-    return store, first.run_id, before, result
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # resumed as a user would: the command line
+        status = main(["run", "pipeline", "--bench", str(bench), "--store", str(store),
+                       "--resume", str(first.run_id), "--json", "--quiet"])
+    assert status == 0
+    return store, first.run_id, before, printed.getvalue().splitlines()
 
 
 class _StopInStage(Progress):
@@ -55,12 +61,13 @@ class _StopInStage(Progress):
 
 
 def test_an_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(interrupted_then_resumed):
-    store, run_id, before, result = interrupted_then_resumed
+    store, run_id, before, printed = interrupted_then_resumed
     assert [protocol for _, protocol, _ in before] == [
         "forming", "read-map", "calibrate-parasitics", "train"]
     assert [status for *_, status in before[:3]] == ["completed"] * 3
     assert before[3][2] == "aborted"
-    assert result.status == "completed" and result.run_id == run_id
+    summary = json.loads(printed[-1])
+    assert summary["status"] == "completed" and summary["run_id"] == run_id
     with RunStore(store) as runs:
         children = runs.children(run_id)
         labels = [runs.open_run(c.run_id).checkpoints()["pipeline.stage"] for c in children]
@@ -71,8 +78,9 @@ def test_an_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(interrupted_
 
 
 def test_the_table_counts_what_each_stage_stored(interrupted_then_resumed):
-    store, run_id, _, result = interrupted_then_resumed
-    rows = result.metrics["stages"]
+    store, _, _, printed = interrupted_then_resumed
+    metrics = json.loads(printed[-1])["metrics"]
+    rows = metrics["stages"]
     assert [row["stage"] for row in rows] == STAGES
     with RunStore(store) as runs:
         for row in rows:
@@ -81,26 +89,20 @@ def test_the_table_counts_what_each_stage_stored(interrupted_then_resumed):
             assert (row["pulses"] or 0) == stored, row
             assert 0 <= row["bench_s"] <= row["wall_s"]
         trained = runs.open_run(rows[3]["run_id"]).checkpoints()["metrics"]
-    assert result.metrics["pulses"] == sum(row["pulses"] or 0 for row in rows)
+    assert metrics["pulses"] == sum(row["pulses"] or 0 for row in rows)
     for metric in ("accuracy_software", "accuracy_ex_situ", "accuracy_chip_in_loop"):
-        assert result.metrics[metric] == trained[metric]
-        assert 0.1 < result.metrics[metric] <= 1  # better than chance on 10 digits
+        assert metrics[metric] == trained[metric]
+        assert 0.1 < metrics[metric] <= 1  # better than chance on 10 digits
 
 
-def test_the_cli_prints_the_table_and_the_json_last(interrupted_then_resumed, capsys):
-    store, run_id, _, _ = interrupted_then_resumed
-    capsys.readouterr()
-    assert main(["show", str(run_id), "--store", str(store), "--json"]) == 0
-    shown = json.loads(capsys.readouterr().out)
-    from xbarlab.protocols.pipeline import pipeline_table
-
-    table = pipeline_table(shown["metrics"])
-    lines = table.splitlines()
-    assert lines[0].split()[:2] == ["stage", "run"]
-    assert [line.split()[0] for line in lines[2:2 + len(STAGES)]] == [
+def test_the_command_prints_the_table_then_the_json(interrupted_then_resumed):
+    *_, printed = interrupted_then_resumed
+    assert printed[0].split()[:2] == ["stage", "run"]
+    assert [line.split()[0] for line in printed[2:2 + len(STAGES)]] == [
         "forming", "map", "calibration", "train", "map"]
     assert re.search(r"accuracy on the test set: software \d+\.\d %, ex situ \d+\.\d %, "
-                     r"chip in the loop \d+\.\d %", table)
+                     r"chip in the loop \d+\.\d %", "\n".join(printed))
+    assert printed[-1].startswith("{")  # the JSON, last
 
 
 def test_the_report_shows_every_stage_and_every_figure_loads(interrupted_then_resumed, tmp_path,
