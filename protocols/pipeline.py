@@ -41,8 +41,8 @@ from xbarlab.protocols.train import (
 )
 
 from xbarlab.engine import STAGE_CHECKPOINT, run_stage
-from xbarlab.params import Param
-from xbarlab.registry import available_protocols, register_protocol
+from xbarlab.params import Param, ParameterError
+from xbarlab.registry import available_protocols, get_protocol, refuse, register_protocol
 
 FINISHED = "stage {name}"
 """Checkpoint of a finished stage: its row of the table."""
@@ -197,7 +197,25 @@ def _costs_figure(rows: list[Mapping[str, Any]]):
     return figure
 
 
-@register_protocol("pipeline", figures=pipeline_figures, table=pipeline_table,
+def _stages_fit(values: Mapping[str, Any], spec) -> None:
+    """Cross-check: every stage's parameters hold on this bench (a width the bench cannot
+    pulse, a network larger than the chip), so a pipeline that cannot finish is refused in one
+    line before anything opens, not after its first stages."""
+    for stage in _stages(values):
+        try:
+            get_protocol(stage.protocol).resolve(stage.params(values), spec)
+        except ParameterError as error:
+            refuse(f"stage {stage.name!r} ({stage.protocol}): {error}")
+
+
+def _stages(values: Mapping[str, Any]) -> list[Stage]:
+    """The stages the pipeline runs with parameters `values`."""
+    return [stage for stage in STAGES
+            if values["calibrate"] or stage.protocol != "calibrate-parasitics"]
+
+
+@register_protocol("pipeline", checks=[_stages_fit], figures=pipeline_figures,
+                   table=pipeline_table,
                    default_bench="board")
 def pipeline(
     bench, run, progress, *,
@@ -223,8 +241,9 @@ def pipeline(
     pulses, energy and times per stage."""
     values = {"quantizer": quantizer, "hidden": hidden, "pool": pool, "loop_epochs": loop_epochs,
               "loop_samples": loop_samples, "test_samples": test_samples, "seed": seed,
-              "v_read": v_read, "calibration_patterns": calibration_patterns}
-    stages = [stage for stage in STAGES if calibrate or stage.protocol != "calibrate-parasitics"]
+              "v_read": v_read, "calibrate": calibrate,
+              "calibration_patterns": calibration_patterns}
+    stages = _stages(values)
     done = run.checkpoints()
     rows, trained = [], {}
     for number, stage in enumerate(stages, 1):

@@ -121,3 +121,12 @@ def test_the_report_shows_every_stage_and_every_figure_loads(interrupted_then_re
     figures = int(re.search(r'data-figures="(\d+)"', body).group(1))
     loaded = int(re.search(r'data-figures-loaded="(\d+)"', body).group(1))
     assert figures >= 8 and loaded == figures
+
+
+def test_a_stage_that_cannot_run_on_the_bench_is_refused_before_anything_opens(tmp_path):
+    from xbarlab.params import ParameterError
+
+    # the matrix bench's SMUs cannot pulse train's 100 ns: refused before forming ever runs
+    with pytest.raises(ParameterError, match=r"stage 'train' \(train\): width = 1e-07"):
+        run_protocol("pipeline", "default", store=tmp_path, progress=False)
+    assert not (tmp_path / "runs.sqlite3").exists()
