@@ -137,7 +137,9 @@ def test_mvm_error_corrected_is_below_uncorrected(board_file, tmp_path):
                             fit_inputs=6, correct=False)
             assert not bench.corrects  # that stage turned correction off ...
             attach_calibration(bench, store)  # ... the next stage starts with it on again
-            assert bench.corrects and bench.mvm(np.full(8, 0.1)).raw_currents is not None
+            product = bench.mvm(np.full(8, 0.1))
+            assert bench.corrects and not np.allclose(product.currents, product.raw_currents,
+                                                      rtol=1e-3, atol=0)
     m = result.metrics
     assert m["calibration_id"] == calibration.metrics["calibration_id"]
     assert m["mvm_error_corrected"] < m["mvm_error_uncorrected"] / 3
