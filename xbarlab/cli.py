@@ -69,7 +69,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-class CommandError(Exception):
+class CommandError(ValueError):
     """A user error the command reports in one line (bad run id, an impossible request)."""
 
 
