@@ -6,8 +6,8 @@ satisfying `SourceMeasureChannel`. Sweeps run in the channel's trigger model and
 `printbuffer`; a list longer than one TSP line takes (`MAX_LIST_CHUNK`) runs as consecutive
 trigger-model sweeps into the same reading buffers, the source held at each chunk's last level
 until the next starts and idle only after the last, so the readings and the source are those of
-one sweep. Pulses use the KIPulse factory scripts (`PulseVMeasureI`, `PulseIMeasureV`); timed
-acquisitions pace the measure layer with trigger timer 1.
+one sweep. Pulses run in the trigger model (timers 1 and 2) and are measured while they last
+(`Keithley2600Channel.pulse`); timed acquisitions pace the measure layer with trigger timer 1.
 
 The 2600A series (2601A ... 2636A) is refused at connect (`SERIES_A`).
 """
@@ -90,12 +90,12 @@ REPEAT_SECONDS_PER_READING = 0.5
 """Time allowed per buffered reading before the error query times out (25 NPLC at 50 Hz),
 as for a sweep point."""
 PULSE_TIMING = {"min_width": 1e-4, "max_width": 1e3, "max_count": 10000, "max_off_time": 1e3}
-"""KIPulse `PulseVMeasureI`/`PulseIMeasureV`: on and off times 100 µs to 1000 s, up to 10000
-pulses."""
+"""Trigger-model pulses (`Keithley2600Channel.pulse`): on and off times 100 µs to 1000 s (as
+the KIPulse factory scripts allow), up to 10000 pulses (readings in one buffer)."""
 
 
 def model_pulse_capability(model: str) -> PulseCapability:
-    """What every channel of `model` can pulse with the KIPulse scripts (see PULSE_TIMING)."""
+    """What every channel of `model` can pulse (see PULSE_TIMING)."""
     return MODELS[model].limits.pulse_capability(**PULSE_TIMING)
 
 
@@ -216,7 +216,7 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         self.configure(f"{self.name}.measure.rangei = {format_number(amperes)}")
 
     def pulse_capability(self) -> PulseCapability:
-        """The KIPulse factory scripts (see PULSE_TIMING)."""
+        """Trigger-model pulses (see PULSE_TIMING)."""
         return model_pulse_capability(self.instrument.model)
 
     def _write_off_mode(self, word: str) -> None:
@@ -459,29 +459,79 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
             for c in range(len(channels))
         ]
 
-    def pulse(self, level: float, width: float, count: int = 1, period: float | None = None):
-        """`count` pulses from 0 to `level` (KIPulse `PulseVMeasureI`/`PulseIMeasureV`), each
-        `width` on and `period - width` off at 0 (off time = width when no period is given),
-        with the channel's present limit. The script leaves the source at its bias (0); the
-        previous level is set again afterwards."""
+    def pulse(self, level: float, width: float, count: int = 1,
+              period: float | None = None) -> list[Reading]:
+        """`count` pulses from 0 to `level`, each `width` on and `period - width` off at 0 (off
+        time = width when no period is given), with the channel's present limit, each measured
+        while it lasts: the current and voltage averaged over the last `pulse_aperture(width)`
+        seconds of the pulse (the whole pulse up to 25 PLC). One reading per pulse.
+
+        The trigger model pulses (2600B Ref. Manual, 'Pulse mode sweeps' and instruments.md
+        §3 pulsed sourcing (trigger model)): timer 1, started by the channel's ARMED event and
+        passing it through, paces the pulses one period apart and starts the source and the
+        measurement of each; timer 2, started by timer 1, ends each pulse `width` later
+        (endpulse SOURCE_IDLE: back to the DC level, 0). The measurement integrates NPLC =
+        aperture x line frequency after a measure delay of width - aperture. One chunk, one
+        error check, one printbuffer; the stimuli, NPLC and DC level are put back on every
+        way out."""
         function, level, width, count, period = self._pulse_request(
             level, width, count, period, self._read_source_function
         )
-        off_time = width if period is None else period - width
-        script = "PulseVMeasureI" if function == VOLT else "PulseIMeasureV"
-        command = (
-            f"{script}({self.name}, 0.0, {format_number(level)}, {format_number(width)}, "
-            f"{format_number(off_time)}, {format_integer(count)})"
-        )
+        ch, unit = self.name, _unit(function)
+        period = 2 * width if period is None else period
         with self.locked():
+            previous = self._read_level(function)
+            nplc = self.nplc
+            measure_delay = parse_number(self.ask(f"print({ch}.measure.delay)"))
+            aperture = self.pulse_aperture(width)
+            nplc_pulse = min(max(aperture * self.instrument.line_frequency(), 0.001), 25.0)
+            statements = [
+                self._level_statement(function, 0.0),
+                f"{ch}.nvbuffer1.clear()", f"{ch}.nvbuffer2.clear()",
+                f"{ch}.measure.nplc = {format_number(nplc_pulse)}",
+                f"{ch}.measure.delay = {format_number(max(width - aperture, 0.0))}",
+                f"{ch}.trigger.source.list{unit}({{{format_number(level)}}})",
+                f"{ch}.trigger.source.limit{_limit_unit(function)} = "
+                f"{format_number(self._read_limit(function))}",
+                f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)",
+                f"{ch}.trigger.measure.action = {ch}.ENABLE",
+                f"{ch}.trigger.endpulse.action = {ch}.SOURCE_IDLE",
+                f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE",
+                f"{ch}.trigger.count = {format_integer(count)}",
+                f"{ch}.trigger.source.action = {ch}.ENABLE",
+                f"trigger.timer[1].delay = {format_number(period)}",
+                f"trigger.timer[1].count = {format_integer(max(count - 1, 1))}",
+                "trigger.timer[1].passthrough = true",
+                f"trigger.timer[1].stimulus = {ch}.trigger.ARMED_EVENT_ID",
+                f"trigger.timer[2].delay = {format_number(width)}",
+                "trigger.timer[2].count = 1",
+                "trigger.timer[2].passthrough = false",
+                "trigger.timer[2].stimulus = trigger.timer[1].EVENT_ID",
+                f"{ch}.trigger.source.stimulus = trigger.timer[1].EVENT_ID",
+                f"{ch}.trigger.measure.stimulus = trigger.timer[1].EVENT_ID",
+                f"{ch}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
+                f"{ch}.source.output = {ch}.OUTPUT_ON",
+                f"{ch}.trigger.initiate()", "waitcomplete()",
+            ]
+            restore = [*(f"{ch}.trigger.{layer}.stimulus = 0"
+                         for layer in ("source", "measure", "endpulse")),
+                       "trigger.timer[1].stimulus = 0", "trigger.timer[2].stimulus = 0",
+                       f"{ch}.measure.nplc = {format_number(nplc)}",
+                       f"{ch}.measure.delay = {format_number(measure_delay)}",
+                       self._level_statement(function, previous)]
             try:
-                previous = self._read_level(function)
-                self.instrument.write(command)
-                self.instrument.check_errors(command,
-                                             extra_seconds=count * (width + off_time) + 1)
-                self._write_level(function, previous)
+                with self._restored_after(lambda: self.instrument.configure_all(restore)):
+                    self.instrument.configure_all(statements,
+                                                  extra_seconds=count * period + 1)
+                command = f"printbuffer(1, {format_integer(count)}, {self._buffer_fields()})"
+                return self._buffer_readings(command, self.ask(command), [self], count)[0]
             finally:
-                self._forget()  # the factory script reprograms the source: ask again
+                self._forget()  # the pulse reprograms the source: ask again
+
+    def pulse_aperture(self, width: float) -> float:
+        """Seconds each pulse of `width` is measured over (its end): the whole pulse, at most
+        25 PLC (the longest integration, smuX.measure.nplc)."""
+        return min(width, 25.0 / self.instrument.line_frequency())
 
 
 class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
@@ -498,7 +548,18 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
                                        SERIES_A)
         model = MODELS[self.model]
         self.channels = {name: Keithley2600Channel(self, name, model) for name in model.channels}
+        self._line_frequency: float | None = None
         self.write("errorqueue.clear()")
+
+    def line_frequency(self) -> float:
+        """The power-line frequency NPLC counts in (Hz), asked once (`localnode.linefreq`)."""
+        if self._line_frequency is None:
+            frequency = parse_number(self.ask("print(localnode.linefreq)"))
+            if frequency not in (50.0, 60.0):
+                raise UnexpectedReplyError(self.describe(), "print(localnode.linefreq)",
+                                           str(frequency), "50 or 60")
+            self._line_frequency = frequency
+        return self._line_frequency
 
     def _channel_key(self, name: str) -> str:
         """Channel `"a"`/`"smua"` or `"b"`/`"smub"` (b only on two-channel models)."""

@@ -40,6 +40,7 @@ here drives the gates).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -186,6 +187,7 @@ class World:
             self._surely_quiet_version, self._surely_quiet_now = -1, False
             self._relaxing = False  # a pulse left relaxation pending (see _let_time_pass)
             self._unheard = 0.0  # quiet seconds the settled array has not been told of yet
+            self._meter: list | None = None  # [key, V x s, A x s] while `integrate` runs
 
     @property
     def array(self) -> CrossbarArray:
@@ -631,6 +633,32 @@ class World:
                 self._advance(seconds, watch_limits=False)
             return self._measure_all([key], noisy)[key]
 
+    def integrate(self, key: str, seconds: float) -> tuple[float, float, bool]:
+        """Let ``seconds`` pass with the bench as it is and return terminal `key`'s voltage
+        and current averaged over them, and whether it was at its limit at some moment: what
+        an integrating converter whose aperture spans the interval reports (a measurement
+        during a pulse). The average is that of the operating points the time advances
+        through, the ones the World's energy is booked from, so V x I x t of every terminal
+        sums to the energy the sources delivered meanwhile."""
+        seconds = float(seconds)
+        if not (math.isfinite(seconds) and seconds > 0.0):
+            raise ValueError(f"seconds = {seconds!r}: allowed a finite time above 0 s")
+        with self.lock:
+            self._meter = [key, 0.0, 0.0]
+            try:
+                limited = self._advance(seconds, watch_limits=True)
+            finally:
+                _, volt_seconds, amp_seconds = self._meter
+                self._meter = None
+            return volt_seconds / seconds, amp_seconds / seconds, key in limited
+
+    def _meter_interval(self, op: OperatingPoint, seconds: float) -> None:
+        """Add `seconds` of `op` to the terminal being integrated (`integrate`), if any."""
+        if self._meter is not None and self._meter[0] in op.voltage:
+            key = self._meter[0]
+            self._meter[1] += op.voltage[key] * seconds
+            self._meter[2] += op.current[key] * seconds
+
     def _measure_all(self, keys: list[str], noise: bool | None = None
                      ) -> dict[str, tuple[float, float, bool]]:
         """(voltage, current, in compliance) of several terminals from one operating point
@@ -830,9 +858,11 @@ class World:
                 op = self.operating_point()
                 limited |= op.compliance
                 if self._quiet():  # nothing switches; the sources still deliver V * I
+                    self._meter_interval(op, remaining)
                     self._pass_quietly(remaining, op)
                     return limited
                 taken, step, limited_after = self._pulse_step(op, min(step, remaining))
+                self._meter_interval(op, taken)
                 limited |= limited_after
                 remaining = remaining - taken if taken < remaining else 0.0
             return limited

@@ -168,9 +168,12 @@ class SourceMeasureChannel(Protocol):
 
     def pulse(
         self, level: float, width: float, count: int = 1, period: float | None = None
-    ) -> None:
+    ) -> list[Reading] | None:
         """Pulse the present source function from 0 to `level` for `width` seconds, `count` times,
-        one pulse every `period` seconds. Raises `NotImplementedError` where the model cannot."""
+        one pulse every `period` seconds. Returns one reading per pulse where the model measures
+        during a pulse (its voltage and current averaged over the pulse, or over the end of a
+        pulse longer than the longest integration), None where it does not. Raises
+        `NotImplementedError` where the model cannot pulse."""
 
     def pulse_capability(self) -> PulseCapability | None:
         """What this channel can pulse; None when the model has no pulse mode (sends nothing)."""

@@ -654,7 +654,8 @@ class KeysightB2900(ScpiSmu):
         DC: each level is held for one trigger period (at least one integration) and read at
         its end, as one World sweep. Pulsed (``:FUNC:SHAP PULS``): the
         output rests at the DC level, steps to the point's level after the pulse delay for the
-        pulse width, and the reading is taken at the end of the pulse. The point's level is the
+        pulse width, and the reading integrates over the aperture from the acquire delay
+        (`_pulse_point`). The point's level is the
         list value (LIST mode) or the triggered level (``:VOLT:TRIG``).
         """
         get = self.dev.get
@@ -671,15 +672,37 @@ class KeysightB2900(ScpiSmu):
             self.world.set_terminal(key, level=base)
             return
         points = self._source_points(ch, get("trigger_count", ch))
-        delay, width = get("pulse_delay", ch), get("pulse_width", ch)
         for level in points:
-            self.world.advance(delay)
-            self.world.set_terminal(key, level=triggered if level is None else level)
-            self.world.advance(width)
-            v, i, _ = self._reading(ch)
-            self.world.set_terminal(key, level=base)
-            self.arrays[ch].append((v, i))
-            self.world.advance(max(period - delay - width, 0.0))
+            v, i, limited = self._pulse_point(ch, base, triggered if level is None else level,
+                                              period)
+            self.arrays[ch].append(self._through_ranges(v, i, limited, ch)[:2])
+
+    def _pulse_point(self, ch: str, base: float, level: float, period: float):
+        """One pulsed point from its trigger: the output at `base`, at `level` from the pulse
+        delay for the pulse width; the acquisition from the acquire delay for the aperture
+        (NPLC / line frequency), wherever it falls; the point lasts the trigger period (or
+        until both are over). (V, I, limited) averaged over the aperture (`World.integrate`)."""
+        get, key = self.dev.get, self.key(ch)
+        start, width = get("pulse_delay", ch), get("pulse_width", ch)
+        acquire, aperture = get("acq_delay", ch), get("nplc", ch) / LINE_FREQUENCY
+        times = sorted({0.0, start, start + width, acquire, acquire + aperture})
+        volt_seconds = amp_seconds = 0.0
+        limited = False
+        for a, b in zip(times, times[1:], strict=False):
+            self.world.set_terminal(key, level=level if start <= a < start + width else base)
+            if acquire <= a < acquire + aperture:
+                v, i, at_limit = self.world.integrate(key, b - a)
+                volt_seconds, amp_seconds = volt_seconds + v * (b - a), amp_seconds + i * (b - a)
+                limited |= at_limit
+            else:
+                self.world.advance(b - a)
+        self.world.set_terminal(key, level=base)
+        self.world.advance(max(period - times[-1], 0.0))
+        return volt_seconds / aperture, amp_seconds / aperture, limited
+
+    def set_aperture(self, value: float, ch: str) -> None:
+        """``:SENS:CURR:APER``: the integration time in seconds is NPLC / line frequency."""
+        self.dev.put("nplc", value * LINE_FREQUENCY, ch)
 
     def _dc_points(self, ch: str) -> tuple[list[float], float]:
         """Levels of a DC run (list values in LIST mode, else the triggered level) and how

@@ -26,6 +26,7 @@ _BUFFER_COUNT = re.compile(r"^smu([ab])\.nvbuffer([12])\.n$")
 STIMULUS_LAYERS = ("source", "measure", "endpulse")
 _EVENT = re.compile(r"^smu([ab])\.trigger\.(SOURCE_COMPLETE|MEASURE_COMPLETE)_EVENT_ID$")
 TIMER_EVENT = "trigger.timer[1].EVENT_ID"
+TIMER2_EVENT = "trigger.timer[2].EVENT_ID"
 _ARMED = re.compile(r"^smu([ab])\.trigger\.ARMED_EVENT_ID$")
 # two channels in lockstep: (channel, layer) -> event it waits for, as (leader, follower) roles
 LOCKSTEP = {
@@ -54,6 +55,8 @@ class TspSmu(Behaviour):
         self.filters = {ch: AveragingFilter() for ch in self.channels}
         self.source_action = {ch: False for ch in self.channels}
         self.timer = {"passthrough": False, "stimulus": None}  # trigger.timer[1]
+        self.timer2_started_by_timer1 = False  # trigger.timer[2].stimulus
+        self.idle_after_pulse = {ch: False for ch in self.channels}  # endpulse.action
         for ch in self.channels:
             self.reset_channel(ch)
 
@@ -159,6 +162,20 @@ class TspSmu(Behaviour):
             raise UnknownCommand(f"trigger.timer[1].stimulus = {text}")
         self.timer["stimulus"] = None if match is None else match[1]
 
+    def set_timer2_stimulus(self, event: str) -> None:
+        """``trigger.timer[2].stimulus = 0 | trigger.timer[1].EVENT_ID`` (other events are not
+        simulated: unknown)."""
+        text = event.strip()
+        if text not in ("0", TIMER_EVENT):
+            raise UnknownCommand(f"trigger.timer[2].stimulus = {text}")
+        self.timer2_started_by_timer1 = text == TIMER_EVENT
+
+    def end_pulse_idle(self, ch: str) -> None:
+        self.idle_after_pulse[ch] = True
+
+    def end_pulse_hold(self, ch: str) -> None:
+        self.idle_after_pulse[ch] = False
+
     def print_offmode(self, ch: str) -> str:
         return self.num(self.dev.get("offmode", ch))
 
@@ -234,6 +251,9 @@ class TspSmu(Behaviour):
 
     def print_measure_count(self, ch: str) -> str:
         return self.num(self.dev.get("measure_count", ch))
+
+    def print_measure_delay(self, ch: str) -> str:
+        return self.num(self.dev.get("measure_delay", ch))
 
     def print_nplc(self, ch: str) -> str:
         return self.num(self.dev.get("nplc", ch))
@@ -476,8 +496,10 @@ class TspSmu(Behaviour):
         if layer not in STIMULUS_LAYERS:
             raise UnknownCommand(f"smu{ch}.trigger.{layer}.stimulus")
         text = event.strip()
-        if layer == "measure" and text == TIMER_EVENT:
-            self.stimuli[(ch, layer)] = ("timer", "1")
+        timers = {("measure", TIMER_EVENT): "1", ("source", TIMER_EVENT): "1",
+                  ("endpulse", TIMER2_EVENT): "2"}
+        if (layer, text) in timers:
+            self.stimuli[(ch, layer)] = ("timer", timers[(layer, text)])
             return
         match = _EVENT.match(text)
         if text != "0" and match is None:
@@ -525,6 +547,9 @@ class TspSmu(Behaviour):
         if not self.source_action[ch]:
             self._run_measure_only(ch)
             return
+        if self.stimuli[(ch, "source")] == ("timer", "1"):
+            self._run_pulses(ch)
+            return
         key, levels, saved = self._start_sweep(ch)
         if self.sweep_func[ch] == "V":  # one batched solve when no point can switch a cell
             dwell = self._wait(ch, True) + self.dev.get("nplc", ch) / LINE_FREQUENCY
@@ -565,6 +590,44 @@ class TspSmu(Behaviour):
         for i, v, status in self._all_through_ranges(readings, ch):
             for n in self.sweep_buffers[ch]:
                 self.buffers[(ch, n)].append((i if n == 1 else v, status))
+
+    def _run_pulses(self, ch: str) -> None:
+        """Pulses in the trigger model (instruments.md §3, pulsed sourcing): trigger timer 1,
+        started by this channel's ARMED event, starts each pulse (its source level and its
+        measurement) ``trigger.timer[1].delay`` apart; timer 2, started by timer 1, ends it
+        ``trigger.timer[2].delay`` later (endpulse SOURCE_IDLE: back to the DC level). The
+        measurement comes after the source and measure delays and integrates for its NPLC,
+        the source still at the pulse level (a pulse lasts until both its timer 2 event and
+        its measurement are done): V and I averaged over that window (`World.integrate`).
+        Other pulse set-ups (no timer 2, a held end, the averaging filter) are not simulated
+        (data error)."""
+        expected = {"measure": ("timer", "1"), "endpulse": ("timer", "2")}
+        if (any(self.stimuli[(ch, layer)] != event for layer, event in expected.items())
+                or not self.idle_after_pulse[ch] or not self.timer2_started_by_timer1
+                or self.timer["stimulus"] != ch or self.filters[ch].active):
+            raise OutOfRange(f"smu{ch}: only pulses started by trigger timer 1 (on the ARMED "
+                             "event) and ended by timer 2 into SOURCE_IDLE, without the "
+                             "averaging filter, are simulated")
+        count, get = self.dev.get("trigger_count", ch), self.dev.get
+        if int(self.timer["passthrough"]) + get("timer_count") < count:
+            raise OutOfRange(f"smu{ch}.trigger.count = {count} pulses on fewer timer 1 events: "
+                             "the sweep would wait for ever")
+        key, levels, saved = self._start_sweep(ch)
+        period, width = get("timer_delay"), get("timer2_delay")
+        wait, aperture = self._wait(ch, True), get("nplc", ch) / LINE_FREQUENCY
+        top = max(width, wait + aperture)
+        if not self.timer["passthrough"]:
+            self.world.advance(period)
+        readings = []
+        for k, level in enumerate(levels):
+            self.world.set_terminal(key, level=level)
+            self.world.advance(wait)
+            readings.append(self.world.integrate(key, aperture))
+            self.world.advance(top - wait - aperture)
+            self._push_level(ch)
+            if k < len(levels) - 1:
+                self.world.advance(max(period - top, 0.0))
+        self._end_sweep(ch, self._all_through_ranges(readings, ch), saved)
 
     def _run_pair(self, leader: str, follower: str) -> None:
         """Both channels in lockstep: at every point both source their list level, then both

@@ -213,24 +213,76 @@ def test_a_2600a_is_refused_with_the_reason(fake_resource):
     assert resource.closed
 
 
-def test_pulse_uses_kipulse(expected_protocol):
-    pairs = connect() + [("print(smub.source.func)", "1.00000e+00")] + [
-        ("print(smub.source.levelv)", "2.00000e-01"),
-        ("PulseVMeasureI(smub, 0.0, 1.5, 0.001, 0.004, 3)", None),
+def _pulse_statements(ch, unit, level, limit_unit, limit, width, period, count, timer_count,
+                      nplc_pulse):
+    return [
+        f"{ch}.source.level{unit} = 0.0", f"{ch}.nvbuffer1.clear()", f"{ch}.nvbuffer2.clear()",
+        f"{ch}.measure.nplc = {nplc_pulse}", f"{ch}.measure.delay = 0.0",
+        f"{ch}.trigger.source.list{unit}({{{level}}})",
+        f"{ch}.trigger.source.limit{limit_unit} = {limit}",
+        f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)",
+        f"{ch}.trigger.measure.action = {ch}.ENABLE",
+        f"{ch}.trigger.endpulse.action = {ch}.SOURCE_IDLE",
+        f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE", f"{ch}.trigger.count = {count}",
+        f"{ch}.trigger.source.action = {ch}.ENABLE", f"trigger.timer[1].delay = {period}",
+        f"trigger.timer[1].count = {timer_count}", "trigger.timer[1].passthrough = true",
+        f"trigger.timer[1].stimulus = {ch}.trigger.ARMED_EVENT_ID",
+        f"trigger.timer[2].delay = {width}", "trigger.timer[2].count = 1",
+        "trigger.timer[2].passthrough = false",
+        "trigger.timer[2].stimulus = trigger.timer[1].EVENT_ID",
+        f"{ch}.trigger.source.stimulus = trigger.timer[1].EVENT_ID",
+        f"{ch}.trigger.measure.stimulus = trigger.timer[1].EVENT_ID",
+        f"{ch}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
+        f"{ch}.source.output = {ch}.OUTPUT_ON", f"{ch}.trigger.initiate()", "waitcomplete()",
+    ]
+
+
+def _restore(ch, unit, nplc, delay, previous):
+    return [f"{ch}.trigger.source.stimulus = 0", f"{ch}.trigger.measure.stimulus = 0",
+            f"{ch}.trigger.endpulse.stimulus = 0", "trigger.timer[1].stimulus = 0",
+            "trigger.timer[2].stimulus = 0", f"{ch}.measure.nplc = {nplc}",
+            f"{ch}.measure.delay = {delay}", f"{ch}.source.level{unit} = {previous}"]
+
+
+def test_pulse_train_is_measured_over_each_pulse(expected_protocol):
+    """Trigger-model pulses (timer 1 paces them, timer 2 ends each), each measured while it
+    lasts: NPLC = width x line frequency (1 ms at 50 Hz: 0.05 PLC), no measure delay; one
+    chunk, one printbuffer of I, V and status per pulse; stimuli, NPLC, delay and level put
+    back."""
+    pairs = connect() + [
+        ("print(smub.source.func)", "1.00000e+00"), ("print(smub.source.levelv)", "2.00000e-01"),
+        ("print(smub.measure.nplc)", "1.00000e+00"), ("print(smub.measure.delay)", "-1.0e+00"),
+        ("print(localnode.linefreq)", "5.00000e+01"), ("print(smub.source.limiti)", "1.0e-03"),
+        ("; ".join(_pulse_statements("smub", "v", 1.5, "i", 0.001, 0.001, 0.005, 3, 2, 0.05)),
+         None), ("print(errorqueue.count)", NONE),
+        ("; ".join(_restore("smub", "v", 1.0, -1.0, 0.2)), None),
         ("print(errorqueue.count)", NONE),
-    ] + ok("smub.source.levelv = 0.2")
+        ("printbuffer(1, 3, smub.nvbuffer1.readings, smub.nvbuffer2.readings, "
+         "smub.nvbuffer1.statuses)", "1.0e-04, 1.5e+00, 0.0e+00, 2.0e-04, 1.5e+00, 0.0e+00, "
+         "1.0e-03, 1.4e+00, 6.4e+01"),
+    ]
     with expected_protocol(Keithley2600, pairs) as smu:
-        smu.smub.pulse(1.5, width=1e-3, count=3, period=5e-3)
+        readings = smu.smub.pulse(1.5, width=1e-3, count=3, period=5e-3)
+    assert [(r.voltage, r.current, r.compliance) for r in readings] == [
+        (1.5, 1e-4, False), (1.5, 2e-4, False), (1.4, 1e-3, True)]
 
 
 def test_current_pulse_without_period(expected_protocol):
-    pairs = connect() + [("print(smua.source.func)", "0.00000e+00")] + [
-        ("print(smua.source.leveli)", "0.00000e+00"),
-        ("PulseIMeasureV(smua, 0.0, 1e-05, 0.001, 0.001, 1)", None),
+    """A current pulse, measured the same way; no period: off for one width (period 2 ms)."""
+    pairs = connect() + [
+        ("print(smua.source.func)", "0.00000e+00"), ("print(smua.source.leveli)", "0.0e+00"),
+        ("print(smua.measure.nplc)", "1.00000e+00"), ("print(smua.measure.delay)", "0.0e+00"),
+        ("print(localnode.linefreq)", "6.00000e+01"), ("print(smua.source.limitv)", "2.0e+01"),
+        ("; ".join(_pulse_statements("smua", "i", 1e-05, "v", 20.0, 0.001, 0.002, 1, 1, 0.06)),
+         None), ("print(errorqueue.count)", NONE),
+        ("; ".join(_restore("smua", "i", 1.0, 0.0, 0.0)), None),
         ("print(errorqueue.count)", NONE),
-    ] + ok("smua.source.leveli = 0.0")
+        ("printbuffer(1, 1, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
+         "smua.nvbuffer1.statuses)", "1.0e-05, 2.5e+00, 0.0e+00"),
+    ]
     with expected_protocol(Keithley2600, pairs) as smu:
-        smu.smua.pulse(1e-5, width=1e-3)
+        (reading,) = smu.smua.pulse(1e-5, width=1e-3)
+    assert (reading.voltage, reading.current) == (2.5, 1e-5)
 
 
 def test_pulse_level_out_of_range(expected_protocol):

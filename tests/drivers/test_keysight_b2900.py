@@ -192,30 +192,41 @@ def test_long_sweep_appends_in_chunks_of_100(expected_protocol):
         assert len(smu.channel(1).sweep(levels, delay=0)) == 120
 
 
-def test_pulse_train(expected_protocol):
+def test_pulse_train_is_measured_over_each_pulse(expected_protocol):
+    """Each pulse is measured while it lasts: the aperture spans the pulse (acquire delay 0),
+    V and I of every pulse come back from :FETC:ARR?, and NPLC and the acquire delay are put
+    back afterwards."""
     pairs = (
         connect() + SOURCE_V2
-        + [(":SOUR2:VOLT?", "+2.000000E-01")]
+        + [(":SOUR2:VOLT?", "+2.000000E-01"), (":SENS2:CURR:NPLC?", "+1.000000E+00"),
+           (":TRIG2:ACQ:DEL?", "+1.000000E-03")]
         + ok(":SOUR2:VOLT 0.0")
         + ok(":SOUR2:FUNC:SHAP PULS")
         + ok(":SOUR2:VOLT:TRIG 1.5")
         + ok(":SOUR2:PULS:DEL 0.0")
         + ok(":SOUR2:PULS:WIDT 0.0001")
+        + ok(":SENS2:CURR:APER 0.0001")
+        + ok(":TRIG2:ACQ:DEL 0.0")
         + ok(":TRIG2:SOUR TIM")
         + ok(":TRIG2:TIM 0.001")
-        + ok(":TRIG2:COUN 5")
+        + ok(":TRIG2:COUN 2")
         + ok(":OUTP2 ON")
         + ok(":INIT (@2)")
-        + [("*OPC?", "1")]
+        + [("*OPC?", "1"),
+           (":FETC:ARR? (@2)", "+1.500000E+00,+2.000000E-08,+1.500000E+00,+1.000000E-07")]
         + ok(":SOUR2:FUNC:SHAP DC")
         + ok(":TRIG2:COUN 1")
         + ok(":TRIG2:SOUR AINT")
+        + ok(":TRIG2:ACQ:DEL 0.001")
+        + ok(":SENS2:CURR:NPLC 1.0")
         + ok(":SOUR2:VOLT 0.2")
     )
     with expected_protocol(KeysightB2900, pairs) as smu:
         channel = smu.channel(2)
         channel.source_voltage(0.2, current_limit=1e-7)
-        channel.pulse(1.5, width=1e-4, count=5, period=1e-3)
+        readings = channel.pulse(1.5, width=1e-4, count=2, period=1e-3)
+    assert [(r.voltage, r.current) for r in readings] == [(1.5, 2e-8), (1.5, 1e-7)]
+    assert [r.compliance for r in readings] == [False, True]  # the second at the 100 nA limit
 
 
 def test_pulse_width_limits_depend_on_model(expected_protocol):

@@ -164,7 +164,8 @@ def test_keysight_read_and_pulsed_list(keysight):
     assert (v, current) == (pytest.approx(0.2), pytest.approx(sol.i_row[i], rel=1e-6))
     _, current2 = (float(x) for x in smu.query(":MEAS? (@2)").split(","))
     assert current2 == pytest.approx(-sol.i_col[j], rel=1e-6)
-    # pulsed list: base 0.2 V, pulses to 0.1/0.3 V, read at the top of each pulse
+    # pulsed list: base 0.2 V, pulses to 0.1/0.3 V, each measured over its top (aperture)
+    smu.write(":SENS1:CURR:APER 0.0001")
     smu.write(":SOUR1:FUNC:SHAP PULS")
     smu.write(":SOUR1:VOLT:MODE LIST")
     smu.write(":SOUR1:LIST:VOLT 0.1,0.3")

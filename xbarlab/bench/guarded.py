@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from xbarlab.interfaces import LineState, PairedSweep
+from xbarlab.interfaces import LineState, PairedSweep, Reading
 from xbarlab.safety import SafetyGuard
 
 VOLT, CURR = "VOLT", "CURR"
@@ -120,16 +120,17 @@ class GuardedChannel(GuardedHandle):
         return self._inner.sweep(levels, delay)
 
     def pulse(self, level: float, width: float, count: int = 1,
-              period: float | None = None) -> None:
+              period: float | None = None) -> list[Reading] | None:
         """Pulses of the present source function under the limit set through the bench: level,
-        width, limit and energy bound checked (`SafetyGuard.check_pulse`)."""
+        width, limit and energy bound checked (`SafetyGuard.check_pulse`); the readings the
+        channel took during them (None where it takes none)."""
         function, limit = self._sourced("pulse")
         if self._checking:
             if function == VOLT:
                 self._guard.check_pulse(self._name, level, width, limit, count)
             else:
                 self._guard.check_current_pulse(self._name, level, width, limit, count)
-        self._inner.pulse(level, width, count, period)
+        return self._inner.pulse(level, width, count, period)
 
     def _check_level(self, function: str, quantity: str, level: float) -> None:
         if function == VOLT:

@@ -12,6 +12,7 @@ a read map, and in the bench check).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -208,7 +209,10 @@ class MatrixRouting:
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
         """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. The pulse
         goes to an SMU whose model can pulse, and is checked against that SMU's pulse
-        capability before anything (the bias of the other lines included) is sent."""
+        capability before anything (the bias of the other lines included) is sent.
+
+        `last_pulse_energy` is then what the instruments measured (`_measured_pulse_energy`)
+        or None where they did not measure all of it."""
         dc = dict(levels)
         dc[pulsed] = 0.0
         energy = self.guard.check_pulse(str(pulsed), v_pulse, width, limit, count)
@@ -228,7 +232,9 @@ class MatrixRouting:
         self._check_assignment(assignment, "pulse bias")
         self._apply(assignment, limit)
         try:
-            self.channels[terminal].pulse(v_pulse, width, count, period)
+            readings = self.channels[terminal].pulse(v_pulse, width, count, period)
+            self.last_pulse_energy = _measured_pulse_energy(assignment, terminal, readings,
+                                                            width)
         finally:
             # A pulse reprograms the SMU's source (and some models end it with the output
             # off), so what the bench last told this terminal no longer holds: forget it, and
@@ -319,3 +325,20 @@ class MatrixRouting:
             if not state.output:
                 channel.output_on()
                 state.output = True
+
+
+def _measured_pulse_energy(assignment, pulsed: str, readings, width: float) -> float | None:
+    """Energy (J) the sources delivered during a matrix pulse, as the instruments measured it:
+    V x I x `width` of each of the pulsing SMU's `readings` (taken during each pulse), when
+    every other driven terminal of `assignment` holds 0 V (ground, or an SMU at 0 V: it
+    delivers nothing, V x I = 0; between pulses the pulsed line is at 0 V too). None when the
+    pulsing SMU does not measure during a pulse, a reading is missing or at a limit (its
+    level is then not what the source delivered), or another terminal holds a non-zero bias:
+    that SMU is not synchronised with the pulse, so what it delivered during it is not
+    measured."""
+    if readings is None or any(level for t, (level, _) in assignment.items() if t != pulsed):
+        return None
+    if any(r.compliance or r.overflow or not math.isfinite(r.voltage * r.current)
+           for r in readings):
+        return None
+    return sum(r.voltage * r.current for r in readings) * width

@@ -113,8 +113,11 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._board = self._the_board()
         self.last_pulse_energy: float | None = None
         """Energy (J) the instruments measured they delivered during the last `pulse` (every
-        driven line, V x I over the pulse: the array board's ``ENERGY?``); None where the
-        bench's instruments do not measure it (SMUs and switch matrices, a dry run)."""
+        driven line, V x I over the pulse: the array board's ``ENERGY?``, or on a matrix bench
+        the pulsing SMU's readings during each pulse when every other line is at 0 V or
+        floats, `matrix._measured_pulse_energy`); None where the bench's instruments do not
+        measure all of it (an SMU that does not measure during a pulse, a non-zero bias on
+        another SMU, a dry run)."""
         self._sources = {name: Source() for name in self.channels}
         self._closed: dict[str, set[str]] = {name: set() for name in self.matrices}
         self._crosspoints: dict[tuple[str, int, int], str] = {}
