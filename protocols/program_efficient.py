@@ -32,10 +32,14 @@ or columns: to the chip's edge):
    default the first coarse pulse is the full reference RESET (``coarse_start`` 1.3 V), checked
    against the loose window, and corrected only if it lands outside.
 
-   Default targets for the ``binary`` preset (1 µS / 100 µS, 10 % device-to-device spread):
-   ``g_lrs`` 50 µS lies inside every cell's range, and ``g_hrs`` 1.5 µS just above nearly
-   every cell's own HRS bound (so F-F's tight window is reachable, and C-F's ±50 % window
-   contains the bound itself).
+   Targets left at 0 (the default) are learned from the chip
+   (`xbarlab.protocols.characterise`): ``probe`` cells of the rectangle are driven to their
+   HRS and LRS bounds with ``v_init`` pulses and measured; ``g_hrs`` is ``HRS_MARGIN`` x the
+   highest HRS bound measured, just above every probed cell's own bound (so F-F's tight
+   window is reachable, and C-F's ±50 % window contains the bound itself), and ``g_lrs``
+   ``LRS_FRACTION`` x the median LRS bound, inside a typical cell's range (metrics
+   ``g_hrs``, ``g_lrs``, ``targets``: "learned" or "given"; ``probe_pulses``: the
+   characterisation's pulses, recorded, charged to neither scheme).
 2. **Significance-thresholded update** (E3): a seeded new target map moves ``update_fraction`` of
    the cells to the other level and nudges every other cell by up to ``nudge`` of its target.
    Only cells whose target moved by more than ``threshold`` x ``g_lrs`` are programmed (C-F
@@ -71,6 +75,12 @@ from dataclasses import asdict, dataclass
 from typing import Annotated
 
 import numpy as np
+from xbarlab.protocols.characterise import (
+    CellRange,
+    learned_values,
+    measure_range,
+    probe_cells,
+)
 from xbarlab.protocols.parameters import (
     Compliance,
     PulseScheme,
@@ -83,6 +93,7 @@ from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, hold, program_cell
 from xbarlab.protocols.recording import recorded_batches
 
+from xbarlab.bench import BenchError
 from xbarlab.engine import json_ready
 from xbarlab.params import Param
 from xbarlab.registry import bound_operations, refuse, register_protocol
@@ -92,6 +103,9 @@ SCHEMES = ("ff", "cf")
 """Programming schemes compared: fine-fine baseline, then coarse-HRS / fine-LRS."""
 UPDATE_PHASES = ("update-significant", "update-rest")
 """The thresholded update, then the cells it skipped (together: programming every cell)."""
+HRS_MARGIN, LRS_FRACTION = 1.2, 0.5
+"""Learned targets: g_hrs 20 % above the highest HRS bound measured, g_lrs half the median LRS
+bound measured (module docstring, 1.)."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +208,8 @@ def program_efficient_figures(run) -> list:
     shape = run.info.shape
     rows, cols = p["rows"] or shape[0] - p["row0"], p["cols"] or shape[1] - p["col0"]
     box = (slice(p["row0"], p["row0"] + rows), slice(p["col0"], p["col0"] + cols))
-    targets = binary_targets((rows, cols), p["lrs_fraction"], p["g_lrs"], p["g_hrs"],
+    g_lrs, g_hrs = metrics.get("g_lrs") or p["g_lrs"], metrics.get("g_hrs") or p["g_hrs"]
+    targets = binary_targets((rows, cols), p["lrs_fraction"], g_lrs, g_hrs,
                              np.random.default_rng(p["seed"]))
     stuck = np.zeros((rows, cols), bool)
     for key, value in state.items():
@@ -202,7 +217,7 @@ def program_efficient_figures(run) -> list:
             row, col = (int(part) for part in key.rsplit("/", 1)[1].split(","))
             stuck[row - p["row0"], col - p["col0"]] = True
     maps = {scheme: run.latest_map(scheme)[box] for scheme in SCHEMES}
-    is_lrs = targets > math.sqrt(p["g_lrs"] * p["g_hrs"])
+    is_lrs = targets > math.sqrt(g_lrs * g_hrs)
     return [("energy, pulses and re-read error of F-F, C-F and the update",
              _figure(metrics, maps, targets, is_lrs, stuck))]
 
@@ -220,10 +235,14 @@ def program_efficient(
     col0: Annotated[int, Param("first column of the rectangle", minimum=0,
                                below="chip.cols")] = 0,
     lrs_fraction: Fraction = 0.5,
-    g_lrs: Annotated[float, Param("LRS target conductance", unit="S", minimum="2*g_hrs",
-                                  maximum=1.0)] = 50e-6,
-    g_hrs: Annotated[float, Param("HRS target conductance", unit="S", minimum=1e-12,
-                                  maximum=1.0)] = 1.5e-6,
+    g_lrs: Annotated[float, Param("LRS target conductance", unit="S", zero="learned from "
+                                  "the probed cells' LRS bounds", minimum="2*g_hrs",
+                                  maximum=1.0)] = 0.0,
+    g_hrs: Annotated[float, Param("HRS target conductance", unit="S", zero="learned from "
+                                  "the probed cells' HRS bounds", minimum=1e-12,
+                                  maximum=1.0)] = 0.0,
+    probe: Annotated[int, Param("cells driven to their bounds to learn a target left at 0",
+                                minimum=1, maximum=1024)] = 8,
     fine_tolerance: Tolerance = 0.02,
     fine_step: Annotated[float, Param("amplitude step of fine programming", unit="V",
                                       minimum=1e-4, maximum=1.0)] = 0.01,
@@ -259,6 +278,16 @@ def program_efficient(
     rows, cols = rows or bench.rows - row0, cols or bench.cols - col0
     rng = np.random.default_rng(seed)
     cells = [(row0 + i, col0 + j) for i in range(rows) for j in range(cols)]
+    (g_lrs, g_hrs), learned, probe_pulses = learned_values(
+        run, "target_levels", (g_lrs, g_hrs), _levels_from,
+        lambda: measure_range(bench, probe_cells(cells, probe), v_max=v_init, width=width,
+                              pulse_scheme=pulse_scheme, v_read=v_read,
+                              read_scheme=read_scheme, reads=8, current_limit=current_limit,
+                              run=run),
+        "program-efficient's targets")
+    if not g_lrs >= 2 * g_hrs:
+        raise BenchError(f"program-efficient's targets: g_lrs {g_lrs:.3g} S is below 2 x g_hrs "
+                         f"({g_hrs:.3g} S); give g_lrs and g_hrs")
     targets = binary_targets((rows, cols), lrs_fraction, g_lrs, g_hrs, rng)
     new_targets = updated_targets(targets, g_lrs, g_hrs, update_fraction, nudge, rng)
     is_lrs = targets > math.sqrt(g_lrs * g_hrs)
@@ -313,10 +342,17 @@ def program_efficient(
     metrics["cells_compared"] = int((~stuck).sum())
     metrics["cells"] = len(cells)
     metrics["lrs_cells"] = int(is_lrs.sum())
+    metrics.update(g_lrs=g_lrs, g_hrs=g_hrs, targets="learned" if learned else "given",
+                   probe_pulses=probe_pulses)
     run.checkpoint("metrics", json_ready(metrics))  # what the figures read (the engine adds
     plot = save_figures(run, "program-efficient", program_efficient_figures)  # round trips)
     metrics["plot"] = None if plot is None else str(plot)
     return metrics
+
+
+def _levels_from(found: CellRange) -> tuple[float, float]:
+    """(g_lrs, g_hrs) learned from a characterisation (module docstring, 1.)."""
+    return LRS_FRACTION * float(np.median(found.lrs)), HRS_MARGIN * float(found.hrs.max())
 
 
 def _prepare(bench, run, progress, cells, is_lrs, row0, col0, v_init, common, scheme) -> None:

@@ -17,8 +17,14 @@ so a cell confirmed early reads differently once the rest of its row has been pr
 What it runs on the ``rows`` x ``cols`` rectangle from cell (0, 0) (the whole chip by default,
 minus its masked cells):
 
-1. Targets: seeded, uniform over [``g_low``, ``g_high``] siemens (the analog preset's range
-   shrunk by its device-to-device spread, so every healthy cell can reach every target).
+1. Targets: seeded, uniform over [``g_low``, ``g_high``] siemens. Left at 0 (the default),
+   the range is learned from the chip (`xbarlab.protocols.characterise`): ``probe`` cells of
+   the rectangle are driven to their HRS and LRS bounds with ``v_max`` pulses and measured,
+   and the targets span ``LOW_MARGIN`` x the highest HRS bound to ``HIGH_MARGIN`` x the lowest
+   LRS bound measured, so that every healthy cell like them can reach every target without
+   creeping along a soft bound (metrics ``g_low``, ``g_high``, ``target_range``: "learned" or
+   "given"; ``probe_pulses``: the characterisation's pulses, recorded, not in
+   ``pulses_total``).
 2. For each algorithm of ``algorithm`` (one name, or several joined by ``,`` to compare them on
    the same cells and targets): when comparing, every cell first gets ``prepare_pulses`` RESET
    pulses at ``-v_max`` (recorded, not charged), so no algorithm inherits another's work. One
@@ -86,6 +92,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 import numpy as np
+from xbarlab.protocols.characterise import learned_values, measure_range, probe_cells
 from xbarlab.protocols.parameters import (
     Cols,
     Correct,
@@ -121,12 +128,18 @@ from xbarlab.protocols.programming import (
 )
 from xbarlab.protocols.recording import ReadingStats, recorded_batches, stored_readings
 
+from xbarlab.bench import BenchError
 from xbarlab.engine import json_ready
 from xbarlab.params import Param
 from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 __all__ = ["program_cell", "write_verify"]
+
+LOW_MARGIN, HIGH_MARGIN = 1.5, 0.75
+"""A learned target range spans LOW_MARGIN x the highest HRS bound measured to HIGH_MARGIN x
+the lowest LRS bound measured: targets clear of every probed cell's bounds, where a soft-bound
+cell's response to a pulse has flattened (module docstring, 1.)."""
 
 REFINE = 3
 """Further batches of re-read readings for a cell whose mean is still undecided (near the edge
@@ -165,10 +178,12 @@ def write_verify(
                                     "on the same cells and targets", choices=ALGORITHMS,
                                     multiple=True)] = "adaptive",
     tolerance: Tolerance = 0.01,
-    g_low: Annotated[float, Param("lowest target", unit="S", minimum=1e-12,
-                                  maximum=1.0)] = 1.5e-6,
-    g_high: Annotated[float, Param("highest target", unit="S", minimum="g_low",
-                                   maximum=1.0)] = 30e-6,
+    g_low: Annotated[float, Param("lowest target", unit="S", zero="learned from the probed "
+                                  "cells' HRS bounds", minimum=1e-12, maximum=1.0)] = 0.0,
+    g_high: Annotated[float, Param("highest target", unit="S", zero="learned from the probed "
+                                   "cells' LRS bounds", minimum="g_low", maximum=1.0)] = 0.0,
+    probe: Annotated[int, Param("cells driven to their bounds to learn a target range left "
+                                "at 0", minimum=1, maximum=1024)] = 8,
     seed: Seed = 0,
     rows: Rows = 0,
     cols: Cols = 0,
@@ -219,6 +234,8 @@ def write_verify(
     mask = np.zeros((bench.rows, bench.cols), bool)
     mask[:rows, :cols] = True
     cells = bench.map_cells(mask)
+    g_low, g_high, learned, probe_pulses = _target_range(bench, run, cells, g_low, g_high,
+                                                         probe, config)
     targets = np.full((bench.rows, bench.cols), np.nan)
     targets[:rows, :cols] = np.random.default_rng(seed).uniform(g_low, g_high, (rows, cols))
     if not run.checkpoints().get("targets"):
@@ -270,10 +287,35 @@ def write_verify(
     if len(algorithms) > 1:
         metrics["algorithms"] = per_algorithm
     metrics["cells"] = len(cells)
+    metrics.update(g_low=g_low, g_high=g_high, target_range="learned" if learned else "given",
+                   probe_pulses=probe_pulses)
     run.checkpoint("metrics", json_ready(metrics))  # what the figures read (the engine adds
     plot = save_figures(run, "write-verify", write_verify_figures)  # round trips after)
     metrics["plot"] = None if plot is None else str(plot)
     return metrics
+
+
+def _target_range(bench, run, cells, g_low, g_high, probe, config: PulseSettings
+                  ) -> tuple[float, float, bool, int]:
+    """(g_low, g_high, learned, pulses): the given range, or where a bound is 0, the one
+    learned from `probe` of `cells` (module docstring, 1.) with that many pulses, the same on
+    resuming."""
+    def measure():
+        return measure_range(bench, probe_cells(cells, probe), v_max=config.v_max,
+                             width=config.width, pulse_scheme=config.pulse_scheme,
+                             v_read=config.v_read, read_scheme=config.read_scheme,
+                             reads=max(config.reads, 8),
+                             current_limit=config.current_limit or None, run=run)
+
+    (low, high), learned, pulses = learned_values(
+        run, "target_range", (g_low, g_high),
+        lambda found: (LOW_MARGIN * float(found.hrs.max()),
+                       HIGH_MARGIN * float(found.lrs.min())),
+        measure, "write-verify's target range")
+    if not high > low:
+        raise BenchError(f"write-verify's target range {low:.3g} to {high:.3g} S is empty "
+                         "(learned from the probed cells' bounds); give g_low and g_high")
+    return low, high, learned, pulses
 
 
 def _program_all(bench, run, progress, phase, cells, targets, settings, memory, prepare, v_max,

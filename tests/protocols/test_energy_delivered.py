@@ -41,7 +41,7 @@ def test_write_verify_energy_is_the_energy_the_world_delivered(tmp_path):
     with RunStore(tmp_path / "store") as store, open_bench(str(path)) as bench:
         world = pyvisa.ResourceManager(f"{path}@xbarsim").visalib.world
         params = {"algorithm": "adaptive", "relax_rounds": 0, "settle": 0.0, "guard": 0.0,
-                  "reread_reads": 16}
+                  "reread_reads": 16, "g_low": 1.5e-6, "g_high": 30e-6}  # no characterisation
         truth = DeliveredEnergy(world)
         with store.start_run("write-verify", params, bench.spec.text,
                              shape=(bench.rows, bench.cols)) as run, truth.count(bench):

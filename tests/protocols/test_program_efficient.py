@@ -30,7 +30,8 @@ from xbarlab.progress import Progress
 from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
 
-BOARD = {"width": 1e-7}
+BOARD = {"width": 1e-7, "g_lrs": 50e-6, "g_hrs": 1.5e-6}
+"""Targets given (learning them is test_learned_targets.py's)."""
 
 
 @dataclass
@@ -199,7 +200,8 @@ def test_dry_run_plays_the_protocol_within_the_bench_limits(tmp_path):
     ({"col0": 6}, r"col0 = 6: allowed an integer >= 0 and < chip.cols \(6\)"),
     ({"coarse_step": 0.001}, r"coarse_step = 0.001 V: allowed a"
         r" number >= fine_step \(0.01 V\) and <= 1 V"),
-    ({"g_lrs": 2e-6}, r"g_lrs = 2e-06 S: allowed a number >= 2\*g_hrs \(3e-06 S\) and <= 1 S"),
+    ({"g_lrs": 2e-6, "g_hrs": 1.5e-6}, r"g_lrs = 2e-06 S: allowed 0 \(learned from the probed "
+        r"cells' LRS bounds\) or a number >= 2\*g_hrs \(3e-06 S\) and <= 1 S"),
     ({"current_limit": 0.5},
      r"current_limit = 0.5 A: allowed .* <= limits.max_compliance \(0.01 A\)"),
     ({"relax_wait": 20.0}, r"relax_wait = 20.0 s: allowed a number >= 0 s and <= 10 s"),

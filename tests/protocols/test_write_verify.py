@@ -76,7 +76,7 @@ def test_write_verify_finds_exactly_the_stuck_cells_and_records_every_pulse(tmp_
         run = store.open_run(out.run_id)
         pulses = [p for p in run.points() if p.operation in ("set", "reset")]
         final = run.latest_map("final-adaptive")
-    assert len(pulses) == m["pulses_total"]
+    assert len(pulses) == m["pulses_total"] + m["probe_pulses"]
     # the energy is the board's measurement (compared with the World in test_energy_delivered)
     assert m["energy_measured"]
     assert np.isfinite(final).all()
@@ -101,7 +101,7 @@ def test_relaxation_recheck_waits_on_the_instruments_and_reprograms_drifted_cell
     # re-check finds them
     out = run_named("write-verify", path, tmp_path / "store", rows=1, cols=4, settle=0.0,
                     guard=0.0, confirm_reads=2, first_pass=0.0, relax_rounds=1,
-                    relax_wait=0.5, max_pulses=40)
+                    relax_wait=0.5, max_pulses=40, g_low=1.5e-6, g_high=30e-6)
     assert out.world.clock >= 1.0  # two holds of 0.5 s: before the re-check and the final map
     with RunStore(tmp_path / "store") as store:
         run = store.open_run(out.run_id)
@@ -149,7 +149,8 @@ def test_an_interrupted_run_resumes_without_reprogramming_finished_cells(tmp_pat
     ({"algorithm": "adaptive,adaptive"}, "each at most once"),
     ({"rows": 7}, "rows = 7: allowed 0 (every row of the chip)"
         " or an integer >= 1 and <= chip.rows (6)"),
-    ({"g_high": 1e-7}, "g_high = 1e-07 S: allowed a number >= g_low (1.5e-06 S) and <= 1 S"),
+    ({"g_low": 1.5e-6, "g_high": 1e-7}, "g_high = 1e-07 S: allowed 0 (learned from the probed"
+        " cells' LRS bounds) or a number >= g_low (1.5e-06 S) and <= 1 S"),
     ({"tolerance": 0.9}, "tolerance = 0.9: allowed a number >= 0.0001 and <= 0.5"),
     ({"v_max": 9.0}, "v_max = 9.0 V: allowed a number >= 0.001 V and <= limits.max_voltage (5 V)"),
 ])
