@@ -19,7 +19,10 @@
    benchmark sets the World's hidden state directly, as a chip programmed beforehand), read with
    the ground and V/3 schemes; the error of every healthy cell against the World's truth. A
    read map on the near-HRS chip fresh out of the bench file says little about a programmed
-   one: the sneak and half-select currents grow with the LRS cells.
+   one: the sneak and half-select currents grow with the LRS cells. Then the same with the
+   chip calibrated first (``calibrate-parasitics``, one session as the pipeline runs it) and
+   every read corrected with the calibration (`xbarlab.calibration`): the corrected read
+   against the ≤ 5 % target.
 4. V/3 with a precision target (``--precision``, default 1.25 % standard error per cell): the
    readings the protocol plans from their spreads, where they went, the time, and the error
    of every healthy cell (target: within 5 % of each). ``--precision 0`` skips it.
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +46,7 @@ from xbarlab.sim_instruments.circuit import CircuitSolver
 
 from xbarlab.bench import open_bench
 from xbarlab.benchfile import load_bench
+from xbarlab.engine import run_stage
 from xbarlab.progress import Progress
 from xbarlab.registry import get_protocol
 from xbarlab.store import RunStore
@@ -170,6 +175,7 @@ def main() -> None:
     if args.patterns != "no" and not args.speed:
         with tempfile.TemporaryDirectory() as scratch:
             print_pattern_accuracy(Path(scratch))
+            print_calibrated_pattern_accuracy(Path(scratch))
         if args.patterns == "only":
             return
     with tempfile.TemporaryDirectory() as scratch:
@@ -223,6 +229,44 @@ def print_pattern_accuracy(scratch: Path) -> None:
                                   pattern=pattern)
             print(error_row(f"{pattern}, {scheme}", result["maps"]["conductance"], result))
     print()
+
+
+def print_calibrated_pattern_accuracy(scratch: Path) -> None:
+    """The patterns again, read with the chip's calibration's correction (issue 17): one bench
+    session (`xbarlab.engine.run_stage`, as the pipeline runs stages), ``calibrate-parasitics``
+    on the chip as the bench file gives it, then per pattern the World's cells put in it and
+    read-map with ``correct`` on (the calibration attached by the engine), ground and V/3."""
+    path = scratch / "calibrated.toml"
+    path.write_text(load_bench("default").text)
+    quiet = Progress(show=False)
+    with RunStore(scratch / "store-calibrated") as runs, open_bench(str(path)) as opened:
+        world = pyvisa.ResourceManager(f"{path}@xbarsim").visalib.world
+        with runs.start_run("benchmark", {}, opened.spec.text,
+                            shape=(opened.rows, opened.cols)) as parent:
+            started = time.perf_counter()
+            calibration = run_stage("calibrate-parasitics-1", "calibrate-parasitics", opened,
+                                    parent, quiet)
+            print(f"conductance error per healthy cell against the World's truth, programmed "
+                  f"chips read with the calibration's correction (calibrate-parasitics: "
+                  f"{time.perf_counter() - started:.0f} s, {load()}; chi2 "
+                  f"{calibration.metrics['chi2_reduced']:.2f})")
+            print("| pattern, scheme | healthy cells | median | p95 | max | within 5 % |")
+            print("|---|---|---|---|---|---|")
+            for number, pattern in enumerate(PATTERNS):
+                for scheme in ("ground", "v/3"):
+                    world.array.set_state(pattern_state(pattern, world.array.shape))
+                    world.changed()
+                    truth = world.conductance().copy()
+                    stage = run_stage(f"read-map-{number}{scheme[0]}", "read-map", opened,
+                                      parent, quiet, scheme=scheme, correct=True)
+                    measured = runs.open_run(stage.run_id).latest_map("conductance")
+                    result = {"truth": truth, "healthy": world.array.defect_map() == 0}
+                    print(error_row(f"{pattern}, {scheme}, corrected", measured, result))
+    print()
+
+
+def load() -> str:
+    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def print_precision_run(result: dict, precision: float) -> None:
