@@ -401,11 +401,13 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
             self.configure(statement)
 
     def _sweep_statements(self, function: str, points: list[float], delay: float,
-                          limit: float, last: bool = True) -> list[str]:
+                          limit: float, last: bool = True, count: int | None = None,
+                          end_pulse: str = "SOURCE_HOLD") -> list[str]:
         """The statements that set the channel's trigger model up for a list sweep of `points`
         under `limit` (cleared buffers, source and measure actions, source held between points
-        and idle at the end, or held when chunks follow: not `last`), the sweep's limit before
-        its output goes on, output on last."""
+        (`end_pulse`; SOURCE_IDLE: back to the DC level, a pulse) and idle at the end, or held
+        when chunks follow: not `last`), `count` points (the list repeating; default one
+        pass), the sweep's limit before its output goes on, output on last."""
         ch = self.name
         return [
             f"{ch}.nvbuffer1.clear()",
@@ -415,9 +417,9 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
             f"{ch}.trigger.source.limit{_limit_unit(function)} = {format_number(limit)}",
             f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)",
             f"{ch}.trigger.measure.action = {ch}.ENABLE",
-            f"{ch}.trigger.endpulse.action = {ch}.SOURCE_HOLD",
+            f"{ch}.trigger.endpulse.action = {ch}.{end_pulse}",
             self._end_sweep_statement(last),
-            f"{ch}.trigger.count = {format_integer(len(points))}",
+            f"{ch}.trigger.count = {format_integer(count or len(points))}",
             f"{ch}.trigger.source.action = {ch}.ENABLE",
             f"{ch}.source.output = {ch}.OUTPUT_ON",
         ]
@@ -477,7 +479,7 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         function, level, width, count, period = self._pulse_request(
             level, width, count, period, self._read_source_function
         )
-        ch, unit = self.name, _unit(function)
+        ch = self.name
         period = 2 * width if period is None else period
         with self.locked():
             previous = self._read_level(function)
@@ -487,18 +489,10 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
             nplc_pulse = min(max(aperture * self.instrument.line_frequency(), 0.001), 25.0)
             statements = [
                 self._level_statement(function, 0.0),
-                f"{ch}.nvbuffer1.clear()", f"{ch}.nvbuffer2.clear()",
                 f"{ch}.measure.nplc = {format_number(nplc_pulse)}",
-                f"{ch}.measure.delay = {format_number(max(width - aperture, 0.0))}",
-                f"{ch}.trigger.source.list{unit}({{{format_number(level)}}})",
-                f"{ch}.trigger.source.limit{_limit_unit(function)} = "
-                f"{format_number(self._read_limit(function))}",
-                f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)",
-                f"{ch}.trigger.measure.action = {ch}.ENABLE",
-                f"{ch}.trigger.endpulse.action = {ch}.SOURCE_IDLE",
-                f"{ch}.trigger.endsweep.action = {ch}.SOURCE_IDLE",
-                f"{ch}.trigger.count = {format_integer(count)}",
-                f"{ch}.trigger.source.action = {ch}.ENABLE",
+                *self._sweep_statements(function, [level], max(width - aperture, 0.0),
+                                        self._read_limit(function), count=count,
+                                        end_pulse="SOURCE_IDLE")[:-1],  # output on: last
                 f"trigger.timer[1].delay = {format_number(period)}",
                 f"trigger.timer[1].count = {format_integer(max(count - 1, 1))}",
                 "trigger.timer[1].passthrough = true",

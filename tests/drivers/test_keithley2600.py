@@ -216,8 +216,8 @@ def test_a_2600a_is_refused_with_the_reason(fake_resource):
 def _pulse_statements(ch, unit, level, limit_unit, limit, width, period, count, timer_count,
                       nplc_pulse):
     return [
-        f"{ch}.source.level{unit} = 0.0", f"{ch}.nvbuffer1.clear()", f"{ch}.nvbuffer2.clear()",
-        f"{ch}.measure.nplc = {nplc_pulse}", f"{ch}.measure.delay = 0.0",
+        f"{ch}.source.level{unit} = 0.0", f"{ch}.measure.nplc = {nplc_pulse}",
+        f"{ch}.nvbuffer1.clear()", f"{ch}.nvbuffer2.clear()", f"{ch}.measure.delay = 0.0",
         f"{ch}.trigger.source.list{unit}({{{level}}})",
         f"{ch}.trigger.source.limit{limit_unit} = {limit}",
         f"{ch}.trigger.measure.iv({ch}.nvbuffer1, {ch}.nvbuffer2)",
