@@ -506,6 +506,7 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
                 f"{ch}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
                 f"{ch}.source.output = {ch}.OUTPUT_ON",
                 f"{ch}.trigger.initiate()", "waitcomplete()",
+                f"delay({format_number(max(period - width, 0.0))})",  # the last off time
             ]
             restore = [*(f"{ch}.trigger.{layer}.stimulus = 0"
                          for layer in ("source", "measure", "endpulse")),

@@ -234,6 +234,7 @@ def _pulse_statements(ch, unit, level, limit_unit, limit, width, period, count, 
         f"{ch}.trigger.measure.stimulus = trigger.timer[1].EVENT_ID",
         f"{ch}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
         f"{ch}.source.output = {ch}.OUTPUT_ON", f"{ch}.trigger.initiate()", "waitcomplete()",
+        f"delay({period - width:g})",
     ]
 
 

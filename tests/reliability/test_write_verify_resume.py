@@ -24,7 +24,7 @@ from xbarlab.store.run import Run
 READS, WIDTH, REREAD = 4, 1e-6, 8
 PARAMS = {"rows": 2, "cols": 3, "reads": READS, "confirm_reads": READS, "width": WIDTH,
           "first_pass": 0.0, "relax_rounds": 0, "reread_reads": REREAD, "tolerance": 0.05,
-          "settle": 0.01, "relax_wait": 0.01, "seed": 3}
+          "settle": 0.01, "relax_wait": 0.01, "seed": 3, "g_low": 1.5e-6, "g_high": 30e-6}
 
 
 def interrupt_at(monkeypatch, calls: list[int]) -> None:
