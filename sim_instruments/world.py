@@ -649,13 +649,16 @@ class World:
                 self._advance(seconds, watch_limits=False)
             return self._measure_all([key], noisy)[key]
 
-    def integrate(self, key: str, seconds: float) -> tuple[float, float, bool]:
+    def integrate(self, key: str, seconds: float, noise: bool | None = None
+                  ) -> tuple[float, float, bool]:
         """Let ``seconds`` pass with the bench as it is and return terminal `key`'s voltage
         and current averaged over them, and whether it was at its limit at some moment: what
         an integrating converter whose aperture spans the interval reports (a measurement
         during a pulse). The average is that of the operating points the time advances
         through, the ones the World's energy is booked from, so V x I x t of every terminal
-        sums to the energy the sources delivered meanwhile."""
+        sums to the energy the sources delivered meanwhile; the current then carries one
+        read-noise draw, as a spot reading at the end would (read noise as the bench says
+        unless `noise`)."""
         seconds = float(seconds)
         if not (math.isfinite(seconds) and seconds > 0.0):
             raise ValueError(f"seconds = {seconds!r}: allowed a finite time above 0 s")
@@ -666,7 +669,9 @@ class World:
             finally:
                 _, volt_seconds, amp_seconds = self._meter
                 self._meter = None
-            return volt_seconds / seconds, amp_seconds / seconds, key in limited
+            spot = self._measure_all([key], noise)[key][1]
+            drawn = spot - self.operating_point().current.get(key, 0.0)
+            return volt_seconds / seconds, amp_seconds / seconds + drawn, key in limited
 
     def _meter_interval(self, op: OperatingPoint, seconds: float) -> None:
         """Add `seconds` of `op` to the terminal being integrated (`integrate`), if any."""
