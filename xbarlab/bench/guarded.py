@@ -187,7 +187,8 @@ class GuardedMatrix(GuardedInstrument):
 
     kind = "matrix"
     passed = GuardedInstrument.passed | frozenset({
-        "crosspoint", "close", "open", "exclusive_close", "open_all", "closed", "set_forbidden",
+        "crosspoint", "close", "open", "reroute", "exclusive_close", "open_all", "closed",
+        "set_forbidden",
         "forbidden", "set_break_before_make",
     })
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xbarlab.bench.readings import BenchError, LineReading
-from xbarlab.bench.schemes import line_list, shift_candidates, shifted
+from xbarlab.bench.schemes import line_list, shift_candidates, shifted, tidy
 from xbarlab.bench.selftest import SELF_TEST_VOLTAGE
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import Reading
@@ -64,8 +64,11 @@ class MatrixRouting:
 
     def _instruments_of(self, lines: Sequence[Line]) -> set[str]:
         """The instruments (matrices) the lines are wired to."""
-        wired = self.spec.wiring.lines
-        return {wired[line].instrument for line in lines}
+        wired = self._instrument_of_line
+        if wired is None:
+            wired = self._instrument_of_line = {
+                line: port.instrument for line, port in self.spec.wiring.lines.items()}
+        return set(map(wired.__getitem__, lines))
 
     def _crosspoint(self, matrix: str, input_port: int, output: int) -> str:
         """The matrix's name of a crosspoint (asked once per crosspoint, then remembered)."""
@@ -119,16 +122,18 @@ class MatrixRouting:
         each of the `sensed` lines on an SMU of its own."""
         best = None
         error = None
+        used = {v for v in levels.values() if v is not None}
         for offset in shift_candidates(levels):
+            peak = max(abs(tidy(v + offset)) for v in used)
+            if best is not None and peak >= best[0] - 1e-15:
+                continue  # cannot beat the plan in hand: not worth planning
             moved = shifted(levels, offset)
             try:
                 assignment = self.plan(moved, tuple(sensed))
             except BenchError as exc:
                 error = error or exc
                 continue
-            peak = max(abs(v) for v in moved.values() if v is not None)
-            if best is None or peak < best[0] - 1e-15:
-                best = (peak, moved, assignment)
+            best = (peak, moved, assignment)
         if best is None:
             raise error
         return best[1], best[2]
@@ -275,21 +280,41 @@ class MatrixRouting:
         for terminal, (level, lines) in assignment.items():
             self.guard.check_voltage(f"{what} of {terminal} on {line_list(lines)}", level)
 
+    def _route_points(self, terminal: str, lines: frozenset[Line]) -> dict[str, frozenset[str]]:
+        """{matrix: crosspoints} joining `terminal` to `lines`; worked out from the terminal's
+        last route by the lines that changed (a read map moves one or two lines per cell)."""
+        last = self._routes.get(terminal)
+        if last is not None and last[0] == lines:
+            return last[1]
+        inputs, wired = self._terminal_ports[terminal], self.spec.wiring.lines
+        points: dict[str, set[str]] = {}
+        if last is None or len(last[0] ^ lines) > len(lines):
+            added, removed = lines, ()
+        else:
+            points = {name: set(names) for name, names in last[1].items()}
+            added, removed = lines - last[0], last[0] - lines
+        for line, into in [*((line, False) for line in removed),
+                           *((line, True) for line in added)]:
+            port = wired[line]
+            name = self._crosspoint(port.instrument, inputs[port.instrument], port.output)
+            if into:
+                points.setdefault(port.instrument, set()).add(name)
+            else:
+                points[port.instrument].discard(name)
+        route = {name: frozenset(names) for name, names in points.items()}
+        self._routes[terminal] = (lines, route)
+        return route
+
     def _apply(self, assignment: Mapping[str, tuple[float, frozenset[Line]]], limit: float,
                idle: Mapping[str, frozenset[Line]] | None = None):
         """Make the relays and sources match `assignment`, sending only what changed; `idle`
         terminals get their lines with their output off (turned off before any relay closes
         onto them)."""
         idle = dict(idle or {})
-        wanted: dict[str, set[str]] = {name: set() for name in self.matrices}
-        wired = self.spec.wiring.lines
         routes = [*((t, lines) for t, (_, lines) in assignment.items()), *idle.items()]
-        for terminal, lines in routes:
-            inputs = self._terminal_ports[terminal]
-            for line in lines:
-                port = wired[line]
-                wanted[port.instrument].add(
-                    self._crosspoint(port.instrument, inputs[port.instrument], port.output))
+        points = [self._route_points(terminal, lines) for terminal, lines in routes]
+        wanted = {name: frozenset().union(*(p[name] for p in points if name in p))
+                  for name in self.matrices}
         for name, state in self._sources.items():
             new_lines = idle.get(name, assignment.get(name, (None, frozenset()))[1])
             if state.lines != new_lines and state.output and state.level not in (0.0, None):
@@ -300,14 +325,12 @@ class MatrixRouting:
                 state.output, state.level = False, None
             state.lines = new_lines
         for name, matrix in self.matrices.items():
-            to_open = self._closed[name] - wanted[name]
-            to_close = wanted[name] - self._closed[name]
-            if to_open:
-                matrix.open(sorted(to_open))
-                self._closed[name] -= to_open
-            if to_close:
-                matrix.close(sorted(to_close), known_closed=sorted(self._closed[name]))
-                self._closed[name] |= to_close
+            closed = self._closed[name]
+            to_open, to_close = closed - wanted[name], wanted[name] - closed
+            if to_open or to_close:
+                matrix.reroute(sorted(to_open), sorted(to_close),
+                               known_closed=sorted(closed - to_open))
+                self._closed[name] = (closed - to_open) | to_close
         for terminal, (level, _) in assignment.items():
             if terminal == "ground":
                 continue
