@@ -31,28 +31,31 @@ class Network:
         self.term = np.asarray(term, dtype=np.intp)
         r_arr = np.asarray(r, dtype=float)
         self.ideal = r_arr == 0.0
+        self._any_ideal = bool(self.ideal.any())
         count = np.bincount(self.line, minlength=n_lines)
-        shorted = np.flatnonzero((count > 1) & (np.bincount(
-            self.line, weights=self.ideal, minlength=n_lines) > 0))
-        if shorted.size:
-            k = int(shorted[0])
-            names_there = sorted({GROUND_KEY if t < 0 else names[t]
-                                  for t in self.term[self.line == k].tolist()})
-            raise ShortCircuit(
-                f"line {k} is tied to {names_there} and one of them through 0 ohm: "
-                "an ideal source in parallel with another source has no solution"
-            )
-        with np.errstate(divide="ignore"):
-            self.g = np.where(self.ideal, 0.0, 1.0 / np.where(self.ideal, 1.0, r_arr))
+        if self._any_ideal:
+            self.ideal_line = np.bincount(self.line, weights=self.ideal, minlength=n_lines) > 0
+            shorted = np.flatnonzero((count > 1) & self.ideal_line)
+            if shorted.size:
+                k = int(shorted[0])
+                names_there = sorted({GROUND_KEY if t < 0 else names[t]
+                                      for t in self.term[self.line == k].tolist()})
+                raise ShortCircuit(
+                    f"line {k} is tied to {names_there} and one of them through 0 ohm: "
+                    "an ideal source in parallel with another source has no solution"
+                )
+            with np.errstate(divide="ignore"):
+                self.g = np.where(self.ideal, 0.0, 1.0 / np.where(self.ideal, 1.0, r_arr))
+        else:
+            self.ideal_line = np.zeros(n_lines, dtype=bool)
+            self.g = 1.0 / r_arr
         self.g_line = np.bincount(self.line, weights=self.g, minlength=n_lines)
         self.fed = count > 0
         self.alone = count[self.line] == 1  # the only source on its line
-        self.ideal_line = np.bincount(self.line, weights=self.ideal, minlength=n_lines) > 0
         self._live = np.flatnonzero(self.term >= 0)
         # every line and every terminal with one source: sums are plain scatters
-        self._one_per_line = bool(self.alone.all())
-        live_terms = self.term[self._live]
-        self._one_per_term = np.bincount(live_terms, minlength=self.n_terms).max(
+        self._one_per_line = bool(count.max(initial=0) <= 1)
+        self._one_per_term = np.bincount(self.term[self._live], minlength=self.n_terms).max(
             initial=0) <= 1
 
     @classmethod
@@ -80,7 +83,7 @@ class Network:
                 np.add.at(v_end, (slice(None), self.line), v_s * self.g)
             v_end /= self.g_line
             r_end = np.where(self.fed & ~self.ideal_line, 1.0 / self.g_line, 0.0)
-        if self.ideal.any():
+        if self._any_ideal:
             v_end[:, self.line[self.ideal]] = v_s[:, self.ideal]
         v_end[:, ~self.fed] = np.nan
         return v_end, r_end

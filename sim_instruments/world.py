@@ -172,7 +172,9 @@ class World:
             self.relays: dict[str, frozenset[tuple[str, int]]] = {
                 name: frozenset() for name in self._matrices
             }
-            self._closed_codes = set(self._welded_codes)  # every conducting relay's code
+            # every conducting relay, by code: True at its code (grown as codes are made)
+            self._conducting = np.zeros(max(64, 2 * len(self._relay_codes)), dtype=bool)
+            self._conducting[list(self._welded_codes)] = True
             self.board_lines: dict[str, dict[int, float | str]] = {
                 name: {} for name in self._boards
             }
@@ -283,8 +285,7 @@ class World:
             new = frozenset(crosspoints) - self.relays[matrix]
             if new:
                 self.relays[matrix] |= new
-                code = self._relay_code
-                self._closed_codes.update(code(matrix, *point) for point in new)
+                self._conduct([self._relay_code(matrix, *point) for point in new], True)
                 self._wiring_changed()
 
     def open(self, matrix: str, crosspoints) -> None:
@@ -300,10 +301,18 @@ class World:
         if not points:
             return
         self.relays[matrix] -= points
-        code = self._relay_code
-        self._closed_codes.difference_update(code(matrix, *point) for point in points
-                                             if point not in self.welded[matrix])
+        welded = self.welded[matrix]
+        self._conduct([self._relay_code(matrix, *point) for point in points
+                       if point not in welded], False)
         self._wiring_changed()
+
+    def _conduct(self, codes: list[int], closed: bool) -> None:
+        """Mark the relays of `codes` conducting (or not)."""
+        if codes and max(codes) >= len(self._conducting):
+            grown = np.zeros(2 * max(codes) + 2, dtype=bool)
+            grown[:len(self._conducting)] = self._conducting
+            self._conducting = grown
+        self._conducting[codes] = closed
 
     def closed(self, matrix: str) -> list[tuple[str, int]]:
         """The relays the matrix believes closed (including stuck ones it commanded)."""
@@ -363,29 +372,30 @@ class World:
     # ------------------------------------------------------------------ circuit
     def _wiring_now(self) -> tuple:
         """What feeds the line ends now, as a hashable value: the closed relays of every
-        matrix (their codes, kept up to date by every close and open), the state (driven or
-        grounded) of every board line, the acting terminals."""
+        matrix (a bit per relay code, kept up to date by every close and open), the state
+        (driven or grounded) of every board line, the acting terminals."""
         if self._wiring is None:
-            closed = np.array(sorted(self._closed_codes), dtype=np.int32)
-            floating = self._floating_nodes(closed)
+            floating = self._floating_nodes()
             acting = tuple(k for k, t in self.terminals.items()
                            if t.acting() is not None or k in floating)
             self._wiring = (
-                closed.tobytes(),  # compact: intervals keep it
+                # compact (intervals keep it) and one value per set of relays
+                np.packbits(self._conducting).tobytes().rstrip(b"\0"),
                 tuple(self._board_wiring[b] for b in self._boards),
                 acting,
                 floating,
             )
         return self._wiring
 
-    def _floating_nodes(self, closed: np.ndarray) -> frozenset[str]:
+    def _floating_nodes(self) -> frozenset[str]:
         """SMU terminals with their output relay open (off, high-impedance off state) whose
-        matrix input joins two or more lines through the `closed` relays (codes): each such
-        input is one floating node."""
+        matrix input joins two or more lines through the closed relays: each such input is
+        one floating node."""
         open_relays = [key for key, t in self.terminals.items()
                        if not t.output and t.off_state is None and key in self._term_ids]
         if not open_relays:
             return frozenset()
+        closed = np.flatnonzero(self._conducting)
         line, term, _ = self._feeds_of_codes()
         tied = term[closed][line[closed] >= 0]
         lines = np.bincount(tied[tied >= 0], minlength=len(self._term_ids))
@@ -433,31 +443,38 @@ class World:
             self._networks.move_to_end(wiring)
             return network
         relays, boards, acting, _ = wiring
-        codes = np.frombuffer(relays, dtype=np.int32)
+        codes = np.flatnonzero(np.unpackbits(np.frombuffer(relays, dtype=np.uint8)))
         line_of, term_of, path_of = self._feeds_of_codes()
-        acting_index = np.full(len(self._term_ids) + 1, -1, dtype=np.intp)  # never empty
+        acting_index = np.full(len(self._term_ids) + 1, -1, dtype=np.intp)  # last: ground
         for k, key in enumerate(acting):
             if key in self._term_ids:
                 acting_index[self._term_ids[key]] = k
         lines, terms = line_of[codes], term_of[codes]
-        index = np.where(terms < 0, -1, acting_index[np.maximum(terms, 0)])
+        index = acting_index[terms]
         tied = (lines >= 0) & ((terms < 0) | (index >= 0))  # ground, or an acting terminal
-        line, term, path = [lines[tied]], [index[tied]], [path_of[codes][tied]]
-        place = {k: i for i, k in enumerate(acting)}
-        for board, states in zip(self._boards, boards, strict=True):
-            tied_lines = [(at, channel, kind) for channel, kind in states
-                          if (at := self.port_line.get((board, channel))) is not None]
-            line.append(np.array([self.line_index[at] for at, _, _ in tied_lines],
-                                 dtype=np.intp))
-            term.append(np.array([-1 if kind == "G" else place[f"{board}.{channel}"]
-                                  for _, channel, kind in tied_lines], dtype=np.intp))
-            path.append(np.array([self._path(at) for at, _, _ in tied_lines], dtype=float))
-        network = Network.ordered(np.concatenate(line), np.concatenate(term),
-                                  np.concatenate(path), self.rows + self.cols, list(acting))
+        line, term, path = lines[tied], index[tied], path_of[codes[tied]]
+        if self._boards:
+            line, term, path = self._board_feeds(boards, acting, line, term, path)
+        network = Network.ordered(line, term, path, self.rows + self.cols, list(acting))
         self._networks[wiring] = network
         if len(self._networks) > NETWORKS_KEPT:
             self._networks.popitem(last=False)
         return network
+
+    def _board_feeds(self, boards: tuple, acting: tuple, line, term, path):
+        """The sources `line`, `term`, `path` (arrays) and those of the board lines, driven
+        (their terminal) or grounded, as the wiring's board states say."""
+        place = {k: i for i, k in enumerate(acting)}
+        lines, terms, paths = [line], [term], [path]
+        for board, states in zip(self._boards, boards, strict=True):
+            tied_lines = [(at, channel, kind) for channel, kind in states
+                          if (at := self.port_line.get((board, channel))) is not None]
+            lines.append(np.array([self.line_index[at] for at, _, _ in tied_lines],
+                                  dtype=np.intp))
+            terms.append(np.array([-1 if kind == "G" else place[f"{board}.{channel}"]
+                                   for _, channel, kind in tied_lines], dtype=np.intp))
+            paths.append(np.array([self._path(at) for at, _, _ in tied_lines], dtype=float))
+        return np.concatenate(lines), np.concatenate(terms), np.concatenate(paths)
 
     def conductance(self) -> np.ndarray:
         """Cell conductances now (cached until the array changes; do not modify)."""

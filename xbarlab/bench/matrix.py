@@ -90,8 +90,12 @@ class MatrixRouting:
         `avoid` when there is one; `reserved` terminals (already given other lines) take none."""
         groups: dict[float, list[Line]] = {}
         for line, level in levels.items():
-            if level is not None and line not in exclusive:
+            if level is not None:
                 groups.setdefault(level, []).append(line)
+        for line in exclusive:
+            if levels[line] is not None:
+                groups[levels[line]].remove(line)
+        groups = {level: lines for level, lines in groups.items() if lines}
         demands: list[tuple[float, list[Line], bool]] = [
             (levels[line], [line], False) for line in exclusive
         ]
@@ -127,7 +131,8 @@ class MatrixRouting:
             peak = max(abs(tidy(v + offset)) for v in used)
             if best is not None and peak >= best[0] - 1e-15:
                 continue  # cannot beat the plan in hand: not worth planning
-            moved = shifted(levels, offset)
+            moved = levels if offset == 0.0 and all(tidy(v) == v for v in used) else shifted(
+                levels, offset)  # unshifted and tidy already: the same levels
             try:
                 assignment = self.plan(moved, tuple(sensed))
             except BenchError as exc:
