@@ -142,6 +142,7 @@ class World:
         self._matrices = [n for n, inst in bench.instruments.items() if inst.kind == "matrix"]
         self._boards = [n for n, inst in bench.instruments.items() if inst.kind == "board"]
         self._relay_codes: dict[tuple[str, str, int], int] = {}
+        self._board_keys: dict[str, dict[int, str]] = {}  # board -> channel -> terminal key
         # per relay code: the line it ties (-1: none, a relay stuck open or unwired), the
         # terminal (its number in _term_ids; -1: ground) and the path ohms
         self._code_feeds: tuple[list[int], list[int], list[float]] = ([], [], [])
@@ -329,12 +330,15 @@ class World:
             lines = self.board_lines[board]
             rewired = changed = False
             terminals = self.terminals
+            keys = self._board_keys.setdefault(board, {})
             for channel, level in levels.items():
                 before = lines.get(channel, "F")
                 if before == level:
                     continue
                 changed = True
-                key = f"{board}.{channel}"
+                key = keys.get(channel)
+                if key is None:
+                    key = keys[channel] = f"{board}.{channel}"
                 if type(level) is str:  # floating or grounded: no terminal
                     rewired = True
                     if level == "F":
@@ -345,8 +349,8 @@ class World:
                 else:
                     rewired |= type(before) is str
                     lines[channel] = level
-                    terminals[key] = TerminalState(output=True, func="V", level=float(level),
-                                                   limit_i=limit_i, limit_v=np.inf)
+                    # output on, a voltage source, its level, current limit, no voltage limit
+                    terminals[key] = TerminalState(True, "V", float(level), limit_i, np.inf)
             if rewired:
                 self._board_wiring[board] = frozenset(
                     (ch, _line_kind(level)) for ch, level in lines.items())
