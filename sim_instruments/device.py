@@ -305,25 +305,22 @@ class ModelDevice(Device):
         found = self._rules.get(text)
         if found is not None:
             return found
-        for entry in self.setters:
-            try:
-                found = (True, entry, entry[0](text))
-                break
-            except ValueError:
-                continue
-        else:
-            for entry in self.patterns:
-                try:
-                    found = (False, entry, entry[0](text))
-                    break
-                except ValueError:
-                    continue
-            else:
-                return None
+        found = next(self._accepting(text), None)
+        if found is None:
+            return None
         if len(self._rules) >= RULES_KEPT:
             self._rules.clear()
         self._rules[text] = found
         return found
+
+    def _accepting(self, text: str):
+        """Every rule that accepts `text`, in order, as `_rule` gives it."""
+        for setter, entry in [(True, e) for e in self.setters] + [(False, e)
+                                                                  for e in self.patterns]:
+            try:
+                yield setter, entry, entry[0](text)
+            except ValueError:
+                continue
 
     # ------------------------------------------------------------------ matching
     def _match(self, query: bytes) -> Any:
