@@ -64,11 +64,14 @@ class MatrixRouting:
 
     def _instruments_of(self, lines: Sequence[Line]) -> set[str]:
         """The instruments (matrices) the lines are wired to."""
-        wired = self._instrument_of_line
-        if wired is None:
-            wired = self._instrument_of_line = {
+        return set(map(self._instruments_of_line().__getitem__, lines))
+
+    def _instruments_of_line(self) -> dict[Line, str]:
+        """Line -> the instrument (matrix) it is wired to."""
+        if self._instrument_of_line is None:
+            self._instrument_of_line = {
                 line: port.instrument for line, port in self.spec.wiring.lines.items()}
-        return set(map(wired.__getitem__, lines))
+        return self._instrument_of_line
 
     def _crosspoint(self, matrix: str, input_port: int, output: int) -> str:
         """The matrix's name of a crosspoint (asked once per crosspoint, then remembered)."""
@@ -149,17 +152,26 @@ class MatrixRouting:
         measurement, or (count > 1) the sensing SMU's `measure_repeated` at its own level (a
         buffer fill where the model has one, list sweeps of `max_sweep_points` otherwise).
         With `park`, the lines without a level go to an SMU terminal that stays off
-        (`_idle_terminal`). The plan of a read that passed the guard is kept under `plan_key`
-        (what `levels`, `sense` and `park` were made from) for the next read of the same
-        cell."""
-        plan = self._read_plans.get(plan_key)
+        (`_idle_terminal`). `plan_key` is what `levels` were made from, ``(scheme, row, col,
+        volts)`` (`bias_levels`): the plan of a read that passed the guard is kept for every
+        cell whose row and column are on the same matrices, and read there with the rows and
+        columns exchanged (`_exchanged`: the levels are the same but for those lines)."""
+        plan = None
+        if plan_key is not None:
+            scheme, row, col, volts = plan_key
+            cell = (Line("row", row), Line("col", col))
+            key = (scheme, volts, park, *map(self._instruments_of_line().__getitem__, cell))
+            kept = self._read_plans.get(key)
+            if kept is not None:
+                plan = kept[1] if kept[0] == cell else _exchanged(
+                    kept[1], zip(kept[0], cell, strict=True))
         if plan is None:
             moved, assignment = self._best_read_plan(levels, (sense,))
             plan = (assignment, self._idle_terminal(moved, assignment) if park else {})
             violations = len(self.guard.violations)
             self._check_assignment(assignment, "read level")
             if plan_key is not None and len(self.guard.violations) == violations:
-                self._read_plans[plan_key] = plan
+                self._read_plans[key] = (cell, plan)
         assignment, idle = plan
         self._apply(assignment, limit, idle)
         self._last_read_assignment = assignment
@@ -347,3 +359,21 @@ class MatrixRouting:
             if not state.output:
                 channel.output_on()
                 state.output = True
+
+
+def _exchanged(plan, pairs):
+    """A read plan (assignment, idle) with each pair of lines (a, b) of `pairs` exchanged:
+    whoever drove a drives b and the other way round. A plan depends on the lines only
+    through their levels and the matrices they are on, so a cell's plan is another cell's
+    with its row and column exchanged for the other's (same scheme, volts and matrices)."""
+    pairs = [(a, b) for a, b in pairs if a != b]
+
+    def swap(lines: frozenset[Line]) -> frozenset[Line]:
+        for a, b in pairs:
+            if (a in lines) != (b in lines):
+                lines = (lines - {a, b}) | {b if a in lines else a}
+        return lines
+
+    assignment, idle = plan
+    return ({t: (level, swap(lines)) for t, (level, lines) in assignment.items()},
+            {t: swap(lines) for t, lines in idle.items()})
