@@ -60,6 +60,16 @@ class Keithley707B(TspErrorQueue, SwitchMatrixBase, Instrument):
     def _open(self, channels: list[str]) -> None:
         self.configure(f'channel.open("{",".join(channels)}")')
 
+    def _reroute(self, opening: list[str], closing: list[str]) -> None:
+        """Both in one TSP chunk (open first) and one error check: a failing open ends the
+        chunk before anything closes."""
+        commands = []
+        if opening:
+            commands.append(f'channel.open("{",".join(opening)}")')
+        if closing:
+            commands.append(f'channel.close("{",".join(closing)}")')
+        self.configure_all(commands)
+
     def _exclusive_close(self, channels: list[str]) -> None:
         self.configure(f'channel.exclusiveclose("{",".join(channels)}")')
 

@@ -37,6 +37,13 @@ class SwitchMatrixBase:
     def _exclusive_close(self, channels: list[str]) -> None:
         raise NotImplementedError
 
+    def _reroute(self, opening: list[str], closing: list[str]) -> None:
+        """Open, then close (a driver whose instrument takes both in one message overrides)."""
+        if opening:
+            self._open(opening)
+        if closing:
+            self._close(closing)
+
     def open_all(self) -> None:
         raise NotImplementedError
 
@@ -54,22 +61,36 @@ class SwitchMatrixBase:
         names = [channels] if isinstance(channels, str) else list(channels)
         if not names:
             raise ValueError("channels is empty; give at least one channel")
+        ports = self._port_pairs()
         for name in names:
+            if name in ports:
+                continue  # checked before
             if not isinstance(name, str) or not self.channel_pattern.fullmatch(name):
                 raise ValueError(
                     f"channel = {name!r} is not a channel name ({self.channel_format})"
                 )
+            ports[name] = self._ports(name)
         return list(dict.fromkeys(names))
+
+    def _port_pairs(self) -> dict[str, tuple[Hashable, Hashable]]:
+        """(input, output) of every channel name checked so far (a bench reroutes the same
+        channels again and again)."""
+        pairs = self.__dict__.get("_checked_ports")
+        if pairs is None:
+            pairs = self.__dict__["_checked_ports"] = {}
+        return pairs
 
     def _check_safe(self, channels: list[str], already_closed: Iterable[str]) -> None:
         refused = [name for name in channels if name in self._forbidden]
         if refused:
             raise ValueError(f"channels {', '.join(refused)} are forbidden and must never close")
         inputs_per_output: dict[Hashable, str] = {}
+        ports = self._port_pairs()
+        pair = self._ports
         for name in [*already_closed, *channels]:
-            source, output = self._ports(name)
+            source, output = ports.get(name) or pair(name)  # read back: not checked by name
             other = inputs_per_output.setdefault(output, name)
-            if self._ports(other)[0] != source:
+            if (ports.get(other) or pair(other))[0] != source:
                 raise ValueError(
                     f"closing {name} would join two inputs on one output ({other} is closed "
                     "there): two sources on one line; open one first"
@@ -93,6 +114,24 @@ class SwitchMatrixBase:
     def open(self, channels: Iterable[str] | str) -> None:
         """Open `channels`."""
         self._open(self.channel_list(channels))
+
+    def reroute(self, opening: Iterable[str], closing: Iterable[str],
+                known_closed: Iterable[str] | None = None) -> None:
+        """Open `opening`, then close `closing` (break before make; either may be empty), in
+        one message where the instrument takes several commands in one. The safety check of
+        `closing` runs before anything is sent, against `known_closed` (what stays closed
+        once `opening` opened) or, without it, the closed set read back less `opening`."""
+        opening = self.channel_list(opening) if opening else []
+        closing = self.channel_list(closing) if closing else []
+        if closing:
+            if known_closed is None:
+                staying: Iterable[str] = self.closed() - set(opening)
+            else:
+                staying = list(known_closed)
+                staying = self.channel_list(staying) if staying else []
+            self._check_safe(closing, staying)
+        if opening or closing:
+            self._reroute(opening, closing)
 
     def exclusive_close(self, channels: Iterable[str] | str) -> None:
         """Open every other channel, then close `channels`."""

@@ -44,6 +44,8 @@ from pyvisa_sim.devices import Device
 from .faults import REFUSE
 
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"(){}[]")
+RULES_KEPT = 4096
+"""Command texts whose accepting rule a device remembers (`ModelDevice._rule`)."""
 
 
 class UnknownCommand(ValueError):
@@ -102,6 +104,7 @@ class ModelDevice(Device):
         self.setters: list[tuple[stringparser.Parser, SimProperty, str | None, list]] = []
         self.patterns: list[tuple[stringparser.Parser, str | None, Callable]] = []
         self.settings: dict[str, SimProperty] = {}
+        self._rules: dict[str, tuple] = {}  # text -> the rule that accepts it (`_rule`)
         self.behaviour: Any = None
         self.faults: Any = None  # FaultInjector or None
 
@@ -293,14 +296,31 @@ class ModelDevice(Device):
         """Whether some rule of the grammar accepts `query` (nothing is run)."""
         if query in self.exact or query in self._error_queues:
             return True
-        text = query.decode("ascii", errors="replace")
-        for parser in [entry[0] for entry in self.setters] + [entry[0] for entry in self.patterns]:
+        return self._rule(query.decode("ascii", errors="replace")) is not None
+
+    def _rule(self, text: str) -> tuple | None:
+        """The first rule that accepts `text`, setters before patterns: ``(True, setter,
+        raw value)`` or ``(False, pattern, parsed fields)``; None when none does. Remembered
+        per text (a bench sends the same commands again and again; at most RULES_KEPT)."""
+        found = self._rules.get(text)
+        if found is not None:
+            return found
+        found = next(self._accepting(text), None)
+        if found is None:
+            return None
+        if len(self._rules) >= RULES_KEPT:
+            self._rules.clear()
+        self._rules[text] = found
+        return found
+
+    def _accepting(self, text: str):
+        """Every rule that accepts `text`, in order, as `_rule` gives it."""
+        for setter, entry in [(True, e) for e in self.setters] + [(False, e)
+                                                                  for e in self.patterns]:
             try:
-                parser(text)
+                yield setter, entry, entry[0](text)
             except ValueError:
                 continue
-            return True
-        return False
 
     # ------------------------------------------------------------------ matching
     def _match(self, query: bytes) -> Any:
@@ -314,11 +334,9 @@ class ModelDevice(Device):
         if query in self._error_queues:
             return self._error_queues[query].value
         text = query.decode("ascii", errors="replace")
-        for parser, prop, ch, observers in self.setters:
-            try:
-                raw = parser(text)
-            except ValueError:
-                continue
+        rule = self._rule(text)
+        if rule is not None and rule[0]:
+            _, (_, prop, ch, observers), raw = rule
             try:
                 value = prop.validate(raw)
             except OutOfRange:
@@ -336,11 +354,8 @@ class ModelDevice(Device):
                     prop.set(previous, ch)
                 self.push_error("data_error")
             return NoResponse
-        for parser, reply, fn in self.patterns:
-            try:
-                parsed = parser(text)
-            except ValueError:
-                continue
+        if rule is not None:
+            _, (_, reply, fn), parsed = rule
             try:
                 if isinstance(parsed, dict):
                     result = fn(**parsed)

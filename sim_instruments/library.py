@@ -127,8 +127,11 @@ class XbarSimVisaLibrary(SimVisaLibrary):
         sess = self.sessions.get(session)
         if sess is None:
             return 0, constants.StatusCode.error_invalid_object
-        attrs = sess.attrs
-        if attrs[constants.ResourceAttribute.interface_type] == constants.InterfaceType.asrl:
+        serial = getattr(sess, "xbar_serial", None)
+        if serial is None:  # asked once per session (enum keys hash in Python)
+            serial = sess.xbar_serial = (sess.attrs[constants.ResourceAttribute.interface_type]
+                                         == constants.InterfaceType.asrl)
+        if serial:
             attribute = sess.get_attribute
             plain = (attribute(constants.ResourceAttribute.asrl_data_bits)[0] >= 8
                      and attribute(constants.ResourceAttribute.asrl_end_out)[0]

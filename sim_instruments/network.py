@@ -1,9 +1,10 @@
 """The sources tied to crossbar line ends, as arrays: Thevenin line ends and terminal currents.
 
 Every line end is floating or tied, through a path resistance, to one or more sources (a
-terminal, or ground). The World builds one ``Network`` per solve from its relays and board
-lines; the network turns terminal voltages into line-end Thevenin voltages and resistances
-for the crossbar solve, and line-end inflows back into the current each terminal delivers.
+terminal, or ground). The World builds one ``Network`` per wiring from its relays and board
+lines, as arrays (no loop over the lines); the network turns terminal voltages into line-end
+Thevenin voltages and resistances for the crossbar solve, and line-end inflows back into the
+current each terminal delivers.
 """
 
 from __future__ import annotations
@@ -19,38 +20,51 @@ class ShortCircuit(RuntimeError):
 
 class Network:
     """The sources tied to line ends, as arrays: source s feeds line ``line[s]`` from terminal
-    ``term[s]`` (-1 = ground) through conductance ``g[s]`` (inf = 0 ohm)."""
+    ``term[s]`` (-1 = ground) through conductance ``g[s]`` (inf = 0 ohm). Sources are in the
+    order given; `ordered` puts them line by line (sums over a line's sources then run in a
+    fixed order). ``names[t]`` is terminal t's key (for messages)."""
 
-    def __init__(self, feeds: list[list[tuple[str, float]]], index: dict[str, int]):
-        self.n_lines, self.n_terms = len(feeds), len(index)
-        line, term, r = [], [], []
-        for k, sources in enumerate(feeds):
-            if len(sources) > 1 and any(ohms == 0.0 for _, ohms in sources):
-                names = sorted({key for key, _ in sources})
+    def __init__(self, line: np.ndarray, term: np.ndarray, r: np.ndarray, n_lines: int,
+                 names: list[str]):
+        self.n_lines, self.n_terms = n_lines, len(names)
+        self.line = np.asarray(line, dtype=np.intp)
+        self.term = np.asarray(term, dtype=np.intp)
+        r_arr = np.asarray(r, dtype=float)
+        self.ideal = r_arr == 0.0
+        self._any_ideal = bool(self.ideal.any())
+        count = np.bincount(self.line, minlength=n_lines)
+        if self._any_ideal:
+            self.ideal_line = np.bincount(self.line, weights=self.ideal, minlength=n_lines) > 0
+            shorted = np.flatnonzero((count > 1) & self.ideal_line)
+            if shorted.size:
+                k = int(shorted[0])
+                names_there = sorted({GROUND_KEY if t < 0 else names[t]
+                                      for t in self.term[self.line == k].tolist()})
                 raise ShortCircuit(
-                    f"line {k} is tied to {names} and one of them through 0 ohm: "
+                    f"line {k} is tied to {names_there} and one of them through 0 ohm: "
                     "an ideal source in parallel with another source has no solution"
                 )
-            for key, ohms in sources:
-                line.append(k)
-                term.append(-1 if key == GROUND_KEY else index[key])
-                r.append(ohms)
-        self.line = np.array(line, dtype=np.intp)
-        self.term = np.array(term, dtype=np.intp)
-        r_arr = np.array(r, dtype=float)
-        self.ideal = r_arr == 0.0
-        with np.errstate(divide="ignore"):
-            self.g = np.where(self.ideal, 0.0, 1.0 / np.where(self.ideal, 1.0, r_arr))
-        lines = self.n_lines
-        self.g_line = np.bincount(self.line, weights=self.g, minlength=lines)
-        count = np.bincount(self.line, minlength=lines)
+            with np.errstate(divide="ignore"):
+                self.g = np.where(self.ideal, 0.0, 1.0 / np.where(self.ideal, 1.0, r_arr))
+        else:
+            self.ideal_line = np.zeros(n_lines, dtype=bool)
+            self.g = 1.0 / r_arr
+        self.g_line = np.bincount(self.line, weights=self.g, minlength=n_lines)
         self.fed = count > 0
         self.alone = count[self.line] == 1  # the only source on its line
-        self.ideal_line = np.bincount(self.line, weights=self.ideal, minlength=lines) > 0
         self._live = np.flatnonzero(self.term >= 0)
         # every line and every terminal with one source: sums are plain scatters
-        self._one_per_line = bool(self.alone.all())
-        self._one_per_term = np.unique(self.term[self._live]).size == self._live.size
+        self._one_per_line = bool(count.max(initial=0) <= 1)
+        self._one_per_term = np.bincount(self.term[self._live], minlength=self.n_terms).max(
+            initial=0) <= 1
+
+    @classmethod
+    def ordered(cls, line, term, r, n_lines: int, names: list[str]) -> Network:
+        """The network of sources given in any order, put line by line (a stable sort, so
+        the sources of one line keep their order)."""
+        order = np.argsort(np.asarray(line), kind="stable")
+        return cls(np.asarray(line)[order], np.asarray(term)[order], np.asarray(r)[order],
+                   n_lines, names)
 
     def source_volts(self, volts: np.ndarray) -> np.ndarray:
         """(B, S) voltage behind each source (0 for ground)."""
@@ -69,7 +83,7 @@ class Network:
                 np.add.at(v_end, (slice(None), self.line), v_s * self.g)
             v_end /= self.g_line
             r_end = np.where(self.fed & ~self.ideal_line, 1.0 / self.g_line, 0.0)
-        if self.ideal.any():
+        if self._any_ideal:
             v_end[:, self.line[self.ideal]] = v_s[:, self.ideal]
         v_end[:, ~self.fed] = np.nan
         return v_end, r_end

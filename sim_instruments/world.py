@@ -59,7 +59,7 @@ from .circuit import (
     Response,
     TerminalState,
 )
-from .network import GROUND_KEY, Network
+from .network import Network
 
 __all__ = ["World", "TerminalState", "OperatingPoint", "Readings"]
 
@@ -142,9 +142,13 @@ class World:
         self.path_row, self.path_col = line_paths(self.sim, self.rows, self.cols)
         self._matrices = [n for n, inst in bench.instruments.items() if inst.kind == "matrix"]
         self._boards = [n for n, inst in bench.instruments.items() if inst.kind == "board"]
-        self._relay_feeds: dict[tuple[str, str, int], tuple[int, str, float] | None] = {}
         self._relay_codes: dict[tuple[str, str, int], int] = {}
-        self._relay_points: list[tuple[str, str, int]] = []
+        self._board_keys: dict[str, dict[int, str]] = {}  # board -> channel -> terminal key
+        # per relay code: the line it ties (-1: none, a relay stuck open or unwired), the
+        # terminal (its number in _term_ids; -1: ground) and the path ohms
+        self._code_feeds: tuple[list[int], list[int], list[float]] = ([], [], [])
+        self._code_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._term_ids: dict[str, int] = {}
         self._networks: OrderedDict[tuple, Network] = OrderedDict()
         self.welded: dict[str, frozenset[tuple[str, int]]] = {name: frozenset() for name in
                                                               self._matrices}
@@ -152,6 +156,8 @@ class World:
         for f in self.sim.faults:
             if f.kind == "stuck_closed":
                 self.welded[f.instrument] |= {(f.input, f.output)}
+        self._welded_codes = frozenset(self._relay_code(m, *point)
+                                       for m, points in self.welded.items() for point in points)
         self.reset()
         self._solver.warm_up()
 
@@ -168,6 +174,9 @@ class World:
             self.relays: dict[str, frozenset[tuple[str, int]]] = {
                 name: frozenset() for name in self._matrices
             }
+            # every conducting relay, by code: True at its code (grown as codes are made)
+            self._conducting = np.zeros(max(64, 2 * len(self._relay_codes)), dtype=bool)
+            self._conducting[list(self._welded_codes)] = True
             self.board_lines: dict[str, dict[int, float | str]] = {
                 name: {} for name in self._boards
             }
@@ -276,23 +285,37 @@ class World:
     def close(self, matrix: str, crosspoints) -> None:
         """Close relays (input label, output number); a stuck relay silently stays open."""
         with self.lock:
-            closed = self.relays[matrix] | frozenset(crosspoints)
-            if len(closed) != len(self.relays[matrix]):
-                self.relays[matrix] = closed
+            new = frozenset(crosspoints) - self.relays[matrix]
+            if new:
+                self.relays[matrix] |= new
+                self._conduct([self._relay_code(matrix, *point) for point in new], True)
                 self._wiring_changed()
 
     def open(self, matrix: str, crosspoints) -> None:
         with self.lock:
-            closed = self.relays[matrix] - frozenset(crosspoints)
-            if len(closed) != len(self.relays[matrix]):
-                self.relays[matrix] = closed
-                self._wiring_changed()
+            self._opened(matrix, self.relays[matrix] & frozenset(crosspoints))
 
     def open_all(self, matrix: str) -> None:
         with self.lock:
-            if self.relays[matrix]:
-                self.relays[matrix] = frozenset()
-                self._wiring_changed()
+            self._opened(matrix, self.relays[matrix])
+
+    def _opened(self, matrix: str, points: frozenset[tuple[str, int]]) -> None:
+        """Relays `points` (closed ones) open; a welded relay still conducts."""
+        if not points:
+            return
+        self.relays[matrix] -= points
+        welded = self.welded[matrix]
+        self._conduct([self._relay_code(matrix, *point) for point in points
+                       if point not in welded], False)
+        self._wiring_changed()
+
+    def _conduct(self, codes: list[int], closed: bool) -> None:
+        """Mark the relays of `codes` conducting (or not)."""
+        if codes and max(codes) >= len(self._conducting):
+            grown = np.zeros(2 * max(codes) + 2, dtype=bool)
+            grown[:len(self._conducting)] = self._conducting
+            self._conducting = grown
+        self._conducting[codes] = closed
 
     def closed(self, matrix: str) -> list[tuple[str, int]]:
         """The relays the matrix believes closed (including stuck ones it commanded)."""
@@ -309,12 +332,15 @@ class World:
             lines = self.board_lines[board]
             rewired = changed = False
             terminals = self.terminals
+            keys = self._board_keys.setdefault(board, {})
             for channel, level in levels.items():
                 before = lines.get(channel, "F")
                 if before == level:
                     continue
                 changed = True
-                key = f"{board}.{channel}"
+                key = keys.get(channel)
+                if key is None:
+                    key = keys[channel] = f"{board}.{channel}"
                 if type(level) is str:  # floating or grounded: no terminal
                     rewired = True
                     if level == "F":
@@ -325,8 +351,8 @@ class World:
                 else:
                     rewired |= type(before) is str
                     lines[channel] = level
-                    terminals[key] = TerminalState(output=True, func="V", level=float(level),
-                                                   limit_i=limit_i, limit_v=np.inf)
+                    # output on, a voltage source, its level, current limit, no voltage limit
+                    terminals[key] = TerminalState(True, "V", float(level), limit_i, np.inf)
             if rewired:
                 self._board_wiring[board] = frozenset(
                     (ch, _line_kind(level)) for ch, level in lines.items())
@@ -352,59 +378,65 @@ class World:
     # ------------------------------------------------------------------ circuit
     def _wiring_now(self) -> tuple:
         """What feeds the line ends now, as a hashable value: the closed relays of every
-        matrix, the state (driven or grounded) of every board line, the acting terminals."""
+        matrix (a bit per relay code, kept up to date by every close and open), the state
+        (driven or grounded) of every board line, the acting terminals."""
         if self._wiring is None:
-            code = self._relay_code
-            closed = sorted(code(m, *point) for m in self._matrices
-                            for point in self.relays[m] | self.welded[m])
-            floating = self._floating_nodes(closed)
+            floating = self._floating_nodes()
             acting = tuple(k for k, t in self.terminals.items()
                            if t.acting() is not None or k in floating)
             self._wiring = (
-                np.array(closed, dtype=np.int32).tobytes(),  # compact: intervals keep it
+                # compact (intervals keep it) and one value per set of relays
+                np.packbits(self._conducting).tobytes().rstrip(b"\0"),
                 tuple(self._board_wiring[b] for b in self._boards),
                 acting,
                 floating,
             )
         return self._wiring
 
-    def _floating_nodes(self, closed: list[int]) -> frozenset[str]:
+    def _floating_nodes(self) -> frozenset[str]:
         """SMU terminals with their output relay open (off, high-impedance off state) whose
-        matrix input joins two or more lines through the `closed` relays (codes): each such
-        input is one floating node."""
-        open_relays = {key for key, t in self.terminals.items()
-                       if not t.output and t.off_state is None}
+        matrix input joins two or more lines through the closed relays: each such input is
+        one floating node."""
+        open_relays = [key for key, t in self.terminals.items()
+                       if not t.output and t.off_state is None and key in self._term_ids]
         if not open_relays:
             return frozenset()
-        lines: dict[str, int] = {}
-        for code in closed:
-            feed = self._relay_feed(*self._relay_points[code])
-            if feed is not None and feed[1] in open_relays:
-                lines[feed[1]] = lines.get(feed[1], 0) + 1
-        return frozenset(key for key, count in lines.items() if count >= 2)
+        closed = np.flatnonzero(self._conducting)
+        line, term, _ = self._feeds_of_codes()
+        tied = term[closed][line[closed] >= 0]
+        lines = np.bincount(tied[tied >= 0], minlength=len(self._term_ids))
+        return frozenset(key for key in open_relays if lines[self._term_ids[key]] >= 2)
 
     def _relay_code(self, matrix: str, label: str, output: int) -> int:
-        """A number for each relay ever closed (a wiring names its closed relays by them)."""
+        """A number for each relay ever closed (a wiring names its closed relays by them),
+        with what the relay ties when closed: its line, terminal and path (a relay stuck
+        open, or one whose output has no line or whose input no terminal, ties nothing)."""
         point = (matrix, label, output)
         code = self._relay_codes.get(point)
         if code is None:
-            code = self._relay_codes[point] = len(self._relay_points)
-            self._relay_points.append(point)
-        return code
-
-    def _relay_feed(self, matrix: str, label: str, output: int):
-        """(line index, terminal key, path ohms) a closed relay ties, or None (a relay stuck
-        open never ties anything)."""
-        point = (matrix, label, output)
-        if point not in self._relay_feeds:
+            code = self._relay_codes[point] = len(self._relay_codes)
             line = self.port_line.get((matrix, output))
             term: Terminal | None = self.bench.wiring.inputs.get((matrix, label))
+            lines, terms, paths = self._code_feeds
             if point in self.stuck or line is None or term is None:
-                self._relay_feeds[point] = None
+                lines.append(-1)
+                terms.append(-1)
+                paths.append(np.inf)
             else:
-                key = GROUND_KEY if term.is_ground else str(term)
-                self._relay_feeds[point] = (self.line_index[line], key, self._path(line))
-        return self._relay_feeds[point]
+                lines.append(self.line_index[line])
+                terms.append(-1 if term.is_ground else
+                             self._term_ids.setdefault(str(term), len(self._term_ids)))
+                paths.append(self._path(line))
+            self._code_arrays = None
+        return code
+
+    def _feeds_of_codes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(line, terminal, path ohms) of every relay code, as arrays (`_relay_code`)."""
+        if self._code_arrays is None:
+            lines, terms, paths = self._code_feeds
+            self._code_arrays = (np.array(lines, dtype=np.intp), np.array(terms, dtype=np.intp),
+                                 np.array(paths, dtype=float))
+        return self._code_arrays
 
     def _path(self, line: Line) -> float:
         """The hidden series resistance between a line's end and whatever drives it."""
@@ -417,24 +449,38 @@ class World:
             self._networks.move_to_end(wiring)
             return network
         relays, boards, acting, _ = wiring
-        feeds: list[list[tuple[str, float]]] = [[] for _ in range(self.rows + self.cols)]
-        live = set(acting)
-        for code in np.frombuffer(relays, dtype=np.int32).tolist():
-            feed = self._relay_feed(*self._relay_points[code])
-            if feed is not None and (feed[1] == GROUND_KEY or feed[1] in live):
-                feeds[feed[0]].append(feed[1:])
-        for board, lines in zip(self._boards, boards, strict=True):
-            for channel, kind in lines:
-                line = self.port_line.get((board, channel))
-                if line is None:
-                    continue
-                key = GROUND_KEY if kind == "G" else f"{board}.{channel}"
-                feeds[self.line_index[line]].append((key, self._path(line)))
-        network = Network(feeds, {k: i for i, k in enumerate(acting)})
+        codes = np.flatnonzero(np.unpackbits(np.frombuffer(relays, dtype=np.uint8)))
+        line_of, term_of, path_of = self._feeds_of_codes()
+        acting_index = np.full(len(self._term_ids) + 1, -1, dtype=np.intp)  # last: ground
+        for k, key in enumerate(acting):
+            if key in self._term_ids:
+                acting_index[self._term_ids[key]] = k
+        lines, terms = line_of[codes], term_of[codes]
+        index = acting_index[terms]
+        tied = (lines >= 0) & ((terms < 0) | (index >= 0))  # ground, or an acting terminal
+        line, term, path = lines[tied], index[tied], path_of[codes[tied]]
+        if self._boards:
+            line, term, path = self._board_feeds(boards, acting, line, term, path)
+        network = Network.ordered(line, term, path, self.rows + self.cols, list(acting))
         self._networks[wiring] = network
         if len(self._networks) > NETWORKS_KEPT:
             self._networks.popitem(last=False)
         return network
+
+    def _board_feeds(self, boards: tuple, acting: tuple, line, term, path):
+        """The sources `line`, `term`, `path` (arrays) and those of the board lines, driven
+        (their terminal) or grounded, as the wiring's board states say."""
+        place = {k: i for i, k in enumerate(acting)}
+        lines, terms, paths = [line], [term], [path]
+        for board, states in zip(self._boards, boards, strict=True):
+            tied_lines = [(at, channel, kind) for channel, kind in states
+                          if (at := self.port_line.get((board, channel))) is not None]
+            lines.append(np.array([self.line_index[at] for at, _, _ in tied_lines],
+                                  dtype=np.intp))
+            terms.append(np.array([-1 if kind == "G" else place[f"{board}.{channel}"]
+                                   for _, channel, kind in tied_lines], dtype=np.intp))
+            paths.append(np.array([self._path(at) for at, _, _ in tied_lines], dtype=float))
+        return np.concatenate(lines), np.concatenate(terms), np.concatenate(paths)
 
     def conductance(self) -> np.ndarray:
         """Cell conductances now (cached until the array changes; do not modify)."""

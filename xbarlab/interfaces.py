@@ -238,6 +238,12 @@ class SwitchMatrix(Protocol):
     def open(self, channels: Iterable[str]) -> None:
         """Open these crosspoints."""
 
+    def reroute(self, opening: Iterable[str], closing: Iterable[str],
+                known_closed: Iterable[str] | None = None) -> None:
+        """Open `opening`, then close `closing` (either may be empty), in as few messages as
+        the instrument takes; `known_closed` (what stays closed once `opening` opened) as for
+        `close`."""
+
     def exclusive_close(self, channels: Iterable[str]) -> None:
         """Open every other crosspoint first, then close these (break before make)."""
 

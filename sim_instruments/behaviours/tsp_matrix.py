@@ -20,6 +20,9 @@ ROWS = "ABCDEFGH"
 SETTLE_TIME = 3e-3
 
 _CHANNEL = re.compile(r"^([1-6])([A-H])(\d\d)$")
+_SLOT = re.compile(r"slot[1-6]")
+# Channel lists whose crosspoints a matrix remembers (a bench sends the same lists again).
+LISTS_KEPT = 4096
 
 
 @register("tsp_matrix")
@@ -29,6 +32,7 @@ class TspMatrix(Behaviour):
     def reset(self) -> None:
         super().reset()
         self.forbidden: set[tuple[str, int]] = set()
+        self._lists: dict[str, tuple[tuple[str, int], ...]] = {}
         self.world.open_all(self.inst.name)
 
     # ------------------------------------------------------------------ channel lists
@@ -44,14 +48,23 @@ class TspMatrix(Behaviour):
     def _slot(self, slot: int) -> list[tuple[int, str, int]]:
         return [(slot, r, c) for r in ROWS for c in range(1, COLUMNS_PER_CARD + 1)]
 
-    def parse_list(self, text: str) -> list[tuple[str, int]]:
-        """Channel-list text -> (input label, output number) crosspoints."""
+    def parse_list(self, text: str) -> tuple[tuple[str, int], ...]:
+        """Channel-list text -> (input label, output number) crosspoints (remembered)."""
+        points = self._lists.get(text)
+        if points is None:
+            points = self._parse_list(text)
+            if len(self._lists) >= LISTS_KEPT:
+                self._lists.clear()
+            self._lists[text] = points
+        return points
+
+    def _parse_list(self, text: str) -> tuple[tuple[str, int], ...]:
         channels: list[tuple[int, str, int]] = []
         for item in (part.strip() for part in text.split(",")):
             if item == "allslots":
                 for slot in range(1, self.inst.cards + 1):
                     channels += self._slot(slot)
-            elif re.fullmatch(r"slot[1-6]", item):
+            elif _SLOT.fullmatch(item):
                 slot = int(item[4:])
                 if slot > self.inst.cards:
                     raise OutOfRange(f"{item} is not an installed card")
@@ -67,7 +80,7 @@ class TspMatrix(Behaviour):
                 ]
             else:
                 channels.append(self._channel(item))
-        return [(row, (slot - 1) * COLUMNS_PER_CARD + col) for slot, row, col in channels]
+        return tuple((row, (slot - 1) * COLUMNS_PER_CARD + col) for slot, row, col in channels)
 
     @staticmethod
     def channel_name(crosspoint: tuple[str, int]) -> str:

@@ -313,7 +313,12 @@ class TspSmu(Behaviour):
 
     def _through_ranges(self, v: float, i: float, limited: bool, ch: str):
         """(current, voltage, status) as the measure ranges report them."""
-        return self._all_through_ranges([(v, i, limited)], ch)[0]
+        get = self.dev.get
+        if not get("autorangei", ch) and abs(i) > 1.01 * get("measure_rangei", ch):
+            i = OVERFLOW
+        if not get("autorangev", ch) and abs(v) > 1.01 * get("measure_rangev", ch):
+            v = OVERFLOW
+        return i, v, COMPLIANCE_STATUS if limited else 0
 
     def _all_through_ranges(self, readings, ch: str) -> list[tuple[float, float, int]]:
         """(current, voltage, status) of each (V, I, limited) as the measure ranges report
@@ -327,8 +332,10 @@ class TspSmu(Behaviour):
     def _integrate(self, ch: str) -> tuple[float, float, int]:
         """One reading after the measure delay and NPLC of virtual time under bias (the
         filter's conversions, each NPLC, when it is on)."""
-        wait, conversion = self._wait(ch, False), self.dev.get("nplc", ch) / LINE_FREQUENCY
-        key = self.key(ch)
+        get = self.dev.get
+        wait = max(get("measure_delay", ch), 0.0)  # `_wait` of a measurement alone
+        conversion = get("nplc", ch) / LINE_FREQUENCY
+        key = f"{self.inst.name}.{ch}"
         if not self.filters[ch].active:
             return self._through_ranges(*self.world.measure_after(key, wait + conversion), ch)
         self.world.advance(wait)

@@ -56,7 +56,7 @@ MESSAGE_DRIVERS = sorted(name for name, catalog in CATALOG.items() if catalog.me
 
 
 def test_the_drivers_that_join_commands_list_how():
-    assert MESSAGE_DRIVERS == ["keithley2600", "keysight_b2900"]
+    assert MESSAGE_DRIVERS == ["keithley2600", "keithley707b", "keysight_b2900"]
 
 
 def test_a_message_of_listed_commands_is_accepted_and_anything_else_refused():

@@ -160,3 +160,17 @@ def test_close_against_a_known_closed_set_reads_nothing_back(expected_protocol):
             matrix.close("1B01", known_closed={"1A01"})  # refused before anything is sent
         with pytest.raises(ValueError, match="channel = 'bogus' is not a channel name"):
             matrix.close("1C03", known_closed=["bogus"])
+
+
+def test_reroute_opens_then_closes_in_one_chunk_checked_before_anything_is_sent(
+        expected_protocol):
+    pairs = (connect() + ok('channel.open("1A01,1H02"); channel.close("1A02,1H01")')
+             + ok('channel.open("1A02")') + ok('channel.close("1A03")')
+             + [(GETCLOSE, "1H01;1A03")] + ok('channel.open("1A03"); channel.close("1B03")'))
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        matrix.reroute(["1A01", "1H02"], ["1A02", "1H01"], known_closed=["1H03"])
+        with pytest.raises(ValueError, match="closing 1B03 would join two inputs on one output"):
+            matrix.reroute([], ["1B03"], known_closed=["1A03"])  # refused: nothing sent
+        matrix.reroute(["1A02"], [], known_closed=[])  # only what is given
+        matrix.reroute([], ["1A03"], known_closed=["1H01"])
+        matrix.reroute(["1A03"], ["1B03"])  # no record: read back, less what opens first

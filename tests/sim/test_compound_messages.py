@@ -21,7 +21,8 @@ TSP_DATA = "-2.22000e+02"
 CATALOG = tomllib.loads(
     importlib.resources.files("xbarlab.drivers").joinpath("commands.toml").read_text()
 )
-MESSAGE_TABLES = {"keithley2600": ("default", TSP_SMU), "keysight_b2900": ("keysight", B2902B)}
+MESSAGE_TABLES = {"keithley2600": ("default", TSP_SMU), "keithley707b": ("default", TSP_MATRIX),
+                  "keysight_b2900": ("keysight", B2902B)}
 
 
 def tsp(open_bench, address=TSP_SMU):
@@ -57,6 +58,16 @@ def test_tsp_chunk_runs_its_statements_in_order(open_bench):
     smu.write("smua.source.limiti = 0.002; smua.source.levelv = 0.3; smua.source.levelv = 0.2;")
     assert levels(smu) == (0.2, 0.002)  # in order; one ';' may end the last statement
     assert device.error_count() == 0
+
+
+def test_707b_chunk_opens_before_it_closes_and_a_refused_open_closes_nothing(open_bench):
+    matrix, device = tsp(open_bench, TSP_MATRIX)
+    matrix.write('channel.close("1A01")')
+    matrix.write('channel.open("1A01"); channel.close("1B01")')
+    assert matrix.query('print(channel.getclose("allslots"))') == "1B01"
+    matrix.write('channel.open("1A13"); channel.close("1C01")')  # no column 13: a data error
+    assert matrix.query('print(channel.getclose("allslots"))') == "1B01"
+    assert device.error_count() == 1
 
 
 def test_tsp_run_time_error_ends_the_chunk(open_bench):

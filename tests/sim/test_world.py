@@ -70,6 +70,28 @@ def test_sweep_that_can_switch_cells_runs_point_by_point():
     assert world.energy > least
 
 
+def test_a_relay_state_reached_any_way_solves_alike_and_keeps_its_network():
+    """The wiring follows every close and open: relays reached through other states read
+    what a World closed there at once reads, and a state seen again reuses its network."""
+    direct, winding = make_world(), make_world()
+    direct.close("matrix", [("A", 3), ("B", 40)])
+    winding.close("matrix", [("A", 5), ("B", 40), ("C", 41)])
+    winding.open("matrix", [("A", 5), ("C", 41), ("D", 9)])  # D9 was never closed
+    winding.close("matrix", [("A", 3), ("A", 7)])
+    winding.open("matrix", [("A", 7)])
+    for world in (direct, winding):
+        world.set_terminal("smu.a", output=True, level=0.2, limit_i=0.1)
+        world.set_terminal("smu.b", output=True, level=0.0, limit_i=0.1)
+    assert winding.measure("smu.b") == direct.measure("smu.b")
+    seen = winding._circuit().network
+    winding.close("matrix", [("A", 4)])
+    assert winding._circuit().network is not seen
+    winding.open("matrix", [("A", 4)])
+    assert winding._circuit().network is seen
+    winding.open_all("matrix")
+    assert winding.measure("smu.b")[1] == 0.0
+
+
 def test_line_on_a_source_and_ground_at_once():
     """SMU -> r_path -> row <- r_path <- ground, nothing else connected: I = V / (2 r_path)."""
     world = make_world()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xbarlab.bench.readings import BenchError, LineReading
-from xbarlab.bench.schemes import line_list, shift_candidates, shifted
+from xbarlab.bench.schemes import line_list, shift_candidates, shifted, tidy
 from xbarlab.bench.selftest import SELF_TEST_VOLTAGE
 from xbarlab.benchfile import Line
 from xbarlab.interfaces import Reading
@@ -65,8 +65,14 @@ class MatrixRouting:
 
     def _instruments_of(self, lines: Sequence[Line]) -> set[str]:
         """The instruments (matrices) the lines are wired to."""
-        wired = self.spec.wiring.lines
-        return {wired[line].instrument for line in lines}
+        return set(map(self._instruments_of_line().__getitem__, lines))
+
+    def _instruments_of_line(self) -> dict[Line, str]:
+        """Line -> the instrument (matrix) it is wired to."""
+        if self._instrument_of_line is None:
+            self._instrument_of_line = {
+                line: port.instrument for line, port in self.spec.wiring.lines.items()}
+        return self._instrument_of_line
 
     def _crosspoint(self, matrix: str, input_port: int, output: int) -> str:
         """The matrix's name of a crosspoint (asked once per crosspoint, then remembered)."""
@@ -88,8 +94,12 @@ class MatrixRouting:
         `avoid` when there is one; `reserved` terminals (already given other lines) take none."""
         groups: dict[float, list[Line]] = {}
         for line, level in levels.items():
-            if level is not None and line not in exclusive:
+            if level is not None:
                 groups.setdefault(level, []).append(line)
+        for line in exclusive:
+            if levels[line] is not None:
+                groups[levels[line]].remove(line)
+        groups = {level: lines for level, lines in groups.items() if lines}
         demands: list[tuple[float, list[Line], bool]] = [
             (levels[line], [line], False) for line in exclusive
         ]
@@ -120,16 +130,19 @@ class MatrixRouting:
         each of the `sensed` lines on an SMU of its own."""
         best = None
         error = None
+        used = {v for v in levels.values() if v is not None}
         for offset in shift_candidates(levels):
-            moved = shifted(levels, offset)
+            peak = max(abs(tidy(v + offset)) for v in used)
+            if best is not None and peak >= best[0] - 1e-15:
+                continue  # cannot beat the plan in hand: not worth planning
+            moved = levels if offset == 0.0 and all(tidy(v) == v for v in used) else shifted(
+                levels, offset)  # unshifted and tidy already: the same levels
             try:
                 assignment = self.plan(moved, tuple(sensed))
             except BenchError as exc:
                 error = error or exc
                 continue
-            peak = max(abs(v) for v in moved.values() if v is not None)
-            if best is None or peak < best[0] - 1e-15:
-                best = (peak, moved, assignment)
+            best = (peak, moved, assignment)
         if best is None:
             raise error
         return best[1], best[2]
@@ -140,17 +153,26 @@ class MatrixRouting:
         measurement, or (count > 1) the sensing SMU's `measure_repeated` at its own level (a
         buffer fill where the model has one, list sweeps of `max_sweep_points` otherwise).
         With `park`, the lines without a level go to an SMU terminal that stays off
-        (`_idle_terminal`). The plan of a read that passed the guard is kept under `plan_key`
-        (what `levels`, `sense` and `park` were made from) for the next read of the same
-        cell."""
-        plan = self._read_plans.get(plan_key)
+        (`_idle_terminal`). `plan_key` is what `levels` were made from, ``(scheme, row, col,
+        volts)`` (`bias_levels`): the plan of a read that passed the guard is kept for every
+        cell whose row and column are on the same matrices, and read there with the rows and
+        columns exchanged (`_exchanged`: the levels are the same but for those lines)."""
+        plan = None
+        if plan_key is not None:
+            scheme, row, col, volts = plan_key
+            cell = (Line("row", row), Line("col", col))
+            key = (scheme, volts, park, *map(self._instruments_of_line().__getitem__, cell))
+            kept = self._read_plans.get(key)
+            if kept is not None:
+                plan = kept[1] if kept[0] == cell else _exchanged(
+                    kept[1], zip(kept[0], cell, strict=True))
         if plan is None:
             moved, assignment = self._best_read_plan(levels, (sense,))
             plan = (assignment, self._idle_terminal(moved, assignment) if park else {})
             violations = len(self.guard.violations)
             self._check_assignment(assignment, "read level")
             if plan_key is not None and len(self.guard.violations) == violations:
-                self._read_plans[plan_key] = plan
+                self._read_plans[key] = (cell, plan)
         assignment, idle = plan
         self._apply(assignment, limit, idle)
         self._last_read_assignment = assignment
@@ -281,21 +303,41 @@ class MatrixRouting:
         for terminal, (level, lines) in assignment.items():
             self.guard.check_voltage(f"{what} of {terminal} on {line_list(lines)}", level)
 
+    def _route_points(self, terminal: str, lines: frozenset[Line]) -> dict[str, frozenset[str]]:
+        """{matrix: crosspoints} joining `terminal` to `lines`; worked out from the terminal's
+        last route by the lines that changed (a read map moves one or two lines per cell)."""
+        last = self._routes.get(terminal)
+        if last is not None and last[0] == lines:
+            return last[1]
+        inputs, wired = self._terminal_ports[terminal], self.spec.wiring.lines
+        points: dict[str, set[str]] = {}
+        if last is None or len(last[0] ^ lines) > len(lines):
+            added, removed = lines, ()
+        else:
+            points = {name: set(names) for name, names in last[1].items()}
+            added, removed = lines - last[0], last[0] - lines
+        for line, into in [*((line, False) for line in removed),
+                           *((line, True) for line in added)]:
+            port = wired[line]
+            name = self._crosspoint(port.instrument, inputs[port.instrument], port.output)
+            if into:
+                points.setdefault(port.instrument, set()).add(name)
+            else:
+                points[port.instrument].discard(name)
+        route = {name: frozenset(names) for name, names in points.items()}
+        self._routes[terminal] = (lines, route)
+        return route
+
     def _apply(self, assignment: Mapping[str, tuple[float, frozenset[Line]]], limit: float,
                idle: Mapping[str, frozenset[Line]] | None = None):
         """Make the relays and sources match `assignment`, sending only what changed; `idle`
         terminals get their lines with their output off (turned off before any relay closes
         onto them)."""
         idle = dict(idle or {})
-        wanted: dict[str, set[str]] = {name: set() for name in self.matrices}
-        wired = self.spec.wiring.lines
         routes = [*((t, lines) for t, (_, lines) in assignment.items()), *idle.items()]
-        for terminal, lines in routes:
-            inputs = self._terminal_ports[terminal]
-            for line in lines:
-                port = wired[line]
-                wanted[port.instrument].add(
-                    self._crosspoint(port.instrument, inputs[port.instrument], port.output))
+        points = [self._route_points(terminal, lines) for terminal, lines in routes]
+        wanted = {name: frozenset().union(*(p[name] for p in points if name in p))
+                  for name in self.matrices}
         for name, state in self._sources.items():
             new_lines = idle.get(name, assignment.get(name, (None, frozenset()))[1])
             if state.lines != new_lines and state.output and state.level not in (0.0, None):
@@ -306,14 +348,12 @@ class MatrixRouting:
                 state.output, state.level = False, None
             state.lines = new_lines
         for name, matrix in self.matrices.items():
-            to_open = self._closed[name] - wanted[name]
-            to_close = wanted[name] - self._closed[name]
-            if to_open:
-                matrix.open(sorted(to_open))
-                self._closed[name] -= to_open
-            if to_close:
-                matrix.close(sorted(to_close), known_closed=sorted(self._closed[name]))
-                self._closed[name] |= to_close
+            closed = self._closed[name]
+            to_open, to_close = closed - wanted[name], wanted[name] - closed
+            if to_open or to_close:
+                matrix.reroute(sorted(to_open), sorted(to_close),
+                               known_closed=sorted(closed - to_open))
+                self._closed[name] = (closed - to_open) | to_close
         for terminal, (level, _) in assignment.items():
             if terminal == "ground":
                 continue
@@ -342,3 +382,21 @@ def _measured_pulse_energy(assignment, pulsed: str, readings, width: float) -> f
            for r in readings):
         return None
     return sum(r.voltage * r.current for r in readings) * width
+
+
+def _exchanged(plan, pairs):
+    """A read plan (assignment, idle) with each pair of lines (a, b) of `pairs` exchanged:
+    whoever drove a drives b and the other way round. A plan depends on the lines only
+    through their levels and the matrices they are on, so a cell's plan is another cell's
+    with its row and column exchanged for the other's (same scheme, volts and matrices)."""
+    pairs = [(a, b) for a, b in pairs if a != b]
+
+    def swap(lines: frozenset[Line]) -> frozenset[Line]:
+        for a, b in pairs:
+            if (a in lines) != (b in lines):
+                lines = (lines - {a, b}) | {b if a in lines else a}
+        return lines
+
+    assignment, idle = plan
+    return ({t: (level, swap(lines)) for t, (level, lines) in assignment.items()},
+            {t: swap(lines) for t, lines in idle.items()})

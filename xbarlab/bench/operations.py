@@ -121,7 +121,9 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._sources = {name: Source() for name in self.channels}
         self._closed: dict[str, set[str]] = {name: set() for name in self.matrices}
         self._crosspoints: dict[tuple[str, int, int], str] = {}
-        self._read_plans: dict[tuple, tuple] = {}
+        self._read_plans: dict[tuple, tuple] = {}  # one per scheme, volts and matrices
+        self._routes: dict[str, tuple] = {}  # terminal -> (lines, crosspoints): _route_points
+        self._instrument_of_line: dict[Line, str] | None = None  # see _instruments_of
         self._board_levels: dict[Line, float | LineState] = {}
         self._board_current_limit: float | None = None
         self._stats: dict[str, list[int]] = {}

@@ -12,6 +12,7 @@ by one offset (`shift_candidates`) to fit the instruments a bench has.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 
 from xbarlab.benchfile import Line
 
@@ -35,12 +36,21 @@ def bias_levels(
         "v/2": (volts / 2, volts / 2),
         "v/3": (volts / 3, 2 * volts / 3),
     }[scheme]
-    levels: dict[Line, float | None] = {}
-    for i in range(rows):
-        levels[Line("row", i)] = volts if i == row else unselected_row
-    for j in range(cols):
-        levels[Line("col", j)] = 0.0 if j == col else unselected_col
+    row_lines, col_lines = _lines(rows, cols)
+    levels: dict[Line, float | None] = dict.fromkeys(row_lines, unselected_row)
+    levels.update(dict.fromkeys(col_lines, unselected_col))
+    if 0 <= row < rows:
+        levels[row_lines[row]] = volts
+    if 0 <= col < cols:
+        levels[col_lines[col]] = 0.0
     return levels
+
+
+@cache
+def _lines(rows: int, cols: int) -> tuple[tuple[Line, ...], tuple[Line, ...]]:
+    """The rows and the columns of a rows x cols chip, made once (a read map asks per cell)."""
+    return (tuple(Line("row", i) for i in range(rows)),
+            tuple(Line("col", j) for j in range(cols)))
 
 
 def shifted(levels: Mapping[Line, float | None], offset: float) -> dict[Line, float | None]:

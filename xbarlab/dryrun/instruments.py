@@ -225,6 +225,14 @@ class RecordingMatrix:
         self.closed_set -= set(channels)
         self._log("open")
 
+    def reroute(self, opening: Iterable[str], closing: Iterable[str],
+                known_closed: Iterable[str] | None = None) -> None:
+        opening, closing = list(opening), list(closing)
+        if opening:
+            self.open(opening)
+        if closing:
+            self.close(closing, known_closed)
+
     def exclusive_close(self, channels: Iterable[str]) -> None:
         self.closed_set = set()
         self.close(channels)
