@@ -19,7 +19,8 @@ is kept sparse on large arrays: an entry Y_st depends on the cells of lines s an
 order and on every other cell only through products of two small voltages, which are left
 out there (the residuals stay exact; only the step directions lose them; small arrays keep
 every cell, `EXACT_ENTRIES`), and on every path and wire resistance. The trust-region
-solver (`trf`, LSMR subproblems) works on that sparse matrix.
+solver (`trf`, LSMR subproblems of at most `STEP_ITERATIONS`) works on that sparse cell block
+beside the dense resistance block.
 
 The start: G from the row-to-column entries (-Y), the resistances from the first-order forms
 above (linear least squares, `first_order_parasitics`); everything is fitted from there, and
