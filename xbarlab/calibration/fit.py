@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
+from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import least_squares
 from scipy.sparse.linalg import LinearOperator
 from threadpoolctl import threadpool_limits
@@ -511,11 +512,12 @@ def _stages(data, log_g, parasitics, stages, max_evaluations):
 def _resistance_covariance(Jc: sp.csr_matrix, Jr: np.ndarray) -> np.ndarray:
     """Covariance of the resistances with the cells profiled out: the inverse of the Schur
     complement Jr'Jr - Jr'Jc (Jc'Jc)^-1 Jc'Jr; the cell solve is direct up to DENSE_CELLS
-    cells, beyond by block conjugate gradients preconditioned by the diagonal of Jc'Jc."""
+    cells (Cholesky), beyond by block conjugate gradients preconditioned by the diagonal of
+    Jc'Jc."""
     Jc = Jc.tocsc()
     rhs = np.asarray(Jc.T @ Jr)
     if Jc.shape[1] <= DENSE_CELLS:
-        X = np.linalg.lstsq((Jc.T @ Jc).toarray(), rhs, rcond=None)[0]
+        X = _solve_normal((Jc.T @ Jc).toarray(), rhs)
         schur = Jr.T @ Jr - rhs.T @ X
         return np.linalg.pinv((schur + schur.T) / 2, hermitian=True)
     diagonal = np.asarray(Jc.multiply(Jc).sum(axis=0)).ravel()
@@ -543,3 +545,13 @@ def _resistance_covariance(Jc: sp.csr_matrix, Jr: np.ndarray) -> np.ndarray:
     schur = Jr.T @ Jr - rhs.T @ X
     schur = (schur + schur.T) / 2
     return np.linalg.pinv(schur, hermitian=True)
+
+
+def _solve_normal(normal: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``normal^-1 rhs`` for a symmetric positive semi-definite `normal`: by Cholesky (a few
+    seconds for thousands of cells, where an SVD takes a minute), by least squares when a
+    cell the data do not determine makes it singular."""
+    try:
+        return cho_solve(cho_factor(normal), rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(normal, rhs, rcond=None)[0]
