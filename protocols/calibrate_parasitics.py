@@ -24,7 +24,8 @@ The experiment (`xbarlab.calibration.fit` says why it identifies them):
    show). A board senses every line in one measurement; a matrix bench senses as many lines
    as it has SMUs, in groups, with the other lines on its ground input: a cell read of the
    ground scheme with more than the selected column sensed (relays and cables are in the
-   path it measures).
+   path it measures). Every reading of a line crossing the driven one is stored as a point of
+   the run (the cell where they cross, its bias in V and its current in A; `cell_points`).
 3. The fit (`fit_parasitics`), weighted by the spread of the readings (pooled: variance
    a I^2 + b over all entries); the record (`run.record_calibration`: chip ``[chip] id``,
    this run, the resistances with intervals, the measurement and the fit's figures, the
@@ -171,6 +172,7 @@ def _measure(bench, run, progress, p, plan, v_read, current_limit, repeats) -> n
             with signals_held():
                 readings = bench.measure_lines(levels, [lines[s] for s in sensed],
                                                current_limit, repeats)
+                run.record_points(cell_points(driven, readings, v_read, m))
                 done[key] = [[s, _finite(np.mean(r.currents)),
                               _finite(np.var(r.currents, ddof=1)), bool(r.compliance.any())]
                              for s, r in zip(sensed, readings.values(), strict=True)]
@@ -180,6 +182,29 @@ def _measure(bench, run, progress, p, plan, v_read, current_limit, repeats) -> n
                     for s, mean, var, limited in done[key]]
         progress.advance()
     return np.array(entries, dtype=float).reshape(-1, 5)
+
+
+def cell_points(driven: int, readings: dict, v_read: float, rows: int) -> list[dict]:
+    """Run-store points of one excitation's readings of the lines that cross the driven one
+    (terminal `driven`, at `v_read`): each reading of such a line is a ``read`` point of the
+    cell where the two lines cross, with the cell's bias (row level minus column level, V) and
+    the current from its row to its column (A) as the sensed instrument measured it. Readings
+    of lines of the driven line's own kind cross it at no cell and stay in the checkpoints
+    (their means and spreads)."""
+    points = []
+    for line, reading in readings.items():
+        if (line.kind == "row") == (driven < rows):
+            continue
+        if line.kind == "col":  # a row driven: the column's instrument takes its cells' current
+            row, col, voltage, sign = driven, line.index, v_read, -1.0
+        else:  # a column driven: the row's instrument sends its cells' current
+            row, col, voltage, sign = line.index, driven - rows, -v_read, 1.0
+        points += [{"row": row, "col": col, "operation": "read", "voltage": voltage,
+                    "current": sign * float(current), "compliance": bool(limited),
+                    "t": reading.timestamp}
+                   for current, limited in zip(reading.currents, reading.compliance,
+                                               strict=True)]
+    return points
 
 
 def transfers(entries: np.ndarray, v_read: float, repeats: int, rows: int, cols: int,

@@ -12,6 +12,7 @@ from xbarlab.bench import open_bench
 from xbarlab.benchfile import load_bench
 from xbarlab.calibration.record import attach_calibration
 from xbarlab.engine import RunInterrupted, run_stage
+from xbarlab.physics import solve_crossbar
 from xbarlab.progress import Progress
 from xbarlab.store import RunStore
 
@@ -152,3 +153,36 @@ def test_mvm_error_needs_a_board(small_matrix_file):
 
     with pytest.raises(ParameterError, match="no array board"):
         xbarlab.run_protocol("mvm-error", small_matrix_file(4), dry_run=True, progress=False)
+
+
+def test_excitation_readings_are_points_of_the_run(board_file, world, tmp_path):
+    """Every reading of a line crossing the driven one is a ``read`` point of the cell where
+    they cross (V across it, A from row to column), and what it holds is what the hidden
+    network carries: the exact solve of the true cells, paths and wires for that excitation."""
+    path = board_file(8, 8, **HIDDEN)
+    with RunStore(tmp_path) as store, open_bench(str(path)) as bench:
+        parent = store.start_run("test-pipeline", {}, bench.spec.text, shape=(8, 8))
+        with parent:
+            calibration = run_stage("calibration", "calibrate-parasitics", bench, parent,
+                                    Progress(show=False), repeats=4)
+            hidden = world(path)
+            truth, rows_path, cols_path = (hidden.conductance().copy(), hidden.path_row,
+                                           hidden.path_col)
+            points = store.open_run(calibration.run_id).point_arrays()
+    assert set(points["operation"]) == {"read"}
+    assert len(points["current"]) == 2 * 8 * 8 * 4  # each cell from its row and its column
+    v_read = 0.2
+    eye = np.eye(8) * v_read
+    by_row = solve_crossbar(truth, eye, np.zeros((8, 8)), r_source=rows_path,
+                            r_sense=cols_path, r_wire_row=3.0, r_wire_col=2.0)
+    by_col = solve_crossbar(truth, np.zeros((8, 8)), eye, r_source=rows_path,
+                            r_sense=cols_path, r_wire_row=3.0, r_wire_col=2.0)
+    expected = {v_read: by_row.i_col, -v_read: by_col.i_row.T}  # [driver row or sensed row, col]
+    for voltage, model in expected.items():
+        chosen = np.isclose(points["voltage"], voltage)
+        mean = np.zeros((8, 8))
+        np.add.at(mean, (points["row"][chosen], points["col"][chosen]),
+                  points["current"][chosen] / 4)
+        strong = truth > 1e-5
+        assert np.median(np.abs(mean / model - 1)[strong]) < 0.01
+        assert np.max(np.abs(mean / model - 1)[strong]) < 0.03

