@@ -2,14 +2,22 @@
 
 Each cell carries a state ``w`` in [0, 1]; its small-signal conductance is
 ``G = g_lo + w * (g_hi - g_lo)`` between its own bounds (device-to-device spread, lognormal).
-A voltage ``v`` held across the cell for ``duration`` seconds moves the state only beyond a
-threshold (VTEAM form, Kvatinsky et al., IEEE TCAS-II 62, 786 (2015)):
+A voltage ``v`` held across the cell for ``duration`` seconds moves the state with switching
+kinetics that are exponential in voltage (the voltage-time dilemma of oxide RRAM: Schroeder et
+al., J. Appl. Phys. 107, 054517 (2010); Menzel et al., Adv. Funct. Mater. 21, 4487 (2011)
+measured switching times spanning more than nine decades). The rate has the field-accelerated
+ion-hopping form of the Stanford-PKU model, rate ∝ sinh(v / v_k) (Jiang et al., IEEE TED 63,
+1884 (2016); physics.md §4), normalised at the reference pulse:
 
-- ``v > v_set``: SET; the pulse is worth ``n = ((v - v_set)/(v_set_ref - v_set))**alpha_set
-  * duration / t_ref`` reference pulses, where one reference pulse (``v_set_ref`` for
-  ``t_ref``) advances the cell by one of ``levels_set`` levels;
-- ``v < v_reset``: RESET, mirrored;
-- anything in between (a V/2 or V/3 half-selected cell below threshold): no change at all.
+- ``v > v_set``: SET; the pulse is worth ``n = sinh(v / v_k) / sinh(v_set_ref / v_k)
+  * duration / t_ref`` reference pulses (``v_k = v_efold_set``), where one reference pulse
+  (``v_set_ref`` for ``t_ref``) advances the cell by one of ``levels_set`` levels;
+- ``v < v_reset``: RESET, mirrored (``v_k = v_efold_reset``);
+- in between: no change. ``v_set`` / ``v_reset`` are a floor of the model, not a threshold of
+  the device: the rate there is already ~1e-9 of the reference rate, and below them a cell
+  is not moved at all, so a read can be proven not to disturb. A V/2 half-selected cell
+  (above the floor) moves by a small fraction of a level per pulse and drifts over many
+  pulses; the higher the write amplitude, the faster its half-selected neighbours drift.
 
 The levels lie on the NeuroSim soft-bound curve G(p) = B(1 - e^{-p/A}) + G_min
 (P.-Y. Chen, X. Peng, S. Yu, IEEE TCAD 37, 3067 (2018); MLP_NeuroSim_V3.0): the step shrinks
@@ -164,10 +172,15 @@ class DeviceParams:
     nl_reset: float = -4.88
     """Update nonlinearity label of RESET (NeuroSim NL_LTD -4.88) [F]; only |NL| is used, the
     curve always saturates toward the bound it approaches."""
-    alpha_set: float = 3.0
-    """Overdrive exponent of SET speed (VTEAM power law, Kvatinsky 2015) [E: value]."""
-    alpha_reset: float = 3.0
-    """Overdrive exponent of RESET speed (VTEAM power law) [E: value]."""
+    v_efold_set: float = 0.0426
+    """Voltage per e-fold of SET speed (V), the ``v_k`` of rate ∝ sinh(v / v_k). Stanford-PKU
+    model v1.0.0 (Jiang et al., IEEE TED 63, 1884 (2016); doi:10.4231/D37H1DN48): the field
+    term sinh(gamma a0 q v / (L k T)) with gamma0 = 16, beta = 0.8, a0 = 0.25 nm, L = 5 nm,
+    T = 298 K gives v_k = k T L / (gamma a0 q) = 32.1 mV at the smallest gap and 42.6 mV at its
+    largest (gamma = gamma0 - beta (1.7 nm / 1 nm)^3 = 12.07) [F: derived]; the shallower end
+    is taken (about 98 mV per decade of switching time)."""
+    v_efold_reset: float = 0.0426
+    """Voltage per e-fold of RESET speed (V); the same Stanford-PKU field term [F: derived]."""
     c2c_sigma: float = 0.035
     """Cycle-to-cycle noise per reference pulse of movement, fraction of (g_hi - g_lo);
     NeuroSim default sigmaCtoC = 3.5 % x sqrt(pulses) [F]."""
@@ -239,8 +252,8 @@ class DeviceParams:
         _in_range("levels_reset", self.levels_reset, 1.0, 1e6)
         _in_range("nl_set", abs(self.nl_set), 0.0, 9.0)
         _in_range("nl_reset", abs(self.nl_reset), 0.0, 9.0)
-        _in_range("alpha_set", self.alpha_set, 0.5, 10.0)
-        _in_range("alpha_reset", self.alpha_reset, 0.5, 10.0)
+        _in_range("v_efold_set", self.v_efold_set, 1e-3, 10.0, unit="V")
+        _in_range("v_efold_reset", self.v_efold_reset, 1e-3, 10.0, unit="V")
         _in_range("c2c_sigma", self.c2c_sigma, 0.0, 0.5)
         _in_range("d2d_sigma", self.d2d_sigma, 0.0, 0.5)
         _in_range("p_stuck_on", self.p_stuck_on, 0.0, 1.0)
@@ -363,7 +376,7 @@ def chord_conductance(g: np.ndarray, v: np.ndarray, iv_v0: float) -> np.ndarray:
 KernelConstants = namedtuple(
     "KernelConstants",
     "v_set v_reset v_set_ref v_reset_ref t_ref levels_set levels_reset a_set a_reset "
-    "alpha_set alpha_reset c2c_sigma iv_v0 v_form t_form v_form_slope cc_sigma g_max "
+    "v_efold_set v_efold_reset c2c_sigma iv_v0 v_form t_form v_form_slope cc_sigma g_max "
     "relax_poly relax_scale relax_move_scale",
 )
 
@@ -374,7 +387,7 @@ def kernel_constants(params: DeviceParams) -> KernelConstants:
         float(params.v_set), float(params.v_reset), float(params.v_set_ref),
         float(params.v_reset_ref), float(params.t_ref), float(params.levels_set),
         float(params.levels_reset), nonlinearity_to_a(params.nl_set),
-        nonlinearity_to_a(params.nl_reset), float(params.alpha_set), float(params.alpha_reset),
+        nonlinearity_to_a(params.nl_reset), float(params.v_efold_set), float(params.v_efold_reset),
         float(params.c2c_sigma), float(params.iv_v0), float(params.v_form),
         float(params.t_form), float(params.v_form_slope), float(params.cc_sigma),
         float(params.g_max), _padded_relax_poly(params),
@@ -403,6 +416,14 @@ def soft_bound_inverse(w, a):
     if a == np.inf:
         return w
     return -a * math.log1p(w * math.expm1(-1.0 / a))
+
+
+@njit(cache=True)
+def _kinetic_drive(v, v_ref, v_k):
+    """Reference pulses' worth of drive per ``t_ref`` at voltage v: sinh(v/v_k)/sinh(v_ref/v_k)
+    (v and v_ref of one sign), computed without overflow at large v / v_k."""
+    x, x_ref = abs(v) / v_k, abs(v_ref) / v_k
+    return math.exp(x - x_ref) * -math.expm1(-2.0 * x) / -math.expm1(-2.0 * x_ref)
 
 
 @njit(cache=True)
@@ -496,7 +517,7 @@ def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, 
                 cap = _compliance_state(i_cc, v, g_lo[c], g_hi[c], k.iv_v0)
                 if cap <= w[c]:
                     continue  # already conducting i_cc: the limiter takes the overdrive
-            drive = ((v - k.v_set) / (k.v_set_ref - k.v_set)) ** k.alpha_set * duration / k.t_ref
+            drive = _kinetic_drive(v, k.v_set_ref, k.v_efold_set) * duration / k.t_ref
             x0 = soft_bound_inverse(w[c], k.a_set)
             x1 = min(1.0, x0 + drive / k.levels_set)
             moved = (x1 - x0) * k.levels_set
@@ -510,8 +531,7 @@ def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, 
             else:
                 w[c] = min(max(new, 0.0), 1.0)
         elif v < k.v_reset:
-            drive = ((v - k.v_reset) / (k.v_reset_ref - k.v_reset)) ** k.alpha_reset
-            drive *= duration / k.t_ref
+            drive = _kinetic_drive(v, k.v_reset_ref, k.v_efold_reset) * duration / k.t_ref
             y0 = soft_bound_inverse(1.0 - w[c], k.a_reset)
             y1 = min(1.0, y0 + drive / k.levels_reset)
             moved = (y1 - y0) * k.levels_reset
