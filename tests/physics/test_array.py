@@ -110,18 +110,50 @@ def test_noiseless_read_of_an_ideal_array_is_the_matrix_product():
     assert np.allclose(sol.i_col, v @ arr.conductance(), rtol=1e-12, atol=0)
 
 
-def test_read_noise_is_one_percent_relative():
+def noise_ratios(arr, reads: int, wait: float) -> np.ndarray:
+    """ln(I / I_true) of `reads` noisy reads of a 1 x n array, `wait` seconds apart."""
+    g = arr.conductance()
+    out = []
+    for _ in range(reads):
+        out.append(np.log(arr.solve(np.array([0.2]), np.zeros(arr.cols)).i_col / (0.2 * g)))
+        arr.advance_time(wait)
+    return np.array(out)
+
+
+def test_read_noise_grows_toward_the_hrs_and_half_of_it_is_1_over_f():
+    """sigma(g) = 1 % (g_max / g)^0.5: written out here, not the model's function. Reads far
+    apart in time (10^3 s, past the slowest 10 s component) are independent with all of it;
+    reads in one instant share the 1/f half, so only the white half varies between them."""
     arr = CrossbarArray(1, 400, "analog", seed=4, r_wire_row=0.0, r_wire_col=0.0,
                         defects=False)
-    arr.set_state(0.5)
+    arr.set_state(np.linspace(0.0, 1.0, 400)[None, :])
     g = arr.conductance()
-    ratios = np.concatenate(
-        [arr.solve(np.array([0.2]), np.zeros(400)).i_col / (0.2 * g) for _ in range(25)]
-    )
-    n = ratios.size
-    assert abs(ratios.mean() - 1.0) < 5 * 0.01 / math.sqrt(n) + 1e-4  # lognormal mean offset
-    assert ratios.std() == pytest.approx(0.01, rel=5 * math.sqrt(0.5 / n))
+    sigma = 0.01 * np.sqrt(40e-6 / g)
+    apart = noise_ratios(arr, 25, 1e3) / sigma
+    n = apart.size
+    assert abs(apart.mean()) < 5 / math.sqrt(n)
+    assert apart.std() == pytest.approx(1.0, rel=5 * math.sqrt(0.5 / n))
+    together = noise_ratios(arr, 25, 0.0) / sigma
+    within = together - together.mean(axis=0)  # the shared 1/f part removed
+    assert within.std() * math.sqrt(25 / 24) == pytest.approx(math.sqrt(0.5),
+                                                             rel=5 * math.sqrt(0.5 / n))
+    assert together.mean(axis=0).std() == pytest.approx(math.sqrt(0.5 + 0.5 / 25), rel=0.2)
     assert np.array_equal(arr.conductance(), g)
+
+
+def test_1_over_f_noise_decorrelates_at_its_time_constants():
+    """The 1/f part of two readings dt apart correlates by the mean of exp(-dt / tau) over
+    the four components (1e-5 ... 10 s): 1 at dt = 0, about 1/2 at 3 ms, 0 at 10^3 s."""
+    arr = CrossbarArray(1, 20000, "analog", seed=5, r_wire_row=0.0, r_wire_col=0.0,
+                        defects=False)
+    arr.set_state(1.0)
+    sigma = 0.01 * math.sqrt(0.5)  # the 1/f part's share at g_max
+    for dt in (0.0, 3e-3, 1e3):
+        f = np.log1p(arr.read_noise_factors(2, interval=dt)) / sigma
+        # each reading: white N(0, 1) plus 1/f N(0, 1); the white parts do not correlate
+        corr = np.mean(f[0] * f[1])  # the white parts (variance 1 each) do not correlate
+        expected = np.mean(np.exp(-dt / np.array([1e-5, 1e-3, 1e-1, 1e1])))
+        assert corr == pytest.approx(expected, abs=0.03)
 
 
 def test_solve_accepts_a_batch_of_input_vectors():
@@ -469,9 +501,12 @@ def test_noise_per_vector_draws_are_independent_with_single_read_statistics():
     ratios = arr.solve(np.full((25, 1), 0.2), np.zeros(400), noise_per_vector=True).i_col
     ratios = ratios / (0.2 * g)
     assert len({tuple(r) for r in ratios}) == 25
+    # one instant: the 1/f part is shared, the white half (of 1 % (40 µS / g)^0.5) varies
+    within = np.log(ratios) - np.log(ratios).mean(axis=0)
+    sigma = 0.01 * np.sqrt(40e-6 / g) * math.sqrt(0.5)
     n = ratios.size
-    assert abs(ratios.mean() - 1.0) < 5 * 0.01 / math.sqrt(n) + 1e-4
-    assert ratios.std() == pytest.approx(0.01, rel=5 * math.sqrt(0.5 / n))
+    assert (within / sigma).std() * math.sqrt(25 / 24) == pytest.approx(
+        1.0, rel=5 * math.sqrt(0.5 / n))
     # without noise the keyword changes nothing
     quiet = arr.solve(np.full((3, 1), 0.2), np.zeros(400), read_noise=False,
                       noise_per_vector=True).i_col

@@ -18,8 +18,10 @@ def test_one_cell_loop_switches_at_the_thresholds_and_leaves_the_others_alone(
     before, after = outcome.before, outcome.world.conductance()
     metrics = outcome.metrics
     assert metrics["switching_fraction"] == 1.0
-    assert 0.9 < metrics["v_set_median"] <= 1.5  # binary preset threshold 0.9 V
-    assert -1.5 <= metrics["v_reset_median"] < -0.9
+    # a staircase dwells ms per step: it switches above the 0.45 V kinetics floor and below
+    # the 1.3 V that switches the cell in a 100 ns pulse (the voltage-time dilemma)
+    assert 0.45 < metrics["v_set_median"] < 1.3
+    assert -1.3 < metrics["v_reset_median"] < -0.45
     assert metrics["on_off_ratio_median"] > 20
     assert after[1, 2] < 5e-6  # the cycle ends with a RESET
     others = np.ones_like(before, bool)

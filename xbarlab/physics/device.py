@@ -106,6 +106,13 @@ RELAX_POLY_WAN2022 = tuple(c / WAN2022_G_MAX_US for c in WAN2022_SIGMA_1S_US)
 """The Wan 2022 polynomial as a fraction of g_max (aihwkit scales sigma with g_max / 40 µS)."""
 RELAX_POLY_MAX_TERMS = 5
 
+READ_NOISE_CAP = 0.2
+"""Largest relative read noise of a cell (sigma of ln G): aihwkit caps its PCM 1/f amplitude
+Q_s at 0.2 [F]."""
+FLICKER_TAUS = (1e-5, 1e-3, 1e-1, 1e1)
+"""Time constants (s) of the Lorentzians whose equal-weight sum is the 1/f read noise: a 1/f
+spectrum (within a few dB) from about 0.02 Hz to 16 kHz [E: band]."""
+
 
 def _in_range(name: str, value: float, low: float, high: float, *, low_open=False,
               high_open=False, unit: str = "") -> None:
@@ -192,8 +199,21 @@ class DeviceParams:
     p_stuck_off: float = 0.0904
     """Probability that a cell is stuck at its HRS (Chen 2017 / He 2019 measured 9.04 %) [F]."""
     read_noise: float = 0.01
-    """Relative read noise of the conductance per read, Gaussian sigma (aihwkit short-term read
-    noise note, 1 %) [F]."""
+    """Relative read noise of the conductance per reading at ``g_max``, sigma of ln G (aihwkit
+    short-term read noise note, 1 %) [F]. It grows toward the HRS (``read_noise_exponent``)
+    and part of it is 1/f noise (``flicker_fraction``); module docstring of ``array.py``."""
+    read_noise_exponent: float = 0.5
+    """Conductance dependence of the read noise: sigma(g) = read_noise (g_max / g)^exponent,
+    at most READ_NOISE_CAP. The relative amplitude of RRAM read noise (random-telegraph and
+    1/f) grows with the resistance (Ielmini, Nardi, Cagli, Appl. Phys. Lett. 96, 053503
+    (2010); Ambrogio et al., IEEE TED 62, 3805 (2015)) [F: form]; aihwkit's PCM 1/f model
+    uses (g_max / g)^0.65 [F]; 0.5 [E] (10 % at a binary cell's 1 µS HRS, 6.3 % at the analog
+    1 µS)."""
+    flicker_fraction: float = 0.5
+    """Fraction of the read-noise variance that is 1/f noise (correlated across successive
+    readings: a sum of Lorentzians, one per two decades, FLICKER_TAUS), the rest white.
+    1/f spectra of RRAM read current: Ambrogio et al., IEEE TED 62, 3805 (2015) [F: form];
+    the fraction at a ~1 µs-1 s reading cadence [E]."""
     iv_v0: float = 0.0
     """Voltage scale of the sinh I-V (V); 0 means linear I = G V. Yakopcic / Stanford-PKU
     form I ∝ sinh(V/V0) (physics.md §4) [F: form]."""
@@ -259,6 +279,8 @@ class DeviceParams:
         _in_range("p_stuck_on", self.p_stuck_on, 0.0, 1.0)
         _in_range("p_stuck_off", self.p_stuck_off, 0.0, 1.0 - self.p_stuck_on)
         _in_range("read_noise", self.read_noise, 0.0, 0.1)
+        _in_range("read_noise_exponent", self.read_noise_exponent, 0.0, 2.0)
+        _in_range("flicker_fraction", self.flicker_fraction, 0.0, 1.0)
         _in_range("iv_v0", self.iv_v0, 0.0, 10.0, unit="V")
         _in_range("g_pristine", self.g_pristine, 0.0, self.g_min, high_open=True, unit="S")
         _in_range("v_form", self.v_form, self.v_set, 20.0, low_open=True, unit="V")
@@ -283,6 +305,12 @@ class DeviceParams:
     def pristine_conductance(self) -> float:
         """Nominal conductance of an unformed cell (S)."""
         return self.g_pristine if self.g_pristine > 0 else self.g_min / 100.0
+
+    def read_noise_sigma(self, g) -> np.ndarray:
+        """Relative read noise (sigma of ln G per reading) of cells of conductance ``g`` (S)."""
+        g = np.maximum(np.asarray(g, dtype=float), 1e-300)
+        sigma = self.read_noise * (self.g_max / g) ** self.read_noise_exponent
+        return np.minimum(sigma, max(READ_NOISE_CAP, self.read_noise))
 
     def relaxation_sigma(self, g) -> np.ndarray:
         """Spread (S) of relaxation seen ``relax_t_sigma`` after programming a cell to ``g`` (S)."""
