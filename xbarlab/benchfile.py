@@ -116,7 +116,7 @@ DEVICE_KINDS = ("passive", "1t1r")
 READ_VOLTAGE_FRACTION = 0.5
 """Default ``limits.max_read_voltage``: this fraction of the lowest switching threshold (SET or
 |RESET|) of the chip's device preset, so a read never moves a cell."""
-PRESETS = ("binary", "analog", "high_r")
+PRESETS = ("binary", "analog", "high_r", "binary_sinh")
 IDLE_MODES = ("float", "ground")
 RELAY_FAULT_KINDS = ("stuck_relay", "stuck_closed")
 """Relay faults: a relay stuck open (``stuck_relay``) or welded closed (``stuck_closed``)."""

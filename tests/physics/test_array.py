@@ -511,3 +511,14 @@ def test_noise_per_vector_draws_are_independent_with_single_read_statistics():
     quiet = arr.solve(np.full((3, 1), 0.2), np.zeros(400), read_noise=False,
                       noise_per_vector=True).i_col
     np.testing.assert_allclose(quiet, 0.2 * np.broadcast_to(g, (3, 400)), rtol=1e-12)
+
+
+def test_the_sinh_preset_reads_the_stanford_iv():
+    """`binary_sinh`: I = G V0 sinh(V / V0), V0 = 0.25 V, checked on a cell alone (no wires)."""
+    arr = CrossbarArray(1, 1, "binary_sinh", seed=3, r_wire_row=0.0, r_wire_col=0.0,
+                        defects=False)
+    arr.set_state(1.0)
+    g = arr.conductance()[0, 0]
+    for v in (0.2, 1.0):
+        i = arr.solve(np.array([v]), np.zeros(1), read_noise=False).i_col[0]
+        assert i == pytest.approx(g * 0.25 * math.sinh(v / 0.25), rel=1e-9)
