@@ -40,6 +40,7 @@ here drives the gates).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ import numpy as np
 from xbarlab.benchfile import Bench, Line, Sim, Terminal
 from xbarlab.physics import CrossbarArray, preset, with_stuck_fraction
 from xbarlab.physics.array import ArraySnapshot
+from xbarlab.physics.device import HARDER_READ_NOISE
 
 from .circuit import (
     LIMIT_RTOL,
@@ -115,11 +117,15 @@ class World:
         self.sim: Sim = bench.sim or Sim()
         chip = bench.chip
         self.rows, self.cols = chip.rows, chip.cols
+        device = preset(chip.preset)
+        if self.sim.stuck_fraction is not None:
+            device = with_stuck_fraction(device, self.sim.stuck_fraction)
+        if self.sim.harder_read_noise:
+            device = dataclasses.replace(device, **HARDER_READ_NOISE)
         self._array = CrossbarArray(
             chip.rows,
             chip.cols,
-            preset=chip.preset if self.sim.stuck_fraction is None
-            else with_stuck_fraction(preset(chip.preset), self.sim.stuck_fraction),
+            preset=device,
             seed=self.sim.seed,
             r_wire_row=self.sim.r_wire_row,
             r_wire_col=self.sim.r_wire_col,

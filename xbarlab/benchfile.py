@@ -248,6 +248,7 @@ class Sim:
     stuck_fraction: float | None = None  # share of stuck cells (preset's on:off); None: preset's
     pristine: bool = False
     read_noise: bool = True
+    harder_read_noise: bool = False  # read noise growing toward the HRS, half of it 1/f
     faults: tuple[Fault, ...] = ()
     state_file: str = ""  # where the simulator keeps its state (module docstring; "" = nowhere)
 
@@ -622,6 +623,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
             "stuck_fraction",
             "pristine",
             "read_noise",
+            "harder_read_noise",
             "faults",
             "state_file",
         ),
@@ -640,6 +642,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
         stuck_fraction=stuck_fraction,
         pristine=f.get("pristine", bool, False),
         read_noise=f.get("read_noise", bool, True),
+        harder_read_noise=f.get("harder_read_noise", bool, False),
         faults=_parse_faults(origin, f.table.get("faults", []), insts, wiring),
         state_file=_state_file(f, origin),
     )
