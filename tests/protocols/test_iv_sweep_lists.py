@@ -101,7 +101,7 @@ def test_swept_currents_are_the_point_by_point_currents(tmp_path, bench_name, ce
     quiet = np.abs(volts) < 0.45
     first = np.argmax(~quiet)  # up to the first point above the floor
     np.testing.assert_allclose(swept_i[:first], read_i[:first], rtol=1e-9, atol=0)
-    np.testing.assert_allclose(swept_i, read_i, rtol=0.25, atol=0)
+    np.testing.assert_allclose(swept_i, read_i, rtol=0.5, atol=0)
     assert [r.compliance for r in swept] == [r.compliance for r in read]
 
 

@@ -208,7 +208,9 @@ def test_chip_in_the_loop_accuracy_is_what_the_trained_weights_give_on_the_true_
     # wires' IR drop and read noise (two images of the test set)
     expected = net.accuracy(x, y, _true_products(outcome.world, placement, checkpoints))
     m = outcome.metrics
-    assert m["accuracy_chip_in_loop"] == pytest.approx(expected, abs=2.01 / len(y))
+    # three images: two before half-selected cells drifted with every pulse (switching
+    # kinetics without a hard threshold); the drift's share is not separated out
+    assert m["accuracy_chip_in_loop"] == pytest.approx(expected, abs=3.01 / len(y))
     assert m["accuracy_chip_in_loop"] >= m["accuracy_ex_situ"] - 0.05
 
 
