@@ -105,3 +105,13 @@ def disturb_metrics(cells, before, null, after) -> dict:
         "disturb_rel_stderr_median": float(np.median(stderr)),
         "disturb_beyond_3se": int(np.sum(np.abs(change) > 3.0 * np.maximum(stderr, floor))),
     }
+
+
+def describe_disturb(metrics: dict) -> str:
+    """One line of the measured disturb in `metrics` (`disturb_metrics`' keys), for a report."""
+    if not metrics.get("disturb_cells"):
+        return "disturb: not measured (every cell of the chip was programmed)"
+    return (f"disturb (measured, {metrics['disturb_cells']} cells left alone): median "
+            f"{metrics['disturb_rel_median']:.2%}, max {metrics['disturb_rel_max']:.2%}, beside "
+            f"{metrics['disturb_null_rel_median']:.2%} with no pulse (30 s apart); "
+            f"{metrics['disturb_beyond_3se']} beyond the noise")
