@@ -87,11 +87,11 @@ def disturb_metrics(cells, before, null, after) -> dict:
     the noise-only re-read (`null`) and after: median and largest relative change, the median
     noise-only change and standard error, and how many cells changed by more than three times
     the larger of their standard error and the robust spread (1.4826 x median absolute) of
-    the noise-only changes."""
+    the noise-only changes; and every cell's change ([row, col, relative change])."""
     if not cells:
         return {"disturb_cells": 0, "disturb_rel_median": None, "disturb_rel_max": None,
                 "disturb_null_rel_median": None, "disturb_rel_stderr_median": None,
-                "disturb_beyond_3se": None}
+                "disturb_beyond_3se": None, "disturb_changes": []}
     (g0, se0), (gn, _), (g1, se1) = before, null, after
     change = (g1 - g0) / np.abs(g0)
     noise_only = (gn - g0) / np.abs(g0)
@@ -104,6 +104,8 @@ def disturb_metrics(cells, before, null, after) -> dict:
         "disturb_null_rel_median": float(np.median(np.abs(noise_only))),
         "disturb_rel_stderr_median": float(np.median(stderr)),
         "disturb_beyond_3se": int(np.sum(np.abs(change) > 3.0 * np.maximum(stderr, floor))),
+        "disturb_changes": [[int(r), int(c), float(x)] for (r, c), x in zip(cells, change,
+                                                                           strict=True)],
     }
 
 
