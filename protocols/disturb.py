@@ -76,10 +76,10 @@ def probe_once(bench, run, phase: str, probe, v_read: float, scheme: str, reads:
     if kept is None:
         for _ in range(math.ceil(wait / HOLD_STEP)):
             hold(bench, wait / math.ceil(wait / HOLD_STEP))
-        kept = [values.tolist() for values in read_probe(bench, run, probe, v_read, scheme,
-                                                         reads)]
+        kept = [[float(x) if np.isfinite(x) else None for x in values]  # None: unknown
+                for values in read_probe(bench, run, probe, v_read, scheme, reads)]
         run.checkpoint(phase, kept)
-    return tuple(np.array(values) for values in kept)
+    return tuple(np.array(values, dtype=float) for values in kept)
 
 
 def disturb_metrics(cells, before, null, after) -> dict:
@@ -96,16 +96,23 @@ def disturb_metrics(cells, before, null, after) -> dict:
     change = (g1 - g0) / np.abs(g0)
     noise_only = (gn - g0) / np.abs(g0)
     stderr = np.hypot(se0, se1) / np.abs(g0)
-    floor = 1.4826 * float(np.median(np.abs(noise_only)))
+    known = np.isfinite(change) & np.isfinite(noise_only) & np.isfinite(stderr)
+    if not known.any():  # no reading gave a conductance (e.g. a dry run's recorded bench)
+        return {"disturb_cells": len(cells), "disturb_rel_median": None,
+                "disturb_rel_max": None, "disturb_null_rel_median": None,
+                "disturb_rel_stderr_median": None, "disturb_beyond_3se": None,
+                "disturb_changes": [[int(r), int(c), None] for r, c in cells]}
+    floor = 1.4826 * float(np.median(np.abs(noise_only[known])))
+    beyond = np.abs(change[known]) > 3.0 * np.maximum(stderr[known], floor)
     return {
         "disturb_cells": len(cells),
-        "disturb_rel_median": float(np.median(np.abs(change))),
-        "disturb_rel_max": float(np.max(np.abs(change))),
-        "disturb_null_rel_median": float(np.median(np.abs(noise_only))),
-        "disturb_rel_stderr_median": float(np.median(stderr)),
-        "disturb_beyond_3se": int(np.sum(np.abs(change) > 3.0 * np.maximum(stderr, floor))),
-        "disturb_changes": [[int(r), int(c), float(x)] for (r, c), x in zip(cells, change,
-                                                                           strict=True)],
+        "disturb_rel_median": float(np.median(np.abs(change[known]))),
+        "disturb_rel_max": float(np.max(np.abs(change[known]))),
+        "disturb_null_rel_median": float(np.median(np.abs(noise_only[known]))),
+        "disturb_rel_stderr_median": float(np.median(stderr[known])),
+        "disturb_beyond_3se": int(np.sum(beyond)),
+        "disturb_changes": [[int(r), int(c), float(x) if np.isfinite(x) else None]
+                            for (r, c), x in zip(cells, change, strict=True)],
     }
 
 
