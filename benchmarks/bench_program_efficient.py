@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pyvisa
 from physics_clock import PhysicsClock
+from xbarlab.protocols.disturb import describe_disturb
 from xbarlab.sim_instruments.truth import DeliveredEnergy
 
 from xbarlab.bench import open_bench
@@ -118,7 +119,8 @@ def print_config(name: str, bench: str, params: dict, metrics: dict, truth: Deli
           f"{abs(ratio - 1) <= 0.1})")
     update = metrics["update"]
     print(f"[{name}] thresholded update: {update['cells_skipped']} of {metrics['cells']} cells "
-          f"skipped, energy saving {update['energy_saving']:.1%}\n")
+          f"skipped, energy saving {update['energy_saving']:.1%}")
+    print(f"[{name}] {describe_disturb(metrics)}\n")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import time
 import numpy as np
 import pyvisa
 from physics_clock import PhysicsClock
+from xbarlab.protocols.disturb import describe_disturb
 from xbarlab.protocols.programming import hold
 from xbarlab.sim_instruments.truth import DeliveredEnergy
 
@@ -106,6 +107,7 @@ def main() -> None:
     print(f"\n{metrics['cells']} cells, {len(hidden)} defective in the hidden map; "
           f"{seconds:.0f} s wall clock, {instrument_clock:.0f} s on the instruments' clock")
     print(f"protocol: {clock.report()}")
+    print(describe_disturb(metrics))
     for name, m in per_algorithm.items():
         found = {tuple(cell) for cell in m["stuck_cells"]}
         if name == "ispva":

@@ -59,7 +59,12 @@ around each pulse, `xbarlab.protocols.programming`); verify reads are counted
 (``verify_reads``), their energy is not (their integration time is the instrument's).
 ``seconds`` is the wall-clock time spent programming.
 Pulses use ``pulse_scheme`` half-select protection (``v/2`` by default; with ``float`` the
-floating lines can carry a neighbour's pulse to other cells, which then drift).
+floating lines can carry a neighbour's pulse to other cells, which then drift). The drift of
+the cells outside the rectangle is measured: ``disturb_cells`` of them (a seeded sample) are
+read ``disturb_reads`` times before the first pulse and after the last re-read
+(`xbarlab.protocols.disturb`; ``disturb_rel_median``, ``disturb_rel_max``, beside
+``disturb_null_rel_median``, the change with no pulse, and ``disturb_beyond_3se``; none when
+the rectangle is the chip).
 
 Every pulse and reading is recorded by the routine as it happens; each cell's result is a
 checkpoint (``<phase>/<row>,<col>``), so a resumed run programs only the cells it had not
@@ -80,6 +85,13 @@ from xbarlab.protocols.characterise import (
     learned_values,
     measure_range,
     probe_cells,
+)
+from xbarlab.protocols.disturb import (
+    NULL_WAIT,
+    WATCHED_CELLS,
+    disturb_metrics,
+    read_watched_once,
+    watched_cells,
 )
 from xbarlab.protocols.parameters import (
     Compliance,
@@ -271,9 +283,15 @@ def program_efficient(
     shared_amplitudes: Annotated[bool, Param("one amplitude memory for the whole chip instead "
                                              "of one per setting")] = False,
     seed: Seed = 0,
+    disturb_cells: Annotated[int, Param("cells outside the rectangle read before and after, "
+                                        "for the disturb", minimum=0,
+                                        maximum=4096)] = WATCHED_CELLS,
+    disturb_reads: Annotated[int, Param("readings per disturb cell, before and after",
+                                        minimum=2, maximum=10000)] = 64,
 ) -> dict:
     """Program the rectangle with F-F and with C-F, then a significance-thresholded update;
-    return energy, pulses, time and conductance error per scheme (see the module docstring).
+    return energy, pulses, time and conductance error per scheme, and the disturb of the cells
+    outside the rectangle (see the module docstring).
     """
     rows, cols = rows or bench.rows - row0, cols or bench.cols - col0
     rng = np.random.default_rng(seed)
@@ -314,6 +332,11 @@ def program_efficient(
 
     results: dict[str, dict[tuple[int, int], CellOutcome]] = {}
     maps: dict[str, np.ndarray] = {}
+    watched = watched_cells(bench, cells, disturb_cells, seed)
+    disturb_before = read_watched_once(bench, run, "disturb/before", watched, v_read, read_scheme,
+                                disturb_reads)
+    disturb_null = read_watched_once(bench, run, "disturb/null", watched, v_read, read_scheme,
+                              disturb_reads, NULL_WAIT)
     for scheme in SCHEMES:
         if not done.get(f"{scheme}/prepared"):
             _prepare(bench, run, progress, cells, is_lrs, row0, col0, v_init, common, scheme)
@@ -339,6 +362,8 @@ def program_efficient(
     metrics["lrs_p95_ratio"] = cf_p95 / ff_p95 if ff_p95 and cf_p95 is not None else None
     metrics["update"] = _update_metrics(results, maps, box, targets, new_targets, moved,
                                         new_is_lrs, stuck, threshold)
+    metrics |= disturb_metrics(watched, disturb_before, disturb_null, read_watched_once(
+        bench, run, "disturb/after", watched, v_read, read_scheme, disturb_reads))
     metrics["cells_compared"] = int((~stuck).sum())
     metrics["cells"] = len(cells)
     metrics["lrs_cells"] = int(is_lrs.sum())

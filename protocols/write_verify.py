@@ -60,7 +60,13 @@ at the final re-read among successful cells), ``stuck_cells`` (list of [row, col
 ``reread_within_tolerance`` (fraction of successful cells within tolerance at the final
 re-read: 1 by construction, the guard band being inside it), ``reread_rel_error_p50``,
 ``failed_cells`` ([row, col, relative error] of healthy cells not successful) and
-``reprogrammed`` (cells re-programmed in each re-check round).
+``reprogrammed`` (cells re-programmed in each re-check round). Disturb (top level, over every
+algorithm run): ``disturb_cells`` cells outside the programmed rectangle, a seeded sample, read
+``disturb_reads`` times before the first pulse and after the final re-read
+(`xbarlab.protocols.disturb`): ``disturb_rel_median`` / ``disturb_rel_max`` (relative change),
+``disturb_null_rel_median`` (the change with no pulse, 30 s apart: the noise alone),
+``disturb_rel_stderr_median`` and ``disturb_beyond_3se`` (cells beyond the noise); none when
+the rectangle is the whole chip.
 
 Pulses (``benchmarks/bench_write_verify.py``, the whole 32 x 32 ``analog`` bench, both
 algorithms on the same cells and targets): adaptive 15.1 per healthy cell (p95 35), ISPVA 67.6.
@@ -93,6 +99,13 @@ from typing import Annotated
 
 import numpy as np
 from xbarlab.protocols.characterise import learned_values, measure_range, probe_cells
+from xbarlab.protocols.disturb import (
+    NULL_WAIT,
+    WATCHED_CELLS,
+    disturb_metrics,
+    read_watched_once,
+    watched_cells,
+)
 from xbarlab.protocols.parameters import (
     Cols,
     Correct,
@@ -215,9 +228,15 @@ def write_verify(
     prepare_pulses: Annotated[int, Param("RESET pulses per cell before each algorithm when "
                                          "comparing several", minimum=0, maximum=100)] = 3,
     correct: Correct = True,
+    disturb_cells: Annotated[int, Param("cells outside the programmed rectangle read before and "
+                                        "after, for the disturb", minimum=0,
+                                        maximum=4096)] = WATCHED_CELLS,
+    disturb_reads: Annotated[int, Param("readings per disturb cell, before and after",
+                                        minimum=2, maximum=10000)] = 64,
 ) -> dict:
     """Program seeded targets to `tolerance` with each algorithm of `algorithm`; report pulses,
-    energy, success, stuck cells and the re-read after relaxation (see the module docstring)."""
+    energy, success, stuck cells, the re-read after relaxation and the disturb of the cells
+    left alone (see the module docstring)."""
     bench.correct = correct
     algorithms = [name.strip() for name in algorithm.split(",")]
     rows, cols = rows or bench.rows, cols or bench.cols
@@ -242,6 +261,11 @@ def write_verify(
         run.record_map("targets", targets, unit="S")
         run.checkpoint("targets", True)
     reread = (v_read, read_scheme, reread_reads, relax_wait, config, targets)
+    watched = watched_cells(bench, cells, disturb_cells, seed)
+    disturb_before = read_watched_once(bench, run, "disturb/before", watched, v_read, read_scheme,
+                                 disturb_reads)
+    disturb_null = read_watched_once(bench, run, "disturb/null", watched, v_read, read_scheme,
+                              disturb_reads, NULL_WAIT)
     progress.plan(len(algorithms) * ((1 if len(algorithms) > 1 and prepare_pulses else 0)
                                      + (1 if first_pass else 0) + 1 + relax_rounds + 1))
     per_algorithm = {}
@@ -283,6 +307,8 @@ def write_verify(
         per_algorithm[name] = _metrics(results, final[0], targets, tolerance)
         per_algorithm[name]["reprogrammed"] = reprogrammed
     metrics = dict(per_algorithm[algorithms[0]])
+    metrics |= disturb_metrics(watched, disturb_before, disturb_null, read_watched_once(
+        bench, run, "disturb/after", watched, v_read, read_scheme, disturb_reads))
     metrics["algorithm"] = algorithms[0]
     if len(algorithms) > 1:
         metrics["algorithms"] = per_algorithm

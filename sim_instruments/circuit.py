@@ -406,13 +406,15 @@ class CircuitSolver:
         return self._responses_of == owner and all(k in self._responses for k in keys)
 
     def resolved_noise(self, circuit: Circuit, op: OperatingPoint, keys: list[str],
-                       count: int) -> np.ndarray:
+                       count: int, interval: float = 0.0, now: float | None = None
+                       ) -> np.ndarray:
         """(count, K) read noise of `count` readings of terminals `keys`, each reading the
         whole network solved again with every cell at its conductance of that reading
         (the read stream's draw, ``CrossbarArray.read_noise_currents`` of the conductances:
         g exp(sigma z)) and the sources at their operating-point voltages, less the
         operating point's currents: what the unit responses give, to first order. `keys`
-        are terminals not held at a limit (the World gives those no noise); a linear I-V."""
+        are terminals not held at a limit (the World gives those no noise); a linear I-V.
+        The readings are `interval` seconds apart from `now` (the 1/f part's clock)."""
         owner = (circuit.wiring, circuit.g_version)
         self._resolved_of = owner
         index = {k: i for i, k in enumerate(circuit.states)}
@@ -427,7 +429,8 @@ class CircuitSolver:
         step = max(1, RESOLVE_CHUNK // g.size)
         for start in range(0, count, step):
             size = min(step, count - start)
-            noisy = self.array.read_noise_currents(g, size)
+            noisy = self.array.read_noise_currents(
+                g, size, interval=interval, now=None if now is None else now + start * interval)
             noisy += g
             solver = CrossbarSolver(noisy, r_source=r_end[:m], r_sense=r_end[m:],
                                     r_wire_row=self.r_wire_row, r_wire_col=self.r_wire_col)

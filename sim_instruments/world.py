@@ -40,6 +40,7 @@ here drives the gates).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import OrderedDict
@@ -50,6 +51,7 @@ import numpy as np
 from xbarlab.benchfile import Bench, Line, Sim, Terminal
 from xbarlab.physics import CrossbarArray, preset, with_stuck_fraction
 from xbarlab.physics.array import ArraySnapshot
+from xbarlab.physics.device import HARDER_READ_NOISE
 
 from .circuit import (
     LIMIT_RTOL,
@@ -116,11 +118,15 @@ class World:
         self.sim: Sim = bench.sim or Sim()
         chip = bench.chip
         self.rows, self.cols = chip.rows, chip.cols
+        device = preset(chip.preset)
+        if self.sim.stuck_fraction is not None:
+            device = with_stuck_fraction(device, self.sim.stuck_fraction)
+        if self.sim.harder_read_noise:
+            device = dataclasses.replace(device, **HARDER_READ_NOISE)
         self._array = CrossbarArray(
             chip.rows,
             chip.cols,
-            preset=chip.preset if self.sim.stuck_fraction is None
-            else with_stuck_fraction(preset(chip.preset), self.sim.stuck_fraction),
+            preset=device,
             seed=self.sim.seed,
             r_wire_row=self.sim.r_wire_row,
             r_wire_col=self.sim.r_wire_col,
@@ -563,7 +569,7 @@ class World:
                         current[rows, t] = op.current[key]
                         limited[rows, t] = key in op.compliance
                 if noisy:
-                    current[rows] += self._read_noise(op, keys, share)
+                    current[rows] += self._read_noise(op, keys, share, dwell)
                 k += share
         return Readings(keys, voltage, current, limited, during)
 
@@ -587,6 +593,7 @@ class World:
             prior = None
         states = ([] if prior is None else [prior[0].g]) + ([] if known else [before.g])
         saved = (self._array.snapshot(), self._unheard, self._relaxing)
+        first_reading = self.clock + dwell
         states += list(self._relax_for_readings(dwell, count))
         measured = [key for key in keys if key in before.states] if noisy else []
         currents, v_cell, volts, v_end, r_end = self._solver.solve_drifting(
@@ -614,8 +621,10 @@ class World:
                 voltage[:, t] = volts[index[key]]
                 current[:, t] = currents[:, 0, index[key]]
         if noisy:
-            cells = self._array.read_noise_currents(np.stack(states[-count:]) * v_cell[:, 0],
-                                                    count)
+            g_each = np.stack(states[-count:])
+            cells = self._array.read_noise_currents(g_each * v_cell[:, 0], count,
+                                                    interval=dwell, now=first_reading,
+                                                    conductance=g_each)
             noise = np.einsum("kij,ktij->kt", cells, v_cell[:, 1:])
             current[:, [keys.index(key) for key in measured]] += noise
         m = self.rows
@@ -651,28 +660,33 @@ class World:
             return []
         return keys
 
-    def _read_noise(self, op: OperatingPoint, keys: list[str], count: int) -> np.ndarray:
-        """(count, K) read noise of `count` readings at `op`: every cell's noise current
-        (the array's read stream) carried to each terminal by its sensitivities, or each
+    def _read_noise(self, op: OperatingPoint, keys: list[str], count: int,
+                    interval: float = 0.0) -> np.ndarray:
+        """(count, K) read noise of `count` readings at `op`, `interval` seconds apart, the
+        last one now: every cell's noise current (the array's read stream; its 1/f part
+        carried on the bench's clock) carried to each terminal by its sensitivities, or each
         reading re-solved when that is cheaper (`CircuitSolver.noise_by_responses`).
         Terminals that are off, or whose current is held at a limit, get none."""
         circuit = self._circuit()
         noisy = [key for key in keys if key in op.voltage and key not in op.held]
         result = np.zeros((count, len(keys)))
         cells = self._solver.cell_currents(circuit, op)
-        if not noisy:
-            self._array.read_noise_currents(cells, count)  # the draws are taken all the same
+        start = self.clock - (count - 1) * interval
+        if not noisy:  # the draws are taken all the same
+            self._array.read_noise_currents(cells, count, interval=interval, now=start)
             return result
         if not self._solver.noise_by_responses(circuit, noisy, count):
             result[:, [keys.index(key) for key in noisy]] = self._solver.resolved_noise(
-                circuit, op, noisy, count)
+                circuit, op, noisy, count, interval, start)
             return result
         weights = self._solver.noise_weights(circuit, op, noisy)
         columns = [keys.index(key) for key in noisy]
         step = max(1, NOISE_CHUNK // cells.size)
-        for start in range(0, count, step):
-            part = self._array.read_noise_currents(cells, min(step, count - start))
-            result[start:start + len(part), columns] = np.einsum(  # no BLAS threads here
+        for first in range(0, count, step):
+            part = self._array.read_noise_currents(cells, min(step, count - first),
+                                                    interval=interval,
+                                                    now=start + first * interval)
+            result[first:first + len(part), columns] = np.einsum(  # no BLAS threads here
                 "kx,tx->kt", part.reshape(len(part), -1), weights)
         return result
 
@@ -849,7 +863,7 @@ class World:
             part = slice(start, min(start + step, count))
             cells = np.einsum("ks,sx->kx", weights[part], fields) * g  # each point's cells
             draws = self._array.read_noise_currents(cells.reshape(-1, *circuit.g.shape),
-                                                    len(cells))
+                                                    len(cells), now=self.clock)
             noise[part, swept] = np.einsum("kx,tx->kt", draws.reshape(len(cells), -1),
                                            sensitivities)
         return noise

@@ -116,7 +116,7 @@ DEVICE_KINDS = ("passive", "1t1r")
 READ_VOLTAGE_FRACTION = 0.5
 """Default ``limits.max_read_voltage``: this fraction of the lowest switching threshold (SET or
 |RESET|) of the chip's device preset, so a read never moves a cell."""
-PRESETS = ("binary", "analog", "high_r")
+PRESETS = ("binary", "analog", "high_r", "binary_sinh")
 IDLE_MODES = ("float", "ground")
 RELAY_FAULT_KINDS = ("stuck_relay", "stuck_closed")
 """Relay faults: a relay stuck open (``stuck_relay``) or welded closed (``stuck_closed``)."""
@@ -248,6 +248,7 @@ class Sim:
     stuck_fraction: float | None = None  # share of stuck cells (preset's on:off); None: preset's
     pristine: bool = False
     read_noise: bool = True
+    harder_read_noise: bool = False  # read noise growing toward the HRS, half of it 1/f
     faults: tuple[Fault, ...] = ()
     state_file: str = ""  # where the simulator keeps its state (module docstring; "" = nowhere)
 
@@ -622,6 +623,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
             "stuck_fraction",
             "pristine",
             "read_noise",
+            "harder_read_noise",
             "faults",
             "state_file",
         ),
@@ -640,6 +642,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
         stuck_fraction=stuck_fraction,
         pristine=f.get("pristine", bool, False),
         read_noise=f.get("read_noise", bool, True),
+        harder_read_noise=f.get("harder_read_noise", bool, False),
         faults=_parse_faults(origin, f.table.get("faults", []), insts, wiring),
         state_file=_state_file(f, origin),
     )

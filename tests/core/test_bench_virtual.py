@@ -99,7 +99,7 @@ def test_reads_after_a_pulse_measure_the_cell_the_pulse_switched(bench_name):
     assert abs(after.current / 0.2 - truth) / truth < 0.05
 
 
-def test_board_pulses_of_both_polarities_switch_their_cells_and_no_other():
+def test_board_pulses_of_both_polarities_switch_their_cells_and_only_half_selected_drift():
     """From the V/2 bias of a SET (+V/2 on every line) to that of a RESET (-V/2): set as two
     full-vector commands, rows then columns, the lines would hold V across every cell between
     them; the bench takes every line idle first."""
@@ -112,6 +112,8 @@ def test_board_pulses_of_both_polarities_switch_their_cells_and_no_other():
             bench.pulse(*cell, volts, 1e-7, "v/2")
         after = world.conductance()
     assert after[b] > 30 * before[b] and after[a] < 2 * before[a]
-    others = np.ones(after.shape, bool)
-    others[a] = others[b] = False
-    assert np.array_equal(after[others], before[others])
+    # cells on none of the pulsed lines see 0 V and stay; the half-selected ones (0.8 V)
+    # drift a little with every pulse
+    apart = np.ones(after.shape, bool)
+    apart[[a[0], b[0]], :] = apart[:, [a[1], b[1]]] = False
+    assert np.array_equal(after[apart], before[apart])

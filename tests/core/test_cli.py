@@ -103,10 +103,10 @@ def test_run_read_map_then_runs_show_export_plot(tmp_path, capsys, monkeypatch):
 def test_dry_run_reports_and_touches_no_store(tmp_path, capsys):
     store = tmp_path / "store"
     code = main(["run", "read-map", "--bench", "classic", "--dry-run", "--json",
-                 "--set", "v_read=0.3", "--store", str(store)])
+                 "--set", "v_read=0.22", "--store", str(store)])
     summary = last_json(capsys.readouterr().out)
     assert code == 0
-    assert summary["operations"] == 256 and summary["max_abs_voltage"] == 0.3
+    assert summary["operations"] == 256 and summary["max_abs_voltage"] == 0.22
     assert summary["violations"] == []
     assert not store.exists()
 
@@ -126,8 +126,8 @@ def test_a_parameter_beyond_the_bench_limits_is_refused_before_anything_opens(tm
                      "--store", str(tmp_path), *extra]) == 2
         err = capsys.readouterr().err
         assert err.strip() == ("xbarlab run: v_read = 6.0 V: allowed a number >= "
-                               "-limits.max_read_voltage (-0.45 V) and <= "
-                               "limits.max_read_voltage (0.45 V), not 0")
+                               "-limits.max_read_voltage (-0.225 V) and <= "
+                               "limits.max_read_voltage (0.225 V), not 0")
     assert not (tmp_path / "runs.sqlite3").exists()
 
 

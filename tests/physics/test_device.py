@@ -359,8 +359,10 @@ def test_linear_iv_is_ohmic():
 @pytest.mark.parametrize(
     "field, value",
     [("g_min", -1e-6), ("g_max", 1.5e-6), ("v_set", -0.5), ("v_reset", 0.3),
-     ("v_set_ref", 0.5), ("c2c_sigma", 0.9), ("p_stuck_on", 1.5), ("read_noise", -0.01),
-     ("t_ref", 0.0), ("v_form", 0.5), ("g_pristine", 5e-6), ("d2d_sigma", float("nan")),
+     ("v_set_ref", 0.4), ("c2c_sigma", 0.9), ("p_stuck_on", 1.5), ("read_noise", -0.01),
+     ("t_ref", 0.0), ("v_form", 0.4),
+     ("v_efold_set", 0.0), ("v_efold_reset", float("inf")), ("g_pristine", 5e-6),
+     ("d2d_sigma", float("nan")),
      ("cc_sigma", 0.6), ("cc_sigma", -0.01), ("relax_tau", 0.0), ("relax_t_sigma", 0.0),
      ("relax_poly", (-0.01,)), ("relax_poly", (0.0, 0.0, 0.0, 0.0, 0.0, 0.1)),
      ("relax_poly", ()), ("relax_poly", [0.01]), ("relax_poly", (float("nan"),)),
@@ -386,8 +388,10 @@ def test_presets_carry_the_cited_values():
         assert (p.nl_set, p.nl_reset, p.c2c_sigma) == (2.4, -4.88, 0.035)
         assert (p.p_stuck_on, p.p_stuck_off, p.read_noise, p.d2d_sigma) == (
             0.0175, 0.0904, 0.01, 0.10)
-        assert p.v_set < 1.3 and p.v_reset > -1.3  # ±1.3 V pulses switch
-        assert p.v_set > 0.65 and p.v_reset < -0.65  # V/2 half-select does not
+        assert (p.v_set, p.v_reset) == (0.45, -0.45)  # the kinetics floor [E]
+        # Stanford-PKU field term kT L / (gamma a0 q), gamma = 16 - 0.8 * 1.7**3, 298 K
+        v_k = 1.380649e-23 * 298.0 / 1.602176634e-19 * 5.0 / 0.25 / (16 - 0.8 * 1.7**3)
+        assert p.v_efold_set == p.v_efold_reset == pytest.approx(v_k, rel=2e-3)
         assert p.t_ref == 100e-9
     assert (ANALOG.levels_set, ANALOG.levels_reset) == (97.0, 100.0)
     assert ANALOG.cc_sigma == 0.04  # Milo 2021 IGVVA-100 spread at 100 µS, 3.9 %

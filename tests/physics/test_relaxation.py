@@ -138,7 +138,7 @@ def test_settled_cells_never_relax():
     arr.set_state(np.random.default_rng(1).random((20, 20)))
     g0 = arr.conductance()
     arr.advance_time(10.0)
-    arr.apply(np.full(20, 0.5), np.zeros(20), 1.0)  # below threshold: nothing moves
+    arr.apply(np.full(20, 0.4), np.zeros(20), 1.0)  # below the kinetics floor: nothing moves
     assert np.array_equal(arr.conductance(), g0)
     assert arr.elapsed_time == 11.0
 
@@ -158,8 +158,8 @@ def test_a_pulse_updates_the_relaxation_of_the_cells_it_moves_only():
     arr = ideal_array(ANALOG, size=4)
     program_all(arr, 0.3)
     target = arr.relaxed_conductance()
-    v_row = np.array([1.3, 0.65, 0.65, 0.65])  # V/2 scheme on cell (0, 0)
-    v_col = np.array([0.0, 0.65, 0.65, 0.65])
+    v_row = np.array([1.3, 0.433, 0.433, 0.433])  # V/3 scheme on cell (0, 0)
+    v_col = np.array([0.0, 0.867, 0.867, 0.867])
     arr.apply(v_row, v_col, 100e-9)
     after = arr.relaxed_conductance()
     others = np.ones((4, 4), bool)
@@ -281,10 +281,13 @@ class FlatCells:
                       for s, t in zip(w, target, strict=True)]) * k.levels_set
         y = np.array([soft_bound_inverse(1 - t, k.a_reset) - soft_bound_inverse(1 - s, k.a_reset)
                       for s, t in zip(w, target, strict=True)]) * k.levels_reset
-        v = np.where(target > w, k.v_set + (k.v_set_ref - k.v_set) * np.maximum(x, 0) ** (
-            1 / k.alpha_set), 0.0)
-        v = np.where(target < w, k.v_reset + (k.v_reset_ref - k.v_reset) * np.maximum(y, 0) ** (
-            1 / k.alpha_reset), v)
+        # invert pulses = sinh(v / v_k) / sinh(v_ref / v_k) for the amplitude
+        up = k.v_efold_set * np.arcsinh(np.maximum(x, 1e-300) * np.sinh(k.v_set_ref
+                                                                        / k.v_efold_set))
+        down = -k.v_efold_reset * np.arcsinh(np.maximum(y, 1e-300) * np.sinh(
+            -k.v_reset_ref / k.v_efold_reset))
+        v = np.where(target > w, up, 0.0)
+        v = np.where(target < w, down, v)
         pulse_cells(self.w, self.formed, self.progress, self.pop, v, k.t_ref, k,
                     i_compliance=None, rng=self.rng, relax_pending=self.pending)
 

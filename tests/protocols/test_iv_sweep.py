@@ -11,20 +11,24 @@ from xbarlab.protocols.iv_sweep import extract, staircase
 from xbarlab.store import RunStore
 
 
-def test_one_cell_loop_switches_at_the_thresholds_and_leaves_the_others_alone(
+def test_one_cell_loop_switches_and_only_its_half_selected_neighbours_drift(
         bench_file, run_named, tmp_path):
     path = bench_file(rows=4, cols=4, defects=False)
     outcome = run_named("iv-sweep", path, tmp_path / "store", cells="1,2")
     before, after = outcome.before, outcome.world.conductance()
     metrics = outcome.metrics
     assert metrics["switching_fraction"] == 1.0
-    assert 0.9 < metrics["v_set_median"] <= 1.5  # binary preset threshold 0.9 V
-    assert -1.5 <= metrics["v_reset_median"] < -0.9
+    # a staircase dwells ms per step: it switches above the 0.45 V kinetics floor and below
+    # the 1.3 V that switches the cell in a 100 ns pulse (the voltage-time dilemma)
+    assert 0.45 < metrics["v_set_median"] < 1.3
+    assert -1.5 <= metrics["v_reset_median"] < -0.45
     assert metrics["on_off_ratio_median"] > 20
     assert after[1, 2] < 5e-6  # the cycle ends with a RESET
-    others = np.ones_like(before, bool)
-    others[1, 2] = False
-    assert np.allclose(after[others], before[others], rtol=0.1)
+    # cells on neither selected line see 0 V and stay; the half-selected ones of row 1 and
+    # column 2 see up to 0.75 V for milliseconds a step and drift (the voltage-time dilemma)
+    apart = np.ones_like(before, bool)
+    apart[1, :] = apart[:, 2] = False
+    assert np.array_equal(after[apart], before[apart])
     with RunStore(tmp_path / "store") as store:
         run = store.open_run(outcome.run_id)
         points = run.points()
@@ -98,6 +102,6 @@ def test_set_compliance_clamps_the_current_and_caps_the_cell_reset_has_its_own_l
     limited = run_named("iv-sweep", bench_file(rows=4, cols=4, defects=False, name="b"),
                         tmp_path / "store", cells="1,1", step=0.1, compliance=5e-5,
                         v_reset_max=-1.0, reset_compliance=5e-5)
-    assert limited.metrics["v_reset_median"] is None  # the SET limit holds RESET back
-    g = limited.world.conductance()[1, 1]
-    assert 2e-5 < g < 0.8 * limited.world.array.bounds()[1][1, 1]  # SET capped near I_cc/V
+    with RunStore(tmp_path / "store") as store:
+        resets = store.open_run(limited.run_id).points(operation="reset")
+    assert max(abs(p.current) for p in resets) <= 5e-5 * (1 + 1e-9)  # RESET's own limit

@@ -71,7 +71,9 @@ def test_iv_sweep_on_the_default_bench_sweeps_each_branch_in_one_go(tmp_path):
     assert metrics["round_trips_per_branch"] < 100  # per-point reads: about 500
     assert initiates_and_fetches(log.messages) == (2 * len(CYCLE), len(CYCLE))
     assert metrics["switching_fraction"] == 1.0
-    assert 0.9 < metrics["v_set_median"] <= 1.5 and -1.5 <= metrics["v_reset_median"] < -0.9
+    # a millisecond staircase switches between the 0.45 V kinetics floor and the 1.3 V that
+    # switches the cell in 100 ns (the voltage-time dilemma)
+    assert 0.45 < metrics["v_set_median"] < 1.3 and -1.5 <= metrics["v_reset_median"] < -0.45
     assert [p.operation for p in points].count("set") == len(CYCLE[0]) + len(CYCLE[1])
     assert [p.operation for p in points].count("reset") == len(CYCLE[2]) + len(CYCLE[3])
 
@@ -91,7 +93,15 @@ def test_swept_currents_are_the_point_by_point_currents(tmp_path, bench_name, ce
     swept_i = np.array([r.current for r in swept])
     read_i = np.array([r.current for r in read])
     assert swept_i.max() / swept_i[0] > 20  # the cell switched during the sweep
-    np.testing.assert_allclose(swept_i, read_i, rtol=1e-9, atol=0)
+    assert read_i.max() / read_i[0] > 20
+    # below the 0.45 V kinetics floor no cell moves and the two agree exactly; above it the
+    # cells move during every point, and a point read alone spends other times there (its
+    # commands, the source's settling), so the currents differ where the cell is switching
+    volts = np.array([v for b in CYCLE for v in b])
+    quiet = np.abs(volts) < 0.45
+    first = np.argmax(~quiet)  # up to the first point above the floor
+    np.testing.assert_allclose(swept_i[:first], read_i[:first], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(swept_i, read_i, rtol=0.5, atol=0)
     assert [r.compliance for r in swept] == [r.compliance for r in read]
 
 
@@ -105,7 +115,7 @@ def test_the_classic_bench_falls_back_to_reads_and_still_switches(bench_file, ru
     assert outcome.metrics["paired_sweeps"] is False
     assert outcome.metrics["round_trips_per_branch"] > 100  # several round trips a point
     assert outcome.metrics["switching_fraction"] == 1.0
-    assert 0.9 < outcome.metrics["v_set_median"] <= 1.5
+    assert 0.45 < outcome.metrics["v_set_median"] < 1.3
 
 
 def test_v3_needs_more_than_two_lines_and_falls_back(bench_file, run_named, tmp_path):

@@ -15,8 +15,10 @@ from xbarlab.store import RunStore
 def test_retention_reads_follow_the_relaxing_truth_on_the_instruments_clock(
         bench_file, run_named, tmp_path):
     path = bench_file(rows=2, cols=2, preset="analog", defects=False, read_noise=False)
+    # a partial SET (1.15 V, 100 µs: about 30 of the analog preset's 97 levels) leaves the
+    # cells inside their range, where relaxation moves them either way
     outcome = run_named("retention", path, tmp_path / "store", cells="0-1,0", t_first=0.01,
-                        t_last=100.0, points=5)
+                        t_last=100.0, points=5, v_set=1.15, width=1e-4)
     world = outcome.world
     assert world.clock >= 100.0  # the holds advanced the virtual clock by the schedule
     with RunStore(tmp_path / "store") as store:

@@ -205,10 +205,12 @@ def test_chip_in_the_loop_accuracy_is_what_the_trained_weights_give_on_the_true_
         for target, saved in zip(getattr(net, name), state[name], strict=True):
             target[...] = np.asarray(saved)
     # the chip's true conductances in software: what the measured products give, up to the
-    # wires' IR drop and read noise (two images of the test set)
+    # wires' IR drop, read noise and the drift of half-selected cells
     expected = net.accuracy(x, y, _true_products(outcome.world, placement, checkpoints))
     m = outcome.metrics
-    assert m["accuracy_chip_in_loop"] == pytest.approx(expected, abs=2.01 / len(y))
+    # three images of the test set (two before the kinetics lost their hard threshold; the
+    # drift's share is not separated out)
+    assert m["accuracy_chip_in_loop"] == pytest.approx(expected, abs=3.01 / len(y))
     assert m["accuracy_chip_in_loop"] >= m["accuracy_ex_situ"] - 0.05
 
 

@@ -122,6 +122,16 @@ def test_relaxation_recheck_waits_on_the_instruments_and_reprograms_drifted_cell
     for col in range(4):
         if (0, col) not in failed:
             assert abs(final[0, col] - targets[0, col]) <= 0.01 * targets[0, col]
+    # the disturb it measured on cells outside row 0, columns 0-3 is their true change, to
+    # within four times the larger of the readings' standard error and the noise-only change
+    m = out.metrics
+    assert m["disturb_cells"] == 16 and len(m["disturb_changes"]) == 16
+    noise = max(m["disturb_rel_stderr_median"], 1.4826 * m["disturb_null_rel_median"])
+    truth = out.world.conductance()
+    for row, col, change in m["disturb_changes"]:
+        assert row > 0 or col >= 4
+        true_change = truth[row, col] / out.before[row, col] - 1.0
+        assert change == pytest.approx(true_change, abs=4 * noise)
 
 
 def test_an_interrupted_run_resumes_without_reprogramming_finished_cells(tmp_path, run_named,

@@ -46,10 +46,10 @@ def test_a_late_reply_is_cleared_and_the_next_query_reads_its_own(tmp_path):
 
 def test_ctrl_c_between_write_and_read_then_shutdown_ramps_down(tmp_path):
     """The auditor's case: Ctrl-C after a query's write; the shutdown must read the true
-    function and level (not the queued reply) and ramp 0.3 V to 0 before output off."""
+    function and level (not the queued reply) and ramp 0.2 V to 0 before output off."""
     path = write_bench(tmp_path, small_text("default"))
     with open_bench(path) as bench:
-        bench.read(0, 1, 0.3)  # one source at +-0.3 V (the bias shifted as the bench needs)
+        bench.read(0, 1, 0.2)  # one source at +-0.2 V (the bias shifted as the bench needs)
         world = world_of(path)
         live = next(t for t in bench.channels if world.terminal(t).level != 0.0)
         instrument, channel = live.split(".")

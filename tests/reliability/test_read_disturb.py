@@ -23,8 +23,8 @@ def test_a_read_above_the_limit_is_refused_and_the_array_is_untouched(tmp_path):
         truth = world_of(path).conductance().copy()
         before = bench.io.total
         for read in (lambda: bench.read(0, 0, 2.0), lambda: bench.read(1, 1, -0.5),
-                     lambda: bench.read_repeated(0, 1, 0.46, count=3)):
-            with pytest.raises(LimitError, match=r"limits.max_read_voltage = 0.45 V"):
+                     lambda: bench.read_repeated(0, 1, 0.23, count=3)):
+            with pytest.raises(LimitError, match=r"limits.max_read_voltage = 0.225 V"):
                 read()
         assert bench.io.total == before
         bench.read(0, 0, 0.2)  # below the limit: allowed

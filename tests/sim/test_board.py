@@ -152,9 +152,12 @@ def test_half_select_pulse_moves_cells_as_the_solve_says(small):
     healthy = world.array.defect_map() == 0
     if healthy[3, 5]:
         assert g1[3, 5] > g0[3, 5]
-    # half-selected cells saw about V/2, below the 0.9 V threshold: they did not move
+    # half-selected cells saw about V/2 (0.65 V): 100 pulses' worth of 2.4e-7 of a level (at
+    # most 2.3x that near the HRS, NL 2.4), a drift below 6e-5 of the range, with a
+    # cycle-to-cycle diffusion of 3.5 % x sqrt(levels moved) <= 1.7e-4: within 5 sigma, 1 µS
     seen = np.abs(result.solution.v_cell)
-    assert seen[3, :5].max() < 0.9 and np.array_equal(g1[3, :5], g0[3, :5])
+    assert seen[3, :5].max() < 0.66
+    assert 0 < np.abs(g1[3, :5] - g0[3, :5]).max() < 5 * 0.035 * np.sqrt(100 * 2.4e-7 * 2.3) * 1e-4
     assert inst.query("VROW?") == ",".join(["6.500000e-01"] * 8)
 
 

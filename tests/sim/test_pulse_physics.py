@@ -115,8 +115,11 @@ def test_current_limit_reached_during_a_set_stops_it(twin_benches):
     g_high = world_high.array.conductance()[i, j]
     assert g_high > 80e-6  # unlimited: a full SET
     assert 10 * g0 < g_low < 0.5 * g_high  # limited: it started, then the sag stopped it
-    # where it stopped, the limited source had sagged to about the SET threshold
-    assert v_low == pytest.approx(world_low.array.params.v_set, abs=0.05)
+    # where it stopped, the limited source had sagged to the voltage at which the rest of
+    # the pulse is worth about a level of SET (the kinetics, rate sinh(v / v_k)): no further
+    p = world_low.array.params
+    levels = np.sinh(v_low / p.v_efold_set) / np.sinh(p.v_set_ref / p.v_efold_set) * 5e-5 / p.t_ref
+    assert 1.0 < v_low < 1.45 and 0.05 < levels < 5.0
     i_low, i_high = read_after(low), read_after(high)
     assert 0 < i_low < 0.6 * i_high
 

@@ -6,10 +6,21 @@ a pulse solves it once with the true conductances and then moves every cell by t
 really saw for the pulse duration. Half-select disturb, sneak paths and IR-drop-weakened
 programming therefore follow from the circuit, not from rules.
 
-Randomness comes from three independent streams spawned from ``seed``: the device population
-(spread, defects), read noise and programming noise (cycle-to-cycle noise, compliance-landing
-spread and relaxation offsets, all drawn when a pulse moves a cell). Interleaving reads with a
-pulse sequence thus leaves the programmed states unchanged.
+Randomness comes from four independent streams spawned from ``seed``: the device population
+(spread, defects), read noise (white part), programming noise (cycle-to-cycle noise,
+compliance-landing spread and relaxation offsets, all drawn when a pulse moves a cell) and the
+1/f read noise. Interleaving reads with a pulse sequence thus leaves the programmed states
+unchanged.
+
+Read noise is a fluctuation of each cell's conductance, G (1 + f) with f = expm1(sigma(g) z)
+per cell and reading: ``sigma(g)`` grows toward the HRS (``DeviceParams.read_noise_sigma``),
+and z = sqrt(1 - phi) w + sqrt(phi) x mixes white noise w (a fresh normal per reading) with
+1/f noise x (``phi = flicker_fraction``): the equal-weight sum of Ornstein-Uhlenbeck
+components of time constants ``FLICKER_TAUS`` (one Lorentzian per two decades), each of unit
+variance, kept per cell and carried forward in time between readings (exactly: a component
+decays by exp(-dt / tau) and gains the fresh variance 1 - exp(-2 dt / tau)). Readings close in
+time share the slow components, so averaging many readings taken in a burst does not average
+the 1/f part away, as on a real chip.
 
 Time: the array relaxes only when told that time passes, by ``advance_time(seconds)`` or by
 the duration of ``apply``. Reads take no time here (a bench advances its clock for them).
@@ -24,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .device import (
+    FLICKER_TAUS,
     HEALTHY,
     STUCK_OFF,
     STUCK_ON,
@@ -72,6 +84,10 @@ class ArraySnapshot:
     program_rng_state: dict
     relax_pending: np.ndarray
     elapsed_time: float
+    flicker: np.ndarray | None = None
+    """The 1/f read-noise components (K, m, n); None: keep the array's own (a state file)."""
+    flicker_rng_state: dict | None = None
+    noise_time: float = 0.0
 
 
 def _checked_count(name: str, value) -> int:
@@ -121,13 +137,18 @@ class CrossbarArray:
         self.r_wire_col = _checked_resistance("r_wire_col", r_wire_col)
         self.one_transistor = bool(one_transistor)
         self.seed = int(seed)
-        population_seq, read_seq, program_seq = np.random.SeedSequence(self.seed).spawn(3)
+        population_seq, read_seq, program_seq, flicker_seq = np.random.SeedSequence(
+            self.seed).spawn(4)
         shape = (self.rows, self.cols)
         self._population = sample_population(
             self.params, shape, np.random.default_rng(population_seq), defects=defects
         )
         self._read_rng = np.random.default_rng(read_seq)
         self._program_rng = np.random.default_rng(program_seq)
+        self._flicker_rng = np.random.default_rng(flicker_seq)
+        self._flicker_taus = np.array(FLICKER_TAUS)
+        self._flicker = self._flicker_rng.standard_normal((len(FLICKER_TAUS), *shape))
+        self._noise_time = 0.0  # when the last reading's 1/f noise was drawn (s)
         self._constants = kernel_constants(self.params)
         self._w = np.zeros(shape)
         self._formed = np.full(shape, not pristine)
@@ -283,6 +304,9 @@ class CrossbarArray:
             read_rng_state=copy.deepcopy(self._read_rng.bit_generator.state),
             program_rng_state=copy.deepcopy(self._program_rng.bit_generator.state),
             relax_pending=self._relax_pending.copy(), elapsed_time=self._elapsed_time,
+            flicker=self._flicker.copy(),
+            flicker_rng_state=copy.deepcopy(self._flicker_rng.bit_generator.state),
+            noise_time=self._noise_time,
         )
 
     def restore(self, snap: ArraySnapshot) -> None:
@@ -296,6 +320,10 @@ class CrossbarArray:
         self._program_rng.bit_generator.state = copy.deepcopy(snap.program_rng_state)
         self._relax_pending = snap.relax_pending.copy()
         self._elapsed_time = snap.elapsed_time
+        if snap.flicker is not None:
+            self._flicker = snap.flicker.copy()
+            self._flicker_rng.bit_generator.state = copy.deepcopy(snap.flicker_rng_state)
+        self._noise_time = snap.noise_time
         self._last_solution.clear()
 
     def copy(self) -> CrossbarArray:
@@ -382,29 +410,73 @@ class CrossbarArray:
         an earlier moment (as ``conductance()`` gave them then) instead of now.
         """
         g = self.conductance() if conductance is None else conductance
-        sigma = self.params.read_noise if read_noise else 0.0
+        noisy = read_noise and self.params.read_noise > 0.0
         batch = max(np.ndim(v_row), np.ndim(v_col)) == 2
-        if sigma > 0.0 and noise_per_vector and batch:
-            return self._solve_each(g, sigma, v_row, v_col, r_source, r_sense, gate)
-        if sigma > 0.0:
-            g = g * np.exp(sigma * self._read_rng.standard_normal(self.shape))
+        if noisy and noise_per_vector and batch:
+            return self._solve_each(g, v_row, v_col, r_source, r_sense, gate)
+        if noisy:
+            g = g * (1.0 + self.read_noise_factors(1)[0])
         return self._circuit("read", self._gated(g, gate), v_row, v_col, r_source, r_sense)
 
-    def read_noise_currents(self, cell_current: np.ndarray, count: int) -> np.ndarray:
-        """Read noise of `count` readings, (count, m, n) amperes: each cell's current
-        fluctuates by (exp(sigma z) - 1) times ``cell_current`` (lognormal, sigma
-        ``params.read_noise``, z drawn per cell and reading from the read stream, in the
-        order ``solve`` draws them). The noise is a current in parallel with each cell: the
-        circuit carries it to the terminals linearly (``xbarlab.sim_instruments.circuit``).
+    def read_noise_factors(self, count: int, *, interval: float = 0.0, now: float | None = None,
+                           conductance: np.ndarray | None = None) -> np.ndarray:
+        """Relative conductance fluctuation f of every cell in `count` successive readings,
+        (count, m, n): a reading sees G (1 + f) (module docstring: conductance-dependent
+        sigma, white and 1/f parts). The first reading is at time `now` (s; default the
+        array's elapsed time), the others `interval` seconds apart; the 1/f components are
+        carried forward from the last reading's time. The noise's amplitude follows the cells'
+        conductance now, or `conductance` ((m, n), or (count, m, n): each reading's own).
+        White draws come from the read stream
+        (one normal per cell and reading, in reading order), the 1/f ones from their own.
         Without read noise: zeros, and nothing is drawn."""
-        sigma = self.params.read_noise
-        if sigma == 0.0:
+        p = self.params
+        if p.read_noise == 0.0:
             return np.zeros((count, *self.shape))
-        draws = self._read_rng.standard_normal((count, *self.shape))
-        noise = np.expm1(np.multiply(draws, sigma, out=draws), out=draws)
+        z = self._read_rng.standard_normal((count, *self.shape))
+        if p.flicker_fraction > 0.0:
+            flicker = self._flicker_path(count, float(interval),
+                                         self._elapsed_time if now is None else float(now))
+            z *= math.sqrt(1.0 - p.flicker_fraction)
+            z += math.sqrt(p.flicker_fraction) * flicker
+        z *= p.read_noise_sigma(self.conductance() if conductance is None else conductance)
+        return np.expm1(z, out=z)
+
+    def _flicker_path(self, count: int, interval: float, start: float) -> np.ndarray:
+        """(count, m, n) unit-variance 1/f noise of readings at start, start + interval, ...:
+        every Ornstein-Uhlenbeck component carried exactly from the last reading's time."""
+        self._carry_flicker(start - self._noise_time)
+        path = np.empty((count, *self.shape))
+        path[0] = self._flicker.sum(axis=0)
+        if interval > 0.0:
+            for k in range(1, count):
+                self._carry_flicker(interval)
+                path[k] = self._flicker.sum(axis=0)
+        else:
+            path[1:] = path[0]
+        self._noise_time = max(self._noise_time, start + (count - 1) * interval)
+        return path / math.sqrt(len(self._flicker_taus))
+
+    def _carry_flicker(self, seconds: float) -> None:
+        """Let `seconds` pass for the 1/f components (nothing when it is not positive)."""
+        if seconds <= 0.0:
+            return
+        decay = np.exp(-seconds / self._flicker_taus)[:, None, None]
+        fresh = np.sqrt(-np.expm1(-2.0 * seconds / self._flicker_taus))[:, None, None]
+        self._flicker *= decay
+        self._flicker += fresh * self._flicker_rng.standard_normal(self._flicker.shape)
+
+    def read_noise_currents(self, cell_current: np.ndarray, count: int, *,
+                            interval: float = 0.0, now: float | None = None,
+                            conductance: np.ndarray | None = None) -> np.ndarray:
+        """Read noise of `count` readings, (count, m, n) amperes: each cell's current
+        fluctuates by f times ``cell_current`` (f of `read_noise_factors`, with its `interval`,
+        `now` and `conductance`). The noise is a current in parallel with each cell: the
+        circuit carries it to the terminals linearly (``xbarlab.sim_instruments.circuit``)."""
+        noise = self.read_noise_factors(count, interval=interval, now=now,
+                                        conductance=conductance)
         return np.multiply(noise, cell_current, out=noise)
 
-    def _solve_each(self, g, sigma, v_row, v_col, r_source, r_sense, gate) -> CrossbarSolution:
+    def _solve_each(self, g, v_row, v_col, r_source, r_sense, gate) -> CrossbarSolution:
         """A batch read with one noise draw per vector: vector k sees the k-th draw of the
         read stream, as the k-th of single reads in a row would.
 
@@ -415,12 +487,12 @@ class CrossbarArray:
         """
         v_row, v_col = np.asarray(v_row, dtype=float), np.asarray(v_col, dtype=float)
         count = v_row.shape[0] if v_row.ndim == 2 else v_col.shape[0]
-        draws = self._read_rng.standard_normal((count, *self.shape))
+        draws = self.read_noise_factors(count)
         if self.params.iv_v0 > 0.0:
             v_row = np.broadcast_to(v_row, (count, self.rows))
             v_col = np.broadcast_to(v_col, (count, self.cols))
             parts = [
-                self._circuit("read", self._gated(g * np.exp(sigma * draw), gate), v_row[k],
+                self._circuit("read", self._gated(g * (1.0 + draw), gate), v_row[k],
                               v_col[k], r_source, r_sense)
                 for k, draw in enumerate(draws)
             ]
@@ -429,8 +501,8 @@ class CrossbarArray:
                   for name in ("i_row", "i_col", "v_cell", "v_word", "v_bit")),
                 iterations=max(p.iterations for p in parts),
             )
-        # g * exp(sigma * draw), computed in place (the same operations, rounded alike)
-        g_each = np.exp(np.multiply(draws, sigma, out=draws), out=draws)
+        # g * (1 + draw), computed in place (the same operations, rounded alike)
+        g_each = np.add(draws, 1.0, out=draws)
         g_each = self._gated(np.multiply(g_each, g, out=g_each), gate)
         key = ("read", (self.rows,), (self.cols,))  # the key of a single read
         solution = solve_crossbar(g_each, v_row, v_col, r_source=r_source, r_sense=r_sense,

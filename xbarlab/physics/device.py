@@ -2,14 +2,22 @@
 
 Each cell carries a state ``w`` in [0, 1]; its small-signal conductance is
 ``G = g_lo + w * (g_hi - g_lo)`` between its own bounds (device-to-device spread, lognormal).
-A voltage ``v`` held across the cell for ``duration`` seconds moves the state only beyond a
-threshold (VTEAM form, Kvatinsky et al., IEEE TCAS-II 62, 786 (2015)):
+A voltage ``v`` held across the cell for ``duration`` seconds moves the state with switching
+kinetics that are exponential in voltage (the voltage-time dilemma of oxide RRAM: Schroeder et
+al., J. Appl. Phys. 107, 054517 (2010); Menzel et al., Adv. Funct. Mater. 21, 4487 (2011)
+measured switching times spanning more than nine decades). The rate has the field-accelerated
+ion-hopping form of the Stanford-PKU model, rate ∝ sinh(v / v_k) (Jiang et al., IEEE TED 63,
+1884 (2016); physics.md §4), normalised at the reference pulse:
 
-- ``v > v_set``: SET; the pulse is worth ``n = ((v - v_set)/(v_set_ref - v_set))**alpha_set
-  * duration / t_ref`` reference pulses, where one reference pulse (``v_set_ref`` for
-  ``t_ref``) advances the cell by one of ``levels_set`` levels;
-- ``v < v_reset``: RESET, mirrored;
-- anything in between (a V/2 or V/3 half-selected cell below threshold): no change at all.
+- ``v > v_set``: SET; the pulse is worth ``n = sinh(v / v_k) / sinh(v_set_ref / v_k)
+  * duration / t_ref`` reference pulses (``v_k = v_efold_set``), where one reference pulse
+  (``v_set_ref`` for ``t_ref``) advances the cell by one of ``levels_set`` levels;
+- ``v < v_reset``: RESET, mirrored (``v_k = v_efold_reset``);
+- in between: no change. ``v_set`` / ``v_reset`` are a floor of the model, not a threshold of
+  the device: the rate there is already ~1e-9 of the reference rate, and below them a cell
+  is not moved at all, so a read can be proven not to disturb. A V/2 half-selected cell
+  (above the floor) moves by a small fraction of a level per pulse and drifts over many
+  pulses; the higher the write amplitude, the faster its half-selected neighbours drift.
 
 The levels lie on the NeuroSim soft-bound curve G(p) = B(1 - e^{-p/A}) + G_min
 (P.-Y. Chen, X. Peng, S. Yu, IEEE TCAD 37, 3067 (2018); MLP_NeuroSim_V3.0): the step shrinks
@@ -98,6 +106,16 @@ RELAX_POLY_WAN2022 = tuple(c / WAN2022_G_MAX_US for c in WAN2022_SIGMA_1S_US)
 """The Wan 2022 polynomial as a fraction of g_max (aihwkit scales sigma with g_max / 40 µS)."""
 RELAX_POLY_MAX_TERMS = 5
 
+HARDER_READ_NOISE = {"read_noise_exponent": 0.5, "flicker_fraction": 0.5}
+"""The optional read noise that grows toward the HRS with a 1/f half: ``dataclasses.replace(
+params, **HARDER_READ_NOISE)``, or ``[sim] harder_read_noise = true`` in a bench file."""
+READ_NOISE_CAP = 0.2
+"""Largest relative read noise of a cell (sigma of ln G): aihwkit caps its PCM 1/f amplitude
+Q_s at 0.2 [F]."""
+FLICKER_TAUS = (1e-5, 1e-3, 1e-1, 1e1)
+"""Time constants (s) of the Lorentzians whose equal-weight sum is the 1/f read noise: a 1/f
+spectrum (within a few dB) from about 0.02 Hz to 16 kHz [E: band]."""
+
 
 def _in_range(name: str, value: float, low: float, high: float, *, low_open=False,
               high_open=False, unit: str = "") -> None:
@@ -164,10 +182,15 @@ class DeviceParams:
     nl_reset: float = -4.88
     """Update nonlinearity label of RESET (NeuroSim NL_LTD -4.88) [F]; only |NL| is used, the
     curve always saturates toward the bound it approaches."""
-    alpha_set: float = 3.0
-    """Overdrive exponent of SET speed (VTEAM power law, Kvatinsky 2015) [E: value]."""
-    alpha_reset: float = 3.0
-    """Overdrive exponent of RESET speed (VTEAM power law) [E: value]."""
+    v_efold_set: float = 0.0426
+    """Voltage per e-fold of SET speed (V), the ``v_k`` of rate ∝ sinh(v / v_k). Stanford-PKU
+    model v1.0.0 (Jiang et al., IEEE TED 63, 1884 (2016); doi:10.4231/D37H1DN48): the field
+    term sinh(gamma a0 q v / (L k T)) with gamma0 = 16, beta = 0.8, a0 = 0.25 nm, L = 5 nm,
+    T = 298 K gives v_k = k T L / (gamma a0 q) = 32.1 mV at the smallest gap and 42.6 mV at its
+    largest (gamma = gamma0 - beta (1.7 nm / 1 nm)^3 = 12.07) [F: derived]; the shallower end
+    is taken (about 98 mV per decade of switching time)."""
+    v_efold_reset: float = 0.0426
+    """Voltage per e-fold of RESET speed (V); the same Stanford-PKU field term [F: derived]."""
     c2c_sigma: float = 0.035
     """Cycle-to-cycle noise per reference pulse of movement, fraction of (g_hi - g_lo);
     NeuroSim default sigmaCtoC = 3.5 % x sqrt(pulses) [F]."""
@@ -179,8 +202,24 @@ class DeviceParams:
     p_stuck_off: float = 0.0904
     """Probability that a cell is stuck at its HRS (Chen 2017 / He 2019 measured 9.04 %) [F]."""
     read_noise: float = 0.01
-    """Relative read noise of the conductance per read, Gaussian sigma (aihwkit short-term read
-    noise note, 1 %) [F]."""
+    """Relative read noise of the conductance per reading at ``g_max``, sigma of ln G (aihwkit
+    short-term read noise note, 1 %) [F]. Optionally it grows toward the HRS
+    (``read_noise_exponent``) and part of it is 1/f noise (``flicker_fraction``); module
+    docstring of ``array.py``."""
+    read_noise_exponent: float = 0.0
+    """Conductance dependence of the read noise: sigma(g) = read_noise (g_max / g)^exponent,
+    at most READ_NOISE_CAP. The relative amplitude of RRAM read noise (random-telegraph and
+    1/f) grows with the resistance (Ielmini, Nardi, Cagli, Appl. Phys. Lett. 96, 053503
+    (2010); Ambrogio et al., IEEE TED 62, 3805 (2015)) [F: form]; aihwkit's PCM 1/f model
+    uses (g_max / g)^0.65 [F]. 0 (off) by default; ``HARDER_READ_NOISE`` switches on 0.5 [E]
+    (10 % at a binary cell's 1 µS HRS, 6.3 % at the analog 1 µS): with it, the protocols'
+    acceptance figures of read-map, write-verify and program-efficient are not met yet."""
+    flicker_fraction: float = 0.0
+    """Fraction of the read-noise variance that is 1/f noise (correlated across successive
+    readings: a sum of Lorentzians, one per two decades, FLICKER_TAUS), the rest white.
+    1/f spectra of RRAM read current: Ambrogio et al., IEEE TED 62, 3805 (2015) [F: form];
+    the fraction at a ~1 µs-1 s reading cadence [E]. 0 (off) by default; 0.5 in
+    ``HARDER_READ_NOISE``."""
     iv_v0: float = 0.0
     """Voltage scale of the sinh I-V (V); 0 means linear I = G V. Yakopcic / Stanford-PKU
     form I ∝ sinh(V/V0) (physics.md §4) [F: form]."""
@@ -239,13 +278,15 @@ class DeviceParams:
         _in_range("levels_reset", self.levels_reset, 1.0, 1e6)
         _in_range("nl_set", abs(self.nl_set), 0.0, 9.0)
         _in_range("nl_reset", abs(self.nl_reset), 0.0, 9.0)
-        _in_range("alpha_set", self.alpha_set, 0.5, 10.0)
-        _in_range("alpha_reset", self.alpha_reset, 0.5, 10.0)
+        _in_range("v_efold_set", self.v_efold_set, 1e-3, 10.0, unit="V")
+        _in_range("v_efold_reset", self.v_efold_reset, 1e-3, 10.0, unit="V")
         _in_range("c2c_sigma", self.c2c_sigma, 0.0, 0.5)
         _in_range("d2d_sigma", self.d2d_sigma, 0.0, 0.5)
         _in_range("p_stuck_on", self.p_stuck_on, 0.0, 1.0)
         _in_range("p_stuck_off", self.p_stuck_off, 0.0, 1.0 - self.p_stuck_on)
         _in_range("read_noise", self.read_noise, 0.0, 0.1)
+        _in_range("read_noise_exponent", self.read_noise_exponent, 0.0, 2.0)
+        _in_range("flicker_fraction", self.flicker_fraction, 0.0, 1.0)
         _in_range("iv_v0", self.iv_v0, 0.0, 10.0, unit="V")
         _in_range("g_pristine", self.g_pristine, 0.0, self.g_min, high_open=True, unit="S")
         _in_range("v_form", self.v_form, self.v_set, 20.0, low_open=True, unit="V")
@@ -270,6 +311,12 @@ class DeviceParams:
     def pristine_conductance(self) -> float:
         """Nominal conductance of an unformed cell (S)."""
         return self.g_pristine if self.g_pristine > 0 else self.g_min / 100.0
+
+    def read_noise_sigma(self, g) -> np.ndarray:
+        """Relative read noise (sigma of ln G per reading) of cells of conductance ``g`` (S)."""
+        g = np.maximum(np.asarray(g, dtype=float), 1e-300)
+        sigma = self.read_noise * (self.g_max / g) ** self.read_noise_exponent
+        return np.minimum(sigma, max(READ_NOISE_CAP, self.read_noise))
 
     def relaxation_sigma(self, g) -> np.ndarray:
         """Spread (S) of relaxation seen ``relax_t_sigma`` after programming a cell to ``g`` (S)."""
@@ -363,7 +410,7 @@ def chord_conductance(g: np.ndarray, v: np.ndarray, iv_v0: float) -> np.ndarray:
 KernelConstants = namedtuple(
     "KernelConstants",
     "v_set v_reset v_set_ref v_reset_ref t_ref levels_set levels_reset a_set a_reset "
-    "alpha_set alpha_reset c2c_sigma iv_v0 v_form t_form v_form_slope cc_sigma g_max "
+    "v_efold_set v_efold_reset c2c_sigma iv_v0 v_form t_form v_form_slope cc_sigma g_max "
     "relax_poly relax_scale relax_move_scale",
 )
 
@@ -374,7 +421,7 @@ def kernel_constants(params: DeviceParams) -> KernelConstants:
         float(params.v_set), float(params.v_reset), float(params.v_set_ref),
         float(params.v_reset_ref), float(params.t_ref), float(params.levels_set),
         float(params.levels_reset), nonlinearity_to_a(params.nl_set),
-        nonlinearity_to_a(params.nl_reset), float(params.alpha_set), float(params.alpha_reset),
+        nonlinearity_to_a(params.nl_reset), float(params.v_efold_set), float(params.v_efold_reset),
         float(params.c2c_sigma), float(params.iv_v0), float(params.v_form),
         float(params.t_form), float(params.v_form_slope), float(params.cc_sigma),
         float(params.g_max), _padded_relax_poly(params),
@@ -403,6 +450,14 @@ def soft_bound_inverse(w, a):
     if a == np.inf:
         return w
     return -a * math.log1p(w * math.expm1(-1.0 / a))
+
+
+@njit(cache=True)
+def _kinetic_drive(v, v_ref, v_k):
+    """Reference pulses' worth of drive per ``t_ref`` at voltage v: sinh(v/v_k)/sinh(v_ref/v_k)
+    (v and v_ref of one sign), computed without overflow at large v / v_k."""
+    x, x_ref = abs(v) / v_k, abs(v_ref) / v_k
+    return math.exp(x - x_ref) * -math.expm1(-2.0 * x) / -math.expm1(-2.0 * x_ref)
 
 
 @njit(cache=True)
@@ -496,7 +551,7 @@ def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, 
                 cap = _compliance_state(i_cc, v, g_lo[c], g_hi[c], k.iv_v0)
                 if cap <= w[c]:
                     continue  # already conducting i_cc: the limiter takes the overdrive
-            drive = ((v - k.v_set) / (k.v_set_ref - k.v_set)) ** k.alpha_set * duration / k.t_ref
+            drive = _kinetic_drive(v, k.v_set_ref, k.v_efold_set) * duration / k.t_ref
             x0 = soft_bound_inverse(w[c], k.a_set)
             x1 = min(1.0, x0 + drive / k.levels_set)
             moved = (x1 - x0) * k.levels_set
@@ -510,8 +565,7 @@ def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, 
             else:
                 w[c] = min(max(new, 0.0), 1.0)
         elif v < k.v_reset:
-            drive = ((v - k.v_reset) / (k.v_reset_ref - k.v_reset)) ** k.alpha_reset
-            drive *= duration / k.t_ref
+            drive = _kinetic_drive(v, k.v_reset_ref, k.v_efold_reset) * duration / k.t_ref
             y0 = soft_bound_inverse(1.0 - w[c], k.a_reset)
             y1 = min(1.0, y0 + drive / k.levels_reset)
             moved = (y1 - y0) * k.levels_reset

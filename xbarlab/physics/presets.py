@@ -18,8 +18,14 @@ A switching event across the range draws the full spread (every binary switch; a
 reference pulses of ``analog``); a small corrective move d of a settled cell adds only about
 sigma(g) sqrt(d / 0.2) (``relax_move_scale`` 0.2 of the range [E], ``device.py``).
 
-Thresholds are estimates [E] chosen so that the reference ±1.3 V pulses switch and a V/2
-half-selected cell (±0.65 V) does not.
+Switching kinetics (``device.py``): rate ∝ sinh(v / 42.6 mV), normalised so that the ±1.3 V,
+100 ns reference pulse moves one level (Stanford-PKU field term [F: derived], voltage-time
+dilemma of oxide RRAM). A V/2 half-selected cell of a 1.3 V pulse (0.65 V) moves 2.4e-7 of a
+level per 100 ns pulse, of a 1.6 V pulse (0.8 V) 8.0e-6, of a 2 V pulse 8.7e-4: half-select
+disturb grows by an e-fold per 85 mV of write amplitude. The floor ``v_set`` / ``v_reset`` =
+±0.45 V [E], below which a cell does not move at all, sits where the rate is 2.2e-9 of the
+reference rate: a V/3 half-selected cell of a pulse up to 1.35 V and every read at up to half
+of it (0.225 V, the bench's default read limit) cannot disturb.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ import dataclasses
 
 from .device import RELAX_POLY_WAN2022, DeviceParams
 
+V_FLOOR = 0.45
+"""Kinetics floor of every preset (V): below it a cell does not move (module docstring)."""
+
 BINARY = DeviceParams(
     g_min=1e-6,  # 1 MΩ HRS, Pham et al. 2019, Pt/LaAlO3/Nb:SrTiO3 [F]
     g_max=100e-6,  # 10 kΩ LRS, same device [F]
-    v_set=0.9,  # [E] below the +1.3 V pulse, above V/2 = 0.65 V
-    v_reset=-0.9,  # [E]
+    v_set=V_FLOOR,  # [E] kinetics floor (module docstring)
+    v_reset=-V_FLOOR,  # [E]
     levels_set=1.0,  # binary operation: one reference pulse switches the full range [E]
     levels_reset=1.0,
     relax_poly=RELAX_POLY_WAN2022,  # [E] Wan 2022 shape, scaled by this g_max (100 µS)
@@ -42,8 +51,8 @@ BINARY = DeviceParams(
 ANALOG = DeviceParams(
     g_min=1e-6,  # 1 µS [F: techniques.md §7, NeuRRAM-calibrated aihwkit g_max 40 µS]
     g_max=40e-6,  # 40 µS [F]
-    v_set=0.7,  # [E] between the 0.5 V ISPVA start (Milo 2021) and the 1.3 V pulse
-    v_reset=-0.7,  # [E]
+    v_set=V_FLOOR,  # [E] kinetics floor (module docstring)
+    v_reset=-V_FLOOR,  # [E]
     levels_set=97.0,  # NeuroSim maxNumLevelLTP [F]
     levels_reset=100.0,  # NeuroSim maxNumLevelLTD [F]
     relax_poly=RELAX_POLY_WAN2022,  # aihwkit ReRamWan2022, 1 s, g_max 40 µS [F]
@@ -53,19 +62,27 @@ ANALOG = DeviceParams(
 HIGH_R = DeviceParams(
     g_min=0.1e-6,  # 10 MΩ HRS [E]; GENIEx used Ron 50-300 kΩ [F]
     g_max=10e-6,  # 100 kΩ LRS [E]
-    v_set=0.9,  # [E]
-    v_reset=-0.9,  # [E]
+    v_set=V_FLOOR,  # [E] kinetics floor (module docstring)
+    v_reset=-V_FLOOR,  # [E]
     levels_set=1.0,
     levels_reset=1.0,
     relax_poly=RELAX_POLY_WAN2022,  # [E] Wan 2022 shape, scaled by this g_max (10 µS)
 )
 """High-resistance binary device, 100 kΩ / 10 MΩ (less IR drop, techniques.md §4.3)."""
 
-PRESETS: dict[str, DeviceParams] = {"binary": BINARY, "analog": ANALOG, "high_r": HIGH_R}
+BINARY_SINH = dataclasses.replace(BINARY, iv_v0=0.25)
+"""``binary`` with the sinh I-V switched on, I = G V0 sinh(V / V0), V0 = 0.25 V (Stanford RRAM
+model v1.0.0, Jiang et al., IEEE TED 63, 1884 (2016); doi:10.4231/D37H1DN48) [F]: a cell
+conducts 11 % more than G V at a 0.2 V read and 17x at a 1.3 V pulse, so sneak and
+half-selected currents grow faster than linearly with the pulse amplitude. Every solve is then
+self-consistent (slower); reads cannot share unit responses."""
+
+PRESETS: dict[str, DeviceParams] = {"binary": BINARY, "analog": ANALOG, "high_r": HIGH_R,
+                                    "binary_sinh": BINARY_SINH}
 
 
 def preset(name: str) -> DeviceParams:
-    """The preset called ``name`` ("binary", "analog" or "high_r")."""
+    """The preset called ``name`` ("binary", "analog", "high_r" or "binary_sinh")."""
     try:
         return PRESETS[name]
     except KeyError:
