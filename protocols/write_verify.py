@@ -123,6 +123,7 @@ from xbarlab.protocols.recording import ReadingStats, recorded_batches, stored_r
 
 from xbarlab.engine import json_ready
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
@@ -144,6 +145,38 @@ def _planned(values, spec) -> None:
                      f"pulses x {each} operations")
 
 
+def write_verify_plan(values, spec) -> Plan:
+    """Per algorithm: its preparation, first pass, programming, `relax_rounds` re-checks (a
+    re-read of every cell and all of them programmed again, at most) and the final re-read,
+    each cell at ``max_pulses`` pulses with a verify after each and a confirmation before each
+    (up to ``reread_reads`` readings with a guard)."""
+    v = values
+    algorithms = [name.strip() for name in v["algorithm"].split(",")]
+    cells = (v["rows"] or spec.chip.rows) * (v["cols"] or spec.chip.cols)
+    pulses = cells * v["max_pulses"]
+    pulse_s = pulses * (v["width"] + v["settle"])  # each verify `settle` after its pulse
+    verifies = cells * (v["max_pulses"] + 1) * v["reads"]
+    confirms = cells * (v["max_pulses"] + 1) * (
+        v["reread_reads"] if v["guard"] else v["confirm_reads"] or v["reads"])
+    reread = cells * v["reread_reads"] * (1 + REFINE if v["guard"] else 1)
+    phases = []
+    for name in algorithms:
+        if len(algorithms) > 1 and v["prepare_pulses"]:
+            prepared = cells * v["prepare_pulses"]
+            phases.append(Phase(f"{name}: preparing", cells, prepared, 0,
+                                prepared * v["width"]))
+        if v["first_pass"]:
+            phases.append(Phase(f"{name}/first: programming", cells, pulses, verifies, pulse_s))
+        phases.append(Phase(f"{name}: programming", cells, pulses, verifies + confirms, pulse_s))
+        rounds = v["relax_rounds"]
+        if rounds:
+            phases.append(Phase(f"{name}: {rounds} re-check rounds", cells, rounds * pulses,
+                                rounds * (reread + verifies + confirms),
+                                rounds * (v["relax_wait"] + pulse_s)))
+        phases.append(Phase(f"final-{name}: re-reading", cells, 0, reread, v["relax_wait"]))
+    return Plan.of(phases)
+
+
 def write_verify_figures(run) -> list:
     """Final re-read against target per algorithm (stuck cells as crosses), and each
     algorithm's mean pulses per healthy cell; from the stored metrics and maps."""
@@ -158,7 +191,7 @@ def write_verify_figures(run) -> list:
 
 
 @register_protocol("write-verify", checks=[_planned],
-                   figures=write_verify_figures)
+                   figures=write_verify_figures, plan=write_verify_plan)
 def write_verify(
     bench, run, progress, *,
     algorithm: Annotated[str, Param("programming algorithm; several joined by ',' are compared "

@@ -341,18 +341,41 @@ def one_line(error: BaseException) -> str:
 
 
 def _dry_run(protocol: Protocol, spec: BenchSpec, params: dict[str, Any], progress) -> RunResult:
-    """Play the protocol on a recording copy of the bench, with an in-memory run."""
-    from xbarlab.dryrun import RecordingBench
+    """The protocol's plan (if it declares one), and the protocol played on a recording copy of
+    the bench, with an in-memory run, up to `PLAYED_COMMANDS` instrument commands."""
+    from xbarlab.dryrun import PlayCut, RecordingBench
+    from xbarlab.dryrun.report import PLAYED_COMMANDS
     from xbarlab.store import RunStore
 
-    recording = RecordingBench(spec)
+    plan = protocol.plan(params, spec) if protocol.plan is not None else None
+    recording = RecordingBench(spec, budget=PLAYED_COMMANDS)
     store = RunStore.in_memory()
     run = store.start_run(protocol.name, params, spec.text,
                           shape=(recording.bench.rows, recording.bench.cols))
-    with run, recording.bench as bench, _progress(progress) as shown:
-        metrics = dict(protocol.function(bench, run, shown, **params) or {})
+    metrics: dict[str, Any] = {}
+    try:
+        with run, recording.bench as bench, _progress(progress) as shown:
+            metrics = dict(protocol.function(bench, run, shown, **params) or {})
+    except PlayCut:
+        pass  # the rest is the plan's
+    report = recording.report(plan, protocol.name, _settings(protocol, spec, params))
     return RunResult(protocol.name, None, DRY_RUN_STATUS, json_ready(metrics), params,
-                     dry_run=recording.report(), _memory_run=run)
+                     dry_run=report, _memory_run=run)
+
+
+def _settings(protocol: Protocol, spec: BenchSpec, params: Mapping[str, Any]) -> dict[str, str]:
+    """What a run of `protocol` will set, in words: the bench's limits, and every parameter
+    with a unit (voltages, current limits, widths, waits) at its resolved value."""
+    limits = spec.limits
+    bench = (f"bench limits |V| <= {limits.max_voltage:g} V, compliance <= "
+             f"{limits.max_compliance:g} A, pulse width <= {limits.max_pulse_width:g} s, pulse "
+             f"energy <= {limits.max_energy:g} J, read |V| <= {limits.max_read_voltage:.3g} V")
+    united = [f"{name} = {params[name]:g} {declared.param.unit}" + (
+              f" ({declared.param.zero})" if declared.param.zero and params[name] == 0 else "")
+              for name, declared in protocol.parameters.items()
+              if declared.param.unit and isinstance(params.get(name), (int, float))]
+    return {"bench": bench, "parameters": "parameters " + ", ".join(united)} if united \
+        else {"bench": bench}
 
 
 __all__ = ["RunFailed", "RunInterrupted", "RunResult", "RunTerminated", "bench_difference",
