@@ -388,6 +388,19 @@ def _nondecreasing(values: list[float], weights: list[float]) -> list[float]:
     return [total / weight_sum for total, weight_sum, members in blocks for _ in range(members)]
 
 
+def cell_budget(config: PulseSettings, confirm: bool = True) -> tuple[int, int, float]:
+    """The most pulses, readings and seconds of pulses and settling `program_cell` spends on
+    one cell with `config`: ``max_pulses`` pulses, each followed by ``settle`` and a verify of
+    ``reads`` readings (and the first verify); with `confirm`, a confirmation before each pulse
+    and at the end, of up to ``guard_reads`` readings (``confirm_reads``, else ``reads``, when
+    that is more)."""
+    c = config
+    verifies = (c.max_pulses + 1) * c.reads
+    confirms = (c.max_pulses + 1) * max(c.guard_reads, c.confirm_reads or c.reads)
+    return c.max_pulses, verifies + (confirms if confirm else 0), c.max_pulses * (c.width
+                                                                                 + c.settle)
+
+
 def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "adaptive",
                  run=None, memory: AmplitudeMemory | None = None, confirm: bool = True,
                  checkpoint: str | None = None, partial: dict | None = None,

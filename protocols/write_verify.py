@@ -116,6 +116,7 @@ from xbarlab.protocols.programming import (
     VResetStart,
     VSetStart,
     VStep,
+    cell_budget,
     hold,
     program_cell,
 )
@@ -145,6 +146,12 @@ def _planned(values, spec) -> None:
                      f"pulses x {each} operations")
 
 
+PULSE_SETTINGS = ("tolerance", "v_read", "reads", "confirm_reads", "read_scheme", "pulse_scheme",
+                  "width", "v_set_start", "v_reset_start", "v_step", "v_max", "max_pulses",
+                  "stuck_pulses", "stuck_change", "current_limit", "settle", "guard")
+"""The parameters write-verify passes on to `program_cell` as they are."""
+
+
 def write_verify_plan(values, spec) -> Plan:
     """Per algorithm: its preparation, first pass, programming, `relax_rounds` re-checks (a
     re-read of every cell and all of them programmed again, at most) and the final re-read,
@@ -153,11 +160,9 @@ def write_verify_plan(values, spec) -> Plan:
     v = values
     algorithms = [name.strip() for name in v["algorithm"].split(",")]
     cells = (v["rows"] or spec.chip.rows) * (v["cols"] or spec.chip.cols)
-    pulses = cells * v["max_pulses"]
-    pulse_s = pulses * (v["width"] + v["settle"])  # each verify `settle` after its pulse
-    verifies = cells * (v["max_pulses"] + 1) * v["reads"]
-    confirms = cells * (v["max_pulses"] + 1) * (
-        v["reread_reads"] if v["guard"] else v["confirm_reads"] or v["reads"])
+    config = PulseSettings(**{key: v[key] for key in PULSE_SETTINGS}, guard_reads=v["reread_reads"])
+    pulses, readings, pulse_s = (cells * n for n in cell_budget(config))
+    first = cells * cell_budget(config, confirm=False)[1]
     reread = cells * v["reread_reads"] * (1 + REFINE if v["guard"] else 1)
     phases = []
     for name in algorithms:
@@ -166,12 +171,12 @@ def write_verify_plan(values, spec) -> Plan:
             phases.append(Phase(f"{name}: preparing", cells, prepared, 0,
                                 prepared * v["width"]))
         if v["first_pass"]:
-            phases.append(Phase(f"{name}/first: programming", cells, pulses, verifies, pulse_s))
-        phases.append(Phase(f"{name}: programming", cells, pulses, verifies + confirms, pulse_s))
+            phases.append(Phase(f"{name}/first: programming", cells, pulses, first, pulse_s))
+        phases.append(Phase(f"{name}: programming", cells, pulses, readings, pulse_s))
         rounds = v["relax_rounds"]
         if rounds:
             phases.append(Phase(f"{name}: {rounds} re-check rounds", cells, rounds * pulses,
-                                rounds * (reread + verifies + confirms),
+                                rounds * (reread + readings),
                                 rounds * (v["relax_wait"] + pulse_s)))
         phases.append(Phase(f"final-{name}: re-reading", cells, 0, reread, v["relax_wait"]))
     return Plan.of(phases)

@@ -358,7 +358,8 @@ def _dry_run(protocol: Protocol, spec: BenchSpec, params: dict[str, Any], progre
             metrics = dict(protocol.function(bench, run, shown, **params) or {})
     except PlayCut:
         pass  # the rest is the plan's
-    report = recording.report(plan, protocol.name, _settings(protocol, spec, params))
+    report = recording.report(plan, protocol.name, _settings(protocol, spec, params),
+                              run.n_points)
     return RunResult(protocol.name, None, DRY_RUN_STATUS, json_ready(metrics), params,
                      dry_run=report, _memory_run=run)
 

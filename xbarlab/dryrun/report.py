@@ -52,6 +52,8 @@ class DryRunReport:
     operation_s: float = 0.0
     """Seconds of the played duration that are round trips and integration (the rest is
     pulses)."""
+    points: int = 0
+    """Points (readings and pulses) the played part recorded in its run: the unit of a plan."""
     plan: Plan | None = None
     protocol: str = ""
     limits: dict[str, str] = field(default_factory=dict)
@@ -64,9 +66,9 @@ class DryRunReport:
 
     @property
     def seconds_per_operation(self) -> float:
-        """Seconds of a played operation beyond its pulses: round trips and integration (0
-        when none was played)."""
-        return self.operation_s / self.operation_count if self.operation_count else 0.0
+        """Seconds a played reading or pulse (a point of its run) took beyond its pulses:
+        round trips and integration (0 when none was played)."""
+        return self.operation_s / self.points if self.points else 0.0
 
     @property
     def estimated_duration(self) -> float | None:
@@ -175,7 +177,8 @@ class RecordingBench:
                            current_limit=current_limit, drivers=self.pairs)
 
     def report(self, plan: Plan | None = None, protocol: str = "",
-               limits: dict[str, str] | None = None) -> DryRunReport:
+               limits: dict[str, str] | None = None, points: int = 0) -> DryRunReport:
+        """The report of what was played; `points` the readings and pulses it recorded."""
         return DryRunReport(
             bench=self.spec.name,
             preset=self.spec.chip.preset,
@@ -190,6 +193,7 @@ class RecordingBench:
             violations=list(self.guard.violations),
             complete=not self.recorder.cut,
             operation_s=self.recorder.operation_s,
+            points=points,
             plan=plan,
             protocol=protocol,
             limits=dict(limits or {}),
