@@ -26,8 +26,8 @@ from xbarlab.safety import SafetyGuard, Violation
 
 VIOLATIONS_SHOWN = 10
 """Violations printed by `DryRunReport.format`; the summary keeps them all."""
-PLAYED_COMMANDS = 5000
-"""Instrument commands a dry run plays on recording instruments before it stops (about a
+PLAYED_COMMANDS = 2000
+"""Instrument commands a dry run plays on recording instruments before it stops (under a
 second or two of play): enough to play small runs whole and the first operations of any run,
 whose limits and costs the report shows; the rest of a larger run is its declared plan."""
 
@@ -66,9 +66,11 @@ class DryRunReport:
 
     @property
     def seconds_per_operation(self) -> float:
-        """Seconds a played reading or pulse (a point of its run) took beyond its pulses:
-        round trips and integration (0 when none was played)."""
-        return self.operation_s / self.points if self.points else 0.0
+        """Seconds a played reading or pulse (a point of its run; a bench operation when the
+        protocol records no points) took beyond its pulses: round trips and integration (0
+        when none was played)."""
+        played = self.points or self.operation_count
+        return self.operation_s / played if played else 0.0
 
     @property
     def estimated_duration(self) -> float | None:
