@@ -172,7 +172,8 @@ def train_plan(values, spec) -> Plan:
     return Plan.of(replace(phase, seconds=phase.pulses * v["width"]) for phase in phases)
 
 
-@register_protocol("train", checks=[_network_fits], figures=train_figures, plan=train_plan)
+@register_protocol("train", checks=[_network_fits], figures=train_figures, plan=train_plan,
+                   default_bench="board")
 def train(
     bench, run, progress, *,
     quantizer: WeightQuantizer = "ternary",

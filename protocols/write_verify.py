@@ -196,7 +196,8 @@ def write_verify_figures(run) -> list:
 
 
 @register_protocol("write-verify", checks=[_planned],
-                   figures=write_verify_figures, plan=write_verify_plan)
+                   figures=write_verify_figures, plan=write_verify_plan,
+                   default_bench="analog")
 def write_verify(
     bench, run, progress, *,
     algorithm: Annotated[str, Param("programming algorithm; several joined by ',' are compared "
