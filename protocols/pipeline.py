@@ -190,7 +190,7 @@ def _costs_figure(rows: list[Mapping[str, Any]]):
     figure = Figure(figsize=(8, 3.2))
     names = [row["stage"] for row in rows]
     for axes, key, label in zip(figure.subplots(1, 2), ("pulses", "energy_j"),
-                                ("pulses", "energy (J)"), strict=True):
+                                ("pulses (count)", "energy (J)"), strict=True):
         axes.bar(names, [row[key] or 0 for row in rows], color="tab:blue")
         axes.set_ylabel(label)
         axes.set_xlabel("stage")
