@@ -737,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="export a run to HDF5 or CSV")
     export.add_argument("run", type=int)
     export.add_argument("--format", choices=("hdf5", "csv"), required=True)
-    export.add_argument("--out", default=None, help="file (hdf5) or directory (csv)")
+    export.add_argument("--out", "-o", default=None, help="file (hdf5) or directory (csv)")
     export.add_argument("--overwrite", action="store_true")
     store_option(export)
     export.set_defaults(handler=_export)
