@@ -12,9 +12,9 @@ of 300 training images, every one of the 359 test images measured):
 
 For each run it prints its time split from the run's own ledger (bench: the calls to the
 instruments; store; computation: training and decoding) and, inside the bench time, the
-simulator's physics (the World's circuit solves of measurements and its pulse steps, timed
-here by wrapping them: a benchmark may look inside the World); the rest of the bench time is
-instrument I/O (drivers, command parsing, the VISA layer). It ends with one JSON line.
+simulator's physics (the crossbar solver and device model, timed by `physics_clock`: a
+benchmark may look inside the simulator); the rest of the bench time is instrument I/O
+(drivers, command parsing, the VISA layer, the World's bookkeeping). It ends with one JSON line.
 Timings depend on the machine's load: print ``cat /proc/loadavg`` beside them.
 
 Run: ``python benchmarks/bench_train.py`` (about 2 minutes a run on two idle cores, one more
@@ -28,34 +28,12 @@ import argparse
 import importlib.resources
 import json
 import tempfile
-import time
 from pathlib import Path
 
-from xbarlab.sim_instruments.world import World
+from physics_clock import PhysicsClock
 
 from xbarlab.benches import with_sim_values
 from xbarlab.engine import run_protocol
-
-PHYSICS = ("_solve_lines", "_pulse_step")
-"""The World's methods that solve the array (measurements, pulses)."""
-
-
-def time_physics() -> list[float]:
-    """Wrap the World's physics methods (every World made from now on); returns the
-    one-element list their seconds accumulate in."""
-    spent = [0.0]
-    for name in PHYSICS:
-        method = getattr(World, name)
-
-        def timed(self, *args, _method=method, **kwargs):
-            start = time.perf_counter()
-            try:
-                return _method(self, *args, **kwargs)
-            finally:
-                spent[0] += time.perf_counter() - start
-
-        setattr(World, name, timed)
-    return spent
 
 
 def board_with_defects(directory: Path, rate: float) -> Path:
@@ -66,14 +44,14 @@ def board_with_defects(directory: Path, rate: float) -> Path:
     return path
 
 
-def one_run(directory: Path, rate: float, compare: bool, physics: list[float],
-            params: dict) -> dict:
-    start, physics[0] = time.perf_counter(), 0.0
-    result = run_protocol("train", board_with_defects(directory, rate),
-                          store=directory / f"store-{rate:g}", progress=False, compare=compare,
-                          **params)
+def one_run(directory: Path, rate: float, compare: bool, params: dict) -> dict:
+    with PhysicsClock() as clock:
+        result = run_protocol("train", board_with_defects(directory, rate),
+                              store=directory / f"store-{rate:g}", progress=False,
+                              compare=compare, **params)
     m = dict(result.metrics)
-    m["wall_s"], m["physics_s"] = time.perf_counter() - start, physics[0]
+    m["wall_s"], m["physics_s"] = clock.total_wall, clock.wall
+    m["physics"] = clock.report()
     return m
 
 
@@ -86,11 +64,10 @@ def main() -> None:
     args = parser.parse_args()
     params = {name: float(value) if "." in value else int(value)
               for name, value in (item.split("=", 1) for item in args.set)}
-    physics = time_physics()
     out: dict = {"accuracy_vs_defects": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for k, rate in enumerate(args.rates):
-            m = one_run(Path(tmp), rate / 100, k == 0, physics, params)
+            m = one_run(Path(tmp), rate / 100, k == 0, params)
             s, d = m["seconds"], m["defects"]
             print(f"stuck {rate:g} %: software {100 * m['accuracy_software']:.1f} %, ex situ "
                   f"{100 * m['accuracy_ex_situ']:.1f} %, chip in the loop "
@@ -99,7 +76,7 @@ def main() -> None:
                   f"{m['pulses']} pulses, {m['energy_j']:.3g} J; wall {m['wall_s']:.0f} s: bench "
                   f"{s['bench']:.0f} s (simulator physics {m['physics_s']:.0f} s, instrument "
                   f"I/O {s['bench'] - m['physics_s']:.0f} s) + store {s['store']:.1f} s + "
-                  f"computation {s['compute']:.1f} s", flush=True)
+                  f"computation {s['compute']:.1f} s\n  {m['physics']}", flush=True)
             out["accuracy_vs_defects"][f"{rate:g}"] = {
                 key: m[key] for key in ("accuracy_software", "accuracy_ex_situ",
                                         "accuracy_chip_in_loop", "pulses", "energy_j",

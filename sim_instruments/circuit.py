@@ -64,6 +64,8 @@ SOLVERS_KEPT = 4
 # Drifting states that differ in at most this many cells follow from one of them by the
 # compensation theorem (a solve per differing cell); more are solved state by state.
 MAX_COMPENSATED_CELLS = 8
+# Noisy readings re-solved at once hold at most this many conductances (memory).
+RESOLVE_CHUNK = 2**21
 
 
 class TerminalState(NamedTuple):
@@ -157,6 +159,7 @@ class CircuitSolver:
         self._weights: dict[tuple, np.ndarray] = {}  # stacked cell voltages, for read noise
         self._lines: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see _evaluate
         self._lines_of: tuple | None = None
+        self._resolved_of: tuple | None = None  # the circuit last read by re-solving
 
     def warm_up(self) -> None:
         """Load the compiled solver kernels this crossbar uses (from numba's disk cache) on a
@@ -177,6 +180,7 @@ class CircuitSolver:
         self._weights.clear()
         self._responses_of = None
         self._lines, self._lines_of = {}, None
+        self._resolved_of = None
 
     # ------------------------------------------------------------------ line solves
     def _solver(self, circuit: Circuit, r_end: np.ndarray) -> CrossbarSolver:
@@ -386,6 +390,56 @@ class CircuitSolver:
         self._responses, self._responses_of = dict(responses), (circuit.wiring,
                                                                 circuit.g_version)
         self._weights = {}
+
+    def noise_by_responses(self, circuit: Circuit, keys: list[str], count: int) -> bool:
+        """Whether the read noise of `count` readings of `keys` should come from the unit
+        responses (one solve per terminal, kept for every later reading of this circuit)
+        rather than from re-solving each reading (`resolved_noise`, one solve per reading,
+        kept for none): when the responses are kept already, when there are at least as many
+        readings as terminals, when this circuit was read by re-solving before (it is read
+        again: its responses will serve), or when the I-V is nonlinear."""
+        if self.array.params.iv_v0 > 0.0 or count >= len(keys):
+            return True
+        owner = (circuit.wiring, circuit.g_version)
+        if self._resolved_of == owner:
+            return True
+        return self._responses_of == owner and all(k in self._responses for k in keys)
+
+    def resolved_noise(self, circuit: Circuit, op: OperatingPoint, keys: list[str],
+                       count: int) -> np.ndarray:
+        """(count, K) read noise of `count` readings of terminals `keys`, each reading the
+        whole network solved again with every cell at its conductance of that reading
+        (the read stream's draw, ``CrossbarArray.read_noise_currents`` of the conductances:
+        g exp(sigma z)) and the sources at their operating-point voltages, less the
+        operating point's currents: what the unit responses give, to first order. `keys`
+        are terminals not held at a limit (the World gives those no noise); a linear I-V."""
+        owner = (circuit.wiring, circuit.g_version)
+        self._resolved_of = owner
+        index = {k: i for i, k in enumerate(circuit.states)}
+        volts = np.array([op.voltage[k] for k in circuit.states])[None]
+        net = circuit.network
+        v_end, r_end = net.thevenin(volts)
+        m = self.rows
+        g = circuit.g
+        base = np.array([op.current[k] for k in circuit.states])
+        columns = [index[k] for k in keys]
+        result = np.empty((count, len(keys)))
+        step = max(1, RESOLVE_CHUNK // g.size)
+        for start in range(0, count, step):
+            size = min(step, count - start)
+            noisy = self.array.read_noise_currents(g, size)
+            noisy += g
+            solver = CrossbarSolver(noisy, r_source=r_end[:m], r_sense=r_end[m:],
+                                    r_wire_row=self.r_wire_row, r_wire_col=self.r_wire_col)
+            ends = np.repeat(v_end, size, axis=0)
+            warm = self._warm.get("op")
+            sol = solver.solve(ends[:, :m], ends[:, m:], cells=False,
+                               warm_start=None if warm is None else np.repeat(warm[None], size,
+                                                                               axis=0))
+            inflow = np.where(np.isnan(ends), 0.0, np.concatenate([sol.i_row, -sol.i_col], 1))
+            currents = net.terminal_currents(inflow, ends, np.repeat(volts, size, axis=0))
+            result[start:start + size] = currents[:, columns] - base[columns]
+        return result
 
     def noise_weights(self, circuit: Circuit, op: OperatingPoint, keys: list[str]) -> np.ndarray:
         """(K, m*n): d(current of terminal k) / d(current injected across each cell), at the

@@ -501,10 +501,12 @@ class World:
                     if not self._relaxing and self._surely_quiet():
                         share = count - k
                         self.clock += share * dwell
-                        self._pass_quietly(share * dwell, self.operating_point(keys))
+                        self._pass_quietly(
+                            share * dwell,
+                            self.operating_point(self._noise_responses(keys, share, noisy)))
                     else:
                         during |= self._advance(dwell, watch_limits=True)
-                op = self.operating_point(keys if noisy else ())
+                op = self.operating_point(self._noise_responses(keys, share, noisy))
                 during |= op.compliance
                 rows = slice(k, k + share)
                 for t, key in enumerate(keys):
@@ -592,16 +594,30 @@ class World:
             self._unheard += dwell
         return np.concatenate([steps, np.repeat(steps[-1:], count - len(steps), axis=0)])
 
+    def _noise_responses(self, keys: list[str], count: int, noisy: bool) -> list[str]:
+        """The terminals whose unit responses should be solved with the operating point of
+        `count` readings of `keys`: all of them when their noise will come from the
+        responses, none when the readings are re-solved (`CircuitSolver.noise_by_responses`:
+        a board's 256 lines read once while cells relax are one solve, not 256)."""
+        if not noisy or not self._solver.noise_by_responses(self._circuit(), keys, count):
+            return []
+        return keys
+
     def _read_noise(self, op: OperatingPoint, keys: list[str], count: int) -> np.ndarray:
         """(count, K) read noise of `count` readings at `op`: every cell's noise current
-        (the array's read stream) carried to each terminal by its sensitivities. Terminals
-        that are off, or whose current is held at a limit, get none."""
+        (the array's read stream) carried to each terminal by its sensitivities, or each
+        reading re-solved when that is cheaper (`CircuitSolver.noise_by_responses`).
+        Terminals that are off, or whose current is held at a limit, get none."""
         circuit = self._circuit()
         noisy = [key for key in keys if key in op.voltage and key not in op.held]
         result = np.zeros((count, len(keys)))
         cells = self._solver.cell_currents(circuit, op)
         if not noisy:
             self._array.read_noise_currents(cells, count)  # the draws are taken all the same
+            return result
+        if not self._solver.noise_by_responses(circuit, noisy, count):
+            result[:, [keys.index(key) for key in noisy]] = self._solver.resolved_noise(
+                circuit, op, noisy, count)
             return result
         weights = self._solver.noise_weights(circuit, op, noisy)
         columns = [keys.index(key) for key in noisy]
@@ -624,7 +640,7 @@ class World:
         with self.lock:
             noisy = self.sim.read_noise if noise is None else noise
             if seconds > 0.0 and not self._relaxing and self._surely_quiet():
-                op = self.operating_point((key,) if noisy else ())
+                op = self.operating_point(self._noise_responses([key], 1, noisy))
                 self.clock += seconds
                 self._pass_quietly(seconds, op)
             else:
@@ -637,7 +653,7 @@ class World:
         and one read-noise draw (read noise as the bench says unless `noise`)."""
         with self.lock:
             noisy = self.sim.read_noise if noise is None else noise
-            op = self.operating_point(keys if noisy else ())
+            op = self.operating_point(self._noise_responses(keys, 1, noisy))
             noise_now = self._read_noise(op, keys, 1)[0].tolist() if noisy else [0.0] * len(keys)
             return {key: (op.voltage[key], op.current[key] + noise_now[t], key in op.compliance)
                     if key in op.voltage else (0.0, 0.0, False) for t, key in enumerate(keys)}

@@ -221,9 +221,20 @@ def _campaign(args: argparse.Namespace) -> int:
         print(f"campaign run {result.run_id} {result.status}: {result.completed} of "
               f"{result.tasks} tasks completed, {result.failed} failed, {result.skipped} done "
               f"before, {result.seconds:.1f} s")
+        for entry in result.statistics:
+            print("  " + _statistics_line(entry))
         for path in result.files:
             print(f"  {path}")
     return EXIT_FAILED if result.failed else 0
+
+
+def _statistics_line(entry: dict) -> str:
+    """One campaign setting's line: its swept values, then each metric as mean ± s.d. (n)."""
+    values = [f"{key}={value}" for key, value in entry.items()
+              if not isinstance(value, dict) and key != "tasks"]
+    metrics = [f"{key} {value['mean']:.4g} ± {value['std']:.2g} (n={value['n']})"
+               for key, value in entry.items() if isinstance(value, dict)]
+    return f"{', '.join(values) or 'all tasks'}: " + ("; ".join(metrics) or "no numeric metric")
 
 
 def _protocols(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@ benches on the client one task at a time; and a run moved between stores exactly
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 
@@ -87,6 +88,17 @@ def test_a_local_campaign_writes_each_task_once_and_a_resume_skips_them(tmp_path
         assert sorted(file["results/scheme"].asstr()[:]) == ["ground", "ground", "v/3", "v/3"]
         assert file.attrs["campaign"] == "small"
     assert any(path.endswith("-vs-scheme.png") for path in result.files)
+    # the summary: per scheme, each plotted metric over the two seeds, as the table has it
+    rows = list(csv.DictReader(table))
+    by_scheme = {entry["scheme"]: entry for entry in result.statistics}
+    assert sorted(by_scheme) == ["ground", "v/3"]
+    assert {entry["tasks"] for entry in by_scheme.values()} == {2}
+    metric = next(key for key, value in by_scheme["v/3"].items() if isinstance(value, dict))
+    values = [float(row[metric]) for row in rows if row["scheme"] == "v/3"]
+    assert by_scheme["v/3"][metric] == {"mean": pytest.approx(sum(values) / 2),
+                                        "std": pytest.approx(abs(values[0] - values[1]) / 2),
+                                        "n": 2}
+    assert result.summary()["metrics"]["statistics"] == result.statistics
 
     again = run_campaign(campaign, store, resume=result.run_id, progress=False)
     assert (again.completed, again.skipped) == (0, 4)

@@ -102,6 +102,7 @@ def test_the_shipped_accuracy_vs_defects_campaign_sweeps_the_stuck_rate_of_the_t
     path = Path(__file__).parents[2] / "benchmarks" / "campaigns" / "accuracy_vs_defects.toml"
     campaign = load_campaign(path)
     assert campaign.axes == ("sim.stuck_fraction", "seed") and len(campaign.tasks) == 4 * 5
+    assert {"accuracy_software", "accuracy_chip_in_loop"} <= set(campaign.metrics)
     for task in campaign.tasks:
         spec = parse_bench(task.bench_text)
         assert spec.sim.stuck_fraction == task.axes["sim.stuck_fraction"]

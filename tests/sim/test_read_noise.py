@@ -72,3 +72,22 @@ def test_matrix_bench_readings_match_full_resolves():
     fast = world.read(["smu2.1"], READINGS).current[:, 0]
     slow = full_resolves(reference, op, READINGS)[:, 16 + col]
     assert_same_distribution(fast, slow)
+
+
+def test_board_readings_of_every_line_are_full_resolves():
+    """Fewer readings than terminals (a board's matrix-vector product reads every line once,
+    and while cells relax no two readings share a circuit): each reading is the network
+    solved again at its noisy conductances, the same as the array's own re-solve."""
+    world = World(parse_bench(small_board_text(8, 8)))
+    levels = {ch: (0.2 if ch in (1, 3, 4, 8) else 0.0) for ch in range(1, 17)}
+    world.set_board_lines("board", levels, 1e-3)
+    op = world.operating_point()
+    keys = [f"board.{ch}" for ch in range(1, 17)]
+    reference = world.array.copy()
+    fast = world.read(keys, 12).current
+    slow = full_resolves(reference, op, 12)
+    spread = slow.std(axis=0)
+    assert (spread > 1e-3 * np.abs(slow.mean(axis=0)))[[0, 2, 3, 7]].all()
+    assert np.abs(fast - slow).max() <= 1e-6 * np.abs(slow).max()
+    again = world.read(keys, 12).current  # the same circuit again: from its unit responses
+    assert np.abs(again.mean(axis=0) - fast.mean(axis=0)).max() <= 4 * spread.max()

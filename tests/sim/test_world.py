@@ -258,7 +258,11 @@ def test_readings_while_cells_relax_are_one_solve_equal_to_one_by_one(monkeypatc
     # one call: the bench now, and one solve per relaxing cell; the readings follow exactly
     assert calls == [per_state + 1]
     alone = [stepped.read(["smu.a", "smu.b"], 1, 0.02) for _ in range(8)]
-    np.testing.assert_allclose(together.current, [r.current[0] for r in alone], rtol=1e-9)
+    # one reading alone is the network re-solved at its noisy conductances; the batch carries
+    # the same draws through the unit responses: equal to first order in the noise
+    sigma = batched.array.params.read_noise if read_noise == "true" else 0.0
+    np.testing.assert_allclose(together.current, [r.current[0] for r in alone],
+                               rtol=max(1e-9, sigma**2))
     assert len(set(together.current[:, 0])) == 8  # the cell moved between readings
     np.testing.assert_array_equal(batched.conductance(), stepped.conductance())
     assert batched.clock == stepped.clock

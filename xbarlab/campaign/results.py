@@ -100,31 +100,55 @@ def numeric_metrics(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
     return chosen
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def seed_statistics(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str],
+                    axes: Sequence[str], pooled: str | None = "seed") -> list[dict[str, Any]]:
+    """One entry per combination of the swept values but `pooled` (the seed), in sweep
+    order: those values, the number of tasks, and each metric's mean, standard deviation and
+    count over the tasks that stored it as a number (a metric none of them stored is left
+    out)."""
+    swept = [axis for axis in axes if axis != pooled]
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row.get(axis) for axis in swept), []).append(row)
+    entries = []
+    for values, members in sorted(groups.items(),
+                                  key=lambda item: [_order(v) for v in item[0]]):
+        entry: dict[str, Any] = dict(zip(swept, values, strict=True))
+        entry["tasks"] = len(members)
+        for metric in metrics:
+            found = [float(m[metric]) for m in members if _number(m.get(metric))]
+            if found:
+                entry[metric] = {"mean": float(np.mean(found)), "std": float(np.std(found)),
+                                 "n": len(found)}
+        entries.append(entry)
+    return entries
+
+
 def metric_figure(rows: Sequence[Mapping[str, Any]], metric: str, axis: str,
                   axes: Sequence[str]) -> Any:
     """`metric` against the values of `axis`: the mean over seeds with a bar of one standard
-    deviation, one line per combination of the other swept values."""
+    deviation (`seed_statistics`), one line per combination of the other swept values."""
     from matplotlib.figure import Figure
 
     others = [a for a in axes if a not in (axis, "seed")]
     xs = sorted({row[axis] for row in rows if axis in row}, key=_order)
-    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+    numeric = all(_number(x) for x in xs)
     position = {x: (float(x) if numeric else k) for k, x in enumerate(xs)}
     figure = Figure(figsize=(6.4, 4.4))
     plot = figure.add_subplot()
-    groups: dict[tuple, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        if isinstance(row.get(metric), (int, float)) and row.get(axis) is not None:
-            groups.setdefault(tuple(row.get(a) for a in others), []).append(row)
-    for group, members in sorted(groups.items(), key=lambda item: str(item[0])):
-        points = []
-        for x in xs:
-            values = [float(m[metric]) for m in members if m.get(axis) == x]
-            if values:
-                points.append((position[x], np.mean(values), np.std(values), len(values)))
-        if not points:
-            continue
-        px, mean, spread, _ = (np.array(column) for column in zip(*points, strict=True))
+    lines: dict[tuple, list[tuple]] = {}
+    pooled = None if axis == "seed" else "seed"
+    for entry in seed_statistics(rows, [metric], axes, pooled):
+        if metric in entry and entry[axis] in position:
+            stats = entry[metric]
+            lines.setdefault(tuple(entry[a] for a in others), []).append(
+                (position[entry[axis]], stats["mean"], stats["std"]))
+    for group, points in sorted(lines.items(), key=lambda item: str(item[0])):
+        px, mean, spread = (np.array(column) for column in zip(*points, strict=True))
         label = ", ".join(f"{a}={v}" for a, v in zip(others, group, strict=True)) or metric
         plot.errorbar(px, mean, yerr=spread, marker="o", capsize=3, label=label)
     plot.set(xlabel=axis, ylabel=metric,
@@ -132,7 +156,7 @@ def metric_figure(rows: Sequence[Mapping[str, Any]], metric: str, axis: str,
     if not numeric:
         plot.set_xticks(range(len(xs)), [str(x) for x in xs])
     plot.grid(True, alpha=0.3)
-    if len(groups) > 1 or not others:
+    if len(lines) > 1 or not others:
         plot.legend(fontsize="small")
     return figure
 

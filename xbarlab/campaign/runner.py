@@ -33,6 +33,7 @@ from xbarlab.campaign.results import (
     metric_figure,
     numeric_metrics,
     result_columns,
+    seed_statistics,
     write_csv,
     write_hdf5,
 )
@@ -66,11 +67,15 @@ class CampaignResult:
     skipped: int
     seconds: float
     files: list[str] = field(default_factory=list)
+    statistics: list[dict[str, Any]] = field(default_factory=list)
+    """Per combination of swept values, each reported metric over the seeds
+    (`xbarlab.campaign.results.seed_statistics`)."""
 
     def summary(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "status": self.status, "metrics": {
             "tasks": self.tasks, "completed": self.completed, "failed": self.failed,
-            "skipped": self.skipped, "seconds": self.seconds, "files": self.files}}
+            "skipped": self.skipped, "seconds": self.seconds, "files": self.files,
+            "statistics": self.statistics}}
 
 
 def run_campaign(campaign: Campaign, store: Any = None, *, scheduler: str | None = None,
@@ -140,11 +145,14 @@ def _run(campaign: Campaign, runs, run, scheduler, workers, progress) -> Campaig
         if virtual or real:
             _execute(virtual, real, keep, lambda task, error: _keep_error(
                 runs, run.run_id, task, error, keep), scheduler, workers)
-    files = write_results(campaign, runs, run)
+    rows = campaign_rows(runs, run.run_id)
+    files = write_results(campaign, runs, run, rows)
     missing = len(campaign.tasks) - len(completed_tasks(runs, run.run_id))
+    statistics = seed_statistics(rows, reported_metrics(rows, campaign.axes, campaign.metrics),
+                                 campaign.axes)
     result = CampaignResult(run.run_id, "failed" if missing else "completed",
                             len(campaign.tasks), counts["completed"], counts["failed"],
-                            len(done), time.perf_counter() - started, files)
+                            len(done), time.perf_counter() - started, files, statistics)
     run.checkpoint("metrics", json_ready(result.summary()["metrics"]))
     if missing:  # resumable: a resume runs the failed tasks again
         run.finish("failed", f"{missing} of {len(campaign.tasks)} tasks did not complete")
@@ -250,11 +258,10 @@ def _progress(progress: bool | Any):
     return Progress(show=progress) if isinstance(progress, bool) else progress
 
 
-def write_results(campaign: Campaign, runs, run) -> list[str]:
-    """The results table and plots of the campaign run `run`, next to the store (none for a
-    store in memory); the paths written."""
+def write_results(campaign: Campaign, runs, run, rows: list[dict[str, Any]]) -> list[str]:
+    """The results table (`rows`, from `campaign_rows`) and plots of the campaign run `run`,
+    next to the store (none for a store in memory); the paths written."""
     directory = runs.data_dir
-    rows = campaign_rows(runs, run.run_id)
     if directory is None or not rows:
         return []
     prefix = directory / f"campaign-{run.run_id}"
@@ -287,10 +294,15 @@ def campaign_rows(runs, campaign_run: int) -> list[dict[str, Any]]:
 def campaign_figures(rows, axes, metrics=()):
     """(metric, axis, figure) for each plotted metric (`metrics`, or the first numeric ones
     that vary) against each swept value."""
-    columns = result_columns(rows, axes)
-    chosen = list(metrics) or numeric_metrics(rows, columns, axes)[:MOST_PLOTTED_METRICS]
     return [(metric, axis, metric_figure(rows, metric, axis, axes))
-            for metric in chosen for axis in _plotted_axes(axes)]
+            for metric in reported_metrics(rows, axes, metrics) for axis in _plotted_axes(axes)]
+
+
+def reported_metrics(rows, axes, metrics=()) -> list[str]:
+    """The metrics a campaign plots and summarises: those its file names (`metrics`), else
+    the first numeric ones that vary."""
+    return list(metrics) or numeric_metrics(rows, result_columns(rows, axes),
+                                            axes)[:MOST_PLOTTED_METRICS]
 
 
 def _plotted_axes(axes: Iterable[str]) -> list[str]:
