@@ -61,6 +61,11 @@ with RunStore(store) as opened:
     started = time.perf_counter()
     if what == "export":
         export_hdf5(opened, run_id, out)
+    elif what == "show":  # xbarlab show RUN: the summary a screen holds
+        import contextlib, io
+        from xbarlab.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            main(["show", str(run_id), "--store", store])
     elif what == "read":
         count = sum(len(chunk["seq"]) for chunk in opened.open_run(run_id).point_chunks())
     else:  # the same query through sqlite3's rows of Python objects (a store in memory's way)
@@ -97,6 +102,7 @@ def main() -> None:
         tuples = measure(folder / "store", run_id, folder / "unused.h5", "sqlite3")
         read = measure(folder / "store", run_id, folder / "unused.h5", "read")
         export = measure(folder / "store", run_id, folder / "run.h5", "export")
+        show = measure(folder / "store", run_id, folder / "unused.h5", "show")
         size = (folder / "run.h5").stat().st_size
         raw = args.points * sum(np.dtype(kind).itemsize for kind, *_ in POINT_COLUMNS.values())
         print(f"the points' query through sqlite3 rows: {tuples['seconds']:.2f} s "
@@ -107,6 +113,8 @@ def main() -> None:
         ratio = export["seconds"] / read["seconds"]
         print(f"export to HDF5: {export['seconds']:.2f} s ({export['cpu']:.2f} s CPU; "
               f"{ratio:.2f} x the read), peak {export['peak_mb']:.0f} MB")
+        print(f"xbarlab show (the summary): {show['seconds']:.2f} s ({show['cpu']:.2f} s CPU), "
+              f"peak {show['peak_mb']:.0f} MB")
         print(f"file {size / 1e6:.1f} MB = {size / raw:.2f} x the raw point data "
               f"({raw / 1e6:.1f} MB at the file's column types)")
         print(f"load average {os.getloadavg()[0]:.2f}")
