@@ -113,6 +113,7 @@ def calibrate_parasitics(
     rng = np.random.default_rng(seed)
     plan = excitation_plan(m, n, bench.sense_capacity, partners)
     measured = []
+    progress.plan(max(patterns, 1) * (2 if patterns else 1))  # programming, excitations
     for p in range(max(patterns, 1)):
         lrs = balanced_pattern(m, n, density, rng)
         if patterns:

@@ -70,6 +70,7 @@ def mvm_error(
     chip's calibration and with a per-column linear fit (see the module docstring)."""
     bench.correct = correct
     m, n = bench.rows, bench.cols
+    progress.plan(2)  # the reference map, the products
     G = _reference_map(bench, run, progress, v_in, reads, current_limit)
     rng = np.random.default_rng(seed)
     v = rng.uniform(0.0, v_in, (fit_inputs + inputs, m))

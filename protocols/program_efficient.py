@@ -311,6 +311,7 @@ def program_efficient(
 
     results: dict[str, dict[tuple[int, int], CellOutcome]] = {}
     maps: dict[str, np.ndarray] = {}
+    progress.plan(3 * len(SCHEMES) + 2 * len(UPDATE_PHASES))  # prepare, program, re-read
     for scheme in SCHEMES:
         if not done.get(f"{scheme}/prepared"):
             _prepare(bench, run, progress, cells, is_lrs, row0, col0, v_init, common, scheme)

@@ -291,6 +291,7 @@ def write_verify(
                 final = measured
                 break
             reprogrammed.append(len(drifted))
+            progress.add_phases()  # programming them again: a phase the plan could not know
             _merge_into(results, _program_all(bench, run, progress, f"{name}/redo{k}", drifted,
                                               targets, settings, memory, 0, v_max, width))
         if final is None:
@@ -398,8 +399,11 @@ def _reread(bench, run, progress, phase, cells, v_read, read_scheme, reads, rela
         for cell in todo:
             if stats.count[cell] < want:
                 missing.setdefault(int(want - stats.count[cell]), []).append(cell)
-        progress.start(sum(n * len(group) for n, group in missing.items()),
-                       f"{phase}: re-reading")
+        steps = sum(n * len(group) for n, group in missing.items())
+        if k == 0:
+            progress.start(steps, f"{phase}: re-reading")
+        else:  # the undecided cells' further readings: the same re-read, a longer phase
+            progress.extend(steps)
         for count, group in missing.items():
             mask = np.zeros(shape, bool)
             mask[tuple(np.array(group).T)] = True
