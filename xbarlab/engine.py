@@ -6,8 +6,9 @@ around them, the way Bluesky's RunEngine owns what its plans describe:
 1. find the protocol and load the bench file; check every parameter against its declaration and
    the bench (`ParameterError` in one line, before any instrument is opened or anything stored);
    a resumed run takes its stored parameters and must be on the bench it started on;
-2. open the bench (or, for a dry run, a recording copy of it: no instrument I/O, and an
-   in-memory store, so a dry run leaves nothing behind);
+2. open the bench (or, for a dry run, compute the protocol's plan and play its first commands
+   on a recording copy of the bench: no instrument I/O, and an in-memory store, so a dry run
+   leaves nothing behind);
 3. start (or resume) the run in the store and keep each instrument's snapshot (identity and
    settings, with units) at its start; attach the newest calibration of the chip, so every
    read and product of the run is corrected (`xbarlab.calibration.record`);
@@ -124,8 +125,9 @@ def run_protocol(protocol: str | Protocol, bench: str | os.PathLike | BenchSpec 
     ``./xbarlab-data``), with `params` as the protocol declares them.
 
     `resume` continues an interrupted run of the same protocol on the same bench with its
-    stored parameters (give none). `dry_run` plays the protocol on recording instruments and
-    returns its report in `RunResult.dry_run` (nothing opened, nothing stored). `progress`:
+    stored parameters (give none). `dry_run` computes the protocol's plan and plays its first
+    commands on recording instruments, and returns the report in `RunResult.dry_run` (nothing
+    opened, nothing stored). `progress`:
     True shows a progress bar on stderr, False nothing, or a `Progress` to use.
     `remember_chip`: a virtual bench continues the chip the store keeps for it and keeps it
     again at the end (`xbarlab.chips`; what the CLI does); else (and with a store in memory)
