@@ -53,11 +53,11 @@ def test_every_protocol_dry_runs_its_plan_on_its_default_bench_opening_nothing(
 def test_write_verify_plan_on_analog_bounds_what_a_real_run_does(tmp_path):
     """The plan's budgets hold for a real run of the same parameters (the virtual bench's
     run, small): pulses and readings stored are within them."""
-    params = {"rows": 1, "cols": 3, "relax_rounds": 1, "reread_reads": 16, "max_pulses": 40}
+    params = {"rows": 1, "cols": 2, "relax_rounds": 1, "reread_reads": 8, "max_pulses": 30}
     plan = xbarlab.run_protocol("write-verify", "analog", dry_run=True, progress=False,
                                 **params).dry_run.plan
-    assert [phase.cells for phase in plan.phases] == [3, 3, 3, 3]
-    assert plan.pulses == 3 * 40 * 3  # first pass, programming and one re-check round
+    assert [phase.cells for phase in plan.phases] == [2, 2, 2, 2]
+    assert plan.pulses == 2 * 30 * 3  # first pass, programming and one re-check round
     result = xbarlab.run_protocol("write-verify", "analog", store=tmp_path, progress=False,
                                   **params)
     points = result.run.points()
