@@ -148,7 +148,8 @@ TestSamples = Annotated[int, Param("test images measured on the chip (the first 
 
 def train_plan(values, spec) -> Plan:
     """Every cell of the chip read, switched and verified (each switch up to 1 + retries
-    pulses, a verify reading each) to characterise it and in each placement round; each image
+    pulses, a verify reading each) to characterise it, in each placement round and to
+    restore it; each image
     a product per layer (one mvm on a board) for the ex-situ test, each epoch of the loop and
     its test (twice with compare, which also restores the chip once); each epoch may switch
     every cell."""
@@ -163,12 +164,14 @@ def train_plan(values, spec) -> Plan:
     phases = [Phase("characterise", chip, switch + 2 * PROBE_CELLS * attempts,
                     chip + switch + 2 * PROBE_CELLS * attempts),
               Phase(f"program ({max(v['remap_rounds'], 1)} placement rounds)", chip,
-                    max(v["remap_rounds"], 1) * switch, max(v["remap_rounds"], 1) * switch),
+                    max(v["remap_rounds"], 1) * switch,
+                    max(v["remap_rounds"], 1) * (chip + switch)),
               Phase("ex-situ test", 0, 0, tests)]
     if loops:
         phases.append(Phase(f"chip in the loop ({loops} x {epochs} epochs)", chip,
                             loops * epochs * switch + (loops - 1) * switch,
-                            loops * (epochs * (loop + switch) + tests) + (loops - 1) * switch))
+                            loops * (epochs * (loop + switch) + tests)
+                            + (loops - 1) * (chip + switch)))
     return Plan.of(replace(phase, seconds=phase.pulses * v["width"]) for phase in phases)
 
 
