@@ -4,7 +4,9 @@ size, against reading the same points out of the store (the floor any export pay
 The run is what a long read map with a precision target stores: 32 x 32 cells, reads at 0.2 V
 with noisy currents, and one SET pulse (no current, a pulse width) every 64 points. Targets
 (issue 18): under 10 s and 300 MB, and a file at most twice the raw point data (the points'
-values at the file's column types, uncompressed). Each measurement runs in a fresh process, so
+values at the file's column types, uncompressed). The store reads through ADBC's SQLite driver
+(`xbarlab.store.arrowread`); the same query through sqlite3's rows of Python objects is timed
+beside it. Each measurement runs in a fresh process, so
 its peak memory is its own; CPU seconds are given beside wall seconds, which a loaded machine
 stretches. Usage: ``python benchmarks/bench_export.py [--points N]``.
 """
@@ -59,8 +61,20 @@ with RunStore(store) as opened:
     started = time.perf_counter()
     if what == "export":
         export_hdf5(opened, run_id, out)
-    else:
+    elif what == "show":  # xbarlab show RUN: the summary a screen holds
+        import contextlib, io
+        from xbarlab.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            main(["show", str(run_id), "--store", store])
+    elif what == "read":
         count = sum(len(chunk["seq"]) for chunk in opened.open_run(run_id).point_chunks())
+    else:  # the same query through sqlite3's rows of Python objects (a store in memory's way)
+        import itertools, numpy
+        from xbarlab.store.run import _CHUNK_QUERY
+        cursor = opened._connection.execute(
+            _CHUNK_QUERY.format(run_id="?", start="?", every="?"), (run_id, 0, 1))
+        while rows := cursor.fetchmany(1 << 16):
+            numpy.fromiter(itertools.chain.from_iterable(rows), numpy.float64)
     seconds = time.perf_counter() - started
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime - cpu,
@@ -85,15 +99,22 @@ def main() -> None:
         started = time.perf_counter()
         run_id = generate(folder / "store", args.points)
         print(f"generated {args.points} points in {time.perf_counter() - started:.1f} s")
+        tuples = measure(folder / "store", run_id, folder / "unused.h5", "sqlite3")
         read = measure(folder / "store", run_id, folder / "unused.h5", "read")
         export = measure(folder / "store", run_id, folder / "run.h5", "export")
+        show = measure(folder / "store", run_id, folder / "unused.h5", "show")
         size = (folder / "run.h5").stat().st_size
         raw = args.points * sum(np.dtype(kind).itemsize for kind, *_ in POINT_COLUMNS.values())
+        print(f"the points' query through sqlite3 rows: {tuples['seconds']:.2f} s "
+              f"({tuples['cpu']:.2f} s CPU), peak {tuples['peak_mb']:.0f} MB")
         print(f"read the points from the store (baseline): {read['seconds']:.2f} s "
-              f"({read['cpu']:.2f} s CPU), peak {read['peak_mb']:.0f} MB")
+              f"({read['cpu']:.2f} s CPU; {read['cpu'] / tuples['cpu']:.2f} x the sqlite3 rows' "
+              f"CPU), peak {read['peak_mb']:.0f} MB")
         ratio = export["seconds"] / read["seconds"]
         print(f"export to HDF5: {export['seconds']:.2f} s ({export['cpu']:.2f} s CPU; "
               f"{ratio:.2f} x the read), peak {export['peak_mb']:.0f} MB")
+        print(f"xbarlab show (the summary): {show['seconds']:.2f} s ({show['cpu']:.2f} s CPU), "
+              f"peak {show['peak_mb']:.0f} MB")
         print(f"file {size / 1e6:.1f} MB = {size / raw:.2f} x the raw point data "
               f"({raw / 1e6:.1f} MB at the file's column types)")
         print(f"load average {os.getloadavg()[0]:.2f}")

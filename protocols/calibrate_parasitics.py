@@ -58,6 +58,7 @@ from xbarlab.calibration import Transfers, fit_parasitics
 from xbarlab.calibration.design import balanced_pattern, excitation_plan, partner_offsets
 from xbarlab.calibration.record import record_of
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import register_protocol
 from xbarlab.safety import signals_held
 
@@ -66,7 +67,24 @@ VARIANCE_FLOOR_QUANTILE = 5
 """Percentile of |I| below which the pooled variance's additive term is estimated."""
 
 
-@register_protocol("calibrate-parasitics")
+def calibrate_parasitics_plan(values, spec) -> Plan:
+    """Per pattern: every cell pulsed to it and the wait after, then every excitation of the
+    design (one measurement of its sensed lines, `repeats` readings of each, counts as one)."""
+    m, n = spec.chip.rows, spec.chip.cols
+    board = any(inst.kind == "board" for inst in spec.instruments.values())
+    capacity = m + n if board else sum(len(inst.info.terminals) for inst
+                                       in spec.instruments.values() if inst.kind == "smu")
+    excitations = len(excitation_plan(m, n, capacity, values["partners"]))
+    phases = []
+    for p in range(max(values["patterns"], 1)):
+        if values["patterns"]:
+            phases.append(Phase(f"pattern {p}: programming", m * n, m * n, 0,
+                                m * n * values["width"] + values["relax_wait"]))
+        phases.append(Phase(f"pattern {p}: excitations", m * n, 0, excitations))
+    return Plan.of(phases)
+
+
+@register_protocol("calibrate-parasitics", plan=calibrate_parasitics_plan)
 def calibrate_parasitics(
     bench, run, progress, *,
     v_read: VRead = 0.2,
@@ -96,6 +114,7 @@ def calibrate_parasitics(
     rng = np.random.default_rng(seed)
     plan = excitation_plan(m, n, bench.sense_capacity, partners)
     measured = []
+    progress.plan(max(patterns, 1) * (2 if patterns else 1))  # programming, excitations
     for p in range(max(patterns, 1)):
         lrs = balanced_pattern(m, n, density, rng)
         if patterns:

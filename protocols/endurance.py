@@ -38,6 +38,7 @@ from xbarlab.protocols.plots import save_figures
 
 from xbarlab.figures import curves_figure
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
@@ -50,6 +51,15 @@ def _planned(values, spec) -> None:
     cells = selected_cells(values["cells"], spec)
     bound_operations(cells * values["cycles"] * 4,
                      f"{cells} cells x {values['cycles']} cycles x 4 operations")
+
+
+def endurance_plan(values, spec) -> Plan:
+    """Every selected cell through every cycle (a SET and a RESET pulse, each read), at most:
+    a cell stops earlier only when its window closes."""
+    cells = selected_cells(values["cells"], spec)
+    cycles = cells * values["cycles"]
+    return Plan.of([Phase("endurance", cells, 2 * cycles, 2 * cycles,
+                          2 * cycles * values["width"])])
 
 
 def endurance_figures(run) -> list:
@@ -72,7 +82,7 @@ def endurance_figures(run) -> list:
 
 
 @register_protocol("endurance", checks=[_planned],
-                   figures=endurance_figures)
+                   figures=endurance_figures, plan=endurance_plan)
 def endurance(
     bench, run, progress, *,
     cells: Cells = "0,0",

@@ -54,6 +54,7 @@ from xbarlab.protocols.plots import save_figures
 
 from xbarlab.figures import map_figures
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
@@ -83,6 +84,20 @@ def _planned(values, spec) -> None:
                      f"{cells} cells x {amplitudes:.4g} amplitudes x {widths:.4g} widths x 2")
 
 
+def forming_plan(values, spec) -> Plan:
+    """A survey read of every selected cell, then every cell through the whole ramp (a read
+    after each pulse) and its RESET, at most."""
+    v = values
+    cells = selected_cells(v["cells"], spec)
+    pulses = ramp(v["v_start"], v["v_stop"], v["v_step"], v["width_start"], v["width_stop"],
+                  v["width_factor"])
+    reset = 1 if v["reset_after"] else 0
+    seconds = sum(width for _, width in pulses) + reset * v["width_start"]
+    return Plan.of([Phase("survey", cells, 0, cells),
+                    Phase("forming", cells, cells * (len(pulses) + reset),
+                          cells * (len(pulses) + 1 + reset), cells * seconds)])
+
+
 def forming_figures(run) -> list:
     """The forming amplitude of each formed cell, and the resistance before and after."""
     return map_figures(run, [name for name in ("v_form", "r_initial", "r_final")
@@ -90,7 +105,7 @@ def forming_figures(run) -> list:
 
 
 @register_protocol("forming", checks=[_planned],
-                   figures=forming_figures)
+                   figures=forming_figures, plan=forming_plan)
 def forming(
     bench, run, progress, *,
     cells: Cells = "all",

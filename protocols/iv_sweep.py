@@ -56,6 +56,7 @@ from xbarlab.protocols.recording import reading_points
 from xbarlab.bench import BenchError
 from xbarlab.figures import curves_figure, map_figures
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import bound_operations, refuse, register_protocol
 from xbarlab.safety import signals_held
 
@@ -139,6 +140,17 @@ def _planned(values, spec) -> None:
                      f"{cells} cells x {values['cycles']} cycles x {points:.4g} levels")
 
 
+def iv_sweep_plan(values, spec) -> Plan:
+    """Every selected cell: two reads (with a scheme that needs its half-selected load), then
+    every staircase level of every cycle, a reading each."""
+    cells = selected_cells(values["cells"], spec)
+    levels = sum(len(branch) for branch in branches(values["v_set_max"], values["v_reset_max"],
+                                                    values["step"])) * values["cycles"]
+    extra = 2 if UNSELECTED_ROW_LEVEL.get(values["scheme"], 0.0) else 0
+    return Plan.of([Phase(f"IV sweep ({values['scheme']})", cells, 0,
+                          cells * (levels + extra))])
+
+
 def iv_figures(run) -> list:
     """The IV loops of the first `PLOTTED_CELLS` cells swept (|I| on a log axis, half-selected
     currents removed as the extraction did), and the SET and RESET voltage maps when more than
@@ -169,7 +181,7 @@ def iv_figures(run) -> list:
 
 
 @register_protocol("iv-sweep", checks=[_step_fits, _planned],
-                   figures=iv_figures)
+                   figures=iv_figures, plan=iv_sweep_plan)
 def iv_sweep(
     bench, run, progress, *,
     cells: Cells = "0,0",

@@ -31,6 +31,7 @@ from xbarlab.protocols.parameters import Compliance, Correct, Seed, VRead
 from xbarlab.calibration import LinearColumnCorrection
 from xbarlab.engine import json_ready
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import refuse, register_protocol
 from xbarlab.safety import signals_held
 
@@ -42,7 +43,16 @@ def _needs_board(values, spec) -> None:
                "drives every row and senses every column at once)")
 
 
-@register_protocol("mvm-error", checks=[_needs_board])
+def mvm_error_plan(values, spec) -> Plan:
+    """The reference map (each row measured `reads` times), then one product a random
+    input."""
+    rows, cells = spec.chip.rows, spec.chip.rows * spec.chip.cols
+    return Plan.of([Phase("reference map", cells, 0, rows * values["reads"]),
+                    Phase("products", cells, 0, values["fit_inputs"] + values["inputs"])])
+
+
+@register_protocol("mvm-error", checks=[_needs_board], plan=mvm_error_plan,
+                   default_bench="analog")
 def mvm_error(
     bench, run, progress, *,
     v_in: VRead = 0.2,
@@ -60,6 +70,7 @@ def mvm_error(
     chip's calibration and with a per-column linear fit (see the module docstring)."""
     bench.correct = correct
     m, n = bench.rows, bench.cols
+    progress.plan(2)  # the reference map, the products
     G = _reference_map(bench, run, progress, v_in, reads, current_limit)
     rng = np.random.default_rng(seed)
     v = rng.uniform(0.0, v_in, (fit_inputs + inputs, m))

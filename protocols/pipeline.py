@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from xbarlab.protocols.parameters import Seed, VRead
@@ -42,6 +42,7 @@ from xbarlab.protocols.train import (
 
 from xbarlab.engine import STAGE_CHECKPOINT, run_stage
 from xbarlab.params import Param, ParameterError
+from xbarlab.plan import Plan
 from xbarlab.registry import available_protocols, get_protocol, refuse, register_protocol
 
 FINISHED = "stage {name}"
@@ -189,7 +190,7 @@ def _costs_figure(rows: list[Mapping[str, Any]]):
     figure = Figure(figsize=(8, 3.2))
     names = [row["stage"] for row in rows]
     for axes, key, label in zip(figure.subplots(1, 2), ("pulses", "energy_j"),
-                                ("pulses", "energy (J)"), strict=True):
+                                ("pulses (count)", "energy (J)"), strict=True):
         axes.bar(names, [row[key] or 0 for row in rows], color="tab:blue")
         axes.set_ylabel(label)
         axes.set_xlabel("stage")
@@ -214,8 +215,19 @@ def _stages(values: Mapping[str, Any]) -> list[Stage]:
             if values["calibrate"] or stage.protocol != "calibrate-parasitics"]
 
 
+def pipeline_plan(values: Mapping[str, Any], spec) -> Plan:
+    """Every stage's plan with the parameters the pipeline gives it, its phases named after
+    the stage."""
+    phases = []
+    for stage in _stages(values):
+        protocol = get_protocol(stage.protocol)
+        plan = protocol.plan(protocol.resolve(stage.params(values), spec), spec)
+        phases += [replace(phase, name=f"{stage.name}: {phase.name}") for phase in plan.phases]
+    return Plan.of(phases)
+
+
 @register_protocol("pipeline", checks=[_stages_fit], figures=pipeline_figures,
-                   table=pipeline_table,
+                   table=pipeline_table, plan=pipeline_plan,
                    default_bench="board")
 def pipeline(
     bench, run, progress, *,

@@ -102,12 +102,19 @@ from xbarlab.protocols.parameters import (
     Width,
 )
 from xbarlab.protocols.plots import save_figures, stored_parameters
-from xbarlab.protocols.programming import AmplitudeMemory, PulseSettings, hold, program_cell
+from xbarlab.protocols.programming import (
+    AmplitudeMemory,
+    PulseSettings,
+    cell_budget,
+    hold,
+    program_cell,
+)
 from xbarlab.protocols.recording import recorded_batches
 
 from xbarlab.bench import BenchError
 from xbarlab.engine import json_ready
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import bound_operations, refuse, register_protocol
 from xbarlab.safety import signals_held
 
@@ -208,6 +215,25 @@ def _planned(values, spec) -> None:
                      f"{cells} cells x {values['max_pulses']} pulses x 2")
 
 
+def program_efficient_plan(values, spec) -> Plan:
+    """Per scheme: a preparation pulse a cell, every cell programmed at its budget and the
+    rectangle re-read; then the update (its significant cells and the rest: every cell once)
+    with a re-read after each part."""
+    v = values
+    cells = (v["rows"] or spec.chip.rows - v["row0"]) * (v["cols"] or spec.chip.cols - v["col0"])
+    config = PulseSettings(**{key: v[key] for key in ("width", "pulse_scheme", "v_read",
+                                                       "read_scheme", "current_limit",
+                                                       "max_pulses")})
+    pulses, readings, seconds = (cells * n for n in cell_budget(config))
+    phases = []
+    for scheme in SCHEMES:
+        phases += [Phase(f"{scheme}: preparing", cells, cells, 0, cells * v["width"]),
+                   Phase(f"{scheme}: programming", cells, pulses, readings, seconds),
+                   Phase(f"{scheme}: re-reading", cells, 0, cells, v["relax_wait"])]
+    return Plan.of([*phases, Phase("update: programming", cells, pulses, readings, seconds),
+                    Phase("update: re-reading", cells, 0, 2 * cells, 2 * v["relax_wait"])])
+
+
 def program_efficient_figures(run) -> list:
     """Energy and pulses of F-F, C-F and the update, and the re-read error distributions,
     from the stored metrics, maps and per-cell checkpoints (targets drawn again from the
@@ -235,7 +261,7 @@ def program_efficient_figures(run) -> list:
 
 
 @register_protocol("program-efficient", checks=[_rectangle_fits, _planned],
-                   figures=program_efficient_figures)
+                   figures=program_efficient_figures, plan=program_efficient_plan)
 def program_efficient(
     bench, run, progress, *,
     rows: Annotated[int, Param("rows of the rectangle", zero="to the last row", minimum=1,
@@ -333,10 +359,11 @@ def program_efficient(
     results: dict[str, dict[tuple[int, int], CellOutcome]] = {}
     maps: dict[str, np.ndarray] = {}
     watched = watched_cells(bench, cells, disturb_cells, seed)
-    disturb_before = read_watched_once(bench, run, "disturb/before", watched, v_read, read_scheme,
-                                disturb_reads)
+    disturb_before = read_watched_once(bench, run, "disturb/before", watched, v_read,
+                                       read_scheme, disturb_reads)
     disturb_null = read_watched_once(bench, run, "disturb/null", watched, v_read, read_scheme,
-                              disturb_reads, NULL_WAIT)
+                                     disturb_reads, NULL_WAIT)
+    progress.plan(3 * len(SCHEMES) + 2 * len(UPDATE_PHASES))  # prepare, program, re-read
     for scheme in SCHEMES:
         if not done.get(f"{scheme}/prepared"):
             _prepare(bench, run, progress, cells, is_lrs, row0, col0, v_init, common, scheme)

@@ -84,6 +84,7 @@ import numpy as np
 from xbarlab.protocols.parameters import PulseScheme, ReadScheme, VRead, Width
 from xbarlab.protocols.recording import reading_points
 
+from xbarlab.engine import json_ready
 from xbarlab.params import Declared, Param, declared_fields, resolve
 from xbarlab.safety import signals_held
 
@@ -390,6 +391,19 @@ def _nondecreasing(values: list[float], weights: list[float]) -> list[float]:
     return [total / weight_sum for total, weight_sum, members in blocks for _ in range(members)]
 
 
+def cell_budget(config: PulseSettings, confirm: bool = True) -> tuple[int, int, float]:
+    """The most pulses, readings and seconds of pulses and settling `program_cell` spends on
+    one cell with `config`: ``max_pulses`` pulses, each followed by ``settle`` and a verify of
+    ``reads`` readings (and the first verify); with `confirm`, a confirmation before each pulse
+    and at the end, of up to ``guard_reads`` readings (``confirm_reads``, else ``reads``, when
+    that is more)."""
+    c = config
+    verifies = (c.max_pulses + 1) * c.reads
+    confirms = (c.max_pulses + 1) * max(c.guard_reads, c.confirm_reads or c.reads)
+    return c.max_pulses, verifies + (confirms if confirm else 0), c.max_pulses * (c.width
+                                                                                 + c.settle)
+
+
 def program_cell(bench, row: int, col: int, target: float, *, algorithm: str = "adaptive",
                  run=None, memory: AmplitudeMemory | None = None, confirm: bool = True,
                  checkpoint: str | None = None, partial: dict | None = None,
@@ -439,11 +453,14 @@ class _Cell:
         self.pulses = partial.get("pulses", 0)
         self.reads = partial.get("reads", 0)
         self.reversals = partial.get("reversals", 0)
-        self.energy = partial.get("energy_j", 0.0)
+        energy = partial.get("energy_j", 0.0)
+        self.energy = math.nan if energy is None else energy  # NaN is stored as null
         self.energy_measured = partial.get("energy_measured", True)
         self.last_direction = partial.get("last_direction", 0)
-        self.pending = partial.get("pending")  # [volts, conductance before, measured energy
-        # or None] of a pulse whose verify has not been taken yet
+        pending = partial.get("pending")  # [volts, conductance before, measured energy or
+        # None] of a pulse whose verify has not been taken yet; a NaN conductance stored as null
+        self.pending = None if pending is None else [
+            math.nan if k == 1 and value is None else value for k, value in enumerate(pending)]
         self.success = self.stuck = self.finished = False
         self.dead_pulses = 0  # consecutive pulses at v_max without a response
         self.probes = 0
@@ -455,11 +472,12 @@ class _Cell:
     # -- the account of an interrupted cell ------------------------------------------------
 
     def partial_state(self) -> dict:
-        """What a resumed cell needs to keep counting where this one stopped (JSON)."""
-        return {"partial": True, "pulses": self.pulses, "reads": self.reads,
-                "reversals": self.reversals, "energy_j": self.energy,
-                "energy_measured": self.energy_measured,
-                "last_direction": self.last_direction, "pending": self.pending}
+        """What a resumed cell needs to keep counting where this one stopped (JSON: a reading
+        that measured nothing, NaN, as null)."""
+        return json_ready({"partial": True, "pulses": self.pulses, "reads": self.reads,
+                           "reversals": self.reversals, "energy_j": self.energy,
+                           "energy_measured": self.energy_measured,
+                           "last_direction": self.last_direction, "pending": self.pending})
 
     def save(self) -> None:
         if self.checkpoint is not None:

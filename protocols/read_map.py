@@ -89,6 +89,7 @@ from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
 from xbarlab.figures import map_figure
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import bound_operations, refuse, register_protocol
 
 UNSELECTED_ROW_LEVEL = {"v/2": 1 / 2, "v/3": 1 / 3}
@@ -171,8 +172,15 @@ def read_map_figures(run) -> list:
     return [(caption, figure) for caption, figure in figures if figure is not None]
 
 
+def read_map_plan(values, spec) -> Plan:
+    """Every selected cell read `reads` times, or with a precision target up to `max_reads`."""
+    reads = values["max_reads"] if values["precision"] else values["reads"]
+    cells = selected_cells(values["cells"], spec)
+    return Plan.of([Phase(f"reading ({values['scheme']})", cells, 0, cells * reads)])
+
+
 @register_protocol("read-map", checks=[_reads_fit, _planned],
-                   figures=read_map_figures)
+                   figures=read_map_figures, plan=read_map_plan)
 def read_map(
     bench, run, progress, *,
     v_read: VRead = 0.2,

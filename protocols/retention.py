@@ -33,7 +33,7 @@ import time
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.cells import parse_cells
+from xbarlab.protocols.cells import parse_cells, selected_cells
 from xbarlab.protocols.parameters import (
     Cells,
     Compliance,
@@ -49,6 +49,7 @@ from xbarlab.protocols.recording import recorded_batches
 
 from xbarlab.figures import curves_figure
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import refuse, register_protocol
 from xbarlab.safety import signals_held
 
@@ -110,7 +111,19 @@ def retention_figures(run) -> list:
         "conductance (S)", logx=True, style=".-", legend_outside=True))]
 
 
-@register_protocol("retention", checks=[_schedule_fits], figures=retention_figures)
+def retention_plan(values, spec) -> Plan:
+    """The programming pulse of every selected cell, then every cell read at each of the
+    `points` times, the last `t_last` after programming."""
+    cells = selected_cells(values["cells"], spec)
+    pulses = 0 if values["program"] == "none" else cells
+    return Plan.of([Phase(f"programming ({values['program']})", cells, pulses, 0,
+                          pulses * values["width"]),
+                    Phase(f"reading at {values['points']} times", cells, 0,
+                          cells * values["points"], values["t_last"])])
+
+
+@register_protocol("retention", checks=[_schedule_fits], figures=retention_figures,
+                   plan=retention_plan)
 def retention(
     bench, run, progress, *,
     cells: Cells = "0-3,0-3",

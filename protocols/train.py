@@ -70,7 +70,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from xbarlab.protocols.accounting import Ledger, Timed
-from xbarlab.protocols.binary_cells import CellSwitcher, SwitchSettings
+from xbarlab.protocols.binary_cells import PROBE_CELLS, CellSwitcher, SwitchSettings
 from xbarlab.protocols.parameters import (
     Compliance,
     PulseScheme,
@@ -93,6 +93,7 @@ from xbarlab.nn.placement import Placement, PlacementError, place_layers
 from xbarlab.nn.quantize import Quantizer
 from xbarlab.nn.training import TrainingConfig, train_software
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import refuse, register_protocol
 
 DIGITS_SIDE, DIGITS_CLASSES = 8, 10
@@ -145,7 +146,37 @@ TestSamples = Annotated[int, Param("test images measured on the chip (the first 
                                    zero="every test image", minimum=1, maximum=DIGITS_TEST)]
 
 
-@register_protocol("train", checks=[_network_fits], figures=train_figures)
+def train_plan(values, spec) -> Plan:
+    """Every cell of the chip read, switched and verified (each switch up to 1 + retries
+    pulses, a verify reading each) to characterise it, in each placement round and to
+    restore it; each image
+    a product per layer (one mvm on a board) for the ex-situ test, each epoch of the loop and
+    its test (twice with compare, which also restores the chip once); each epoch may switch
+    every cell."""
+    v = values
+    chip = spec.chip.rows * spec.chip.cols
+    attempts = 1 + v["retries"]
+    switch = chip * attempts
+    tests = (v["test_samples"] or DIGITS_TEST) * 2
+    loop = min(v["loop_samples"] or DIGITS_TRAIN, DIGITS_TRAIN) * 2
+    epochs = 0 if v["mode"] == "ex-situ" else v["loop_epochs"]
+    loops = 2 if v["compare"] and epochs else 1 if epochs else 0
+    phases = [Phase("characterise", chip, switch + 2 * PROBE_CELLS * attempts,
+                    chip + switch + 2 * PROBE_CELLS * attempts),
+              Phase(f"program ({max(v['remap_rounds'], 1)} placement rounds)", chip,
+                    max(v["remap_rounds"], 1) * switch,
+                    max(v["remap_rounds"], 1) * (chip + switch)),
+              Phase("ex-situ test", 0, 0, tests)]
+    if loops:
+        phases.append(Phase(f"chip in the loop ({loops} x {epochs} epochs)", chip,
+                            loops * epochs * switch + (loops - 1) * switch,
+                            loops * (epochs * (loop + switch) + tests)
+                            + (loops - 1) * (chip + switch)))
+    return Plan.of(replace(phase, seconds=phase.pulses * v["width"]) for phase in phases)
+
+
+@register_protocol("train", checks=[_network_fits], figures=train_figures, plan=train_plan,
+                   default_bench="board")
 def train(
     bench, run, progress, *,
     quantizer: WeightQuantizer = "ternary",

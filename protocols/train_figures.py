@@ -67,12 +67,12 @@ def _costs_figure(ledger: dict) -> Any:
     pulse_axis, energy_axis, time_axis = figure.subplots(1, 3)
     positions = np.arange(len(phases))
     for axis, key, scale, title, unit in (
-            (pulse_axis, "pulses", 1, "pulses", "pulses"),
+            (pulse_axis, "pulses", 1, "pulses", "pulses (count)"),
             (energy_axis, "energy_j", 1e9, "pulse energy", "energy (nJ)"),
             (time_axis, "bench_s", 1, "bench time", "time (s)")):
         axis.bar(positions, [ledger[p][key] * scale for p in phases], color="C0")
         axis.set_xticks(positions, phases, rotation=45, ha="right", fontsize="small")
-        axis.set(title=title, ylabel=unit)
+        axis.set(title=title, xlabel="phase", ylabel=unit)
     return figure
 
 

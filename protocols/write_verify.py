@@ -136,6 +136,7 @@ from xbarlab.protocols.programming import (
     VResetStart,
     VSetStart,
     VStep,
+    cell_budget,
     hold,
     program_cell,
 )
@@ -144,6 +145,7 @@ from xbarlab.protocols.recording import ReadingStats, recorded_batches, stored_r
 from xbarlab.bench import BenchError
 from xbarlab.engine import json_ready
 from xbarlab.params import Param
+from xbarlab.plan import Phase, Plan
 from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
@@ -170,6 +172,42 @@ def _planned(values, spec) -> None:
                      f"pulses x {each} operations")
 
 
+PULSE_SETTINGS = ("tolerance", "v_read", "reads", "confirm_reads", "read_scheme", "pulse_scheme",
+                  "width", "v_set_start", "v_reset_start", "v_step", "v_max", "max_pulses",
+                  "stuck_pulses", "stuck_change", "current_limit", "settle", "guard")
+"""The parameters write-verify passes on to `program_cell` as they are."""
+
+
+def write_verify_plan(values, spec) -> Plan:
+    """Per algorithm: its preparation, first pass, programming, `relax_rounds` re-checks (a
+    re-read of every cell and all of them programmed again, at most) and the final re-read,
+    each cell at ``max_pulses`` pulses with a verify after each and a confirmation before each
+    (up to ``reread_reads`` readings with a guard)."""
+    v = values
+    algorithms = [name.strip() for name in v["algorithm"].split(",")]
+    cells = (v["rows"] or spec.chip.rows) * (v["cols"] or spec.chip.cols)
+    config = PulseSettings(**{key: v[key] for key in PULSE_SETTINGS}, guard_reads=v["reread_reads"])
+    pulses, readings, pulse_s = (cells * n for n in cell_budget(config))
+    first = cells * cell_budget(config, confirm=False)[1]
+    reread = cells * v["reread_reads"] * (1 + REFINE if v["guard"] else 1)
+    phases = []
+    for name in algorithms:
+        if len(algorithms) > 1 and v["prepare_pulses"]:
+            prepared = cells * v["prepare_pulses"]
+            phases.append(Phase(f"{name}: preparing", cells, prepared, 0,
+                                prepared * v["width"]))
+        if v["first_pass"]:
+            phases.append(Phase(f"{name}/first: programming", cells, pulses, first, pulse_s))
+        phases.append(Phase(f"{name}: programming", cells, pulses, readings, pulse_s))
+        rounds = v["relax_rounds"]
+        if rounds:
+            phases.append(Phase(f"{name}: {rounds} re-check rounds", cells, rounds * pulses,
+                                rounds * (reread + readings),
+                                rounds * (v["relax_wait"] + pulse_s)))
+        phases.append(Phase(f"final-{name}: re-reading", cells, 0, reread, v["relax_wait"]))
+    return Plan.of(phases)
+
+
 def write_verify_figures(run) -> list:
     """Final re-read against target per algorithm (stuck cells as crosses), and each
     algorithm's mean pulses per healthy cell; from the stored metrics and maps."""
@@ -184,7 +222,8 @@ def write_verify_figures(run) -> list:
 
 
 @register_protocol("write-verify", checks=[_planned],
-                   figures=write_verify_figures)
+                   figures=write_verify_figures, plan=write_verify_plan,
+                   default_bench="analog")
 def write_verify(
     bench, run, progress, *,
     algorithm: Annotated[str, Param("programming algorithm; several joined by ',' are compared "
@@ -262,10 +301,10 @@ def write_verify(
         run.checkpoint("targets", True)
     reread = (v_read, read_scheme, reread_reads, relax_wait, config, targets)
     watched = watched_cells(bench, cells, disturb_cells, seed)
-    disturb_before = read_watched_once(bench, run, "disturb/before", watched, v_read, read_scheme,
-                                 disturb_reads)
+    disturb_before = read_watched_once(bench, run, "disturb/before", watched, v_read,
+                                       read_scheme, disturb_reads)
     disturb_null = read_watched_once(bench, run, "disturb/null", watched, v_read, read_scheme,
-                              disturb_reads, NULL_WAIT)
+                                     disturb_reads, NULL_WAIT)
     progress.plan(len(algorithms) * ((1 if len(algorithms) > 1 and prepare_pulses else 0)
                                      + (1 if first_pass else 0) + 1 + relax_rounds + 1))
     per_algorithm = {}
@@ -293,6 +332,7 @@ def write_verify(
                 final = measured
                 break
             reprogrammed.append(len(drifted))
+            progress.add_phases()  # programming them again: a phase the plan could not know
             _merge_into(results, _program_all(bench, run, progress, f"{name}/redo{k}", drifted,
                                               targets, settings, memory, 0, v_max, width))
         if final is None:
@@ -427,8 +467,11 @@ def _reread(bench, run, progress, phase, cells, v_read, read_scheme, reads, rela
         for cell in todo:
             if stats.count[cell] < want:
                 missing.setdefault(int(want - stats.count[cell]), []).append(cell)
-        progress.start(sum(n * len(group) for n, group in missing.items()),
-                       f"{phase}: re-reading")
+        steps = sum(n * len(group) for n, group in missing.items())
+        if k == 0:
+            progress.start(steps, f"{phase}: re-reading")
+        else:  # the undecided cells' further readings: the same re-read, a longer phase
+            progress.extend(steps)
         for count, group in missing.items():
             mask = np.zeros(shape, bool)
             mask[tuple(np.array(group).T)] = True

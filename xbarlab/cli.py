@@ -698,8 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="protocol parameter (repeatable)")
     run.add_argument("--dry-run", action="store_true",
-                     help="play the protocol on a recording bench: no instrument I/O; "
-                          "exit status 1 if it would break a limit")
+                     help="print the protocol's plan and play its first commands on a "
+                          "recording bench: no instrument I/O; exit status 1 if it would "
+                          "break a limit")
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object on the last line")
     run.add_argument("--resume", type=int, default=None, metavar="RUN",
@@ -747,7 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="export a run to HDF5 or CSV")
     export.add_argument("run", type=int)
     export.add_argument("--format", choices=("hdf5", "csv"), required=True)
-    export.add_argument("--out", default=None, help="file (hdf5) or directory (csv)")
+    export.add_argument("--out", "-o", default=None, help="file (hdf5) or directory (csv)")
     export.add_argument("--overwrite", action="store_true")
     store_option(export)
     export.set_defaults(handler=_export)

@@ -6,8 +6,9 @@ around them, the way Bluesky's RunEngine owns what its plans describe:
 1. find the protocol and load the bench file; check every parameter against its declaration and
    the bench (`ParameterError` in one line, before any instrument is opened or anything stored);
    a resumed run takes its stored parameters and must be on the bench it started on;
-2. open the bench (or, for a dry run, a recording copy of it: no instrument I/O, and an
-   in-memory store, so a dry run leaves nothing behind);
+2. open the bench (or, for a dry run, compute the protocol's plan and play its first commands
+   on a recording copy of the bench: no instrument I/O, and an in-memory store, so a dry run
+   leaves nothing behind);
 3. start (or resume) the run in the store and keep each instrument's snapshot (identity and
    settings, with units) at its start; attach the newest calibration of the chip, so every
    read and product of the run is corrected (`xbarlab.calibration.record`);
@@ -124,8 +125,9 @@ def run_protocol(protocol: str | Protocol, bench: str | os.PathLike | BenchSpec 
     ``./xbarlab-data``), with `params` as the protocol declares them.
 
     `resume` continues an interrupted run of the same protocol on the same bench with its
-    stored parameters (give none). `dry_run` plays the protocol on recording instruments and
-    returns its report in `RunResult.dry_run` (nothing opened, nothing stored). `progress`:
+    stored parameters (give none). `dry_run` computes the protocol's plan and plays its first
+    commands on recording instruments, and returns the report in `RunResult.dry_run` (nothing
+    opened, nothing stored). `progress`:
     True shows a progress bar on stderr, False nothing, or a `Progress` to use.
     `remember_chip`: a virtual bench continues the chip the store keeps for it and keeps it
     again at the end (`xbarlab.chips`; what the CLI does); else (and with a store in memory)
@@ -341,18 +343,42 @@ def one_line(error: BaseException) -> str:
 
 
 def _dry_run(protocol: Protocol, spec: BenchSpec, params: dict[str, Any], progress) -> RunResult:
-    """Play the protocol on a recording copy of the bench, with an in-memory run."""
-    from xbarlab.dryrun import RecordingBench
+    """The protocol's plan (if it declares one), and the protocol played on a recording copy of
+    the bench, with an in-memory run, up to `PLAYED_COMMANDS` instrument commands."""
+    from xbarlab.dryrun import PlayCut, RecordingBench
+    from xbarlab.dryrun.report import PLAYED_COMMANDS
     from xbarlab.store import RunStore
 
-    recording = RecordingBench(spec)
+    plan = protocol.plan(params, spec) if protocol.plan is not None else None
+    recording = RecordingBench(spec, budget=PLAYED_COMMANDS)
     store = RunStore.in_memory()
     run = store.start_run(protocol.name, params, spec.text,
                           shape=(recording.bench.rows, recording.bench.cols))
-    with run, recording.bench as bench, _progress(progress) as shown:
-        metrics = dict(protocol.function(bench, run, shown, **params) or {})
+    metrics: dict[str, Any] = {}
+    try:
+        with run, recording.bench as bench, _progress(progress) as shown:
+            metrics = dict(protocol.function(bench, run, shown, **params) or {})
+    except PlayCut:
+        pass  # the rest is the plan's
+    report = recording.report(plan, protocol.name, _settings(protocol, spec, params),
+                              run.n_points)
     return RunResult(protocol.name, None, DRY_RUN_STATUS, json_ready(metrics), params,
-                     dry_run=recording.report(), _memory_run=run)
+                     dry_run=report, _memory_run=run)
+
+
+def _settings(protocol: Protocol, spec: BenchSpec, params: Mapping[str, Any]) -> dict[str, str]:
+    """What a run of `protocol` will set, in words: the bench's limits, and every parameter
+    with a unit (voltages, current limits, widths, waits) at its resolved value."""
+    limits = spec.limits
+    bench = (f"bench limits |V| <= {limits.max_voltage:g} V, compliance <= "
+             f"{limits.max_compliance:g} A, pulse width <= {limits.max_pulse_width:g} s, pulse "
+             f"energy <= {limits.max_energy:g} J, read |V| <= {limits.max_read_voltage:.3g} V")
+    united = [f"{name} = {params[name]:g} {declared.param.unit}" + (
+              f" ({declared.param.zero})" if declared.param.zero and params[name] == 0 else "")
+              for name, declared in protocol.parameters.items()
+              if declared.param.unit and isinstance(params.get(name), (int, float))]
+    return {"bench": bench, "parameters": "parameters " + ", ".join(united)} if united \
+        else {"bench": bench}
 
 
 __all__ = ["RunFailed", "RunInterrupted", "RunResult", "RunTerminated", "bench_difference",

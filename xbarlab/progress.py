@@ -51,6 +51,18 @@ class Progress:
             raise ValueError(f"phases = {phases!r}: allowed an integer >= 1")
         self.phases = phases
 
+    def add_phases(self, count: int = 1) -> None:
+        """`count` more phases than planned (work the run found it has to do: cells to
+        program again after a re-check)."""
+        self.phases += count
+
+    def extend(self, steps: int) -> None:
+        """The phase in progress has `steps` more steps than it started with (a re-read's
+        further readings of the cells still undecided): the same phase, a longer one."""
+        self.total += steps
+        if self._bar is not None:
+            self._bar.update(self._task, total=self.total)
+
     def start(self, total: int, description: str) -> None:
         """Begin a phase of `total` steps (ending the one in progress)."""
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:

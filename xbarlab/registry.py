@@ -54,6 +54,9 @@ class Protocol:
     run`` and shown in its report (None: the metrics on one line)."""
     default_bench: str = "default"
     """The embedded bench its runs use when none is named."""
+    plan: Callable[[Mapping[str, Any], Any], Any] | None = None
+    """``plan(values, bench_spec)`` -> the `xbarlab.plan.Plan` of a run with the resolved
+    parameters `values`: its phases at their budgets, which the dry run prints."""
 
     def __call__(self, bench: Any, run: Any, progress: Any, **params: Any
                  ) -> Mapping[str, Any] | None:
@@ -84,15 +87,16 @@ def register_protocol(name: str, checks: Iterable[Check] = (),
                       figures: Callable[[Any], Iterable[tuple[str, Any]]] | None = None,
                       table: Callable[[Mapping[str, Any]], str] | None = None,
                       default_bench: str = "default",
+                      plan: Callable[[Mapping[str, Any], Any], Any] | None = None,
                       ) -> Callable[[Callable[..., Any]], Protocol]:
     """Decorator: the function as `Protocol` `name` with the parameters its signature declares,
     the cross-parameter `checks` (each ``check(values, bench_spec)`` raising `ParameterError` in
-    one line), the report's `figures` of its runs, the `table` of its metrics and the embedded
-    bench its runs use when none is named."""
+    one line), the report's `figures` of its runs, the `table` of its metrics, the embedded
+    bench its runs use when none is named and its dry run's `plan`."""
 
     def decorate(function: Callable[..., Any]) -> Protocol:
         return Protocol(name, function, declared_parameters(function, RESERVED), tuple(checks),
-                        figures, table, default_bench)
+                        figures, table, default_bench, plan)
 
     return decorate
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from figurechecks import check_labels
 from xbarlab.sim_instruments.world import line_paths
 
 import xbarlab
@@ -12,6 +13,7 @@ from xbarlab.bench import open_bench
 from xbarlab.benchfile import load_bench
 from xbarlab.calibration.record import attach_calibration
 from xbarlab.engine import RunInterrupted, run_stage
+from xbarlab.figures import run_figures
 from xbarlab.physics import solve_crossbar
 from xbarlab.progress import Progress
 from xbarlab.store import RunStore
@@ -51,6 +53,11 @@ def test_board_calibration_recovers_hidden_paths_and_later_runs_use_it(board_fil
         assert stored.record["measurement"]["patterns"] == 1
     later = xbarlab.run_protocol("read-map", path, store=store, progress=False)
     assert later.run.checkpoints()["calibration"]["id"] == metrics["calibration_id"]
+    products = xbarlab.run_protocol("mvm-error", path, store=store, progress=False, inputs=4,
+                                    fit_inputs=4)
+    for run in (result.run, products.run):  # their maps, labelled with units, no empty panel
+        figures = run_figures(run)
+        assert figures and all(check_labels(figure) == [] for _, figure in figures)
 
 
 @pytest.mark.parametrize("scheme, noise", [("ground", 0.005), ("v/2", 0.012)])

@@ -214,3 +214,23 @@ def test_reading_commands_refuse_a_store_that_does_not_exist(tmp_path, capsys, c
     assert main([*command, "--store", str(missing)]) == 2
     assert f"no run store at {missing}" in capsys.readouterr().err
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_show_points_into_a_reader_that_stops_early_ends_quietly(tmp_path, extra):
+    """``xbarlab show RUN --points | head -1``: the first line, then no traceback."""
+    with RunStore(tmp_path) as store:
+        run = store.start_run("read-map", shape=(8, 8))
+        run.record_points({"row": k % 8, "col": k // 8 % 8, "operation": "read",
+                           "voltage": 0.2, "current": 1e-6 * k, "t": float(k)}
+                          for k in range(40_000))  # far more than a pipe holds
+        run.finish()
+    process = subprocess.Popen([sys.executable, "-m", "xbarlab", "show", "1", "--points",
+                                *extra, "--store", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()  # as head does after its lines
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0
+    assert first.startswith(b"# xbarlab run 1" if not extra else b"{")
+    assert errors == ""

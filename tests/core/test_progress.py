@@ -63,3 +63,18 @@ def test_without_a_terminal_each_phase_is_one_line():
     lines = stream.getvalue().splitlines()
     assert lines == ["phase 1 of 2: programming (all phases: ~8 s left): 4/4 in 8 s",
                      "phase 2 of 2: re-reading (all phases: ~0 s left): 4/4 in 8 s"]
+
+
+def test_a_phase_extended_stays_one_phase_and_added_phases_count():
+    now = [0.0]
+    progress = Progress(show=False, clock=lambda: now[0])
+    progress.plan(2)
+    progress.start(4, "re-reading")
+    now[0] += 4.0
+    progress.advance(4)
+    progress.extend(4)  # further readings of undecided cells
+    assert (progress.phase, progress.phases, progress.total) == (1, 2, 8)
+    assert progress.eta() == pytest.approx(4.0)  # 4 s for 4 steps, 4 more to go
+    progress.add_phases()
+    progress.start(1, "programming again")
+    assert progress._label().startswith("phase 2 of 3: programming again")

@@ -5,18 +5,14 @@ log current axis, retention on a log time axis with the legend beside the data),
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
+from figurechecks import check_labels
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from xbarlab.cli import main
 from xbarlab.figures import run_figures
 from xbarlab.store import RunStore
-
-UNIT = re.compile(r"\(([^()]+)\)\s*$")
-CATEGORICAL = {"scheme", "algorithm"}
 
 RUNS = {
     "read-map": {"cells": "0-2,0-3", "reads": 3},
@@ -28,33 +24,6 @@ RUNS = {
                      "width": 1e-4},
     "program-efficient": {"rows": 1, "cols": 2, "relax_wait": 0.0},
 }
-
-
-def axes_with_data(figure):
-    """The figure's axes that are not colour bars."""
-    colourbars = {getattr(image.colorbar, "ax", None) for axis in figure.axes
-                  for image in axis.images}
-    return [axis for axis in figure.axes if axis not in colourbars], colourbars - {None}
-
-
-def check_labels(figure) -> list[str]:
-    """Problems: an unlabelled axis, a numeric axis or colour bar without a unit, an axis
-    showing nothing."""
-    problems = []
-    axes, colourbars = axes_with_data(figure)
-    for axis in axes:
-        if not (axis.lines or axis.images or axis.patches or axis.collections):
-            problems.append(f"empty panel {axis.get_title()!r}")
-        for label in (axis.get_xlabel(), axis.get_ylabel()):
-            if not label:
-                problems.append(f"unlabelled axis in {axis.get_title()!r}")
-            elif label not in CATEGORICAL and label not in ("row", "column") \
-                    and not UNIT.search(label):
-                problems.append(f"axis label {label!r} has no unit")
-    for bar in colourbars:
-        if not UNIT.search(bar.get_ylabel()):
-            problems.append(f"colour bar {bar.get_ylabel()!r} has no unit")
-    return problems
 
 
 @pytest.mark.parametrize("protocol", list(RUNS))

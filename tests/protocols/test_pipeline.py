@@ -12,9 +12,11 @@ import re
 import pytest
 from boards import write_board
 from browser import CHROMIUM, MISSING, dump_dom
+from figurechecks import check_labels
 
 from xbarlab.cli import main
 from xbarlab.engine import RunInterrupted, run_protocol
+from xbarlab.figures import run_figures
 from xbarlab.progress import Progress
 from xbarlab.store import RunStore
 
@@ -130,3 +132,19 @@ def test_a_stage_that_cannot_run_on_the_bench_is_refused_before_anything_opens(t
     with pytest.raises(ParameterError, match=r"stage 'train' \(train\): width = 1e-07"):
         run_protocol("pipeline", "default", store=tmp_path, progress=False)
     assert not (tmp_path / "runs.sqlite3").exists()
+
+
+def test_every_stage_figure_and_the_pipeline_figure_have_units_and_no_empty_panel(
+        interrupted_then_resumed):
+    """train's, calibrate-parasitics' (its maps), forming's, read-map's and the pipeline's own
+    figures, drawn from the stored runs."""
+    store, run_id, *_ = interrupted_then_resumed
+    with RunStore(store) as runs:
+        drawn = set()
+        for info in [runs.run_info(run_id), *runs.children(run_id)]:
+            figures = run_figures(runs.open_run(info.run_id))
+            assert figures, info.protocol
+            for caption, figure in figures:
+                assert check_labels(figure) == [], (info.protocol, caption, check_labels(figure))
+            drawn.add(info.protocol)
+    assert drawn == {"pipeline", "forming", "read-map", "calibrate-parasitics", "train"}

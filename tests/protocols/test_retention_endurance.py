@@ -110,8 +110,17 @@ def test_parameters_out_of_range_are_refused_with_the_allowed_range(
         run_named(name, bench_file(rows=2, cols=2), tmp_path / "store", cells="0,0", **setting)
 
 
-@pytest.mark.parametrize("name, pulses", [("retention", 1 + 11), ("endurance", 2 * 100)])
-def test_dry_runs_play_the_worst_case_within_the_limits(bench_file, name, pulses):
-    report = dry_report(name, str(bench_file(rows=2, cols=2)), cells="0,0")
-    assert not report.violations
+@pytest.mark.parametrize("name, params, pulses", [("retention", {}, 1 + 11),
+                                                   ("endurance", {"cycles": 40}, 2 * 40)])
+def test_dry_runs_play_the_worst_case_within_the_limits(bench_file, name, params, pulses):
+    report = dry_report(name, str(bench_file(rows=2, cols=2)), cells="0,0", **params)
+    assert not report.violations and report.complete
     assert report.summary()["pulses"] == pulses  # program + one hold per time; every cycle
+
+
+def test_the_plan_of_a_long_endurance_run_counts_every_cycle_and_plays_its_first(bench_file):
+    report = dry_report("endurance", str(bench_file(rows=2, cols=2)), cells="0-1,0",
+                        cycles=10**5)
+    assert not report.complete and not report.violations
+    assert (report.plan.pulses, report.plan.readings) == (2 * 2 * 10**5, 2 * 2 * 10**5)
+    assert report.plan.phases[0].seconds == pytest.approx(2 * 2 * 10**5 * 1e-3)  # the widths

@@ -222,3 +222,28 @@ def test_record_points_refuses_the_whole_batch_naming_the_bad_point(store, bad, 
         run.record_points(batch)
     assert run.points() == []
     assert run.record_point(0, 0, "read", 0.2, 1e-6) == 0
+
+
+@FUZZ
+@given(points=st.lists(point_kwargs, min_size=1, max_size=20), every=st.integers(1, 3))
+def test_point_chunks_of_a_file_and_of_memory_are_the_points(store, points, every):
+    """The columns `point_chunks` reads (through ADBC from a file, through sqlite3 in memory)
+    are the points `points()` reads one by one: NaN where a value is None or NaN, inf kept."""
+    from xbarlab.store import RunStore
+
+    with RunStore.in_memory() as memory:
+        columns = []
+        for runs in (store, memory):
+            run = runs.start_run(protocol="fuzz")
+            run.record_points(points)
+            chunks = list(run.point_chunks(size=4, every=every))
+            columns.append({key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]})
+        expected = run.points()[::every]
+    for got in columns:
+        assert got["seq"].tolist() == [p.seq for p in expected]
+        assert got["operation"].tolist() == [OPERATIONS.index(p.operation) for p in expected]
+        assert got["row"].tolist() == [p.row for p in expected]
+        for field in ("voltage", "current", "pulse_width", "t"):
+            want = np.array([math.nan if getattr(p, field) is None else getattr(p, field)
+                             for p in expected])
+            np.testing.assert_array_equal(got[field], want, err_msg=field)

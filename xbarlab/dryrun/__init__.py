@@ -21,6 +21,7 @@ instrument spends (integration time, pulse widths and periods, sweep delays).
 from xbarlab.dryrun.instruments import (
     POWER_LINE_CYCLE,
     ROUND_TRIP,
+    PlayCut,
     Recorder,
     RecordingBoard,
     RecordingMatrix,
@@ -34,6 +35,7 @@ __all__ = [
     "POWER_LINE_CYCLE",
     "ROUND_TRIP",
     "DryRunReport",
+    "PlayCut",
     "Ledger",
     "Recorder",
     "RecordingBench",

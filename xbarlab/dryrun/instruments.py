@@ -35,21 +35,37 @@ POWER_LINE_CYCLE = 1 / 50
 """Seconds per NPLC (50 Hz mains, the longer of 50/60 Hz)."""
 
 
-class Recorder:
-    """The shared log of a recording bench: every call, its instrument, and its duration."""
+class PlayCut(BaseException):
+    """The recording bench's budget of commands is spent: the play stops here (a
+    BaseException, so that no protocol's ``except Exception`` carries on past it)."""
 
-    def __init__(self, io: IoCounter) -> None:
+
+class Recorder:
+    """The shared log of a recording bench: every call, its instrument, and its duration
+    (`operation_s` of it the round trips and the measurements' integration, that is all
+    but pulses and their periods). With a `budget`, the call after the
+    budget-th raises `PlayCut` once (the safe shutdown after it is logged, not cut)."""
+
+    def __init__(self, io: IoCounter, budget: int | None = None) -> None:
         self.io = io
         self.calls: Counter[str] = Counter()
         self.duration = 0.0
+        self.operation_s = 0.0
         self.listeners: list[Callable[[str, str], None]] = []
+        self.budget = budget
+        self.cut = False
 
     def log(self, instrument: str, kind: str, method: str, seconds: float = 0.0) -> None:
         self.io.add(instrument)
         self.calls[f"{instrument}.{method}"] += 1
         self.duration += ROUND_TRIP[kind] + seconds
+        self.operation_s += ROUND_TRIP[kind] + (0.0 if method == "pulse" else seconds)
         for listener in self.listeners:
             listener(instrument, method)
+        if self.budget is not None and self.io.total > self.budget:
+            self.budget, self.cut = None, True
+            raise PlayCut(f"the dry run's budget of instrument commands is spent "
+                          f"({self.io.total})")
 
 
 class RecordingSMU:

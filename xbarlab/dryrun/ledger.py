@@ -28,6 +28,9 @@ from xbarlab.interfaces import LineState
 from xbarlab.safety import SafetyGuard
 
 _GROUND_LIMIT = math.inf
+_GROUNDED = -math.inf
+"""A grounded board line's level in `Ledger.line_arrays` (0 V, no current limit)."""
+_LEVEL_VOLTS = {LineState.FLOAT: math.nan, LineState.GROUND: _GROUNDED}
 QUERIES = frozenset({"read_current_limit", "output_enabled", "measure", "measure_currents",
                      "closed", "line_levels", "idle_mode"})
 """Calls of the recording instruments that only read: every call that changes what a line sees
@@ -60,6 +63,13 @@ class Ledger:
                 board_rows = spec.instruments[port.instrument].rows
                 index = port.output - 1 if line.kind == "row" else port.output - 1 - board_rows
                 self._board_lines[(port.instrument, line.kind, index)] = line
+        self._board_indices: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        for name in boards:  # (board, kind) -> (board line indices, their chip lines)
+            for kind in ("row", "col"):
+                pairs = sorted((k, line.index) for (board, of, k), line
+                               in self._board_lines.items() if board == name and of == kind)
+                self._board_indices[(name, kind)] = (np.array([k for k, _ in pairs], int),
+                                                     np.array([i for _, i in pairs], int))
         self._inputs: dict[tuple[str, int], str] = {}
         for (matrix, label), terminal in spec.wiring.inputs.items():
             index = spec.instruments[matrix].info.inputs.index(label) + 1
@@ -86,19 +96,28 @@ class Ledger:
     def observe(self, instrument: str, method: str) -> None:
         if method in QUERIES:  # the state is the one the call that set it was observed in
             return
-        across, allowed = self._across(self.potentials())
+        across, allowed = self._across()
         if method == "pulse":
             self._count_pulse(instrument, across)
         elif method == "sweep_pair":
             self._count_sweep_point(self.pairs[instrument], across)
-        biased = ~np.isnan(across)
-        self.max_voltage[biased] = np.maximum(self.max_voltage[biased], across[biased])
-        current = np.where(across > 0, allowed, 0.0)
-        self.max_current[biased] = np.maximum(self.max_current[biased], current[biased])
+        np.fmax(self.max_voltage, across, out=self.max_voltage)  # NaN (floating): unchanged
+        np.fmax(self.max_current, np.where(across > 0, allowed, across), out=self.max_current)
 
     def potentials(self) -> dict[Line, tuple[float, float]]:
         """Line -> (volts, current limit) for every line tied to a source; others float."""
-        potentials: dict[Line, tuple[float, float]] = {}
+        arrays = self.line_arrays()
+        return {Line(kind, int(k)): (float(volts[k]), float(limit[k]))
+                for kind, (volts, limit) in zip(("row", "col"), (arrays[:2], arrays[2:]),
+                                                strict=True)
+                for k in np.flatnonzero(~np.isnan(volts))}
+
+    def line_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Volts and current limit of every row and every column (NaN where it floats)."""
+        rows, cols = self.max_voltage.shape
+        v_row, i_row = np.full(rows, np.nan), np.full(rows, np.nan)
+        v_col, i_col = np.full(cols, np.nan), np.full(cols, np.nan)
+        by_kind = {"row": (v_row, i_row), "col": (v_col, i_col)}
         for name, matrix in self.matrices.items():
             for channel in matrix.closed_set:
                 input_port, output = RecordingMatrix.ports(channel)
@@ -108,21 +127,26 @@ class Ledger:
                     continue
                 source = self._terminal_potential(terminal)
                 if source is not None:
-                    potentials[line] = source
+                    volts, limit = by_kind[line.kind]
+                    volts[line.index], limit[line.index] = source
         for name, board in self.boards.items():
             pulse_rows, pulse_cols = board.pulse_levels or ({}, {})
             for kind, levels, pulsed in (("row", board.row_levels, pulse_rows),
                                          ("col", board.column_levels, pulse_cols)):
-                for index, level in enumerate(levels):
-                    line = self.board_line(name, kind, index)
-                    level = pulsed.get(index, level)
-                    if line is None:
-                        continue
-                    if level == LineState.GROUND:
-                        potentials[line] = (0.0, _GROUND_LIMIT)
-                    elif level != LineState.FLOAT:
-                        potentials[line] = (float(level), board.current_limit)
-        return potentials
+                on_board, on_chip = self._board_indices[(name, kind)]
+                board_volts = np.array([_LEVEL_VOLTS.get(level, level) if isinstance(
+                    level, LineState) else level for level in levels], float)
+                for index, level in pulsed.items():
+                    board_volts[index] = _LEVEL_VOLTS.get(level, level) if isinstance(
+                        level, LineState) else level
+                board_limit = np.where(board_volts == _GROUNDED, _GROUND_LIMIT,
+                                       board.current_limit)
+                volts, limit = by_kind[kind]
+                chosen = board_volts[on_board]
+                tied = ~np.isnan(chosen)
+                volts[on_chip[tied]] = np.where(chosen[tied] == _GROUNDED, 0.0, chosen[tied])
+                limit[on_chip[tied]] = board_limit[on_board][tied]
+        return v_row, i_row, v_col, i_col
 
     def _terminal_potential(self, terminal: str) -> tuple[float, float] | None:
         if terminal == "ground":
@@ -135,19 +159,10 @@ class Ledger:
         level = smu.pulse_active if smu.pulse_active is not None else smu.level
         return level, smu.limit
 
-    def _across(self, potentials: Mapping[Line, tuple[float, float]]):
+    def _across(self):
         """|V| across every cell (NaN unless both its lines are tied to a source) and the
         current its sources allow through it."""
-        rows, cols = self.max_voltage.shape
-        v_row = np.full(rows, np.nan)
-        i_row = np.full(rows, np.nan)
-        v_col = np.full(cols, np.nan)
-        i_col = np.full(cols, np.nan)
-        for line, (volts, limit) in potentials.items():
-            if line.kind == "row":
-                v_row[line.index], i_row[line.index] = volts, limit
-            else:
-                v_col[line.index], i_col[line.index] = volts, limit
+        v_row, i_row, v_col, i_col = self.line_arrays()
         return np.abs(v_row[:, None] - v_col[None, :]), np.minimum(i_row[:, None], i_col[None, :])
 
     def _count_pulse(self, instrument: str, across: np.ndarray) -> None:

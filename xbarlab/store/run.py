@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from xbarlab.store.arrowread import query_blocks
 from xbarlab.store.calibrations import insert_calibration, read_calibrations
 from xbarlab.store.records import (
     FINAL_STATUSES,
@@ -72,8 +73,10 @@ _CHUNK_QUERY = (
     + " END) << 7) | (compliance << 6) | (((voltage IS NULL) | ((current IS NULL) << 1)"
     " | ((pulse_width IS NULL) << 2)) << 3) | nan_mask,"
     " IFNULL(voltage, 0.0), IFNULL(current, 0.0), IFNULL(pulse_width, 0.0), t"
-    " FROM points WHERE run_id = ? AND seq >= ? AND seq % ? = 0 ORDER BY seq"
+    " FROM points WHERE run_id = {run_id} AND seq >= {start} AND seq % {every} = 0 ORDER BY seq"
 )
+"""The columns of `Run.point_chunks`, for a run, a first seq and a stride (placeholders, or
+integers for the ADBC reader, which takes the query as text)."""
 _CHUNK_FIELDS = 6
 
 _INSERT_POINT = (
@@ -177,9 +180,15 @@ class Run:
     def data_dir(self) -> Path | None:
         """The run store's data directory (the folder holding its SQLite database), where the
         run's files such as plots go; None for a store in memory (a dry run's)."""
+        database = self._database_file
+        return None if database is None else database.parent
+
+    @property
+    def _database_file(self) -> Path | None:
+        """The store's SQLite file; None for a store in memory."""
         rows = self._connection.execute("PRAGMA database_list").fetchall()
         path = next(path for _, schema, path in rows if schema == "main")
-        return Path(path).parent if path else None
+        return Path(path) if path else None
 
     @property
     def shape(self) -> tuple[int, int] | None:
@@ -446,7 +455,15 @@ class Run:
         the run's length: exports, ``xbarlab show --points`` and `xbarlab.load` read this."""
         size = check_int("size", size, minimum=1)
         every = check_int("every", every, minimum=1)
-        cursor = self._connection.execute(_CHUNK_QUERY, (self._run_id, start, every))
+        start = check_int("start", start, minimum=0)
+        database = self._database_file
+        if database is not None:  # a file: its columns built in C (`arrowread`)
+            query = _CHUNK_QUERY.format(run_id=self._run_id, start=start, every=every)
+            for block in query_blocks(database, query, size):
+                yield _point_chunk(block.ravel())
+            return
+        cursor = self._connection.execute(_CHUNK_QUERY.format(run_id="?", start="?", every="?"),
+                                          (self._run_id, start, every))
         while True:
             rows = cursor.fetchmany(size)
             if not rows:
