@@ -52,6 +52,7 @@ class XbarSimVisaLibrary(SimVisaLibrary):
 
     def _init(self) -> None:
         self.sessions = {}
+        self._opened = False  # a resource manager was opened on this library before
         source, state_file = split_simulator_source(str(self.library_path))
         self.bench: Bench = load_bench(DEFAULT_BENCH if source in ("", "unset") else source)
         self.state_file = state_file or (self.bench.sim.state_file if self.bench.sim else "")
@@ -86,12 +87,19 @@ class XbarSimVisaLibrary(SimVisaLibrary):
         save_state(self.world, self.state_file)
 
     def open_default_resource_manager(self):
-        """A resource manager session; the first one opened on a bench with a state file
-        continues the chip kept there (the file holds the latest state: another process, or a
-        bench reset, may have changed it since this library last saw it)."""
-        if self.state_file and not self.sessions:
-            self._build()
-            resume_state(self.world, self.state_file)
+        """A resource manager session. The first one opened while no other session is open
+        is a new opening of the bench: on a bench with a state file it continues the chip
+        kept there (the file holds the latest state: another process, or a bench reset, may
+        have changed it since this library last saw it); without one it gets the fresh chip
+        of the bench file, as a new process would (pyvisa keeps a library while anything
+        still refers to it, so a bench opened again in one process could otherwise meet the
+        chip a closed opening left, or not, as garbage collection had it)."""
+        if not self.sessions:
+            if self.state_file or self._opened:
+                self._build()
+            if self.state_file:
+                resume_state(self.world, self.state_file)
+        self._opened = True
         return super().open_default_resource_manager()
 
     def close(self, session):

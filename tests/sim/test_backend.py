@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import pyvisa
 from pyvisa.highlevel import VisaLibraryBase, list_backends
@@ -102,3 +103,23 @@ def test_state_file_records_what_the_instruments_were_left_doing(tmp_path):
     state = json.loads((tmp_path / "final.json").read_text())
     assert state["closed"]["matrix"] == [["A", 1]]
     assert state["terminals"]["smu.a"] == {"output": True, "func": "V", "level": 0.2}
+
+
+def test_a_bench_opened_again_in_one_process_gets_the_fresh_chip(tmp_path):
+    """Closing a bench and opening its file again is a new opening: the chip the file draws,
+    not the one the closed opening left (whether or not its library is still referred to)."""
+    from virtualbenches import world_of, write_matrix_bench
+
+    from xbarlab.bench import open_bench
+
+    path = write_matrix_bench(tmp_path)
+    with open_bench(path) as bench:
+        first = world_of(path)
+        fresh, opened = first.conductance().copy(), (first.clock, first.energy)
+        bench.pulse(0, 0, 1.5, 1e-4)
+        assert first.clock > opened[0] and not np.array_equal(first.conductance(), fresh)
+    with open_bench(path):
+        again = world_of(path)
+        assert again is not first  # `first` still refers to the closed opening's World
+        assert (again.clock, again.energy) == opened  # as the first opening began
+        np.testing.assert_array_equal(again.conductance(), fresh)
