@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from xbarlab.protocols.recording import reading_points
 
-from xbarlab.bench import BenchError
+from xbarlab.bench import BenchError, NothingMeasured
+from xbarlab.plan import Phase
 from xbarlab.safety import signals_held
 
 TRAIN = 10
@@ -44,9 +45,10 @@ class CellRange:
     """Probed cells whose reads came back without a value (NaN: nothing measured)."""
 
     def require(self, what: str) -> None:
-        """`BenchError` naming `what` when no probed cell switched, or nothing was measured."""
+        """`BenchError` naming `what` when no probed cell switched; `NothingMeasured` when
+        nothing was measured."""
         if self.unmeasured:
-            raise BenchError(
+            raise NothingMeasured(
                 f"{what}: the instruments measured no conductance on the {self.unmeasured} "
                 "cells probed (a dry run measures nothing); give the targets as parameters")
         if not self.hrs.size:
@@ -72,6 +74,16 @@ def learned_values(run, key: str, given: Sequence[float],
     values = [value or learnt for value, learnt in zip(given, learn(measured), strict=True)]
     run.checkpoint(key, {"values": values, "pulses": measured.pulses})
     return values, True, measured.pulses
+
+
+def characterise_phase(probe: int, cells: int, reads: int, width: float) -> Phase:
+    """The plan of a characterisation of `probe` of `cells` cells (`measure_range`), at its
+    budget: every probed cell taken to both bounds in `MAX_TRAINS` trains of `TRAIN` pulses
+    of `width` seconds, `reads` readings before and after each train."""
+    probed = min(probe, cells)
+    pulses = probed * 2 * MAX_TRAINS * TRAIN
+    return Phase("characterising: learning the targets", probed, pulses,
+                 probed * 2 * (1 + MAX_TRAINS) * reads, pulses * width)
 
 
 def probe_cells(cells, count: int) -> list[tuple[int, int]]:

@@ -26,6 +26,8 @@ import numpy as np
 from xbarlab.protocols.programming import hold
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
+from xbarlab.plan import Phase
+
 WATCHED_CELLS = 16
 """Cells sampled outside the programmed set when a protocol does not say [E]."""
 HOLD_STEP = 10.0
@@ -47,6 +49,19 @@ def watched_cells(bench, programmed, count: int = WATCHED_CELLS, seed: int = 0
         return []
     picked = np.random.default_rng(seed).permutation(len(free))[:count]
     return sorted(free[k] for k in picked)
+
+
+def disturb_phases(count: int, programmed: int, chip_cells: int, reads: int
+                   ) -> tuple[list[Phase], list[Phase]]:
+    """The plan of the disturb measurement: (phases before the first pulse, after the last)
+    for `count` cells watched outside `programmed` of the chip's `chip_cells`, `reads`
+    readings each, the second read before any pulse `NULL_WAIT` seconds after the first."""
+    watched = min(count, chip_cells - programmed)
+    if not watched:
+        return [], []
+    return ([Phase("disturb: watched cells read", watched, 0, watched * reads),
+             Phase("disturb: read again, no pulse", watched, 0, watched * reads, NULL_WAIT)],
+            [Phase("disturb: read after programming", watched, 0, watched * reads)])
 
 
 def read_watched(bench, run, cells, v_read: float, scheme: str, reads: int

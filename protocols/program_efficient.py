@@ -82,6 +82,7 @@ from typing import Annotated
 import numpy as np
 from xbarlab.protocols.characterise import (
     CellRange,
+    characterise_phase,
     learned_values,
     measure_range,
     probe_cells,
@@ -90,6 +91,7 @@ from xbarlab.protocols.disturb import (
     NULL_WAIT,
     WATCHED_CELLS,
     disturb_metrics,
+    disturb_phases,
     read_watched_once,
     watched_cells,
 )
@@ -225,13 +227,18 @@ def program_efficient_plan(values, spec) -> Plan:
                                                        "read_scheme", "current_limit",
                                                        "max_pulses")})
     pulses, readings, seconds = (cells * n for n in cell_budget(config))
-    phases = []
+    before, after = disturb_phases(v["disturb_cells"], cells, spec.chip.rows * spec.chip.cols,
+                                   v["disturb_reads"])
+    phases = before
+    if not (v["g_lrs"] and v["g_hrs"]):
+        phases.insert(0, characterise_phase(v["probe"], cells, 8, v["width"]))
     for scheme in SCHEMES:
         phases += [Phase(f"{scheme}: preparing", cells, cells, 0, cells * v["width"]),
                    Phase(f"{scheme}: programming", cells, pulses, readings, seconds),
                    Phase(f"{scheme}: re-reading", cells, 0, cells, v["relax_wait"])]
     return Plan.of([*phases, Phase("update: programming", cells, pulses, readings, seconds),
-                    Phase("update: re-reading", cells, 0, 2 * cells, 2 * v["relax_wait"])])
+                    Phase("update: re-reading", cells, 0, 2 * cells, 2 * v["relax_wait"]),
+                    *after])
 
 
 def program_efficient_figures(run) -> list:

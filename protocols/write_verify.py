@@ -98,11 +98,17 @@ from dataclasses import asdict
 from typing import Annotated
 
 import numpy as np
-from xbarlab.protocols.characterise import learned_values, measure_range, probe_cells
+from xbarlab.protocols.characterise import (
+    characterise_phase,
+    learned_values,
+    measure_range,
+    probe_cells,
+)
 from xbarlab.protocols.disturb import (
     NULL_WAIT,
     WATCHED_CELLS,
     disturb_metrics,
+    disturb_phases,
     read_watched_once,
     watched_cells,
 )
@@ -190,7 +196,11 @@ def write_verify_plan(values, spec) -> Plan:
     pulses, readings, pulse_s = (cells * n for n in cell_budget(config))
     first = cells * cell_budget(config, confirm=False)[1]
     reread = cells * v["reread_reads"] * (1 + REFINE if v["guard"] else 1)
-    phases = []
+    before, after = disturb_phases(v["disturb_cells"], cells, spec.chip.rows * spec.chip.cols,
+                                   v["disturb_reads"])
+    phases = before
+    if not (v["g_low"] and v["g_high"]):
+        phases.insert(0, characterise_phase(v["probe"], cells, max(v["reads"], 8), v["width"]))
     for name in algorithms:
         if len(algorithms) > 1 and v["prepare_pulses"]:
             prepared = cells * v["prepare_pulses"]
@@ -205,7 +215,7 @@ def write_verify_plan(values, spec) -> Plan:
                                 rounds * (reread + readings),
                                 rounds * (v["relax_wait"] + pulse_s)))
         phases.append(Phase(f"final-{name}: re-reading", cells, 0, reread, v["relax_wait"]))
-    return Plan.of(phases)
+    return Plan.of(phases + after)
 
 
 def write_verify_figures(run) -> list:

@@ -345,6 +345,7 @@ def one_line(error: BaseException) -> str:
 def _dry_run(protocol: Protocol, spec: BenchSpec, params: dict[str, Any], progress) -> RunResult:
     """The protocol's plan (if it declares one), and the protocol played on a recording copy of
     the bench, with an in-memory run, up to `PLAYED_COMMANDS` instrument commands."""
+    from xbarlab.bench import NothingMeasured
     from xbarlab.dryrun import PlayCut, RecordingBench
     from xbarlab.dryrun.report import PLAYED_COMMANDS
     from xbarlab.store import RunStore
@@ -355,13 +356,16 @@ def _dry_run(protocol: Protocol, spec: BenchSpec, params: dict[str, Any], progre
     run = store.start_run(protocol.name, params, spec.text,
                           shape=(recording.bench.rows, recording.bench.cols))
     metrics: dict[str, Any] = {}
+    stopped = ""
     try:
         with run, recording.bench as bench, _progress(progress) as shown:
             metrics = dict(protocol.function(bench, run, shown, **params) or {})
     except PlayCut:
         pass  # the rest is the plan's
+    except NothingMeasured as error:  # the rest needs what only a measurement gives
+        stopped = str(error)
     report = recording.report(plan, protocol.name, _settings(protocol, spec, params),
-                              run.n_points)
+                              run.n_points, stopped)
     return RunResult(protocol.name, None, DRY_RUN_STATUS, json_ready(metrics), params,
                      dry_run=report, _memory_run=run)
 

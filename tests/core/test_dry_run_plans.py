@@ -56,8 +56,11 @@ def test_write_verify_plan_on_analog_bounds_what_a_real_run_does(tmp_path):
     params = {"rows": 1, "cols": 2, "relax_rounds": 1, "reread_reads": 8, "max_pulses": 30}
     plan = xbarlab.run_protocol("write-verify", "analog", dry_run=True, progress=False,
                                 **params).dry_run.plan
-    assert [phase.cells for phase in plan.phases] == [2, 2, 2, 2]
-    assert plan.pulses == 2 * 30 * 3  # first pass, programming and one re-check round
+    # the targets learned on both cells (each to both bounds, at most 30 trains of 10
+    # pulses), 16 cells watched for disturb (read twice before, once after), then the
+    # first pass, programming, one re-check round and the final re-read of both cells
+    assert [phase.cells for phase in plan.phases] == [2, 16, 16, 2, 2, 2, 2, 16]
+    assert plan.pulses == 2 * 2 * 30 * 10 + 2 * 30 * 3
     result = xbarlab.run_protocol("write-verify", "analog", store=tmp_path, progress=False,
                                   **params)
     points = result.run.points()

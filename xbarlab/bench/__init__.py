@@ -13,7 +13,14 @@ Protocols that use a bench are registered in `xbarlab.registry` and run by `xbar
 
 from xbarlab.bench.opening import CountingResource, driver_class, open_bench
 from xbarlab.bench.operations import Bench
-from xbarlab.bench.readings import BenchError, CellReading, IoCounter, LineReading, MvmResult
+from xbarlab.bench.readings import (
+    BenchError,
+    CellReading,
+    IoCounter,
+    LineReading,
+    MvmResult,
+    NothingMeasured,
+)
 from xbarlab.bench.schemes import PULSE_SCHEMES, READ_SCHEMES, bias_levels
 
 __all__ = [
@@ -21,6 +28,7 @@ __all__ = [
     "READ_SCHEMES",
     "Bench",
     "BenchError",
+    "NothingMeasured",
     "CellReading",
     "CountingResource",
     "IoCounter",

@@ -20,6 +20,12 @@ class BenchError(RuntimeError):
     """The bench cannot do what was asked (missing instrument, too few sources for a scheme)."""
 
 
+class NothingMeasured(BenchError):
+    """A protocol cannot go on: what it must learn from the chip came back without a value
+    (NaN readings; a dry run's recording instruments measure nothing). A dry run's play stops
+    there; a run says what to give instead."""
+
+
 @dataclass(frozen=True)
 class CellReading:
     """The current through one cell at `voltage` across it (positive from row to column).

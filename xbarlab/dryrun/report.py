@@ -48,7 +48,11 @@ class DryRunReport:
     energy_estimate: float
     violations: list[Violation] = field(default_factory=list)
     complete: bool = True
-    """Whether the play ran the protocol to its end (else it stopped at the budget)."""
+    """Whether the play ran the protocol to its end (else it stopped at the budget, or at
+    `stopped`)."""
+    stopped: str = ""
+    """Why the play stopped before the budget: the protocol needed a measured value (what it
+    said); empty otherwise."""
     operation_s: float = 0.0
     """Seconds of the played duration that are round trips and integration (the rest is
     pulses)."""
@@ -92,6 +96,7 @@ class DryRunReport:
             "estimated_duration_s": self.estimated_duration,
             "played_duration_s": self.duration,
             "played_whole": self.complete,
+            "play_stopped_for": self.stopped or None,
             "programming_energy_bound_j": self.energy,
             "programming_energy_estimate_j": self.energy_estimate,
             "violations": list(dict.fromkeys(v.describe() for v in self.violations)),
@@ -110,7 +115,8 @@ class DryRunReport:
             lines += self.plan.format(self.seconds_per_operation)
         lines += [f"will set: {text}" for text in self.limits.values()]
         played = "played whole" if self.complete else (
-            "played its first operations (the dry run stops after "
+            f"played up to where it needs a measured value ({self.stopped})" if self.stopped
+            else "played its first operations (the dry run stops after "
             f"{PLAYED_COMMANDS} instrument commands)")
         lines += [
             f"{played} on recording instruments: {s['operations']} operations "
@@ -179,8 +185,10 @@ class RecordingBench:
                            current_limit=current_limit, drivers=self.pairs)
 
     def report(self, plan: Plan | None = None, protocol: str = "",
-               limits: dict[str, str] | None = None, points: int = 0) -> DryRunReport:
-        """The report of what was played; `points` the readings and pulses it recorded."""
+               limits: dict[str, str] | None = None, points: int = 0,
+               stopped: str = "") -> DryRunReport:
+        """The report of what was played; `points` the readings and pulses it recorded;
+        `stopped`: why the protocol stopped, needing a measured value (empty: it did not)."""
         return DryRunReport(
             bench=self.spec.name,
             preset=self.spec.chip.preset,
@@ -193,7 +201,8 @@ class RecordingBench:
             energy=self.ledger.energy,
             energy_estimate=self.ledger.energy_estimate,
             violations=list(self.guard.violations),
-            complete=not self.recorder.cut,
+            complete=not (self.recorder.cut or stopped),
+            stopped=stopped,
             operation_s=self.recorder.operation_s,
             points=points,
             plan=plan,
