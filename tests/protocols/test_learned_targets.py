@@ -16,8 +16,6 @@ from dryruns import dry_report
 from xbarlab.protocols.program_efficient import HRS_MARGIN, LRS_FRACTION
 from xbarlab.protocols.write_verify import HIGH_MARGIN, LOW_MARGIN
 
-from xbarlab.bench import BenchError
-
 
 def _true_bounds(world, rows, cols):
     """Each healthy cell's true (HRS, LRS) bounds in the rows x cols corner."""
@@ -59,5 +57,13 @@ def test_given_targets_are_used_as_given(tmp_path, run_named):
 
 
 def test_a_dry_run_cannot_learn_targets_and_says_which_to_give(tmp_path):
-    with pytest.raises(BenchError, match="measured no conductance .* give the targets"):
-        dry_report("write-verify", str(analog_block(tmp_path, 3, 3, 9, "dry")), rows=1, cols=2)
+    """A dry run measures nothing: its play stops where the targets would be learned, after
+    the characterisation's pulses, and the report says so and what to give instead."""
+    report = dry_report("write-verify", str(analog_block(tmp_path, 3, 3, 9, "dry")), rows=1,
+                        cols=2)
+    assert not report.complete and report.pulses > 0
+    assert "measured no conductance" in report.stopped and "give the targets" in report.stopped
+    assert "played up to where it needs a measured value" in report.format()
+    given = dry_report("write-verify", str(analog_block(tmp_path, 3, 3, 9, "given")), rows=1,
+                       cols=2, g_low=5e-6, g_high=30e-6, relax_rounds=0, max_pulses=4)
+    assert given.stopped == "" and given.complete
