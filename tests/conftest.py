@@ -3,11 +3,17 @@
     pytest tests/drivers --visa-address GPIB0::24::INSTR --driver keithley2400
 
 runs the hardware tests for that driver at that address; without the options they are skipped.
+Property-based tests draw their examples derandomized (the same ones on every run, on every
+machine), so the suite is deterministic; a test asks for more examples where it needs them.
 """
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("xbarlab", derandomize=True)
+settings.load_profile("xbarlab")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from xbarlab.calibration import Parasitics, Transfers, fit_parasitics
@@ -51,6 +51,7 @@ def measured(G, truth: Parasitics, rng, noise: float, count: int = 4) -> Transfe
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(log_kappa=st.floats(np.log10(0.1), np.log10(10.0)), seed=st.integers(0, 2**16))
+@example(log_kappa=0.875, seed=170)  # 45 % off once the fit scaled its trust region
 def test_recovers_hidden_resistances_over_the_ir_drop_range(log_kappa, seed):
     """kappa = R_wire G_max N^2 from 0.1 to 10 (benchmarks/bench_solver.py): medians within
     5 %, every line within 10 %, wires within 5 %, and every error within 4 of its standard

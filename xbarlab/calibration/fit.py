@@ -379,8 +379,7 @@ class _Problem:
         """The Jacobian as an operator: the sparse cell block without entries below
         `JACOBIAN_FLOOR` (a parameter moved by a factor e would move that residual by less
         than a thousandth of its sigma) beside the dense resistance block, each multiplied
-        as what it is (the dense block inside a sparse matrix would double every product).
-        ``column_norms`` is the norm of each column (the scaling of the trust region)."""
+        as what it is (the dense block inside a sparse matrix would double every product)."""
         cells, resistances = self.blocks(x)
         cells.data[np.abs(cells.data) < JACOBIAN_FLOOR] = 0.0
         cells.eliminate_zeros()
@@ -394,8 +393,6 @@ class _BlockJacobian(LinearOperator):
         super().__init__(float, (cells.shape[0], cells.shape[1] + resistances.shape[1]))
         self.cells, self.cells_t, self.resistances = cells, cells.T.tocsr(), resistances
         self.split = cells.shape[1]
-        self.column_norms = np.sqrt(np.concatenate([
-            np.asarray(cells.multiply(cells).sum(axis=0)).ravel(), (resistances**2).sum(axis=0)]))
 
     def _matvec(self, v):
         v = np.ravel(v)
@@ -491,17 +488,15 @@ def fit(data: list[Transfers], rows: int, cols: int, start: Parasitics | None = 
 
 def _stages(data, log_g, parasitics, stages, max_evaluations):
     """Trust-region fits in turn, each from where the last ended: per stage a basis of the
-    resistance parameters and a tolerance; every parameter scaled by its Jacobian column's
-    norm at the stage's start. Returns the last problem, its result and the evaluations
-    used."""
+    resistance parameters and a tolerance (the parameters unscaled: scaling them by their
+    Jacobian columns' norms left a line 45 % off on a hypothesis example, log10 kappa 0.875,
+    seed 170). Returns the last problem, its result and the evaluations used."""
     used = 0
     for basis, stop in stages:
         problem = _Problem(data, log_g, basis)
         start = problem.start(parasitics)
-        norms = problem.jacobian(start).column_norms
         result = least_squares(problem.residuals, start, jac=problem.jacobian, method="trf",
                                tr_solver="lsmr", tr_options={"maxiter": STEP_ITERATIONS},
-                               x_scale=1.0 / np.where(norms > 0, norms, 1.0),
                                ftol=stop, xtol=stop, gtol=stop, max_nfev=max_evaluations)
         g, parasitics = problem.split(result.x)
         log_g = [np.log(v) for v in g]
