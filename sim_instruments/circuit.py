@@ -218,8 +218,7 @@ class CircuitSolver:
                 if kind is not None:
                     self._warm[kind] = bits
             i_row, i_col, v_cell = sol.i_row, sol.i_col, sol.v_cell
-        inflow = np.concatenate([i_row, -i_col], axis=1)
-        return np.where(np.isnan(v_end), 0.0, inflow), v_cell
+        return _inflows(i_row, i_col, v_end), v_cell
 
     def _evaluate(self, circuit: Circuit, volts: np.ndarray, kinds: list[str]):
         """Terminal currents, cell voltages and line ends for a batch of terminal voltages.
@@ -320,16 +319,17 @@ class CircuitSolver:
             fields = self._solved_each(conductances, v_end, r_end, kinds)
         v_cell, i_row, i_col = fields
         ends = np.tile(v_end, (count, 1))
-        inflow = np.where(np.isnan(ends), 0.0, np.concatenate([i_row, -i_col], axis=1))
-        currents = circuit.network.terminal_currents(inflow, ends, np.tile(volts, (count, 1)))
+        currents = circuit.network.terminal_currents(_inflows(i_row, i_col, ends), ends,
+                                                     np.tile(volts, (count, 1)))
         return (currents.reshape(count, per_state, len(index)),
                 v_cell.reshape(count, per_state, *conductances.shape[1:]), volts[0], v_end[0],
                 r_end)
 
-    def _batch(self, conductances, v_end, r_end, starts: list, kept: list) -> CrossbarSolution:
+    def _batch(self, conductances, v_end, r_end, starts: list, kept: list,
+               cells: bool = True) -> CrossbarSolution:
         """One solve of line ends `v_end` (one row per vector) with a matrix per vector, each
         vector started from the last solution of kind ``starts[b]`` (None: cold) and kept as
-        kind ``kept[b]`` (None: not kept)."""
+        kind ``kept[b]`` (None: not kept); ``cells=False``: without the cell voltages."""
         m = self.rows
         begin = [None if kind is None else self._warm.get(kind) for kind in starts]
         warm = None
@@ -338,7 +338,7 @@ class CircuitSolver:
             warm = np.stack([zeros if start is None else start for start in begin])
         solver = CrossbarSolver(conductances, r_source=r_end[:m], r_sense=r_end[m:],
                                 r_wire_row=self.r_wire_row, r_wire_col=self.r_wire_col)
-        sol = solver.solve(v_end[:, :m], v_end[:, m:], warm_start=warm)
+        sol = solver.solve(v_end[:, :m], v_end[:, m:], warm_start=warm, cells=cells)
         for kind, bits in zip(kept, sol.v_bit, strict=True):
             if kind is not None:
                 self._warm[kind] = bits
@@ -421,7 +421,6 @@ class CircuitSolver:
         volts = np.array([op.voltage[k] for k in circuit.states])[None]
         net = circuit.network
         v_end, r_end = net.thevenin(volts)
-        m = self.rows
         g = circuit.g
         base = np.array([op.current[k] for k in circuit.states])
         columns = [index[k] for k in keys]
@@ -432,15 +431,10 @@ class CircuitSolver:
             noisy = self.array.read_noise_currents(
                 g, size, interval=interval, now=None if now is None else now + start * interval)
             noisy += g
-            solver = CrossbarSolver(noisy, r_source=r_end[:m], r_sense=r_end[m:],
-                                    r_wire_row=self.r_wire_row, r_wire_col=self.r_wire_col)
             ends = np.repeat(v_end, size, axis=0)
-            warm = self._warm.get("op")
-            sol = solver.solve(ends[:, :m], ends[:, m:], cells=False,
-                               warm_start=None if warm is None else np.repeat(warm[None], size,
-                                                                               axis=0))
-            inflow = np.where(np.isnan(ends), 0.0, np.concatenate([sol.i_row, -sol.i_col], 1))
-            currents = net.terminal_currents(inflow, ends, np.repeat(volts, size, axis=0))
+            sol = self._batch(noisy, ends, r_end, ["op"] * size, [None] * size, cells=False)
+            currents = net.terminal_currents(_inflows(sol.i_row, sol.i_col, ends), ends,
+                                             np.repeat(volts, size, axis=0))
             result[start:start + size] = currents[:, columns] - base[columns]
         return result
 
@@ -570,6 +564,12 @@ class CircuitSolver:
             v_cell=v_cell,
             power=sum(voltage[k] * current[k] for k in voltage),
         )
+
+
+def _inflows(i_row: np.ndarray, i_col: np.ndarray, v_end: np.ndarray) -> np.ndarray:
+    """(B, m + n) current flowing into the array at each line end (rows' inflow, columns'
+    outflow reversed); 0 at floating ends (NaN in `v_end`)."""
+    return np.where(np.isnan(v_end), 0.0, np.concatenate([i_row, -i_col], axis=1))
 
 
 def _set_signature(active, forced) -> tuple:
