@@ -83,6 +83,7 @@ from typing import Annotated
 
 import numpy as np
 from xbarlab.protocols.cells import load_mask, parse_cells, selected_cells
+from xbarlab.protocols.error_bars import honest_variance_of_mean
 from xbarlab.protocols.parameters import Cells, Compliance, Correct, Mask, ReadScheme, VRead
 from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
@@ -218,9 +219,11 @@ def read_map(
     wanted = bench.map_cells(selection)
     taken = ReadingStats((bench.rows, bench.cols))  # this invocation's readings
     reader = _Reader(bench, run, progress, v_read, scheme, current_limit, (stats, taken))
-    reader.take({cell: first - int(stats.count[cell]) for cell in wanted
-                 if stats.count[cell] < first},
-                f"read map ({scheme}, {v_read:g} V, {first} reading(s) per cell)")
+    for part, upto in enumerate((first // 2, first)):  # two passes: bursts apart in time
+        reader.take({cell: upto - int(stats.count[cell]) for cell in wanted
+                     if stats.count[cell] < upto},
+                    f"read map ({scheme}, {v_read:g} V, {first} reading(s) per cell"
+                    f"{', pass ' + str(part + 1) + ' of 2' if first > 1 else ''})")
     for k in range(PRECISION_ROUNDS if precision else 0):
         more = _readings_wanted(wanted, stats, v_read, modelled, precision, max_reads)
         if not more:
@@ -228,8 +231,8 @@ def read_map(
         reader.take(more, f"read map: round {k + 1} to {precision:.2%} standard error "
                           f"({len(more)} cells)")
     currents = stats.mean()
-    conductance, stderr = conductance_estimate(currents, stats.variance_of_mean(), v_read,
-                                               modelled)
+    conductance, stderr = conductance_estimate(currents, honest_variance_of_mean(stats),
+                                               v_read, modelled)
     if bench.corrects and reader.raw.count.any():
         conductance = _corrected_again(bench, reader.raw.mean(), v_read, scheme, conductance)
     run.record_map("conductance", conductance, unit="S")
@@ -289,11 +292,14 @@ class _Reader:
         self.v_read, self.scheme, self.current_limit = v_read, scheme, current_limit
         self.stats = stats
         self.raw = ReadingStats((bench.rows, bench.cols))
+        self.passes = 0
+        """Passes over the chip so far: each cell's readings of one pass are one burst."""
 
     def take(self, wanted: dict[tuple[int, int], int], label: str) -> None:
         """`wanted[cell]` more readings of each cell, in one pass over the chip."""
         if not wanted:
             return
+        self.passes += 1
         self.progress.start(sum(wanted.values()), label)
         chosen = np.zeros((self.bench.rows, self.bench.cols), bool)
         chosen[tuple(np.array(list(wanted)).T)] = True
@@ -301,7 +307,7 @@ class _Reader:
                                                current_limit=self.current_limit, count=wanted)
         for batch in recorded_batches(self.run, batches):
             for stats in self.stats:
-                stats.add(batch)
+                stats.add(batch, burst=self.passes)
             self.raw.add(replace(r, current=r.raw_current) for r in batch if r.corrected)
             self.progress.advance(len(batch))
 
@@ -316,8 +322,9 @@ def _readings_wanted(cells, stats: ReadingStats, v_read, scheme, precision, max_
     each cell gets what its own term needs on top: N_i = (1 - w)^2 s_i^2 / (T_i - shared_i).
     A margin covers the spreads being estimated from few readings; no cell passes
     `max_reads`."""
-    g, _ = conductance_estimate(stats.mean(), stats.variance_of_mean(), v_read, scheme)
-    spread = np.sqrt(stats.variance_of_mean() * stats.count)  # of one reading
+    variance = honest_variance_of_mean(stats)
+    g, _ = conductance_estimate(stats.mean(), variance, v_read, scheme)
+    spread = np.sqrt(variance * stats.count)  # of one reading, as its mean's error says
     planned = stats.count.copy()
     chosen = np.zeros(planned.shape, bool)
     for cell in cells:

@@ -75,9 +75,13 @@ class ReadingStats:
         self.overflowed: set[tuple[int, int]] = set()
         self.unreachable: dict[tuple[int, int], str] = {}
         """Cells whose relay route failed its check, with the failure (no readings)."""
+        self.bursts: dict[tuple[int, int, int], list[float]] = {}
+        """(row, col, burst) -> [count, sum, sum of squares] of each burst of a cell: its
+        readings taken back to back in one pass over the chip (`xbarlab.protocols.error_bars`)."""
 
-    def add(self, readings) -> None:
-        """Fold in readings (anything with row, col, current and compliance)."""
+    def add(self, readings, burst: int = 0) -> None:
+        """Fold in readings (anything with row, col, current and compliance), all of one
+        `burst` (a cell's readings taken back to back; another pass is another burst)."""
         for r in readings:
             if getattr(r, "unreachable", ""):
                 self.unreachable[r.row, r.col] = r.unreachable
@@ -85,6 +89,10 @@ class ReadingStats:
             self.count[r.row, r.col] += 1
             self._sum[r.row, r.col] += r.current
             self._squares[r.row, r.col] += r.current**2
+            sums = self.bursts.setdefault((r.row, r.col, burst), [0, 0.0, 0.0])
+            sums[0] += 1
+            sums[1] += r.current
+            sums[2] += r.current**2
             if r.compliance:
                 self.compliant.add((r.row, r.col))
             if getattr(r, "overflow", False) or not np.isfinite(r.current):

@@ -70,13 +70,15 @@ r_path_row = 2.0
 r_path_col = 2.0
 defects = {defects}
 read_noise = {read_noise}
+harder_read_noise = {harder_read_noise}
 pristine = {pristine}
 """
 
 
 def write_matrix_bench(directory: Path, rows: int = 8, cols: int = 8, smus: int = 2,
                        preset: str = "binary", seed: int = 7, defects: bool = True,
-                       read_noise: bool = True, pristine: bool = False,
+                       read_noise: bool = True, harder_read_noise: bool = False,
+                       pristine: bool = False,
                        masked: str = "[]", name: str = "bench",
                        path_resistance: float = 2.0) -> Path:
     """A matrix bench file: `smus` 2636B units (two channels each) and a 707B with the rows on
@@ -94,7 +96,8 @@ def write_matrix_bench(directory: Path, rows: int = 8, cols: int = 8, smus: int 
         last_col=cols - 1, first_col_output=first_col, last_col_output=first_col + cols - 1,
         path_resistance=path_resistance, preset=preset, seed=seed,
         defects=str(defects).lower(),
-        read_noise=str(read_noise).lower(), pristine=str(pristine).lower(), masked=masked,
+        read_noise=str(read_noise).lower(), harder_read_noise=str(harder_read_noise).lower(),
+        pristine=str(pristine).lower(), masked=masked,
         smu_tables="".join(_SMU.format(name="smu" if k == 0 else f"smu{k + 1}", address=26 + k)
                            for k in range(smus)),
     )

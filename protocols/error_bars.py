@@ -1,0 +1,92 @@
+"""Honest standard errors of mean readings, from the readings alone.
+
+A cell's readings taken back to back (a burst) share whatever varies slower than the burst:
+the slow part of 1/f noise, the instrument's drift. Their scatter then understates how far
+their mean can be from the truth, and a cell read eight times has a scatter known only to
+within a factor of two (a standard error from seven degrees of freedom makes
+error / standard error scatter like Student's t: 1.18 times wider than it should). So:
+
+* the scatter of one reading is pooled over cells of similar sensed current (`POOL_HALF_WIDTH`
+  cells on each side, ranked by the mean's magnitude), relative to the squared mean: the noise
+  of a reading is a smooth function of what is read (device noise ~ current, an instrument's
+  floor per range), and pooling turns seven degrees of freedom into hundreds;
+* a map read in several passes over the chip gives each cell several bursts, minutes apart on
+  a large chip: the spread of the burst means against what the scatter within bursts predicts
+  (an F ratio per cell, averaged over all cells: the design effect) says how much the slow
+  noise adds, and every variance is scaled by it.
+
+What no measurement of a map can show (noise slower than the time between its passes, a bias
+of the circuit such as a ground read's IR drop) is not in these error bars.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+POOL_HALF_WIDTH = 16
+"""Cells on each side (by the magnitude of their mean reading) whose scatter is pooled with a
+cell's own."""
+
+
+def honest_variance_of_mean(stats) -> np.ndarray:
+    """Variance of each cell's mean reading (`ReadingStats` with its bursts), NaN below two
+    readings: the pooled scatter of one reading times the design effect of the bursts, over
+    the cell's count (module docstring)."""
+    shape = stats.count.shape
+    variance = np.full(shape, np.nan)
+    if not stats.bursts:
+        return variance
+    keys = np.array(list(stats.bursts), dtype=np.int64)
+    sums = np.array(list(stats.bursts.values()), dtype=float)
+    cell = keys[:, 0] * shape[1] + keys[:, 1]
+    n_b, burst_mean = sums[:, 0], sums[:, 1] / sums[:, 0]
+    within_b = np.maximum(sums[:, 2] - n_b * burst_mean**2, 0.0)
+    size = shape[0] * shape[1]
+    n = np.bincount(cell, n_b, size)
+    bursts = np.bincount(cell, minlength=size).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(cell, sums[:, 1], size) / n
+        between = np.bincount(cell, n_b * (burst_mean - mean[cell]) ** 2, size)
+        within = np.bincount(cell, within_b, size)
+        scale = mean**2
+        per_reading = _pooled(within, n - bursts, scale)
+        if not np.isfinite(per_reading).any():  # bursts of one reading: their spread alone
+            per_reading = _pooled(between, bursts - 1, scale)
+            effect = 1.0
+        else:
+            effect = _design_effect(between, bursts, per_reading)
+        own = (within + between) / np.maximum(n - 1, 1)  # a cell reading exactly 0 A
+        per_reading = np.where(np.isfinite(per_reading), per_reading, own)
+        result = np.where(n >= 2, effect * per_reading / n, np.nan)
+    return result.reshape(shape)
+
+
+def _pooled(squares: np.ndarray, dof: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Variance of one reading of every cell: `squares` (its sums of squared deviations, with
+    `dof` degrees of freedom) pooled relative to `scale` (its squared mean) over the cells
+    nearest in scale; NaN where the scale is zero or nothing is pooled."""
+    usable = np.flatnonzero((scale > 0) & np.isfinite(scale))
+    pooled = np.full(scale.shape, np.nan)
+    if usable.size == 0:
+        return pooled
+    order = usable[np.argsort(scale[usable], kind="stable")]
+    relative = np.concatenate([[0.0], np.cumsum(squares[order] / scale[order])])
+    freedom = np.concatenate([[0.0], np.cumsum(np.maximum(dof[order], 0.0))])
+    rank = np.arange(order.size)
+    low = np.maximum(rank - POOL_HALF_WIDTH, 0)
+    high = np.minimum(rank + POOL_HALF_WIDTH + 1, order.size)
+    dof_window = freedom[high] - freedom[low]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled[order] = np.where(dof_window > 0,
+                                 (relative[high] - relative[low]) / dof_window, np.nan)
+    return pooled * scale
+
+
+def _design_effect(between: np.ndarray, bursts: np.ndarray, per_reading: np.ndarray) -> float:
+    """How much wider the burst means scatter than the scatter within bursts predicts,
+    averaged over the cells read in two bursts or more (1 when none was)."""
+    several = (bursts >= 2) & np.isfinite(per_reading) & (per_reading > 0)
+    if not several.any():
+        return 1.0
+    return float((between[several] / per_reading[several]).sum()
+                 / (bursts[several] - 1).sum())
