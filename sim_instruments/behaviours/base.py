@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from xbarlab.benchfile import Instrument
 
+from ..meter import Meter, meter_for
 from ..world import World
 
 BEHAVIOURS: dict[str, type[Behaviour]] = {}
@@ -34,6 +36,11 @@ class Behaviour:
         self.dev = device
         self.world = world
         self.inst = instrument
+
+    @cached_property
+    def meter(self) -> Meter:
+        """The instrument's current meter (its sheet's error and resolution per range)."""
+        return meter_for(self.world, self.inst)
 
     @property
     def channels(self) -> tuple[str, ...]:

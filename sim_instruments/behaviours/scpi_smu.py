@@ -193,10 +193,15 @@ class ScpiSmu(Behaviour):
         return self._through_ranges(*self.world.measure(self.key(ch)), ch)
 
     def _through_ranges(self, v: float, i: float, limited: bool, ch: str):
-        """(V, I, limited) as the fixed measure ranges report them (overflow beyond 105 %)."""
+        """(V, I, limited) as the measure ranges report them: the current through the
+        channel's meter (its sheet's error and resolution, `xbarlab.sim_instruments.meter`),
+        overflow beyond 105 % of a fixed range."""
         get = self.dev.get
-        if get("curr_autorange", ch) == "OFF" and abs(i) > 1.05 * get("curr_range", ch):
+        fixed = get("curr_range", ch) if get("curr_autorange", ch) == "OFF" else None
+        if fixed is not None and abs(i) > 1.05 * fixed:
             i = self.overflow(i)
+        else:
+            i = float(self.meter.read(i, fixed, get("nplc", ch)))
         if get("volt_autorange", ch) == "OFF" and abs(v) > 1.05 * get("volt_range", ch):
             v = self.overflow(v)
         return v, i, limited

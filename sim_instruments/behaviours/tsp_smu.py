@@ -313,21 +313,22 @@ class TspSmu(Behaviour):
 
     def _through_ranges(self, v: float, i: float, limited: bool, ch: str):
         """(current, voltage, status) as the measure ranges report them."""
-        get = self.dev.get
-        if not get("autorangei", ch) and abs(i) > 1.01 * get("measure_rangei", ch):
-            i = OVERFLOW
-        if not get("autorangev", ch) and abs(v) > 1.01 * get("measure_rangev", ch):
-            v = OVERFLOW
-        return i, v, COMPLIANCE_STATUS if limited else 0
+        return self._all_through_ranges([(v, i, limited)], ch)[0]
 
     def _all_through_ranges(self, readings, ch: str) -> list[tuple[float, float, int]]:
         """(current, voltage, status) of each (V, I, limited) as the measure ranges report
-        them (the range settings read once)."""
+        them (the range settings read once): currents through the channel's meter (its
+        sheet's error and resolution, `xbarlab.sim_instruments.meter`), overflow beyond 1.01
+        x a fixed range."""
         get = self.dev.get
-        top_i = math.inf if get("autorangei", ch) else 1.01 * get("measure_rangei", ch)
+        fixed = None if get("autorangei", ch) else get("measure_rangei", ch)
+        top_i = math.inf if fixed is None else 1.01 * fixed
         top_v = math.inf if get("autorangev", ch) else 1.01 * get("measure_rangev", ch)
-        return [(OVERFLOW if abs(i) > top_i else i, OVERFLOW if abs(v) > top_v else v,
-                 COMPLIANCE_STATUS if limited else 0) for v, i, limited in readings]
+        readings = list(readings)
+        currents = self.meter.read([i for _, i, _ in readings], fixed, get("nplc", ch))
+        return [(OVERFLOW if abs(i) > top_i else float(metered),
+                 OVERFLOW if abs(v) > top_v else v, COMPLIANCE_STATUS if limited else 0)
+                for (v, i, limited), metered in zip(readings, currents, strict=True)]
 
     def _integrate(self, ch: str) -> tuple[float, float, int]:
         """One reading after the measure delay and NPLC of virtual time under bias (the
