@@ -83,9 +83,12 @@ class Meter:
         self.noisy = noisy
         self._rng = np.random.default_rng([seed, METER_STREAM, zlib.crc32(name.encode())])
 
-    def read(self, currents, fixed_range: float | None, nplc: float) -> np.ndarray:
-        """The readings of true `currents` (A) on `fixed_range` (None: autorange) at `nplc`;
-        NaN and beyond-range values pass unchanged (the caller reports the overflow)."""
+    def read(self, currents, fixed_range: float | None, nplc: float,
+             conversions: int = 1) -> np.ndarray:
+        """The readings of true `currents` (A) on `fixed_range` (None: autorange) at `nplc`,
+        each the mean of `conversions` A/D conversions (an averaging filter: the error of one
+        conversion over the root of their count); NaN and beyond-range values pass unchanged
+        (the caller reports the overflow)."""
         current = np.asarray(currents, dtype=float)
         if self.spec is None:
             return current
@@ -93,6 +96,7 @@ class Meter:
         index = self.spec.range_for(np.where(finite, current, 0.0), fixed_range)
         if self.noisy:
             sigma = self.spec.sigma(np.where(finite, current, 0.0), index, nplc)
+            sigma /= math.sqrt(conversions)
             current = current + np.where(finite, sigma, 0.0) * self._rng.standard_normal(
                 current.shape)
         step = self.spec.resolution[index]

@@ -110,3 +110,39 @@ def world_of(bench_path: Path | str):
     """The World behind a virtual bench file while a bench on it is open (tests only; closing
     the bench drops the backend, and the next opening builds a fresh World)."""
     return pyvisa.ResourceManager(f"{bench_path}@xbarsim").visalib.world
+
+
+def _spec_row(model: str, current: float) -> list[float] | None:
+    """[range, resolution, % of reading, offset] of the range `model` autoranges to for
+    `current` (A), read from the specification table the virtual meters report through
+    (``measurement_specs.toml``); None for a model without a table."""
+    import importlib.resources
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    specs = tomllib.loads(importlib.resources.files("xbarlab.sim_instruments").joinpath(
+        "measurement_specs.toml").read_text())
+    for table in specs.values():
+        if model in table["models"] and table["current"]:
+            ranges = [row for row in table["current"] if row[0] >= abs(current)]
+            return ranges[0] if ranges else table["current"][-1]
+    return None
+
+
+def reading_quantum(model: str, current: float) -> float:
+    """Half the resolution of the range `model` reads `current` on: how far a noise-free
+    reading can be from the current the circuit carries (0 without a table)."""
+    row = _spec_row(model, current)
+    return 0.0 if row is None else row[1] / 2
+
+
+def reading_sigma(model: str, current: float) -> float:
+    """Standard deviation of the meter's error of one reading of `current` at 1 NPLC: the
+    sheet's accuracy (% of reading + offset) read as 3 sigma (0 without a table or figure)."""
+    row = _spec_row(model, current)
+    if row is None or row[2] != row[2]:  # NaN: no figure for that range
+        return 0.0
+    return (row[2] / 100 * abs(current) + row[3]) / 3

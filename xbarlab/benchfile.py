@@ -249,7 +249,7 @@ class Sim:
     pristine: bool = False
     read_noise: bool = True
     harder_read_noise: bool = False  # read noise growing toward the HRS, half of it 1/f
-    instrument_meter: bool = False  # SMU readings through their sheets' error and resolution
+    instrument_meter: bool = True  # SMU readings through their sheets' error and resolution
     faults: tuple[Fault, ...] = ()
     state_file: str = ""  # where the simulator keeps its state (module docstring; "" = nowhere)
 
@@ -645,7 +645,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
         pristine=f.get("pristine", bool, False),
         read_noise=f.get("read_noise", bool, True),
         harder_read_noise=f.get("harder_read_noise", bool, False),
-        instrument_meter=f.get("instrument_meter", bool, False),
+        instrument_meter=f.get("instrument_meter", bool, True),
         faults=_parse_faults(origin, f.table.get("faults", []), insts, wiring),
         state_file=_state_file(f, origin),
     )

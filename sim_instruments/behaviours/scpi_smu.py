@@ -201,7 +201,9 @@ class ScpiSmu(Behaviour):
         if fixed is not None and abs(i) > 1.05 * fixed:
             i = self.overflow(i)
         else:
-            i = float(self.meter.read(i, fixed, get("nplc", ch)))
+            filter_ = self.filters[ch]
+            i = float(self.meter.read(i, fixed, get("nplc", ch),
+                                      filter_.count if filter_.active else 1))
         if get("volt_autorange", ch) == "OFF" and abs(v) > 1.05 * get("volt_range", ch):
             v = self.overflow(v)
         return v, i, limited

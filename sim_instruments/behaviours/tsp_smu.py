@@ -325,7 +325,9 @@ class TspSmu(Behaviour):
         top_i = math.inf if fixed is None else 1.01 * fixed
         top_v = math.inf if get("autorangev", ch) else 1.01 * get("measure_rangev", ch)
         readings = list(readings)
-        currents = self.meter.read([i for _, i, _ in readings], fixed, get("nplc", ch))
+        filter_ = self.filters[ch]
+        currents = self.meter.read([i for _, i, _ in readings], fixed, get("nplc", ch),
+                                   filter_.count if filter_.active else 1)
         return [(OVERFLOW if abs(i) > top_i else float(metered),
                  OVERFLOW if abs(v) > top_v else v, COMPLIANCE_STATUS if limited else 0)
                 for (v, i, limited), metered in zip(readings, currents, strict=True)]

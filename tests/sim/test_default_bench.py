@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from simhelpers import k707b_channel as channel
 from simhelpers import open_default_quiet, open_instrument
+from virtualbenches import reading_quantum
 from xbarlab.sim_instruments import UnknownCommand
 
 R_PATH = 2.0  # the default bench's [sim] r_path_row / r_path_col
@@ -22,6 +23,12 @@ def row_output(i):  # default bench: rows on outputs 1-32, columns on 37-68
 
 def col_output(j):
     return j + 37
+
+
+def quantum(current: float) -> float:
+    """How far a noise-free 2636B reading of `current` may be from it (its range's
+    resolution), with room for the last digit."""
+    return reading_quantum("2636B", current) * (1 + 1e-6)
 
 
 def direct(world, v_row, v_col, r_source, r_sense):
@@ -51,8 +58,9 @@ def test_floating_read_matches_direct_solve(default, i, j):
     v_col = np.full(32, np.nan)
     v_col[j] = 0.0
     sol = direct(world, v_row, v_col, R_PATH, R_PATH)
-    assert i_a == pytest.approx(sol.i_row[i], rel=1e-9, abs=1e-18)
-    assert i_b == pytest.approx(-sol.i_col[j], rel=1e-9, abs=1e-18)
+    # the direct solve's current, to the resolution of the range the 2636B reads it on
+    assert i_a == pytest.approx(sol.i_row[i], rel=1e-9, abs=quantum(sol.i_row[i]))
+    assert i_b == pytest.approx(-sol.i_col[j], rel=1e-9, abs=quantum(sol.i_col[j]))
     # the floating scheme sees sneak paths: more than the selected cell alone could carry
     g = world.array.conductance()[i, j]
     assert abs(i_a) > 0.2 * g / (1 + 2 * R_PATH * g) * (1 + 1e-6)
@@ -66,8 +74,8 @@ def test_grounded_read_matches_direct_solve(default):
     v_row[i] = 0.2
     v_col = np.zeros(32)
     sol = direct(world, v_row, v_col, R_PATH, R_PATH)
-    assert i_a == pytest.approx(sol.i_row[i], rel=1e-9)
-    assert i_b == pytest.approx(-sol.i_col[j], rel=1e-9)
+    assert i_a == pytest.approx(sol.i_row[i], rel=1e-9, abs=quantum(sol.i_row[i]))
+    assert i_b == pytest.approx(-sol.i_col[j], rel=1e-9, abs=quantum(sol.i_col[j]))
     # closing everything to ground changes the answer (sneak currents go to ground instead)
     assert abs(i_a) > abs(i_b)
 
@@ -278,7 +286,7 @@ def test_trigger_sweep_fills_buffers_with_compliance_statuses(default):
             v_row[i] = level
             assert volts == level
             expected = direct(world, v_row, v_col, R_PATH, R_PATH).i_row[i]
-            assert current == pytest.approx(expected, rel=1e-9)
+            assert current == pytest.approx(expected, rel=1e-9, abs=quantum(expected))
     assert [p[2] for p in points] == [0.0, 64.0, 0.0]
 
 
@@ -300,7 +308,8 @@ def test_pulse_v_measure_i_matches_pulses_applied_directly(default):
     for reading in readings:
         twin.apply(v_row, v_col, 1e-6, r_source=R_PATH, r_sense=R_PATH)
         expected = twin.solve(v_row, v_col, r_source=R_PATH, r_sense=R_PATH, read_noise=False)
-        assert reading == pytest.approx(expected.i_row[i], rel=1e-9)
+        assert reading == pytest.approx(expected.i_row[i], rel=1e-9,
+                                        abs=quantum(expected.i_row[i]))
         twin.advance_time(1e-5)  # toff at the bias: the pulsed cells relax
     np.testing.assert_array_equal(world.array.conductance(), twin.conductance())
     assert float(smu.query("print(smua.source.levelv)")) == 0.0  # back at the bias
@@ -369,8 +378,9 @@ def test_bias_scheme_with_every_level_on_its_own_terminal(open_bench, scheme):
         "smu2.b": 0.0 if col_input == "C" else -sol.i_col[others_c].sum(),
     }
     for key, value in expected.items():
-        assert measured[key] == pytest.approx(value, rel=1e-9, abs=1e-15), key
-    assert abs(sum(measured.values())) < 1e-9 * sum(abs(x) for x in measured.values())
+        assert measured[key] == pytest.approx(value, rel=1e-9, abs=quantum(value)), key
+    # Kirchhoff: the four terminals' currents sum to zero, to their ranges' resolutions
+    assert abs(sum(measured.values())) <= sum(quantum(x) for x in measured.values())
     # no unselected cell sees more than about V/2 (or V/3; IR drop adds a little)
     seen = np.abs(sol.v_cell)
     seen[i, j] = 0.0

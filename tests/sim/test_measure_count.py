@@ -54,7 +54,9 @@ def test_noisy_buffer_is_one_solve_with_the_spread_of_spot_reads(open_bench, mon
     calls = count_solves(monkeypatch)
     currents = fill(smu)[:, 0]
     assert calls == [1]  # the driven line's response: the operating point and the sensitivity
-    assert len(set(currents)) == COUNT  # a draw per reading
+    # a draw per reading (readings fall on the range's resolution, so some coincide; one
+    # draw for the buffer would give a single value)
+    assert len(set(currents)) > COUNT / 2
     spot = np.array([float(smu.query("print(smua.measure.i())")) for _ in range(300)])
     assert 0.8 < currents.std() / spot.std() < 1.25
     scale = np.hypot(currents.std() / np.sqrt(COUNT), spot.std() / np.sqrt(spot.size))

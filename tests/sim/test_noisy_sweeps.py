@@ -118,7 +118,8 @@ def test_noisy_list_sweep_is_one_solve_of_independent_readings(open_bench, model
     calls = count_solves(monkeypatch)
     readings = np.array([float(x) for x in run()])
     assert calls == [1]  # the swept terminal's unit response serves every point
-    assert len(readings) == POINTS and len(set(readings)) == POINTS  # a draw per point
+    # a draw per point (on the range's resolution some coincide; one draw would be one value)
+    assert len(readings) == POINTS and len(set(readings)) > POINTS / 2
     spread = readings.std() / abs(readings.mean())
     assert 1e-3 < spread < 2 * array.params.read_noise
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from simhelpers import open_instrument
+from virtualbenches import reading_quantum
 
 R_PATH = 2.0
 
@@ -50,6 +51,12 @@ def keysight(open_bench):
     )
 
 
+def quantum(model: str, current: float) -> float:
+    """How far a noise-free reading of `current` on `model` may be from it: half its range's
+    resolution, with room for the last digit printed."""
+    return reading_quantum(model, current) * (1 + 1e-6)
+
+
 def test_classic_list_sweep_is_one_round_trip(classic):
     k2400, k2450, matrix, world = classic
     i, j = 3, 12
@@ -69,11 +76,13 @@ def test_classic_list_sweep_is_one_round_trip(classic):
     for k, v in enumerate((0.1, 0.2, 0.3)):
         sol = expected_pair(world, i, j, v)
         assert values[3 * k] == pytest.approx(v, rel=1e-6)
-        assert values[3 * k + 1] == pytest.approx(sol.i_row[i], rel=1e-6)
+        assert values[3 * k + 1] == pytest.approx(sol.i_row[i], rel=1e-6,
+                                                  abs=quantum("2400", sol.i_row[i]))
         assert values[3 * k + 2] == 0.0
     # back at 0.25 V DC; the 2450 at 0 V on the column sinks the column current
     sunk = float(k2450.query(':READ? "defbuffer1",READ,SOUR').split(",")[0])
-    assert sunk == pytest.approx(-expected_pair(world, i, j, 0.25).i_col[j], rel=1e-6)
+    column = expected_pair(world, i, j, 0.25).i_col[j]
+    assert sunk == pytest.approx(-column, rel=1e-6, abs=quantum("2450", column))
 
 
 def test_2400_compliance_bit_and_2450_trip(classic):
@@ -147,7 +156,8 @@ def test_2450_list_sweep_to_buffer(classic):
         sol = world.array.copy().solve(
             v_row, v_col, r_source=R_PATH, r_sense=R_PATH, read_noise=False
         )
-        assert values[2 * k] == pytest.approx(sol.i_row[1], rel=1e-6)
+        assert values[2 * k] == pytest.approx(sol.i_row[1], rel=1e-6,
+                                              abs=quantum("2450", sol.i_row[1]))
 
 
 def test_keysight_read_and_pulsed_list(keysight):
@@ -161,9 +171,11 @@ def test_keysight_read_and_pulsed_list(keysight):
     smu.write(":OUTP2 ON")
     v, current = (float(x) for x in smu.query(":MEAS? (@1)").split(","))
     sol = expected_pair(world, i, j, 0.2)
-    assert (v, current) == (pytest.approx(0.2), pytest.approx(sol.i_row[i], rel=1e-6))
+    assert (v, current) == (pytest.approx(0.2), pytest.approx(
+        sol.i_row[i], rel=1e-6, abs=quantum("B2902B", sol.i_row[i])))
     _, current2 = (float(x) for x in smu.query(":MEAS? (@2)").split(","))
-    assert current2 == pytest.approx(-sol.i_col[j], rel=1e-6)
+    assert current2 == pytest.approx(-sol.i_col[j], rel=1e-6,
+                                     abs=quantum("B2902B", sol.i_col[j]))
     # pulsed list: base 0.2 V, pulses to 0.1/0.3 V, each measured over its top (aperture)
     smu.write(":SENS1:CURR:APER 0.0001")
     smu.write(":SOUR1:FUNC:SHAP PULS")
@@ -179,9 +191,9 @@ def test_keysight_read_and_pulsed_list(keysight):
     values = [float(x) for x in smu.query(":FETC:ARR? (@1)").split(",")]
     for k, level in enumerate((0.1, 0.3)):
         assert values[2 * k] == pytest.approx(level)
-        assert values[2 * k + 1] == pytest.approx(
-            expected_pair(world, i, j, level).i_row[i], rel=1e-6
-        )
+        current = expected_pair(world, i, j, level).i_row[i]
+        assert values[2 * k + 1] == pytest.approx(current, rel=1e-6,
+                                                  abs=quantum("B2902B", current))
     assert float(smu.query(":SOUR1:VOLT?")) == 0.2
 
 
