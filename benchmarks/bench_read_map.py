@@ -26,6 +26,9 @@
 4. V/3 with a precision target (``--precision``, default 1.25 % standard error per cell): the
    readings the protocol plans from their spreads, where they went, the time, and the error
    of every healthy cell (target: within 5 % of each). ``--precision 0`` skips it.
+5. Honest error bars (``--error-bars``, only this): ground and V/3 maps of 8 readings a cell,
+   with and without the optional 1/f read noise (``harder_read_noise``): the spread of each
+   healthy cell's error over its reported standard error (target 1 +- 0.1), and its mean.
 
 Run: ``python benchmarks/bench_read_map.py`` (about two minutes on two cores, plus the
 precision run: several minutes, as it takes millions of simulated readings).
@@ -171,7 +174,13 @@ def main() -> None:
     parser.add_argument("--patterns", choices=("yes", "only", "no"), default="yes",
                         help="accuracy on programmed patterns too (only: nothing else)")
     parser.add_argument("--speed", action="store_true", help="the speed table only")
+    parser.add_argument("--error-bars", action="store_true",
+                        help="error over reported standard error only")
     args = parser.parse_args()
+    if args.error_bars:
+        with tempfile.TemporaryDirectory() as scratch:
+            print_error_bars(Path(scratch))
+        return
     if args.patterns != "no" and not args.speed:
         with tempfile.TemporaryDirectory() as scratch:
             print_pattern_accuracy(Path(scratch))
@@ -263,6 +272,28 @@ def print_calibrated_pattern_accuracy(scratch: Path) -> None:
                     result = {"truth": truth, "healthy": world.array.defect_map() == 0}
                     print(error_row(f"{pattern}, {scheme}, corrected", measured, result))
     print()
+
+
+def print_error_bars(scratch: Path, reads: int = 8) -> None:
+    """Error over reported standard error of every healthy cell (module docstring, part 5)."""
+    print(f"error / reported standard error per healthy cell, 32x32 default bench, {reads} "
+          f"readings a cell ({load()})")
+    print("| scheme | read noise | spread (1 = honest) | mean | median error |")
+    print("|---|---|---|---|---|")
+    for harder in (False, True):
+        path = scratch / f"default-harder-{harder}.toml"
+        text = load_bench("default").text
+        if harder:
+            text = text.replace("read_noise = true", "read_noise = true\nharder_read_noise = true")
+        path.write_text(text)
+        for scheme in ("ground", "v/3"):
+            result = run_read_map(str(path), scheme, scratch / f"z{harder}{scheme[0]}", reads)
+            maps, healthy = result["maps"], result["healthy"]
+            error = maps["conductance"] - result["truth"]
+            z = (error / maps["conductance_stderr"])[healthy]
+            relative = np.abs(error / result["truth"])[healthy]
+            print(f"| {scheme} | {'harder (1/f)' if harder else 'default'} | {np.std(z):.3f} | "
+                  f"{np.mean(z):+.3f} | {np.median(relative) * 100:.2f} % |")
 
 
 def load() -> str:

@@ -13,7 +13,10 @@ error / standard error scatter like Student's t: 1.18 times wider than it should
 * a map read in several passes over the chip gives each cell several bursts, minutes apart on
   a large chip: the spread of the burst means against what the scatter within bursts predicts
   (an F ratio per cell, averaged over all cells: the design effect) says how much the slow
-  noise adds, and every variance is scaled by it.
+  noise adds, and every variance is scaled by it. Where the value reported is made of several
+  cells' readings (a half-select correction), the effect is measured on that value itself,
+  made from each pass alone (`estimate_design_effect`): readings of one column share their
+  neighbours' slow noise, which the correction partly cancels.
 
 What no measurement of a map can show (noise slower than the time between its passes, a bias
 of the circuit such as a ground read's IR drop) is not in these error bars.
@@ -26,16 +29,27 @@ import numpy as np
 POOL_HALF_WIDTH = 16
 """Cells on each side (by the magnitude of their mean reading) whose scatter is pooled with a
 cell's own."""
+POOL_SPAN = 2.0
+"""Largest ratio of mean readings pooled: a conducting cell among a few is not pooled with the
+many that barely conduct (whose relative noise differs)."""
 
 
 def honest_variance_of_mean(stats) -> np.ndarray:
     """Variance of each cell's mean reading (`ReadingStats` with its bursts), NaN below two
     readings: the pooled scatter of one reading times the design effect of the bursts, over
     the cell's count (module docstring)."""
+    per_reading, effect = reading_variance(stats)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(stats.count >= 2, effect * per_reading / stats.count, np.nan)
+
+
+def reading_variance(stats) -> tuple[np.ndarray, float]:
+    """The variance of one reading of every cell, pooled over cells of similar current (NaN
+    where unknown), and the design effect of the bursts on the readings' mean (1 when no cell
+    was read in two bursts)."""
     shape = stats.count.shape
-    variance = np.full(shape, np.nan)
     if not stats.bursts:
-        return variance
+        return np.full(shape, np.nan), 1.0
     keys = np.array(list(stats.bursts), dtype=np.int64)
     sums = np.array(list(stats.bursts.values()), dtype=float)
     cell = keys[:, 0] * shape[1] + keys[:, 1]
@@ -57,8 +71,34 @@ def honest_variance_of_mean(stats) -> np.ndarray:
             effect = _design_effect(between, bursts, per_reading)
         own = (within + between) / np.maximum(n - 1, 1)  # a cell reading exactly 0 A
         per_reading = np.where(np.isfinite(per_reading), per_reading, own)
-        result = np.where(n >= 2, effect * per_reading / n, np.nan)
-    return result.reshape(shape)
+    return np.where(n >= 2, per_reading, np.nan).reshape(shape), effect
+
+
+def estimate_design_effect(stats, per_reading: np.ndarray, estimate,
+                           first: int = 1, second: int = 2) -> float | None:
+    """The design effect of an estimate made of several cells' readings (a half-select
+    correction subtracts a column's readings from a cell's): `estimate(mean currents,
+    variances of those means)` -> (values, standard errors) made from bursts `first` and
+    `second` alone (two passes over the chip), and the spread of their difference against the
+    standard errors `per_reading` (one reading's variance) predicts; None when no cell has both.
+    Readings of one pass share slow noise, and an estimate may cancel part of it (cells of
+    one column, seconds apart): measured on the estimate, the effect includes that."""
+    parts = [_burst_means(stats, burst) for burst in (first, second)]
+    (g1, s1), (g2, s2) = (estimate(mean, per_reading / count) for mean, count in parts)
+    both = np.isfinite(g1) & np.isfinite(g2) & (s1 > 0) & (s2 > 0)
+    if not both.any():
+        return None
+    return float(np.mean((g1 - g2)[both] ** 2 / (s1[both] ** 2 + s2[both] ** 2)))
+
+
+def _burst_means(stats, burst: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean reading and count of every cell in `burst` (NaN and 0 where it has none)."""
+    mean = np.full(stats.count.shape, np.nan)
+    count = np.zeros(stats.count.shape)
+    for (row, col, b), (n, total, _) in stats.bursts.items():
+        if b == burst:
+            mean[row, col], count[row, col] = total / n, n
+    return mean, count
 
 
 def _pooled(squares: np.ndarray, dof: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -73,8 +113,10 @@ def _pooled(squares: np.ndarray, dof: np.ndarray, scale: np.ndarray) -> np.ndarr
     relative = np.concatenate([[0.0], np.cumsum(squares[order] / scale[order])])
     freedom = np.concatenate([[0.0], np.cumsum(np.maximum(dof[order], 0.0))])
     rank = np.arange(order.size)
-    low = np.maximum(rank - POOL_HALF_WIDTH, 0)
-    high = np.minimum(rank + POOL_HALF_WIDTH + 1, order.size)
+    logs = np.log(scale[order])
+    span = 2 * np.log(POOL_SPAN)  # scale is the squared mean
+    low = np.maximum(rank - POOL_HALF_WIDTH, np.searchsorted(logs, logs - span, "left"))
+    high = np.minimum(rank + POOL_HALF_WIDTH + 1, np.searchsorted(logs, logs + span, "right"))
     dof_window = freedom[high] - freedom[low]
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled[order] = np.where(dof_window > 0,

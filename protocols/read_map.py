@@ -83,7 +83,11 @@ from typing import Annotated
 
 import numpy as np
 from xbarlab.protocols.cells import load_mask, parse_cells, selected_cells
-from xbarlab.protocols.error_bars import honest_variance_of_mean
+from xbarlab.protocols.error_bars import (
+    estimate_design_effect,
+    honest_variance_of_mean,
+    reading_variance,
+)
 from xbarlab.protocols.parameters import Cells, Compliance, Correct, Mask, ReadScheme, VRead
 from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
@@ -231,8 +235,7 @@ def read_map(
         reader.take(more, f"read map: round {k + 1} to {precision:.2%} standard error "
                           f"({len(more)} cells)")
     currents = stats.mean()
-    conductance, stderr = conductance_estimate(currents, honest_variance_of_mean(stats),
-                                               v_read, modelled)
+    conductance, stderr = _estimate_with_error_bars(stats, v_read, modelled)
     if bench.corrects and reader.raw.count.any():
         conductance = _corrected_again(bench, reader.raw.mean(), v_read, scheme, conductance)
     run.record_map("conductance", conductance, unit="S")
@@ -270,6 +273,20 @@ def read_map(
         "cells_unreachable": len(taken.unreachable),
         "unreachable_routes": sorted(set(taken.unreachable.values())),
     }
+
+
+def _estimate_with_error_bars(stats: ReadingStats, v_read: float, scheme: str):
+    """The conductance map and its standard errors (`xbarlab.protocols.error_bars`): each
+    reading's pooled variance, scaled by the design effect measured on the conductances of
+    the first two passes (on the readings themselves when there were not two)."""
+    per_reading, effect = reading_variance(stats)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conductance, stderr = conductance_estimate(stats.mean(), per_reading / stats.count,
+                                                   v_read, scheme)
+    measured = estimate_design_effect(
+        stats, per_reading, lambda mean, variance: conductance_estimate(mean, variance, v_read,
+                                                                        scheme))
+    return conductance, stderr * np.sqrt(effect if measured is None else measured)
 
 
 def _corrected_again(bench, raw, v_read, scheme, conductance) -> np.ndarray:
