@@ -34,15 +34,6 @@ POOL_SPAN = 2.0
 many that barely conduct (whose relative noise differs)."""
 
 
-def honest_variance_of_mean(stats) -> np.ndarray:
-    """Variance of each cell's mean reading (`ReadingStats` with its bursts), NaN below two
-    readings: the pooled scatter of one reading times the design effect of the bursts, over
-    the cell's count (module docstring)."""
-    per_reading, effect = reading_variance(stats)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(stats.count >= 2, effect * per_reading / stats.count, np.nan)
-
-
 def reading_variance(stats) -> tuple[np.ndarray, float]:
     """The variance of one reading of every cell, pooled over cells of similar current (NaN
     where unknown), and the design effect of the bursts on the readings' mean (1 when no cell

@@ -83,11 +83,7 @@ from typing import Annotated
 
 import numpy as np
 from xbarlab.protocols.cells import load_mask, parse_cells, selected_cells
-from xbarlab.protocols.error_bars import (
-    estimate_design_effect,
-    honest_variance_of_mean,
-    reading_variance,
-)
+from xbarlab.protocols.error_bars import estimate_design_effect, reading_variance
 from xbarlab.protocols.parameters import Cells, Compliance, Correct, Mask, ReadScheme, VRead
 from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
@@ -235,7 +231,7 @@ def read_map(
         reader.take(more, f"read map: round {k + 1} to {precision:.2%} standard error "
                           f"({len(more)} cells)")
     currents = stats.mean()
-    conductance, stderr = _estimate_with_error_bars(stats, v_read, modelled)
+    conductance, stderr, _ = _estimate_with_error_bars(stats, v_read, modelled)
     if bench.corrects and reader.raw.count.any():
         conductance = _corrected_again(bench, reader.raw.mean(), v_read, scheme, conductance)
     run.record_map("conductance", conductance, unit="S")
@@ -276,17 +272,19 @@ def read_map(
 
 
 def _estimate_with_error_bars(stats: ReadingStats, v_read: float, scheme: str):
-    """The conductance map and its standard errors (`xbarlab.protocols.error_bars`): each
-    reading's pooled variance, scaled by the design effect measured on the conductances of
-    the first two passes (on the readings themselves when there were not two)."""
+    """The conductance map, its standard errors and the spread of one reading they count
+    (`xbarlab.protocols.error_bars`): each reading's pooled variance, scaled by the design
+    effect measured on the conductances of the first two passes (on the readings themselves
+    when there were not two)."""
     per_reading, effect = reading_variance(stats)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conductance, stderr = conductance_estimate(stats.mean(), per_reading / stats.count,
-                                                   v_read, scheme)
     measured = estimate_design_effect(
         stats, per_reading, lambda mean, variance: conductance_estimate(mean, variance, v_read,
                                                                         scheme))
-    return conductance, stderr * np.sqrt(effect if measured is None else measured)
+    per_reading = per_reading * (effect if measured is None else measured)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conductance, stderr = conductance_estimate(stats.mean(), per_reading / stats.count,
+                                                   v_read, scheme)
+    return conductance, stderr, np.sqrt(per_reading)
 
 
 def _corrected_again(bench, raw, v_read, scheme, conductance) -> np.ndarray:
@@ -339,9 +337,7 @@ def _readings_wanted(cells, stats: ReadingStats, v_read, scheme, precision, max_
     each cell gets what its own term needs on top: N_i = (1 - w)^2 s_i^2 / (T_i - shared_i).
     A margin covers the spreads being estimated from few readings; no cell passes
     `max_reads`."""
-    variance = honest_variance_of_mean(stats)
-    g, _ = conductance_estimate(stats.mean(), variance, v_read, scheme)
-    spread = np.sqrt(variance * stats.count)  # of one reading, as its mean's error says
+    g, _, spread = _estimate_with_error_bars(stats, v_read, scheme)  # spread of one reading
     planned = stats.count.copy()
     chosen = np.zeros(planned.shape, bool)
     for cell in cells:
