@@ -219,11 +219,11 @@ def read_map(
     wanted = bench.map_cells(selection)
     taken = ReadingStats((bench.rows, bench.cols))  # this invocation's readings
     reader = _Reader(bench, run, progress, v_read, scheme, current_limit, (stats, taken))
-    for part, upto in enumerate((first // 2, first)):  # two passes: bursts apart in time
+    progress.start(sum(max(first - int(stats.count[cell]), 0) for cell in wanted),
+                   f"read map ({scheme}, {v_read:g} V, {first} reading(s) per cell)")
+    for upto in (first // 2, first):  # two passes over the chip: each cell's bursts apart
         reader.take({cell: upto - int(stats.count[cell]) for cell in wanted
-                     if stats.count[cell] < upto},
-                    f"read map ({scheme}, {v_read:g} V, {first} reading(s) per cell"
-                    f"{', pass ' + str(part + 1) + ' of 2' if first > 1 else ''})")
+                     if stats.count[cell] < upto})
     for k in range(PRECISION_ROUNDS if precision else 0):
         more = _readings_wanted(wanted, stats, v_read, modelled, precision, max_reads)
         if not more:
@@ -310,12 +310,14 @@ class _Reader:
         self.passes = 0
         """Passes over the chip so far: each cell's readings of one pass are one burst."""
 
-    def take(self, wanted: dict[tuple[int, int], int], label: str) -> None:
-        """`wanted[cell]` more readings of each cell, in one pass over the chip."""
+    def take(self, wanted: dict[tuple[int, int], int], label: str = "") -> None:
+        """`wanted[cell]` more readings of each cell, in one pass over the chip: a phase of
+        the progress of its own when `label` names it, else more of the present phase."""
         if not wanted:
             return
         self.passes += 1
-        self.progress.start(sum(wanted.values()), label)
+        if label:
+            self.progress.start(sum(wanted.values()), label)
         chosen = np.zeros((self.bench.rows, self.bench.cols), bool)
         chosen[tuple(np.array(list(wanted)).T)] = True
         batches = self.bench.iter_read_batches(self.v_read, self.scheme, chosen,
