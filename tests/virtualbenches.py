@@ -70,8 +70,7 @@ r_path_row = 2.0
 r_path_col = 2.0
 defects = {defects}
 read_noise = {read_noise}
-harder_read_noise = {harder_read_noise}
-pristine = {pristine}
+{harder_read_noise}pristine = {pristine}
 """
 
 
@@ -96,7 +95,8 @@ def write_matrix_bench(directory: Path, rows: int = 8, cols: int = 8, smus: int 
         last_col=cols - 1, first_col_output=first_col, last_col_output=first_col + cols - 1,
         path_resistance=path_resistance, preset=preset, seed=seed,
         defects=str(defects).lower(),
-        read_noise=str(read_noise).lower(), harder_read_noise=str(harder_read_noise).lower(),
+        read_noise=str(read_noise).lower(),
+        harder_read_noise="harder_read_noise = true\n" if harder_read_noise else "",
         pristine=str(pristine).lower(), masked=masked,
         smu_tables="".join(_SMU.format(name="smu" if k == 0 else f"smu{k + 1}", address=26 + k)
                            for k in range(smus)),
