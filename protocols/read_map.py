@@ -42,7 +42,13 @@ what the instruments sensed, as above.
 
 ``reads`` > 1 takes that many readings of each cell under one bias state (`Bench.read_repeated`:
 buffered readings of the sensing SMU, a few round trips for thousands) and averages them: read
-noise falls as 1/sqrt(reads), the half-selected neighbours' included.
+noise falls as 1/sqrt(reads), the half-selected neighbours' included. They are taken in two
+passes over the chip, half each, so that every cell has two bursts apart in time: the standard
+errors (``conductance_stderr``) pool the scatter of one reading over cells of similar current
+and scale it by the design effect the two passes show on the conductances, which counts the
+slow (1/f) noise readings of one burst share (`xbarlab.protocols.error_bars`). Noise slower
+than the time between the passes, and biases of the circuit (a ground read's IR drop), are not
+in them.
 
 ``precision`` > 0 sets a target for every cell: the standard error of its conductance at most
 that fraction of the value. The first pass takes at least `SPREAD_READS` readings a cell, so

@@ -12,12 +12,13 @@ device's read noise and the chip are the same with or without it.
 
 from __future__ import annotations
 
+import bisect
 import importlib.resources
 import math
 import sys
 import zlib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -46,6 +47,11 @@ class MeterSpec:
     derating: tuple[tuple[float, ...], ...]
     """Rows of (NPLC, % of range of each derating column)."""
 
+    @cached_property
+    def tops(self) -> list[float]:
+        """The range tops as plain floats (`Meter.read_one`)."""
+        return self.ranges.tolist()
+
     def range_for(self, current: np.ndarray, fixed: float | None) -> np.ndarray:
         """Index of the range each reading is taken on: the fixed one, or the smallest
         holding |current| (the largest when none does)."""
@@ -68,10 +74,11 @@ class MeterSpec:
 
     def sigma(self, current: np.ndarray, index: np.ndarray, nplc: float) -> np.ndarray:
         """Standard deviation of each reading's error (0 where the sheet has no figure)."""
-        tops = self.ranges[index]
-        derate = np.array([self.derated(top, nplc) for top in tops.ravel()]).reshape(tops.shape)
-        bound = (self.percent[index] / 100 * np.abs(current) + self.offset[index]
-                 + derate / 100 * tops)
+        bound = self.percent[index] / 100 * np.abs(current) + self.offset[index]
+        if nplc < 1.0 and self.derating:
+            tops = self.ranges[index]
+            bound += tops / 100 * np.array([self.derated(top, nplc)
+                                            for top in tops.ravel()]).reshape(tops.shape)
         return np.nan_to_num(bound * SIGMA_PER_BOUND, nan=0.0)
 
 
@@ -89,18 +96,37 @@ class Meter:
         each the mean of `conversions` A/D conversions (an averaging filter: the error of one
         conversion over the root of their count); NaN and beyond-range values pass unchanged
         (the caller reports the overflow)."""
-        current = np.asarray(currents, dtype=float)
         if self.spec is None:
-            return current
+            return np.asarray(currents, dtype=float)
+        current = np.asarray(currents, dtype=float)
         finite = np.isfinite(current) & (np.abs(current) < 1e30)
-        index = self.spec.range_for(np.where(finite, current, 0.0), fixed_range)
+        true = np.where(finite, current, 0.0)
+        index = self.spec.range_for(true, fixed_range)
         if self.noisy:
-            sigma = self.spec.sigma(np.where(finite, current, 0.0), index, nplc)
-            sigma /= math.sqrt(conversions)
-            current = current + np.where(finite, sigma, 0.0) * self._rng.standard_normal(
-                current.shape)
+            sigma = self.spec.sigma(true, index, nplc) / math.sqrt(conversions)
+            true = true + sigma * self._rng.standard_normal(true.shape)
         step = self.spec.resolution[index]
-        return np.where(finite, np.round(current / step) * step, current)
+        return np.where(finite, np.round(true / step) * step, current)
+
+
+    def read_one(self, current: float, fixed_range: float | None, nplc: float,
+                 conversions: int = 1) -> float:
+        """`read` of one current, in plain floats (a cell read alone is the common case)."""
+        if self.spec is None or not (math.isfinite(current) and abs(current) < 1e30):
+            return current
+        spec = self.spec
+        index = min(bisect.bisect_left(spec.tops, (abs(current) if fixed_range is None
+                                                   else fixed_range) * (1 - 1e-9)),
+                    len(spec.tops) - 1)
+        if self.noisy:
+            bound = spec.percent[index] / 100 * abs(current) + spec.offset[index]
+            if nplc < 1.0 and spec.derating:
+                bound += spec.tops[index] / 100 * spec.derated(spec.tops[index], nplc)
+            if bound == bound:  # NaN: no figure for this range
+                current += bound * SIGMA_PER_BOUND / math.sqrt(conversions) * float(
+                    self._rng.standard_normal())
+        step = spec.resolution[index]
+        return round(current / step) * step
 
 
 @cache

@@ -202,8 +202,8 @@ class ScpiSmu(Behaviour):
             i = self.overflow(i)
         else:
             filter_ = self.filters[ch]
-            i = float(self.meter.read(i, fixed, get("nplc", ch),
-                                      filter_.count if filter_.active else 1))
+            i = self.meter.read_one(i, fixed, get("nplc", ch),
+                                    filter_.count if filter_.active else 1)
         if get("volt_autorange", ch) == "OFF" and abs(v) > 1.05 * get("volt_range", ch):
             v = self.overflow(v)
         return v, i, limited

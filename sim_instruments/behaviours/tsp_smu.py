@@ -326,8 +326,10 @@ class TspSmu(Behaviour):
         top_v = math.inf if get("autorangev", ch) else 1.01 * get("measure_rangev", ch)
         readings = list(readings)
         filter_ = self.filters[ch]
-        currents = self.meter.read([i for _, i, _ in readings], fixed, get("nplc", ch),
-                                   filter_.count if filter_.active else 1)
+        nplc, conversions = get("nplc", ch), filter_.count if filter_.active else 1
+        currents = ([self.meter.read_one(readings[0][1], fixed, nplc, conversions)]
+                    if len(readings) == 1 else
+                    self.meter.read([i for _, i, _ in readings], fixed, nplc, conversions))
         return [(OVERFLOW if abs(i) > top_i else float(metered),
                  OVERFLOW if abs(v) > top_v else v, COMPLIANCE_STATUS if limited else 0)
                 for (v, i, limited), metered in zip(readings, currents, strict=True)]
