@@ -479,49 +479,40 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         function, level, width, count, period = self._pulse_request(
             level, width, count, period, self._read_source_function
         )
+        return self.instrument._pulse_channels([(self, function, level)], width, count,
+                                               period)[0]
+
+    def _pulse_setup(self, function: str, level: float, width: float, count: int
+                     ) -> dict[str, list[str]]:
+        """This channel's part of a trigger-model pulse train (`Keithley2600._pulse_channels`),
+        by where it goes in the chunk: ``source`` (DC level 0, the pulse's NPLC and measure
+        delay, the one-point list sweep repeated `count` times, each point ending in
+        SOURCE_IDLE), ``stimuli`` (source and measure layers on timer 1, the end of the pulse
+        on timer 2), ``output`` (on); ``stimuli_back`` and ``settings_back`` put the stimuli,
+        NPLC, measure delay and DC level back as they were."""
         ch = self.name
-        period = 2 * width if period is None else period
-        with self.locked():
-            previous = self._read_level(function)
-            nplc = self.nplc
-            measure_delay = parse_number(self.ask(f"print({ch}.measure.delay)"))
-            aperture = self.pulse_aperture(width)
-            nplc_pulse = min(max(aperture * self.instrument.line_frequency(), 0.001), 25.0)
-            statements = [
+        previous = self._read_level(function)
+        nplc = self.nplc
+        measure_delay = parse_number(self.ask(f"print({ch}.measure.delay)"))
+        aperture = self.pulse_aperture(width)
+        nplc_pulse = min(max(aperture * self.instrument.line_frequency(), 0.001), 25.0)
+        return {
+            "source": [
                 self._level_statement(function, 0.0),
                 f"{ch}.measure.nplc = {format_number(nplc_pulse)}",
                 *self._sweep_statements(function, [level], max(width - aperture, 0.0),
                                         self._read_limit(function), count=count,
-                                        end_pulse="SOURCE_IDLE")[:-1],  # output on: last
-                f"trigger.timer[1].delay = {format_number(period)}",
-                f"trigger.timer[1].count = {format_integer(max(count - 1, 1))}",
-                "trigger.timer[1].passthrough = true",
-                f"trigger.timer[1].stimulus = {ch}.trigger.ARMED_EVENT_ID",
-                f"trigger.timer[2].delay = {format_number(width)}",
-                "trigger.timer[2].count = 1",
-                "trigger.timer[2].passthrough = false",
-                "trigger.timer[2].stimulus = trigger.timer[1].EVENT_ID",
-                f"{ch}.trigger.source.stimulus = trigger.timer[1].EVENT_ID",
-                f"{ch}.trigger.measure.stimulus = trigger.timer[1].EVENT_ID",
-                f"{ch}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
-                f"{ch}.source.output = {ch}.OUTPUT_ON",
-                f"{ch}.trigger.initiate()", "waitcomplete()",
-                f"delay({format_number(max(period - width, 0.0))})",  # the last off time
-            ]
-            restore = [*(f"{ch}.trigger.{layer}.stimulus = 0"
-                         for layer in ("source", "measure", "endpulse")),
-                       "trigger.timer[1].stimulus = 0", "trigger.timer[2].stimulus = 0",
-                       f"{ch}.measure.nplc = {format_number(nplc)}",
-                       f"{ch}.measure.delay = {format_number(measure_delay)}",
-                       self._level_statement(function, previous)]
-            try:
-                with self._restored_after(lambda: self.instrument.configure_all(restore)):
-                    self.instrument.configure_all(statements,
-                                                  extra_seconds=count * period + 1)
-                command = f"printbuffer(1, {format_integer(count)}, {self._buffer_fields()})"
-                return self._buffer_readings(command, self.ask(command), [self], count)[0]
-            finally:
-                self._forget()  # the pulse reprograms the source: ask again
+                                        end_pulse="SOURCE_IDLE")[:-1]],  # output on: last
+            "stimuli": [f"{ch}.trigger.source.stimulus = trigger.timer[1].EVENT_ID",
+                        f"{ch}.trigger.measure.stimulus = trigger.timer[1].EVENT_ID",
+                        f"{ch}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID"],
+            "output": [f"{ch}.source.output = {ch}.OUTPUT_ON"],
+            "stimuli_back": [f"{ch}.trigger.{layer}.stimulus = 0"
+                             for layer in ("source", "measure", "endpulse")],
+            "settings_back": [f"{ch}.measure.nplc = {format_number(nplc)}",
+                              f"{ch}.measure.delay = {format_number(measure_delay)}",
+                              self._level_statement(function, previous)],
+        }
 
     def pulse_aperture(self, width: float) -> float:
         """Seconds each pulse of `width` is measured over (its end): the whole pulse, at most
@@ -638,6 +629,81 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
         first_readings, second_readings = lead._buffer_readings(command, reply, [lead, follow],
                                                                 count)
         return first_readings, second_readings
+
+    def pulse_pair(self, first, first_level: float, second, second_level: float,
+                   width: float, count: int = 1, period: float | None = None
+                   ) -> tuple[list[Reading], list[Reading]]:
+        """Pulses of two channels together: each from 0 to its level for `width` seconds,
+        `count` times one `period` apart (2 x width when None), each channel measured during
+        every pulse as `Keithley2600Channel.pulse` measures one; (first readings, second
+        readings). Both pulses are checked against the model before anything is sent.
+
+        One trigger model drives both (2600B Ref. Manual, 'Triggering': an event is heard by
+        every trigger model whose stimulus names it; instruments.md §3 pulsed sourcing
+        (trigger model)): timer 1, started by the first channel's ARMED event, starts the
+        source and the measurement of both channels' pulses, timer 2 ends both. The second
+        channel is initiated first, so it is armed when the first channel's ARMED event
+        starts the timers. One chunk, one error check, one printbuffer of both channels'
+        buffers; everything put back on every way out (both channels aborted after a
+        failure)."""
+        lead, follow = self.channel(first), self.channel(second)
+        if lead is follow:
+            raise ValueError(f"channels = {first!r}, {second!r}: allowed two different channels")
+        requests = []
+        for channel, level in ((lead, first_level), (follow, second_level)):
+            function, level, width, count, period = channel._pulse_request(
+                level, width, count, period, channel._read_source_function)
+            requests.append((channel, function, level))
+        first_readings, second_readings = self._pulse_channels(requests, width, count, period)
+        return first_readings, second_readings
+
+    def _pulse_channels(self, requests, width: float, count: int, period: float | None
+                        ) -> list[list[Reading]]:
+        """Trigger-model pulses of the channels of `requests` ((channel, function, level),
+        checked), the first channel's ARMED event starting the timers; readings per
+        channel (see `pulse_pair`)."""
+        period = 2 * width if period is None else period
+        channels = [channel for channel, _, _ in requests]
+        with self.locked():
+            parts = [channel._pulse_setup(function, level, width, count)
+                     for channel, function, level in requests]
+
+            def joined(part: str) -> list[str]:
+                return [statement for setup in parts for statement in setup[part]]
+
+            statements = [
+                *joined("source"),
+                f"trigger.timer[1].delay = {format_number(period)}",
+                f"trigger.timer[1].count = {format_integer(max(count - 1, 1))}",
+                "trigger.timer[1].passthrough = true",
+                f"trigger.timer[1].stimulus = {channels[0].name}.trigger.ARMED_EVENT_ID",
+                f"trigger.timer[2].delay = {format_number(width)}",
+                "trigger.timer[2].count = 1",
+                "trigger.timer[2].passthrough = false",
+                "trigger.timer[2].stimulus = trigger.timer[1].EVENT_ID",
+                *joined("stimuli"), *joined("output"),
+                *(f"{channel.name}.trigger.initiate()" for channel in reversed(channels)),
+                "waitcomplete()",
+                f"delay({format_number(max(period - width, 0.0))})",  # the last off time
+            ]
+            restore = [*joined("stimuli_back"), "trigger.timer[1].stimulus = 0",
+                       "trigger.timer[2].stimulus = 0", *joined("settings_back")]
+            try:
+                with channels[0]._restored_after(lambda: self.configure_all(restore)):
+                    try:
+                        self.configure_all(statements, extra_seconds=count * period + 1)
+                    except BaseException:
+                        for channel in channels[1:]:  # the first is aborted on the way out
+                            with contextlib.suppress(Exception):
+                                channel._abort()
+                        raise
+                fields = ", ".join(channel._buffer_fields() for channel in channels)
+                command = f"printbuffer(1, {format_integer(count)}, {fields})"
+                return channels[0]._buffer_readings(command, self.ask(command), channels,
+                                                    count)
+            finally:
+                for channel in channels:
+                    channel._forget()  # the pulse reprograms the source: ask again
 
     def reset(self) -> None:
         """Restore the power-on defaults of the instrument and both channels (outputs off),

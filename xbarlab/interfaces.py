@@ -217,6 +217,30 @@ class PairedSweep(Protocol):
 
 
 @runtime_checkable
+class PairedPulse(Protocol):
+    """An SMU instrument that pulses two of its channels together, measuring both during every
+    pulse (one trigger model, or one trigger for both): a pulse and the half-select bias of
+    its other lines start and end as one, and what every pulsing terminal delivered is
+    measured. Channels are named as for `PairedSweep`."""
+
+    def pulse_pair(
+        self,
+        first: str,
+        first_level: float,
+        second: str,
+        second_level: float,
+        width: float,
+        count: int = 1,
+        period: float | None = None,
+    ) -> tuple[list[Reading] | None, list[Reading] | None]:
+        """Pulse channel `first` from 0 to `first_level` and `second` from 0 to `second_level`
+        together, `width` seconds, `count` times one `period` apart (each channel's present
+        source function and limit); each channel's readings during the pulses as `SmuChannel.
+        pulse` returns them (None where nothing was measured). Both pulses are checked against
+        the model before anything is sent."""
+
+
+@runtime_checkable
 class SwitchMatrix(Protocol):
     """A relay matrix connecting instrument inputs to device outputs.
 

@@ -528,6 +528,10 @@ class TspSmu(Behaviour):
         forever; that is refused (data error) instead of hanging.
         """
         other = "b" if ch == "a" else "a"
+        if (self.source_action[ch] and self.stimuli[(ch, "source")] == ("timer", "1")
+                and self.timer["stimulus"] == other):
+            self.armed.add(ch)  # pulses when the other channel's ARMED event starts timer 1
+            return
         if self._waits_on(ch, other):
             if other in self.armed:
                 self.armed.discard(other)
@@ -606,35 +610,58 @@ class TspSmu(Behaviour):
         measurement comes after the source and measure delays and integrates for its NPLC,
         the source still at the pulse level (a pulse lasts until both its timer 2 event and
         its measurement are done): V and I averaged over that window (`World.integrate`).
-        Other pulse set-ups (no timer 2, a held end, the averaging filter) are not simulated
-        (data error)."""
+
+        The other channel, initiated before with its source, measure and endpulse layers on
+        the same timer events (armed: `sweep_initiate`), pulses with this one: both levels on
+        at each pulse's start, both measured over the same window (`World.integrate_together`;
+        its delays and NPLC must equal this channel's), both back at the end. Other pulse
+        set-ups (no timer 2, a held end, the averaging filter, unequal counts) are not
+        simulated (data error)."""
+        followers = sorted(o for o in self.armed if self.stimuli[(o, "source")] == ("timer", "1"))
+        self.armed.difference_update(followers)
+        channels = [ch, *followers]
         expected = {"measure": ("timer", "1"), "endpulse": ("timer", "2")}
-        if (any(self.stimuli[(ch, layer)] != event for layer, event in expected.items())
-                or not self.idle_after_pulse[ch] or not self.timer2_started_by_timer1
-                or self.timer["stimulus"] != ch or self.filters[ch].active):
+        for one in channels:
+            if (any(self.stimuli[(one, layer)] != event for layer, event in expected.items())
+                    or not self.idle_after_pulse[one] or self.filters[one].active):
+                raise OutOfRange(f"smu{one}: only pulses started by trigger timer 1 (on the "
+                                 "ARMED event) and ended by timer 2 into SOURCE_IDLE, without "
+                                 "the averaging filter, are simulated")
+        if not self.timer2_started_by_timer1 or self.timer["stimulus"] != ch:
             raise OutOfRange(f"smu{ch}: only pulses started by trigger timer 1 (on the ARMED "
-                             "event) and ended by timer 2 into SOURCE_IDLE, without the "
-                             "averaging filter, are simulated")
-        count, get = self.dev.get("trigger_count", ch), self.dev.get
+                             "event) and ended by timer 2 are simulated")
+        get = self.dev.get
+        count = get("trigger_count", ch)
+        timing = {(get("trigger_count", one), self._wait(one, True), get("nplc", one))
+                  for one in channels}
+        if len(timing) != 1:
+            raise OutOfRange("pulses of two channels with different counts, delays or NPLC "
+                             "are not simulated")
         if int(self.timer["passthrough"]) + get("timer_count") < count:
             raise OutOfRange(f"smu{ch}.trigger.count = {count} pulses on fewer timer 1 events: "
                              "the sweep would wait for ever")
-        key, levels, saved = self._start_sweep(ch)
+        started = {one: self._start_sweep(one) for one in channels}
         period, width = get("timer_delay"), get("timer2_delay")
         wait, aperture = self._wait(ch, True), get("nplc", ch) / LINE_FREQUENCY
         top = max(width, wait + aperture)
         if not self.timer["passthrough"]:
             self.world.advance(period)
-        readings = []
-        for k, level in enumerate(levels):
-            self.world.set_terminal(key, level=level)
+        readings: dict[str, list] = {one: [] for one in channels}
+        keys = [key for key, _, _ in started.values()]
+        for k in range(count):
+            for key, levels, _ in started.values():
+                self.world.set_terminal(key, level=levels[k])
             self.world.advance(wait)
-            readings.append(self.world.integrate(key, aperture))
+            integrated = self.world.integrate_together(keys, aperture)
+            for one, (key, _, _) in started.items():
+                readings[one].append(integrated[key])
             self.world.advance(top - wait - aperture)
-            self._push_level(ch)
-            if k < len(levels) - 1:
+            for one in channels:
+                self._push_level(one)
+            if k < count - 1:
                 self.world.advance(max(period - top, 0.0))
-        self._end_sweep(ch, self._all_through_ranges(readings, ch), saved)
+        for one, (_, _, saved) in started.items():
+            self._end_sweep(one, self._all_through_ranges(readings[one], one), saved)
 
     def _run_pair(self, leader: str, follower: str) -> None:
         """Both channels in lockstep: at every point both source their list level, then both

@@ -124,13 +124,18 @@ class GuardedChannel(GuardedHandle):
         """Pulses of the present source function under the limit set through the bench: level,
         width, limit and energy bound checked (`SafetyGuard.check_pulse`); the readings the
         channel took during them (None where it takes none)."""
+        self._check_pulse(level, width, count)
+        return self._inner.pulse(level, width, count, period)
+
+    def _check_pulse(self, level: float, width: float, count: int) -> None:
+        """`PermissionError` before a level and limit were set through the bench; level,
+        width, limit and energy bound checked (`SafetyGuard.check_pulse`)."""
         function, limit = self._sourced("pulse")
         if self._checking:
             if function == VOLT:
                 self._guard.check_pulse(self._name, level, width, limit, count)
             else:
                 self._guard.check_current_pulse(self._name, level, width, limit, count)
-        return self._inner.pulse(level, width, count, period)
 
     def _check_level(self, function: str, quantity: str, level: float) -> None:
         if function == VOLT:
@@ -165,17 +170,31 @@ class GuardedInstrument(GuardedHandle):
 
 
 class GuardedPairedInstrument(GuardedInstrument):
-    """An instrument that sweeps two channels in lockstep (`xbarlab.interfaces.PairedSweep`)."""
+    """An instrument that sweeps and pulses two channels together
+    (`xbarlab.interfaces.PairedSweep`, `xbarlab.interfaces.PairedPulse`)."""
+
+    def pulse_pair(self, first: str, first_level: float, second: str, second_level: float,
+                   width: float, count: int = 1, period: float | None = None):
+        """Pulses of two channels together, each under the function and limit set through
+        the bench, each checked as `GuardedChannel.pulse` checks one."""
+        for terminal, level in ((first, first_level), (second, second_level)):
+            self._own(terminal)._check_pulse(level, width, count)
+        return self._inner.pulse_pair(first, first_level, second, second_level, width, count,
+                                      period)
+
+    def _own(self, terminal: str) -> GuardedChannel:
+        channel = self._channels.get(str(terminal))
+        if channel is None:
+            raise ValueError(f"{self._name}: channel {terminal!r} is not one of the bench's "
+                             f"terminals ({', '.join(self._channels)})")
+        return channel
 
     def sweep_pair(self, first: str, first_levels: Sequence[float], second: str,
                    second_levels: Sequence[float], delay: float):
         """Lockstep list sweeps of two channels, each set up through the bench first, every
         level of both within the bench limits."""
         for terminal, levels in ((first, first_levels), (second, second_levels)):
-            channel = self._channels.get(str(terminal))
-            if channel is None:
-                raise ValueError(f"{self._name}: channel {terminal!r} is not one of the bench's "
-                                 f"terminals ({', '.join(self._channels)})")
+            channel = self._own(terminal)
             function, _ = channel._sourced("sweep")
             if self._checking:
                 for k, level in enumerate(_sequence(levels, "levels")):

@@ -22,7 +22,7 @@ from xbarlab.bench.readings import BenchError, LineReading
 from xbarlab.bench.schemes import line_list, shift_candidates, shifted, tidy
 from xbarlab.bench.selftest import SELF_TEST_VOLTAGE
 from xbarlab.benchfile import Line
-from xbarlab.interfaces import Reading
+from xbarlab.interfaces import PairedPulse, Reading
 
 
 @dataclass
@@ -229,17 +229,26 @@ class MatrixRouting:
                 for line, readings in result.items()}
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
-        """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. The pulse
-        goes to an SMU whose model can pulse, and is checked against that SMU's pulse
-        capability before anything (the bias of the other lines included) is sent.
+        """The pulsed line on an SMU of its own. Where the scheme's other non-zero level (the
+        V/2 of every unselected line) is on a second channel of the same instrument and that
+        instrument pulses two channels together (`xbarlab.interfaces.PairedPulse`), both
+        pulse from 0 V as one (`_paired_pulse`): every line rests at 0 V between pulses and
+        each pulsing channel measures what it delivers during each pulse. Otherwise the
+        pulsed line pulses from 0 V and the others hold their levels at DC. The pulse goes to
+        an SMU whose model can pulse, and is checked against that SMU's pulse capability
+        before anything (the bias of the other lines included) is sent.
 
         `last_pulse_energy` is then what the instruments measured (`_measured_pulse_energy`)
-        or None where they did not measure all of it."""
-        dc = dict(levels)
-        dc[pulsed] = 0.0
+        or None where they did not measure all of it (a DC bias on another SMU: what it
+        delivered during the pulse is not measured)."""
         energy = self.guard.check_pulse(str(pulsed), v_pulse, width, limit, count)
         cannot = frozenset(name for name, channel in self.channels.items()
                            if channel.pulse_capability() is None)
+        together = self._paired_pulse_plan(levels, pulsed, cannot)
+        if together is not None:
+            return energy + self._paired_pulse(*together, pulsed, width, count, period, limit)
+        dc = dict(levels)
+        dc[pulsed] = 0.0
         assignment = self.plan(dc, (pulsed,), avoid=cannot)
         terminal = next(t for t, (_, lines) in assignment.items() if pulsed in lines)
         if terminal in cannot:
@@ -255,7 +264,7 @@ class MatrixRouting:
         self._apply(assignment, limit)
         try:
             readings = self.channels[terminal].pulse(v_pulse, width, count, period)
-            self.last_pulse_energy = _measured_pulse_energy(assignment, terminal, readings,
+            self.last_pulse_energy = _measured_pulse_energy(assignment, {terminal: readings},
                                                             width)
         finally:
             # A pulse reprograms the SMU's source (and some models end it with the output
@@ -263,6 +272,56 @@ class MatrixRouting:
             # the next operation sets level, limit and output again instead of trusting them.
             self._sources[terminal] = Source(lines=self._sources[terminal].lines)
         return energy
+
+    def _paired_pulse_plan(self, levels, pulsed: Line, cannot: frozenset[str]):
+        """(assignment at the pulse's levels, instrument, [pulsed terminal, bias terminal])
+        when the pulse's lines need exactly two non-zero levels, both on channels of one
+        instrument that pulses two channels together and can pulse on each; else None."""
+        try:
+            assignment = self.plan(levels, (pulsed,), avoid=cannot)
+        except BenchError:
+            return None
+        pulsing = sorted((pulsed not in lines, t) for t, (level, lines) in assignment.items()
+                         if t != "ground" and level)
+        terminals = [t for _, t in pulsing]
+        instruments = {t.rsplit(".", 1)[0] for t in terminals}
+        if len(terminals) != 2 or len(instruments) != 1 or set(terminals) & cannot:
+            return None
+        name = instruments.pop()
+        if not isinstance(self.drivers.get(name), PairedPulse):
+            return None
+        return assignment, name, terminals
+
+    def _paired_pulse(self, assignment, name: str, terminals: list[str], pulsed: Line, width,
+                      count, period, limit) -> float:
+        """Both `terminals` (the pulsed line's first) pulse from 0 V to their levels of
+        `assignment` together on instrument `name`, every other line at its (0 V) level;
+        the energy both measured is `last_pulse_energy`. Returns the bias terminal's energy
+        bound (the guard's check of its pulse)."""
+        level = {t: assignment[t][0] for t in terminals}
+        for terminal in terminals:
+            try:
+                self.channels[terminal].check_pulse(level[terminal], width, count, period)
+            except ValueError as error:
+                raise ValueError(f"{terminal} cannot pulse {line_list(assignment[terminal][1])} "
+                                 f"so: {error}") from error
+        bound = self.guard.check_pulse(f"bias of {terminals[1]} on "
+                                       f"{line_list(assignment[terminals[1]][1])}",
+                                       level[terminals[1]], width, limit, count)
+        self._check_assignment(assignment, "pulse level")
+        self._apply({t: (0.0 if t in level else v, lines)
+                     for t, (v, lines) in assignment.items()}, limit)
+        first, second = terminals
+        try:
+            readings = self.drivers[name].pulse_pair(
+                first.rsplit(".", 1)[1], level[first], second.rsplit(".", 1)[1], level[second],
+                width, count, period)
+            self.last_pulse_energy = _measured_pulse_energy(
+                assignment, dict(zip(terminals, readings, strict=True)), width)
+        finally:
+            for terminal in terminals:  # reprogrammed by the pulse (see _matrix_pulse)
+                self._sources[terminal] = Source(lines=self._sources[terminal].lines)
+        return bound
 
     def route_fault(self, lines: Sequence[Line]) -> str:
         """Why the last read's route to `lines` does not conduct ('' when it does): each relay
@@ -367,21 +426,23 @@ class MatrixRouting:
                 state.output = True
 
 
-def _measured_pulse_energy(assignment, pulsed: str, readings, width: float) -> float | None:
+def _measured_pulse_energy(assignment, readings: Mapping[str, list | None], width: float
+                           ) -> float | None:
     """Energy (J) the sources delivered during a matrix pulse, as the instruments measured it:
-    V x I x `width` of each of the pulsing SMU's `readings` (taken during each pulse), when
-    every other driven terminal of `assignment` holds 0 V (ground, or an SMU at 0 V: it
-    delivers nothing, V x I = 0; between pulses the pulsed line is at 0 V too). None when the
-    pulsing SMU does not measure during a pulse, a reading is missing or at a limit (its
-    level is then not what the source delivered), or another terminal holds a non-zero bias:
-    that SMU is not synchronised with the pulse, so what it delivered during it is not
-    measured."""
-    if readings is None or any(level for t, (level, _) in assignment.items() if t != pulsed):
+    V x I x `width` of each reading of each pulsing terminal (`readings`: terminal -> its
+    readings, one taken during each pulse), when every other driven terminal of `assignment`
+    holds 0 V (ground, or an SMU at 0 V: it delivers nothing, V x I = 0; between pulses the
+    pulsing lines are at 0 V too). None when a pulsing SMU does not measure during a pulse, a
+    reading is missing or at a limit (its level is then not what the source delivered), or
+    another terminal holds a non-zero bias: that SMU is not synchronised with the pulse, so
+    what it delivered during it is not measured."""
+    if any(level for t, (level, _) in assignment.items() if t not in readings):
         return None
-    if any(r.compliance or r.overflow or not math.isfinite(r.voltage * r.current)
-           for r in readings):
+    taken = [r for got in readings.values() for r in (got if got is not None else [None])]
+    if any(r is None or r.compliance or r.overflow or not math.isfinite(r.voltage * r.current)
+           for r in taken):
         return None
-    return sum(r.voltage * r.current for r in readings) * width
+    return sum(r.voltage * r.current for r in taken) * width
 
 
 def _exchanged(plan, pairs):

@@ -59,7 +59,8 @@ class Recorder:
         self.io.add(instrument)
         self.calls[f"{instrument}.{method}"] += 1
         self.duration += ROUND_TRIP[kind] + seconds
-        self.operation_s += ROUND_TRIP[kind] + (0.0 if method == "pulse" else seconds)
+        pulsing = method in ("pulse", "pulse_pair")
+        self.operation_s += ROUND_TRIP[kind] + (0.0 if pulsing else seconds)
         for listener in self.listeners:
             listener(instrument, method)
         if self.budget is not None and self.io.total > self.budget:
@@ -204,6 +205,27 @@ class RecordingPairedSMU:
         finally:
             self.sweeping = None
         return readings
+
+
+    def pulse_pair(self, first: str, first_level: float, second: str, second_level: float,
+                   width: float, count: int = 1, period: float | None = None):
+        """Both channels pulse together: one logged call with both at their pulse levels
+        (the ledger counts the pulse's bound over both); nothing measured."""
+        pair = (self.channels[first], self.channels[second])
+        for channel, level in zip(pair, (first_level, second_level), strict=True):
+            channel.check_pulse(level, width, count, period, channel.function)
+        self.sweeping = pair
+        for channel, level in zip(pair, (first_level, second_level), strict=True):
+            channel.pulse_active, channel.pulse_width, channel.pulse_count = (
+                float(level), width, count)
+        try:
+            self._recorder.log(self.name, "smu", "pulse_pair",
+                               count * (period if period is not None else width))
+        finally:
+            self.sweeping = None
+            for channel in pair:
+                channel.pulse_active = None
+        return None, None
 
 
 class RecordingMatrix:
