@@ -23,16 +23,17 @@ cell:
    a source's compliance holds the lines below the forming voltage and later cells fail.
    Half-select disturb of later pulses can SET it again (V/2 above v_set from 1.8 V on the
    binary preset; V/3 from 2.7 V). Measured on a pristine copy of ``default`` (32 x 32, 1 mA,
-   whole array): yield 76 % with ``v/2`` and no RESET, 78 % with ``v/2`` and the RESET, 98.3 %
-   with ``v/3`` and the RESET (871 formed, 15 failed, 138 stuck cells skipped): use ``v/3``
-   where the bench has the sources for it.
+   whole array, before its V/2 bias pulsed with the row): yield 76 % with ``v/2`` and no
+   RESET, 78 % with ``v/2`` and the RESET, 98.3 % with ``v/3`` and the RESET (871 formed, 15
+   failed, 138 stuck cells skipped): use ``v/3`` where the bench has the sources for it.
 
 Every pulse runs under ``compliance`` (the current limit of the pulsing source; on a 1T1R or
 series-resistor setup it caps the filament; the virtual passive array forms to its LRS under
 any SMU limit, as fast filament growth outruns an SMU's limiter); unselected lines
 follow ``scheme`` (``v/2`` default: half-selected cells see at most v_stop / 2, below the
-forming threshold of pristine neighbours). Formed neighbours may switch: on a matrix bench the
-pulsed row rests at 0 V around its pulses while the unselected columns sit at V/2, so the
+forming threshold of pristine neighbours). Formed neighbours may switch: on a matrix bench
+whose V/2 bias is not on a second channel of the pulsing SMU (which pulses it with the row),
+the pulsed row rests at 0 V around its pulses while the unselected columns sit at V/2, so the
 row's other cells see -V/2 meanwhile, a RESET above 2 |v_reset|; they stay formed, and a
 formed cell in its HRS is still below ``r_formed``, so it is skipped when forming runs again.
 Pulses and reads are stored as measured (``form``, ``read``); each finished cell's result is
