@@ -8,8 +8,8 @@ cell:
 1. Survey: every selected cell read once at ``v_read`` (``ground`` scheme: the sensed current
    is the cell's alone), the fastest way the bench has (a whole row per measurement on an array
    board). A cell below ``r_formed`` is formed already (a pristine cell sits orders of
-   magnitude above the HRS; the default 10 Mohm sits between the binary/analog HRS of 1 Mohm
-   and their pristine ~100 Mohm): skipped, never pulsed. Each other cell, in turn, is read
+   magnitude above the HRS; by default two decades above ``r_target``, `FORMED_SPAN`):
+   skipped, never pulsed. Each other cell, in turn, is read
    again first (its neighbours' forming may have moved it; a cell formed meanwhile is skipped
    the same way), then:
 2. For each amplitude from ``v_start`` to ``v_stop`` in ``v_step`` steps, pulse widths from
@@ -60,6 +60,12 @@ from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "forming {row},{col}"
+FORMED_SPAN = 100.0
+"""``r_formed`` by default, in units of ``r_target``: a cell within two decades of the
+resistance that counts as formed is formed already. Forming lowers a cell's resistance by
+orders of magnitude, from a pristine oxide to a filament whose HRS lies within a decade or
+two of its LRS; the user's ``r_target`` says where formed cells are, so nothing is assumed of
+a particular device."""
 
 
 def ramp(v_start: float, v_stop: float, v_step: float, width_start: float, width_stop: float,
@@ -124,11 +130,12 @@ def forming(
                                          maximum=1e3)] = 10.0,
     compliance: Compliance = 1e-3,
     r_target: Annotated[float, Param("resistance that counts as formed", unit="ohm",
-                                     above=0.0, maximum="r_formed")] = 1e5,
+                                     above=0.0, maximum=1e15)] = 1e5,
     drop: Annotated[float, Param("fraction of the initial resistance lost that counts as "
                                  "formed", above=0.0, below=1.0)] = 0.99,
     r_formed: Annotated[float, Param("resistance below which a cell is already formed",
-                                     unit="ohm", above=0.0, maximum=1e15)] = 1e7,
+                                     unit="ohm", zero=f"{FORMED_SPAN:g} x r_target",
+                                     minimum="r_target", maximum=1e15)] = 0.0,
     reset_after: Annotated[float, Param("RESET amplitude after forming", unit="V",
                                         zero="leave formed cells in their LRS",
                                         minimum="-limits.max_voltage", below=0.0)] = -1.3,
@@ -137,6 +144,7 @@ def forming(
 ) -> dict:
     """Form the selected cells with an amplitude/width ramp and read-back feedback (see the
     module docstring); returns counts of formed, already formed and failed cells."""
+    r_formed = r_formed or FORMED_SPAN * r_target
     pulses = ramp(v_start, v_stop, v_step, width_start, width_stop, width_factor)
     selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
     done = run.checkpoints()

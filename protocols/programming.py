@@ -93,14 +93,16 @@ ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
 """Write-verify algorithms `program_cell` runs (techniques.md §5.2 D1, D2, D4)."""
 AMPLITUDE_BIN = 1e-3
 """Resolution of the adaptive algorithm's response curve (V): a DAC's millivolt."""
-TYPICAL_MOVE = 0.4
-"""Typical (geometric-mean) |ΔG| the adaptive algorithm asks of a pulse, as a fraction of the
-error to correct. Near its target a cell's change under a small pulse is mostly zero-mean noise
-(cycle-to-cycle and relaxation, both growing with the drive). The geometric mean of |N(0, s²)|
-being 0.53 s, this asks for a spread s ≈ 0.75 |error|, about what the best policy uses near the
-band on the analog preset (0.76-1.08 |error|, benchmarks/study_write_verify_bound.py) [E: the
-loop on 400 single analog cells, 0.35-0.5 within a pulse of each other; 0.7, 35 % more
-pulses; 1.0, 140 % more, the search then throwing cells further than it brings them]."""
+MOVE_FRACTION = 0.4
+"""Default of ``move_fraction`` (`PulseSettings`): the typical (geometric-mean) |ΔG| the
+adaptive algorithm asks of a pulse, as a fraction of the error to correct. A controller gain,
+not a property of a device: near its target a cell's change under a small pulse is mostly
+zero-mean noise (cycle-to-cycle and relaxation, both growing with the drive), and the geometric
+mean of |N(0, s²)| being 0.53 s, 0.4 asks for a spread s ≈ 0.75 |error|. The default was the
+best of the values tried on the virtual analog chip [E: the loop on 400 single analog cells,
+0.35-0.5 within a pulse of each other; 0.7, 35 % more pulses; 1.0, 140 % more, the search then
+throwing cells further than it brings them]; a chip whose pulses are noisier or steadier than
+that may do better with another (a write-verify parameter)."""
 SMOOTHING = 0.005
 """Width (V) of the normal kernel that smooths the response curve over amplitude: the
 per-bin means scatter by a factor ~3.7 each [E: 3-7 mV alike, 0 and 20 mV 5 % more pulses]."""
@@ -183,6 +185,8 @@ StuckPulses = Annotated[int, Param("unanswered pulses at v_max in a row before t
                                    minimum=1, maximum=1000)]
 StuckChange = Annotated[float, Param("relative change below which a pulse is unanswered",
                                      minimum=0.0, maximum=1.0)]
+MoveFraction = Annotated[float, Param("typical change the adaptive algorithm asks of a pulse, "
+                                      "as a fraction of the error", above=0.0, maximum=1.0)]
 CoarseTolerance = Annotated[float, Param("relative tolerance of coarse-fine's coarse ramp",
                                          minimum="tolerance", maximum=1.0)]
 CurrentLimit = Annotated[float, Param("current limit of every pulse and reading", unit="A",
@@ -225,6 +229,7 @@ class PulseSettings:
     max_pulses: MaxPulses = 200
     stuck_pulses: StuckPulses = 2
     stuck_change: StuckChange = 0.05
+    move_fraction: MoveFraction = MOVE_FRACTION
     coarse_tolerance: CoarseTolerance = 0.1
     current_limit: CurrentLimit = 0.0
     settle: Settle = 0.0
@@ -281,7 +286,7 @@ class AmplitudeMemory:
     closeness in ln G (a normal kernel of G_SMOOTHING) and in amplitude (SMOOTHING), and is
     the non-decreasing fit of the weighted means (pool adjacent violators: a larger pulse
     moves a cell at least as much on average). For an error to correct, the amplitude is where
-    the curve reaches ln(TYPICAL_MOVE x |error|), interpolated between bins; beyond the
+    the curve reaches ln(move_fraction x |error|), interpolated between bins; beyond the
     measured amplitudes it steps out at the curve's own slope (DEFAULT_SLOPE until the curve
     shows one), by 2 mV to STEP_OUT x v_step, so the curve grows where it is needed. With
     nothing measured yet for a polarity, the start amplitude of the settings.
@@ -335,7 +340,7 @@ class AmplitudeMemory:
         volts, fit = self.curve(direction, g)
         if not volts:
             return self.start[direction]
-        want = math.log(TYPICAL_MOVE * max(error, 1e-15))
+        want = math.log(c.move_fraction * max(error, 1e-15))
         above = next((i for i, level in enumerate(fit) if level >= want), None)
         if above is None:  # beyond the largest amplitude tried
             return min(volts[-1] + self._step(volts, fit, want - fit[-1], -1), c.v_max)
@@ -646,7 +651,7 @@ class _Cell:
             moved = self.g - before
             memory.learn(d * volts, moved, before)
             taught.append((d * volts, moved, before))
-            asked = TYPICAL_MOVE * abs(error)
+            asked = self.config.move_fraction * abs(error)
             unanswered = unanswered + 1 if abs(moved) < NO_RESPONSE * asked else 0
             last = volts
         if self.stuck:
