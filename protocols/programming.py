@@ -64,10 +64,11 @@ over every driven line (the selected cell, the half-selected cells of its row an
 sneak paths and the wires), as the instruments measured it (`Bench.pulse` leaves it in
 ``last_pulse_energy``: the array board measures it, and so does a Keithley 2600B or Keysight
 B2900 that pulses while every other line floats, the ``float`` pulse scheme, or that pulses
-the V/2 bias on its second channel together with the pulse, ``v/2``, measuring both). Where the
-instruments do not measure all of it (an SMU not synchronised with the pulse holding a bias at
-DC, as the third level of ``v/3`` on a second instrument, an SMU that does not measure during
-a pulse), the pulse's energy is an estimate, and the result says so
+the bias levels of ``v/2`` and ``v/3`` on its second channel, and on the channels of an SMU
+cabled to its trigger lines, together with the pulse, each measuring). Where the instruments do
+not measure all of it (an SMU not synchronised with the pulse holding a bias at DC, an SMU
+that does not measure during a pulse), the pulse's energy is an estimate, and the result says
+so
 (``energy_measured`` False): |V| x I x t with I = |V| x G, G the mean of the conductances
 measured just before and just after the pulse (a passive linear cell), capped by the pulse's
 current limit: the selected cell's share only, a lower bound of what the sources deliver.

@@ -164,6 +164,11 @@ class World:
                 self.welded[f.instrument] |= {(f.input, f.output)}
         self._welded_codes = frozenset(self._relay_code(m, *point)
                                        for m, points in self.welded.items() for point in points)
+        link = bench.wiring.trigger_link
+        self.trigger_linked: dict[str, frozenset[str]] = {
+            name: frozenset(link) - {name} for name in link}
+        """Instrument -> the instruments its DIGITAL I/O port is cabled to (``[wiring]
+        trigger_link``): an output trigger of one is an input trigger of the others."""
         self.reset()
         self._solver.warm_up()
 
@@ -203,6 +208,9 @@ class World:
             self._relaxing = False  # a pulse left relaxation pending (see _let_time_pass)
             self._unheard = 0.0  # quiet seconds the settled array has not been told of yet
             self._meter: dict | None = None  # key -> [V x s, A x s] while `integrate` runs
+            self.armed_on_line: dict[tuple[str, int], object] = {}
+            """(instrument, digital I/O line) -> the behaviour of that instrument whose
+            channels wait for an input trigger on the line (a linked pulse's follower)."""
 
     @property
     def array(self) -> CrossbarArray:

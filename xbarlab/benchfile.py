@@ -113,6 +113,9 @@ REFUSED_MODELS: MappingProxyType[str, str] = MappingProxyType({
 """Models a bench file names that xbarlab refuses, with the reason."""
 
 DEVICE_KINDS = ("passive", "1t1r")
+TRIGGER_LINK_MODELS = ("2601B", "2602B", "2611B", "2612B", "2635B", "2636B")
+"""2600B models with trigger lines on a DIGITAL I/O port (the 2604B, 2614B and 2634B have
+none), the ones ``[wiring] trigger_link`` may join."""
 READ_VOLTAGE_FRACTION = 0.5
 """Default ``limits.max_read_voltage``: this fraction of the lowest switching threshold (SET or
 |RESET|) of the chip's device preset, so a read never moves a cell."""
@@ -197,6 +200,10 @@ class Wiring:
     path_resistance: float
     inputs: MappingProxyType[tuple[str, str], Terminal]  # (matrix, input label) -> terminal
     lines: MappingProxyType[Line, LinePort]
+    trigger_link: tuple[str, ...] = ()
+    """SMU instruments whose DIGITAL I/O ports one cable joins line for line (``[wiring]
+    trigger_link``): one of them can start the others' pulses (a V/3 pulse spread over two
+    2600Bs)."""
 
 
 @dataclass(frozen=True)
@@ -454,8 +461,16 @@ def _parse_terminal(f: _Fields, key: str, text: Any, insts: dict[str, Instrument
 
 
 def _parse_wiring(origin: str, table: Any, insts: dict[str, Instrument], chip: Chip) -> Wiring:
-    f = _Fields(origin, "wiring", table, ("path_resistance", "inputs", "lines"))
+    f = _Fields(origin, "wiring", table, ("path_resistance", "inputs", "lines", "trigger_link"))
     path_r = f.number("path_resistance", 0.0, 1e6, 0.0)
+    link = f.table.get("trigger_link", [])
+    if not (isinstance(link, list) and all(isinstance(n, str) for n in link)
+            and len(set(link)) == len(link) and len(link) != 1):
+        f.fail("wiring.trigger_link", link, "a list of two or more different instrument names")
+    for name in link:
+        if name not in insts or insts[name].model not in TRIGGER_LINK_MODELS:
+            f.fail("wiring.trigger_link", name, "an SMU with trigger lines on a DIGITAL I/O port "
+                   f"(models {', '.join(TRIGGER_LINK_MODELS)})")
     inputs: dict[tuple[str, str], Terminal] = {}
     owners: dict[Terminal, tuple[str, str]] = {}
     in_table = f.table.get("inputs", {})
@@ -526,7 +541,8 @@ def _parse_wiring(origin: str, table: Any, insts: dict[str, Instrument], chip: C
                 f" and {len(missing) - 4} more" if len(missing) > 4 else "")
             f.fail("wiring.lines", shown, f"every line of the {chip.rows}x{chip.cols} chip "
                                           "wired (a [[wiring.lines]] group for each)")
-    return Wiring(path_r, MappingProxyType(inputs), MappingProxyType(dict(sorted(lines.items()))))
+    return Wiring(path_r, MappingProxyType(inputs), MappingProxyType(dict(sorted(lines.items()))),
+                  tuple(link))
 
 
 def _parse_chip(origin: str, table: Any, default_id: str) -> Chip:

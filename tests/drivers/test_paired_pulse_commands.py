@@ -10,7 +10,7 @@ from xbarlab.drivers.keysight_b2900 import KeysightB2900
 from xbarlab.bench import open_bench
 from xbarlab.benches import with_sim
 from xbarlab.benchfile import Line, load_bench
-from xbarlab.interfaces import PairedPulse
+from xbarlab.interfaces import LinkedPulse, PairedPulse
 
 TSP_IDN = "Keithley Instruments Inc., Model 2636B, 4308079, 3.2.2"
 TSP_NONE = "0.00000e+00"
@@ -171,4 +171,94 @@ def test_on_the_virtual_bench_each_channel_reads_what_it_delivered(bench, driver
     assert [r.voltage for r in a] == pytest.approx([1.0] * 3, rel=1e-4)
     assert [r.voltage for r in b] == pytest.approx([0.5] * 3, rel=1e-4)
     measured = sum(r.voltage * r.current for r in [*a, *b]) * 1e-4
+    assert measured == pytest.approx(delivered, rel=1e-5)
+
+
+def test_2636b_armed_on_a_trigger_line_pulses_on_its_edges(expected_protocol):
+    """The follower of a linked pulse: its channel's source and measure layers and timer 2 on
+    digital I/O line 1's input trigger (falling edges), initiated to wait; later, waitcomplete,
+    everything put back (the line to bypass), one printbuffer."""
+    arm = "; ".join([
+        *tsp_channel_source("smua", 0.5), "digio.trigger[1].clear()",
+        "digio.trigger[1].mode = digio.TRIG_FALLING", "trigger.timer[2].delay = 0.001",
+        "trigger.timer[2].count = 1", "trigger.timer[2].passthrough = false",
+        "trigger.timer[2].stimulus = digio.trigger[1].EVENT_ID",
+        "smua.trigger.source.stimulus = digio.trigger[1].EVENT_ID",
+        "smua.trigger.measure.stimulus = digio.trigger[1].EVENT_ID",
+        "smua.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
+        "smua.source.output = smua.OUTPUT_ON", "smua.trigger.initiate()"])
+    back = ["smua.trigger.source.stimulus = 0", "smua.trigger.measure.stimulus = 0",
+            "smua.trigger.endpulse.stimulus = 0", "trigger.timer[2].stimulus = 0",
+            "digio.trigger[1].stimulus = 0", "digio.trigger[1].mode = digio.TRIG_BYPASS",
+            "smua.measure.nplc = 1.0", "smua.measure.delay = 0.0", "smua.source.levelv = 0.0"]
+    pairs = [
+        ("*IDN?", TSP_IDN), ("errorqueue.clear()", None),
+        ("print(smua.source.func)", "1.00000e+00"), *tsp_asks("smua"),
+        ("print(localnode.linefreq)", "5.00000e+01"), ("print(smua.source.limiti)", "1.0e-03"),
+        (arm, None), ("print(errorqueue.count)", TSP_NONE),
+        ("; ".join(["waitcomplete()", *back]), None), ("print(errorqueue.count)", TSP_NONE),
+        ("printbuffer(1, 2, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
+         "smua.nvbuffer1.statuses)", "2.0e-05, 5.0e-01, 0.0e+00, 3.0e-05, 5.0e-01, 0.0e+00"),
+    ]
+    with expected_protocol(Keithley2600, pairs) as smu:
+        smu.arm_linked_pulse({"a": 0.5}, width=1e-3, count=2, trigger_line=1)
+        with pytest.raises(RuntimeError, match="armed already"):
+            smu.arm_linked_pulse({"a": 0.5}, width=1e-3, count=2)
+        got = smu.linked_readings()
+    assert [(r.voltage, r.current) for r in got["a"]] == [(0.5, 2e-5), (0.5, 3e-5)]
+
+
+def test_2636b_leading_a_linked_pulse_drives_its_trigger_line_from_timer_1(expected_protocol):
+    """The leader: its pulse as `pulse_pair` sends it, plus line 1 as an output trigger on
+    timer 1's event before the start, and the line back to bypass afterwards."""
+    chunk = TSP_CHUNK.replace(
+        "smub.source.output = smub.OUTPUT_ON; ",
+        "smub.source.output = smub.OUTPUT_ON; digio.trigger[1].mode = digio.TRIG_FALLING; "
+        "digio.trigger[1].stimulus = trigger.timer[1].EVENT_ID; ")
+    restore = TSP_RESTORE.replace(
+        "trigger.timer[2].stimulus = 0; ",
+        "trigger.timer[2].stimulus = 0; digio.trigger[1].stimulus = 0; "
+        "digio.trigger[1].mode = digio.TRIG_BYPASS; ")
+    pairs = [
+        ("*IDN?", TSP_IDN), ("errorqueue.clear()", None),
+        ("print(smua.source.func)", "1.00000e+00"), ("print(smub.source.func)", "1.00000e+00"),
+        *tsp_asks("smua"), ("print(localnode.linefreq)", "5.00000e+01"),
+        ("print(smua.source.limiti)", "1.0e-03"),
+        *tsp_asks("smub"), ("print(smub.source.limiti)", "1.0e-03"),
+        (chunk, None), ("print(errorqueue.count)", TSP_NONE),
+        (restore, None), ("print(errorqueue.count)", TSP_NONE),
+        ("printbuffer(1, 2, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
+         "smua.nvbuffer1.statuses, smub.nvbuffer1.readings, smub.nvbuffer2.readings, "
+         "smub.nvbuffer1.statuses)",
+         "1.0e-04, 1.0e+00, 0.0e+00, 2.0e-05, 5.0e-01, 0.0e+00, "
+         "1.0e-04, 1.0e+00, 0.0e+00, 3.0e-05, 5.0e-01, 0.0e+00"),
+    ]
+    with expected_protocol(Keithley2600, pairs) as smu:
+        assert isinstance(smu, LinkedPulse)
+        got = smu.pulse_linked({"a": 1.0, "b": 0.5}, width=1e-3, count=2, period=5e-3,
+                               trigger_line=1)
+    assert [r.current for r in got["b"]] == [2e-5, 3e-5]
+
+
+def test_on_the_virtual_bench_a_linked_pulse_runs_on_both_instruments(tmp_path):
+    """smu.a pulses row 0, smu2.a (armed on the cable's line 1) pulses column 0 with it: each
+    reads its own level during every pulse, and V x I x width of both is what the World says
+    the sources delivered; the second instrument's pulses come only from the first's."""
+    path = tmp_path / "default.toml"
+    path.write_text(with_sim(load_bench("default").text, read_noise=False))
+    with open_bench(str(path)) as opened:
+        world = pyvisa.ResourceManager(f"{path}@xbarsim").visalib.world
+        opened._apply({"smu.a": (0.0, frozenset([Line("row", 0)])),
+                       "smu2.a": (0.0, frozenset([Line("col", 0)]))}, 1e-3)
+        before = world.energy
+        opened.drivers["smu2"].arm_linked_pulse({"a": -0.5}, width=1e-4, count=3)
+        lead = opened.drivers["smu"].pulse_linked({"a": 1.0}, width=1e-4, count=3,
+                                                  period=3e-4)["a"]
+        follow = opened.drivers["smu2"].linked_readings()["a"]
+        delivered = world.energy - before
+    assert [r.voltage for r in lead] == pytest.approx([1.0] * 3, rel=1e-4)
+    assert [r.voltage for r in follow] == pytest.approx([-0.5] * 3, rel=1e-4)
+    assert sum(r.current for r in lead) == pytest.approx(-sum(r.current for r in follow),
+                                                         rel=1e-3)  # the one cell between
+    measured = sum(r.voltage * r.current for r in [*lead, *follow]) * 1e-4
     assert measured == pytest.approx(delivered, rel=1e-5)

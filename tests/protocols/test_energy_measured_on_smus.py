@@ -4,9 +4,10 @@ floating (the ``float`` pulse scheme) that SMU is the only source delivering ene
 energy ``program_cell`` reports is then labelled measured and equals, within 2 %, what the
 World's physics says every source delivered during the pulses. Under ``v/2`` the bias is on the
 other channel of the pulsing SMU, which pulses with it and measures it too: the energy is the
-sum of both, measured. With a DC bias on an SMU that is not synchronised with the pulse
-(``v/3`` on the default bench: its third level is on the second 2636B) what that SMU delivered
-during the pulse is not measured: the energy is labelled an estimate."""
+sum of both, measured. Under ``v/3`` on the default bench the third level is on the second
+2636B, started by the first over the trigger cable of their DIGITAL I/O ports: measured too.
+Without that cable it holds its bias at DC, not synchronised with the pulse, and what it
+delivered during the pulse is not measured: the energy is labelled an estimate."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ SETTINGS = {"width": 1e-4, "max_pulses": 40, "reads": 4}
 @pytest.mark.parametrize(("bench_name", "scheme"), [
     ("default", "float"), ("keysight", "float"),  # 2636B, B2902B: the pulsing SMU alone
     ("default", "v/2"), ("keysight", "v/2"),  # both channels pulse, both measured
+    ("default", "v/3"),  # the third level on the second 2636B, started over the trigger cable
 ])
 def test_program_cell_energy_is_measured_by_the_pulsing_smus(bench_name, scheme):
     settings = {**SETTINGS, "pulse_scheme": scheme}
@@ -45,27 +47,32 @@ def test_program_cell_energy_is_measured_by_the_pulsing_smus(bench_name, scheme)
     assert reported == pytest.approx(truth.total, rel=0.02)
 
 
-@pytest.mark.parametrize("bench_name", ["default", "keysight"])
-def test_a_v2_pulse_is_the_sum_of_both_channels_measured(bench_name, tmp_path):
-    """Without read noise, a V/2 pulse's measured energy (the pulsed row's channel and the bias
-    channel, both integrating over the pulse) is what the World's physics says every source
-    delivered, to the instruments' six or seven digits."""
+@pytest.mark.parametrize(("bench_name", "scheme"), [
+    ("default", "v/2"), ("keysight", "v/2"), ("default", "v/3")])
+def test_a_pulse_is_the_sum_of_its_pulsing_channels_measured(bench_name, scheme, tmp_path):
+    """Without read noise, a V/2 or V/3 pulse's measured energy (the pulsed row's channel and
+    the bias channels, all integrating over the pulse) is what the World's physics says every
+    source delivered, to the instruments' six or seven digits."""
     path = tmp_path / f"{bench_name}.toml"
     path.write_text(with_sim(load_bench(bench_name).text, read_noise=False))
     with open_bench(str(path)) as bench:
         world = pyvisa.ResourceManager(f"{path}@xbarsim").visalib.world
         before = world.energy
-        bench.pulse(1, 2, 1.0, 1e-4, "v/2", current_limit=1e-3)
+        bench.pulse(1, 2, 1.0, 1e-4, scheme, current_limit=1e-3)
         delivered = world.energy - before
         assert bench.last_pulse_energy == pytest.approx(delivered, rel=1e-5)
 
 
-def test_a_pulse_under_a_dc_bias_of_another_instrument_is_an_estimate():
+def test_without_a_trigger_cable_the_v3_pulse_is_an_estimate(tmp_path):
     """V/3 needs three pulsing levels (V, V/3, 2V/3): on the default bench the third is on the
-    second 2636B, which is not synchronised with the pulse, so it holds its bias at DC and
-    what it delivered during the pulse is not measured: the energy is labelled an
-    estimate."""
-    with open_bench("default") as bench:
+    second 2636B. Without the trigger cable between the two (``[wiring] trigger_link``) that
+    SMU cannot pulse with the first, so it holds its bias at DC and what it delivered during
+    the pulse is not measured: the energy is labelled an estimate."""
+    text = load_bench("default").text
+    assert 'trigger_link = ["smu", "smu2"]' in text
+    path = tmp_path / "uncabled.toml"
+    path.write_text(text.replace('trigger_link = ["smu", "smu2"]', ""))
+    with open_bench(str(path)) as bench:
         bench.pulse(1, 2, 1.0, 1e-4, "v/3", current_limit=1e-3)
         assert bench.last_pulse_energy is None
         result = program_cell(bench, 1, 2, 2e-6, **{**SETTINGS, "pulse_scheme": "v/3",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from xbarlab.interfaces import LineState, PairedSweep, Reading
+from xbarlab.interfaces import LineState, LinkedPulse, PairedSweep, Reading
 from xbarlab.safety import SafetyGuard
 
 VOLT, CURR = "VOLT", "CURR"
@@ -202,6 +202,33 @@ class GuardedPairedInstrument(GuardedInstrument):
         return self._inner.sweep_pair(first, first_levels, second, second_levels, delay)
 
 
+class GuardedLinkedInstrument(GuardedPairedInstrument):
+    """An instrument whose pulses start another's over a trigger cable, or start on its
+    (`xbarlab.interfaces.LinkedPulse`)."""
+
+    def pulse_linked(self, levels: Mapping[str, float], width: float, count: int = 1,
+                     period: float | None = None, trigger_line: int = 1):
+        """Pulses of the channels of `levels`, each checked as `GuardedChannel.pulse` checks
+        one."""
+        for terminal, level in levels.items():
+            self._own(terminal)._check_pulse(level, width, count)
+        return self._inner.pulse_linked(levels, width, count, period, trigger_line)
+
+    def arm_linked_pulse(self, levels: Mapping[str, float], width: float, count: int = 1,
+                         trigger_line: int = 1) -> None:
+        """Channels armed to pulse on a trigger line, each pulse checked as
+        `GuardedChannel.pulse` checks one."""
+        for terminal, level in levels.items():
+            self._own(terminal)._check_pulse(level, width, count)
+        self._inner.arm_linked_pulse(levels, width, count, trigger_line)
+
+    def linked_readings(self):
+        return self._inner.linked_readings()
+
+    def disarm_linked_pulse(self) -> None:
+        self._inner.disarm_linked_pulse()
+
+
 class GuardedMatrix(GuardedInstrument):
     """A switch matrix (`xbarlab.interfaces.SwitchMatrix`): relays only, no raw commands."""
 
@@ -322,7 +349,8 @@ def guard_instruments(guard: SafetyGuard, channels: Mapping[str, Any],
         else:
             own = {key.rsplit(".", 1)[1]: handle for key, handle in guarded_channels.items()
                    if key.rsplit(".", 1)[0] == name}
-            cls = GuardedPairedInstrument if isinstance(driver, PairedSweep) \
-                else GuardedInstrument
+            cls = (GuardedLinkedInstrument if isinstance(driver, LinkedPulse)
+                   else GuardedPairedInstrument if isinstance(driver, PairedSweep)
+                   else GuardedInstrument)
             guarded_drivers[name] = cls(name, driver, guard, own)
     return guarded_channels, guarded_matrices, guarded_boards, guarded_drivers

@@ -22,7 +22,10 @@ from xbarlab.bench.readings import BenchError, LineReading
 from xbarlab.bench.schemes import line_list, shift_candidates, shifted, tidy
 from xbarlab.bench.selftest import SELF_TEST_VOLTAGE
 from xbarlab.benchfile import Line
-from xbarlab.interfaces import PairedPulse, Reading
+from xbarlab.interfaces import LinkedPulse, PairedPulse, Reading
+
+TRIGGER_LINE = 1
+"""The digital I/O line of a ``trigger_link`` cable a linked pulse runs on."""
 
 
 @dataclass
@@ -274,54 +277,93 @@ class MatrixRouting:
         return energy
 
     def _paired_pulse_plan(self, levels, pulsed: Line, cannot: frozenset[str]):
-        """(assignment at the pulse's levels, instrument, [pulsed terminal, bias terminal])
-        when the pulse's lines need exactly two non-zero levels, both on channels of one
-        instrument that pulses two channels together and can pulse on each; else None."""
+        """(assignment at the pulse's levels, {instrument: its pulsing terminals}, the pulsed
+        line's first) when the pulse's lines need two or more non-zero levels and their
+        terminals can pulse together: two on one instrument that pulses two channels at once
+        (`xbarlab.interfaces.PairedPulse`), or channels of instruments joined by a trigger
+        cable (``[wiring] trigger_link``, `xbarlab.interfaces.LinkedPulse`), at most two
+        each; else None."""
         try:
             assignment = self.plan(levels, (pulsed,), avoid=cannot)
         except BenchError:
             return None
         pulsing = sorted((pulsed not in lines, t) for t, (level, lines) in assignment.items()
                          if t != "ground" and level)
-        terminals = [t for _, t in pulsing]
-        instruments = {t.rsplit(".", 1)[0] for t in terminals}
-        if len(terminals) != 2 or len(instruments) != 1 or set(terminals) & cannot:
+        if len(pulsing) < 2 or {t for _, t in pulsing} & cannot:
             return None
-        name = instruments.pop()
-        if not isinstance(self.drivers.get(name), PairedPulse):
+        groups: dict[str, list[str]] = {}
+        for _, terminal in pulsing:
+            groups.setdefault(terminal.rsplit(".", 1)[0], []).append(terminal)
+        if any(len(terminals) > 2 for terminals in groups.values()):
             return None
-        return assignment, name, terminals
+        if len(groups) == 1:
+            ok = all(isinstance(self.drivers.get(name), PairedPulse) for name in groups)
+        else:
+            ok = (set(groups) <= set(self.spec.wiring.trigger_link)
+                  and all(isinstance(self.drivers.get(name), LinkedPulse) for name in groups))
+        return (assignment, groups) if ok else None
 
-    def _paired_pulse(self, assignment, name: str, terminals: list[str], pulsed: Line, width,
+    def _paired_pulse(self, assignment, groups: dict[str, list[str]], pulsed: Line, width,
                       count, period, limit) -> float:
-        """Both `terminals` (the pulsed line's first) pulse from 0 V to their levels of
-        `assignment` together on instrument `name`, every other line at its (0 V) level;
-        the energy both measured is `last_pulse_energy`. Returns the bias terminal's energy
-        bound (the guard's check of its pulse)."""
+        """Every terminal of `groups` (the pulsed line's instrument first) pulses from 0 V to
+        its level of `assignment` together, every other line at its (0 V) level: one
+        instrument's two channels (`pulse_pair`), or the channels of instruments on a trigger
+        cable, the others armed on `TRIGGER_LINE` before the first pulses
+        (`arm_linked_pulse`, `pulse_linked`, `linked_readings`). The energy all measured is
+        `last_pulse_energy`. Returns the other terminals' energy bound (the guard's check of
+        their pulses)."""
+        terminals = [t for group in groups.values() for t in group]
         level = {t: assignment[t][0] for t in terminals}
+        bound = 0.0
         for terminal in terminals:
+            lines = line_list(assignment[terminal][1])
             try:
                 self.channels[terminal].check_pulse(level[terminal], width, count, period)
             except ValueError as error:
-                raise ValueError(f"{terminal} cannot pulse {line_list(assignment[terminal][1])} "
-                                 f"so: {error}") from error
-        bound = self.guard.check_pulse(f"bias of {terminals[1]} on "
-                                       f"{line_list(assignment[terminals[1]][1])}",
-                                       level[terminals[1]], width, limit, count)
+                raise ValueError(f"{terminal} cannot pulse {lines} so: {error}") from error
+            if terminal != terminals[0]:
+                bound += self.guard.check_pulse(f"bias of {terminal} on {lines}",
+                                                level[terminal], width, limit, count)
         self._check_assignment(assignment, "pulse level")
         self._apply({t: (0.0 if t in level else v, lines)
                      for t, (v, lines) in assignment.items()}, limit)
-        first, second = terminals
+        channel_levels = {name: {t.rsplit(".", 1)[1]: level[t] for t in group}
+                          for name, group in groups.items()}
         try:
-            readings = self.drivers[name].pulse_pair(
-                first.rsplit(".", 1)[1], level[first], second.rsplit(".", 1)[1], level[second],
-                width, count, period)
-            self.last_pulse_energy = _measured_pulse_energy(
-                assignment, dict(zip(terminals, readings, strict=True)), width)
+            leader, *followers = groups
+            if not followers:
+                got = dict(zip(groups[leader], self.drivers[leader].pulse_pair(
+                    *(x for t in groups[leader] for x in (t.rsplit(".", 1)[1], level[t])),
+                    width, count, period), strict=True))
+            else:
+                got = self._linked_pulse(leader, followers, channel_levels, width, count,
+                                         period)
+            self.last_pulse_energy = _measured_pulse_energy(assignment, got, width)
         finally:
             for terminal in terminals:  # reprogrammed by the pulse (see _matrix_pulse)
                 self._sources[terminal] = Source(lines=self._sources[terminal].lines)
         return bound
+
+    def _linked_pulse(self, leader: str, followers: list[str], channel_levels, width, count,
+                      period) -> dict[str, list]:
+        """The followers' channels armed on `TRIGGER_LINE`, the leader's pulsed with their
+        starts driving it, then every instrument's readings: terminal -> readings."""
+        armed = []
+        try:
+            for name in followers:
+                self.drivers[name].arm_linked_pulse(channel_levels[name], width, count,
+                                                    TRIGGER_LINE)
+                armed.append(name)
+            readings = {leader: self.drivers[leader].pulse_linked(
+                channel_levels[leader], width, count, period, TRIGGER_LINE)}
+            for name in followers:
+                armed.remove(name)
+                readings[name] = self.drivers[name].linked_readings()
+        finally:
+            for name in armed:
+                self.drivers[name].disarm_linked_pulse()
+        return {f"{name}.{channel}": got
+                for name, by_channel in readings.items() for channel, got in by_channel.items()}
 
     def route_fault(self, lines: Sequence[Line]) -> str:
         """Why the last read's route to `lines` does not conduct ('' when it does): each relay
