@@ -123,6 +123,8 @@ class World:
             device = with_stuck_fraction(device, self.sim.stuck_fraction)
         if self.sim.harder_read_noise:
             device = dataclasses.replace(device, **HARDER_READ_NOISE)
+        if self.sim.relaxation_spread:
+            device = dataclasses.replace(device, relax_tau_spread=self.sim.relaxation_spread)
         self._array = CrossbarArray(
             chip.rows,
             chip.cols,

@@ -256,6 +256,7 @@ class Sim:
     pristine: bool = False
     read_noise: bool = True
     harder_read_noise: bool = False  # read noise growing toward the HRS, half of it 1/f
+    relaxation_spread: float = 0.0  # lognormal sigma of each cell's relaxation time constant
     faults: tuple[Fault, ...] = ()
     state_file: str = ""  # where the simulator keeps its state (module docstring; "" = nowhere)
 
@@ -640,6 +641,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
             "pristine",
             "read_noise",
             "harder_read_noise",
+            "relaxation_spread",
             "faults",
             "state_file",
         ),
@@ -659,6 +661,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
         pristine=f.get("pristine", bool, False),
         read_noise=f.get("read_noise", bool, True),
         harder_read_noise=f.get("harder_read_noise", bool, False),
+        relaxation_spread=f.number("relaxation_spread", 0.0, 5.0, 0.0),
         faults=_parse_faults(origin, f.table.get("faults", []), insts, wiring),
         state_file=_state_file(f, origin),
     )
@@ -767,8 +770,10 @@ def split_simulator_source(text: str) -> tuple[str, str]:
 def chip_identity(bench: Bench) -> dict[str, Any]:
     """What makes the virtual chip of `bench` the chip it is: its size, device and preset, and
     the ``[sim]`` seed, wires, defects and forming state it is drawn with. Two benches with the
-    same identity have the same fresh chip; a kept chip state fits only a bench of its identity."""
+    same identity have the same fresh chip; a kept chip state fits only a bench of its identity
+    (a spread of relaxation time constants, when there is one, is part of it)."""
     chip, sim = bench.chip, bench.sim or Sim()
     return {"rows": chip.rows, "cols": chip.cols, "device": chip.device, "preset": chip.preset,
             "seed": sim.seed, "r_wire_row": sim.r_wire_row, "r_wire_col": sim.r_wire_col,
-            "defects": sim.defects, "pristine": sim.pristine}
+            "defects": sim.defects, "pristine": sim.pristine,
+            **({"relaxation_spread": sim.relaxation_spread} if sim.relaxation_spread else {})}
