@@ -67,24 +67,31 @@ def tsp_asks(ch):
             (f"print({ch}.measure.delay)", "0.00000e+00")]
 
 
-def test_2636b_pulses_both_channels_on_one_pair_of_timers(expected_protocol):
-    """Both channels' layers on timer 1 (start) and timer 2 (end), timer 1 started by the
-    first channel's ARMED event, the second channel initiated first; one chunk, one error
-    check, the restore, one printbuffer of both channels."""
-    pairs = [
+def tsp_two_channel_pulse(chunk, restore, reply):
+    """The conversation of a pulse of smua at 1 V and smub at 0.5 V (2 pulses): connect, the
+    function, level, NPLC, delay and limit asks, `chunk` and `restore` each with its error
+    check, one printbuffer answered with `reply`."""
+    return [
         ("*IDN?", TSP_IDN), ("errorqueue.clear()", None),
         ("print(smua.source.func)", "1.00000e+00"), ("print(smub.source.func)", "1.00000e+00"),
         *tsp_asks("smua"), ("print(localnode.linefreq)", "5.00000e+01"),
         ("print(smua.source.limiti)", "1.0e-03"),
         *tsp_asks("smub"), ("print(smub.source.limiti)", "1.0e-03"),
-        (TSP_CHUNK, None), ("print(errorqueue.count)", TSP_NONE),
-        (TSP_RESTORE, None), ("print(errorqueue.count)", TSP_NONE),
+        (chunk, None), ("print(errorqueue.count)", TSP_NONE),
+        (restore, None), ("print(errorqueue.count)", TSP_NONE),
         ("printbuffer(1, 2, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
          "smua.nvbuffer1.statuses, smub.nvbuffer1.readings, smub.nvbuffer2.readings, "
-         "smub.nvbuffer1.statuses)",
-         "1.0e-04, 1.0e+00, 0.0e+00, 2.0e-05, 5.0e-01, 0.0e+00, "
-         "1.0e-03, 9.0e-01, 6.4e+01, 3.0e-05, 5.0e-01, 0.0e+00"),
+         "smub.nvbuffer1.statuses)", reply),
     ]
+
+
+def test_2636b_pulses_both_channels_on_one_pair_of_timers(expected_protocol):
+    """Both channels' layers on timer 1 (start) and timer 2 (end), timer 1 started by the
+    first channel's ARMED event, the second channel initiated first; one chunk, one error
+    check, the restore, one printbuffer of both channels."""
+    pairs = tsp_two_channel_pulse(TSP_CHUNK, TSP_RESTORE,
+                                  "1.0e-04, 1.0e+00, 0.0e+00, 2.0e-05, 5.0e-01, 0.0e+00, "
+                                  "1.0e-03, 9.0e-01, 6.4e+01, 3.0e-05, 5.0e-01, 0.0e+00")
     with expected_protocol(Keithley2600, pairs) as smu:
         assert isinstance(smu, PairedPulse)
         first, second = smu.pulse_pair("a", 1.0, "b", 0.5, width=1e-3, count=2, period=5e-3)
@@ -219,20 +226,9 @@ def test_2636b_leading_a_linked_pulse_drives_its_trigger_line_from_timer_1(expec
         "trigger.timer[2].stimulus = 0; ",
         "trigger.timer[2].stimulus = 0; digio.trigger[1].stimulus = 0; "
         "digio.trigger[1].mode = digio.TRIG_BYPASS; ")
-    pairs = [
-        ("*IDN?", TSP_IDN), ("errorqueue.clear()", None),
-        ("print(smua.source.func)", "1.00000e+00"), ("print(smub.source.func)", "1.00000e+00"),
-        *tsp_asks("smua"), ("print(localnode.linefreq)", "5.00000e+01"),
-        ("print(smua.source.limiti)", "1.0e-03"),
-        *tsp_asks("smub"), ("print(smub.source.limiti)", "1.0e-03"),
-        (chunk, None), ("print(errorqueue.count)", TSP_NONE),
-        (restore, None), ("print(errorqueue.count)", TSP_NONE),
-        ("printbuffer(1, 2, smua.nvbuffer1.readings, smua.nvbuffer2.readings, "
-         "smua.nvbuffer1.statuses, smub.nvbuffer1.readings, smub.nvbuffer2.readings, "
-         "smub.nvbuffer1.statuses)",
-         "1.0e-04, 1.0e+00, 0.0e+00, 2.0e-05, 5.0e-01, 0.0e+00, "
-         "1.0e-04, 1.0e+00, 0.0e+00, 3.0e-05, 5.0e-01, 0.0e+00"),
-    ]
+    pairs = tsp_two_channel_pulse(chunk, restore,
+                                  "1.0e-04, 1.0e+00, 0.0e+00, 2.0e-05, 5.0e-01, 0.0e+00, "
+                                  "1.0e-04, 1.0e+00, 0.0e+00, 3.0e-05, 5.0e-01, 0.0e+00")
     with expected_protocol(Keithley2600, pairs) as smu:
         assert isinstance(smu, LinkedPulse)
         got = smu.pulse_linked({"a": 1.0, "b": 0.5}, width=1e-3, count=2, period=5e-3,
