@@ -147,6 +147,30 @@ def test_v2_pulse_on_a_matrix_bench_pulses_the_row_and_its_bias_together(default
     assert energy == pytest.approx((2.0 + 1.0) * 1e-3 * 1e-4 * 2)
 
 
+def test_v3_pulse_on_the_default_bench_runs_on_both_cabled_smus(default_recording):
+    """V/3 on `default`: the pulsed row on smu.a and V/3 on smu.b pulse together, 2V/3 on
+    smu2.a is armed on the trigger cable first and pulses with them; every line at 0 V around
+    the pulse; the energy bound is all three channels'."""
+    calls = []
+    for name in ("smu", "smu2"):
+        pair = default_recording.pairs[name]
+        for method in ("arm_linked_pulse", "pulse_linked", "linked_readings"):
+            inner = getattr(pair, method)
+
+            def logged(*args, _inner=inner, _call=f"{name}.{method}", **kwargs):
+                calls.append((_call, args[:1], set(line_voltages(default_recording).values())))
+                return _inner(*args, **kwargs)
+
+            setattr(pair, method, logged)
+    with default_recording.bench as bench:
+        energy = bench.pulse(6, 2, 3.0, 1e-4, scheme="v/3", count=2, current_limit=1e-3)
+    assert [(call, args) for call, args, _ in calls] == [
+        ("smu2.arm_linked_pulse", ({"a": 2.0},)), ("smu.pulse_linked", ({"a": 3.0, "b": 1.0},)),
+        ("smu2.linked_readings", ())]
+    assert all(volts == {0.0} for _, _, volts in calls)
+    assert energy == pytest.approx((3.0 + 1.0 + 2.0) * 1e-3 * 1e-4 * 2)
+
+
 def test_board_v3_pulse_biases_every_line_then_pulses_the_selected_pair():
     recording = RecordingBench(small_board_spec())
     board = recording.boards["board"]

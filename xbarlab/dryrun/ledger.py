@@ -175,11 +175,10 @@ class Ledger:
             volts = sum(abs(v) for v in [*rows.values(), *cols.values()])
             on_time = board.pulse_width * board.pulse_count
             bound = volts * board.current_limit * on_time
-        else:  # one channel, or the two of a paired instrument pulsing together
-            smus = self.pairs[instrument].sweeping if instrument in self.pairs \
-                else (self.smus[instrument],)
+        else:  # one channel, or every channel pulsing with an instrument's (paired, armed)
+            smus = [smu for smu in self.smus.values() if smu.pulse_active is not None]
             on_time = smus[0].pulse_width * smus[0].pulse_count
-            bound = sum(abs(smu.pulse_active or 0.0) * smu.limit for smu in smus) * on_time
+            bound = sum(abs(smu.pulse_active) * smu.limit for smu in smus) * on_time
         self.energy += bound
         self.energy_estimate += min(bound, float(np.nansum(across**2)) * self.g_on * on_time)
 
