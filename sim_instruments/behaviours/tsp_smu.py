@@ -584,7 +584,10 @@ class TspSmu(Behaviour):
         both run: initiated first, it waits (armed) for the other's ``initiate()``. Then both
         sweep in lockstep (:meth:`_run_pair`). A leader (source immediate) initiated before its
         follower is armed would fire its first SOURCE_COMPLETE unheard and both would wait
-        forever; that is refused (data error) instead of hanging.
+        forever; that is refused (data error) instead of hanging. A channel whose source
+        waits for timer 1 started by the other channel, or for a digital I/O line's input
+        trigger, is armed: it pulses with the other channel, or with the pulses of a 2600B
+        cabled to this one (:meth:`_run_pulses`).
         """
         other = "b" if ch == "a" else "a"
         source = self.stimuli[(ch, "source")]
