@@ -57,7 +57,7 @@ class GuardedHandle:
         return f"<guarded {self.kind} {self._name}: {type(self._inner).__name__}>"
 
     def _offered(self) -> set[str]:
-        own = {n for n in vars(type(self)) | vars(GuardedHandle) if not n.startswith("_")}
+        own = {n for klass in type(self).__mro__ for n in vars(klass) if not n.startswith("_")}
         return (own | set(type(self).passed)) - {"passed", "kind"}
 
     @property
