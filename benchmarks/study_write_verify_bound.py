@@ -12,7 +12,7 @@ grid of conductances (dense near the target) gives the least expected number of 
 land inside the band, from the HRS bound and from ±10 %.
 
 It also prints the optimal pulse's spread near the band as a multiple of the error, the
-quantity the adaptive algorithm's TYPICAL_MOVE targets (protocols/programming.py).
+quantity the adaptive algorithm's move_fraction targets (protocols/programming.py).
 
 Usage::
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from xbarlab.interfaces import PulseCapability, Reading
@@ -479,49 +480,41 @@ class Keithley2600Channel(InstrumentChannel, SmuChannel):
         function, level, width, count, period = self._pulse_request(
             level, width, count, period, self._read_source_function
         )
+        return self.instrument._pulse_channels([(self, function, level)], width, count,
+                                               period)[0]
+
+    def _pulse_setup(self, function: str, level: float, width: float, count: int,
+                     start: str = "trigger.timer[1].EVENT_ID") -> dict[str, list[str]]:
+        """This channel's part of a trigger-model pulse train (`Keithley2600._pulse_channels`),
+        by where it goes in the chunk: ``source`` (DC level 0, the pulse's NPLC and measure
+        delay, the one-point list sweep repeated `count` times, each point ending in
+        SOURCE_IDLE), ``stimuli`` (source and measure layers on the `start` event, timer 1's
+        by default, the end of the pulse on timer 2), ``output`` (on); ``stimuli_back`` and
+        ``settings_back`` put the stimuli, NPLC, measure delay and DC level back as they
+        were."""
         ch = self.name
-        period = 2 * width if period is None else period
-        with self.locked():
-            previous = self._read_level(function)
-            nplc = self.nplc
-            measure_delay = parse_number(self.ask(f"print({ch}.measure.delay)"))
-            aperture = self.pulse_aperture(width)
-            nplc_pulse = min(max(aperture * self.instrument.line_frequency(), 0.001), 25.0)
-            statements = [
+        previous = self._read_level(function)
+        nplc = self.nplc
+        measure_delay = parse_number(self.ask(f"print({ch}.measure.delay)"))
+        aperture = self.pulse_aperture(width)
+        nplc_pulse = min(max(aperture * self.instrument.line_frequency(), 0.001), 25.0)
+        return {
+            "source": [
                 self._level_statement(function, 0.0),
                 f"{ch}.measure.nplc = {format_number(nplc_pulse)}",
                 *self._sweep_statements(function, [level], max(width - aperture, 0.0),
                                         self._read_limit(function), count=count,
-                                        end_pulse="SOURCE_IDLE")[:-1],  # output on: last
-                f"trigger.timer[1].delay = {format_number(period)}",
-                f"trigger.timer[1].count = {format_integer(max(count - 1, 1))}",
-                "trigger.timer[1].passthrough = true",
-                f"trigger.timer[1].stimulus = {ch}.trigger.ARMED_EVENT_ID",
-                f"trigger.timer[2].delay = {format_number(width)}",
-                "trigger.timer[2].count = 1",
-                "trigger.timer[2].passthrough = false",
-                "trigger.timer[2].stimulus = trigger.timer[1].EVENT_ID",
-                f"{ch}.trigger.source.stimulus = trigger.timer[1].EVENT_ID",
-                f"{ch}.trigger.measure.stimulus = trigger.timer[1].EVENT_ID",
-                f"{ch}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
-                f"{ch}.source.output = {ch}.OUTPUT_ON",
-                f"{ch}.trigger.initiate()", "waitcomplete()",
-                f"delay({format_number(max(period - width, 0.0))})",  # the last off time
-            ]
-            restore = [*(f"{ch}.trigger.{layer}.stimulus = 0"
-                         for layer in ("source", "measure", "endpulse")),
-                       "trigger.timer[1].stimulus = 0", "trigger.timer[2].stimulus = 0",
-                       f"{ch}.measure.nplc = {format_number(nplc)}",
-                       f"{ch}.measure.delay = {format_number(measure_delay)}",
-                       self._level_statement(function, previous)]
-            try:
-                with self._restored_after(lambda: self.instrument.configure_all(restore)):
-                    self.instrument.configure_all(statements,
-                                                  extra_seconds=count * period + 1)
-                command = f"printbuffer(1, {format_integer(count)}, {self._buffer_fields()})"
-                return self._buffer_readings(command, self.ask(command), [self], count)[0]
-            finally:
-                self._forget()  # the pulse reprograms the source: ask again
+                                        end_pulse="SOURCE_IDLE")[:-1]],  # output on: last
+            "stimuli": [f"{ch}.trigger.source.stimulus = {start}",
+                        f"{ch}.trigger.measure.stimulus = {start}",
+                        f"{ch}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID"],
+            "output": [f"{ch}.source.output = {ch}.OUTPUT_ON"],
+            "stimuli_back": [f"{ch}.trigger.{layer}.stimulus = 0"
+                             for layer in ("source", "measure", "endpulse")],
+            "settings_back": [f"{ch}.measure.nplc = {format_number(nplc)}",
+                              f"{ch}.measure.delay = {format_number(measure_delay)}",
+                              self._level_statement(function, previous)],
+        }
 
     def pulse_aperture(self, width: float) -> float:
         """Seconds each pulse of `width` is measured over (its end): the whole pulse, at most
@@ -639,6 +632,198 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
                                                                 count)
         return first_readings, second_readings
 
+    def pulse_pair(self, first, first_level: float, second, second_level: float,
+                   width: float, count: int = 1, period: float | None = None
+                   ) -> tuple[list[Reading], list[Reading]]:
+        """Pulses of two channels together: each from 0 to its level for `width` seconds,
+        `count` times one `period` apart (2 x width when None), each channel measured during
+        every pulse as `Keithley2600Channel.pulse` measures one; (first readings, second
+        readings). Both pulses are checked against the model before anything is sent.
+
+        One trigger model drives both (2600B Ref. Manual, 'Triggering': an event is heard by
+        every trigger model whose stimulus names it; instruments.md §3 pulsed sourcing
+        (trigger model)): timer 1, started by the first channel's ARMED event, starts the
+        source and the measurement of both channels' pulses, timer 2 ends both. The second
+        channel is initiated first, so it is armed when the first channel's ARMED event
+        starts the timers. One chunk, one error check, one printbuffer of both channels'
+        buffers; everything put back on every way out (both channels aborted after a
+        failure)."""
+        if self.channel(first) is self.channel(second):
+            raise ValueError(f"channels = {first!r}, {second!r}: allowed two different channels")
+        requests = self._pulse_requests({first: first_level, second: second_level}, width,
+                                        count, period)
+        width, count, period = requests[0][3:]
+        first_readings, second_readings = self._pulse_channels([r[:3] for r in requests],
+                                                               width, count, period)
+        return first_readings, second_readings
+
+    def _pulse_channels(self, requests, width: float, count: int, period: float | None,
+                        trigger_line: int | None = None) -> list[list[Reading]]:
+        """Trigger-model pulses of the channels of `requests` ((channel, function, level),
+        checked), the first channel's ARMED event starting the timers; readings per
+        channel (see `pulse_pair`). With a `trigger_line`, each pulse's start (timer 1's
+        event) also drives a falling edge out on that digital I/O line (`pulse_linked`)."""
+        period = 2 * width if period is None else period
+        channels = [channel for channel, _, _ in requests]
+        with self.locked():
+            parts = [channel._pulse_setup(function, level, width, count)
+                     for channel, function, level in requests]
+
+            def joined(part: str) -> list[str]:
+                return [statement for setup in parts for statement in setup[part]]
+
+            statements = [
+                *joined("source"),
+                f"trigger.timer[1].delay = {format_number(period)}",
+                f"trigger.timer[1].count = {format_integer(max(count - 1, 1))}",
+                "trigger.timer[1].passthrough = true",
+                f"trigger.timer[1].stimulus = {channels[0].name}.trigger.ARMED_EVENT_ID",
+                f"trigger.timer[2].delay = {format_number(width)}",
+                "trigger.timer[2].count = 1",
+                "trigger.timer[2].passthrough = false",
+                "trigger.timer[2].stimulus = trigger.timer[1].EVENT_ID",
+                *joined("stimuli"), *joined("output"),
+                *(_trigger_out(trigger_line) if trigger_line else ()),
+                *(f"{channel.name}.trigger.initiate()" for channel in reversed(channels)),
+                "waitcomplete()",
+                f"delay({format_number(max(period - width, 0.0))})",  # the last off time
+            ]
+            restore = [*joined("stimuli_back"), "trigger.timer[1].stimulus = 0",
+                       "trigger.timer[2].stimulus = 0",
+                       *(_trigger_line_back(trigger_line) if trigger_line else ()),
+                       *joined("settings_back")]
+            try:
+                with channels[0]._restored_after(lambda: self.configure_all(restore)):
+                    try:
+                        self.configure_all(statements, extra_seconds=count * period + 1)
+                    except BaseException:
+                        for channel in channels[1:]:  # the first is aborted on the way out
+                            with contextlib.suppress(Exception):
+                                channel._abort()
+                        raise
+                fields = ", ".join(channel._buffer_fields() for channel in channels)
+                command = f"printbuffer(1, {format_integer(count)}, {fields})"
+                return channels[0]._buffer_readings(command, self.ask(command), channels,
+                                                    count)
+            finally:
+                for channel in channels:
+                    channel._forget()  # the pulse reprograms the source: ask again
+
+    def pulse_linked(self, levels: Mapping[str, float], width: float, count: int = 1,
+                     period: float | None = None, trigger_line: int = 1
+                     ) -> dict[str, list[Reading]]:
+        """Pulses of the channels of `levels` (channel -> level; one or two) as `pulse_pair`
+        runs them, each pulse's start also driving a falling edge out on digital I/O line
+        `trigger_line` (2600B Ref. Manual, Digital I/O, 'Hardware trigger modes':
+        digio.trigger[N].mode = digio.TRIG_FALLING, digio.trigger[N].stimulus = an event),
+        so that the channels another 2600B armed on that line (`arm_linked_pulse`) pulse with
+        them. Channel -> its readings, one per pulse."""
+        requests = self._pulse_requests(levels, width, count, period)
+        width, count, period = requests[0][3:]
+        readings = self._pulse_channels([r[:3] for r in requests], width, count, period,
+                                        trigger_line)
+        return {name: got for name, got in zip(levels, readings, strict=True)}
+
+    def arm_linked_pulse(self, levels: Mapping[str, float], width: float, count: int = 1,
+                         trigger_line: int = 1) -> None:
+        """Arm the channels of `levels` (channel -> level; one or two) to pulse on each
+        falling edge of digital I/O line `trigger_line` (another 2600B's `pulse_linked`,
+        cabled to this one's DIGITAL I/O port), `count` times, each `width` long and measured
+        as `Keithley2600Channel.pulse` measures one (2600B Ref. Manual, Digital I/O, 'Hardware
+        trigger modes': digio.trigger[N].mode = digio.TRIG_FALLING detects falling edges,
+        digio.trigger[N].EVENT_ID is the event a detected edge generates; the source and
+        measure layers and timer 2, which ends each pulse, take that event). The channels
+        are initiated and wait; `linked_readings` collects what they measured. One chunk and
+        one error check; after a failure everything is put back."""
+        if getattr(self, "_armed", None) is not None:
+            raise RuntimeError(f"{self.describe()}: a linked pulse is armed already; collect "
+                               "it with linked_readings first")
+        requests = self._pulse_requests(levels, width, count, None)
+        width, count = requests[0][3], requests[0][4]
+        event = f"digio.trigger[{format_integer(trigger_line)}].EVENT_ID"
+        channels = [channel for channel, _, _, _, _, _ in requests]
+        with self.locked():
+            parts = [channel._pulse_setup(function, level, width, count, event)
+                     for channel, function, level, _, _, _ in requests]
+            line = f"digio.trigger[{format_integer(trigger_line)}]"
+            statements = [
+                *(statement for part in parts for statement in part["source"]),
+                f"{line}.clear()", f"{line}.mode = digio.TRIG_FALLING",
+                f"trigger.timer[2].delay = {format_number(width)}",
+                "trigger.timer[2].count = 1", "trigger.timer[2].passthrough = false",
+                f"trigger.timer[2].stimulus = {event}",
+                *(statement for part in parts for statement in part["stimuli"]),
+                *(statement for part in parts for statement in part["output"]),
+                *(f"{channel.name}.trigger.initiate()" for channel in channels),
+            ]
+            restore = [*(statement for part in parts for statement in part["stimuli_back"]),
+                       "trigger.timer[2].stimulus = 0", *_trigger_line_back(trigger_line),
+                       *(statement for part in parts for statement in part["settings_back"])]
+            try:
+                self.configure_all(statements)
+            except BaseException:
+                self.forget_settings()
+                with contextlib.suppress(Exception):
+                    self.configure_all([f"{channel.name}.abort()" for channel in channels]
+                                       + restore)
+                raise
+            self._armed = (channels, list(levels), count, restore)
+
+    def linked_readings(self) -> dict[str, list[Reading]]:
+        """Wait for the armed channels (`arm_linked_pulse`) to finish, put everything back,
+        and return channel (as `arm_linked_pulse` was given it) -> its readings, one per
+        pulse (one printbuffer)."""
+        armed = getattr(self, "_armed", None)
+        if armed is None:
+            raise RuntimeError(f"{self.describe()}: no linked pulse is armed")
+        channels, names, count, restore = armed
+        self._armed = None
+        with self.locked():
+            try:
+                self.configure_all(["waitcomplete()", *restore])
+                fields = ", ".join(channel._buffer_fields() for channel in channels)
+                command = f"printbuffer(1, {format_integer(count)}, {fields})"
+                readings = channels[0]._buffer_readings(command, self.ask(command), channels,
+                                                        count)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.configure_all([f"{channel.name}.abort()" for channel in channels]
+                                       + restore)
+                raise
+            finally:
+                self.forget_settings()
+        return dict(zip(names, readings, strict=True))
+
+    def disarm_linked_pulse(self) -> None:
+        """Abort the channels `arm_linked_pulse` armed and put everything back (when the
+        pulses that were to trigger them did not run); nothing when none is armed."""
+        armed, self._armed = getattr(self, "_armed", None), None
+        if armed is None:
+            return
+        channels, _, _, restore = armed
+        try:
+            self.configure_all([f"{channel.name}.abort()" for channel in channels] + restore)
+        finally:
+            self.forget_settings()
+
+    def _pulse_requests(self, levels: Mapping[str, float], width: float, count: int,
+                        period: float | None) -> list[tuple]:
+        """(channel, function, level, width, count, period) of each channel of `levels`
+        (one or two different channels), each pulse checked against the model before
+        anything is sent."""
+        if not 1 <= len(levels) <= 2:
+            raise ValueError(f"levels names {len(levels)} channels: allowed one or two")
+        channels = [self.channel(name) for name in levels]
+        if len({id(channel) for channel in channels}) != len(channels):
+            raise ValueError(f"channels = {', '.join(map(repr, levels))}: allowed different "
+                             "channels")
+        requests = []
+        for channel, level in zip(channels, levels.values(), strict=True):
+            function, level, width, count, period = channel._pulse_request(
+                level, width, count, period, channel._read_source_function)
+            requests.append((channel, function, level, width, count, period))
+        return requests
+
     def reset(self) -> None:
         """Restore the power-on defaults of the instrument and both channels (outputs off),
         then the output-off mode each channel had been given."""
@@ -646,3 +831,17 @@ class Keithley2600(TspErrorQueue, MultiChannelSmu, Instrument):
         self.configure("reset()")
         for channel in self.channels.values():
             channel._reapply_configuration()
+
+
+def _trigger_out(line: int) -> list[str]:
+    """Digital I/O line `line` drives a falling edge out at every pulse's start (timer 1)."""
+    name = f"digio.trigger[{format_integer(line)}]"
+    return [f"{name}.mode = digio.TRIG_FALLING",
+            f"{name}.stimulus = trigger.timer[1].EVENT_ID"]
+
+
+def _trigger_line_back(line: int) -> list[str]:
+    """Digital I/O line `line` back to its power-on state (no stimulus, bypass: a plain
+    I/O line)."""
+    name = f"digio.trigger[{format_integer(line)}]"
+    return [f"{name}.stimulus = 0", f"{name}.mode = digio.TRIG_BYPASS"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from xbarlab.interfaces import PulseCapability, Reading
@@ -344,32 +345,45 @@ class KeysightB2900Channel(InstrumentChannel, ScpiOutput, SmuChannel):
         function, level, width, count, period = self._pulse_request(
             level, width, count, period, self._present_function
         )
+        with self.locked(), self._forgotten_on_failure():
+            limit, put_back = self._pulse_setup(function, level, width, count, period)
+            self._run(count, (period or width) + 0.01)
+            command = f":FETC:ARR? (@{self.number})"
+            reply = self.ask(command)
+            put_back()
+        return self._buffered_readings(command, reply, count, function, limit,
+                                       voltage_first=True, pair_name="V,I pairs")
+
+    def _pulse_setup(self, function: str, level: float, width: float, count: int,
+                     period: float | None) -> tuple[float, Callable[[], None]]:
+        """Set the channel up for `count` pulses of `level` (checked) and turn its output on;
+        (its limit, a function that puts DC shape, trigger, acquire delay, NPLC and level
+        back). The acquisition starts `width - pulse_aperture(width)` after each trigger and
+        integrates for the aperture (User's Guide, pulse measurement timing)."""
         n = self.number
         aperture = self.pulse_aperture(width)
-        with self.locked(), self._forgotten_on_failure():
-            limit = self._read_limit(function)
-            previous = self._read_level(function)
-            nplc = self.nplc
-            acquire_delay = parse_number(self.ask(f":TRIG{n}:ACQ:DEL?"))
-            self._write_level(function, 0.0)
-            self.configure(f":SOUR{n}:FUNC:SHAP PULS")
-            self.configure(f":SOUR{n}:{function}:TRIG {format_number(level)}")
-            self.configure(f":SOUR{n}:PULS:DEL 0.0")
-            self.configure(f":SOUR{n}:PULS:WIDT {format_number(width)}")
-            self.configure(f":SENS{n}:CURR:APER {format_number(aperture)}")
-            self.configure(f":TRIG{n}:ACQ:DEL {format_number(width - aperture)}")
-            self._set_trigger(period, count)
-            self.output_on()
-            self._run(count, (period or width) + 0.01)
-            command = f":FETC:ARR? (@{n})"
-            reply = self.ask(command)
+        limit = self._read_limit(function)
+        previous = self._read_level(function)
+        nplc = self.nplc
+        acquire_delay = parse_number(self.ask(f":TRIG{n}:ACQ:DEL?"))
+        self._write_level(function, 0.0)
+        self.configure(f":SOUR{n}:FUNC:SHAP PULS")
+        self.configure(f":SOUR{n}:{function}:TRIG {format_number(level)}")
+        self.configure(f":SOUR{n}:PULS:DEL 0.0")
+        self.configure(f":SOUR{n}:PULS:WIDT {format_number(width)}")
+        self.configure(f":SENS{n}:CURR:APER {format_number(aperture)}")
+        self.configure(f":TRIG{n}:ACQ:DEL {format_number(width - aperture)}")
+        self._set_trigger(period, count)
+        self.output_on()
+
+        def put_back() -> None:
             self.configure(f":SOUR{n}:FUNC:SHAP DC")
             self._restore_trigger()
             self.configure(f":TRIG{n}:ACQ:DEL {format_number(acquire_delay)}")
             self.nplc = nplc
             self._write_level(function, previous)
-        return self._buffered_readings(command, reply, count, function, limit,
-                                       voltage_first=True, pair_name="V,I pairs")
+
+        return limit, put_back
 
     @staticmethod
     def pulse_aperture(width: float) -> float:
@@ -444,6 +458,50 @@ class KeysightB2900(ScpiErrorQueue, MultiChannelSmu, Instrument):
             for channel, command, reply, (function, _, _, limit)
             in zip(channels, fetches, replies[1:], requests, strict=True)
         )
+        return first_readings, second_readings
+
+    def pulse_pair(self, first, first_level: float, second, second_level: float,
+                   width: float, count: int = 1, period: float | None = None
+                   ) -> tuple[list[Reading], list[Reading]]:
+        """Pulses of both channels together: each from 0 to its level for `width` seconds,
+        `count` times one `period` apart, each channel measured during every pulse as
+        `KeysightB2900Channel.pulse` measures one; (first readings, second readings). Both
+        pulses are checked against the model before anything is sent.
+
+        Both channels are set up as for a pulse of their own, then one `:INIT (@1,2)` starts
+        them (B2900 SCPI Command Reference, :INITiate <chanlist>: the channels of the list
+        start together and take their points on the same trigger), `*OPC?` waits for both,
+        one `:FETC:ARR?` per channel; both put back to DC afterwards, and after a failure
+        their remembered settings are forgotten."""
+        channels = (self.channel(first), self.channel(second))
+        if channels[0] is channels[1]:
+            raise ValueError(f"channels = {first!r}, {second!r}: allowed two different channels")
+        requests = []
+        for channel, level in zip(channels, (first_level, second_level), strict=True):
+            function, level, width, count, period = channel._pulse_request(
+                level, width, count, period, channel._present_function)
+            requests.append((function, level))
+        fetched = []
+        with self.locked():
+            try:
+                setups = [channel._pulse_setup(function, level, width, count, period)
+                          for channel, (function, level) in zip(channels, requests,
+                                                                 strict=True)]
+                self.configure(":INIT (@1,2)")
+                self.ask("*OPC?", extra_seconds=count * ((period or width) + 0.01) + 1)
+                for channel in channels:
+                    command = f":FETC:ARR? (@{channel.number})"
+                    fetched.append((command, self.ask(command)))
+                for _, put_back in setups:
+                    put_back()
+            except BaseException:
+                self.forget_settings()
+                raise
+        first_readings, second_readings = (
+            channel._buffered_readings(command, reply, count, function, limit,
+                                       voltage_first=True, pair_name="V,I pairs")
+            for channel, (command, reply), (function, _), (limit, _)
+            in zip(channels, fetched, requests, setups, strict=True))
         return first_readings, second_readings
 
     def reset(self) -> None:

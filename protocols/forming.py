@@ -8,8 +8,8 @@ cell:
 1. Survey: every selected cell read once at ``v_read`` (``ground`` scheme: the sensed current
    is the cell's alone), the fastest way the bench has (a whole row per measurement on an array
    board). A cell below ``r_formed`` is formed already (a pristine cell sits orders of
-   magnitude above the HRS; the default 10 Mohm sits between the binary/analog HRS of 1 Mohm
-   and their pristine ~100 Mohm): skipped, never pulsed. Each other cell, in turn, is read
+   magnitude above the HRS; by default two decades above ``r_target``, `FORMED_SPAN`):
+   skipped, never pulsed. Each other cell, in turn, is read
    again first (its neighbours' forming may have moved it; a cell formed meanwhile is skipped
    the same way), then:
 2. For each amplitude from ``v_start`` to ``v_stop`` in ``v_step`` steps, pulse widths from
@@ -23,16 +23,17 @@ cell:
    a source's compliance holds the lines below the forming voltage and later cells fail.
    Half-select disturb of later pulses can SET it again (V/2 above v_set from 1.8 V on the
    binary preset; V/3 from 2.7 V). Measured on a pristine copy of ``default`` (32 x 32, 1 mA,
-   whole array): yield 76 % with ``v/2`` and no RESET, 78 % with ``v/2`` and the RESET, 98.3 %
-   with ``v/3`` and the RESET (871 formed, 15 failed, 138 stuck cells skipped): use ``v/3``
-   where the bench has the sources for it.
+   whole array, before its V/2 bias pulsed with the row): yield 76 % with ``v/2`` and no
+   RESET, 78 % with ``v/2`` and the RESET, 98.3 % with ``v/3`` and the RESET (871 formed, 15
+   failed, 138 stuck cells skipped): use ``v/3`` where the bench has the sources for it.
 
 Every pulse runs under ``compliance`` (the current limit of the pulsing source; on a 1T1R or
 series-resistor setup it caps the filament; the virtual passive array forms to its LRS under
 any SMU limit, as fast filament growth outruns an SMU's limiter); unselected lines
 follow ``scheme`` (``v/2`` default: half-selected cells see at most v_stop / 2, below the
-forming threshold of pristine neighbours). Formed neighbours may switch: on a matrix bench the
-pulsed row rests at 0 V around its pulses while the unselected columns sit at V/2, so the
+forming threshold of pristine neighbours). Formed neighbours may switch: on a matrix bench
+whose V/2 bias is not on a second channel of the pulsing SMU (which pulses it with the row),
+the pulsed row rests at 0 V around its pulses while the unselected columns sit at V/2, so the
 row's other cells see -V/2 meanwhile, a RESET above 2 |v_reset|; they stay formed, and a
 formed cell in its HRS is still below ``r_formed``, so it is skipped when forming runs again.
 Pulses and reads are stored as measured (``form``, ``read``); each finished cell's result is
@@ -59,6 +60,12 @@ from xbarlab.registry import bound_operations, register_protocol
 from xbarlab.safety import signals_held
 
 CHECKPOINT = "forming {row},{col}"
+FORMED_SPAN = 100.0
+"""``r_formed`` by default, in units of ``r_target``: a cell within two decades of the
+resistance that counts as formed is formed already. Forming lowers a cell's resistance by
+orders of magnitude, from a pristine oxide to a filament whose HRS lies within a decade or
+two of its LRS; the user's ``r_target`` says where formed cells are, so nothing is assumed of
+a particular device."""
 
 
 def ramp(v_start: float, v_stop: float, v_step: float, width_start: float, width_stop: float,
@@ -123,11 +130,12 @@ def forming(
                                          maximum=1e3)] = 10.0,
     compliance: Compliance = 1e-3,
     r_target: Annotated[float, Param("resistance that counts as formed", unit="ohm",
-                                     above=0.0, maximum="r_formed")] = 1e5,
+                                     above=0.0, maximum=1e15)] = 1e5,
     drop: Annotated[float, Param("fraction of the initial resistance lost that counts as "
                                  "formed", above=0.0, below=1.0)] = 0.99,
     r_formed: Annotated[float, Param("resistance below which a cell is already formed",
-                                     unit="ohm", above=0.0, maximum=1e15)] = 1e7,
+                                     unit="ohm", zero=f"{FORMED_SPAN:g} x r_target",
+                                     minimum="r_target", maximum=1e15)] = 0.0,
     reset_after: Annotated[float, Param("RESET amplitude after forming", unit="V",
                                         zero="leave formed cells in their LRS",
                                         minimum="-limits.max_voltage", below=0.0)] = -1.3,
@@ -136,6 +144,7 @@ def forming(
 ) -> dict:
     """Form the selected cells with an amplitude/width ramp and read-back feedback (see the
     module docstring); returns counts of formed, already formed and failed cells."""
+    r_formed = r_formed or FORMED_SPAN * r_target
     pulses = ramp(v_start, v_stop, v_step, width_start, width_stop, width_factor)
     selected = bench.map_cells(parse_cells(cells, bench.rows, bench.cols))
     done = run.checkpoints()

@@ -63,10 +63,12 @@ Energy (techniques.md §5.3): what the instruments delivered during the pulses, 
 over every driven line (the selected cell, the half-selected cells of its row and column, the
 sneak paths and the wires), as the instruments measured it (`Bench.pulse` leaves it in
 ``last_pulse_energy``: the array board measures it, and so does a Keithley 2600B or Keysight
-B2900 that pulses while every other line floats, the ``float`` pulse scheme). Where the
-instruments do not measure all of it (another SMU holding a V/2 or V/3 bias during the pulse,
-an SMU that does not measure during a pulse), the pulse's energy is an estimate, and the
-result says so
+B2900 that pulses while every other line floats, the ``float`` pulse scheme, or that pulses
+the bias levels of ``v/2`` and ``v/3`` on its second channel, and on the channels of an SMU
+cabled to its trigger lines, together with the pulse, each measuring). Where the instruments do
+not measure all of it (an SMU not synchronised with the pulse holding a bias at DC, an SMU
+that does not measure during a pulse), the pulse's energy is an estimate, and the result says
+so
 (``energy_measured`` False): |V| x I x t with I = |V| x G, G the mean of the conductances
 measured just before and just after the pulse (a passive linear cell), capped by the pulse's
 current limit: the selected cell's share only, a lower bound of what the sources deliver.
@@ -92,14 +94,16 @@ ALGORITHMS = ("adaptive", "ispva", "coarse-fine")
 """Write-verify algorithms `program_cell` runs (techniques.md §5.2 D1, D2, D4)."""
 AMPLITUDE_BIN = 1e-3
 """Resolution of the adaptive algorithm's response curve (V): a DAC's millivolt."""
-TYPICAL_MOVE = 0.4
-"""Typical (geometric-mean) |ΔG| the adaptive algorithm asks of a pulse, as a fraction of the
-error to correct. Near its target a cell's change under a small pulse is mostly zero-mean noise
-(cycle-to-cycle and relaxation, both growing with the drive). The geometric mean of |N(0, s²)|
-being 0.53 s, this asks for a spread s ≈ 0.75 |error|, about what the best policy uses near the
-band on the analog preset (0.76-1.08 |error|, benchmarks/study_write_verify_bound.py) [E: the
-loop on 400 single analog cells, 0.35-0.5 within a pulse of each other; 0.7, 35 % more
-pulses; 1.0, 140 % more, the search then throwing cells further than it brings them]."""
+MOVE_FRACTION = 0.4
+"""Default of ``move_fraction`` (`PulseSettings`): the typical (geometric-mean) |ΔG| the
+adaptive algorithm asks of a pulse, as a fraction of the error to correct. A controller gain,
+not a property of a device: near its target a cell's change under a small pulse is mostly
+zero-mean noise (cycle-to-cycle and relaxation, both growing with the drive), and the geometric
+mean of |N(0, s²)| being 0.53 s, 0.4 asks for a spread s ≈ 0.75 |error|. The default was the
+best of the values tried on the virtual analog chip [E: the loop on 400 single analog cells,
+0.35-0.5 within a pulse of each other; 0.7, 35 % more pulses; 1.0, 140 % more, the search then
+throwing cells further than it brings them]; a chip whose pulses are noisier or steadier than
+that may do better with another (a write-verify parameter)."""
 SMOOTHING = 0.005
 """Width (V) of the normal kernel that smooths the response curve over amplitude: the
 per-bin means scatter by a factor ~3.7 each [E: 3-7 mV alike, 0 and 20 mV 5 % more pulses]."""
@@ -182,6 +186,8 @@ StuckPulses = Annotated[int, Param("unanswered pulses at v_max in a row before t
                                    minimum=1, maximum=1000)]
 StuckChange = Annotated[float, Param("relative change below which a pulse is unanswered",
                                      minimum=0.0, maximum=1.0)]
+MoveFraction = Annotated[float, Param("typical change the adaptive algorithm asks of a pulse, "
+                                      "as a fraction of the error", above=0.0, maximum=1.0)]
 CoarseTolerance = Annotated[float, Param("relative tolerance of coarse-fine's coarse ramp",
                                          minimum="tolerance", maximum=1.0)]
 CurrentLimit = Annotated[float, Param("current limit of every pulse and reading", unit="A",
@@ -224,6 +230,7 @@ class PulseSettings:
     max_pulses: MaxPulses = 200
     stuck_pulses: StuckPulses = 2
     stuck_change: StuckChange = 0.05
+    move_fraction: MoveFraction = MOVE_FRACTION
     coarse_tolerance: CoarseTolerance = 0.1
     current_limit: CurrentLimit = 0.0
     settle: Settle = 0.0
@@ -280,7 +287,7 @@ class AmplitudeMemory:
     closeness in ln G (a normal kernel of G_SMOOTHING) and in amplitude (SMOOTHING), and is
     the non-decreasing fit of the weighted means (pool adjacent violators: a larger pulse
     moves a cell at least as much on average). For an error to correct, the amplitude is where
-    the curve reaches ln(TYPICAL_MOVE x |error|), interpolated between bins; beyond the
+    the curve reaches ln(move_fraction x |error|), interpolated between bins; beyond the
     measured amplitudes it steps out at the curve's own slope (DEFAULT_SLOPE until the curve
     shows one), by 2 mV to STEP_OUT x v_step, so the curve grows where it is needed. With
     nothing measured yet for a polarity, the start amplitude of the settings.
@@ -334,7 +341,7 @@ class AmplitudeMemory:
         volts, fit = self.curve(direction, g)
         if not volts:
             return self.start[direction]
-        want = math.log(TYPICAL_MOVE * max(error, 1e-15))
+        want = math.log(c.move_fraction * max(error, 1e-15))
         above = next((i for i, level in enumerate(fit) if level >= want), None)
         if above is None:  # beyond the largest amplitude tried
             return min(volts[-1] + self._step(volts, fit, want - fit[-1], -1), c.v_max)
@@ -645,7 +652,7 @@ class _Cell:
             moved = self.g - before
             memory.learn(d * volts, moved, before)
             taught.append((d * volts, moved, before))
-            asked = TYPICAL_MOVE * abs(error)
+            asked = self.config.move_fraction * abs(error)
             unanswered = unanswered + 1 if abs(moved) < NO_RESPONSE * asked else 0
             last = volts
         if self.stuck:

@@ -126,12 +126,14 @@ from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.programming import (
     ALGORITHMS,
     DECIDED,
+    MOVE_FRACTION,
     AmplitudeMemory,
     CellResult,
     ConfirmReads,
     CurrentLimit,
     Guard,
     MaxPulses,
+    MoveFraction,
     PulseSettings,
     Reads,
     Settle,
@@ -180,7 +182,8 @@ def _planned(values, spec) -> None:
 
 PULSE_SETTINGS = ("tolerance", "v_read", "reads", "confirm_reads", "read_scheme", "pulse_scheme",
                   "width", "v_set_start", "v_reset_start", "v_step", "v_max", "max_pulses",
-                  "stuck_pulses", "stuck_change", "current_limit", "settle", "guard")
+                  "stuck_pulses", "stuck_change", "move_fraction", "current_limit", "settle",
+                  "guard")
 """The parameters write-verify passes on to `program_cell` as they are."""
 
 
@@ -262,6 +265,7 @@ def write_verify(
     max_pulses: MaxPulses = 200,
     stuck_pulses: StuckPulses = 2,
     stuck_change: StuckChange = 0.05,
+    move_fraction: MoveFraction = MOVE_FRACTION,
     current_limit: CurrentLimit = 0.0,
     settle: Settle = 1.0,
     guard: Guard = 3.0,
@@ -294,7 +298,8 @@ def write_verify(
                 "read_scheme": read_scheme, "pulse_scheme": pulse_scheme, "width": width,
                 "v_set_start": v_set_start, "v_reset_start": v_reset_start, "v_step": v_step,
                 "v_max": v_max, "max_pulses": max_pulses, "stuck_pulses": stuck_pulses,
-                "stuck_change": stuck_change, "current_limit": current_limit,
+                "stuck_change": stuck_change, "move_fraction": move_fraction,
+                "current_limit": current_limit,
                 "settle": settle, "guard": guard, "guard_reads": reread_reads}
     config = PulseSettings(**settings)
     rough = {**settings, "tolerance": first_pass,

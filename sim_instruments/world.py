@@ -123,6 +123,8 @@ class World:
             device = with_stuck_fraction(device, self.sim.stuck_fraction)
         if self.sim.harder_read_noise:
             device = dataclasses.replace(device, **HARDER_READ_NOISE)
+        if self.sim.relaxation_spread:
+            device = dataclasses.replace(device, relax_tau_spread=self.sim.relaxation_spread)
         self._array = CrossbarArray(
             chip.rows,
             chip.cols,
@@ -164,6 +166,11 @@ class World:
                 self.welded[f.instrument] |= {(f.input, f.output)}
         self._welded_codes = frozenset(self._relay_code(m, *point)
                                        for m, points in self.welded.items() for point in points)
+        link = bench.wiring.trigger_link
+        self.trigger_linked: dict[str, frozenset[str]] = {
+            name: frozenset(link) - {name} for name in link}
+        """Instrument -> the instruments its DIGITAL I/O port is cabled to (``[wiring]
+        trigger_link``): an output trigger of one is an input trigger of the others."""
         self.reset()
         self._solver.warm_up()
 
@@ -202,7 +209,10 @@ class World:
             self._surely_quiet_version, self._surely_quiet_now = -1, False
             self._relaxing = False  # a pulse left relaxation pending (see _let_time_pass)
             self._unheard = 0.0  # quiet seconds the settled array has not been told of yet
-            self._meter: list | None = None  # [key, V x s, A x s] while `integrate` runs
+            self._meter: dict | None = None  # key -> [V x s, A x s] while `integrate` runs
+            self.armed_on_line: dict[tuple[str, int], object] = {}
+            """(instrument, digital I/O line) -> the behaviour of that instrument whose
+            channels wait for an input trigger on the line (a linked pulse's follower)."""
 
     @property
     def array(self) -> CrossbarArray:
@@ -714,31 +724,41 @@ class World:
         """Let ``seconds`` pass with the bench as it is and return terminal `key`'s voltage
         and current averaged over them, and whether it was at its limit at some moment: what
         an integrating converter whose aperture spans the interval reports (a measurement
-        during a pulse). The average is that of the operating points the time advances
-        through, the ones the World's energy is booked from, so V x I x t of every terminal
-        sums to the energy the sources delivered meanwhile; the current then carries one
-        read-noise draw, as a spot reading at the end would (read noise as the bench says
-        unless `noise`)."""
+        during a pulse). One terminal of `integrate_together`."""
+        return self.integrate_together([key], seconds, noise)[key]
+
+    def integrate_together(self, keys, seconds: float, noise: bool | None = None
+                           ) -> dict[str, tuple[float, float, bool]]:
+        """`integrate` of several terminals over the same ``seconds`` (converters of several
+        channels started by one trigger): key -> (mean V, mean I, at its limit at some
+        moment). The averages are those of the operating points the time advances through,
+        the ones the World's energy is booked from, so V x I x t of every terminal sums to
+        the energy the sources delivered meanwhile; each current then carries one read-noise
+        draw, as a spot reading at the end would (read noise as the bench says unless
+        `noise`)."""
         seconds = float(seconds)
         if not (math.isfinite(seconds) and seconds > 0.0):
             raise ValueError(f"seconds = {seconds!r}: allowed a finite time above 0 s")
+        keys = list(keys)
         with self.lock:
-            self._meter = [key, 0.0, 0.0]
+            self._meter = {key: [0.0, 0.0] for key in keys}
             try:
                 limited = self._advance(seconds, watch_limits=True)
             finally:
-                _, volt_seconds, amp_seconds = self._meter
-                self._meter = None
-            spot = self._measure_all([key], noise)[key][1]
-            drawn = spot - self.operating_point().current.get(key, 0.0)
-            return volt_seconds / seconds, amp_seconds / seconds + drawn, key in limited
+                meter, self._meter = self._meter, None
+            spot = self._measure_all(keys, noise)
+            current = self.operating_point().current
+            return {key: (meter[key][0] / seconds,
+                          meter[key][1] / seconds + spot[key][1] - current.get(key, 0.0),
+                          key in limited) for key in keys}
 
     def _meter_interval(self, op: OperatingPoint, seconds: float) -> None:
-        """Add `seconds` of `op` to the terminal being integrated (`integrate`), if any."""
-        if self._meter is not None and self._meter[0] in op.voltage:
-            key = self._meter[0]
-            self._meter[1] += op.voltage[key] * seconds
-            self._meter[2] += op.current[key] * seconds
+        """Add `seconds` of `op` to the terminals being integrated (`integrate_together`)."""
+        if self._meter is not None:
+            for key, sums in self._meter.items():
+                if key in op.voltage:
+                    sums[0] += op.voltage[key] * seconds
+                    sums[1] += op.current[key] * seconds
 
     def _measure_all(self, keys: list[str], noise: bool | None = None
                      ) -> dict[str, tuple[float, float, bool]]:

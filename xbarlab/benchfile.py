@@ -113,6 +113,9 @@ REFUSED_MODELS: MappingProxyType[str, str] = MappingProxyType({
 """Models a bench file names that xbarlab refuses, with the reason."""
 
 DEVICE_KINDS = ("passive", "1t1r")
+TRIGGER_LINK_MODELS = ("2601B", "2602B", "2611B", "2612B", "2635B", "2636B")
+"""2600B models with trigger lines on a DIGITAL I/O port (the 2604B, 2614B and 2634B have
+none), the ones ``[wiring] trigger_link`` may join."""
 READ_VOLTAGE_FRACTION = 0.5
 """Default ``limits.max_read_voltage``: this fraction of the lowest switching threshold (SET or
 |RESET|) of the chip's device preset, so a read never moves a cell."""
@@ -197,6 +200,10 @@ class Wiring:
     path_resistance: float
     inputs: MappingProxyType[tuple[str, str], Terminal]  # (matrix, input label) -> terminal
     lines: MappingProxyType[Line, LinePort]
+    trigger_link: tuple[str, ...] = ()
+    """SMU instruments whose DIGITAL I/O ports one cable joins line for line (``[wiring]
+    trigger_link``): one of them can start the others' pulses (a V/3 pulse spread over two
+    2600Bs)."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +257,7 @@ class Sim:
     read_noise: bool = True
     harder_read_noise: bool = False  # read noise growing toward the HRS, half of it 1/f
     instrument_meter: bool = True  # SMU readings through their sheets' error and resolution
+    relaxation_spread: float = 0.0  # lognormal sigma of each cell's relaxation time constant
     faults: tuple[Fault, ...] = ()
     state_file: str = ""  # where the simulator keeps its state (module docstring; "" = nowhere)
 
@@ -455,8 +463,16 @@ def _parse_terminal(f: _Fields, key: str, text: Any, insts: dict[str, Instrument
 
 
 def _parse_wiring(origin: str, table: Any, insts: dict[str, Instrument], chip: Chip) -> Wiring:
-    f = _Fields(origin, "wiring", table, ("path_resistance", "inputs", "lines"))
+    f = _Fields(origin, "wiring", table, ("path_resistance", "inputs", "lines", "trigger_link"))
     path_r = f.number("path_resistance", 0.0, 1e6, 0.0)
+    link = f.table.get("trigger_link", [])
+    if not (isinstance(link, list) and all(isinstance(n, str) for n in link)
+            and len(set(link)) == len(link) and len(link) != 1):
+        f.fail("wiring.trigger_link", link, "a list of two or more different instrument names")
+    for name in link:
+        if name not in insts or insts[name].model not in TRIGGER_LINK_MODELS:
+            f.fail("wiring.trigger_link", name, "an SMU with trigger lines on a DIGITAL I/O port "
+                   f"(models {', '.join(TRIGGER_LINK_MODELS)})")
     inputs: dict[tuple[str, str], Terminal] = {}
     owners: dict[Terminal, tuple[str, str]] = {}
     in_table = f.table.get("inputs", {})
@@ -527,7 +543,8 @@ def _parse_wiring(origin: str, table: Any, insts: dict[str, Instrument], chip: C
                 f" and {len(missing) - 4} more" if len(missing) > 4 else "")
             f.fail("wiring.lines", shown, f"every line of the {chip.rows}x{chip.cols} chip "
                                           "wired (a [[wiring.lines]] group for each)")
-    return Wiring(path_r, MappingProxyType(inputs), MappingProxyType(dict(sorted(lines.items()))))
+    return Wiring(path_r, MappingProxyType(inputs), MappingProxyType(dict(sorted(lines.items()))),
+                  tuple(link))
 
 
 def _parse_chip(origin: str, table: Any, default_id: str) -> Chip:
@@ -626,6 +643,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
             "read_noise",
             "harder_read_noise",
             "instrument_meter",
+            "relaxation_spread",
             "faults",
             "state_file",
         ),
@@ -646,6 +664,7 @@ def _parse_sim(origin: str, table: Any, insts: dict[str, Instrument], wiring: Wi
         read_noise=f.get("read_noise", bool, True),
         harder_read_noise=f.get("harder_read_noise", bool, False),
         instrument_meter=f.get("instrument_meter", bool, True),
+        relaxation_spread=f.number("relaxation_spread", 0.0, 5.0, 0.0),
         faults=_parse_faults(origin, f.table.get("faults", []), insts, wiring),
         state_file=_state_file(f, origin),
     )
@@ -754,8 +773,10 @@ def split_simulator_source(text: str) -> tuple[str, str]:
 def chip_identity(bench: Bench) -> dict[str, Any]:
     """What makes the virtual chip of `bench` the chip it is: its size, device and preset, and
     the ``[sim]`` seed, wires, defects and forming state it is drawn with. Two benches with the
-    same identity have the same fresh chip; a kept chip state fits only a bench of its identity."""
+    same identity have the same fresh chip; a kept chip state fits only a bench of its identity
+    (a spread of relaxation time constants, when there is one, is part of it)."""
     chip, sim = bench.chip, bench.sim or Sim()
     return {"rows": chip.rows, "cols": chip.cols, "device": chip.device, "preset": chip.preset,
             "seed": sim.seed, "r_wire_row": sim.r_wire_row, "r_wire_col": sim.r_wire_col,
-            "defects": sim.defects, "pristine": sim.pristine}
+            "defects": sim.defects, "pristine": sim.pristine,
+            **({"relaxation_spread": sim.relaxation_spread} if sim.relaxation_spread else {})}

@@ -217,6 +217,56 @@ class PairedSweep(Protocol):
 
 
 @runtime_checkable
+class PairedPulse(Protocol):
+    """An SMU instrument that pulses two of its channels together, measuring both during every
+    pulse (one trigger model, or one trigger for both): a pulse and the half-select bias of
+    its other lines start and end as one, and what every pulsing terminal delivered is
+    measured. Channels are named as for `PairedSweep`."""
+
+    def pulse_pair(
+        self,
+        first: str,
+        first_level: float,
+        second: str,
+        second_level: float,
+        width: float,
+        count: int = 1,
+        period: float | None = None,
+    ) -> tuple[list[Reading] | None, list[Reading] | None]:
+        """Pulse channel `first` from 0 to `first_level` and `second` from 0 to `second_level`
+        together, `width` seconds, `count` times one `period` apart (each channel's present
+        source function and limit); each channel's readings during the pulses as `SmuChannel.
+        pulse` returns them (None where nothing was measured). Both pulses are checked against
+        the model before anything is sent."""
+
+
+@runtime_checkable
+class LinkedPulse(Protocol):
+    """An SMU instrument whose pulses can start another's, and the other way round, over a
+    cable between their trigger lines (``[wiring] trigger_link`` in the bench file): one arms
+    channels on a line, another pulses with each pulse's start driving the line, so that
+    the channels of both pulse together and each measures what it delivered. Channels are
+    named as for `PairedSweep`."""
+
+    def pulse_linked(self, levels: Mapping[str, float], width: float, count: int = 1,
+                     period: float | None = None, trigger_line: int = 1
+                     ) -> dict[str, list[Reading]]:
+        """Pulse the channels of `levels` (one or two) together, each pulse's start also an
+        output trigger on `trigger_line`; channel -> its readings, one per pulse."""
+
+    def arm_linked_pulse(self, levels: Mapping[str, float], width: float, count: int = 1,
+                         trigger_line: int = 1) -> None:
+        """Arm the channels of `levels` (one or two) to pulse on each input trigger of
+        `trigger_line`, `count` times, `width` long, each measured."""
+
+    def linked_readings(self) -> dict[str, list[Reading]]:
+        """Once the pulses ran: channel -> the armed channel's readings, one per pulse."""
+
+    def disarm_linked_pulse(self) -> None:
+        """Abort what `arm_linked_pulse` armed (nothing when nothing is)."""
+
+
+@runtime_checkable
 class SwitchMatrix(Protocol):
     """A relay matrix connecting instrument inputs to device outputs.
 

@@ -662,14 +662,13 @@ class KeysightB2900(ScpiSmu):
         its end, as one World sweep. Pulsed (``:FUNC:SHAP PULS``): the
         output rests at the DC level, steps to the point's level after the pulse delay for the
         pulse width, and the reading integrates over the aperture from the acquire delay
-        (`_pulse_point`). The point's level is the
+        (`_pulse_points`). The point's level is the
         list value (LIST mode) or the triggered level (``:VOLT:TRIG``).
         """
         get = self.dev.get
         key = self.key(ch)
         func = get("func", ch)
         base = get("volt_level" if func == "VOLT" else "curr_level", ch)
-        triggered = get("volt_triggered" if func == "VOLT" else "curr_triggered", ch)
         period = get("trigger_period", ch) if get("trigger_source", ch) == "TIM" else 0.0
         self.arrays[ch] = []
         if get("shape", ch) != "PULS":
@@ -678,34 +677,61 @@ class KeysightB2900(ScpiSmu):
             self.arrays[ch] = [(v, i) for v, i, _, _ in readings]
             self.world.set_terminal(key, level=base)
             return
-        points = self._source_points(ch, get("trigger_count", ch))
-        for level in points:
-            v, i, limited = self._pulse_point(ch, base, triggered if level is None else level,
-                                              period)
-            self.arrays[ch].append(self._through_ranges(v, i, limited, ch)[:2])
+        self._pulse_points([ch], period)
 
-    def _pulse_point(self, ch: str, base: float, level: float, period: float):
-        """One pulsed point from its trigger: the output at `base`, at `level` from the pulse
-        delay for the pulse width; the acquisition from the acquire delay for the aperture
-        (NPLC / line frequency), wherever it falls; the point lasts the trigger period (or
-        until both are over). (V, I, limited) averaged over the aperture (`World.integrate`)."""
-        get, key = self.dev.get, self.key(ch)
-        start, width = get("pulse_delay", ch), get("pulse_width", ch)
-        acquire, aperture = get("acq_delay", ch), get("nplc", ch) / LINE_FREQUENCY
+    def _pulse_points(self, channels: list[str], period: float) -> None:
+        """The pulsed points of `channels` (started by one trigger: their counts, pulse and
+        acquire timing must agree), each channel's (V, I) per point into its array."""
+        get = self.dev.get
+        for ch in channels:
+            self.arrays[ch] = []
+        points = {}
+        for ch in channels:
+            func = get("func", ch)
+            triggered = get("volt_triggered" if func == "VOLT" else "curr_triggered", ch)
+            points[ch] = [triggered if level is None else level
+                          for level in self._source_points(ch, get("trigger_count", ch))]
+        for k in range(len(points[channels[0]])):
+            got = self._pulse_point({ch: points[ch][k] for ch in channels}, period)
+            for ch, (v, i, limited) in got.items():
+                self.arrays[ch].append(self._through_ranges(v, i, limited, ch)[:2])
+
+    def _pulse_point(self, levels: dict[str, float], period: float):
+        """One pulsed point of each channel of `levels` from one trigger: each output at its
+        DC (base) level, at its pulse level from the pulse delay for the pulse width; the
+        acquisition from the acquire delay for the aperture (NPLC / line frequency), wherever
+        it falls; the point lasts the trigger period (or until both are over). Channel ->
+        (V, I, limited) averaged over the aperture (`World.integrate_together`)."""
+        get = self.dev.get
+        timing = {(get("pulse_delay", ch), get("pulse_width", ch), get("acq_delay", ch),
+                   get("nplc", ch)) for ch in levels}
+        if len(timing) != 1:
+            raise OutOfRange("pulses of two channels with different pulse or acquire timing "
+                             "are not simulated")
+        start, width, acquire, nplc = timing.pop()
+        aperture = nplc / LINE_FREQUENCY
+        keys = {ch: self.key(ch) for ch in levels}
+        base = {ch: get("volt_level" if get("func", ch) == "VOLT" else "curr_level", ch)
+                for ch in levels}
         times = sorted({0.0, start, start + width, acquire, acquire + aperture})
-        volt_seconds = amp_seconds = 0.0
-        limited = False
+        sums = {ch: [0.0, 0.0, False] for ch in levels}
         for a, b in zip(times, times[1:], strict=False):
-            self.world.set_terminal(key, level=level if start <= a < start + width else base)
+            for ch, level in levels.items():
+                self.world.set_terminal(keys[ch], level=level if start <= a < start + width
+                                        else base[ch])
             if acquire <= a < acquire + aperture:
-                v, i, at_limit = self.world.integrate(key, b - a)
-                volt_seconds, amp_seconds = volt_seconds + v * (b - a), amp_seconds + i * (b - a)
-                limited |= at_limit
+                got = self.world.integrate_together(list(keys.values()), b - a)
+                for ch, key in keys.items():
+                    v, i, at_limit = got[key]
+                    sums[ch][0] += v * (b - a)
+                    sums[ch][1] += i * (b - a)
+                    sums[ch][2] |= at_limit
             else:
                 self.world.advance(b - a)
-        self.world.set_terminal(key, level=base)
+        for ch in levels:
+            self.world.set_terminal(keys[ch], level=base[ch])
         self.world.advance(max(period - times[-1], 0.0))
-        return volt_seconds / aperture, amp_seconds / aperture, limited
+        return {ch: (v / aperture, i / aperture, limited) for ch, (v, i, limited) in sums.items()}
 
     def set_aperture(self, value: float, ch: str) -> None:
         """``:SENS:CURR:APER``: the integration time in seconds is NPLC / line frequency."""
@@ -726,14 +752,20 @@ class KeysightB2900(ScpiSmu):
     def initiate_both(self) -> None:
         """``:INIT (@1,2)``: both channels start on the same trigger and step together, one
         point per trigger period; every point applies both levels at once (one World sweep of
-        both terminals), each read at its end. Simulated for DC voltage runs of equal count
-        and trigger timing (data error otherwise)."""
+        both terminals), each read at its end. Pulsed (``:FUNC:SHAP PULS`` on both): both
+        pulse on each trigger and integrate over the same aperture (`_pulse_points`).
+        Simulated for voltage runs of equal count, trigger timing and shape (data error
+        otherwise)."""
         get = self.dev.get
         timing = {(get("trigger_count", ch), get("trigger_source", ch),
                    get("trigger_period", ch) if get("trigger_source", ch) == "TIM" else None,
                    get("shape", ch), get("func", ch)) for ch in self.channels}
-        if len(timing) != 1 or next(iter(timing))[3:] != ("DC", "VOLT"):
+        if len(timing) != 1 or next(iter(timing))[4] != "VOLT":
             raise OutOfRange(":INIT (@1,2) of channels with different counts, timing or shape")
+        if next(iter(timing))[3] == "PULS":
+            period = get("trigger_period", "1") if get("trigger_source", "1") == "TIM" else 0.0
+            self._pulse_points(list(self.channels), period)
+            return
         runs = {ch: self._dc_points(ch) for ch in self.channels}
         dwell = max(dwell for _, dwell in runs.values())
         raw = self.world.sweep_together({self.key(ch): levels for ch, (levels, _) in runs.items()},

@@ -28,6 +28,8 @@ _EVENT = re.compile(r"^smu([ab])\.trigger\.(SOURCE_COMPLETE|MEASURE_COMPLETE)_EV
 TIMER_EVENT = "trigger.timer[1].EVENT_ID"
 TIMER2_EVENT = "trigger.timer[2].EVENT_ID"
 _ARMED = re.compile(r"^smu([ab])\.trigger\.ARMED_EVENT_ID$")
+_LINE_EVENT = re.compile(r"^digio\.trigger\[(\d+)\]\.EVENT_ID$")
+DIGIO_LINES = 14  # DIGITAL I/O trigger lines 1-14 [M 2600B Digital I/O]
 # two channels in lockstep: (channel, layer) -> event it waits for, as (leader, follower) roles
 LOCKSTEP = {
     ("follower", "source"): ("leader", "SOURCE_COMPLETE"),
@@ -56,6 +58,11 @@ class TspSmu(Behaviour):
         self.source_action = {ch: False for ch in self.channels}
         self.timer = {"passthrough": False, "stimulus": None}  # trigger.timer[1]
         self.timer2_started_by_timer1 = False  # trigger.timer[2].stimulus
+        self.timer2_line: int | None = None  # trigger.timer[2].stimulus = digio.trigger[N]...
+        # digital I/O trigger lines: mode (BYPASS or FALLING) and whether timer 1's event
+        # drives an output trigger (digio.trigger[N].stimulus); the channels armed on a line
+        self.digio = {n: {"mode": "BYPASS", "out": False} for n in range(1, DIGIO_LINES + 1)}
+        self.armed_on_line: dict[int, set[str]] = {}
         self.idle_after_pulse = {ch: False for ch in self.channels}  # endpulse.action
         for ch in self.channels:
             self.reset_channel(ch)
@@ -68,6 +75,7 @@ class TspSmu(Behaviour):
         for layer in STIMULUS_LAYERS:
             self.stimuli[(ch, layer)] = None
         self.armed.discard(ch)
+        self._disarm_line(ch)
         self.filters[ch] = AveragingFilter()
         self.source_action[ch] = False
         self.world.set_terminal(
@@ -140,6 +148,7 @@ class TspSmu(Behaviour):
         """``smuX.abort()``: the channel's trigger model back to idle (a sweep here runs to its
         end when it starts, so only an armed, waiting channel has anything to stop)."""
         self.armed.discard(ch)
+        self._disarm_line(ch)
 
     def source_action_on(self, ch: str) -> None:
         self.source_action[ch] = True
@@ -163,12 +172,58 @@ class TspSmu(Behaviour):
         self.timer["stimulus"] = None if match is None else match[1]
 
     def set_timer2_stimulus(self, event: str) -> None:
-        """``trigger.timer[2].stimulus = 0 | trigger.timer[1].EVENT_ID`` (other events are not
-        simulated: unknown)."""
+        """``trigger.timer[2].stimulus = 0 | trigger.timer[1].EVENT_ID |
+        digio.trigger[N].EVENT_ID`` (other events are not simulated: unknown)."""
         text = event.strip()
-        if text not in ("0", TIMER_EVENT):
+        line = self._line_event(text)
+        if text not in ("0", TIMER_EVENT) and line is None:
             raise UnknownCommand(f"trigger.timer[2].stimulus = {text}")
         self.timer2_started_by_timer1 = text == TIMER_EVENT
+        self.timer2_line = line
+
+    def _line_event(self, text: str) -> int | None:
+        """N of ``digio.trigger[N].EVENT_ID`` (a line 1-14), else None."""
+        match = _LINE_EVENT.match(text)
+        if match is None:
+            return None
+        line = int(match[1])
+        if not 1 <= line <= DIGIO_LINES:
+            raise OutOfRange(f"digio.trigger[{line}]: lines 1 to {DIGIO_LINES}")
+        return line
+
+    def _line(self, text: str) -> int:
+        line = _integer(text)
+        if not 1 <= line <= DIGIO_LINES:
+            raise OutOfRange(f"digio.trigger[{text}]: lines 1 to {DIGIO_LINES}")
+        return line
+
+    def digio_clear(self, line: str) -> None:
+        """``digio.trigger[N].clear()``: forget a detected edge (none is kept here)."""
+        self._line(line)
+
+    def digio_mode(self, line: str, mode: str) -> None:
+        """``digio.trigger[N].mode = digio.TRIG_FALLING | digio.TRIG_BYPASS`` [M Digital I/O,
+        hardware trigger modes]; other modes are not simulated (unknown)."""
+        if mode.strip() not in ("TRIG_FALLING", "TRIG_BYPASS"):
+            raise UnknownCommand(f"digio.trigger[{line}].mode = digio.{mode}")
+        self.digio[self._line(line)]["mode"] = mode.strip()[5:]
+
+    def digio_stimulus(self, line: str, event: str) -> None:
+        """``digio.trigger[N].stimulus = 0 | trigger.timer[1].EVENT_ID``: the event that
+        drives an output trigger on line N (other events are not simulated: unknown)."""
+        text = event.strip()
+        if text not in ("0", TIMER_EVENT):
+            raise UnknownCommand(f"digio.trigger[{line}].stimulus = {text}")
+        self.digio[self._line(line)]["out"] = text == TIMER_EVENT
+
+    def _disarm_line(self, ch: str) -> None:
+        """``ch`` no longer waits on a digital I/O line."""
+        for line, waiting in list(self.armed_on_line.items()):
+            waiting.discard(ch)
+            if not waiting:
+                del self.armed_on_line[line]
+                if self.world.armed_on_line.get((self.inst.name, line)) is self:
+                    del self.world.armed_on_line[(self.inst.name, line)]
 
     def end_pulse_idle(self, ch: str) -> None:
         self.idle_after_pulse[ch] = True
@@ -513,6 +568,10 @@ class TspSmu(Behaviour):
         if (layer, text) in timers:
             self.stimuli[(ch, layer)] = ("timer", timers[(layer, text)])
             return
+        line = self._line_event(text)
+        if line is not None and layer in ("source", "measure"):
+            self.stimuli[(ch, layer)] = ("digio", line)
+            return
         match = _EVENT.match(text)
         if text != "0" and match is None:
             raise UnknownCommand(f"smu{ch}.trigger.{layer}.stimulus = {text}")
@@ -530,9 +589,22 @@ class TspSmu(Behaviour):
         both run: initiated first, it waits (armed) for the other's ``initiate()``. Then both
         sweep in lockstep (:meth:`_run_pair`). A leader (source immediate) initiated before its
         follower is armed would fire its first SOURCE_COMPLETE unheard and both would wait
-        forever; that is refused (data error) instead of hanging.
+        forever; that is refused (data error) instead of hanging. A channel whose source
+        waits for timer 1 started by the other channel, or for a digital I/O line's input
+        trigger, is armed: it pulses with the other channel, or with the pulses of a 2600B
+        cabled to this one (:meth:`_run_pulses`).
         """
         other = "b" if ch == "a" else "a"
+        source = self.stimuli[(ch, "source")]
+        if self.source_action[ch] and source is not None and source[0] == "digio":
+            # pulses on each input trigger of the line: a cabled 2600B's pulses (_run_pulses)
+            self.armed_on_line.setdefault(source[1], set()).add(ch)
+            self.world.armed_on_line[(self.inst.name, source[1])] = self
+            return
+        if (self.source_action[ch] and self.stimuli[(ch, "source")] == ("timer", "1")
+                and self.timer["stimulus"] == other):
+            self.armed.add(ch)  # pulses when the other channel's ARMED event starts timer 1
+            return
         if self._waits_on(ch, other):
             if other in self.armed:
                 self.armed.discard(other)
@@ -611,35 +683,89 @@ class TspSmu(Behaviour):
         measurement comes after the source and measure delays and integrates for its NPLC,
         the source still at the pulse level (a pulse lasts until both its timer 2 event and
         its measurement are done): V and I averaged over that window (`World.integrate`).
-        Other pulse set-ups (no timer 2, a held end, the averaging filter) are not simulated
-        (data error)."""
-        expected = {"measure": ("timer", "1"), "endpulse": ("timer", "2")}
-        if (any(self.stimuli[(ch, layer)] != event for layer, event in expected.items())
-                or not self.idle_after_pulse[ch] or not self.timer2_started_by_timer1
-                or self.timer["stimulus"] != ch or self.filters[ch].active):
+
+        Others pulse with it: the other channel, initiated before with its source, measure
+        and endpulse layers on the same timer events (armed: `sweep_initiate`), and, where a
+        digital I/O line drives an output trigger on timer 1's event, the channels of every
+        2600B cabled to this one (``[wiring] trigger_link``) armed on that line, their source
+        and measure layers on its input trigger and their timer 2 (started by it) ending
+        their pulse. All levels go on at each pulse's start, all are measured over the same
+        window (`World.integrate_together`; their delays, NPLC and widths must equal this
+        channel's) and all go back at its end. Other pulse set-ups (no timer 2, a held end,
+        the averaging filter, unequal counts) are not simulated (data error)."""
+        followers = sorted(o for o in self.armed if self.stimuli[(o, "source")] == ("timer", "1"))
+        self.armed.difference_update(followers)
+        if not self.timer2_started_by_timer1 or self.timer["stimulus"] != ch:
             raise OutOfRange(f"smu{ch}: only pulses started by trigger timer 1 (on the ARMED "
-                             "event) and ended by timer 2 into SOURCE_IDLE, without the "
-                             "averaging filter, are simulated")
-        count, get = self.dev.get("trigger_count", ch), self.dev.get
+                             "event) and ended by timer 2 are simulated")
+        get = self.dev.get
+        count, width = get("trigger_count", ch), get("timer2_delay")
         if int(self.timer["passthrough"]) + get("timer_count") < count:
             raise OutOfRange(f"smu{ch}.trigger.count = {count} pulses on fewer timer 1 events: "
                              "the sweep would wait for ever")
-        key, levels, saved = self._start_sweep(ch)
-        period, width = get("timer_delay"), get("timer2_delay")
+        taking = [(self, one, ("timer", "1")) for one in (ch, *followers)]
+        for line, state in self.digio.items():
+            if state["out"] and state["mode"] == "FALLING":
+                taking += self._linked_followers(line, width)
+        timing = set()
+        for unit, one, start in taking:
+            unit._check_pulse_layers(one, start)
+            timing.add((unit.dev.get("trigger_count", one), unit._wait(one, True),
+                        unit.dev.get("nplc", one)))
+        if len(timing) != 1:
+            raise OutOfRange("pulses of several channels with different counts, delays or NPLC "
+                             "are not simulated")
+        started = [(unit, one, *unit._start_sweep(one)) for unit, one, _ in taking]
+        period = get("timer_delay")
         wait, aperture = self._wait(ch, True), get("nplc", ch) / LINE_FREQUENCY
         top = max(width, wait + aperture)
         if not self.timer["passthrough"]:
             self.world.advance(period)
-        readings = []
-        for k, level in enumerate(levels):
-            self.world.set_terminal(key, level=level)
+        readings: list[list] = [[] for _ in started]
+        keys = [key for _, _, key, _, _ in started]
+        for k in range(count):
+            for _, _, key, levels, _ in started:
+                self.world.set_terminal(key, level=levels[k])
             self.world.advance(wait)
-            readings.append(self.world.integrate(key, aperture))
+            integrated = self.world.integrate_together(keys, aperture)
+            for got, key in zip(readings, keys, strict=True):
+                got.append(integrated[key])
             self.world.advance(top - wait - aperture)
-            self._push_level(ch)
-            if k < len(levels) - 1:
+            for unit, one, _, _, _ in started:
+                unit._push_level(one)
+            if k < count - 1:
                 self.world.advance(max(period - top, 0.0))
-        self._end_sweep(ch, self._all_through_ranges(readings, ch), saved)
+        for (unit, one, _, _, saved), got in zip(started, readings, strict=True):
+            unit._end_sweep(one, unit._all_through_ranges(got, one), saved)
+
+    def _check_pulse_layers(self, ch: str, start: tuple) -> None:
+        """`OutOfRange` unless ``ch`` pulses as `_run_pulses` simulates: source and measure
+        layers on `start` (timer 1's event, or a digital I/O line's), the end on timer 2,
+        SOURCE_IDLE after each pulse, no averaging filter."""
+        if (self.stimuli[(ch, "source")] != start or self.stimuli[(ch, "measure")] != start
+                or self.stimuli[(ch, "endpulse")] != ("timer", "2")
+                or not self.idle_after_pulse[ch] or self.filters[ch].active):
+            raise OutOfRange(f"smu{ch}: only pulses whose source and measure layers start on "
+                             "one event and whose end is timer 2 into SOURCE_IDLE, without the "
+                             "averaging filter, are simulated")
+
+    def _linked_followers(self, line: int, width: float) -> list[tuple]:
+        """(behaviour, channel, start) of every channel of the 2600Bs cabled to this one that
+        waits on digital I/O `line`, each taken off the line: it pulses now. A follower's
+        timer 2 must start on the line's event and last `width`, and its line must detect
+        falling edges."""
+        taking = []
+        for other in sorted(self.world.trigger_linked.get(self.inst.name, ())):
+            unit = self.world.armed_on_line.pop((other, line), None)
+            if unit is None:
+                continue
+            if (unit.timer2_line != line or unit.digio[line]["mode"] != "FALLING"
+                    or unit.dev.get("timer2_delay") != width):
+                raise OutOfRange(f"{other}: only channels whose timer 2 starts on digio line "
+                                 f"{line} (detecting falling edges) and lasts the leader's "
+                                 "pulse width are simulated")
+            taking += [(unit, one, ("digio", line)) for one in sorted(unit.armed_on_line.pop(line))]
+        return taking
 
     def _run_pair(self, leader: str, follower: str) -> None:
         """Both channels in lockstep: at every point both source their list level, then both

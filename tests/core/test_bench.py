@@ -129,19 +129,46 @@ def test_relays_never_switch_a_line_carrying_a_nonzero_source_level():
     assert switched_live == []
 
 
-def test_v2_pulse_on_a_matrix_bench_pulses_the_row_over_a_grounded_column(default_recording):
+def test_v2_pulse_on_a_matrix_bench_pulses_the_row_and_its_bias_together(default_recording):
+    """V/2: the pulsed row on smu.a and every unselected line on smu.b, the other channel of
+    the same 2636B, pulse together from 0 V (every line at 0 V between pulses, the selected
+    column on ground); the energy bound is both channels'."""
     pulses = []
-    smu_a = default_recording.smus["smu.a"]
-    smu_a.pulse = lambda level, width, count=1, period=None: pulses.append(
-        (line_voltages(default_recording), level, width, count))
+    pair = default_recording.pairs["smu"]
+    pair.pulse_pair = lambda first, first_level, second, second_level, width, count=1, \
+        period=None: pulses.append((line_voltages(default_recording), first, first_level,
+                                    second, second_level, width, count)) or (None, None)
     with default_recording.bench as bench:
         energy = bench.pulse(6, 2, 2.0, 1e-4, scheme="v/2", count=2, current_limit=1e-3)
-    volts, level, width, count = pulses[0]
-    assert (level, width, count) == (2.0, 1e-4, 2)
-    assert volts[Line("row", 6)] == 0.0 and volts[Line("col", 2)] == 0.0  # pulse base, ground
-    assert {v for line, v in volts.items() if line not in (Line("row", 6), Line("col", 2))} == {
-        1.0}
-    assert energy == pytest.approx(2.0 * 1e-3 * 1e-4 * 2)
+        assert bench.last_pulse_energy is None  # the recording channels measure nothing
+    volts, *pulse = pulses[0]
+    assert pulse == ["a", 2.0, "b", 1.0, 1e-4, 2]
+    assert set(volts.values()) == {0.0}  # the pulse's base: every line at 0 V
+    assert energy == pytest.approx((2.0 + 1.0) * 1e-3 * 1e-4 * 2)
+
+
+def test_v3_pulse_on_the_default_bench_runs_on_both_cabled_smus(default_recording):
+    """V/3 on `default`: the pulsed row on smu.a and V/3 on smu.b pulse together, 2V/3 on
+    smu2.a is armed on the trigger cable first and pulses with them; every line at 0 V around
+    the pulse; the energy bound is all three channels'."""
+    calls = []
+    for name in ("smu", "smu2"):
+        pair = default_recording.pairs[name]
+        for method in ("arm_linked_pulse", "pulse_linked", "linked_readings"):
+            inner = getattr(pair, method)
+
+            def logged(*args, _inner=inner, _call=f"{name}.{method}", **kwargs):
+                calls.append((_call, args[:1], set(line_voltages(default_recording).values())))
+                return _inner(*args, **kwargs)
+
+            setattr(pair, method, logged)
+    with default_recording.bench as bench:
+        energy = bench.pulse(6, 2, 3.0, 1e-4, scheme="v/3", count=2, current_limit=1e-3)
+    assert [(call, args) for call, args, _ in calls] == [
+        ("smu2.arm_linked_pulse", ({"a": 2.0},)), ("smu.pulse_linked", ({"a": 3.0, "b": 1.0},)),
+        ("smu2.linked_readings", ())]
+    assert all(volts == {0.0} for _, _, volts in calls)
+    assert energy == pytest.approx((3.0 + 1.0 + 2.0) * 1e-3 * 1e-4 * 2)
 
 
 def test_board_v3_pulse_biases_every_line_then_pulses_the_selected_pair():

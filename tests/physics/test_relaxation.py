@@ -375,3 +375,46 @@ def test_corrections_after_relaxation_converge():
     assert spreads[0] == pytest.approx(1.0, rel=5 * math.sqrt(0.5 / N_CELLS))
     assert all(b < a for a, b in zip(spreads[:4], spreads[1:4], strict=False))
     assert spreads[-1] < 0.3, spreads
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.5])
+def test_a_spread_of_time_constants_is_lognormal_about_relax_tau(spread):
+    """With ``relax_tau_spread`` each cell relaxes exponentially with a time constant of its
+    own, lognormal about relax_tau: from one cell's states right after programming, at t and
+    once settled, its fraction relaxed f gives tau = t / -ln(1 - f); the logs of those are
+    normal with mean ln(relax_tau) and standard deviation `spread` (0: every cell alike)."""
+    params = dataclasses.replace(PLAIN_ANALOG, relax_tau_spread=spread)
+    arr = ideal_array(params, seed=3)
+    program_all(arr, 0.5)
+    w0 = arr.state()
+    settled = arr.copy()
+    settled.advance_time(1e4 * params.relax_tau * math.exp(6 * spread))
+    t = params.relax_tau
+    arr.advance_time(t)
+    total, done = settled.state() - w0, arr.state() - w0
+    moving = (np.abs(total) > 1e-6) & (settled.state() > 0) & (settled.state() < 1)
+    fraction = done[moving] / total[moving]
+    log_tau = np.log(t / -np.log1p(-fraction))
+    assert moving.sum() > 5000
+    if spread == 0.0:
+        np.testing.assert_allclose(log_tau, math.log(params.relax_tau), atol=1e-6)
+    else:
+        n = log_tau.size
+        assert log_tau.mean() == pytest.approx(math.log(params.relax_tau), abs=4 * spread / n**0.5)
+        assert log_tau.std() == pytest.approx(spread, abs=4 * spread / (2 * n) ** 0.5)
+
+
+def test_the_relaxation_spread_is_a_bench_option(tmp_path):
+    """``[sim] relaxation_spread`` gives the World's chip that spread (and nothing else of it
+    changes: the same cells, the same population)."""
+    from xbarlab.sim_instruments.world import World
+
+    from xbarlab.benches import with_sim
+    from xbarlab.benchfile import load_bench, parse_bench
+
+    text = load_bench("analog").text
+    plain = World(parse_bench(text))
+    spread = World(parse_bench(with_sim(text, relaxation_spread=0.5)))
+    assert spread.array.params.relax_tau_spread == 0.5
+    assert plain.array.params.relax_tau_spread == 0.0
+    np.testing.assert_array_equal(plain.array.bounds()[0], spread.array.bounds()[0])

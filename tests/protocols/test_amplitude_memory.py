@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from xbarlab.protocols.programming import (
+    MOVE_FRACTION,
     STEP_OUT,
-    TYPICAL_MOVE,
     AmplitudeMemory,
     PulseSettings,
     _nondecreasing,
@@ -43,20 +43,20 @@ def test_nothing_measured_starts_at_the_start_amplitudes_and_unknown_errors_get_
 def test_the_amplitude_is_interpolated_where_the_curve_reaches_the_wanted_change():
     # ln|dG| rises by ln(10) from 0.80 V to 0.90 V
     memory = taught([(0.80, 1e-7), (0.90, 1e-6)])
-    wanted = math.sqrt(1e-7 * 1e-6) / TYPICAL_MOVE  # half way up in ln|dG|
+    wanted = math.sqrt(1e-7 * 1e-6) / MOVE_FRACTION  # half way up in ln|dG|
     assert memory.amplitude(1, wanted) == pytest.approx(0.85, abs=1e-9)
-    assert memory.amplitude(1, 1e-7 / TYPICAL_MOVE * 1.0000001) == pytest.approx(0.80, abs=1e-6)
+    assert memory.amplitude(1, 1e-7 / MOVE_FRACTION * 1.0000001) == pytest.approx(0.80, abs=1e-6)
     assert memory.amplitude(-1, wanted) == 0.8  # RESET has learned nothing yet
 
 
 def test_beyond_the_curve_it_steps_out_at_the_curves_slope_within_step_out_v_steps():
     memory = taught([(0.80, 1e-7), (0.90, 1e-6)])  # slope ln(10) / 0.1 V = 23 per volt
     slope = math.log(10) / 0.1
-    one_e_fold_up = math.e * 1e-6 / TYPICAL_MOVE
+    one_e_fold_up = math.e * 1e-6 / MOVE_FRACTION
     assert memory.amplitude(1, one_e_fold_up) == pytest.approx(0.90 + 1 / slope)
-    far_up = 1e3 * 1e-6 / TYPICAL_MOVE
+    far_up = 1e3 * 1e-6 / MOVE_FRACTION
     assert memory.amplitude(1, far_up) == pytest.approx(0.90 + STEP_OUT * PulseSettings().v_step)
-    barely_down = 0.999 * 1e-7 / TYPICAL_MOVE
+    barely_down = 0.999 * 1e-7 / MOVE_FRACTION
     assert memory.amplitude(1, barely_down) == pytest.approx(0.80 - 2e-3)
 
 
@@ -84,7 +84,7 @@ def test_the_curve_of_a_cell_follows_the_responses_of_cells_at_its_conductance()
         volts, fit = memory.curve(-1, g)
         assert fit[0] == pytest.approx(math.log(scale * 1e-6), abs=0.05)
     # asked for the same change, the low cell gets the larger amplitude
-    error = 2e-6 / TYPICAL_MOVE
+    error = 2e-6 / MOVE_FRACTION
     assert memory.amplitude(-1, error, 8e-6) > memory.amplitude(-1, error, 64e-6) + 0.05
 
 

@@ -114,6 +114,14 @@ def test_every_method_of_every_driver_is_offered_guarded_or_not_at_all(small_ben
                 terminals = list(driver.channels)
                 with pytest.raises(LimitError):
                     driver.sweep_pair(terminals[0], [20.0], terminals[1], [0.0], 0.0)
+                before = bench.io.total
+                with pytest.raises(LimitError):
+                    driver.pulse_pair(terminals[0], 1.0, terminals[1], 20.0, 1e-4)
+                if hasattr(driver, "pulse_linked"):
+                    for linked in (driver.pulse_linked, driver.arm_linked_pulse):
+                        with pytest.raises(LimitError):
+                            linked({terminals[0]: 1.0, terminals[1]: -20.0}, 1e-4)
+                assert bench.io.total == before
         for board in bench.boards.values():
             board.set_current_limit(1e-3)
             for call in (lambda b: b.pulse(1e-3, rows={0: 30.0}),

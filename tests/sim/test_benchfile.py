@@ -38,6 +38,8 @@ def test_default_bench_wiring():
     assert bench.wiring.lines[Line("col", 31)] == LinePort("matrix", 68)
     assert str(bench.wiring.inputs[("matrix", "H")]) == "ground"
     assert (bench.chip.rows, bench.chip.cols, bench.chip.preset) == (32, 32, "binary")
+    assert bench.wiring.trigger_link == ("smu", "smu2")
+    assert load_bench("keysight").wiring.trigger_link == ()
 
 
 def test_file_path_and_unknown_name(tmp_path):
@@ -105,6 +107,10 @@ def _mutate(old: str, new: str) -> str:
         ("seed = 2026", "seed = 2026\nr_path_spread = 1.5",
          r"sim\.r_path_spread = 1\.5: expected a number >= 0 and <= 1"),
         ("masked = []", 'masked = []\nid = "chip 7!"', r"chip\.id = 'chip 7!': expected a name"),
+        ('trigger_link = ["smu", "smu2"]', 'trigger_link = ["smu", "matrix"]',
+         r"wiring\.trigger_link = 'matrix': expected an SMU with trigger lines on a DIGITAL"),
+        ('trigger_link = ["smu", "smu2"]', 'trigger_link = ["smu"]',
+         r"wiring\.trigger_link = \['smu'\]: expected a list of two or more different"),
     ],
 )
 def test_mistakes_name_field_value_and_rule(old, new, pattern):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from xbarlab.interfaces import LineState, PairedSweep, Reading
+from xbarlab.interfaces import LineState, LinkedPulse, PairedSweep, Reading
 from xbarlab.safety import SafetyGuard
 
 VOLT, CURR = "VOLT", "CURR"
@@ -57,7 +57,7 @@ class GuardedHandle:
         return f"<guarded {self.kind} {self._name}: {type(self._inner).__name__}>"
 
     def _offered(self) -> set[str]:
-        own = {n for n in vars(type(self)) | vars(GuardedHandle) if not n.startswith("_")}
+        own = {n for klass in type(self).__mro__ for n in vars(klass) if not n.startswith("_")}
         return (own | set(type(self).passed)) - {"passed", "kind"}
 
     @property
@@ -124,13 +124,18 @@ class GuardedChannel(GuardedHandle):
         """Pulses of the present source function under the limit set through the bench: level,
         width, limit and energy bound checked (`SafetyGuard.check_pulse`); the readings the
         channel took during them (None where it takes none)."""
+        self._check_pulse(level, width, count)
+        return self._inner.pulse(level, width, count, period)
+
+    def _check_pulse(self, level: float, width: float, count: int) -> None:
+        """`PermissionError` before a level and limit were set through the bench; level,
+        width, limit and energy bound checked (`SafetyGuard.check_pulse`)."""
         function, limit = self._sourced("pulse")
         if self._checking:
             if function == VOLT:
                 self._guard.check_pulse(self._name, level, width, limit, count)
             else:
                 self._guard.check_current_pulse(self._name, level, width, limit, count)
-        return self._inner.pulse(level, width, count, period)
 
     def _check_level(self, function: str, quantity: str, level: float) -> None:
         if function == VOLT:
@@ -165,22 +170,63 @@ class GuardedInstrument(GuardedHandle):
 
 
 class GuardedPairedInstrument(GuardedInstrument):
-    """An instrument that sweeps two channels in lockstep (`xbarlab.interfaces.PairedSweep`)."""
+    """An instrument that sweeps and pulses two channels together
+    (`xbarlab.interfaces.PairedSweep`, `xbarlab.interfaces.PairedPulse`)."""
+
+    def pulse_pair(self, first: str, first_level: float, second: str, second_level: float,
+                   width: float, count: int = 1, period: float | None = None):
+        """Pulses of two channels together, each under the function and limit set through
+        the bench, each checked as `GuardedChannel.pulse` checks one."""
+        for terminal, level in ((first, first_level), (second, second_level)):
+            self._own(terminal)._check_pulse(level, width, count)
+        return self._inner.pulse_pair(first, first_level, second, second_level, width, count,
+                                      period)
+
+    def _own(self, terminal: str) -> GuardedChannel:
+        channel = self._channels.get(str(terminal))
+        if channel is None:
+            raise ValueError(f"{self._name}: channel {terminal!r} is not one of the bench's "
+                             f"terminals ({', '.join(self._channels)})")
+        return channel
 
     def sweep_pair(self, first: str, first_levels: Sequence[float], second: str,
                    second_levels: Sequence[float], delay: float):
         """Lockstep list sweeps of two channels, each set up through the bench first, every
         level of both within the bench limits."""
         for terminal, levels in ((first, first_levels), (second, second_levels)):
-            channel = self._channels.get(str(terminal))
-            if channel is None:
-                raise ValueError(f"{self._name}: channel {terminal!r} is not one of the bench's "
-                                 f"terminals ({', '.join(self._channels)})")
+            channel = self._own(terminal)
             function, _ = channel._sourced("sweep")
             if self._checking:
                 for k, level in enumerate(_sequence(levels, "levels")):
                     channel._check_level(function, f"sweep level {k} of {channel.name}", level)
         return self._inner.sweep_pair(first, first_levels, second, second_levels, delay)
+
+
+class GuardedLinkedInstrument(GuardedPairedInstrument):
+    """An instrument whose pulses start another's over a trigger cable, or start on its
+    (`xbarlab.interfaces.LinkedPulse`)."""
+
+    def pulse_linked(self, levels: Mapping[str, float], width: float, count: int = 1,
+                     period: float | None = None, trigger_line: int = 1):
+        """Pulses of the channels of `levels`, each checked as `GuardedChannel.pulse` checks
+        one."""
+        for terminal, level in levels.items():
+            self._own(terminal)._check_pulse(level, width, count)
+        return self._inner.pulse_linked(levels, width, count, period, trigger_line)
+
+    def arm_linked_pulse(self, levels: Mapping[str, float], width: float, count: int = 1,
+                         trigger_line: int = 1) -> None:
+        """Channels armed to pulse on a trigger line, each pulse checked as
+        `GuardedChannel.pulse` checks one."""
+        for terminal, level in levels.items():
+            self._own(terminal)._check_pulse(level, width, count)
+        self._inner.arm_linked_pulse(levels, width, count, trigger_line)
+
+    def linked_readings(self):
+        return self._inner.linked_readings()
+
+    def disarm_linked_pulse(self) -> None:
+        self._inner.disarm_linked_pulse()
 
 
 class GuardedMatrix(GuardedInstrument):
@@ -303,7 +349,8 @@ def guard_instruments(guard: SafetyGuard, channels: Mapping[str, Any],
         else:
             own = {key.rsplit(".", 1)[1]: handle for key, handle in guarded_channels.items()
                    if key.rsplit(".", 1)[0] == name}
-            cls = GuardedPairedInstrument if isinstance(driver, PairedSweep) \
-                else GuardedInstrument
+            cls = (GuardedLinkedInstrument if isinstance(driver, LinkedPulse)
+                   else GuardedPairedInstrument if isinstance(driver, PairedSweep)
+                   else GuardedInstrument)
             guarded_drivers[name] = cls(name, driver, guard, own)
     return guarded_channels, guarded_matrices, guarded_boards, guarded_drivers

@@ -22,7 +22,10 @@ from xbarlab.bench.readings import BenchError, LineReading
 from xbarlab.bench.schemes import line_list, shift_candidates, shifted, tidy
 from xbarlab.bench.selftest import SELF_TEST_VOLTAGE
 from xbarlab.benchfile import Line
-from xbarlab.interfaces import Reading
+from xbarlab.interfaces import LinkedPulse, PairedPulse, Reading
+
+TRIGGER_LINE = 1
+"""The digital I/O line of a ``trigger_link`` cable a linked pulse runs on."""
 
 
 @dataclass
@@ -229,17 +232,26 @@ class MatrixRouting:
                 for line, readings in result.items()}
 
     def _matrix_pulse(self, levels, pulsed: Line, v_pulse, width, count, period, limit) -> float:
-        """The pulsed line on an SMU of its own, pulsing from 0 V; the others at DC. The pulse
-        goes to an SMU whose model can pulse, and is checked against that SMU's pulse
-        capability before anything (the bias of the other lines included) is sent.
+        """The pulsed line on an SMU of its own. Where the scheme's other non-zero level (the
+        V/2 of every unselected line) is on a second channel of the same instrument and that
+        instrument pulses two channels together (`xbarlab.interfaces.PairedPulse`), both
+        pulse from 0 V as one (`_paired_pulse`): every line rests at 0 V between pulses and
+        each pulsing channel measures what it delivers during each pulse. Otherwise the
+        pulsed line pulses from 0 V and the others hold their levels at DC. The pulse goes to
+        an SMU whose model can pulse, and is checked against that SMU's pulse capability
+        before anything (the bias of the other lines included) is sent.
 
         `last_pulse_energy` is then what the instruments measured (`_measured_pulse_energy`)
-        or None where they did not measure all of it."""
-        dc = dict(levels)
-        dc[pulsed] = 0.0
+        or None where they did not measure all of it (a DC bias on another SMU: what it
+        delivered during the pulse is not measured)."""
         energy = self.guard.check_pulse(str(pulsed), v_pulse, width, limit, count)
         cannot = frozenset(name for name, channel in self.channels.items()
                            if channel.pulse_capability() is None)
+        together = self._paired_pulse_plan(levels, pulsed, cannot)
+        if together is not None:
+            return energy + self._paired_pulse(*together, pulsed, width, count, period, limit)
+        dc = dict(levels)
+        dc[pulsed] = 0.0
         assignment = self.plan(dc, (pulsed,), avoid=cannot)
         terminal = next(t for t, (_, lines) in assignment.items() if pulsed in lines)
         if terminal in cannot:
@@ -255,7 +267,7 @@ class MatrixRouting:
         self._apply(assignment, limit)
         try:
             readings = self.channels[terminal].pulse(v_pulse, width, count, period)
-            self.last_pulse_energy = _measured_pulse_energy(assignment, terminal, readings,
+            self.last_pulse_energy = _measured_pulse_energy(assignment, {terminal: readings},
                                                             width)
         finally:
             # A pulse reprograms the SMU's source (and some models end it with the output
@@ -263,6 +275,95 @@ class MatrixRouting:
             # the next operation sets level, limit and output again instead of trusting them.
             self._sources[terminal] = Source(lines=self._sources[terminal].lines)
         return energy
+
+    def _paired_pulse_plan(self, levels, pulsed: Line, cannot: frozenset[str]):
+        """(assignment at the pulse's levels, {instrument: its pulsing terminals}, the pulsed
+        line's first) when the pulse's lines need two or more non-zero levels and their
+        terminals can pulse together: two on one instrument that pulses two channels at once
+        (`xbarlab.interfaces.PairedPulse`), or channels of instruments joined by a trigger
+        cable (``[wiring] trigger_link``, `xbarlab.interfaces.LinkedPulse`), at most two
+        each; else None."""
+        try:
+            assignment = self.plan(levels, (pulsed,), avoid=cannot)
+        except BenchError:
+            return None
+        pulsing = sorted((pulsed not in lines, t) for t, (level, lines) in assignment.items()
+                         if t != "ground" and level)
+        if len(pulsing) < 2 or {t for _, t in pulsing} & cannot:
+            return None
+        groups: dict[str, list[str]] = {}
+        for _, terminal in pulsing:
+            groups.setdefault(terminal.rsplit(".", 1)[0], []).append(terminal)
+        if any(len(terminals) > 2 for terminals in groups.values()):
+            return None
+        if len(groups) == 1:
+            ok = all(isinstance(self.drivers.get(name), PairedPulse) for name in groups)
+        else:
+            ok = (set(groups) <= set(self.spec.wiring.trigger_link)
+                  and all(isinstance(self.drivers.get(name), LinkedPulse) for name in groups))
+        return (assignment, groups) if ok else None
+
+    def _paired_pulse(self, assignment, groups: dict[str, list[str]], pulsed: Line, width,
+                      count, period, limit) -> float:
+        """Every terminal of `groups` (the pulsed line's instrument first) pulses from 0 V to
+        its level of `assignment` together, every other line at its (0 V) level: one
+        instrument's two channels (`pulse_pair`), or the channels of instruments on a trigger
+        cable, the others armed on `TRIGGER_LINE` before the first pulses
+        (`arm_linked_pulse`, `pulse_linked`, `linked_readings`). The energy all measured is
+        `last_pulse_energy`. Returns the other terminals' energy bound (the guard's check of
+        their pulses)."""
+        terminals = [t for group in groups.values() for t in group]
+        level = {t: assignment[t][0] for t in terminals}
+        bound = 0.0
+        for terminal in terminals:
+            lines = line_list(assignment[terminal][1])
+            try:
+                self.channels[terminal].check_pulse(level[terminal], width, count, period)
+            except ValueError as error:
+                raise ValueError(f"{terminal} cannot pulse {lines} so: {error}") from error
+            if terminal != terminals[0]:
+                bound += self.guard.check_pulse(f"bias of {terminal} on {lines}",
+                                                level[terminal], width, limit, count)
+        self._check_assignment(assignment, "pulse level")
+        self._apply({t: (0.0 if t in level else v, lines)
+                     for t, (v, lines) in assignment.items()}, limit)
+        channel_levels = {name: {t.rsplit(".", 1)[1]: level[t] for t in group}
+                          for name, group in groups.items()}
+        try:
+            leader, *followers = groups
+            if not followers:
+                got = dict(zip(groups[leader], self.drivers[leader].pulse_pair(
+                    *(x for t in groups[leader] for x in (t.rsplit(".", 1)[1], level[t])),
+                    width, count, period), strict=True))
+            else:
+                got = self._linked_pulse(leader, followers, channel_levels, width, count,
+                                         period)
+            self.last_pulse_energy = _measured_pulse_energy(assignment, got, width)
+        finally:
+            for terminal in terminals:  # reprogrammed by the pulse (see _matrix_pulse)
+                self._sources[terminal] = Source(lines=self._sources[terminal].lines)
+        return bound
+
+    def _linked_pulse(self, leader: str, followers: list[str], channel_levels, width, count,
+                      period) -> dict[str, list]:
+        """The followers' channels armed on `TRIGGER_LINE`, the leader's pulsed with their
+        starts driving it, then every instrument's readings: terminal -> readings."""
+        armed = []
+        try:
+            for name in followers:
+                self.drivers[name].arm_linked_pulse(channel_levels[name], width, count,
+                                                    TRIGGER_LINE)
+                armed.append(name)
+            readings = {leader: self.drivers[leader].pulse_linked(
+                channel_levels[leader], width, count, period, TRIGGER_LINE)}
+            for name in followers:
+                armed.remove(name)
+                readings[name] = self.drivers[name].linked_readings()
+        finally:
+            for name in armed:
+                self.drivers[name].disarm_linked_pulse()
+        return {f"{name}.{channel}": got
+                for name, by_channel in readings.items() for channel, got in by_channel.items()}
 
     def route_fault(self, lines: Sequence[Line]) -> str:
         """Why the last read's route to `lines` does not conduct ('' when it does): each relay
@@ -367,21 +468,23 @@ class MatrixRouting:
                 state.output = True
 
 
-def _measured_pulse_energy(assignment, pulsed: str, readings, width: float) -> float | None:
+def _measured_pulse_energy(assignment, readings: Mapping[str, list | None], width: float
+                           ) -> float | None:
     """Energy (J) the sources delivered during a matrix pulse, as the instruments measured it:
-    V x I x `width` of each of the pulsing SMU's `readings` (taken during each pulse), when
-    every other driven terminal of `assignment` holds 0 V (ground, or an SMU at 0 V: it
-    delivers nothing, V x I = 0; between pulses the pulsed line is at 0 V too). None when the
-    pulsing SMU does not measure during a pulse, a reading is missing or at a limit (its
-    level is then not what the source delivered), or another terminal holds a non-zero bias:
-    that SMU is not synchronised with the pulse, so what it delivered during it is not
-    measured."""
-    if readings is None or any(level for t, (level, _) in assignment.items() if t != pulsed):
+    V x I x `width` of each reading of each pulsing terminal (`readings`: terminal -> its
+    readings, one taken during each pulse), when every other driven terminal of `assignment`
+    holds 0 V (ground, or an SMU at 0 V: it delivers nothing, V x I = 0; between pulses the
+    pulsing lines are at 0 V too). None when a pulsing SMU does not measure during a pulse, a
+    reading is missing or at a limit (its level is then not what the source delivered), or
+    another terminal holds a non-zero bias: that SMU is not synchronised with the pulse, so
+    what it delivered during it is not measured."""
+    if any(level for t, (level, _) in assignment.items() if t not in readings):
         return None
-    if any(r.compliance or r.overflow or not math.isfinite(r.voltage * r.current)
-           for r in readings):
+    taken = [r for got in readings.values() for r in (got if got is not None else [None])]
+    if any(r is None or r.compliance or r.overflow or not math.isfinite(r.voltage * r.current)
+           for r in taken):
         return None
-    return sum(r.voltage * r.current for r in readings) * width
+    return sum(r.voltage * r.current for r in taken) * width
 
 
 def _exchanged(plan, pairs):

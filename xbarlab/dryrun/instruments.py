@@ -52,6 +52,8 @@ class Recorder:
         self.duration = 0.0
         self.operation_s = 0.0
         self.listeners: list[Callable[[str, str], None]] = []
+        self.armed: list = []
+        """SMU channels armed to pulse with a cabled instrument's next pulses."""
         self.budget = budget
         self.cut = False
 
@@ -59,7 +61,8 @@ class Recorder:
         self.io.add(instrument)
         self.calls[f"{instrument}.{method}"] += 1
         self.duration += ROUND_TRIP[kind] + seconds
-        self.operation_s += ROUND_TRIP[kind] + (0.0 if method == "pulse" else seconds)
+        pulsing = method in ("pulse", "pulse_pair")
+        self.operation_s += ROUND_TRIP[kind] + (0.0 if pulsing else seconds)
         for listener in self.listeners:
             listener(instrument, method)
         if self.budget is not None and self.io.total > self.budget:
@@ -87,6 +90,7 @@ class RecordingSMU:
         self.nplc = 1.0
         self.current_range: float | None = None
         self.pulse_active: float | None = None  # level during the pulse being logged
+        self.armed_level: float | None = None  # level it pulses to with a cabled instrument
 
     def _log(self, method: str, seconds: float = 0.0) -> None:
         self._recorder.log(self.name, "smu", method, seconds)
@@ -183,7 +187,8 @@ class RecordingPairedSMU:
     def __init__(self, name: str, channels: Mapping[str, RecordingSMU],
                  recorder: Recorder) -> None:
         self.name, self.channels, self._recorder = name, dict(channels), recorder
-        self.sweeping: tuple[RecordingSMU, RecordingSMU] | None = None
+        self.sweeping: tuple[RecordingSMU, ...] | None = None
+        self.armed: tuple[RecordingSMU, ...] = ()  # waiting for a cabled instrument's pulses
         self.point_seconds = 0.0
 
     def sweep_pair(self, first: str, first_levels: Sequence[float], second: str,
@@ -204,6 +209,62 @@ class RecordingPairedSMU:
         finally:
             self.sweeping = None
         return readings
+
+
+    def pulse_pair(self, first: str, first_level: float, second: str, second_level: float,
+                   width: float, count: int = 1, period: float | None = None):
+        """Both channels pulse together: one logged call with both at their pulse levels
+        (the ledger counts the pulse's bound over every pulsing channel); nothing measured."""
+        got = self.pulse_linked({first: first_level, second: second_level}, width, count,
+                                period)
+        return got[first], got[second]
+
+    def pulse_linked(self, levels: Mapping[str, float], width: float, count: int = 1,
+                     period: float | None = None, trigger_line: int = 1):
+        """The channels of `levels` pulse together (with any a cabled instrument armed): one
+        logged call with them at their pulse levels; nothing measured."""
+        pulsing = self._pulse_levels(levels, width, count, period)
+        for channel in self._recorder.armed:  # a cabled instrument's channels pulse too
+            channel.pulse_active = channel.armed_level
+        pulsing += self._recorder.armed
+        self.sweeping = tuple(pulsing)
+        try:
+            self._recorder.log(self.name, "smu", "pulse_pair",
+                               count * (period if period is not None else width))
+        finally:
+            self.sweeping = None
+            for channel in pulsing:
+                channel.pulse_active = None
+        return dict.fromkeys(levels)
+
+    def arm_linked_pulse(self, levels: Mapping[str, float], width: float, count: int = 1,
+                         trigger_line: int = 1) -> None:
+        """The channels of `levels` wait for a cabled instrument's pulses, to pulse at their
+        levels with those (the ledger counts them then)."""
+        armed = self._pulse_levels(levels, width, count, None)
+        for channel in armed:
+            channel.armed_level, channel.pulse_active = channel.pulse_active, None
+        self.armed = tuple(armed)
+        self._recorder.armed += armed
+
+    def linked_readings(self):
+        """Nothing measured; the armed channels stop waiting."""
+        self.disarm_linked_pulse()
+        return {}
+
+    def disarm_linked_pulse(self) -> None:
+        self._recorder.armed = [c for c in self._recorder.armed if c not in self.armed]
+        self.armed = ()
+
+    def _pulse_levels(self, levels, width, count, period) -> list[RecordingSMU]:
+        """The channels of `levels`, each checked and set at its pulse level."""
+        pulsing = [self.channels[name] for name in levels]
+        for channel, level in zip(pulsing, levels.values(), strict=True):
+            channel.check_pulse(level, width, count, period, channel.function)
+        for channel, level in zip(pulsing, levels.values(), strict=True):
+            channel.pulse_active, channel.pulse_width, channel.pulse_count = (
+                float(level), width, count)
+        return pulsing
 
 
 class RecordingMatrix:

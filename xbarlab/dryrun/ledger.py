@@ -97,7 +97,7 @@ class Ledger:
         if method in QUERIES:  # the state is the one the call that set it was observed in
             return
         across, allowed = self._across()
-        if method == "pulse":
+        if method in ("pulse", "pulse_pair"):
             self._count_pulse(instrument, across)
         elif method == "sweep_pair":
             self._count_sweep_point(self.pairs[instrument], across)
@@ -175,10 +175,10 @@ class Ledger:
             volts = sum(abs(v) for v in [*rows.values(), *cols.values()])
             on_time = board.pulse_width * board.pulse_count
             bound = volts * board.current_limit * on_time
-        else:
-            smu = self.smus[instrument]
-            on_time = smu.pulse_width * smu.pulse_count
-            bound = abs(smu.pulse_active or 0.0) * smu.limit * on_time
+        else:  # one channel, or every channel pulsing with an instrument's (paired, armed)
+            smus = [smu for smu in self.smus.values() if smu.pulse_active is not None]
+            on_time = smus[0].pulse_width * smus[0].pulse_count
+            bound = sum(abs(smu.pulse_active) * smu.limit for smu in smus) * on_time
         self.energy += bound
         self.energy_estimate += min(bound, float(np.nansum(across**2)) * self.g_on * on_time)
 

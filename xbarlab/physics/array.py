@@ -137,8 +137,8 @@ class CrossbarArray:
         self.r_wire_col = _checked_resistance("r_wire_col", r_wire_col)
         self.one_transistor = bool(one_transistor)
         self.seed = int(seed)
-        population_seq, read_seq, program_seq, flicker_seq = np.random.SeedSequence(
-            self.seed).spawn(4)
+        population_seq, read_seq, program_seq, flicker_seq, relax_seq = np.random.SeedSequence(
+            self.seed).spawn(5)
         shape = (self.rows, self.cols)
         self._population = sample_population(
             self.params, shape, np.random.default_rng(population_seq), defects=defects
@@ -154,6 +154,13 @@ class CrossbarArray:
         self._formed = np.full(shape, not pristine)
         self._form_progress = np.zeros(shape)
         self._relax_pending = np.zeros(shape)
+        self._relax_taus: float | np.ndarray = self.params.relax_tau
+        """Each cell's relaxation time constant (s): one for all, or lognormal from cell to
+        cell (``params.relax_tau_spread``, a stream of its own)."""
+        if self.params.relax_tau_spread:
+            self._relax_taus = self.params.relax_tau * np.exp(
+                self.params.relax_tau_spread * np.random.default_rng(relax_seq).standard_normal(
+                    shape))
         self._elapsed_time = 0.0
         self._last_solution: dict[tuple, CrossbarSolution] = {}
 
@@ -222,11 +229,12 @@ class CrossbarArray:
 
     def advance_time(self, seconds: float) -> None:
         """Let ``seconds`` pass with no pulse: each programmed cell relaxes a fraction
-        1 - exp(-seconds / params.relax_tau) of the way toward where its last pulse left it
-        to settle (``device.py``). Deterministic; zero seconds change nothing.
+        1 - exp(-seconds / tau) of the way toward where its last pulse left it to settle
+        (``device.py``), tau its time constant (``params.relax_tau``, or its own with
+        ``params.relax_tau_spread``). Deterministic; zero seconds change nothing.
         """
         seconds = float(seconds)
-        relax_cells(self._w, self._relax_pending, seconds, self.params.relax_tau)
+        relax_cells(self._w, self._relax_pending, seconds, self._relax_taus)
         self._elapsed_time += seconds
 
     def relax_in_steps(self, seconds: float, count: int) -> np.ndarray:
@@ -239,9 +247,11 @@ class CrossbarArray:
         seconds = float(seconds)
         cells = np.flatnonzero(self._relax_pending)
         w, pending = self._w.ravel()[cells], self._relax_pending.ravel()[cells]
+        taus = self._relax_taus if np.isscalar(self._relax_taus) \
+            else self._relax_taus.ravel()[cells]
         states, left = np.empty((count, cells.size)), np.empty((count, cells.size))
         for k in range(count):
-            relax_cells(w, pending, seconds, self.params.relax_tau)
+            relax_cells(w, pending, seconds, taus)
             states[k], left[k] = w, pending
         g_now = self._conductance_at(states, cells)
         settled = np.all(self._conductance_at(np.clip(states + left, 0.0, 1.0), cells) == g_now,

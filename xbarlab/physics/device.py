@@ -252,6 +252,19 @@ class DeviceParams:
     """Time constant of post-programming relaxation (s) [E]: relaxation is >99.99 % complete at
     the 1 s point where its spread is cited, and <0.01 % of it happens within the 10 µs of a
     verify read, so a read right after a pulse does not see it."""
+    relax_tau_spread: float = 0.0
+    """Spread of the relaxation time constant from cell to cell (optional; 0: every cell relaxes
+    with ``relax_tau``): each cell's own time constant is relax_tau x exp(relax_tau_spread x z),
+    z a standard normal drawn once per chip (a lognormal, of median relax_tau). Relaxation of
+    RRAM arrays goes on over decades of time after programming (Wan et al., Nature 608, 504
+    (2022): the programmed distribution still widening from 1 s to 1 h and on), which one time
+    constant cannot give and a broad distribution of them does: the thermally activated
+    processes of filamentary RRAM have lognormally distributed times (Karpov and Niraula,
+    "Log-normal statistics in filamentary RRAM devices and related systems"), and a sum of
+    exponentials with lognormal time constants is the usual stand-in for a stretched
+    exponential. The spread ``relax_poly`` gives is reached at ``relax_t_sigma`` by a cell of
+    the median time constant; slower cells are still relaxing then. Bench option ``[sim]
+    relaxation_spread``."""
     relax_t_sigma: float = 1.0
     """Time after programming at which ``relax_poly`` gives the spread (s); 1 s, the first time
     point of the aihwkit ReRamWan2022 fits [F]."""
@@ -298,6 +311,7 @@ class DeviceParams:
         _check_relax_poly(self.relax_poly)
         _in_range("relax_tau", self.relax_tau, 1e-9, 1e9, unit="s")
         _in_range("relax_t_sigma", self.relax_t_sigma, 0.0, 1e9, low_open=True, unit="s")
+        _in_range("relax_tau_spread", self.relax_tau_spread, 0.0, 5.0)
         _in_range("relax_move_scale", self.relax_move_scale, 0.0, 1.0, low_open=True)
         # With spread, the bounds of one cell must not cross: keep ln(g_max/g_min) > 12 sigma.
         if self.d2d_sigma > 0 and math.log(self.g_max / self.g_min) <= 12.0 * self.d2d_sigma:
@@ -621,9 +635,10 @@ def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
 
 
 def relax_cells(w: np.ndarray, relax_pending: np.ndarray, seconds: float,
-                tau: float) -> None:
+                tau: float | np.ndarray) -> None:
     """Let ``seconds`` pass: carry out a fraction 1 - exp(-seconds/tau) of every cell's pending
-    relaxation, in place (both arrays shaped alike). Zero seconds change nothing. The state
+    relaxation, in place (both arrays shaped alike; `tau` one time constant, or one per cell
+    shaped like them). Zero seconds change nothing. The state
     moves toward ``w + relax_pending`` and stops at a bound (a filament offset pointing past
     the bound is not carried out); within one interval between pulses every cell moves one way,
     so splitting the time into parts gives the same state.
@@ -632,6 +647,6 @@ def relax_cells(w: np.ndarray, relax_pending: np.ndarray, seconds: float,
         raise ValueError(f"seconds = {seconds!r} s is outside the allowed range [0, inf) s")
     if seconds == 0.0:
         return
-    step = relax_pending * -math.expm1(-seconds / tau)
+    step = relax_pending * -np.expm1(-seconds / tau)
     np.clip(w + step, 0.0, 1.0, out=w)
     relax_pending -= step
