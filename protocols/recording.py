@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from xbarlab.bench import ReadingBatch
 from xbarlab.safety import signals_held
 from xbarlab.store import OPERATIONS
 
@@ -32,6 +33,16 @@ def reading_points(batch: Iterable[Any], operation: str = "read") -> list[dict]:
          "current": r.current, "compliance": r.compliance, "t": r.timestamp}
         for r in batch
     ]
+
+
+def record_readings(run, batch: Sequence[Any], operation: str = "read") -> None:
+    """Commit a batch of `CellReading`s to `run` (`reading_points`); a `ReadingBatch` (the
+    readings of one measurement, as arrays) in one bulk insert."""
+    if isinstance(batch, ReadingBatch):
+        run.record_point_columns(batch.row, batch.col, operation, batch.voltage, batch.current,
+                                 batch.compliance, batch.timestamp)
+    else:
+        run.record_points(reading_points(batch, operation))
 
 
 def stored_readings(run, start: int = 0) -> Iterator[SimpleNamespace]:
@@ -56,7 +67,7 @@ def recorded_batches(run, batches: Iterator[Sequence[Any]]) -> Iterator[Sequence
             batch = next(batches, None)
             if batch is None:
                 return
-            run.record_points(reading_points(batch))
+            record_readings(run, batch)
         yield batch
 
 
@@ -77,7 +88,11 @@ class ReadingStats:
         """Cells whose relay route failed its check, with the failure (no readings)."""
 
     def add(self, readings) -> None:
-        """Fold in readings (anything with row, col, current and compliance)."""
+        """Fold in readings (anything with row, col, current and compliance; a
+        `ReadingBatch` as its arrays)."""
+        if isinstance(readings, ReadingBatch):
+            self.add_columns(readings.row, readings.col, readings.current, readings.compliance)
+            return
         for r in readings:
             if getattr(r, "unreachable", ""):
                 self.unreachable[r.row, r.col] = r.unreachable
@@ -89,6 +104,21 @@ class ReadingStats:
                 self.compliant.add((r.row, r.col))
             if getattr(r, "overflow", False) or not np.isfinite(r.current):
                 self.overflowed.add((r.row, r.col))
+
+    def add_columns(self, rows: np.ndarray, cols: np.ndarray, currents: np.ndarray,
+                    compliance: np.ndarray) -> None:
+        """Fold in readings given as arrays (one per reading, in order; none overflowed or
+        unreachable: a NaN current still counts as overflowed, as in `add`)."""
+        at = (rows, cols)
+        np.add.at(self.count, at, 1)
+        np.add.at(self._sum, at, currents)
+        np.add.at(self._squares, at, currents**2)
+        if compliance.any():
+            self.compliant.update(zip(rows[compliance].tolist(), cols[compliance].tolist(),
+                                      strict=True))
+        lost = ~np.isfinite(currents)
+        if lost.any():
+            self.overflowed.update(zip(rows[lost].tolist(), cols[lost].tolist(), strict=True))
 
     def mean(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):

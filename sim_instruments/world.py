@@ -673,7 +673,8 @@ class World:
         cells = self._solver.cell_currents(circuit, op)
         start = self.clock - (count - 1) * interval
         if not noisy:  # the draws are taken all the same
-            self._array.read_noise_currents(cells, count, interval=interval, now=start)
+            self._array.read_noise_currents(cells, count, interval=interval, now=start,
+                                            conductance=circuit.g)
             return result
         if not self._solver.noise_by_responses(circuit, noisy, count):
             result[:, [keys.index(key) for key in noisy]] = self._solver.resolved_noise(
@@ -685,7 +686,8 @@ class World:
         for first in range(0, count, step):
             part = self._array.read_noise_currents(cells, min(step, count - first),
                                                     interval=interval,
-                                                    now=start + first * interval)
+                                                    now=start + first * interval,
+                                                    conductance=circuit.g)
             result[first:first + len(part), columns] = np.einsum(  # no BLAS threads here
                 "kx,tx->kt", part.reshape(len(part), -1), weights)
         return result
