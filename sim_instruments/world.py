@@ -888,13 +888,26 @@ class World:
         threshold (every node lies within that span)."""
         if self._surely_quiet_version != self.version:
             volts, voltage_sources = [0.0], True
-            for state in self._circuit().states.values():  # (the network is not needed)
+            for state in self._source_states():
                 voltage_sources &= state.func == "V"
                 volts.append(state.level)
             self._surely_quiet_now = voltage_sources and (
                 max(volts) - min(volts) <= self.switching_threshold())
             self._surely_quiet_version = self.version
         return self._surely_quiet_now
+
+    def _source_states(self):
+        """The states of the circuit now (`_circuit`), in any order, without working out the
+        wiring when it cannot matter: with no output relay open on a matrix input, no
+        floating node joins lines, and the sources are every terminal's acting state (a
+        relay change between two readings then costs no wiring of its own)."""
+        if self._circuit_now is not None:
+            return self._circuit_now.states.values()
+        terminals, inputs = self.terminals, self._term_ids
+        if any(not t.output and t.off_state is None and k in inputs
+               for k, t in terminals.items()):
+            return self._circuit().states.values()
+        return [state for t in terminals.values() if (state := t.acting()) is not None]
 
     def _quiet(self) -> bool:
         """True when no cell can see a switching voltage now (checked once per version)."""
