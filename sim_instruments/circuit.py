@@ -66,6 +66,11 @@ SOLVERS_KEPT = 4
 MAX_COMPENSATED_CELLS = 8
 # Noisy readings re-solved at once hold at most this many conductances (memory).
 RESOLVE_CHUNK = 2**21
+# Terminals x cells above which one reading's noise carried through the unit responses (a
+# product streaming that many sensitivities) costs about a solve of its own: a circuit read
+# again is then re-solved per reading, its responses not worked out (a 128 x 128 board's 128
+# sensed columns: 2^21).
+RESPONSE_PRODUCT_MAX = 2**20
 
 
 class TerminalState(NamedTuple):
@@ -397,13 +402,14 @@ class CircuitSolver:
         rather than from re-solving each reading (`resolved_noise`, one solve per reading,
         kept for none): when the responses are kept already, when there are at least as many
         readings as terminals, when this circuit was read by re-solving before (it is read
-        again: its responses will serve), or when the I-V is nonlinear."""
+        again: its responses will serve) and carrying the noise through them costs less than
+        a solve (`RESPONSE_PRODUCT_MAX` terminals x cells), or when the I-V is nonlinear."""
         if self.array.params.iv_v0 > 0.0 or count >= len(keys):
             return True
         owner = (circuit.wiring, circuit.g_version)
-        if self._resolved_of == owner:
+        if self._responses_of == owner and all(k in self._responses for k in keys):
             return True
-        return self._responses_of == owner and all(k in self._responses for k in keys)
+        return self._resolved_of == owner and len(keys) * circuit.g.size <= RESPONSE_PRODUCT_MAX
 
     def resolved_noise(self, circuit: Circuit, op: OperatingPoint, keys: list[str],
                        count: int, interval: float = 0.0, now: float | None = None

@@ -668,7 +668,8 @@ class World:
         reading re-solved when that is cheaper (`CircuitSolver.noise_by_responses`).
         Terminals that are off, or whose current is held at a limit, get none."""
         circuit = self._circuit()
-        noisy = [key for key in keys if key in op.voltage and key not in op.held]
+        columns = [t for t, key in enumerate(keys) if key in op.voltage and key not in op.held]
+        noisy = [keys[t] for t in columns]
         result = np.zeros((count, len(keys)))
         cells = self._solver.cell_currents(circuit, op)
         start = self.clock - (count - 1) * interval
@@ -677,11 +678,10 @@ class World:
                                             conductance=circuit.g)
             return result
         if not self._solver.noise_by_responses(circuit, noisy, count):
-            result[:, [keys.index(key) for key in noisy]] = self._solver.resolved_noise(
+            result[:, columns] = self._solver.resolved_noise(
                 circuit, op, noisy, count, interval, start)
             return result
         weights = self._solver.noise_weights(circuit, op, noisy)
-        columns = [keys.index(key) for key in noisy]
         step = max(1, NOISE_CHUNK // cells.size)
         for first in range(0, count, step):
             part = self._array.read_noise_currents(cells, min(step, count - first),
