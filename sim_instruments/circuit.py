@@ -659,6 +659,10 @@ def _update_active_set(states, keys, volts, currents, active, forced) -> bool:
     cannot hold its voltage limit with its set current (another source drives the node)
     delivers its current at whatever voltage it is forced to (``forced``).
     """
+    if not active and all(states[k].func == "V" for k in keys):  # none at a limit yet
+        limits = np.array([states[k].limit_i for k in keys])
+        if not (np.abs(currents) / limits > 1 + LIMIT_RTOL).any():
+            return False  # (the loop below, for every terminal at once)
     violations, releases = [], []
     for i, k in enumerate(keys):
         state = states[k]

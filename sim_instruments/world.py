@@ -897,17 +897,21 @@ class World:
         return self._surely_quiet_now
 
     def _source_states(self):
-        """The states of the circuit now (`_circuit`), in any order, without working out the
-        wiring when it cannot matter: with no output relay open on a matrix input, no
-        floating node joins lines, and the sources are every terminal's acting state (a
-        relay change between two readings then costs no wiring of its own)."""
-        if self._circuit_now is not None:
-            return self._circuit_now.states.values()
-        terminals, inputs = self.terminals, self._term_ids
-        if any(not t.output and t.off_state is None and k in inputs
-               for k, t in terminals.items()):
+        """The states of the circuit now (`_circuit`), in any order, without working out a
+        wiring not known yet when it cannot matter: with no output relay open on a matrix
+        input, no floating node joins lines, and the sources are every terminal's acting
+        state (a relay change between two readings then costs no wiring of its own)."""
+        if self._circuit_now is not None or self._wiring is not None:  # (the wiring known)
             return self._circuit().states.values()
-        return [state for t in terminals.values() if (state := t.acting()) is not None]
+        states, inputs = [], self._term_ids
+        for k, t in self.terminals.items():
+            if t.output:
+                states.append(t)
+            elif t.off_state is not None:
+                states.append(t.acting())
+            elif k in inputs:  # an open output relay on a matrix input: a floating node?
+                return self._circuit().states.values()
+        return states
 
     def _quiet(self) -> bool:
         """True when no cell can see a switching voltage now (checked once per version)."""

@@ -401,17 +401,18 @@ class ArrayBoard(Behaviour):
         if not sep:
             raise BoardError(102)
         count = self._count(head)
-        lines: list[int] = []
+        position: dict[int, int] = {}  # line -> its place in the list
         for name in rest.split(","):
             line = self._line(name)
-            if line in lines:
+            if line in position:
                 raise BoardError(105)
-            lines.append(line)
+            position[line] = len(position)
+        lines = list(position)
         driven = [k for k in lines if not isinstance(self.levels[k], str)]
         keys = [self._key(k) for k in driven]
         got = self.world.read(keys, count, self.tint)
         currents = np.full((count, len(lines)), NOT_MEASURED)
-        columns = [lines.index(k) for k in driven]
+        columns = [position[k] for k in driven]
         currents[:, columns] = self._through_range(got.current)
         flags = self._flags_during(got.limited_during)
         self.latched |= flags

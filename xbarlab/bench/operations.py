@@ -503,7 +503,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             selected &= mask
         for r, c in self.spec.chip.masked:
             selected[r, c] = False
-        cells = list(map(tuple, np.argwhere(selected).tolist()))
+        rows, cols = np.nonzero(selected)  # row-major
+        cells = list(zip(rows.tolist(), cols.tolist(), strict=True))
         return [cell for cell in cells if cell not in skip] if skip else cells
 
     def read_map(
