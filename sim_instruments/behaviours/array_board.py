@@ -133,7 +133,15 @@ class ArrayBoard(Behaviour):
 
     # ------------------------------------------------------------------ parsing
     def _line(self, text: str) -> int:
-        """Line name ``R<k>``/``C<k>`` -> index into ``levels`` (rows first)."""
+        """Line name ``R<k>``/``C<k>`` -> index into ``levels`` (rows first); a name read
+        before is looked up (a map names the same lines again and again)."""
+        known = self.__dict__.setdefault("_lines_named", {})
+        line = known.get(text)
+        if line is None:
+            line = known[text] = self._parse_line(text)
+        return line
+
+    def _parse_line(self, text: str) -> int:
         m = _LINE.match(text)
         if not m:
             raise BoardError(101)
