@@ -258,9 +258,14 @@ class CircuitSolver:
         m, n = self.rows, self.cols
         inflow, v_cell = np.zeros((len(v_end), m + n)), np.zeros((len(v_end), m, n))
         for b in summed:
-            for line in driven[b].tolist():
-                inflow[b] += v_end[b, line] * lines[line][0]
-                v_cell[b] += v_end[b, line] * lines[line][1]
+            for k, line in enumerate(driven[b].tolist()):
+                scale = v_end[b, line]
+                inflow[b] += scale * lines[line][0]
+                if k:
+                    v_cell[b] += scale * lines[line][1]
+                else:  # 0 + the first term, without a temporary (-0.0 + 0.0 is 0.0)
+                    np.multiply(lines[line][1], scale, out=v_cell[b])
+                    v_cell[b] += 0.0
         if direct:
             inflow[direct], v_cell[direct] = solved[len(missing):], cells[len(missing):]
         return net.terminal_currents(inflow, v_end, volts), v_cell, v_end, r_end
