@@ -256,18 +256,27 @@ class CircuitSolver:
             for k, line in enumerate(missing):
                 lines[line] = (solved[k], cells[k])
         m, n = self.rows, self.cols
-        inflow, v_cell = np.zeros((len(v_end), m + n)), np.zeros((len(v_end), m, n))
+        inflow = np.zeros((len(v_end), m + n))
+        v_cell: list = [None] * len(v_end)  # one (m, n) array per vector
         for b in summed:
-            for k, line in enumerate(driven[b].tolist()):
+            nz = driven[b].tolist()
+            if len(nz) == 1 and v_end[b, nz[0]] == 1.0 and kinds[b] != "op":
+                # a unit response that is one line's own: its cell voltages as kept (read
+                # only, for the noise it carries), its inflows as 0 + 1 x them
+                inflow[b] += lines[nz[0]][0]
+                v_cell[b] = lines[nz[0]][1]
+                continue
+            v_cell[b] = cells_b = np.zeros((m, n))
+            for k, line in enumerate(nz):
                 scale = v_end[b, line]
                 inflow[b] += scale * lines[line][0]
                 if k:
-                    v_cell[b] += scale * lines[line][1]
+                    cells_b += scale * lines[line][1]
                 else:  # 0 + the first term, without a temporary (-0.0 + 0.0 is 0.0)
-                    np.multiply(lines[line][1], scale, out=v_cell[b])
-                    v_cell[b] += 0.0
-        if direct:
-            inflow[direct], v_cell[direct] = solved[len(missing):], cells[len(missing):]
+                    np.multiply(lines[line][1], scale, out=cells_b)
+                    cells_b += 0.0
+        for k, b in enumerate(direct):
+            inflow[b], v_cell[b] = solved[len(missing) + k], cells[len(missing) + k]
         return net.terminal_currents(inflow, v_end, volts), v_cell, v_end, r_end
 
     def _line_responses_of(self, circuit: Circuit, r_end: np.ndarray, fed: np.ndarray) -> dict:
@@ -459,7 +468,8 @@ class CircuitSolver:
             found = self.responses(circuit, keys)
             weights = self._weights.get(tuple(keys))
             if weights is None:
-                weights = np.stack([found[k].v_cell.ravel() for k in keys])
+                weights = (found[keys[0]].v_cell.reshape(1, -1) if len(keys) == 1 else
+                           np.stack([found[k].v_cell.ravel() for k in keys]))
                 self._weights[tuple(keys)] = weights
             return weights
         index = {k: i for i, k in enumerate(circuit.states)}
