@@ -59,6 +59,17 @@ def model_pulse_capability(model: str = "ARRAYBOARD") -> PulseCapability:
                            HARDWARE_VOLTAGE, CURRENT_LIMIT.high, max_period=10.0)
 
 
+def _currents(texts: list[list[str]]) -> np.ndarray:
+    """`_current` of every text, parsed as one array (the numbers of a reply; a text that is
+    not a number is reported as `parse_number` reports it)."""
+    try:
+        values = np.array(texts, dtype=float)
+    except ValueError:
+        return np.array([[_current(text) for text in row] for row in texts])
+    return np.where(values == NOT_MEASURED, math.nan,
+                    np.where(values == OVERFLOW, math.inf, values))
+
+
 def _current(text: str) -> float:
     value = parse_number(text)
     if value == NOT_MEASURED:
@@ -348,8 +359,7 @@ class ArrayBoard(Instrument):
         if any(len(reading) != len(names) for reading in values):
             raise UnexpectedReplyError(self.describe(), command, reply[:200],
                                        f"{len(names)} currents per reading")
-        currents = np.array([[_current(text) for text in reading] for reading in values])
-        currents = currents.reshape(count, len(names))
+        currents = _currents(values).reshape(count, len(names))
         return BoardReadings(
             rows=rows,
             columns=columns,

@@ -94,6 +94,7 @@ from xbarlab.protocols.parameters import Cells, Compliance, Correct, Mask, ReadS
 from xbarlab.protocols.plots import save_figures, stored_parameters
 from xbarlab.protocols.recording import ReadingStats, recorded_batches
 
+from xbarlab.bench import ReadingBatch
 from xbarlab.figures import map_figure
 from xbarlab.params import Param
 from xbarlab.plan import Phase, Plan
@@ -331,7 +332,13 @@ class _Reader:
         for batch in recorded_batches(self.run, batches):
             for stats in self.stats:
                 stats.add(batch, burst=self.passes)
-            self.raw.add(replace(r, current=r.raw_current) for r in batch if r.corrected)
+            if isinstance(batch, ReadingBatch):
+                if batch.raw_current is not None:  # corrected: those with a raw current
+                    kept = ~np.isnan(batch.raw_current)
+                    self.raw.add_columns(batch.row[kept], batch.col[kept],
+                                         batch.raw_current[kept], batch.compliance[kept])
+            else:
+                self.raw.add(replace(r, current=r.raw_current) for r in batch if r.corrected)
             self.progress.advance(len(batch))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from xbarlab.bench import ReadingBatch
 from xbarlab.safety import signals_held
 from xbarlab.store import OPERATIONS
 
@@ -32,6 +33,16 @@ def reading_points(batch: Iterable[Any], operation: str = "read") -> list[dict]:
          "current": r.current, "compliance": r.compliance, "t": r.timestamp}
         for r in batch
     ]
+
+
+def record_readings(run, batch: Sequence[Any], operation: str = "read") -> None:
+    """Commit a batch of `CellReading`s to `run` (`reading_points`); a `ReadingBatch` (the
+    readings of one measurement, as arrays) in one bulk insert."""
+    if isinstance(batch, ReadingBatch):
+        run.record_point_columns(batch.row, batch.col, operation, batch.voltage, batch.current,
+                                 batch.compliance, batch.timestamp)
+    else:
+        run.record_points(reading_points(batch, operation))
 
 
 def stored_readings(run, start: int = 0) -> Iterator[SimpleNamespace]:
@@ -56,7 +67,7 @@ def recorded_batches(run, batches: Iterator[Sequence[Any]]) -> Iterator[Sequence
             batch = next(batches, None)
             if batch is None:
                 return
-            run.record_points(reading_points(batch))
+            record_readings(run, batch)
         yield batch
 
 
@@ -80,8 +91,13 @@ class ReadingStats:
         readings taken back to back in one pass over the chip (`xbarlab.protocols.error_bars`)."""
 
     def add(self, readings, burst: int = 0) -> None:
-        """Fold in readings (anything with row, col, current and compliance), all of one
-        `burst` (a cell's readings taken back to back; another pass is another burst)."""
+        """Fold in readings (anything with row, col, current and compliance; a
+        `ReadingBatch` as its arrays), all of one `burst` (a cell's readings taken back to
+        back; another pass is another burst)."""
+        if isinstance(readings, ReadingBatch):
+            self.add_columns(readings.row, readings.col, readings.current, readings.compliance,
+                             burst)
+            return
         for r in readings:
             if getattr(r, "unreachable", ""):
                 self.unreachable[r.row, r.col] = r.unreachable
@@ -97,6 +113,32 @@ class ReadingStats:
                 self.compliant.add((r.row, r.col))
             if getattr(r, "overflow", False) or not np.isfinite(r.current):
                 self.overflowed.add((r.row, r.col))
+
+    def add_columns(self, rows: np.ndarray, cols: np.ndarray, currents: np.ndarray,
+                    compliance: np.ndarray, burst: int = 0) -> None:
+        """Fold in readings given as arrays (one per reading, in order; none overflowed or
+        unreachable: a NaN current still counts as overflowed, as in `add`), all of one
+        `burst` as in `add`."""
+        at = (rows, cols)
+        np.add.at(self.count, at, 1)
+        np.add.at(self._sum, at, currents)
+        np.add.at(self._squares, at, currents**2)
+        width = self.count.shape[1]
+        cells, which = np.unique(rows * width + cols, return_inverse=True)
+        sums = zip(cells.tolist(), np.bincount(which).tolist(),
+                   np.bincount(which, currents).tolist(),
+                   np.bincount(which, currents**2).tolist(), strict=True)
+        for cell, count, total, squares in sums:
+            kept = self.bursts.setdefault((cell // width, cell % width, burst), [0, 0.0, 0.0])
+            kept[0] += count
+            kept[1] += total
+            kept[2] += squares
+        if compliance.any():
+            self.compliant.update(zip(rows[compliance].tolist(), cols[compliance].tolist(),
+                                      strict=True))
+        lost = ~np.isfinite(currents)
+        if lost.any():
+            self.overflowed.update(zip(rows[lost].tolist(), cols[lost].tolist(), strict=True))
 
     def mean(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):

@@ -66,6 +66,11 @@ SOLVERS_KEPT = 4
 MAX_COMPENSATED_CELLS = 8
 # Noisy readings re-solved at once hold at most this many conductances (memory).
 RESOLVE_CHUNK = 2**21
+# Terminals x cells above which one reading's noise carried through the unit responses (a
+# product streaming that many sensitivities) costs about a solve of its own: a circuit read
+# again is then re-solved per reading, its responses not worked out (a 128 x 128 board's 128
+# sensed columns: 2^21).
+RESPONSE_PRODUCT_MAX = 2**20
 
 
 class TerminalState(NamedTuple):
@@ -251,13 +256,27 @@ class CircuitSolver:
             for k, line in enumerate(missing):
                 lines[line] = (solved[k], cells[k])
         m, n = self.rows, self.cols
-        inflow, v_cell = np.zeros((len(v_end), m + n)), np.zeros((len(v_end), m, n))
+        inflow = np.zeros((len(v_end), m + n))
+        v_cell: list = [None] * len(v_end)  # one (m, n) array per vector
         for b in summed:
-            for line in driven[b].tolist():
-                inflow[b] += v_end[b, line] * lines[line][0]
-                v_cell[b] += v_end[b, line] * lines[line][1]
-        if direct:
-            inflow[direct], v_cell[direct] = solved[len(missing):], cells[len(missing):]
+            nz = driven[b].tolist()
+            if len(nz) == 1 and v_end[b, nz[0]] == 1.0 and kinds[b] != "op":
+                # a unit response that is one line's own: its cell voltages as kept (read
+                # only, for the noise it carries), its inflows as 0 + 1 x them
+                inflow[b] += lines[nz[0]][0]
+                v_cell[b] = lines[nz[0]][1]
+                continue
+            v_cell[b] = cells_b = np.zeros((m, n))
+            for k, line in enumerate(nz):
+                scale = v_end[b, line]
+                inflow[b] += scale * lines[line][0]
+                if k:
+                    cells_b += scale * lines[line][1]
+                else:  # 0 + the first term, without a temporary (-0.0 + 0.0 is 0.0)
+                    np.multiply(lines[line][1], scale, out=cells_b)
+                    cells_b += 0.0
+        for k, b in enumerate(direct):
+            inflow[b], v_cell[b] = solved[len(missing) + k], cells[len(missing) + k]
         return net.terminal_currents(inflow, v_end, volts), v_cell, v_end, r_end
 
     def _line_responses_of(self, circuit: Circuit, r_end: np.ndarray, fed: np.ndarray) -> dict:
@@ -397,13 +416,14 @@ class CircuitSolver:
         rather than from re-solving each reading (`resolved_noise`, one solve per reading,
         kept for none): when the responses are kept already, when there are at least as many
         readings as terminals, when this circuit was read by re-solving before (it is read
-        again: its responses will serve), or when the I-V is nonlinear."""
+        again: its responses will serve) and carrying the noise through them costs less than
+        a solve (`RESPONSE_PRODUCT_MAX` terminals x cells), or when the I-V is nonlinear."""
         if self.array.params.iv_v0 > 0.0 or count >= len(keys):
             return True
         owner = (circuit.wiring, circuit.g_version)
-        if self._resolved_of == owner:
+        if self._responses_of == owner and all(k in self._responses for k in keys):
             return True
-        return self._responses_of == owner and all(k in self._responses for k in keys)
+        return self._resolved_of == owner and len(keys) * circuit.g.size <= RESPONSE_PRODUCT_MAX
 
     def resolved_noise(self, circuit: Circuit, op: OperatingPoint, keys: list[str],
                        count: int, interval: float = 0.0, now: float | None = None
@@ -448,7 +468,8 @@ class CircuitSolver:
             found = self.responses(circuit, keys)
             weights = self._weights.get(tuple(keys))
             if weights is None:
-                weights = np.stack([found[k].v_cell.ravel() for k in keys])
+                weights = (found[keys[0]].v_cell.reshape(1, -1) if len(keys) == 1 else
+                           np.stack([found[k].v_cell.ravel() for k in keys]))
                 self._weights[tuple(keys)] = weights
             return weights
         index = {k: i for i, k in enumerate(circuit.states)}
@@ -653,6 +674,10 @@ def _update_active_set(states, keys, volts, currents, active, forced) -> bool:
     cannot hold its voltage limit with its set current (another source drives the node)
     delivers its current at whatever voltage it is forced to (``forced``).
     """
+    if not active and all(states[k].func == "V" for k in keys):  # none at a limit yet
+        limits = np.array([states[k].limit_i for k in keys])
+        if not (np.abs(currents) / limits > 1 + LIMIT_RTOL).any():
+            return False  # (the loop below, for every terminal at once)
     violations, releases = [], []
     for i, k in enumerate(keys):
         state = states[k]

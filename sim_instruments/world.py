@@ -678,24 +678,26 @@ class World:
         reading re-solved when that is cheaper (`CircuitSolver.noise_by_responses`).
         Terminals that are off, or whose current is held at a limit, get none."""
         circuit = self._circuit()
-        noisy = [key for key in keys if key in op.voltage and key not in op.held]
+        columns = [t for t, key in enumerate(keys) if key in op.voltage and key not in op.held]
+        noisy = [keys[t] for t in columns]
         result = np.zeros((count, len(keys)))
         cells = self._solver.cell_currents(circuit, op)
         start = self.clock - (count - 1) * interval
         if not noisy:  # the draws are taken all the same
-            self._array.read_noise_currents(cells, count, interval=interval, now=start)
+            self._array.read_noise_currents(cells, count, interval=interval, now=start,
+                                            conductance=circuit.g)
             return result
         if not self._solver.noise_by_responses(circuit, noisy, count):
-            result[:, [keys.index(key) for key in noisy]] = self._solver.resolved_noise(
+            result[:, columns] = self._solver.resolved_noise(
                 circuit, op, noisy, count, interval, start)
             return result
         weights = self._solver.noise_weights(circuit, op, noisy)
-        columns = [keys.index(key) for key in noisy]
         step = max(1, NOISE_CHUNK // cells.size)
         for first in range(0, count, step):
             part = self._array.read_noise_currents(cells, min(step, count - first),
                                                     interval=interval,
-                                                    now=start + first * interval)
+                                                    now=start + first * interval,
+                                                    conductance=circuit.g)
             result[first:first + len(part), columns] = np.einsum(  # no BLAS threads here
                 "kx,tx->kt", part.reshape(len(part), -1), weights)
         return result
@@ -906,13 +908,30 @@ class World:
         threshold (every node lies within that span)."""
         if self._surely_quiet_version != self.version:
             volts, voltage_sources = [0.0], True
-            for state in self._circuit().states.values():  # (the network is not needed)
+            for state in self._source_states():
                 voltage_sources &= state.func == "V"
                 volts.append(state.level)
             self._surely_quiet_now = voltage_sources and (
                 max(volts) - min(volts) <= self.switching_threshold())
             self._surely_quiet_version = self.version
         return self._surely_quiet_now
+
+    def _source_states(self):
+        """The states of the circuit now (`_circuit`), in any order, without working out a
+        wiring not known yet when it cannot matter: with no output relay open on a matrix
+        input, no floating node joins lines, and the sources are every terminal's acting
+        state (a relay change between two readings then costs no wiring of its own)."""
+        if self._circuit_now is not None or self._wiring is not None:  # (the wiring known)
+            return self._circuit().states.values()
+        states, inputs = [], self._term_ids
+        for k, t in self.terminals.items():
+            if t.output:
+                states.append(t)
+            elif t.off_state is not None:
+                states.append(t.acting())
+            elif k in inputs:  # an open output relay on a matrix input: a floating node?
+                return self._circuit().states.values()
+        return states
 
     def _quiet(self) -> bool:
         """True when no cell can see a switching voltage now (checked once per version)."""

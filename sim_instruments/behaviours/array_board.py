@@ -133,7 +133,15 @@ class ArrayBoard(Behaviour):
 
     # ------------------------------------------------------------------ parsing
     def _line(self, text: str) -> int:
-        """Line name ``R<k>``/``C<k>`` -> index into ``levels`` (rows first)."""
+        """Line name ``R<k>``/``C<k>`` -> index into ``levels`` (rows first); a name read
+        before is looked up (a map names the same lines again and again)."""
+        known = self.__dict__.setdefault("_lines_named", {})
+        line = known.get(text)
+        if line is None:
+            line = known[text] = self._parse_line(text)
+        return line
+
+    def _parse_line(self, text: str) -> int:
         m = _LINE.match(text)
         if not m:
             raise BoardError(101)
@@ -401,17 +409,18 @@ class ArrayBoard(Behaviour):
         if not sep:
             raise BoardError(102)
         count = self._count(head)
-        lines: list[int] = []
+        position: dict[int, int] = {}  # line -> its place in the list
         for name in rest.split(","):
             line = self._line(name)
-            if line in lines:
+            if line in position:
                 raise BoardError(105)
-            lines.append(line)
+            position[line] = len(position)
+        lines = list(position)
         driven = [k for k in lines if not isinstance(self.levels[k], str)]
         keys = [self._key(k) for k in driven]
         got = self.world.read(keys, count, self.tint)
         currents = np.full((count, len(lines)), NOT_MEASURED)
-        columns = [lines.index(k) for k in driven]
+        columns = [position[k] for k in driven]
         currents[:, columns] = self._through_range(got.current)
         flags = self._flags_during(got.limited_during)
         self.latched |= flags

@@ -174,3 +174,38 @@ def test_reroute_opens_then_closes_in_one_chunk_checked_before_anything_is_sent(
         matrix.reroute(["1A02"], [], known_closed=[])  # only what is given
         matrix.reroute([], ["1A03"], known_closed=["1H01"])
         matrix.reroute(["1A03"], ["1B03"])  # no record: read back, less what opens first
+
+
+def joins_two_inputs(channels) -> bool:
+    """Independently: whether two of `channels` (707B names) put two rows on one column."""
+    rows_of: dict[str, set[str]] = {}
+    for name in channels:
+        rows_of.setdefault(name[0] + name[2:], set()).add(name[1])
+    return any(len(rows) > 1 for rows in rows_of.values())
+
+
+def test_closes_against_known_sets_that_change_a_few_channels_at_a_time(expected_protocol):
+    """A bench moves one or two relays of many per reroute: each close is checked against the
+    whole closed set however it changed since the last (grown, shrunk, a conflict inside
+    it), as `joins_two_inputs` judges it, with nothing sent when it is refused."""
+    grounded = [f"1H{k:02d}" for k in range(1, 13)]
+    steps = []  # (known closed, channel closed, refused)
+    for k in range(1, 12):  # a sense line walks along the outputs, the rest on ground
+        known = [c for c in grounded if c != f"1H{k:02d}"]
+        steps.append((known, f"1A{k:02d}", False))
+        steps.append((known, f"1B{k + 1:02d}", True))  # onto a grounded output
+    steps.append((grounded + ["1A05"], "1C07", True))  # the known set conflicts, one away
+    steps.append((grounded[:3] + ["1C01"], "1D05", True))  # and many away
+    steps.append((grounded[3:], "1C02", False))  # after it, a consistent set again
+    pairs = connect()
+    for known, channel, refused in steps:
+        assert joins_two_inputs([*known, channel]) == refused
+        if not refused:
+            pairs += ok(f'channel.close("{channel}")')
+    with expected_protocol(Keithley707B, pairs) as matrix:
+        for known, channel, refused in steps:
+            if refused:
+                with pytest.raises(ValueError, match="would join two inputs on one output"):
+                    matrix.close(channel, known_closed=known)
+            else:
+                matrix.close(channel, known_closed=known)

@@ -8,8 +8,9 @@ import pytest
 from dryruns import dry_report
 from xbarlab.protocols.cells import parse_cells
 from xbarlab.protocols.read_map import conductance_estimate
+from xbarlab.protocols.recording import ReadingStats
 
-from xbarlab.bench import BenchError
+from xbarlab.bench import BenchError, ReadingBatch
 from xbarlab.store import RunStore
 
 
@@ -215,3 +216,23 @@ def test_bad_precision_settings_are_refused_naming_the_parameter(
         bench_file, run_named, tmp_path, params, message):
     with pytest.raises(ValueError, match=message):
         run_named("read-map", bench_file(), tmp_path / "store", **params)
+
+
+def test_reading_statistics_of_a_batch_as_arrays_equal_those_reading_by_reading():
+    """A board row's `ReadingBatch` folds into the statistics as its arrays; the counts,
+    means, spreads and flags are those of its `CellReading`s taken one by one (a cell twice,
+    a reading at its limit, an overflowed NaN)."""
+    rng = np.random.default_rng(3)
+    batch = ReadingBatch(1, np.array([0, 2, 3, 2]), 0.2, np.array(
+        [1e-6, rng.normal(2e-6, 1e-8), np.nan, rng.normal(2e-6, 1e-8)]),
+        np.array([False, True, False, False]), 5.0)
+    whole, each = ReadingStats((2, 4)), ReadingStats((2, 4))
+    whole.add(batch)
+    each.add(list(batch))
+    assert [type(r).__name__ for r in batch] == ["CellReading"] * 4
+    assert batch[3].col == 2 and batch[3].voltage == 0.2 and batch[3].timestamp == 5.0
+    np.testing.assert_array_equal(whole.count, each.count)
+    np.testing.assert_array_equal(whole.mean(), each.mean())
+    np.testing.assert_array_equal(whole.variance_of_mean(), each.variance_of_mean())
+    assert whole.compliant == each.compliant == {(1, 2)}
+    assert whole.overflowed == each.overflowed == {(1, 3)}

@@ -31,7 +31,7 @@ def interrupt_at(monkeypatch, calls: list[int]) -> None:
     """Ctrl-C (a real SIGINT) while the run records its `calls[0]`-th step (a reading batch, a
     pulse or a checkpoint), counted from now; each interruption takes the next number."""
     originals = {name: getattr(Run, name) for name in ("record_point", "record_points",
-                                                        "checkpoint")}
+                                                        "record_point_columns", "checkpoint")}
     count = [0]
 
     def counting(name):

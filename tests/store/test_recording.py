@@ -247,3 +247,55 @@ def test_point_chunks_of_a_file_and_of_memory_are_the_points(store, points, ever
             want = np.array([math.nan if getattr(p, field) is None else getattr(p, field)
                              for p in expected])
             np.testing.assert_array_equal(got[field], want, err_msg=field)
+
+
+column_point = st.fixed_dictionaries(
+    {
+        "row": st.integers(0, 63),
+        "col": st.integers(0, 63),
+        "voltage": st.floats(allow_nan=True, allow_infinity=True),
+        "current": st.floats(allow_nan=True, allow_infinity=True),
+        "compliance": st.booleans(),
+        "t": finite,
+    }
+)
+
+
+@FUZZ
+@given(points=st.lists(column_point, min_size=1, max_size=20))
+def test_points_as_columns_store_what_points_one_by_one_store(store, points):
+    """`record_point_columns` (a board row's readings as arrays) keeps every value as
+    `record_point` of each does, NaN apart from "not measured" included."""
+    one_by_one = store.start_run(protocol="fuzz")
+    for kwargs in points:
+        one_by_one.record_point(operation="read", **kwargs)
+    as_columns = store.start_run(protocol="fuzz")
+    columns = {key: np.array([p[key] for p in points]) for key in points[0]}
+    seqs = as_columns.record_point_columns(operation="read", **columns)
+    assert list(seqs) == list(range(len(points)))
+    expected = store.open_run(one_by_one.run_id).points()
+    stored = store.open_run(as_columns.run_id).points()
+    assert len(stored) == len(expected) == len(points)
+    for got, want in zip(stored, expected, strict=True):
+        assert (got.seq, got.row, got.col, got.operation, got.compliance, got.pulse_width) == (
+            want.seq, want.row, want.col, want.operation, want.compliance, want.pulse_width)
+        for field in ("voltage", "current", "t"):
+            assert same_float(getattr(got, field), getattr(want, field)), field
+
+
+def test_points_as_columns_refuse_a_bad_point_and_record_none(store):
+    run = store.start_run(protocol="fuzz", shape=(4, 4))
+    good = {"col": np.array([0, 1]), "voltage": np.array([0.2, 0.2]),
+            "current": np.array([1e-6, 2e-6]), "compliance": np.array([False, True]),
+            "t": np.array([1.0, 2.0])}
+    with pytest.raises(ValueError, match=r"points\[1\]: row = 4 is out of range"):
+        run.record_point_columns(np.array([0, 4]), operation="read", **good)
+    with pytest.raises(ValueError, match=r"points\[0\]: t = nan"):
+        run.record_point_columns(np.array([0, 1]), operation="read",
+                                 **{**good, "t": np.array([math.nan, 1.0])})
+    with pytest.raises(TypeError, match="compliance must be True or False"):
+        run.record_point_columns(np.array([0, 1]), operation="read",
+                                 **{**good, "compliance": np.array([0, 1])})
+    with pytest.raises(ValueError, match="operation = 'readd'"):
+        run.record_point_columns(np.array([0, 1]), operation="readd", **good)
+    assert run.n_points == 0 and store.open_run(run.run_id).points() == []

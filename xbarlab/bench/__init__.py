@@ -20,6 +20,7 @@ from xbarlab.bench.readings import (
     LineReading,
     MvmResult,
     NothingMeasured,
+    ReadingBatch,
 )
 from xbarlab.bench.schemes import PULSE_SCHEMES, READ_SCHEMES, bias_levels
 
@@ -29,6 +30,7 @@ __all__ = [
     "Bench",
     "BenchError",
     "NothingMeasured",
+    "ReadingBatch",
     "CellReading",
     "CountingResource",
     "IoCounter",

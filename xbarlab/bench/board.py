@@ -109,8 +109,10 @@ class BoardLines:
     def _board_apply(self, targets: Mapping[Line, float | LineState]) -> None:
         """Lines to `targets`, each level at 12 significant digits (BOARD_LEVEL_CHARACTERS),
         sending only what changed."""
-        targets = {line: v if isinstance(v, LineState) else tidy(v) for line, v in targets.items()}
-        changed = {line: v for line, v in targets.items() if self._board_levels.get(line) != v}
+        tidied = {v: v if isinstance(v, LineState) else tidy(v) for v in set(targets.values())}
+        # (0.0 and -0.0 share an entry: the board is sent either as "0.0")
+        targets = {line: tidied[v] for line, v in targets.items()}
+        changed = dict(sorted(targets.items() - self._board_levels.items()))  # lines in order
         if not changed:
             return
         rows = {int(self._board_rows[line.index]): v

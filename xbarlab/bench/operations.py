@@ -54,7 +54,14 @@ import numpy as np
 from xbarlab.bench.board import BoardLines
 from xbarlab.bench.guarded import guard_instruments
 from xbarlab.bench.matrix import MatrixRouting, Source
-from xbarlab.bench.readings import BenchError, CellReading, IoCounter, LineReading, MvmResult
+from xbarlab.bench.readings import (
+    BenchError,
+    CellReading,
+    IoCounter,
+    LineReading,
+    MvmResult,
+    ReadingBatch,
+)
 from xbarlab.bench.schemes import PULSE_SCHEMES, bias_levels
 from xbarlab.bench.selftest import CONTINUITY_CURRENT, SelfTest
 from xbarlab.bench.sweeps import CellSweeps
@@ -438,7 +445,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         v_read: float = 0.2,
         cols: Sequence[int] | None = None,
         current_limit: float | None = None,
-    ) -> list[CellReading]:
+    ) -> ReadingBatch:
         """On a board: row `row` at `v_read`, every other line at 0 V, every column current in
         one measurement; the readings of `cols` (all columns by default)."""
         return self.read_row_repeated(row, v_read, cols, 1, current_limit)[0]
@@ -450,7 +457,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         cols: Sequence[int] | None = None,
         count: int = 1,
         current_limit: float | None = None,
-    ) -> list[list[CellReading]]:
+    ) -> list[ReadingBatch]:
         """`read_row` `count` times under one bias state, all from one repeated measurement of
         the columns of `cols` (one round trip); one list of readings per measurement."""
         if self._board is None:
@@ -459,7 +466,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._check_cell(row, 0)
         cols = list(range(self.cols)) if cols is None else list(cols)
         for col in cols:
-            self._check_cell(row, col)
+            if type(col) is not int or not 0 <= col < self.cols:  # else checked already
+                self._check_cell(row, col)
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(f"count = {count!r}: allowed 1 or more readings")
         limit = self._limit(current_limit)
@@ -472,17 +480,16 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         flags = np.asarray(got.column_compliance, bool)[self._board_cols[measured]]
         flags |= bool(np.asarray(got.row_compliance, bool)[self._board_rows[row]])
         currents = -np.asarray(got.column_currents, float)
+        at = np.array(cols, dtype=np.intp)
         if not self.corrects:
-            return [[CellReading(row, col, v_read, float(reading[k]), bool(flags[k]),
-                                 got.timestamp) for k, col in enumerate(cols)]
+            return [ReadingBatch(row, at, v_read, reading, flags, got.timestamp)
                     for reading in currents]
-        rows = []
+        batches = []
         for reading in currents:
             g = self.chip_model.correct_row(row, v_read, reading, ~flags)
-            rows.append([CellReading(row, col, v_read, float(g[col] * v_read), bool(flags[col]),
-                                     got.timestamp, raw_current=float(reading[col]))
-                         for col in cols])
-        return rows
+            batches.append(ReadingBatch(row, at, v_read, g[at] * v_read, flags[at],
+                                        got.timestamp, raw_current=reading[at]))
+        return batches
 
     def map_cells(
         self, mask: np.ndarray | None = None, skip: set[tuple[int, int]] | None = None
@@ -496,8 +503,9 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             selected &= mask
         for r, c in self.spec.chip.masked:
             selected[r, c] = False
-        skip = skip or set()
-        return [(int(r), int(c)) for r, c in np.argwhere(selected) if (r, c) not in skip]
+        rows, cols = np.nonzero(selected)  # row-major
+        cells = list(zip(rows.tolist(), cols.tolist(), strict=True))
+        return [cell for cell in cells if cell not in skip] if skip else cells
 
     def read_map(
         self,

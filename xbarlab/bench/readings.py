@@ -60,6 +60,30 @@ class CellReading:
         return self.current / self.voltage if self.voltage else math.nan
 
 
+class ReadingBatch(list):
+    """The readings of one measurement of many cells (a board's row: every column at once), as
+    `CellReading`s and as the arrays they were made from, for whoever takes them in bulk (the
+    run store, reading statistics): ``row``, ``col``, ``voltage``, ``current``,
+    ``compliance``, ``timestamp`` and ``raw_current`` (None when not corrected). Not to be
+    changed after it is made (the list and the arrays would differ)."""
+
+    def __init__(self, row, col, voltage, current, compliance, timestamp,
+                 raw_current=None):
+        count = len(current)
+        self.row = np.broadcast_to(np.asarray(row, dtype=np.intp), (count,))
+        self.col = np.asarray(col, dtype=np.intp)
+        self.voltage = np.broadcast_to(np.asarray(voltage, dtype=float), (count,))
+        self.current = np.asarray(current, dtype=float)
+        self.compliance = np.asarray(compliance, dtype=bool)
+        self.timestamp = np.broadcast_to(np.asarray(timestamp, dtype=float), (count,))
+        self.raw_current = None if raw_current is None else np.asarray(raw_current, float)
+        raws = [math.nan] * count if raw_current is None else self.raw_current.tolist()
+        super().__init__(map(CellReading, self.row.tolist(), self.col.tolist(),
+                             self.voltage.tolist(), self.current.tolist(),
+                             self.compliance.tolist(), self.timestamp.tolist(),
+                             [False] * count, [""] * count, raws))
+
+
 @dataclass(frozen=True)
 class MvmResult:
     """Column currents of one matrix-vector product (positive into the columns).

@@ -163,6 +163,7 @@ class CrossbarArray:
                     shape))
         self._elapsed_time = 0.0
         self._last_solution: dict[tuple, CrossbarSolution] = {}
+        self._sigma_kept: tuple | None = None  # (conductance, params, sigma): `_noise_sigma`
 
     # ------------------------------------------------------------------ looking inside
 
@@ -448,8 +449,19 @@ class CrossbarArray:
                                          self._elapsed_time if now is None else float(now))
             z *= math.sqrt(1.0 - p.flicker_fraction)
             z += math.sqrt(p.flicker_fraction) * flicker
-        z *= p.read_noise_sigma(self.conductance() if conductance is None else conductance)
+        z *= self._noise_sigma(self.conductance() if conductance is None else conductance)
         return np.expm1(z, out=z)
+
+    def _noise_sigma(self, conductance: np.ndarray) -> np.ndarray:
+        """``params.read_noise_sigma(conductance)``, kept for the last read-only conductance
+        array (a World's cached conductances, read again and again until the cells change)."""
+        kept = self._sigma_kept
+        if kept is not None and kept[0] is conductance and kept[1] is self.params:
+            return kept[2]
+        sigma = self.params.read_noise_sigma(conductance)
+        if isinstance(conductance, np.ndarray) and not conductance.flags.writeable:
+            self._sigma_kept = (conductance, self.params, sigma)
+        return sigma
 
     def _flicker_path(self, count: int, interval: float, start: float) -> np.ndarray:
         """(count, m, n) unit-variance 1/f noise of readings at start, start + interval, ...:

@@ -254,6 +254,46 @@ class Run:
                 rows.append(self._point_row(self._next_point + index, **point))
             except (TypeError, ValueError) as error:
                 raise type(error)(f"points[{index}]: {error}") from None
+        return self._insert_points(rows)
+
+    def record_point_columns(self, row, col, operation: str, voltage, current, compliance,
+                             t) -> range:
+        """`record_points` of points given as columns (equal-length arrays: row and col
+        integers, voltage and current in V and A, NaN kept as NaN, compliance booleans, t
+        finite seconds; no pulse width), checked as whole arrays: a batch of readings that
+        arrive together (one array-board measurement) without a mapping per point."""
+        self._require_writable("record points")
+        limit_rows, limit_cols = self._shape if self._shape else (MAX_LINES, MAX_LINES)
+        rows = _integer_column("row", row, limit_rows)
+        cols = _integer_column("col", col, limit_cols)
+        voltage, current = _real_column("voltage", voltage), _real_column("current", current)
+        compliance = np.asarray(compliance)
+        if compliance.dtype != bool:
+            raise TypeError(f"compliance must be True or False, got {compliance.dtype} values")
+        t = _real_column("t", t)
+        if not np.isfinite(t).all():
+            index = int(np.flatnonzero(~np.isfinite(t))[0])
+            raise ValueError(f"points[{index}]: t = {float(t[index])!r} is not allowed; allowed: a "
+                             "finite number")
+        count = len(rows)
+        if not all(len(column) == count for column in (cols, voltage, current, compliance, t)):
+            raise ValueError("row, col, voltage, current, compliance and t must have one value "
+                             "per point")
+        check_operation(operation)
+        nan_mask = np.isnan(voltage) * _VOLTAGE_NAN | np.isnan(current) * _CURRENT_NAN
+        volts, amps = voltage.tolist(), current.tolist()
+        if nan_mask.any():  # NaN is stored as NULL with its flag bit (`_encode_nan`)
+            masks = nan_mask.tolist()
+            volts = [None if m & _VOLTAGE_NAN else v for v, m in zip(volts, masks, strict=True)]
+            amps = [None if m & _CURRENT_NAN else a for a, m in zip(amps, masks, strict=True)]
+        first = self._next_point
+        return self._insert_points(list(zip(
+            itertools.repeat(self._run_id), range(first, first + count), rows.tolist(),
+            cols.tolist(), itertools.repeat(operation), volts, amps, nan_mask.tolist(),
+            itertools.repeat(None), compliance.tolist(), t.tolist())))
+
+    def _insert_points(self, rows: list[tuple]) -> range:
+        """Insert checked ``points`` rows in one transaction (all or none); their seqs."""
         self._connection.execute("BEGIN IMMEDIATE")
         try:
             self._connection.executemany(_INSERT_POINT, rows)
@@ -588,6 +628,26 @@ def _point_chunk(flat: np.ndarray) -> dict[str, np.ndarray]:
 
 def _now_or(t: Any) -> float:
     return time.time() if t is None else check_finite("t", t)
+
+
+def _integer_column(field: str, values, limit: int) -> np.ndarray:
+    """`values` as an integer array, every one 0 <= value < `limit` (`check_int` of each)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{field} must be integers, got an array of {array.dtype}")
+    bad = np.flatnonzero((array < 0) | (array >= limit))
+    if bad.size:
+        raise ValueError(f"points[{int(bad[0])}]: {field} = {int(array[bad[0]])} is out of "
+                         f"range; allowed: 0 <= {field} < {limit}")
+    return array
+
+
+def _real_column(field: str, values) -> np.ndarray:
+    """`values` as a float array (NaN and infinities kept; `check_real` of each)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{field} must be real numbers, got an array of {array.dtype}")
+    return array.astype(float, copy=False)
 
 
 def _encode_nan(voltage: float | None, current: float | None) -> tuple:
