@@ -53,7 +53,6 @@ class Network:
         self.fed = count > 0
         self.alone = count[self.line] == 1  # the only source on its line
         self._live = np.flatnonzero(self.term >= 0)
-        self.grounded = bool(self._live.size < len(self.term))  # some line tied to ground
         # every line and every terminal with one source: sums are plain scatters
         self._one_per_line = bool(count.max(initial=0) <= 1)
         self._one_per_term = np.bincount(self.term[self._live], minlength=self.n_terms).max(

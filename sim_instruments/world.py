@@ -200,6 +200,7 @@ class World:
             self._quiet_version = -1
             self._threshold, self._threshold_of = 0.0, -1
             self._surely_quiet_version, self._span_now = -1, (False, 0.0)
+            self._grounded_of, self._grounded_now = None, True
             self._relaxing = False  # a pulse left relaxation pending (see _let_time_pass)
             self._unheard = 0.0  # quiet seconds the settled array has not been told of yet
             self._meter: list | None = None  # [key, V x s, A x s] while `integrate` runs
@@ -899,15 +900,26 @@ class World:
         """(every source a voltage source, the span of their levels and of ground when the
         wiring ties a line to it), once per version."""
         if self._surely_quiet_version != self.version:
-            circuit = self._circuit()
-            volts = [0.0] if circuit.network.grounded else []
+            volts = [0.0] if self._grounded() else []
             voltage_sources = True
-            for state in circuit.states.values():
+            for state in self._circuit().states.values():
                 voltage_sources &= state.func == "V"
                 volts.append(state.level)
             self._span_now = voltage_sources, max(volts) - min(volts) if volts else 0.0
             self._surely_quiet_version = self.version
         return self._span_now
+
+    def _grounded(self) -> bool:
+        """Whether the wiring now ties some line to ground (a closed relay to a ground input,
+        a grounded board line), known without building its network; once per wiring."""
+        wiring = self._wiring_now()
+        if self._grounded_of is not wiring:
+            line, term, _ = self._feeds_of_codes()
+            closed = np.flatnonzero(self._conducting[:len(term)])
+            self._grounded_now = bool(((term[closed] < 0) & (line[closed] >= 0)).any()) or any(
+                kind == "G" for states in wiring[1] for _, kind in states)
+            self._grounded_of = wiring
+        return self._grounded_now
 
     def _quiet(self) -> bool:
         """True when no cell can see a switching voltage now (checked once per version)."""
