@@ -34,6 +34,7 @@ behaviour raising :class:`OutOfRange`), queues ``data_error`` and has no effect.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,21 @@ from pyvisa_sim.devices import Device
 from .faults import REFUSE
 
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"(){}[]")
+_SPECIAL = re.compile(rb"[;'\"(){}\[\]]")
+"""The characters `ModelDevice._split` looks at: separators, quotes and brackets."""
+_QUOTES, _OPENING, _CLOSING = b"'\"", b"({[", b")}]"
+
+
+def _balanced(text: bytes) -> bool:
+    """Every bracket of `text` closed after it opened, none left open."""
+    depth = 0
+    for byte in text.translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in _OPENING else -1
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 RULES_KEPT = 4096
 """Command texts whose accepting rule a device remembers (`ModelDevice._rule`)."""
 
@@ -233,7 +249,8 @@ class ModelDevice(Device):
 
     def _split(self, message: bytes, brackets: bool) -> list[bytes]:
         """`message` cut at each ``;`` outside quoted strings (and, with `brackets`, outside
-        brackets); a message without one is returned whole, as it stands."""
+        brackets); a message without one is returned whole, as it stands. Only the
+        characters that matter (``;``, quotes, brackets) are visited, not every byte."""
         if b";" not in message and b"'" not in message and b'"' not in message:
             if brackets:  # no split: only a bracket closed before it opened is an error
                 depth = 0
@@ -242,20 +259,26 @@ class ModelDevice(Device):
                     if depth < 0:
                         raise self._malformed(message, "unbalanced bracket")
             return [message]
-        pieces: list[bytes] = []
+        if b"'" not in message and b'"' not in message:
+            pieces = message.split(b";")
+            if not brackets or all(_balanced(piece) for piece in pieces):
+                return pieces
+        pieces = []
         depth, quote, start = 0, 0, 0
-        for k, byte in enumerate(message):
+        for found in _SPECIAL.finditer(message):
+            byte = message[found.start()]
             if quote:
                 quote = 0 if byte == quote else quote
-            elif byte in b"'\"":
+            elif byte in _QUOTES:
                 quote = byte
-            elif brackets and byte in b"({[":
-                depth += 1
-            elif brackets and byte in b")}]":
-                depth -= 1
+            elif byte in _OPENING:
+                depth += brackets
+            elif byte in _CLOSING:
+                depth -= brackets
                 if depth < 0:
                     raise self._malformed(message, "unbalanced bracket")
-            elif byte == ord(";") and depth == 0:
+            elif depth == 0:  # a ';'
+                k = found.start()
                 pieces.append(message[start:k])
                 start = k + 1
         if not pieces:

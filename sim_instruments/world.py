@@ -206,7 +206,8 @@ class World:
             self._g_cached = -1
             self._quiet_version = -1
             self._threshold, self._threshold_of = 0.0, -1
-            self._surely_quiet_version, self._surely_quiet_now = -1, False
+            self._surely_quiet_version, self._span_now = -1, (False, 0.0)
+            self._grounded_of, self._grounded_now = None, True
             self._relaxing = False  # a pulse left relaxation pending (see _let_time_pass)
             self._unheard = 0.0  # quiet seconds the settled array has not been told of yet
             self._meter: dict | None = None  # key -> [V x s, A x s] while `integrate` runs
@@ -904,17 +905,43 @@ class World:
 
     def _surely_quiet(self) -> bool:
         """True when no cell can see a switching voltage, known without a solve: every source
-        is a voltage source and their levels (and ground) span less than the switching
-        threshold (every node lies within that span)."""
+        is a voltage source and their levels (and ground, when something is tied to it) span
+        less than the switching threshold (every node lies within that span)."""
+        voltage_sources, span = self._source_span()
+        return voltage_sources and span <= self.switching_threshold()
+
+    def _silent(self) -> bool:
+        """True when no current flows anywhere, known without a solve: every source at 0, or
+        every source a voltage source at one level (ground, when something is tied to it,
+        at that level too): every node sits at that level."""
+        voltage_sources, span = self._source_span()
+        return (voltage_sources and span == 0.0) or not any(
+            t.level for t in self._circuit().states.values())
+
+    def _source_span(self) -> tuple[bool, float]:
+        """(every source a voltage source, the span of their levels and of ground when the
+        wiring ties a line to it), once per version."""
         if self._surely_quiet_version != self.version:
-            volts, voltage_sources = [0.0], True
+            volts = [0.0] if self._grounded() else []
+            voltage_sources = True
             for state in self._source_states():
                 voltage_sources &= state.func == "V"
                 volts.append(state.level)
-            self._surely_quiet_now = voltage_sources and (
-                max(volts) - min(volts) <= self.switching_threshold())
+            self._span_now = voltage_sources, max(volts) - min(volts) if volts else 0.0
             self._surely_quiet_version = self.version
-        return self._surely_quiet_now
+        return self._span_now
+
+    def _grounded(self) -> bool:
+        """Whether the wiring now ties some line to ground (a closed relay to a ground input,
+        a grounded board line), known without building its network; once per wiring."""
+        wiring = self._wiring_now()
+        if self._grounded_of is not wiring:
+            line, term, _ = self._feeds_of_codes()
+            closed = np.flatnonzero(self._conducting[:len(term)])
+            self._grounded_now = bool(((term[closed] < 0) & (line[closed] >= 0)).any()) or any(
+                kind == "G" for states in wiring[1] for _, kind in states)
+            self._grounded_of = wiring
+        return self._grounded_now
 
     def _source_states(self):
         """The states of the circuit now (`_circuit`), in any order, without working out a
@@ -994,7 +1021,7 @@ class World:
             op = self._op
         if op is not None:
             self._energy += seconds * op.power
-        elif any(t.level for t in self._circuit().states.values()):
+        elif not self._silent():
             circuit = self._circuit()
             if self._pending and self._pending[-1][0] is circuit:
                 self._pending[-1][1] += seconds

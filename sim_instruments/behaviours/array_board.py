@@ -43,9 +43,10 @@ NOT_MEASURED = 9.91e37
 _NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 _LINE = re.compile(r"^([RC])(0|[1-9]\d*)$")
 _INDEX = re.compile(r"^(0|[1-9]\d*)$")
-# One <line>=<level> item, as `_line` and `_level` accept them, each ending at a ',' or the end.
-_ASSIGNMENT = re.compile(
-    r"(?:^|(?<=,))([RC])(0|[1-9]\d*)=(F|G|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?=,|$)")
+# One <line>=<level> item, as `_line` and `_level` accept them; a list of them joined by ','.
+_ITEM = r"([RC])(0|[1-9]\d*)=(F|G|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+_ASSIGNMENT = re.compile(_ITEM)
+_ASSIGNMENTS = re.compile(rf"{_ITEM}(?:,{_ITEM})*")
 
 
 class BoardError(Exception):
@@ -183,10 +184,10 @@ class ArrayBoard(Behaviour):
     def _well_formed_assignments(self, text: str, pulse: bool) -> dict[int, float | str] | None:
         """The assignments when every item is valid (else None): lines in range and named
         once, levels numbers of at most 32 characters within VLIM (or F/G outside pulses)."""
+        if not _ASSIGNMENTS.fullmatch(text):
+            return None
         items = _ASSIGNMENT.findall(text)
-        if not items or len(items) > self.rows + self.cols or sum(
-                len(kind) + len(index) + len(level) + 2 for kind, index, level in items
-        ) != len(text) + 1:
+        if len(items) > self.rows + self.cols:
             return None
         parsed: dict[int, float | str] = {}
         for kind, index, level in items:

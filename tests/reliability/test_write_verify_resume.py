@@ -29,13 +29,17 @@ PARAMS = {"rows": 2, "cols": 3, "reads": READS, "confirm_reads": READS, "width":
 
 def interrupt_at(monkeypatch, calls: list[int]) -> None:
     """Ctrl-C (a real SIGINT) while the run records its `calls[0]`-th step (a reading batch, a
-    pulse or a checkpoint), counted from now; each interruption takes the next number."""
+    pulse or a checkpoint), counted from now; each interruption takes the next number. The
+    engine's progress checkpoints are not steps: they come once a second of wall-clock time,
+    so their number depends on the machine's speed."""
     originals = {name: getattr(Run, name) for name in ("record_point", "record_points",
                                                         "record_point_columns", "checkpoint")}
     count = [0]
 
     def counting(name):
         def method(self, *args, **kwargs):
+            if name == "checkpoint" and args[0] == "progress":
+                return originals[name](self, *args, **kwargs)
             count[0] += 1
             if calls and count[0] == calls[0]:
                 calls.pop(0)
@@ -63,8 +67,10 @@ def measured_energy(monkeypatch) -> list[float]:
     return delivered
 
 
-@pytest.mark.parametrize(("stops", "in_reread"), [  # the uninterrupted run takes 337 steps,
-    ([7], False), ([40, 3, 25], False), ([2, 2, 2], False), ([315, 12], True)])  # 308 to 335
+@pytest.mark.parametrize(("stops", "in_reread"), [  # the uninterrupted run takes 312 steps,
+    ([7], False), ([40, 3, 25], False), ([2, 2, 2], False), ([307, 2], True)])  # 307 to 309
+# the final re-read's (a row per step: the readings of one exchange are stored together), and
+# the second stop is the resumed re-read's second row
 def test_a_resumed_write_verify_counts_exactly_what_it_stored(tmp_path, monkeypatch, stops,
                                                               in_reread):
     path = write_bench(tmp_path, small_text("analog", 2, 3))

@@ -415,9 +415,11 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         row-major order, except masked cells (the chip's, `mask` False) and cells in `skip`
         (already measured by an interrupted run); yield the readings, one list per cell
         (`read_repeated`), except on a board with the ``ground`` scheme, where every column is
-        at 0 V and sensed, so one measurement reads a whole row (operation ``read_row``; one
-        list per measurement, as many as the row's cells want most, all of a row from one
-        repeated measurement: `read_row_repeated`)."""
+        at 0 V and sensed, so one measurement reads a whole row (operation ``read_row``: as many
+        measurements as the row's cells want most, all of a row from one repeated measurement,
+        `read_row_repeated`, and yielded as one list, measurement after measurement). Each
+        list is what one exchange with the instruments took, so a caller that stores a list
+        at once stores every reading it took together."""
         cells = self.map_cells(mask, skip)
         times = count.__getitem__ if isinstance(count, Mapping) else lambda cell: count
         if not self.reads_rows(scheme):
@@ -432,7 +434,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             by_row.setdefault(row, []).append(col)
         for row, cols in by_row.items():
             count = max(times((row, col)) for col in cols)
-            yield from self.read_row_repeated(row, v_read, cols, count, current_limit)
+            yield [reading for measurement in self.read_row_repeated(
+                row, v_read, cols, count, current_limit) for reading in measurement]
 
     def reads_rows(self, scheme: str) -> bool:
         """Whether `iter_read_batches` with `scheme` reads whole rows at once (a board, ground

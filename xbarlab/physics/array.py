@@ -308,15 +308,16 @@ class CrossbarArray:
         self._relax_pending = np.where(healthy, 0.0, self._relax_pending)
 
     def snapshot(self) -> ArraySnapshot:
-        """Copy of every mutable part (states, forming, random streams)."""
+        """Copy of every mutable part (states, forming, random streams: a PCG64 state is a
+        fresh dict of plain integers on every read, and setting one copies it in)."""
         return ArraySnapshot(
             w=self._w.copy(), formed=self._formed.copy(),
             form_progress=self._form_progress.copy(),
-            read_rng_state=copy.deepcopy(self._read_rng.bit_generator.state),
-            program_rng_state=copy.deepcopy(self._program_rng.bit_generator.state),
+            read_rng_state=self._read_rng.bit_generator.state,
+            program_rng_state=self._program_rng.bit_generator.state,
             relax_pending=self._relax_pending.copy(), elapsed_time=self._elapsed_time,
             flicker=self._flicker.copy(),
-            flicker_rng_state=copy.deepcopy(self._flicker_rng.bit_generator.state),
+            flicker_rng_state=self._flicker_rng.bit_generator.state,
             noise_time=self._noise_time,
         )
 
@@ -327,13 +328,13 @@ class CrossbarArray:
         self._w = snap.w.copy()
         self._formed = snap.formed.copy()
         self._form_progress = snap.form_progress.copy()
-        self._read_rng.bit_generator.state = copy.deepcopy(snap.read_rng_state)
-        self._program_rng.bit_generator.state = copy.deepcopy(snap.program_rng_state)
+        self._read_rng.bit_generator.state = snap.read_rng_state
+        self._program_rng.bit_generator.state = snap.program_rng_state
         self._relax_pending = snap.relax_pending.copy()
         self._elapsed_time = snap.elapsed_time
         if snap.flicker is not None:
             self._flicker = snap.flicker.copy()
-            self._flicker_rng.bit_generator.state = copy.deepcopy(snap.flicker_rng_state)
+            self._flicker_rng.bit_generator.state = snap.flicker_rng_state
         self._noise_time = snap.noise_time
         self._last_solution.clear()
 

@@ -317,8 +317,18 @@ class Run:
         compliance: bool = False,
         t: float | None = None,
     ) -> tuple:
-        """Validate one point and return its ``points`` table row."""
+        """Validate one point and return its ``points`` table row. A reading as the bench
+        makes them (plain ints, finite floats, a bool, no pulse width: every reading of a
+        map) passes one combined check; anything else goes through each field's validator,
+        which says what is wrong."""
         limit_rows, limit_cols = self._shape if self._shape else (None, None)
+        if (type(row) is int and type(col) is int and type(voltage) is float
+                and type(current) is float and type(compliance) is bool and type(t) is float
+                and pulse_width is None and operation in OPERATIONS
+                and 0 <= row < (limit_rows or MAX_LINES) and 0 <= col < (limit_cols or MAX_LINES)
+                and math.isfinite(voltage) and math.isfinite(current) and math.isfinite(t)):
+            return (self._run_id, seq, row, col, operation, voltage, current, 0, None,
+                    compliance, t)
         return (
             self._run_id,
             seq,
