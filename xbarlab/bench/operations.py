@@ -434,8 +434,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             by_row.setdefault(row, []).append(col)
         for row, cols in by_row.items():
             count = max(times((row, col)) for col in cols)
-            yield [reading for measurement in self.read_row_repeated(
-                row, v_read, cols, count, current_limit) for reading in measurement]
+            yield ReadingBatch.joined(self.read_row_repeated(row, v_read, cols, count,
+                                                             current_limit))
 
     def reads_rows(self, scheme: str) -> bool:
         """Whether `iter_read_batches` with `scheme` reads whole rows at once (a board, ground

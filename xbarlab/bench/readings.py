@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,17 @@ class ReadingBatch(list):
                              self.voltage.tolist(), self.current.tolist(),
                              self.compliance.tolist(), self.timestamp.tolist(),
                              [False] * count, [""] * count, raws))
+
+    @classmethod
+    def joined(cls, batches: Sequence[ReadingBatch]) -> ReadingBatch:
+        """One batch of the readings of `batches`, in their order (the measurements one
+        exchange took, stored together)."""
+        def joined(name):
+            return np.concatenate([getattr(b, name) for b in batches])
+
+        raw = None if batches[0].raw_current is None else joined("raw_current")
+        return cls(joined("row"), joined("col"), joined("voltage"), joined("current"),
+                   joined("compliance"), joined("timestamp"), raw)
 
 
 @dataclass(frozen=True)
