@@ -346,7 +346,7 @@ class CrossbarArray:
 
     # ------------------------------------------------------------------ circuit
 
-    def _gate_on(self, gate) -> np.ndarray:
+    def conducting_rows(self, gate) -> np.ndarray:
         """Rows whose access transistors conduct, from a bool mask or gate voltages (V)."""
         if not self.one_transistor:
             raise ValueError("gate is only accepted by one_transistor (1T1R) arrays")
@@ -360,7 +360,7 @@ class CrossbarArray:
     def _gated(self, g: np.ndarray, gate) -> np.ndarray:
         if gate is None:
             return g
-        return np.where(self._gate_on(gate)[:, None], g, 0.0)
+        return np.where(self.conducting_rows(gate)[:, None], g, 0.0)
 
     def _transistor_compliance(self, gate, i_compliance):
         """SET compliance of a pulse: the default transistor's (a mask or no gate given) unless
@@ -595,7 +595,7 @@ class CrossbarArray:
         solution = self._circuit("pulse", g, v_row, v_col, r_source, r_sense)
         v_device = solution.v_cell
         if gate is not None:
-            v_device = np.where(self._gate_on(gate)[:, None], v_device, 0.0)
+            v_device = np.where(self.conducting_rows(gate)[:, None], v_device, 0.0)
         energy_cells = v_device * cell_current(g, v_device, self.params.iv_v0) * dt
         power = (np.sum(np.where(np.isnan(v_row), 0.0, v_row) * solution.i_row)
                  - np.sum(np.where(np.isnan(v_col), 0.0, v_col) * solution.i_col))
