@@ -369,7 +369,7 @@ class ArrayBoard(Behaviour):
         value = _number(text)
         if not GATE_RANGE[0] <= value <= GATE_RANGE[1]:
             raise BoardError(208)
-        return round(value / GATE_STEP) * GATE_STEP
+        return round(value / GATE_STEP) / round(1 / GATE_STEP)
 
     def _gate_row(self, text: str) -> int:
         if not _INDEX.match(text):
