@@ -93,3 +93,14 @@ def test_every_gate_is_off_after_the_bench_closes_even_on_an_error(bench_path):
         raise RuntimeError("boom")
     assert not world.gate_voltages().any()
     assert {world.board_level("board", ch) for ch in range(1, 33)} == {"F"}
+
+
+def test_an_mvm_opens_every_row_in_one_command_and_reads_the_true_product(bench_path):
+    with open_bench(str(bench_path)) as bench:
+        world = world_of(bench_path)
+        bench.read(0, 0, 0.2)
+        v = np.linspace(0.0, 0.2, 16)
+        result = bench.mvm(v)
+        assert set(world.gate_voltages()) == {3.3}
+        ideal = v @ world.array.conductance()
+    assert np.max(np.abs(result.currents - ideal)) / np.max(ideal) < 0.05

@@ -67,10 +67,13 @@ class BoardLines:
             self.guard.check_gate_voltage(f"gate of row:{row}", volts)
         target = dict.fromkeys(range(self.rows), 0.0) | dict(open_rows)
         changed = {row: v for row, v in target.items() if self._board_gate_levels.get(row) != v}
-        if len(changed) > 2 * len(open_rows) + 1:  # many to close: all off, then open some
-            self._board.set_all_gates(0.0)
-            self._board_gate_levels = dict.fromkeys(range(self.rows), 0.0)
-            changed = {row: v for row, v in open_rows.items() if v != 0.0}
+        every = set(target.values())
+        if len(changed) > 1 and len(every) == 1 or len(changed) > 2 * len(open_rows) + 1:
+            # every row at one voltage (an mvm) or many to close: one command for all first
+            volts = every.pop() if len(every) == 1 else 0.0
+            self._board.set_all_gates(volts)
+            self._board_gate_levels = dict.fromkeys(range(self.rows), volts)
+            changed = {row: v for row, v in target.items() if v != volts}
         for row, volts in changed.items():
             self._board_gate_levels.pop(row, None)
             self._board.set_gate(int(self._board_rows[row]), volts)

@@ -583,7 +583,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         """Lines at `levels` (volts, or None: floating; a line not named floats), then `count`
         readings of the current from the instrument into each `sensed` line, raw (never
         corrected). Every level is checked by the safety guard first; a matrix bench needs an
-        SMU for each sensed line and one per other distinct level (`BenchError` otherwise)."""
+        SMU for each sensed line and one per other distinct level (`BenchError` otherwise).
+        On a board with a 1T1R chip the driven rows' gates open, the others' close."""
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(f"count = {count!r}: allowed 1 or more readings")
         full = {line: levels.get(line) for line in self._all_lines()}
