@@ -530,7 +530,9 @@ class World:
         return np.concatenate(lines), np.concatenate(terms), np.concatenate(paths)
 
     def conductance(self) -> np.ndarray:
-        """Cell conductances now (cached until the array changes; do not modify)."""
+        """Cell conductances now as the circuit sees them (cached until the array or a gate
+        changes; do not modify): on a 1T1R chip zero in rows whose transistors are off
+        (``array.conductance()`` is every cell's own)."""
         if self._g is None or self._g_cached != self._g_version:
             self._g = self._through_gates(self._array.conductance())
             self._g.flags.writeable = False
