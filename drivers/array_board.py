@@ -40,6 +40,9 @@ INTEGRATION_TIME = InRange(1e-5, 1.0, "s")
 PULSE_WIDTH = InRange(1e-7, 1.0, "s")
 PULSE_COUNT = IntegerInRange(1, 10000)
 READING_COUNT = IntegerInRange(1, 10000)
+GATE_VOLTAGE = InRange(0.0, 5.0, "V")
+"""What a row's gate driver can set (array_board.md §6.6), realised to GATE_RESOLUTION."""
+GATE_RESOLUTION = 1e-3
 NUMBER_CHARACTERS = 14
 """Characters of one current in a reply (``-1.234567e-05,``), for the transfer time."""
 SECONDS_PER_CHARACTER = 10 / 115200
@@ -289,7 +292,7 @@ class ArrayBoard(Instrument):
         self._set("GND ALL")
 
     def set_idle_mode(self, state: LineState) -> None:
-        """The idle state of every line; every line goes into it now."""
+        """The idle state of every line; every line goes into it now and every gate to 0 V."""
         if state not in _IDLE_TEXT:
             raise ValueError(
                 f"idle state = {state!r} is not one of the allowed values FLOAT, GROUND"
@@ -446,6 +449,24 @@ class ArrayBoard(Instrument):
         )
         self._set(command, busy_seconds=count * period)
 
+    # -- gates (1T1R chips) --------------------------------------------------------------------
+
+    def set_gate(self, row: int, volts: float) -> None:
+        """Gate voltage of board row `row`'s word line (0 to 5 V, realised to 1 mV): on a
+        1T1R chip, how far that row's access transistors conduct (array_board.md §6.6)."""
+        row_text = format_integer(IntegerInRange(0, self._rows - 1)("gate row", row))
+        volts = GATE_VOLTAGE(f"row {row} gate voltage", volts)
+        self._set(f"GATE {row_text},{format_number(volts)}")
+
+    def set_all_gates(self, volts: float) -> None:
+        """Every row's gate voltage at once (0 V: every access transistor off)."""
+        self._set(f"GATE:ALL {format_number(GATE_VOLTAGE('gate voltage', volts))}")
+
+    def gate(self, row: int) -> float:
+        """Board row `row`'s gate voltage as the board realised it (V)."""
+        row_text = format_integer(IntegerInRange(0, self._rows - 1)("gate row", row))
+        return parse_number(self._query(f"GATE? {row_text}"))
+
     # -- life cycle ----------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -456,5 +477,5 @@ class ArrayBoard(Instrument):
         self.idle_state = LineState.FLOAT
 
     def shutdown(self) -> None:
-        """Every line into the idle state."""
+        """Every line into the idle state and every gate at 0 V (`IDLE`, §6.3 and §6.6)."""
         self.set_idle_mode(self.idle_state)

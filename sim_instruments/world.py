@@ -34,8 +34,10 @@ nothing sleeps. While cells switch, time advances in adaptive steps with the ope
 (compliance included) solved again between them, so a current limit reached during a pulse
 stops a SET the way the instrument's limiter does. The array hears of every second that
 passes, pulse or not, so programmed cells relax between commands (``array.elapsed_time``
-follows ``clock``). 1T1R arrays are simulated with every access transistor on (no instrument
-here drives the gates).
+follows ``clock``). The access transistors of a 1T1R chip (``[chip] device = "1t1r"``) are
+on at the device's default gate voltage until a board's gate drivers set them
+(`set_board_gates`, array_board.md §6.6): then each row conducts, and limits SET, as its gate
+voltage says (``xbarlab.physics.transistor``); no other instrument drives the gates.
 """
 
 from __future__ import annotations
@@ -202,6 +204,7 @@ class World:
             self._op: OperatingPoint | None = None
             self._op_version = -1
             self._g: np.ndarray | None = None
+            self._gates: np.ndarray | None = None  # each chip row's gate voltage, once driven
             self._g_version = 0
             self._g_cached = -1
             self._quiet_version = -1
@@ -389,6 +392,34 @@ class World:
             if changed:
                 self._levels_changed()
 
+    def set_board_gates(self, board: str, volts: dict[int, float]) -> None:
+        """Board row channel -> the gate voltage of its word line (V). Only a 1T1R chip has
+        gates; on any other chip the gate outputs are not connected."""
+        if not self._array.one_transistor:
+            return
+        with self.lock:
+            gates = (np.full(self.rows, self._array.params.v_gate_set) if self._gates is None
+                     else self._gates.copy())
+            for channel, level in volts.items():
+                line = self.port_line.get((board, channel))
+                if line is not None and line.kind == "row":
+                    gates[line.index] = level
+            if self._gates is None or not np.array_equal(gates, self._gates):
+                self._gates = gates
+                self._array_changed()
+
+    def gate_voltages(self) -> np.ndarray | None:
+        """Each chip row's gate voltage (V), or None while no instrument has driven them."""
+        return None if self._gates is None else self._gates.copy()
+
+    def _through_gates(self, g: np.ndarray) -> np.ndarray:
+        """Conductances `g` ((..., m, n)) as the circuit sees them: zero in rows whose access
+        transistors are off."""
+        if self._gates is None:
+            return g
+        on = self._array.conducting_rows(self._gates)
+        return np.where(on[:, None], g, 0.0)
+
     def board_level(self, board: str, channel: int) -> float | str:
         return self.board_lines[board].get(channel, "F")
 
@@ -500,9 +531,11 @@ class World:
         return np.concatenate(lines), np.concatenate(terms), np.concatenate(paths)
 
     def conductance(self) -> np.ndarray:
-        """Cell conductances now (cached until the array changes; do not modify)."""
+        """Cell conductances now as the circuit sees them (cached until the array or a gate
+        changes; do not modify): on a 1T1R chip zero in rows whose transistors are off
+        (``array.conductance()`` is every cell's own)."""
         if self._g is None or self._g_cached != self._g_version:
-            self._g = self._array.conductance()
+            self._g = self._through_gates(self._array.conductance())
             self._g.flags.writeable = False
             self._g_cached = self._g_version
         return self._g
@@ -655,6 +688,7 @@ class World:
         relaxing as `_let_time_pass` lets them, interval by interval."""
         steps = self._array.relax_in_steps(dwell, count)
         self._array_changed()
+        steps = self._through_gates(steps)
         self._g, self._g_cached = steps[-1], self._g_version  # the conductances now
         self._g.flags.writeable = False
         self._relaxing = len(steps) == count and self._array.relaxation_changes_conductance()
@@ -1075,8 +1109,8 @@ class World:
         g_before = self.conductance()
         while True:
             result = self._array.apply(
-                op.rows[0], op.cols[0], dt, r_source=op.rows[1], r_sense=op.cols[1]
-            )
+                op.rows[0], op.cols[0], dt, r_source=op.rows[1], r_sense=op.cols[1],
+                gate=self._gates)
             self._array_changed()
             if self._far_from_limits(op, g_before):
                 factor, limited = MAX_GROWTH, set()

@@ -217,6 +217,16 @@ class Chip:
     preset: str
     masked: tuple[tuple[int, int], ...]
     id: str = ""
+    gate_threshold: float = 0.0
+    """1T1R chips: the access transistors' threshold voltage (V), from the chip's datasheet."""
+    gate_gain: float = 0.0
+    """1T1R chips: K of the transistors' saturation current K (V_g - V_t)^2 (A/V^2), from the
+    chip's datasheet (long-channel square law)."""
+
+    def gate_for_compliance(self, amperes: float) -> float:
+        """The gate voltage at which this chip's access transistors saturate at `amperes`:
+        V_t + sqrt(I / K) (compliance set by the gate, as 1T1R arrays are programmed)."""
+        return self.gate_threshold + math.sqrt(amperes / self.gate_gain)
 
 
 @dataclass(frozen=True)
@@ -228,6 +238,9 @@ class Limits:
     max_read_voltage: float = math.inf
     """Largest |V| of a read (read-disturb guard); the bench file's value, else
     READ_VOLTAGE_FRACTION of the chip preset's lowest switching threshold."""
+    max_gate_voltage: float = 0.0
+    """Largest gate voltage of a 1T1R chip's word lines (V; required for ``device = "1t1r"``,
+    0 otherwise): reads open the selected row's gate at it."""
 
 
 @dataclass(frozen=True)
@@ -548,10 +561,18 @@ def _parse_wiring(origin: str, table: Any, insts: dict[str, Instrument], chip: C
 
 
 def _parse_chip(origin: str, table: Any, default_id: str) -> Chip:
-    f = _Fields(origin, "chip", table, ("rows", "cols", "device", "preset", "masked", "id"))
+    f = _Fields(origin, "chip", table, ("rows", "cols", "device", "preset", "masked", "id",
+                                        "gate_threshold", "gate_gain"))
     rows = f.integer("rows", 1, 4096)
     cols = f.integer("cols", 1, 4096)
     device = f.choice("device", DEVICE_KINDS, "passive")
+    transistor = {}
+    for key, lo, hi in (("gate_threshold", 0.0, 5.0), ("gate_gain", 0.0, 1.0)):
+        if device == "1t1r":
+            transistor[key] = f.number(key, lo, hi, open_lo=key == "gate_gain")
+        elif key in f.table:
+            f.fail(f.dotted(key), f.table[key], 'nothing: only a chip with device = "1t1r" '
+                                                "has access transistors")
     preset = f.choice("preset", PRESETS, "binary")
     masked_raw = f.get("masked", list, [])
     masked = []
@@ -569,12 +590,13 @@ def _parse_chip(origin: str, table: Any, default_id: str) -> Chip:
     chip_id = f.get("id", str, default_id)
     if "id" in f.table and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}", chip_id):
         f.fail(f.dotted("id"), chip_id, "a name of letters, digits and _ . : - (up to 128)")
-    return Chip(rows, cols, device, preset, tuple(sorted(set(masked))), chip_id)
+    return Chip(rows, cols, device, preset, tuple(sorted(set(masked))), chip_id, **transistor)
 
 
 def _parse_limits(origin: str, table: Any, chip: Chip) -> Limits:
     f = _Fields(origin, "limits", table, ("max_voltage", "max_compliance", "max_pulse_width",
-                                          "max_energy", "max_read_voltage"))
+                                          "max_energy", "max_read_voltage",
+                                          "max_gate_voltage"))
     max_voltage = f.number("max_voltage", 0.0, 210.0, open_lo=True)
     if "max_read_voltage" in f.table:
         read = f.number("max_read_voltage", 0.0, max_voltage, open_lo=True)
@@ -586,7 +608,20 @@ def _parse_limits(origin: str, table: Any, chip: Chip) -> Limits:
         max_pulse_width=f.number("max_pulse_width", 0.0, 100.0, open_lo=True),
         max_energy=f.number("max_energy", 0.0, 10.0, open_lo=True),
         max_read_voltage=read,
+        **_gate_limit(f, chip),
     )
+
+
+def _gate_limit(f: _Fields, chip: Chip) -> dict[str, float]:
+    """``max_gate_voltage``: required for a 1T1R chip (above its transistors' threshold), not
+    allowed for a chip without gates."""
+    if chip.device == "1t1r":
+        return {"max_gate_voltage": f.number("max_gate_voltage", chip.gate_threshold, 20.0,
+                                             open_lo=True)}
+    if "max_gate_voltage" in f.table:
+        f.fail(f.dotted("max_gate_voltage"), f.table["max_gate_voltage"],
+               'nothing: only a chip with device = "1t1r" has gates')
+    return {}
 
 
 def _lowest_threshold(preset: str) -> float:

@@ -392,7 +392,14 @@ class ArrayBoard(Protocol):
         integrated over each pulse); clears it. NaN where nothing was measured."""
 
     def set_idle_mode(self, state: LineState) -> None:
-        """The state every line takes when idle; puts every line in it now."""
+        """The state every line takes when idle; puts every line in it now and every gate
+        (`set_gate`) at 0 V."""
+
+    def set_gate(self, row: int, volts: float) -> None:
+        """Gate voltage of board row `row`'s word line (a 1T1R chip's access transistors)."""
+
+    def set_all_gates(self, volts: float) -> None:
+        """Every word line's gate voltage."""
 
     def shutdown(self) -> None:
         """Put every line in the idle state."""

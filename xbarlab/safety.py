@@ -141,6 +141,11 @@ class SafetyGuard:
         return self._check(quantity, volts, "limits.max_read_voltage",
                            self.limits.max_read_voltage, "V")
 
+    def check_gate_voltage(self, quantity: str, volts: float) -> float:
+        """A 1T1R word line's gate voltage: |V| <= max_gate_voltage."""
+        return self._check(quantity, volts, "limits.max_gate_voltage",
+                           self.limits.max_gate_voltage, "V")
+
     def check_compliance(self, quantity: str, amperes: float) -> float:
         """A current limit: 0 < I <= max_compliance."""
         value = finite_real(quantity, amperes)

@@ -31,12 +31,15 @@ MESSAGES = {
     205: "Integration time out of range",
     206: "Voltage limit out of range",
     207: "Reading count out of range",
+    208: "Gate voltage out of range",
     350: "Error queue overflow",
 }
 QUEUE_SIZE = 16
 HARDWARE_VLIM = 10.0
 MAX_READINGS = 10000  # readings of one MEAS:REP? or READ? (spec §6.4)
 CURRENT_RANGES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+GATE_RANGE = (0.0, 5.0)  # V, a row's gate driver (spec §6.6)
+GATE_STEP = 1e-3  # V, gate voltages are realised to the nearest millivolt
 SETTLE = 1e-4  # s: outputs settle within 100 us of the terminator (spec §6.3)
 OVERFLOW = 9.9e37
 NOT_MEASURED = 9.91e37
@@ -100,6 +103,8 @@ class ArrayBoard(Behaviour):
         self.energy = 0.0  # delivered during pulses since the last ENERGY? (ENERGY?)
         self.levels: list[float | str] = ["F"] * (self.rows + self.cols)
         self._apply_levels()
+        self.gates = np.zeros(self.rows)
+        self._apply_gates()
 
     # ------------------------------------------------------------------ error queue
     def queue_code(self, code: int) -> None:
@@ -349,12 +354,65 @@ class ArrayBoard(Behaviour):
     @_replies
     def idle_float(self):
         self.idle = "FLOAT"
+        self._close_gates()
         self._set(dict.fromkeys(range(len(self.levels)), "F"))
 
     @_replies
     def idle_ground(self):
         self.idle = "GND"
+        self._close_gates()
         self._set(dict.fromkeys(range(len(self.levels)), "G"))
+
+    # ------------------------------------------------------------------ gates (spec §6.6)
+    def _apply_gates(self) -> None:
+        """Tell the World the gate voltage of every chip row on a board row."""
+        self.world.set_board_gates(self.inst.name, {k + 1: float(v)
+                                                    for k, v in enumerate(self.gates)})
+
+    def _close_gates(self) -> None:
+        if self.gates.any():
+            self.gates[:] = 0.0
+            self._apply_gates()
+
+    def _gate_volts(self, text: str) -> float:
+        value = _number(text)
+        if not GATE_RANGE[0] <= value <= GATE_RANGE[1]:
+            raise BoardError(208)
+        return round(value / GATE_STEP) / round(1 / GATE_STEP)
+
+    def _gate_row(self, text: str) -> int:
+        if not _INDEX.match(text):
+            raise BoardError(101)
+        row = int(text)
+        if row >= self.rows:
+            raise BoardError(103)
+        return row
+
+    @_replies
+    def set_gate(self, text: str):
+        """``GATE row,V``: one row's gate voltage."""
+        self._check_chars(text)
+        parts = text.split(",")
+        if len(parts) != 2:
+            raise BoardError(102)
+        row, volts = self._gate_row(parts[0]), self._gate_volts(parts[1])
+        self.gates[row] = volts
+        self._apply_gates()
+        self.world.advance(SETTLE)
+
+    @_replies
+    def set_all_gates(self, text: str):
+        """``GATE:ALL V``: every row's gate voltage."""
+        self._check_chars(text)
+        self.gates[:] = self._gate_volts(text)
+        self._apply_gates()
+        self.world.advance(SETTLE)
+
+    @_replies
+    def get_gate(self, text: str):
+        """``GATE? row``: the row's gate voltage as realised."""
+        self._check_chars(text)
+        return _fmt(self.gates[self._gate_row(text)])
 
     def get_idle(self) -> str:
         return self.idle

@@ -6,6 +6,15 @@ the wiring names; a set-lines command is used while it fits the board's command 
 full-vector command per kind of line, after one command that puts every line in the idle state
 when columns that are not idle change with the rows (the rows' new levels never meet the
 columns' old ones).
+
+A 1T1R chip (``[chip] device = "1t1r"``) has a gate on every row's word line (array_board.md
+§6.6). Every operation sets its lines first, then the gates: the rows it reaches open, every
+other row's transistors off (0 V), so no sneak path runs through an unselected row. Reads open
+the selected row at ``limits.max_gate_voltage`` (the transistor fully on); a SET pulse opens it
+at the gate voltage whose saturation current is the pulse's compliance (the chip's transistor
+law, ``Chip.gate_for_compliance``), the line drivers then limited only at the bench's
+max_compliance, as 1T1R arrays are programmed; a RESET opens it fully. Every idle command (the
+end of a session, every error path) also puts every gate at 0 V.
 """
 
 from __future__ import annotations
@@ -48,6 +57,36 @@ class BoardLines:
                 cols[line.index] = port.output - 1 - inst.rows
         return rows, cols
 
+    def _board_gates(self, open_rows: Mapping[int, float]) -> None:
+        """1T1R chips: the gates of chip rows `open_rows` at their voltages (V), every other
+        row's at 0 V; each checked against max_gate_voltage before anything is sent, and only
+        what changed sent (after an idle command every gate is at 0 V). Nothing elsewhere."""
+        if self.spec.chip.device != "1t1r":
+            return
+        for row, volts in open_rows.items():
+            self.guard.check_gate_voltage(f"gate of row:{row}", volts)
+        target = dict.fromkeys(range(self.rows), 0.0) | dict(open_rows)
+        changed = {row: v for row, v in target.items() if self._board_gate_levels.get(row) != v}
+        every = set(target.values())
+        if len(changed) > 1 and len(every) == 1 or len(changed) > 2 * len(open_rows) + 1:
+            # every row at one voltage (an mvm) or many to close: one command for all first
+            volts = every.pop() if len(every) == 1 else 0.0
+            self._board.set_all_gates(volts)
+            self._board_gate_levels = dict.fromkeys(range(self.rows), volts)
+            changed = {row: v for row, v in target.items() if v != volts}
+        for row, volts in changed.items():
+            self._board_gate_levels.pop(row, None)
+            self._board.set_gate(int(self._board_rows[row]), volts)
+            self._board_gate_levels[row] = volts
+
+    def _gates_closed(self) -> None:
+        """An idle command put every gate at 0 V (array_board.md §6.3)."""
+        self._board_gate_levels = dict.fromkeys(range(self.rows), 0.0)
+
+    def _read_gate(self, rows) -> dict[int, float]:
+        """Rows `rows` open for a read: their transistors fully on."""
+        return dict.fromkeys(rows, self.spec.limits.max_gate_voltage)
+
     def _board_limit(self, limit: float) -> None:
         if limit != self._board_current_limit:
             self._board_current_limit = None
@@ -62,6 +101,7 @@ class BoardLines:
         if scheme == "float":
             self.guard.check_voltage(f"read level on row:{row}", v_read)
             self._board_limit(limit)
+            self._board_gates(self._read_gate([row]))
             # the row current: positive for a positive cell current
             on_board = int(self._board_rows[row]), int(self._board_cols[col])
             if count == 1:
@@ -77,6 +117,7 @@ class BoardLines:
             line: level for line, level in moved.items() if level is not None})
         self._board_limit(limit)
         self._board_apply(targets)
+        self._board_gates(self._read_gate([row]))
         on_board = int(self._board_cols[col])
         got = self._board.measure_repeated(count, columns=[on_board])
         limited = np.asarray(got.row_compliance, bool)[self._board_rows].any() or bool(
@@ -95,6 +136,9 @@ class BoardLines:
                 self.guard.check_voltage(f"level on {line}", level)
         self._board_limit(limit)
         self._board_apply(targets)
+        driven_rows = [line.index for line, level in levels.items()
+                       if line.kind == "row" and level is not None]
+        self._board_gates(self._read_gate(driven_rows))
         readings = [self._board.measure_currents() for _ in range(count)]
         result = {}
         for line in sensed:
@@ -133,6 +177,7 @@ class BoardLines:
                 # between two commands the new rows would face the old columns (from +V/2 to
                 # -V/2 everywhere: V across every cell); every line goes idle at once first
                 self._board.set_idle_mode(self._idle_state)
+                self._gates_closed()
             if rows:  # one full-vector command per kind instead of a too long VSET
                 self._board.set_rows(self._board_vector("row", self._board.rows))
             if cols:
@@ -162,6 +207,9 @@ class BoardLines:
         selected_row, selected_col = Line("row", row), Line("col", col)
         pulsed = {selected_row: levels[selected_row], selected_col: levels[selected_col]}
         energy = self._check_board_pulse(pulsed, width, limit, count)
+        gate = self._pulse_gate(pulsed[selected_row] - pulsed[selected_col], limit)
+        if gate is not None and pulsed[selected_row] > pulsed[selected_col]:
+            limit = self.spec.limits.max_compliance  # the transistor is the compliance
         dc: dict[Line, float | LineState] = {}
         floating = LineState.FLOAT
         for line, level in levels.items():
@@ -173,6 +221,8 @@ class BoardLines:
             line: level for line, level in dc.items() if level is not floating})
         self._board_limit(limit)
         self._board_apply(dc)
+        if gate is not None:
+            self._board_gates({row: gate})
         self._board.pulse(width, rows={int(self._board_rows[row]): pulsed[selected_row]},
                           columns={int(self._board_cols[col]): pulsed[selected_col]},
                           count=count, period=period)
@@ -180,10 +230,24 @@ class BoardLines:
             self._board_to_idle()
         return energy
 
+    def _pulse_gate(self, volts: float, limit: float) -> float | None:
+        """1T1R chips: the selected row's gate for a pulse of `volts` across the cell: a SET
+        (positive) at the gate whose saturation current is `limit`, a RESET fully open;
+        None for a chip without gates."""
+        if self.spec.chip.device != "1t1r":
+            return None
+        if volts <= 0.0:
+            return self.spec.limits.max_gate_voltage
+        return self.guard.check_gate_voltage(
+            f"gate of the selected row for a SET compliance of {limit:g} A",
+            self.spec.chip.gate_for_compliance(limit))
+
     def _board_to_idle(self) -> None:
-        if any(level != self._idle_state for level in self._board_levels.values()):
+        if any(level != self._idle_state for level in self._board_levels.values()) or any(
+                self._board_gate_levels.values()):
             self._board.set_idle_mode(self._idle_state)
             self._board_levels = {line: self._idle_state for line in self._all_lines()}
+            self._gates_closed()
 
     def _check_board_pulse(self, pulsed, width, limit, count) -> float:
         """Check each pulsed line; the energy bound is the one the selected cell can receive."""

@@ -252,7 +252,7 @@ class GuardedBoard(GuardedInstrument):
         "rows", "columns", "read_current_limit", "line_levels", "idle_mode", "float_all",
         "ground_all", "measure_currents", "set_idle_mode", "set_current_range",
         "set_integration_time", "measure_rows", "measure_columns", "measure_repeated",
-        "limit_flags", "error_count", "pulse_energy",
+        "limit_flags", "error_count", "pulse_energy", "gate",
     })
 
     def __init__(self, name: str, inner: Any, guard: SafetyGuard):
@@ -310,6 +310,18 @@ class GuardedBoard(GuardedInstrument):
                     self._guard.check_pulse(f"{self._name} {prefix}{index}", volts, width,
                                             self._current_limit, count)
         self._inner.pulse(width, rows=rows, columns=columns, count=count, period=period)
+
+    def set_gate(self, row: int, volts: float) -> None:
+        """One word line's gate voltage, within the bench's max_gate_voltage."""
+        if self._checking:
+            self._guard.check_gate_voltage(f"gate of {self._name} R{row}", volts)
+        self._inner.set_gate(row, volts)
+
+    def set_all_gates(self, volts: float) -> None:
+        """Every word line's gate voltage, within the bench's max_gate_voltage."""
+        if self._checking:
+            self._guard.check_gate_voltage(f"gates of {self._name}", volts)
+        self._inner.set_all_gates(volts)
 
     def _check_levels(self, prefix: str, levels: Mapping[int, Any]) -> None:
         if not self._checking:

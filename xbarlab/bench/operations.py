@@ -132,6 +132,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self._routes: dict[str, tuple] = {}  # terminal -> (lines, crosspoints): _route_points
         self._instrument_of_line: dict[Line, str] | None = None  # see _instruments_of
         self._board_levels: dict[Line, float | LineState] = {}
+        self._board_gate_levels: dict[int, float] = {}  # chip row -> gate volts (1T1R chips)
         self._board_current_limit: float | None = None
         self._stats: dict[str, list[int]] = {}
         self._last_round_trips = 0
@@ -253,6 +254,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             self._board_current_limit = self.current_limit
             board.set_idle_mode(self._idle_state)
             self._board_levels = {line: self._idle_state for line in self._all_lines()}
+            self._gates_closed()
 
     @property
     def _idle_state(self) -> LineState:
@@ -479,7 +481,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         self.guard.check_voltages("read level", levels)
         measured = list(range(self.cols)) if self.corrects else cols  # a correction needs all
         got = self._board_measure_repeated("read_row", levels, limit, count,
-                                           [int(self._board_cols[col]) for col in measured])
+                                           [int(self._board_cols[col]) for col in measured],
+                                           self._read_gate([row]))
         flags = np.asarray(got.column_compliance, bool)[self._board_cols[measured]]
         flags |= bool(np.asarray(got.row_compliance, bool)[self._board_rows[row]])
         currents = -np.asarray(got.column_currents, float)
@@ -572,7 +575,7 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             self.guard.check_read_voltage(f"mvm read voltage on row:{i}", level)
             targets[Line("row", i)] = self.guard.check_voltage(f"mvm level on row:{i}", level)
         targets.update({Line("col", j): 0.0 for j in range(self.cols)})
-        reading = self._board_measure("mvm", targets, limit)
+        reading = self._board_measure("mvm", targets, limit, self._read_gate(range(self.rows)))
         currents = -np.asarray(reading.column_currents, float)[self._board_cols]
         raw = None
         if self.corrects:
@@ -591,7 +594,8 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
         """Lines at `levels` (volts, or None: floating; a line not named floats), then `count`
         readings of the current from the instrument into each `sensed` line, raw (never
         corrected). Every level is checked by the safety guard first; a matrix bench needs an
-        SMU for each sensed line and one per other distinct level (`BenchError` otherwise)."""
+        SMU for each sensed line and one per other distinct level (`BenchError` otherwise).
+        On a board with a 1T1R chip the driven rows' gates open, the others' close."""
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(f"count = {count!r}: allowed 1 or more readings")
         full = {line: levels.get(line) for line in self._all_lines()}
@@ -658,26 +662,29 @@ class Bench(MatrixRouting, BoardLines, CellSweeps, SelfTest):
             ):
                 raise ValueError(f"{name} = {value!r}: allowed 0..{size - 1}")
 
-    def _board_measure(self, operation: str, targets, limit: float):
-        """Operation `operation` on the board: lines at `targets` under `limit`, then every line
-        current in one measurement (round trips counted)."""
-        before = self.io.total
-        try:
-            self._board_limit(limit)
-            self._board_apply(targets)
-            return self._board.measure_currents()
-        finally:
-            self._count(operation, before)
-
-    def _board_measure_repeated(self, operation: str, targets, limit: float, count: int,
-                                columns: list[int]):
-        """Operation `operation` on the board: lines at `targets` under `limit`, then `count`
-        measurements of board columns `columns` in one repeated measurement (round trips
+    def _board_measure(self, operation: str, targets, limit: float, gates):
+        """Operation `operation` on the board: lines at `targets` under `limit`, the rows of
+        `gates` open (1T1R chips), then every line current in one measurement (round trips
         counted)."""
         before = self.io.total
         try:
             self._board_limit(limit)
             self._board_apply(targets)
+            self._board_gates(gates)
+            return self._board.measure_currents()
+        finally:
+            self._count(operation, before)
+
+    def _board_measure_repeated(self, operation: str, targets, limit: float, count: int,
+                                columns: list[int], gates):
+        """Operation `operation` on the board: lines at `targets` under `limit`, the rows of
+        `gates` open (1T1R chips), then `count` measurements of board columns `columns` in one
+        repeated measurement (round trips counted)."""
+        before = self.io.total
+        try:
+            self._board_limit(limit)
+            self._board_apply(targets)
+            self._board_gates(gates)
             return self._board.measure_repeated(count, columns=columns)
         finally:
             self._count(operation, before)

@@ -357,9 +357,23 @@ class RecordingBoard:
         self.idle_state = LineState.FLOAT
         self.integration_time = 1e-3
         self.pulse_levels: tuple[dict[int, float], dict[int, float]] | None = None
+        self.gates = [0.0] * rows
 
     def _log(self, method: str, seconds: float = 0.0) -> None:
         self._recorder.log(self.name, "board", method, seconds)
+
+    def set_gate(self, row: int, volts: float) -> None:
+        self._check_lines([row], [])
+        self.gates[row] = float(volts)
+        self._log("set_gate")
+
+    def set_all_gates(self, volts: float) -> None:
+        self.gates = [float(volts)] * self.rows
+        self._log("set_all_gates")
+
+    def gate(self, row: int) -> float:
+        self._log("gate")
+        return self.gates[row]
 
     def set_voltage_limit(self, volts: float) -> None:
         self.voltage_limit = float(volts)
@@ -468,6 +482,7 @@ class RecordingBoard:
 
     def set_idle_mode(self, state: LineState) -> None:
         self.idle_state = state
+        self.gates = [0.0] * self.rows
         self.row_levels = [state] * self.rows
         self.column_levels = [state] * self.columns
         self._log("set_idle_mode")

@@ -49,6 +49,7 @@ from .device import (
 )
 from .presets import preset as named_preset
 from .solver import CrossbarSolution, solve_crossbar
+from .transistor import conducting, saturation_current
 
 # Self-consistent sinh I-V: stop when no cell voltage changes by more than this fraction of the
 # largest cell voltage between fixed-point iterations. Each linear solve is exact to ~1e-10 of
@@ -114,8 +115,11 @@ class CrossbarArray:
     preset : "binary", "analog", "high_r" (``xbarlab.physics.presets``) or a ``DeviceParams``.
     seed : seeds device spread, defects, read noise and programming noise.
     r_wire_row, r_wire_col : wire resistance per segment between neighbouring cells (ohm).
-    one_transistor : 1T1R array: reads and pulses take a per-row ``gate`` mask, and SET is
-        limited by ``params.i_compliance_1t1r`` unless a pulse gives its own compliance.
+    one_transistor : 1T1R array: reads and pulses take a per-row ``gate``: a bool mask (True:
+        the transistor on at the default gate ``params.v_gate_set``, SET limited by
+        ``params.i_compliance_1t1r`` unless a pulse gives its own compliance) or each row's
+        gate voltage (V; off at or below ``params.v_gate_threshold``, SET limited by the
+        transistor's saturation current at that voltage, ``transistor.py``).
     pristine : cells start unformed (``params.pristine_conductance``) and need forming.
     defects : draw stuck-on / stuck-off cells at the preset's rates.
     """
@@ -344,15 +348,35 @@ class CrossbarArray:
 
     # ------------------------------------------------------------------ circuit
 
-    def _gated(self, g: np.ndarray, gate) -> np.ndarray:
-        if gate is None:
-            return g
+    def conducting_rows(self, gate) -> np.ndarray:
+        """Rows whose access transistors conduct, from a bool mask or gate voltages (V)."""
         if not self.one_transistor:
             raise ValueError("gate is only accepted by one_transistor (1T1R) arrays")
         gate = np.asarray(gate)
-        if gate.shape != (self.rows,) or gate.dtype != bool:
-            raise ValueError(f"gate must be a bool array of shape ({self.rows},)")
-        return np.where(gate[:, None], g, 0.0)
+        if gate.shape != (self.rows,) or not (gate.dtype == bool or (
+                gate.dtype.kind in "iuf" and np.all(np.isfinite(gate)))):
+            raise ValueError(f"gate must be a bool mask or finite gate voltages (V) of shape "
+                             f"({self.rows},)")
+        return gate if gate.dtype == bool else conducting(gate, self.params)
+
+    def _gated(self, g: np.ndarray, gate) -> np.ndarray:
+        if gate is None:
+            return g
+        return np.where(self.conducting_rows(gate)[:, None], g, 0.0)
+
+    def _transistor_compliance(self, gate, i_compliance):
+        """SET compliance of a pulse: the default transistor's (a mask or no gate given) unless
+        the pulse gives one; with gate voltages, each row's saturation current (inf where the
+        transistor is off: its cells see no voltage), and the pulse's own where lower."""
+        if not self.one_transistor:
+            return i_compliance
+        if gate is None or np.asarray(gate).dtype == bool:
+            return self.params.i_compliance_1t1r if i_compliance is None else i_compliance
+        limit = saturation_current(gate, self.params)
+        limit = np.where(limit > 0.0, limit, np.inf)
+        if i_compliance is not None:
+            limit = np.minimum(limit, i_compliance)
+        return np.ascontiguousarray(np.broadcast_to(limit[:, None], self.shape))
 
     def _circuit(self, kind, g, v_row, v_col, r_source, r_sense) -> CrossbarSolution:
         """Exact solve with conductances ``g``; self-consistent when the I-V is nonlinear.
@@ -544,10 +568,11 @@ class CrossbarArray:
 
         The circuit is solved with the true pre-pulse conductances; each cell then moves by the
         voltage it saw (cells of gated-off rows see none). ``i_compliance`` (A) limits SET; in a
-        1T1R array it defaults to ``params.i_compliance_1t1r``. ``substeps`` > 1 splits the
-        pulse into that many equal parts and re-solves the circuit before each, so a cell whose
-        conductance rises during the pulse feels the growing IR drop (self-limiting SET);
-        ``solution`` is then the one at the start of the pulse and energies are summed.
+        1T1R array the access transistors limit it too (class docstring: ``gate``).
+        ``substeps`` > 1 splits the pulse into that many equal parts and re-solves the circuit
+        before each, so a cell whose conductance rises during the pulse feels the growing IR
+        drop (self-limiting SET); ``solution`` is then the one at the start of the pulse and
+        energies are summed.
         The pulse also lets ``duration`` pass (``advance_time``): in each part every cell first
         relaxes, then the cells the pulse moves get a fresh pending relaxation.
         """
@@ -560,8 +585,7 @@ class CrossbarArray:
             raise ValueError(f"substeps = {substeps!r} is outside the allowed range [1, 10000]")
         if np.ndim(v_row) != 1 or np.ndim(v_col) != 1:
             raise ValueError("apply takes one pulse: v_row must be (m,) and v_col (n,)")
-        if i_compliance is None and self.one_transistor:
-            i_compliance = self.params.i_compliance_1t1r
+        i_compliance = self._transistor_compliance(gate, i_compliance)
         v_row = np.asarray(v_row, dtype=float)
         v_col = np.asarray(v_col, dtype=float)
         dt = duration / substeps
@@ -584,7 +608,7 @@ class CrossbarArray:
         solution = self._circuit("pulse", g, v_row, v_col, r_source, r_sense)
         v_device = solution.v_cell
         if gate is not None:
-            v_device = np.where(np.asarray(gate)[:, None], v_device, 0.0)
+            v_device = np.where(self.conducting_rows(gate)[:, None], v_device, 0.0)
         energy_cells = v_device * cell_current(g, v_device, self.params.iv_v0) * dt
         power = (np.sum(np.where(np.isnan(v_row), 0.0, v_row) * solution.i_row)
                  - np.sum(np.where(np.isnan(v_col), 0.0, v_col) * solution.i_col))

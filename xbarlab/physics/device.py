@@ -233,8 +233,16 @@ class DeviceParams:
     v_form_slope: float = 0.1
     """Voltage per e-fold acceleration of forming above v_form (V) [E]."""
     i_compliance_1t1r: float = 100e-6
-    """SET compliance current that the access transistor enforces in 1T1R arrays (A); 100 µA,
-    techniques.md §7 [E] (consistent with LRS 10 kΩ at ≈1 V)."""
+    """SET compliance current that the access transistor enforces in 1T1R arrays at the
+    default gate voltage ``v_gate_set`` (A); 100 µA, techniques.md §7 [E] (consistent with LRS
+    10 kΩ at ≈1 V). Other gate voltages limit it by the square law (``transistor.py``)."""
+    v_gate_threshold: float = 0.5
+    """Threshold voltage of the 1T1R access transistor (V): below it the transistor is off and
+    its cell carries no current [E] (a thin-oxide NMOS of a 0.13-0.25 µm node, 0.4-0.6 V)."""
+    v_gate_set: float = 1.5
+    """Gate voltage at which the access transistor's saturation current is
+    ``i_compliance_1t1r`` (V) [E]; it fixes the transistor's gain K = i_compliance_1t1r /
+    (v_gate_set - v_gate_threshold)^2 (100 µA/V² by default)."""
     cc_sigma: float = 0.04
     """Relative cycle-to-cycle spread of the conductance at which a compliance-limited SET or
     forming stops (Gaussian sigma of G / (I_cc/V), dimensionless). Gate-stepped (compliance-
@@ -307,6 +315,9 @@ class DeviceParams:
         _in_range("v_form_slope", self.v_form_slope, 1e-3, 10.0, unit="V")
         _in_range("i_compliance_1t1r", self.i_compliance_1t1r, 1e-9, 1.0, low_open=True,
                   unit="A")
+        _in_range("v_gate_threshold", self.v_gate_threshold, 0.0, 5.0, unit="V")
+        _in_range("v_gate_set", self.v_gate_set, self.v_gate_threshold, 10.0, low_open=True,
+                  unit="V")
         _in_range("cc_sigma", self.cc_sigma, 0.0, 0.5)
         _check_relax_poly(self.relax_poly)
         _in_range("relax_tau", self.relax_tau, 1e-9, 1e9, unit="s")
@@ -530,18 +541,21 @@ def _relaxation_offset(w_before, w, pending, full, g_lo, g_hi, k, rng):
 
 
 @njit(cache=True)
-def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, duration, i_cc,
-                  k, rng):
-    """Move every cell (flat arrays, in place) by the voltage it saw for ``duration`` seconds.
+def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, duration,
+                  i_cc_cells, k, rng):
+    """Move every cell (flat arrays, in place) by the voltage it saw for ``duration`` seconds;
+    ``i_cc_cells`` is each cell's SET compliance (A; <= 0: none), or one value for all.
 
     ``relax`` (pending relaxation per cell) is updated for every cell that moves, by how far it
     moved (``_relaxation_offset``), unless it is empty (relaxation not tracked).
     """
     track = relax.size > 0
+    each = i_cc_cells.size > 1
     for c in range(w.size):
         if defects[c] != 0:
             continue
         v = v_cell[c]
+        i_cc = i_cc_cells[c] if each else i_cc_cells[0]
         if not formed[c]:
             if v >= k.v_form:
                 form_progress[c] += duration / k.t_form * math.exp((v - k.v_form) / k.v_form_slope)
@@ -598,11 +612,12 @@ def _pulse_kernel(w, formed, form_progress, relax, defects, g_lo, g_hi, v_cell, 
 
 def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
                 population: DevicePopulation, v_cell: np.ndarray, duration: float,
-                constants: KernelConstants, *, i_compliance: float | None,
+                constants: KernelConstants, *, i_compliance: float | np.ndarray | None,
                 rng: np.random.Generator, relax_pending: np.ndarray | None = None) -> None:
     """Apply ``v_cell`` (V, shaped like ``w``) for ``duration`` seconds to every cell, in place.
 
-    ``i_compliance`` (A) limits SET (and forming); None means no limit. Cycle-to-cycle noise,
+    ``i_compliance`` (A) limits SET (and forming): one value, or one per cell (shaped like
+    ``w``; inf: no limit for that cell); None means no limit. Cycle-to-cycle noise,
     compliance-landing spread and relaxation offsets are drawn from ``rng`` (per cell that
     moves, in cell order), so a seeded generator gives a reproducible pulse sequence.
     ``relax_pending`` (shaped like ``w``), if given, is updated (state units) for every cell
@@ -610,10 +625,18 @@ def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
     """
     if not (math.isfinite(duration) and duration >= 0.0):
         raise ValueError(f"duration = {duration!r} s is outside the allowed range [0, inf) s")
-    if i_compliance is not None and not (math.isfinite(i_compliance) and i_compliance > 0.0):
-        raise ValueError(
-            f"i_compliance = {i_compliance!r} A is outside the allowed range (0, inf) A"
-        )
+    if i_compliance is None:
+        i_cc = np.full(1, -1.0)
+    elif np.ndim(i_compliance) == 0:
+        if not (math.isfinite(i_compliance) and i_compliance > 0.0):
+            raise ValueError(
+                f"i_compliance = {i_compliance!r} A is outside the allowed range (0, inf) A")
+        i_cc = np.full(1, float(i_compliance))
+    else:
+        i_cc = np.asarray(i_compliance, dtype=np.float64)
+        if i_cc.shape != w.shape or not np.all(i_cc > 0.0):
+            raise ValueError(f"i_compliance per cell must be positive and shaped {w.shape}")
+        i_cc = np.where(np.isinf(i_cc), -1.0, i_cc).reshape(-1)
     v = np.ascontiguousarray(v_cell, dtype=np.float64)
     if v.shape != w.shape:
         raise ValueError(f"v_cell has shape {v.shape}, expected the array's shape {w.shape}")
@@ -629,8 +652,7 @@ def pulse_cells(w: np.ndarray, formed: np.ndarray, form_progress: np.ndarray,
     _pulse_kernel(
         w.reshape(-1), formed.reshape(-1), form_progress.reshape(-1), relax,
         population.defects.reshape(-1), population.g_lo.reshape(-1),
-        population.g_hi.reshape(-1), v.reshape(-1), float(duration),
-        -1.0 if i_compliance is None else float(i_compliance), constants, rng,
+        population.g_hi.reshape(-1), v.reshape(-1), float(duration), i_cc, constants, rng,
     )
 
 
