@@ -23,10 +23,14 @@ solver (`trf`, LSMR subproblems of at most `STEP_ITERATIONS`) works on that spar
 beside the dense resistance block.
 
 The start: G from the row-to-column entries (-Y), the resistances from the first-order forms
-above (linear least squares, `first_order_parasitics`); everything is fitted from there, and
-a fit left far from the noise is done again through one path resistance for all rows and one
-for all columns first (`fit`). Parameters are log conductances and log resistances, so none
-can turn negative and no bounds distort the trust region's scaling.
+above (linear least squares, `first_order_parasitics`). From there the resistances are first
+fitted with the cells profiled out (`xbarlab.calibration.profiled`: fast, a few hundred
+parameters); on large arrays that is the fit, on small ones everything is then fitted at
+once from it, and where it ends far from the noise (strong IR drops) the joint fit starts
+from the first-order values, and is done again through one path resistance for all rows and
+one for all columns first if it too ends far from the noise (`fit`). Parameters are log
+conductances and log resistances, so none can turn negative and no bounds distort the trust
+region's scaling.
 
 Confidence intervals: Gauss-Newton covariance of the resistances with the cells profiled out
 (the Schur complement of the cell block, refined by block conjugate gradients until the
@@ -404,8 +408,7 @@ def fit(data: list[Transfers], rows: int, cols: int, start: Parasitics | None = 
     parasitics = start if start is not None else first_order_parasitics(
         data, [np.exp(v) for v in log_g])
     every = np.eye(rows + cols + 2)
-    profiled = fit_profiled(data, log_g, parasitics, every, tolerance,
-                            min(max_evaluations, PROFILED_EVALUATIONS))
+    profiled = fit_profiled(data, log_g, parasitics, min(max_evaluations, PROFILED_EVALUATIONS))
     evaluations = profiled[4].nfev if profiled is not None else 0
     if profiled is not None and profiled[0] <= RETRY_CHI2:
         chi2, parasitics, conductances, covariance, result, size = profiled

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lu_factor, lu_solve
-from scipy.optimize import least_squares
+from scipy.optimize import OptimizeResult
 
 from xbarlab.calibration.jacobian import (
     cells_per_entry,
@@ -41,10 +41,12 @@ DENSE_CELLS = 1024
 """Up to this many cells a pattern's cell Jacobians are exact (every cell of every entry) and
 its cross entries' system is LU-factored; beyond, each entry holds the cells of its two lines
 and the system is solved iteratively."""
-SOLVE_RTOL, SOLVE_ITERATIONS, PROBES = 1e-2, 50, 4
-"""Relative residual and iterations (at most) of the iterative cell-system solves (their
-solutions give step directions and the covariance: a percent is plenty), and the columns
-of a many-column solve that test whether the diagonal alone already solves it."""
+SOLVE_RTOL, SOLVE_ITERATIONS = 1e-2, 50
+"""Relative residual and BiCGSTAB iterations (at most) of the iterative cell-system solves
+(their solutions give step directions and the covariance: a percent is plenty)."""
+JACOBI_STEPS, PROBES, CONTRACTION = 4, 4, 0.5
+"""Jacobi steps at most, the columns that check each, and the factor by which each must
+shrink their residuals to go on (else BiCGSTAB)."""
 SETTLE_TOLERANCE, SETTLE_ITERATIONS = 1e-3, 30
 """Largest cross-entry residual (in sigmas) of settled cells, and Newton steps at most."""
 SETTLE_DAMPING = (1.0, 0.5, 0.25, 0.125, 0.0625)
@@ -53,9 +55,14 @@ CELL_FLOOR = 1e-4
 """A cell is held at least at this fraction of the median start conductance."""
 KEPT_STATES = 3
 """Evaluated points whose settled cells and responses are kept."""
-START_HALVINGS = 30
-"""Times the start resistances are halved at most until the cells can explain the cross
-entries with them (a first-order start overestimates paths beside strong IR drops)."""
+VISIBLE = 1.0
+"""Singular value of the Jacobian (sigmas per unit log resistance) below which a direction
+is left where it is: no entry sees a move along it by more than a sigma."""
+STEP_FRACTIONS = (1.0, 0.5, 0.25, 0.125, 0.0625)
+"""Fractions of a Gauss-Newton step tried in turn until one lowers the cost."""
+STOP_CHI2 = 1.0
+"""The profiled fit ends when a step lowers chi-square by less than this (what is left to
+gain is less than the data tell apart)."""
 LOG_RANGE = np.log(1e9)
 """Resistances within 1e-9..1e9 ohm: a trial step outside is refused."""
 REFUSED = 1e12
@@ -84,8 +91,7 @@ def cell_jacobian(pairs, inv_sigma, g, volts, exact: bool):
 class _CellSystem:
     """The square system of a pattern's cross entries in its cells' log conductances: exact and
     LU-factored up to DENSE_CELLS cells, beyond sparse (cells of the entry's lines) and solved
-    by BiCGSTAB from the diagonal's solution (the system is diagonally dominant where the IR
-    drop is weak: the diagonal alone solves it to SOLVE_RTOL in one check)."""
+    iteratively (`_solve_columns`)."""
 
     def __init__(self, matrix):
         self.matrix = matrix
@@ -99,28 +105,51 @@ class _CellSystem:
         if isinstance(self.matrix, np.ndarray):
             return lu_solve(self.lu, rhs, trans=int(transposed), check_finite=False)
         A = self.matrix.T.tocsr() if transposed else self.matrix
-        return _bicgstab(A, self.diagonal, rhs.reshape(len(rhs), -1)).reshape(rhs.shape)
+        return _solve_columns(A, self.diagonal, rhs.reshape(len(rhs), -1)).reshape(rhs.shape)
+
+
+def _norms(M: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->j", M, M))
+
+
+def _solve_columns(A, diagonal, B):
+    """X with A X = B to a relative residual SOLVE_RTOL in every column. Jacobi steps from
+    the diagonal's solution while they contract (a cell's entry is mostly its own: on the
+    128 x 128 board the diagonal alone leaves 1-5 %, one step a few 1e-4), each step's result
+    checked on the PROBES columns the last left worst (the contraction is the matrix's, not a
+    column's: one product of A with a few columns, not with all); BiCGSTAB where they do not
+    contract (strong IR drops)."""
+    d = diagonal[:, None]
+    limit = SOLVE_RTOL * _norms(B)
+    X = B / d
+    R = B - A @ X
+    for _ in range(JACOBI_STEPS):
+        left = _norms(R)
+        if np.all(left <= limit):
+            return X
+        worst = np.argsort(left / np.maximum(limit, 1e-300))[-PROBES:]
+        step = X + R / d
+        after = _norms(B[:, worst] - A @ step[:, worst])
+        if np.all(after <= limit[worst]):
+            return step
+        if np.any(after > CONTRACTION * left[worst]):
+            break
+        X, R = step, B - A @ step
+    return _bicgstab(A, d, B, X, R, limit)
 
 
 def _safe(a, b):
     return np.divide(a, b, out=np.zeros_like(a), where=b != 0)
 
 
-def _bicgstab(A, diagonal, B, rtol=SOLVE_RTOL, maxiter=SOLVE_ITERATIONS):
-    """X with A X = B, column by column (vectorised), by BiCGSTAB preconditioned by the
-    diagonal, started from the diagonal's solution."""
-    d = diagonal[:, None]
-    X = B / d
-    limit = rtol * np.linalg.norm(B, axis=0)
-    probe = np.argsort(limit)[-PROBES:]  # where the diagonal is weak, it is so for every column
-    if np.all(np.linalg.norm(B[:, probe] - A @ X[:, probe], axis=0) <= limit[probe]):
-        return X
-    R = B - A @ X
+def _bicgstab(A, d, B, X, R, limit):
+    """BiCGSTAB, column by column (vectorised), preconditioned by the diagonal `d`, from `X`
+    with residual `R`, until every column's residual is within `limit`."""
     Rh = R.copy()
     P, V = np.zeros_like(B), np.zeros_like(B)
     rho = alpha = omega = np.ones(B.shape[1])
-    for _ in range(maxiter):
-        if np.all(np.linalg.norm(R, axis=0) <= limit):
+    for _ in range(SOLVE_ITERATIONS):
+        if np.all(_norms(R) <= limit):
             break
         rho_next = np.einsum("ij,ij->j", Rh, R)
         P = R + _safe(rho_next, rho) * _safe(alpha, omega) * (P - omega * V)
@@ -212,19 +241,19 @@ class _Pattern:
 
 class _Reduced:
     """The least-squares problem of one stage of `fit` in the resistances, the cells profiled
-    out: at every trial of the resistances (``exp(basis @ x)``) each pattern's cells are
+    out: at every trial of the resistances (``exp(origin + x)``) each pattern's cells are
     settled to explain its cross entries (`_Pattern.settle`), and the residuals are every
     entry there. Its Jacobian is the entries' total derivative, the free cells following the
     resistances (implicit: d log g / d x = -J_ff^-1 J_fx, f the free cells' cross entries)."""
 
-    def __init__(self, patterns: list[_Pattern], basis: np.ndarray, rows: int, cols: int):
-        self.patterns, self.basis, self.shape = patterns, basis, (rows, cols)
+    def __init__(self, patterns: list[_Pattern], origin: np.ndarray, rows: int, cols: int):
+        self.patterns, self.origin, self.shape = patterns, origin, (rows, cols)
         self.exact = rows * cols <= DENSE_CELLS
         self.size = sum(len(p.cross) + len(p.load) for p in patterns)
         self._states: dict[bytes, list | None] = {}
 
     def parasitics(self, x) -> Parasitics:
-        return Parasitics.from_vector(np.exp(self.basis @ x), *self.shape)
+        return Parasitics.from_vector(np.exp(self.origin + x), *self.shape)
 
     def state(self, x):
         """Each pattern's settled cells, responses and residuals at `x` (None when a trial
@@ -233,7 +262,7 @@ class _Reduced:
         key = x.tobytes()
         if key not in self._states:
             states = None
-            if np.all(np.abs(self.basis @ x) < LOG_RANGE):
+            if np.all(np.abs(self.origin + x) < LOG_RANGE):
                 parasitics = self.parasitics(x)
                 states = [p.settle(parasitics, self.exact) for p in self.patterns]
             self._states[key] = states
@@ -253,7 +282,7 @@ class _Reduced:
     def pieces(self, x):
         """Per pattern: the free cells' system, the entries' Jacobian in the free cells, and
         the entries' total Jacobian in x."""
-        r = np.exp(self.basis @ x)
+        r = np.exp(self.origin + x)
         m, n = self.shape
         out = []
         for pattern, (g, u, free, _, _, _) in zip(self.patterns, self.state(x), strict=True):
@@ -265,9 +294,13 @@ class _Reduced:
                 cells = cells[:, free]
             crossing = len(pattern.cross)
             system = _CellSystem(cells[:crossing][free] if not free.all() else cells[:crossing])
-            resistances = resistance_block(pairs, inv, u, grams) * r @ self.basis
+            resistances = resistance_block(pairs, inv, u, grams) * r
             follow = -system.solve(resistances[:crossing][free])  # d log g / d x
-            out.append((system, cells, resistances + cells @ follow, free))
+            total = resistances + cells @ follow
+            # the free cells keep their entries where they are: what the solve leaves of
+            # them (its residual) would only blur the load entries' small derivatives
+            total[np.flatnonzero(free)] = 0.0
+            out.append((system, cells, total, free))
         return out
 
     def jacobian(self, x) -> np.ndarray:
@@ -296,30 +329,54 @@ class _Reduced:
         return inverse @ noise @ inverse
 
 
-def fit_profiled(data, log_g: list[np.ndarray], parasitics: Parasitics, basis: np.ndarray,
-                 tolerance: float, max_evaluations: int):
-    """The resistances fitted with the cells profiled out, from `parasitics` (halved until
-    the cells can explain their entries) and the cells `log_g`, through ``exp(basis @ x)``.
-    Returns (reduced chi-square, parasitics, conductances per pattern, covariance of log r
-    when `basis` is one parameter per resistance, residuals in sigmas, trust-region result,
-    evaluations); None when no start is found."""
+def fit_profiled(data, log_g: list[np.ndarray], parasitics: Parasitics, max_evaluations: int):
+    """The resistances fitted with the cells profiled out (`_gauss_newton`), from `parasitics`
+    and the cells `log_g`. Returns (reduced chi-square, parasitics, conductances per pattern,
+    covariance of log r, the minimiser's result, entries), or None when the start is outside
+    the model's range."""
     rows, cols = log_g[0].shape
     patterns = [_Pattern(d, rows, cols, v) for d, v in zip(data, log_g, strict=True)]
-    problem = _Reduced(patterns, basis, rows, cols)
-    log_r = np.log(parasitics.as_vector())
-    for _ in range(START_HALVINGS):
-        start = np.linalg.lstsq(basis, log_r, rcond=None)[0]
-        if problem.state(start) is not None:
-            break
-        log_r = log_r - np.log(2.0)
-    else:
+    problem = _Reduced(patterns, np.log(parasitics.as_vector()), rows, cols)
+    if problem.state(np.zeros(rows + cols + 2)) is None:
         return None
-    result = least_squares(problem.residuals, start, jac=problem.jacobian, method="trf",
-                           tr_solver="exact", ftol=tolerance, xtol=tolerance, gtol=tolerance,
-                           max_nfev=max_evaluations)
+    result = _gauss_newton(problem, rows + cols + 2, max_evaluations)
     states = problem.state(result.x)
     free = sum(int(state[2].sum()) for state in states)
     chi2 = float(2 * result.cost / max(problem.size - free - len(result.x), 1))
     conductances = [np.exp(p.log_g).reshape(rows, cols) for p in patterns]
     return (chi2, problem.parasitics(result.x), conductances, problem.covariance(result.x),
             result, problem.size)
+
+
+def _gauss_newton(problem: _Reduced, size: int, max_evaluations: int) -> OptimizeResult:
+    """Gauss-Newton steps in the log resistances relative to the start, each the least-squares
+    step within the directions the data see (singular values of the Jacobian of at least
+    VISIBLE: a unit move along them changes the residuals by a sigma; along the others, the
+    combinations of lines' paths no current tells apart, a step would only wander), halved
+    until it lowers the cost. Ends when a step lowers chi-square by less than STOP_CHI2 (or
+    none does)."""
+    x = np.zeros(size)
+    f = problem.residuals(x)
+    cost, evaluations, jacobians, message = f @ f, 1, 0, "no step lowers the cost"
+    while evaluations < max_evaluations:
+        J = problem.jacobian(x)
+        jacobians += 1
+        _, s, Vt = np.linalg.svd(J, full_matrices=False)
+        seen = s >= VISIBLE
+        step = -Vt[seen].T @ ((Vt[seen] @ (J.T @ f)) / s[seen]**2)
+        for fraction in STEP_FRACTIONS:
+            trial = x + fraction * step
+            f_trial = problem.residuals(trial)
+            evaluations += 1
+            if f_trial @ f_trial < cost:
+                break
+        else:
+            break
+        x, f, gain, cost = trial, f_trial, cost - f_trial @ f_trial, f_trial @ f_trial
+        if gain < STOP_CHI2:
+            message = f"a step lowered chi-square by {gain:.2g} < {STOP_CHI2}"
+            break
+    else:
+        message = f"{max_evaluations} evaluations"
+    return OptimizeResult(x=x, fun=f, cost=cost / 2, nfev=evaluations, njev=jacobians,
+                          message=message)
