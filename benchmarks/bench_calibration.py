@@ -27,7 +27,9 @@ Parts (``--part``, several joined by ``,``):
 * ``runtime``: ``calibrate-parasitics`` on the embedded ``board`` (128 x 128) and
   ``default`` (32 x 32) benches as they are.
 
-Every time is printed with the machine's load average (the machine is shared).
+Every time is printed with the machine's load average (the machine is shared); the runtime
+part also prints the CPU time of the process (what the wall time is on an idle machine, give or
+take the solver's second thread).
 
     python benchmarks/bench_calibration.py --part recovery,mvm --sizes 64,128
 """
@@ -219,9 +221,11 @@ def part_runtime(args, scratch: Path) -> None:
         path.write_text(load_bench(name).text)
         with RunStore(scratch / f"store-runtime-{name}") as store, \
                 Session(path, store) as session:
+            cpu = time.process_time()
             result, seconds = session.stage("calibrate-parasitics", **params)
+            cpu = time.process_time() - cpu
         m = result.metrics
-        print(f"{name} {params}: {seconds:.0f} s ({load()}); r_source "
+        print(f"{name} {params}: {seconds:.0f} s wall, {cpu:.0f} s CPU ({load()}); r_source "
               f"{m['r_source']['value']:.3g} {m['r_source']['ci95']}, r_sense "
               f"{m['r_sense']['value']:.3g}, r_wire {m['r_wire_row']['value']:.3g} / "
               f"{m['r_wire_col']['value']:.3g} ohm (true paths 2, wires 1); chi2 "

@@ -6,10 +6,9 @@ pipeline's run (`xbarlab.engine.run_stage`):
 1. ``forming``: every cell surveyed (a whole row per measurement on an array board), the
    pristine ones formed.
 2. ``read-map``: the conductance map before (``ground`` scheme).
-3. ``calibrate-parasitics`` (with ``calibrate``): the chip's source, line and sense resistances
-   measured and stored as its calibration record, which the later stages use to correct their
-   reads. Off by default: its fit grows with the chip's cells and takes many minutes on the
-   128 x 128 board, where the ternary network's accuracy does not need it.
+3. ``calibrate-parasitics`` (unless ``calibrate`` is false): the chip's source, line and sense
+   resistances measured and stored as its calibration record, with which the later stages'
+   reads and products are corrected (`xbarlab.engine.run_stage` attaches it).
 4. ``train``: the defect map measured, the network (``quantizer``, default ternary) trained in
    software, placed around the defects, programmed with verify, its ex-situ accuracy measured,
    then ``loop_epochs`` epochs of chip-in-the-loop training and the final accuracy.
@@ -238,8 +237,7 @@ def pipeline(
     loop_samples: LoopSamples = 300,
     test_samples: TestSamples = 0,
     calibrate: Annotated[bool, Param("measure the parasitic resistances and correct the "
-                                     "reads with them (the fit of a 128 x 128 chip takes many "
-                                     "minutes; a 32 x 32 one seconds)")] = False,
+                                     "later stages' reads and products with them")] = True,
     calibration_patterns: Annotated[int, Param(
         "random binary patterns the calibration programs and measures", zero="the chip as it "
         "is (fast; a line without low-resistance cells stays unidentified, as its interval "
@@ -247,10 +245,10 @@ def pipeline(
     seed: Seed = 0,
     v_read: VRead = 0.2,
 ) -> dict:
-    """Form the chip, map it, (with calibrate) measure its parasitics, train and program a
-    quantized network ex situ and with the chip in the loop, map it again, on the embedded
-    board bench unless another is named (see the module docstring); one table of accuracies,
-    pulses, energy and times per stage."""
+    """Form the chip, map it, measure its parasitics (unless calibrate is false), train and
+    program a quantized network ex situ and with the chip in the loop, map it again, on the
+    embedded board bench unless another is named (see the module docstring); one table of
+    accuracies, pulses, energy and times per stage."""
     values = {"quantizer": quantizer, "hidden": hidden, "pool": pool, "loop_epochs": loop_epochs,
               "loop_samples": loop_samples, "test_samples": test_samples, "seed": seed,
               "v_read": v_read, "calibrate": calibrate,

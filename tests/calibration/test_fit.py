@@ -49,9 +49,30 @@ def measured(G, truth: Parasitics, rng, noise: float, count: int = 4) -> Transfe
                      sigma).reciprocal_mean()
 
 
+def cell_precision(G, truth: Parasitics, data: Transfers) -> np.ndarray:
+    """Cramer-Rao standard deviation of every cell's log conductance from `data`'s entries and
+    sigmas, the cells and resistances all unknown: the Fisher information J'J of the exact
+    solver's entries, J by central differences in log G and log r (independent of the fit's
+    own Jacobian)."""
+    T = 2 * N
+    theta = np.concatenate([np.log(G).ravel(), np.log(truth.as_vector())])
+
+    def entries(values):
+        cells = np.exp(values[:N * N]).reshape(N, N)
+        r = Parasitics.from_vector(np.exp(values[N * N:]), N, N)
+        currents = r.terminal_currents(cells, np.eye(T)[:, :N], np.eye(T)[:, N:])
+        return currents[data.pairs[:, 1], data.pairs[:, 0]] / data.sigma
+
+    step = 1e-6
+    J = np.stack([(entries(theta + step * e) - entries(theta - step * e)) / (2 * step)
+                  for e in np.eye(len(theta))], axis=1)
+    return np.sqrt(np.diag(np.linalg.pinv(J.T @ J)))[:N * N].reshape(N, N)
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(log_kappa=st.floats(np.log10(0.1), np.log10(10.0)), seed=st.integers(0, 2**16))
 @example(log_kappa=0.875, seed=170)  # 45 % off once the fit scaled its trust region
+@example(log_kappa=1.0, seed=59028)  # a far-corner cell 14 % off: its bound is 4.8 %
 def test_recovers_hidden_resistances_over_the_ir_drop_range(log_kappa, seed):
     """kappa = R_wire G_max N^2 from 0.1 to 10 (benchmarks/bench_solver.py): medians within
     5 %, every line within 10 %, wires within 5 %, and every error within 4 of its standard
@@ -61,7 +82,8 @@ def test_recovers_hidden_resistances_over_the_ir_drop_range(log_kappa, seed):
     paths = 5 * r_wire * np.exp(0.2 * rng.standard_normal(2 * N))
     truth = Parasitics(paths[:N], paths[N:], r_wire, 1.3 * r_wire)
     G = binary_pattern(rng)
-    fit = fit_parasitics([measured(G, truth, rng, noise=1e-3)], N, N)
+    data = measured(G, truth, rng, noise=1e-3)
+    fit = fit_parasitics([data], N, N)
     found, hidden = fit.parasitics, truth
     for estimate, true in ((found.r_source, hidden.r_source), (found.r_sense, hidden.r_sense)):
         assert abs(np.median(estimate) / np.median(true) - 1) < 0.05
@@ -70,10 +92,14 @@ def test_recovers_hidden_resistances_over_the_ir_drop_range(log_kappa, seed):
     assert abs(found.r_wire_col / hidden.r_wire_col - 1) < 0.05
     z = np.abs(found.as_vector() - hidden.as_vector()) / fit.stderr
     assert z.max() < 4, f"errors of {z.max():.1f} standard errors: the intervals are too narrow"
-    # the low-resistance cells carry the currents: each within 5 %; a high-resistance one's
-    # hundredth of that current beside large IR drops leaves it looser (the median is tight)
-    error = np.abs(fit.conductances[0] / G - 1)
-    assert np.max(error[G > G_MAX / 10]) < 0.05
+    # the low-resistance cells carry the currents: each within 5 %, or where the data cannot
+    # tell it that well (a far-corner cell behind strong IR drops: its current is mostly the
+    # wires'), within 4 of its Cramer-Rao standard deviations; a high-resistance one's
+    # hundredth of that current leaves it looser (the median is tight)
+    error = np.abs(np.log(fit.conductances[0] / G))
+    lrs = G > G_MAX / 10
+    bound = np.maximum(0.05, 4 * cell_precision(G, truth, data))
+    assert np.all(error[lrs] < bound[lrs])
     assert np.median(error) < 0.01
 
 

@@ -15,9 +15,11 @@ correction uses the columns' unit responses, made again when the array has chang
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from xbarlab.calibration.correction import (
     CellResponse,
@@ -37,6 +39,17 @@ MAP_SWEEPS = 4
 MAP_RTOL = 1e-6
 """Sweeps of a whole map's correction (each with the estimates of the last), and the largest
 relative change of a cell that ends them."""
+
+
+def _one_blas_thread(method):
+    """Run `method` with BLAS on one thread: a correction makes many small solves (a row's
+    128 x 128 Newton system), which a multithreaded BLAS slows down tens of times on a busy
+    machine (37 ms instead of 1.3 ms at load 5 on 2 cores) and never speeds up."""
+    @functools.wraps(method)
+    def limited(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return method(*args, **kwargs)
+    return limited
 
 
 class ChipModel:
@@ -80,6 +93,7 @@ class ChipModel:
         self._responses[key] = (response, context)
         return response
 
+    @_one_blas_thread
     def correct_cell(self, levels: Mapping, row: int, col: int, currents,
                      trusted=True) -> np.ndarray:
         """Conductances of cell (row, col) from readings `currents` (the bench's sign: from
@@ -105,6 +119,7 @@ class ChipModel:
             self._columns_at = e.copy()
         return self._columns
 
+    @_one_blas_thread
     def correct_row(self, row: int, v_read: float, currents: np.ndarray, trusted=True
                     ) -> np.ndarray:
         """Conductances of row `row` from one read of it with every other line at 0 V and
@@ -118,6 +133,7 @@ class ChipModel:
 
     # ------------------------------------------------------------------ whole maps
 
+    @_one_blas_thread
     def correct_map(self, currents: np.ndarray, v_read: float,
                     levels_of: Callable[[int, int], Mapping] | None) -> np.ndarray:
         """Conductances of every read cell from raw readings `currents` (m, n; NaN = not
@@ -148,6 +164,7 @@ class ChipModel:
 
     # ------------------------------------------------------------------ products
 
+    @_one_blas_thread
     def correct_mvm(self, currents, v_rows) -> np.ndarray:
         """Ideal column currents of matrix-vector products from measured ones, with the
         present estimate of the cells (`correction.correct_mvm`)."""

@@ -23,10 +23,14 @@ solver (`trf`, LSMR subproblems of at most `STEP_ITERATIONS`) works on that spar
 beside the dense resistance block.
 
 The start: G from the row-to-column entries (-Y), the resistances from the first-order forms
-above (linear least squares, `first_order_parasitics`); everything is fitted from there, and
-a fit left far from the noise is done again through one path resistance for all rows and one
-for all columns first (`fit`). Parameters are log conductances and log resistances, so none
-can turn negative and no bounds distort the trust region's scaling.
+above (linear least squares, `first_order_parasitics`). From there the resistances are first
+fitted with the cells profiled out (`xbarlab.calibration.profiled`: fast, a few hundred
+parameters); on large arrays that is the fit, on small ones everything is then fitted at
+once from it, and where it ends far from the noise (strong IR drops) the joint fit starts
+from the first-order values, and is done again through one path resistance for all rows and
+one for all columns first if it too ends far from the noise (`fit`). Parameters are log
+conductances and log resistances, so none can turn negative and no bounds distort the trust
+region's scaling.
 
 Confidence intervals: Gauss-Newton covariance of the resistances with the cells profiled out
 (the Schur complement of the cell block, refined by block conjugate gradients until the
@@ -41,13 +45,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import least_squares
 from scipy.sparse.linalg import LinearOperator
 from threadpoolctl import threadpool_limits
 
+from xbarlab.calibration.jacobian import (
+    cells_per_entry,
+    every_cell_block,
+    line_cell_block,
+    resistance_block,
+    segment_grams,
+)
 from xbarlab.calibration.model import Parasitics, unit_responses
+from xbarlab.calibration.profiled import fit_profiled
 
 Z95 = 1.959963984540054
 """Standard normal quantile of a two-sided 95 % interval."""
@@ -79,6 +90,8 @@ exact step takes hundreds on large arrays)."""
 START_TOLERANCE = 1e-3
 """Tolerance of the first stage of the second way in (one path resistance per kind of line):
 it only brings the last stage near."""
+PROFILED_EVALUATIONS = 40
+"""Trust-region evaluations of the profiled fit at most."""
 RETRY_CHI2 = 3.0
 """A fit whose reduced chi-square is above this is done again by the other way in."""
 
@@ -225,61 +238,6 @@ def first_order_parasitics(data: list[Transfers], conductances: list[np.ndarray]
 # ------------------------------------------------------------------------- Jacobian
 
 
-@njit(cache=True)
-def _cell_block(pairs, inv_sigma, g, volts, rows, cols, param, indptr, indices, values,
-                offset):
-    """Cell entries of the Jacobian rows of one pattern (CSR rows from `offset`): for entry
-    (s, t), d Y_st / d log g = g v_s v_t / sigma for every cell on line s or line t
-    (``param[i, j]`` its column); a crossing cell once."""
-    for k in range(pairs.shape[0]):
-        s, t = pairs[k, 0], pairs[k, 1]
-        at = indptr[offset + k]
-        for q in range(2):
-            line = s if q == 0 else t
-            if q == 1 and s == t:
-                continue  # a self entry: the cells of its one line
-            if line < rows:
-                for j in range(cols):
-                    if q == 1 and s >= rows and j == s - rows:
-                        continue
-                    indices[at] = param[line, j]
-                    values[at] = g[line, j] * volts[s, line, j] * volts[t, line, j] * inv_sigma[k]
-                    at += 1
-            else:
-                j = line - rows
-                for i in range(rows):
-                    if q == 1 and s < rows and i == s:
-                        continue
-                    indices[at] = param[i, j]
-                    values[at] = g[i, j] * volts[s, i, j] * volts[t, i, j] * inv_sigma[k]
-                    at += 1
-
-
-@njit(cache=True)
-def _every_cell_block(pairs, inv_sigma, g, volts, param, indptr, indices, values, offset):
-    """The exact cell entries of the Jacobian rows of one pattern: every cell for every
-    entry (small arrays)."""
-    rows, cols = g.shape
-    for k in range(pairs.shape[0]):
-        s, t = pairs[k, 0], pairs[k, 1]
-        at = indptr[offset + k]
-        for i in range(rows):
-            for j in range(cols):
-                indices[at] = param[i, j]
-                values[at] = g[i, j] * volts[s, i, j] * volts[t, i, j] * inv_sigma[k]
-                at += 1
-
-
-def _cells_per_entry(pairs: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """How many cells each entry (s, t) depends on at first order (lines s and t)."""
-    def length(line):
-        return np.where(line < rows, cols, rows)
-
-    s, t = pairs[:, 0], pairs[:, 1]
-    crossing = (s < rows) != (t < rows)
-    return np.where(s == t, length(s), length(s) + length(t) - crossing)
-
-
 class _Problem:
     """The least-squares problem of one stage of `fit`.
 
@@ -300,7 +258,7 @@ class _Problem:
         # every cell of every entry while that fits EXACT_ENTRIES, else lines s and t only
         self.exact = self.size * self.cells <= EXACT_ENTRIES
         self.counts = [np.full(len(d.values), self.cells) if self.exact else
-                       _cells_per_entry(d.pairs, self.rows, self.cols) for d in data]
+                       cells_per_entry(d.pairs, self.rows, self.cols) for d in data]
         self._x = None
         self._responses = None
         self._warm: list = [None] * len(data)
@@ -357,21 +315,15 @@ class _Problem:
         offset = 0
         for p, (d, u) in enumerate(zip(self.data, self.responses(x), strict=True)):
             inv = 1.0 / d.sigma
-            s, t = d.pairs[:, 0], d.pairs[:, 1]
             if self.exact:
-                _every_cell_block(d.pairs, inv, g[p], u.cell_volts, self.param[p], indptr,
-                                  indices, values, offset)
+                every_cell_block(d.pairs, inv, g[p], u.cell_volts, self.param[p], indptr,
+                                 indices, values, offset)
             else:
-                _cell_block(d.pairs, inv, g[p], u.cell_volts, m, n, self.param[p], indptr,
-                            indices, values, offset)
-            seg_r = u.row_segments.reshape(m + n, -1)
-            seg_c = u.col_segments.reshape(m + n, -1)
-            dense.append(np.concatenate([
-                -u.end_currents[s] * u.end_currents[t],
-                -(seg_r @ seg_r.T)[s, t][:, None],
-                -(seg_c @ seg_c.T)[s, t][:, None],
-            ], axis=1) @ per_parameter * inv[:, None])
-            offset += len(s)
+                line_cell_block(d.pairs, inv, g[p], u.cell_volts, m, n, self.param[p], indptr,
+                                indices, values, offset)
+            grams = segment_grams(u, m, n)
+            dense.append(resistance_block(d.pairs, inv, u, grams) @ per_parameter)
+            offset += len(d.pairs)
         cells = sp.csr_matrix((values, indices, indptr), shape=(self.size, self.n_cells))
         return cells, np.vstack(dense)
 
@@ -451,14 +403,22 @@ def fit(data: list[Transfers], rows: int, cols: int, start: Parasitics | None = 
     if size < unknowns:
         raise ValueError(f"{size} measured entries cannot determine {unknowns} unknowns; "
                          "measure more pairs or patterns")
+    data = [d.reciprocal_mean() for d in data]
     log_g = [np.log(start_conductances(d, rows, cols)) for d in data]
     parasitics = start if start is not None else first_order_parasitics(
         data, [np.exp(v) for v in log_g])
     every = np.eye(rows + cols + 2)
+    profiled = fit_profiled(data, log_g, parasitics, min(max_evaluations, PROFILED_EVALUATIONS))
+    evaluations = profiled[4].nfev if profiled is not None else 0
+    if profiled is not None and profiled[0] <= RETRY_CHI2:
+        chi2, parasitics, conductances, covariance, result, size = profiled
+        if size * rows * cols > EXACT_ENTRIES:  # the joint fit would take many minutes
+            return _result(parasitics, covariance, chi2, conductances, result, evaluations,
+                           size)
+        log_g = [np.log(g) for g in conductances]  # the joint fit polishes it
     paths = ([(every, tolerance)],
              [(uniform_basis(rows, cols), START_TOLERANCE), (every, tolerance)])
     best = None
-    evaluations = 0
     for stages in paths:
         problem, result, used = _stages(data, log_g, parasitics, stages, max_evaluations)
         evaluations += used
@@ -470,17 +430,24 @@ def fit(data: list[Transfers], rows: int, cols: int, start: Parasitics | None = 
     chi2, problem, result = best
     g, parasitics = problem.split(result.x)
     cells, resistances = problem.blocks(result.x)
-    r = parasitics.as_vector()  # the last stage's parameters are log r, one per resistance
-    covariance = _resistance_covariance(cells, resistances) * max(chi2, 1.0) * np.outer(r, r)
+    return _result(parasitics, _resistance_covariance(cells, resistances), chi2, g, result,
+                   evaluations, problem.size)
+
+
+def _result(parasitics: Parasitics, covariance: np.ndarray, chi2: float, conductances,
+            result, evaluations: int, size: int) -> FitResult:
+    """The fit's result from the covariance of log r (unscaled)."""
+    r = parasitics.as_vector()
+    covariance = covariance * max(chi2, 1.0) * np.outer(r, r)
     return FitResult(
         parasitics=parasitics,
         stderr=np.sqrt(np.diag(covariance)),
-        conductances=g,
+        conductances=conductances,
         chi2_reduced=chi2,
         residual_rms=float(np.sqrt(np.mean(result.fun**2))),
         iterations=int(result.njev or 0),
         evaluations=int(evaluations),
-        data_count=problem.size,
+        data_count=size,
         status=result.message,
         covariance=covariance,
     )
