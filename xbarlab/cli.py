@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import textwrap
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -830,6 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     while the modules load, during a bench check, or a second one while the first is handled,
     ends the same way: one line and 130."""
     command = "xbarlab"
+    _redeliver_interrupts_from_callbacks()
     try:
         args = build_parser().parse_args(argv)
         command = f"xbarlab {args.command}"
@@ -838,6 +840,22 @@ def main(argv: list[str] | None = None) -> int:
         _ignore_further_interrupts()
         print(f"{command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _redeliver_interrupts_from_callbacks() -> None:
+    """A Ctrl-C that lands in a callback Python cannot raise from (a weakref callback of the
+    import system while a module loads, a finalizer) would be printed as "Exception ignored"
+    with a traceback and lost: signal it again instead, so it ends the run where it can (a
+    no-op once further interrupts are ignored)."""
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):  # (after the callback ends)
+            threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
+            return
+        default(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def _ignore_further_interrupts() -> None:

@@ -67,3 +67,25 @@ def test_ctrl_c_while_the_interpreter_imports_xbarlab(tmp_path):
     assert result.returncode == 130, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.endswith(": interrupted")
+
+
+def test_ctrl_c_in_a_callback_ends_the_run_without_a_traceback():
+    """A Ctrl-C that lands in a callback Python cannot raise from (here a weakref callback, as
+    the import system's module locks have) is signalled again and ends the run where it can,
+    instead of "Exception ignored" with a traceback and the run going on."""
+    code = ("import time, weakref\n"
+            "from xbarlab.cli import _redeliver_interrupts_from_callbacks\n"
+            "_redeliver_interrupts_from_callbacks()\n"
+            "class Thing: pass\n"
+            "def callback(_): raise KeyboardInterrupt\n"
+            "thing = Thing(); ref = weakref.ref(thing, callback)\n"
+            "try:\n"
+            "    del thing\n"
+            "    time.sleep(10)\n"
+            "    print('went on')\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "interrupted"
+    assert "Traceback" not in done.stderr, done.stderr
