@@ -66,9 +66,10 @@ MAX_PATTERNS = 10
 VARIANCE_FLOOR_QUANTILE = 5
 """Percentile of |I| below which the pooled variance's additive term is estimated."""
 RESOLUTION = 1e-6
-"""The least an entry's standard error can be, relative to the largest current measured (a
-6 1/2-digit meter's last digit on the range that holds it): the floor when readings agree
-exactly (no read noise, or readings rounded to one value), so no entry weighs infinitely."""
+"""The least an entry's standard error can be, relative to its own current (a 6 1/2-digit
+meter's last digit on the range that holds it; the smallest current measured for an entry of
+none): the floor when readings agree exactly (no read noise, or readings rounded to one
+value), so no entry weighs infinitely."""
 
 
 def calibrate_parasitics_plan(values, spec) -> Plan:
@@ -244,8 +245,9 @@ def transfers(entries: np.ndarray, v_read: float, repeats: int, rows: int, cols:
     a = float(np.median(var[big] / scale[big])) if big.any() else 0.0
     b = float(np.median(var[~big])) if (~big).any() else 0.0
     sigma = np.sqrt((a * scale + b) / repeats)
-    floor = RESOLUTION * float(np.max(np.abs(mean[np.isfinite(mean)]), initial=0.0))
-    sigma = np.maximum(sigma, max(floor, np.finfo(float).tiny)) / abs(v_read)
+    size = np.abs(np.where(np.isfinite(mean), mean, 0.0))
+    least = float(np.min(size[size > 0], initial=1.0))
+    sigma = np.maximum(sigma, RESOLUTION * np.maximum(size, least)) / abs(v_read)
     return Transfers(np.stack([s[keep], t[keep]], axis=1), mean[keep] / v_read,
                      sigma[keep]).reciprocal_mean()
 
