@@ -236,3 +236,19 @@ def test_reading_statistics_of_a_batch_as_arrays_equal_those_reading_by_reading(
     np.testing.assert_array_equal(whole.variance_of_mean(), each.variance_of_mean())
     assert whole.compliant == each.compliant == {(1, 2)}
     assert whole.overflowed == each.overflowed == {(1, 3)}
+
+
+def test_a_row_exchange_joined_is_its_measurements_in_order():
+    """The measurements one board exchange took, joined: the same readings, in order, and the
+    arrays a bulk store or the statistics take, equal to one batch made of them all."""
+    first = ReadingBatch(3, np.array([0, 2]), 0.2, np.array([1e-7, 2e-7]),
+                         np.array([False, True]), 5.0, raw_current=np.array([1.1e-7, 2.1e-7]))
+    second = ReadingBatch(3, np.array([0, 2]), 0.2, np.array([3e-7, 4e-7]),
+                          np.array([False, False]), 5.0, raw_current=np.array([3.1e-7, 4.1e-7]))
+    joined = ReadingBatch.joined([first, second])
+    whole = ReadingBatch(3, np.array([0, 2, 0, 2]), 0.2, np.array([1e-7, 2e-7, 3e-7, 4e-7]),
+                         np.array([False, True, False, False]), 5.0,
+                         raw_current=np.array([1.1e-7, 2.1e-7, 3.1e-7, 4.1e-7]))
+    assert list(joined) == list(whole)
+    for name in ("row", "col", "voltage", "current", "compliance", "timestamp", "raw_current"):
+        np.testing.assert_array_equal(getattr(joined, name), getattr(whole, name))

@@ -87,13 +87,14 @@ class ReadingBatch(list):
     @classmethod
     def joined(cls, batches: Sequence[ReadingBatch]) -> ReadingBatch:
         """One batch of the readings of `batches`, in their order (the measurements one
-        exchange took, stored together)."""
-        def joined(name):
-            return np.concatenate([getattr(b, name) for b in batches])
-
-        raw = None if batches[0].raw_current is None else joined("raw_current")
-        return cls(joined("row"), joined("col"), joined("voltage"), joined("current"),
-                   joined("compliance"), joined("timestamp"), raw)
+        exchange took, stored together): their readings and arrays, not made again."""
+        batch = cls.__new__(cls)
+        list.__init__(batch, (reading for part in batches for reading in part))
+        for name in ("row", "col", "voltage", "current", "compliance", "timestamp"):
+            setattr(batch, name, np.concatenate([getattr(part, name) for part in batches]))
+        batch.raw_current = (None if batches[0].raw_current is None else
+                             np.concatenate([part.raw_current for part in batches]))
+        return batch
 
 
 @dataclass(frozen=True)
